@@ -1,0 +1,147 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+/// Strict baseline for every target of ours: Swift 6 language mode plus the upcoming features the
+/// Swift server projects we follow enable (see hummingbird's Package.swift).
+let strictSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "deerflow",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "deerflow", targets: ["deerflow"]),
+        .library(name: "DeerFlow", targets: ["DeerFlow"]),
+        .library(name: "DeerFlowCLI", targets: ["DeerFlowCLI"]),
+        .library(name: "DeerFlowTesting", targets: ["DeerFlowTesting"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
+        .package(url: "https://github.com/swift-otel/swift-otel.git", from: "1.6.0", traits: ["OTLPHTTP"]),
+        .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
+    ],
+    targets: [
+        // Pure domain: definitions, YAML workflow files, run/task state machine, retry policy, cron.
+        // No NIO, no database, no HTTP.
+        .target(
+            name: "DeerFlowCore",
+            dependencies: [
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The engine: public Swift DSL, store protocol, scheduler and workers as Services, task
+        // executors, events. Imports only the observability *APIs*.
+        .target(
+            name: "DeerFlow",
+            dependencies: [
+                "DeerFlowCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The embedded store.
+        .target(
+            name: "DeerFlowSQLite",
+            dependencies: [
+                "DeerFlow",
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The distributed store.
+        .target(
+            name: "DeerFlowPostgres",
+            dependencies: [
+                "DeerFlow",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The HTTP API, health and metrics endpoints.
+        .target(
+            name: "DeerFlowHTTP",
+            dependencies: [
+                "DeerFlow",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The only target that imports observability backends (Prometheus, OpenTelemetry).
+        .target(
+            name: "DeerFlowObservability",
+            dependencies: [
+                "DeerFlow",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "OTel", package: "swift-otel"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // Command-line interface; a user's own executable calls `DeerFlowCommand.main(workflows:)`.
+        .target(
+            name: "DeerFlowCLI",
+            dependencies: [
+                "DeerFlow",
+                "DeerFlowSQLite",
+                "DeerFlowPostgres",
+                "DeerFlowHTTP",
+                "DeerFlowObservability",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // Test support: store conformance suite, in-process server harness.
+        .target(
+            name: "DeerFlowTesting",
+            dependencies: [
+                "DeerFlow",
+                "DeerFlowSQLite",
+                "DeerFlowHTTP",
+                "DeerFlowObservability",
+                "DeerFlowCLI",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "deerflow",
+            dependencies: ["DeerFlowCLI"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "DeerFlowCoreTests",
+            dependencies: ["DeerFlowCore"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "DeerFlowTests",
+            dependencies: [
+                "DeerFlow", "DeerFlowSQLite", "DeerFlowHTTP", "DeerFlowObservability", "DeerFlowCLI", "DeerFlowTesting",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: strictSettings
+        ),
+    ]
+)

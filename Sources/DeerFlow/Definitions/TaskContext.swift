@@ -1,0 +1,98 @@
+public import DeerFlowCore
+public import Logging
+
+/// What a task's code gets: who it is (workflow, run, task, execution), the run's parameters,
+/// upstream outputs, a logger whose metadata carries those ids, and custom metrics.
+public struct TaskContext: Sendable {
+    /// The workflow: its name and the id of the exact definition that runs (`name@hash`).
+    public struct WorkflowInfo: Sendable, Hashable {
+        public let name: String
+        public let id: String
+    }
+
+    /// The run.
+    public struct RunInfo: Sendable, Hashable {
+        public let id: RunID
+    }
+
+    /// The task.
+    public struct TaskInfo: Sendable, Hashable {
+        public let id: String
+        public let type: String
+        public let queue: String
+    }
+
+    /// This execution (attempt) of the task: a unique id and the 1-based attempt number.
+    public struct ExecutionInfo: Sendable, Hashable {
+        public let id: String
+        public let number: Int
+    }
+
+    public let workflow: WorkflowInfo
+    public let run: RunInfo
+    public let task: TaskInfo
+    public let execution: ExecutionInfo
+    /// The run's parameters, defaults filled in.
+    public let params: [String: JSONValue]
+    /// Logs to the process's log handlers and to this attempt's task log, with `workflow`,
+    /// `workflow_id`, `run_id`, `task_id`, `execution_id` and `attempt` in its metadata.
+    public var logger: Logger
+    /// Custom metrics (the same registry `/metrics` exposes).
+    public let metrics: MetricsRegistry
+
+    let started: ContinuousClock.Instant
+    let outputs: @Sendable (String) async throws -> JSONValue?
+
+    package init(
+        workflow: WorkflowInfo, run: RunInfo, task: TaskInfo, execution: ExecutionInfo,
+        params: [String: JSONValue], logger: Logger, metrics: MetricsRegistry,
+        started: ContinuousClock.Instant, outputs: @escaping @Sendable (String) async throws -> JSONValue?
+    ) {
+        self.workflow = workflow
+        self.run = run
+        self.task = task
+        self.execution = execution
+        self.params = params
+        self.logger = logger
+        self.metrics = metrics
+        self.started = started
+        self.outputs = outputs
+    }
+
+    /// Time since this attempt started.
+    public var elapsed: Duration { ContinuousClock.now - started }
+
+    /// Time since this attempt started, in whole milliseconds.
+    public var elapsedMilliseconds: Int64 { elapsed.milliseconds }
+
+    /// A parameter decoded as `T`.
+    ///
+    /// ```swift
+    /// let limit: Int = try context.param("limit")
+    /// ```
+    public func param<T: Decodable>(_ name: String, as type: T.Type = T.self) throws -> T {
+        guard let value = params[name] else {
+            throw TaskContextError(message: "parameter '\(name)' is not declared by workflow '\(workflow.name)'")
+        }
+        return try value.decode(as: T.self)
+    }
+
+    /// The output of another task of this run (normally an upstream dependency), decoded as `T`.
+    public func output<T: Decodable>(of taskID: String, as type: T.Type = T.self) async throws -> T {
+        try await upstreamOutput(of: taskID).decode(as: T.self)
+    }
+
+    /// The raw JSON output of another task of this run.
+    public func upstreamOutput(of taskID: String) async throws -> JSONValue {
+        guard let value = try await outputs(taskID) else {
+            throw TaskContextError(message: "task '\(taskID)' of run \(run.id) has no output (it has not succeeded, or does not exist)")
+        }
+        return value
+    }
+}
+
+/// Misuse of the task context (an unknown parameter, a missing output).
+public struct TaskContextError: Error, Sendable, CustomStringConvertible {
+    public let message: String
+    public var description: String { message }
+}

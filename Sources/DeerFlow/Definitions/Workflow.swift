@@ -1,0 +1,157 @@
+public import DeerFlowCore
+public import Foundation
+import Synchronization
+
+/// A workflow defined in Swift: a DAG of tasks whose bodies are Swift closures (or built-in
+/// actions such as `shell`), registered with a server or worker through `DeerFlowCommand`.
+///
+/// ```swift
+/// let etl = Workflow(name: "etl", schedule: "0 2 * * *", params: [.init("day", type: .string, default: "today")])
+/// etl.task(id: "extract", retries: 3, timeout: .seconds(30)) { context in
+///     context.logger.info("extracting", metadata: ["day": "\(context.params["day"]?.plainText ?? "")"])
+///     return ["rows": 120]
+/// }
+/// etl.task(id: "load", dependsOn: ["extract"]) { context in
+///     let extracted: [String: Int] = try await context.output(of: "extract")
+///     context.logger.info("loading \(extracted["rows"] ?? 0) rows")
+/// }
+/// ```
+public final class Workflow: Sendable {
+    /// The workflow's unique name.
+    public let name: String
+    private let state: Mutex<State>
+
+    private struct State {
+        var definition: WorkflowDefinition
+        var bodies: [String: TaskBody]
+    }
+
+    /// Creates an empty workflow.
+    ///
+    /// - Parameters:
+    ///   - name: unique name (letters, digits, `_`, `-`, `.`).
+    ///   - description: shown by the API and CLI.
+    ///   - schedule: optional 5-field cron expression or macro (`@hourly`).
+    ///   - timeZone: IANA time zone of the schedule; default `UTC`.
+    ///   - catchup: what to do with fires missed while no scheduler ran; default `.latest`.
+    ///   - params: declared run parameters.
+    public init(
+        name: String,
+        description: String = "",
+        schedule: String? = nil,
+        timeZone: String = "UTC",
+        catchup: CatchupPolicy = .latest,
+        params: [ParamDefinition] = []
+    ) {
+        self.name = name
+        let definition = WorkflowDefinition(
+            name: name,
+            description: description,
+            schedule: schedule.map { ScheduleDefinition(cron: $0, timeZone: timeZone, catchup: catchup) },
+            params: params,
+            tasks: []
+        )
+        state = Mutex(State(definition: definition, bodies: [:]))
+    }
+
+    /// A workflow from a definition, e.g. one read from a YAML file. Its tasks use built-in actions.
+    public init(definition: WorkflowDefinition) {
+        name = definition.name
+        state = Mutex(State(definition: definition, bodies: [:]))
+    }
+
+    /// The definition as declared so far.
+    public var definition: WorkflowDefinition {
+        state.withLock { $0.definition }
+    }
+
+    /// Adds a task whose body returns an output stored with the attempt (any `Encodable` value).
+    ///
+    /// - Parameters:
+    ///   - id: unique within the workflow.
+    ///   - type: the `type` label of task metrics; default: the id.
+    ///   - dependsOn: ids of tasks that must succeed first.
+    ///   - queue: named queue; default `default`.
+    ///   - priority: higher first among ready tasks; default 0.
+    ///   - retries: retries after a failed first attempt; default 0.
+    ///   - retryDelay: first backoff; doubles per retry; default 1 s.
+    ///   - maxRetryDelay: backoff cap; default 5 min.
+    ///   - timeout: limit of one attempt; default none.
+    ///   - body: the task's code. It should honour Swift task cancellation (run cancelled, timeout).
+    @discardableResult
+    public func task<Output: Encodable & Sendable>(
+        id: String,
+        type: String? = nil,
+        dependsOn: [String] = [],
+        queue: String = "default",
+        priority: Int = 0,
+        retries: Int = 0,
+        retryDelay: Duration = .seconds(1),
+        maxRetryDelay: Duration = .seconds(300),
+        timeout: Duration? = nil,
+        description: String = "",
+        _ body: @escaping @Sendable (TaskContext) async throws -> Output
+    ) -> Workflow {
+        let definition = TaskDefinition(
+            id: id, type: type, action: .swift, dependsOn: dependsOn, queue: queue, priority: priority,
+            retry: RetryPolicy(retries: retries, delay: retryDelay, maxDelay: maxRetryDelay), timeout: timeout,
+            description: description
+        )
+        add(definition) { context in
+            let output = try await body(context)
+            return try JSONValue(encoding: output)
+        }
+        return self
+    }
+
+    /// Adds a task whose body returns nothing.
+    @discardableResult
+    public func task(
+        id: String,
+        type: String? = nil,
+        dependsOn: [String] = [],
+        queue: String = "default",
+        priority: Int = 0,
+        retries: Int = 0,
+        retryDelay: Duration = .seconds(1),
+        maxRetryDelay: Duration = .seconds(300),
+        timeout: Duration? = nil,
+        description: String = "",
+        _ body: @escaping @Sendable (TaskContext) async throws -> Void
+    ) -> Workflow {
+        let definition = TaskDefinition(
+            id: id, type: type, action: .swift, dependsOn: dependsOn, queue: queue, priority: priority,
+            retry: RetryPolicy(retries: retries, delay: retryDelay, maxDelay: maxRetryDelay), timeout: timeout,
+            description: description
+        )
+        add(definition) { context in
+            try await body(context)
+            return .null
+        }
+        return self
+    }
+
+    /// Adds a task with a built-in action (`shell`, `http`, `noop`, `sleep`).
+    @discardableResult
+    public func task(_ definition: TaskDefinition) -> Workflow {
+        state.withLock { state in
+            state.definition.tasks.append(definition)
+        }
+        return self
+    }
+
+    /// The Swift body of a task, if it has one.
+    package func body(of taskID: String) -> TaskBody? {
+        state.withLock { $0.bodies[taskID] }
+    }
+
+    private func add(_ definition: TaskDefinition, body: @escaping TaskBody) {
+        state.withLock { state in
+            state.definition.tasks.append(definition)
+            state.bodies[definition.id] = body
+        }
+    }
+}
+
+/// The code of a Swift task, returning its output as JSON.
+package typealias TaskBody = @Sendable (TaskContext) async throws -> JSONValue

@@ -1,0 +1,243 @@
+public import DeerFlowCore
+public import Foundation
+public import Logging
+import Synchronization
+
+/// The engine of one DeerFlow process: it creates, cancels and queries runs in the store, runs
+/// workers and the scheduler as Services, and tells observers about every state transition.
+///
+/// ```swift
+/// let engine = try DeerFlowEngine(store: store, workflows: [etl])
+/// let run = try await engine.trigger("etl", params: ["day": "2024-06-01"])
+/// ```
+public final class DeerFlowEngine: Sendable {
+    /// Engine-wide settings.
+    public struct Configuration: Sendable {
+        /// How long a claimed attempt stays owned without a heartbeat; default 30 s.
+        public var leaseDuration: Duration = .seconds(30)
+        /// Maximum bytes of task log kept per attempt; default 1 MiB.
+        public var taskLogLimit: Int = 1 << 20
+        /// Grace period between SIGTERM and SIGKILL for cancelled shell tasks; default 5 s.
+        public var killGracePeriod: Duration = .seconds(5)
+        /// Name of this process in worker ids and logs; default the host name.
+        public var hostName: String = ProcessInfo.processInfo.hostName
+        /// Version string recorded with workers.
+        public var version: String = DeerFlowVersion.current
+
+        public init() {}
+    }
+
+    public let store: any WorkflowStore
+    public let workflows: WorkflowRegistry
+    public let configuration: Configuration
+    /// Built-in and custom metrics.
+    public let metrics: MetricsRegistry
+    /// Health checks served by `/health`.
+    public let health: HealthRegistry
+    public let logger: Logger
+
+    private let observers: Mutex<[any EngineObserver]>
+    private let localWorkers: Mutex<[ObjectIdentifier: WorkerService]>
+    private let draining = Atomic<Bool>(false)
+    private let waiters: RunWaiters
+
+    /// Creates an engine.
+    ///
+    /// - Parameters:
+    ///   - store: where state lives; call `prepare()` on it first (the CLI does).
+    ///   - workflows: the workflows this process can trigger and execute; validated here.
+    ///   - configuration: engine settings.
+    ///   - metrics: the metrics registry; default: one without backend.
+    ///   - logger: the engine's logger.
+    public init(
+        store: any WorkflowStore,
+        workflows: [Workflow],
+        configuration: Configuration = .init(),
+        metrics: MetricsRegistry = MetricsRegistry(),
+        logger: Logger = Logger(label: "deerflow")
+    ) throws {
+        self.store = store
+        self.workflows = try WorkflowRegistry(workflows)
+        self.configuration = configuration
+        self.metrics = metrics
+        self.logger = logger
+        health = HealthRegistry()
+        observers = Mutex([])
+        localWorkers = Mutex([:])
+        waiters = RunWaiters()
+        observers.withLock { $0.append(waiters) }
+    }
+
+    // MARK: Observers
+
+    /// Adds an observer of state transitions (metrics, logs, traces).
+    public func addObserver(_ observer: any EngineObserver) {
+        observers.withLock { $0.append(observer) }
+    }
+
+    /// Delivers events to every observer.
+    package func emit(_ events: [EngineEvent]) {
+        guard !events.isEmpty else { return }
+        let current = observers.withLock { $0 }
+        for observer in current { observer.engine(didEmit: events) }
+    }
+
+    // MARK: Runs
+
+    /// Creates a run of a workflow.
+    ///
+    /// - Parameters:
+    ///   - workflow: the workflow's name.
+    ///   - params: run parameters; validated against the declared ones, defaults filled in.
+    ///   - trigger: how the run was started.
+    ///   - traceContext: W3C `traceparent` the run's trace continues, if any.
+    /// - Throws: ``DeerFlowError`` `.notFound` for an unknown workflow, `.invalidParams` for bad parameters.
+    @discardableResult
+    public func trigger(
+        _ workflow: String,
+        params: [String: JSONValue] = [:],
+        trigger: RunTrigger = .library,
+        traceContext: String? = nil
+    ) async throws -> RunRecord {
+        guard let entry = workflows[workflow] else {
+            throw DeerFlowError(.notFound, "workflow '\(workflow)' is not registered (known: \(workflows.all.map(\.definition.name).joined(separator: ", ")))")
+        }
+        let resolved: [String: JSONValue]
+        do {
+            resolved = try entry.definition.resolveParams(params)
+        } catch {
+            throw DeerFlowError(.invalidParams, "workflow '\(workflow)': \(error.description)")
+        }
+        let now = Date()
+        let newRun = NewRun(
+            id: .generate(at: now), workflow: workflow, workflowVersion: entry.versionID, params: resolved,
+            tasks: entry.taskTemplate, trigger: trigger, traceContext: traceContext, createdAt: now
+        )
+        guard let record = try await store.createRun(newRun) else {
+            throw DeerFlowError(.conflict, "a run of '\(workflow)' for this schedule time already exists")
+        }
+        emit([.runCreated(runID: record.id, workflow: workflow, trigger: trigger.kind, at: now)])
+        wakeLocalWorkers()
+        return record
+    }
+
+    /// A new run row for a workflow (used by the scheduler for cron fires).
+    package func makeRun(_ entry: WorkflowRegistry.Entry, trigger: RunTrigger, at now: Date) throws -> NewRun {
+        let params = try entry.definition.resolveParams([:])
+        return NewRun(
+            id: .generate(at: now), workflow: entry.definition.name, workflowVersion: entry.versionID, params: params,
+            tasks: entry.taskTemplate, trigger: trigger, traceContext: nil, createdAt: now
+        )
+    }
+
+    /// A run with its tasks and attempts; nil when unknown.
+    public func run(_ id: RunID) async throws -> RunDetail? {
+        try await store.run(id)
+    }
+
+    /// Runs, newest first.
+    public func runs(_ query: RunQuery) async throws -> RunPage {
+        try await store.runs(query)
+    }
+
+    /// Cancels a run: queued tasks are dropped, running attempts are asked to stop.
+    /// - Throws: ``DeerFlowError`` `.notFound`, or `.conflict` when the run already finished.
+    @discardableResult
+    public func cancel(_ id: RunID) async throws -> RunRecord {
+        switch try await store.cancelRun(id, at: Date()) {
+        case .notFound:
+            throw DeerFlowError(.notFound, "run \(id) not found")
+        case .alreadyFinished(let status):
+            throw DeerFlowError(.conflict, "run \(id) already finished with status \(status.rawValue); only pending or running runs can be cancelled")
+        case .cancelled(let record, let running, let events):
+            emit(events)
+            let workers = localWorkers.withLock { Array($0.values) }
+            for worker in workers { worker.stop(Set(running), reason: .cancelled) }
+            return record
+        }
+    }
+
+    /// Waits until a run finishes and returns it.
+    /// - Throws: ``DeerFlowError`` `.notFound`, or `CancellationError`.
+    public func waitForRun(_ id: RunID, pollInterval: Duration = .seconds(1)) async throws -> RunDetail {
+        while true {
+            guard let detail = try await store.run(id) else {
+                throw DeerFlowError(.notFound, "run \(id) not found")
+            }
+            if detail.run.status.isFinished { return detail }
+            await waiters.wait(for: id, timeout: pollInterval)
+            try Task.checkCancellation()
+        }
+    }
+
+    /// The output of a task of a run, if it succeeded.
+    public func output(run: RunID, task: String) async throws -> JSONValue? {
+        try await store.taskOutput(run: run, task: task)
+    }
+
+    // MARK: Workers
+
+    /// A worker service executing attempts in this process.
+    public func makeWorker(_ configuration: WorkerService.Configuration = .init()) -> WorkerService {
+        WorkerService(engine: self, configuration: configuration)
+    }
+
+    /// The scheduler service (cron, lease reclaim, lost workers).
+    public func makeScheduler(_ configuration: SchedulerService.Configuration = .init()) -> SchedulerService {
+        SchedulerService(engine: self, configuration: configuration)
+    }
+
+    /// Whether a worker of this process is draining (readiness answers 503).
+    public var isDraining: Bool { draining.load(ordering: .relaxed) }
+
+    package func setDraining() { draining.store(true, ordering: .relaxed) }
+
+    package func attach(_ worker: WorkerService) {
+        localWorkers.withLock { $0[ObjectIdentifier(worker)] = worker }
+    }
+
+    package func detach(_ worker: WorkerService) {
+        _ = localWorkers.withLock { $0.removeValue(forKey: ObjectIdentifier(worker)) }
+    }
+
+    /// Slots and busy slots of this process's workers.
+    public var localWorkerLoad: [(id: String, slots: Int, busy: Int)] {
+        localWorkers.withLock { $0.values.map { ($0.id, $0.configuration.slots, $0.busy) } }
+    }
+
+    /// Wakes this process's idle workers: new work may be ready.
+    package func wakeLocalWorkers() {
+        let workers = localWorkers.withLock { Array($0.values) }
+        for worker in workers { worker.wake() }
+    }
+}
+
+/// The version of this DeerFlow build.
+public enum DeerFlowVersion {
+    public static let current = "0.1.0"
+}
+
+/// Lets `waitForRun` return as soon as a run finishes in this process instead of at the next poll.
+final class RunWaiters: EngineObserver {
+    private let state = Mutex<[RunID: [Mailbox<Bool>]]>([:])
+
+    func engine(didEmit events: [EngineEvent]) {
+        var finished: [RunID] = []
+        for event in events {
+            if case .runFinished(let runID, _, _, _, _, _) = event { finished.append(runID) }
+        }
+        guard !finished.isEmpty else { return }
+        let boxes = state.withLock { state in finished.flatMap { state.removeValue(forKey: $0) ?? [] } }
+        for box in boxes { box.post(true) }
+    }
+
+    func wait(for run: RunID, timeout: Duration) async {
+        let box = Mailbox<Bool>()
+        state.withLock { $0[run, default: []].append(box) }
+        await box.wait(timeout: timeout)
+        state.withLock { state in
+            state[run]?.removeAll { $0 === box }
+            if state[run]?.isEmpty == true { state[run] = nil }
+        }
+    }
+}

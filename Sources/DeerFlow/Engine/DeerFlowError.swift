@@ -1,0 +1,37 @@
+/// An error with a code the HTTP API and CLI map to a status and an exit code, and a message that
+/// says what to do.
+public struct DeerFlowError: Error, Sendable, CustomStringConvertible, Equatable {
+    /// What kind of error; stable strings used in API error bodies.
+    public struct Code: Sendable, Hashable, CustomStringConvertible {
+        public let rawValue: String
+        public init(_ rawValue: String) { self.rawValue = rawValue }
+        public var description: String { rawValue }
+
+        /// Malformed input (400).
+        public static let badRequest = Code("bad_request")
+        /// Missing or wrong bearer token (401).
+        public static let unauthorized = Code("unauthorized")
+        /// Unknown workflow, run or task (404).
+        public static let notFound = Code("not_found")
+        /// The request conflicts with the current state, e.g. cancelling a finished run (409).
+        public static let conflict = Code("conflict")
+        /// Body too large (413).
+        public static let payloadTooLarge = Code("payload_too_large")
+        /// Parameters that do not match the workflow's declaration (422).
+        public static let invalidParams = Code("invalid_params")
+        /// The store or another dependency failed (503).
+        public static let unavailable = Code("unavailable")
+        /// A bug or an unexpected failure (500).
+        public static let `internal` = Code("internal")
+    }
+
+    public let code: Code
+    public let message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { message }
+}

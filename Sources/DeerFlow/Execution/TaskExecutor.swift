@@ -1,0 +1,158 @@
+import DeerFlowCore
+import Foundation
+import Logging
+
+/// Runs one claimed attempt: builds its context, runs its action under its timeout and stop
+/// signal, keeps its log, and turns the result into an ``AttemptCompletion``.
+struct TaskExecutor: Sendable {
+    let engine: DeerFlowEngine
+
+    private enum RaceResult: Sendable {
+        case finished(AttemptOutcome)
+        case timedOut
+        case stopped(StopReason)
+    }
+
+    /// Executes `attempt`. When it times out or is stopped, `early` receives the completion at
+    /// once and nil is returned after the code has returned; otherwise the completion is returned.
+    func execute(_ attempt: ClaimedAttempt, stop: StopSignal, early: @escaping @Sendable (AttemptCompletion) -> Void) async -> AttemptCompletion? {
+        let log = TaskLog(limit: engine.configuration.taskLogLimit)
+        let work: @Sendable () async throws -> JSONValue
+        switch makeWork(attempt, log: log) {
+        case .success(let made): work = made
+        case .failure(let error):
+            return AttemptCompletion(attemptID: attempt.id, outcome: .failure(message: error.message), finishedAt: Date())
+        }
+        let timeout = attempt.timeout
+        let outcome: AttemptOutcome? = await withTaskGroup(of: RaceResult?.self) { group in
+            group.addTask {
+                do {
+                    return .finished(.success(output: try await work()))
+                } catch {
+                    return .finished(.failure(message: Self.describe(error)))
+                }
+            }
+            if let timeout {
+                group.addTask {
+                    do {
+                        try await Task.sleep(for: timeout)
+                        return .timedOut
+                    } catch {
+                        return nil
+                    }
+                }
+            }
+            group.addTask {
+                await stop.wait().map(RaceResult.stopped)
+            }
+            var outcome: AttemptOutcome?
+            var decided = false
+            while let next = await group.next() {
+                guard let next, !decided else { continue }
+                decided = true
+                group.cancelAll()
+                switch next {
+                case .finished(let finished):
+                    outcome = finished
+                case .timedOut:
+                    let message = "timed out after \(DurationText.format(timeout ?? .zero))"
+                    log.append("[deerflow] \(message)\n")
+                    early(AttemptCompletion(attemptID: attempt.id, outcome: .timeout(message: message), finishedAt: Date()))
+                case .stopped(.cancelled):
+                    log.append("[deerflow] run cancelled\n")
+                    early(AttemptCompletion(attemptID: attempt.id, outcome: .cancelled(message: "run cancelled"), finishedAt: Date()))
+                case .stopped(.released):
+                    let message = "released by worker shutting down; will run again"
+                    log.append("[deerflow] \(message)\n")
+                    early(AttemptCompletion(attemptID: attempt.id, outcome: .interrupted(message: message), finishedAt: Date()))
+                }
+            }
+            if !decided {
+                // Our own task was cancelled (hard shutdown): release the attempt for another worker.
+                outcome = .interrupted(message: "worker stopped before the attempt finished")
+            }
+            return outcome
+        }
+        await flush(log, attempt: attempt.id)
+        guard let outcome else { return nil }
+        return AttemptCompletion(attemptID: attempt.id, outcome: outcome, finishedAt: Date())
+    }
+
+    private func flush(_ log: TaskLog, attempt: AttemptID) async {
+        guard let text = log.drain() else { return }
+        do {
+            try await engine.store.appendLog(attempt: attempt, text: text, limit: engine.configuration.taskLogLimit)
+        } catch {
+            engine.logger.warning("could not store task log", metadata: ["attempt": "\(attempt)", "error": "\(error)"])
+        }
+    }
+
+    private func makeWork(_ attempt: ClaimedAttempt, log: TaskLog) -> Result<@Sendable () async throws -> JSONValue, DeerFlowError> {
+        guard let entry = engine.workflows[attempt.workflow] else {
+            return .failure(DeerFlowError(.notFound, "workflow '\(attempt.workflow)' is not registered in worker process \(getpid()); give this worker the same workflows as the server"))
+        }
+        guard let index = entry.taskIndex[attempt.taskID] else {
+            return .failure(DeerFlowError(.notFound, "task '\(attempt.taskID)' is not part of workflow '\(attempt.workflow)' (version \(entry.versionID)) in this worker"))
+        }
+        let task = entry.definition.tasks[index]
+        let context = makeContext(attempt, entry: entry, log: log)
+        let grace = engine.configuration.killGracePeriod
+        switch task.action {
+        case .noop:
+            return .success { .null }
+        case .sleep(let duration):
+            return .success {
+                try await Task.sleep(for: duration)
+                return .null
+            }
+        case .shell(let shell):
+            let environment = ShellRunner.environment(for: attempt)
+            return .success {
+                try await ShellRunner.run(shell, environment: environment, log: log, killGracePeriod: grace)
+            }
+        case .http(let http):
+            return .success {
+                try await HTTPTaskRunner.run(http, log: log)
+            }
+        case .swift:
+            guard let body = entry.workflow.body(of: task.id) else {
+                return .failure(DeerFlowError(.notFound, "task '\(task.id)' has no Swift body in this worker"))
+            }
+            return .success { try await body(context) }
+        }
+    }
+
+    private func makeContext(_ attempt: ClaimedAttempt, entry: WorkflowRegistry.Entry, log: TaskLog) -> TaskContext {
+        let executionID = "\(attempt.runID):\(attempt.taskID):\(attempt.number)"
+        let base = engine.logger
+        var logger = Logger(label: "deerflow.task") { _ in
+            TaskLogHandler(primary: base.handler, log: log)
+        }
+        logger.logLevel = base.logLevel
+        logger[metadataKey: "workflow"] = "\(attempt.workflow)"
+        logger[metadataKey: "workflow_id"] = "\(entry.versionID)"
+        logger[metadataKey: "run_id"] = "\(attempt.runID)"
+        logger[metadataKey: "task_id"] = "\(attempt.taskID)"
+        logger[metadataKey: "execution_id"] = "\(executionID)"
+        logger[metadataKey: "attempt"] = "\(attempt.number)"
+        let store = engine.store
+        let runID = attempt.runID
+        return TaskContext(
+            workflow: .init(name: attempt.workflow, id: entry.versionID),
+            run: .init(id: attempt.runID),
+            task: .init(id: attempt.taskID, type: attempt.type, queue: attempt.queue),
+            execution: .init(id: executionID, number: attempt.number),
+            params: attempt.params,
+            logger: logger,
+            metrics: engine.metrics,
+            started: .now,
+            outputs: { task in try await store.taskOutput(run: runID, task: task) }
+        )
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if error is CancellationError { return "cancelled" }
+        let text = String(describing: error)
+        return text.isEmpty ? "\(type(of: error))" : text
+    }
+}

@@ -1,0 +1,194 @@
+public import DeerFlowCore
+public import Foundation
+import Logging
+public import ServiceLifecycle
+import Synchronization
+
+/// Executes attempts from the store in this process: `slots` at a time, from a list of queues.
+///
+/// One loop does all store traffic: it hands finished attempts back and claims new ones in a
+/// single transaction (``WorkflowStore/exchange(_:)``), so a dependent made ready by a
+/// completion starts on the slot that just freed, without waiting for a scheduler. When nothing
+/// is ready, it sleeps until new work is triggered in this process, a slot finishes, or the poll
+/// interval passes (other processes' work on a shared store).
+///
+/// On graceful shutdown (SIGTERM/SIGINT) it stops claiming, lets running attempts finish until
+/// `drainTimeout`, then releases the rest for retry elsewhere; readiness answers 503 meanwhile.
+public final class WorkerService: Service, Sendable {
+    /// Worker settings.
+    public struct Configuration: Sendable {
+        /// Concurrent attempts; default: the number of cores.
+        public var slots: Int = ProcessInfo.processInfo.activeProcessorCount
+        /// Queues served, in order; default `["default"]`.
+        public var queues: [String] = ["default"]
+        /// How often to look for work claimable by this worker when not woken; default 1 s.
+        public var pollInterval: Duration = .seconds(1)
+        /// How long running attempts may continue after a shutdown request; default 30 s.
+        public var drainTimeout: Duration = .seconds(30)
+        /// How often leases are renewed; default a third of the lease duration.
+        public var heartbeatInterval: Duration?
+
+        public init() {}
+    }
+
+    /// This worker's id: `host:pid:random`.
+    public let id: String
+    let engine: DeerFlowEngine
+    let configuration: Configuration
+    private let mailbox = Mailbox<Finished>()
+    private let running = Mutex<[AttemptID: StopSignal]>([:])
+    private let busySlots = Atomic<Int>(0)
+    private let startedAt = Date()
+    private let executor: TaskExecutor
+
+    struct Finished: Sendable {
+        var completion: AttemptCompletion?
+        var slotReleased: Bool
+    }
+
+    init(engine: DeerFlowEngine, configuration: Configuration) {
+        self.engine = engine
+        var configuration = configuration
+        configuration.slots = max(1, configuration.slots)
+        if configuration.queues.isEmpty { configuration.queues = ["default"] }
+        self.configuration = configuration
+        id = "\(engine.configuration.hostName):\(getpid()):\(String(UInt32.random(in: 0...UInt32.max), radix: 36))"
+        executor = TaskExecutor(engine: engine)
+    }
+
+    /// Runs until graceful shutdown or cancellation.
+    public func run() async throws {
+        engine.attach(self)
+        defer { engine.detach(self) }
+        let logger = engine.logger
+        logger.info("worker started", metadata: [
+            "worker": "\(id)", "slots": "\(configuration.slots)", "queues": "\(configuration.queues.joined(separator: ","))",
+        ])
+        try await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await self.heartbeatLoop() }
+                await self.dispatchLoop(group: &group)
+                group.cancelAll()
+            }
+        } onGracefulShutdown: {
+            self.mailbox.close()
+        }
+        try? await engine.store.deregister(worker: id, at: Date())
+        logger.info("worker stopped", metadata: ["worker": "\(id)"])
+    }
+
+    /// Attempts running now.
+    var busy: Int { busySlots.load(ordering: .relaxed) }
+
+    /// Wakes the loop: work may be ready.
+    func wake() { mailbox.wake() }
+
+    /// Asks running attempts to stop.
+    func stop(_ attempts: Set<AttemptID>, reason: StopReason) {
+        let signals = running.withLock { running in attempts.compactMap { running[$0] } }
+        for signal in signals { signal.fire(reason) }
+    }
+
+    // MARK: Loop
+
+    private func dispatchLoop(group: inout DiscardingTaskGroup) async {
+        let store = engine.store
+        let clock = ContinuousClock()
+        var pending: [AttemptCompletion] = []
+        var draining = false
+        var drainDeadline = clock.now
+        var moreWork = true
+        var nextPoll = clock.now
+        var failures = 0
+        while true {
+            let (items, woken) = mailbox.take()
+            for item in items { if let completion = item.completion { pending.append(completion) } }
+            if (mailbox.isClosed || Task.isCancelled) && !draining {
+                draining = true
+                drainDeadline = clock.now + configuration.drainTimeout
+                engine.setDraining()
+                engine.logger.info("worker draining", metadata: ["worker": "\(id)", "running": "\(busySlots.load(ordering: .relaxed))"])
+            }
+            if woken || clock.now >= nextPoll { moreWork = true }
+            let free = draining ? 0 : configuration.slots - busySlots.load(ordering: .relaxed)
+            // Completions can make dependents ready: claim with them whenever a slot is free.
+            let claim = free > 0 && (moreWork || !pending.isEmpty)
+            if pending.isEmpty && !claim {
+                if draining {
+                    if busySlots.load(ordering: .relaxed) == 0 { return }
+                    if clock.now >= drainDeadline {
+                        stop(Set(running.withLock { Array($0.keys) }), reason: .released)
+                    }
+                    await mailbox.wait(timeout: .milliseconds(50))
+                    if Task.isCancelled { try? await Task.sleep(for: .milliseconds(1)) }
+                } else {
+                    await mailbox.wait(timeout: max(.milliseconds(1), nextPoll - clock.now))
+                }
+                continue
+            }
+            let request = ExchangeRequest(
+                completions: pending,
+                claim: claim ? ClaimRequest(worker: id, queues: configuration.queues, limit: free, leaseDuration: engine.configuration.leaseDuration) : nil,
+                now: Date()
+            )
+            let result: ExchangeResult
+            do {
+                result = try await store.exchange(request)
+                failures = 0
+            } catch {
+                // Keep the completions and try again: nothing finished is lost while the store is away.
+                failures += 1
+                engine.logger.error("worker could not reach the store; retrying", metadata: ["worker": "\(id)", "error": "\(error)", "pending": "\(pending.count)"])
+                try? await Task.sleep(for: .milliseconds(min(5000, 50 << min(failures, 7))))
+                continue
+            }
+            pending.removeAll(keepingCapacity: true)
+            engine.emit(result.events)
+            if claim { nextPoll = clock.now + configuration.pollInterval }
+            // Without a claim we do not know what is ready: look again once a slot frees.
+            moreWork = claim ? result.claimed.count >= free : true
+            for event in result.events {
+                guard case .retryScheduled(_, let at) = event else { continue }
+                // Wake up for a retry that comes due before the next poll.
+                let due = clock.now + .milliseconds(Int64(max(0, at.timeIntervalSinceNow) * 1000))
+                if due < nextPoll { nextPoll = due }
+            }
+            for attempt in result.claimed {
+                let signal = StopSignal()
+                running.withLock { $0[attempt.id] = signal }
+                busySlots.add(1, ordering: .relaxed)
+                group.addTask {
+                    // A timed-out or stopped attempt is reported at once (`early`), even if its code
+                    // takes a while to honour cancellation; its slot stays busy until it returns.
+                    let completion = await self.executor.execute(attempt, stop: signal) { early in
+                        _ = self.running.withLock { $0.removeValue(forKey: attempt.id) }
+                        self.mailbox.post(Finished(completion: early, slotReleased: false))
+                    }
+                    _ = self.running.withLock { $0.removeValue(forKey: attempt.id) }
+                    self.busySlots.subtract(1, ordering: .relaxed)
+                    self.mailbox.post(Finished(completion: completion, slotReleased: true))
+                }
+            }
+        }
+    }
+
+    private func heartbeatLoop() async {
+        let interval = configuration.heartbeatInterval ?? engine.configuration.leaseDuration / 3
+        while !Task.isCancelled {
+            let attempts = running.withLock { Array($0.keys) }
+            let record = WorkerRecord(
+                id: id, host: engine.configuration.hostName, pid: Int(getpid()), slots: configuration.slots,
+                busy: busySlots.load(ordering: .relaxed), queues: configuration.queues, version: engine.configuration.version,
+                startedAt: startedAt, lastSeen: Date(), state: "active"
+            )
+            do {
+                let leaseUntil = Date().addingTimeInterval(engine.configuration.leaseDuration.seconds)
+                let stopped = try await engine.store.heartbeat(record, running: attempts, leaseUntil: leaseUntil)
+                if !stopped.isEmpty { stop(stopped, reason: .cancelled) }
+            } catch {
+                engine.logger.warning("worker heartbeat failed", metadata: ["worker": "\(id)", "error": "\(error)"])
+            }
+            try? await Task.sleep(for: interval)
+        }
+    }
+}

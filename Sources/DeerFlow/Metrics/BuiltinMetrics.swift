@@ -1,0 +1,89 @@
+/// The catalogue of DeerFlow's built-in metrics: the single source of truth for what `/metrics`
+/// registers, what the shipped dashboards and alert rules may reference, and what
+/// `docs/monitoring.md` describes.
+public enum BuiltinMetric: String, CaseIterable, Sendable {
+    case workflowsTotal = "deerflow_workflows_total"
+    case workflowDuration = "deerflow_workflow_duration_seconds"
+    case workflowsActive = "deerflow_workflows_active"
+    case tasksTotal = "deerflow_tasks_total"
+    case taskDuration = "deerflow_task_duration_seconds"
+    case taskQueueTime = "deerflow_task_queue_time_seconds"
+    case taskRetries = "deerflow_task_retries_total"
+    case tasksQueued = "deerflow_tasks_queued"
+    case queueDepth = "deerflow_queue_depth"
+    case queueOldestAge = "deerflow_queue_oldest_age_seconds"
+    case workersTotal = "deerflow_workers_total"
+    case workersActive = "deerflow_workers_active"
+    case workerUtilization = "deerflow_worker_utilization"
+    case workerTasksProcessed = "deerflow_worker_tasks_processed_total"
+    case schedulerLag = "deerflow_scheduler_lag_seconds"
+    case scheduleFireDelay = "deerflow_schedule_fire_delay_seconds"
+    case schedulesMissed = "deerflow_schedules_missed_total"
+    case scheduleNextFire = "deerflow_schedule_next_fire_timestamp_seconds"
+    case apiRequests = "deerflow_api_requests_total"
+    case healthCheckStatus = "deerflow_health_check_status"
+    case seriesDropped = "deerflow_metric_series_dropped_total"
+
+    /// Name, kind, help, labels and buckets.
+    public var descriptor: MetricDescriptor {
+        switch self {
+        case .workflowsTotal:
+            return .init(name: rawValue, kind: .counter, help: "Workflow runs finished, by workflow and final status (success, failed, cancelled).", labels: ["workflow", "status"], buckets: [])
+        case .workflowDuration:
+            return .init(name: rawValue, kind: .histogram, help: "Duration of finished workflow runs from creation to finish, in seconds.", labels: ["workflow"], buckets: Self.runBuckets)
+        case .workflowsActive:
+            return .init(name: rawValue, kind: .gauge, help: "Workflow runs pending or running (cluster-wide).", labels: [], buckets: [])
+        case .tasksTotal:
+            return .init(name: rawValue, kind: .counter, help: "Task attempts finished, by task type and status (success, failed, retried, timeout, cancelled).", labels: ["type", "status"], buckets: [])
+        case .taskDuration:
+            return .init(name: rawValue, kind: .histogram, help: "Execution time of one task attempt, in seconds.", labels: ["type"], buckets: Self.taskBuckets)
+        case .taskQueueTime:
+            return .init(name: rawValue, kind: .histogram, help: "Time from a task attempt becoming ready to a worker picking it up, in seconds.", labels: ["type", "queue"], buckets: Self.queueBuckets)
+        case .taskRetries:
+            return .init(name: rawValue, kind: .counter, help: "Retries scheduled after failed, timed-out or interrupted attempts, by task type.", labels: ["type"], buckets: [])
+        case .tasksQueued:
+            return .init(name: rawValue, kind: .gauge, help: "Task attempts ready and waiting for a worker (cluster-wide).", labels: [], buckets: [])
+        case .queueDepth:
+            return .init(name: rawValue, kind: .gauge, help: "Task attempts ready and waiting for a worker, per queue (cluster-wide).", labels: ["queue"], buckets: [])
+        case .queueOldestAge:
+            return .init(name: rawValue, kind: .gauge, help: "Age of the oldest ready task attempt per queue, in seconds (cluster-wide); 0 when the queue is empty.", labels: ["queue"], buckets: [])
+        case .workersTotal:
+            return .init(name: rawValue, kind: .gauge, help: "Execution slots of live workers (cluster-wide).", labels: [], buckets: [])
+        case .workersActive:
+            return .init(name: rawValue, kind: .gauge, help: "Execution slots running a task attempt now (cluster-wide).", labels: [], buckets: [])
+        case .workerUtilization:
+            return .init(name: rawValue, kind: .gauge, help: "Busy slots divided by slots, per worker of this process (0 to 1).", labels: ["worker"], buckets: [])
+        case .workerTasksProcessed:
+            return .init(name: rawValue, kind: .counter, help: "Task attempts finished by each worker of this process.", labels: ["worker"], buckets: [])
+        case .schedulerLag:
+            return .init(name: rawValue, kind: .gauge, help: "Seconds since the due time of the oldest due but undispatched item (cron fire, expired lease); 0 when none.", labels: [], buckets: [])
+        case .scheduleFireDelay:
+            return .init(name: rawValue, kind: .histogram, help: "Delay from a schedule's due time to the creation of its run, in seconds.", labels: ["workflow"], buckets: Self.queueBuckets)
+        case .schedulesMissed:
+            return .init(name: rawValue, kind: .counter, help: "Schedule due times that did not get a run, by workflow and reason (catchup_latest, catchup_limit, already_fired).", labels: ["workflow", "reason"], buckets: [])
+        case .scheduleNextFire:
+            return .init(name: rawValue, kind: .gauge, help: "Unix time of each schedule's next due time.", labels: ["workflow"], buckets: [])
+        case .apiRequests:
+            return .init(name: rawValue, kind: .counter, help: "HTTP API requests, by route template and status code.", labels: ["endpoint", "status"], buckets: [])
+        case .healthCheckStatus:
+            return .init(name: rawValue, kind: .gauge, help: "Result of each health check: 1 healthy, 0.5 degraded, 0 unhealthy.", labels: ["check"], buckets: [])
+        case .seriesDropped:
+            return .init(name: rawValue, kind: .counter, help: "Label combinations folded into 'other' because a metric exceeded its series budget.", labels: ["metric"], buckets: [])
+        }
+    }
+
+    /// Whether the value is computed from the store for the whole cluster (exported only by the
+    /// process that holds the scheduler leadership).
+    public var isClusterWide: Bool {
+        switch self {
+        case .workflowsActive, .tasksQueued, .queueDepth, .queueOldestAge, .workersTotal, .workersActive, .schedulerLag:
+            return true
+        default:
+            return false
+        }
+    }
+
+    static let runBuckets: [Double] = [0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 600, 1800, 3600, 7200, 21600]
+    static let taskBuckets: [Double] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600]
+    static let queueBuckets: [Double] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300]
+}

@@ -1,0 +1,150 @@
+public import DeerFlowCore
+public import Foundation
+import Synchronization
+
+/// Turns engine events into the built-in metrics, and sets the gauges computed from the store and
+/// from this process's workers. Registered as an ``EngineObserver`` by the executable.
+public final class EngineMetrics: EngineObserver, Sendable {
+    let workflowsTotal: Counter
+    let workflowDuration: Histogram
+    let workflowsActive: Gauge
+    let tasksTotal: Counter
+    let taskDuration: Histogram
+    let taskQueueTime: Histogram
+    let taskRetries: Counter
+    let tasksQueued: Gauge
+    let queueDepth: Gauge
+    let queueOldestAge: Gauge
+    let workersTotal: Gauge
+    let workersActive: Gauge
+    let workerUtilization: Gauge
+    let workerTasksProcessed: Counter
+    let schedulerLag: Gauge
+    let scheduleFireDelay: Histogram
+    let schedulesMissed: Counter
+    let scheduleNextFire: Gauge
+    /// `deerflow_api_requests_total`, used by the HTTP layer.
+    public let apiRequests: Counter
+    let healthCheckStatus: Gauge
+    let seriesDropped: Counter
+
+    private let localWorkers = Mutex<Set<String>>([])
+    private let knownQueues = Mutex<Set<String>>([])
+
+    /// Registers every built-in metric of ``BuiltinMetric`` in `registry`.
+    public init(registry: MetricsRegistry) throws {
+        func counter(_ metric: BuiltinMetric) throws -> Counter {
+            let descriptor = metric.descriptor
+            return try registry.counter(descriptor.name, help: descriptor.help, labels: descriptor.labels)
+        }
+        func gauge(_ metric: BuiltinMetric) throws -> Gauge {
+            let descriptor = metric.descriptor
+            return try registry.gauge(descriptor.name, help: descriptor.help, labels: descriptor.labels)
+        }
+        func histogram(_ metric: BuiltinMetric) throws -> Histogram {
+            let descriptor = metric.descriptor
+            return try registry.histogram(descriptor.name, help: descriptor.help, labels: descriptor.labels, buckets: descriptor.buckets)
+        }
+        workflowsTotal = try counter(.workflowsTotal)
+        workflowDuration = try histogram(.workflowDuration)
+        workflowsActive = try gauge(.workflowsActive)
+        tasksTotal = try counter(.tasksTotal)
+        taskDuration = try histogram(.taskDuration)
+        taskQueueTime = try histogram(.taskQueueTime)
+        taskRetries = try counter(.taskRetries)
+        tasksQueued = try gauge(.tasksQueued)
+        queueDepth = try gauge(.queueDepth)
+        queueOldestAge = try gauge(.queueOldestAge)
+        workersTotal = try gauge(.workersTotal)
+        workersActive = try gauge(.workersActive)
+        workerUtilization = try gauge(.workerUtilization)
+        workerTasksProcessed = try counter(.workerTasksProcessed)
+        schedulerLag = try gauge(.schedulerLag)
+        scheduleFireDelay = try histogram(.scheduleFireDelay)
+        schedulesMissed = try counter(.schedulesMissed)
+        scheduleNextFire = try gauge(.scheduleNextFire)
+        apiRequests = try counter(.apiRequests)
+        healthCheckStatus = try gauge(.healthCheckStatus)
+        seriesDropped = try counter(.seriesDropped)
+        let dropped = seriesDropped
+        registry.onSeriesBudgetExceeded { metric in
+            try? dropped.labels(metric).inc()
+        }
+    }
+
+    public func engine(didEmit events: [EngineEvent]) {
+        for event in events {
+            switch event {
+            case .runFinished(_, let workflow, let status, let createdAt, _, let finishedAt):
+                try? workflowsTotal.labels(workflow, status.rawValue).inc()
+                try? workflowDuration.labels(workflow).observe(max(0, finishedAt.timeIntervalSince(createdAt)))
+            case .attemptStarted(let info, let queuedAt, let startedAt):
+                try? taskQueueTime.labels(info.type, info.queue).observe(max(0, startedAt.timeIntervalSince(queuedAt)))
+            case .attemptFinished(let info, _, let metricStatus, let startedAt, let finishedAt, _):
+                try? tasksTotal.labels(info.type, metricStatus.rawValue).inc()
+                if let startedAt {
+                    try? taskDuration.labels(info.type).observe(max(0, finishedAt.timeIntervalSince(startedAt)))
+                }
+                if let worker = info.worker, localWorkers.withLock({ $0.contains(worker) }) {
+                    try? workerTasksProcessed.labels(worker).inc()
+                }
+            case .retryScheduled(let info, _):
+                try? taskRetries.labels(info.type).inc()
+            case .runCreated, .runStarted, .tasksSkipped:
+                break
+            }
+        }
+    }
+
+    /// Sets the cluster-wide gauges from store statistics. Queues seen before and now empty are set
+    /// to 0 rather than left at their last value.
+    public func update(from statistics: StoreStatistics, now: Date) {
+        try? workflowsActive.set(Double(statistics.activeRuns))
+        try? tasksQueued.set(Double(statistics.queuedTotal))
+        let queues = knownQueues.withLock { known in
+            known.formUnion(statistics.queues.keys)
+            return known
+        }
+        for queue in queues {
+            let figures = statistics.queues[queue]
+            try? queueDepth.labels(queue).set(Double(figures?.depth ?? 0))
+            let age = figures?.oldestReadyAt.map { max(0, now.timeIntervalSince($0)) } ?? 0
+            try? queueOldestAge.labels(queue).set(age)
+        }
+        try? workersTotal.set(Double(statistics.workerSlots))
+        try? workersActive.set(Double(statistics.runningAttempts))
+        try? schedulerLag.set(statistics.schedulerLag(now: now))
+    }
+
+    /// Declares a queue so its gauges exist (at 0) before any task was queued on it.
+    public func declare(queues: [String]) {
+        knownQueues.withLock { $0.formUnion(queues) }
+    }
+
+    /// Sets `deerflow_worker_utilization` for this process's workers.
+    public func update(workers: [(id: String, slots: Int, busy: Int)]) {
+        localWorkers.withLock { $0.formUnion(workers.map(\.id)) }
+        for worker in workers {
+            try? workerUtilization.labels(worker.id).set(worker.slots > 0 ? Double(worker.busy) / Double(worker.slots) : 0)
+        }
+    }
+
+    /// Records a schedule decision.
+    public func record(_ event: ScheduleEvent) {
+        switch event {
+        case .fired(let workflow, _, let delay):
+            try? scheduleFireDelay.labels(workflow).observe(delay)
+        case .missed(let workflow, _, let reason):
+            try? schedulesMissed.labels(workflow, reason).inc()
+        case .next(let workflow, let at):
+            try? scheduleNextFire.labels(workflow).set(at?.timeIntervalSince1970 ?? 0)
+        }
+    }
+
+    /// Records the outcome of health checks.
+    public func record(_ report: HealthReport) {
+        for (check, result) in report.checks {
+            try? healthCheckStatus.labels(check).set(result.status.gaugeValue)
+        }
+    }
+}

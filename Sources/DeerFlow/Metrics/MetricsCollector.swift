@@ -1,0 +1,44 @@
+public import Foundation
+import Logging
+
+/// Brings the gauges up to date before `/metrics` is rendered: cluster-wide figures from the store
+/// (only where this process exports them), this process's workers, and the health checks.
+public struct MetricsCollector: Sendable {
+    let engine: DeerFlowEngine
+    let metrics: EngineMetrics
+    let exportsClusterGauges: @Sendable () -> Bool
+
+    /// - Parameters:
+    ///   - exportsClusterGauges: whether this process exports the cluster-wide gauges (the scheduler
+    ///     leader does; always true on the embedded store).
+    public init(engine: DeerFlowEngine, metrics: EngineMetrics, exportsClusterGauges: @escaping @Sendable () -> Bool = { true }) {
+        self.engine = engine
+        self.metrics = metrics
+        self.exportsClusterGauges = exportsClusterGauges
+    }
+
+    /// Updates the gauges; a store that does not answer within `timeout` leaves them as they were.
+    public func collect(timeout: Duration = .seconds(2)) async {
+        metrics.update(workers: engine.localWorkerLoad)
+        let store = engine.store
+        if exportsClusterGauges() {
+            let now = Date()
+            let statistics = await withTaskGroup(of: StoreStatistics?.self) { group in
+                group.addTask { try? await store.statistics(now: now) }
+                group.addTask {
+                    try? await Task.sleep(for: timeout)
+                    return nil
+                }
+                let first = await group.next() ?? nil
+                group.cancelAll()
+                return first
+            }
+            if let statistics {
+                metrics.update(from: statistics, now: now)
+            } else {
+                engine.logger.warning("metrics: store statistics unavailable; cluster gauges keep their last values")
+            }
+        }
+        metrics.record(await engine.health.evaluate())
+    }
+}

@@ -1,0 +1,187 @@
+package import DeerFlowCore
+package import Foundation
+
+/// An attempt being completed, with what the store read about its task and run.
+package struct CompletingAttempt: Sendable {
+    package var attemptID: AttemptID
+    package var runID: RunID
+    package var workflow: String
+    package var runStatus: RunStatus
+    package var taskIndex: Int
+    package var taskID: String
+    package var type: String
+    package var queue: String
+    package var priority: Int
+    package var number: Int
+    package var status: AttemptStatus
+    package var startedAt: Date?
+    package var worker: String?
+    package var retry: RetryPolicy
+    package var retriesUsed: Int
+    package var interruptions: Int
+    package var dependents: [Int]
+
+    package init(attemptID: AttemptID, runID: RunID, workflow: String, runStatus: RunStatus, taskIndex: Int, taskID: String, type: String, queue: String, priority: Int, number: Int, status: AttemptStatus, startedAt: Date?, worker: String?, retry: RetryPolicy, retriesUsed: Int, interruptions: Int, dependents: [Int]) {
+        self.attemptID = attemptID
+        self.runID = runID
+        self.workflow = workflow
+        self.runStatus = runStatus
+        self.taskIndex = taskIndex
+        self.taskID = taskID
+        self.type = type
+        self.queue = queue
+        self.priority = priority
+        self.number = number
+        self.status = status
+        self.startedAt = startedAt
+        self.worker = worker
+        self.retry = retry
+        self.retriesUsed = retriesUsed
+        self.interruptions = interruptions
+        self.dependents = dependents
+    }
+
+    package var info: AttemptInfo {
+        AttemptInfo(attemptID: attemptID, runID: runID, workflow: workflow, taskID: taskID, type: type, queue: queue, number: number, worker: worker)
+    }
+}
+
+/// Row changes computed from a batch of completions. Stores read the rows the planner needs,
+/// let it decide, and write what it says — the rules themselves live in `AttemptResolution`
+/// and `RunProgress` (DeerFlowCore) and here, once for every store.
+package struct CompletionPlan: Sendable {
+    package struct AttemptUpdate: Sendable {
+        package var id: AttemptID
+        package var status: AttemptStatus
+        package var finishedAt: Date
+        package var error: String?
+    }
+
+    package struct TaskUpdate: Sendable {
+        package var runID: RunID
+        package var index: Int
+        package var status: TaskStatus
+        package var output: JSONValue?
+        package var retriesUsed: Int
+        package var interruptions: Int
+        package var attempts: Int
+    }
+
+    package struct NewAttempt: Sendable {
+        package var runID: RunID
+        package var taskIndex: Int
+        package var number: Int
+        package var queue: String
+        package var priority: Int
+        package var queuedAt: Date
+
+        package init(runID: RunID, taskIndex: Int, number: Int, queue: String, priority: Int, queuedAt: Date) {
+            self.runID = runID
+            self.taskIndex = taskIndex
+            self.number = number
+            self.queue = queue
+            self.priority = priority
+            self.queuedAt = queuedAt
+        }
+    }
+
+    package struct DependencyRelease: Sendable, Hashable {
+        package var runID: RunID
+        package var taskIndex: Int
+        package var count: Int
+    }
+
+    package var attemptUpdates: [AttemptUpdate] = []
+    package var taskUpdates: [TaskUpdate] = []
+    package var newAttempts: [NewAttempt] = []
+    package var dependencyReleases: [DependencyRelease] = []
+    /// Tasks that failed for good, whose pending dependents must become `upstream_failed`.
+    package var finalFailures: [RunID: [Int]] = [:]
+    /// Per run, tasks that reached a final status.
+    package var progress: [RunID: RunProgress] = [:]
+    package var events: [EngineEvent] = []
+
+    package init() {}
+
+    /// Plans a batch. Completions of attempts that are no longer running (already reclaimed,
+    /// reported twice) are ignored, so every attempt finishes exactly once.
+    package static func plan(_ completions: [(AttemptCompletion, CompletingAttempt)]) -> CompletionPlan {
+        var plan = CompletionPlan()
+        var releases: [DependencyRelease: Int] = [:]
+        var seen: Set<AttemptID> = []
+        for (completion, attempt) in completions {
+            guard attempt.status == .running, seen.insert(attempt.attemptID).inserted else { continue }
+            let runIsActive = !attempt.runStatus.isFinished
+            let resolution = AttemptResolution.resolve(
+                completion.outcome,
+                attempt: attempt.number,
+                retriesUsed: attempt.retriesUsed,
+                interruptions: attempt.interruptions,
+                policy: attempt.retry,
+                runIsActive: runIsActive,
+                now: completion.finishedAt,
+                random: completion.jitter
+            )
+            let message = completion.outcome.message
+            plan.attemptUpdates.append(.init(id: attempt.attemptID, status: resolution.attemptStatus, finishedAt: completion.finishedAt, error: message))
+            var retriesUsed = attempt.retriesUsed
+            var interruptions = attempt.interruptions
+            if case .interrupted = completion.outcome { interruptions += 1 }
+            if resolution.countsAsRetry { retriesUsed += 1 }
+            var output: JSONValue?
+            if case .success(let value) = completion.outcome { output = value }
+            var attempts = attempt.number
+            if let retryAt = resolution.retryAt {
+                attempts += 1
+                plan.newAttempts.append(.init(runID: attempt.runID, taskIndex: attempt.taskIndex, number: attempts, queue: attempt.queue, priority: attempt.priority, queuedAt: retryAt))
+            }
+            plan.taskUpdates.append(.init(runID: attempt.runID, index: attempt.taskIndex, status: resolution.taskStatus, output: output, retriesUsed: retriesUsed, interruptions: interruptions, attempts: attempts))
+            plan.events.append(.attemptFinished(attempt.info, status: resolution.attemptStatus, metricStatus: resolution.metricStatus, startedAt: attempt.startedAt, finishedAt: completion.finishedAt, error: message))
+            if let retryAt = resolution.retryAt {
+                var next = attempt.info
+                next.number = attempts
+                next.worker = nil
+                plan.events.append(.retryScheduled(next, at: retryAt))
+            }
+            guard runIsActive else { continue }
+            if resolution.taskStatus.isFinished {
+                plan.progress[attempt.runID, default: RunProgress(total: 0)].record(resolution.taskStatus)
+            }
+            if resolution.taskStatus == .success {
+                for dependent in attempt.dependents {
+                    releases[DependencyRelease(runID: attempt.runID, taskIndex: dependent, count: 0), default: 0] += 1
+                }
+            } else if resolution.taskStatus.failsRun {
+                plan.finalFailures[attempt.runID, default: []].append(attempt.taskIndex)
+            }
+        }
+        plan.dependencyReleases = releases.map { DependencyRelease(runID: $0.key.runID, taskIndex: $0.key.taskIndex, count: $0.value) }
+            .sorted { ($0.runID, $0.taskIndex) < ($1.runID, $1.taskIndex) }
+        return plan
+    }
+
+    /// The pending tasks reachable from `failed` through dependents: they can never run.
+    package static func upstreamFailed(from failed: [Int], tasks: [Int: (status: TaskStatus, dependents: [Int])]) -> [Int] {
+        var result: [Int] = []
+        var visited: Set<Int> = Set(failed)
+        var stack = failed
+        while let index = stack.popLast() {
+            for dependent in tasks[index]?.dependents ?? [] where visited.insert(dependent).inserted {
+                if tasks[dependent]?.status == .pending {
+                    result.append(dependent)
+                    stack.append(dependent)
+                }
+            }
+        }
+        return result.sorted()
+    }
+}
+
+/// Aggregates progress deltas of runs; what stores add to the run counters.
+extension RunProgress {
+    /// Adds another delta's counts.
+    package mutating func add(_ other: RunProgress) {
+        finished += other.finished
+        failed += other.failed
+    }
+}

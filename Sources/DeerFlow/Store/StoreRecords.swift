@@ -1,0 +1,408 @@
+public import DeerFlowCore
+public import Foundation
+
+/// Identifier of one attempt (execution) of a task, assigned by the store.
+public typealias AttemptID = Int64
+
+/// How a run was started.
+public enum RunTrigger: Sendable, Hashable, Codable {
+    /// Through the HTTP API or the CLI.
+    case api
+    /// By the cron schedule, for the given due time.
+    case schedule(dueAt: Date)
+    /// From Swift code in the process (`DeerFlowEngine.trigger`).
+    case library
+
+    /// Short name stored with the run (`api`, `schedule`, `library`).
+    public var kind: String {
+        switch self {
+        case .api: return "api"
+        case .schedule: return "schedule"
+        case .library: return "library"
+        }
+    }
+}
+
+/// A task row of a new run.
+public struct NewTask: Sendable, Hashable {
+    public var index: Int
+    public var id: String
+    public var type: String
+    public var queue: String
+    public var priority: Int
+    /// Number of tasks this one waits for.
+    public var dependencyCount: Int
+    /// Indices of the tasks that wait for this one.
+    public var dependents: [Int]
+    public var retry: RetryPolicy
+    public var timeout: Duration?
+
+    public init(index: Int, id: String, type: String, queue: String, priority: Int, dependencyCount: Int, dependents: [Int], retry: RetryPolicy, timeout: Duration?) {
+        self.index = index
+        self.id = id
+        self.type = type
+        self.queue = queue
+        self.priority = priority
+        self.dependencyCount = dependencyCount
+        self.dependents = dependents
+        self.retry = retry
+        self.timeout = timeout
+    }
+}
+
+/// Everything a store needs to create a run: the run row, its tasks, and the attempts of the tasks
+/// that can start at once.
+public struct NewRun: Sendable, Hashable {
+    public var id: RunID
+    public var workflow: String
+    public var workflowVersion: String
+    public var params: [String: JSONValue]
+    public var tasks: [NewTask]
+    public var trigger: RunTrigger
+    /// W3C `traceparent` of the run's span (stored so every process continues the same trace).
+    public var traceContext: String?
+    public var createdAt: Date
+
+    public init(id: RunID, workflow: String, workflowVersion: String, params: [String: JSONValue], tasks: [NewTask], trigger: RunTrigger, traceContext: String?, createdAt: Date) {
+        self.id = id
+        self.workflow = workflow
+        self.workflowVersion = workflowVersion
+        self.params = params
+        self.tasks = tasks
+        self.trigger = trigger
+        self.traceContext = traceContext
+        self.createdAt = createdAt
+    }
+
+    /// The due time for scheduled runs (the store keeps `(workflow, due time)` unique).
+    public var scheduledFor: Date? {
+        if case .schedule(let due) = trigger { return due }
+        return nil
+    }
+}
+
+/// A run as stored, without its tasks.
+public struct RunRecord: Sendable, Hashable {
+    public var id: RunID
+    public var workflow: String
+    public var workflowVersion: String
+    public var status: RunStatus
+    public var params: [String: JSONValue]
+    public var trigger: String
+    public var scheduledFor: Date?
+    public var traceContext: String?
+    public var createdAt: Date
+    public var startedAt: Date?
+    public var finishedAt: Date?
+    public var progress: RunProgress
+
+    public init(id: RunID, workflow: String, workflowVersion: String, status: RunStatus, params: [String: JSONValue], trigger: String, scheduledFor: Date?, traceContext: String?, createdAt: Date, startedAt: Date?, finishedAt: Date?, progress: RunProgress) {
+        self.id = id
+        self.workflow = workflow
+        self.workflowVersion = workflowVersion
+        self.status = status
+        self.params = params
+        self.trigger = trigger
+        self.scheduledFor = scheduledFor
+        self.traceContext = traceContext
+        self.createdAt = createdAt
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.progress = progress
+    }
+}
+
+/// One attempt as stored.
+public struct AttemptRecord: Sendable, Hashable {
+    public var id: AttemptID
+    public var number: Int
+    public var status: AttemptStatus
+    /// When the attempt became (or becomes, for a retry in backoff) claimable.
+    public var queuedAt: Date
+    public var startedAt: Date?
+    public var finishedAt: Date?
+    public var worker: String?
+    public var error: String?
+
+    public init(id: AttemptID, number: Int, status: AttemptStatus, queuedAt: Date, startedAt: Date?, finishedAt: Date?, worker: String?, error: String?) {
+        self.id = id
+        self.number = number
+        self.status = status
+        self.queuedAt = queuedAt
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.worker = worker
+        self.error = error
+    }
+}
+
+/// A task of a run with its attempts.
+public struct TaskRecord: Sendable, Hashable {
+    public var index: Int
+    public var id: String
+    public var type: String
+    public var queue: String
+    public var status: TaskStatus
+    public var output: JSONValue?
+    public var attempts: [AttemptRecord]
+
+    public init(index: Int, id: String, type: String, queue: String, status: TaskStatus, output: JSONValue?, attempts: [AttemptRecord]) {
+        self.index = index
+        self.id = id
+        self.type = type
+        self.queue = queue
+        self.status = status
+        self.output = output
+        self.attempts = attempts
+    }
+}
+
+/// A run with its tasks and their attempts.
+public struct RunDetail: Sendable, Hashable {
+    public var run: RunRecord
+    public var tasks: [TaskRecord]
+
+    public init(run: RunRecord, tasks: [TaskRecord]) {
+        self.run = run
+        self.tasks = tasks
+    }
+}
+
+/// Filters and paging of run listings; runs come newest first.
+public struct RunQuery: Sendable, Hashable {
+    public var workflow: String?
+    public var status: RunStatus?
+    public var limit: Int
+    /// Id of the last run of the previous page.
+    public var cursor: RunID?
+
+    public init(workflow: String? = nil, status: RunStatus? = nil, limit: Int = 50, cursor: RunID? = nil) {
+        self.workflow = workflow
+        self.status = status
+        self.limit = limit
+        self.cursor = cursor
+    }
+}
+
+/// One page of runs; `nextCursor` is set when more runs follow.
+public struct RunPage: Sendable, Hashable {
+    public var runs: [RunRecord]
+    public var nextCursor: RunID?
+
+    public init(runs: [RunRecord], nextCursor: RunID?) {
+        self.runs = runs
+        self.nextCursor = nextCursor
+    }
+}
+
+/// An attempt handed to a worker.
+public struct ClaimedAttempt: Sendable, Hashable {
+    public var id: AttemptID
+    public var runID: RunID
+    public var workflow: String
+    public var workflowVersion: String
+    public var taskIndex: Int
+    public var taskID: String
+    public var type: String
+    public var queue: String
+    public var number: Int
+    public var params: [String: JSONValue]
+    public var traceContext: String?
+    public var timeout: Duration?
+    public var queuedAt: Date
+    public var startedAt: Date
+    public var leaseUntil: Date
+
+    public init(id: AttemptID, runID: RunID, workflow: String, workflowVersion: String, taskIndex: Int, taskID: String, type: String, queue: String, number: Int, params: [String: JSONValue], traceContext: String?, timeout: Duration?, queuedAt: Date, startedAt: Date, leaseUntil: Date) {
+        self.id = id
+        self.runID = runID
+        self.workflow = workflow
+        self.workflowVersion = workflowVersion
+        self.taskIndex = taskIndex
+        self.taskID = taskID
+        self.type = type
+        self.queue = queue
+        self.number = number
+        self.params = params
+        self.traceContext = traceContext
+        self.timeout = timeout
+        self.queuedAt = queuedAt
+        self.startedAt = startedAt
+        self.leaseUntil = leaseUntil
+    }
+}
+
+/// A finished attempt reported by a worker (or by the scheduler for a lost worker).
+public struct AttemptCompletion: Sendable, Hashable {
+    public var attemptID: AttemptID
+    public var outcome: AttemptOutcome
+    public var finishedAt: Date
+    /// Uniform random number in [0, 1) for the retry jitter.
+    public var jitter: Double
+
+    public init(attemptID: AttemptID, outcome: AttemptOutcome, finishedAt: Date, jitter: Double = Double.random(in: 0..<1)) {
+        self.attemptID = attemptID
+        self.outcome = outcome
+        self.finishedAt = finishedAt
+        self.jitter = jitter
+    }
+}
+
+/// Request to claim ready attempts for a worker.
+public struct ClaimRequest: Sendable, Hashable {
+    public var worker: String
+    public var queues: [String]
+    public var limit: Int
+    public var leaseDuration: Duration
+
+    public init(worker: String, queues: [String], limit: Int, leaseDuration: Duration) {
+        self.worker = worker
+        self.queues = queues
+        self.limit = limit
+        self.leaseDuration = leaseDuration
+    }
+}
+
+/// What a worker sends in one round trip: finished attempts and, optionally, a claim.
+/// Stores apply both in one transaction; completions first, so a dependent made ready by a
+/// completion can be claimed by the same worker at once.
+public struct ExchangeRequest: Sendable, Hashable {
+    public var completions: [AttemptCompletion]
+    public var claim: ClaimRequest?
+    public var now: Date
+
+    public init(completions: [AttemptCompletion], claim: ClaimRequest?, now: Date) {
+        self.completions = completions
+        self.claim = claim
+        self.now = now
+    }
+}
+
+/// The result of an exchange: claimed attempts and what changed.
+public struct ExchangeResult: Sendable {
+    public var claimed: [ClaimedAttempt]
+    public var events: [EngineEvent]
+
+    public init(claimed: [ClaimedAttempt], events: [EngineEvent]) {
+        self.claimed = claimed
+        self.events = events
+    }
+}
+
+/// What `cancelRun` did.
+public enum CancelResult: Sendable {
+    /// The run was cancelled; `runningAttempts` are still executing and are asked to stop.
+    case cancelled(RunRecord, runningAttempts: [AttemptID], events: [EngineEvent])
+    /// The run had already finished with this status.
+    case alreadyFinished(RunStatus)
+    case notFound
+}
+
+/// A worker process (or the worker part of a server process) as registered in the store.
+public struct WorkerRecord: Sendable, Hashable, Codable {
+    public var id: String
+    public var host: String
+    public var pid: Int
+    public var slots: Int
+    public var busy: Int
+    public var queues: [String]
+    public var version: String
+    public var startedAt: Date
+    public var lastSeen: Date
+    /// `active`, `stopped` (deregistered cleanly) or `lost` (heartbeat timed out).
+    public var state: String
+
+    public init(id: String, host: String, pid: Int, slots: Int, busy: Int, queues: [String], version: String, startedAt: Date, lastSeen: Date, state: String) {
+        self.id = id
+        self.host = host
+        self.pid = pid
+        self.slots = slots
+        self.busy = busy
+        self.queues = queues
+        self.version = version
+        self.startedAt = startedAt
+        self.lastSeen = lastSeen
+        self.state = state
+    }
+}
+
+/// Ready-queue figures of one queue.
+public struct QueueStatistics: Sendable, Hashable {
+    /// Attempts ready and waiting for a worker.
+    public var depth: Int
+    /// When the oldest of them became ready.
+    public var oldestReadyAt: Date?
+
+    public init(depth: Int, oldestReadyAt: Date?) {
+        self.depth = depth
+        self.oldestReadyAt = oldestReadyAt
+    }
+}
+
+/// Cluster-wide figures computed from the store (the source of the cluster-wide gauges).
+public struct StoreStatistics: Sendable, Hashable {
+    /// Runs pending or running.
+    public var activeRuns: Int
+    /// Per queue, only queues with ready attempts.
+    public var queues: [String: QueueStatistics]
+    /// Slots of live workers.
+    public var workerSlots: Int
+    /// Attempts running now.
+    public var runningAttempts: Int
+    /// The earliest lease expiry among running attempts whose lease has expired (not yet reclaimed).
+    public var oldestExpiredLease: Date?
+    /// The earliest due time of a schedule that has not fired yet.
+    public var oldestDueSchedule: Date?
+
+    public init(activeRuns: Int, queues: [String: QueueStatistics], workerSlots: Int, runningAttempts: Int, oldestExpiredLease: Date?, oldestDueSchedule: Date?) {
+        self.activeRuns = activeRuns
+        self.queues = queues
+        self.workerSlots = workerSlots
+        self.runningAttempts = runningAttempts
+        self.oldestExpiredLease = oldestExpiredLease
+        self.oldestDueSchedule = oldestDueSchedule
+    }
+
+    /// Ready attempts over all queues.
+    public var queuedTotal: Int { queues.values.reduce(0) { $0 + $1.depth } }
+
+    /// Scheduler lag: now minus the due time of the oldest due, undispatched item; 0 when none.
+    public func schedulerLag(now: Date) -> Double {
+        let due = [oldestExpiredLease, oldestDueSchedule].compactMap { $0 }.min()
+        guard let due else { return 0 }
+        return max(0, now.timeIntervalSince(due))
+    }
+}
+
+/// Persistent state of a workflow's cron schedule.
+public struct ScheduleRecord: Sendable, Hashable {
+    public var workflow: String
+    public var cron: String
+    public var timeZone: String
+    /// The next due time.
+    public var nextFireAt: Date?
+    public var lastFiredAt: Date?
+
+    public init(workflow: String, cron: String, timeZone: String, nextFireAt: Date?, lastFiredAt: Date?) {
+        self.workflow = workflow
+        self.cron = cron
+        self.timeZone = timeZone
+        self.nextFireAt = nextFireAt
+        self.lastFiredAt = lastFiredAt
+    }
+}
+
+/// The log of one attempt.
+public struct AttemptLog: Sendable, Hashable {
+    public var attempt: Int
+    public var status: AttemptStatus
+    public var text: String
+    public var truncated: Bool
+
+    public init(attempt: Int, status: AttemptStatus, text: String, truncated: Bool) {
+        self.attempt = attempt
+        self.status = status
+        self.text = text
+        self.truncated = truncated
+    }
+}

@@ -1,0 +1,63 @@
+public import DeerFlowCore
+public import Foundation
+
+/// The persistence behind DeerFlow: runs, tasks, attempts, leases, schedules, workers and task
+/// logs. Every state transition is one transaction.
+///
+/// Two implementations exist: `SQLiteWorkflowStore` (embedded, one machine) and
+/// `PostgresWorkflowStore` (many processes on many machines). Both pass the conformance suite in
+/// `DeerFlowTesting` (`WorkflowStoreConformance`).
+public protocol WorkflowStore: Sendable {
+    /// Creates or migrates the schema. Called once before anything else.
+    func prepare() async throws
+    /// Releases connections.
+    func close() async throws
+    /// A cheap round trip, for health checks.
+    func ping() async throws
+
+    // MARK: Runs
+
+    /// Creates a run with its tasks; tasks without dependencies are queued at once.
+    /// For scheduled runs, returns nil when a run for the same workflow and due time exists
+    /// (cron fires exactly once).
+    func createRun(_ run: NewRun) async throws -> RunRecord?
+    func run(_ id: RunID) async throws -> RunDetail?
+    func runs(_ query: RunQuery) async throws -> RunPage
+    /// Cancels a pending or running run: queued and pending tasks become cancelled at once,
+    /// running attempts are flagged so their workers stop them.
+    func cancelRun(_ id: RunID, at: Date) async throws -> CancelResult
+    /// Output of a task of a run (nil when it has none yet).
+    func taskOutput(run: RunID, task: String) async throws -> JSONValue?
+
+    // MARK: Execution
+
+    /// Applies completions, then claims, in one transaction.
+    func exchange(_ request: ExchangeRequest) async throws -> ExchangeResult
+    /// Extends the leases of a worker's running attempts and records its heartbeat. Returns the
+    /// attempts among them that should stop (their run was cancelled, or they were reclaimed).
+    func heartbeat(_ worker: WorkerRecord, running: [AttemptID], leaseUntil: Date) async throws -> Set<AttemptID>
+    /// Marks a worker as stopped (clean shutdown).
+    func deregister(worker: String, at: Date) async throws
+    /// Running attempts whose lease expired, or whose worker is known to be gone, are finished as
+    /// interrupted (and retried); workers silent for longer than `workerTimeout` are marked lost.
+    func reclaim(now: Date, workerTimeout: Duration, deadWorkers: Set<String>) async throws -> [EngineEvent]
+    func workers() async throws -> [WorkerRecord]
+
+    // MARK: Schedules
+
+    func schedules() async throws -> [ScheduleRecord]
+    /// Records the next due time of a workflow's schedule (creating the row if needed).
+    func saveSchedule(_ schedule: ScheduleRecord) async throws
+    /// Creates the scheduled run (if not already created for that due time) and advances the
+    /// schedule, atomically.
+    func fire(schedule: ScheduleRecord, run: NewRun?) async throws -> RunRecord?
+
+    // MARK: Statistics and logs
+
+    func statistics(now: Date) async throws -> StoreStatistics
+    /// Appends text to an attempt's log, keeping at most `limit` bytes per attempt (a marker
+    /// line is added when text is dropped).
+    func appendLog(attempt: AttemptID, text: String, limit: Int) async throws
+    /// Logs of a task's attempts (all, or one).
+    func taskLogs(run: RunID, task: String, attempt: Int?) async throws -> [AttemptLog]?
+}

@@ -1,0 +1,160 @@
+public import DeerFlow
+import DeerFlowCore
+import DeerFlowHTTP
+import DeerFlowObservability
+import DeerFlowSQLite
+public import Foundation
+public import Logging
+public import ServiceLifecycle
+import UnixSignals
+import Synchronization
+
+/// One assembled DeerFlow process: the store, the engine with its workflows, metrics, and the
+/// services (metrics endpoint, API, scheduler, workers) in dependency order.
+///
+/// ```swift
+/// let runtime = try await DeerFlowRuntime.make(options: options, workflows: [etl], logger: logger)
+/// try await runtime.run()   // until SIGTERM / SIGINT
+/// ```
+public final class DeerFlowRuntime: Sendable {
+    public let engine: DeerFlowEngine
+    public let options: RuntimeOptions
+    /// Services in start order; shutdown runs in reverse (workers drain first, the API last).
+    public let services: [any Service]
+    let logger: Logger
+    /// Ports the API and metrics endpoints listen on, once they do.
+    public let ports = ListeningPorts()
+
+    /// Builds a process: opens and migrates the store, loads and validates workflows (YAML files
+    /// plus `workflows`), registers metrics (built-in and `custom_metrics`), and creates services.
+    public static func make(options: RuntimeOptions, workflows swiftWorkflows: [Workflow] = [], logger: Logger) async throws -> DeerFlowRuntime {
+        var workflows = swiftWorkflows
+        if let directory = options.workflowsDirectory {
+            workflows += try WorkflowFileLoader.loadDirectory(directory).map(Workflow.init(definition:))
+        }
+        let store = try makeStore(url: options.databaseURL, logger: logger)
+        try await store.prepare()
+
+        let backend = options.metrics.enabled ? PrometheusBackend(constantLabels: options.metrics.labels) : nil
+        let registry = MetricsRegistry(backend: backend, seriesBudget: options.metrics.seriesBudget)
+        let engineMetrics = try EngineMetrics(registry: registry)
+        for custom in options.metrics.customMetrics {
+            do {
+                switch custom.kind {
+                case .counter: _ = try registry.counter(custom.name, help: custom.description, labels: custom.labels)
+                case .gauge: _ = try registry.gauge(custom.name, help: custom.description, labels: custom.labels)
+                case .histogram:
+                    _ = try registry.histogram(custom.name, help: custom.description, labels: custom.labels, buckets: custom.buckets ?? Histogram.defaultBuckets)
+                }
+            } catch {
+                throw DeerFlowError(.badRequest, "\(custom.location): custom_metrics '\(custom.name)': \(error.message)")
+            }
+        }
+        let engine = try DeerFlowEngine(store: store, workflows: workflows, configuration: options.engine, metrics: registry, logger: logger)
+        engine.addObserver(engineMetrics)
+        engine.registerBuiltinHealthChecks()
+        engineMetrics.declare(queues: Array(Set(engine.workflows.all.flatMap { $0.definition.tasks.map(\.queue) } + options.worker.queues)))
+        return DeerFlowRuntime(engine: engine, options: options, backend: backend, metrics: engineMetrics, logger: logger)
+    }
+
+    private init(engine: DeerFlowEngine, options: RuntimeOptions, backend: PrometheusBackend?, metrics: EngineMetrics, logger: Logger) {
+        self.engine = engine
+        self.options = options
+        self.logger = logger
+        var services: [any Service] = []
+        let ports = self.ports
+        if let backend {
+            services.append(MetricsServer.makeApplication(
+                host: options.api.host, port: options.metricsPort ?? options.metrics.port, path: options.metrics.path,
+                collector: MetricsCollector(engine: engine, metrics: metrics), render: { backend.render() }, logger: logger,
+                onListening: { ports.set(metrics: $0) }))
+        }
+        if options.runAPI {
+            var api = APIConfiguration()
+            api.host = options.api.host
+            api.port = options.api.port
+            api.tokens = options.api.tokens
+            api.protectHealth = options.api.protectHealth
+            services.append(APIServer.makeApplication(engine: engine, configuration: api, metrics: metrics, onListening: { ports.set(api: $0) }))
+        }
+        if options.runScheduler {
+            let scheduler = engine.makeScheduler(options.scheduler)
+            scheduler.onScheduleEvent { metrics.record($0) }
+            services.append(scheduler)
+        }
+        if options.runWorkers {
+            services.append(engine.makeWorker(options.worker))
+        }
+        self.services = services
+    }
+
+    /// Runs every service until SIGTERM/SIGINT (graceful: workers drain) or cancellation, then
+    /// closes the store.
+    public func run() async throws {
+        let group = ServiceGroup(configuration: .init(
+            services: services.map { .init(service: $0) },
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            cancellationSignals: [],
+            logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            try? await engine.store.close()
+            throw error
+        }
+        try await engine.store.close()
+    }
+
+    /// The store for a database URL: `sqlite://PATH` (`sqlite:///abs/path` or `sqlite://./rel/path`).
+    static func makeStore(url: String, logger: Logger) throws -> any WorkflowStore {
+        if url.hasPrefix("sqlite://") {
+            let path = String(url.dropFirst("sqlite://".count))
+            guard !path.isEmpty else {
+                throw DeerFlowError(.badRequest, "database URL '\(url)' has no path; use sqlite://./.deerflow/deerflow.sqlite or sqlite:///absolute/path.sqlite")
+            }
+            return SQLiteWorkflowStore(path: path, logger: logger)
+        }
+        throw DeerFlowError(.badRequest, "unsupported database URL '\(url)'; use sqlite://PATH")
+    }
+}
+
+/// The ports a runtime listens on, known once its servers started (port 0 picks a free one).
+public final class ListeningPorts: Sendable {
+    private let state = Mutex<(api: Int?, metrics: Int?, waiters: [CheckedContinuation<Void, Never>])>((nil, nil, []))
+
+    func set(api: Int) { update { $0.api = api } }
+    func set(metrics: Int) { update { $0.metrics = metrics } }
+
+    private func update(_ change: (inout (api: Int?, metrics: Int?, waiters: [CheckedContinuation<Void, Never>])) -> Void) {
+        let waiters = state.withLock { state in
+            change(&state)
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// The API port, waiting until the API listens.
+    public func api() async -> Int {
+        await wait { $0.api }
+    }
+
+    /// The metrics port, waiting until the metrics endpoint listens.
+    public func metrics() async -> Int {
+        await wait { $0.metrics }
+    }
+
+    private func wait(for port: @Sendable @escaping ((api: Int?, metrics: Int?, waiters: [CheckedContinuation<Void, Never>])) -> Int?) async -> Int {
+        while true {
+            if let value = state.withLock({ port($0) }) { return value }
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let ready = state.withLock { state -> Bool in
+                    if port(state) != nil { return true }
+                    state.waiters.append(continuation)
+                    return false
+                }
+                if ready { continuation.resume() }
+            }
+        }
+    }
+}

@@ -1,0 +1,75 @@
+public import DeerFlow
+import DeerFlowCore
+public import Foundation
+
+/// Everything that shapes one DeerFlow process: what it runs, where its store is, its ports.
+/// Built from flags, environment and the files of `--config`; tests build it directly.
+public struct RuntimeOptions: Sendable {
+    /// Directory of YAML workflow files.
+    public var workflowsDirectory: String?
+    /// Directory of `deerflow.yaml`, `metrics.yaml`, ...
+    public var configDirectory: String?
+    /// `sqlite://PATH` (relative or absolute) or `postgres://...`; default `sqlite://./.deerflow/deerflow.sqlite`.
+    public var databaseURL: String = RuntimeOptions.defaultDatabaseURL
+    public var api = APISettings()
+    /// Run the HTTP API.
+    public var runAPI = true
+    /// Run the scheduler.
+    public var runScheduler = true
+    /// Run workers.
+    public var runWorkers = true
+    public var worker = WorkerService.Configuration()
+    public var scheduler = SchedulerService.Configuration()
+    public var engine = DeerFlowEngine.Configuration()
+    /// Metrics endpoint settings; `metrics.yaml` fills these in.
+    public var metrics = MetricsConfigFile()
+    /// Override of the metrics port (`--metrics-port`).
+    public var metricsPort: Int?
+
+    public static let defaultDatabaseURL = "sqlite://./.deerflow/deerflow.sqlite"
+
+    public init() {}
+
+    /// HTTP API settings.
+    public struct APISettings: Sendable {
+        public var host = "127.0.0.1"
+        public var port = 8080
+        public var tokens: [String] = []
+        public var protectHealth = false
+        public init() {}
+    }
+
+    /// Reads `deerflow.yaml` and `metrics.yaml` from the config directory (when present) and the
+    /// `DEERFLOW_DATABASE_URL` / `DEERFLOW_API_TOKENS` variables. Flags applied afterwards win.
+    public mutating func applyConfigFiles(environment: [String: String]) throws {
+        if let directory = configDirectory {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw DeerFlowError(.badRequest, "--config \(directory): no such directory")
+            }
+            let serverFile = (directory as NSString).appendingPathComponent("deerflow.yaml")
+            if FileManager.default.fileExists(atPath: serverFile) {
+                let file = try ServerConfigFile.load(path: serverFile, environment: environment)
+                if let host = file.apiHost { api.host = host }
+                if let port = file.apiPort { api.port = port }
+                if let tokens = file.apiTokens { api.tokens = tokens }
+                if let protect = file.protectHealth { api.protectHealth = protect }
+                if let url = file.databaseURL { databaseURL = url }
+                if let slots = file.workerSlots { worker.slots = slots }
+                if let queues = file.workerQueues { worker.queues = queues }
+                if let lease = file.lease { engine.leaseDuration = lease }
+                if let poll = file.pollInterval { worker.pollInterval = poll }
+                if let drain = file.drainTimeout { worker.drainTimeout = drain }
+                if let timeout = file.workerTimeout { scheduler.workerTimeout = timeout }
+            }
+            let metricsFile = (directory as NSString).appendingPathComponent("metrics.yaml")
+            if FileManager.default.fileExists(atPath: metricsFile) {
+                metrics = try MetricsConfigFile.load(path: metricsFile, environment: environment)
+            }
+        }
+        if let url = environment["DEERFLOW_DATABASE_URL"], !url.isEmpty { databaseURL = url }
+        if let tokens = environment["DEERFLOW_API_TOKENS"], !tokens.isEmpty {
+            api.tokens = tokens.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
+    }
+}

@@ -1,0 +1,54 @@
+import Foundation
+
+/// Identifier of a workflow run: 26 characters of Crockford base32 (a ULID), so ids sort by
+/// creation time and make stable paging cursors.
+public struct RunID: Sendable, Hashable, Codable, Comparable, CustomStringConvertible {
+    public let rawValue: String
+
+    public init(rawValue: String) {
+        self.rawValue = rawValue
+    }
+
+    /// A new id for a run created at `date`.
+    public static func generate(at date: Date = Date()) -> RunID {
+        var generator = SystemRandomNumberGenerator()
+        return generate(at: date, using: &generator)
+    }
+
+    /// A new id from a given random source (tests).
+    public static func generate(at date: Date, using generator: inout some RandomNumberGenerator) -> RunID {
+        let milliseconds = UInt64(max(0, date.timeIntervalSince1970 * 1000))
+        var characters: [Character] = []
+        characters.reserveCapacity(26)
+        // 48-bit timestamp → 10 characters.
+        for shift in stride(from: 45, through: 0, by: -5) {
+            characters.append(Self.alphabet[Int((milliseconds >> UInt64(shift)) & 0x1f)])
+        }
+        // 80 random bits → 16 characters.
+        for _ in 0..<16 {
+            characters.append(Self.alphabet[Int(generator.next() & 0x1f)])
+        }
+        return RunID(rawValue: String(characters))
+    }
+
+    /// Whether a string has the shape of a run id (used to answer 404 without a store lookup).
+    public static func isWellFormed(_ text: String) -> Bool {
+        text.count == 26 && text.uppercased() == text && text.allSatisfy { alphabet.contains($0) }
+    }
+
+    public var description: String { rawValue }
+
+    public static func < (lhs: RunID, rhs: RunID) -> Bool { lhs.rawValue < rhs.rawValue }
+
+    public init(from decoder: any Decoder) throws {
+        rawValue = try decoder.singleValueContainer().decode(String.self)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(rawValue)
+    }
+
+    private static let alphabet = Array("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
+}
+

@@ -1,0 +1,248 @@
+import Foundation
+
+/// A workflow: a named DAG of tasks with declared parameters and an optional cron schedule.
+///
+/// Definitions come from YAML files (``WorkflowFileLoader``) or from the Swift DSL; both produce
+/// this value, which ``WorkflowDefinition/validate()`` checks the same way.
+public struct WorkflowDefinition: Sendable, Hashable, Codable {
+    /// Unique workflow name (`[A-Za-z0-9_.-]+`).
+    public var name: String
+    /// Free-form description shown by the API and CLI.
+    public var description: String
+    /// Optional cron schedule.
+    public var schedule: ScheduleDefinition?
+    /// Declared run parameters, in declaration order.
+    public var params: [ParamDefinition]
+    /// Tasks, in declaration order.
+    public var tasks: [TaskDefinition]
+
+    public init(
+        name: String,
+        description: String = "",
+        schedule: ScheduleDefinition? = nil,
+        params: [ParamDefinition] = [],
+        tasks: [TaskDefinition] = []
+    ) {
+        self.name = name
+        self.description = description
+        self.schedule = schedule
+        self.params = params
+        self.tasks = tasks
+    }
+
+    /// The task with this id.
+    public func task(_ id: String) -> TaskDefinition? {
+        tasks.first { $0.id == id }
+    }
+
+    /// A short stable identifier of this exact definition: `name@<8 hex digits>` of a hash of its
+    /// content. Exposed to task code as the workflow id, so logs tell which version of a workflow ran.
+    public var versionID: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let data = (try? encoder.encode(self)) ?? Data(name.utf8)
+        // FNV-1a, 64 bit: stable across processes and platforms (Hasher is seeded per process).
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in data {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x100_0000_01b3
+        }
+        let hex = String(hash >> 32, radix: 16)
+        return "\(name)@\(String(repeating: "0", count: max(0, 8 - hex.count)))\(hex)"
+    }
+}
+
+/// When a workflow runs by itself.
+public struct ScheduleDefinition: Sendable, Hashable, Codable {
+    /// 5-field cron expression (`minute hour day-of-month month day-of-week`) or a macro (`@daily`).
+    public var cron: String
+    /// IANA time zone the expression is read in; default `UTC`.
+    public var timeZone: String
+    /// What to do with fires missed while no scheduler was running.
+    public var catchup: CatchupPolicy
+
+    public init(cron: String, timeZone: String = "UTC", catchup: CatchupPolicy = .latest) {
+        self.cron = cron
+        self.timeZone = timeZone
+        self.catchup = catchup
+    }
+}
+
+/// Missed-fire policy of a schedule.
+public enum CatchupPolicy: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Fire the most recent missed time once (the default).
+    case latest
+    /// Fire every missed time, oldest first (bounded by the scheduler's catch-up limit).
+    case all
+}
+
+/// A declared run parameter.
+public struct ParamDefinition: Sendable, Hashable, Codable {
+    public var name: String
+    public var type: ParamType
+    /// Value used when a run does not give one. A parameter without default is required.
+    public var defaultValue: JSONValue?
+    public var description: String
+    /// Secret parameters are shown as `[REDACTED]` by the API and in logs.
+    public var secret: Bool
+
+    public init(_ name: String, type: ParamType, default defaultValue: JSONValue? = nil, description: String = "", secret: Bool = false) {
+        self.name = name
+        self.type = type
+        self.defaultValue = defaultValue
+        self.description = description
+        self.secret = secret
+    }
+
+    /// Whether a run must supply this parameter.
+    public var isRequired: Bool { defaultValue == nil }
+}
+
+/// Type of a declared parameter.
+public enum ParamType: String, Sendable, Hashable, Codable, CaseIterable {
+    case string, int, float, bool, json
+
+    /// Whether a JSON value is acceptable for this type (an integer is an acceptable float).
+    public func accepts(_ value: JSONValue) -> Bool {
+        switch (self, value) {
+        case (.json, _): return true
+        case (.string, .string): return true
+        case (.int, .int): return true
+        case (.int, .double(let number)): return number.rounded() == number
+        case (.float, .int), (.float, .double): return true
+        case (.bool, .bool): return true
+        default: return false
+        }
+    }
+
+    /// Converts a command-line string (`--param k=v`) to a value of this type, or nil if it does not parse.
+    public func parse(commandLine text: String) -> JSONValue? {
+        switch self {
+        case .string: return .string(text)
+        case .int: return Int(text).map(JSONValue.int)
+        case .float: return Double(text).map(JSONValue.double)
+        case .bool:
+            switch text.lowercased() {
+            case "true", "yes", "1": return .bool(true)
+            case "false", "no", "0": return .bool(false)
+            default: return nil
+            }
+        case .json: return (try? JSONValue(parsing: text)) ?? .string(text)
+        }
+    }
+}
+
+/// One task of a workflow.
+public struct TaskDefinition: Sendable, Hashable, Codable {
+    /// Unique id within the workflow.
+    public var id: String
+    /// The task's type: `shell`, `http`, `noop`, `sleep`, or the name a Swift task declares (default: its id).
+    /// Used as the `type` label of task metrics.
+    public var type: String
+    /// What the task does.
+    public var action: TaskAction
+    /// Ids of tasks that must succeed before this one is queued.
+    public var dependsOn: [String]
+    /// Named queue; workers serve a list of queues. Default `default`.
+    public var queue: String
+    /// Higher runs first among ready tasks of a queue. Default 0.
+    public var priority: Int
+    /// How failed attempts are retried.
+    public var retry: RetryPolicy
+    /// Maximum duration of one attempt; nil means no limit.
+    public var timeout: Duration?
+    public var description: String
+
+    public init(
+        id: String,
+        type: String? = nil,
+        action: TaskAction,
+        dependsOn: [String] = [],
+        queue: String = "default",
+        priority: Int = 0,
+        retry: RetryPolicy = .none,
+        timeout: Duration? = nil,
+        description: String = ""
+    ) {
+        self.id = id
+        self.type = type ?? action.builtinType ?? id
+        self.action = action
+        self.dependsOn = dependsOn
+        self.queue = queue
+        self.priority = priority
+        self.retry = retry
+        self.timeout = timeout
+        self.description = description
+    }
+}
+
+/// What a task does.
+public enum TaskAction: Sendable, Hashable, Codable {
+    /// Runs a process. Parameters reach it as `DEERFLOW_PARAM_<NAME>` environment variables.
+    case shell(ShellAction)
+    /// Sends an HTTP request; the response body is the output.
+    case http(HTTPAction)
+    /// Does nothing and succeeds.
+    case noop
+    /// Sleeps for a duration and succeeds.
+    case sleep(Duration)
+    /// Swift code registered with the workflow in the executing process.
+    case swift
+
+    /// The type name of built-in actions; nil for Swift code.
+    public var builtinType: String? {
+        switch self {
+        case .shell: return "shell"
+        case .http: return "http"
+        case .noop: return "noop"
+        case .sleep: return "sleep"
+        case .swift: return nil
+        }
+    }
+}
+
+/// A `shell` task: either an argv list (`command`) or a script run by `/bin/sh -c` (`script`).
+public struct ShellAction: Sendable, Hashable, Codable {
+    public var command: [String]?
+    public var script: String?
+    /// Extra environment variables.
+    public var environment: [String: String]
+    /// Working directory; default: the server's.
+    public var workingDirectory: String?
+
+    public init(command: [String]? = nil, script: String? = nil, environment: [String: String] = [:], workingDirectory: String? = nil) {
+        self.command = command
+        self.script = script
+        self.environment = environment
+        self.workingDirectory = workingDirectory
+    }
+
+    /// The argv to execute.
+    public var argv: [String] {
+        if let command { return command }
+        return ["/bin/sh", "-c", script ?? ""]
+    }
+}
+
+/// An `http` task.
+public struct HTTPAction: Sendable, Hashable, Codable {
+    public var method: String
+    public var url: String
+    public var headers: [String: String]
+    public var body: String?
+    /// Accepted status codes; default: any 2xx.
+    public var expectStatus: [Int]
+
+    public init(method: String = "GET", url: String, headers: [String: String] = [:], body: String? = nil, expectStatus: [Int] = []) {
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.body = body
+        self.expectStatus = expectStatus
+    }
+
+    /// Whether a response status counts as success.
+    public func accepts(status: Int) -> Bool {
+        expectStatus.isEmpty ? (200..<300).contains(status) : expectStatus.contains(status)
+    }
+}

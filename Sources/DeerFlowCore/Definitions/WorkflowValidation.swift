@@ -1,0 +1,233 @@
+import Foundation
+
+/// One problem found in a workflow definition, located by a path into its document
+/// (`tasks[2].depends_on[0]`), so file loaders can point at a line.
+public struct ValidationIssue: Sendable, Hashable, CustomStringConvertible {
+    /// Path of the offending key, e.g. `tasks[1].retries`; empty for the whole workflow.
+    public var path: String
+    public var message: String
+
+    public init(path: String, message: String) {
+        self.path = path
+        self.message = message
+    }
+
+    public var description: String { path.isEmpty ? message : "\(path): \(message)" }
+}
+
+/// A definition that did not validate; every issue is listed.
+public struct WorkflowValidationError: Error, Sendable, CustomStringConvertible {
+    public var workflow: String
+    public var issues: [ValidationIssue]
+
+    public var description: String {
+        "workflow '\(workflow)' is invalid:\n" + issues.map { "  - \($0)" }.joined(separator: "\n")
+    }
+}
+
+extension WorkflowDefinition {
+    /// Names of workflows, tasks, params and queues: letters, digits, `_`, `-`, `.`; 1–128 characters.
+    public static func isValidName(_ name: String) -> Bool {
+        guard !name.isEmpty, name.count <= 128 else { return false }
+        return name.unicodeScalars.allSatisfy { scalar in
+            scalar.isASCII && (CharacterSet.alphanumerics.contains(scalar) || scalar == "_" || scalar == "-" || scalar == ".")
+        }
+    }
+
+    /// Every problem of this definition: names, duplicate task ids, unknown or self dependencies,
+    /// cycles (naming the cycle), retry and timeout values, the cron schedule and time zone, and
+    /// parameter defaults that do not match their type.
+    public func validationIssues() -> [ValidationIssue] {
+        var issues: [ValidationIssue] = []
+        if !Self.isValidName(name) {
+            issues.append(.init(path: "name", message: "'\(name)' is not a valid workflow name (use letters, digits, '_', '-', '.')"))
+        }
+        if let schedule {
+            if TimeZone(identifier: schedule.timeZone) == nil {
+                issues.append(.init(path: "schedule.timezone", message: "unknown time zone '\(schedule.timeZone)' (use an IANA name such as 'Europe/Berlin')"))
+            } else {
+                do {
+                    _ = try CronSchedule(schedule.cron, timeZone: TimeZone(identifier: schedule.timeZone) ?? .gmt)
+                } catch {
+                    issues.append(.init(path: "schedule.cron", message: "invalid cron expression '\(schedule.cron)': \(error.message)"))
+                }
+            }
+        }
+        var paramNames: Set<String> = []
+        for (index, param) in params.enumerated() {
+            let path = "params.\(param.name)"
+            if !Self.isValidName(param.name) || param.name.contains(".") {
+                issues.append(.init(path: path, message: "'\(param.name)' is not a valid parameter name (use letters, digits, '_', '-')"))
+            }
+            if !paramNames.insert(param.name).inserted {
+                issues.append(.init(path: "params[\(index)]", message: "duplicate parameter '\(param.name)'"))
+            }
+            if let value = param.defaultValue, !param.type.accepts(value) {
+                issues.append(.init(path: "\(path).default", message: "default \(value.compactJSON) is not of type \(param.type.rawValue)"))
+            }
+        }
+        if tasks.isEmpty {
+            issues.append(.init(path: "tasks", message: "a workflow needs at least one task"))
+        }
+        var firstIndex: [String: Int] = [:]
+        for (index, task) in tasks.enumerated() {
+            let path = "tasks[\(index)]"
+            if !Self.isValidName(task.id) {
+                issues.append(.init(path: "\(path).id", message: "'\(task.id)' is not a valid task id (use letters, digits, '_', '-', '.')"))
+            }
+            if let earlier = firstIndex[task.id] {
+                issues.append(.init(path: "\(path).id", message: "duplicate task id '\(task.id)' (first declared at tasks[\(earlier)])"))
+            } else {
+                firstIndex[task.id] = index
+            }
+            if task.type.isEmpty {
+                issues.append(.init(path: "\(path).type", message: "task type must not be empty"))
+            }
+            if !Self.isValidName(task.queue) {
+                issues.append(.init(path: "\(path).queue", message: "'\(task.queue)' is not a valid queue name"))
+            }
+            if task.retry.retries < 0 {
+                issues.append(.init(path: "\(path).retries", message: "must be 0 or more, got \(task.retry.retries)"))
+            }
+            if task.retry.delay < .zero {
+                issues.append(.init(path: "\(path).retry_delay", message: "must not be negative"))
+            }
+            if task.retry.maxDelay < task.retry.delay {
+                issues.append(.init(path: "\(path).max_retry_delay", message: "must be at least retry_delay (\(DurationText.format(task.retry.delay)))"))
+            }
+            if let timeout = task.timeout, timeout <= .zero {
+                issues.append(.init(path: "\(path).timeout", message: "must be positive"))
+            }
+            switch task.action {
+            case .shell(let shell):
+                if shell.command == nil && shell.script == nil {
+                    issues.append(.init(path: path, message: "a shell task needs 'command' (argv list) or 'script'"))
+                } else if shell.command != nil && shell.script != nil {
+                    issues.append(.init(path: "\(path).script", message: "give either 'command' or 'script', not both"))
+                } else if let command = shell.command, command.isEmpty {
+                    issues.append(.init(path: "\(path).command", message: "must not be empty"))
+                }
+            case .http(let http):
+                if let url = URL(string: http.url), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https", url.host != nil {
+                } else {
+                    issues.append(.init(path: "\(path).url", message: "'\(http.url)' is not an http(s) URL"))
+                }
+                if http.method.isEmpty || !http.method.allSatisfy({ $0.isLetter && $0.isUppercase }) {
+                    issues.append(.init(path: "\(path).method", message: "'\(http.method)' is not an HTTP method (e.g. GET, POST)"))
+                }
+                for status in http.expectStatus where !(100...599).contains(status) {
+                    issues.append(.init(path: "\(path).expect_status", message: "\(status) is not an HTTP status"))
+                }
+            case .sleep(let duration):
+                if duration < .zero {
+                    issues.append(.init(path: "\(path).duration", message: "must not be negative"))
+                }
+            case .noop, .swift:
+                break
+            }
+            var seen: Set<String> = []
+            for (depIndex, dependency) in task.dependsOn.enumerated() {
+                let depPath = "\(path).depends_on[\(depIndex)]"
+                if dependency == task.id {
+                    issues.append(.init(path: depPath, message: "task '\(task.id)' depends on itself"))
+                } else if !tasks.contains(where: { $0.id == dependency }) {
+                    issues.append(.init(path: depPath, message: "unknown task '\(dependency)' in depends_on of '\(task.id)'"))
+                }
+                if !seen.insert(dependency).inserted {
+                    issues.append(.init(path: depPath, message: "'\(dependency)' listed twice"))
+                }
+            }
+        }
+        if let cycle = dependencyCycle() {
+            let start = tasks.firstIndex { $0.id == cycle[0] } ?? 0
+            issues.append(.init(path: "tasks[\(start)].depends_on", message: "dependency cycle: \(cycle.joined(separator: " → "))"))
+        }
+        return issues
+    }
+
+    /// Throws ``WorkflowValidationError`` listing every issue, if any.
+    public func validate() throws(WorkflowValidationError) {
+        let issues = validationIssues()
+        if !issues.isEmpty { throw WorkflowValidationError(workflow: name, issues: issues) }
+    }
+
+    /// A dependency cycle, as task ids with the first repeated at the end (`a → b → a`), or nil.
+    public func dependencyCycle() -> [String]? {
+        var byID: [String: TaskDefinition] = [:]
+        for task in tasks where byID[task.id] == nil { byID[task.id] = task }
+        enum Mark { case visiting, done }
+        var marks: [String: Mark] = [:]
+        var stack: [String] = []
+
+        func visit(_ id: String) -> [String]? {
+            switch marks[id] {
+            case .done: return nil
+            case .visiting:
+                guard let start = stack.firstIndex(of: id) else { return nil }
+                return Array(stack[start...]) + [id]
+            case nil: break
+            }
+            marks[id] = .visiting
+            stack.append(id)
+            // A task's dependencies are edges towards what must run first; following them finds any cycle.
+            for dependency in byID[id]?.dependsOn ?? [] where dependency != id && byID[dependency] != nil {
+                if let cycle = visit(dependency) { return cycle }
+            }
+            stack.removeLast()
+            marks[id] = .done
+            return nil
+        }
+
+        for task in tasks {
+            if let cycle = visit(task.id) { return cycle.reversed() }
+        }
+        return nil
+    }
+
+    /// For each task index, the indices of the tasks that depend on it directly.
+    public func dependentIndices() -> [[Int]] {
+        var index: [String: Int] = [:]
+        for (offset, task) in tasks.enumerated() where index[task.id] == nil { index[task.id] = offset }
+        var dependents = Array(repeating: [Int](), count: tasks.count)
+        for (offset, task) in tasks.enumerated() {
+            for dependency in task.dependsOn {
+                if let parent = index[dependency] { dependents[parent].append(offset) }
+            }
+        }
+        return dependents
+    }
+
+    /// Validates run parameters against the declared ones and fills in defaults.
+    ///
+    /// Throws ``ParamsError`` for unknown names, wrong types and missing required parameters.
+    public func resolveParams(_ given: [String: JSONValue]) throws(ParamsError) -> [String: JSONValue] {
+        var problems: [String] = []
+        var resolved: [String: JSONValue] = [:]
+        let declared = Dictionary(params.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        for key in given.keys.sorted() where declared[key] == nil {
+            let known = params.map(\.name).joined(separator: ", ")
+            problems.append("unknown parameter '\(key)'" + (known.isEmpty ? " (this workflow declares none)" : " (declared: \(known))"))
+        }
+        for param in params {
+            if let value = given[param.name] {
+                if param.type.accepts(value) {
+                    resolved[param.name] = (param.type == .int ? value.intValue.map(JSONValue.int) : nil) ?? value
+                } else {
+                    problems.append("parameter '\(param.name)' must be of type \(param.type.rawValue), got \(value.typeName)")
+                }
+            } else if let value = param.defaultValue {
+                resolved[param.name] = value
+            } else {
+                problems.append("missing required parameter '\(param.name)' (\(param.type.rawValue))")
+            }
+        }
+        if !problems.isEmpty { throw ParamsError(problems: problems) }
+        return resolved
+    }
+}
+
+/// Run parameters that do not match the workflow's declaration.
+public struct ParamsError: Error, Sendable, CustomStringConvertible {
+    public var problems: [String]
+    public var description: String { problems.joined(separator: "; ") }
+}

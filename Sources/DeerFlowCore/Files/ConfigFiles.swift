@@ -1,0 +1,259 @@
+import Foundation
+
+/// Settings of `deerflow.yaml`: API address and tokens, database URL, worker slots and queues.
+/// Every value is optional; flags and environment variables override it.
+///
+/// ```yaml
+/// api:
+///   host: 0.0.0.0
+///   port: 8080
+///   tokens: ["${DEERFLOW_TOKEN}"]
+///   protect_health: false
+/// database:
+///   url: sqlite://./.deerflow/deerflow.sqlite
+/// worker:
+///   slots: 8
+///   queues: [default, reports]
+///   lease: 30s
+///   poll_interval: 1s
+///   drain_timeout: 30s
+/// scheduler:
+///   worker_timeout: 60s
+/// ```
+public struct ServerConfigFile: Sendable, Hashable {
+    public var apiHost: String?
+    public var apiPort: Int?
+    public var apiTokens: [String]?
+    public var protectHealth: Bool?
+    public var databaseURL: String?
+    public var workerSlots: Int?
+    public var workerQueues: [String]?
+    public var lease: Duration?
+    public var pollInterval: Duration?
+    public var drainTimeout: Duration?
+    public var workerTimeout: Duration?
+
+    public init() {}
+
+    /// Reads `deerflow.yaml`; `${VAR}` is replaced from `environment`.
+    public static func parse(yaml: String, file: String, environment: [String: String]) throws(FileErrors) -> ServerConfigFile {
+        let reader = YAMLReader(file: file, environment: environment)
+        var config = ServerConfigFile()
+        if let root = reader.read(yaml), !root.isNull, let top = root.mapping(allowedKeys: ["api", "database", "worker", "scheduler", "tracing"]) {
+            if let api = top.mapping("api", allowedKeys: ["host", "port", "tokens", "protect_health"]) {
+                config.apiHost = api.string("host")
+                config.apiPort = api.optional("port").flatMap { portNumber(of: $0) }
+                config.apiTokens = api.stringList("tokens", allowSingle: true)?.filter { !$0.isEmpty }
+                config.protectHealth = api.bool("protect_health")
+            }
+            if let database = top.mapping("database", allowedKeys: ["url"]) {
+                config.databaseURL = database.string("url")
+            }
+            if let worker = top.mapping("worker", allowedKeys: ["slots", "queues", "lease", "poll_interval", "drain_timeout"]) {
+                if let node = worker.optional("slots"), let slots = node.int() {
+                    if slots < 1 { node.fail("must be at least 1, got \(slots)") } else { config.workerSlots = slots }
+                }
+                config.workerQueues = worker.stringList("queues", allowSingle: true)
+                config.lease = positive(worker.optional("lease"))
+                config.pollInterval = positive(worker.optional("poll_interval"))
+                config.drainTimeout = worker.duration("drain_timeout")
+            }
+            if let scheduler = top.mapping("scheduler", allowedKeys: ["worker_timeout"]) {
+                config.workerTimeout = positive(scheduler.optional("worker_timeout"))
+            }
+        }
+        try reader.throwIfErrors()
+        return config
+    }
+
+    /// Reads the file at `path`.
+    public static func load(path: String, environment: [String: String]) throws(FileErrors) -> ServerConfigFile {
+        try parse(yaml: try ConfigFileText.read(path), file: path, environment: environment)
+    }
+}
+
+/// Settings of `metrics.yaml`, as the monitoring chapter writes it.
+///
+/// ```yaml
+/// metrics:
+///   enabled: true
+///   port: 9090
+///   path: /metrics
+///   series_budget: 1000
+///   prometheus:
+///     scrape_interval: 15s
+///     labels: {environment: production, service: deerflow}
+///   custom_metrics:
+///     - name: data_processed_bytes
+///       type: counter
+///       description: "Total bytes processed"
+///       labels: [workflow, task]
+///     - name: processing_latency
+///       type: histogram
+///       description: "Processing latency distribution"
+///       buckets: [0.1, 0.5, 1, 5, 10, 30, 60]
+/// ```
+public struct MetricsConfigFile: Sendable, Hashable {
+    /// A `custom_metrics` entry.
+    public struct CustomMetric: Sendable, Hashable {
+        public enum Kind: String, Sendable, Hashable, CaseIterable { case counter, gauge, histogram }
+        public var name: String
+        public var kind: Kind
+        public var description: String
+        public var labels: [String]
+        public var buckets: [Double]?
+        /// Line of the entry, for errors found when registering it.
+        public var location: String
+    }
+
+    /// false: no metrics listener at all.
+    public var enabled: Bool = true
+    public var port: Int = 9090
+    public var path: String = "/metrics"
+    public var scrapeInterval: Duration = .seconds(15)
+    public var labels: [(String, String)] = []
+    public var seriesBudget: Int = 1000
+    public var customMetrics: [CustomMetric] = []
+
+    public init() {}
+
+    public static func == (lhs: MetricsConfigFile, rhs: MetricsConfigFile) -> Bool {
+        lhs.enabled == rhs.enabled && lhs.port == rhs.port && lhs.path == rhs.path && lhs.scrapeInterval == rhs.scrapeInterval
+            && lhs.labels.map { "\($0.0)=\($0.1)" } == rhs.labels.map { "\($0.0)=\($0.1)" } && lhs.seriesBudget == rhs.seriesBudget
+            && lhs.customMetrics == rhs.customMetrics
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(port)
+        hasher.combine(path)
+    }
+
+    /// Reads `metrics.yaml`; `${VAR}` is replaced from `environment`.
+    public static func parse(yaml: String, file: String, environment: [String: String]) throws(FileErrors) -> MetricsConfigFile {
+        let reader = YAMLReader(file: file, environment: environment)
+        var config = MetricsConfigFile()
+        if let root = reader.read(yaml), !root.isNull, let top = root.mapping(allowedKeys: ["metrics"]),
+           let metrics = top.mapping("metrics", allowedKeys: ["enabled", "port", "path", "series_budget", "prometheus", "custom_metrics"])
+        {
+            if let enabled = metrics.bool("enabled") { config.enabled = enabled }
+            if let node = metrics.optional("port"), let port = portNumber(of: node) { config.port = port }
+            if let node = metrics.optional("path"), let path = node.string() {
+                if path.hasPrefix("/"), !path.contains(" "), path != "/" { config.path = path } else { node.fail("must be an absolute path such as /metrics, got '\(path)'") }
+            }
+            if let node = metrics.optional("series_budget"), let budget = node.int() {
+                if budget < 1 { node.fail("must be at least 1, got \(budget)") } else { config.seriesBudget = budget }
+            }
+            if let prometheus = metrics.mapping("prometheus", allowedKeys: ["scrape_interval", "labels"]) {
+                if let interval = positive(prometheus.optional("scrape_interval")) { config.scrapeInterval = interval }
+                if let labelsNode = prometheus.optional("labels"), let labels = labelsNode.mapping() {
+                    for entry in labels.entries {
+                        guard let value = entry.value.string() else { continue }
+                        if !isLabelName(entry.key) || ["le", "quantile"].contains(entry.key) {
+                            entry.value.fail("'\(entry.key)' is not a valid Prometheus label name (letters, digits and '_', not starting with a digit or '__')")
+                        } else {
+                            config.labels.append((entry.key, value))
+                        }
+                    }
+                }
+            }
+            var seen: [String: String] = [:]
+            for item in metrics.sequence("custom_metrics") ?? [] {
+                guard let entry = item.mapping(allowedKeys: ["name", "type", "description", "help", "labels", "buckets"]) else { continue }
+                guard let nameNode = entry.require("name"), let name = nameNode.string(),
+                      let typeNode = entry.require("type"), let kind = typeNode.oneOf(CustomMetric.Kind.self, what: "metric type")
+                else { continue }
+                guard isMetricName(name) else {
+                    nameNode.fail("'\(name)' is not a valid Prometheus metric name (letters, digits, '_' and ':', not starting with a digit)")
+                    continue
+                }
+                let exposed = kind == .counter && !name.hasSuffix("_total") ? name + "_total" : name
+                if let first = seen[exposed] {
+                    nameNode.fail("duplicate metric '\(name)' (first declared at line \(first))")
+                    continue
+                }
+                seen[exposed] = String(nameNode.location.line)
+                let labels = entry.stringList("labels") ?? []
+                if let labelsNode = entry.optional("labels") {
+                    for label in labels where !isLabelName(label) || ["le", "quantile"].contains(label) {
+                        labelsNode.fail("'\(label)' is not a valid label name")
+                    }
+                    if Set(labels).count != labels.count { labelsNode.fail("a label is listed twice") }
+                }
+                var buckets: [Double]?
+                if let bucketsNode = entry.optional("buckets") {
+                    if kind != .histogram {
+                        bucketsNode.fail("'buckets' is only allowed on histograms, not on a \(kind.rawValue)")
+                    } else if let items = bucketsNode.sequence() {
+                        let values = items.compactMap { $0.double() }
+                        if values.count == items.count {
+                            if values.isEmpty { bucketsNode.fail("a histogram needs at least one bucket") }
+                            for (previous, next) in zip(values, values.dropFirst()) where !(next > previous) {
+                                bucketsNode.fail("buckets must be strictly increasing, but \(next) follows \(previous)")
+                                break
+                            }
+                            buckets = values
+                        }
+                    }
+                }
+                let description = entry.string("description") ?? entry.string("help") ?? ""
+                config.customMetrics.append(CustomMetric(
+                    name: name, kind: kind, description: description, labels: labels, buckets: buckets,
+                    location: "\(reader.file):\(nameNode.location.line)"))
+            }
+        }
+        try reader.throwIfErrors()
+        return config
+    }
+
+    /// Reads the file at `path`.
+    public static func load(path: String, environment: [String: String]) throws(FileErrors) -> MetricsConfigFile {
+        try parse(yaml: try ConfigFileText.read(path), file: path, environment: environment)
+    }
+
+    static func isMetricName(_ name: String) -> Bool {
+        guard let first = name.unicodeScalars.first else { return false }
+        func letter(_ s: Unicode.Scalar) -> Bool { (s >= "a" && s <= "z") || (s >= "A" && s <= "Z") || s == "_" || s == ":" }
+        return letter(first) && name.unicodeScalars.allSatisfy { letter($0) || ($0 >= "0" && $0 <= "9") }
+    }
+
+    static func isLabelName(_ name: String) -> Bool {
+        guard let first = name.unicodeScalars.first, !name.hasPrefix("__") else { return false }
+        func letter(_ s: Unicode.Scalar) -> Bool { (s >= "a" && s <= "z") || (s >= "A" && s <= "Z") || s == "_" }
+        return letter(first) && name.unicodeScalars.allSatisfy { letter($0) || ($0 >= "0" && $0 <= "9") }
+    }
+}
+
+private func portNumber(of node: YAMLNode) -> Int? {
+    guard let port = node.int() else { return nil }
+    guard (0...65535).contains(port) else {
+        node.fail("must be a port number from 0 to 65535, got \(port)")
+        return nil
+    }
+    return port
+}
+
+private func positive(_ node: YAMLNode?) -> Duration? {
+    guard let node, let duration = node.duration() else { return nil }
+    guard duration > .zero else {
+        node.fail("must be longer than 0")
+        return nil
+    }
+    return duration
+}
+
+/// Reading config files with errors in the same format as YAML errors.
+enum ConfigFileText {
+    static func read(_ path: String) throws(FileErrors) -> String {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw FileErrors(errors: [FileError(file: path, line: 0, column: 0, key: "", message: "no such file")])
+        }
+        guard !isDirectory.boolValue else {
+            throw FileErrors(errors: [FileError(file: path, line: 0, column: 0, key: "", message: "is a directory, not a file")])
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw FileErrors(errors: [FileError(file: path, line: 0, column: 0, key: "", message: "cannot read file (check its permissions)")])
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+}

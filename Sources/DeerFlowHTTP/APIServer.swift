@@ -1,0 +1,74 @@
+public import DeerFlow
+import DeerFlowCore
+import Foundation
+public import Hummingbird
+import Logging
+import NIOCore
+
+/// Settings of the HTTP API.
+public struct APIConfiguration: Sendable {
+    /// Address to listen on; default `127.0.0.1` (use `0.0.0.0` to accept remote clients).
+    public var host: String = "127.0.0.1"
+    /// Port; default 8080; 0 picks a free port (logged, and passed to `onListening`).
+    public var port: Int = 8080
+    /// Bearer tokens accepted on `/api/`; empty: no authentication.
+    public var tokens: [String] = []
+    /// Whether `/health` endpoints also require a token; default false.
+    public var protectHealth: Bool = false
+    /// Largest accepted request body; default 1 MiB.
+    public var maxBodyBytes: Int = 1 << 20
+
+    public init() {}
+}
+
+/// The HTTP API: workflows, runs, task logs, workers, health and the OpenAPI document.
+public enum APIServer {
+    /// The application serving the API. Run it as a Service.
+    ///
+    /// - Parameters:
+    ///   - onListening: receives the port once the server listens (the chosen one for port 0).
+    public static func makeApplication(
+        engine: DeerFlowEngine,
+        configuration: APIConfiguration,
+        metrics: EngineMetrics?,
+        onListening: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        Application(
+            router: makeRouter(engine: engine, configuration: configuration, metrics: metrics),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "deerflow"),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? configuration.port
+                engine.logger.info("API listening", metadata: ["url": "http://\(configuration.host):\(port)/api/v1/", "port": "\(port)"])
+                await onListening(port)
+            },
+            logger: engine.logger
+        )
+    }
+
+    /// The router of the API (tests drive it without a socket).
+    public static func makeRouter(engine: DeerFlowEngine, configuration: APIConfiguration, metrics: EngineMetrics?) -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        if let metrics { router.add(middleware: RequestMetricsMiddleware(counter: metrics.apiRequests)) }
+        router.add(middleware: JSONErrorMiddleware(logger: engine.logger))
+        if !configuration.tokens.isEmpty {
+            router.add(middleware: BearerTokenMiddleware(tokens: configuration.tokens, protectHealth: configuration.protectHealth))
+        }
+        let routes = APIRoutes(engine: engine, maxBodyBytes: configuration.maxBodyBytes)
+        routes.register(on: router)
+        HealthRoutes(engine: engine).register(on: router)
+        return router
+    }
+}
+
+/// Serializes JSON responses.
+enum JSONResponse {
+    static func make(_ value: JSONValue, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
+        var fields = headers
+        fields[.contentType] = "application/json; charset=utf-8"
+        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(string: value.compactJSON + "\n")))
+    }
+
+    static func text(_ text: String, status: HTTPResponse.Status = .ok, contentType: String = "text/plain; charset=utf-8") -> Response {
+        Response(status: status, headers: [.contentType: contentType], body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+}

@@ -1,0 +1,37 @@
+public import DeerFlow
+import Foundation
+public import Hummingbird
+public import Logging
+
+/// The Prometheus endpoint, on its own port (`metrics.port`, default 9090).
+public enum MetricsServer {
+    /// - Parameters:
+    ///   - path: the scrape path (`metrics.path`, default `/metrics`).
+    ///   - collector: updates gauges before each scrape.
+    ///   - render: renders every series in the text format 0.0.4.
+    public static func makeApplication(
+        host: String,
+        port: Int,
+        path: String,
+        collector: MetricsCollector,
+        render: @escaping @Sendable () -> String,
+        logger: Logger,
+        onListening: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        let router = Router(context: BasicRequestContext.self)
+        router.get(RouterPath(path)) { _, _ in
+            await collector.collect()
+            return JSONResponse.text(render(), contentType: "text/plain; version=0.0.4; charset=utf-8")
+        }
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname(host, port: port), serverName: "deerflow-metrics"),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? port
+                logger.info("metrics listening", metadata: ["url": "http://\(host):\(port)\(path)", "port": "\(port)"])
+                await onListening(port)
+            },
+            logger: logger
+        )
+    }
+}

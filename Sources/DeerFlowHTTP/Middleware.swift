@@ -1,0 +1,103 @@
+import DeerFlow
+import DeerFlowCore
+import Foundation
+import Hummingbird
+import Logging
+
+/// Turns every error into `{"error": {"code", "message"}}` with the matching status.
+struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    let logger: Logger
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as DeerFlowError {
+            return JSONResponse.make(JSONRepresentation.error(error.code.rawValue, error.message), status: Self.status(of: error.code), headers: Self.headers(of: error.code))
+        } catch let error as any HTTPResponseError {
+            let status = error.status
+            let (code, message) = Self.describe(status, error: error, request: request)
+            return JSONResponse.make(JSONRepresentation.error(code, message), status: status)
+        } catch {
+            logger.error("API request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
+            return JSONResponse.make(JSONRepresentation.error("internal", "internal error: \(error)"), status: .internalServerError)
+        }
+    }
+
+    static func status(of code: DeerFlowError.Code) -> HTTPResponse.Status {
+        switch code {
+        case .badRequest: return .badRequest
+        case .unauthorized: return .unauthorized
+        case .notFound: return .notFound
+        case .conflict: return .conflict
+        case .payloadTooLarge: return .contentTooLarge
+        case .invalidParams: return .unprocessableContent
+        case .unavailable: return .serviceUnavailable
+        default: return .internalServerError
+        }
+    }
+
+    static func headers(of code: DeerFlowError.Code) -> HTTPFields {
+        code == .unauthorized ? [.wwwAuthenticate: "Bearer realm=\"deerflow\""] : [:]
+    }
+
+    static func describe(_ status: HTTPResponse.Status, error: any Error, request: Request) -> (String, String) {
+        switch status {
+        case .notFound: return ("not_found", "no route for \(request.method) \(request.uri.path); see GET /api/v1/openapi.yaml")
+        case .contentTooLarge: return ("payload_too_large", "request body is larger than the limit (1 MiB by default)")
+        case .methodNotAllowed: return ("method_not_allowed", "\(request.method) is not allowed on \(request.uri.path)")
+        case .badRequest: return ("bad_request", "\((error as? HTTPError)?.body ?? "bad request")")
+        default: return (status.reasonPhrase.lowercased().replacingOccurrences(of: " ", with: "_"), "\((error as? HTTPError)?.body ?? status.reasonPhrase)")
+        }
+    }
+}
+
+/// Counts requests in `deerflow_api_requests_total{endpoint, status}` by route template.
+struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
+    let counter: Counter
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            let response = try await next(request, context)
+            record(context, status: response.status.code)
+            return response
+        } catch let error as any HTTPResponseError {
+            record(context, status: error.status.code)
+            throw error
+        } catch {
+            record(context, status: 500)
+            throw error
+        }
+    }
+
+    private func record(_ context: Context, status: Int) {
+        var endpoint = context.endpointPath ?? "unmatched"
+        if endpoint == "NotFound" { endpoint = "unmatched" }
+        try? counter.labels(endpoint, String(status)).inc()
+    }
+}
+
+/// Requires `Authorization: Bearer <token>` on `/api/` (and on `/health` when configured).
+struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
+    let tokens: [String]
+    let protectHealth: Bool
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let path = request.uri.path
+        let protected = path.hasPrefix("/api/") || (protectHealth && path.hasPrefix("/health"))
+        guard protected else { return try await next(request, context) }
+        guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer ") else {
+            throw DeerFlowError(.unauthorized, "this API needs a bearer token: send 'Authorization: Bearer <token>' (tokens come from api.tokens or DEERFLOW_API_TOKENS)")
+        }
+        let given = Array(header.dropFirst("bearer ".count).utf8)
+        // Compare against every token without stopping early, so timing reveals nothing.
+        var matched = false
+        for token in tokens {
+            let expected = Array(token.utf8)
+            var difference = UInt8(expected.count == given.count ? 0 : 1)
+            for index in 0..<min(expected.count, given.count) { difference |= expected[index] ^ given[index] }
+            if difference == 0 { matched = true }
+        }
+        guard matched else { throw DeerFlowError(.unauthorized, "the bearer token is not valid") }
+        return try await next(request, context)
+    }
+}

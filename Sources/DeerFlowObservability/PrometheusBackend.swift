@@ -1,0 +1,74 @@
+public import DeerFlow
+import Prometheus
+import Synchronization
+
+/// The Prometheus backend of `MetricsRegistry`: series live in a swift-prometheus registry and
+/// are rendered in the text exposition format 0.0.4.
+public final class PrometheusBackend: MetricsBackend, Sendable {
+    let registry = PrometheusCollectorRegistry()
+    /// How to unregister each series created, by name and labels.
+    private let unregister = Mutex<[String: @Sendable () -> Void]>([:])
+    /// Labels added to every series (`metrics.yaml` `prometheus.labels`).
+    public let constantLabels: [(String, String)]
+
+    /// - Parameter constantLabels: labels added to every series, e.g. `environment`.
+    public init(constantLabels: [(String, String)] = []) {
+        self.constantLabels = constantLabels.sorted { $0.0 < $1.0 }
+    }
+
+    private func descriptor(_ name: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
+    }
+
+    public func makeCounter(name: String, help: String, labels: [(String, String)]) -> any CounterHandler {
+        let counter = registry.makeCounter(descriptor: descriptor(name, help), labels: constantLabels + labels)
+        remember(name, labels) { [registry] in registry.unregisterCounter(counter) }
+        return PrometheusCounter(counter: counter)
+    }
+
+    public func makeGauge(name: String, help: String, labels: [(String, String)]) -> any GaugeHandler {
+        let gauge = registry.makeGauge(descriptor: descriptor(name, help), labels: constantLabels + labels)
+        remember(name, labels) { [registry] in registry.unregisterGauge(gauge) }
+        return PrometheusGauge(gauge: gauge)
+    }
+
+    public func makeHistogram(name: String, help: String, labels: [(String, String)], buckets: [Double]) -> any HistogramHandler {
+        let histogram = registry.makeValueHistogram(descriptor: descriptor(name, help), labels: constantLabels + labels, buckets: buckets)
+        remember(name, labels) { [registry] in registry.unregisterValueHistogram(histogram) }
+        return PrometheusHistogram(histogram: histogram)
+    }
+
+    public func remove(kind: MetricKind, name: String, labels: [(String, String)]) {
+        let action = unregister.withLock { $0.removeValue(forKey: Self.key(name, labels)) }
+        action?()
+    }
+
+    private func remember(_ name: String, _ labels: [(String, String)], unregister action: @escaping @Sendable () -> Void) {
+        unregister.withLock { $0[Self.key(name, labels)] = action }
+    }
+
+    private static func key(_ name: String, _ labels: [(String, String)]) -> String {
+        ([name] + labels.map { "\($0.0)=\($0.1)" }).joined(separator: "\u{1}")
+    }
+
+    /// Every series in the Prometheus text format.
+    public func render() -> String {
+        registry.emitToString()
+    }
+}
+
+struct PrometheusCounter: CounterHandler {
+    let counter: Prometheus.Counter
+    func increment(by amount: Double) { counter.increment(by: amount) }
+}
+
+struct PrometheusGauge: GaugeHandler {
+    let gauge: Prometheus.Gauge
+    func set(_ value: Double) { gauge.set(value) }
+    func increment(by amount: Double) { gauge.increment(by: amount) }
+}
+
+struct PrometheusHistogram: HistogramHandler {
+    let histogram: ValueHistogram
+    func observe(_ value: Double) { histogram.record(value) }
+}

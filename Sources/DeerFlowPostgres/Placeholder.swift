@@ -1,0 +1,2 @@
+import DeerFlow
+import PostgresNIO

@@ -1,0 +1,132 @@
+import DeerFlow
+import Foundation
+import Logging
+import SQLiteNIO
+import Synchronization
+
+/// One SQLite connection used by one caller at a time (statements of a transaction must not
+/// interleave with another caller's).
+final class SerializedConnection: Sendable {
+    let connection: SQLiteConnection
+    private let lock = AsyncLock()
+
+    init(connection: SQLiteConnection) {
+        self.connection = connection
+    }
+
+    /// Runs `body` with exclusive use of the connection, inside `BEGIN IMMEDIATE`/`COMMIT`
+    /// (write transactions take the write lock up front, so two processes never deadlock on an
+    /// upgrade).
+    func transaction<T: Sendable>(immediate: Bool = true, _ body: (SQLiteConnection) async throws -> T) async throws -> T {
+        try await lock.withLock {
+            _ = try await connection.rows(immediate ? "BEGIN IMMEDIATE" : "BEGIN")
+            do {
+                let result = try await body(connection)
+                _ = try await connection.rows("COMMIT")
+                return result
+            } catch {
+                _ = try? await connection.rows("ROLLBACK")
+                throw error
+            }
+        }
+    }
+
+    /// Runs `body` with exclusive use of the connection, without a transaction.
+    func exclusive<T: Sendable>(_ body: (SQLiteConnection) async throws -> T) async throws -> T {
+        try await lock.withLock { try await body(connection) }
+    }
+}
+
+extension SQLiteConnection {
+    /// Runs a statement and collects its rows (on the connection's thread, without hopping per row).
+    func rows(_ sql: String, _ binds: [SQLiteData] = []) async throws -> [SQLiteRow] {
+        let collected = Mutex<[SQLiteRow]>([])
+        try await query(sql, binds) { row in
+            collected.withLock { $0.append(row) }
+        }
+        return collected.withLock { $0 }
+    }
+}
+
+/// A FIFO async mutex.
+final class AsyncLock: Sendable {
+    private let state = Mutex<(locked: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+    func withLock<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        await acquire()
+        defer { release() }
+        return try await body()
+    }
+
+    private func acquire() async {
+        let acquired = state.withLock { state -> Bool in
+            if state.locked { return false }
+            state.locked = true
+            return true
+        }
+        if acquired { return }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let now = state.withLock { state -> Bool in
+                if !state.locked {
+                    state.locked = true
+                    return true
+                }
+                state.waiters.append(continuation)
+                return false
+            }
+            if now { continuation.resume() }
+        }
+    }
+
+    private func release() {
+        let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            if state.waiters.isEmpty {
+                state.locked = false
+                return nil
+            }
+            // Ownership passes directly to the next waiter; `locked` stays true.
+            return state.waiters.removeFirst()
+        }
+        next?.resume()
+    }
+}
+
+/// Conversions between DeerFlow values and SQLite columns.
+enum Column {
+    /// Timestamps are stored as integer microseconds since 1970.
+    static func time(_ date: Date) -> SQLiteData { .integer(micros(date)) }
+    static func time(_ date: Date?) -> SQLiteData { date.map(time) ?? .null }
+    static func micros(_ date: Date) -> Int { Int((date.timeIntervalSince1970 * 1_000_000).rounded()) }
+    static func date(_ value: SQLiteData?) -> Date? {
+        guard let value, let micros = value.integer else { return nil }
+        return Date(timeIntervalSince1970: Double(micros) / 1_000_000)
+    }
+    static func text(_ value: String?) -> SQLiteData { value.map(SQLiteData.text) ?? .null }
+    static func int(_ value: Int?) -> SQLiteData { value.map { .integer($0) } ?? .null }
+}
+
+extension SQLiteRow {
+    func string(_ name: String) -> String { column(name)?.string ?? "" }
+    func optionalString(_ name: String) -> String? {
+        guard let value = column(name), value != .null else { return nil }
+        return value.string
+    }
+    func int(_ name: String) -> Int { column(name)?.integer ?? 0 }
+    func optionalInt(_ name: String) -> Int? {
+        guard let value = column(name), value != .null else { return nil }
+        return value.integer
+    }
+    func double(_ name: String) -> Double { column(name)?.double ?? 0 }
+    func date(_ name: String) -> Date? { Column.date(column(name)) }
+}
+
+/// `(?, ?, ?), (?, ?, ?)` for `rows` rows of `columns` values.
+func placeholders(rows: Int, columns: Int) -> String {
+    let row = "(" + Array(repeating: "?", count: columns).joined(separator: ", ") + ")"
+    return Array(repeating: row, count: rows).joined(separator: ", ")
+}
+
+/// `?, ?, ?` for a list.
+func placeholders(_ count: Int) -> String {
+    Array(repeating: "?", count: count).joined(separator: ", ")
+}

@@ -1,0 +1,106 @@
+/// The SQLite schema, as numbered migrations. A database whose version is newer than the last
+/// migration here was written by a newer DeerFlow: the store refuses to open it.
+enum SQLiteSchema {
+    static let migrations: [[String]] = [
+        // 1: runs, tasks, attempts, logs, workers, schedules.
+        [
+            """
+            CREATE TABLE runs (
+                id TEXT PRIMARY KEY,
+                workflow TEXT NOT NULL,
+                version TEXT NOT NULL,
+                status TEXT NOT NULL,
+                params TEXT NOT NULL,
+                trigger TEXT NOT NULL,
+                scheduled_for INTEGER,
+                trace_context TEXT,
+                created_at INTEGER NOT NULL,
+                started_at INTEGER,
+                finished_at INTEGER,
+                tasks_total INTEGER NOT NULL,
+                tasks_finished INTEGER NOT NULL DEFAULT 0,
+                tasks_failed INTEGER NOT NULL DEFAULT 0
+            )
+            """,
+            "CREATE UNIQUE INDEX runs_schedule ON runs (workflow, scheduled_for) WHERE scheduled_for IS NOT NULL",
+            "CREATE INDEX runs_active ON runs (status) WHERE status IN ('pending', 'running')",
+            "CREATE INDEX runs_by_workflow ON runs (workflow, id)",
+            "CREATE INDEX runs_by_status ON runs (status, id)",
+            """
+            CREATE TABLE tasks (
+                run_id TEXT NOT NULL,
+                idx INTEGER NOT NULL,
+                task_id TEXT NOT NULL,
+                type TEXT NOT NULL,
+                queue TEXT NOT NULL,
+                priority INTEGER NOT NULL,
+                status TEXT NOT NULL,
+                deps_remaining INTEGER NOT NULL,
+                dependents TEXT NOT NULL,
+                retries INTEGER NOT NULL,
+                retry_delay_ms INTEGER NOT NULL,
+                max_retry_delay_ms INTEGER NOT NULL,
+                jitter REAL NOT NULL,
+                timeout_ms INTEGER,
+                retries_used INTEGER NOT NULL DEFAULT 0,
+                interruptions INTEGER NOT NULL DEFAULT 0,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                output TEXT,
+                PRIMARY KEY (run_id, idx)
+            ) WITHOUT ROWID
+            """,
+            """
+            CREATE TABLE attempts (
+                id INTEGER PRIMARY KEY,
+                run_id TEXT NOT NULL,
+                task_idx INTEGER NOT NULL,
+                number INTEGER NOT NULL,
+                status TEXT NOT NULL,
+                queue TEXT NOT NULL,
+                priority INTEGER NOT NULL,
+                queued_at INTEGER NOT NULL,
+                started_at INTEGER,
+                finished_at INTEGER,
+                worker TEXT,
+                lease_until INTEGER,
+                stop_requested INTEGER NOT NULL DEFAULT 0,
+                error TEXT
+            )
+            """,
+            "CREATE UNIQUE INDEX attempts_by_task ON attempts (run_id, task_idx, number)",
+            "CREATE INDEX attempts_ready ON attempts (queue, priority DESC, queued_at, id) WHERE status = 'queued'",
+            "CREATE INDEX attempts_running ON attempts (worker) WHERE status = 'running'",
+            """
+            CREATE TABLE task_logs (
+                attempt_id INTEGER PRIMARY KEY,
+                text TEXT NOT NULL,
+                bytes INTEGER NOT NULL,
+                dropped INTEGER NOT NULL DEFAULT 0
+            )
+            """,
+            """
+            CREATE TABLE workers (
+                id TEXT PRIMARY KEY,
+                host TEXT NOT NULL,
+                pid INTEGER NOT NULL,
+                slots INTEGER NOT NULL,
+                busy INTEGER NOT NULL,
+                queues TEXT NOT NULL,
+                version TEXT NOT NULL,
+                started_at INTEGER NOT NULL,
+                last_seen INTEGER NOT NULL,
+                state TEXT NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE schedules (
+                workflow TEXT PRIMARY KEY,
+                cron TEXT NOT NULL,
+                timezone TEXT NOT NULL,
+                next_fire_at INTEGER,
+                last_fired_at INTEGER
+            )
+            """,
+        ],
+    ]
+}

@@ -1,0 +1,439 @@
+import DeerFlow
+import DeerFlowCore
+import Foundation
+import SQLiteNIO
+
+extension SQLiteWorkflowStore {
+    public func exchange(_ request: ExchangeRequest) async throws -> ExchangeResult {
+        try await writer.transaction { db in
+            var events: [EngineEvent] = []
+            if !request.completions.isEmpty {
+                events += try await Self.complete(request.completions, now: request.now, in: db)
+            }
+            var claimed: [ClaimedAttempt] = []
+            if let claim = request.claim, claim.limit > 0 {
+                let (attempts, claimEvents) = try await Self.claim(claim, now: request.now, in: db)
+                claimed = attempts
+                events += claimEvents
+            }
+            return ExchangeResult(claimed: claimed, events: events)
+        }
+    }
+
+    // MARK: Completing
+
+    /// Applies completions: attempt and task rows, retries, dependents, upstream failures and run
+    /// outcomes, as `CompletionPlan` decides.
+    static func complete(_ completions: [AttemptCompletion], now: Date, in db: SQLiteConnection) async throws -> [EngineEvent] {
+        var loaded: [AttemptID: CompletingAttempt] = [:]
+        for chunk in completions.chunked(into: 900) {
+            let rows = try await db.rows(
+                """
+                SELECT a.id, a.run_id, a.task_idx, a.number, a.status, a.started_at, a.worker,
+                       t.task_id, t.type, t.queue, t.priority, t.retries, t.retry_delay_ms, t.max_retry_delay_ms, t.jitter,
+                       t.retries_used, t.interruptions, t.dependents, r.workflow, r.status AS run_status
+                FROM attempts a
+                JOIN tasks t ON t.run_id = a.run_id AND t.idx = a.task_idx
+                JOIN runs r ON r.id = a.run_id
+                WHERE a.id IN (\(placeholders(chunk.count)))
+                """, chunk.map { .integer(Int($0.attemptID)) })
+            for row in rows {
+                let attempt = completingAttempt(row)
+                loaded[attempt.attemptID] = attempt
+            }
+        }
+        let pairs = completions.compactMap { completion in loaded[completion.attemptID].map { (completion, $0) } }
+        var plan = CompletionPlan.plan(pairs)
+        try await apply(&plan, now: now, in: db)
+        return plan.events
+    }
+
+    static func completingAttempt(_ row: SQLiteRow) -> CompletingAttempt {
+        CompletingAttempt(
+            attemptID: AttemptID(row.int("id")), runID: RunID(rawValue: row.string("run_id")), workflow: row.string("workflow"),
+            runStatus: RunStatus(rawValue: row.string("run_status")) ?? .failed, taskIndex: row.int("task_idx"),
+            taskID: row.string("task_id"), type: row.string("type"), queue: row.string("queue"), priority: row.int("priority"),
+            number: row.int("number"), status: AttemptStatus(rawValue: row.string("status")) ?? .failed,
+            startedAt: row.date("started_at"), worker: row.optionalString("worker"),
+            retry: RetryPolicy(
+                retries: row.int("retries"), delay: .milliseconds(row.int("retry_delay_ms")),
+                maxDelay: .milliseconds(row.int("max_retry_delay_ms")), jitter: row.double("jitter")),
+            retriesUsed: row.int("retries_used"), interruptions: row.int("interruptions"),
+            dependents: row.string("dependents").split(separator: ",").compactMap { Int($0) })
+    }
+
+    static func apply(_ plan: inout CompletionPlan, now: Date, in db: SQLiteConnection) async throws {
+        for chunk in plan.attemptUpdates.chunked(into: 2000) {
+            var binds: [SQLiteData] = []
+            for update in chunk {
+                binds += [.integer(Int(update.id)), .text(update.status.rawValue), Column.time(update.finishedAt), Column.text(update.error)]
+            }
+            _ = try await db.rows(
+                """
+                UPDATE attempts SET status = v.column2, finished_at = v.column3, error = v.column4, lease_until = NULL
+                FROM (VALUES \(placeholders(rows: chunk.count, columns: 4))) AS v WHERE attempts.id = v.column1
+                """, binds)
+        }
+        for chunk in plan.taskUpdates.chunked(into: 1000) {
+            var binds: [SQLiteData] = []
+            for update in chunk {
+                binds += [
+                    .text(update.runID.rawValue), .integer(update.index), .text(update.status.rawValue),
+                    Column.text(update.output?.compactJSON), .integer(update.retriesUsed), .integer(update.interruptions),
+                    .integer(update.attempts),
+                ]
+            }
+            _ = try await db.rows(
+                """
+                UPDATE tasks SET status = v.column3, output = coalesce(v.column4, tasks.output), retries_used = v.column5,
+                                 interruptions = v.column6, attempts = v.column7
+                FROM (VALUES \(placeholders(rows: chunk.count, columns: 7))) AS v
+                WHERE tasks.run_id = v.column1 AND tasks.idx = v.column2
+                """, binds)
+        }
+        try await insertAttempts(plan.newAttempts, into: db)
+
+        // Dependents whose last dependency just succeeded are queued now, in this transaction.
+        var ready: [CompletionPlan.NewAttempt] = []
+        for chunk in plan.dependencyReleases.chunked(into: 2000) {
+            var binds: [SQLiteData] = []
+            for release in chunk {
+                binds += [.text(release.runID.rawValue), .integer(release.taskIndex), .integer(release.count)]
+            }
+            let rows = try await db.rows(
+                """
+                UPDATE tasks SET deps_remaining = deps_remaining - v.column3
+                FROM (VALUES \(placeholders(rows: chunk.count, columns: 3))) AS v
+                WHERE tasks.run_id = v.column1 AND tasks.idx = v.column2
+                RETURNING tasks.run_id, tasks.idx, tasks.deps_remaining, tasks.status, tasks.queue, tasks.priority
+                """, binds)
+            for row in rows where row.int("deps_remaining") <= 0 && row.string("status") == TaskStatus.pending.rawValue {
+                ready.append(.init(
+                    runID: RunID(rawValue: row.string("run_id")), taskIndex: row.int("idx"), number: 1,
+                    queue: row.string("queue"), priority: row.int("priority"), queuedAt: now))
+            }
+        }
+        if !ready.isEmpty {
+            for chunk in ready.chunked(into: 2000) {
+                var binds: [SQLiteData] = []
+                for attempt in chunk { binds += [.text(attempt.runID.rawValue), .integer(attempt.taskIndex)] }
+                _ = try await db.rows(
+                    """
+                    UPDATE tasks SET status = 'queued', attempts = 1
+                    FROM (VALUES \(placeholders(rows: chunk.count, columns: 2))) AS v
+                    WHERE tasks.run_id = v.column1 AND tasks.idx = v.column2
+                    """, binds)
+            }
+            try await insertAttempts(ready, into: db)
+        }
+
+        // Tasks that can never run because a dependency failed for good.
+        for (runID, failed) in plan.finalFailures.sorted(by: { $0.key < $1.key }) {
+            let rows = try await db.rows("SELECT idx, task_id, status, dependents FROM tasks WHERE run_id = ?", [.text(runID.rawValue)])
+            var tasks: [Int: (status: TaskStatus, dependents: [Int])] = [:]
+            var ids: [Int: String] = [:]
+            for row in rows {
+                tasks[row.int("idx")] = (TaskStatus(rawValue: row.string("status")) ?? .pending, row.string("dependents").split(separator: ",").compactMap { Int($0) })
+                ids[row.int("idx")] = row.string("task_id")
+            }
+            let skipped = CompletionPlan.upstreamFailed(from: failed, tasks: tasks)
+            guard !skipped.isEmpty else { continue }
+            for chunk in skipped.chunked(into: 900) {
+                _ = try await db.rows(
+                    "UPDATE tasks SET status = 'upstream_failed' WHERE run_id = ? AND idx IN (\(placeholders(chunk.count))) AND status = 'pending'",
+                    [.text(runID.rawValue)] + chunk.map { .integer($0) })
+            }
+            plan.progress[runID, default: RunProgress(total: 0)].record(.upstreamFailed, count: skipped.count)
+            let workflow = rows.isEmpty ? "" : (try await db.rows("SELECT workflow FROM runs WHERE id = ?", [.text(runID.rawValue)]).first?.string("workflow") ?? "")
+            plan.events.append(.tasksSkipped(runID: runID, workflow: workflow, taskIDs: skipped.compactMap { ids[$0] }))
+        }
+
+        // Run counters, and the runs that just finished.
+        let deltas = plan.progress.filter { $0.value.finished > 0 }.sorted { $0.key < $1.key }
+        var finishedRuns: [(id: RunID, status: RunStatus)] = []
+        for chunk in deltas.chunked(into: 2000) {
+            var binds: [SQLiteData] = []
+            for (runID, delta) in chunk { binds += [.text(runID.rawValue), .integer(delta.finished), .integer(delta.failed)] }
+            let rows = try await db.rows(
+                """
+                UPDATE runs SET tasks_finished = tasks_finished + v.column2, tasks_failed = tasks_failed + v.column3
+                FROM (VALUES \(placeholders(rows: chunk.count, columns: 3))) AS v
+                WHERE runs.id = v.column1 AND runs.status IN ('pending', 'running')
+                RETURNING runs.id, runs.workflow, runs.tasks_total, runs.tasks_finished, runs.tasks_failed, runs.created_at, runs.started_at
+                """, binds)
+            for row in rows {
+                let progress = RunProgress(total: row.int("tasks_total"), finished: row.int("tasks_finished"), failed: row.int("tasks_failed"))
+                guard let outcome = progress.outcome else { continue }
+                let runID = RunID(rawValue: row.string("id"))
+                finishedRuns.append((runID, outcome))
+                plan.events.append(.runFinished(
+                    runID: runID, workflow: row.string("workflow"), status: outcome,
+                    createdAt: row.date("created_at") ?? now, startedAt: row.date("started_at"), finishedAt: now))
+            }
+        }
+        for status in [RunStatus.success, .failed] {
+            let ids = finishedRuns.filter { $0.status == status }.map(\.id)
+            for chunk in ids.chunked(into: 900) {
+                _ = try await db.rows(
+                    "UPDATE runs SET status = ?, finished_at = ? WHERE id IN (\(placeholders(chunk.count)))",
+                    [.text(status.rawValue), Column.time(now)] + chunk.map { .text($0.rawValue) })
+            }
+        }
+    }
+
+    // MARK: Claiming
+
+    /// Claims up to `limit` ready attempts from the worker's queues, highest priority first, then
+    /// oldest; one indexed query per queue, merged.
+    static func claim(_ claim: ClaimRequest, now: Date, in db: SQLiteConnection) async throws -> ([ClaimedAttempt], [EngineEvent]) {
+        var candidates: [SQLiteRow] = []
+        for queue in Set(claim.queues).sorted() {
+            candidates += try await db.rows(
+                """
+                SELECT a.id, a.run_id, a.task_idx, a.number, a.queue, a.priority, a.queued_at,
+                       t.task_id, t.type, t.timeout_ms, r.workflow, r.version, r.params, r.trace_context, r.status AS run_status
+                FROM attempts a
+                JOIN tasks t ON t.run_id = a.run_id AND t.idx = a.task_idx
+                JOIN runs r ON r.id = a.run_id
+                WHERE a.status = 'queued' AND a.queue = ? AND a.queued_at <= ?
+                ORDER BY a.priority DESC, a.queued_at, a.id
+                LIMIT ?
+                """, [.text(queue), Column.time(now), .integer(claim.limit)])
+        }
+        if claim.queues.count > 1 {
+            candidates.sort { lhs, rhs in
+                let l = (lhs.int("priority"), rhs.int("queued_at"), rhs.int("id"))
+                let r = (rhs.int("priority"), lhs.int("queued_at"), lhs.int("id"))
+                return l > r
+            }
+        }
+        let chosen = candidates.prefix(claim.limit)
+        guard !chosen.isEmpty else { return ([], []) }
+        let leaseUntil = now.addingTimeInterval(claim.leaseDuration.seconds)
+        let ids = chosen.map { SQLiteData.integer($0.int("id")) }
+        _ = try await db.rows(
+            "UPDATE attempts SET status = 'running', started_at = ?, worker = ?, lease_until = ? WHERE id IN (\(placeholders(ids.count)))",
+            [Column.time(now), .text(claim.worker), Column.time(leaseUntil)] + ids)
+        var taskBinds: [SQLiteData] = []
+        for row in chosen { taskBinds += [.text(row.string("run_id")), .integer(row.int("task_idx"))] }
+        _ = try await db.rows(
+            """
+            UPDATE tasks SET status = 'running' FROM (VALUES \(placeholders(rows: chosen.count, columns: 2))) AS v
+            WHERE tasks.run_id = v.column1 AND tasks.idx = v.column2
+            """, taskBinds)
+        let runIDs = Array(Set(chosen.map { $0.string("run_id") })).sorted()
+        let started = try await db.rows(
+            "UPDATE runs SET status = 'running', started_at = ? WHERE status = 'pending' AND id IN (\(placeholders(runIDs.count))) RETURNING id, workflow",
+            [Column.time(now)] + runIDs.map { .text($0) })
+        var events: [EngineEvent] = started.map { .runStarted(runID: RunID(rawValue: $0.string("id")), workflow: $0.string("workflow"), at: now) }
+        var paramsCache: [String: [String: JSONValue]] = [:]
+        var claimed: [ClaimedAttempt] = []
+        claimed.reserveCapacity(chosen.count)
+        for row in chosen {
+            let runID = row.string("run_id")
+            let params: [String: JSONValue]
+            if let cached = paramsCache[runID] {
+                params = cached
+            } else {
+                let text = row.string("params")
+                if text == "{}" {
+                    params = [:]
+                } else if case .object(let object) = try JSONValue(parsing: text) {
+                    params = object
+                } else {
+                    params = [:]
+                }
+                paramsCache[runID] = params
+            }
+            let attempt = ClaimedAttempt(
+                id: AttemptID(row.int("id")), runID: RunID(rawValue: runID), workflow: row.string("workflow"),
+                workflowVersion: row.string("version"), taskIndex: row.int("task_idx"), taskID: row.string("task_id"),
+                type: row.string("type"), queue: row.string("queue"), number: row.int("number"), params: params,
+                traceContext: row.optionalString("trace_context"), timeout: row.optionalInt("timeout_ms").map { .milliseconds($0) },
+                queuedAt: row.date("queued_at") ?? now, startedAt: now, leaseUntil: leaseUntil)
+            claimed.append(attempt)
+            events.append(.attemptStarted(
+                AttemptInfo(attemptID: attempt.id, runID: attempt.runID, workflow: attempt.workflow, taskID: attempt.taskID, type: attempt.type, queue: attempt.queue, number: attempt.number, worker: claim.worker),
+                queuedAt: attempt.queuedAt, startedAt: now))
+        }
+        return (claimed, events)
+    }
+
+    // MARK: Workers and leases
+
+    public func heartbeat(_ worker: WorkerRecord, running: [AttemptID], leaseUntil: Date) async throws -> Set<AttemptID> {
+        try await writer.transaction { db in
+            _ = try await db.rows(
+                """
+                INSERT INTO workers (id, host, pid, slots, busy, queues, version, started_at, last_seen, state)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'active')
+                ON CONFLICT (id) DO UPDATE SET busy = excluded.busy, last_seen = excluded.last_seen, slots = excluded.slots,
+                    queues = excluded.queues, state = CASE WHEN workers.state = 'stopped' THEN 'stopped' ELSE 'active' END
+                """,
+                [
+                    .text(worker.id), .text(worker.host), .integer(worker.pid), .integer(worker.slots), .integer(worker.busy),
+                    .text(worker.queues.joined(separator: ",")), .text(worker.version), Column.time(worker.startedAt),
+                    Column.time(worker.lastSeen),
+                ])
+            guard !running.isEmpty else { return [] }
+            var stop: Set<AttemptID> = []
+            for chunk in running.chunked(into: 900) {
+                let ids = chunk.map { SQLiteData.integer(Int($0)) }
+                _ = try await db.rows(
+                    "UPDATE attempts SET lease_until = ? WHERE status = 'running' AND worker = ? AND id IN (\(placeholders(ids.count)))",
+                    [Column.time(leaseUntil), .text(worker.id)] + ids)
+                let rows = try await db.rows(
+                    "SELECT id FROM attempts WHERE id IN (\(placeholders(ids.count))) AND (status != 'running' OR worker IS NOT ? OR stop_requested = 1)",
+                    ids + [.text(worker.id)])
+                for row in rows { stop.insert(AttemptID(row.int("id"))) }
+            }
+            return stop
+        }
+    }
+
+    public func deregister(worker: String, at now: Date) async throws {
+        _ = try await writer.transaction { db in
+            try await db.rows("UPDATE workers SET state = 'stopped', busy = 0, last_seen = ? WHERE id = ?", [Column.time(now), .text(worker)])
+        }
+    }
+
+    public func reclaim(now: Date, workerTimeout: Duration, deadWorkers: Set<String>) async throws -> [EngineEvent] {
+        try await writer.transaction { db in
+            let silentSince = now.addingTimeInterval(-workerTimeout.seconds)
+            let lost = try await db.rows(
+                "UPDATE workers SET state = 'lost', busy = 0 WHERE state = 'active' AND (last_seen < ? OR id IN (\(placeholders(deadWorkers.count)))) RETURNING id",
+                [Column.time(silentSince)] + deadWorkers.sorted().map { .text($0) })
+            let lostWorkers = Set(lost.map { $0.string("id") })
+            let expired = try await db.rows(
+                """
+                SELECT id, worker, lease_until FROM attempts
+                WHERE status = 'running' AND (lease_until < ? OR worker IN (\(placeholders(lostWorkers.count))))
+                """,
+                [Column.time(now)] + lostWorkers.sorted().map { .text($0) })
+            guard !expired.isEmpty else { return [] }
+            let completions = expired.map { row in
+                let worker = row.optionalString("worker") ?? "unknown"
+                let reason = lostWorkers.contains(worker) ? "worker \(worker) is gone" : "lease expired: worker \(worker) stopped renewing it"
+                return AttemptCompletion(attemptID: AttemptID(row.int("id")), outcome: .interrupted(message: reason), finishedAt: now)
+            }
+            return try await Self.complete(completions, now: now, in: db)
+        }
+    }
+
+    public func workers() async throws -> [WorkerRecord] {
+        let rows = try await reader.exclusive { try await $0.rows("SELECT * FROM workers ORDER BY started_at, id") }
+        return rows.map { row in
+            WorkerRecord(
+                id: row.string("id"), host: row.string("host"), pid: row.int("pid"), slots: row.int("slots"), busy: row.int("busy"),
+                queues: row.string("queues").split(separator: ",").map(String.init), version: row.string("version"),
+                startedAt: row.date("started_at") ?? Date(timeIntervalSince1970: 0), lastSeen: row.date("last_seen") ?? Date(timeIntervalSince1970: 0),
+                state: row.string("state"))
+        }
+    }
+
+    // MARK: Schedules
+
+    public func schedules() async throws -> [ScheduleRecord] {
+        let rows = try await reader.exclusive { try await $0.rows("SELECT * FROM schedules ORDER BY workflow") }
+        return rows.map { row in
+            ScheduleRecord(workflow: row.string("workflow"), cron: row.string("cron"), timeZone: row.string("timezone"),
+                           nextFireAt: row.date("next_fire_at"), lastFiredAt: row.date("last_fired_at"))
+        }
+    }
+
+    public func saveSchedule(_ schedule: ScheduleRecord) async throws {
+        _ = try await writer.transaction { db in
+            try await Self.upsert(schedule, in: db)
+        }
+    }
+
+    static func upsert(_ schedule: ScheduleRecord, in db: SQLiteConnection) async throws {
+        _ = try await db.rows(
+            """
+            INSERT INTO schedules (workflow, cron, timezone, next_fire_at, last_fired_at) VALUES (?, ?, ?, ?, ?)
+            ON CONFLICT (workflow) DO UPDATE SET cron = excluded.cron, timezone = excluded.timezone,
+                next_fire_at = excluded.next_fire_at, last_fired_at = excluded.last_fired_at
+            """,
+            [.text(schedule.workflow), .text(schedule.cron), .text(schedule.timeZone), Column.time(schedule.nextFireAt), Column.time(schedule.lastFiredAt)])
+    }
+
+    public func fire(schedule: ScheduleRecord, run: NewRun?) async throws -> RunRecord? {
+        try await writer.transaction { db in
+            var created: RunRecord?
+            if let run { created = try await Self.insert(run, into: db) }
+            try await Self.upsert(schedule, in: db)
+            return created
+        }
+    }
+
+    // MARK: Statistics and logs
+
+    public func statistics(now: Date) async throws -> StoreStatistics {
+        try await reader.transaction(immediate: false) { db in
+            let active = try await db.rows("SELECT count(*) AS n FROM runs WHERE status IN ('pending', 'running')").first?.int("n") ?? 0
+            let queueRows = try await db.rows(
+                "SELECT queue, count(*) AS depth, min(queued_at) AS oldest FROM attempts WHERE status = 'queued' AND queued_at <= ? GROUP BY queue",
+                [Column.time(now)])
+            var queues: [String: QueueStatistics] = [:]
+            for row in queueRows {
+                queues[row.string("queue")] = QueueStatistics(depth: row.int("depth"), oldestReadyAt: row.date("oldest"))
+            }
+            let slots = try await db.rows("SELECT coalesce(sum(slots), 0) AS n FROM workers WHERE state = 'active'").first?.int("n") ?? 0
+            let running = try await db.rows(
+                "SELECT count(*) AS n, min(CASE WHEN lease_until < ? THEN lease_until END) AS expired FROM attempts WHERE status = 'running'",
+                [Column.time(now)]).first
+            let due = try await db.rows("SELECT min(next_fire_at) AS due FROM schedules WHERE next_fire_at <= ?", [Column.time(now)]).first
+            return StoreStatistics(
+                activeRuns: active, queues: queues, workerSlots: slots, runningAttempts: running?.int("n") ?? 0,
+                oldestExpiredLease: running?.date("expired"), oldestDueSchedule: due?.date("due"))
+        }
+    }
+
+    public func appendLog(attempt: AttemptID, text: String, limit: Int) async throws {
+        _ = try await writer.transaction { db in
+            let existing = try await db.rows("SELECT bytes, dropped FROM task_logs WHERE attempt_id = ?", [.integer(Int(attempt))]).first
+            let bytes = existing?.int("bytes") ?? 0
+            let size = text.utf8.count
+            if bytes + size <= limit {
+                _ = try await db.rows(
+                    """
+                    INSERT INTO task_logs (attempt_id, text, bytes) VALUES (?, ?, ?)
+                    ON CONFLICT (attempt_id) DO UPDATE SET text = task_logs.text || excluded.text, bytes = task_logs.bytes + excluded.bytes
+                    """, [.integer(Int(attempt)), .text(text), .integer(size)])
+            } else {
+                _ = try await db.rows(
+                    """
+                    INSERT INTO task_logs (attempt_id, text, bytes, dropped) VALUES (?, '', 0, ?)
+                    ON CONFLICT (attempt_id) DO UPDATE SET dropped = task_logs.dropped + excluded.dropped
+                    """, [.integer(Int(attempt)), .integer(size)])
+            }
+        }
+    }
+
+    public func taskLogs(run: RunID, task: String, attempt: Int?) async throws -> [AttemptLog]? {
+        try await reader.transaction(immediate: false) { db in
+            guard let taskRow = try await db.rows("SELECT idx FROM tasks WHERE run_id = ? AND task_id = ?", [.text(run.rawValue), .text(task)]).first else {
+                return nil
+            }
+            var binds: [SQLiteData] = [.text(run.rawValue), .integer(taskRow.int("idx"))]
+            var filter = ""
+            if let attempt {
+                filter = "AND a.number = ?"
+                binds.append(.integer(attempt))
+            }
+            let rows = try await db.rows(
+                """
+                SELECT a.number, a.status, l.text, l.dropped FROM attempts a LEFT JOIN task_logs l ON l.attempt_id = a.id
+                WHERE a.run_id = ? AND a.task_idx = ? \(filter) ORDER BY a.number
+                """, binds)
+            return rows.map { row in
+                var text = row.optionalString("text") ?? ""
+                let dropped = row.int("dropped")
+                if dropped > 0 {
+                    text += "[deerflow] log truncated: \(dropped) more bytes dropped\n"
+                }
+                return AttemptLog(attempt: row.int("number"), status: AttemptStatus(rawValue: row.string("status")) ?? .queued, text: text, truncated: dropped > 0)
+            }
+        }
+    }
+}

@@ -1,0 +1,186 @@
+import DeerFlow
+import DeerFlowCore
+import Foundation
+import SQLiteNIO
+
+extension SQLiteWorkflowStore {
+    public func createRun(_ run: NewRun) async throws -> RunRecord? {
+        try await writer.transaction { db in
+            try await Self.insert(run, into: db)
+        }
+    }
+
+    /// Inserts a run, its tasks and the first attempts of tasks without dependencies; nil when a
+    /// scheduled run for the same due time exists.
+    static func insert(_ run: NewRun, into db: SQLiteConnection) async throws -> RunRecord? {
+        let params = JSONValue.object(run.params).compactJSON
+        let inserted = try await db.rows(
+            """
+            INSERT INTO runs (id, workflow, version, status, params, trigger, scheduled_for, trace_context, created_at, tasks_total)
+            VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)
+            ON CONFLICT DO NOTHING
+            RETURNING id
+            """,
+            [
+                .text(run.id.rawValue), .text(run.workflow), .text(run.workflowVersion), .text(params), .text(run.trigger.kind),
+                Column.time(run.scheduledFor), Column.text(run.traceContext), Column.time(run.createdAt), .integer(run.tasks.count),
+            ])
+        guard !inserted.isEmpty else { return nil }
+        // Chunks keep each statement under SQLite's limit of bound variables.
+        for chunk in run.tasks.chunked(into: 2000) {
+            var binds: [SQLiteData] = []
+            binds.reserveCapacity(chunk.count * 14)
+            for task in chunk {
+                binds += [
+                    .text(run.id.rawValue), .integer(task.index), .text(task.id), .text(task.type), .text(task.queue),
+                    .integer(task.priority), .text(task.dependencyCount == 0 ? "queued" : "pending"),
+                    .integer(task.dependencyCount), .text(task.dependents.map(String.init).joined(separator: ",")),
+                    .integer(task.retry.retries), .integer(Int(task.retry.delay.milliseconds)),
+                    .integer(Int(task.retry.maxDelay.milliseconds)), .float(task.retry.jitter),
+                    Column.int(task.timeout.map { Int($0.milliseconds) }),
+                ]
+            }
+            _ = try await db.rows(
+                """
+                INSERT INTO tasks (run_id, idx, task_id, type, queue, priority, status, deps_remaining, dependents,
+                                   retries, retry_delay_ms, max_retry_delay_ms, jitter, timeout_ms)
+                VALUES \(placeholders(rows: chunk.count, columns: 14))
+                """, binds)
+        }
+        let roots = run.tasks.filter { $0.dependencyCount == 0 }
+        try await insertAttempts(
+            roots.map { CompletionPlan.NewAttempt(runID: run.id, taskIndex: $0.index, number: 1, queue: $0.queue, priority: $0.priority, queuedAt: run.createdAt) },
+            into: db)
+        if !roots.isEmpty {
+            _ = try await db.rows(
+                "UPDATE tasks SET attempts = 1 WHERE run_id = ? AND deps_remaining = 0", [.text(run.id.rawValue)])
+        }
+        return RunRecord(
+            id: run.id, workflow: run.workflow, workflowVersion: run.workflowVersion, status: .pending, params: run.params,
+            trigger: run.trigger.kind, scheduledFor: run.scheduledFor, traceContext: run.traceContext, createdAt: run.createdAt,
+            startedAt: nil, finishedAt: nil, progress: RunProgress(total: run.tasks.count))
+    }
+
+    static func insertAttempts(_ attempts: [CompletionPlan.NewAttempt], into db: SQLiteConnection) async throws {
+        for chunk in attempts.chunked(into: 4000) {
+            var binds: [SQLiteData] = []
+            binds.reserveCapacity(chunk.count * 6)
+            for attempt in chunk {
+                binds += [
+                    .text(attempt.runID.rawValue), .integer(attempt.taskIndex), .integer(attempt.number),
+                    .text(attempt.queue), .integer(attempt.priority), Column.time(attempt.queuedAt),
+                ]
+            }
+            _ = try await db.rows(
+                """
+                INSERT INTO attempts (run_id, task_idx, number, queue, priority, queued_at, status)
+                SELECT column1, column2, column3, column4, column5, column6, 'queued' FROM (VALUES \(placeholders(rows: chunk.count, columns: 6)))
+                """, binds)
+        }
+    }
+
+    public func run(_ id: RunID) async throws -> RunDetail? {
+        try await reader.transaction(immediate: false) { db in
+            guard let row = try await db.rows("SELECT * FROM runs WHERE id = ?", [.text(id.rawValue)]).first else { return nil }
+            let run = try Self.runRecord(row)
+            let taskRows = try await db.rows(
+                "SELECT idx, task_id, type, queue, status, output FROM tasks WHERE run_id = ? ORDER BY idx", [.text(id.rawValue)])
+            let attemptRows = try await db.rows(
+                """
+                SELECT id, task_idx, number, status, queued_at, started_at, finished_at, worker, error
+                FROM attempts WHERE run_id = ? ORDER BY task_idx, number
+                """, [.text(id.rawValue)])
+            var attempts: [Int: [AttemptRecord]] = [:]
+            for row in attemptRows {
+                attempts[row.int("task_idx"), default: []].append(AttemptRecord(
+                    id: AttemptID(row.int("id")), number: row.int("number"),
+                    status: AttemptStatus(rawValue: row.string("status")) ?? .failed,
+                    queuedAt: row.date("queued_at") ?? run.createdAt, startedAt: row.date("started_at"),
+                    finishedAt: row.date("finished_at"), worker: row.optionalString("worker"), error: row.optionalString("error")))
+            }
+            let tasks = taskRows.map { row in
+                TaskRecord(
+                    index: row.int("idx"), id: row.string("task_id"), type: row.string("type"), queue: row.string("queue"),
+                    status: TaskStatus(rawValue: row.string("status")) ?? .pending,
+                    output: row.optionalString("output").flatMap { try? JSONValue(parsing: $0) },
+                    attempts: attempts[row.int("idx")] ?? [])
+            }
+            return RunDetail(run: run, tasks: tasks)
+        }
+    }
+
+    static func runRecord(_ row: SQLiteRow) throws -> RunRecord {
+        let params: [String: JSONValue]
+        if case .object(let object) = try JSONValue(parsing: row.string("params")) { params = object } else { params = [:] }
+        return RunRecord(
+            id: RunID(rawValue: row.string("id")), workflow: row.string("workflow"), workflowVersion: row.string("version"),
+            status: RunStatus(rawValue: row.string("status")) ?? .failed, params: params, trigger: row.string("trigger"),
+            scheduledFor: row.date("scheduled_for"), traceContext: row.optionalString("trace_context"),
+            createdAt: row.date("created_at") ?? Date(timeIntervalSince1970: 0), startedAt: row.date("started_at"),
+            finishedAt: row.date("finished_at"),
+            progress: RunProgress(total: row.int("tasks_total"), finished: row.int("tasks_finished"), failed: row.int("tasks_failed")))
+    }
+
+    public func runs(_ query: RunQuery) async throws -> RunPage {
+        var conditions: [String] = []
+        var binds: [SQLiteData] = []
+        if let workflow = query.workflow {
+            conditions.append("workflow = ?")
+            binds.append(.text(workflow))
+        }
+        if let status = query.status {
+            conditions.append("status = ?")
+            binds.append(.text(status.rawValue))
+        }
+        if let cursor = query.cursor {
+            conditions.append("id < ?")
+            binds.append(.text(cursor.rawValue))
+        }
+        let limit = max(1, min(query.limit, 1000))
+        binds.append(.integer(limit + 1))
+        let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        let rows = try await reader.exclusive { db in
+            try await db.rows("SELECT * FROM runs \(whereClause) ORDER BY id DESC LIMIT ?", binds)
+        }
+        var runs = try rows.map(Self.runRecord)
+        var next: RunID?
+        if runs.count > limit {
+            runs.removeLast()
+            next = runs.last?.id
+        }
+        return RunPage(runs: runs, nextCursor: next)
+    }
+
+    public func cancelRun(_ id: RunID, at now: Date) async throws -> CancelResult {
+        try await writer.transaction { db in
+            guard let row = try await db.rows("SELECT * FROM runs WHERE id = ?", [.text(id.rawValue)]).first else { return .notFound }
+            var run = try Self.runRecord(row)
+            guard !run.status.isFinished else { return .alreadyFinished(run.status) }
+            let runID = SQLiteData.text(id.rawValue)
+            _ = try await db.rows("UPDATE runs SET status = 'cancelled', finished_at = ? WHERE id = ?", [Column.time(now), runID])
+            _ = try await db.rows(
+                "UPDATE attempts SET status = 'cancelled', finished_at = ?, error = 'run cancelled before the attempt started' WHERE run_id = ? AND status = 'queued'",
+                [Column.time(now), runID])
+            let running = try await db.rows(
+                "UPDATE attempts SET stop_requested = 1 WHERE run_id = ? AND status = 'running' RETURNING id", [runID])
+            _ = try await db.rows("UPDATE tasks SET status = 'cancelled' WHERE run_id = ? AND status IN ('pending', 'queued')", [runID])
+            run.status = .cancelled
+            run.finishedAt = now
+            let event = EngineEvent.runFinished(runID: id, workflow: run.workflow, status: .cancelled, createdAt: run.createdAt, startedAt: run.startedAt, finishedAt: now)
+            return .cancelled(run, runningAttempts: running.map { AttemptID($0.int("id")) }, events: [event])
+        }
+    }
+
+    public func taskOutput(run: RunID, task: String) async throws -> JSONValue? {
+        let rows = try await reader.exclusive { db in
+            try await db.rows("SELECT output FROM tasks WHERE run_id = ? AND task_id = ? AND status = 'success'", [.text(run.rawValue), .text(task)])
+        }
+        return try rows.first?.optionalString("output").map { try JSONValue(parsing: $0) }
+    }
+}
+
+extension Array {
+    func chunked(into size: Int) -> [ArraySlice<Element>] {
+        stride(from: 0, to: count, by: size).map { self[$0..<Swift.min($0 + size, count)] }
+    }
+}

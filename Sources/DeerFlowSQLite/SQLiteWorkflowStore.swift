@@ -1,0 +1,117 @@
+public import DeerFlow
+public import DeerFlowCore
+public import Foundation
+public import Logging
+import SQLiteNIO
+import Synchronization
+
+/// The embedded store: one SQLite file in WAL mode, shared by the processes of one machine.
+///
+/// Writes go through one connection, one transaction at a time (`BEGIN IMMEDIATE`); reads use a
+/// second connection and never wait for writes. `synchronous=NORMAL`: a committed transaction
+/// survives the process being killed at any point (a power loss may lose the last commits,
+/// never consistency).
+///
+/// ```swift
+/// let store = SQLiteWorkflowStore(path: ".deerflow/deerflow.sqlite")
+/// try await store.prepare()
+/// ```
+public final class SQLiteWorkflowStore: WorkflowStore, Sendable {
+    /// Path of the database file.
+    public let path: String
+    let logger: Logger
+    private let connections = AsyncOnce<(writer: SerializedConnection, reader: SerializedConnection)>()
+
+    /// Creates a store for a file; `prepare()` opens it, creating the directory and schema.
+    public init(path: String, logger: Logger = Logger(label: "deerflow.sqlite")) {
+        self.path = path
+        self.logger = logger
+    }
+
+    var writer: SerializedConnection {
+        get throws { try connections.value.writer }
+    }
+
+    var reader: SerializedConnection {
+        get throws { try connections.value.reader }
+    }
+
+    public func prepare() async throws {
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty {
+            do {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            } catch {
+                throw DeerFlowError(.unavailable, "cannot create the database directory '\(directory)': \(error.localizedDescription)")
+            }
+        }
+        let writer: SQLiteConnection
+        let reader: SQLiteConnection
+        do {
+            writer = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
+            reader = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
+        } catch {
+            throw DeerFlowError(.unavailable, "cannot open the SQLite database '\(path)': \(error)")
+        }
+        for connection in [writer, reader] {
+            // busy_timeout replaces sqlite-nio's spinning busy handler: wait up to 10 s for another process's write.
+            _ = try await connection.rows("PRAGMA busy_timeout = 10000")
+        }
+        _ = try await writer.rows("PRAGMA journal_mode = WAL")
+        for connection in [writer, reader] {
+            _ = try await connection.rows("PRAGMA synchronous = NORMAL")
+            _ = try await connection.rows("PRAGMA temp_store = MEMORY")
+        }
+        let serializedWriter = SerializedConnection(connection: writer)
+        try await migrate(serializedWriter)
+        connections.set((serializedWriter, SerializedConnection(connection: reader)))
+    }
+
+    private func migrate(_ writer: SerializedConnection) async throws {
+        let latest = SQLiteSchema.migrations.count
+        try await writer.transaction { db in
+            _ = try await db.rows("CREATE TABLE IF NOT EXISTS deerflow_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            let current = try await db.rows("SELECT value FROM deerflow_meta WHERE key = 'schema_version'").first.flatMap { Int($0.string("value")) } ?? 0
+            guard current <= latest else {
+                throw DeerFlowError(.unavailable, "the database '\(path)' has schema version \(current), newer than this DeerFlow \(DeerFlowVersion.current) knows (\(latest)); run a newer DeerFlow or use another database")
+            }
+            for version in current..<latest {
+                for statement in SQLiteSchema.migrations[version] {
+                    _ = try await db.rows(statement)
+                }
+            }
+            if current != latest {
+                _ = try await db.rows(
+                    "INSERT INTO deerflow_meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    [.text(String(latest))])
+                logger.info("database migrated", metadata: ["path": "\(path)", "from": "\(current)", "to": "\(latest)"])
+            }
+        }
+    }
+
+    public func close() async throws {
+        guard let (writer, reader) = try? connections.value else { return }
+        try await writer.exclusive { try await $0.close() }
+        try await reader.exclusive { try await $0.close() }
+    }
+
+    public func ping() async throws {
+        _ = try await reader.exclusive { try await $0.rows("SELECT 1") }
+    }
+}
+
+/// A value set once (by `prepare()`) and read many times.
+final class AsyncOnce<Value: Sendable>: Sendable {
+    private let storage = Mutex<Value?>(nil)
+
+    func set(_ value: Value) { storage.withLock { $0 = value } }
+
+    var value: Value {
+        get throws {
+            guard let value = storage.withLock({ $0 }) else {
+                throw DeerFlowError(.unavailable, "the SQLite store is not open; call prepare() first")
+            }
+            return value
+        }
+    }
+}

@@ -1,0 +1,2 @@
+import DeerFlowCLI
+print("x")
