@@ -96,6 +96,18 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // In-process evaluation of Prometheus alerting rules over DeerFlow's own metric history.
+        .target(
+            name: "DeerFlowAlerting",
+            dependencies: [.product(name: "Yams", package: "Yams")],
+            swiftSettings: strictSettings
+        ),
+        // Structured logging: JSON lines, redaction, console/file sinks.
+        .target(
+            name: "DeerFlowLogging",
+            dependencies: ["DeerFlowCore", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSettings
+        ),
         // Command-line interface; a user's own executable calls `DeerFlowCommand.main(workflows:)`.
         .target(
             name: "DeerFlowCLI",
@@ -122,6 +134,7 @@ let package = Package(
                 "DeerFlowObservability",
                 "DeerFlowCLI",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: strictSettings
         ),
@@ -133,6 +146,16 @@ let package = Package(
         .testTarget(
             name: "DeerFlowCoreTests",
             dependencies: ["DeerFlowCore"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "DeerFlowAlertingTests",
+            dependencies: ["DeerFlowAlerting"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "DeerFlowLoggingTests",
+            dependencies: ["DeerFlowLogging", "DeerFlowCore", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -360,7 +360,7 @@ extension SQLiteWorkflowStore {
     public func fire(schedule: ScheduleRecord, run: NewRun?) async throws -> RunRecord? {
         try await writer.transaction { db in
             var created: RunRecord?
-            if let run { created = try await Self.insert(run, into: db) }
+            if let run { created = try await Self.insert([run], into: db).first ?? nil }
             try await Self.upsert(schedule, in: db)
             return created
         }

@@ -5,60 +5,82 @@ import SQLiteNIO
 
 extension SQLiteWorkflowStore {
     public func createRun(_ run: NewRun) async throws -> RunRecord? {
+        try await runInserts.submit(run)
+    }
+
+    /// Inserts runs (one transaction per batch of concurrent triggers), their tasks and the first
+    /// attempts of tasks without dependencies. A scheduled run whose workflow and due time exist
+    /// already is skipped: its result is nil.
+    func insertBatch(_ runs: [NewRun]) async throws -> [RunRecord?] {
         try await writer.transaction { db in
-            try await Self.insert(run, into: db)
+            try await Self.insert(runs, into: db)
         }
     }
 
-    /// Inserts a run, its tasks and the first attempts of tasks without dependencies; nil when a
-    /// scheduled run for the same due time exists.
-    static func insert(_ run: NewRun, into db: SQLiteConnection) async throws -> RunRecord? {
-        let params = JSONValue.object(run.params).compactJSON
-        let inserted = try await db.rows(
-            """
-            INSERT INTO runs (id, workflow, version, status, params, trigger, scheduled_for, trace_context, created_at, tasks_total)
-            VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)
-            ON CONFLICT DO NOTHING
-            RETURNING id
-            """,
-            [
-                .text(run.id.rawValue), .text(run.workflow), .text(run.workflowVersion), .text(params), .text(run.trigger.kind),
-                Column.time(run.scheduledFor), Column.text(run.traceContext), Column.time(run.createdAt), .integer(run.tasks.count),
-            ])
-        guard !inserted.isEmpty else { return nil }
-        // Chunks keep each statement under SQLite's limit of bound variables.
-        for chunk in run.tasks.chunked(into: 2000) {
+    static func insert(_ runs: [NewRun], into db: SQLiteConnection) async throws -> [RunRecord?] {
+        var inserted: Set<String> = []
+        for chunk in runs.chunked(into: 1000) {
             var binds: [SQLiteData] = []
-            binds.reserveCapacity(chunk.count * 14)
-            for task in chunk {
+            binds.reserveCapacity(chunk.count * 9)
+            for run in chunk {
                 binds += [
-                    .text(run.id.rawValue), .integer(task.index), .text(task.id), .text(task.type), .text(task.queue),
-                    .integer(task.priority), .text(task.dependencyCount == 0 ? "queued" : "pending"),
+                    .text(run.id.rawValue), .text(run.workflow), .text(run.workflowVersion), .text(JSONValue.object(run.params).compactJSON),
+                    .text(run.trigger.kind), Column.time(run.scheduledFor), Column.text(run.traceContext), Column.time(run.createdAt),
+                    .integer(run.tasks.count),
+                ]
+            }
+            let rows = try await db.rows(
+                """
+                INSERT INTO runs (id, workflow, version, status, params, trigger, scheduled_for, trace_context, created_at, tasks_total)
+                SELECT column1, column2, column3, 'pending', column4, column5, column6, column7, column8, column9
+                FROM (VALUES \(placeholders(rows: chunk.count, columns: 9)))
+                WHERE true
+                ON CONFLICT DO NOTHING
+                RETURNING id
+                """, binds)
+            for row in rows { inserted.insert(row.string("id")) }
+        }
+        let created = runs.filter { inserted.contains($0.id.rawValue) }
+        var taskRows: [(RunID, NewTask)] = []
+        var firstAttempts: [CompletionPlan.NewAttempt] = []
+        for run in created {
+            for task in run.tasks {
+                taskRows.append((run.id, task))
+                if task.dependencyCount == 0 {
+                    firstAttempts.append(.init(runID: run.id, taskIndex: task.index, number: 1, queue: task.queue, priority: task.priority, queuedAt: run.createdAt))
+                }
+            }
+        }
+        // Chunks keep each statement under SQLite's limit of bound variables.
+        for chunk in taskRows.chunked(into: 2000) {
+            var binds: [SQLiteData] = []
+            binds.reserveCapacity(chunk.count * 15)
+            for (runID, task) in chunk {
+                let root = task.dependencyCount == 0
+                binds += [
+                    .text(runID.rawValue), .integer(task.index), .text(task.id), .text(task.type), .text(task.queue),
+                    .integer(task.priority), .text(root ? "queued" : "pending"),
                     .integer(task.dependencyCount), .text(task.dependents.map(String.init).joined(separator: ",")),
                     .integer(task.retry.retries), .integer(Int(task.retry.delay.milliseconds)),
                     .integer(Int(task.retry.maxDelay.milliseconds)), .float(task.retry.jitter),
-                    Column.int(task.timeout.map { Int($0.milliseconds) }),
+                    Column.int(task.timeout.map { Int($0.milliseconds) }), .integer(root ? 1 : 0),
                 ]
             }
             _ = try await db.rows(
                 """
                 INSERT INTO tasks (run_id, idx, task_id, type, queue, priority, status, deps_remaining, dependents,
-                                   retries, retry_delay_ms, max_retry_delay_ms, jitter, timeout_ms)
-                VALUES \(placeholders(rows: chunk.count, columns: 14))
+                                   retries, retry_delay_ms, max_retry_delay_ms, jitter, timeout_ms, attempts)
+                VALUES \(placeholders(rows: chunk.count, columns: 15))
                 """, binds)
         }
-        let roots = run.tasks.filter { $0.dependencyCount == 0 }
-        try await insertAttempts(
-            roots.map { CompletionPlan.NewAttempt(runID: run.id, taskIndex: $0.index, number: 1, queue: $0.queue, priority: $0.priority, queuedAt: run.createdAt) },
-            into: db)
-        if !roots.isEmpty {
-            _ = try await db.rows(
-                "UPDATE tasks SET attempts = 1 WHERE run_id = ? AND deps_remaining = 0", [.text(run.id.rawValue)])
+        try await insertAttempts(firstAttempts, into: db)
+        return runs.map { run in
+            guard inserted.contains(run.id.rawValue) else { return nil }
+            return RunRecord(
+                id: run.id, workflow: run.workflow, workflowVersion: run.workflowVersion, status: .pending, params: run.params,
+                trigger: run.trigger.kind, scheduledFor: run.scheduledFor, traceContext: run.traceContext, createdAt: run.createdAt,
+                startedAt: nil, finishedAt: nil, progress: RunProgress(total: run.tasks.count))
         }
-        return RunRecord(
-            id: run.id, workflow: run.workflow, workflowVersion: run.workflowVersion, status: .pending, params: run.params,
-            trigger: run.trigger.kind, scheduledFor: run.scheduledFor, traceContext: run.traceContext, createdAt: run.createdAt,
-            startedAt: nil, finishedAt: nil, progress: RunProgress(total: run.tasks.count))
     }
 
     static func insertAttempts(_ attempts: [CompletionPlan.NewAttempt], into db: SQLiteConnection) async throws {

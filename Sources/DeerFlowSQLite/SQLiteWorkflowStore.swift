@@ -21,11 +21,19 @@ public final class SQLiteWorkflowStore: WorkflowStore, Sendable {
     public let path: String
     let logger: Logger
     private let connections = AsyncOnce<(writer: SerializedConnection, reader: SerializedConnection)>()
+    /// Concurrent triggers are inserted together, one transaction per batch.
+    let runInserts: GroupCommit<NewRun, RunRecord?>
 
     /// Creates a store for a file; `prepare()` opens it, creating the directory and schema.
     public init(path: String, logger: Logger = Logger(label: "deerflow.sqlite")) {
         self.path = path
         self.logger = logger
+        let inserter = WeakReference<SQLiteWorkflowStore>()
+        runInserts = GroupCommit { runs in
+            guard let store = inserter.value else { throw DeerFlowError(.unavailable, "the SQLite store was closed") }
+            return try await store.insertBatch(runs)
+        }
+        inserter.value = self
     }
 
     var writer: SerializedConnection {
@@ -49,10 +57,34 @@ public final class SQLiteWorkflowStore: WorkflowStore, Sendable {
         let reader: SQLiteConnection
         do {
             writer = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
-            reader = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
         } catch {
             throw DeerFlowError(.unavailable, "cannot open the SQLite database '\(path)': \(error)")
         }
+        do {
+            reader = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
+        } catch {
+            try? await writer.close()
+            throw DeerFlowError(.unavailable, "cannot open the SQLite database '\(path)': \(error)")
+        }
+        do {
+            try await configure(writer: writer, reader: reader)
+        } catch {
+            try? await writer.close()
+            try? await reader.close()
+            throw DeerFlowError(.unavailable, "cannot use the SQLite database '\(path)': \(error)")
+        }
+        let serializedWriter = SerializedConnection(connection: writer)
+        do {
+            try await migrate(serializedWriter)
+        } catch {
+            try? await writer.close()
+            try? await reader.close()
+            throw error
+        }
+        connections.set((serializedWriter, SerializedConnection(connection: reader)))
+    }
+
+    private func configure(writer: SQLiteConnection, reader: SQLiteConnection) async throws {
         for connection in [writer, reader] {
             // busy_timeout replaces sqlite-nio's spinning busy handler: wait up to 10 s for another process's write.
             _ = try await connection.rows("PRAGMA busy_timeout = 10000")
@@ -62,9 +94,6 @@ public final class SQLiteWorkflowStore: WorkflowStore, Sendable {
             _ = try await connection.rows("PRAGMA synchronous = NORMAL")
             _ = try await connection.rows("PRAGMA temp_store = MEMORY")
         }
-        let serializedWriter = SerializedConnection(connection: writer)
-        try await migrate(serializedWriter)
-        connections.set((serializedWriter, SerializedConnection(connection: reader)))
     }
 
     private func migrate(_ writer: SerializedConnection) async throws {
@@ -113,5 +142,19 @@ final class AsyncOnce<Value: Sendable>: Sendable {
             }
             return value
         }
+    }
+}
+
+/// A weak reference that can be shared with closures created before `self` exists.
+final class WeakReference<Object: AnyObject & Sendable>: Sendable {
+    private let weakBox = Mutex<WeakBox>(WeakBox())
+
+    private struct WeakBox: @unchecked Sendable {
+        weak var object: Object?
+    }
+
+    var value: Object? {
+        get { weakBox.withLock { $0.object } }
+        set { weakBox.withLock { $0.object = newValue } }
     }
 }

@@ -1,2 +1,3 @@
 import DeerFlowCLI
-print("x")
+
+await DeerFlowCLI.main()

@@ -24,6 +24,8 @@ public final class DeerFlowRuntime: Sendable {
     let logger: Logger
     /// Ports the API and metrics endpoints listen on, once they do.
     public let ports = ListeningPorts()
+    private let group = Mutex<ServiceGroup?>(nil)
+    private let stopRequested = Mutex(false)
 
     /// Builds a process: opens and migrates the store, loads and validates workflows (YAML files
     /// plus `workflows`), registers metrics (built-in and `custom_metrics`), and creates services.
@@ -96,6 +98,11 @@ public final class DeerFlowRuntime: Sendable {
             gracefulShutdownSignals: [.sigterm, .sigint],
             cancellationSignals: [],
             logger: logger))
+        let stopEarly = self.group.withLock { stored -> Bool in
+            stored = group
+            return stopRequested.withLock { $0 }
+        }
+        if stopEarly { await group.triggerGracefulShutdown() }
         do {
             try await group.run()
         } catch {
@@ -103,6 +110,15 @@ public final class DeerFlowRuntime: Sendable {
             throw error
         }
         try await engine.store.close()
+    }
+
+    /// Starts a graceful shutdown, as SIGTERM would: workers drain, then services stop.
+    public func shutdown() async {
+        let running = group.withLock { stored -> ServiceGroup? in
+            stopRequested.withLock { $0 = true }
+            return stored
+        }
+        await running?.triggerGracefulShutdown()
     }
 
     /// The store for a database URL: `sqlite://PATH` (`sqlite:///abs/path` or `sqlite://./rel/path`).

@@ -1,0 +1,69 @@
+import ArgumentParser
+import AsyncHTTPClient
+import DeerFlow
+import DeerFlowCore
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// A small client of the DeerFlow API for the CLI commands.
+struct APIClient: Sendable {
+    let baseURL: String
+    let token: String?
+
+    struct Response: Sendable {
+        let status: Int
+        let text: String
+        var json: JSONValue? { try? JSONValue(parsing: text) }
+    }
+
+    func get(_ path: String) async throws -> Response {
+        try await send(.GET, path, body: nil)
+    }
+
+    func post(_ path: String, body: JSONValue?) async throws -> Response {
+        try await send(.POST, path, body: body)
+    }
+
+    /// Sends a request; a non-2xx answer throws the API's error message.
+    func send(_ method: HTTPMethod, _ path: String, body: JSONValue?) async throws -> Response {
+        var request = HTTPClientRequest(url: baseURL + path)
+        request.method = method
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(string: body.compactJSON))
+        }
+        let response: HTTPClientResponse
+        do {
+            response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        } catch {
+            throw CLIError("cannot reach the DeerFlow API at \(baseURL) (\(error)); is `deerflow server` running? Set --api or DEERFLOW_API_URL.")
+        }
+        let buffer = try await response.body.collect(upTo: 64 << 20)
+        let result = Response(status: Int(response.status.code), text: String(buffer: buffer))
+        guard (200..<300).contains(result.status) else {
+            if case .object(let object)? = result.json, case .object(let error)? = object["error"], let message = error["message"]?.stringValue {
+                throw CLIError("\(message) (HTTP \(result.status))")
+            }
+            throw CLIError("the API answered HTTP \(result.status): \(result.text.prefix(300))")
+        }
+        return result
+    }
+}
+
+/// Options of commands that talk to the API.
+struct ClientOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Base URL of the DeerFlow API (env DEERFLOW_API_URL). Default http://127.0.0.1:8080", valueName: "url"))
+    var api: String?
+
+    @Option(help: ArgumentHelp("Bearer token (env DEERFLOW_API_TOKEN).", valueName: "token"))
+    var token: String?
+
+    var client: APIClient {
+        let environment = ProcessInfo.processInfo.environment
+        var base = api ?? environment["DEERFLOW_API_URL"] ?? "http://127.0.0.1:8080"
+        while base.hasSuffix("/") { base.removeLast() }
+        return APIClient(baseURL: base, token: token ?? environment["DEERFLOW_API_TOKEN"])
+    }
+}

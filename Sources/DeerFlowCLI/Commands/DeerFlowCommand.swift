@@ -1,0 +1,84 @@
+public import ArgumentParser
+public import DeerFlow
+import Foundation
+import Logging
+import Synchronization
+
+/// The `deerflow` command line. A user's own executable runs it with its Swift workflows:
+///
+/// ```swift
+/// import DeerFlow
+/// import DeerFlowCLI
+///
+/// @main struct MyWorkflows {
+///     static func main() async {
+///         await DeerFlowCLI.main(workflows: [etl, reports])
+///     }
+/// }
+/// ```
+///
+/// and gets every subcommand (`server`, `worker`, `run`, ...) with those workflows registered
+/// beside the YAML files of `--workflows`.
+public enum DeerFlowCLI {
+    /// Parses the process arguments and runs the command, registering `workflows` in `server`,
+    /// `worker` and `demo`.
+    public static func main(workflows: [Workflow] = []) async {
+        SwiftWorkflows.shared.withLock { $0 = workflows }
+        await DeerFlowCommand.main()
+    }
+}
+
+/// Swift workflows registered by `DeerFlowCLI.main(workflows:)`.
+enum SwiftWorkflows {
+    static let shared = Mutex<[Workflow]>([])
+    static var all: [Workflow] { shared.withLock { $0 } }
+}
+
+/// Root command.
+struct DeerFlowCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "deerflow",
+        abstract: "DeerFlow: workflow orchestration with metrics, logs, traces and alerts built in.",
+        discussion: """
+            Start with `deerflow demo`, or `deerflow server --workflows DIR` and `deerflow run WORKFLOW --wait`.
+            Client commands talk to the API at --api (env DEERFLOW_API_URL, default http://127.0.0.1:8080).
+            """,
+        version: DeerFlowVersion.current,
+        subcommands: [
+            ServerCommand.self, WorkerCommand.self, DemoCommand.self, RunCommand.self, StatusCommand.self,
+            RunsCommand.self, CancelCommand.self, LogsCommand.self, WorkflowsCommand.self, WorkersCommand.self,
+            ValidateCommand.self, BenchCommand.self,
+        ]
+    )
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {
+    public init?(argument: String) {
+        let lowered = argument.lowercased()
+        self.init(rawValue: lowered == "warn" ? "warning" : lowered)
+    }
+
+    public static var allValueStrings: [String] { Logger.Level.allCases.map(\.rawValue) }
+}
+
+/// Sets up process-wide logging once.
+enum ProcessLogging {
+    private static let bootstrapped = Mutex(false)
+
+    static func bootstrap(level: Logger.Level) -> Logger {
+        let first = bootstrapped.withLock { done -> Bool in
+            defer { done = true }
+            return !done
+        }
+        if first {
+            LoggingSystem.bootstrap { label in
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            }
+        }
+        var logger = Logger(label: "deerflow")
+        logger.logLevel = level
+        return logger
+    }
+}

@@ -1,0 +1,117 @@
+import ArgumentParser
+import DeerFlow
+import DeerFlowCore
+import Foundation
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// `deerflow demo`: the embedded default, with the example workflows, in one command.
+struct DemoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Start DeerFlow on the embedded default with the example workflows, run them, and show where to look.",
+        discussion: """
+            Starts API, scheduler, workers and metrics on an SQLite file, triggers every example workflow that needs
+            no parameters, prints their progress and the URLs of the API, /metrics and /health, then keeps serving
+            until Ctrl-C (or exits with --exit-when-done).
+            """
+    )
+
+    @Option(help: ArgumentHelp("Directory of the workflows to load.", valueName: "dir"))
+    var workflows = "examples/workflows"
+
+    @Option(help: ArgumentHelp("Database URL.", valueName: "url"))
+    var database = "sqlite://./.deerflow/demo.sqlite"
+
+    @Option(help: ArgumentHelp("API port (a free one is chosen when it is taken).", valueName: "port"))
+    var apiPort = 8080
+
+    @Option(help: ArgumentHelp("Metrics port (a free one is chosen when it is taken).", valueName: "port"))
+    var metricsPort = 9090
+
+    @Flag(help: "Stop once the triggered runs have finished (for scripts and CI).")
+    var exitWhenDone = false
+
+    @Option(help: ArgumentHelp("Log level of the server's own log lines.", valueName: "level"))
+    var logLevel: Logger.Level = .warning
+
+    func run() async throws {
+        guard FileManager.default.fileExists(atPath: workflows) else {
+            throw CLIError("no workflow directory '\(workflows)'; run the demo from the repository root or pass --workflows DIR")
+        }
+        let logger = ProcessLogging.bootstrap(level: logLevel)
+        var options = RuntimeOptions()
+        options.workflowsDirectory = workflows
+        options.databaseURL = database
+        options.api.port = PortProbe.isFree(apiPort) ? apiPort : 0
+        options.metricsPort = PortProbe.isFree(metricsPort) ? metricsPort : 0
+        options.worker.slots = max(4, options.worker.slots)
+        let runtime: DeerFlowRuntime
+        do {
+            runtime = try await DeerFlowRuntime.make(options: options, workflows: SwiftWorkflows.all, logger: logger)
+        } catch {
+            throw CLIError(Launcher.describe(error))
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await runtime.run() }
+            let api = await runtime.ports.api()
+            let metrics = await runtime.ports.metrics()
+            let engine = runtime.engine
+            print("DeerFlow demo — embedded SQLite at \(database)")
+            var triggered: [(String, RunID)] = []
+            for entry in engine.workflows.all where entry.definition.params.allSatisfy({ !$0.isRequired }) {
+                let run = try await engine.trigger(entry.definition.name, trigger: .api)
+                triggered.append((entry.definition.name, run.id))
+                print("  triggered \(entry.definition.name): run \(run.id)")
+            }
+            print("waiting for \(triggered.count) runs…")
+            for (name, id) in triggered {
+                let detail = try await engine.waitForRun(id, pollInterval: .milliseconds(200))
+                let summary = detail.tasks.map { "\($0.id)=\($0.status.rawValue)\($0.attempts.count > 1 ? "×\($0.attempts.count)" : "")" }.joined(separator: " ")
+                print("  \(name): \(detail.run.status.rawValue)  [\(summary)]")
+            }
+            print("""
+
+                API       http://127.0.0.1:\(api)/api/v1/workflows
+                Runs      http://127.0.0.1:\(api)/api/v1/runs
+                Metrics   http://127.0.0.1:\(metrics)/metrics
+                Health    http://127.0.0.1:\(api)/health
+                OpenAPI   http://127.0.0.1:\(api)/api/v1/openapi.yaml
+                Try       swift run deerflow run hello --wait --api http://127.0.0.1:\(api)
+                """)
+            if exitWhenDone {
+                await runtime.shutdown()
+            } else {
+                print("serving until Ctrl-C")
+            }
+            try await group.waitForAll()
+        }
+    }
+}
+
+/// Checks whether a TCP port on 127.0.0.1 can be bound.
+enum PortProbe {
+    static func isFree(_ port: Int) -> Bool {
+        guard port > 0 else { return true }
+        #if canImport(Glibc)
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #else
+        let descriptor = socket(AF_INET, SOCK_STREAM, 0)
+        #endif
+        guard descriptor >= 0 else { return true }
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let result = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        return result == 0
+    }
+}

@@ -1,0 +1,150 @@
+import ArgumentParser
+import DeerFlow
+import DeerFlowCore
+import Foundation
+import Logging
+
+/// Options shared by the commands that run DeerFlow services.
+struct ProcessOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Directory of YAML workflow files, one workflow per file.", valueName: "dir"))
+    var workflows: String?
+
+    @Option(help: ArgumentHelp("Directory of deerflow.yaml and metrics.yaml (see docs/configuration.md).", valueName: "dir"))
+    var config: String?
+
+    @Option(help: ArgumentHelp("Database URL: sqlite://PATH (env DEERFLOW_DATABASE_URL). Default: \(RuntimeOptions.defaultDatabaseURL)", valueName: "url"))
+    var database: String?
+
+    @Option(help: ArgumentHelp("Port of the Prometheus endpoint; 0 picks a free port. Default: metrics.yaml's port, else 9090.", valueName: "port"))
+    var metricsPort: Int?
+
+    @Option(help: ArgumentHelp("Address to listen on (API and metrics). Default 127.0.0.1; 0.0.0.0 accepts remote clients.", valueName: "address"))
+    var host: String?
+
+    @Option(help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error, critical.", valueName: "level"))
+    var logLevel: Logger.Level = .info
+
+    /// Options from the config directory and environment, with these flags applied on top.
+    func runtimeOptions() throws -> RuntimeOptions {
+        var options = RuntimeOptions()
+        options.configDirectory = config
+        try options.applyConfigFiles(environment: ProcessInfo.processInfo.environment)
+        if let workflows { options.workflowsDirectory = workflows }
+        if let database { options.databaseURL = database }
+        if let metricsPort { options.metricsPort = metricsPort }
+        if let host { options.api.host = host }
+        return options
+    }
+}
+
+/// Options of the worker part of a process.
+struct WorkerOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Concurrent task attempts. Default: deerflow.yaml's worker.slots, else the number of cores.", valueName: "n"))
+    var slots: Int?
+
+    @Option(help: ArgumentHelp("Comma-separated queues to serve. Default: deerflow.yaml's worker.queues, else 'default'.", valueName: "names"))
+    var queues: String?
+
+    @Option(help: ArgumentHelp("Seconds running attempts may finish after SIGTERM before they are released for retry.", valueName: "seconds"))
+    var drainTimeout: Int?
+
+    func apply(to options: inout RuntimeOptions) throws {
+        if let slots {
+            guard slots >= 1 else { throw ValidationError("--slots must be at least 1") }
+            options.worker.slots = slots
+        }
+        if let queues {
+            let names = queues.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            guard !names.isEmpty else { throw ValidationError("--queues needs at least one queue name") }
+            options.worker.queues = names
+        }
+        if let drainTimeout { options.worker.drainTimeout = .seconds(drainTimeout) }
+    }
+}
+
+/// `deerflow server`: API, scheduler, workers and metrics in one process.
+struct ServerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "server",
+        abstract: "Run the API, scheduler, workers and metrics endpoint in one process.",
+        discussion: """
+            Example: deerflow server --workflows examples/workflows --api-port 8080 --metrics-port 9090
+            Stops gracefully on SIGTERM/SIGINT: workers stop claiming, running attempts get --drain-timeout
+            to finish, /health/ready answers 503 meanwhile.
+            """
+    )
+
+    @OptionGroup var process: ProcessOptions
+    @OptionGroup var worker: WorkerOptions
+
+    @Option(help: ArgumentHelp("Port of the HTTP API; 0 picks a free port (logged). Default 8080.", valueName: "port"))
+    var apiPort: Int?
+
+    @Flag(help: "Run the API and scheduler only; tasks run in `deerflow worker` processes.")
+    var noWorkers = false
+
+    func run() async throws {
+        let logger = ProcessLogging.bootstrap(level: process.logLevel)
+        var options = try process.runtimeOptions()
+        try worker.apply(to: &options)
+        if let apiPort { options.api.port = apiPort }
+        options.runWorkers = !noWorkers
+        try await Launcher.run(options, logger: logger)
+    }
+}
+
+/// `deerflow worker`: workers only.
+struct WorkerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Run workers only, executing tasks from the shared store.",
+        discussion: "Example: deerflow worker --workflows examples/workflows --queues default,reports --slots 8 --metrics-port 9091"
+    )
+
+    @OptionGroup var process: ProcessOptions
+    @OptionGroup var worker: WorkerOptions
+
+    func run() async throws {
+        let logger = ProcessLogging.bootstrap(level: process.logLevel)
+        var options = try process.runtimeOptions()
+        try worker.apply(to: &options)
+        options.runAPI = false
+        options.runScheduler = false
+        try await Launcher.run(options, logger: logger)
+    }
+}
+
+/// Builds and runs a runtime, turning configuration errors into messages that name the file.
+enum Launcher {
+    static func run(_ options: RuntimeOptions, logger: Logger) async throws {
+        let runtime: DeerFlowRuntime
+        do {
+            runtime = try await DeerFlowRuntime.make(options: options, workflows: SwiftWorkflows.all, logger: logger)
+        } catch {
+            throw CLIError(describe(error))
+        }
+        let names = runtime.engine.workflows.all.map(\.definition.name)
+        if names.isEmpty && options.runWorkers {
+            logger.warning("no workflows registered; pass --workflows DIR or register Swift workflows")
+        } else {
+            logger.info("workflows loaded", metadata: ["workflows": "\(names.joined(separator: ", "))"])
+        }
+        try await runtime.run()
+    }
+
+    static func describe(_ error: any Error) -> String {
+        switch error {
+        case let error as FileErrors: return error.description
+        case let error as WorkflowValidationError: return error.description
+        case let error as DeerFlowError: return error.message
+        default: return String(describing: error)
+        }
+    }
+}
+
+/// An error printed as is, with exit code 1.
+struct CLIError: Error, CustomStringConvertible {
+    let message: String
+    init(_ message: String) { self.message = message }
+    var description: String { message }
+}

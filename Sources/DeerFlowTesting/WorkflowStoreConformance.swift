@@ -1,0 +1,425 @@
+public import DeerFlow
+public import DeerFlowCore
+public import Foundation
+import Testing
+
+/// The behaviour every ``WorkflowStore`` must have. Each check takes a prepared, empty store;
+/// a store's test suite runs every check in ``all`` against its own implementation.
+///
+/// ```swift
+/// @Test(arguments: WorkflowStoreConformance.all)
+/// func conformance(_ check: WorkflowStoreConformance.Check) async throws {
+///     try await withSQLiteStore { store in try await check.run(store) }
+/// }
+/// ```
+public enum WorkflowStoreConformance {
+    /// One named check.
+    public struct Check: Sendable, CustomStringConvertible {
+        public let name: String
+        public let run: @Sendable (any WorkflowStore) async throws -> Void
+        public var description: String { name }
+    }
+
+    /// Every check.
+    public static let all: [Check] = [
+        Check(name: "creating a run queues the tasks without dependencies", run: createQueuesRoots),
+        Check(name: "claims follow queue, priority, readiness and limit", run: claimOrder),
+        Check(name: "a completion queues dependents and the same exchange can claim them", run: completionReleasesDependents),
+        Check(name: "a failure with retries left queues a new attempt after the backoff", run: retryAfterBackoff),
+        Check(name: "a final failure skips dependents and fails the run after independent branches", run: finalFailure),
+        Check(name: "a timeout is recorded as timeout", run: timeoutOutcome),
+        Check(name: "a completion reported twice is applied once", run: duplicateCompletion),
+        Check(name: "cancelling drops queued work and asks running attempts to stop", run: cancel),
+        Check(name: "heartbeats extend leases; expired leases and dead workers are reclaimed without using retries", run: leases),
+        Check(name: "a scheduled run is created once per workflow and due time", run: scheduleUniqueness),
+        Check(name: "runs are listed newest first with filters and cursor paging", run: listing),
+        Check(name: "statistics report queues, active runs, workers and lag sources", run: statistics),
+        Check(name: "task logs are kept per attempt up to the limit", run: logs),
+        Check(name: "many completions of several runs in one exchange", run: batchedExchange),
+    ]
+
+    // MARK: Fixtures
+
+    static let lease = Duration.seconds(30)
+
+    /// A run of tasks given as (id, dependencies), each with an optional retry policy.
+    public static func newRun(
+        _ workflow: String = "flow",
+        tasks: [(String, [String])],
+        retries: Int = 0,
+        retryDelay: Duration = .seconds(10),
+        queue: String = "default",
+        priority: Int = 0,
+        trigger: RunTrigger = .api,
+        at date: Date = Date()
+    ) -> NewRun {
+        let index = Dictionary(uniqueKeysWithValues: tasks.enumerated().map { ($0.element.0, $0.offset) })
+        var dependents = Array(repeating: [Int](), count: tasks.count)
+        for (offset, task) in tasks.enumerated() {
+            for dependency in task.1 { if let parent = index[dependency] { dependents[parent].append(offset) } }
+        }
+        let newTasks = tasks.enumerated().map { offset, task in
+            NewTask(
+                index: offset, id: task.0, type: "test", queue: queue, priority: priority, dependencyCount: task.1.count,
+                dependents: dependents[offset], retry: RetryPolicy(retries: retries, delay: retryDelay, maxDelay: .seconds(600), jitter: 0),
+                timeout: nil)
+        }
+        return NewRun(id: .generate(at: date), workflow: workflow, workflowVersion: "\(workflow)@test", params: ["p": 1], tasks: newTasks, trigger: trigger, traceContext: nil, createdAt: date)
+    }
+
+    static func claim(_ store: any WorkflowStore, worker: String = "w1", queues: [String] = ["default"], limit: Int = 10, at now: Date = Date()) async throws -> [ClaimedAttempt] {
+        try await store.exchange(ExchangeRequest(completions: [], claim: ClaimRequest(worker: worker, queues: queues, limit: limit, leaseDuration: lease), now: now)).claimed
+    }
+
+    static func complete(_ store: any WorkflowStore, _ attempts: [ClaimedAttempt], _ outcome: AttemptOutcome, claim: Int = 0, at now: Date = Date()) async throws -> ExchangeResult {
+        let completions = attempts.map { AttemptCompletion(attemptID: $0.id, outcome: outcome, finishedAt: now, jitter: 0) }
+        let request = claim > 0 ? ClaimRequest(worker: "w1", queues: ["default"], limit: claim, leaseDuration: lease) : nil
+        return try await store.exchange(ExchangeRequest(completions: completions, claim: request, now: now))
+    }
+
+    /// Stores keep time to the microsecond at least.
+    static func close(_ lhs: Date?, _ rhs: Date) -> Bool {
+        guard let lhs else { return false }
+        return abs(lhs.timeIntervalSince(rhs)) < 0.001
+    }
+
+    static func detail(_ store: any WorkflowStore, _ id: RunID) async throws -> RunDetail {
+        let detail = try await store.run(id)
+        #expect(detail != nil)
+        guard let detail else { throw ConformanceFailure("run \(id) not found") }
+        return detail
+    }
+
+    static func statuses(_ detail: RunDetail) -> [String: TaskStatus] {
+        Dictionary(uniqueKeysWithValues: detail.tasks.map { ($0.id, $0.status) })
+    }
+
+    /// Claims and succeeds every ready attempt until nothing is left.
+    public static func finishAll(_ store: any WorkflowStore) async throws {
+        while true {
+            let claimed = try await claim(store, limit: 100)
+            if claimed.isEmpty { return }
+            _ = try await complete(store, claimed, .success(output: .null))
+        }
+    }
+
+    // MARK: Checks
+
+    static func createQueuesRoots(_ store: any WorkflowStore) async throws {
+        let run = newRun(tasks: [("a", []), ("b", ["a"]), ("c", [])])
+        let created = try await store.createRun(run)
+        #expect(created?.status == .pending)
+        #expect(created?.progress.total == 3)
+        let detail = try await detail(store, run.id)
+        #expect(detail.run.params == ["p": 1])
+        #expect(statuses(detail) == ["a": .queued, "b": .pending, "c": .queued])
+        #expect(detail.tasks.first { $0.id == "a" }?.attempts.map(\.status) == [.queued])
+        #expect(detail.tasks.first { $0.id == "b" }?.attempts.isEmpty == true)
+    }
+
+    static func claimOrder(_ store: any WorkflowStore) async throws {
+        let now = Date()
+        let low = newRun(tasks: [("low", [])], at: now.addingTimeInterval(-2))
+        let high = newRun(tasks: [("high", [])], priority: 5, at: now.addingTimeInterval(-1))
+        let other = newRun(tasks: [("other", [])], queue: "reports", at: now.addingTimeInterval(-3))
+        for run in [low, high, other] { _ = try await store.createRun(run) }
+        let first = try await claim(store, limit: 1, at: now)
+        #expect(first.map(\.taskID) == ["high"])
+        #expect(first.first?.params == ["p": 1])
+        #expect(close(first.first?.leaseUntil, now.addingTimeInterval(30)))
+        let rest = try await claim(store, limit: 10, at: now)
+        #expect(rest.map(\.taskID) == ["low"])
+        let reports = try await claim(store, worker: "w2", queues: ["reports", "default"], limit: 10, at: now)
+        #expect(reports.map(\.taskID) == ["other"])
+        let started = try await detail(store, high.id)
+        #expect(started.run.status == .running)
+        #expect(started.run.startedAt != nil)
+        #expect(started.tasks[0].status == .running)
+        #expect(started.tasks[0].attempts[0].worker == "w1")
+        #expect(try await claim(store, at: now).isEmpty)
+    }
+
+    static func completionReleasesDependents(_ store: any WorkflowStore) async throws {
+        let run = newRun(tasks: [("a", []), ("b", ["a"]), ("c", ["a"]), ("d", ["b", "c"])])
+        _ = try await store.createRun(run)
+        let a = try await claim(store)
+        #expect(a.map(\.taskID) == ["a"])
+        let afterA = try await complete(store, a, .success(output: ["rows": 3]), claim: 10)
+        #expect(Set(afterA.claimed.map(\.taskID)) == ["b", "c"])
+        #expect(try await store.taskOutput(run: run.id, task: "a") == ["rows": 3])
+        let b = afterA.claimed.filter { $0.taskID == "b" }
+        let c = afterA.claimed.filter { $0.taskID == "c" }
+        let afterB = try await complete(store, b, .success(output: .null), claim: 10)
+        #expect(afterB.claimed.isEmpty, "d still waits for c")
+        let afterC = try await complete(store, c, .success(output: .null), claim: 10)
+        #expect(afterC.claimed.map(\.taskID) == ["d"])
+        let finished = try await complete(store, afterC.claimed, .success(output: "done"))
+        let runFinished = finished.events.contains { event in
+            if case .runFinished(let id, _, .success, _, _, _) = event { return id == run.id }
+            return false
+        }
+        #expect(runFinished)
+        let detail = try await detail(store, run.id)
+        #expect(detail.run.status == .success)
+        #expect(detail.run.finishedAt != nil)
+        #expect(detail.run.progress == RunProgress(total: 4, finished: 4, failed: 0))
+        #expect(detail.tasks.allSatisfy { $0.status == .success && $0.attempts.count == 1 })
+    }
+
+    static func retryAfterBackoff(_ store: any WorkflowStore) async throws {
+        let now = Date()
+        let run = newRun(tasks: [("flaky", [])], retries: 1, retryDelay: .seconds(10), at: now)
+        _ = try await store.createRun(run)
+        let first = try await claim(store, at: now)
+        let result = try await complete(store, first, .failure(message: "boom"), claim: 10, at: now)
+        #expect(result.claimed.isEmpty, "the retry is not ready before its backoff")
+        let retried = result.events.contains { if case .retryScheduled(_, let at) = $0 { return close(at, now.addingTimeInterval(10)) } else { return false } }
+        #expect(retried)
+        let metric = result.events.compactMap { event -> AttemptMetricStatus? in
+            if case .attemptFinished(_, _, let status, _, _, _) = event { return status }
+            return nil
+        }
+        #expect(metric == [.retried])
+        var detail = try await detail(store, run.id)
+        #expect(detail.tasks[0].status == .queued)
+        #expect(detail.tasks[0].attempts.map(\.status) == [.failed, .queued])
+        #expect(detail.tasks[0].attempts[0].error == "boom")
+        #expect(try await claim(store, at: now.addingTimeInterval(9)).isEmpty)
+        let second = try await claim(store, at: now.addingTimeInterval(11))
+        #expect(second.map(\.number) == [2])
+        _ = try await complete(store, second, .failure(message: "again"), at: now.addingTimeInterval(12))
+        detail = try await self.detail(store, run.id)
+        #expect(detail.tasks[0].status == .failed)
+        #expect(detail.run.status == .failed)
+        #expect(detail.tasks[0].attempts.map(\.status) == [.failed, .failed])
+    }
+
+    static func finalFailure(_ store: any WorkflowStore) async throws {
+        let run = newRun(tasks: [("bad", []), ("child", ["bad"]), ("grandchild", ["child"]), ("side", [])])
+        _ = try await store.createRun(run)
+        let claimed = try await claim(store)
+        let bad = claimed.filter { $0.taskID == "bad" }
+        let side = claimed.filter { $0.taskID == "side" }
+        let result = try await complete(store, bad, .failure(message: "nope"))
+        let skipped = result.events.compactMap { event -> [String]? in
+            if case .tasksSkipped(_, _, let ids) = event { return ids }
+            return nil
+        }
+        #expect(skipped == [["child", "grandchild"]])
+        var detail = try await detail(store, run.id)
+        #expect(detail.run.status == .running, "the independent branch is still running")
+        #expect(statuses(detail) == ["bad": .failed, "child": .upstreamFailed, "grandchild": .upstreamFailed, "side": .running])
+        _ = try await complete(store, side, .success(output: .null))
+        detail = try await self.detail(store, run.id)
+        #expect(detail.run.status == .failed)
+        #expect(detail.run.progress == RunProgress(total: 4, finished: 4, failed: 3))
+    }
+
+    static func timeoutOutcome(_ store: any WorkflowStore) async throws {
+        let run = newRun(tasks: [("slow", [])])
+        _ = try await store.createRun(run)
+        let claimed = try await claim(store)
+        let result = try await complete(store, claimed, .timeout(message: "timed out after 1s"))
+        let metric = result.events.compactMap { event -> AttemptMetricStatus? in
+            if case .attemptFinished(_, .timeout, let status, _, _, _) = event { return status }
+            return nil
+        }
+        #expect(metric == [.timeout])
+        let detail = try await detail(store, run.id)
+        #expect(detail.tasks[0].status == .timeout)
+        #expect(detail.tasks[0].attempts[0].error == "timed out after 1s")
+        #expect(detail.run.status == .failed)
+    }
+
+    static func duplicateCompletion(_ store: any WorkflowStore) async throws {
+        let run = newRun(tasks: [("a", []), ("b", ["a"])])
+        _ = try await store.createRun(run)
+        let a = try await claim(store)
+        _ = try await complete(store, a, .success(output: .null))
+        let again = try await complete(store, a, .failure(message: "late duplicate"))
+        #expect(again.events.isEmpty)
+        let detail = try await detail(store, run.id)
+        #expect(statuses(detail) == ["a": .success, "b": .queued])
+        #expect(detail.tasks[1].attempts.count == 1)
+    }
+
+    static func cancel(_ store: any WorkflowStore) async throws {
+        let run = newRun(tasks: [("running", []), ("waiting", ["running"]), ("queued", [])])
+        _ = try await store.createRun(run)
+        let running = try await claim(store, limit: 1)
+        #expect(running.count == 1)
+        guard case .cancelled(let record, let attempts, let events) = try await store.cancelRun(run.id, at: Date()) else {
+            Issue.record("expected the run to be cancelled")
+            return
+        }
+        #expect(record.status == .cancelled)
+        #expect(attempts == running.map(\.id))
+        #expect(events.count == 1)
+        let stop = try await store.heartbeat(worker("w1"), running: running.map(\.id), leaseUntil: Date().addingTimeInterval(30))
+        #expect(stop == Set(running.map(\.id)))
+        var detail = try await detail(store, run.id)
+        #expect(detail.run.status == .cancelled)
+        let queuedTask = running[0].taskID == "running" ? "queued" : "running"
+        #expect(statuses(detail)[queuedTask] == .cancelled)
+        #expect(statuses(detail)["waiting"] == .cancelled)
+        _ = try await complete(store, running, .cancelled(message: "run cancelled"))
+        detail = try await self.detail(store, run.id)
+        #expect(detail.run.status == .cancelled)
+        #expect(detail.tasks.allSatisfy { $0.status == .cancelled })
+        guard case .alreadyFinished(.cancelled) = try await store.cancelRun(run.id, at: Date()) else {
+            Issue.record("expected alreadyFinished")
+            return
+        }
+        guard case .notFound = try await store.cancelRun(.generate(), at: Date()) else {
+            Issue.record("expected notFound")
+            return
+        }
+        #expect(try await claim(store).isEmpty)
+    }
+
+    static func worker(_ id: String, slots: Int = 4, at date: Date = Date()) -> WorkerRecord {
+        WorkerRecord(id: id, host: "test-host", pid: 1, slots: slots, busy: 0, queues: ["default"], version: "test", startedAt: date, lastSeen: date, state: "active")
+    }
+
+    static func leases(_ store: any WorkflowStore) async throws {
+        let now = Date()
+        let run = newRun(tasks: [("a", []), ("b", []), ("c", [])], retries: 0, at: now)
+        _ = try await store.createRun(run)
+        _ = try await store.heartbeat(worker("w1", at: now), running: [], leaseUntil: now)
+        _ = try await store.heartbeat(worker("w2", at: now), running: [], leaseUntil: now)
+        let w1 = try await claim(store, worker: "w1", limit: 2, at: now)
+        let w2 = try await claim(store, worker: "w2", limit: 1, at: now)
+        #expect(w1.count == 2 && w2.count == 1)
+        // w1 renews; w2 does not.
+        let stop = try await store.heartbeat(worker("w1", at: now.addingTimeInterval(20)), running: w1.map(\.id), leaseUntil: now.addingTimeInterval(50))
+        #expect(stop.isEmpty)
+        let events = try await store.reclaim(now: now.addingTimeInterval(40), workerTimeout: .seconds(60), deadWorkers: [])
+        let interrupted = events.compactMap { event -> AttemptInfo? in
+            if case .attemptFinished(let info, .failed, .retried, _, _, _) = event { return info }
+            return nil
+        }
+        #expect(interrupted.map(\.attemptID) == w2.map(\.id), "only the attempt whose lease expired")
+        let again = try await claim(store, worker: "w3", at: now.addingTimeInterval(40))
+        #expect(again.map(\.taskID) == w2.map(\.taskID))
+        #expect(again.first?.number == 2)
+        // A dead worker's attempts are reclaimed at once, whatever their lease.
+        let dead = try await store.reclaim(now: now.addingTimeInterval(41), workerTimeout: .seconds(60), deadWorkers: ["w1"])
+        #expect(dead.count >= 2)
+        let workers = try await store.workers()
+        #expect(workers.first { $0.id == "w1" }?.state == "lost")
+        let detail = try await detail(store, run.id)
+        #expect(detail.tasks.allSatisfy { $0.status == .queued || $0.status == .running })
+        #expect(detail.run.status == .running)
+        // A silent worker is marked lost after the timeout.
+        _ = try await store.reclaim(now: now.addingTimeInterval(200), workerTimeout: .seconds(60), deadWorkers: [])
+        #expect(try await store.workers().first { $0.id == "w2" }?.state == "lost")
+    }
+
+    static func scheduleUniqueness(_ store: any WorkflowStore) async throws {
+        let due = Date(timeIntervalSince1970: 1_700_000_000)
+        let first = newRun("nightly", tasks: [("a", [])], trigger: .schedule(dueAt: due))
+        let second = newRun("nightly", tasks: [("a", [])], trigger: .schedule(dueAt: due))
+        let schedule = ScheduleRecord(workflow: "nightly", cron: "0 2 * * *", timeZone: "UTC", nextFireAt: due.addingTimeInterval(86400), lastFiredAt: due)
+        #expect(try await store.fire(schedule: schedule, run: first) != nil)
+        #expect(try await store.fire(schedule: schedule, run: second) == nil)
+        #expect(try await store.createRun(second) == nil)
+        let saved = try await store.schedules()
+        #expect(saved == [schedule])
+        let runs = try await store.runs(RunQuery(workflow: "nightly"))
+        #expect(runs.runs.map(\.id) == [first.id])
+        #expect(close(runs.runs.first?.scheduledFor, due))
+        #expect(runs.runs.first?.trigger == "schedule")
+    }
+
+    static func listing(_ store: any WorkflowStore) async throws {
+        let base = Date()
+        var ids: [RunID] = []
+        for offset in 0..<5 {
+            let run = newRun(offset % 2 == 0 ? "even" : "odd", tasks: [("a", [])], at: base.addingTimeInterval(Double(offset)))
+            _ = try await store.createRun(run)
+            ids.append(run.id)
+        }
+        let page1 = try await store.runs(RunQuery(limit: 2))
+        #expect(page1.runs.map(\.id) == [ids[4], ids[3]])
+        #expect(page1.nextCursor == ids[3])
+        let page2 = try await store.runs(RunQuery(limit: 2, cursor: page1.nextCursor))
+        #expect(page2.runs.map(\.id) == [ids[2], ids[1]])
+        let page3 = try await store.runs(RunQuery(limit: 2, cursor: page2.nextCursor))
+        #expect(page3.runs.map(\.id) == [ids[0]])
+        #expect(page3.nextCursor == nil)
+        let even = try await store.runs(RunQuery(workflow: "even"))
+        #expect(even.runs.map(\.id) == [ids[4], ids[2], ids[0]])
+        let pending = try await store.runs(RunQuery(status: .pending, limit: 50))
+        #expect(pending.runs.count == 5)
+        #expect(try await store.runs(RunQuery(status: .success)).runs.isEmpty)
+    }
+
+    static func statistics(_ store: any WorkflowStore) async throws {
+        let now = Date()
+        _ = try await store.createRun(newRun(tasks: [("a", []), ("b", [])], at: now.addingTimeInterval(-5)))
+        _ = try await store.createRun(newRun(tasks: [("r", [])], queue: "reports", at: now.addingTimeInterval(-2)))
+        _ = try await store.heartbeat(worker("w1", slots: 3, at: now), running: [], leaseUntil: now)
+        let claimed = try await claim(store, limit: 1, at: now)
+        #expect(claimed.count == 1)
+        _ = try await store.saveSchedule(ScheduleRecord(workflow: "nightly", cron: "0 2 * * *", timeZone: "UTC", nextFireAt: now.addingTimeInterval(-7), lastFiredAt: nil))
+        let statistics = try await store.statistics(now: now)
+        #expect(statistics.activeRuns == 2)
+        #expect(statistics.queues["default"]?.depth == 1)
+        #expect(statistics.queues["reports"]?.depth == 1)
+        #expect(close(statistics.queues["reports"]?.oldestReadyAt, now.addingTimeInterval(-2)))
+        #expect(statistics.queuedTotal == 2)
+        #expect(statistics.workerSlots == 3)
+        #expect(statistics.runningAttempts == 1)
+        #expect(statistics.oldestExpiredLease == nil)
+        #expect(close(statistics.oldestDueSchedule, now.addingTimeInterval(-7)))
+        #expect(abs(statistics.schedulerLag(now: now) - 7) < 0.001)
+        let later = try await store.statistics(now: now.addingTimeInterval(40))
+        #expect(close(later.oldestExpiredLease, now.addingTimeInterval(30)))
+    }
+
+    static func logs(_ store: any WorkflowStore) async throws {
+        let run = newRun(tasks: [("a", [])], retries: 1, retryDelay: .zero)
+        _ = try await store.createRun(run)
+        let first = try await claim(store)
+        try await store.appendLog(attempt: first[0].id, text: "line 1\n", limit: 20)
+        try await store.appendLog(attempt: first[0].id, text: "line 2\n", limit: 20)
+        try await store.appendLog(attempt: first[0].id, text: "this line is too long\n", limit: 20)
+        _ = try await complete(store, first, .failure(message: "x"))
+        let second = try await claim(store)
+        try await store.appendLog(attempt: second[0].id, text: "second attempt\n", limit: 20)
+        let all = try await store.taskLogs(run: run.id, task: "a", attempt: nil)
+        #expect(all?.map(\.attempt) == [1, 2])
+        #expect(all?.first?.text.hasPrefix("line 1\nline 2\n") == true)
+        #expect(all?.first?.truncated == true)
+        #expect(all?.first?.text.contains("22 more bytes dropped") == true)
+        #expect(all?.last?.text == "second attempt\n")
+        let one = try await store.taskLogs(run: run.id, task: "a", attempt: 2)
+        #expect(one?.map(\.attempt) == [2])
+        #expect(try await store.taskLogs(run: run.id, task: "missing", attempt: nil) == nil)
+    }
+
+    static func batchedExchange(_ store: any WorkflowStore) async throws {
+        var runs: [NewRun] = []
+        for _ in 0..<50 {
+            let run = newRun(tasks: [("a", []), ("b", ["a"])])
+            runs.append(run)
+            _ = try await store.createRun(run)
+        }
+        let firsts = try await claim(store, limit: 100)
+        #expect(firsts.count == 50)
+        let result = try await complete(store, firsts, .success(output: .null), claim: 100)
+        #expect(result.claimed.count == 50)
+        #expect(Set(result.claimed.map(\.taskID)) == ["b"])
+        let done = try await complete(store, result.claimed, .success(output: .null))
+        let finished = done.events.filter { if case .runFinished = $0 { return true } else { return false } }
+        #expect(finished.count == 50)
+        let page = try await store.runs(RunQuery(status: .success, limit: 100))
+        #expect(page.runs.count == 50)
+    }
+}
+
+/// A conformance check that cannot continue.
+struct ConformanceFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

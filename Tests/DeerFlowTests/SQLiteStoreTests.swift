@@ -1,0 +1,87 @@
+import DeerFlow
+import DeerFlowCore
+import DeerFlowSQLite
+import DeerFlowTesting
+import Foundation
+import Testing
+
+@Suite("SQLite store")
+struct SQLiteStoreTests {
+    @Test("conformance", arguments: WorkflowStoreConformance.all)
+    func conformance(_ check: WorkflowStoreConformance.Check) async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let store = SQLiteWorkflowStore(path: directory.file("store.sqlite"))
+        try await store.prepare()
+        do {
+            try await check.run(store)
+        } catch {
+            try await store.close()
+            throw error
+        }
+        try await store.close()
+    }
+
+    @Test("a database written by a newer DeerFlow is refused with a clear error")
+    func newerSchema() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.file("store.sqlite")
+        let store = SQLiteWorkflowStore(path: path)
+        try await store.prepare()
+        try await store.close()
+        let sqlite = Process()
+        sqlite.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        sqlite.arguments = ["python3", "-c", "import sqlite3; c = sqlite3.connect('\(path)'); c.execute(\"UPDATE deerflow_meta SET value = '99' WHERE key = 'schema_version'\"); c.commit()"]
+        try sqlite.run()
+        sqlite.waitUntilExit()
+        #expect(sqlite.terminationStatus == 0)
+        let reopened = SQLiteWorkflowStore(path: path)
+        await #expect {
+            try await reopened.prepare()
+        } throws: { error in
+            "\(error)".contains("schema version 99, newer than this DeerFlow")
+        }
+    }
+
+    @Test("a process killed in the middle of a transaction leaves a consistent database")
+    func killedMidTransaction() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.file("store.sqlite")
+        let store = SQLiteWorkflowStore(path: path)
+        try await store.prepare()
+        let committed = WorkflowStoreConformance.newRun(tasks: [("a", [])])
+        _ = try await store.createRun(committed)
+        try await store.close()
+        // Another process starts a write transaction (a run row without its tasks) and is killed
+        // before committing.
+        let writer = Process()
+        writer.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        writer.arguments = ["python3", "-u", "-c", """
+            import sqlite3, sys, time
+            c = sqlite3.connect('\(path)', isolation_level=None)
+            c.execute('BEGIN IMMEDIATE')
+            c.execute("INSERT INTO runs (id, workflow, version, status, params, trigger, created_at, tasks_total) VALUES ('HALFWRITTEN', 'flow', 'v', 'pending', '{}', 'api', 0, 1)")
+            c.execute("UPDATE tasks SET status = 'success'")
+            print('inside', flush=True)
+            time.sleep(60)
+            """]
+        let output = Pipe()
+        writer.standardOutput = output
+        try writer.run()
+        let line = output.fileHandleForReading.availableData
+        #expect(String(decoding: line, as: UTF8.self).contains("inside"))
+        kill(writer.processIdentifier, SIGKILL)
+        writer.waitUntilExit()
+        let reopened = SQLiteWorkflowStore(path: path)
+        try await reopened.prepare()
+        #expect(try await reopened.run(RunID(rawValue: "HALFWRITTEN")) == nil)
+        let detail = try await reopened.run(committed.id)
+        #expect(detail?.tasks.first?.status == .queued)
+        // The store keeps working: the committed run can be claimed and finished.
+        try await WorkflowStoreConformance.finishAll(reopened)
+        #expect(try await reopened.run(committed.id)?.run.status == .success)
+        try await reopened.close()
+    }
+}
