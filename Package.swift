@@ -133,6 +133,7 @@ let package = Package(
                 "DeerFlowHTTP",
                 "DeerFlowObservability",
                 "DeerFlowCLI",
+                "DeerFlowAlerting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Yams", package: "Yams"),
             ],

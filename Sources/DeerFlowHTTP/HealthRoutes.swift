@@ -19,7 +19,7 @@ struct HealthRoutes: Sendable {
             if engine.isDraining {
                 return JSONResponse.make(["status": "draining", "reason": "the worker is shutting down"], status: .serviceUnavailable)
             }
-            let report = await engine.health.evaluate()
+            let report = await engine.health.evaluate(only: ["database"])
             let database = report.checks["database"]
             if let database, database.status == .unhealthy {
                 var body = database.details

@@ -7,6 +7,7 @@ import Logging
 /// Turns every error into `{"error": {"code", "message"}}` with the matching status.
 struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     let logger: Logger
+    let maxBodyBytes: Int
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
@@ -15,11 +16,12 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return JSONResponse.make(JSONRepresentation.error(error.code.rawValue, error.message), status: Self.status(of: error.code), headers: Self.headers(of: error.code))
         } catch let error as any HTTPResponseError {
             let status = error.status
-            let (code, message) = Self.describe(status, error: error, request: request)
+            let (code, message) = describe(status, error: error, request: request)
             return JSONResponse.make(JSONRepresentation.error(code, message), status: status)
         } catch {
-            logger.error("API request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
-            return JSONResponse.make(JSONRepresentation.error("internal", "internal error: \(error)"), status: .internalServerError)
+            // The details go to the server log, not to the client.
+            logger.error("API request failed", metadata: ["method": "\(request.method)", "path": "\(request.uri.path)", "error": "\(error)"])
+            return JSONResponse.make(JSONRepresentation.error("internal", "internal error; the server log has the details"), status: .internalServerError)
         }
     }
 
@@ -40,11 +42,10 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         code == .unauthorized ? [.wwwAuthenticate: "Bearer realm=\"deerflow\""] : [:]
     }
 
-    static func describe(_ status: HTTPResponse.Status, error: any Error, request: Request) -> (String, String) {
+    func describe(_ status: HTTPResponse.Status, error: any Error, request: Request) -> (String, String) {
         switch status {
         case .notFound: return ("not_found", "no route for \(request.method) \(request.uri.path); see GET /api/v1/openapi.yaml")
-        case .contentTooLarge: return ("payload_too_large", "request body is larger than the limit (1 MiB by default)")
-        case .methodNotAllowed: return ("method_not_allowed", "\(request.method) is not allowed on \(request.uri.path)")
+        case .contentTooLarge: return ("payload_too_large", "the request body is larger than \(maxBodyBytes) bytes")
         case .badRequest: return ("bad_request", "\((error as? HTTPError)?.body ?? "bad request")")
         default: return (status.reasonPhrase.lowercased().replacingOccurrences(of: " ", with: "_"), "\((error as? HTTPError)?.body ?? status.reasonPhrase)")
         }

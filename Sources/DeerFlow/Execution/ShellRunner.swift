@@ -30,6 +30,16 @@ enum ShellRunner {
         return environment
     }
 
+    /// The program that starts task processes, with its arguments.
+    static let launcher: [String]? = {
+        #if os(Linux)
+        if FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") {
+            return ["/usr/bin/setpriv", "--pdeathsig", "KILL", "--", "/usr/bin/env"]
+        }
+        #endif
+        return nil
+    }()
+
     /// `my-param.x` → `MY_PARAM_X`.
     static func parameterVariable(_ name: String) -> String {
         String(name.uppercased().map { $0.isLetter || $0.isNumber ? $0 : "_" })
@@ -38,8 +48,15 @@ enum ShellRunner {
     static func run(_ action: ShellAction, environment extra: [String: String], log: TaskLog, killGracePeriod: Duration) async throws -> JSONValue {
         let process = Process()
         // `env` finds the program on PATH, as a shell would, without a shell parsing anything.
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = action.argv
+        // `setpriv --pdeathsig KILL` (util-linux) makes the task die with the worker: a worker killed
+        // with SIGKILL leaves no task running on behind its back while the attempt is retried.
+        if let launcher = launcher {
+            process.executableURL = URL(fileURLWithPath: launcher[0])
+            process.arguments = Array(launcher.dropFirst()) + action.argv
+        } else {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = action.argv
+        }
         var environment = ProcessInfo.processInfo.environment
         for (key, value) in action.environment { environment[key] = value }
         for (key, value) in extra { environment[key] = value }

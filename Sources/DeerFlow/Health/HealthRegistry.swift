@@ -82,9 +82,9 @@ public final class HealthRegistry: Sendable {
     /// Names of the registered checks, in registration order.
     public var names: [String] { checks.withLock { $0.map(\.name) } }
 
-    /// Runs every check concurrently, each bounded by its timeout.
-    public func evaluate() async -> HealthReport {
-        let current = checks.withLock { $0 }
+    /// Runs every check (or the named ones) concurrently, each bounded by its timeout.
+    public func evaluate(only names: Set<String>? = nil) async -> HealthReport {
+        let current = checks.withLock { $0 }.filter { names?.contains($0.name) ?? true }
         var results: [String: HealthCheckResult] = [:]
         await withTaskGroup(of: (String, HealthCheckResult).self) { group in
             for (name, check) in current {
@@ -125,7 +125,10 @@ public final class HealthRegistry: Sendable {
                     }
                     finish(result)
                 } catch {
-                    finish(HealthCheckResult(.unhealthy, ["error": .string(String(describing: error))]))
+                    finish(HealthCheckResult(.unhealthy, [
+                        "error": .string(String(describing: error)),
+                        "latency_ms": .double(((clock.now - started).seconds * 1000 * 100).rounded() / 100),
+                    ]))
                 }
             }
         }

@@ -121,6 +121,12 @@ public final class EngineMetrics: EngineObserver, Sendable {
         knownQueues.withLock { $0.formUnion(queues) }
     }
 
+    /// Declares a worker of this process: attempts it finishes count in `deerflow_worker_tasks_processed_total`.
+    public func declare(worker id: String) {
+        localWorkers.withLock { _ = $0.insert(id) }
+        try? workerUtilization.labels(id).set(0)
+    }
+
     /// Sets `deerflow_worker_utilization` for this process's workers.
     public func update(workers: [(id: String, slots: Int, busy: Int)]) {
         localWorkers.withLock { $0.formUnion(workers.map(\.id)) }

@@ -84,6 +84,16 @@ public struct Histogram: Sendable {
         try Child(series: family.series([String]())).observe(value)
     }
 
+    /// Times `body` on a histogram without labels.
+    public func time<T>(_ body: () throws -> T) throws -> T {
+        try Child(series: family.series([String]())).time(body)
+    }
+
+    /// Times async `body` on a histogram without labels.
+    public func time<T>(_ body: () async throws -> T) async throws -> T {
+        try await Child(series: family.series([String]())).time(body)
+    }
+
     public var name: String { family.descriptor.name }
 
     /// One series of a histogram.

@@ -85,7 +85,9 @@ public final class DeerFlowRuntime: Sendable {
             services.append(scheduler)
         }
         if options.runWorkers {
-            services.append(engine.makeWorker(options.worker))
+            let worker = engine.makeWorker(options.worker)
+            metrics.declare(worker: worker.id)
+            services.append(worker)
         }
         self.services = services
     }

@@ -1,0 +1,149 @@
+import DeerFlow
+import DeerFlowCLI
+import DeerFlowCore
+import DeerFlowTesting
+import Foundation
+import Testing
+
+/// Drives every route of a live server and checks each answer against openapi.yaml.
+@Suite("API against openapi.yaml")
+struct APIContractTests {
+    static let repositoryRoot = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    static func contract() throws -> OpenAPIContract {
+        try OpenAPIContract(yaml: String(contentsOf: repositoryRoot.appendingPathComponent("openapi.yaml"), encoding: .utf8))
+    }
+
+    static let workflows = [
+        "greet.yaml": """
+            name: greet
+            params:
+              who: {type: string, default: world}
+              count: {type: int, default: 1}
+              token: {type: string, default: "s3cret", secret: true}
+            tasks:
+              - id: hello
+                type: shell
+                script: echo "hello $DEERFLOW_PARAM_WHO"
+            """,
+        "slow.yaml": """
+            name: slow
+            tasks:
+              - id: wait
+                type: sleep
+                duration: 30s
+            """,
+    ]
+
+    /// Records what was exercised and every contract violation.
+    final class Checker: @unchecked Sendable {
+        let contract: OpenAPIContract
+        var exercised: Set<String> = []
+        var problems: [String] = []
+
+        init(contract: OpenAPIContract) { self.contract = contract }
+
+        func check(_ method: String, _ template: String, _ answer: TestServer.Answer, expect status: Int) {
+            exercised.insert("\(method) \(template)")
+            if answer.status != status {
+                problems.append("\(method) \(template): expected \(status), got \(answer.status): \(answer.text.prefix(200))")
+            }
+            for problem in contract.validate(method: method, path: template, status: answer.status, contentType: answer.contentType, body: answer.body) {
+                problems.append("\(method) \(template) → \(answer.status): \(problem)")
+            }
+        }
+    }
+
+    @Test("every route answers as documented, for successes and errors")
+    func everyRoute() async throws {
+        let checker = Checker(contract: try Self.contract())
+        try await withTestServer(yamlWorkflows: Self.workflows) { server in
+            func call(_ method: String, _ path: String, _ template: String, body: String? = nil, expect status: Int) async throws -> TestServer.Answer {
+                let answer = try await server.request(method, path, body: body)
+                checker.check(method, template, answer, expect: status)
+                return answer
+            }
+            _ = try await call("GET", "/api/v1/openapi.yaml", "/api/v1/openapi.yaml", expect: 200)
+            _ = try await call("GET", "/api/v1/workflows", "/api/v1/workflows", expect: 200)
+            let greet = try await call("GET", "/api/v1/workflows/greet", "/api/v1/workflows/{name}", expect: 200)
+            #expect(greet.text.contains("\"default\":\"[REDACTED]\""))
+            _ = try await call("GET", "/api/v1/workflows/nope", "/api/v1/workflows/{name}", expect: 404)
+
+            let runs = "/api/v1/workflows/{name}/runs"
+            let created = try await call("POST", "/api/v1/workflows/greet/runs", runs, body: #"{"params": {"who": "Ada", "count": 2, "token": "abc"}}"#, expect: 201)
+            #expect(created.header("location")?.hasPrefix("/api/v1/runs/") == true)
+            #expect(created.text.contains("\"token\":\"[REDACTED]\""))
+            _ = try await call("POST", "/api/v1/workflows/greet/runs", runs, body: "{not json", expect: 400)
+            _ = try await call("POST", "/api/v1/workflows/greet/runs", runs, body: #"{"parameters": {}}"#, expect: 400)
+            _ = try await call("POST", "/api/v1/workflows/greet/runs", runs, body: #"{"params": [1]}"#, expect: 400)
+            _ = try await call("POST", "/api/v1/workflows/nope/runs", runs, body: "{}", expect: 404)
+            _ = try await call("POST", "/api/v1/workflows/greet/runs", runs, body: #"{"params": {"count": "two"}}"#, expect: 422)
+            _ = try await call("POST", "/api/v1/workflows/greet/runs", runs, body: #"{"params": {"unknown": 1}}"#, expect: 422)
+            let huge = "{\"params\": {\"who\": \"" + String(repeating: "x", count: 1_100_000) + "\"}}"
+            _ = try await call("POST", "/api/v1/workflows/greet/runs", runs, body: huge, expect: 413)
+
+            guard case .object(let run)? = created.json, let id = run["id"]?.stringValue else {
+                Issue.record("no run id in \(created.text)")
+                return
+            }
+            _ = try await server.engine.waitForRun(RunID(rawValue: id), pollInterval: .milliseconds(50))
+            _ = try await call("GET", "/api/v1/runs", "/api/v1/runs", expect: 200)
+            _ = try await call("GET", "/api/v1/runs?workflow=greet&status=success&limit=1", "/api/v1/runs", expect: 200)
+            _ = try await call("GET", "/api/v1/runs?status=weird", "/api/v1/runs", expect: 400)
+            _ = try await call("GET", "/api/v1/runs?limit=0", "/api/v1/runs", expect: 400)
+            _ = try await call("GET", "/api/v1/runs?cursor=nope", "/api/v1/runs", expect: 400)
+            let detail = try await call("GET", "/api/v1/runs/\(id)", "/api/v1/runs/{id}", expect: 200)
+            #expect(detail.text.contains("\"status\":\"success\""))
+            _ = try await call("GET", "/api/v1/runs/01J0ABCDEF0123456789ABCDEF", "/api/v1/runs/{id}", expect: 404)
+
+            let log = "/api/v1/runs/{id}/tasks/{task_id}/log"
+            let text = try await call("GET", "/api/v1/runs/\(id)/tasks/hello/log", log, expect: 200)
+            #expect(text.text.contains("hello Ada"))
+            _ = try await call("GET", "/api/v1/runs/\(id)/tasks/hello/log?attempt=1&format=json", log, expect: 200)
+            _ = try await call("GET", "/api/v1/runs/\(id)/tasks/hello/log?attempt=x", log, expect: 400)
+            _ = try await call("GET", "/api/v1/runs/\(id)/tasks/nope/log", log, expect: 404)
+
+            let slow = try await server.request("POST", "/api/v1/workflows/slow/runs", body: "")
+            guard case .object(let slowRun)? = slow.json, let slowID = slowRun["id"]?.stringValue else {
+                Issue.record("no run id in \(slow.text)")
+                return
+            }
+            let cancelled = try await call("POST", "/api/v1/runs/\(slowID)/cancel", "/api/v1/runs/{id}/cancel", expect: 200)
+            #expect(cancelled.text.contains("\"status\":\"cancelled\""))
+            _ = try await call("POST", "/api/v1/runs/\(slowID)/cancel", "/api/v1/runs/{id}/cancel", expect: 409)
+            _ = try await call("POST", "/api/v1/runs/01J0ABCDEF0123456789ABCDEF/cancel", "/api/v1/runs/{id}/cancel", expect: 404)
+
+            _ = try await call("GET", "/api/v1/workers", "/api/v1/workers", expect: 200)
+            _ = try await call("GET", "/health", "/health", expect: 200)
+            _ = try await call("GET", "/health/live", "/health/live", expect: 200)
+            _ = try await call("GET", "/health/ready", "/health/ready", expect: 200)
+            let metrics = try await TestServer.send("GET", server.metricsURL, body: nil, headers: [:])
+            checker.check("GET", "/metrics", metrics, expect: 200)
+
+            let unknown = try await server.request("GET", "/api/v1/nothing")
+            #expect(unknown.status == 404)
+            #expect(unknown.text.contains("\"code\":\"not_found\""))
+        }
+        #expect(checker.problems.isEmpty, "\(checker.problems.joined(separator: "\n"))")
+        let documented = Set(checker.contract.operations.map { "\($0.method) \($0.path)" })
+        #expect(documented == checker.exercised, "documented but not exercised: \(documented.subtracting(checker.exercised)); exercised but not documented: \(checker.exercised.subtracting(documented))")
+    }
+
+    @Test("with tokens configured, /api/ needs a bearer token and health stays open")
+    func bearerTokens() async throws {
+        let checker = Checker(contract: try Self.contract())
+        try await withTestServer(yamlWorkflows: Self.workflows, configure: { $0.api.tokens = ["t0ken"] }) { server in
+            let missing = try await server.request("GET", "/api/v1/workflows")
+            checker.check("GET", "/api/v1/workflows", missing, expect: 401)
+            #expect(missing.header("www-authenticate")?.hasPrefix("Bearer") == true)
+            let wrong = try await server.request("GET", "/api/v1/workflows", headers: ["Authorization": "Bearer nope"])
+            checker.check("GET", "/api/v1/workflows", wrong, expect: 401)
+            let right = try await server.request("GET", "/api/v1/workflows", headers: ["Authorization": "Bearer t0ken"])
+            checker.check("GET", "/api/v1/workflows", right, expect: 200)
+            let health = try await server.request("GET", "/health/live")
+            checker.check("GET", "/health/live", health, expect: 200)
+        }
+        #expect(checker.problems.isEmpty, "\(checker.problems.joined(separator: "\n"))")
+    }
+}
