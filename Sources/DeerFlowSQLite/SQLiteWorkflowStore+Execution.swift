@@ -6,15 +6,30 @@ import SQLiteNIO
 extension SQLiteWorkflowStore {
     public func exchange(_ request: ExchangeRequest) async throws -> ExchangeResult {
         try await writer.transaction { db in
-            var events: [EngineEvent] = []
+            var completed = Completed()
             if !request.completions.isEmpty {
-                events += try await Self.complete(request.completions, now: request.now, in: db)
+                completed = try await Self.complete(request.completions, now: request.now, in: db)
             }
+            var events = completed.events
             var claimed: [ClaimedAttempt] = []
+            var direct: [ReadyTask] = []
+            if let claim = request.claim, claim.limit > 0, claim.onlyNewlyReady {
+                let queues = Set(claim.queues)
+                direct = Array(completed.ready.filter { queues.contains($0.queue) }.prefix(claim.limit))
+            }
+            let directKeys = Set(direct.map(\.key))
+            try await Self.queue(completed.ready.filter { !directKeys.contains($0.key) }, now: request.now, in: db)
             if let claim = request.claim, claim.limit > 0 {
-                let (attempts, claimEvents) = try await Self.claim(claim, now: request.now, in: db)
-                claimed = attempts
-                events += claimEvents
+                if !direct.isEmpty {
+                    let (attempts, startEvents) = try await Self.start(direct, runs: completed.runs, claim: claim, now: request.now, in: db)
+                    claimed += attempts
+                    events += startEvents
+                }
+                if !claim.onlyNewlyReady {
+                    let (attempts, claimEvents) = try await Self.claim(claim, now: request.now, in: db)
+                    claimed += attempts
+                    events += claimEvents
+                }
             }
             return ExchangeResult(claimed: claimed, events: events)
         }
@@ -22,16 +37,45 @@ extension SQLiteWorkflowStore {
 
     // MARK: Completing
 
+    /// A task whose last dependency just succeeded.
+    struct ReadyTask {
+        var runID: RunID
+        var index: Int
+        var taskID: String
+        var type: String
+        var queue: String
+        var priority: Int
+        var timeoutMilliseconds: Int?
+        var key: String { "\(runID.rawValue)#\(index)" }
+    }
+
+    /// Run columns a claim needs, read along with completing attempts.
+    struct RunColumns {
+        var workflow: String
+        var version: String
+        var params: String
+        var traceContext: String?
+    }
+
+    /// What applying completions produced.
+    struct Completed {
+        var events: [EngineEvent] = []
+        var ready: [ReadyTask] = []
+        var runs: [RunID: RunColumns] = [:]
+    }
+
     /// Applies completions: attempt and task rows, retries, dependents, upstream failures and run
-    /// outcomes, as `CompletionPlan` decides.
-    static func complete(_ completions: [AttemptCompletion], now: Date, in db: SQLiteConnection) async throws -> [EngineEvent] {
+    /// outcomes, as `CompletionPlan` decides. Dependents made ready are returned, not yet queued.
+    static func complete(_ completions: [AttemptCompletion], now: Date, in db: SQLiteConnection) async throws -> Completed {
         var loaded: [AttemptID: CompletingAttempt] = [:]
+        var completed = Completed()
         for chunk in completions.chunked(into: 900) {
             let rows = try await db.rows(
                 """
                 SELECT a.id, a.run_id, a.task_idx, a.number, a.status, a.started_at, a.worker,
                        t.task_id, t.type, t.queue, t.priority, t.retries, t.retry_delay_ms, t.max_retry_delay_ms, t.jitter,
-                       t.retries_used, t.interruptions, t.dependents, r.workflow, r.status AS run_status
+                       t.retries_used, t.interruptions, t.dependents, r.workflow, r.status AS run_status,
+                       r.version, r.params, r.trace_context
                 FROM attempts a
                 JOIN tasks t ON t.run_id = a.run_id AND t.idx = a.task_idx
                 JOIN runs r ON r.id = a.run_id
@@ -40,12 +84,16 @@ extension SQLiteWorkflowStore {
             for row in rows {
                 let attempt = completingAttempt(row)
                 loaded[attempt.attemptID] = attempt
+                completed.runs[attempt.runID] = RunColumns(
+                    workflow: attempt.workflow, version: row.string("version"), params: row.string("params"),
+                    traceContext: row.optionalString("trace_context"))
             }
         }
         let pairs = completions.compactMap { completion in loaded[completion.attemptID].map { (completion, $0) } }
         var plan = CompletionPlan.plan(pairs)
-        try await apply(&plan, now: now, in: db)
-        return plan.events
+        completed.ready = try await apply(&plan, now: now, in: db)
+        completed.events = plan.events
+        return completed
     }
 
     static func completingAttempt(_ row: SQLiteRow) -> CompletingAttempt {
@@ -62,7 +110,9 @@ extension SQLiteWorkflowStore {
             dependents: row.string("dependents").split(separator: ",").compactMap { Int($0) })
     }
 
-    static func apply(_ plan: inout CompletionPlan, now: Date, in db: SQLiteConnection) async throws {
+    /// Writes a plan; returns the dependents it made ready (their task rows say `queued`; their
+    /// attempts are inserted by `queue` or `start`).
+    static func apply(_ plan: inout CompletionPlan, now: Date, in db: SQLiteConnection) async throws -> [ReadyTask] {
         for chunk in plan.attemptUpdates.chunked(into: 2000) {
             var binds: [SQLiteData] = []
             for update in chunk {
@@ -93,8 +143,8 @@ extension SQLiteWorkflowStore {
         }
         try await insertAttempts(plan.newAttempts, into: db)
 
-        // Dependents whose last dependency just succeeded are queued now, in this transaction.
-        var ready: [CompletionPlan.NewAttempt] = []
+        // Dependents whose last dependency just succeeded become queued in the same statement.
+        var ready: [ReadyTask] = []
         for chunk in plan.dependencyReleases.chunked(into: 2000) {
             var binds: [SQLiteData] = []
             for release in chunk {
@@ -102,29 +152,24 @@ extension SQLiteWorkflowStore {
             }
             let rows = try await db.rows(
                 """
-                UPDATE tasks SET deps_remaining = deps_remaining - v.column3
+                UPDATE tasks SET deps_remaining = deps_remaining - v.column3,
+                    status = CASE WHEN tasks.status = 'pending' AND tasks.deps_remaining - v.column3 <= 0 THEN 'queued' ELSE tasks.status END,
+                    attempts = CASE WHEN tasks.status = 'pending' AND tasks.deps_remaining - v.column3 <= 0 THEN 1 ELSE tasks.attempts END
                 FROM (VALUES \(placeholders(rows: chunk.count, columns: 3))) AS v
                 WHERE tasks.run_id = v.column1 AND tasks.idx = v.column2
-                RETURNING tasks.run_id, tasks.idx, tasks.deps_remaining, tasks.status, tasks.queue, tasks.priority
+                RETURNING tasks.run_id, tasks.idx, tasks.deps_remaining, tasks.status, tasks.queue, tasks.priority,
+                          tasks.task_id, tasks.type, tasks.timeout_ms
                 """, binds)
-            for row in rows where row.int("deps_remaining") <= 0 && row.string("status") == TaskStatus.pending.rawValue {
-                ready.append(.init(
-                    runID: RunID(rawValue: row.string("run_id")), taskIndex: row.int("idx"), number: 1,
-                    queue: row.string("queue"), priority: row.int("priority"), queuedAt: now))
+            let released = Dictionary(chunk.map { ("\($0.runID.rawValue)#\($0.taskIndex)", $0.count) }, uniquingKeysWith: +)
+            for row in rows where row.int("deps_remaining") <= 0 && row.string("status") == TaskStatus.queued.rawValue {
+                let key = "\(row.string("run_id"))#\(row.int("idx"))"
+                // Only a task whose count reached zero in this statement, not one queued before.
+                guard row.int("deps_remaining") + (released[key] ?? 0) > 0 else { continue }
+                ready.append(ReadyTask(
+                    runID: RunID(rawValue: row.string("run_id")), index: row.int("idx"), taskID: row.string("task_id"),
+                    type: row.string("type"), queue: row.string("queue"), priority: row.int("priority"),
+                    timeoutMilliseconds: row.optionalInt("timeout_ms")))
             }
-        }
-        if !ready.isEmpty {
-            for chunk in ready.chunked(into: 2000) {
-                var binds: [SQLiteData] = []
-                for attempt in chunk { binds += [.text(attempt.runID.rawValue), .integer(attempt.taskIndex)] }
-                _ = try await db.rows(
-                    """
-                    UPDATE tasks SET status = 'queued', attempts = 1
-                    FROM (VALUES \(placeholders(rows: chunk.count, columns: 2))) AS v
-                    WHERE tasks.run_id = v.column1 AND tasks.idx = v.column2
-                    """, binds)
-            }
-            try await insertAttempts(ready, into: db)
         }
 
         // Tasks that can never run because a dependency failed for good.
@@ -179,6 +224,65 @@ extension SQLiteWorkflowStore {
                     [.text(status.rawValue), Column.time(now)] + chunk.map { .text($0.rawValue) })
             }
         }
+        return ready
+    }
+
+    /// Inserts queued first attempts for ready tasks.
+    static func queue(_ ready: [ReadyTask], now: Date, in db: SQLiteConnection) async throws {
+        try await insertAttempts(
+            ready.map { .init(runID: $0.runID, taskIndex: $0.index, number: 1, queue: $0.queue, priority: $0.priority, queuedAt: now) },
+            into: db)
+    }
+
+    /// Starts ready tasks on the claiming worker at once: their first attempts are inserted running.
+    static func start(_ ready: [ReadyTask], runs: [RunID: RunColumns], claim: ClaimRequest, now: Date, in db: SQLiteConnection) async throws -> ([ClaimedAttempt], [EngineEvent]) {
+        let leaseUntil = now.addingTimeInterval(claim.leaseDuration.seconds)
+        var binds: [SQLiteData] = []
+        for task in ready {
+            binds += [
+                .text(task.runID.rawValue), .integer(task.index), .text(task.queue), .integer(task.priority), Column.time(now),
+                .text(claim.worker), Column.time(leaseUntil),
+            ]
+        }
+        let rows = try await db.rows(
+            """
+            INSERT INTO attempts (run_id, task_idx, number, queue, priority, queued_at, started_at, worker, lease_until, status)
+            SELECT column1, column2, 1, column3, column4, column5, column5, column6, column7, 'running'
+            FROM (VALUES \(placeholders(rows: ready.count, columns: 7)))
+            RETURNING id, run_id, task_idx
+            """, binds)
+        var ids: [String: AttemptID] = [:]
+        for row in rows { ids["\(row.string("run_id"))#\(row.int("task_idx"))"] = AttemptID(row.int("id")) }
+        var taskBinds: [SQLiteData] = []
+        for task in ready { taskBinds += [.text(task.runID.rawValue), .integer(task.index)] }
+        _ = try await db.rows(
+            """
+            UPDATE tasks SET status = 'running' FROM (VALUES \(placeholders(rows: ready.count, columns: 2))) AS v
+            WHERE tasks.run_id = v.column1 AND tasks.idx = v.column2
+            """, taskBinds)
+        var claimed: [ClaimedAttempt] = []
+        var events: [EngineEvent] = []
+        var params: [RunID: [String: JSONValue]] = [:]
+        for task in ready {
+            guard let id = ids[task.key], let run = runs[task.runID] else { continue }
+            let runParams = try params[task.runID] ?? decodeParams(run.params)
+            params[task.runID] = runParams
+            let attempt = ClaimedAttempt(
+                id: id, runID: task.runID, workflow: run.workflow, workflowVersion: run.version, taskIndex: task.index,
+                taskID: task.taskID, type: task.type, queue: task.queue, number: 1, params: runParams, traceContext: run.traceContext,
+                timeout: task.timeoutMilliseconds.map { .milliseconds($0) }, queuedAt: now, startedAt: now, leaseUntil: leaseUntil)
+            claimed.append(attempt)
+            events.append(.attemptStarted(
+                AttemptInfo(attemptID: id, runID: task.runID, workflow: run.workflow, taskID: task.taskID, type: task.type, queue: task.queue, number: 1, worker: claim.worker),
+                queuedAt: now, startedAt: now))
+        }
+        return (claimed, events)
+    }
+
+    static func decodeParams(_ text: String) throws -> [String: JSONValue] {
+        if text == "{}" { return [:] }
+        if case .object(let object) = try JSONValue(parsing: text) { return object }
+        return [:]
     }
 
     // MARK: Claiming
@@ -221,30 +325,22 @@ extension SQLiteWorkflowStore {
             UPDATE tasks SET status = 'running' FROM (VALUES \(placeholders(rows: chosen.count, columns: 2))) AS v
             WHERE tasks.run_id = v.column1 AND tasks.idx = v.column2
             """, taskBinds)
-        let runIDs = Array(Set(chosen.map { $0.string("run_id") })).sorted()
-        let started = try await db.rows(
-            "UPDATE runs SET status = 'running', started_at = ? WHERE status = 'pending' AND id IN (\(placeholders(runIDs.count))) RETURNING id, workflow",
-            [Column.time(now)] + runIDs.map { .text($0) })
-        var events: [EngineEvent] = started.map { .runStarted(runID: RunID(rawValue: $0.string("id")), workflow: $0.string("workflow"), at: now) }
+        // Runs that were pending start now (read in the same transaction, so no run is missed).
+        let pendingRuns = Array(Set(chosen.filter { $0.string("run_status") == RunStatus.pending.rawValue }.map { $0.string("run_id") })).sorted()
+        var events: [EngineEvent] = []
+        if !pendingRuns.isEmpty {
+            let started = try await db.rows(
+                "UPDATE runs SET status = 'running', started_at = ? WHERE status = 'pending' AND id IN (\(placeholders(pendingRuns.count))) RETURNING id, workflow",
+                [Column.time(now)] + pendingRuns.map { .text($0) })
+            events = started.map { .runStarted(runID: RunID(rawValue: $0.string("id")), workflow: $0.string("workflow"), at: now) }
+        }
         var paramsCache: [String: [String: JSONValue]] = [:]
         var claimed: [ClaimedAttempt] = []
         claimed.reserveCapacity(chosen.count)
         for row in chosen {
             let runID = row.string("run_id")
-            let params: [String: JSONValue]
-            if let cached = paramsCache[runID] {
-                params = cached
-            } else {
-                let text = row.string("params")
-                if text == "{}" {
-                    params = [:]
-                } else if case .object(let object) = try JSONValue(parsing: text) {
-                    params = object
-                } else {
-                    params = [:]
-                }
-                paramsCache[runID] = params
-            }
+            let params = try paramsCache[runID] ?? decodeParams(row.string("params"))
+            paramsCache[runID] = params
             let attempt = ClaimedAttempt(
                 id: AttemptID(row.int("id")), runID: RunID(rawValue: runID), workflow: row.string("workflow"),
                 workflowVersion: row.string("version"), taskIndex: row.int("task_idx"), taskID: row.string("task_id"),
@@ -316,7 +412,9 @@ extension SQLiteWorkflowStore {
                 let reason = lostWorkers.contains(worker) ? "worker \(worker) is gone" : "lease expired: worker \(worker) stopped renewing it"
                 return AttemptCompletion(attemptID: AttemptID(row.int("id")), outcome: .interrupted(message: reason), finishedAt: now)
             }
-            return try await Self.complete(completions, now: now, in: db)
+            let completed = try await Self.complete(completions, now: now, in: db)
+            try await Self.queue(completed.ready, now: now, in: db)
+            return completed.events
         }
     }
 

@@ -25,6 +25,7 @@ public enum WorkflowStoreConformance {
         Check(name: "creating a run queues the tasks without dependencies", run: createQueuesRoots),
         Check(name: "claims follow queue, priority, readiness and limit", run: claimOrder),
         Check(name: "a completion queues dependents and the same exchange can claim them", run: completionReleasesDependents),
+        Check(name: "a worker that found the queues empty starts newly ready dependents directly", run: directStart),
         Check(name: "a failure with retries left queues a new attempt after the backoff", run: retryAfterBackoff),
         Check(name: "a final failure skips dependents and fails the run after independent branches", run: finalFailure),
         Check(name: "a timeout is recorded as timeout", run: timeoutOutcome),
@@ -164,6 +165,37 @@ public enum WorkflowStoreConformance {
         #expect(detail.run.finishedAt != nil)
         #expect(detail.run.progress == RunProgress(total: 4, finished: 4, failed: 0))
         #expect(detail.tasks.allSatisfy { $0.status == .success && $0.attempts.count == 1 })
+    }
+
+    static func directStart(_ store: any WorkflowStore) async throws {
+        let run = newRun(tasks: [("a", []), ("b", ["a"]), ("c", ["a"])])
+        let other = newRun(tasks: [("queued-before", [])], at: Date().addingTimeInterval(-60))
+        _ = try await store.createRun(run)
+        let a = try await claim(store, limit: 1)
+        #expect(a.map(\.taskID) == ["a"], "a is newer but the other run is not created yet")
+        _ = try await store.createRun(other)
+        // Direct start: only b and c (made ready now), not the older queued task, and at most `limit`.
+        let completions = a.map { AttemptCompletion(attemptID: $0.id, outcome: .success(output: .null), finishedAt: Date(), jitter: 0) }
+        let result = try await store.exchange(ExchangeRequest(
+            completions: completions,
+            claim: ClaimRequest(worker: "w9", queues: ["default"], limit: 1, leaseDuration: lease, onlyNewlyReady: true),
+            now: Date()))
+        #expect(result.claimed.count == 1)
+        let started = try #require(result.claimed.first)
+        #expect(["b", "c"].contains(started.taskID))
+        #expect(started.number == 1)
+        #expect(started.params == ["p": 1])
+        #expect(started.workflow == "flow")
+        let detail = try await detail(store, run.id)
+        let startedTask = try #require(detail.tasks.first { $0.id == started.taskID })
+        #expect(startedTask.status == .running)
+        #expect(startedTask.attempts.map(\.status) == [.running])
+        #expect(startedTask.attempts.first?.worker == "w9")
+        let otherTask = started.taskID == "b" ? "c" : "b"
+        #expect(statuses(detail)[otherTask] == .queued)
+        // The rest is claimed in priority and age order: the older run's task first.
+        let next = try await claim(store, limit: 1)
+        #expect(next.map(\.taskID) == ["queued-before"])
     }
 
     static func retryAfterBackoff(_ store: any WorkflowStore) async throws {

@@ -126,9 +126,12 @@ public final class WorkerService: Service, Sendable {
                 }
                 continue
             }
+            // When the last claim found nothing queued, dependents made ready by these completions
+            // start here directly (the store skips the queue lookup); otherwise claim by priority.
+            let onlyNewlyReady = !moreWork
             let request = ExchangeRequest(
                 completions: pending,
-                claim: claim ? ClaimRequest(worker: id, queues: configuration.queues, limit: free, leaseDuration: engine.configuration.leaseDuration) : nil,
+                claim: claim ? ClaimRequest(worker: id, queues: configuration.queues, limit: free, leaseDuration: engine.configuration.leaseDuration, onlyNewlyReady: onlyNewlyReady) : nil,
                 now: Date()
             )
             let result: ExchangeResult
@@ -144,9 +147,13 @@ public final class WorkerService: Service, Sendable {
             }
             pending.removeAll(keepingCapacity: true)
             engine.emit(result.events)
-            if claim { nextPoll = clock.now + configuration.pollInterval }
+            if claim && !onlyNewlyReady { nextPoll = clock.now + configuration.pollInterval }
             // Without a claim we do not know what is ready: look again once a slot frees.
-            moreWork = claim ? result.claimed.count >= free : true
+            if !claim {
+                moreWork = true
+            } else if !onlyNewlyReady {
+                moreWork = result.claimed.count >= free
+            }
             for event in result.events {
                 guard case .retryScheduled(_, let at) = event else { continue }
                 // Wake up for a retry that comes due before the next poll.

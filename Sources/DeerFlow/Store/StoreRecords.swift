@@ -254,12 +254,18 @@ public struct ClaimRequest: Sendable, Hashable {
     public var queues: [String]
     public var limit: Int
     public var leaseDuration: Duration
+    /// When true, only tasks made ready by this exchange's completions are claimed, and they start
+    /// at once on this worker without a queue lookup. Workers ask for this when their last claim
+    /// found the queues empty: the next step of a chain then starts where the previous one
+    /// finished. Otherwise ready tasks are claimed in priority, then age, order.
+    public var onlyNewlyReady: Bool
 
-    public init(worker: String, queues: [String], limit: Int, leaseDuration: Duration) {
+    public init(worker: String, queues: [String], limit: Int, leaseDuration: Duration, onlyNewlyReady: Bool = false) {
         self.worker = worker
         self.queues = queues
         self.limit = limit
         self.leaseDuration = leaseDuration
+        self.onlyNewlyReady = onlyNewlyReady
     }
 }
 

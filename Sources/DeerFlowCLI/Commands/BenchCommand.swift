@@ -4,6 +4,7 @@ import DeerFlowCore
 import Foundation
 import Logging
 import Synchronization
+import DeerFlowSQLite
 
 /// `deerflow bench`: throughput and latency figures of the embedded engine.
 struct BenchCommand: AsyncParsableCommand {
@@ -45,6 +46,9 @@ struct EngineBenchmark {
 
     func run(w1Runs: Int, w2Length: Int, workloads: Set<String>) async throws -> String {
         var lines = ["DeerFlow bench — embedded SQLite, metrics on, \(slots) worker slots, \(ProcessInfo.processInfo.activeProcessorCount) cores"]
+        if workloads.contains("sql") {
+            lines.append(try await sqlRoundTrip())
+        }
         if workloads.contains("w1") {
             let (enqueue, endToEnd) = try await w1(runs: w1Runs)
             lines.append(String(format: "W1  %d independent no-op tasks: enqueue %.0f/s, end-to-end %.0f tasks/s (target ≥ 5,000)", w1Runs, enqueue, endToEnd))
@@ -59,6 +63,20 @@ struct EngineBenchmark {
         }
         lines.append(String(format: "peak RSS %.1f MiB", Double(MemoryUsage.peakResidentBytes()) / 1_048_576))
         return lines.joined(separator: "\n")
+    }
+
+    func sqlRoundTrip() async throws -> String {
+        let directory = NSTemporaryDirectory() + "deerflow-bench-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = SQLiteWorkflowStore(path: directory + "/x.sqlite")
+        try await store.prepare()
+        let clock = ContinuousClock()
+        let start = clock.now
+        for _ in 0..<2000 { try await store.ping() }
+        let perPing = (clock.now - start).seconds / 2000
+        try await store.close()
+        return String(format: "SQL round trip (SELECT 1 through sqlite-nio): %.1f µs", perPing * 1e6)
     }
 
     private func options(_ directory: String) -> RuntimeOptions {
@@ -102,7 +120,7 @@ struct EngineBenchmark {
             engine.addObserver(finished)
             let clock = ContinuousClock()
             let start = clock.now
-            let producers = 8
+            let producers = 64
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for producer in 0..<producers {
                     group.addTask {

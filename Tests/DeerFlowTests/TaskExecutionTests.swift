@@ -1,0 +1,386 @@
+import DeerFlow
+import DeerFlowCore
+import DeerFlowTesting
+import Foundation
+import Logging
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The built-in task types (`shell`, `http`, `sleep`, `noop`) and Swift tasks, executed by a real
+/// worker on a real SQLite store.
+@Suite("Task execution")
+struct TaskExecutionTests {
+    /// A logger that drops everything but lets `info` through to task logs (the harness's default
+    /// no-op logger reports level `critical`, which filters task log lines out).
+    static let infoLogger = Logger(label: "deerflow.test.tasks", factory: { _ in InfoLevelDiscardingLogHandler() })
+
+    static func flow(_ name: String, params: [ParamDefinition] = [], _ tasks: TaskDefinition...) -> Workflow {
+        let workflow = Workflow(name: name, params: params)
+        for task in tasks { workflow.task(task) }
+        return workflow
+    }
+
+    static func shell(_ id: String = "sh", script: String) -> TaskDefinition {
+        TaskDefinition(id: id, action: .shell(ShellAction(script: script)))
+    }
+
+    static func shell(_ id: String = "sh", command: [String]) -> TaskDefinition {
+        TaskDefinition(id: id, action: .shell(ShellAction(command: command)))
+    }
+
+    /// Triggers a run and waits (at most 30 s) until it finishes.
+    static func runToEnd(_ engine: DeerFlowEngine, _ workflow: String, params: [String: JSONValue] = [:]) async throws -> RunDetail {
+        let run = try await engine.trigger(workflow, params: params)
+        return try await withDeadline(.seconds(30), "run of \(workflow)") {
+            try await engine.waitForRun(run.id, pollInterval: .milliseconds(50))
+        }
+    }
+
+    /// The concatenated log text of every attempt of a task.
+    static func log(_ engine: DeerFlowEngine, _ run: RunID, _ task: String) async throws -> String {
+        (try await engine.store.taskLogs(run: run, task: task, attempt: nil) ?? []).map(\.text).joined()
+    }
+
+    // MARK: shell
+
+    @Test("shell: params arrive as DEERFLOW_PARAM_<NAME> variables and are never interpreted by a shell")
+    func shellParamsAreEnvironmentOnly() async throws {
+        let marker = "/tmp/pwned-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: marker) }
+        let payload = "$(touch \(marker)); rm -rf x; `touch \(marker)` \"quoted\" 'single' *"
+        let flow = Self.flow(
+            "params",
+            params: [.init("payload", type: .string), .init("other-name", type: .string, default: "dash ok")],
+            Self.shell("script", script: "printf '%s\\n' \"$DEERFLOW_PARAM_PAYLOAD\"; printf 'other=%s\\n' \"$DEERFLOW_PARAM_OTHER_NAME\""),
+            Self.shell("argv", command: ["printenv", "DEERFLOW_PARAM_PAYLOAD"])
+        )
+        try await withEngine(workflows: [flow]) { engine in
+            let detail = try await Self.runToEnd(engine, "params", params: ["payload": .string(payload)])
+            #expect(detail.run.status == .success, "\(detail.tasks.map { $0.attempts.map(\.error) })")
+            #expect(!FileManager.default.fileExists(atPath: marker), "the parameter value was executed")
+            let scriptLines = try await Self.log(engine, detail.run.id, "script").split(separator: "\n").map(String.init)
+            #expect(scriptLines.contains(payload), "\(scriptLines)")
+            #expect(scriptLines.contains("other=dash ok"), "\(scriptLines)")
+            let argvLines = try await Self.log(engine, detail.run.id, "argv").split(separator: "\n").map(String.init)
+            #expect(argvLines.contains(payload), "\(argvLines)")
+        }
+    }
+
+    @Test("shell: the command form is an argv list, run without a shell; the attempt's ids are in the environment")
+    func shellCommandArgv() async throws {
+        let flow = Self.flow(
+            "argv",
+            Self.shell("literal", command: ["echo", "$HOME", "a;b", "*", "two words"]),
+            Self.shell("ids", command: ["sh", "-c", "echo \"$DEERFLOW_WORKFLOW/$DEERFLOW_TASK_ID/$DEERFLOW_ATTEMPT/$DEERFLOW_RUN_ID\""])
+        )
+        try await withEngine(workflows: [flow]) { engine in
+            let detail = try await Self.runToEnd(engine, "argv")
+            #expect(detail.run.status == .success)
+            #expect(detail.tasks.first?.output == ["exit_code": 0])
+            let literal = try await Self.log(engine, detail.run.id, "literal")
+            #expect(literal.contains("$HOME a;b * two words\n"), "\(literal)")
+            let ids = try await Self.log(engine, detail.run.id, "ids")
+            #expect(ids.contains("argv/ids/1/\(detail.run.id.rawValue)\n"), "\(ids)")
+        }
+    }
+
+    @Test("shell: stdout and stderr both end up in the task log")
+    func shellOutputIsTheTaskLog() async throws {
+        let flow = Self.flow("output", Self.shell(script: "echo out-line; echo err-line >&2; echo out-again"))
+        try await withEngine(workflows: [flow]) { engine in
+            let detail = try await Self.runToEnd(engine, "output")
+            #expect(detail.run.status == .success)
+            let logs = try await engine.store.taskLogs(run: detail.run.id, task: "sh", attempt: nil) ?? []
+            #expect(logs.count == 1)
+            #expect(logs.first?.attempt == 1)
+            let text = logs.first?.text ?? ""
+            for line in ["out-line\n", "err-line\n", "out-again\n"] {
+                #expect(text.contains(line), "\(line) missing from \(text)")
+            }
+        }
+    }
+
+    @Test("shell: a non-zero exit code fails the attempt with 'exited with code N: <last line>'")
+    func shellExitCode() async throws {
+        let flow = Self.flow("exits", Self.shell(script: "echo working; echo 'disk full' >&2; exit 3"))
+        try await withEngine(workflows: [flow]) { engine in
+            let detail = try await Self.runToEnd(engine, "exits")
+            #expect(detail.run.status == .failed)
+            #expect(detail.tasks.first?.status == .failed)
+            #expect(detail.tasks.first?.attempts.count == 1)
+            #expect(detail.tasks.first?.attempts.first?.error == "exited with code 3: disk full")
+            let text = try await Self.log(engine, detail.run.id, "sh")
+            #expect(text.contains("working\n") && text.contains("disk full\n"), "\(text)")
+        }
+    }
+
+    @Test("shell: cancelling the run sends SIGTERM to the running process and the attempt ends cancelled")
+    func shellCancelSendsSIGTERM() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let ready = directory.file("ready")
+        let marker = directory.file("terminated")
+        let script = """
+            trap 'echo got-term > "\(marker)"; exit 0' TERM
+            echo started
+            echo $$ > "\(ready)"
+            while true; do sleep 0.05; done
+            """
+        let flow = Self.flow("cancel-term", Self.shell(script: script))
+        try await withEngine(workflows: [flow]) { engine in
+            let run = try await engine.trigger("cancel-term")
+            let pid = try await waitForPID(in: ready)
+            try await engine.cancel(run.id)
+            let attempt = try await waitForFinishedAttempt(engine, run.id)
+            #expect(attempt.status == .cancelled)
+            #expect(try await engine.run(run.id)?.run.status == .cancelled)
+            try await eventually("the TERM trap wrote its marker") {
+                (try? String(contentsOfFile: marker, encoding: .utf8))?.contains("got-term") ?? false
+            }
+            try await eventually("the task process exited") { !processExists(pid) }
+            try await eventually("the log was stored") {
+                try await Self.log(engine, run.id, "sh").contains("[deerflow] run cancelled")
+            }
+            #expect(try await Self.log(engine, run.id, "sh").contains("started\n"))
+        }
+    }
+
+    @Test("shell: a process that ignores SIGTERM is killed with SIGKILL after the grace period")
+    func shellIgnoringSIGTERMIsKilled() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let ready = directory.file("ready")
+        let marker = directory.file("ignored")
+        let script = """
+            trap 'echo term-ignored >> "\(marker)"' TERM
+            echo $$ > "\(ready)"
+            while true; do sleep 0.05; done
+            """
+        var configuration = DeerFlowEngine.Configuration()
+        configuration.killGracePeriod = .milliseconds(300)
+        let flow = Self.flow("cancel-kill", Self.shell(script: script))
+        try await withEngine(workflows: [flow], configuration: configuration) { engine in
+            let run = try await engine.trigger("cancel-kill")
+            let pid = try await waitForPID(in: ready)
+            try await engine.cancel(run.id)
+            // The process received SIGTERM, survived it (the trap ran) ...
+            try await eventually("the TERM trap ran") {
+                (try? String(contentsOfFile: marker, encoding: .utf8))?.contains("term-ignored") ?? false
+            }
+            // ... and is gone anyway: only SIGKILL ends this loop.
+            try await eventually("the process was killed") { !processExists(pid) }
+            let attempt = try await waitForFinishedAttempt(engine, run.id)
+            #expect(attempt.status == .cancelled)
+        }
+    }
+
+    // MARK: sleep, noop
+
+    @Test("sleep and noop tasks succeed; sleep takes at least its duration")
+    func sleepAndNoop() async throws {
+        let flow = Self.flow(
+            "builtins",
+            TaskDefinition(id: "nap", action: .sleep(.milliseconds(150))),
+            TaskDefinition(id: "nothing", action: .noop, dependsOn: ["nap"])
+        )
+        try await withEngine(workflows: [flow]) { engine in
+            let detail = try await Self.runToEnd(engine, "builtins")
+            #expect(detail.run.status == .success)
+            #expect(detail.tasks.map(\.status) == [.success, .success])
+            #expect(detail.tasks.map(\.type) == ["sleep", "noop"])
+            let nap = try #require(detail.tasks.first?.attempts.first)
+            let started = try #require(nap.startedAt)
+            let finished = try #require(nap.finishedAt)
+            #expect(finished.timeIntervalSince(started) >= 0.14)
+        }
+    }
+
+    // MARK: http
+
+    @Test("http: a 200 answer succeeds and its JSON body is the output; expect_status accepts a 404; an unexpected 404 fails")
+    func httpTasks() async throws {
+        let target = Workflow(name: "x", description: "the HTTP target")
+        target.task(id: "only") { _ in }
+        try await withTestServer(workflows: [target]) { server in
+            let flow = Self.flow(
+                "calls",
+                TaskDefinition(id: "found", action: .http(HTTPAction(url: "\(server.apiURL)/api/v1/workflows/x"))),
+                TaskDefinition(id: "expected-404", action: .http(HTTPAction(url: "\(server.apiURL)/api/v1/workflows/nope", expectStatus: [404]))),
+                TaskDefinition(id: "unexpected-404", action: .http(HTTPAction(url: "\(server.apiURL)/api/v1/workflows/nope")))
+            )
+            try await withEngine(workflows: [flow]) { engine in
+                let detail = try await Self.runToEnd(engine, "calls")
+                let tasks = Dictionary(uniqueKeysWithValues: detail.tasks.map { ($0.id, $0) })
+                #expect(detail.run.status == .failed)
+
+                let found = try #require(tasks["found"])
+                #expect(found.status == .success)
+                #expect(found.type == "http")
+                guard case .object(let body)? = found.output else {
+                    Issue.record("the output is not the JSON body: \(String(describing: found.output))")
+                    return
+                }
+                #expect(body["name"] == "x")
+                #expect(body["description"] == "the HTTP target")
+
+                let expected = try #require(tasks["expected-404"])
+                #expect(expected.status == .success)
+                guard case .object(let errorBody)? = expected.output, case .object(let error)? = errorBody["error"] else {
+                    Issue.record("the 404 body is not the output: \(String(describing: expected.output))")
+                    return
+                }
+                #expect(error["code"] != nil)
+
+                let unexpected = try #require(tasks["unexpected-404"])
+                #expect(unexpected.status == .failed)
+                let message = unexpected.attempts.first?.error ?? ""
+                #expect(message.contains("answered 404"), "\(message)")
+                #expect(message.contains("expected 2xx"), "\(message)")
+                #expect(message.contains("/api/v1/workflows/nope"), "\(message)")
+                let log = try await Self.log(engine, detail.run.id, "found")
+                #expect(log.contains("[deerflow] GET \(server.apiURL)/api/v1/workflows/x"), "\(log)")
+                #expect(log.contains("HTTP 200"), "\(log)")
+            }
+        }
+    }
+
+    // MARK: Swift tasks
+
+    @Test("a Swift task that throws fails its attempt with the error's description")
+    func swiftTaskThrows() async throws {
+        let flow = Workflow(name: "throws")
+        flow.task(id: "boom") { _ in throw TestFailure("the warehouse is closed") }
+        try await withEngine(workflows: [flow]) { engine in
+            let detail = try await Self.runToEnd(engine, "throws")
+            #expect(detail.run.status == .failed)
+            #expect(detail.tasks.first?.status == .failed)
+            #expect(detail.tasks.first?.attempts.first?.error == "the warehouse is closed")
+        }
+    }
+
+    struct Seen: Codable, Sendable, Equatable {
+        var limit: Int
+        var rows: Int
+        var attempt: Int
+        var workflowName: String
+        var workflowID: String
+        var runID: String
+        var taskID: String
+        var executionID: String
+    }
+
+    @Test("a Swift task reads params, upstream output, its execution and workflow ids, and logs into its task log")
+    func swiftTaskContext() async throws {
+        let flow = Workflow(name: "context", params: [.init("limit", type: .int, default: 7)])
+        flow.task(id: "first") { _ in ["rows": 3] }
+        flow.task(id: "second", dependsOn: ["first"], retries: 1, retryDelay: .milliseconds(10)) { context in
+            let limit: Int = try context.param("limit")
+            let upstream: [String: Int] = try await context.output(of: "first")
+            context.logger.info("processing", metadata: ["rows": "\(upstream["rows"] ?? 0)"])
+            if context.execution.number == 1 { throw TestFailure("first attempt fails on purpose") }
+            return Seen(
+                limit: limit, rows: upstream["rows"] ?? 0, attempt: context.execution.number,
+                workflowName: context.workflow.name, workflowID: context.workflow.id, runID: context.run.id.rawValue,
+                taskID: context.task.id, executionID: context.execution.id
+            )
+        }
+        try await withEngine(workflows: [flow], logger: Self.infoLogger) { engine in
+            let detail = try await Self.runToEnd(engine, "context", params: ["limit": 5])
+            #expect(detail.run.status == .success)
+            let second = try #require(detail.tasks.first { $0.id == "second" })
+            #expect(second.attempts.map(\.status) == [.failed, .success])
+            let seen = try #require(try second.output?.decode(as: Seen.self))
+            let versionID = try #require(engine.workflows["context"]?.versionID)
+            #expect(seen == Seen(
+                limit: 5, rows: 3, attempt: 2, workflowName: "context", workflowID: versionID,
+                runID: detail.run.id.rawValue, taskID: "second", executionID: "\(detail.run.id.rawValue):second:2"
+            ))
+            #expect(versionID == flow.definition.versionID)
+            #expect(detail.run.workflowVersion == versionID)
+
+            let logs = try await engine.store.taskLogs(run: detail.run.id, task: "second", attempt: nil) ?? []
+            #expect(logs.map(\.attempt) == [1, 2])
+            for log in logs {
+                #expect(log.text.contains("INFO processing rows=3"), "attempt \(log.attempt): \(log.text)")
+            }
+            let onlySecond = try await engine.store.taskLogs(run: detail.run.id, task: "second", attempt: 2) ?? []
+            #expect(onlySecond.map(\.attempt) == [2])
+        }
+    }
+}
+
+// MARK: - Helpers shared by the test files of this target
+
+/// Runs `body`, failing with a message when it takes longer than `limit`.
+func withDeadline<T: Sendable>(_ limit: Duration, _ what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: limit)
+            return nil
+        }
+        defer { group.cancelAll() }
+        guard let first = try await group.next(), let value = first else {
+            throw TestFailure("\(what) did not finish within \(limit)")
+        }
+        return value
+    }
+}
+
+/// Polls `condition` every 20 ms until it holds; throws after `timeout`.
+func eventually(_ what: String, timeout: Duration = .seconds(15), _ condition: () async throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    throw TestFailure("timed out waiting until \(what)")
+}
+
+/// Waits until a task script wrote its process id to `path`.
+func waitForPID(in path: String) async throws -> pid_t {
+    var pid: pid_t = 0
+    try await eventually("the task wrote its pid to \(path)") {
+        let text = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+        guard let value = pid_t(text), value > 0 else { return false }
+        pid = value
+        return true
+    }
+    return pid
+}
+
+/// Whether a process exists (zombies count as gone once reaped by their parent).
+func processExists(_ pid: pid_t) -> Bool {
+    kill(pid, 0) == 0 || errno != ESRCH
+}
+
+/// Waits until the first task's latest attempt of a run is no longer queued or running.
+func waitForFinishedAttempt(_ engine: DeerFlowEngine, _ run: RunID) async throws -> AttemptRecord {
+    var found: AttemptRecord?
+    try await eventually("the attempt finished") {
+        guard let attempt = try await engine.run(run)?.tasks.first?.attempts.last else { return false }
+        guard attempt.status != .running, attempt.status != .queued else { return false }
+        found = attempt
+        return true
+    }
+    return try #require(found)
+}
+
+/// Drops log records but keeps `info` as its level, so task loggers write their lines to task logs.
+struct InfoLevelDiscardingLogHandler: LogHandler {
+    var logLevel: Logger.Level = .info
+    var metadata: Logger.Metadata = [:]
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {}
+}

@@ -1,0 +1,22 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+// An application that defines its own workflows in Swift and runs them with DeerFlow's
+// commands: `swift run instrumented-workflows server`, `... worker`, `... run`, `... demo`.
+let package = Package(
+    name: "instrumented-workflows",
+    platforms: [.macOS(.v15)],
+    dependencies: [
+        .package(name: "deerflow", path: "../.."),
+    ],
+    targets: [
+        .executableTarget(
+            name: "InstrumentedWorkflows",
+            dependencies: [
+                .product(name: "DeerFlow", package: "deerflow"),
+                .product(name: "DeerFlowCLI", package: "deerflow"),
+            ],
+            path: "Sources/InstrumentedWorkflows"
+        ),
+    ]
+)
