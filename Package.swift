@@ -31,6 +31,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         // Pure domain: definitions, YAML workflow files, run/task state machine, retry policy, cron.
@@ -102,6 +103,20 @@ let package = Package(
             dependencies: [.product(name: "Yams", package: "Yams")],
             swiftSettings: strictSettings
         ),
+        // Notifications: notifications.yaml, templates, routing, Slack / PagerDuty / SMTP clients.
+        .target(
+            name: "DeerFlowNotifications",
+            dependencies: [
+                "DeerFlowCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // Structured logging: JSON lines, redaction, console/file sinks.
         .target(
             name: "DeerFlowLogging",
@@ -152,6 +167,18 @@ let package = Package(
         .testTarget(
             name: "DeerFlowAlertingTests",
             dependencies: ["DeerFlowAlerting"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "DeerFlowNotificationsTests",
+            dependencies: [
+                "DeerFlowNotifications", "DeerFlowCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -119,8 +119,13 @@ public final class WorkerService: Service, Sendable {
                     if clock.now >= drainDeadline {
                         stop(Set(running.withLock { Array($0.keys) }), reason: .released)
                     }
-                    await mailbox.wait(timeout: .milliseconds(50))
-                    if Task.isCancelled { try? await Task.sleep(for: .milliseconds(1)) }
+                    if Task.isCancelled {
+                        // Cancelled (hard stop): sleeping would return at once; wait without spinning
+                        // for the slots, which were cancelled too, to finish.
+                        await mailbox.waitIgnoringCancellation(timeout: .milliseconds(50))
+                    } else {
+                        await mailbox.wait(timeout: .milliseconds(50))
+                    }
                 } else {
                     await mailbox.wait(timeout: max(.milliseconds(1), nextPoll - clock.now))
                 }

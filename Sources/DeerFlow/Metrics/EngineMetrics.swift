@@ -1,5 +1,6 @@
 public import DeerFlowCore
 public import Foundation
+public import Logging
 import Synchronization
 
 /// Turns engine events into the built-in metrics, and sets the gauges computed from the store and
@@ -31,8 +32,18 @@ public final class EngineMetrics: EngineObserver, Sendable {
     private let localWorkers = Mutex<Set<String>>([])
     private let knownQueues = Mutex<Set<String>>([])
 
+    private let registry: MetricsRegistry
+    /// Local workers that stopped, with when they were first seen stopped.
+    private let retiredWorkers = Mutex<[String: Date]>([:])
+
+    /// How long the series of a stopped worker of this process stay before they are removed.
+    public static let retiredWorkerSeriesLifetime: TimeInterval = 600
+
     /// Registers every built-in metric of ``BuiltinMetric`` in `registry`.
-    public init(registry: MetricsRegistry) throws {
+    ///
+    /// - Parameter logger: reports, once per metric, that its series budget was exceeded.
+    public init(registry: MetricsRegistry, logger: Logger = Logger(label: "deerflow.metrics")) throws {
+        self.registry = registry
         func counter(_ metric: BuiltinMetric) throws -> Counter {
             let descriptor = metric.descriptor
             return try registry.counter(descriptor.name, help: descriptor.help, labels: descriptor.labels)
@@ -67,8 +78,14 @@ public final class EngineMetrics: EngineObserver, Sendable {
         healthCheckStatus = try gauge(.healthCheckStatus)
         seriesDropped = try counter(.seriesDropped)
         let dropped = seriesDropped
-        registry.onSeriesBudgetExceeded { metric in
+        let budget = registry.seriesBudget
+        registry.onSeriesBudgetExceeded { metric, firstTime in
             try? dropped.labels(metric).inc()
+            if firstTime {
+                logger.warning("metric exceeded its series budget; further label values are folded into 'other'", metadata: [
+                    "metric": "\(metric)", "budget": "\(budget)",
+                ])
+            }
         }
     }
 
@@ -127,11 +144,28 @@ public final class EngineMetrics: EngineObserver, Sendable {
         try? workerUtilization.labels(id).set(0)
     }
 
-    /// Sets `deerflow_worker_utilization` for this process's workers.
-    public func update(workers: [(id: String, slots: Int, busy: Int)]) {
-        localWorkers.withLock { $0.formUnion(workers.map(\.id)) }
+    /// Sets `deerflow_worker_utilization` for this process's workers. Series of a worker that
+    /// stopped are removed ten minutes after it stopped.
+    public func update(workers: [(id: String, slots: Int, busy: Int)], now: Date = Date()) {
+        let running = Set(workers.map(\.id))
+        let stopped = localWorkers.withLock { known -> Set<String> in
+            known.formUnion(running)
+            return known.subtracting(running)
+        }
         for worker in workers {
             try? workerUtilization.labels(worker.id).set(worker.slots > 0 ? Double(worker.busy) / Double(worker.slots) : 0)
+        }
+        let expired = retiredWorkers.withLock { retired -> [String] in
+            for id in running { retired[id] = nil }
+            for id in stopped where retired[id] == nil { retired[id] = now }
+            let expired = retired.filter { now.timeIntervalSince($0.value) >= Self.retiredWorkerSeriesLifetime }.map(\.key)
+            for id in expired { retired[id] = nil }
+            return expired
+        }
+        for id in expired {
+            localWorkers.withLock { _ = $0.remove(id) }
+            registry.removeSeries(of: BuiltinMetric.workerUtilization.rawValue, where: "worker", is: id)
+            registry.removeSeries(of: BuiltinMetric.workerTasksProcessed.rawValue, where: "worker", is: id)
         }
     }
 

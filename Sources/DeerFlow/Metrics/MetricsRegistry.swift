@@ -23,7 +23,7 @@ public final class MetricsRegistry: Sendable {
     private let families: Mutex<[String: Family]>
     /// Default series budget per metric; label values beyond it are folded into `other`.
     public let seriesBudget: Int
-    private let overflow: Mutex<(handler: (@Sendable (String) -> Void)?, reported: Set<String>)>
+    private let overflow: Mutex<(handler: (@Sendable (String, Bool) -> Void)?, reported: Set<String>)>
 
     /// Creates a registry.
     ///
@@ -37,9 +37,10 @@ public final class MetricsRegistry: Sendable {
         overflow = Mutex((nil, []))
     }
 
-    /// Called once per metric when its series budget is exceeded (the observability layer counts
-    /// and logs it).
-    public func onSeriesBudgetExceeded(_ handler: @escaping @Sendable (String) -> Void) {
+    /// Called for every label combination folded into `other` because its metric exceeded the
+    /// series budget, with `firstTime` true the first time for that metric (the engine counts each
+    /// in `deerflow_metric_series_dropped_total` and logs the first).
+    public func onSeriesBudgetExceeded(_ handler: @escaping @Sendable (_ metric: String, _ firstTime: Bool) -> Void) {
         overflow.withLock { $0.handler = handler }
     }
 
@@ -148,11 +149,10 @@ public final class MetricsRegistry: Sendable {
     }
 
     private func reportOverflow(_ metric: String) {
-        let handler = overflow.withLock { state -> (@Sendable (String) -> Void)? in
-            guard state.reported.insert(metric).inserted else { return nil }
-            return state.handler
+        let (handler, first) = overflow.withLock { state in
+            (state.handler, state.reported.insert(metric).inserted)
         }
-        handler?(metric)
+        handler?(metric, first)
     }
 
     static func isValidMetricName(_ name: String) -> Bool {
@@ -230,8 +230,9 @@ final class Family: Sendable {
         series = Mutex([:])
     }
 
-    /// Number of label-value combinations folded into `other` so far.
-    let folded = Mutex<Int>(0)
+    /// Label combinations already folded into `other` (remembered up to ten times the budget),
+    /// so each distinct combination is reported once.
+    private let folded = Mutex<Set<[String]>>([])
 
     func series(_ values: [String]) throws(MetricsError) -> Series {
         guard values.count == descriptor.labels.count else {
@@ -243,8 +244,13 @@ final class Family: Sendable {
             var key = values
             if series.count >= budget, !values.isEmpty {
                 key = Array(repeating: "other", count: values.count)
-                folded.withLock { $0 += 1 }
-                onOverflow(descriptor.name)
+                let limit = budget * 10
+                let isNew = folded.withLock { folded -> Bool in
+                    if folded.contains(values) { return false }
+                    if folded.count < limit { folded.insert(values) }
+                    return true
+                }
+                if isNew { onOverflow(descriptor.name) }
                 if let found = series[key] { return found }
             }
             let pairs = Array(zip(descriptor.labels, key))

@@ -1,3 +1,5 @@
+import DeerFlowCore
+import Dispatch
 import Synchronization
 
 /// Where a worker's loop waits: finished attempts from its slots, wake-ups from new work, and
@@ -64,6 +66,32 @@ final class Mailbox<Item: Sendable>: Sendable {
             group.addTask { try? await Task.sleep(for: timeout) }
             await group.next()
             group.cancelAll()
+        }
+    }
+
+    /// Like `wait(timeout:)`, for a task that is already cancelled (where `Task.sleep` returns at once).
+    func waitIgnoringCancellation(timeout: Duration) async {
+        if state.withLock({ !$0.items.isEmpty || $0.woken }) { return }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let registered = state.withLock { state -> Bool in
+                guard state.waiter == nil else { return false }
+                state.waiterID &+= 1
+                state.waiter = continuation
+                return true
+            }
+            guard registered else {
+                continuation.resume()
+                return
+            }
+            let id = state.withLock { $0.waiterID }
+            DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(timeout.milliseconds))) {
+                let waiter = self.state.withLock { state -> CheckedContinuation<Void, Never>? in
+                    guard state.waiterID == id else { return nil }
+                    defer { state.waiter = nil }
+                    return state.waiter
+                }
+                waiter?.resume()
+            }
         }
     }
 

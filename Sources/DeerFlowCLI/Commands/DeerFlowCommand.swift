@@ -47,7 +47,7 @@ struct DeerFlowCommand: AsyncParsableCommand {
         subcommands: [
             ServerCommand.self, WorkerCommand.self, DemoCommand.self, RunCommand.self, StatusCommand.self,
             RunsCommand.self, CancelCommand.self, LogsCommand.self, WorkflowsCommand.self, WorkersCommand.self,
-            ValidateCommand.self, BenchCommand.self,
+            ValidateCommand.self, ExportCommand.self, BenchCommand.self,
         ]
     )
 }

@@ -39,7 +39,7 @@ public final class DeerFlowRuntime: Sendable {
 
         let backend = options.metrics.enabled ? PrometheusBackend(constantLabels: options.metrics.labels) : nil
         let registry = MetricsRegistry(backend: backend, seriesBudget: options.metrics.seriesBudget)
-        let engineMetrics = try EngineMetrics(registry: registry)
+        let engineMetrics = try EngineMetrics(registry: registry, logger: logger)
         for custom in options.metrics.customMetrics {
             do {
                 switch custom.kind {

@@ -1,0 +1,67 @@
+import ArgumentParser
+import DeerFlow
+import DeerFlowCore
+import DeerFlowObservability
+import Foundation
+
+/// `deerflow export`: the shipped dashboards, alert rules and scrape config, for this
+/// deployment's `metrics.yaml`.
+struct ExportCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Write Grafana dashboards, Prometheus alert rules (with promtool tests) or a Prometheus scrape config.",
+        discussion: """
+            Honours metrics.yaml in --config: its constant labels are matched by every selector, its path and
+            scrape_interval go into the scrape config. The files in deploy/ are this command's output for the
+            default configuration (scripts/export-deploy regenerates them; a test checks they match).
+              deerflow export dashboards --out deploy/grafana          → deerflow-overview.json
+              deerflow export alerts --out deploy/prometheus           → alerts.yaml, alerts_test.yaml
+              deerflow export prometheus-config --out deploy/prometheus --target deerflow:9090 → prometheus.yml
+            """
+    )
+
+    enum Kind: String, ExpressibleByArgument, CaseIterable {
+        case dashboards, alerts
+        case prometheusConfig = "prometheus-config"
+    }
+
+    @Argument(help: ArgumentHelp("What to write: dashboards, alerts or prometheus-config.", valueName: "kind"))
+    var kind: Kind
+
+    @Option(help: ArgumentHelp("Directory to write into (created when missing).", valueName: "dir"))
+    var out: String
+
+    @Option(help: ArgumentHelp("Directory of metrics.yaml.", valueName: "dir"))
+    var config: String?
+
+    @Option(name: .customLong("target"), help: ArgumentHelp("host:port of a DeerFlow metrics endpoint for prometheus-config; repeat for several. Default localhost:<metrics port>.", valueName: "host:port"))
+    var targets: [String] = []
+
+    func run() async throws {
+        var options = RuntimeOptions()
+        options.configDirectory = config
+        do {
+            try options.applyConfigFiles(environment: ProcessInfo.processInfo.environment)
+        } catch {
+            throw CLIError(Launcher.describe(error))
+        }
+        let contract = MonitoringContract(
+            constantLabels: options.metrics.labels, metricsPath: options.metrics.path, scrapeInterval: options.metrics.scrapeInterval)
+        let files: [(String, String)]
+        switch kind {
+        case .dashboards:
+            files = [("deerflow-overview.json", contract.dashboardJSON())]
+        case .alerts:
+            files = [("alerts.yaml", contract.alertsYAML()), ("alerts_test.yaml", contract.alertsTestYAML())]
+        case .prometheusConfig:
+            let scrapeTargets = targets.isEmpty ? ["localhost:\(options.metrics.port)"] : targets
+            files = [("prometheus.yml", contract.prometheusConfig(targets: scrapeTargets))]
+        }
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        for (name, text) in files {
+            let path = (out as NSString).appendingPathComponent(name)
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            print("wrote \(path)")
+        }
+    }
+}
