@@ -59,7 +59,14 @@ public final class PrometheusBackend: MetricsBackend, Sendable {
 
 struct PrometheusCounter: CounterHandler {
     let counter: Prometheus.Counter
-    func increment(by amount: Double) { counter.increment(by: amount) }
+    func increment(by amount: Double) {
+        // Whole amounts take swift-prometheus' integer path: one atomic add instead of a CAS loop.
+        if amount == amount.rounded(.towardZero), amount < 9.0e18 {
+            counter.increment(by: Int64(amount))
+        } else {
+            counter.increment(by: amount)
+        }
+    }
 }
 
 struct PrometheusGauge: GaugeHandler {

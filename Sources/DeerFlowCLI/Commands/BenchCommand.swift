@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import Synchronization
 import DeerFlowSQLite
+import DeerFlowObservability
 
 /// `deerflow bench`: throughput and latency figures of the embedded engine.
 struct BenchCommand: AsyncParsableCommand {
@@ -30,11 +31,11 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Chain length in W2.")
     var w2Length = 200
 
-    @Option(help: "Only run these workloads (comma-separated: w1,w2,w3).")
+    @Option(help: "Only run these workloads (comma-separated: w1, w2, w3, metrics).")
     var only: String?
 
     func run() async throws {
-        let selected = Set((only ?? "w1,w2,w3").split(separator: ",").map { String($0).lowercased() })
+        let selected = Set((only ?? "w1,w2,w3,metrics").split(separator: ",").map { String($0).lowercased() })
         let report = try await EngineBenchmark(slots: slots).run(w1Runs: w1Runs, w2Length: w2Length, workloads: selected)
         print(report)
     }
@@ -52,6 +53,9 @@ struct EngineBenchmark {
         if workloads.contains("w1") {
             let (enqueue, endToEnd) = try await w1(runs: w1Runs)
             lines.append(String(format: "W1  %d independent no-op tasks: enqueue %.0f/s, end-to-end %.0f tasks/s (target ≥ 5,000)", w1Runs, enqueue, endToEnd))
+        }
+        if workloads.contains("metrics") {
+            lines += try await metricsFigures(w1Runs: w1Runs)
         }
         if workloads.contains("w2") {
             let hops = try await w2(length: w2Length)
@@ -79,6 +83,39 @@ struct EngineBenchmark {
         return String(format: "SQL round trip (SELECT 1 through sqlite-nio): %.1f µs", perPing * 1e6)
     }
 
+    /// Custom-metrics API costs, scrape time at 10,000 series, and W1 with metrics off vs on.
+    func metricsFigures(w1Runs: Int) async throws -> [String] {
+        let backend = PrometheusBackend()
+        let registry = MetricsRegistry(backend: backend, seriesBudget: 20_000)
+        let counter = try registry.counter("bench_increments_total", help: "Benchmark counter.", labels: ["kind"]).labels("a")
+        let histogram = try registry.histogram("bench_observations_seconds", help: "Benchmark histogram.", labels: ["kind"], buckets: Histogram.defaultBuckets).labels("a")
+        let clock = ContinuousClock()
+        let iterations = 2_000_000
+        var start = clock.now
+        for _ in 0..<iterations { counter.inc() }
+        let increment = (clock.now - start).seconds / Double(iterations) * 1e9
+        start = clock.now
+        for index in 0..<iterations { histogram.observe(Double(index & 1023) / 1000) }
+        let observation = (clock.now - start).seconds / Double(iterations) * 1e9
+        let wide = try registry.gauge("bench_series", help: "Benchmark gauge with many series.", labels: ["series"])
+        for index in 0..<10_000 { try wide.labels(String(index)).set(Double(index)) }
+        var renders: [Double] = []
+        var bytes = 0
+        for _ in 0..<20 {
+            start = clock.now
+            bytes = backend.render().utf8.count
+            renders.append((clock.now - start).seconds * 1000)
+        }
+        renders.sort()
+        let (_, off) = try await w1(runs: w1Runs, metricsEnabled: false)
+        let (_, on) = try await w1(runs: w1Runs, metricsEnabled: true)
+        return [
+            String(format: "metrics: counter increment %.1f ns, histogram observation %.1f ns (target ≤ 100 ns)", increment, observation),
+            String(format: "metrics: rendering 10,000 series (%d KiB) p50 %.2f ms (target ≤ 20 ms)", bytes / 1024, renders[renders.count / 2]),
+            String(format: "metrics: W1 %.0f tasks/s with metrics off, %.0f with metrics on (%+.1f%%; target within 5%%)", off, on, (on - off) / off * 100),
+        ]
+    }
+
     private func options(_ directory: String) -> RuntimeOptions {
         var options = RuntimeOptions()
         options.databaseURL = "sqlite://" + directory + "/bench.sqlite"
@@ -89,19 +126,21 @@ struct EngineBenchmark {
         return options
     }
 
-    private func withRuntime<T: Sendable>(_ workflows: [Workflow], _ body: @Sendable (DeerFlowEngine) async throws -> T) async throws -> T {
+    private func withRuntime<T: Sendable>(_ workflows: [Workflow], metricsEnabled: Bool = true, _ body: @Sendable (DeerFlowEngine) async throws -> T) async throws -> T {
         let directory = NSTemporaryDirectory() + "deerflow-bench-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         var logger = Logger(label: "deerflow.bench")
         logger.logLevel = .error
-        let runtime = try await DeerFlowRuntime.make(options: options(directory), workflows: workflows, logger: logger)
+        var runtimeOptions = options(directory)
+        runtimeOptions.metrics.enabled = metricsEnabled
+        let runtime = try await DeerFlowRuntime.make(options: runtimeOptions, workflows: workflows, logger: logger)
         return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask {
                 try await runtime.run()
                 return nil
             }
-            _ = await runtime.ports.metrics()
+            if metricsEnabled { _ = await runtime.ports.metrics() }
             let result = try await body(runtime.engine)
             await runtime.shutdown()
             var value: T? = result
@@ -112,10 +151,10 @@ struct EngineBenchmark {
     }
 
     /// W1: returns (enqueue per second, tasks per second end to end).
-    func w1(runs: Int) async throws -> (Double, Double) {
+    func w1(runs: Int, metricsEnabled: Bool = true) async throws -> (Double, Double) {
         let flow = Workflow(name: "w1")
         flow.task(TaskDefinition(id: "noop", action: .noop))
-        return try await withRuntime([flow]) { engine in
+        return try await withRuntime([flow], metricsEnabled: metricsEnabled) { engine in
             let finished = RunCounter(expected: runs)
             engine.addObserver(finished)
             let clock = ContinuousClock()
