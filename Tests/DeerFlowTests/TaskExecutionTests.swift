@@ -136,6 +136,8 @@ struct TaskExecutionTests {
         try await withEngine(workflows: [flow]) { engine in
             let run = try await engine.trigger("cancel-term")
             let pid = try await waitForPID(in: ready)
+            let watchdog = ProcessWatchdog(pid, after: .seconds(10))
+            defer { watchdog.finish() }
             try await engine.cancel(run.id)
             let attempt = try await waitForFinishedAttempt(engine, run.id)
             #expect(attempt.status == .cancelled)
@@ -148,6 +150,7 @@ struct TaskExecutionTests {
                 try await Self.log(engine, run.id, "sh").contains("[deerflow] run cancelled")
             }
             #expect(try await Self.log(engine, run.id, "sh").contains("started\n"))
+            #expect(!watchdog.fired, "the test had to kill the task process")
         }
     }
 
@@ -168,6 +171,8 @@ struct TaskExecutionTests {
         try await withEngine(workflows: [flow], configuration: configuration) { engine in
             let run = try await engine.trigger("cancel-kill")
             let pid = try await waitForPID(in: ready)
+            let watchdog = ProcessWatchdog(pid, after: .seconds(10))
+            defer { watchdog.finish() }
             try await engine.cancel(run.id)
             // The process received SIGTERM, survived it (the trap ran) ...
             try await eventually("the TERM trap ran") {
@@ -175,10 +180,84 @@ struct TaskExecutionTests {
             }
             // ... and is gone anyway: only SIGKILL ends this loop.
             try await eventually("the process was killed") { !processExists(pid) }
+            #expect(!watchdog.fired, "no SIGKILL came from the engine; the test's watchdog killed the process")
             let attempt = try await waitForFinishedAttempt(engine, run.id)
             #expect(attempt.status == .cancelled)
         }
     }
+
+    @Test("shell: a program without a shell of its own (exec sleep) is stopped by SIGTERM, long before the grace period")
+    func shellExecProgramGetsSIGTERM() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let ready = directory.file("ready")
+        // A grace period far beyond the wait below: if the process goes away, SIGTERM did it.
+        var configuration = DeerFlowEngine.Configuration()
+        configuration.killGracePeriod = .seconds(120)
+        let flow = Self.flow("cancel-exec", Self.shell(script: "echo $$ > \"\(ready)\"; exec sleep 120"))
+        try await withEngine(workflows: [flow], configuration: configuration) { engine in
+            let run = try await engine.trigger("cancel-exec")
+            let pid = try await waitForPID(in: ready)
+            try await eventually("sleep replaced the shell") {
+                ((try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) ?? "sleep").hasPrefix("sleep")
+            }
+            // Without SIGTERM the process would outlive the test; the watchdog (a plain thread, so a
+            // starved cooperative pool cannot hold it up) kills it after 3 s and the test fails.
+            let watchdog = ProcessWatchdog(pid, after: .seconds(3))
+            defer { watchdog.finish() }
+            try await engine.cancel(run.id)
+            let attempt = try await waitForFinishedAttempt(engine, run.id)
+            #expect(attempt.status == .cancelled)
+            try await eventually("the task process \(pid) ended", timeout: .seconds(20)) { !processExists(pid) }
+            #expect(!watchdog.fired, "SIGTERM did not stop the task process; the test's watchdog had to kill it")
+        }
+    }
+
+    @Test("shell: cancelling a script also stops the processes it started, not only the shell")
+    func shellCancelStopsChildren() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let shell = directory.file("shell")
+        let child = directory.file("child")
+        let flow = Self.flow("cancel-tree", Self.shell(script: "echo $$ > \"\(shell)\"; sleep 120 & echo $! > \"\(child)\"; wait"))
+        try await withEngine(workflows: [flow]) { engine in
+            let run = try await engine.trigger("cancel-tree")
+            let shellPID = try await waitForPID(in: shell)
+            let childPID = try await waitForPID(in: child)
+            // If the work outlives the cancelled attempt, the watchdogs kill it after 3 s and the test
+            // fails rather than hangs (the shell has them too: the engine must not be left waiting for it).
+            let childWatchdog = ProcessWatchdog(childPID, after: .seconds(3))
+            let shellWatchdog = ProcessWatchdog(shellPID, after: .seconds(3))
+            defer {
+                childWatchdog.finish()
+                shellWatchdog.finish()
+            }
+            try await engine.cancel(run.id)
+            let attempt = try await waitForFinishedAttempt(engine, run.id)
+            #expect(attempt.status == .cancelled)
+            try await eventually("the script's child \(childPID) ended", timeout: .seconds(20)) { !processExists(childPID) }
+            try await eventually("the shell \(shellPID) ended", timeout: .seconds(20)) { !processExists(shellPID) }
+            #expect(!childWatchdog.fired, "the script's child process kept running after the attempt was cancelled")
+            #expect(!shellWatchdog.fired, "the shell kept running after the attempt was cancelled")
+        }
+    }
+
+    #if os(Linux)
+    @Test("shell: task processes start with no blocked signals (SIGTERM must reach them)")
+    func shellSignalMask() async throws {
+        let flow = Self.flow("mask", Self.shell(command: ["grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"]))
+        try await withEngine(workflows: [flow]) { engine in
+            let detail = try await Self.runToEnd(engine, "mask")
+            #expect(detail.run.status == .success)
+            let log = try await Self.log(engine, detail.run.id, "sh")
+            let blocked = log.split(separator: "\n").first { $0.hasPrefix("SigBlk:") }.map(String.init)
+            #expect(blocked == "SigBlk:\t0000000000000000", "the task inherited a blocked signal mask: \(log)")
+            let ignored = log.split(separator: "\n").first { $0.hasPrefix("SigIgn:") }.map(String.init) ?? ""
+            let mask = UInt64(ignored.dropFirst("SigIgn:\t".count), radix: 16) ?? 0
+            #expect(mask & (1 << (UInt64(SIGTERM) - 1)) == 0, "SIGTERM is ignored by the task: \(log)")
+        }
+    }
+    #endif
 
     // MARK: sleep, noop
 
@@ -355,9 +434,51 @@ func waitForPID(in path: String) async throws -> pid_t {
     return pid
 }
 
-/// Whether a process exists (zombies count as gone once reaped by their parent).
+/// Kills a task process with SIGKILL from a plain thread if it still runs after a while, so a test
+/// fails instead of hanging when the engine cannot stop it (or the cooperative pool is starved).
+final class ProcessWatchdog: Sendable {
+    private let state = Mutex<(done: Bool, fired: Bool)>((false, false))
+    let pid: pid_t
+
+    init(_ pid: pid_t, after limit: Duration) {
+        self.pid = pid
+        let deadline = ContinuousClock.now + limit
+        Thread.detachNewThread { [self] in
+            while ContinuousClock.now < deadline {
+                if state.withLock({ $0.done }) { return }
+                usleep(20_000)
+            }
+            let shouldKill = state.withLock { state -> Bool in
+                guard !state.done, processExists(pid) else { return false }
+                state.fired = true
+                return true
+            }
+            if shouldKill { kill(pid, SIGKILL) }
+        }
+    }
+
+    /// Whether the watchdog had to kill the process.
+    var fired: Bool { state.withLock { $0.fired } }
+
+    /// Stops watching and kills the process if it still runs (clean-up at the end of a test).
+    func finish() {
+        state.withLock { $0.done = true }
+        if processExists(pid) { kill(pid, SIGKILL) }
+    }
+}
+
+/// Whether a process still runs (a zombie counts as ended).
 func processExists(_ pid: pid_t) -> Bool {
-    kill(pid, 0) == 0 || errno != ESRCH
+    guard kill(pid, 0) == 0 || errno != ESRCH else { return false }
+    #if os(Linux)
+    // A zombie has ended; whether its (possibly adoptive) parent reaped it yet does not matter.
+    if let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+       let close = stat.lastIndex(of: ")") {
+        let state = stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).first
+        if state == "Z" { return false }
+    }
+    #endif
+    return true
 }
 
 /// Waits until the first task's latest attempt of a run is no longer queued or running.

@@ -46,90 +46,46 @@ enum ShellRunner {
     }
 
     static func run(_ action: ShellAction, environment extra: [String: String], log: TaskLog, killGracePeriod: Duration) async throws -> JSONValue {
-        let process = Process()
-        // `env` finds the program on PATH, as a shell would, without a shell parsing anything.
-        // `setpriv --pdeathsig KILL` (util-linux) makes the task die with the worker: a worker killed
-        // with SIGKILL leaves no task running on behind its back while the attempt is retried.
-        if let launcher = launcher {
-            process.executableURL = URL(fileURLWithPath: launcher[0])
-            process.arguments = Array(launcher.dropFirst()) + action.argv
-        } else {
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = action.argv
-        }
         var environment = ProcessInfo.processInfo.environment
         for (key, value) in action.environment { environment[key] = value }
         for (key, value) in extra { environment[key] = value }
-        process.environment = environment
+        // `env` finds the program on PATH, as a shell would, without a shell parsing anything.
+        // `setpriv --pdeathsig KILL` (util-linux) makes the task die with the worker: a worker killed
+        // with SIGKILL leaves no task running on behind its back while the attempt is retried.
+        var argv = launcher ?? ["/usr/bin/env"]
         if let directory = action.workingDirectory {
-            process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        process.standardInput = FileHandle.nullDevice
-
-        let events = AsyncStream<Bool>.makeStream()
-        pipe.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if data.isEmpty {
-                handle.readabilityHandler = nil
-                events.continuation.yield(false)
-            } else {
-                log.append(String(decoding: data, as: UTF8.self))
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ShellTaskError(message: "working directory '\(directory)' does not exist")
             }
+            // GNU env changes directory before running the command.
+            argv.append("--chdir=\(directory)")
         }
-        process.terminationHandler = { _ in events.continuation.yield(true) }
+        argv += action.argv
+        let child: ChildProcess
         do {
-            try process.run()
+            child = try ChildProcess(argv: argv, environment: environment) { log.append($0) }
         } catch {
-            pipe.fileHandleForReading.readabilityHandler = nil
-            throw ShellTaskError(message: "could not start \(action.argv.first ?? "process"): \(error)")
+            throw ShellTaskError(message: "\(error)")
         }
-        let pid = process.processIdentifier
-        try? pipe.fileHandleForWriting.close()
-
         let stopped = Atomic<Bool>(false)
-        await withTaskCancellationHandler {
-            var exited = false
-            var outputClosed = false
-            for await event in events.stream {
-                if event {
-                    exited = true
-                    if !outputClosed {
-                        // A background child may keep the pipe open: wait for the rest of the output
-                        // for at most a second after the process exited.
-                        Task.detached {
-                            try? await Task.sleep(for: .seconds(1))
-                            events.continuation.yield(false)
-                        }
-                    }
-                } else {
-                    outputClosed = true
-                }
-                if exited && outputClosed { break }
-            }
+        let status = await withTaskCancellationHandler {
+            await child.exit()
         } onCancel: {
             stopped.store(true, ordering: .relaxed)
-            kill(pid, SIGTERM)
-            let grace = killGracePeriod
-            // A detached timer: the SIGKILL must happen even though the awaiting task is cancelled.
-            Task.detached {
-                try? await Task.sleep(for: grace)
-                if process.isRunning { kill(pid, SIGKILL) }
-            }
+            child.terminate(grace: killGracePeriod)
         }
-        if process.isRunning { process.waitUntilExit() }
-        pipe.fileHandleForReading.readabilityHandler = nil
+        // A background child may keep the output open: take what comes within a second, then stop.
+        await child.outputClosed(timeout: .seconds(1))
         if stopped.load(ordering: .relaxed) { throw CancellationError() }
-        let status = process.terminationStatus
-        if process.terminationReason == .uncaughtSignal {
-            throw ShellTaskError(message: "killed by signal \(status)" + (log.lastLine.map { ": \($0)" } ?? ""))
+        if !WaitStatus.exited(status) {
+            throw ShellTaskError(message: "killed by signal \(WaitStatus.signal(status))" + (log.lastLine.map { ": \($0)" } ?? ""))
         }
-        guard status == 0 else {
-            throw ShellTaskError(message: "exited with code \(status)" + (log.lastLine.map { ": \($0)" } ?? ""))
+        let code = WaitStatus.exitCode(status)
+        guard code == 0 else {
+            throw ShellTaskError(message: "exited with code \(code)" + (log.lastLine.map { ": \($0)" } ?? ""))
         }
-        return ["exit_code": .int(Int(status))]
+        return ["exit_code": .int(Int(code))]
     }
 }
 

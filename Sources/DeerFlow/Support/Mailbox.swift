@@ -58,9 +58,10 @@ final class Mailbox<Item: Sendable>: Sendable {
         }
     }
 
-    /// Waits until an item, a wake-up or close arrives, or `timeout` passes.
+    /// Waits until an item, a wake-up or close arrives, or `timeout` passes. Once closed, only items
+    /// and wake-ups end the wait (a draining loop must not spin on the closed flag).
     func wait(timeout: Duration) async {
-        if state.withLock({ !$0.items.isEmpty || $0.woken || $0.closed }) { return }
+        if state.withLock({ !$0.items.isEmpty || $0.woken }) { return }
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.waitForSignal() }
             group.addTask { try? await Task.sleep(for: timeout) }
@@ -103,7 +104,7 @@ final class Mailbox<Item: Sendable>: Sendable {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let resumeNow = state.withLock { state -> Bool in
-                    if !state.items.isEmpty || state.woken || state.closed || Task.isCancelled { return true }
+                    if !state.items.isEmpty || state.woken || Task.isCancelled { return true }
                     state.waiter = continuation
                     return false
                 }

@@ -17,6 +17,15 @@ struct APIClient: Sendable {
         var json: JSONValue? { try? JSONValue(parsing: text) }
     }
 
+    /// The CLI's HTTP client: a refused connection fails at once (no retries until the deadline),
+    /// a connection attempt gives up after 5 s. Lives as long as the process.
+    static let http: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout = .init(connect: .seconds(5), read: .seconds(30))
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
+
     func get(_ path: String) async throws -> Response {
         try await send(.GET, path, body: nil)
     }
@@ -36,7 +45,7 @@ struct APIClient: Sendable {
         }
         let response: HTTPClientResponse
         do {
-            response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+            response = try await Self.http.execute(request, timeout: .seconds(30))
         } catch {
             throw CLIError("cannot reach the DeerFlow API at \(baseURL) (\(error)); is `deerflow server` running? Set --api or DEERFLOW_API_URL.")
         }

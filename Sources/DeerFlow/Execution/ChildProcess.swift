@@ -1,0 +1,175 @@
+import Dispatch
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A task's process: spawned with `posix_spawn` in a process group of its own, with a clean
+/// signal mask and default signal dispositions (Swift's threads block signals, and children
+/// would inherit that), stdout and stderr merged into one pipe, stdin from /dev/null.
+///
+/// Output is read and the exit is awaited on plain threads, not on Swift concurrency's few
+/// threads, so a task that floods its output or a group that ignores signals never starves the
+/// engine. Stopping signals the whole group: SIGTERM, then SIGKILL after a grace period.
+final class ChildProcess: Sendable {
+    let pid: pid_t
+    private let outputDescriptor: Int32
+    private let exitStatus = Mutex<(status: Int32?, waiter: CheckedContinuation<Int32, Never>?)>((nil, nil))
+    private let readerDone = Mutex<(done: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
+    private let stopReading = Atomic<Bool>(false)
+
+    /// Spawns `argv[0]` (an absolute path) with `argv`; `onOutput` receives output chunks.
+    init(argv: [String], environment: [String: String], onOutput: @escaping @Sendable (String) -> Void) throws {
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { throw ChildProcessError(message: "pipe() failed: \(String(cString: strerror(errno)))") }
+        let (readEnd, writeEnd) = (fds[0], fds[1])
+        _ = fcntl(readEnd, F_SETFD, FD_CLOEXEC)
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, writeEnd, 1)
+        posix_spawn_file_actions_adddup2(&actions, writeEnd, 2)
+        posix_spawn_file_actions_addclose(&actions, writeEnd)
+        posix_spawn_file_actions_addclose(&actions, readEnd)
+
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        var allSignals = sigset_t()
+        sigfillset(&allSignals)
+        posix_spawnattr_setsigdefault(&attributes, &allSignals)
+        posix_spawnattr_setpgroup(&attributes, 0)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
+
+        let arguments = argv.map { strdup($0) } + [nil]
+        let variables = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            for pointer in arguments { free(pointer) }
+            for pointer in variables { free(pointer) }
+        }
+        var child: pid_t = 0
+        let result = posix_spawn(&child, argv[0], &actions, &attributes, arguments, variables)
+        close(writeEnd)
+        guard result == 0 else {
+            close(readEnd)
+            throw ChildProcessError(message: "could not start \(argv.first ?? "process"): \(String(cString: strerror(result)))")
+        }
+        pid = child
+        outputDescriptor = readEnd
+
+        let startReader = Thread { [self] in self.readOutput(onOutput) }
+        startReader.name = "deerflow-task-output"
+        startReader.start()
+        let startWaiter = Thread { [self] in self.waitForExit() }
+        startWaiter.name = "deerflow-task-wait"
+        startWaiter.start()
+    }
+
+    /// Waits for the process to exit; returns its `waitpid` status.
+    func exit() async -> Int32 {
+        await withCheckedContinuation { continuation in
+            let status = exitStatus.withLock { state -> Int32? in
+                if let status = state.status { return status }
+                state.waiter = continuation
+                return nil
+            }
+            if let status { continuation.resume(returning: status) }
+        }
+    }
+
+    /// Waits until the output pipe is closed by every process holding it, or `timeout` passes
+    /// (a background child may keep it open); then stops reading.
+    func outputClosed(timeout: Duration) async {
+        let closed = readerDone.withLock { $0.done }
+        if closed { return }
+        let deadline = DispatchTime.now() + .milliseconds(Int(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000))
+        DispatchQueue.global().asyncAfter(deadline: deadline) { [self] in
+            stopReading.store(true, ordering: .relaxed)
+        }
+        await withCheckedContinuation { continuation in
+            let done = readerDone.withLock { state -> Bool in
+                if state.done { return true }
+                state.waiter = continuation
+                return false
+            }
+            if done { continuation.resume() }
+        }
+    }
+
+    /// SIGTERM to the whole process group, then SIGKILL after `grace` if any of it still runs.
+    func terminate(grace: Duration) {
+        kill(-pid, SIGTERM)
+        let nanoseconds = Int(grace.components.seconds) * 1_000_000_000 + Int(grace.components.attoseconds / 1_000_000_000)
+        DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) { [pid] in
+            // The group outlives its leader when children remain; kill(-pgid, 0) tells.
+            if kill(-pid, 0) == 0 { kill(-pid, SIGKILL) }
+        }
+    }
+
+    private func readOutput(_ onOutput: @Sendable (String) -> Void) {
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        var descriptor = pollfd(fd: outputDescriptor, events: Int16(POLLIN), revents: 0)
+        var pending: [UInt8] = []
+        while !stopReading.load(ordering: .relaxed) {
+            let ready = poll(&descriptor, 1, 100)
+            if ready < 0 && errno == EINTR { continue }
+            if ready <= 0 { continue }
+            let count = read(outputDescriptor, &buffer, buffer.count)
+            if count < 0 && (errno == EINTR || errno == EAGAIN) { continue }
+            if count <= 0 { break }
+            pending += buffer[0..<count]
+            // Hand over whole UTF-8 sequences only.
+            var cut = pending.count
+            while cut > 0 && cut > pending.count - 4 && (pending[cut - 1] & 0xC0) == 0x80 { cut -= 1 }
+            if cut > 0 && pending[cut - 1] >= 0xC0 { cut -= 1 }
+            if cut == 0 && pending.count >= 4 { cut = pending.count }
+            if cut > 0 {
+                onOutput(String(decoding: pending[0..<cut], as: UTF8.self))
+                pending.removeFirst(cut)
+            }
+        }
+        if !pending.isEmpty { onOutput(String(decoding: pending, as: UTF8.self)) }
+        close(outputDescriptor)
+        let waiter = readerDone.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.done = true
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume()
+    }
+
+    private func waitForExit() {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let waiter = exitStatus.withLock { state -> CheckedContinuation<Int32, Never>? in
+            state.status = status
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume(returning: status)
+    }
+}
+
+/// A task process that could not be started.
+struct ChildProcessError: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
+}
+
+/// Decoding `waitpid` statuses (the C macros are not available in Swift).
+enum WaitStatus {
+    static func exited(_ status: Int32) -> Bool { status & 0x7f == 0 }
+    static func exitCode(_ status: Int32) -> Int32 { (status >> 8) & 0xff }
+    static func signal(_ status: Int32) -> Int32 { status & 0x7f }
+}

@@ -1,0 +1,447 @@
+import DeerFlow
+import DeerFlowCore
+import DeerFlowTesting
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The `deerflow` executable as users run it: real processes, real exit codes, stdout and stderr.
+@Suite("CLI")
+struct CLITests {
+    /// The repository root (`Tests/DeerFlowTests/CLITests.swift` is three levels below it).
+    static let repositoryRoot: String = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url.path
+    }()
+
+    /// What a finished `deerflow` command did.
+    struct Outcome: Sendable, CustomStringConvertible {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+        var description: String { "exit \(status)\n--- stdout\n\(stdout)--- stderr\n\(stderr)" }
+        var stdoutLines: [String] { stdout.split(separator: "\n", omittingEmptySubsequences: true).map(String.init) }
+        var stderrLines: [String] { stderr.split(separator: "\n", omittingEmptySubsequences: true).map(String.init) }
+    }
+
+    /// Runs `deerflow` with arguments to completion, stdout and stderr kept apart (in files, so a
+    /// chatty command cannot block on a full pipe).
+    static func deerflow(_ arguments: [String], timeout: Duration = .seconds(60)) async throws -> Outcome {
+        let directory = try TemporaryDirectory(prefix: "deerflow-cli")
+        defer { directory.remove() }
+        let outPath = directory.file("stdout")
+        let errPath = directory.file("stderr")
+        FileManager.default.createFile(atPath: outPath, contents: nil)
+        FileManager.default.createFile(atPath: errPath, contents: nil)
+        let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
+        let err = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: ServerProcess.executable)
+        process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["DEERFLOW_API_URL"] = nil
+        environment["DEERFLOW_API_TOKEN"] = nil
+        environment["DEERFLOW_DATABASE_URL"] = nil
+        process.environment = environment
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        try? out.close()
+        try? err.close()
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning {
+            if ContinuousClock.now > deadline {
+                kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+                let printed = Outcome(
+                    status: process.terminationStatus,
+                    stdout: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
+                    stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
+                throw TestFailure("deerflow \(arguments.joined(separator: " ")) did not finish within \(timeout); killed. Output so far:\n\(printed)")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return Outcome(
+            status: process.terminationStatus,
+            stdout: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
+            stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
+    }
+
+    /// `file:line:column: key: message`.
+    static let locatedError = try! NSRegularExpression(pattern: "^(.+):([0-9]+):([0-9]+): ([^ :]+): (.+)$")
+
+    static func located(_ line: String) -> (file: String, line: Int, column: Int, key: String, message: String)? {
+        guard let match = locatedError.firstMatch(in: line, range: NSRange(line.startIndex..., in: line)) else { return nil }
+        func group(_ index: Int) -> String { Range(match.range(at: index), in: line).map { String(line[$0]) } ?? "" }
+        return (group(1), Int(group(2)) ?? 0, Int(group(3)) ?? 0, group(4), group(5))
+    }
+
+    static let goodWorkflow = """
+        name: good
+        tasks:
+          - id: a
+            type: noop
+          - id: b
+            type: noop
+            depends_on: [a]
+        """
+
+    static let unknownKeyWorkflow = """
+        name: unknown
+        tasks:
+          - id: a
+            type: noop
+            bogus: 1
+        """
+
+    static let cyclicWorkflow = """
+        name: cyclic
+        tasks:
+          - id: a
+            type: noop
+            depends_on: [b]
+          - id: b
+            type: noop
+            depends_on: [a]
+        """
+
+    // MARK: validate
+
+    @Test("deerflow validate prints ok: for a valid file and exits 0")
+    func validateGood() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let good = try directory.write("good.yaml", Self.goodWorkflow)
+        let outcome = try await Self.deerflow(["validate", good])
+        #expect(outcome.status == 0, "\(outcome)")
+        #expect(outcome.stdoutLines == ["ok: \(good): workflow 'good' (2 tasks)"], "\(outcome)")
+        #expect(outcome.stderr.isEmpty, "\(outcome)")
+    }
+
+    @Test("deerflow validate reports file:line:column: key: message on stderr for each bad file and exits 1")
+    func validateBad() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let good = try directory.write("good.yaml", Self.goodWorkflow)
+        let unknown = try directory.write("unknown.yaml", Self.unknownKeyWorkflow)
+        let cyclic = try directory.write("cyclic.yaml", Self.cyclicWorkflow)
+        let outcome = try await Self.deerflow(["validate", unknown, good, cyclic])
+        #expect(outcome.status == 1, "\(outcome)")
+        #expect(outcome.stdoutLines == ["ok: \(good): workflow 'good' (2 tasks)"], "valid files are still reported: \(outcome)")
+        let errors = outcome.stderrLines.compactMap(Self.located)
+        #expect(errors.count == outcome.stderrLines.count, "every stderr line is file:line:column: key: message: \(outcome)")
+        #expect(errors.count == 2, "\(outcome)")
+
+        let unknownError = try #require(errors.first { $0.file == unknown }, "\(outcome)")
+        #expect(unknownError.line == 5)
+        #expect(unknownError.column > 0)
+        #expect(unknownError.key == "tasks[0].bogus")
+        #expect(unknownError.message.contains("unknown key 'bogus'"), "\(outcome)")
+
+        let cycleError = try #require(errors.first { $0.file == cyclic }, "\(outcome)")
+        #expect(cycleError.line == 5, "the cycle is reported at a's depends_on: \(outcome)")
+        #expect(cycleError.key == "tasks[0].depends_on")
+        #expect(cycleError.message.contains("cycle"), "\(outcome)")
+        #expect(cycleError.message.contains("a → b → a"), "the message names the cycle: \(outcome)")
+    }
+
+    @Test("deerflow server refuses to start on an invalid workflow file, naming file and line")
+    func serverRefusesInvalidWorkflow() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        try directory.write("workflows/good.yaml", Self.goodWorkflow)
+        try directory.write("workflows/cyclic.yaml", Self.cyclicWorkflow)
+        let server = try ServerProcess([
+            "server", "--workflows", directory.file("workflows"), "--database", "sqlite://" + directory.file("db.sqlite"),
+            "--api-port", "0", "--metrics-port", "0",
+        ])
+        defer { server.stop() }
+        let status = try await server.waitForExit(timeout: .seconds(30))
+        #expect(status != 0, "\(server.log)")
+        #expect(server.log.contains(directory.file("workflows/cyclic.yaml") + ":5:"), "\(server.log)")
+        #expect(server.log.contains("cycle"), "\(server.log)")
+        #expect(!server.log.contains("API listening"), "it must not serve: \(server.log)")
+    }
+
+    // MARK: Client commands
+
+    static let clientWorkflows: [String: String] = [
+        "typed.yaml": """
+            name: typed
+            params:
+              n: {type: int}
+            tasks:
+              - id: check
+                type: shell
+                script: test "$DEERFLOW_PARAM_N" -eq 5 && echo "n is $DEERFLOW_PARAM_N"
+            """,
+        "fails.yaml": """
+            name: fails
+            tasks:
+              - id: bad
+                type: shell
+                script: echo 'no route to warehouse' >&2; exit 2
+            """,
+        "hello.yaml": """
+            name: hello
+            description: Greets.
+            schedule:
+              cron: "0 2 * * *"
+            tasks:
+              - id: greet
+                type: shell
+                script: echo "hello, world"
+            """,
+    ]
+
+    static func runID(in text: String) -> String? {
+        let expression = try! NSRegularExpression(pattern: "run ([0-9A-Za-z]+) of ")
+        guard let match = expression.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)),
+              let range = Range(match.range(at: 1), in: text) else { return nil }
+        return String(text[range])
+    }
+
+    @Test("deerflow run --wait exits 0 for a succeeding run and 1 for a failing one; --param follows the declared type")
+    func runWait() async throws {
+        try await withTestServer(yamlWorkflows: Self.clientWorkflows) { server in
+            let succeeded = try await Self.deerflow(["run", "typed", "--param", "n=5", "--wait", "--api", server.apiURL])
+            #expect(succeeded.status == 0, "\(succeeded)")
+            #expect(succeeded.stdout.contains("check: success"), "\(succeeded)")
+            let id = try #require(Self.runID(in: succeeded.stdout), "\(succeeded)")
+            #expect(succeeded.stdout.contains("run \(id): success"), "\(succeeded)")
+            let detail = try await server.engine.run(RunID(rawValue: id))
+            #expect(detail?.run.params == ["n": .int(5)], "the parameter reached the API as an int")
+            #expect(detail?.run.status == .success)
+
+            let failed = try await Self.deerflow(["run", "fails", "--wait", "--api", server.apiURL])
+            #expect(failed.status == 1, "\(failed)")
+            let failedID = try #require(Self.runID(in: failed.stdout), "\(failed)")
+            #expect(failed.stdout.contains("run \(failedID): failed"), "\(failed)")
+            #expect(failed.stdout.contains("bad: failed — exited with code 2: no route to warehouse"), "\(failed)")
+
+            let notAnInt = try await Self.deerflow(["run", "typed", "--param", "n=five", "--api", server.apiURL])
+            #expect(notAnInt.status != 0, "\(notAnInt)")
+            #expect(notAnInt.stderr.contains("expected a value of type int"), "\(notAnInt)")
+
+            let undeclared = try await Self.deerflow(["run", "typed", "--param", "m=1", "--api", server.apiURL])
+            #expect(undeclared.status != 0, "\(undeclared)")
+            #expect(undeclared.stderr.contains("has no parameter 'm'"), "\(undeclared)")
+
+            let unknown = try await Self.deerflow(["run", "nope", "--api", server.apiURL])
+            #expect(unknown.status != 0, "\(unknown)")
+            #expect(unknown.stderr.contains("(HTTP 404)"), "\(unknown)")
+
+            // Without --wait: the run is created and the command returns at once.
+            let noWait = try await Self.deerflow(["run", "hello", "--api", server.apiURL])
+            #expect(noWait.status == 0, "\(noWait)")
+            #expect(noWait.stdout.contains("of hello created"), "\(noWait)")
+        }
+    }
+
+    @Test("deerflow status, runs, workflows, workers and logs print readable tables and text")
+    func readCommands() async throws {
+        try await withTestServer(yamlWorkflows: Self.clientWorkflows) { server in
+            let run = try await server.engine.trigger("hello")
+            let detail = try await withDeadline(.seconds(30), "hello run") {
+                try await server.engine.waitForRun(run.id, pollInterval: .milliseconds(50))
+            }
+            #expect(detail.run.status == .success)
+            let id = run.id.rawValue
+            let api = ["--api", server.apiURL]
+
+            let status = try await Self.deerflow(["status", id] + api)
+            #expect(status.status == 0, "\(status)")
+            #expect(status.stdoutLines.first?.hasPrefix("run \(id) of hello: success") == true, "\(status)")
+            #expect(status.stdoutLines.contains { $0.hasPrefix("TASK") && $0.contains("TYPE") && $0.contains("STATUS") && $0.contains("ATTEMPTS") }, "\(status)")
+            let greetRow = status.stdoutLines.first { $0.hasPrefix("greet ") }?.split(separator: " ").map(String.init) ?? []
+            #expect(Array(greetRow.prefix(4)) == ["greet", "shell", "success", "1"], "\(status)")
+
+            let statusJSON = try await Self.deerflow(["status", id, "--json"] + api)
+            guard case .object(let object)? = try? JSONValue(parsing: statusJSON.stdout) else {
+                Issue.record("status --json is not JSON: \(statusJSON)")
+                return
+            }
+            #expect(object["id"]?.stringValue == id)
+
+            let runs = try await Self.deerflow(["runs"] + api)
+            #expect(runs.status == 0, "\(runs)")
+            #expect(runs.stdoutLines.first?.split(separator: " ").map(String.init) == ["RUN", "WORKFLOW", "STATUS", "CREATED", "DURATION"], "\(runs)")
+            let runRow = runs.stdoutLines.first { $0.hasPrefix(id) }?.split(separator: " ").map(String.init) ?? []
+            #expect(Array(runRow.prefix(3)) == [id, "hello", "success"], "\(runs)")
+            let filtered = try await Self.deerflow(["runs", "--workflow", "typed"] + api)
+            #expect(filtered.stdoutLines.count == 1, "no runs of typed, only the header: \(filtered)")
+
+            let workflows = try await Self.deerflow(["workflows"] + api)
+            #expect(workflows.status == 0, "\(workflows)")
+            #expect(workflows.stdoutLines.first?.hasPrefix("WORKFLOW") == true, "\(workflows)")
+            let names = workflows.stdoutLines.dropFirst().compactMap { $0.split(separator: " ").first.map(String.init) }
+            #expect(names.sorted() == ["fails", "hello", "typed"], "\(workflows)")
+            let helloRow = try #require(workflows.stdoutLines.first { $0.hasPrefix("hello ") }, "\(workflows)")
+            #expect(helloRow.contains("0 2 * * * UTC"), "\(workflows)")
+            #expect(helloRow.contains("Greets."), "\(workflows)")
+
+            let workers = try await Self.deerflow(["workers"] + api)
+            #expect(workers.status == 0, "\(workers)")
+            #expect(workers.stdoutLines.first?.split(separator: " ").map(String.init) == ["WORKER", "STATE", "SLOTS", "BUSY", "QUEUES", "LAST", "SEEN"], "\(workers)")
+            let workerRow = workers.stdoutLines.dropFirst().first?.split(separator: " ").map(String.init) ?? []
+            #expect(workerRow.count >= 5 && workerRow[1] == "active" && workerRow[2] == "4" && workerRow[4] == "default", "\(workers)")
+
+            let logs = try await Self.deerflow(["logs", id] + api)
+            #expect(logs.status == 0, "\(logs)")
+            #expect(logs.stdoutLines.contains("### task greet"), "\(logs)")
+            #expect(logs.stdoutLines.contains("hello, world"), "\(logs)")
+            let taskLog = try await Self.deerflow(["logs", id, "greet"] + api)
+            #expect(taskLog.stdout.contains("hello, world"), "\(taskLog)")
+            #expect(!taskLog.stdout.contains("### task"), "\(taskLog)")
+
+            let missing = try await Self.deerflow(["status", "01J00000000000000000000000"] + api)
+            #expect(missing.status != 0, "\(missing)")
+            #expect(missing.stderr.contains("(HTTP 404)"), "\(missing)")
+        }
+    }
+
+    @Test("a client command without a server says where it tried and what to do")
+    func noServer() async throws {
+        // Nothing listens on port 1: the connection is refused at once, so the answer needs no
+        // more than a few seconds (the generous bound below is far from the 30 s request timeout).
+        let outcome = try await Self.deerflow(["workflows", "--api", "http://127.0.0.1:1"], timeout: .seconds(10))
+        #expect(outcome.status != 0, "\(outcome)")
+        #expect(outcome.stderr.contains("cannot reach the DeerFlow API at http://127.0.0.1:1"), "\(outcome)")
+    }
+
+    // MARK: Help
+
+    @Test("deerflow --help lists the subcommands; subcommand help lists their options")
+    func help() async throws {
+        let root = try await Self.deerflow(["--help"])
+        #expect(root.status == 0, "\(root)")
+        for command in ["server", "worker", "demo", "run", "status", "runs", "cancel", "logs", "workflows", "workers", "validate", "bench"] {
+            #expect(root.stdoutLines.contains { $0.trimmingCharacters(in: .whitespaces).hasPrefix(command + " ") }, "\(command) missing: \(root)")
+        }
+
+        let server = try await Self.deerflow(["server", "--help"])
+        #expect(server.status == 0, "\(server)")
+        for option in ["--workflows", "--config", "--database", "--api-port", "--metrics-port", "--host", "--log-level", "--slots", "--queues", "--drain-timeout", "--no-workers"] {
+            #expect(server.stdout.contains(option), "\(option) missing: \(server)")
+        }
+        #expect(server.stdout.contains("sqlite://./.deerflow/deerflow.sqlite"), "the default database is documented: \(server)")
+
+        let run = try await Self.deerflow(["run", "--help"])
+        #expect(run.status == 0, "\(run)")
+        for option in ["--param", "--wait", "--json", "--api", "--token"] {
+            #expect(run.stdout.contains(option), "\(option) missing: \(run)")
+        }
+    }
+
+    // MARK: demo
+
+    @Test("deerflow demo --exit-when-done runs the example workflows, prints the URLs and exits 0")
+    func demo() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let outcome = try await Self.deerflow([
+            "demo", "--exit-when-done", "--api-port", "0", "--metrics-port", "0",
+            "--database", "sqlite://" + directory.file("demo.sqlite"),
+            "--workflows", Self.repositoryRoot + "/examples/workflows",
+        ], timeout: .seconds(20))  // the example runs take about 2 s; `slow` times out after 1 s
+        #expect(outcome.status == 0, "\(outcome)")
+        let text = outcome.stdout
+        for pattern in [
+            "API +http://127\\.0\\.0\\.1:[1-9][0-9]*/api/v1/workflows",
+            "Metrics +http://127\\.0\\.0\\.1:[1-9][0-9]*/metrics",
+            "Health +http://127\\.0\\.0\\.1:[1-9][0-9]*/health",
+        ] {
+            #expect(text.range(of: pattern, options: .regularExpression) != nil, "/\(pattern)/ missing: \(outcome)")
+        }
+        #expect(text.contains("hello: success"), "\(outcome)")
+        #expect(text.contains("flaky: success"), "\(outcome)")
+        #expect(text.contains("broken: failed"), "\(outcome)")
+        #expect(text.contains("slow: failed"), "\(outcome)")
+        #expect(FileManager.default.fileExists(atPath: directory.file("demo.sqlite")))
+    }
+
+    // MARK: Graceful shutdown
+
+    @Test("SIGTERM drains: readiness answers 503 draining, the process exits 0, and the released attempt runs again after a restart")
+    func gracefulShutdown() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let marker = directory.file("started")
+        // The first attempt runs until stopped (the shell stays the task process, so this test is
+        // about draining and releasing, not about how SIGTERM reaches an exec'd program; that is
+        // TaskExecutionTests' job); the second attempt, after the restart, finishes at once.
+        try directory.write("workflows/long.yaml", """
+            name: long
+            tasks:
+              - id: wait
+                type: shell
+                script: 'if [ "$DEERFLOW_ATTEMPT" -lt 2 ]; then echo started > "\(marker)"; while true; do sleep 0.2; done; fi; echo "attempt $DEERFLOW_ATTEMPT done"'
+            """)
+        let arguments = [
+            "server", "--workflows", directory.file("workflows"), "--database", "sqlite://" + directory.file("db.sqlite"),
+            "--api-port", "0", "--metrics-port", "0", "--drain-timeout", "1",
+        ]
+        let first = try ServerProcess(arguments)
+        defer { first.stop() }
+        let port = try await first.apiPort()
+        let base = "http://127.0.0.1:\(port)"
+        #expect(try await TestServer.send("GET", base + "/health/ready", body: nil, headers: [:]).status == 200)
+        let created = try await TestServer.send("POST", base + "/api/v1/workflows/long/runs", body: "{}", headers: [:])
+        #expect(created.status == 201, "\(created.text)")
+        guard case .object(let run)? = created.json, let id = run["id"]?.stringValue else {
+            Issue.record("no run id: \(created.text)")
+            return
+        }
+        try await eventually("the first attempt started") { FileManager.default.fileExists(atPath: marker) }
+
+        first.signal(SIGTERM)
+        var sawDraining = false
+        let drainDeadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < drainDeadline, first.isRunning {
+            guard let ready = try? await TestServer.send("GET", base + "/health/ready", body: nil, headers: [:]) else { break }
+            if ready.status == 503, case .object(let body)? = ready.json, body["status"]?.stringValue == "draining" {
+                sawDraining = true
+                break
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(sawDraining, "/health/ready never answered 503 draining:\n\(first.log)")
+        let status = try await first.waitForExit(timeout: .seconds(10))
+        #expect(status == 0, "\(first.log)")
+
+        let second = try ServerProcess(arguments)
+        defer { second.stop() }
+        let secondPort = try await second.apiPort()
+        var final: [String: JSONValue] = [:]
+        try await eventually("the run finished after the restart", timeout: .seconds(30)) {
+            let answer = try await TestServer.send("GET", "http://127.0.0.1:\(secondPort)/api/v1/runs/\(id)", body: nil, headers: [:])
+            guard case .object(let object)? = answer.json, let status = object["status"]?.stringValue else { return false }
+            final = object
+            return status != "pending" && status != "running"
+        }
+        #expect(final["status"]?.stringValue == "success", "\(final)\n\(second.log)")
+        guard case .array(let tasks)? = final["tasks"], case .object(let task)? = tasks.first, case .array(let attempts)? = task["attempts"] else {
+            Issue.record("no attempts: \(final)")
+            return
+        }
+        #expect(attempts.count == 2, "\(attempts)")
+        if case .object(let firstAttempt)? = attempts.first {
+            #expect(firstAttempt["error"]?.stringValue == "released by worker shutting down; will run again", "\(firstAttempt)")
+        }
+        if case .object(let secondAttempt)? = attempts.last {
+            #expect(secondAttempt["number"]?.intValue == 2)
+            #expect(secondAttempt["status"]?.stringValue == "success", "\(secondAttempt)")
+        }
+        let log = try await TestServer.send("GET", "http://127.0.0.1:\(secondPort)/api/v1/runs/\(id)/tasks/wait/log", body: nil, headers: [:])
+        #expect(log.text.contains("attempt 2 done"), "\(log.text)")
+        second.signal(SIGTERM)
+        #expect(try await second.waitForExit(timeout: .seconds(15)) == 0, "\(second.log)")
+    }
+}
