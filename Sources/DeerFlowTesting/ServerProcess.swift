@@ -16,20 +16,25 @@ public final class ServerProcess: Sendable {
     /// The built `deerflow` executable: `DEERFLOW_BINARY`, else the one next to the test bundle.
     public static var executable: String {
         if let path = ProcessInfo.processInfo.environment["DEERFLOW_BINARY"], !path.isEmpty { return path }
+        return builtExecutable("deerflow") ?? ".build/debug/deerflow"
+    }
+
+    /// An executable built next to the test bundle (the same build directory), if there is one.
+    public static func builtExecutable(_ name: String) -> String? {
         var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         for _ in 0..<4 {
-            let candidate = directory.appendingPathComponent("deerflow").path
+            let candidate = directory.appendingPathComponent(name).path
             if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
             directory = directory.deletingLastPathComponent()
         }
-        return ".build/debug/deerflow"
+        return nil
     }
 
-    /// Starts `deerflow` with arguments; stdout and stderr are captured together.
-    public init(_ arguments: [String], environment: [String: String] = [:]) throws {
+    /// Starts `deerflow` (or another executable) with arguments; stdout and stderr are captured together.
+    public init(_ arguments: [String], executable: String = ServerProcess.executable, environment: [String: String] = [:]) throws {
         self.arguments = arguments
         process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.executable)
+        process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         var merged = ProcessInfo.processInfo.environment
         for (key, value) in environment { merged[key] = value }

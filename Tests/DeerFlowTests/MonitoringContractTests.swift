@@ -162,3 +162,19 @@ struct MonitoringContractTests {
         }
     }
 }
+
+@Suite("Metric catalogue")
+struct MetricCatalogueTests {
+    @Test("metrics.yaml refuses constant labels that built-in metrics use, and the list is complete")
+    func builtinLabels() {
+        let used = Set(BuiltinMetric.allCases.flatMap(\.descriptor.labels))
+        #expect(used == MetricsConfigFile.builtinLabelNames)
+        do {
+            _ = try MetricsConfigFile.parse(yaml: "metrics:\n  prometheus:\n    labels: {status: prod}\n", file: "metrics.yaml", environment: [:])
+            Issue.record("accepted a constant label named status")
+        } catch {
+            #expect(error.description.contains("metrics.yaml:3:"))
+            #expect(error.description.contains("'status' is a label of DeerFlow's built-in metrics"))
+        }
+    }
+}

@@ -3,11 +3,11 @@ import Foundation
 
 /// Thresholds of the built-in health checks.
 public struct HealthThresholds: Sendable {
-    /// Ready tasks above which `queue` is degraded; default 10,000.
+    /// Ready tasks at or above which `queue` is degraded; default 10,000.
     public var queueDepthDegraded: Int = 10_000
-    /// Scheduler lag (seconds) above which `scheduler` is unhealthy; default 30.
+    /// Scheduler lag (seconds) at or above which `scheduler` is unhealthy; default 30.
     public var schedulerLagUnhealthy: Double = 30
-    /// Oldest ready task age (seconds) above which `queue` is degraded; default 300.
+    /// Oldest ready task age (seconds) at or above which `queue` is degraded; default 300.
     public var queueAgeDegraded: Double = 300
 
     public init() {}

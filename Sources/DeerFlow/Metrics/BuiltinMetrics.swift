@@ -30,7 +30,7 @@ public enum BuiltinMetric: String, CaseIterable, Sendable {
         case .workflowsTotal:
             return .init(name: rawValue, kind: .counter, help: "Workflow runs finished, by workflow and final status (success, failed, cancelled).", labels: ["workflow", "status"], buckets: [])
         case .workflowDuration:
-            return .init(name: rawValue, kind: .histogram, help: "Duration of finished workflow runs from creation to finish, in seconds.", labels: ["workflow"], buckets: Self.runBuckets)
+            return .init(name: rawValue, kind: .histogram, help: "Duration of finished workflow runs from start (first task picked up) to finish, in seconds.", labels: ["workflow"], buckets: Self.runBuckets)
         case .workflowsActive:
             return .init(name: rawValue, kind: .gauge, help: "Workflow runs pending or running (cluster-wide).", labels: [], buckets: [])
         case .tasksTotal:

@@ -92,9 +92,10 @@ public final class EngineMetrics: EngineObserver, Sendable {
     public func engine(didEmit events: [EngineEvent]) {
         for event in events {
             switch event {
-            case .runFinished(_, let workflow, let status, let createdAt, _, let finishedAt):
+            case .runFinished(_, let workflow, let status, let createdAt, let startedAt, let finishedAt):
                 try? workflowsTotal.labels(workflow, status.rawValue).inc()
-                try? workflowDuration.labels(workflow).observe(max(0, finishedAt.timeIntervalSince(createdAt)))
+                // Run start (first attempt claimed) to finish; a run cancelled before it started counts from creation.
+                try? workflowDuration.labels(workflow).observe(max(0, finishedAt.timeIntervalSince(startedAt ?? createdAt)))
             case .attemptStarted(let info, let queuedAt, let startedAt):
                 try? taskQueueTime.labels(info.type, info.queue).observe(max(0, startedAt.timeIntervalSince(queuedAt)))
             case .attemptFinished(let info, _, let metricStatus, let startedAt, let finishedAt, _):

@@ -1,5 +1,5 @@
 /// Where metric values go. `DeerFlowObservability` provides the Prometheus backend; without one,
-/// values are kept in memory only (`MetricsRegistry` still validates and counts).
+/// values are discarded (`MetricsRegistry` still validates names, labels and budgets).
 public protocol MetricsBackend: Sendable {
     func makeCounter(name: String, help: String, labels: [(String, String)]) -> any CounterHandler
     func makeGauge(name: String, help: String, labels: [(String, String)]) -> any GaugeHandler

@@ -9,7 +9,7 @@ struct ProcessOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Directory of YAML workflow files, one workflow per file.", valueName: "dir"))
     var workflows: String?
 
-    @Option(help: ArgumentHelp("Directory of deerflow.yaml and metrics.yaml (see docs/configuration.md).", valueName: "dir"))
+    @Option(help: ArgumentHelp("Directory of deerflow.yaml and metrics.yaml (see the README, Configuration).", valueName: "dir"))
     var config: String?
 
     @Option(help: ArgumentHelp("Database URL: sqlite://PATH (env DEERFLOW_DATABASE_URL). Default: \(RuntimeOptions.defaultDatabaseURL)", valueName: "url"))

@@ -68,7 +68,10 @@ public final class DeerFlowRuntime: Sendable {
         if let backend {
             services.append(MetricsServer.makeApplication(
                 host: options.api.host, port: options.metricsPort ?? options.metrics.port, path: options.metrics.path,
-                collector: MetricsCollector(engine: engine, metrics: metrics), render: { backend.render() }, logger: logger,
+                // Cluster-wide gauges come from the process that runs the scheduler only, so
+                // worker processes sharing the store do not export them again.
+                collector: MetricsCollector(engine: engine, metrics: metrics, exportsClusterGauges: { [runScheduler = options.runScheduler] in runScheduler }),
+                render: { backend.render() }, logger: logger,
                 onListening: { ports.set(metrics: $0) }))
         }
         if options.runAPI {

@@ -150,6 +150,8 @@ public struct MetricsConfigFile: Sendable, Hashable {
                         guard let value = entry.value.string() else { continue }
                         if !isLabelName(entry.key) || ["le", "quantile"].contains(entry.key) {
                             entry.value.fail("'\(entry.key)' is not a valid Prometheus label name (letters, digits and '_', not starting with a digit or '__')")
+                        } else if builtinLabelNames.contains(entry.key) {
+                            entry.value.fail("'\(entry.key)' is a label of DeerFlow's built-in metrics; a constant label must have another name (e.g. deerflow_\(entry.key))")
                         } else {
                             config.labels.append((entry.key, value))
                         }
@@ -178,6 +180,9 @@ public struct MetricsConfigFile: Sendable, Hashable {
                         labelsNode.fail("'\(label)' is not a valid label name")
                     }
                     if Set(labels).count != labels.count { labelsNode.fail("a label is listed twice") }
+                    for label in labels where config.labels.contains(where: { $0.0 == label }) {
+                        labelsNode.fail("'\(label)' is also a constant label (prometheus.labels); every series carries it already")
+                    }
                 }
                 var buckets: [Double]?
                 if let bucketsNode = entry.optional("buckets") {
@@ -209,6 +214,10 @@ public struct MetricsConfigFile: Sendable, Hashable {
     public static func load(path: String, environment: [String: String]) throws(FileErrors) -> MetricsConfigFile {
         try parse(yaml: try ConfigFileText.read(path), file: path, environment: environment)
     }
+
+    /// Labels of the built-in metrics (DeerFlow's `BuiltinMetric` catalogue; a test keeps the two
+    /// in step). Constant labels may not reuse them.
+    public static let builtinLabelNames: Set<String> = ["workflow", "status", "type", "queue", "worker", "endpoint", "check", "metric", "reason"]
 
     static func isMetricName(_ name: String) -> Bool {
         guard let first = name.unicodeScalars.first else { return false }

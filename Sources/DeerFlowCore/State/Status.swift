@@ -93,10 +93,11 @@ public enum AttemptMetricStatus: String, Sendable, Hashable, CaseIterable {
     case success
     /// The attempt failed (error or lost worker) and no retry is left.
     case failed
-    /// The attempt failed or timed out and another attempt was scheduled.
+    /// The attempt failed, timed out, or was interrupted (its worker vanished or released it while
+    /// draining), and another attempt was scheduled.
     case retried
     /// The attempt exceeded its timeout and no retry is left.
     case timeout
-    /// The attempt was cancelled (run cancelled, or released while draining).
+    /// The attempt was stopped because its run was cancelled.
     case cancelled
 }
