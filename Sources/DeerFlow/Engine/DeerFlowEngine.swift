@@ -39,6 +39,7 @@ public final class DeerFlowEngine: Sendable {
     private let observers: Mutex<[any EngineObserver]>
     private let localWorkers: Mutex<[ObjectIdentifier: WorkerService]>
     private let draining = Atomic<Bool>(false)
+    private let schedulerLeader = Atomic<Bool>(false)
     private let waiters: RunWaiters
 
     /// Creates an engine.
@@ -191,6 +192,12 @@ public final class DeerFlowEngine: Sendable {
     public var isDraining: Bool { draining.load(ordering: .relaxed) }
 
     package func setDraining() { draining.store(true, ordering: .relaxed) }
+
+    /// Whether this process's scheduler holds the leadership (it fires schedules, reclaims leases
+    /// and exports the cluster-wide gauges).
+    public var isSchedulerLeader: Bool { schedulerLeader.load(ordering: .relaxed) }
+
+    package func setSchedulerLeader(_ leads: Bool) { schedulerLeader.store(leads, ordering: .relaxed) }
 
     package func attach(_ worker: WorkerService) {
         localWorkers.withLock { $0[ObjectIdentifier(worker)] = worker }

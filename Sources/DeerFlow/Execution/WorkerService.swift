@@ -67,6 +67,12 @@ public final class WorkerService: Service, Sendable {
         try await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 group.addTask { await self.heartbeatLoop() }
+                if let wakeups = self.engine.store.workAvailable() {
+                    // Another process made work claimable (e.g. PostgreSQL NOTIFY): look at once.
+                    group.addTask {
+                        for await _ in wakeups { self.mailbox.wake() }
+                    }
+                }
                 await self.dispatchLoop(group: &group)
                 group.cancelAll()
             }

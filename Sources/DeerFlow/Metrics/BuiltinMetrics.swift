@@ -23,6 +23,7 @@ public enum BuiltinMetric: String, CaseIterable, Sendable {
     case apiRequests = "deerflow_api_requests_total"
     case healthCheckStatus = "deerflow_health_check_status"
     case seriesDropped = "deerflow_metric_series_dropped_total"
+    case schedulerLeader = "deerflow_scheduler_leader"
 
     /// Name, kind, help, labels and buckets.
     public var descriptor: MetricDescriptor {
@@ -67,6 +68,8 @@ public enum BuiltinMetric: String, CaseIterable, Sendable {
             return .init(name: rawValue, kind: .counter, help: "HTTP API requests, by route template and status code.", labels: ["endpoint", "status"], buckets: [])
         case .healthCheckStatus:
             return .init(name: rawValue, kind: .gauge, help: "Result of each health check: 1 healthy, 0.5 degraded, 0 unhealthy.", labels: ["check"], buckets: [])
+        case .schedulerLeader:
+            return .init(name: rawValue, kind: .gauge, help: "1 when this process holds the scheduler leadership (fires schedules, reclaims leases, exports cluster-wide gauges), else 0.", labels: [], buckets: [])
         case .seriesDropped:
             return .init(name: rawValue, kind: .counter, help: "Label combinations folded into 'other' because a metric exceeded its series budget.", labels: ["metric"], buckets: [])
         }

@@ -28,6 +28,7 @@ public final class EngineMetrics: EngineObserver, Sendable {
     public let apiRequests: Counter
     let healthCheckStatus: Gauge
     let seriesDropped: Counter
+    let schedulerLeader: Gauge
 
     private let localWorkers = Mutex<Set<String>>([])
     private let knownQueues = Mutex<Set<String>>([])
@@ -77,6 +78,7 @@ public final class EngineMetrics: EngineObserver, Sendable {
         apiRequests = try counter(.apiRequests)
         healthCheckStatus = try gauge(.healthCheckStatus)
         seriesDropped = try counter(.seriesDropped)
+        schedulerLeader = try gauge(.schedulerLeader)
         let dropped = seriesDropped
         let budget = registry.seriesBudget
         registry.onSeriesBudgetExceeded { metric, firstTime in
@@ -168,6 +170,11 @@ public final class EngineMetrics: EngineObserver, Sendable {
             registry.removeSeries(of: BuiltinMetric.workerUtilization.rawValue, where: "worker", is: id)
             registry.removeSeries(of: BuiltinMetric.workerTasksProcessed.rawValue, where: "worker", is: id)
         }
+    }
+
+    /// Sets `deerflow_scheduler_leader`.
+    public func update(isLeader: Bool) {
+        try? schedulerLeader.set(isLeader ? 1 : 0)
     }
 
     /// Records a schedule decision.

@@ -20,6 +20,7 @@ public struct MetricsCollector: Sendable {
     /// Updates the gauges; a store that does not answer within `timeout` leaves them as they were.
     public func collect(timeout: Duration = .seconds(2)) async {
         metrics.update(workers: engine.localWorkerLoad)
+        metrics.update(isLeader: engine.isSchedulerLeader)
         let store = engine.store
         if exportsClusterGauges() {
             let now = Date()

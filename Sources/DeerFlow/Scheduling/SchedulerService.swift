@@ -27,6 +27,8 @@ public final class SchedulerService: Service, Sendable {
         public var workerTimeout: Duration = .seconds(60)
         /// Most missed fires fired at once with `catchup: all`; default 100.
         public var catchupLimit: Int = 100
+        /// How long leadership lasts without renewal; another process takes over after it. Default 15 s.
+        public var leadershipTTL: Duration = .seconds(15)
 
         public init() {}
     }
@@ -49,20 +51,47 @@ public final class SchedulerService: Service, Sendable {
 
     public func run() async throws {
         let logger = engine.logger
-        let schedules = try await loadSchedules()
-        logger.info("scheduler started", metadata: ["schedules": "\(schedules.count)"])
+        logger.info("scheduler started", metadata: ["candidate": "\(candidate)"])
         await cancelWhenGracefulShutdown {
-            await self.loop(schedules)
+            await self.loop()
+        }
+        if engine.isSchedulerLeader {
+            engine.setSchedulerLeader(false)
+            await engine.store.releaseLeadership(candidate: candidate)
         }
         logger.info("scheduler stopped")
     }
 
-    private func loop(_ initial: [String: LoadedSchedule]) async {
-        var schedules = initial
+    /// This scheduler's name in leadership records: `host:pid:random`.
+    let candidate = "\(ProcessInfo.processInfo.hostName):\(getpid()):\(String(UInt32.random(in: 0...UInt32.max), radix: 36))"
+
+    private func loop() async {
+        var schedules: [String: LoadedSchedule]?
         while !Task.isCancelled {
             let now = Date()
+            let leads: Bool
             do {
-                try await fireDue(&schedules, now: now)
+                leads = try await engine.store.tryAcquireLeadership(candidate: candidate, ttl: configuration.leadershipTTL)
+            } catch {
+                engine.logger.error("scheduler could not reach the store for leadership; retrying", metadata: ["error": "\(error)"])
+                leads = false
+            }
+            if leads != engine.isSchedulerLeader {
+                engine.setSchedulerLeader(leads)
+                engine.logger.notice(leads ? "became scheduler leader" : "no longer scheduler leader", metadata: ["candidate": "\(candidate)"])
+                // A new leader reads schedules afresh: the previous one may have advanced them.
+                schedules = nil
+            }
+            guard leads else {
+                try? await Task.sleep(for: configuration.tick)
+                continue
+            }
+            do {
+                if schedules == nil { schedules = try await loadSchedules() }
+                if var current = schedules {
+                    try await fireDue(&current, now: now)
+                    schedules = current
+                }
             } catch {
                 engine.logger.error("scheduler could not fire schedules; retrying", metadata: ["error": "\(error)"])
             }
@@ -72,7 +101,7 @@ public final class SchedulerService: Service, Sendable {
                 engine.logger.error("scheduler could not reclaim leases; retrying", metadata: ["error": "\(error)"])
             }
             var sleep = configuration.tick
-            if let nextDue = schedules.values.compactMap(\.record.nextFireAt).min() {
+            if let nextDue = schedules?.values.compactMap(\.record.nextFireAt).min() {
                 sleep = min(sleep, .milliseconds(Int64(max(0, nextDue.timeIntervalSinceNow) * 1000) + 1))
             }
             try? await Task.sleep(for: sleep)

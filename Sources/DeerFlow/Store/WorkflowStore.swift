@@ -60,4 +60,22 @@ public protocol WorkflowStore: Sendable {
     func appendLog(attempt: AttemptID, text: String, limit: Int) async throws
     /// Logs of a task's attempts (all, or one).
     func taskLogs(run: RunID, task: String, attempt: Int?) async throws -> [AttemptLog]?
+
+    // MARK: Cluster coordination
+
+    /// Tries to become (or stay) the scheduler leader for `ttl`: only the leader fires schedules,
+    /// reclaims leases and exports cluster-wide gauges. A store used by one machine may always
+    /// answer true (the default).
+    func tryAcquireLeadership(candidate: String, ttl: Duration) async throws -> Bool
+    /// Gives leadership up (clean shutdown), so another process takes over at once.
+    func releaseLeadership(candidate: String) async
+    /// Signals that attempts may have become claimable because of another process (e.g. PostgreSQL
+    /// LISTEN/NOTIFY); nil when the store cannot tell, and workers poll.
+    func workAvailable() -> AsyncStream<Void>?
+}
+
+extension WorkflowStore {
+    public func tryAcquireLeadership(candidate: String, ttl: Duration) async throws -> Bool { true }
+    public func releaseLeadership(candidate: String) async {}
+    public func workAvailable() -> AsyncStream<Void>? { nil }
 }

@@ -68,9 +68,9 @@ public final class DeerFlowRuntime: Sendable {
         if let backend {
             services.append(MetricsServer.makeApplication(
                 host: options.api.host, port: options.metricsPort ?? options.metrics.port, path: options.metrics.path,
-                // Cluster-wide gauges come from the process that runs the scheduler only, so
-                // worker processes sharing the store do not export them again.
-                collector: MetricsCollector(engine: engine, metrics: metrics, exportsClusterGauges: { [runScheduler = options.runScheduler] in runScheduler }),
+                // Cluster-wide gauges come from the scheduler leader only, so processes sharing the
+                // store do not export them again and sum() stays right.
+                collector: MetricsCollector(engine: engine, metrics: metrics, exportsClusterGauges: { engine.isSchedulerLeader }),
                 render: { backend.render() }, logger: logger,
                 onListening: { ports.set(metrics: $0) }))
         }
