@@ -132,6 +132,7 @@ let package = Package(
                 "DeerFlowPostgres",
                 "DeerFlowHTTP",
                 "DeerFlowObservability",
+                "DeerFlowLogging",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

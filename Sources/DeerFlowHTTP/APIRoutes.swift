@@ -153,6 +153,13 @@ struct APIRoutes: Sendable {
         if let attempt, logs.isEmpty {
             throw DeerFlowError(.notFound, "task '\(task)' of run \(id) has no attempt \(attempt)")
         }
+        if let follow = request.uri.queryParameters.get("follow"), follow == "true" || follow == "1" {
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
+                body: ResponseBody { [engine, attempt] writer in
+                    try await LogFollower(store: engine.store, run: runID, task: task, attempt: attempt).stream(to: &writer)
+                })
+        }
         if request.uri.queryParameters.get("format") == "json" {
             return JSONResponse.make(["attempts": .array(logs.map { log in
                 ["attempt": .int(log.attempt), "status": .string(log.status.rawValue), "log": .string(log.text), "truncated": .bool(log.truncated)]

@@ -50,6 +50,13 @@ public struct TestServer: Sendable {
         try await Self.send("GET", metricsURL, body: nil, headers: [:]).text
     }
 
+    /// GETs a streamed answer, handing each chunk to `chunk` as it arrives, until the server ends it.
+    public static func stream(_ url: String, _ chunk: @Sendable (String) -> Void) async throws {
+        let request = HTTPClientRequest(url: url)
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(120))
+        for try await buffer in response.body { chunk(String(buffer: buffer)) }
+    }
+
     public static func send(_ method: String, _ url: String, body: String?, headers: [String: String]) async throws -> Answer {
         var request = HTTPClientRequest(url: url)
         request.method = HTTPMethod(rawValue: method)

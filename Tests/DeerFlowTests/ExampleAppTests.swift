@@ -25,8 +25,9 @@ struct ExampleAppTests {
     func serverRunsSwiftWorkflow() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
+        try directory.write("config/logging.yaml", "logging:\n  level: INFO\n  format: json\n")
         let server = try ServerProcess(
-            ["server", "--database", "sqlite://" + directory.file("db.sqlite"), "--api-port", "0", "--metrics-port", "0"],
+            ["server", "--config", directory.file("config"), "--database", "sqlite://" + directory.file("db.sqlite"), "--api-port", "0", "--metrics-port", "0"],
             executable: try Self.executable())
         defer { server.stop() }
         let api = try await server.apiPort()
@@ -50,5 +51,16 @@ struct ExampleAppTests {
         #expect(scrape[MetricSamples.key("deerflow_processing_time_seconds_count", labels)] == 1)
         let log = try await TestServer.send("GET", "http://127.0.0.1:\(api)/api/v1/runs/\(id)/tasks/fetch_records/log", body: nil, headers: [:])
         #expect(log.text.contains("Starting task processing"))
+        // The task's log line on the process's output: JSON with the run's ids and nested metadata.
+        let line = try #require(server.log.split(separator: "\n").first { $0.contains("Starting task processing") })
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        #expect(object["workflow"] as? String == "instrumented_workflow")
+        #expect((object["workflow_id"] as? String)?.hasPrefix("instrumented_workflow@") == true)
+        #expect(object["run_id"] as? String == id)
+        #expect(object["task_id"] as? String == "fetch_records")
+        #expect(object["execution_id"] as? String == "\(id):fetch_records:1")
+        #expect(object["attempt"] as? String == "1")
+        #expect((object["params"] as? [String: Any])?["batch"] as? String == "20")
+        #expect(object["level"] as? String == "info")
     }
 }

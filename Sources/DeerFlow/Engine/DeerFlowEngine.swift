@@ -23,6 +23,8 @@ public final class DeerFlowEngine: Sendable {
         public var hostName: String = ProcessInfo.processInfo.hostName
         /// Version string recorded with workers.
         public var version: String = DeerFlowVersion.current
+        /// Applied to task log text before it is stored for the API (the logging filters).
+        public var redactTaskLog: (@Sendable (String) -> String)?
 
         public init() {}
     }

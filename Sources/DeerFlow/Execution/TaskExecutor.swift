@@ -45,6 +45,18 @@ struct TaskExecutor: Sendable {
             group.addTask {
                 await stop.wait().map(RaceResult.stopped)
             }
+            group.addTask {
+                // While the attempt runs, its log reaches the store every half second, so the
+                // API can stream it (`?follow=true`) and it survives the worker.
+                while true {
+                    do {
+                        try await Task.sleep(for: .milliseconds(500))
+                    } catch {
+                        return nil
+                    }
+                    await flush(log, attempt: attempt.id)
+                }
+            }
             var outcome: AttemptOutcome?
             var decided = false
             while let next = await group.next() {
@@ -79,7 +91,8 @@ struct TaskExecutor: Sendable {
     }
 
     private func flush(_ log: TaskLog, attempt: AttemptID) async {
-        guard let text = log.drain() else { return }
+        guard var text = log.drain() else { return }
+        if let redact = engine.configuration.redactTaskLog { text = redact(text) }
         do {
             try await engine.store.appendLog(attempt: attempt, text: text, limit: engine.configuration.taskLogLimit)
         } catch {

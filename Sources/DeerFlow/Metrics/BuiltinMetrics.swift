@@ -24,6 +24,7 @@ public enum BuiltinMetric: String, CaseIterable, Sendable {
     case healthCheckStatus = "deerflow_health_check_status"
     case seriesDropped = "deerflow_metric_series_dropped_total"
     case schedulerLeader = "deerflow_scheduler_leader"
+    case logLinesDropped = "deerflow_log_lines_dropped_total"
 
     /// Name, kind, help, labels and buckets.
     public var descriptor: MetricDescriptor {
@@ -70,6 +71,8 @@ public enum BuiltinMetric: String, CaseIterable, Sendable {
             return .init(name: rawValue, kind: .gauge, help: "Result of each health check: 1 healthy, 0.5 degraded, 0 unhealthy.", labels: ["check"], buckets: [])
         case .schedulerLeader:
             return .init(name: rawValue, kind: .gauge, help: "1 when this process holds the scheduler leadership (fires schedules, reclaims leases, exports cluster-wide gauges), else 0.", labels: [], buckets: [])
+        case .logLinesDropped:
+            return .init(name: rawValue, kind: .counter, help: "Log lines a handler could not write or ship (file write errors, Elasticsearch down with a full buffer), by handler.", labels: ["handler"], buckets: [])
         case .seriesDropped:
             return .init(name: rawValue, kind: .counter, help: "Label combinations folded into 'other' because a metric exceeded its series budget.", labels: ["metric"], buckets: [])
         }

@@ -29,6 +29,7 @@ public final class EngineMetrics: EngineObserver, Sendable {
     let healthCheckStatus: Gauge
     let seriesDropped: Counter
     let schedulerLeader: Gauge
+    let logLinesDropped: Counter
 
     private let localWorkers = Mutex<Set<String>>([])
     private let knownQueues = Mutex<Set<String>>([])
@@ -79,6 +80,7 @@ public final class EngineMetrics: EngineObserver, Sendable {
         healthCheckStatus = try gauge(.healthCheckStatus)
         seriesDropped = try counter(.seriesDropped)
         schedulerLeader = try gauge(.schedulerLeader)
+        logLinesDropped = try counter(.logLinesDropped)
         let dropped = seriesDropped
         let budget = registry.seriesBudget
         registry.onSeriesBudgetExceeded { metric, firstTime in
@@ -170,6 +172,11 @@ public final class EngineMetrics: EngineObserver, Sendable {
             registry.removeSeries(of: BuiltinMetric.workerUtilization.rawValue, where: "worker", is: id)
             registry.removeSeries(of: BuiltinMetric.workerTasksProcessed.rawValue, where: "worker", is: id)
         }
+    }
+
+    /// Counts log lines a handler dropped.
+    public func recordDroppedLogLines(handler: String, count: Int) {
+        try? logLinesDropped.labels(handler).inc(Double(count))
     }
 
     /// Sets `deerflow_scheduler_leader`.

@@ -34,6 +34,27 @@ struct APIClient: Sendable {
         try await send(.POST, path, body: body)
     }
 
+    /// GETs a streamed answer and hands each chunk to `output` as it arrives.
+    func stream(_ path: String, output: (String) -> Void) async throws {
+        var request = HTTPClientRequest(url: baseURL + path)
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        let response: HTTPClientResponse
+        do {
+            response = try await Self.http.execute(request, timeout: .hours(24))
+        } catch {
+            throw CLIError("cannot reach the DeerFlow API at \(baseURL) (\(error)); is `deerflow server` running? Set --api or DEERFLOW_API_URL.")
+        }
+        guard (200..<300).contains(Int(response.status.code)) else {
+            let text = String(buffer: try await response.body.collect(upTo: 1 << 20))
+            let message = (try? JSONValue(parsing: text)).flatMap { value -> String? in
+                if case .object(let object) = value, case .object(let error)? = object["error"] { return error["message"]?.stringValue }
+                return nil
+            }
+            throw CLIError("\(message ?? text) (HTTP \(response.status.code))")
+        }
+        for try await chunk in response.body { output(String(buffer: chunk)) }
+    }
+
     /// Sends a request; a non-2xx answer throws the API's error message.
     func send(_ method: HTTPMethod, _ path: String, body: JSONValue?) async throws -> Response {
         var request = HTTPClientRequest(url: baseURL + path)

@@ -211,6 +211,7 @@ struct LogsCommand: AsyncParsableCommand {
     @Argument(help: "Run id.") var runID: String
     @Argument(help: "Task id; default: every task of the run.") var taskID: String?
     @Option(help: "Only this attempt number.") var attempt: Int?
+    @Flag(help: "Keep printing new lines while the task runs (each task in turn when no TASK_ID is given).") var follow = false
     @OptionGroup var client: ClientOptions
 
     func run() async throws {
@@ -225,10 +226,19 @@ struct LogsCommand: AsyncParsableCommand {
             }
         }
         for task in tasks {
-            let suffix = attempt.map { "?attempt=\($0)" } ?? ""
-            let response = try await api.get("/api/v1/runs/\(runID)/tasks/\(task)/log\(suffix)")
+            var query: [String] = []
+            if let attempt { query.append("attempt=\(attempt)") }
+            if follow { query.append("follow=true") }
+            let path = "/api/v1/runs/\(runID)/tasks/\(task)/log" + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
             if taskID == nil { print("### task \(task)") }
-            print(response.text, terminator: response.text.hasSuffix("\n") || response.text.isEmpty ? "" : "\n")
+            if follow {
+                try await api.stream(path) { chunk in
+                    FileHandle.standardOutput.write(Data(chunk.utf8))
+                }
+            } else {
+                let response = try await api.get(path)
+                print(response.text, terminator: response.text.hasSuffix("\n") || response.text.isEmpty ? "" : "\n")
+            }
         }
     }
 }

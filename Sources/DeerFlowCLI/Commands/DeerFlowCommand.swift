@@ -3,6 +3,14 @@ public import DeerFlow
 import Foundation
 import Logging
 import Synchronization
+import DeerFlowLogging
+import DeerFlowCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// The `deerflow` command line. A user's own executable runs it with its Swift workflows:
 ///
@@ -61,24 +69,44 @@ extension Logger.Level: @retroactive ExpressibleByArgument {
     public static var allValueStrings: [String] { Logger.Level.allCases.map(\.rawValue) }
 }
 
-/// Sets up process-wide logging once.
+/// Sets up process-wide logging once: `logging.yaml` from the config directory when there is one,
+/// else JSON lines on stdout (text when stdout is a terminal). `--log-level` overrides the level.
 enum ProcessLogging {
-    private static let bootstrapped = Mutex(false)
+    private static let backend = Mutex<LoggingBackend?>(nil)
+    /// Lines sinks could not write, until the metrics exist to count them.
+    static let dropped = DroppedLinesCounter()
 
-    static func bootstrap(level: Logger.Level) -> Logger {
-        let first = bootstrapped.withLock { done -> Bool in
-            defer { done = true }
-            return !done
-        }
-        if first {
-            LoggingSystem.bootstrap { label in
-                var handler = StreamLogHandler.standardError(label: label)
-                handler.logLevel = level
-                return handler
+    /// The backend set up by `bootstrap`, if any.
+    static var current: LoggingBackend? { backend.withLock { $0 } }
+
+    static func bootstrap(level: Logger.Level?, configDirectory: String? = nil) throws -> Logger {
+        var configuration = LoggingConfigFile()
+        configuration.format = isatty(STDOUT_FILENO) == 1 ? .text : .json
+        if let configDirectory {
+            let path = (configDirectory as NSString).appendingPathComponent("logging.yaml")
+            if FileManager.default.fileExists(atPath: path) {
+                do {
+                    configuration = try LoggingConfigFile.load(path: path, environment: ProcessInfo.processInfo.environment)
+                } catch {
+                    throw CLIError(error.description)
+                }
             }
         }
+        if let level { configuration.level = level }
+        let made: LoggingBackend
+        do {
+            made = try LoggingBackend(configuration: configuration, onDropped: { sink, count in dropped.add(sink, count) })
+        } catch {
+            throw CLIError("logging.yaml: \(error)")
+        }
+        let installed = backend.withLock { current -> LoggingBackend in
+            if let current { return current }
+            current = made
+            LoggingSystem.bootstrap(made.makeHandler)
+            return made
+        }
         var logger = Logger(label: "deerflow")
-        logger.logLevel = level
+        logger.logLevel = installed.level
         return logger
     }
 }

@@ -44,7 +44,7 @@ struct DemoCommand: AsyncParsableCommand {
         guard FileManager.default.fileExists(atPath: workflows) else {
             throw CLIError("no workflow directory '\(workflows)'; run the demo from the repository root or pass --workflows DIR")
         }
-        let logger = ProcessLogging.bootstrap(level: logLevel)
+        let logger = try ProcessLogging.bootstrap(level: logLevel)
         var options = RuntimeOptions()
         options.workflowsDirectory = workflows
         options.databaseURL = database

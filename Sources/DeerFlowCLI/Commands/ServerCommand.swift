@@ -21,8 +21,8 @@ struct ProcessOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Address to listen on (API and metrics). Default 127.0.0.1; 0.0.0.0 accepts remote clients.", valueName: "address"))
     var host: String?
 
-    @Option(help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error, critical.", valueName: "level"))
-    var logLevel: Logger.Level = .info
+    @Option(help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error, critical. Default: logging.yaml's level, else info.", valueName: "level"))
+    var logLevel: Logger.Level?
 
     /// Options from the config directory and environment, with these flags applied on top.
     func runtimeOptions() throws -> RuntimeOptions {
@@ -84,7 +84,7 @@ struct ServerCommand: AsyncParsableCommand {
     var noWorkers = false
 
     func run() async throws {
-        let logger = ProcessLogging.bootstrap(level: process.logLevel)
+        let logger = try ProcessLogging.bootstrap(level: process.logLevel, configDirectory: process.config)
         var options = try process.runtimeOptions()
         try worker.apply(to: &options)
         if let apiPort { options.api.port = apiPort }
@@ -105,7 +105,7 @@ struct WorkerCommand: AsyncParsableCommand {
     @OptionGroup var worker: WorkerOptions
 
     func run() async throws {
-        let logger = ProcessLogging.bootstrap(level: process.logLevel)
+        let logger = try ProcessLogging.bootstrap(level: process.logLevel, configDirectory: process.config)
         var options = try process.runtimeOptions()
         try worker.apply(to: &options)
         options.runAPI = false

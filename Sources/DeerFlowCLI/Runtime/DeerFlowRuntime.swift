@@ -1,6 +1,7 @@
 public import DeerFlow
 import DeerFlowCore
 import DeerFlowHTTP
+import DeerFlowLogging
 import DeerFlowObservability
 import DeerFlowSQLite
 public import Foundation
@@ -52,7 +53,14 @@ public final class DeerFlowRuntime: Sendable {
                 throw DeerFlowError(.badRequest, "\(custom.location): custom_metrics '\(custom.name)': \(error.message)")
             }
         }
-        let engine = try DeerFlowEngine(store: store, workflows: workflows, configuration: options.engine, metrics: registry, logger: logger)
+        ProcessLogging.dropped.attach { handler, count in engineMetrics.recordDroppedLogLines(handler: handler, count: count) }
+        var engineConfiguration = options.engine
+        if let logging = ProcessLogging.current, engineConfiguration.redactTaskLog == nil {
+            // Task logs stored for the API go through the same redaction as every log line.
+            let redactor = logging.redactor
+            engineConfiguration.redactTaskLog = { redactor.redact($0) }
+        }
+        let engine = try DeerFlowEngine(store: store, workflows: workflows, configuration: engineConfiguration, metrics: registry, logger: logger)
         engine.addObserver(engineMetrics)
         engine.registerBuiltinHealthChecks()
         engineMetrics.declare(queues: Array(Set(engine.workflows.all.flatMap { $0.definition.tasks.map(\.queue) } + options.worker.queues)))
@@ -64,6 +72,8 @@ public final class DeerFlowRuntime: Sendable {
         self.options = options
         self.logger = logger
         var services: [any Service] = []
+        // Logging starts first and stops last, so shutdown messages are written.
+        if let logging = ProcessLogging.current { services.append(LoggingService(backend: logging)) }
         let ports = self.ports
         if let backend {
             services.append(MetricsServer.makeApplication(
@@ -176,6 +186,17 @@ public final class ListeningPorts: Sendable {
                 }
                 if ready { continuation.resume() }
             }
+        }
+    }
+}
+
+/// Flushes the logging backend periodically; at shutdown, flushes and closes its sinks.
+struct LoggingService: Service {
+    let backend: LoggingBackend
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await backend.run()
         }
     }
 }

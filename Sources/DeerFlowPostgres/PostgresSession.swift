@@ -1,0 +1,159 @@
+import DeerFlow
+import DeerFlowCore
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+
+/// Statements of one transaction (or one leased connection), run one after another.
+final class PostgresSession {
+    let connection: PostgresConnection
+    let logger: Logger
+    /// Set when the transaction made attempts claimable now: `NOTIFY deerflow_work` is sent once,
+    /// right before `COMMIT`, so listeners wake up when the work is visible.
+    var notifyWork = false
+
+    init(connection: PostgresConnection, logger: Logger) {
+        self.connection = connection
+        self.logger = logger
+    }
+
+    /// Runs a statement and collects its rows.
+    @discardableResult
+    func rows(_ query: PostgresQuery) async throws -> [PostgresRow] {
+        try await connection.query(query, logger: logger).collect()
+    }
+
+    /// Runs a statement whose rows (if any) are not needed.
+    func execute(_ query: PostgresQuery) async throws {
+        _ = try await connection.query(query, logger: logger).collect()
+    }
+}
+
+extension PostgresWorkflowStore {
+    /// The channel of `NOTIFY` / `LISTEN` wake-ups.
+    static let workChannel = "deerflow_work"
+
+    /// Runs `body` in one READ COMMITTED transaction. A transaction PostgreSQL aborted because of a
+    /// deadlock or a serialization failure is run again (a few times) — nothing of it was
+    /// committed. Other errors roll back and are thrown as ``DeerFlowError`` `.unavailable`.
+    func transaction<T: Sendable>(_ body: (PostgresSession) async throws -> T) async throws -> T {
+        var retries = 0
+        while true {
+            do {
+                return try await client.withConnection { connection in
+                    let session = PostgresSession(connection: connection, logger: queryLogger)
+                    try await session.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
+                    do {
+                        let result = try await body(session)
+                        if session.notifyWork {
+                            try await session.execute("NOTIFY \(unescaped: Self.workChannel)")
+                        }
+                        try await session.execute("COMMIT")
+                        return result
+                    } catch {
+                        try? await session.execute("ROLLBACK")
+                        throw error
+                    }
+                }
+            } catch let error as PSQLError where Self.isTransient(error) && retries < 8 {
+                retries += 1
+                logger.debug("transaction aborted by PostgreSQL; running it again", metadata: ["sqlstate": "\(error.serverInfo?[.sqlState] ?? "")", "retry": "\(retries)"])
+                try await Task.sleep(for: .milliseconds(Int64.random(in: 1...(5 * Int64(retries)))))
+            } catch {
+                throw translate(error)
+            }
+        }
+    }
+
+    /// Runs `body` on a leased connection without a transaction (each statement commits alone).
+    func session<T: Sendable>(_ body: (PostgresSession) async throws -> T) async throws -> T {
+        do {
+            return try await client.withConnection { connection in
+                try await body(PostgresSession(connection: connection, logger: queryLogger))
+            }
+        } catch {
+            throw translate(error)
+        }
+    }
+
+    /// Deadlock detected (40P01) or serialization failure (40001): the transaction was rolled back.
+    static func isTransient(_ error: PSQLError) -> Bool {
+        guard error.code == .server, let state = error.serverInfo?[.sqlState] else { return false }
+        return state == "40P01" || state == "40001"
+    }
+
+    /// A message that says what failed, without the generic text PSQLError prints and without
+    /// credentials.
+    func translate(_ error: any Error) -> any Error {
+        switch error {
+        case let error as DeerFlowError:
+            return error
+        case is CancellationError:
+            return error
+        case let error as PSQLError:
+            return DeerFlowError(.unavailable, describe(error))
+        default:
+            return DeerFlowError(.unavailable, "PostgreSQL at \(configuration.endpoint): \(error)")
+        }
+    }
+
+    func describe(_ error: PSQLError) -> String {
+        if error.code == .server, let info = error.serverInfo {
+            var message = "PostgreSQL: \(info[.message] ?? "error")"
+            if let detail = info[.detail] { message += " (\(detail))" }
+            if let state = info[.sqlState] { message += " [SQLSTATE \(state)]" }
+            return message
+        }
+        var message = "cannot reach PostgreSQL at \(configuration.endpoint) (\(error.code))"
+        if let underlying = error.underlying { message += ": \(underlying)" }
+        return message
+    }
+}
+
+/// A one-dimensional array that may hold NULLs, for `unnest($1::text[], ...)` batches
+/// (postgres-nio encodes arrays of non-optional elements only).
+struct NullableArray<Element: PostgresArrayEncodable & PostgresNonThrowingEncodable>: PostgresNonThrowingEncodable, PostgresDynamicTypeEncodable {
+    var elements: [Element?]
+
+    init(_ elements: [Element?]) {
+        self.elements = elements
+    }
+
+    static var psqlType: PostgresDataType { Element.psqlArrayType }
+    static var psqlFormat: PostgresFormat { .binary }
+
+    func encode<JSONEncoder: PostgresJSONEncoder>(into buffer: inout ByteBuffer, context: PostgresEncodingContext<JSONEncoder>) {
+        // Header: dimensions, has-nulls flag, element type; then size and lower bound of the one dimension.
+        buffer.writeInteger(elements.isEmpty ? 0 : 1, as: Int32.self)
+        buffer.writeInteger(elements.contains { $0 == nil } ? 1 : 0, as: Int32.self)
+        buffer.writeInteger(Element.psqlType.rawValue)
+        guard !elements.isEmpty else { return }
+        buffer.writeInteger(Int32(elements.count))
+        buffer.writeInteger(1, as: Int32.self)
+        for element in elements {
+            guard let element else {
+                buffer.writeInteger(-1, as: Int32.self)
+                continue
+            }
+            let lengthIndex = buffer.writerIndex
+            buffer.writeInteger(0, as: Int32.self)
+            let start = buffer.writerIndex
+            element.encode(into: &buffer, context: context)
+            buffer.setInteger(Int32(buffer.writerIndex - start), at: lengthIndex)
+        }
+    }
+}
+
+extension Array {
+    func chunked(into size: Int) -> [ArraySlice<Element>] {
+        stride(from: 0, to: count, by: size).map { self[$0..<Swift.min($0 + size, count)] }
+    }
+}
+
+/// Run parameters as stored (compact JSON object text).
+func decodeParams(_ text: String) throws -> [String: JSONValue] {
+    if text == "{}" { return [:] }
+    if case .object(let object) = try JSONValue(parsing: text) { return object }
+    return [:]
+}
