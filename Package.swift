@@ -82,6 +82,7 @@ let package = Package(
             dependencies: [
                 "DeerFlow",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],
             swiftSettings: strictSettings
         ),
@@ -192,6 +193,8 @@ let package = Package(
             dependencies: [
                 "DeerFlow", "DeerFlowSQLite", "DeerFlowHTTP", "DeerFlowObservability", "DeerFlowCLI", "DeerFlowTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
             ],
             swiftSettings: strictSettings
         ),

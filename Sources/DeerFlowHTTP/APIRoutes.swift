@@ -84,8 +84,9 @@ struct APIRoutes: Sendable {
                 params = values
             }
         }
-        let traceparent = HTTPField.Name("traceparent").flatMap { request.headers[$0] }
-        let run = try await engine.trigger(name, params: params, trigger: .api, traceContext: traceparent)
+        // The run's span continues the request's span (TracingMiddleware), which continues the
+        // caller's traceparent.
+        let run = try await engine.trigger(name, params: params, trigger: .api)
         return JSONResponse.make(
             JSONRepresentation.run(run, secrets: secrets(of: name)), status: .created,
             headers: [.location: "/api/v1/runs/\(run.id.rawValue)"])

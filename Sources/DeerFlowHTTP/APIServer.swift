@@ -49,6 +49,7 @@ public enum APIServer {
     public static func makeRouter(engine: DeerFlowEngine, configuration: APIConfiguration, metrics: EngineMetrics?) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         if let metrics { router.add(middleware: RequestMetricsMiddleware(counter: metrics.apiRequests)) }
+        router.add(middleware: RequestTracingMiddleware())
         router.add(middleware: JSONErrorMiddleware(logger: engine.logger, maxBodyBytes: configuration.maxBodyBytes))
         if !configuration.tokens.isEmpty {
             router.add(middleware: BearerTokenMiddleware(tokens: configuration.tokens, protectHealth: configuration.protectHealth))

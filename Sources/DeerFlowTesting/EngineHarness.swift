@@ -31,11 +31,16 @@ public func withEngine<T: Sendable>(
     let engine = try DeerFlowEngine(store: store, workflows: workflows, configuration: configuration, metrics: metrics, logger: logger)
     for observer in observers { engine.addObserver(observer) }
     engine.registerBuiltinHealthChecks()
-    let result = try await withServices([engine.makeScheduler(scheduler), engine.makeWorker(worker)], logger: logger) {
-        try await body(engine)
+    do {
+        let result = try await withServices([engine.makeScheduler(scheduler), engine.makeWorker(worker)], logger: logger) {
+            try await body(engine)
+        }
+        try await store.close()
+        return result
+    } catch {
+        try? await store.close()
+        throw error
     }
-    try await store.close()
-    return result
 }
 
 /// Runs services while `body` runs, then shuts them down gracefully (in reverse order) and waits

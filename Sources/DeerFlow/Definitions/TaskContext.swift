@@ -1,5 +1,6 @@
 public import DeerFlowCore
 public import Logging
+public import Tracing
 
 /// What a task's code gets: who it is (workflow, run, task, execution), the run's parameters,
 /// upstream outputs, a logger whose metadata carries those ids, and custom metrics.
@@ -58,6 +59,10 @@ public struct TaskContext: Sendable {
         self.started = started
         self.outputs = outputs
     }
+
+    /// The trace context of this attempt's `task.execute` span. Task code makes child spans with
+    /// `withSpan("step") { span in ... }` (the current context is already this one).
+    public var serviceContext: ServiceContext { .current ?? .topLevel }
 
     /// Time since this attempt started.
     public var elapsed: Duration { ContinuousClock.now - started }

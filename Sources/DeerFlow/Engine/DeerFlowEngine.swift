@@ -2,6 +2,7 @@ public import DeerFlowCore
 public import Foundation
 public import Logging
 import Synchronization
+public import Tracing
 
 /// The engine of one DeerFlow process: it creates, cancels and queries runs in the store, runs
 /// workers and the scheduler as Services, and tells observers about every state transition.
@@ -43,6 +44,8 @@ public final class DeerFlowEngine: Sendable {
     private let draining = Atomic<Bool>(false)
     private let schedulerLeader = Atomic<Bool>(false)
     private let waiters: RunWaiters
+    /// Open `workflow.run` spans of runs created here.
+    let runSpans = RunSpans()
 
     /// Creates an engine.
     ///
@@ -69,6 +72,7 @@ public final class DeerFlowEngine: Sendable {
         localWorkers = Mutex([:])
         waiters = RunWaiters()
         observers.withLock { $0.append(waiters) }
+        observers.withLock { $0.append(runSpans) }
     }
 
     // MARK: Observers
@@ -93,14 +97,15 @@ public final class DeerFlowEngine: Sendable {
     ///   - workflow: the workflow's name.
     ///   - params: run parameters; validated against the declared ones, defaults filled in.
     ///   - trigger: how the run was started.
-    ///   - traceContext: W3C `traceparent` the run's trace continues, if any.
+    ///   - parent: the trace context the run's `workflow.run` span continues; default the current
+    ///     one (the API request's span, which continues the caller's `traceparent`).
     /// - Throws: ``DeerFlowError`` `.notFound` for an unknown workflow, `.invalidParams` for bad parameters.
     @discardableResult
     public func trigger(
         _ workflow: String,
         params: [String: JSONValue] = [:],
         trigger: RunTrigger = .library,
-        traceContext: String? = nil
+        parent: ServiceContext? = nil
     ) async throws -> RunRecord {
         guard let entry = workflows[workflow] else {
             throw DeerFlowError(.notFound, "workflow '\(workflow)' is not registered (known: \(workflows.all.map(\.definition.name).joined(separator: ", ")))")
@@ -112,11 +117,27 @@ public final class DeerFlowEngine: Sendable {
             throw DeerFlowError(.invalidParams, "workflow '\(workflow)': \(error.description)")
         }
         let now = Date()
+        let runID = RunID.generate(at: now)
+        let tracer = InstrumentationSystem.tracer
+        let span = startRunSpan(runID, workflow: workflow, trigger: trigger, parent: parent ?? ServiceContext.current ?? .topLevel, tracer: tracer, at: now)
         let newRun = NewRun(
-            id: .generate(at: now), workflow: workflow, workflowVersion: entry.versionID, params: resolved,
-            tasks: entry.taskTemplate, trigger: trigger, traceContext: traceContext, createdAt: now
+            id: runID, workflow: workflow, workflowVersion: entry.versionID, params: resolved,
+            tasks: entry.taskTemplate, trigger: trigger,
+            traceContext: span.map { StoredTraceContext.encode($0.context, tracer: tracer) } ?? nil, createdAt: now
         )
-        guard let record = try await store.createRun(newRun) else {
+        let created: RunRecord?
+        do {
+            created = try await store.createRun(newRun)
+        } catch {
+            if let span = runSpans.remove(runID) {
+                span.recordError(error)
+                span.setStatus(SpanStatus(code: .error, message: "the run could not be stored"))
+                span.end()
+            }
+            throw error
+        }
+        guard let record = created else {
+            runSpans.remove(runID)?.end()
             throw DeerFlowError(.conflict, "a run of '\(workflow)' for this schedule time already exists")
         }
         emit([.runCreated(runID: record.id, workflow: workflow, trigger: trigger.kind, at: now)])
@@ -124,13 +145,52 @@ public final class DeerFlowEngine: Sendable {
         return record
     }
 
-    /// A new run row for a workflow (used by the scheduler for cron fires).
+    /// A new run row for a workflow (used by the scheduler for cron fires); its `workflow.run` span
+    /// is a root with a `deerflow.schedule` attribute.
     package func makeRun(_ entry: WorkflowRegistry.Entry, trigger: RunTrigger, at now: Date) throws -> NewRun {
         let params = try entry.definition.resolveParams([:])
+        let runID = RunID.generate(at: now)
+        let tracer = InstrumentationSystem.tracer
+        let span = startRunSpan(runID, workflow: entry.definition.name, trigger: trigger, parent: .topLevel, tracer: tracer, at: now)
+        if let span, let schedule = entry.definition.schedule {
+            span.attributes[DeerFlowTracing.Attribute.schedule] = "\(schedule.cron) (\(schedule.timeZone))"
+        }
         return NewRun(
-            id: .generate(at: now), workflow: entry.definition.name, workflowVersion: entry.versionID, params: params,
-            tasks: entry.taskTemplate, trigger: trigger, traceContext: nil, createdAt: now
+            id: runID, workflow: entry.definition.name, workflowVersion: entry.versionID, params: params,
+            tasks: entry.taskTemplate, trigger: trigger,
+            traceContext: span.map { StoredTraceContext.encode($0.context, tracer: tracer) } ?? nil, createdAt: now
         )
+    }
+
+    /// A scheduled run as the scheduler makes it (tests).
+    package func makeRunForTesting(_ entry: WorkflowRegistry.Entry, due: Date = Date()) throws -> NewRun {
+        try makeRun(entry, trigger: .schedule(dueAt: due), at: Date())
+    }
+
+    /// Wakes this process's workers (tests that insert runs directly).
+    package func wakeLocalWorkersForTesting() { wakeLocalWorkers() }
+
+    /// Ends the span of a run that was not created after all (a schedule fired twice).
+    package func discardRunSpan(_ runID: RunID) {
+        runSpans.remove(runID)?.end()
+    }
+
+    /// Starts and registers the `workflow.run` span of a new run; nil when tracing is off.
+    private func startRunSpan(_ runID: RunID, workflow: String, trigger: RunTrigger, parent: ServiceContext, tracer: any Tracer, at now: Date) -> (any Span)? {
+        guard tracer.isRecording else { return nil }
+        let span = tracer.startSpan("workflow.run", context: parent, ofKind: .internal, at: DateInstant(now))
+        span.attributes[DeerFlowTracing.Attribute.workflow] = workflow
+        span.attributes[DeerFlowTracing.Attribute.runID] = runID.rawValue
+        span.attributes[DeerFlowTracing.Attribute.trigger] = trigger.kind
+        if case .schedule(let due) = trigger { span.attributes["deerflow.schedule.due"] = Timestamp.rfc3339(due) }
+        runSpans.add(span, for: runID)
+        return span
+    }
+
+    /// Ends the `workflow.run` spans of runs created here that finished in another process.
+    package func sweepRunSpans() async {
+        guard runSpans.count > 0 else { return }
+        await runSpans.sweep(store: store)
     }
 
     /// A run with its tasks and attempts; nil when unknown.

@@ -16,6 +16,10 @@ enum HTTPTaskRunner {
         for (name, value) in action.headers.sorted(by: { $0.key < $1.key }) {
             request.headers.add(name: name, value: value)
         }
+        // Continue the trace in the called service: traceparent / tracestate of the task's span.
+        var carrier: [String: String] = [:]
+        DeerFlowTracing.inject(into: &carrier)
+        for (name, value) in carrier where !request.headers.contains(name: name) { request.headers.add(name: name, value: value) }
         if let body = action.body {
             request.body = .bytes(ByteBuffer(string: body))
             if !request.headers.contains(name: "content-type") {

@@ -1,6 +1,8 @@
 import DeerFlowCore
 import Foundation
 import Logging
+import Synchronization
+import Tracing
 
 /// Runs one claimed attempt: builds its context, runs its action under its timeout and stop
 /// signal, keeps its log, and turns the result into an ``AttemptCompletion``.
@@ -13,9 +15,53 @@ struct TaskExecutor: Sendable {
         case stopped(StopReason)
     }
 
-    /// Executes `attempt`. When it times out or is stopped, `early` receives the completion at
-    /// once and nil is returned after the code has returned; otherwise the completion is returned.
+    /// Executes `attempt` inside its `task.execute` span (a child of the run's span, wherever the
+    /// run was created), after a `task.queued` span for its time in the queue. When it times out
+    /// or is stopped, `early` receives the completion at once and nil is returned after the code
+    /// has returned; otherwise the completion is returned.
     func execute(_ attempt: ClaimedAttempt, stop: StopSignal, early: @escaping @Sendable (AttemptCompletion) -> Void) async -> AttemptCompletion? {
+        let tracer = InstrumentationSystem.tracer
+        guard tracer.isRecording else { return await run(attempt, stop: stop, early: early) }
+        let parent = StoredTraceContext.decode(attempt.traceContext, tracer: tracer)
+        let queued = tracer.startSpan("task.queued", context: parent, ofKind: .internal, at: DateInstant(attempt.queuedAt))
+        Self.describe(queued, attempt)
+        queued.end(at: DateInstant(max(attempt.queuedAt, attempt.startedAt)))
+        let span = tracer.startSpan("task.execute", context: parent, ofKind: .internal, at: DateInstant(attempt.startedAt))
+        Self.describe(span, attempt)
+        let reported = Mutex<AttemptCompletion?>(nil)
+        let completion = await ServiceContext.withValue(span.context) {
+            await run(attempt, stop: stop) { completion in
+                reported.withLock { $0 = completion }
+                early(completion)
+            }
+        }
+        guard let outcome = completion ?? reported.withLock({ $0 }) else {
+            span.end()
+            return completion
+        }
+        switch outcome.outcome {
+        case .success:
+            span.setStatus(SpanStatus(code: .ok))
+        case .failure(let message), .timeout(let message), .interrupted(let message):
+            span.recordError(TaskFailure(message: message))
+            span.setStatus(SpanStatus(code: .error, message: message))
+        case .cancelled(let message):
+            span.attributes["deerflow.cancelled"] = message
+        }
+        span.end(at: DateInstant(outcome.finishedAt))
+        return completion
+    }
+
+    static func describe(_ span: any Span, _ attempt: ClaimedAttempt) {
+        span.attributes[DeerFlowTracing.Attribute.workflow] = attempt.workflow
+        span.attributes[DeerFlowTracing.Attribute.runID] = attempt.runID.rawValue
+        span.attributes[DeerFlowTracing.Attribute.taskID] = attempt.taskID
+        span.attributes[DeerFlowTracing.Attribute.taskType] = attempt.type
+        span.attributes[DeerFlowTracing.Attribute.attempt] = attempt.number
+        span.attributes[DeerFlowTracing.Attribute.queue] = attempt.queue
+    }
+
+    private func run(_ attempt: ClaimedAttempt, stop: StopSignal, early: @escaping @Sendable (AttemptCompletion) -> Void) async -> AttemptCompletion? {
         let log = TaskLog(limit: engine.configuration.taskLogLimit)
         let work: @Sendable () async throws -> JSONValue
         switch makeWork(attempt, log: log) {
@@ -119,9 +165,13 @@ struct TaskExecutor: Sendable {
                 return .null
             }
         case .shell(let shell):
-            let environment = ShellRunner.environment(for: attempt)
             return .success {
-                try await ShellRunner.run(shell, environment: environment, log: log, killGracePeriod: grace)
+                var environment = ShellRunner.environment(for: attempt)
+                // The task span's context, for programs that continue the trace (TRACEPARENT).
+                var carrier: [String: String] = [:]
+                DeerFlowTracing.inject(into: &carrier)
+                for (key, value) in carrier { environment[key.uppercased()] = value }
+                return try await ShellRunner.run(shell, environment: environment, log: log, killGracePeriod: grace)
             }
         case .http(let http):
             return .success {
@@ -168,4 +218,10 @@ struct TaskExecutor: Sendable {
         let text = String(describing: error)
         return text.isEmpty ? "\(type(of: error))" : text
     }
+}
+
+/// A failed attempt's message as an error recorded on its span.
+struct TaskFailure: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
 }

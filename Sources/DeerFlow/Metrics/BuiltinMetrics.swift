@@ -25,6 +25,7 @@ public enum BuiltinMetric: String, CaseIterable, Sendable {
     case seriesDropped = "deerflow_metric_series_dropped_total"
     case schedulerLeader = "deerflow_scheduler_leader"
     case logLinesDropped = "deerflow_log_lines_dropped_total"
+    case spansDropped = "deerflow_spans_dropped_total"
 
     /// Name, kind, help, labels and buckets.
     public var descriptor: MetricDescriptor {
@@ -73,6 +74,8 @@ public enum BuiltinMetric: String, CaseIterable, Sendable {
             return .init(name: rawValue, kind: .gauge, help: "1 when this process holds the scheduler leadership (fires schedules, reclaims leases, exports cluster-wide gauges), else 0.", labels: [], buckets: [])
         case .logLinesDropped:
             return .init(name: rawValue, kind: .counter, help: "Log lines a handler could not write or ship (file write errors, Elasticsearch down with a full buffer), by handler.", labels: ["handler"], buckets: [])
+        case .spansDropped:
+            return .init(name: rawValue, kind: .counter, help: "Spans the trace exporter dropped (its queue was full or a batch could not be exported).", labels: [], buckets: [])
         case .seriesDropped:
             return .init(name: rawValue, kind: .counter, help: "Label combinations folded into 'other' because a metric exceeded its series budget.", labels: ["metric"], buckets: [])
         }

@@ -30,6 +30,7 @@ public final class EngineMetrics: EngineObserver, Sendable {
     let seriesDropped: Counter
     let schedulerLeader: Gauge
     let logLinesDropped: Counter
+    let spansDropped: Counter
 
     private let localWorkers = Mutex<Set<String>>([])
     private let knownQueues = Mutex<Set<String>>([])
@@ -81,6 +82,7 @@ public final class EngineMetrics: EngineObserver, Sendable {
         seriesDropped = try counter(.seriesDropped)
         schedulerLeader = try gauge(.schedulerLeader)
         logLinesDropped = try counter(.logLinesDropped)
+        spansDropped = try counter(.spansDropped)
         let dropped = seriesDropped
         let budget = registry.seriesBudget
         registry.onSeriesBudgetExceeded { metric, firstTime in
@@ -177,6 +179,11 @@ public final class EngineMetrics: EngineObserver, Sendable {
     /// Counts log lines a handler dropped.
     public func recordDroppedLogLines(handler: String, count: Int) {
         try? logLinesDropped.labels(handler).inc(Double(count))
+    }
+
+    /// Counts spans the exporter dropped.
+    public func recordDroppedSpans(_ count: Int) {
+        try? spansDropped.inc(Double(count))
     }
 
     /// Sets `deerflow_scheduler_leader`.

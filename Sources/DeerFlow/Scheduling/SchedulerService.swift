@@ -67,8 +67,13 @@ public final class SchedulerService: Service, Sendable {
 
     private func loop() async {
         var schedules: [String: LoadedSchedule]?
+        var lastSweep = ContinuousClock.now
         while !Task.isCancelled {
             let now = Date()
+            if ContinuousClock.now - lastSweep >= .seconds(2) {
+                lastSweep = .now
+                await engine.sweepRunSpans()
+            }
             let leads: Bool
             do {
                 leads = try await engine.store.tryAcquireLeadership(candidate: candidate, ttl: configuration.leadershipTTL)
@@ -172,6 +177,7 @@ public final class SchedulerService: Service, Sendable {
                     scheduleEvents.emit(.fired(workflow: name, dueAt: time, delay: max(0, firedAt.timeIntervalSince(time))))
                     engine.logger.info("schedule fired", metadata: ["workflow": "\(name)", "run_id": "\(created.id)", "due": "\(time)"])
                 } else {
+                    engine.discardRunSpan(newRun.id)
                     scheduleEvents.emit(.missed(workflow: name, dueAt: time, reason: "already_fired"))
                 }
                 schedule.record = advanced

@@ -5,6 +5,8 @@ import Logging
 import Synchronization
 import DeerFlowLogging
 import DeerFlowCore
+import DeerFlowObservability
+import ServiceLifecycle
 
 #if canImport(Glibc)
 import Glibc
@@ -79,7 +81,7 @@ enum ProcessLogging {
     /// The backend set up by `bootstrap`, if any.
     static var current: LoggingBackend? { backend.withLock { $0 } }
 
-    static func bootstrap(level: Logger.Level?, configDirectory: String? = nil) throws -> Logger {
+    static func bootstrap(level: Logger.Level?, configDirectory: String? = nil, metadataProvider: Logger.MetadataProvider? = nil) throws -> Logger {
         var configuration = LoggingConfigFile()
         configuration.format = isatty(STDOUT_FILENO) == 1 ? .text : .json
         if let configDirectory {
@@ -102,11 +104,59 @@ enum ProcessLogging {
         let installed = backend.withLock { current -> LoggingBackend in
             if let current { return current }
             current = made
-            LoggingSystem.bootstrap(made.makeHandler)
+            if let metadataProvider {
+                LoggingSystem.bootstrap({ label, provider in made.makeHandler(label: label, metadataProvider: provider) }, metadataProvider: metadataProvider)
+            } else {
+                LoggingSystem.bootstrap(made.makeHandler)
+            }
             return made
         }
         var logger = Logger(label: "deerflow")
         logger.logLevel = installed.level
         return logger
     }
+}
+
+/// Sets up tracing once, when `tracing.yaml` or `OTEL_*` variables enable it.
+enum ProcessTracing {
+    /// Spans the exporter dropped, until the metrics exist to count them.
+    static let dropped = DroppedLinesCounter()
+    private static let started = Mutex<(done: Bool, service: (any Service)?)>((false, nil))
+
+    /// The tracing configuration of a config directory and the environment; nil when tracing is off.
+    static func configuration(configDirectory: String?) throws -> TracingConfigFile? {
+        let environment = ProcessInfo.processInfo.environment
+        var file: TracingConfigFile?
+        if let configDirectory {
+            let path = (configDirectory as NSString).appendingPathComponent("tracing.yaml")
+            if FileManager.default.fileExists(atPath: path) {
+                do {
+                    file = try TracingConfigFile.load(path: path, environment: environment)
+                } catch {
+                    throw CLIError(error.description)
+                }
+            }
+        }
+        guard TracingSetup.isEnabled(file, environment: environment) else { return nil }
+        return file ?? TracingConfigFile()
+    }
+
+    /// Starts the exporter and installs the tracer; returns its service.
+    static func start(_ configuration: TracingConfigFile, logger: Logger) throws -> any Service {
+        try started.withLock { state throws -> any Service in
+            if let service = state.service { return service }
+            do {
+                let made = try TracingSetup.start(
+                    file: configuration, environment: ProcessInfo.processInfo.environment, diagnostics: logger,
+                    onDropped: { dropped.add("spans", $0) })
+                state = (true, made.service)
+                return made.service
+            } catch {
+                throw CLIError("tracing: \(error)")
+            }
+        }
+    }
+
+    /// The exporter's service, once started.
+    static var service: (any Service)? { started.withLock { $0.service } }
 }

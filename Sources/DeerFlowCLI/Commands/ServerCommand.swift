@@ -3,6 +3,7 @@ import DeerFlow
 import DeerFlowCore
 import Foundation
 import Logging
+import DeerFlowObservability
 
 /// Options shared by the commands that run DeerFlow services.
 struct ProcessOptions: ParsableArguments {
@@ -23,6 +24,18 @@ struct ProcessOptions: ParsableArguments {
 
     @Option(help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error, critical. Default: logging.yaml's level, else info.", valueName: "level"))
     var logLevel: Logger.Level?
+
+    /// Logging (logging.yaml) and, when tracing.yaml or OTEL_* variables enable it, tracing.
+    func bootstrapObservability() throws -> Logger {
+        let tracing = try ProcessTracing.configuration(configDirectory: config)
+        let logger = try ProcessLogging.bootstrap(
+            level: logLevel, configDirectory: config, metadataProvider: tracing == nil ? nil : TracingSetup.loggingMetadataProvider)
+        if let tracing {
+            _ = try ProcessTracing.start(tracing, logger: logger)
+            logger.info("tracing on", metadata: ["endpoint": "\(tracing.endpoint ?? ProcessInfo.processInfo.environment["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] ?? ProcessInfo.processInfo.environment["OTEL_EXPORTER_OTLP_ENDPOINT"] ?? "http://localhost:4318/v1/traces")"])
+        }
+        return logger
+    }
 
     /// Options from the config directory and environment, with these flags applied on top.
     func runtimeOptions() throws -> RuntimeOptions {
@@ -84,7 +97,7 @@ struct ServerCommand: AsyncParsableCommand {
     var noWorkers = false
 
     func run() async throws {
-        let logger = try ProcessLogging.bootstrap(level: process.logLevel, configDirectory: process.config)
+        let logger = try process.bootstrapObservability()
         var options = try process.runtimeOptions()
         try worker.apply(to: &options)
         if let apiPort { options.api.port = apiPort }
@@ -105,7 +118,7 @@ struct WorkerCommand: AsyncParsableCommand {
     @OptionGroup var worker: WorkerOptions
 
     func run() async throws {
-        let logger = try ProcessLogging.bootstrap(level: process.logLevel, configDirectory: process.config)
+        let logger = try process.bootstrapObservability()
         var options = try process.runtimeOptions()
         try worker.apply(to: &options)
         options.runAPI = false

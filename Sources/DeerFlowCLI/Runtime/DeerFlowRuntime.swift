@@ -3,6 +3,7 @@ import DeerFlowCore
 import DeerFlowHTTP
 import DeerFlowLogging
 import DeerFlowObservability
+import DeerFlowPostgres
 import DeerFlowSQLite
 public import Foundation
 public import Logging
@@ -54,6 +55,7 @@ public final class DeerFlowRuntime: Sendable {
             }
         }
         ProcessLogging.dropped.attach { handler, count in engineMetrics.recordDroppedLogLines(handler: handler, count: count) }
+        ProcessTracing.dropped.attach { _, count in engineMetrics.recordDroppedSpans(count) }
         var engineConfiguration = options.engine
         if let logging = ProcessLogging.current, engineConfiguration.redactTaskLog == nil {
             // Task logs stored for the API go through the same redaction as every log line.
@@ -62,6 +64,7 @@ public final class DeerFlowRuntime: Sendable {
         }
         let engine = try DeerFlowEngine(store: store, workflows: workflows, configuration: engineConfiguration, metrics: registry, logger: logger)
         engine.addObserver(engineMetrics)
+        engine.addObserver(LoggingObserver(logger: logger))
         engine.registerBuiltinHealthChecks()
         engineMetrics.declare(queues: Array(Set(engine.workflows.all.flatMap { $0.definition.tasks.map(\.queue) } + options.worker.queues)))
         return DeerFlowRuntime(engine: engine, options: options, backend: backend, metrics: engineMetrics, logger: logger)
@@ -74,6 +77,8 @@ public final class DeerFlowRuntime: Sendable {
         var services: [any Service] = []
         // Logging starts first and stops last, so shutdown messages are written.
         if let logging = ProcessLogging.current { services.append(LoggingService(backend: logging)) }
+        // The span exporter stops after the workers and the API, so their last spans are sent.
+        if let tracing = ProcessTracing.service { services.append(tracing) }
         let ports = self.ports
         if let backend {
             services.append(MetricsServer.makeApplication(
@@ -136,7 +141,9 @@ public final class DeerFlowRuntime: Sendable {
         await running?.triggerGracefulShutdown()
     }
 
-    /// The store for a database URL: `sqlite://PATH` (`sqlite:///abs/path` or `sqlite://./rel/path`).
+    /// The store for a database URL: `sqlite://PATH` (`sqlite:///abs/path` or `sqlite://./rel/path`)
+    /// or `postgres://user:password@host:port/database?sslmode=...` (`postgresql://` too).
+    /// Messages never show a URL's password.
     static func makeStore(url: String, logger: Logger) throws -> any WorkflowStore {
         if url.hasPrefix("sqlite://") {
             let path = String(url.dropFirst("sqlite://".count))
@@ -145,7 +152,10 @@ public final class DeerFlowRuntime: Sendable {
             }
             return SQLiteWorkflowStore(path: path, logger: logger)
         }
-        throw DeerFlowError(.badRequest, "unsupported database URL '\(url)'; use sqlite://PATH")
+        if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
+            return try PostgresWorkflowStore(url: url, logger: logger)
+        }
+        throw DeerFlowError(.badRequest, "unsupported database URL '\(PostgresWorkflowStore.Configuration.redact(url))'; use sqlite://PATH or postgres://user:password@host:5432/database")
     }
 }
 

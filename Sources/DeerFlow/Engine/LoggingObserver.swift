@@ -1,0 +1,68 @@
+import DeerFlowCore
+import Foundation
+public import Logging
+
+/// Logs state transitions: runs created and finished, failed and timed-out attempts, retries and
+/// skipped tasks at info or warning; started and successful attempts at debug. Every line carries
+/// the run's ids.
+public struct LoggingObserver: EngineObserver {
+    let logger: Logger
+
+    public init(logger: Logger) {
+        self.logger = logger
+    }
+
+    public func engine(didEmit events: [EngineEvent]) {
+        for event in events {
+            switch event {
+            case .runCreated(let runID, let workflow, let trigger, _):
+                logger.info("run created", metadata: ["run_id": "\(runID)", "workflow": "\(workflow)", "trigger": "\(trigger)"])
+            case .runStarted(let runID, let workflow, _):
+                logger.debug("run started", metadata: ["run_id": "\(runID)", "workflow": "\(workflow)"])
+            case .runFinished(let runID, let workflow, let status, let createdAt, let startedAt, let finishedAt):
+                let seconds = finishedAt.timeIntervalSince(startedAt ?? createdAt)
+                let metadata: Logger.Metadata = [
+                    "run_id": "\(runID)", "workflow": "\(workflow)", "status": "\(status.rawValue)",
+                    "duration_ms": "\(Int((seconds * 1000).rounded()))",
+                ]
+                if status == .failed {
+                    logger.warning("run finished", metadata: metadata)
+                } else {
+                    logger.info("run finished", metadata: metadata)
+                }
+            case .attemptStarted(let info, _, _):
+                if logger.logLevel <= .debug { logger.debug("attempt started", metadata: Self.metadata(info)) }
+            case .attemptFinished(let info, let status, let metricStatus, _, _, let error):
+                var metadata = Self.metadata(info)
+                metadata["status"] = "\(status.rawValue)"
+                if let error { metadata["error"] = "\(error)" }
+                switch metricStatus {
+                case .success:
+                    if logger.logLevel <= .debug { logger.debug("attempt finished", metadata: metadata) }
+                case .cancelled:
+                    logger.info("attempt cancelled", metadata: metadata)
+                case .retried:
+                    logger.info("attempt failed; retrying", metadata: metadata)
+                case .failed, .timeout:
+                    logger.warning("attempt failed", metadata: metadata)
+                }
+            case .retryScheduled(let info, let at):
+                var metadata = Self.metadata(info)
+                metadata["retry_at"] = "\(at)"
+                logger.debug("retry scheduled", metadata: metadata)
+            case .tasksSkipped(let runID, let workflow, let taskIDs):
+                logger.info("tasks skipped: an upstream task failed", metadata: [
+                    "run_id": "\(runID)", "workflow": "\(workflow)", "tasks": .array(taskIDs.map { .string($0) }),
+                ])
+            }
+        }
+    }
+
+    static func metadata(_ info: AttemptInfo) -> Logger.Metadata {
+        [
+            "run_id": "\(info.runID)", "workflow": "\(info.workflow)", "task_id": "\(info.taskID)", "type": "\(info.type)",
+            "queue": "\(info.queue)", "attempt": "\(info.number)",
+            "execution_id": "\(info.runID):\(info.taskID):\(info.number)",
+        ]
+    }
+}

@@ -1,0 +1,99 @@
+public import DeerFlowCore
+public import Foundation
+public import Tracing
+import Instrumentation
+
+/// Trace context helpers: what the monitoring chapter calls `inject_context` / `extract_context`.
+///
+/// ```swift
+/// var headers: [String: String] = [:]
+/// DeerFlowTracing.inject(into: &headers)            // traceparent / tracestate of the current span
+/// request.headers = headers
+///
+/// let parent = DeerFlowTracing.extract(from: incoming.headers)
+/// try await withSpan("downstream", context: parent) { span in ... }
+/// ```
+public enum DeerFlowTracing {
+    /// Writes the context (default: the current one) into a header dictionary, as W3C
+    /// `traceparent` / `tracestate` with the OpenTelemetry tracer.
+    public static func inject(_ context: ServiceContext = .current ?? .topLevel, into headers: inout [String: String]) {
+        InstrumentationSystem.tracer.inject(context, into: &headers, using: DictionaryInjector())
+    }
+
+    /// Reads a context out of a header dictionary (keys are matched case-insensitively).
+    public static func extract(from headers: [String: String]) -> ServiceContext {
+        var context = ServiceContext.topLevel
+        InstrumentationSystem.tracer.extract(headers, into: &context, using: DictionaryExtractor())
+        return context
+    }
+
+    /// Span attribute keys DeerFlow sets.
+    public enum Attribute {
+        public static let workflow = "deerflow.workflow"
+        public static let runID = "deerflow.run_id"
+        public static let taskID = "deerflow.task_id"
+        public static let taskType = "deerflow.task.type"
+        public static let attempt = "deerflow.attempt"
+        public static let queue = "deerflow.queue"
+        public static let trigger = "deerflow.trigger"
+        public static let schedule = "deerflow.schedule"
+        public static let status = "deerflow.status"
+    }
+}
+
+/// Writes into `[String: String]`.
+public struct DictionaryInjector: Injector {
+    public init() {}
+    public func inject(_ value: String, forKey key: String, into carrier: inout [String: String]) {
+        carrier[key] = value
+    }
+}
+
+/// Reads from `[String: String]`, ignoring the case of keys.
+public struct DictionaryExtractor: Extractor {
+    public init() {}
+    public func extract(key: String, from carrier: [String: String]) -> String? {
+        if let value = carrier[key] { return value }
+        let lowered = key.lowercased()
+        return carrier.first { $0.key.lowercased() == lowered }?.value
+    }
+}
+
+/// A `Date` as a tracing instant (spans that start or end at a recorded time).
+struct DateInstant: TracerInstant {
+    let nanosecondsSinceEpoch: UInt64
+
+    init(_ date: Date) {
+        nanosecondsSinceEpoch = UInt64(max(0, date.timeIntervalSince1970 * 1_000_000_000))
+    }
+
+    static func < (lhs: DateInstant, rhs: DateInstant) -> Bool { lhs.nanosecondsSinceEpoch < rhs.nanosecondsSinceEpoch }
+}
+
+/// Trace context stored with a run: the injected carrier, as compact JSON.
+enum StoredTraceContext {
+    static func encode(_ context: ServiceContext, tracer: any Tracer) -> String? {
+        var carrier: [String: String] = [:]
+        tracer.inject(context, into: &carrier, using: DictionaryInjector())
+        guard !carrier.isEmpty else { return nil }
+        return JSONValue.object(carrier.mapValues(JSONValue.string)).compactJSON
+    }
+
+    static func carrier(_ stored: String?) -> [String: String] {
+        guard let stored, case .object(let object)? = try? JSONValue(parsing: stored) else { return [:] }
+        return object.compactMapValues(\.stringValue)
+    }
+
+    static func decode(_ stored: String?, tracer: any Tracer) -> ServiceContext {
+        var context = ServiceContext.topLevel
+        let carrier = carrier(stored)
+        guard !carrier.isEmpty else { return context }
+        tracer.extract(carrier, into: &context, using: DictionaryExtractor())
+        return context
+    }
+}
+
+extension Tracer {
+    /// Whether spans are recorded at all (false for the no-op tracer, when tracing is off).
+    var isRecording: Bool { !(self is NoOpTracer) }
+}
