@@ -72,7 +72,11 @@ let package = Package(
             name: "DeerFlowPostgres",
             dependencies: [
                 "DeerFlow",
+                "DeerFlowCore",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
         ),

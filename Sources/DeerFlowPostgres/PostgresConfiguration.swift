@@ -1,5 +1,5 @@
-public import DeerFlow
-public import Foundation
+import DeerFlow
+import Foundation
 import NIOSSL
 import PostgresNIO
 
@@ -174,8 +174,9 @@ extension PostgresWorkflowStore {
             return configuration
         }
 
-        /// Settings of a single connection (the LISTEN connection).
-        func connectionConfiguration() throws -> PostgresConnection.Configuration {
+        /// Settings of a single connection (the first contact, the LISTEN connection); `purpose`
+        /// is appended to the application name.
+        func connectionConfiguration(purpose: String) throws -> PostgresConnection.Configuration {
             var configuration: PostgresConnection.Configuration
             if let directory = unixSocketDirectory {
                 configuration = PostgresConnection.Configuration(
@@ -192,7 +193,7 @@ extension PostgresWorkflowStore {
                 configuration.options.tlsServerName = Self.isAddress(host) ? nil : host
             }
             configuration.options.connectTimeout = .seconds(connectTimeout.components.seconds)
-            configuration.options.additionalStartupParameters = [("application_name", applicationName + "-listen")]
+            configuration.options.additionalStartupParameters = [("application_name", applicationName + purpose)]
             return configuration
         }
 

@@ -66,6 +66,27 @@ extension PostgresWorkflowStore {
         }
     }
 
+    /// Runs `body` in one read-only REPEATABLE READ transaction: every statement sees the same
+    /// snapshot (a run with its tasks and attempts, consistent statistics).
+    func snapshot<T: Sendable>(_ body: (PostgresSession) async throws -> T) async throws -> T {
+        do {
+            return try await client.withConnection { connection in
+                let session = PostgresSession(connection: connection, logger: queryLogger)
+                try await session.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                do {
+                    let result = try await body(session)
+                    try await session.execute("COMMIT")
+                    return result
+                } catch {
+                    try? await session.execute("ROLLBACK")
+                    throw error
+                }
+            }
+        } catch {
+            throw translate(error)
+        }
+    }
+
     /// Runs `body` on a leased connection without a transaction (each statement commits alone).
     func session<T: Sendable>(_ body: (PostgresSession) async throws -> T) async throws -> T {
         do {
@@ -87,9 +108,7 @@ extension PostgresWorkflowStore {
     /// credentials.
     func translate(_ error: any Error) -> any Error {
         switch error {
-        case let error as DeerFlowError:
-            return error
-        case is CancellationError:
+        case is DeerFlowError, is CancellationError, is any StoreControlFlow:
             return error
         case let error as PSQLError:
             return DeerFlowError(.unavailable, describe(error))
@@ -110,6 +129,9 @@ extension PostgresWorkflowStore {
         return message
     }
 }
+
+/// Errors the store throws inside a transaction to roll it back and handle outside.
+protocol StoreControlFlow: Error {}
 
 /// A one-dimensional array that may hold NULLs, for `unnest($1::text[], ...)` batches
 /// (postgres-nio encodes arrays of non-optional elements only).

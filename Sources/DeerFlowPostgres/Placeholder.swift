@@ -1,2 +1,0 @@
-import DeerFlow
-import PostgresNIO

@@ -1,0 +1,197 @@
+public import DeerFlow
+import DeerFlowCore
+import Foundation
+public import Logging
+import NIOCore
+import PostgresNIO
+import Synchronization
+
+/// The distributed store: any number of `deerflow server` and `deerflow worker` processes on any
+/// number of machines share one PostgreSQL database.
+///
+/// Coordination is the database's own: every transition is one READ COMMITTED transaction;
+/// workers claim with `FOR UPDATE SKIP LOCKED` (never waiting for each other); rows locked by
+/// several transactions are locked in key order, so transactions do not deadlock; a transaction
+/// that makes work claimable sends `NOTIFY deerflow_work`, which wakes idle workers of every
+/// process through a LISTEN connection (polling stays as the fallback, and finds retries whose
+/// backoff ends later); scheduler leadership is a lease row; cron fires are unique per workflow
+/// and due time.
+///
+/// `prepare()` starts the connection pool (postgres-nio's `PostgresClient`, which reconnects by
+/// itself) and the LISTEN connection in a background task, then migrates the schema; `close()`
+/// stops both.
+///
+/// ```swift
+/// let store = try PostgresWorkflowStore(url: "postgres://deerflow:secret@db:5432/deerflow?sslmode=verify-full")
+/// try await store.prepare()
+/// defer { try? await store.close() }
+/// ```
+public final class PostgresWorkflowStore: WorkflowStore, Sendable {
+    /// Where and how the store connects.
+    public let configuration: Configuration
+    let logger: Logger
+    /// Logger handed to postgres-nio for statements (it logs at debug and trace levels only).
+    let queryLogger: Logger
+    let client: PostgresClient
+    let notifier = WorkNotifier()
+    /// Concurrent triggers are inserted together, one transaction per batch.
+    let runInserts: GroupCommit<NewRun, RunRecord?>
+    private let background = Mutex<Task<Void, Never>?>(nil)
+
+    /// Creates a store; `prepare()` connects and migrates.
+    ///
+    /// - Parameters:
+    ///   - configuration: connection settings, usually from ``Configuration/init(url:)``.
+    ///   - logger: the store's logger (migrations, lost and re-established connections).
+    public init(configuration: Configuration, logger: Logger = Logger(label: "deerflow.postgres")) throws {
+        self.configuration = configuration
+        self.logger = logger
+        queryLogger = logger
+        client = PostgresClient(configuration: try configuration.clientConfiguration(), backgroundLogger: logger)
+        let inserter = WeakStore()
+        runInserts = GroupCommit { runs in
+            guard let store = inserter.value else { throw DeerFlowError(.unavailable, "the PostgreSQL store was closed") }
+            return try await store.insertBatch(runs)
+        }
+        inserter.value = self
+    }
+
+    /// Creates a store for `postgres://user:password@host:port/database?sslmode=...`.
+    /// - Throws: ``DeerFlowError`` `.badRequest` for a malformed URL (the message masks the password).
+    public convenience init(url: String, logger: Logger = Logger(label: "deerflow.postgres")) throws {
+        try self.init(configuration: Configuration(url: url), logger: logger)
+    }
+
+    /// Connects (waiting up to the connect timeout for a server that is starting), migrates the
+    /// schema, then starts the connection pool and the LISTEN connection in the background.
+    ///
+    /// - Throws: ``DeerFlowError`` `.unavailable` when the server cannot be reached, refuses the
+    ///   credentials or the database, or holds a schema newer than this DeerFlow knows.
+    public func prepare() async throws {
+        guard background.withLock({ $0 == nil }) else { return }
+        let connection = try await connectDirectly()
+        do {
+            try await migrate(on: connection)
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+        try? await connection.close()
+        background.withLock { task in
+            guard task == nil else { return }
+            let client = self.client
+            let listener = Listener(configuration: configuration, notifier: notifier, logger: logger)
+            task = Task {
+                await withDiscardingTaskGroup { group in
+                    group.addTask { await client.run() }
+                    group.addTask { await listener.run() }
+                }
+            }
+        }
+    }
+
+    /// One connection outside the pool, so that a wrong password or a missing database fails at
+    /// once with PostgreSQL's message (the pool would keep retrying); a refused connection is
+    /// retried until the connect timeout (the server may be starting).
+    private func connectDirectly() async throws -> PostgresConnection {
+        let deadline = ContinuousClock.now + configuration.connectTimeout
+        let settings = try configuration.connectionConfiguration(purpose: "")
+        while true {
+            do {
+                return try await PostgresConnection.connect(configuration: settings, id: 1, logger: queryLogger)
+            } catch let error as PSQLError where error.code == .server {
+                throw DeerFlowError(.unavailable, "cannot open the database \(configuration.redactedURL): \(describe(error))")
+            } catch {
+                guard ContinuousClock.now < deadline else {
+                    let reason = (error as? PSQLError).map(describe) ?? "\(error)"
+                    throw DeerFlowError(.unavailable, "cannot open the database \(configuration.redactedURL) within \(configuration.connectTimeout): \(reason)")
+                }
+                try await Task.sleep(for: .milliseconds(250))
+            }
+        }
+    }
+
+    public func close() async throws {
+        notifier.finish()
+        let task = background.withLock { task -> Task<Void, Never>? in
+            defer { task = nil }
+            return task
+        }
+        task?.cancel()
+        await task?.value
+    }
+
+    public func ping() async throws {
+        try await session { try await $0.execute("SELECT 1") }
+    }
+
+    /// Wake-ups from `LISTEN deerflow_work`, sent by every transaction (of any process) that made
+    /// attempts claimable now. Retries whose backoff ends later are found by polling.
+    public func workAvailable() -> AsyncStream<Void>? {
+        notifier.subscribe()
+    }
+}
+
+/// The LISTEN connection: a dedicated session (pooled connections come and go), opened when the
+/// first worker asks for wake-ups and re-opened after any failure, with backoff. After each
+/// (re)connect every subscriber is woken once, for work queued while nobody listened.
+struct Listener: Sendable {
+    let configuration: PostgresWorkflowStore.Configuration
+    let notifier: WorkNotifier
+    let logger: Logger
+
+    func run() async {
+        await notifier.waitUntilWanted()
+        var failures = 0
+        var connectionID = 1_000_000
+        while !Task.isCancelled {
+            do {
+                let settings = try configuration.connectionConfiguration(purpose: "-listen")
+                connectionID += 1
+                let connection = try await PostgresConnection.connect(configuration: settings, id: connectionID, logger: logger)
+                do {
+                    try await withTaskCancellationHandler {
+                        try await connection.listen(on: PostgresWorkflowStore.workChannel) { notifications in
+                            if failures > 0 {
+                                logger.notice("LISTEN connection re-established", metadata: ["database": "\(configuration.redactedURL)"])
+                            }
+                            failures = 0
+                            notifier.broadcast()
+                            for try await _ in notifications { notifier.broadcast() }
+                        }
+                    } onCancel: {
+                        let closing: EventLoopFuture<Void> = connection.close()
+                        _ = closing
+                    }
+                } catch {
+                    try? await connection.close()
+                    throw error
+                }
+                try? await connection.close()
+            } catch {
+                if Task.isCancelled { break }
+                failures += 1
+                if failures == 1 {
+                    logger.warning("LISTEN connection lost; reconnecting (workers poll meanwhile)", metadata: [
+                        "database": "\(configuration.redactedURL)", "error": "\(String(reflecting: error).prefix(300))",
+                    ])
+                }
+            }
+            try? await Task.sleep(for: .milliseconds(min(5_000, 100 << min(failures, 6))))
+        }
+    }
+}
+
+/// A weak reference to the store for the group-commit closure created before `self` exists.
+final class WeakStore: Sendable {
+    private let box = Mutex<Box>(Box())
+
+    private struct Box: @unchecked Sendable {
+        weak var store: PostgresWorkflowStore?
+    }
+
+    var value: PostgresWorkflowStore? {
+        get { box.withLock { $0.store } }
+        set { box.withLock { $0.store = newValue } }
+    }
+}
