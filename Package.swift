@@ -125,7 +125,14 @@ let package = Package(
         // Structured logging: JSON lines, redaction, console/file sinks.
         .target(
             name: "DeerFlowLogging",
-            dependencies: ["DeerFlowCore", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "DeerFlowCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: strictSettings
         ),
         // Command-line interface; a user's own executable calls `DeerFlowCommand.main(workflows:)`.
@@ -189,7 +196,25 @@ let package = Package(
         ),
         .testTarget(
             name: "DeerFlowLoggingTests",
-            dependencies: ["DeerFlowLogging", "DeerFlowCore", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "DeerFlowLogging", "DeerFlowCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "DeerFlowPostgresTests",
+            dependencies: [
+                "DeerFlow", "DeerFlowCore", "DeerFlowPostgres", "DeerFlowTesting",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -9,9 +9,6 @@ import PostgresNIO
 final class PostgresSession {
     let connection: PostgresConnection
     let logger: Logger
-    /// Set when the transaction made attempts claimable now: `NOTIFY deerflow_work` is sent once,
-    /// right before `COMMIT`, so listeners wake up when the work is visible.
-    var notifyWork = false
 
     init(connection: PostgresConnection, logger: Logger) {
         self.connection = connection
@@ -31,7 +28,9 @@ final class PostgresSession {
 }
 
 extension PostgresWorkflowStore {
-    /// The channel of `NOTIFY` / `LISTEN` wake-ups.
+    /// The channel of `NOTIFY` / `LISTEN` wake-ups. The statements that make attempts claimable
+    /// now call `pg_notify('deerflow_work', '')` (PostgreSQL delivers it at COMMIT, once per
+    /// transaction however often it was called).
     static let workChannel = "deerflow_work"
 
     /// Runs `body` in one READ COMMITTED transaction. A transaction PostgreSQL aborted because of a
@@ -46,9 +45,6 @@ extension PostgresWorkflowStore {
                     try await session.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
                     do {
                         let result = try await body(session)
-                        if session.notifyWork {
-                            try await session.execute("NOTIFY \(unescaped: Self.workChannel)")
-                        }
                         try await session.execute("COMMIT")
                         return result
                     } catch {

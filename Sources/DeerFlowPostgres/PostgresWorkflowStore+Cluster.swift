@@ -7,32 +7,13 @@ extension PostgresWorkflowStore {
     // MARK: Workers and leases
 
     /// Records the worker's heartbeat row and extends the leases of its running attempts, in one
-    /// statement (PostgreSQL runs data-modifying CTEs to completion whether or not the query reads
-    /// them). Attempts locked by another transaction (being completed or reclaimed right now) are
-    /// skipped rather than waited for.
+    /// statement (``Heartbeat``).
     public func heartbeat(_ worker: WorkerRecord, running: [AttemptID], leaseUntil: Date) async throws -> Set<AttemptID> {
-        let ids = running.sorted()
-        let rows = try await session { session in
-            try await session.rows("""
-                WITH beat AS (
-                    INSERT INTO workers (id, host, pid, slots, busy, queues, version, started_at, last_seen, state)
-                    VALUES (\(worker.id), \(worker.host), \(worker.pid), \(worker.slots), \(worker.busy), \(worker.queues)::text[],
-                            \(worker.version), \(worker.startedAt), \(worker.lastSeen), 'active')
-                    ON CONFLICT (id) DO UPDATE SET busy = excluded.busy, last_seen = excluded.last_seen, slots = excluded.slots,
-                        queues = excluded.queues, state = CASE WHEN workers.state = 'stopped' THEN 'stopped' ELSE 'active' END
-                    RETURNING id
-                ), extended AS (
-                    UPDATE attempts SET lease_until = \(leaseUntil)
-                    WHERE id IN (
-                        SELECT id FROM attempts WHERE id = ANY(\(ids)) AND status = 'running' AND worker = \(worker.id)
-                        ORDER BY id FOR UPDATE SKIP LOCKED)
-                    RETURNING id
-                )
-                SELECT a.id FROM attempts a
-                WHERE a.id = ANY(\(ids))
-                  AND (a.status <> 'running' OR a.worker IS DISTINCT FROM \(worker.id) OR a.stop_requested)
-                """)
-        }
+        var statement = Heartbeat()
+        statement.worker = worker
+        statement.running = running.sorted()
+        statement.leaseUntil = leaseUntil
+        let rows = try await session { try await $0.rows(statement) }
         return Set(try rows.map { try $0.decode(Int64.self) })
     }
 
@@ -67,8 +48,8 @@ extension PostgresWorkflowStore {
                 let reason = lostWorkers.contains(name) ? "worker \(name) is gone" : "lease expired: worker \(name) stopped renewing it"
                 return AttemptCompletion(attemptID: id, outcome: .interrupted(message: reason), finishedAt: now)
             }
-            let completed = try await Self.complete(completions, now: now, in: session)
-            try await Self.queue(completed.ready, now: now, in: session)
+            let completed = try await Self.complete(completions, now: now, direct: nil, in: session)
+            if !completed.finish.ids.isEmpty { try await session.rows(completed.finish) }
             return completed.events
         }
     }

@@ -8,59 +8,22 @@ extension PostgresWorkflowStore {
         try await runInserts.submit(run)
     }
 
-    /// Inserts runs (one transaction per batch of concurrent triggers).
+    /// Inserts runs (one statement per batch of concurrent triggers).
     func insertBatch(_ runs: [NewRun]) async throws -> [RunRecord?] {
-        try await transaction { session in
+        try await session { session in
             try await Self.insert(runs, in: session)
         }
     }
 
-    /// Inserts runs, their tasks and the queued first attempts of tasks without dependencies. A
-    /// scheduled run whose workflow and due time exist already is skipped: its result is nil.
+    /// Inserts runs, their tasks and the queued first attempts of tasks without dependencies, in
+    /// one statement (``InsertRuns``). A scheduled run whose workflow and due time exist already is
+    /// skipped: its result is nil.
     static func insert(_ runs: [NewRun], in session: PostgresSession) async throws -> [RunRecord?] {
         guard !runs.isEmpty else { return [] }
-        let rows = try await session.rows("""
-            INSERT INTO runs (id, workflow, version, status, params, trigger, scheduled_for, trace_context, created_at, tasks_total)
-            SELECT v.id, v.workflow, v.version, 'pending', v.params, v.trigger, v.scheduled_for, v.trace_context, v.created_at, v.tasks_total
-            FROM unnest(\(runs.map(\.id.rawValue))::text[], \(runs.map(\.workflow))::text[], \(runs.map(\.workflowVersion))::text[],
-                        \(runs.map { JSONValue.object($0.params).compactJSON })::text[], \(runs.map(\.trigger.kind))::text[],
-                        \(NullableArray(runs.map(\.scheduledFor)))::timestamptz[], \(NullableArray(runs.map(\.traceContext)))::text[],
-                        \(runs.map(\.createdAt))::timestamptz[], \(runs.map(\.tasks.count))::integer[])
-                 AS v(id, workflow, version, params, trigger, scheduled_for, trace_context, created_at, tasks_total)
-            ON CONFLICT DO NOTHING
-            RETURNING id
-            """)
         var inserted: Set<String> = []
-        for row in rows { inserted.insert(try row.decode(String.self)) }
-        let created = runs.filter { inserted.contains($0.id.rawValue) }
-        var tasks = TaskColumns()
-        var firstAttempts: [CompletionPlan.NewAttempt] = []
-        for run in created {
-            for task in run.tasks {
-                tasks.append(run.id, task)
-                if task.dependencyCount == 0 {
-                    firstAttempts.append(.init(runID: run.id, taskIndex: task.index, number: 1, queue: task.queue, priority: task.priority, queuedAt: run.createdAt))
-                }
-            }
+        for row in try await session.rows(InsertRuns(runs)) {
+            if let id = try row.decode(String?.self) { inserted.insert(id) }
         }
-        if !tasks.runIDs.isEmpty {
-            try await session.execute("""
-                INSERT INTO tasks (run_id, idx, task_id, type, queue, priority, status, deps_remaining, dependents,
-                                   retries, retry_delay_ms, max_retry_delay_ms, jitter, timeout_ms, attempts)
-                SELECT v.run_id, v.idx, v.task_id, v.type, v.queue, v.priority,
-                       CASE WHEN v.deps = 0 THEN 'queued' ELSE 'pending' END, v.deps,
-                       CASE WHEN v.dependents = '' THEN '{}'::integer[] ELSE string_to_array(v.dependents, ',')::integer[] END,
-                       v.retries, v.retry_delay_ms, v.max_retry_delay_ms, v.jitter, v.timeout_ms,
-                       CASE WHEN v.deps = 0 THEN 1 ELSE 0 END
-                FROM unnest(\(tasks.runIDs)::text[], \(tasks.indices)::integer[], \(tasks.ids)::text[], \(tasks.types)::text[],
-                            \(tasks.queues)::text[], \(tasks.priorities)::integer[], \(tasks.dependencyCounts)::integer[],
-                            \(tasks.dependents)::text[], \(tasks.retries)::integer[], \(tasks.delays)::bigint[],
-                            \(tasks.maxDelays)::bigint[], \(tasks.jitters)::double precision[], \(NullableArray(tasks.timeouts))::bigint[])
-                     AS v(run_id, idx, task_id, type, queue, priority, deps, dependents, retries, retry_delay_ms,
-                          max_retry_delay_ms, jitter, timeout_ms)
-                """)
-        }
-        try await insertAttempts(firstAttempts, in: session)
         return runs.map { run in
             guard inserted.contains(run.id.rawValue) else { return nil }
             return RunRecord(
@@ -71,7 +34,7 @@ extension PostgresWorkflowStore {
     }
 
     /// Task rows as column arrays, for one `unnest` insert.
-    struct TaskColumns {
+    struct TaskColumns: Sendable {
         var runIDs: [String] = []
         var indices: [Int] = []
         var ids: [String] = []
@@ -101,20 +64,6 @@ extension PostgresWorkflowStore {
             jitters.append(task.retry.jitter)
             timeouts.append(task.timeout.map { Int($0.milliseconds) })
         }
-    }
-
-    /// Inserts queued attempts; asks for a NOTIFY when one of them is claimable now.
-    static func insertAttempts(_ attempts: [CompletionPlan.NewAttempt], in session: PostgresSession, now: Date? = nil) async throws {
-        guard !attempts.isEmpty else { return }
-        try await session.execute("""
-            INSERT INTO attempts (run_id, task_idx, number, queue, priority, queued_at, status)
-            SELECT v.run_id, v.idx, v.number, v.queue, v.priority, v.queued_at, 'queued'
-            FROM unnest(\(attempts.map(\.runID.rawValue))::text[], \(attempts.map(\.taskIndex))::integer[], \(attempts.map(\.number))::integer[],
-                        \(attempts.map(\.queue))::text[], \(attempts.map(\.priority))::integer[], \(attempts.map(\.queuedAt))::timestamptz[])
-                 AS v(run_id, idx, number, queue, priority, queued_at)
-            """)
-        let due = now ?? Date()
-        if attempts.contains(where: { $0.queuedAt <= due }) { session.notifyWork = true }
     }
 
     public func run(_ id: RunID) async throws -> RunDetail? {

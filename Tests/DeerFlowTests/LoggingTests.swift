@@ -96,6 +96,98 @@ struct LoggingTests {
         #expect(!server.log.contains("hunter2"))
     }
 
+    /// A stand-in Elasticsearch node: answers `POST /_bulk` like Elasticsearch does and appends
+    /// each request (content type and body) as one JSON line to `requests.jsonl`.
+    static let bulkReceiver = #"""
+        import http.server, json, sys
+        out = sys.argv[1]
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+                with open(out, "a") as f:
+                    f.write(json.dumps({"path": self.path, "content_type": self.headers.get("Content-Type"), "body": body}) + "\n")
+                items = [{"index": {"status": 201}} for line in body.splitlines()[::2]]
+                answer = json.dumps({"took": 1, "errors": False, "items": items}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+            def log_message(self, *args):
+                pass
+        server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        print(server.server_address[1], flush=True)
+        server.serve_forever()
+        """#
+
+    @Test("logging.yaml's elasticsearch handler ships the server's lines with _bulk; shutdown flushes the rest")
+    func elasticsearchShipping() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        try directory.write("receiver.py", Self.bulkReceiver)
+        let receiver = try ServerProcess(["python3", directory.file("receiver.py"), directory.file("requests.jsonl")], executable: "/usr/bin/env")
+        defer { receiver.stop() }
+        let deadline = ContinuousClock.now + .seconds(20)
+        var port: Int?
+        while port == nil {
+            port = receiver.log.split(separator: "\n").first.flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard port == nil else { break }
+            guard ContinuousClock.now < deadline, receiver.isRunning else { throw ProcessFailure("the _bulk receiver did not start: \(receiver.log)") }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let receiverPort = try #require(port)
+        try directory.write("config/logging.yaml", """
+            logging:
+              level: INFO
+              format: json
+              handlers:
+                console:
+                  enabled: true
+                elasticsearch:
+                  enabled: true
+                  hosts: ["http://127.0.0.1:\(receiverPort)"]
+                  index: "deerflow-logs-{date}"
+                  flush_interval: 60s
+              filters:
+                - name: sensitive_data
+                  action: redact
+                  patterns: ["password"]
+            """)
+        let server = try ServerProcess([
+            "server", "--config", directory.file("config"), "--database", "sqlite://" + directory.file("db.sqlite"),
+            "--api-port", "0", "--metrics-port", "0",
+        ])
+        defer { server.stop() }
+        _ = try await server.apiPort()
+        // flush_interval is a minute: what arrives now was flushed by the graceful shutdown.
+        server.signal(SIGTERM)
+        #expect(try await server.waitForExit() == 0, "\(server.log)")
+        let text = (try? String(contentsOfFile: directory.file("requests.jsonl"), encoding: .utf8)) ?? ""
+        let requests = text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(!requests.isEmpty, "nothing reached the _bulk endpoint: \(server.log)")
+        var documents: [[String: Any]] = []
+        for request in requests {
+            #expect(request["path"] as? String == "/_bulk")
+            #expect(request["content_type"] as? String == "application/x-ndjson")
+            let body = request["body"] as? String ?? ""
+            #expect(body.hasSuffix("\n"), "NDJSON ends with a newline")
+            let lines = body.split(separator: "\n")
+            #expect(lines.count % 2 == 0, "action and document lines alternate")
+            for (index, line) in lines.enumerated() {
+                let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+                if index % 2 == 0 {
+                    let action = try #require(object["index"] as? [String: Any], "action line: \(line)")
+                    #expect((action["_index"] as? String)?.hasPrefix("deerflow-logs-20") == true, "\(line)")
+                } else {
+                    documents.append(object)
+                }
+            }
+        }
+        let messages = documents.compactMap { $0["message"] as? String }
+        #expect(messages.contains("API listening"), "\(messages)")
+        #expect(documents.allSatisfy { $0["timestamp"] != nil && $0["level"] != nil })
+    }
+
     @Test("a bad logging.yaml stops the server with file, line and key")
     func badConfig() async throws {
         let directory = try TemporaryDirectory()

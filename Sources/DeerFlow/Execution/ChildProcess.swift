@@ -121,10 +121,23 @@ final class ChildProcess: Sendable {
         var buffer = [UInt8](repeating: 0, count: 65_536)
         var descriptor = pollfd(fd: outputDescriptor, events: Int16(POLLIN), revents: 0)
         var pending: [UInt8] = []
-        while !stopReading.load(ordering: .relaxed) {
-            let ready = poll(&descriptor, 1, 100)
+        var draining = false
+        var drainReads = 0
+        while true {
+            // Told to stop (a background child keeps the pipe open): still take everything already
+            // in the pipe, which a starved reader thread may not have read yet, then stop.
+            if !draining && stopReading.load(ordering: .relaxed) { draining = true }
+            let ready = poll(&descriptor, 1, draining ? 0 : 100)
             if ready < 0 && errno == EINTR { continue }
-            if ready <= 0 { continue }
+            if ready <= 0 {
+                if draining { break }
+                continue
+            }
+            if draining {
+                // A background child writing without end must not keep us here: at most 4 MiB.
+                drainReads += 1
+                if drainReads > 64 { break }
+            }
             let count = read(outputDescriptor, &buffer, buffer.count)
             if count < 0 && (errno == EINTR || errno == EAGAIN) { continue }
             if count <= 0 { break }

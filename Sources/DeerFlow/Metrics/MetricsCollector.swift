@@ -10,7 +10,7 @@ public struct MetricsCollector: Sendable {
 
     /// - Parameters:
     ///   - exportsClusterGauges: whether this process exports the cluster-wide gauges (the scheduler
-    ///     leader does; always true on the embedded store).
+    ///     leader does, on SQLite and PostgreSQL alike; default true, for a collector without a scheduler).
     public init(engine: DeerFlowEngine, metrics: EngineMetrics, exportsClusterGauges: @escaping @Sendable () -> Bool = { true }) {
         self.engine = engine
         self.metrics = metrics

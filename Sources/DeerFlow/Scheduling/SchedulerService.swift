@@ -55,6 +55,8 @@ public final class SchedulerService: Service, Sendable {
         await cancelWhenGracefulShutdown {
             await self.loop()
         }
+        // Runs another process finished since the last sweep still get their workflow.run span.
+        await engine.sweepRunSpans()
         if engine.isSchedulerLeader {
             engine.setSchedulerLeader(false)
             await engine.store.releaseLeadership(candidate: candidate)

@@ -4,6 +4,7 @@ import DeerFlowCore
 import Foundation
 import Logging
 import Synchronization
+import DeerFlowPostgres
 import DeerFlowSQLite
 import DeerFlowObservability
 
@@ -18,11 +19,14 @@ struct BenchCommand: AsyncParsableCommand {
                 (enqueue/s = triggers per second; end-to-end = tasks finished per second from first trigger to last finish).
             W2: a chain of 200 no-op tasks; per hop = from a task's code returning to the next task's code starting.
             W3: 20 runs of 1 → 100 → 1 tasks, all triggered at once; total seconds until all finished.
+            With --database postgres://...: the same workloads on PostgreSQL, distributed — this process triggers
+                (API off, scheduler on) and --worker-processes worker processes (default 2, each a `deerflow worker`
+                with the benchmark's workflows and --slots slots) execute. Use an empty, throwaway database.
             Build with `swift build -c release` for meaningful figures.
             """
     )
 
-    @Option(help: "Worker slots (no-op tasks: more slots mean bigger batches).")
+    @Option(help: "Worker slots (no-op tasks: more slots mean bigger batches); per worker process with --database.")
     var slots = 64
 
     @Option(help: "Runs in W1.")
@@ -31,11 +35,35 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Chain length in W2.")
     var w2Length = 200
 
-    @Option(help: "Only run these workloads (comma-separated: w1, w2, w3, metrics).")
+    @Option(help: "Only run these workloads (comma-separated: w1, w2, w3, metrics; metrics is SQLite only).")
     var only: String?
 
+    @Option(help: ArgumentHelp("Run on this PostgreSQL database (postgres://user:password@host:port/db) with worker processes.", valueName: "url"))
+    var database: String?
+
+    @Option(help: "Worker processes with --database.")
+    var workerProcesses = 2
+
+    /// Internal: run as one of the worker processes of a --database benchmark.
+    @Flag(help: .private)
+    var workerProcess = false
+
     func run() async throws {
+        if workerProcess {
+            guard let database else { throw CLIError("--worker-process needs --database") }
+            try await DistributedBenchmark.serveWorker(database: database, slots: slots, w2Length: w2Length)
+            return
+        }
         let selected = Set((only ?? "w1,w2,w3,metrics").split(separator: ",").map { String($0).lowercased() })
+        if let database {
+            guard database.hasPrefix("postgres://") || database.hasPrefix("postgresql://") else {
+                throw CLIError("--database takes a postgres:// URL (without it, the benchmark runs on embedded SQLite)")
+            }
+            guard workerProcesses >= 1 else { throw CLIError("--worker-processes must be at least 1") }
+            let benchmark = DistributedBenchmark(database: database, slots: slots, workerProcesses: workerProcesses)
+            print(try await benchmark.run(w1Runs: w1Runs, w2Length: w2Length, workloads: selected))
+            return
+        }
         let report = try await EngineBenchmark(slots: slots).run(w1Runs: w1Runs, w2Length: w2Length, workloads: selected)
         print(report)
     }
@@ -159,17 +187,7 @@ struct EngineBenchmark {
             engine.addObserver(finished)
             let clock = ContinuousClock()
             let start = clock.now
-            let producers = 64
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for producer in 0..<producers {
-                    group.addTask {
-                        for _ in stride(from: producer, to: runs, by: producers) {
-                            try await engine.trigger("w1")
-                        }
-                    }
-                }
-                try await group.waitForAll()
-            }
+            try await triggerConcurrently(engine, workflow: "w1", runs: runs)
             let enqueued = clock.now - start
             await finished.wait()
             let total = clock.now - start
@@ -257,14 +275,205 @@ final class RunCounter: EngineObserver, Sendable {
     }
 }
 
+/// W1's load: `runs` triggers of `workflow` from 64 concurrent callers.
+func triggerConcurrently(_ engine: DeerFlowEngine, workflow: String, runs: Int, producers: Int = 64) async throws {
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for producer in 0..<producers {
+            group.addTask {
+                for _ in stride(from: producer, to: runs, by: producers) {
+                    try await engine.trigger(workflow)
+                }
+            }
+        }
+        try await group.waitForAll()
+    }
+}
+
 /// Peak resident memory of this process.
 enum MemoryUsage {
-    static func peakResidentBytes() -> Int {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+    static func peakResidentBytes(pid: Int32? = nil) -> Int {
+        let path = pid.map { "/proc/\($0)/status" } ?? "/proc/self/status"
+        guard let status = try? String(contentsOfFile: path, encoding: .utf8) else { return 0 }
         for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
             let digits = line.filter(\.isNumber)
             return (Int(digits) ?? 0) * 1024
         }
         return 0
+    }
+}
+
+/// `deerflow bench --database postgres://...`: W1–W3 on PostgreSQL with worker processes. This
+/// process triggers runs (API off, scheduler on, no workers); each worker process is a worker-only
+/// runtime (what `deerflow worker` runs) with the benchmark's workflows, so W2's task code can
+/// report when it started and finished (its output), from which the hops are computed.
+struct DistributedBenchmark {
+    let database: String
+    let slots: Int
+    let workerProcesses: Int
+
+    /// The workloads' workflows; W2's tasks return `{"start": seconds, "end": seconds}` (wall clock).
+    static func workflows(w2Length: Int) -> [Workflow] {
+        let w1 = Workflow(name: "w1")
+        w1.task(TaskDefinition(id: "noop", action: .noop))
+        let w2 = Workflow(name: "w2")
+        for index in 0..<w2Length {
+            w2.task(id: "t\(index)", type: "noop", dependsOn: index == 0 ? [] : ["t\(index - 1)"]) { _ in
+                let start = Date().timeIntervalSince1970
+                return ["start": start, "end": Date().timeIntervalSince1970]
+            }
+        }
+        let w3 = Workflow(name: "w3")
+        w3.task(TaskDefinition(id: "start", action: .noop))
+        let middle = (0..<100).map { "m\($0)" }
+        for id in middle { w3.task(TaskDefinition(id: id, type: "noop", action: .noop, dependsOn: ["start"])) }
+        w3.task(TaskDefinition(id: "end", action: .noop, dependsOn: middle))
+        return [w1, w2, w3]
+    }
+
+    static func quietLogger() -> Logger {
+        var logger = Logger(label: "deerflow.bench")
+        logger.logLevel = .error
+        return logger
+    }
+
+    /// A worker process: workers only, until SIGTERM.
+    static func serveWorker(database: String, slots: Int, w2Length: Int) async throws {
+        var options = RuntimeOptions()
+        options.databaseURL = database
+        options.runAPI = false
+        options.runScheduler = false
+        options.metricsPort = 0
+        options.worker.slots = slots
+        options.worker.pollInterval = .seconds(1)
+        let runtime = try await DeerFlowRuntime.make(options: options, workflows: workflows(w2Length: w2Length), logger: quietLogger())
+        try await runtime.run()
+    }
+
+    func run(w1Runs: Int, w2Length: Int, workloads: Set<String>) async throws -> String {
+        var options = RuntimeOptions()
+        options.databaseURL = database
+        options.runAPI = false
+        options.runWorkers = false
+        options.metricsPort = 0
+        // Migrates before the worker processes start.
+        let runtime = try await DeerFlowRuntime.make(options: options, workflows: Self.workflows(w2Length: w2Length), logger: Self.quietLogger())
+        let children = try (0..<workerProcesses).map { _ in try startWorker(w2Length: w2Length) }
+        defer {
+            for child in children where child.isRunning { kill(child.processIdentifier, SIGKILL) }
+        }
+        let engine = runtime.engine
+        return try await withThrowingTaskGroup(of: String?.self) { group in
+            group.addTask {
+                try await runtime.run()
+                return nil
+            }
+            var lines = [
+                "DeerFlow bench — PostgreSQL (\(PostgresWorkflowStore.Configuration.redact(database))), this process triggers, "
+                    + "\(workerProcesses) worker processes × \(slots) slots, metrics on, \(ProcessInfo.processInfo.activeProcessorCount) cores",
+            ]
+            do {
+                try await waitForWorkers(engine, pids: Set(children.map { Int($0.processIdentifier) }))
+                if workloads.contains("w1") {
+                    let (enqueue, endToEnd) = try await w1(engine, runs: w1Runs)
+                    lines.append(String(format: "W1  %d independent no-op tasks: enqueue %.0f/s, end-to-end %.0f tasks/s (target ≥ 3,000)", w1Runs, enqueue, endToEnd))
+                }
+                if workloads.contains("w2") {
+                    let hops = try await w2(engine, length: w2Length)
+                    lines.append(String(format: "W2  chain of %d: per-hop p50 %.3f ms, p99 %.3f ms, max %.3f ms (target p50 ≤ 5 ms)", w2Length, hops.p50 * 1000, hops.p99 * 1000, hops.max * 1000))
+                }
+                if workloads.contains("w3") {
+                    let seconds = try await w3(engine)
+                    lines.append(String(format: "W3  20 × (1 → 100 → 1): %.3f s", seconds))
+                }
+                let childPeaks = children.map { MemoryUsage.peakResidentBytes(pid: $0.processIdentifier) }
+                lines.append(String(format: "peak RSS: this process %.1f MiB, worker processes %@ MiB",
+                                    Double(MemoryUsage.peakResidentBytes()) / 1_048_576,
+                                    childPeaks.map { String(format: "%.1f", Double($0) / 1_048_576) }.joined(separator: ", ")))
+            } catch {
+                for child in children { kill(child.processIdentifier, SIGTERM) }
+                await runtime.shutdown()
+                while let _ = try? await group.next() {}
+                throw error
+            }
+            for child in children { kill(child.processIdentifier, SIGTERM) }
+            for child in children { child.waitUntilExit() }
+            await runtime.shutdown()
+            while let _ = try await group.next() {}
+            return lines.joined(separator: "\n")
+        }
+    }
+
+    /// Starts `deerflow bench --worker-process` (this executable), output discarded.
+    private func startWorker(w2Length: Int) throws -> Process {
+        let process = Process()
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = ["bench", "--worker-process", "--database", database, "--slots", String(slots), "--w2-length", String(w2Length)]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
+    /// Waits until every worker process registered its heartbeat row.
+    private func waitForWorkers(_ engine: DeerFlowEngine, pids: Set<Int>) async throws {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while true {
+            let workers = try await engine.store.workers()
+            let active = Set(workers.filter { $0.state == "active" }.map(\.pid))
+            if pids.isSubset(of: active) { return }
+            guard ContinuousClock.now < deadline else { throw CLIError("the benchmark's worker processes did not register within 60 s") }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    /// Polls the store until no run is pending or running.
+    private func waitUntilIdle(_ engine: DeerFlowEngine, timeout: Duration = .seconds(600)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while try await engine.store.statistics(now: Date()).activeRuns > 0 {
+            guard ContinuousClock.now < deadline else { throw CLIError("runs did not finish within \(timeout)") }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    /// W1: returns (enqueue per second, tasks per second end to end).
+    func w1(_ engine: DeerFlowEngine, runs: Int) async throws -> (Double, Double) {
+        let clock = ContinuousClock()
+        let start = clock.now
+        try await triggerConcurrently(engine, workflow: "w1", runs: runs)
+        let enqueued = clock.now - start
+        try await waitUntilIdle(engine)
+        let total = clock.now - start
+        return (Double(runs) / enqueued.seconds, Double(runs) / total.seconds)
+    }
+
+    /// W2: per-hop latencies in seconds, from the tasks' own start and end times.
+    func w2(_ engine: DeerFlowEngine, length: Int) async throws -> (p50: Double, p99: Double, max: Double) {
+        let run = try await engine.trigger("w2")
+        let detail = try await engine.waitForRun(run.id, pollInterval: .milliseconds(20))
+        guard detail.run.status == .success else { throw CLIError("W2 run ended \(detail.run.status.rawValue)") }
+        var marks: [Int: (start: Double, end: Double)] = [:]
+        for task in detail.tasks {
+            guard case .object(let output)? = task.output, let start = output["start"]?.doubleValue, let end = output["end"]?.doubleValue else { continue }
+            marks[task.index] = (start, end)
+        }
+        var hops: [Double] = []
+        for index in 1..<length {
+            guard let previous = marks[index - 1], let current = marks[index] else { continue }
+            hops.append(current.start - previous.end)
+        }
+        hops.sort()
+        guard !hops.isEmpty else { throw CLIError("W2 recorded no hops") }
+        func percentile(_ p: Double) -> Double { hops[min(hops.count - 1, Int((Double(hops.count) * p).rounded(.up)) - 1)] }
+        return (percentile(0.5), percentile(0.99), hops.last ?? 0)
+    }
+
+    /// W3: seconds for 20 runs of 1 → 100 → 1.
+    func w3(_ engine: DeerFlowEngine) async throws -> Double {
+        let clock = ContinuousClock()
+        let start = clock.now
+        for _ in 0..<20 { try await engine.trigger("w3") }
+        try await waitUntilIdle(engine)
+        return (clock.now - start).seconds
     }
 }

@@ -3,6 +3,7 @@ public import DeerFlow
 import Foundation
 import Logging
 import Synchronization
+import AsyncHTTPClient
 import DeerFlowLogging
 import DeerFlowCore
 import DeerFlowObservability
@@ -78,8 +79,14 @@ enum ProcessLogging {
     /// Lines sinks could not write, until the metrics exist to count them.
     static let dropped = DroppedLinesCounter()
 
+    private static let shipping = Mutex<ElasticsearchSink?>(nil)
+
     /// The backend set up by `bootstrap`, if any.
     static var current: LoggingBackend? { backend.withLock { $0 } }
+
+    /// The Elasticsearch handler, when `logging.yaml` enables one: a service that ships its
+    /// batches; it runs next to the logging service and flushes within its deadline at shutdown.
+    static var elasticsearch: ElasticsearchSink? { shipping.withLock { $0 } }
 
     static func bootstrap(level: Logger.Level?, configDirectory: String? = nil, metadataProvider: Logger.MetadataProvider? = nil) throws -> Logger {
         var configuration = LoggingConfigFile()
@@ -96,8 +103,18 @@ enum ProcessLogging {
         }
         if let level { configuration.level = level }
         let made: LoggingBackend
+        let onDropped: DroppedLinesHandler = { sink, count in dropped.add(sink, count) }
+        var extraSinks: [any LogSink] = []
+        if let settings = configuration.elasticsearch, settings.enabled, shipping.withLock({ $0 == nil }) {
+            // Its own client: shutting down the shared one is not ours to do, and this one must
+            // not retry connections behind the sink's own backoff across hosts.
+            let client = HTTPClient(configuration: ElasticsearchSink.httpClientConfiguration)
+            let sink = ElasticsearchSink(configuration: settings, httpClient: client, onDropped: onDropped)
+            shipping.withLock { $0 = sink }
+            extraSinks.append(sink)
+        }
         do {
-            made = try LoggingBackend(configuration: configuration, onDropped: { sink, count in dropped.add(sink, count) })
+            made = try LoggingBackend(configuration: configuration, extraSinks: extraSinks, onDropped: onDropped)
         } catch {
             throw CLIError("logging.yaml: \(error)")
         }

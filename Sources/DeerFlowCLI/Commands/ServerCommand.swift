@@ -13,7 +13,7 @@ struct ProcessOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Directory of deerflow.yaml and metrics.yaml (see the README, Configuration).", valueName: "dir"))
     var config: String?
 
-    @Option(help: ArgumentHelp("Database URL: sqlite://PATH (env DEERFLOW_DATABASE_URL). Default: \(RuntimeOptions.defaultDatabaseURL)", valueName: "url"))
+    @Option(help: ArgumentHelp("Database URL: sqlite://PATH or postgres://user:password@host:5432/db?sslmode=require (env DEERFLOW_DATABASE_URL). Default: \(RuntimeOptions.defaultDatabaseURL)", valueName: "url"))
     var database: String?
 
     @Option(help: ArgumentHelp("Port of the Prometheus endpoint; 0 picks a free port. Default: metrics.yaml's port, else 9090.", valueName: "port"))

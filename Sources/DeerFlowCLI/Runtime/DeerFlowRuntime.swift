@@ -77,6 +77,7 @@ public final class DeerFlowRuntime: Sendable {
         var services: [any Service] = []
         // Logging starts first and stops last, so shutdown messages are written.
         if let logging = ProcessLogging.current { services.append(LoggingService(backend: logging)) }
+        if let shipping = ProcessLogging.elasticsearch { services.append(shipping) }
         // The span exporter stops after the workers and the API, so their last spans are sent.
         if let tracing = ProcessTracing.service { services.append(tracing) }
         let ports = self.ports

@@ -1,0 +1,404 @@
+import DeerFlow
+import DeerFlowCore
+import Foundation
+import PostgresNIO
+
+/// A statement on the hot path (triggers, exchanges, heartbeats), prepared once per connection:
+/// PostgreSQL parses and plans it once instead of on every call. Its SQL is the text of `query`
+/// (built by interpolation, so every value is a bind parameter); a default-initialized instance
+/// gives the same text as any other.
+protocol StoreStatement: Sendable {
+    init()
+    var query: PostgresQuery { get }
+}
+
+/// postgres-nio's prepared-statement wrapper for a ``StoreStatement``.
+struct Prepared<Statement: StoreStatement>: PostgresPreparedStatement {
+    typealias Row = PostgresRow
+
+    static var name: String { "deerflow_\(String(describing: Statement.self))" }
+    static var sql: String { sqlText }
+    private static var sqlText: String { Statement().query.sql }
+
+    let bindings: PostgresBindings
+
+    func makeBindings() throws -> PostgresBindings { bindings }
+    func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
+}
+
+extension PostgresSession {
+    /// Runs a prepared statement and collects its rows.
+    @discardableResult
+    func rows<Statement: StoreStatement>(_ statement: Statement) async throws -> [PostgresRow] {
+        var rows: [PostgresRow] = []
+        for try await row in try await connection.execute(Prepared<Statement>(bindings: statement.query.binds), logger: logger) {
+            rows.append(row)
+        }
+        return rows
+    }
+}
+
+// MARK: Runs
+
+/// Inserts a batch of runs, their tasks and the queued first attempts of their root tasks, in one
+/// statement (one atomic round trip); a scheduled run whose workflow and due time exist already is
+/// skipped. Sends `NOTIFY deerflow_work` when an attempt was queued. Returns the inserted ids.
+struct InsertRuns: StoreStatement {
+    var runIDs: [String] = []
+    var workflows: [String] = []
+    var versions: [String] = []
+    var params: [String] = []
+    var triggers: [String] = []
+    var scheduledFor: [Date?] = []
+    var traceContexts: [String?] = []
+    var createdAt: [Date] = []
+    var totals: [Int] = []
+    var tasks = PostgresWorkflowStore.TaskColumns()
+
+    init() {}
+
+    init(_ runs: [NewRun]) {
+        for run in runs {
+            runIDs.append(run.id.rawValue)
+            workflows.append(run.workflow)
+            versions.append(run.workflowVersion)
+            params.append(JSONValue.object(run.params).compactJSON)
+            triggers.append(run.trigger.kind)
+            scheduledFor.append(run.scheduledFor)
+            traceContexts.append(run.traceContext)
+            createdAt.append(run.createdAt)
+            totals.append(run.tasks.count)
+            for task in run.tasks { tasks.append(run.id, task) }
+        }
+    }
+
+    var query: PostgresQuery {
+        """
+        WITH v AS (
+            SELECT * FROM unnest(\(runIDs)::text[], \(workflows)::text[], \(versions)::text[], \(params)::text[], \(triggers)::text[],
+                                 \(NullableArray(scheduledFor))::timestamptz[], \(NullableArray(traceContexts))::text[],
+                                 \(createdAt)::timestamptz[], \(totals)::integer[])
+                 AS v(id, workflow, version, params, trigger, scheduled_for, trace_context, created_at, tasks_total)
+        ), inserted AS (
+            INSERT INTO runs (id, workflow, version, status, params, trigger, scheduled_for, trace_context, created_at, tasks_total)
+            SELECT id, workflow, version, 'pending', params, trigger, scheduled_for, trace_context, created_at, tasks_total FROM v
+            ON CONFLICT DO NOTHING
+            RETURNING id, created_at
+        ), t AS (
+            SELECT * FROM unnest(\(tasks.runIDs)::text[], \(tasks.indices)::integer[], \(tasks.ids)::text[], \(tasks.types)::text[],
+                                 \(tasks.queues)::text[], \(tasks.priorities)::integer[], \(tasks.dependencyCounts)::integer[],
+                                 \(tasks.dependents)::text[], \(tasks.retries)::integer[], \(tasks.delays)::bigint[],
+                                 \(tasks.maxDelays)::bigint[], \(tasks.jitters)::double precision[], \(NullableArray(tasks.timeouts))::bigint[])
+                 AS t(run_id, idx, task_id, type, queue, priority, deps, dependents, retries, retry_delay_ms, max_retry_delay_ms, jitter, timeout_ms)
+            WHERE t.run_id IN (SELECT id FROM inserted)
+        ), new_tasks AS (
+            INSERT INTO tasks (run_id, idx, task_id, type, queue, priority, status, deps_remaining, dependents,
+                               retries, retry_delay_ms, max_retry_delay_ms, jitter, timeout_ms, attempts)
+            SELECT run_id, idx, task_id, type, queue, priority, CASE WHEN deps = 0 THEN 'queued' ELSE 'pending' END, deps,
+                   CASE WHEN dependents = '' THEN '{}'::integer[] ELSE string_to_array(dependents, ',')::integer[] END,
+                   retries, retry_delay_ms, max_retry_delay_ms, jitter, timeout_ms, CASE WHEN deps = 0 THEN 1 ELSE 0 END
+            FROM t
+        ), first_attempts AS (
+            INSERT INTO attempts (run_id, task_idx, number, queue, priority, queued_at, status)
+            SELECT t.run_id, t.idx, 1, t.queue, t.priority, i.created_at, 'queued'
+            FROM t JOIN inserted i ON i.id = t.run_id WHERE t.deps = 0
+            RETURNING run_id
+        ), notified AS (
+            SELECT pg_notify('deerflow_work', '') FROM (SELECT 1 FROM first_attempts LIMIT 1) AS queued
+        )
+        SELECT id FROM inserted
+        UNION ALL SELECT NULL FROM notified
+        """
+    }
+}
+
+// MARK: Exchange
+
+/// Locks the attempts being completed (in id order) and reads what the completion plan needs.
+struct LoadCompleting: StoreStatement {
+    var ids: [Int64] = []
+
+    init() {}
+    init(_ ids: [Int64]) { self.ids = ids }
+
+    var query: PostgresQuery {
+        """
+        SELECT a.id, a.run_id, a.task_idx, a.number, a.status, a.started_at, a.worker, a.stop_requested,
+               t.task_id, t.type, t.queue, t.priority, t.retries, t.retry_delay_ms, t.max_retry_delay_ms, t.jitter,
+               t.retries_used, t.interruptions, t.dependents, r.workflow, r.status, r.version, r.params, r.trace_context
+        FROM attempts a
+        JOIN tasks t ON t.run_id = a.run_id AND t.idx = a.task_idx
+        JOIN runs r ON r.id = a.run_id
+        WHERE a.id = ANY(\(ids))
+        ORDER BY a.id
+        FOR UPDATE OF a
+        """
+    }
+}
+
+/// What ``ApplyCompletions`` does with the tasks that became ready.
+enum ReadyMode: Int {
+    /// Insert queued attempts (anybody may claim them; NOTIFY).
+    case queue = 0
+    /// Start those of the worker's queues on the worker at once (running attempts), queue the rest.
+    case startAll = 1
+    /// Leave them without attempts: the caller starts some and queues the rest.
+    case leave = 2
+}
+
+/// Writes a completion plan in one statement: attempt rows, task rows, retry attempts, dependency
+/// releases (tasks whose last dependency succeeded become ready and, per `mode`, get queued or
+/// running attempts), and run counters. Locks are taken in key order within each table.
+///
+/// Rows returned, by `kind`:
+/// - `ready`: run_id, idx, task_id (s1), type (s2), queue (s3), priority (i1), timeout_ms (i2),
+///   the running attempt's id when started here (i3).
+/// - `run`: run_id, tasks_total (idx), workflow (s1), tasks_finished (i1), tasks_failed (i2),
+///   created_at (d1), started_at (d2).
+/// - `notify`: a NOTIFY was sent.
+struct ApplyCompletions: StoreStatement {
+    var plan = CompletionPlan()
+    var mode = ReadyMode.queue
+    var queues: [String] = []
+    var worker = ""
+    var now = Date(timeIntervalSince1970: 0)
+    var leaseUntil = Date(timeIntervalSince1970: 0)
+    /// Run counter deltas; empty when the caller applies them later (after upstream failures).
+    var deltas: [(RunID, RunProgress)] = []
+
+    init() {}
+
+    init(plan: CompletionPlan, mode: ReadyMode, queues: [String], worker: String, now: Date, leaseUntil: Date, deltas: [(RunID, RunProgress)]) {
+        self.plan = plan
+        self.mode = mode
+        self.queues = queues
+        self.worker = worker
+        self.now = now
+        self.leaseUntil = leaseUntil
+        self.deltas = deltas
+    }
+
+    var query: PostgresQuery {
+        let attempts = plan.attemptUpdates
+        let tasks = plan.taskUpdates
+        let retries = plan.newAttempts
+        let releases = plan.dependencyReleases
+        return """
+        WITH attempt_updates AS (
+            UPDATE attempts a SET status = v.status, finished_at = v.finished_at, error = v.error, lease_until = NULL
+            FROM unnest(\(attempts.map(\.id))::bigint[], \(attempts.map(\.status.rawValue))::text[],
+                        \(attempts.map(\.finishedAt))::timestamptz[], \(NullableArray(attempts.map(\.error)))::text[])
+                 AS v(id, status, finished_at, error)
+            WHERE a.id = v.id
+        ), task_updates AS (
+            UPDATE tasks t SET status = v.status, output = coalesce(v.output, t.output), retries_used = v.retries_used,
+                               interruptions = v.interruptions, attempts = v.attempts
+            FROM unnest(\(tasks.map(\.runID.rawValue))::text[], \(tasks.map(\.index))::integer[], \(tasks.map(\.status.rawValue))::text[],
+                        \(NullableArray(tasks.map { $0.output?.compactJSON }))::text[], \(tasks.map(\.retriesUsed))::integer[],
+                        \(tasks.map(\.interruptions))::integer[], \(tasks.map(\.attempts))::integer[])
+                 AS v(run_id, idx, status, output, retries_used, interruptions, attempts)
+            WHERE t.run_id = v.run_id AND t.idx = v.idx
+        ), retries AS (
+            INSERT INTO attempts (run_id, task_idx, number, queue, priority, queued_at, status)
+            SELECT run_id, idx, number, queue, priority, queued_at, 'queued'
+            FROM unnest(\(retries.map(\.runID.rawValue))::text[], \(retries.map(\.taskIndex))::integer[], \(retries.map(\.number))::integer[],
+                        \(retries.map(\.queue))::text[], \(retries.map(\.priority))::integer[], \(retries.map(\.queuedAt))::timestamptz[])
+                 AS v(run_id, idx, number, queue, priority, queued_at)
+            RETURNING queued_at
+        ), releases AS (
+            SELECT * FROM unnest(\(releases.map(\.runID.rawValue))::text[], \(releases.map(\.taskIndex))::integer[],
+                                 \(releases.map(\.count))::integer[]) AS v(run_id, idx, n)
+        ), locked_tasks AS MATERIALIZED (
+            SELECT t.run_id, t.idx FROM tasks t JOIN releases v ON t.run_id = v.run_id AND t.idx = v.idx
+            ORDER BY t.run_id, t.idx FOR UPDATE OF t
+        ), released AS (
+            UPDATE tasks t SET deps_remaining = t.deps_remaining - v.n,
+                status = CASE WHEN t.status = 'pending' AND t.deps_remaining - v.n <= 0
+                              THEN CASE WHEN \(mode.rawValue) = 1 AND t.queue = ANY(\(queues)::text[]) THEN 'running' ELSE 'queued' END
+                              ELSE t.status END,
+                attempts = CASE WHEN t.status = 'pending' AND t.deps_remaining - v.n <= 0 THEN 1 ELSE t.attempts END
+            FROM releases v, locked_tasks l
+            WHERE t.run_id = v.run_id AND t.idx = v.idx AND l.run_id = t.run_id AND l.idx = t.idx
+            RETURNING t.run_id, t.idx, t.task_id, t.type, t.queue, t.priority, t.timeout_ms, t.status,
+                      (t.deps_remaining <= 0 AND t.deps_remaining + v.n > 0 AND t.status IN ('queued', 'running')) AS ready
+        ), queued AS (
+            INSERT INTO attempts (run_id, task_idx, number, queue, priority, queued_at, status)
+            SELECT run_id, idx, 1, queue, priority, \(now), 'queued' FROM released
+            WHERE ready AND status = 'queued' AND \(mode.rawValue) <> 2
+            RETURNING run_id
+        ), started AS (
+            INSERT INTO attempts (run_id, task_idx, number, queue, priority, queued_at, started_at, worker, lease_until, status)
+            SELECT run_id, idx, 1, queue, priority, \(now), \(now), \(worker), \(leaseUntil), 'running' FROM released
+            WHERE ready AND status = 'running'
+            RETURNING id, run_id, task_idx
+        ), deltas AS (
+            SELECT * FROM unnest(\(deltas.map(\.0.rawValue))::text[], \(deltas.map(\.1.finished))::integer[],
+                                 \(deltas.map(\.1.failed))::integer[]) AS v(id, finished, failed)
+        ), locked_runs AS MATERIALIZED (
+            SELECT r.id FROM runs r JOIN deltas v ON r.id = v.id WHERE r.status IN ('pending', 'running')
+            ORDER BY r.id FOR UPDATE OF r
+        ), counted AS (
+            UPDATE runs r SET tasks_finished = r.tasks_finished + v.finished, tasks_failed = r.tasks_failed + v.failed
+            FROM deltas v, locked_runs l
+            WHERE r.id = v.id AND l.id = r.id AND r.status IN ('pending', 'running')
+            RETURNING r.id, r.workflow, r.tasks_total, r.tasks_finished, r.tasks_failed, r.created_at, r.started_at
+        ), notified AS (
+            SELECT pg_notify('deerflow_work', '') FROM (
+                SELECT 1 FROM queued UNION ALL SELECT 1 FROM retries WHERE queued_at <= \(now) LIMIT 1) AS due
+        )
+        SELECT 'ready' AS kind, x.run_id, x.idx, x.task_id AS s1, x.type AS s2, x.queue AS s3, x.priority AS i1,
+               x.timeout_ms AS i2, s.id AS i3, NULL::timestamptz AS d1, NULL::timestamptz AS d2
+        FROM released x LEFT JOIN started s ON s.run_id = x.run_id AND s.task_idx = x.idx
+        WHERE x.ready
+        UNION ALL
+        SELECT 'run', c.id, c.tasks_total, c.workflow, NULL, NULL, c.tasks_finished, c.tasks_failed, NULL, c.created_at, c.started_at
+        FROM counted c
+        UNION ALL
+        SELECT 'notify', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM notified
+        """
+    }
+}
+
+/// Starts some ready tasks (left without attempts by ``ApplyCompletions`` in `.leave` mode) on the
+/// claiming worker and queues the others (with NOTIFY). Their task rows are locked already.
+struct StartReady: StoreStatement {
+    var runIDs: [String] = []
+    var indices: [Int] = []
+    var queues: [String] = []
+    var priorities: [Int] = []
+    /// Per task: start it here (true) or queue it (false).
+    var direct: [Bool] = []
+    var worker = ""
+    var now = Date(timeIntervalSince1970: 0)
+    var leaseUntil = Date(timeIntervalSince1970: 0)
+
+    init() {}
+
+    var query: PostgresQuery {
+        """
+        WITH v AS (
+            SELECT * FROM unnest(\(runIDs)::text[], \(indices)::integer[], \(queues)::text[], \(priorities)::integer[], \(direct)::boolean[])
+                 AS v(run_id, idx, queue, priority, direct)
+        ), inserted AS (
+            INSERT INTO attempts (run_id, task_idx, number, queue, priority, queued_at, started_at, worker, lease_until, status)
+            SELECT run_id, idx, 1, queue, priority, \(now),
+                   CASE WHEN direct THEN \(now) END, CASE WHEN direct THEN \(worker) END, CASE WHEN direct THEN \(leaseUntil) END,
+                   CASE WHEN direct THEN 'running' ELSE 'queued' END
+            FROM v
+            RETURNING id, run_id, task_idx, status
+        ), running AS (
+            UPDATE tasks t SET status = 'running' FROM inserted i
+            WHERE t.run_id = i.run_id AND t.idx = i.task_idx AND i.status = 'running'
+        ), notified AS (
+            SELECT pg_notify('deerflow_work', '') FROM (SELECT 1 FROM inserted WHERE status = 'queued' LIMIT 1) AS due
+        )
+        SELECT id, run_id, task_idx FROM inserted WHERE status = 'running'
+        UNION ALL SELECT NULL, NULL, NULL FROM notified
+        """
+    }
+}
+
+/// Marks runs finished (their rows are locked already, by ``ApplyCompletions``).
+struct FinishRuns: StoreStatement {
+    var ids: [String] = []
+    var statuses: [String] = []
+    var now = Date(timeIntervalSince1970: 0)
+
+    init() {}
+
+    var query: PostgresQuery {
+        """
+        UPDATE runs r SET status = v.status, finished_at = \(now)
+        FROM unnest(\(ids)::text[], \(statuses)::text[]) AS v(id, status)
+        WHERE r.id = v.id
+        """
+    }
+}
+
+/// Claims up to `limit` ready attempts, highest priority first, then oldest: for each queue its
+/// best `limit` ready attempts are locked with `FOR UPDATE SKIP LOCKED` (workers never wait for
+/// each other; each queue uses the ready index), the best `limit` of them are marked running with
+/// their tasks, runs still pending start (locked in id order), and what the worker needs is
+/// returned. Candidates not chosen stay untouched (their locks end at COMMIT). Also marks the runs
+/// the same exchange finished (saving a round trip).
+struct Claim: StoreStatement {
+    var queues: [String] = []
+    var limit = 0
+    var worker = ""
+    var now = Date(timeIntervalSince1970: 0)
+    var leaseUntil = Date(timeIntervalSince1970: 0)
+    var finish = FinishRuns()
+
+    init() {}
+
+    var query: PostgresQuery {
+        """
+        WITH finished AS (
+            UPDATE runs r SET status = v.status, finished_at = \(finish.now)
+            FROM unnest(\(finish.ids)::text[], \(finish.statuses)::text[]) AS v(id, status)
+            WHERE r.id = v.id
+        ), picked AS MATERIALIZED (
+            SELECT c.id FROM unnest(\(queues)::text[]) AS q(name)
+            CROSS JOIN LATERAL (
+                SELECT id, priority, queued_at FROM attempts
+                WHERE status = 'queued' AND queue = q.name AND queued_at <= \(now)
+                ORDER BY priority DESC, queued_at, id LIMIT \(limit)
+                FOR UPDATE SKIP LOCKED
+            ) c
+            ORDER BY c.priority DESC, c.queued_at, c.id LIMIT \(limit)
+        ), claimed AS (
+            UPDATE attempts a SET status = 'running', started_at = \(now), worker = \(worker), lease_until = \(leaseUntil)
+            FROM picked WHERE a.id = picked.id
+            RETURNING a.id, a.run_id, a.task_idx, a.number, a.queue, a.priority, a.queued_at
+        ), started AS (
+            UPDATE tasks t SET status = 'running' FROM claimed c WHERE t.run_id = c.run_id AND t.idx = c.task_idx
+            RETURNING t.run_id, t.idx, t.task_id, t.type, t.timeout_ms
+        ), pending_runs AS MATERIALIZED (
+            SELECT r.id FROM runs r WHERE r.id IN (SELECT run_id FROM claimed) AND r.status = 'pending'
+            ORDER BY r.id FOR UPDATE
+        ), started_runs AS (
+            UPDATE runs r SET status = 'running', started_at = \(now) FROM pending_runs p
+            WHERE r.id = p.id AND r.status = 'pending'
+            RETURNING r.id
+        )
+        SELECT c.id, c.run_id, c.task_idx, c.number, c.queue, c.priority, c.queued_at, s.task_id, s.type, s.timeout_ms,
+               r.workflow, r.version, r.params, r.trace_context, sr.id IS NOT NULL
+        FROM claimed c
+        JOIN started s ON s.run_id = c.run_id AND s.idx = c.task_idx
+        JOIN runs r ON r.id = c.run_id
+        LEFT JOIN started_runs sr ON sr.id = c.run_id
+        """
+    }
+}
+
+/// Records a worker's heartbeat row and extends the leases of its running attempts, skipping
+/// attempts locked by another transaction (being completed or reclaimed right now); returns the
+/// attempts that should stop. PostgreSQL runs data-modifying CTEs to completion whether or not the
+/// query reads them.
+struct Heartbeat: StoreStatement {
+    var worker = WorkerRecord(id: "", host: "", pid: 0, slots: 0, busy: 0, queues: [], version: "", startedAt: Date(timeIntervalSince1970: 0), lastSeen: Date(timeIntervalSince1970: 0), state: "active")
+    var running: [Int64] = []
+    var leaseUntil = Date(timeIntervalSince1970: 0)
+
+    init() {}
+
+    var query: PostgresQuery {
+        """
+        WITH beat AS (
+            INSERT INTO workers (id, host, pid, slots, busy, queues, version, started_at, last_seen, state)
+            VALUES (\(worker.id), \(worker.host), \(worker.pid), \(worker.slots), \(worker.busy), \(worker.queues)::text[],
+                    \(worker.version), \(worker.startedAt), \(worker.lastSeen), 'active')
+            ON CONFLICT (id) DO UPDATE SET busy = excluded.busy, last_seen = excluded.last_seen, slots = excluded.slots,
+                queues = excluded.queues, state = CASE WHEN workers.state = 'stopped' THEN 'stopped' ELSE 'active' END
+        ), extended AS (
+            UPDATE attempts SET lease_until = \(leaseUntil)
+            WHERE id IN (
+                SELECT id FROM attempts WHERE id = ANY(\(running)) AND status = 'running' AND worker = \(worker.id)
+                ORDER BY id FOR UPDATE SKIP LOCKED)
+        )
+        SELECT a.id FROM attempts a
+        WHERE a.id = ANY(\(running))
+          AND (a.status <> 'running' OR a.worker IS DISTINCT FROM \(worker.id) OR a.stop_requested)
+        """
+    }
+}

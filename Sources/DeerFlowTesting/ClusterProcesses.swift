@@ -1,0 +1,113 @@
+public import DeerFlowCore
+public import Foundation
+
+/// `deerflow` processes of a cluster test — servers without workers, worker processes — sharing
+/// one database, with the HTTP calls such tests make.
+///
+/// ```swift
+/// let server = try ServerProcess.server(database: url, workflows: directory)
+/// let api = try await server.apiPort()
+/// let worker = try ServerProcess.worker(database: url, workflows: directory, slots: 8)
+/// let id = try await ClusterAPI.trigger(api: api, workflow: "dag")
+/// let detail = try await ClusterAPI.waitForRun(api: api, id: id)
+/// ```
+extension ServerProcess {
+    /// `deerflow server` on free API and metrics ports; `--no-workers` unless `workers`.
+    public static func server(database: String, workflows: String, config: String? = nil, workers: Bool = false, extra: [String] = []) throws -> ServerProcess {
+        var arguments = ["server", "--workflows", workflows, "--database", database, "--api-port", "0", "--metrics-port", "0"]
+        if let config { arguments += ["--config", config] }
+        if !workers { arguments.append("--no-workers") }
+        return try ServerProcess(arguments + extra, environment: ["DEERFLOW_DATABASE_URL": ""])
+    }
+
+    /// `deerflow worker` with `slots` slots on a free metrics port.
+    public static func worker(database: String, workflows: String, config: String? = nil, slots: Int = 4, extra: [String] = []) throws -> ServerProcess {
+        var arguments = ["worker", "--workflows", workflows, "--database", database, "--metrics-port", "0", "--slots", String(slots)]
+        if let config { arguments += ["--config", config] }
+        return try ServerProcess(arguments + extra, environment: ["DEERFLOW_DATABASE_URL": ""])
+    }
+
+    /// Occurrences of `text` in the process output.
+    public func count(_ text: String) -> Int {
+        log.components(separatedBy: text).count - 1
+    }
+}
+
+/// HTTP calls of cluster tests against `deerflow server` processes.
+public enum ClusterAPI {
+    /// GET a JSON document.
+    public static func get(_ url: String) async throws -> (status: Int, json: JSONValue?) {
+        let answer = try await TestServer.send("GET", url, body: nil, headers: [:])
+        return (answer.status, answer.json)
+    }
+
+    /// Triggers a run through the API of the server on `api`; returns its id.
+    public static func trigger(api: Int, workflow: String, params: String = "{}") async throws -> String {
+        let answer = try await TestServer.send("POST", "http://127.0.0.1:\(api)/api/v1/workflows/\(workflow)/runs", body: "{\"params\": \(params)}", headers: [:])
+        guard answer.status == 201, case .object(let run)? = answer.json, let id = run["id"]?.stringValue else {
+            throw ProcessFailure("triggering \(workflow) answered \(answer.status): \(answer.text)")
+        }
+        return id
+    }
+
+    /// The run with its tasks and attempts (`GET /api/v1/runs/{id}`).
+    public static func run(api: Int, id: String) async throws -> [String: JSONValue] {
+        let (status, json) = try await get("http://127.0.0.1:\(api)/api/v1/runs/\(id)")
+        guard status == 200, case .object(let run)? = json else { throw ProcessFailure("GET run \(id) answered \(status)") }
+        return run
+    }
+
+    /// Waits until every run finished; returns them by id. Transient API errors are retried.
+    public static func waitForRuns(api: Int, ids: [String], timeout: Duration = .seconds(120)) async throws -> [String: [String: JSONValue]] {
+        let deadline = ContinuousClock.now + timeout
+        var finished: [String: [String: JSONValue]] = [:]
+        while finished.count < ids.count {
+            for id in ids where finished[id] == nil {
+                guard let run = try? await run(api: api, id: id) else { continue }
+                if let status = run["status"]?.stringValue, status != "pending", status != "running" { finished[id] = run }
+            }
+            if finished.count == ids.count { break }
+            guard ContinuousClock.now < deadline else {
+                throw ProcessFailure("\(ids.count - finished.count) of \(ids.count) runs did not finish within \(timeout)")
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return finished
+    }
+
+    /// `/health/ready`'s status code (0 when the server does not answer).
+    public static func readiness(api: Int) async -> Int {
+        (try? await TestServer.send("GET", "http://127.0.0.1:\(api)/health/ready", body: nil, headers: [:]).status) ?? 0
+    }
+
+    /// Polls `/health/ready` until it answers `status`.
+    public static func waitForReadiness(api: Int, status: Int, timeout: Duration = .seconds(30)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while await readiness(api: api) != status {
+            guard ContinuousClock.now < deadline else { throw ProcessFailure("/health/ready on port \(api) did not answer \(status) within \(timeout)") }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
+    /// A sample of a process's `/metrics` (nil when absent or unreachable).
+    public static func metric(port: Int, _ key: String) async -> Double? {
+        guard let answer = try? await TestServer.send("GET", "http://127.0.0.1:\(port)/metrics", body: nil, headers: [:]),
+              let samples = try? MetricSamples.parse(answer.text) else { return nil }
+        return samples[key]
+    }
+
+    /// The tasks of a run detail with their attempts: `[(task id, [(status, worker, error)])]`.
+    public static func attempts(of run: [String: JSONValue]) -> [(task: String, attempts: [(status: String, worker: String?, error: String?)])] {
+        guard case .array(let tasks)? = run["tasks"] else { return [] }
+        return tasks.compactMap { task -> (String, [(String, String?, String?)])? in
+            guard case .object(let object) = task, let id = object["id"]?.stringValue else { return nil }
+            var attempts: [(String, String?, String?)] = []
+            if case .array(let list)? = object["attempts"] {
+                for case .object(let attempt) in list {
+                    attempts.append((attempt["status"]?.stringValue ?? "", attempt["worker"]?.stringValue, attempt["error"]?.stringValue))
+                }
+            }
+            return (id, attempts)
+        }
+    }
+}

@@ -1,0 +1,276 @@
+import DeerFlow
+import DeerFlowCore
+import DeerFlowTesting
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Real `deerflow` processes sharing one PostgreSQL database: servers without workers, worker
+/// processes, faults. Serialized: each test runs several processes and the machine has 2 cores.
+@Suite("PostgreSQL cluster: processes and faults", .serialized)
+struct PostgresClusterTests {
+    /// A DAG of 40 shell tasks: start → 19 in parallel → join → 18 in parallel → end. Every task
+    /// appends `run/task` to `marks`.
+    static func dag(marks: String) -> String {
+        let script = "script: 'echo \"$DEERFLOW_RUN_ID/$DEERFLOW_TASK_ID\" >> \"\(marks)\"'"
+        var yaml = "name: dag\ntasks:\n  - id: start\n    type: shell\n    \(script)\n"
+        let first = (0..<19).map { "a\($0)" }
+        let second = (0..<18).map { "b\($0)" }
+        for id in first { yaml += "  - id: \(id)\n    type: shell\n    depends_on: [start]\n    \(script)\n" }
+        yaml += "  - id: join\n    type: shell\n    depends_on: [\(first.joined(separator: ", "))]\n    \(script)\n"
+        for id in second { yaml += "  - id: \(id)\n    type: shell\n    depends_on: [join]\n    \(script)\n" }
+        yaml += "  - id: end\n    type: shell\n    depends_on: [\(second.joined(separator: ", "))]\n    \(script)\n"
+        return yaml
+    }
+
+    /// Each task of each run has exactly one successful attempt.
+    static func expectEachTaskSucceededOnce(_ runs: [String: [String: JSONValue]], sourceLocation: SourceLocation = #_sourceLocation) {
+        for (id, run) in runs {
+            #expect(run["status"]?.stringValue == "success", "run \(id): \(run["status"]?.stringValue ?? "?")", sourceLocation: sourceLocation)
+            for (task, attempts) in ClusterAPI.attempts(of: run) {
+                let successes = attempts.filter { $0.status == "success" }.count
+                #expect(successes == 1, "run \(id) task \(task): \(attempts.map(\.status))", sourceLocation: sourceLocation)
+            }
+        }
+    }
+
+    @Test("2 servers and 3 worker processes run 2,000 tasks of 50 DAG runs: each task exactly once")
+    func exactlyOnce() async throws {
+        try await withTestDatabase("cluster") { database in
+            let directory = try TemporaryDirectory()
+            defer { directory.remove() }
+            let marks = directory.file("marks.txt")
+            try directory.write("workflows/dag.yaml", Self.dag(marks: marks))
+            let workflows = directory.file("workflows")
+            // All five start at once on an empty database: one of them migrates.
+            let servers = try (0..<2).map { _ in try ServerProcess.server(database: database.url, workflows: workflows) }
+            let workers = try (0..<3).map { _ in try ServerProcess.worker(database: database.url, workflows: workflows, slots: 8) }
+            defer { for process in servers + workers { process.stop() } }
+            let apis = [try await servers[0].apiPort(), try await servers[1].apiPort()]
+            for worker in workers { _ = try await worker.metricsPort() }
+            #expect((servers + workers).map { $0.count("database migrated") }.reduce(0, +) == 1)
+
+            let ids = try await withThrowingTaskGroup(of: String.self) { group in
+                for index in 0..<50 {
+                    group.addTask { try await ClusterAPI.trigger(api: apis[index % 2], workflow: "dag") }
+                }
+                var ids: [String] = []
+                for try await id in group { ids.append(id) }
+                return ids
+            }
+            let runs = try await ClusterAPI.waitForRuns(api: apis[1], ids: ids, timeout: .seconds(150))
+            Self.expectEachTaskSucceededOnce(runs)
+            var attempts = 0
+            var byWorker: [String: Int] = [:]
+            for run in runs.values {
+                for (_, list) in ClusterAPI.attempts(of: run) {
+                    attempts += list.count
+                    for attempt in list { byWorker[attempt.worker ?? "none", default: 0] += 1 }
+                }
+            }
+            #expect(attempts == 2_000, "no attempt lost, none run twice")
+            #expect(byWorker.count == 3, "every worker process ran tasks: \(byWorker)")
+            let lines = try String(contentsOfFile: marks, encoding: .utf8).split(separator: "\n")
+            #expect(lines.count == 2_000)
+            #expect(Set(lines).count == 2_000, "every task's command ran exactly once")
+
+            let (status, listed) = try await ClusterAPI.get("http://127.0.0.1:\(apis[0])/api/v1/workers")
+            #expect(status == 200)
+            guard case .object(let body)? = listed, case .array(let registered)? = body["workers"] else {
+                Issue.record("no workers listed")
+                return
+            }
+            let active = registered.filter { if case .object(let worker) = $0 { return worker["state"]?.stringValue == "active" } else { return false } }
+            #expect(active.count == 3)
+
+            for process in servers + workers { process.signal(SIGTERM) }
+            for process in servers + workers { #expect(try await process.waitForExit() == 0, "\(process.log.suffix(2000))") }
+        }
+    }
+
+    @Test("a frozen worker's attempts are retried on another worker after its lease expires, a killed worker's at once; the runs succeed")
+    func workerFaults() async throws {
+        try await withTestDatabase("faults") { database in
+            let directory = try TemporaryDirectory()
+            defer { directory.remove() }
+            try directory.write("workflows/slow.yaml", """
+                name: slow
+                tasks:
+                  - {id: t1, type: shell, script: sleep 2}
+                  - {id: t2, type: shell, script: sleep 2}
+                  - {id: t3, type: shell, script: sleep 2}
+                """)
+            // Short leases: renewed every second, expired after 4 s; silent workers are lost after 6 s.
+            try directory.write("config/deerflow.yaml", "worker:\n  lease: 4s\nscheduler:\n  worker_timeout: 6s\n")
+            let workflows = directory.file("workflows")
+            let config = directory.file("config")
+            let server = try ServerProcess.server(database: database.url, workflows: workflows, config: config)
+            defer { server.stop() }
+            let api = try await server.apiPort()
+            let workers = try (0..<3).map { _ in try ServerProcess.worker(database: database.url, workflows: workflows, config: config, slots: 2) }
+            defer {
+                for worker in workers {
+                    worker.signal(SIGCONT)
+                    worker.stop()
+                }
+            }
+            for worker in workers { _ = try await worker.metricsPort() }
+            let (frozen, killed, survivor) = (workers[0], workers[1], workers[2])
+
+            var ids: [String] = []
+            for _ in 0..<4 { ids.append(try await ClusterAPI.trigger(api: api, workflow: "slow")) }
+            // Wait until the frozen-to-be and the killed-to-be workers both hold running attempts.
+            func holding(_ worker: ServerProcess) async throws -> Int {
+                var count = 0
+                for id in ids {
+                    for (_, attempts) in ClusterAPI.attempts(of: try await ClusterAPI.run(api: api, id: id)) {
+                        count += attempts.filter { $0.status == "running" && ($0.worker ?? "").contains(":\(worker.pid):") }.count
+                    }
+                }
+                return count
+            }
+            let deadline = ContinuousClock.now + .seconds(30)
+            while true {
+                let (heldByFrozen, heldByKilled) = (try await holding(frozen), try await holding(killed))
+                if heldByFrozen > 0 && heldByKilled > 0 { break }
+                guard ContinuousClock.now < deadline else { throw ProcessFailure("the workers never held attempts") }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            // A frozen process is alive (its PID exists) but renews nothing: only its lease tells. A
+            // killed process on the same machine is seen gone by the leader at once.
+            frozen.signal(SIGSTOP)
+            killed.signal(SIGKILL)
+            let runs = try await ClusterAPI.waitForRuns(api: api, ids: ids, timeout: .seconds(60))
+            Self.expectEachTaskSucceededOnce(runs)
+            var expired = 0
+            var gone = 0
+            for run in runs.values {
+                for (task, attempts) in ClusterAPI.attempts(of: run) {
+                    for attempt in attempts {
+                        let worker = attempt.worker ?? ""
+                        if worker.contains(":\(frozen.pid):") && attempt.status != "success" {
+                            #expect(attempt.error?.contains("lease expired") == true, "\(task): \(attempt)")
+                            expired += 1
+                        }
+                        if worker.contains(":\(killed.pid):") && attempt.status != "success" {
+                            #expect(attempt.error?.contains("is gone") == true, "\(task): \(attempt)")
+                            gone += 1
+                        }
+                    }
+                    if let success = attempts.first(where: { $0.status == "success" }), attempts.count > 1 {
+                        #expect(!(success.worker ?? "").contains(":\(frozen.pid):") && !(success.worker ?? "").contains(":\(killed.pid):"),
+                                "\(task) retried on another worker: \(attempts)")
+                    }
+                }
+            }
+            #expect(expired >= 1, "the frozen worker's attempts were reclaimed after their lease expired")
+            #expect(gone >= 1, "the killed worker's attempts were reclaimed")
+            // Both are reported lost once silent for longer than the worker timeout.
+            let lostDeadline = ContinuousClock.now + .seconds(20)
+            while true {
+                let (_, listed) = try await ClusterAPI.get("http://127.0.0.1:\(api)/api/v1/workers")
+                var states: [Int: String] = [:]
+                if case .object(let body)? = listed, case .array(let list)? = body["workers"] {
+                    for case .object(let worker) in list {
+                        if let pid = worker["pid"]?.intValue { states[pid] = worker["state"]?.stringValue }
+                    }
+                }
+                if states[Int(frozen.pid)] == "lost" && states[Int(killed.pid)] == "lost" && states[Int(survivor.pid)] == "active" { break }
+                guard ContinuousClock.now < lostDeadline else {
+                    Issue.record("workers not marked lost: \(states)")
+                    break
+                }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            frozen.signal(SIGKILL)
+        }
+    }
+
+    @Test("PostgreSQL restarted under load: ready turns 503, then 200; processes reconnect, LISTEN too; no run is lost")
+    func databaseRestart() async throws {
+        let cluster = try await PostgresTestCluster.start()
+        defer { cluster.destroy() }
+        let url = cluster.url()
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        try directory.write("workflows/steps.yaml", """
+            name: steps
+            tasks:
+              - {id: a, type: shell, script: sleep 0.3}
+              - {id: b, type: shell, script: sleep 0.3, depends_on: [a]}
+              - {id: c, type: shell, script: sleep 0.3, depends_on: [b]}
+            """)
+        try directory.write("workflows/quick.yaml", "name: quick\ntasks:\n  - {id: only, type: noop}\n")
+        // Workers poll rarely: after the restart, only NOTIFY (through a re-established LISTEN
+        // connection) gets new work started quickly.
+        try directory.write("config/deerflow.yaml", "worker:\n  poll_interval: 20s\n")
+        let workflows = directory.file("workflows")
+        let config = directory.file("config")
+        let server = try ServerProcess.server(database: url, workflows: workflows, config: config)
+        defer { server.stop() }
+        let api = try await server.apiPort()
+        let workers = try (0..<2).map { _ in try ServerProcess.worker(database: url, workflows: workflows, config: config, slots: 4) }
+        defer { for worker in workers { worker.stop() } }
+        for worker in workers { _ = try await worker.metricsPort() }
+        try await ClusterAPI.waitForReadiness(api: api, status: 200)
+
+        var ids: [String] = []
+        for _ in 0..<10 { ids.append(try await ClusterAPI.trigger(api: api, workflow: "steps")) }
+        try await Task.sleep(for: .milliseconds(500))
+        try await cluster.stop()
+        try await ClusterAPI.waitForReadiness(api: api, status: 503, timeout: .seconds(10))
+        try await Task.sleep(for: .seconds(2))
+        #expect(await ClusterAPI.readiness(api: api) == 503)
+        try await cluster.restart()
+        try await ClusterAPI.waitForReadiness(api: api, status: 200, timeout: .seconds(30))
+        for worker in workers {
+            _ = try await worker.waitFor("LISTEN connection re-established", timeout: .seconds(30))
+        }
+        // New work after the restart starts through NOTIFY, not the 20 s poll.
+        let clock = ContinuousClock()
+        let start = clock.now
+        let quick = try await ClusterAPI.trigger(api: api, workflow: "quick")
+        let quickRuns = try await ClusterAPI.waitForRuns(api: api, ids: [quick], timeout: .seconds(15))
+        #expect(clock.now - start < .seconds(5), "a run triggered after the restart waited \(clock.now - start)")
+        Self.expectEachTaskSucceededOnce(quickRuns)
+        for _ in 0..<10 { ids.append(try await ClusterAPI.trigger(api: api, workflow: "steps")) }
+        let runs = try await ClusterAPI.waitForRuns(api: api, ids: ids, timeout: .seconds(90))
+        #expect(runs.count == 20)
+        Self.expectEachTaskSucceededOnce(runs)
+        for process in [server] + workers { process.signal(SIGTERM) }
+        for process in [server] + workers { #expect(try await process.waitForExit() == 0, "\(process.log.suffix(2000))") }
+    }
+
+    @Test("two processes starting at once on an empty database migrate it once")
+    func migrationAtOnce() async throws {
+        try await withTestDatabase("migrate2") { database in
+            let directory = try TemporaryDirectory()
+            defer { directory.remove() }
+            try directory.write("workflows/quick.yaml", "name: quick\ntasks:\n  - {id: only, type: noop}\n")
+            let processes = try (0..<2).map { _ in try ServerProcess.server(database: database.url, workflows: directory.file("workflows")) }
+            defer { for process in processes { process.stop() } }
+            for process in processes { try await ClusterAPI.waitForReadiness(api: try await process.apiPort(), status: 200) }
+            #expect(processes.map { $0.count("database migrated") }.reduce(0, +) == 1, "\(processes.map(\.log))")
+            let versions = try await database.rows("SELECT count(*)::text FROM deerflow_migrations")
+            #expect(versions == [["1"]])
+        }
+    }
+
+    @Test("a password in the database URL never reaches the output, even when the server cannot be reached")
+    func passwordNotLogged() async throws {
+        let port = try PostgresTestCluster.freePort()
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        try directory.write("workflows/quick.yaml", "name: quick\ntasks:\n  - {id: only, type: noop}\n")
+        let process = try ServerProcess.server(
+            database: "postgres://deerflow:sw0rdfish@127.0.0.1:\(port)/deerflow?connect_timeout=1", workflows: directory.file("workflows"))
+        defer { process.stop() }
+        let status = try await process.waitForExit(timeout: .seconds(30))
+        #expect(status != 0)
+        #expect(!process.log.contains("sw0rdfish"), "\(process.log)")
+        #expect(process.log.contains("cannot open the database postgres://deerflow:***@127.0.0.1:\(port)/deerflow"), "\(process.log)")
+    }
+}

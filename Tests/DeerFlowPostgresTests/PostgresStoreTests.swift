@@ -1,0 +1,274 @@
+import DeerFlow
+import DeerFlowCore
+@testable import DeerFlowPostgres
+import DeerFlowTesting
+import Foundation
+import Logging
+import Synchronization
+import Testing
+
+@Suite("PostgreSQL store")
+struct PostgresStoreTests {
+    static let quiet = Logger(label: "deerflow.test", factory: { _ in SwiftLogNoOpLogHandler() })
+
+    @Test("conformance", arguments: WorkflowStoreConformance.all)
+    func conformance(_ check: WorkflowStoreConformance.Check) async throws {
+        try await withPostgresStore("conformance") { store, _ in
+            try await check.run(store)
+        }
+    }
+
+    @Test("four stores preparing one database at once migrate it once")
+    func concurrentMigration() async throws {
+        try await withTestDatabase("migrate") { database in
+            let stores = try (0..<4).map { _ in try PostgresWorkflowStore(url: database.url, logger: Self.quiet) }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for store in stores { group.addTask { try await store.prepare() } }
+                try await group.waitForAll()
+            }
+            let versions = try await database.rows("SELECT version::text FROM deerflow_migrations ORDER BY version")
+            #expect(versions == (1...PostgresSchema.migrations.count).map { [String($0)] })
+            // Every store works on the migrated schema.
+            let run = WorkflowStoreConformance.newRun(tasks: [("a", [])])
+            _ = try await stores[0].createRun(run)
+            #expect(try await stores[3].run(run.id)?.tasks.first?.status == .queued)
+            for store in stores { try await store.close() }
+        }
+    }
+
+    @Test("a database written by a newer DeerFlow is refused with a clear error")
+    func newerSchema() async throws {
+        try await withTestDatabase("newer") { database in
+            let store = try PostgresWorkflowStore(url: database.url, logger: Self.quiet)
+            try await store.prepare()
+            try await store.close()
+            _ = try await database.rows("INSERT INTO deerflow_migrations (version, deerflow_version) VALUES (99, '9.9.9') RETURNING version::text")
+            let reopened = try PostgresWorkflowStore(url: database.url, logger: Self.quiet)
+            await #expect {
+                try await reopened.prepare()
+            } throws: { error in
+                let message = "\(error)"
+                return message.contains("schema version 99, newer than this DeerFlow") && message.contains("run a newer DeerFlow") && message.contains(":***@")
+            }
+        }
+    }
+
+    @Test("a wrong password fails at once with PostgreSQL's message, and the password is not shown")
+    func wrongPassword() async throws {
+        let server = try TestDatabase.serverURL()
+        guard var components = URLComponents(string: server) else { return }
+        components.password = "not-the-password"
+        let store = try PostgresWorkflowStore(url: components.string ?? "", logger: Self.quiet)
+        let clock = ContinuousClock()
+        let start = clock.now
+        await #expect {
+            try await store.prepare()
+        } throws: { error in
+            let message = "\(error)"
+            return message.contains("password authentication failed") && !message.contains("not-the-password") && message.contains(":***@")
+        }
+        #expect(clock.now - start < .seconds(5))
+    }
+
+    @Test("an unreachable server fails after the connect timeout, naming the database")
+    func unreachable() async throws {
+        let port = try PostgresTestCluster.freePort()
+        let store = try PostgresWorkflowStore(url: "postgres://deerflow:secret@127.0.0.1:\(port)/x?connect_timeout=1", logger: Self.quiet)
+        await #expect {
+            try await store.prepare()
+        } throws: { error in
+            let message = "\(error)"
+            return message.contains("cannot open the database postgres://deerflow:***@127.0.0.1:\(port)/x") && !message.contains("secret")
+        }
+    }
+
+    @Test("a run created through one store wakes the workers of another through LISTEN/NOTIFY, also after the LISTEN session was killed")
+    func notifications() async throws {
+        try await withPostgresStore("notify") { creator, database in
+            let listener = try PostgresWorkflowStore(url: database.url, logger: Self.quiet)
+            try await listener.prepare()
+            let wakeups = try #require(listener.workAvailable())
+            let counter = WakeCounter()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { for await _ in wakeups { counter.increment() } }
+                // The LISTEN connection wakes everybody once when it (re)connects.
+                try await counter.wait(atLeast: 1)
+                let before = counter.value
+                _ = try await creator.createRun(WorkflowStoreConformance.newRun(tasks: [("a", [])]))
+                try await counter.wait(atLeast: before + 1)
+
+                let killed = try await database.rows("""
+                    SELECT pg_terminate_backend(pid)::text FROM pg_stat_activity
+                    WHERE datname = current_database() AND application_name = 'deerflow-listen'
+                    """)
+                #expect(!killed.isEmpty, "the LISTEN session is visible in pg_stat_activity")
+                // After the reconnect (which wakes everybody once), a new run wakes the listener again.
+                try await counter.wait(atLeast: before + 2, timeout: .seconds(10))
+                let afterReconnect = counter.value
+                _ = try await creator.createRun(WorkflowStoreConformance.newRun(tasks: [("b", [])]))
+                try await counter.wait(atLeast: afterReconnect + 1)
+                group.cancelAll()
+            }
+            try await listener.close()
+        }
+    }
+
+    @Test("a transaction that queues nothing claimable sends no NOTIFY")
+    func quietTransactions() async throws {
+        try await withPostgresStore("quiet") { store, database in
+            let listener = try PostgresWorkflowStore(url: database.url, logger: Self.quiet)
+            try await listener.prepare()
+            let wakeups = try #require(listener.workAvailable())
+            let counter = WakeCounter()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { for await _ in wakeups { counter.increment() } }
+                try await counter.wait(atLeast: 1)
+                // A retry in 10 s is not claimable now: polling finds it later.
+                let run = WorkflowStoreConformance.newRun(tasks: [("a", [])], retries: 1, retryDelay: .seconds(10))
+                _ = try await store.createRun(run)
+                try await counter.wait(atLeast: 2)
+                let claimed = try await store.exchange(ExchangeRequest(completions: [], claim: ClaimRequest(worker: "w", queues: ["default"], limit: 1, leaseDuration: .seconds(30)), now: Date())).claimed
+                let before = counter.value
+                _ = try await store.exchange(ExchangeRequest(
+                    completions: claimed.map { AttemptCompletion(attemptID: $0.id, outcome: .failure(message: "x"), finishedAt: Date(), jitter: 0) },
+                    claim: nil, now: Date()))
+                try await Task.sleep(for: .milliseconds(500))
+                #expect(counter.value == before)
+                group.cancelAll()
+            }
+            try await listener.close()
+        }
+    }
+
+    @Test("leadership: one holder at a time, renewed by the holder, taken over after expiry, released at once")
+    func leadership() async throws {
+        try await withPostgresStore("leader") { store, _ in
+            #expect(try await store.tryAcquireLeadership(candidate: "a", ttl: .seconds(1)))
+            #expect(try await store.tryAcquireLeadership(candidate: "b", ttl: .seconds(1)) == false)
+            #expect(try await store.tryAcquireLeadership(candidate: "a", ttl: .seconds(1)))
+            try await Task.sleep(for: .milliseconds(1300))
+            #expect(try await store.tryAcquireLeadership(candidate: "b", ttl: .seconds(30)))
+            #expect(try await store.tryAcquireLeadership(candidate: "a", ttl: .seconds(1)) == false)
+            await store.releaseLeadership(candidate: "a")
+            #expect(try await store.tryAcquireLeadership(candidate: "a", ttl: .seconds(1)) == false, "only the holder can release")
+            await store.releaseLeadership(candidate: "b")
+            #expect(try await store.tryAcquireLeadership(candidate: "a", ttl: .seconds(1)))
+        }
+    }
+
+    @Test("many candidates racing: exactly one leads")
+    func leadershipRace() async throws {
+        try await withPostgresStore("race") { store, _ in
+            let winners = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for candidate in 0..<16 {
+                    group.addTask { try await store.tryAcquireLeadership(candidate: "c\(candidate)", ttl: .seconds(30)) }
+                }
+                var count = 0
+                for try await won in group where won { count += 1 }
+                return count
+            }
+            #expect(winners == 1)
+        }
+    }
+
+    @Test("two workers finishing fan-in tasks of the same runs concurrently: no deadlock, every task once")
+    func concurrentWorkers() async throws {
+        try await withPostgresStore("workers") { store, _ in
+            // 20 runs of 1 → 30 → 1: two workers complete middle tasks of the same runs at once.
+            let middle = (0..<30).map { ("m\($0)", ["start"]) }
+            let tasks = [("start", [String]())] + middle + [("end", middle.map(\.0))]
+            var ids: [RunID] = []
+            for _ in 0..<20 {
+                let run = WorkflowStoreConformance.newRun(tasks: tasks)
+                ids.append(run.id)
+                _ = try await store.createRun(run)
+            }
+            let successes = Claims()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for worker in ["w1", "w2", "w3"] {
+                    group.addTask {
+                        var pending: [AttemptCompletion] = []
+                        var idle = 0
+                        while idle < 20 {
+                            let result = try await store.exchange(ExchangeRequest(
+                                completions: pending,
+                                claim: ClaimRequest(worker: worker, queues: ["default"], limit: 16, leaseDuration: .seconds(30), onlyNewlyReady: idle == 0 && !pending.isEmpty),
+                                now: Date()))
+                            pending = result.claimed.map { AttemptCompletion(attemptID: $0.id, outcome: .success(output: .null), finishedAt: Date(), jitter: 0) }
+                            successes.record(result.claimed.map(\.id))
+                            idle = result.claimed.isEmpty ? idle + 1 : 0
+                            if result.claimed.isEmpty { try await Task.sleep(for: .milliseconds(20)) }
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            #expect(successes.allOnce)
+            for id in ids {
+                let detail = try #require(try await store.run(id))
+                #expect(detail.run.status == .success)
+                #expect(detail.run.progress == RunProgress(total: 32, finished: 32, failed: 0))
+                #expect(detail.tasks.allSatisfy { $0.attempts.map(\.status) == [.success] })
+            }
+        }
+    }
+
+    @Test("a worker completing an attempt while the leader reclaims it: the attempt finishes once")
+    func completionRacesReclaim() async throws {
+        try await withPostgresStore("reclaim") { store, _ in
+            for _ in 0..<10 {
+                // Whole milliseconds: PostgreSQL keeps microseconds, and a time rounded up on the way
+                // in would make the run's tasks not yet ready at `now`.
+                let now = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 * 1000).rounded(.down) / 1000)
+                let run = WorkflowStoreConformance.newRun(tasks: [("a", []), ("b", ["a"])], at: now)
+                _ = try await store.createRun(run)
+                let claimed = try await store.exchange(ExchangeRequest(completions: [], claim: ClaimRequest(worker: "w", queues: ["default"], limit: 1, leaseDuration: .milliseconds(1)), now: now)).claimed
+                let later = now.addingTimeInterval(1)
+                async let completed = store.exchange(ExchangeRequest(
+                    completions: claimed.map { AttemptCompletion(attemptID: $0.id, outcome: .success(output: .null), finishedAt: later, jitter: 0) },
+                    claim: nil, now: later))
+                async let reclaimed = store.reclaim(now: later, workerTimeout: .seconds(60), deadWorkers: [])
+                _ = try await (completed, reclaimed)
+                let detail = try #require(try await store.run(run.id))
+                let a = try #require(detail.tasks.first { $0.id == "a" })
+                let finished = a.attempts.filter { $0.status != .queued && $0.status != .running }
+                #expect(finished.count == 1, "\(a.attempts.map(\.status))")
+                // Either the success won (b is queued) or the interruption did (a retried), never both.
+                let b = try #require(detail.tasks.first { $0.id == "b" })
+                if finished.first?.status == .success {
+                    #expect(b.status == .queued && a.attempts.count == 1)
+                } else {
+                    #expect(b.status == .pending && a.attempts.count == 2)
+                }
+                try await WorkflowStoreConformance.finishAll(store)
+            }
+        }
+    }
+}
+
+/// Counts wake-ups and lets a test wait for a count.
+final class WakeCounter: Sendable {
+    private let count = Mutex(0)
+
+    func increment() { count.withLock { $0 += 1 } }
+    var value: Int { count.withLock { $0 } }
+
+    func wait(atLeast target: Int, timeout: Duration = .seconds(5)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while value < target {
+            guard ContinuousClock.now < deadline else { throw ProcessFailure("expected \(target) wake-ups within \(timeout), got \(value)") }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+    }
+}
+
+/// How often each attempt was claimed.
+final class Claims: Sendable {
+    private let counts = Mutex<[AttemptID: Int]>([:])
+
+    func record(_ ids: [AttemptID]) {
+        counts.withLock { for id in ids { $0[id, default: 0] += 1 } }
+    }
+
+    var allOnce: Bool { counts.withLock { $0.values.allSatisfy { $0 == 1 } } }
+}

@@ -1,0 +1,83 @@
+import DeerFlow
+import DeerFlowCore
+import DeerFlowTesting
+import Foundation
+import Testing
+
+/// Tracing over the wire: real `deerflow` processes export OTLP/HTTP protobuf to a loopback
+/// receiver (`scripts/otlp_receiver.py`, decoding with `opentelemetry-proto`).
+@Suite("Tracing end to end")
+struct TracingEndToEndTests {
+    static let dag = """
+        name: dag
+        tasks:
+          - {id: extract, type: shell, script: echo extracted}
+          - {id: left, type: noop, depends_on: [extract]}
+          - {id: right, type: noop, depends_on: [extract]}
+          - {id: load, type: shell, script: echo loaded, depends_on: [left, right]}
+        """
+
+    @Test("a run triggered with a traceparent is one trace: caller → HTTP POST → workflow.run → every task.execute, across processes")
+    func oneTraceAcrossProcesses() async throws {
+        let receiver = try OTLPReceiver()
+        defer { receiver.stop() }
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        try directory.write("workflows/dag.yaml", Self.dag)
+        let database = "sqlite://" + directory.file("db.sqlite")
+        func environment(_ service: String) -> [String: String] {
+            ["OTEL_EXPORTER_OTLP_ENDPOINT": receiver.baseURL, "OTEL_SERVICE_NAME": service, "OTEL_TRACES_SAMPLER": "parentbased_always_on",
+             "DEERFLOW_DATABASE_URL": ""]
+        }
+        // The server takes the request and creates the run; only the worker process executes tasks.
+        let server = try ServerProcess([
+            "server", "--no-workers", "--workflows", directory.file("workflows"), "--database", database, "--api-port", "0", "--metrics-port", "0",
+        ], environment: environment("deerflow-server"))
+        defer { server.stop() }
+        let api = try await server.apiPort()
+        let worker = try ServerProcess([
+            "worker", "--workflows", directory.file("workflows"), "--database", database, "--metrics-port", "0",
+        ], environment: environment("deerflow-worker"))
+        defer { worker.stop() }
+        _ = try await worker.metricsPort()
+
+        let traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+        let callerSpanID = "00f067aa0ba902b7"
+        let created = try await TestServer.send(
+            "POST", "http://127.0.0.1:\(api)/api/v1/workflows/dag/runs", body: "{}",
+            headers: ["traceparent": "00-\(traceID)-\(callerSpanID)-01", "Content-Type": "application/json"])
+        #expect(created.status == 201, "\(created.text)")
+        guard case .object(let run)? = created.json, let id = run["id"]?.stringValue else {
+            Issue.record("no run: \(created.text)")
+            return
+        }
+        let runs = try await ClusterAPI.waitForRuns(api: api, ids: [id], timeout: .seconds(60))
+        #expect(runs[id]?["status"]?.stringValue == "success", "\(runs)")
+
+        // SIGTERM flushes each exporter's batch.
+        for process in [server, worker] { process.signal(SIGTERM) }
+        for process in [server, worker] { #expect(try await process.waitForExit() == 0, "\(process.log.suffix(2000))") }
+        let spans = try await receiver.waitForSpans(timeout: .seconds(30), description: "HTTP POST, workflow.run and 4 task.execute spans") { spans in
+            spans.contains { $0.name == "workflow.run" } && spans.filter { $0.name == "task.execute" }.count >= 4
+                && spans.contains { $0.name.hasPrefix("HTTP POST") }
+        }
+        let trace = spans.filter { $0.traceID == traceID }
+        let http = try #require(trace.first { $0.name.hasPrefix("HTTP POST") }, "\(spans)")
+        #expect(http.parentSpanID == callerSpanID, "the API span continues the caller's trace")
+        #expect(http.resource["service.name"] == "deerflow-server")
+        let workflowRun = try #require(trace.first { $0.name == "workflow.run" }, "\(spans)")
+        #expect(workflowRun.parentSpanID == http.spanID)
+        let executions = trace.filter { $0.name == "task.execute" }
+        #expect(executions.count == 4, "every task.execute is in the caller's trace: \(spans)")
+        for execution in executions {
+            #expect(execution.parentSpanID == workflowRun.spanID, "\(execution)")
+            #expect(execution.resource["service.name"] == "deerflow-worker", "executed by the worker process: \(execution)")
+        }
+        let tasks = Set(executions.compactMap { span -> String? in
+            if case .stringValue(let task)? = span.attributes["deerflow.task_id"] { return task }
+            return nil
+        })
+        #expect(tasks == ["extract", "left", "right", "load"], "\(executions)")
+        #expect(spans.allSatisfy { $0.traceID == traceID || !$0.name.hasPrefix("task.") }, "no task span outside the trace")
+    }
+}
