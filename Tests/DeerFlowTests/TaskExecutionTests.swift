@@ -133,7 +133,8 @@ struct TaskExecutionTests {
             while true; do sleep 0.05; done
             """
         let flow = Self.flow("cancel-term", Self.shell(script: script))
-        try await withEngine(workflows: [flow]) { engine in
+        let warnings = WarningRecorder()
+        try await withEngine(workflows: [flow], logger: warnings.logger) { engine in
             let run = try await engine.trigger("cancel-term")
             let pid = try await waitForPID(in: ready)
             let watchdog = ProcessWatchdog(pid, after: .seconds(10))
@@ -154,7 +155,8 @@ struct TaskExecutionTests {
                     return seen.contains("[deerflow] run cancelled") && seen.contains("started\n")
                 }
             } catch {
-                Issue.record("stored log: \(seen.debugDescription)")
+                let attempts = try await engine.run(run.id)?.tasks.first?.attempts.map { "#\($0.number) \($0.status)" } ?? []
+                Issue.record("stored log: \(seen.debugDescription); attempts: \(attempts); warnings: \(warnings.messages)")
                 throw error
             }
             #expect(!watchdog.fired, "the test had to kill the task process")
@@ -511,4 +513,31 @@ struct InfoLevelDiscardingLogHandler: LogHandler {
     }
 
     func log(event: LogEvent) {}
+}
+
+/// Keeps the engine's warnings and errors, for a failing test to show.
+final class WarningRecorder: Sendable {
+    private let recorded = Mutex<[String]>([])
+
+    var messages: [String] { recorded.withLock { $0 } }
+
+    var logger: Logger {
+        Logger(label: "deerflow.test") { _ in Handler(recorder: self) }
+    }
+
+    struct Handler: LogHandler {
+        let recorder: WarningRecorder
+        var logLevel: Logger.Level = .warning
+        var metadata: Logger.Metadata = [:]
+
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+
+        func log(event: LogEvent) {
+            let text = "\(event.level): \(event.message) \(event.metadata ?? [:])"
+            recorder.recorded.withLock { $0.append(text) }
+        }
+    }
 }

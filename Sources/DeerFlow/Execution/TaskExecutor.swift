@@ -131,19 +131,35 @@ struct TaskExecutor: Sendable {
             }
             return outcome
         }
-        await flush(log, attempt: attempt.id)
+        await finalFlush(log, attempt: attempt.id)
         guard let outcome else { return nil }
         return AttemptCompletion(attemptID: attempt.id, outcome: outcome, finishedAt: Date())
     }
 
-    private func flush(_ log: TaskLog, attempt: AttemptID) async {
-        guard var text = log.drain() else { return }
+    /// Stores what the attempt wrote since the last flush; on failure the text goes back into the
+    /// log for the next flush, so a store hiccup while the task runs loses nothing.
+    @discardableResult
+    private func flush(_ log: TaskLog, attempt: AttemptID) async -> Bool {
+        guard var text = log.drain() else { return true }
         if let redact = engine.configuration.redactTaskLog { text = redact(text) }
         do {
             try await engine.store.appendLog(attempt: attempt, text: text, limit: engine.configuration.taskLogLimit)
+            return true
         } catch {
-            engine.logger.warning("could not store task log", metadata: ["attempt": "\(attempt)", "error": "\(error)"])
+            log.restore(text)
+            engine.logger.warning("could not store task log; will try again", metadata: ["attempt": "\(attempt)", "error": "\(error)"])
+            return false
         }
+    }
+
+    /// The last flush of an attempt: tries for a while (the store may be restarting) before giving up.
+    private func finalFlush(_ log: TaskLog, attempt: AttemptID) async {
+        for delay in [100, 500, 1000, 2000, 4000] {
+            if await flush(log, attempt: attempt) { return }
+            try? await Task.sleep(for: .milliseconds(delay))
+        }
+        if await flush(log, attempt: attempt) { return }
+        engine.logger.error("task log lost: the store kept failing", metadata: ["attempt": "\(attempt)"])
     }
 
     private func makeWork(_ attempt: ClaimedAttempt, log: TaskLog) -> Result<@Sendable () async throws -> JSONValue, DeerFlowError> {

@@ -38,6 +38,14 @@ final class TaskLog: Sendable {
         }
     }
 
+    /// Puts back text taken by ``drain()`` that could not be stored, ahead of anything written since.
+    func restore(_ text: String) {
+        state.withLock { state in
+            state.text = text + state.text
+            state.bytes += text.utf8.count
+        }
+    }
+
     /// The last non-empty line written, for error messages.
     var lastLine: String? {
         state.withLock { state in
