@@ -148,6 +148,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: strictSettings
@@ -164,6 +165,9 @@ let package = Package(
                 "DeerFlowAlerting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),
@@ -185,7 +189,7 @@ let package = Package(
         .testTarget(
             name: "DeerFlowNotificationsTests",
             dependencies: [
-                "DeerFlowNotifications", "DeerFlowCore",
+                "DeerFlowNotifications", "DeerFlowCore", "DeerFlowTesting",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -197,7 +201,7 @@ let package = Package(
         .testTarget(
             name: "DeerFlowLoggingTests",
             dependencies: [
-                "DeerFlowLogging", "DeerFlowCore",
+                "DeerFlowLogging", "DeerFlowCore", "DeerFlowTesting",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

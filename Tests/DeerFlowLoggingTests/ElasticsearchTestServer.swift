@@ -1,7 +1,5 @@
+import DeerFlowTesting
 import Foundation
-import NIOCore
-import NIOHTTP1
-import NIOPosix
 import Synchronization
 
 /// A loopback stand-in for Elasticsearch's `_bulk` endpoint: records every request with its
@@ -22,17 +20,17 @@ final class ElasticsearchTestServer: Sendable {
     }
 
     struct Request: Sendable {
-        var method: String
-        var uri: String
-        var headers: [(name: String, value: String)]
-        var body: String
-        var arrival: ContinuousClock.Instant
+        var received: TestHTTPServer.Request
         /// The body's pairs, or why it is not a valid `_bulk` body.
         var pairs: Result<[Pair], WireError>
 
-        func header(_ name: String) -> String? {
-            headers.first { $0.name.lowercased() == name.lowercased() }?.value
-        }
+        var method: String { received.method }
+        var uri: String { received.uri }
+        var headers: [(name: String, value: String)] { received.headers }
+        var body: String { received.body }
+        var arrival: ContinuousClock.Instant { received.arrival }
+
+        func header(_ name: String) -> String? { received.header(name) }
 
         /// The pairs, or none when the body is not valid.
         var validPairs: [Pair] { (try? pairs.get()) ?? [] }
@@ -53,10 +51,6 @@ final class ElasticsearchTestServer: Sendable {
         case slow(milliseconds: Int64)
     }
 
-    private final class ConnectionList: Sendable {
-        let channels = Mutex<[any Channel]>([])
-    }
-
     private struct State {
         var requests: [Request] = []
         var answers: [Answer] = []
@@ -65,38 +59,23 @@ final class ElasticsearchTestServer: Sendable {
 
     private let state = Mutex(State())
     private let fallback: Answer
-    private let channel: any Channel
-    /// Accepted connections, closed by ``stop()`` so that kept-alive connections die too.
-    private let connections: ConnectionList
+    private let http = Mutex<TestHTTPServer?>(nil)
 
     /// The server's port on 127.0.0.1.
-    let port: Int
+    var port: Int { http.withLock { $0?.port ?? 0 } }
 
-    private init(channel: any Channel, fallback: Answer, connections: ConnectionList) {
-        self.channel = channel
+    private init(fallback: Answer) {
         self.fallback = fallback
-        self.connections = connections
-        port = channel.localAddress?.port ?? 0
     }
 
     /// Starts a server on 127.0.0.1 (port 0: a free one); answers come from ``enqueue(_:)`` in
     /// order, then `fallback`.
     static func start(port: Int = 0, fallback: Answer = .accept) async throws -> ElasticsearchTestServer {
-        let box = Mutex<ElasticsearchTestServer?>(nil)
-        let connections = ConnectionList()
-        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    connections.channels.withLock { $0.append(channel) }
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    try channel.pipeline.syncOperations.addHandler(Handler(server: box.withLock { $0 }))
-                }
-            }
-            .bind(host: "127.0.0.1", port: port)
-            .get()
-        let server = ElasticsearchTestServer(channel: channel, fallback: fallback, connections: connections)
-        box.withLock { $0 = server }
+        let server = ElasticsearchTestServer(fallback: fallback)
+        let http = try await TestHTTPServer.start(port: port) { [weak server] request in
+            server?.handle(request) ?? .silence
+        }
+        server.http.withLock { $0 = http }
         return server
     }
 
@@ -115,8 +94,7 @@ final class ElasticsearchTestServer: Sendable {
 
     /// Closes the listening socket (new connections are refused) and the connections it accepted.
     func stop() async {
-        try? await channel.close()
-        for connection in connections.channels.withLock({ $0 }) { try? await connection.close() }
+        await http.withLock { $0 }?.stop()
     }
 
     /// A port nothing listens on: bound, then closed.
@@ -164,17 +142,20 @@ final class ElasticsearchTestServer: Sendable {
         }
     }
 
+    private static let jsonHeaders = [("Content-Type", "application/json")]
+
     private static func json(_ object: Any) -> String {
         String(decoding: (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data(), as: UTF8.self)
     }
 
-    /// Records a request and makes its answer: status, body and delay, or nil for silence.
-    fileprivate func handle(_ request: Request) -> (status: Int, body: String, delay: Int64)? {
-        state.withLock { state in
+    /// Records a request and makes its answer.
+    private func handle(_ received: TestHTTPServer.Request) -> TestHTTPServer.Answer {
+        let request = Request(received: received, pairs: Self.parse(received.body))
+        return state.withLock { state in
             state.requests.append(request)
             let answer = state.answers.isEmpty ? fallback : state.answers.removeFirst()
             let pairs = request.validPairs
-            func itemsAnswer(_ statuses: [Int]) -> (Int, String, Int64) {
+            func itemsAnswer(_ statuses: [Int], delay: Duration = .zero) -> TestHTTPServer.Answer {
                 var items: [[String: Any]] = []
                 for (position, pair) in pairs.enumerated() {
                     let status = position < statuses.count ? statuses[position] : 201
@@ -188,7 +169,7 @@ final class ElasticsearchTestServer: Sendable {
                     items.append(["index": result])
                 }
                 let errors = items.contains { (($0["index"] as? [String: Any])?["status"] as? Int).map { !(200..<300).contains($0) } ?? true }
-                return (200, Self.json(["took": 3, "errors": errors, "items": items]), 0)
+                return .respond(status: 200, headers: Self.jsonHeaders, body: Self.json(["took": 3, "errors": errors, "items": items]), delay: delay)
             }
             switch answer {
             case .accept:
@@ -197,56 +178,11 @@ final class ElasticsearchTestServer: Sendable {
                 return itemsAnswer(statuses)
             case .status(let status):
                 let body = Self.json(["error": ["type": Self.errorType(status), "reason": "test status \(status)"], "status": status])
-                return (status, body, 0)
+                return .respond(status: status, headers: Self.jsonHeaders, body: body)
             case .silence:
-                return nil
+                return .silence
             case .slow(let milliseconds):
-                let (status, body, _) = itemsAnswer([])
-                return (status, body, milliseconds)
-            }
-        }
-    }
-
-    private final class Handler: ChannelInboundHandler {
-        typealias InboundIn = HTTPServerRequestPart
-        typealias OutboundOut = HTTPServerResponsePart
-
-        let server: ElasticsearchTestServer?
-        var head: HTTPRequestHead?
-        var body = ByteBuffer()
-
-        init(server: ElasticsearchTestServer?) {
-            self.server = server
-        }
-
-        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            switch unwrapInboundIn(data) {
-            case .head(let head):
-                self.head = head
-                body.clear()
-            case .body(var chunk):
-                body.writeBuffer(&chunk)
-            case .end:
-                guard let head, let server else { return }
-                let text = String(buffer: body)
-                let request = Request(
-                    method: head.method.rawValue, uri: head.uri, headers: head.headers.map { ($0.name, $0.value) }, body: text,
-                    arrival: .now, pairs: ElasticsearchTestServer.parse(text))
-                guard let (status, answer, delay) = server.handle(request) else { return }
-                var headers = HTTPHeaders()
-                headers.add(name: "Content-Type", value: "application/json")
-                headers.add(name: "Content-Length", value: "\(answer.utf8.count)")
-                let responseHead = HTTPResponseHead(version: head.version, status: HTTPResponseStatus(statusCode: status), headers: headers)
-                func respond() {
-                    context.write(wrapOutboundOut(.head(responseHead)), promise: nil)
-                    context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: answer)))), promise: nil)
-                    context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-                }
-                if delay > 0 {
-                    context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(delay)) { respond() }
-                } else {
-                    respond()
-                }
+                return itemsAnswer([], delay: .milliseconds(milliseconds))
             }
         }
     }

@@ -1,3 +1,4 @@
+import DeerFlowTesting
 import DeerFlowCore
 import DeerFlowNotifications
 import Foundation

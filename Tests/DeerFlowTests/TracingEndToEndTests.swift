@@ -8,22 +8,27 @@ import Testing
 /// receiver (`scripts/otlp_receiver.py`, decoding with `opentelemetry-proto`).
 @Suite("Tracing end to end")
 struct TracingEndToEndTests {
-    static let dag = """
+    /// A DAG whose last task calls `hook` (an `http` task, which carries its span's context).
+    static func dag(hook: String) -> String {
+        """
         name: dag
         tasks:
           - {id: extract, type: shell, script: echo extracted}
           - {id: left, type: noop, depends_on: [extract]}
           - {id: right, type: noop, depends_on: [extract]}
           - {id: load, type: shell, script: echo loaded, depends_on: [left, right]}
+          - {id: notify, type: http, method: POST, url: "\(hook)", body: "{}", depends_on: [load]}
         """
+    }
 
-    @Test("a run triggered with a traceparent is one trace: caller → HTTP POST → workflow.run → every task.execute, across processes")
+    @Test("a run triggered with a traceparent is one trace: caller → HTTP POST → workflow.run → every task.execute, across processes; an http task sends its span as traceparent")
     func oneTraceAcrossProcesses() async throws {
         let receiver = try OTLPReceiver()
         defer { receiver.stop() }
+        let hook = try await TestHTTPServer.start(fallback: .respond(status: 200, headers: [("Content-Type", "application/json")], body: "{}"))
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        try directory.write("workflows/dag.yaml", Self.dag)
+        try directory.write("workflows/dag.yaml", Self.dag(hook: hook.url("/hooks/loaded")))
         let database = "sqlite://" + directory.file("db.sqlite")
         func environment(_ service: String) -> [String: String] {
             ["OTEL_EXPORTER_OTLP_ENDPOINT": receiver.baseURL, "OTEL_SERVICE_NAME": service, "OTEL_TRACES_SAMPLER": "parentbased_always_on",
@@ -57,8 +62,9 @@ struct TracingEndToEndTests {
         // SIGTERM flushes each exporter's batch.
         for process in [server, worker] { process.signal(SIGTERM) }
         for process in [server, worker] { #expect(try await process.waitForExit() == 0, "\(process.log.suffix(2000))") }
-        let spans = try await receiver.waitForSpans(timeout: .seconds(30), description: "HTTP POST, workflow.run and 4 task.execute spans") { spans in
-            spans.contains { $0.name == "workflow.run" } && spans.filter { $0.name == "task.execute" }.count >= 4
+        await hook.stop()
+        let spans = try await receiver.waitForSpans(timeout: .seconds(30), description: "HTTP POST, workflow.run and 5 task.execute spans") { spans in
+            spans.contains { $0.name == "workflow.run" } && spans.filter { $0.name == "task.execute" }.count >= 5
                 && spans.contains { $0.name.hasPrefix("HTTP POST") }
         }
         let trace = spans.filter { $0.traceID == traceID }
@@ -68,7 +74,7 @@ struct TracingEndToEndTests {
         let workflowRun = try #require(trace.first { $0.name == "workflow.run" }, "\(spans)")
         #expect(workflowRun.parentSpanID == http.spanID)
         let executions = trace.filter { $0.name == "task.execute" }
-        #expect(executions.count == 4, "every task.execute is in the caller's trace: \(spans)")
+        #expect(executions.count == 5, "every task.execute is in the caller's trace: \(spans)")
         for execution in executions {
             #expect(execution.parentSpanID == workflowRun.spanID, "\(execution)")
             #expect(execution.resource["service.name"] == "deerflow-worker", "executed by the worker process: \(execution)")
@@ -77,7 +83,12 @@ struct TracingEndToEndTests {
             if case .stringValue(let task)? = span.attributes["deerflow.task_id"] { return task }
             return nil
         })
-        #expect(tasks == ["extract", "left", "right", "load"], "\(executions)")
+        #expect(tasks == ["extract", "left", "right", "load", "notify"], "\(executions)")
+        // The called service sees the notify task's span as the parent of whatever it does next.
+        let notify = try #require(executions.first { $0.attributes["deerflow.task_id"] == .stringValue("notify") })
+        let calls = hook.requests
+        #expect(calls.count == 1)
+        #expect(calls.first?.header("traceparent") == "00-\(traceID)-\(notify.spanID)-01", "\(calls.map(\.headers))")
         #expect(spans.allSatisfy { $0.traceID == traceID || !$0.name.hasPrefix("task.") }, "no task span outside the trace")
     }
 }

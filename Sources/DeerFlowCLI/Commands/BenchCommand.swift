@@ -19,6 +19,10 @@ struct BenchCommand: AsyncParsableCommand {
                 (enqueue/s = triggers per second; end-to-end = tasks finished per second from first trigger to last finish).
             W2: a chain of 200 no-op tasks; per hop = from a task's code returning to the next task's code starting.
             W3: 20 runs of 1 → 100 → 1 tasks, all triggered at once; total seconds until all finished.
+            metrics: custom-metrics API costs, rendering 10,000 series, W1 with metrics off vs on.
+            logging: lines/s through the JSON file handler with redaction; W1 with logging off vs info to a JSON file.
+            tracing: W1 with tracing off, ratio 1.0 and ratio 0.01, each in a fresh process exporting OTLP/HTTP
+                to a loopback receiver in this process (best of two rounds).
             With --database postgres://...: the same workloads on PostgreSQL, distributed — this process triggers
                 (API off, scheduler on) and --worker-processes worker processes (default 2, each a `deerflow worker`
                 with the benchmark's workflows and --slots slots) execute. Use an empty, throwaway database.
@@ -35,7 +39,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Chain length in W2.")
     var w2Length = 200
 
-    @Option(help: "Only run these workloads (comma-separated: w1, w2, w3, metrics; metrics is SQLite only).")
+    @Option(help: "Only run these workloads (comma-separated: w1, w2, w3, metrics, logging, tracing; the last three are SQLite only).")
     var only: String?
 
     @Option(help: ArgumentHelp("Run on this PostgreSQL database (postgres://user:password@host:port/db) with worker processes.", valueName: "url"))
@@ -48,13 +52,25 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: .private)
     var workerProcess = false
 
+    /// Internal: run W1 alone with tracing off or at this sampling ratio (the tracing workload).
+    @Option(help: .private)
+    var tracingChild: String?
+
+    /// Internal: where a tracing child exports spans.
+    @Option(help: .private)
+    var tracingEndpoint: String?
+
     func run() async throws {
+        if let tracingChild {
+            try await TracingChild.serve(ratio: tracingChild, endpoint: tracingEndpoint, w1Runs: w1Runs, slots: slots)
+            return
+        }
         if workerProcess {
             guard let database else { throw CLIError("--worker-process needs --database") }
             try await DistributedBenchmark.serveWorker(database: database, slots: slots, w2Length: w2Length)
             return
         }
-        let selected = Set((only ?? "w1,w2,w3,metrics").split(separator: ",").map { String($0).lowercased() })
+        let selected = Set((only ?? "w1,w2,w3,metrics,logging,tracing").split(separator: ",").map { String($0).lowercased() })
         if let database {
             guard database.hasPrefix("postgres://") || database.hasPrefix("postgresql://") else {
                 throw CLIError("--database takes a postgres:// URL (without it, the benchmark runs on embedded SQLite)")
@@ -84,6 +100,12 @@ struct EngineBenchmark {
         }
         if workloads.contains("metrics") {
             lines += try await metricsFigures(w1Runs: w1Runs)
+        }
+        if workloads.contains("logging") {
+            lines += try await loggingFigures(w1Runs: w1Runs)
+        }
+        if workloads.contains("tracing") {
+            lines += try await tracingFigures(w1Runs: w1Runs)
         }
         if workloads.contains("w2") {
             let hops = try await w2(length: w2Length)
@@ -154,15 +176,17 @@ struct EngineBenchmark {
         return options
     }
 
-    private func withRuntime<T: Sendable>(_ workflows: [Workflow], metricsEnabled: Bool = true, _ body: @Sendable (DeerFlowEngine) async throws -> T) async throws -> T {
+    private func withRuntime<T: Sendable>(
+        _ workflows: [Workflow], metricsEnabled: Bool = true, logger: Logger? = nil, _ body: @Sendable (DeerFlowEngine) async throws -> T
+    ) async throws -> T {
         let directory = NSTemporaryDirectory() + "deerflow-bench-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        var logger = Logger(label: "deerflow.bench")
-        logger.logLevel = .error
+        var quiet = Logger(label: "deerflow.bench")
+        quiet.logLevel = .error
         var runtimeOptions = options(directory)
         runtimeOptions.metrics.enabled = metricsEnabled
-        let runtime = try await DeerFlowRuntime.make(options: runtimeOptions, workflows: workflows, logger: logger)
+        let runtime = try await DeerFlowRuntime.make(options: runtimeOptions, workflows: workflows, logger: logger ?? quiet)
         return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask {
                 try await runtime.run()
@@ -179,10 +203,10 @@ struct EngineBenchmark {
     }
 
     /// W1: returns (enqueue per second, tasks per second end to end).
-    func w1(runs: Int, metricsEnabled: Bool = true) async throws -> (Double, Double) {
+    func w1(runs: Int, metricsEnabled: Bool = true, logger: Logger? = nil) async throws -> (enqueue: Double, endToEnd: Double) {
         let flow = Workflow(name: "w1")
         flow.task(TaskDefinition(id: "noop", action: .noop))
-        return try await withRuntime([flow], metricsEnabled: metricsEnabled) { engine in
+        return try await withRuntime([flow], metricsEnabled: metricsEnabled, logger: logger) { engine in
             let finished = RunCounter(expected: runs)
             engine.addObserver(finished)
             let clock = ContinuousClock()

@@ -3,10 +3,14 @@ import Synchronization
 /// Counts log lines that sinks could not write, and forwards them to the metrics once those
 /// exist (logging starts before the metrics registry).
 final class DroppedLinesCounter: Sendable {
-    private let state = Mutex<(pending: [String: Int], forward: (@Sendable (String, Int) -> Void)?)>(([:], nil))
+    private let state = Mutex<(pending: [String: Int], forward: (@Sendable (String, Int) -> Void)?, total: Int)>(([:], nil, 0))
+
+    /// Everything counted since the process started.
+    var total: Int { state.withLock { $0.total } }
 
     func add(_ sink: String, _ count: Int) {
         let forward = state.withLock { state -> (@Sendable (String, Int) -> Void)? in
+            state.total += count
             if state.forward == nil { state.pending[sink, default: 0] += count }
             return state.forward
         }

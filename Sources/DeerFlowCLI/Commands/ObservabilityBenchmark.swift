@@ -1,0 +1,196 @@
+import DeerFlow
+import DeerFlowCore
+import DeerFlowLogging
+import DeerFlowObservability
+import Foundation
+import Hummingbird
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// The costs of logging and tracing, for `deerflow bench --only logging,tracing`.
+extension EngineBenchmark {
+    /// Log lines per second through the JSON file handler with redaction, and W1 with the engine's
+    /// logger at info writing JSON to a file vs logging off (best of two alternating rounds each).
+    func loggingFigures(w1Runs: Int) async throws -> [String] {
+        _ = LoggingBenchmark.run(lines: 50_000)
+        let handler = LoggingBenchmark.run(lines: 500_000)
+        var off: [Double] = []
+        var on: [Double] = []
+        var written = 0
+        for _ in 0..<2 {
+            off.append(try await w1(runs: w1Runs).endToEnd)
+            let (perSecond, lines) = try await withFileLogging { logger in
+                try await w1(runs: w1Runs, logger: logger).endToEnd
+            }
+            on.append(perSecond)
+            written = lines
+        }
+        let best = (off: off.max() ?? 0, on: on.max() ?? 0)
+        return [
+            String(format: "logging: JSON file handler with redaction: %.0f lines/s on one thread, %d bytes/line (target ≥ 200,000)",
+                   handler.linesPerSecond, handler.bytes / max(handler.lines, 1)),
+            String(format: "logging: W1 %.0f tasks/s with logging off, %.0f with info to a JSON file (%d lines per W1; %+.1f%%; target within 5%%)",
+                   best.off, best.on, written, (best.on - best.off) / best.off * 100),
+        ]
+    }
+
+    /// Runs `body` with a logger at info that writes JSON lines with redaction to a file in a
+    /// temporary directory; returns its result and the number of lines written.
+    private func withFileLogging<T: Sendable>(_ body: (Logger) async throws -> T) async throws -> (T, Int) {
+        let directory = NSTemporaryDirectory() + "deerflow-bench-log-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/deerflow.log"
+        let redactor = try Redactor(patterns: ["password", "api_key", "secret", "token"])
+        let backend = LoggingBackend(level: .info, redactor: redactor, sinks: [FileSink(path: path, format: .json)])
+        var logger = Logger(label: "deerflow", factory: { backend.makeHandler(label: $0) })
+        logger.logLevel = .info
+        let result = try await body(logger)
+        backend.shutdown()
+        let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        return (result, text.utf8.reduce(0) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) })
+    }
+
+    /// W1 with tracing off, on with ratio 1.0 and with ratio 0.01, each in a fresh process of this
+    /// executable (a process installs one tracer) exporting OTLP/HTTP to a loopback receiver here.
+    func tracingFigures(w1Runs: Int) async throws -> [String] {
+        let receiver = OTLPCountingReceiver()
+        return try await receiver.whileRunning { endpoint in
+            let variants = ["off", "1.0", "0.01"]
+            var best: [String: TracingChildResult] = [:]
+            var received: [String: (requests: Int, bytes: Int)] = [:]
+            for _ in 0..<2 {
+                for variant in variants {
+                    let before = receiver.totals
+                    let result = try await TracingChild.run(ratio: variant, endpoint: endpoint, w1Runs: w1Runs, slots: slots)
+                    let after = receiver.totals
+                    if result.tasksPerSecond > best[variant]?.tasksPerSecond ?? 0 {
+                        best[variant] = result
+                        received[variant] = (after.requests - before.requests, after.bytes - before.bytes)
+                    }
+                }
+            }
+            guard let off = best["off"], let full = best["1.0"], let sampled = best["0.01"] else {
+                throw CLIError("the tracing benchmark produced no result")
+            }
+            func line(_ name: String, _ result: TracingChildResult, target: String) -> String {
+                let delivered = received[name] ?? (0, 0)
+                return String(format: "tracing: W1 %.0f tasks/s with ratio %@ (%+.1f%%; target %@); %d export requests, %d KiB received, %d spans dropped",
+                              result.tasksPerSecond, name, (result.tasksPerSecond - off.tasksPerSecond) / off.tasksPerSecond * 100, target,
+                              delivered.requests, delivered.bytes / 1024, result.spansDropped)
+            }
+            return [
+                String(format: "tracing: W1 %.0f tasks/s with tracing off (best of 2, each in a fresh process)", off.tasksPerSecond),
+                line("1.0", full, target: "≥ -15%"),
+                line("0.01", sampled, target: "≥ -3%"),
+            ]
+        }
+    }
+}
+
+/// What a tracing benchmark process reports on its last line of output.
+struct TracingChildResult: Codable, Sendable {
+    var tasksPerSecond: Double
+    var spansDropped: Int
+}
+
+/// `deerflow bench --tracing-child RATIO --tracing-endpoint URL`: one W1 in a process of its own,
+/// with tracing off or exporting to `URL` with the given sampling ratio.
+enum TracingChild {
+    /// Starts the child and reads its result.
+    static func run(ratio: String, endpoint: String, w1Runs: Int, slots: Int) async throws -> TracingChildResult {
+        let process = Process()
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = [
+            "bench", "--tracing-child", ratio, "--tracing-endpoint", endpoint, "--w1-runs", String(w1Runs), "--slots", String(slots),
+        ]
+        var environment = ProcessInfo.processInfo.environment
+        for key in environment.keys where key.hasPrefix("OTEL_") { environment[key] = nil }
+        process.environment = environment
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let data = await Task.detached { output.fileHandleForReading.readDataToEndOfFile() }.value
+        process.waitUntilExit()
+        let text = String(decoding: data, as: UTF8.self)
+        guard process.terminationStatus == 0,
+              let last = text.split(separator: "\n").last,
+              let result = try? JSONDecoder().decode(TracingChildResult.self, from: Data(last.utf8))
+        else {
+            throw CLIError("the tracing benchmark process (ratio \(ratio)) failed with status \(process.terminationStatus): \(text.suffix(500))")
+        }
+        return result
+    }
+
+    /// The child's side: installs the tracer (unless `ratio` is `off`), runs W1, prints the result.
+    static func serve(ratio: String, endpoint: String?, w1Runs: Int, slots: Int) async throws {
+        if ratio != "off" {
+            guard let value = Double(ratio), value > 0, value <= 1 else { throw CLIError("--tracing-child takes off or a ratio in (0, 1], not '\(ratio)'") }
+            guard let endpoint else { throw CLIError("--tracing-child needs --tracing-endpoint") }
+            var configuration = TracingConfigFile()
+            configuration.enabled = true
+            configuration.endpoint = endpoint
+            configuration.sampler = .ratio
+            configuration.ratio = value
+            configuration.batchInterval = .seconds(1)
+            var diagnostics = Logger(label: "deerflow.bench")
+            diagnostics.logLevel = .error
+            _ = try ProcessTracing.start(configuration, logger: diagnostics)
+        }
+        let (_, endToEnd) = try await EngineBenchmark(slots: slots).w1(runs: w1Runs)
+        let result = TracingChildResult(tasksPerSecond: endToEnd, spansDropped: ProcessTracing.dropped.total)
+        print(String(decoding: try JSONEncoder().encode(result), as: UTF8.self))
+    }
+}
+
+/// A loopback OTLP/HTTP endpoint that accepts export requests (`POST /v1/traces`), answers
+/// 200 with an empty export response, and counts requests and bytes.
+final class OTLPCountingReceiver: Sendable {
+    private let counts = Mutex<(requests: Int, bytes: Int)>((0, 0))
+
+    var totals: (requests: Int, bytes: Int) { counts.withLock { $0 } }
+
+    /// Runs `body` with the receiver listening; its argument is the traces endpoint URL.
+    func whileRunning<T: Sendable>(_ body: @Sendable (String) async throws -> T) async throws -> T {
+        let router = Router(context: BasicRequestContext.self)
+        router.post("/v1/traces") { request, _ -> Response in
+            var size = 0
+            for try await chunk in request.body { size += chunk.readableBytes }
+            self.counts.withLock { $0.requests += 1; $0.bytes += size }
+            return Response(status: .ok, headers: [.contentType: "application/x-protobuf"], body: .init(byteBuffer: ByteBuffer()))
+        }
+        let port = AsyncStream<Int>.makeStream()
+        var logger = Logger(label: "deerflow.bench.otlp")
+        logger.logLevel = .error
+        let application = Application(
+            router: router,
+            configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "deerflow-bench-otlp"),
+            onServerRunning: { channel in
+                port.continuation.yield(channel.localAddress?.port ?? 0)
+                port.continuation.finish()
+            },
+            logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [application], logger: logger))
+        return try await withThrowingTaskGroup(of: T?.self) { tasks in
+            tasks.addTask {
+                try await group.run()
+                return nil
+            }
+            var listening = 0
+            for await value in port.stream { listening = value }
+            guard listening > 0 else { throw CLIError("the loopback OTLP receiver did not start") }
+            let result: T
+            do {
+                result = try await body("http://127.0.0.1:\(listening)/v1/traces")
+            } catch {
+                await group.triggerGracefulShutdown()
+                throw error
+            }
+            await group.triggerGracefulShutdown()
+            while let _ = try await tasks.next() {}
+            return result
+        }
+    }
+}
