@@ -106,6 +106,15 @@ extension PostgresWorkflowStore {
             progress: RunProgress(total: total, finished: finished, failed: failed))
     }
 
+    public func finishedRuns(among ids: [RunID]) async throws -> [RunRecord] {
+        guard !ids.isEmpty else { return [] }
+        let names = ids.map(\.rawValue)
+        let rows = try await session { session in
+            try await session.rows("SELECT \(unescaped: Self.runColumns) FROM runs WHERE id = ANY(\(names)) AND finished_at IS NOT NULL")
+        }
+        return try rows.map(Self.runRecord)
+    }
+
     public func runs(_ query: RunQuery) async throws -> RunPage {
         let limit = max(1, min(query.limit, 1000))
         // NULL parameters drop their condition (the planner folds them away for each call).

@@ -143,6 +143,19 @@ extension SQLiteWorkflowStore {
             progress: RunProgress(total: row.int("tasks_total"), finished: row.int("tasks_finished"), failed: row.int("tasks_failed")))
     }
 
+    public func finishedRuns(among ids: [RunID]) async throws -> [RunRecord] {
+        var finished: [RunRecord] = []
+        for chunk in ids.chunked(into: 900) {
+            let rows = try await reader.exclusive { db in
+                try await db.rows(
+                    "SELECT * FROM runs WHERE id IN (\(placeholders(chunk.count))) AND finished_at IS NOT NULL",
+                    chunk.map { .text($0.rawValue) })
+            }
+            finished += try rows.map(Self.runRecord)
+        }
+        return finished
+    }
+
     public func runs(_ query: RunQuery) async throws -> RunPage {
         var conditions: [String] = []
         var binds: [SQLiteData] = []

@@ -37,6 +37,7 @@ public enum WorkflowStoreConformance {
         Check(name: "statistics report queues, active runs, workers and lag sources", run: statistics),
         Check(name: "task logs are kept per attempt up to the limit", run: logs),
         Check(name: "many completions of several runs in one exchange", run: batchedExchange),
+        Check(name: "finished runs are found among many ids in one call", run: finishedAmong),
     ]
 
     // MARK: Fixtures
@@ -273,6 +274,25 @@ public enum WorkflowStoreConformance {
         let detail = try await detail(store, run.id)
         #expect(statuses(detail) == ["a": .success, "b": .queued])
         #expect(detail.tasks[1].attempts.count == 1)
+    }
+
+    static func finishedAmong(_ store: any WorkflowStore) async throws {
+        let done = newRun(tasks: [("only", [])])
+        let open = newRun(tasks: [("only", [])])
+        let cancelled = newRun(tasks: [("only", [])])
+        for run in [done, open, cancelled] { _ = try await store.createRun(run) }
+        #expect(try await store.finishedRuns(among: []).isEmpty)
+        #expect(try await store.finishedRuns(among: [done.id, open.id, cancelled.id]).isEmpty)
+        let claimed = try await claim(store, limit: 3)
+        _ = try await complete(store, claimed.filter { $0.runID == done.id }, .success(output: .null))
+        _ = try await store.cancelRun(cancelled.id, at: Date())
+        // More ids than one statement binds (SQLite chunks at 900), unknown ones among them.
+        let ids = [done.id, open.id, cancelled.id] + (0..<1500).map { _ in RunID.generate() }
+        let finished = try await store.finishedRuns(among: ids)
+        #expect(Set(finished.map(\.id)) == [done.id, cancelled.id])
+        #expect(finished.first { $0.id == done.id }?.status == .success)
+        #expect(finished.first { $0.id == cancelled.id }?.status == .cancelled)
+        #expect(finished.allSatisfy { $0.finishedAt != nil })
     }
 
     static func cancel(_ store: any WorkflowStore) async throws {

@@ -28,7 +28,7 @@ struct TracingTests {
         return flow
     }
 
-    @Test("API request → workflow.run → task.queued / task.execute spans, retries as siblings, errors recorded")
+    @Test("API request → workflow.run → task.execute spans with their queue wait, retries as siblings, errors recorded")
     func spanTree() async throws {
         let tracer = InMemoryTracer()
         try await withTracer(tracer) {
@@ -67,7 +67,7 @@ struct TracingTests {
                 #expect(runSpan.status?.code == .ok)
                 let executions = named("task.execute")
                 #expect(executions.count == 3, "extract, flaky #1, flaky #2")
-                for span in executions + named("task.queued") {
+                for span in executions {
                     #expect(span.spanContext.parentSpanID == runSpan.spanContext.spanID, "\(span.operationName) is a child of the run span")
                     #expect(span.spanContext.traceID == callerSpan.spanContext.traceID)
                 }
@@ -84,7 +84,18 @@ struct TracingTests {
                 for key in ["deerflow.workflow", "deerflow.run_id", "deerflow.task_id", "deerflow.task.type", "deerflow.attempt", "deerflow.queue"] {
                     #expect(flaky.first?.attributes[key] != nil, "missing \(key)")
                 }
-                #expect(named("task.queued").count == 3)
+                // Time in the queue: an attribute and a `dequeued` event at the span's start.
+                for span in executions {
+                    guard case .double(let waited)? = span.attributes["deerflow.queue.wait_ms"]?.toSpanAttribute() else {
+                        Issue.record("no deerflow.queue.wait_ms on \(span.operationName)")
+                        continue
+                    }
+                    #expect(waited >= 0)
+                    let event = span.events.first { $0.name == "dequeued" }
+                    #expect(event?.nanosecondsSinceEpoch == span.startInstant.nanosecondsSinceEpoch)
+                    #expect(event?.attributes["deerflow.queue.wait_ms"]?.toSpanAttribute() == .double(waited))
+                }
+                #expect(named("task.queued").isEmpty)
                 // The task's own spans are children of its task.execute span.
                 let batches = named("process_batch")
                 #expect(batches.count == 2)

@@ -23,6 +23,9 @@ public protocol WorkflowStore: Sendable {
     func createRun(_ run: NewRun) async throws -> RunRecord?
     func run(_ id: RunID) async throws -> RunDetail?
     func runs(_ query: RunQuery) async throws -> RunPage
+    /// Those of `ids` that have finished (any order; unknown ids are left out): one query for
+    /// many runs, for closing run spans of runs other processes finished.
+    func finishedRuns(among ids: [RunID]) async throws -> [RunRecord]
     /// Cancels a pending or running run: queued and pending tasks become cancelled at once,
     /// running attempts are flagged so their workers stop them.
     func cancelRun(_ id: RunID, at: Date) async throws -> CancelResult

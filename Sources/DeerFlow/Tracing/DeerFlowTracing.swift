@@ -35,6 +35,8 @@ public enum DeerFlowTracing {
         public static let taskType = "deerflow.task.type"
         public static let attempt = "deerflow.attempt"
         public static let queue = "deerflow.queue"
+        /// Milliseconds the attempt waited in its queue (on `task.execute` and its `dequeued` event).
+        public static let queueWait = "deerflow.queue.wait_ms"
         public static let trigger = "deerflow.trigger"
         public static let schedule = "deerflow.schedule"
         public static let status = "deerflow.status"
@@ -70,18 +72,31 @@ struct DateInstant: TracerInstant {
     static func < (lhs: DateInstant, rhs: DateInstant) -> Bool { lhs.nanosecondsSinceEpoch < rhs.nanosecondsSinceEpoch }
 }
 
-/// Trace context stored with a run: the injected carrier, as compact JSON.
+/// Trace context stored with a run: the injected carrier as `key=value` lines (header names have
+/// no `=` and header values no line breaks), e.g. `traceparent=00-4bf9…-00f0…-01`. Parsed for every
+/// attempt, so it is kept simpler than JSON; rows written as a JSON object by earlier versions
+/// still decode.
 enum StoredTraceContext {
     static func encode(_ context: ServiceContext, tracer: any Tracer) -> String? {
         var carrier: [String: String] = [:]
         tracer.inject(context, into: &carrier, using: DictionaryInjector())
         guard !carrier.isEmpty else { return nil }
-        return JSONValue.object(carrier.mapValues(JSONValue.string)).compactJSON
+        if carrier.count == 1, let (key, value) = carrier.first { return key + "=" + value }
+        return carrier.sorted { $0.key < $1.key }.map { $0.key + "=" + $0.value }.joined(separator: "\n")
     }
 
     static func carrier(_ stored: String?) -> [String: String] {
-        guard let stored, case .object(let object)? = try? JSONValue(parsing: stored) else { return [:] }
-        return object.compactMapValues(\.stringValue)
+        guard let stored, !stored.isEmpty else { return [:] }
+        if stored.utf8.first == UInt8(ascii: "{") {
+            guard case .object(let object)? = try? JSONValue(parsing: stored) else { return [:] }
+            return object.compactMapValues(\.stringValue)
+        }
+        var carrier: [String: String] = [:]
+        for line in stored.split(separator: "\n") {
+            guard let equals = line.firstIndex(of: "=") else { continue }
+            carrier[String(line[..<equals])] = String(line[line.index(after: equals)...])
+        }
+        return carrier
     }
 
     static func decode(_ stored: String?, tracer: any Tracer) -> ServiceContext {

@@ -50,12 +50,13 @@ final class RunSpans: EngineObserver, Sendable {
         span.end(at: DateInstant(finishedAt))
     }
 
-    /// Ends the spans of runs that finished in another process.
+    /// Ends the spans of runs that finished in another process (one store query per sweep).
     func sweep(store: any WorkflowStore) async {
-        for runID in openRuns {
-            guard let detail = try? await store.run(runID) else { continue }
-            guard detail.run.status.isFinished, let span = remove(runID) else { continue }
-            Self.finish(span, status: detail.run.status, at: detail.run.finishedAt ?? Date())
+        let candidates = openRuns
+        guard !candidates.isEmpty, let finished = try? await store.finishedRuns(among: candidates) else { return }
+        for run in finished {
+            guard let span = remove(run.id) else { continue }
+            Self.finish(span, status: run.status, at: run.finishedAt ?? Date())
         }
     }
 }

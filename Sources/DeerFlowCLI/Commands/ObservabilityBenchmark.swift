@@ -58,12 +58,14 @@ extension EngineBenchmark {
         return try await receiver.whileRunning { endpoint in
             let variants = ["off", "1.0", "0.01"]
             var best: [String: TracingChildResult] = [:]
+            var cpu: [String: [Double]] = [:]
             var received: [String: (requests: Int, bytes: Int)] = [:]
-            for _ in 0..<2 {
+            for _ in 0..<3 {
                 for variant in variants {
                     let before = receiver.totals
                     let result = try await TracingChild.run(ratio: variant, endpoint: endpoint, w1Runs: w1Runs, slots: slots)
                     let after = receiver.totals
+                    cpu[variant, default: []].append(result.cpuMicrosecondsPerTask)
                     if result.tasksPerSecond > best[variant]?.tasksPerSecond ?? 0 {
                         best[variant] = result
                         received[variant] = (after.requests - before.requests, after.bytes - before.bytes)
@@ -73,14 +75,21 @@ extension EngineBenchmark {
             guard let off = best["off"], let full = best["1.0"], let sampled = best["0.01"] else {
                 throw CLIError("the tracing benchmark produced no result")
             }
+            func median(_ name: String) -> Double {
+                let values = (cpu[name] ?? []).sorted()
+                return values.isEmpty ? 0 : values[values.count / 2]
+            }
+            let offCPU = median("off")
             func line(_ name: String, _ result: TracingChildResult, target: String) -> String {
                 let delivered = received[name] ?? (0, 0)
-                return String(format: "tracing: W1 %.0f tasks/s with ratio %@ (%+.1f%%; target %@); %d export requests, %d KiB received, %d spans dropped",
+                return String(format: "tracing: W1 %.0f tasks/s with ratio %@ (%+.1f%%; target %@), CPU %.0f µs/task (%+.1f%%); %d export requests, %d KiB received, %d spans dropped",
                               result.tasksPerSecond, name, (result.tasksPerSecond - off.tasksPerSecond) / off.tasksPerSecond * 100, target,
+                              median(name), (median(name) - offCPU) / offCPU * 100,
                               delivered.requests, delivered.bytes / 1024, result.spansDropped)
             }
             return [
-                String(format: "tracing: W1 %.0f tasks/s with tracing off (best of 2, each in a fresh process)", off.tasksPerSecond),
+                String(format: "tracing: W1 %.0f tasks/s with tracing off, CPU %.0f µs/task (best throughput and median CPU of 3 rounds, each variant in a fresh process)",
+                       off.tasksPerSecond, offCPU),
                 line("1.0", full, target: "≥ -15%"),
                 line("0.01", sampled, target: "≥ -3%"),
             ]
@@ -91,7 +100,18 @@ extension EngineBenchmark {
 /// What a tracing benchmark process reports on its last line of output.
 struct TracingChildResult: Codable, Sendable {
     var tasksPerSecond: Double
+    /// CPU time (user + system) of the process per task, including the exporter's final flush:
+    /// steadier than throughput on a shared machine.
+    var cpuMicrosecondsPerTask: Double
     var spansDropped: Int
+}
+
+/// User + system CPU seconds this process has used.
+func processCPUSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
+    return seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }
 
 /// `deerflow bench --tracing-child RATIO --tracing-endpoint URL`: one W1 in a process of its own,
@@ -139,8 +159,11 @@ enum TracingChild {
             diagnostics.logLevel = .error
             _ = try ProcessTracing.start(configuration, logger: diagnostics)
         }
+        let cpuBefore = processCPUSeconds()
         let (_, endToEnd) = try await EngineBenchmark(slots: slots).w1(runs: w1Runs)
-        let result = TracingChildResult(tasksPerSecond: endToEnd, spansDropped: ProcessTracing.dropped.total)
+        let cpu = processCPUSeconds() - cpuBefore
+        let result = TracingChildResult(
+            tasksPerSecond: endToEnd, cpuMicrosecondsPerTask: cpu / Double(max(1, w1Runs)) * 1e6, spansDropped: ProcessTracing.dropped.total)
         print(String(decoding: try JSONEncoder().encode(result), as: UTF8.self))
     }
 }

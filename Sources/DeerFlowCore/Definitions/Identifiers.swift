@@ -24,9 +24,15 @@ public struct RunID: Sendable, Hashable, Codable, Comparable, CustomStringConver
         for shift in stride(from: 45, through: 0, by: -5) {
             characters.append(Self.alphabet[Int((milliseconds >> UInt64(shift)) & 0x1f)])
         }
-        // 80 random bits → 16 characters.
-        for _ in 0..<16 {
-            characters.append(Self.alphabet[Int(generator.next() & 0x1f)])
+        // 80 random bits → 16 characters, from two draws (each draw from the system generator is a
+        // getrandom call).
+        let high: UInt64 = generator.next()
+        let low: UInt64 = generator.next()
+        for shift in stride(from: 55, through: 0, by: -5) {
+            characters.append(Self.alphabet[Int((high >> UInt64(shift)) & 0x1f)])
+        }
+        for shift in stride(from: 15, through: 0, by: -5) {
+            characters.append(Self.alphabet[Int((low >> UInt64(shift)) & 0x1f)])
         }
         return RunID(rawValue: String(characters))
     }
