@@ -145,6 +145,8 @@ let package = Package(
                 "DeerFlowHTTP",
                 "DeerFlowObservability",
                 "DeerFlowLogging",
+                "DeerFlowAlerting",
+                "DeerFlowNotifications",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

@@ -17,6 +17,8 @@ public struct APIConfiguration: Sendable {
     public var protectHealth: Bool = false
     /// Largest accepted request body; default 1 MiB.
     public var maxBodyBytes: Int = 1 << 20
+    /// Serves `/api/v1/alerts` and the Alertmanager webhook; nil: those routes answer 404.
+    public var alerts: (any AlertsEndpoint)?
 
     public init() {}
 }
@@ -56,6 +58,7 @@ public enum APIServer {
         }
         let routes = APIRoutes(engine: engine, maxBodyBytes: configuration.maxBodyBytes)
         routes.register(on: router)
+        if let alerts = configuration.alerts { AlertRoutes(alerts: alerts, maxBodyBytes: configuration.maxBodyBytes).register(on: router) }
         HealthRoutes(engine: engine).register(on: router)
         return router
     }

@@ -36,6 +36,8 @@ tags:
     description: Listing, inspecting and cancelling runs; task logs.
   - name: workers
     description: Worker processes registered in the store.
+  - name: alerts
+    description: In-process alert evaluation, and Alertmanager's alerts routed to DeerFlow's notification channels.
   - name: health
     description: Liveness, readiness and health checks for load balancers and orchestrators.
   - name: metrics
@@ -568,6 +570,120 @@ paths:
                     state: active
         '401':
           $ref: '#/components/responses/Unauthorized'
+        '500':
+          $ref: '#/components/responses/InternalError'
+        '503':
+          $ref: '#/components/responses/Unavailable'
+  /api/v1/alerts:
+    get:
+      tags: [alerts]
+      operationId: listAlerts
+      summary: Pending and firing alerts of the in-process rule evaluation
+      description: |
+        DeerFlow samples its own metrics every `scrape_interval` and evaluates the alert rules
+        (`--rules`, `alerts.yaml` in the config directory, or the built-in rules) with
+        Prometheus' semantics. Only the scheduler leader evaluates (`evaluating: true`); ask
+        another process and the list is empty. With metrics off, `evaluating` is false and
+        `reason` says why.
+      responses:
+        '200':
+          description: The alerts, the rules and the size of the sampled history.
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/AlertList'
+              example:
+                evaluating: true
+                rules_source: built-in (deerflow export alerts)
+                rules: [HighWorkflowFailureRate, TaskQueueBacklog, WorkerPoolExhausted, SchedulerLag]
+                interval_seconds: 15
+                last_evaluation: '2024-06-01T12:00:00.000Z'
+                history:
+                  series: 120
+                  samples: 31200
+                  retention_seconds: 930
+                errors: []
+                alerts:
+                  - name: HighWorkflowFailureRate
+                    state: firing
+                    labels:
+                      alertname: HighWorkflowFailureRate
+                      severity: critical
+                    annotations:
+                      summary: High workflow failure rate
+                      description: Failure rate is 25%
+                    active_at: '2024-06-01T11:54:00.000Z'
+                    fired_at: '2024-06-01T11:59:00.000Z'
+                    value: 0.25
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '500':
+          $ref: '#/components/responses/InternalError'
+  /api/v1/alertmanager/webhook:
+    post:
+      tags: [alerts]
+      operationId: receiveAlertmanagerWebhook
+      summary: Route Alertmanager's alerts through DeerFlow's notification channels
+      description: |
+        Point an Alertmanager `webhook_configs` receiver here (`send_resolved: true`): its
+        alerts are routed by `notifications.yaml` like DeerFlow's own, through the same outbox.
+        A firing alert is queued once per `repeat_interval`, a resolved one once.
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/AlertmanagerWebhook'
+            example:
+              version: '4'
+              groupKey: '{}:{alertname="SchedulerLag"}'
+              status: firing
+              receiver: deerflow
+              groupLabels: {alertname: SchedulerLag}
+              commonLabels: {alertname: SchedulerLag, severity: critical}
+              commonAnnotations: {summary: Scheduler lag detected}
+              externalURL: http://alertmanager:9093
+              alerts:
+                - status: firing
+                  labels: {alertname: SchedulerLag, severity: critical}
+                  annotations: {summary: Scheduler lag detected, description: Lag is 75 seconds}
+                  startsAt: '2024-06-01T12:00:00.123456789Z'
+                  endsAt: '0001-01-01T00:00:00Z'
+                  generatorURL: http://prometheus:9090/graph
+                  fingerprint: 3f2a9c1d0b7e6a54
+      responses:
+        '202':
+          description: The alerts were queued for delivery (`queued` counts new messages, one per channel).
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Queued'
+              example:
+                queued: 2
+        '400':
+          description: The body is not an Alertmanager webhook payload.
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Error'
+              example:
+                error:
+                  code: bad_request
+                  message: alerts[0].labels has no alertname
+        '401':
+          $ref: '#/components/responses/Unauthorized'
+        '409':
+          description: This process has no notification channels (no `notifications.yaml`).
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Error'
+              example:
+                error:
+                  code: conflict
+                  message: 'no notification channels: put a notifications.yaml in the --config directory to route Alertmanager''s alerts'
+        '413':
+          $ref: '#/components/responses/PayloadTooLarge'
         '500':
           $ref: '#/components/responses/InternalError'
         '503':
@@ -1178,6 +1294,97 @@ components:
           description: "`active`, `stopped` (deregistered cleanly) or `lost` (heartbeat timed out)."
           type: string
           enum: [active, stopped, lost]
+    AlertList:
+      type: object
+      required: [evaluating, alerts]
+      additionalProperties: false
+      properties:
+        evaluating:
+          type: boolean
+          description: Whether this process evaluates the rules (the scheduler leader does).
+        reason:
+          type: string
+          description: Why nothing is evaluated, when in-process alerting is off.
+        rules_source:
+          type: string
+        rules:
+          type: array
+          items: {type: string}
+        interval_seconds:
+          type: number
+        last_evaluation:
+          $ref: '#/components/schemas/NullableTimestamp'
+        history:
+          type: object
+          required: [series, samples, retention_seconds]
+          additionalProperties: false
+          properties:
+            series: {type: integer}
+            samples: {type: integer}
+            retention_seconds: {type: number}
+        errors:
+          type: array
+          items: {type: string}
+        alerts:
+          type: array
+          items:
+            $ref: '#/components/schemas/Alert'
+    Alert:
+      type: object
+      required: [name, state, labels, annotations, active_at, fired_at, value]
+      additionalProperties: false
+      properties:
+        name: {type: string}
+        state:
+          type: string
+          enum: [pending, firing]
+        labels:
+          type: object
+          additionalProperties: {type: string}
+        annotations:
+          type: object
+          additionalProperties: {type: string}
+        active_at:
+          $ref: '#/components/schemas/Timestamp'
+        fired_at:
+          $ref: '#/components/schemas/NullableTimestamp'
+        value:
+          type: [number, 'null']
+    AlertmanagerWebhook:
+      description: Alertmanager's webhook payload, version 4 (fields DeerFlow does not use are accepted).
+      type: object
+      required: [alerts]
+      properties:
+        version: {type: string}
+        status:
+          type: string
+          enum: [firing, resolved]
+        alerts:
+          type: array
+          items:
+            type: object
+            required: [status, labels, startsAt]
+            properties:
+              status:
+                type: string
+                enum: [firing, resolved]
+              labels:
+                type: object
+                additionalProperties: {type: string}
+              annotations:
+                type: object
+                additionalProperties: {type: string}
+              startsAt: {type: string}
+              endsAt: {type: string}
+              fingerprint: {type: string}
+    Queued:
+      type: object
+      required: [queued]
+      additionalProperties: false
+      properties:
+        queued:
+          type: integer
+          minimum: 0
     WorkerList:
       type: object
       required: [workers]

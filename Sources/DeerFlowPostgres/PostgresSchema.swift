@@ -120,6 +120,26 @@ enum PostgresSchema {
             )
             """,
         ],
+        // 2: the notification outbox; process state (active alerts).
+        [
+            """
+            CREATE TABLE notification_outbox (
+                id bigserial PRIMARY KEY,
+                key text NOT NULL UNIQUE,
+                channel text NOT NULL,
+                payload text NOT NULL,
+                status text NOT NULL DEFAULT 'pending',
+                attempts integer NOT NULL DEFAULT 0,
+                created_at timestamptz NOT NULL,
+                next_attempt_at timestamptz NOT NULL,
+                claimed_until timestamptz,
+                delivered_at timestamptz,
+                last_error text
+            )
+            """,
+            "CREATE INDEX notification_outbox_due ON notification_outbox (next_attempt_at, id) WHERE status = 'pending'",
+            "CREATE TABLE deerflow_state (key text PRIMARY KEY, value text NOT NULL, updated_at timestamptz NOT NULL)",
+        ],
     ]
 }
 

@@ -102,5 +102,25 @@ enum SQLiteSchema {
             )
             """,
         ],
+        // 2: the notification outbox; process state (active alerts).
+        [
+            """
+            CREATE TABLE notification_outbox (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                key TEXT NOT NULL UNIQUE,
+                channel TEXT NOT NULL,
+                payload TEXT NOT NULL,
+                status TEXT NOT NULL DEFAULT 'pending',
+                attempts INTEGER NOT NULL DEFAULT 0,
+                created_at INTEGER NOT NULL,
+                next_attempt_at INTEGER NOT NULL,
+                claimed_until INTEGER,
+                delivered_at INTEGER,
+                last_error TEXT
+            )
+            """,
+            "CREATE INDEX notification_outbox_due ON notification_outbox (next_attempt_at, id) WHERE status = 'pending'",
+            "CREATE TABLE deerflow_state (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at INTEGER NOT NULL)",
+        ],
     ]
 }

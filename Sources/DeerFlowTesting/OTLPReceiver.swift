@@ -23,104 +23,33 @@ import Darwin
 /// which `scripts/test` creates through `scripts/ensure-python-venv`.
 public final class OTLPReceiver: Sendable {
     /// The port the receiver listens on (127.0.0.1).
-    public let port: Int
+    public var port: Int { script.port }
     /// Where its files are: `spans.jsonl`, `requests.jsonl`, `stdout.txt`, `stderr.txt`.
-    public let directory: TemporaryDirectory
-    private let process: Process
+    public var directory: TemporaryDirectory { script.directory }
+    private let script: LoopbackScript
 
     /// Starts the receiver. `failFirst`: answer the first N export requests with 503 (to test the
     /// exporter's retries and drops); `delay`: seconds to sleep before answering each request (a
     /// slow collector).
     public init(failFirst: Int = 0, delay: Double = 0, startupTimeout: Duration = .seconds(30)) throws {
-        let python = try Self.python()
-        let script = Self.repositoryRoot.appendingPathComponent("scripts/otlp_receiver.py").path
-        guard FileManager.default.fileExists(atPath: script) else {
-            throw ProcessFailure("OTLP receiver script not found at \(script)")
+        script = try LoopbackScript(name: "OTLP receiver", script: "scripts/otlp_receiver.py", startupTimeout: startupTimeout) { directory in
+            [
+                "--output", directory.file("spans.jsonl"),
+                "--requests", directory.file("requests.jsonl"),
+                "--host", "127.0.0.1", "--port", "0",
+                "--fail-first", String(failFirst),
+                "--delay", String(delay),
+            ]
         }
-        directory = try TemporaryDirectory(prefix: "otlp-receiver")
-        let stdoutPath = try directory.write("stdout.txt", "")
-        let stderrPath = try directory.write("stderr.txt", "")
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [
-            script,
-            "--output", directory.file("spans.jsonl"),
-            "--requests", directory.file("requests.jsonl"),
-            "--host", "127.0.0.1", "--port", "0",
-            "--fail-first", String(failFirst),
-            "--delay", String(delay),
-        ]
-        var environment = ProcessInfo.processInfo.environment
-        environment["PYTHONUNBUFFERED"] = "1"
-        environment["PYTHONDONTWRITEBYTECODE"] = "1"
-        process.environment = environment
-        process.currentDirectoryURL = URL(fileURLWithPath: directory.path)
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle(forWritingAtPath: stdoutPath) ?? .nullDevice
-        process.standardError = FileHandle(forWritingAtPath: stderrPath) ?? .nullDevice
-        try process.run()
-
-        // The first stdout line is `listening on PORT`.
-        let deadline = ContinuousClock.now + startupTimeout
-        var found: Int?
-        while found == nil {
-            let text = (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? ""
-            if let line = text.split(separator: "\n", omittingEmptySubsequences: false).first, text.contains("\n"),
-               line.hasPrefix("listening on "), let number = Int(line.dropFirst("listening on ".count)) {
-                found = number
-            } else if !process.isRunning {
-                let stderr = (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? ""
-                let status = process.terminationStatus
-                directory.remove()
-                throw ProcessFailure("the OTLP receiver (\(python) \(script)) exited (\(status)) before listening:\n\(text)\(stderr)")
-            } else if ContinuousClock.now >= deadline {
-                kill(process.processIdentifier, SIGKILL)
-                process.waitUntilExit()
-                let stderr = (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? ""
-                directory.remove()
-                throw ProcessFailure("the OTLP receiver did not print its port within \(startupTimeout):\n\(text)\(stderr)")
-            } else {
-                usleep(10_000)
-            }
-        }
-        port = found ?? 0
-    }
-
-    deinit {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-        directory.remove()
     }
 
     // MARK: Locations
 
-    /// The repository root: this file is `<root>/Sources/DeerFlowTesting/OTLPReceiver.swift`.
-    public static var repositoryRoot: URL {
-        URL(fileURLWithPath: #filePath)
-            .deletingLastPathComponent() // DeerFlowTesting
-            .deletingLastPathComponent() // Sources
-            .deletingLastPathComponent()
-    }
+    /// The repository root.
+    public static var repositoryRoot: URL { LoopbackScript.repositoryRoot }
 
-    /// The Python with `opentelemetry-proto`: `DEERFLOW_PYTHON`, else the project's venv.
-    public static func python() throws -> String {
-        if let path = ProcessInfo.processInfo.environment["DEERFLOW_PYTHON"], !path.isEmpty {
-            guard FileManager.default.isExecutableFile(atPath: path) else {
-                throw ProcessFailure("DEERFLOW_PYTHON=\(path) is not an executable")
-            }
-            return path
-        }
-        let venv = repositoryRoot.appendingPathComponent(".build/python-venv/bin/python").path
-        guard FileManager.default.isExecutableFile(atPath: venv) else {
-            throw ProcessFailure(
-                "no Python venv at \(venv): run scripts/test, which creates the Python venv "
-                    + "(or scripts/ensure-python-venv alone), or set DEERFLOW_PYTHON to a python with opentelemetry-proto"
-            )
-        }
-        return venv
-    }
+    /// The Python with `opentelemetry-proto` and `aiosmtpd`: `DEERFLOW_PYTHON`, else the project's venv.
+    public static func python() throws -> String { try LoopbackScript.python() }
 
     // MARK: Addresses
 
@@ -130,22 +59,22 @@ public final class OTLPReceiver: Sendable {
     /// `http://127.0.0.1:PORT`, for `OTEL_EXPORTER_OTLP_ENDPOINT`, to which exporters append `/v1/traces`.
     public var baseURL: String { "http://127.0.0.1:\(port)" }
 
-    public var pid: Int32 { process.processIdentifier }
-    public var isRunning: Bool { process.isRunning }
+    public var pid: Int32 { script.pid }
+    public var isRunning: Bool { script.isRunning }
 
     /// What the receiver wrote to stderr (decode errors, tracebacks).
-    public var log: String { (try? String(contentsOfFile: directory.file("stderr.txt"), encoding: .utf8)) ?? "" }
+    public var log: String { script.log }
 
     // MARK: Reading
 
     /// Every span received so far, in the order received.
     public func spans() throws -> [ReceivedSpan] {
-        try Self.decodeLines(ReceivedSpan.self, path: directory.file("spans.jsonl"))
+        try LoopbackScript.decodeLines(ReceivedSpan.self, path: directory.file("spans.jsonl"))
     }
 
     /// Every export request so far (including those answered 503 by `failFirst`, and bad ones).
     public func requests() throws -> [ReceivedRequest] {
-        try Self.decodeLines(ReceivedRequest.self, path: directory.file("requests.jsonl"))
+        try LoopbackScript.decodeLines(ReceivedRequest.self, path: directory.file("requests.jsonl"))
     }
 
     /// Waits until at least `count` spans arrived; returns all spans received.
@@ -165,8 +94,8 @@ public final class OTLPReceiver: Sendable {
             guard ContinuousClock.now < deadline else {
                 throw ProcessFailure("timed out after \(timeout) waiting for \(description); \(summary(received))")
             }
-            if !process.isRunning {
-                throw ProcessFailure("the OTLP receiver exited (\(process.terminationStatus)) while waiting for \(description); \(summary(received))")
+            if !script.isRunning {
+                throw ProcessFailure("the OTLP receiver exited (\(script.terminationStatus)) while waiting for \(description); \(summary(received))")
             }
             try await Task.sleep(for: .milliseconds(20))
         }
@@ -193,14 +122,7 @@ public final class OTLPReceiver: Sendable {
 
     /// Stops the receiver (SIGTERM, then SIGKILL after 5 s) and waits for it. Its files stay
     /// readable until the receiver is released. Idempotent.
-    public func stop() {
-        guard process.isRunning else { return }
-        kill(process.processIdentifier, SIGTERM)
-        let deadline = ContinuousClock.now + .seconds(5)
-        while process.isRunning && ContinuousClock.now < deadline { usleep(10_000) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
-    }
+    public func stop() { script.stop() }
 
     private func summary(_ received: [ReceivedSpan]) -> String {
         let names = received.map { "\($0.name) (\($0.spanID) parent \($0.parentSpanID.isEmpty ? "-" : $0.parentSpanID))" }
@@ -210,25 +132,6 @@ public final class OTLPReceiver: Sendable {
         let log = self.log
         if !log.isEmpty { text += "\nreceiver stderr:\n\(log)" }
         return text
-    }
-
-    /// Decodes the complete lines (ending in a newline) of a JSON lines file; missing file: none.
-    private static func decodeLines<T: Decodable>(_ type: T.Type, path: String) throws -> [T] {
-        guard let data = FileManager.default.contents(atPath: path) else { return [] }
-        let decoder = JSONDecoder()
-        var items: [T] = []
-        var start = data.startIndex
-        while let newline = data[start...].firstIndex(of: UInt8(ascii: "\n")) {
-            let line = data[start..<newline]
-            start = data.index(after: newline)
-            if line.isEmpty { continue }
-            do {
-                items.append(try decoder.decode(T.self, from: Data(line)))
-            } catch {
-                throw ProcessFailure("cannot decode a line of \(path): \(error)\n\(String(decoding: line, as: UTF8.self))")
-            }
-        }
-        return items
     }
 }
 

@@ -38,6 +38,8 @@ public enum WorkflowStoreConformance {
         Check(name: "task logs are kept per attempt up to the limit", run: logs),
         Check(name: "many completions of several runs in one exchange", run: batchedExchange),
         Check(name: "finished runs are found among many ids in one call", run: finishedAmong),
+        Check(name: "state documents are saved, replaced and deleted by key", run: stateDocuments),
+        Check(name: "the notification outbox takes a key once, hands a due message to one claimer, and records outcomes", run: outbox),
     ]
 
     // MARK: Fixtures
@@ -97,11 +99,11 @@ public enum WorkflowStoreConformance {
     }
 
     /// Claims and succeeds every ready attempt until nothing is left.
-    public static func finishAll(_ store: any WorkflowStore) async throws {
+    public static func finishAll(_ store: any WorkflowStore, at now: Date = Date()) async throws {
         while true {
-            let claimed = try await claim(store, limit: 100)
+            let claimed = try await claim(store, limit: 100, at: now)
             if claimed.isEmpty { return }
-            _ = try await complete(store, claimed, .success(output: .null))
+            _ = try await complete(store, claimed, .success(output: .null), at: now)
         }
     }
 
@@ -293,6 +295,67 @@ public enum WorkflowStoreConformance {
         #expect(finished.first { $0.id == done.id }?.status == .success)
         #expect(finished.first { $0.id == cancelled.id }?.status == .cancelled)
         #expect(finished.allSatisfy { $0.finishedAt != nil })
+    }
+
+    static func stateDocuments(_ store: any WorkflowStore) async throws {
+        #expect(try await store.state(forKey: "alerts.active") == nil)
+        try await store.saveState(#"[{"name":"A"}]"#, forKey: "alerts.active")
+        try await store.saveState("other", forKey: "something.else")
+        #expect(try await store.state(forKey: "alerts.active") == #"[{"name":"A"}]"#)
+        try await store.saveState("[]", forKey: "alerts.active")
+        #expect(try await store.state(forKey: "alerts.active") == "[]")
+        try await store.saveState(nil, forKey: "alerts.active")
+        #expect(try await store.state(forKey: "alerts.active") == nil)
+        #expect(try await store.state(forKey: "something.else") == "other")
+    }
+
+    static func outbox(_ store: any WorkflowStore) async throws {
+        let start = Date(timeIntervalSince1970: 1_800_000_000)
+        let first = NewOutboxMessage(key: "slack|a|firing", channel: "slack", payload: #"{"n":1}"#, createdAt: start)
+        let second = NewOutboxMessage(key: "email|a|firing", channel: "email", payload: #"{"n":2}"#, createdAt: start.addingTimeInterval(1))
+        #expect(try await store.enqueue([first, second]) == 2)
+        // The same transition written again (a restart, another process) adds nothing.
+        #expect(try await store.enqueue([first]) == 0)
+        #expect(try await store.outbox(status: nil, limit: 10).count == 2)
+
+        // Not due before its time; due messages go to one claimer until the lease ends.
+        #expect(try await store.claimOutbox(now: start.addingTimeInterval(-1), limit: 10, lease: .seconds(30)).isEmpty)
+        let claimed = try await store.claimOutbox(now: start.addingTimeInterval(2), limit: 10, lease: .seconds(30))
+        #expect(claimed.map(\.key) == ["slack|a|firing", "email|a|firing"])
+        #expect(claimed.first?.payload == #"{"n":1}"#)
+        #expect(claimed.allSatisfy { $0.status == .pending && $0.attempts == 0 })
+        #expect(try await store.claimOutbox(now: start.addingTimeInterval(3), limit: 10, lease: .seconds(30)).isEmpty)
+
+        // A retry releases the message for its next attempt time; delivery and failure end it.
+        guard let slack = claimed.first(where: { $0.channel == "slack" }), let email = claimed.first(where: { $0.channel == "email" }) else {
+            throw ConformanceFailure("claimed messages missing: \(claimed)")
+        }
+        try await store.settleOutbox(slack.id, outcome: .retry(at: start.addingTimeInterval(10), error: "HTTP 503"), at: start.addingTimeInterval(3))
+        try await store.settleOutbox(email.id, outcome: .failed(error: "550 mailbox unavailable"), at: start.addingTimeInterval(3))
+        #expect(try await store.claimOutbox(now: start.addingTimeInterval(9), limit: 10, lease: .seconds(30)).isEmpty)
+        let again = try await store.claimOutbox(now: start.addingTimeInterval(10), limit: 10, lease: .seconds(30))
+        #expect(again.map(\.id) == [slack.id])
+        #expect(again.first?.attempts == 1)
+        #expect(again.first?.lastError == "HTTP 503")
+        try await store.settleOutbox(slack.id, outcome: .delivered, at: start.addingTimeInterval(11))
+
+        // A claimer that died: its lease ends and another takes the message.
+        let third = NewOutboxMessage(key: "pagerduty|b|firing", channel: "pagerduty", payload: "{}", createdAt: start)
+        #expect(try await store.enqueue([third]) == 1)
+        let held = try await store.claimOutbox(now: start.addingTimeInterval(20), limit: 10, lease: .seconds(5))
+        #expect(held.map(\.key) == ["pagerduty|b|firing"])
+        #expect(try await store.claimOutbox(now: start.addingTimeInterval(24), limit: 10, lease: .seconds(5)).isEmpty)
+        #expect(try await store.claimOutbox(now: start.addingTimeInterval(26), limit: 10, lease: .seconds(5)).map(\.key) == ["pagerduty|b|firing"])
+
+        let delivered = try await store.outbox(status: .delivered, limit: 10)
+        #expect(delivered.map(\.key) == ["slack|a|firing"])
+        #expect(delivered.first?.attempts == 2)
+        #expect(delivered.first?.deliveredAt != nil)
+        #expect(delivered.first?.lastError == nil)
+        let failed = try await store.outbox(status: .failed, limit: 10)
+        #expect(failed.map(\.key) == ["email|a|firing"])
+        #expect(failed.first?.lastError == "550 mailbox unavailable")
+        #expect(try await store.outbox(status: .pending, limit: 10).map(\.key) == ["pagerduty|b|firing"])
     }
 
     static func cancel(_ store: any WorkflowStore) async throws {

@@ -51,6 +51,8 @@ struct OpenAPIContractTests {
             "POST /api/v1/runs/{id}/cancel",
             "GET /api/v1/runs/{id}/tasks/{task_id}/log",
             "GET /api/v1/workers",
+            "GET /api/v1/alerts",
+            "POST /api/v1/alertmanager/webhook",
             "GET /health",
             "GET /health/live",
             "GET /health/ready",

@@ -26,6 +26,8 @@ public enum BuiltinMetric: String, CaseIterable, Sendable {
     case schedulerLeader = "deerflow_scheduler_leader"
     case logLinesDropped = "deerflow_log_lines_dropped_total"
     case spansDropped = "deerflow_spans_dropped_total"
+    case alertsFiring = "deerflow_alerts_firing"
+    case notificationsTotal = "deerflow_notifications_total"
 
     /// Name, kind, help, labels and buckets.
     public var descriptor: MetricDescriptor {
@@ -76,6 +78,10 @@ public enum BuiltinMetric: String, CaseIterable, Sendable {
             return .init(name: rawValue, kind: .counter, help: "Log lines a handler could not write or ship (file write errors, Elasticsearch down with a full buffer), by handler.", labels: ["handler"], buckets: [])
         case .spansDropped:
             return .init(name: rawValue, kind: .counter, help: "Spans the trace exporter dropped (its queue was full or a batch could not be exported).", labels: [], buckets: [])
+        case .alertsFiring:
+            return .init(name: rawValue, kind: .gauge, help: "Alerts firing in DeerFlow's own rule evaluation, by alert name and severity (exported by the evaluating process, the scheduler leader).", labels: ["alertname", "severity"], buckets: [])
+        case .notificationsTotal:
+            return .init(name: rawValue, kind: .counter, help: "Notification delivery attempts, by channel and outcome (sent, retried, failed).", labels: ["channel", "status"], buckets: [])
         case .seriesDropped:
             return .init(name: rawValue, kind: .counter, help: "Label combinations folded into 'other' because a metric exceeded its series budget.", labels: ["metric"], buckets: [])
         }

@@ -31,6 +31,9 @@ public final class EngineMetrics: EngineObserver, Sendable {
     let schedulerLeader: Gauge
     let logLinesDropped: Counter
     let spansDropped: Counter
+    let alertsFiring: Gauge
+    let notifications: Counter
+    private let firingSeries = Mutex<Set<[String]>>([])
 
     private let localWorkers = Mutex<Set<String>>([])
     private let knownQueues = Mutex<Set<String>>([])
@@ -83,6 +86,8 @@ public final class EngineMetrics: EngineObserver, Sendable {
         schedulerLeader = try gauge(.schedulerLeader)
         logLinesDropped = try counter(.logLinesDropped)
         spansDropped = try counter(.spansDropped)
+        alertsFiring = try gauge(.alertsFiring)
+        notifications = try counter(.notificationsTotal)
         let dropped = seriesDropped
         let budget = registry.seriesBudget
         registry.onSeriesBudgetExceeded { metric, firstTime in
@@ -184,6 +189,25 @@ public final class EngineMetrics: EngineObserver, Sendable {
     /// Counts spans the exporter dropped.
     public func recordDroppedSpans(_ count: Int) {
         try? spansDropped.inc(Double(count))
+    }
+
+    /// Sets `deerflow_alerts_firing` to the number of firing alerts per (alertname, severity);
+    /// pairs no longer firing go to 0.
+    public func update(firingAlerts: [(name: String, severity: String)]) {
+        var counts: [[String]: Int] = [:]
+        for alert in firingAlerts { counts[[alert.name, alert.severity], default: 0] += 1 }
+        let previous = firingSeries.withLock { seen -> Set<[String]> in
+            defer { seen.formUnion(counts.keys) }
+            return seen
+        }
+        for key in previous.union(counts.keys) {
+            try? alertsFiring.labels(key[0], key[1]).set(Double(counts[key] ?? 0))
+        }
+    }
+
+    /// Counts one notification delivery attempt: `status` is sent, retried or failed.
+    public func recordNotification(channel: String, status: String) {
+        try? notifications.labels(channel, status).inc()
     }
 
     /// Sets `deerflow_scheduler_leader`.

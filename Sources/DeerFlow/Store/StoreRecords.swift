@@ -412,3 +412,72 @@ public struct AttemptLog: Sendable, Hashable {
         self.truncated = truncated
     }
 }
+
+// MARK: Notification outbox
+
+/// A notification to deliver through one channel. Written once per alert transition and
+/// channel: the `key` is unique, so writing the same transition twice (a restart, a second
+/// process) adds nothing.
+public struct NewOutboxMessage: Sendable, Hashable {
+    public var key: String
+    public var channel: String
+    /// What to deliver (DeerFlow writes an encoded alert notification).
+    public var payload: String
+    public var createdAt: Date
+
+    public init(key: String, channel: String, payload: String, createdAt: Date) {
+        self.key = key
+        self.channel = channel
+        self.payload = payload
+        self.createdAt = createdAt
+    }
+}
+
+/// Where an outbox message stands.
+public enum OutboxStatus: String, Sendable, Hashable, CaseIterable {
+    /// Not delivered yet; tried again at `nextAttemptAt`.
+    case pending
+    case delivered
+    /// Given up on (rejected by the channel, or out of attempts).
+    case failed
+}
+
+/// A message of the outbox.
+public struct OutboxMessage: Sendable, Hashable {
+    public var id: Int64
+    public var key: String
+    public var channel: String
+    public var payload: String
+    public var status: OutboxStatus
+    /// Delivery attempts made so far.
+    public var attempts: Int
+    public var createdAt: Date
+    public var nextAttemptAt: Date
+    public var deliveredAt: Date?
+    public var lastError: String?
+
+    public init(
+        id: Int64, key: String, channel: String, payload: String, status: OutboxStatus, attempts: Int, createdAt: Date,
+        nextAttemptAt: Date, deliveredAt: Date?, lastError: String?
+    ) {
+        self.id = id
+        self.key = key
+        self.channel = channel
+        self.payload = payload
+        self.status = status
+        self.attempts = attempts
+        self.createdAt = createdAt
+        self.nextAttemptAt = nextAttemptAt
+        self.deliveredAt = deliveredAt
+        self.lastError = lastError
+    }
+}
+
+/// The result of one delivery attempt.
+public enum OutboxOutcome: Sendable, Hashable {
+    case delivered
+    /// Try again at this time.
+    case retry(at: Date, error: String)
+    /// Give up.
+    case failed(error: String)
+}

@@ -64,6 +64,27 @@ public protocol WorkflowStore: Sendable {
     /// Logs of a task's attempts (all, or one).
     func taskLogs(run: RunID, task: String, attempt: Int?) async throws -> [AttemptLog]?
 
+    // MARK: Notification outbox
+
+    /// Adds messages to deliver; a message whose key is already present is skipped. Returns the
+    /// number added.
+    func enqueue(_ messages: [NewOutboxMessage]) async throws -> Int
+    /// Pending messages due at `now` that no dispatcher holds, oldest first, up to `limit`; they
+    /// are held for `lease` (a dispatcher that dies releases them when the lease ends).
+    func claimOutbox(now: Date, limit: Int, lease: Duration) async throws -> [OutboxMessage]
+    /// Records the outcome of a delivery attempt of a claimed message and releases it.
+    func settleOutbox(_ id: Int64, outcome: OutboxOutcome, at: Date) async throws
+    /// Messages, newest first, optionally of one status.
+    func outbox(status: OutboxStatus?, limit: Int) async throws -> [OutboxMessage]
+
+    // MARK: Process state
+
+    /// Saves a small document under a key (nil deletes it), e.g. the active alerts, so that a
+    /// restarted or new leader continues where the last one stopped.
+    func saveState(_ value: String?, forKey key: String) async throws
+    /// The document saved under a key.
+    func state(forKey key: String) async throws -> String?
+
     // MARK: Cluster coordination
 
     /// Tries to become (or stay) the scheduler leader for `ttl`: only the leader fires schedules,

@@ -30,6 +30,21 @@ public struct Alert: Sendable, Equatable {
     /// The expression's sample value at the latest evaluation where the condition held.
     public var value: Double
 
+    public init(
+        name: String, group: String, labels: [String: String], annotations: [String: String], state: State, activeAt: Date,
+        firedAt: Date?, resolvedAt: Date?, value: Double
+    ) {
+        self.name = name
+        self.group = group
+        self.labels = labels
+        self.annotations = annotations
+        self.state = state
+        self.activeAt = activeAt
+        self.firedAt = firedAt
+        self.resolvedAt = resolvedAt
+        self.value = value
+    }
+
     /// A stable identity of the alert across evaluations (its sorted label set, rendered like
     /// `{alertname="X", severity="critical"}`), e.g. for a PagerDuty `dedup_key`.
     public var fingerprint: String { LabelSet(labels).description }
@@ -126,9 +141,28 @@ public final class AlertEvaluator: Sendable {
     /// Rules that failed in the latest evaluation.
     public var lastEvaluationErrors: [RuleEvaluationError] { state.withLock { $0.errors } }
 
+    /// Puts back pending and firing alerts saved before a restart, so `for` keeps counting from
+    /// their `activeAt` and a firing alert is not reported firing again. Alerts of rules that no
+    /// longer exist are ignored. Call before the first evaluation.
+    public func restore(_ alerts: [Alert]) {
+        state.withLock { state in
+            for alert in alerts where alert.state != .resolved {
+                guard let groupIndex = rules.groups.firstIndex(where: { $0.name == alert.group }),
+                      let ruleIndex = rules.groups[groupIndex].rules.firstIndex(where: { $0.name == alert.name })
+                else { continue }
+                state.active[groupIndex][ruleIndex][LabelSet(alert.labels)] = ActiveAlert(
+                    alert: alert, activeAtMilliseconds: SeriesStore.milliseconds(alert.activeAt))
+            }
+        }
+    }
+
     /// Evaluates every rule at `time` and returns the state changes, in rule order.
+    ///
+    /// - Parameter holdingMissing: keep alerts whose series is missing from the result as they
+    ///   are instead of resolving them: while the history after a restart is still shorter than
+    ///   the rules' ranges, "no data" does not mean "resolved".
     @discardableResult
-    public func evaluate(at time: Date, store: SeriesStore) -> [AlertTransition] {
+    public func evaluate(at time: Date, store: SeriesStore, holdingMissing: Bool = false) -> [AlertTransition] {
         let now = SeriesStore.milliseconds(time)
         var results: [[Result<[Sample], RuleEvaluationError>]] = []
         for group in rules.groups {
@@ -151,7 +185,7 @@ public final class AlertEvaluator: Sendable {
                     case let .success(samples):
                         do throws(RuleEvaluationError) {
                             transitions += try apply(
-                                samples, rule: rule, group: group, now: now,
+                                samples, rule: rule, group: group, now: now, holdingMissing: holdingMissing,
                                 active: &state.active[groupIndex][ruleIndex]
                             )
                         } catch {
@@ -169,7 +203,7 @@ public final class AlertEvaluator: Sendable {
     }
 
     private func apply(
-        _ samples: [Sample], rule: AlertingRule, group: RuleGroup, now: Int64, active: inout [LabelSet: ActiveAlert]
+        _ samples: [Sample], rule: AlertingRule, group: RuleGroup, now: Int64, holdingMissing: Bool, active: inout [LabelSet: ActiveAlert]
     ) throws(RuleEvaluationError) -> [AlertTransition] {
         var current: [LabelSet: ActiveAlert] = [:]
         for sample in samples {
@@ -215,6 +249,7 @@ public final class AlertEvaluator: Sendable {
         for labels in active.keys.sorted() {
             guard var entry = active[labels] else { continue }
             if current[labels] == nil {
+                if holdingMissing { continue }
                 var keepFiring = false
                 if entry.alert.state == .firing && keepFiringMilliseconds > 0 {
                     let since = entry.keepFiringSince ?? now

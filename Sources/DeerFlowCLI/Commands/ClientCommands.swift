@@ -304,6 +304,51 @@ struct WorkersCommand: AsyncParsableCommand {
     }
 }
 
+/// `deerflow alerts`: pending and firing alerts of the server's own rule evaluation.
+struct AlertsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "alerts", abstract: "List pending and firing alerts of the server's in-process rule evaluation.")
+
+    @Flag(help: "Print the API's JSON.") var json = false
+    @OptionGroup var client: ClientOptions
+
+    func run() async throws {
+        let response = try await client.client.get("/api/v1/alerts")
+        if json {
+            print(response.text.trimmingCharacters(in: .newlines))
+            return
+        }
+        guard case .object(let document)? = response.json, case .array(let alerts)? = document["alerts"] else {
+            throw CLIError("unexpected answer: \(response.text.prefix(200))")
+        }
+        if document["evaluating"] == .bool(false) {
+            let reason = document["reason"]?.stringValue ?? "this process is not the scheduler leader; ask the leader (deerflow_scheduler_leader == 1)"
+            print("not evaluating alert rules: \(reason)")
+        }
+        guard !alerts.isEmpty else {
+            let rules = (document["rules"].flatMap { value -> [JSONValue]? in
+                if case .array(let list) = value { return list }
+                return nil
+            } ?? []).compactMap(\.stringValue)
+            print("no alerts pending or firing (rules: \(rules.joined(separator: ", ")))")
+            return
+        }
+        var rows = [["ALERT", "STATE", "SEVERITY", "VALUE", "ACTIVE SINCE", "SUMMARY"]]
+        for case .object(let alert) in alerts {
+            var labels: [String: JSONValue] = [:]
+            if case .object(let object)? = alert["labels"] { labels = object }
+            var annotations: [String: JSONValue] = [:]
+            if case .object(let object)? = alert["annotations"] { annotations = object }
+            let value = alert["value"]?.doubleValue.map { String(format: "%g", $0) } ?? ""
+            rows.append([
+                alert["name"]?.stringValue ?? "", alert["state"]?.stringValue ?? "", labels["severity"]?.stringValue ?? "", value,
+                alert["active_at"]?.stringValue ?? "", annotations["summary"]?.stringValue ?? "",
+            ])
+        }
+        print(TextTable.render(rows))
+    }
+}
+
 /// Plain-text tables and durations for the client commands.
 enum TextTable {
     static func render(_ rows: [[String]]) -> String {

@@ -96,11 +96,15 @@ struct ServerCommand: AsyncParsableCommand {
     @Flag(help: "Run the API and scheduler only; tasks run in `deerflow worker` processes.")
     var noWorkers = false
 
+    @Option(help: ArgumentHelp("Prometheus alert rules to evaluate in this process. Default: alerts.yaml in --config, else the built-in rules.", valueName: "file"))
+    var rules: String?
+
     func run() async throws {
         let logger = try process.bootstrapObservability()
         var options = try process.runtimeOptions()
         try worker.apply(to: &options)
         if let apiPort { options.api.port = apiPort }
+        if let rules { options.alerting.rulesFile = rules }
         options.runWorkers = !noWorkers
         try await Launcher.run(options, logger: logger)
     }

@@ -1,6 +1,8 @@
 public import DeerFlow
+import DeerFlowAlerting
 import DeerFlowCore
 import DeerFlowHTTP
+import DeerFlowNotifications
 import DeerFlowLogging
 import DeerFlowObservability
 import DeerFlowPostgres
@@ -67,10 +69,30 @@ public final class DeerFlowRuntime: Sendable {
         engine.addObserver(LoggingObserver(logger: logger))
         engine.registerBuiltinHealthChecks()
         engineMetrics.declare(queues: Array(Set(engine.workflows.all.flatMap { $0.definition.tasks.map(\.queue) } + options.worker.queues)))
-        return DeerFlowRuntime(engine: engine, options: options, backend: backend, metrics: engineMetrics, logger: logger)
+        let rules = try loadRules(options)
+        return DeerFlowRuntime(engine: engine, options: options, backend: backend, metrics: engineMetrics, rules: rules, logger: logger)
     }
 
-    private init(engine: DeerFlowEngine, options: RuntimeOptions, backend: PrometheusBackend?, metrics: EngineMetrics, logger: Logger) {
+    /// The alert rules this process evaluates, or nil when in-process alerting is off. A rule
+    /// outside the supported PromQL subset stops the start with a message naming it.
+    static func loadRules(_ options: RuntimeOptions) throws -> (file: RuleFile, source: String)? {
+        guard options.alerting.enabled, options.metrics.enabled else { return nil }
+        do throws(RuleFileError) {
+            if let path = options.alerting.rulesFile {
+                return (try RuleFile.load(path: path), path)
+            }
+            let contract = MonitoringContract(
+                constantLabels: options.metrics.labels, metricsPath: options.metrics.path, scrapeInterval: options.metrics.scrapeInterval)
+            return (try RuleFile.parse(yaml: contract.alertsYAML(), file: "built-in alerts.yaml"), "built-in (deerflow export alerts)")
+        } catch {
+            throw DeerFlowError(.badRequest, "alert rules: \(error.description)")
+        }
+    }
+
+    private init(
+        engine: DeerFlowEngine, options: RuntimeOptions, backend: PrometheusBackend?, metrics: EngineMetrics,
+        rules: (file: RuleFile, source: String)?, logger: Logger
+    ) {
         self.engine = engine
         self.options = options
         self.logger = logger
@@ -81,14 +103,32 @@ public final class DeerFlowRuntime: Sendable {
         // The span exporter stops after the workers and the API, so their last spans are sent.
         if let tracing = ProcessTracing.service { services.append(tracing) }
         let ports = self.ports
+        // Cluster-wide gauges come from the scheduler leader only, so processes sharing the
+        // store do not export them again and sum() stays right.
+        let collector = MetricsCollector(engine: engine, metrics: metrics, exportsClusterGauges: { engine.isSchedulerLeader })
         if let backend {
             services.append(MetricsServer.makeApplication(
                 host: options.api.host, port: options.metricsPort ?? options.metrics.port, path: options.metrics.path,
-                // Cluster-wide gauges come from the scheduler leader only, so processes sharing the
-                // store do not export them again and sum() stays right.
-                collector: MetricsCollector(engine: engine, metrics: metrics, exportsClusterGauges: { engine.isSchedulerLeader }),
-                render: { backend.render() }, logger: logger,
+                collector: collector, render: { backend.render() }, logger: logger,
                 onListening: { ports.set(metrics: $0) }))
+        }
+        // Notifications are delivered by processes that run the scheduler; alerts are evaluated
+        // by the scheduler leader among them.
+        var dispatcher: NotificationDispatcher?
+        if options.runScheduler, let notifications = options.alerting.notifications {
+            var settings = NotificationDispatcher.Settings()
+            settings.retryBase = options.alerting.retryBase
+            dispatcher = NotificationDispatcher(configuration: notifications, store: engine.store, metrics: metrics, logger: logger, settings: settings)
+        }
+        var alerting: AlertingService?
+        if options.runScheduler, let backend, let rules {
+            alerting = AlertingService(
+                rules: rules.file, rulesSource: rules.source, interval: options.alerting.interval ?? options.metrics.scrapeInterval,
+                sample: {
+                    await collector.collect()
+                    return backend.render()
+                },
+                evaluates: { engine.isSchedulerLeader }, store: engine.store, metrics: metrics, dispatcher: dispatcher, logger: logger)
         }
         if options.runAPI {
             var api = APIConfiguration()
@@ -96,6 +136,7 @@ public final class DeerFlowRuntime: Sendable {
             api.port = options.api.port
             api.tokens = options.api.tokens
             api.protectHealth = options.api.protectHealth
+            api.alerts = ProcessAlerts(alerting: alerting, dispatcher: dispatcher)
             services.append(APIServer.makeApplication(engine: engine, configuration: api, metrics: metrics, onListening: { ports.set(api: $0) }))
         }
         if options.runScheduler {
@@ -103,6 +144,8 @@ public final class DeerFlowRuntime: Sendable {
             scheduler.onScheduleEvent { metrics.record($0) }
             services.append(scheduler)
         }
+        if let dispatcher { services.append(dispatcher) }
+        if let alerting { services.append(alerting) }
         if options.runWorkers {
             let worker = engine.makeWorker(options.worker)
             metrics.declare(worker: worker.id)

@@ -1,5 +1,6 @@
 public import DeerFlow
 import DeerFlowCore
+public import DeerFlowNotifications
 public import Foundation
 
 /// Everything that shapes one DeerFlow process: what it runs, where its store is, its ports.
@@ -25,10 +26,29 @@ public struct RuntimeOptions: Sendable {
     public var metrics = MetricsConfigFile()
     /// Override of the metrics port (`--metrics-port`).
     public var metricsPort: Int?
+    /// In-process alert evaluation and notifications.
+    public var alerting = AlertingSettings()
 
     public static let defaultDatabaseURL = "sqlite://./.deerflow/deerflow.sqlite"
 
     public init() {}
+
+    /// In-process alerting: rule evaluation over the process's own metrics, and notifications.
+    public struct AlertingSettings: Sendable {
+        /// Evaluate alert rules in this process (needs metrics on); default true.
+        public var enabled = true
+        /// The rules file (`--rules`); default `alerts.yaml` in the config directory, else the
+        /// built-in rules (what `deerflow export alerts` writes).
+        public var rulesFile: String?
+        /// Channels and routes from `notifications.yaml` in the config directory; nil: no notifications.
+        public var notifications: NotificationsConfigFile?
+        /// How often the history is sampled and the rules evaluated; default `metrics.yaml`'s
+        /// `prometheus.scrape_interval`.
+        public var interval: Duration?
+        /// First retry delay of a failed notification (doubling up to 5 minutes); default 2 s.
+        public var retryBase: Duration = .seconds(2)
+        public init() {}
+    }
 
     /// HTTP API settings.
     public struct APISettings: Sendable {
@@ -65,6 +85,12 @@ public struct RuntimeOptions: Sendable {
             let metricsFile = (directory as NSString).appendingPathComponent("metrics.yaml")
             if FileManager.default.fileExists(atPath: metricsFile) {
                 metrics = try MetricsConfigFile.load(path: metricsFile, environment: environment)
+            }
+            let rulesFile = (directory as NSString).appendingPathComponent("alerts.yaml")
+            if alerting.rulesFile == nil, FileManager.default.fileExists(atPath: rulesFile) { alerting.rulesFile = rulesFile }
+            let notificationsFile = (directory as NSString).appendingPathComponent("notifications.yaml")
+            if FileManager.default.fileExists(atPath: notificationsFile) {
+                alerting.notifications = try NotificationsConfigFile.load(path: notificationsFile, environment: environment)
             }
         }
         if let url = environment["DEERFLOW_DATABASE_URL"], !url.isEmpty { databaseURL = url }
