@@ -32,7 +32,7 @@ struct CLITests {
 
     /// Runs `deerflow` with arguments to completion, stdout and stderr kept apart (in files, so a
     /// chatty command cannot block on a full pipe).
-    static func deerflow(_ arguments: [String], timeout: Duration = .seconds(60)) async throws -> Outcome {
+    static func deerflow(_ arguments: [String], environment extra: [String: String] = [:], timeout: Duration = .seconds(60)) async throws -> Outcome {
         let directory = try TemporaryDirectory(prefix: "deerflow-cli")
         defer { directory.remove() }
         let outPath = directory.file("stdout")
@@ -48,6 +48,7 @@ struct CLITests {
         environment["DEERFLOW_API_URL"] = nil
         environment["DEERFLOW_API_TOKEN"] = nil
         environment["DEERFLOW_DATABASE_URL"] = nil
+        for (key, value) in extra { environment[key] = value }
         process.environment = environment
         process.standardOutput = out
         process.standardError = err

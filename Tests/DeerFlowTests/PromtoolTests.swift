@@ -39,8 +39,16 @@ struct PromtoolTests {
 /// Runs Prometheus' promtool.
 enum Promtool {
     static func run(_ arguments: [String], input: String? = nil) throws -> String {
-        guard let path = ["/usr/bin/promtool", "/usr/local/bin/promtool"].first(where: FileManager.default.isExecutableFile(atPath:)) else {
-            throw ProcessFailure("promtool not found: scripts/test installs it (Debian package prometheus)")
+        try PrometheusTool.execute("promtool", arguments, input: input).output
+    }
+}
+
+/// Runs a command-line tool of the Prometheus project (promtool, amtool) from the Debian packages
+/// scripts/test installs; returns its exit status and its stdout and stderr together.
+enum PrometheusTool {
+    static func execute(_ name: String, _ arguments: [String], input: String? = nil) throws -> (status: Int32, output: String) {
+        guard let path = ["/usr/bin/\(name)", "/usr/local/bin/\(name)"].first(where: FileManager.default.isExecutableFile(atPath:)) else {
+            throw ProcessFailure("\(name) not found: scripts/test installs it (Debian packages prometheus and prometheus-alertmanager)")
         }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
@@ -55,6 +63,6 @@ enum Promtool {
         try stdin.fileHandleForWriting.close()
         let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 }

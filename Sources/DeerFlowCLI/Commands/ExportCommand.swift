@@ -1,6 +1,7 @@
 import ArgumentParser
 import DeerFlow
 import DeerFlowCore
+import DeerFlowNotifications
 import DeerFlowObservability
 import Foundation
 
@@ -9,7 +10,7 @@ import Foundation
 struct ExportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
-        abstract: "Write Grafana dashboards, Prometheus alert rules (with promtool tests) or a Prometheus scrape config.",
+        abstract: "Write Grafana dashboards, Prometheus alert rules (with promtool tests), a Prometheus scrape config or an Alertmanager config.",
         discussion: """
             Honours metrics.yaml in --config: its constant labels are matched by every selector, its path and
             scrape_interval go into the scrape config. The files in deploy/ are this command's output for the
@@ -17,21 +18,25 @@ struct ExportCommand: AsyncParsableCommand {
               deerflow export dashboards --out deploy/grafana          → deerflow-overview.json
               deerflow export alerts --out deploy/prometheus           → alerts.yaml, alerts_test.yaml
               deerflow export prometheus-config --out deploy/prometheus --target deerflow:9090 → prometheus.yml
+              deerflow export alertmanager-config --config config --out deploy/alertmanager  → alertmanager.yml
+            alertmanager-config translates notifications.yaml of --config (channels, routing, repeat_interval) for
+            teams that run Alertmanager; it contains the channels' secrets, so it is written readable by its owner only.
             """
     )
 
     enum Kind: String, ExpressibleByArgument, CaseIterable {
         case dashboards, alerts
         case prometheusConfig = "prometheus-config"
+        case alertmanagerConfig = "alertmanager-config"
     }
 
-    @Argument(help: ArgumentHelp("What to write: dashboards, alerts or prometheus-config.", valueName: "kind"))
+    @Argument(help: ArgumentHelp("What to write: dashboards, alerts, prometheus-config or alertmanager-config.", valueName: "kind"))
     var kind: Kind
 
     @Option(help: ArgumentHelp("Directory to write into (created when missing).", valueName: "dir"))
     var out: String
 
-    @Option(help: ArgumentHelp("Directory of metrics.yaml.", valueName: "dir"))
+    @Option(help: ArgumentHelp("Directory of metrics.yaml (and notifications.yaml for alertmanager-config).", valueName: "dir"))
     var config: String?
 
     @Option(name: .customLong("target"), help: ArgumentHelp("host:port of a DeerFlow metrics endpoint for prometheus-config; repeat for several. Default localhost:<metrics port>.", valueName: "host:port"))
@@ -56,11 +61,17 @@ struct ExportCommand: AsyncParsableCommand {
         case .prometheusConfig:
             let scrapeTargets = targets.isEmpty ? ["localhost:\(options.metrics.port)"] : targets
             files = [("prometheus.yml", contract.prometheusConfig(targets: scrapeTargets))]
+        case .alertmanagerConfig:
+            guard let notifications = options.alerting.notifications else {
+                throw CLIError("alertmanager-config translates notifications.yaml: pass --config DIR with a notifications.yaml in it")
+            }
+            files = [("alertmanager.yml", notifications.alertmanagerYAML())]
         }
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         for (name, text) in files {
             let path = (out as NSString).appendingPathComponent(name)
             try text.write(toFile: path, atomically: true, encoding: .utf8)
+            if kind == .alertmanagerConfig { try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path) }
             print("wrote \(path)")
         }
     }
