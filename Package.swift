@@ -226,8 +226,9 @@ let package = Package(
         .testTarget(
             name: "DeerFlowTests",
             dependencies: [
-                "DeerFlow", "DeerFlowSQLite", "DeerFlowHTTP", "DeerFlowObservability", "DeerFlowCLI", "DeerFlowTesting",
+                "DeerFlow", "DeerFlowSQLite", "DeerFlowHTTP", "DeerFlowObservability", "DeerFlowCLI", "DeerFlowTesting", "DeerFlowAlerting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Yams", package: "Yams"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
             ],

@@ -14,13 +14,35 @@ public final class PrometheusServer: Sendable {
     private let process: Process
 
     /// Starts `prometheus` with `config` (and the given extra files, e.g. rule files, next to it).
-    public init(config: String, files: [String: String] = [:]) throws {
+    /// `openMetrics`: samples with timestamps (OpenMetrics text, ending in `# EOF`) turned into TSDB
+    /// blocks with `promtool tsdb create-blocks-from openmetrics` before the start, so queries at
+    /// past times see exactly these samples.
+    public init(config: String, files: [String: String] = [:], openMetrics: String? = nil) throws {
         guard let binary = ["/usr/bin/prometheus", "/usr/local/bin/prometheus"].first(where: FileManager.default.isExecutableFile(atPath:)) else {
             throw ProcessFailure("prometheus not found: scripts/test installs it (Debian package prometheus)")
         }
         directory = try TemporaryDirectory(prefix: "prometheus")
         for (name, text) in files { try directory.write(name, text) }
         let configPath = try directory.write("prometheus.yml", config)
+        if let openMetrics {
+            guard let promtool = ["/usr/bin/promtool", "/usr/local/bin/promtool"].first(where: FileManager.default.isExecutableFile(atPath:)) else {
+                throw ProcessFailure("promtool not found: scripts/test installs it (Debian package prometheus)")
+            }
+            let input = try directory.write("input.om", openMetrics)
+            let importer = Process()
+            importer.executableURL = URL(fileURLWithPath: promtool)
+            importer.arguments = ["tsdb", "create-blocks-from", "openmetrics", "--quiet", input, directory.file("data")]
+            let output = Pipe()
+            importer.standardOutput = output
+            importer.standardError = output
+            try importer.run()
+            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            importer.waitUntilExit()
+            guard importer.terminationStatus == 0 else {
+                directory.remove()
+                throw ProcessFailure("promtool tsdb create-blocks-from openmetrics failed (\(importer.terminationStatus)): \(text)")
+            }
+        }
         port = try FreePort.find()
         process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
@@ -51,10 +73,12 @@ public final class PrometheusServer: Sendable {
         throw ProcessFailure("prometheus not ready after \(timeout):\n\(log)")
     }
 
-    /// Evaluates an instant query; returns the result series, or throws Prometheus' error.
-    public func query(_ expression: String) async throws -> [[String: Any]] {
+    /// Evaluates an instant query (now, or at `time`); returns the result series, or throws
+    /// Prometheus' error.
+    public func query(_ expression: String, at time: Date? = nil) async throws -> [[String: Any]] {
         let encoded = expression.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? expression
-        let answer = try await TestServer.send("GET", url + "/api/v1/query?query=\(encoded)", body: nil, headers: [:])
+        let at = time.map { "&time=" + String(format: "%.3f", $0.timeIntervalSince1970) } ?? ""
+        let answer = try await TestServer.send("GET", url + "/api/v1/query?query=\(encoded)\(at)", body: nil, headers: [:])
         guard let object = try JSONSerialization.jsonObject(with: Data(answer.body)) as? [String: Any] else {
             throw ProcessFailure("prometheus answered \(answer.status): \(answer.text)")
         }

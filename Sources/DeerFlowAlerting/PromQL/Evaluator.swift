@@ -21,8 +21,10 @@ enum EvalValue {
 /// Prometheus' engine (`promql/engine.go`) evaluates an instant query:
 ///
 /// - instant selectors return, per series, the newest sample in `(t - lookback, t]` unless that
-///   sample is a staleness marker (Prometheus 3 left-open lookback window);
-/// - range selectors return the samples in `(t - range, t]`, staleness markers dropped;
+///   sample is a staleness marker (Prometheus 3 left-open lookback window; `[t - lookback, t]`
+///   with `prometheus2`, as Prometheus 2);
+/// - range selectors return the samples in `(t - range, t]` (`[t - range, t]` with
+///   `prometheus2`), staleness markers dropped;
 /// - functions, arithmetic, comparisons with `bool`, and unary minus drop the metric name;
 ///   comparisons without `bool` filter and keep the left-hand sample (name included);
 /// - a result with two elements of the same label set is an error, as in `rangeEval`.
@@ -30,6 +32,11 @@ struct Evaluator {
     let timestamp: Int64
     let lookbackMilliseconds: Int64
     let state: SeriesStore.State
+    /// Prometheus 2's closed windows and extrapolation order instead of Prometheus 3's.
+    var prometheus2 = false
+
+    /// The last timestamp outside a window that starts at `start`.
+    private func beforeWindow(_ start: Int64) -> Int64 { prometheus2 ? start - 1 : start }
 
     func evaluate(_ expr: Expr) throws(PromQLError) -> EvalValue {
         switch expr {
@@ -107,14 +114,14 @@ struct Evaluator {
             guard end > 0 else { return nil }
             let sampleTime = series.timestamps[end - 1]
             let value = series.values[end - 1]
-            guard sampleTime > timestamp - lookbackMilliseconds, !SeriesStore.isStaleMarker(value) else { return nil }
+            guard sampleTime > beforeWindow(timestamp - lookbackMilliseconds), !SeriesStore.isStaleMarker(value) else { return nil }
             return VectorElement(labels: series.labels, value: value)
         }
     }
 
     func rangeVector(_ selector: VectorSelector, rangeMilliseconds: Int64) -> [RangeSeries] {
         selectSeries(selector).compactMap { series in
-            let start = Self.firstIndex(after: timestamp - rangeMilliseconds, in: series.timestamps)
+            let start = Self.firstIndex(after: beforeWindow(timestamp - rangeMilliseconds), in: series.timestamps)
             let end = Self.firstIndex(after: timestamp, in: series.timestamps)
             guard start < end else { return nil }
             var result = RangeSeries(labels: series.labels, timestamps: [], values: [])
@@ -138,7 +145,7 @@ struct Evaluator {
                 guard let value = RateFunctions.extrapolatedRate(
                     timestamps: series.timestamps, values: series.values,
                     rangeStart: timestamp - range, rangeEnd: timestamp,
-                    isCounter: true, isRate: function == .rate
+                    isCounter: true, isRate: function == .rate, prometheus2: prometheus2
                 ) else { return nil }
                 return VectorElement(labels: series.labels.dropping(LabelSet.metricName), value: value)
             }

@@ -15,7 +15,8 @@ enum RateFunctions {
     ///   the counter would need to reach zero at the observed slope.
     /// - `rate` divides by the range in seconds; `increase` does not.
     static func extrapolatedRate(
-        timestamps: [Int64], values: [Double], rangeStart: Int64, rangeEnd: Int64, isCounter: Bool, isRate: Bool
+        timestamps: [Int64], values: [Double], rangeStart: Int64, rangeEnd: Int64, isCounter: Bool, isRate: Bool,
+        prometheus2: Bool = false
     ) -> Double? {
         let count = timestamps.count
         guard count >= 2 else { return nil }
@@ -33,18 +34,18 @@ enum RateFunctions {
         let averageDurationBetweenSamples = sampledInterval / Double(count - 1)
 
         let extrapolationThreshold = averageDurationBetweenSamples * 1.1
+        // A counter is not extrapolated below zero. Prometheus 3 caps at half an interval first
+        // and then at the zero point; Prometheus 2 did it the other way round.
+        func capAtZero() {
+            guard isCounter, result > 0, values[0] >= 0 else { return }
+            let durationToZero = sampledInterval * (values[0] / result)
+            if durationToZero < durationToStart { durationToStart = durationToZero }
+        }
+        if prometheus2 { capAtZero() }
         if durationToStart >= extrapolationThreshold {
             durationToStart = averageDurationBetweenSamples / 2
         }
-        if isCounter {
-            var durationToZero = durationToStart
-            if result > 0 && values[0] >= 0 {
-                durationToZero = sampledInterval * (values[0] / result)
-            }
-            if durationToZero < durationToStart {
-                durationToStart = durationToZero
-            }
-        }
+        if !prometheus2 { capAtZero() }
         if durationToEnd >= extrapolationThreshold {
             durationToEnd = averageDurationBetweenSamples / 2
         }

@@ -68,6 +68,15 @@ public enum PromQLValue: Sendable, Equatable {
 /// let expr = try PromQLExpression(parsing: "sum(rate(deerflow_workflows_total[5m])) by (status)")
 /// let result = try expr.evaluate(at: .now, in: store)
 /// ```
+/// The Prometheus major version whose evaluation details to follow. They differ in two places:
+/// range and lookback windows (`(t - range, t]` in 3, `[t - range, t]` in 2), and the order in
+/// which `rate`/`increase` cap their extrapolation towards the window start (3: the half-interval
+/// cap, then the counter's zero point; 2: the other way round).
+public enum PromQLCompatibility: Sendable, Hashable {
+    case prometheus3
+    case prometheus2
+}
+
 public struct PromQLExpression: Sendable, CustomStringConvertible {
     /// The expression text as given.
     public let text: String
@@ -99,14 +108,16 @@ public struct PromQLExpression: Sendable, CustomStringConvertible {
     ///   - store: The sample history.
     ///   - lookbackDelta: How far back an instant selector looks for a sample. Default: 5 minutes,
     ///     Prometheus' default.
+    ///   - compatibility: Which Prometheus to agree with; default Prometheus 3.
     public func evaluate(
-        at time: Date, in store: SeriesStore, lookbackDelta: Duration = .seconds(300)
+        at time: Date, in store: SeriesStore, lookbackDelta: Duration = .seconds(300), compatibility: PromQLCompatibility = .prometheus3
     ) throws(PromQLError) -> PromQLValue {
         let snapshot = store.snapshot()
         let evaluator = Evaluator(
             timestamp: SeriesStore.milliseconds(time),
             lookbackMilliseconds: PrometheusDuration.milliseconds(of: lookbackDelta),
-            state: snapshot
+            state: snapshot,
+            prometheus2: compatibility == .prometheus2
         )
         switch try evaluator.evaluate(root) {
         case let .scalar(value):

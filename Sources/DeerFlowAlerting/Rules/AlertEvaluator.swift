@@ -117,14 +117,18 @@ public final class AlertEvaluator: Sendable {
     }
 
     public let rules: RuleFile
+    /// Which Prometheus' evaluation details the expressions follow.
+    public let compatibility: PromQLCompatibility
     private let externalLabels: [String: String]
     private let state: Mutex<State>
 
     /// - Parameters:
     ///   - rules: The loaded rule file.
     ///   - externalLabels: Values for `$externalLabels` in templates. Default: none.
-    public init(rules: RuleFile, externalLabels: [String: String] = [:]) {
+    ///   - compatibility: Which Prometheus to agree with. Default: Prometheus 3.
+    public init(rules: RuleFile, externalLabels: [String: String] = [:], compatibility: PromQLCompatibility = .prometheus3) {
         self.rules = rules
+        self.compatibility = compatibility
         self.externalLabels = externalLabels
         self.state = Mutex(State(active: rules.groups.map { group in group.rules.map { _ in [:] } }))
     }
@@ -168,7 +172,7 @@ public final class AlertEvaluator: Sendable {
         for group in rules.groups {
             results.append(group.rules.map { rule -> Result<[Sample], RuleEvaluationError> in
                 do throws(PromQLError) {
-                    return .success(try rule.expression.evaluate(at: time, in: store).samples)
+                    return .success(try rule.expression.evaluate(at: time, in: store, compatibility: compatibility).samples)
                 } catch {
                     return .failure(RuleEvaluationError(group: group.name, alert: rule.name, message: error.description))
                 }
