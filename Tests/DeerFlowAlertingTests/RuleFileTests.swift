@@ -110,7 +110,7 @@ struct RuleFileTests {
         #expect(error?.line == 7)
         #expect(error?.column == 13)
         #expect(error?.key == "groups[0].rules[0].expr")
-        #expect(error?.message == "aggregation 'topk' is not supported (supported: sum, avg, max, min, count)")
+        #expect(error?.message == "alert 'A': aggregation 'topk' is not supported (supported: sum, avg, max, min, count)")
     }
 
     @Test func promQLErrorInAPlainScalarPointsAtTheColumn() {
@@ -124,7 +124,7 @@ struct RuleFileTests {
         #expect(error?.code == .unsupported)
         #expect(error?.line == 5)
         #expect(error?.column == 19)
-        #expect(error?.message == "offset modifier is not supported")
+        #expect(error?.message == "alert 'A': offset modifier is not supported")
     }
 
     @Test func promQLSyntaxErrorIsAnExpressionError() {

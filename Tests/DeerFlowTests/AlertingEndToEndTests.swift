@@ -225,6 +225,26 @@ struct AlertingEndToEndTests {
         #expect(notJSON.status == 400)
     }
 
+    @Test("a rule outside the supported PromQL stops the server with the file, line, rule and construct")
+    func unsupportedRuleStopsTheStart() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let rules = try directory.write("alerts.yaml", """
+            groups:
+              - name: custom
+                rules:
+                  - alert: QueueWillOverflow
+                    expr: predict_linear(deerflow_tasks_queued[1h], 3600) > 5000
+            """)
+        let outcome = try await CLITests.deerflow([
+            "server", "--rules", rules, "--database", "sqlite://" + directory.file("db.sqlite"), "--api-port", "0", "--metrics-port", "0",
+        ])
+        #expect(outcome.status == 1, "\(outcome)")
+        #expect(outcome.stderr.contains("\(rules):5:"), "\(outcome)")
+        #expect(outcome.stderr.contains("alert 'QueueWillOverflow': function 'predict_linear' is not supported"), "\(outcome)")
+        #expect(!outcome.stderr.contains("crashed"), "\(outcome)")
+    }
+
     /// The state of an alert in `GET /api/v1/alerts`, or nil when it is not pending or firing.
     static func alertState(api: Int, _ name: String) async throws -> String? {
         let answer = try await TestServer.send("GET", "http://127.0.0.1:\(api)/api/v1/alerts", body: nil, headers: [:])

@@ -273,7 +273,9 @@ private struct RuleFileLoader {
         do {
             expression = try PromQLExpression(parsing: exprText)
         } catch {
-            throw expressionError(error, node: exprNode, key: "\(key).expr")
+            var failure = expressionError(error, node: exprNode, key: "\(key).expr")
+            failure.message = "alert '\(alert)': " + failure.message
+            throw failure
         }
         let hold = try duration(entries["for"], key: "\(key).for") ?? .zero
         let keepFiring = try duration(entries["keep_firing_for"], key: "\(key).keep_firing_for") ?? .zero

@@ -38,8 +38,22 @@ public final class DeerFlowRuntime: Sendable {
         if let directory = options.workflowsDirectory {
             workflows += try WorkflowFileLoader.loadDirectory(directory).map(Workflow.init(definition:))
         }
+        // Checked before the store opens: a bad rules file stops the start at once.
+        let rules = try loadRules(options)
         let store = try makeStore(url: options.databaseURL, logger: logger)
         try await store.prepare()
+        do {
+            return try assemble(options: options, workflows: workflows, store: store, rules: rules, logger: logger)
+        } catch {
+            try? await store.close()
+            throw error
+        }
+    }
+
+    /// Everything after the store is open: metrics, the engine and the services.
+    private static func assemble(
+        options: RuntimeOptions, workflows: [Workflow], store: any WorkflowStore, rules: (file: RuleFile, source: String)?, logger: Logger
+    ) throws -> DeerFlowRuntime {
 
         let backend = options.metrics.enabled ? PrometheusBackend(constantLabels: options.metrics.labels) : nil
         let registry = MetricsRegistry(backend: backend, seriesBudget: options.metrics.seriesBudget)
@@ -69,7 +83,6 @@ public final class DeerFlowRuntime: Sendable {
         engine.addObserver(LoggingObserver(logger: logger))
         engine.registerBuiltinHealthChecks()
         engineMetrics.declare(queues: Array(Set(engine.workflows.all.flatMap { $0.definition.tasks.map(\.queue) } + options.worker.queues)))
-        let rules = try loadRules(options)
         return DeerFlowRuntime(engine: engine, options: options, backend: backend, metrics: engineMetrics, rules: rules, logger: logger)
     }
 
