@@ -55,10 +55,20 @@ struct APIContractTests {
         }
     }
 
+    /// A Slack channel nobody answers: webhook payloads are queued and retried in the background.
+    static let notifications = """
+        notifications:
+          channels:
+            slack:
+              webhook: http://127.0.0.1:9/hook
+          routing:
+            - channels: [slack]
+        """
+
     @Test("every route answers as documented, for successes and errors")
     func everyRoute() async throws {
         let checker = Checker(contract: try Self.contract())
-        try await withTestServer(yamlWorkflows: Self.workflows) { server in
+        try await withTestServer(yamlWorkflows: Self.workflows, configFiles: ["notifications.yaml": Self.notifications]) { server in
             func call(_ method: String, _ path: String, _ template: String, body: String? = nil, expect status: Int) async throws -> TestServer.Answer {
                 let answer = try await server.request(method, path, body: body)
                 checker.check(method, template, answer, expect: status)
@@ -115,6 +125,13 @@ struct APIContractTests {
             _ = try await call("POST", "/api/v1/runs/01J0ABCDEF0123456789ABCDEF/cancel", "/api/v1/runs/{id}/cancel", expect: 404)
 
             _ = try await call("GET", "/api/v1/workers", "/api/v1/workers", expect: 200)
+            let alerts = try await call("GET", "/api/v1/alerts", "/api/v1/alerts", expect: 200)
+            #expect(alerts.text.contains("\"rules\":[\"HighWorkflowFailureRate\""), "\(alerts.text)")
+            let webhook = "/api/v1/alertmanager/webhook"
+            let payload = #"{"version":"4","status":"firing","alerts":[{"status":"firing","labels":{"alertname":"SchedulerLag","severity":"critical"},"annotations":{},"startsAt":"2026-11-26T10:00:00Z","endsAt":"0001-01-01T00:00:00Z"}]}"#
+            _ = try await call("POST", webhook, webhook, body: payload, expect: 202)
+            _ = try await call("POST", webhook, webhook, body: #"{"alerts":[{"status":"firing","labels":{},"startsAt":"2026-11-26T10:00:00Z"}]}"#, expect: 400)
+            _ = try await call("POST", webhook, webhook, body: "nope", expect: 400)
             _ = try await call("GET", "/health", "/health", expect: 200)
             _ = try await call("GET", "/health/live", "/health/live", expect: 200)
             _ = try await call("GET", "/health/ready", "/health/ready", expect: 200)
