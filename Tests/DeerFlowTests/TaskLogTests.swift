@@ -15,6 +15,16 @@ struct TaskLogTests {
         #expect(log.drain() == nil)
     }
 
+    @Test("the last line for error messages survives a flush")
+    func lastLineAfterDrain() {
+        let log = TaskLog(limit: 1000)
+        log.append("working\ndisk full\n\n")
+        _ = log.drain()
+        #expect(log.lastLine == "disk full")
+        log.append("partial")
+        #expect(log.lastLine == "partial")
+    }
+
     @Test("beyond the limit, lines are dropped and a marker says how many bytes")
     func limitMarker() {
         let log = TaskLog(limit: 6)

@@ -7,12 +7,18 @@ import Synchronization
 final class TaskLog: Sendable {
     private let limit: Int
     private let state = Mutex<(text: String, bytes: Int, dropped: Int)>(("", 0, 0))
+    /// The end of everything written, kept across flushes, for error messages.
+    private let tail = Mutex<Substring>("")
 
     init(limit: Int) {
         self.limit = limit
     }
 
     func append(_ text: String) {
+        tail.withLock { tail in
+            let joined = tail + text
+            tail = joined.suffix(4096)
+        }
         state.withLock { state in
             let size = text.utf8.count
             if state.bytes + size <= limit {
@@ -46,10 +52,10 @@ final class TaskLog: Sendable {
         }
     }
 
-    /// The last non-empty line written, for error messages.
+    /// The last non-empty line written (also when already flushed), for error messages.
     var lastLine: String? {
-        state.withLock { state in
-            state.text.split(whereSeparator: \.isNewline).last.map { String($0.prefix(300)) }
+        tail.withLock { tail in
+            tail.split(whereSeparator: \.isNewline).last { !$0.allSatisfy(\.isWhitespace) }.map { String($0.prefix(300)) }
         }
     }
 }
