@@ -24,11 +24,10 @@ struct TaskExecutor: Sendable {
         guard tracer.isRecording else { return await run(attempt, stop: stop, early: early) }
         let parent = StoredTraceContext.decode(attempt.traceContext, tracer: tracer)
         let span = tracer.startSpan("task.execute", context: parent, ofKind: .internal, at: DateInstant(attempt.startedAt))
-        Self.describe(span, attempt)
         // Time in the queue: an attribute to filter on and an event where the wait ended (one span
         // per attempt rather than two keeps tracing cheap at thousands of tasks per second).
         let waited = max(0, attempt.startedAt.timeIntervalSince(attempt.queuedAt)) * 1000
-        span.attributes[DeerFlowTracing.Attribute.queueWait] = waited
+        Self.describe(span, attempt, queueWait: waited)
         span.addEvent(SpanEvent(name: "dequeued", at: DateInstant(attempt.startedAt), attributes: [DeerFlowTracing.Attribute.queueWait: .double(waited)]))
         let reported = Mutex<AttemptCompletion?>(nil)
         let completion = await ServiceContext.withValue(span.context) {
@@ -54,13 +53,17 @@ struct TaskExecutor: Sendable {
         return completion
     }
 
-    static func describe(_ span: any Span, _ attempt: ClaimedAttempt) {
-        span.attributes[DeerFlowTracing.Attribute.workflow] = attempt.workflow
-        span.attributes[DeerFlowTracing.Attribute.runID] = attempt.runID.rawValue
-        span.attributes[DeerFlowTracing.Attribute.taskID] = attempt.taskID
-        span.attributes[DeerFlowTracing.Attribute.taskType] = attempt.type
-        span.attributes[DeerFlowTracing.Attribute.attempt] = attempt.number
-        span.attributes[DeerFlowTracing.Attribute.queue] = attempt.queue
+    /// Sets the attempt's attributes in one update (each `attributes[...] =` copies them all).
+    static func describe(_ span: any Span, _ attempt: ClaimedAttempt, queueWait: Double) {
+        span.updateAttributes { attributes in
+            attributes[DeerFlowTracing.Attribute.workflow] = attempt.workflow
+            attributes[DeerFlowTracing.Attribute.runID] = attempt.runID.rawValue
+            attributes[DeerFlowTracing.Attribute.taskID] = attempt.taskID
+            attributes[DeerFlowTracing.Attribute.taskType] = attempt.type
+            attributes[DeerFlowTracing.Attribute.attempt] = attempt.number
+            attributes[DeerFlowTracing.Attribute.queue] = attempt.queue
+            attributes[DeerFlowTracing.Attribute.queueWait] = queueWait
+        }
     }
 
     private func run(_ attempt: ClaimedAttempt, stop: StopSignal, early: @escaping @Sendable (AttemptCompletion) -> Void) async -> AttemptCompletion? {
