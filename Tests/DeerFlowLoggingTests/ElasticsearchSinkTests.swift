@@ -239,10 +239,9 @@ struct ElasticsearchSinkTests {
         try await withClient { client in
             let sink = makeSink(configuration(hosts: [server.url], flushInterval: .milliseconds(200)), client: client, recorder: Recorder())
             try await running(sink) {
-                let start = ContinuousClock.now
                 let first = write(sink, 0..<3)
+                // Shipped while running, with the batch far from full: the interval sent it.
                 #expect(await eventually { server.acceptedDocuments.count == 3 })
-                #expect(ContinuousClock.now - start < .seconds(5))
                 #expect(server.acceptedDocuments == first)
                 let second = write(sink, 3..<4)
                 #expect(await eventually { server.acceptedDocuments.count == 4 })
@@ -398,7 +397,8 @@ struct ElasticsearchSinkTests {
             try await running(sink) {
                 let start = ContinuousClock.now
                 for (line, entry) in entries { sink.write(line, record: entry) }
-                #expect(ContinuousClock.now - start < .seconds(5))
+                // Generous for a loaded machine; a write that waited for the network would take 30 s each.
+                #expect(ContinuousClock.now - start < .seconds(20))
                 #expect(sink.bufferedLines == 1000)
             }
             #expect(sink.shippedLines == 0)
@@ -465,7 +465,8 @@ struct ElasticsearchSinkTests {
                 let start = ContinuousClock.now
                 await group.triggerGracefulShutdown()
                 try await tasks.next()
-                #expect(ContinuousClock.now - start < .seconds(5))
+                // Generous for a loaded machine; the flush interval is an hour.
+                #expect(ContinuousClock.now - start < .seconds(30))
                 return lines
             }
             #expect(server.acceptedDocuments == lines)
@@ -523,7 +524,8 @@ struct ElasticsearchSinkTests {
             await sink.flush(deadline: .milliseconds(500))
             let elapsed = ContinuousClock.now - start
             #expect(elapsed >= .milliseconds(450))
-            #expect(elapsed < .seconds(5))
+            // Generous for a loaded machine; without the deadline the retries would go on.
+            #expect(elapsed < .seconds(20))
             #expect(server.requests.count >= 1)
             #expect(sink.droppedLines == 10)
             #expect(recorder.droppedTotal == 10)
@@ -569,7 +571,7 @@ struct ElasticsearchSinkTests {
                 await group.triggerGracefulShutdown()
                 try await tasks.next()
                 // Not the request timeout (30 s): the shutdown deadline (300 ms), with room for a slow machine.
-                #expect(ContinuousClock.now - start < .seconds(5))
+                #expect(ContinuousClock.now - start < .seconds(20))
             }
             #expect(server.requests.count == 1)
             #expect(sink.droppedLines == 4)

@@ -170,7 +170,8 @@ struct EmailChannelTests {
         #expect(error.code == .timeout)
         #expect(error.isRetryable)
         #expect(error.message.contains("greeting"), "\(error)")
-        #expect(ContinuousClock.now - started < .seconds(3))
+        // Generous for a loaded machine: a missing timeout would wait forever.
+        #expect(ContinuousClock.now - started < .seconds(20))
     }
 
     @Test("a transient 4xx reply is retryable")
