@@ -22,7 +22,7 @@ struct BenchCommand: AsyncParsableCommand {
             metrics: custom-metrics API costs, rendering 10,000 series, W1 with metrics off vs on.
             logging: lines/s through the JSON file handler with redaction; W1 with logging off vs info to a JSON file.
             tracing: W1 with tracing off, ratio 1.0 and ratio 0.01, each in a fresh process exporting OTLP/HTTP
-                to a loopback receiver in this process (best of two rounds).
+                to a loopback receiver in another process (medians of four rounds in rotated order).
             With --database postgres://...: the same workloads on PostgreSQL, distributed — this process triggers
                 (API off, scheduler on) and --worker-processes worker processes (default 2, each a `deerflow worker`
                 with the benchmark's workflows and --slots slots) execute. Use an empty, throwaway database.
@@ -60,7 +60,15 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: .private)
     var tracingEndpoint: String?
 
+    /// Internal: run the loopback OTLP receiver of the tracing workload.
+    @Flag(help: .private)
+    var otlpSink = false
+
     func run() async throws {
+        if otlpSink {
+            try await OTLPSinkProcess.serve()
+            return
+        }
         if let tracingChild {
             try await TracingChild.serve(ratio: tracingChild, endpoint: tracingEndpoint, w1Runs: w1Runs, slots: slots)
             return

@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import DeerFlow
 import DeerFlowCore
 import DeerFlowLogging
@@ -52,10 +53,10 @@ extension EngineBenchmark {
     }
 
     /// W1 with tracing off, on with ratio 1.0 and with ratio 0.01, each in a fresh process of this
-    /// executable (a process installs one tracer) exporting OTLP/HTTP to a loopback receiver here.
+    /// executable (a process installs one tracer) exporting OTLP/HTTP to a loopback receiver in a
+    /// third process.
     func tracingFigures(w1Runs: Int) async throws -> [String] {
-        let receiver = OTLPCountingReceiver()
-        return try await receiver.whileRunning { endpoint in
+        return try await OTLPSinkProcess.withSink { endpoint, totals in
             let variants = ["off", "1.0", "0.01"]
             var results: [String: [TracingChildResult]] = [:]
             var received: [String: (requests: Int, bytes: Int)] = [:]
@@ -63,9 +64,9 @@ extension EngineBenchmark {
             for round in 0..<4 {
                 for offset in 0..<variants.count {
                     let variant = variants[(round + offset) % variants.count]
-                    let before = receiver.totals
+                    let before = try await totals()
                     let result = try await TracingChild.run(ratio: variant, endpoint: endpoint, w1Runs: w1Runs, slots: slots)
-                    let after = receiver.totals
+                    let after = try await totals()
                     results[variant, default: []].append(result)
                     let total = received[variant] ?? (0, 0)
                     received[variant] = (total.requests + after.requests - before.requests, total.bytes + after.bytes - before.bytes)
@@ -169,6 +170,56 @@ enum TracingChild {
     }
 }
 
+/// `deerflow bench --otlp-sink`: the loopback receiver in a process of its own, so receiving does
+/// not share a process with the benchmark's bookkeeping. Prints `listening on URL`, serves until
+/// its stdin closes.
+enum OTLPSinkProcess {
+    static func serve() async throws {
+        try await OTLPCountingReceiver().whileRunning { endpoint in
+            FileHandle.standardOutput.write(Data("listening on \(endpoint)\n".utf8))
+            _ = await Task.detached { FileHandle.standardInput.readDataToEndOfFile() }.value
+        }
+    }
+
+    /// Starts the sink; `body` gets the traces endpoint and a way to read the sink's totals.
+    static func withSink<T: Sendable>(_ body: (String, @Sendable () async throws -> (requests: Int, bytes: Int)) async throws -> T) async throws -> T {
+        let process = Process()
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = ["bench", "--otlp-sink"]
+        let input = Pipe()
+        let output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        try process.run()
+        defer {
+            try? input.fileHandleForWriting.close()
+            process.waitUntilExit()
+        }
+        let line = await Task.detached { () -> String in
+            var data = Data()
+            while !data.contains(UInt8(ascii: "\n")) {
+                let chunk = output.fileHandleForReading.availableData
+                if chunk.isEmpty { break }
+                data.append(chunk)
+            }
+            return String(decoding: data, as: UTF8.self)
+        }.value
+        guard let endpoint = line.split(separator: "\n").first.flatMap({ $0.hasPrefix("listening on ") ? String($0.dropFirst("listening on ".count)) : nil }) else {
+            throw CLIError("the OTLP sink process did not start: \(line)")
+        }
+        let totalsURL = endpoint.replacingOccurrences(of: "/v1/traces", with: "/totals")
+        return try await body(endpoint) {
+            let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: totalsURL), timeout: .seconds(10))
+            let body = try await response.body.collect(upTo: 1 << 16)
+            guard case .object(let totals)? = try? JSONValue(parsing: String(buffer: body)),
+                  let requests = totals["requests"]?.intValue, let bytes = totals["bytes"]?.intValue
+            else { throw CLIError("the OTLP sink answered \(response.status)") }
+            return (requests, bytes)
+        }
+    }
+}
+
 /// A loopback OTLP/HTTP endpoint that accepts export requests (`POST /v1/traces`), answers
 /// 200 with an empty export response, and counts requests and bytes.
 final class OTLPCountingReceiver: Sendable {
@@ -184,6 +235,11 @@ final class OTLPCountingReceiver: Sendable {
             for try await chunk in request.body { size += chunk.readableBytes }
             self.counts.withLock { $0.requests += 1; $0.bytes += size }
             return Response(status: .ok, headers: [.contentType: "application/x-protobuf"], body: .init(byteBuffer: ByteBuffer()))
+        }
+        router.get("/totals") { _, _ -> Response in
+            let totals = self.totals
+            return Response(status: .ok, headers: [.contentType: "application/json"],
+                            body: .init(byteBuffer: ByteBuffer(string: #"{"requests":\#(totals.requests),"bytes":\#(totals.bytes)}"#)))
         }
         let port = AsyncStream<Int>.makeStream()
         var logger = Logger(label: "deerflow.bench.otlp")
