@@ -18,29 +18,16 @@ public final class PrometheusServer: Sendable {
     /// blocks with `promtool tsdb create-blocks-from openmetrics` before the start, so queries at
     /// past times see exactly these samples.
     public init(config: String, files: [String: String] = [:], openMetrics: String? = nil) throws {
-        guard let binary = ["/usr/bin/prometheus", "/usr/local/bin/prometheus"].first(where: FileManager.default.isExecutableFile(atPath:)) else {
-            throw ProcessFailure("prometheus not found: scripts/test installs it (Debian package prometheus)")
-        }
+        let binary = try PrometheusTool.path("prometheus")
         directory = try TemporaryDirectory(prefix: "prometheus")
         for (name, text) in files { try directory.write(name, text) }
         let configPath = try directory.write("prometheus.yml", config)
         if let openMetrics {
-            guard let promtool = ["/usr/bin/promtool", "/usr/local/bin/promtool"].first(where: FileManager.default.isExecutableFile(atPath:)) else {
-                throw ProcessFailure("promtool not found: scripts/test installs it (Debian package prometheus)")
-            }
             let input = try directory.write("input.om", openMetrics)
-            let importer = Process()
-            importer.executableURL = URL(fileURLWithPath: promtool)
-            importer.arguments = ["tsdb", "create-blocks-from", "openmetrics", "--quiet", input, directory.file("data")]
-            let output = Pipe()
-            importer.standardOutput = output
-            importer.standardError = output
-            try importer.run()
-            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            importer.waitUntilExit()
-            guard importer.terminationStatus == 0 else {
+            let imported = try PrometheusTool.execute("promtool", ["tsdb", "create-blocks-from", "openmetrics", "--quiet", input, directory.file("data")])
+            guard imported.status == 0 else {
                 directory.remove()
-                throw ProcessFailure("promtool tsdb create-blocks-from openmetrics failed (\(importer.terminationStatus)): \(text)")
+                throw ProcessFailure("promtool tsdb create-blocks-from openmetrics failed (\(imported.status)): \(imported.output)")
             }
         }
         port = try FreePort.find()
@@ -125,5 +112,35 @@ public enum FreePort {
         }
         guard bound == 0 else { throw ProcessFailure("bind() failed") }
         return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
+
+/// Runs a command-line tool of the Prometheus project (prometheus, promtool, amtool) from the
+/// Debian packages scripts/test installs.
+public enum PrometheusTool {
+    /// Where the tool is installed.
+    public static func path(_ name: String) throws -> String {
+        guard let path = ["/usr/bin/\(name)", "/usr/local/bin/\(name)"].first(where: FileManager.default.isExecutableFile(atPath:)) else {
+            throw ProcessFailure("\(name) not found: scripts/test installs it (Debian packages prometheus and prometheus-alertmanager)")
+        }
+        return path
+    }
+
+    /// Runs the tool to completion; returns its exit status and its stdout and stderr together.
+    public static func execute(_ name: String, _ arguments: [String], input: String? = nil) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try path(name))
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        let stdin = Pipe()
+        process.standardInput = stdin
+        try process.run()
+        if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
+        try stdin.fileHandleForWriting.close()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 }

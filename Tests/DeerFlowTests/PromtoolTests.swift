@@ -42,27 +42,3 @@ enum Promtool {
         try PrometheusTool.execute("promtool", arguments, input: input).output
     }
 }
-
-/// Runs a command-line tool of the Prometheus project (promtool, amtool) from the Debian packages
-/// scripts/test installs; returns its exit status and its stdout and stderr together.
-enum PrometheusTool {
-    static func execute(_ name: String, _ arguments: [String], input: String? = nil) throws -> (status: Int32, output: String) {
-        guard let path = ["/usr/bin/\(name)", "/usr/local/bin/\(name)"].first(where: FileManager.default.isExecutableFile(atPath:)) else {
-            throw ProcessFailure("\(name) not found: scripts/test installs it (Debian packages prometheus and prometheus-alertmanager)")
-        }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        let stdin = Pipe()
-        process.standardInput = stdin
-        try process.run()
-        if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
-        try stdin.fileHandleForWriting.close()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
-}

@@ -1,3 +1,4 @@
+import DeerFlowCore
 import Foundation
 import Logging
 import Synchronization
@@ -6,20 +7,16 @@ import Synchronization
 /// (a marker line says how much was dropped) until flushed to the store.
 final class TaskLog: Sendable {
     private let limit: Int
-    private let state = Mutex<(text: String, bytes: Int, dropped: Int)>(("", 0, 0))
-    /// The end of everything written, kept across flushes, for error messages.
-    private let tail = Mutex<Substring>("")
+    /// `tail`: the end of everything written, kept across flushes, for error messages.
+    private let state = Mutex<(text: String, bytes: Int, dropped: Int, tail: Substring)>(("", 0, 0, ""))
 
     init(limit: Int) {
         self.limit = limit
     }
 
     func append(_ text: String) {
-        tail.withLock { tail in
-            let joined = tail + text
-            tail = joined.suffix(4096)
-        }
         state.withLock { state in
+            state.tail = (state.tail + text).suffix(4096)
             let size = text.utf8.count
             if state.bytes + size <= limit {
                 state.text += text
@@ -39,7 +36,7 @@ final class TaskLog: Sendable {
                 if !text.isEmpty && !text.hasSuffix("\n") { text += "\n" }
                 text += "[deerflow] log truncated: \(state.dropped) more bytes dropped (limit \(limit) bytes per attempt)\n"
             }
-            state = ("", 0, 0)
+            state = ("", 0, 0, state.tail)
             return text
         }
     }
@@ -54,8 +51,8 @@ final class TaskLog: Sendable {
 
     /// The last non-empty line written (also when already flushed), for error messages.
     var lastLine: String? {
-        tail.withLock { tail in
-            tail.split(whereSeparator: \.isNewline).last { !$0.allSatisfy(\.isWhitespace) }.map { String($0.prefix(300)) }
+        state.withLock { state in
+            state.tail.split(whereSeparator: \.isNewline).last { !$0.allSatisfy(\.isWhitespace) }.map { String($0.prefix(300)) }
         }
     }
 }
@@ -92,12 +89,8 @@ struct TaskLogHandler: LogHandler {
         primary.log(event: forwarded)
         let taskKeys: Set<String> = ["workflow", "workflow_id", "run_id", "task_id", "execution_id", "attempt"]
         let extras = (event.metadata ?? [:]).filter { !taskKeys.contains($0.key) }.sorted { $0.key < $1.key }
-        var line = "\(Self.timestamp()) \(event.level.rawValue.uppercased()) \(event.message)"
+        var line = "\(Timestamp.rfc3339(Date())) \(event.level.rawValue.uppercased()) \(event.message)"
         for (key, value) in extras { line += " \(key)=\(value)" }
         log.append(line + "\n")
-    }
-
-    private static func timestamp() -> String {
-        Date().formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
     }
 }

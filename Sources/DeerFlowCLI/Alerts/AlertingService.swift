@@ -185,10 +185,10 @@ final class AlertingService: Service, Sendable {
                 "state": .string(alert.state.rawValue),
                 "labels": .object(alert.labels.mapValues(JSONValue.string)),
                 "annotations": .object(alert.annotations.mapValues(JSONValue.string)),
-                "active_at": .string(Self.timestamp(alert.activeAt)),
+                "active_at": .string(Timestamp.rfc3339(alert.activeAt)),
                 "value": alert.value.isFinite ? .double(alert.value) : .null,
             ]
-            object["fired_at"] = alert.firedAt.map { .string(Self.timestamp($0)) } ?? .null
+            object["fired_at"] = alert.firedAt.map { .string(Timestamp.rfc3339($0)) } ?? .null
             return .object(object)
         }
         let evaluated = lastEvaluation.withLock { $0 }
@@ -197,17 +197,13 @@ final class AlertingService: Service, Sendable {
             "rules_source": .string(rulesSource),
             "rules": .array(rules.groups.flatMap(\.rules).map { .string($0.name) }),
             "interval_seconds": .double(interval.seconds),
-            "last_evaluation": evaluated.map { .string(Self.timestamp($0)) } ?? .null,
+            "last_evaluation": evaluated.map { .string(Timestamp.rfc3339($0)) } ?? .null,
             "history": .object([
                 "series": .int(series.seriesCount), "samples": .int(series.sampleCount), "retention_seconds": .double(series.retention.seconds),
             ]),
             "errors": .array(evaluator.lastEvaluationErrors.map { .string($0.description) }),
             "alerts": .array(alerts),
         ])
-    }
-
-    static func timestamp(_ date: Date) -> String {
-        date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
     }
 }
 
@@ -256,11 +252,11 @@ enum AlertmanagerWebhook {
             guard let status = NotificationAlert.Status(rawValue: statusText) else {
                 throw DeerFlowError(.badRequest, "alerts[\(index)].status is '\(statusText)'; expected firing or resolved")
             }
-            guard let startsText = alert["startsAt"]?.stringValue, let startsAt = parseTime(startsText) else {
+            guard let startsText = alert["startsAt"]?.stringValue, let startsAt = Timestamp.parse(startsText) else {
                 throw DeerFlowError(.badRequest, "alerts[\(index)].startsAt is missing or not an RFC 3339 time")
             }
             // Alertmanager sends 0001-01-01T00:00:00Z as "no end".
-            let endsAt = alert["endsAt"]?.stringValue.flatMap(parseTime).flatMap { $0.timeIntervalSince1970 > 0 ? $0 : nil }
+            let endsAt = alert["endsAt"]?.stringValue.flatMap(Timestamp.parse).flatMap { $0.timeIntervalSince1970 > 0 ? $0 : nil }
             return NotificationAlert(
                 name: name, labels: labels, annotations: annotations, value: nil, status: status, startsAt: startsAt,
                 endsAt: status == .resolved ? endsAt : nil, fingerprint: alert["fingerprint"]?.stringValue)
@@ -274,20 +270,5 @@ enum AlertmanagerWebhook {
             guard let text = item.stringValue else { throw DeerFlowError(.badRequest, "\(what) must be an object of strings") }
             return text
         }
-    }
-
-    /// RFC 3339 with any number of fractional digits (Alertmanager writes nanoseconds).
-    static func parseTime(_ text: String) -> Date? {
-        var normalized = text
-        if let dot = text.firstIndex(of: "."), let zone = text[dot...].firstIndex(where: { $0 == "Z" || $0 == "+" || $0 == "-" }) {
-            let fraction = text[text.index(after: dot)..<zone]
-            normalized = String(text[..<dot]) + "." + String((fraction + "000").prefix(3)) + String(text[zone...])
-        }
-        let withFraction = ISO8601DateFormatter()
-        withFraction.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let date = withFraction.date(from: normalized) { return date }
-        let plain = ISO8601DateFormatter()
-        plain.formatOptions = [.withInternetDateTime]
-        return plain.date(from: normalized)
     }
 }

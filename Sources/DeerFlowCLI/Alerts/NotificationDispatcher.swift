@@ -144,13 +144,9 @@ final class NotificationDispatcher: Service, Sendable {
         let alerts = notification.alerts.map { alert in
             "\(alert.fingerprint):\(alert.status.rawValue):\(milliseconds(alert.startsAt)):\(alert.endsAt.map(milliseconds) ?? 0)"
         }.sorted().joined(separator: ",")
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in "\(alerts)|\(occasion)".utf8 {
-            hash ^= UInt64(byte)
-            hash = hash &* 0x0000_0100_0000_01b3
-        }
-        let hex = String(hash, radix: 16)
-        return "\(notification.channel)|\(String(repeating: "0", count: 16 - hex.count))\(hex)|\(occasion)"
+        var hash = FNV1a()
+        hash.combine("\(alerts)|\(occasion)".utf8)
+        return "\(notification.channel)|\(hash.hex)|\(occasion)"
     }
 
     static func notificationAlert(_ alert: Alert, status: NotificationAlert.Status) -> NotificationAlert {

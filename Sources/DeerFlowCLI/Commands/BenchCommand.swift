@@ -321,6 +321,14 @@ func triggerConcurrently(_ engine: DeerFlowEngine, workflow: String, runs: Int, 
     }
 }
 
+/// The benchmark's helper processes are this executable again.
+enum BenchProcess {
+    /// This executable's path.
+    static var executable: String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    }
+}
+
 /// Peak resident memory of this process.
 enum MemoryUsage {
     static func peakResidentBytes(pid: Int32? = nil) -> Int {
@@ -438,8 +446,7 @@ struct DistributedBenchmark {
     /// Starts `deerflow bench --worker-process` (this executable), output discarded.
     private func startWorker(w2Length: Int) throws -> Process {
         let process = Process()
-        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        process.executableURL = URL(fileURLWithPath: executable)
+        process.executableURL = URL(fileURLWithPath: BenchProcess.executable)
         process.arguments = ["bench", "--worker-process", "--database", database, "--slots", String(slots), "--w2-length", String(w2Length)]
         process.standardOutput = FileHandle.nullDevice
         process.standardInput = FileHandle.nullDevice

@@ -122,8 +122,7 @@ enum TracingChild {
     /// Starts the child and reads its result.
     static func run(ratio: String, endpoint: String, w1Runs: Int, slots: Int) async throws -> TracingChildResult {
         let process = Process()
-        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        process.executableURL = URL(fileURLWithPath: executable)
+        process.executableURL = URL(fileURLWithPath: BenchProcess.executable)
         process.arguments = [
             "bench", "--tracing-child", ratio, "--tracing-endpoint", endpoint, "--w1-runs", String(w1Runs), "--slots", String(slots),
         ]
@@ -184,8 +183,7 @@ enum OTLPSinkProcess {
     /// Starts the sink; `body` gets the traces endpoint and a way to read the sink's totals.
     static func withSink<T: Sendable>(_ body: (String, @Sendable () async throws -> (requests: Int, bytes: Int)) async throws -> T) async throws -> T {
         let process = Process()
-        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        process.executableURL = URL(fileURLWithPath: executable)
+        process.executableURL = URL(fileURLWithPath: BenchProcess.executable)
         process.arguments = ["bench", "--otlp-sink"]
         let input = Pipe()
         let output = Pipe()

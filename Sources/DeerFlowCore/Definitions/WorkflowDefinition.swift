@@ -41,14 +41,10 @@ public struct WorkflowDefinition: Sendable, Hashable, Codable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let data = (try? encoder.encode(self)) ?? Data(name.utf8)
-        // FNV-1a, 64 bit: stable across processes and platforms (Hasher is seeded per process).
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in data {
-            hash ^= UInt64(byte)
-            hash = hash &* 0x100_0000_01b3
-        }
-        let hex = String(hash >> 32, radix: 16)
-        return "\(name)@\(String(repeating: "0", count: max(0, 8 - hex.count)))\(hex)"
+        // Stable across processes and platforms; the upper 32 bits.
+        var hash = FNV1a()
+        hash.combine(data)
+        return "\(name)@\(hash.hex.prefix(8))"
     }
 }
 

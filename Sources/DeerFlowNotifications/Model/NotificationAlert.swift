@@ -1,3 +1,4 @@
+import DeerFlowCore
 import Foundation
 
 /// One alert as the notification layer sees it: a firing or resolved instance of an alerting rule.
@@ -65,22 +66,15 @@ public struct NotificationAlert: Sendable, Hashable, Codable {
     public static func fingerprint(name: String, labels: [String: String]) -> String {
         var all = labels
         all["alertname"] = name
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        func mix(_ bytes: some Sequence<UInt8>) {
-            for byte in bytes {
-                hash ^= UInt64(byte)
-                hash &*= 0x0000_0100_0000_01b3
-            }
-        }
+        var hash = FNV1a()
         for (key, value) in all.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }) {
             // 0xff never occurs in UTF-8, so the separators keep ("ab","c") and ("a","bc") apart.
-            mix(key.utf8)
-            mix(CollectionOfOne(0xff))
-            mix(value.utf8)
-            mix(CollectionOfOne(0xfe))
+            hash.combine(key.utf8)
+            hash.combine(CollectionOfOne(0xff))
+            hash.combine(value.utf8)
+            hash.combine(CollectionOfOne(0xfe))
         }
-        let hex = String(hash, radix: 16)
-        return String(repeating: "0", count: 16 - hex.count) + hex
+        return hash.hex
     }
 }
 
