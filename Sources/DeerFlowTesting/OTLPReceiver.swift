@@ -43,14 +43,6 @@ public final class OTLPReceiver: Sendable {
         }
     }
 
-    // MARK: Locations
-
-    /// The repository root.
-    public static var repositoryRoot: URL { LoopbackScript.repositoryRoot }
-
-    /// The Python with `opentelemetry-proto` and `aiosmtpd`: `DEERFLOW_PYTHON`, else the project's venv.
-    public static func python() throws -> String { try LoopbackScript.python() }
-
     // MARK: Addresses
 
     /// The traces endpoint, `http://127.0.0.1:PORT/v1/traces` (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`).
