@@ -50,12 +50,17 @@ public struct RuleFile: Sendable {
     /// The lookback of instant selectors, which the retention must also cover.
     public static let lookbackDelta: Duration = .seconds(300)
 
+    /// The longest range selector of any rule (zero without range selectors).
+    public var longestRange: Duration {
+        groups.flatMap(\.rules).map(\.expression.longestRange).max() ?? .zero
+    }
+
     /// The least history a ``SeriesStore`` needs for these rules: the longest range selector or
     /// the 5-minute lookback, whichever is longer, plus the longest group interval (default 1
     /// minute) so that an evaluation running behind the latest scrape still finds its window.
     /// `for:` needs no sample history: pending state lives in the ``AlertEvaluator``.
     public var minimumRetention: Duration {
-        let longest = groups.flatMap(\.rules).map(\.expression.longestRange).max() ?? .zero
+        let longest = longestRange
         let interval = groups.compactMap(\.interval).max() ?? RuleFile.defaultInterval
         return max(longest, RuleFile.lookbackDelta) + max(interval, RuleFile.defaultInterval)
     }

@@ -43,8 +43,7 @@ final class AlertingService: Service, Sendable {
         logger: Logger
     ) {
         self.store = store
-        let longest = rules.groups.flatMap(\.rules).map(\.expression.longestRange).max() ?? .zero
-        self.warmUp = .seconds(longest.seconds + 2 * interval.seconds)
+        self.warmUp = .seconds(rules.longestRange.seconds + 2 * interval.seconds)
         self.rules = rules
         self.rulesSource = rulesSource
         self.interval = interval
