@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 #if canImport(Glibc)
 import Glibc
@@ -56,8 +56,7 @@ final class LoopbackScript: Sendable {
                 directory.remove()
                 throw ProcessFailure("the \(name) (\(python) \(script)) exited (\(status)) before listening:\n\(text)\(stderr)")
             } else if ContinuousClock.now >= deadline {
-                kill(process.processIdentifier, SIGKILL)
-                process.waitUntilExit()
+                process.stop()
                 let stderr = (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? ""
                 directory.remove()
                 throw ProcessFailure("the \(name) did not print its port within \(startupTimeout):\n\(text)\(stderr)")
@@ -77,12 +76,7 @@ final class LoopbackScript: Sendable {
 
     /// SIGTERM, then SIGKILL after 5 s; waits for the exit. Idempotent.
     func stop() {
-        guard process.isRunning else { return }
-        kill(process.processIdentifier, SIGTERM)
-        let deadline = ContinuousClock.now + .seconds(5)
-        while process.isRunning && ContinuousClock.now < deadline { usleep(10_000) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        process.stop(grace: .seconds(5))
     }
 
     /// The repository root: this file is `<root>/Sources/DeerFlowTesting/LoopbackScript.swift`.

@@ -78,13 +78,7 @@ public final class PrometheusServer: Sendable {
 
     /// Stops the server (SIGTERM, then SIGKILL) and removes its data.
     public func stop() {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGTERM)
-            let deadline = Date().addingTimeInterval(10)
-            while process.isRunning && Date() < deadline { usleep(20_000) }
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            process.waitUntilExit()
-        }
+        process.stop(grace: .seconds(10))
         directory.remove()
     }
 }
@@ -140,7 +134,10 @@ public enum PrometheusTool {
         if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
         try stdin.fileHandleForWriting.close()
         let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        guard process.waitForExit(upTo: .seconds(60)) else {
+            process.stop()
+            throw ProcessFailure("\(name) \(arguments.joined(separator: " ")) closed its output but did not exit within 60 s")
+        }
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 }

@@ -119,10 +119,7 @@ public final class ServerProcess: Sendable {
 
     /// Kills the process if it still runs (test clean-up).
     public func stop() {
-        if process.isRunning {
-            signal(SIGKILL)
-            process.waitUntilExit()
-        }
+        process.stop()
     }
 }
 

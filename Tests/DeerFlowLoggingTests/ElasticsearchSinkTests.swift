@@ -558,8 +558,8 @@ struct ElasticsearchSinkTests {
         try await withClient { client in
             let recorder = Recorder()
             let sink = makeSink(
-                configuration(hosts: [server.url]), client: client, recorder: recorder, requestTimeout: .seconds(30),
-                shutdownDeadline: .milliseconds(300))
+                configuration(hosts: [server.url], flushInterval: .milliseconds(20)), client: client, recorder: recorder,
+                requestTimeout: .seconds(30), shutdownDeadline: .milliseconds(300))
             let group = ServiceGroup(services: [sink], logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { try await group.run() }

@@ -59,10 +59,9 @@ struct CLITests {
         let deadline = ContinuousClock.now + timeout
         while process.isRunning {
             if ContinuousClock.now > deadline {
-                kill(process.processIdentifier, SIGKILL)
-                process.waitUntilExit()
+                process.stop()
                 let printed = Outcome(
-                    status: process.terminationStatus,
+                    status: process.isRunning ? -1 : process.terminationStatus,
                     stdout: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
                     stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
                 throw TestFailure("deerflow \(arguments.joined(separator: " ")) did not finish within \(timeout); killed. Output so far:\n\(printed)")

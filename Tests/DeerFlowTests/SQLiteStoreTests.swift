@@ -34,7 +34,7 @@ struct SQLiteStoreTests {
         sqlite.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         sqlite.arguments = ["python3", "-c", "import sqlite3; c = sqlite3.connect('\(path)'); c.execute(\"UPDATE deerflow_meta SET value = '99' WHERE key = 'schema_version'\"); c.commit()"]
         try sqlite.run()
-        sqlite.waitUntilExit()
+        try #require(sqlite.waitForExit(upTo: .seconds(60)), "python3 did not finish")
         #expect(sqlite.terminationStatus == 0)
         let reopened = SQLiteWorkflowStore(path: path)
         await #expect {
@@ -72,8 +72,7 @@ struct SQLiteStoreTests {
         try writer.run()
         let line = output.fileHandleForReading.availableData
         #expect(String(decoding: line, as: UTF8.self).contains("inside"))
-        kill(writer.processIdentifier, SIGKILL)
-        writer.waitUntilExit()
+        writer.stop()
         let reopened = SQLiteWorkflowStore(path: path)
         try await reopened.prepare()
         #expect(try await reopened.run(RunID(rawValue: "HALFWRITTEN")) == nil)

@@ -90,6 +90,22 @@ struct TaskExecutionTests {
         }
     }
 
+    @Test("shell: a task process inherits stdin, stdout and stderr only: no socket, database or pipe of the process running it")
+    func shellInheritsNoDescriptors() async throws {
+        // A descriptor without close-on-exec, as Foundation's pipes and sockets are: a task that
+        // inherited it (or DeerFlow's sockets) and left a daemon behind would hold it open.
+        var leaky: [Int32] = [0, 0]
+        #expect(pipe(&leaky) == 0)
+        defer { close(leaky[0]); close(leaky[1]) }
+        let flow = Self.flow("descriptors", Self.shell(script: "ls /proc/$$/fd"))
+        try await withEngine(workflows: [flow]) { engine in
+            let detail = try await Self.runToEnd(engine, "descriptors")
+            #expect(detail.run.status == .success, "\(detail.tasks.map { $0.attempts.map(\.error) })")
+            let descriptors = try await Self.log(engine, detail.run.id, "sh").split(whereSeparator: \.isWhitespace).map(String.init)
+            #expect(descriptors == ["0", "1", "2"])
+        }
+    }
+
     @Test("shell: stdout and stderr both end up in the task log")
     func shellOutputIsTheTaskLog() async throws {
         let flow = Self.flow("output", Self.shell(script: "echo out-line; echo err-line >&2; echo out-again"))

@@ -29,7 +29,10 @@ final class ChildProcess: Sendable {
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { throw ChildProcessError(message: "pipe() failed: \(String(cString: strerror(errno)))") }
         let (readEnd, writeEnd) = (fds[0], fds[1])
+        // Neither end leaks into processes other threads spawn meanwhile (dup2 below clears the
+        // flag on the child's stdout and stderr).
         _ = fcntl(readEnd, F_SETFD, FD_CLOEXEC)
+        _ = fcntl(writeEnd, F_SETFD, FD_CLOEXEC)
 
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -37,8 +40,7 @@ final class ChildProcess: Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, writeEnd, 1)
         posix_spawn_file_actions_adddup2(&actions, writeEnd, 2)
-        posix_spawn_file_actions_addclose(&actions, writeEnd)
-        posix_spawn_file_actions_addclose(&actions, readEnd)
+        InheritedDescriptors.closeAbove2(&actions)
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
@@ -171,6 +173,36 @@ final class ChildProcess: Sendable {
             return state.waiter
         }
         waiter?.resume(returning: status)
+    }
+}
+
+/// Keeps a task process from inheriting DeerFlow's descriptors: its listening sockets, database
+/// files and connections, and pipes of other processes. A task that leaves a daemon behind would
+/// otherwise keep DeerFlow's ports bound after it exits, and hold pipes and sockets open whose
+/// closing others wait for (Foundation's `Process` notices a child's exit that way).
+enum InheritedDescriptors {
+    private typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+
+    /// glibc 2.34+ closes every descriptor from 3 up in the child, atomically with the spawn;
+    /// Swift's Glibc module does not declare it, so it is looked up at run time.
+    private static let closeFrom: CloseFrom? = {
+        #if os(Linux)
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else { return nil }
+        return unsafeBitCast(symbol, to: CloseFrom.self)
+        #else
+        return nil
+        #endif
+    }()
+
+    /// Adds closing every descriptor above stderr to `actions` (after their dup2s).
+    static func closeAbove2(_ actions: inout posix_spawn_file_actions_t) {
+        if let closeFrom, closeFrom(&actions, 3) == 0 { return }
+        // Older C libraries: close what is open now (descriptors opened by other threads from
+        // here to the spawn are close-on-exec when they come from DeerFlow, NIO or SQLite).
+        let listed = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+        for descriptor in listed.compactMap({ Int32($0) }) where descriptor > 2 {
+            posix_spawn_file_actions_addclose(&actions, descriptor)
+        }
     }
 }
 
