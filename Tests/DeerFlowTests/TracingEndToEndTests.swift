@@ -91,4 +91,53 @@ struct TracingEndToEndTests {
         #expect(calls.first?.header("traceparent") == "00-\(traceID)-\(notify.spanID)-01", "\(calls.map(\.headers))")
         #expect(spans.allSatisfy { $0.traceID == traceID || !$0.name.hasPrefix("task.") }, "no task span outside the trace")
     }
+
+    @Test("with ratio sampling, a sampled run exports its workflow.run and every task.execute beneath it; an unsampled run exports none")
+    func ratioSamplingKeepsTracesWhole() async throws {
+        let receiver = try OTLPReceiver()
+        defer { receiver.stop() }
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        try directory.write("workflows/pair.yaml", """
+            name: pair
+            tasks:
+              - {id: first, type: noop}
+              - {id: second, type: shell, script: echo done, depends_on: [first]}
+            """)
+        // One process creates the runs and executes their tasks (the tasks continue the run's
+        // span held in memory); traceidratio decides by trace id, so a run's tasks follow the run.
+        let server = try ServerProcess([
+            "server", "--workflows", directory.file("workflows"), "--database", "sqlite://" + directory.file("db.sqlite"),
+            "--api-port", "0", "--metrics-port", "0",
+        ], environment: [
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.baseURL, "OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.5",
+            "DEERFLOW_DATABASE_URL": "",
+        ])
+        defer { server.stop() }
+        let api = try await server.apiPort()
+        var ids: [String] = []
+        for _ in 0..<20 {
+            let created = try await TestServer.send("POST", "http://127.0.0.1:\(api)/api/v1/workflows/pair/runs", body: "{}", headers: [:])
+            guard case .object(let run)? = created.json, let id = run["id"]?.stringValue else {
+                Issue.record("no run: \(created.text)")
+                return
+            }
+            ids.append(id)
+        }
+        let runs = try await ClusterAPI.waitForRuns(api: api, ids: ids, timeout: .seconds(60))
+        #expect(runs.values.allSatisfy { $0["status"]?.stringValue == "success" }, "\(runs)")
+        server.signal(SIGTERM) // flushes the exporter's batch
+        #expect(try await server.waitForExit() == 0, "\(server.log.suffix(2000))")
+
+        let spans = try receiver.spans().filter { $0.name == "workflow.run" || $0.name == "task.execute" }
+        let runSpans = spans.filter { $0.name == "workflow.run" }
+        // 20 runs at ratio 0.5: all or none sampled has a probability of 2 in a million.
+        #expect((1...19).contains(runSpans.count), "\(runSpans.count) of 20 runs sampled")
+        for run in runSpans {
+            let tasks = spans.filter { $0.name == "task.execute" && $0.traceID == run.traceID }
+            #expect(tasks.count == 2 && tasks.allSatisfy { $0.parentSpanID == run.spanID }, "\(run): \(tasks)")
+        }
+        let sampledTraces = Set(runSpans.map(\.traceID))
+        #expect(spans.filter { $0.name == "task.execute" }.allSatisfy { sampledTraces.contains($0.traceID) }, "a task span of an unsampled run: \(spans)")
+    }
 }

@@ -22,13 +22,16 @@ struct TaskExecutor: Sendable {
     func execute(_ attempt: ClaimedAttempt, stop: StopSignal, early: @escaping @Sendable (AttemptCompletion) -> Void) async -> AttemptCompletion? {
         let tracer = InstrumentationSystem.tracer
         guard tracer.isRecording else { return await run(attempt, stop: stop, early: early) }
-        let parent = StoredTraceContext.decode(attempt.traceContext, tracer: tracer)
+        // The run's span when it was created here, else the context stored with the run.
+        let parent = engine.runSpans.context(of: attempt.runID) ?? StoredTraceContext.decode(attempt.traceContext, tracer: tracer)
         let span = tracer.startSpan("task.execute", context: parent, ofKind: .internal, at: DateInstant(attempt.startedAt))
-        // Time in the queue: an attribute to filter on and an event where the wait ended (one span
-        // per attempt rather than two keeps tracing cheap at thousands of tasks per second).
-        let waited = max(0, attempt.startedAt.timeIntervalSince(attempt.queuedAt)) * 1000
-        Self.describe(span, attempt, queueWait: waited)
-        span.addEvent(SpanEvent(name: "dequeued", at: DateInstant(attempt.startedAt), attributes: [DeerFlowTracing.Attribute.queueWait: .double(waited)]))
+        if span.isRecording {
+            // Time in the queue: an attribute to filter on and an event where the wait ended (one
+            // span per attempt rather than two keeps tracing cheap at thousands of tasks per second).
+            let waited = max(0, attempt.startedAt.timeIntervalSince(attempt.queuedAt)) * 1000
+            Self.describe(span, attempt, queueWait: waited)
+            span.addEvent(SpanEvent(name: "dequeued", at: DateInstant(attempt.startedAt), attributes: [DeerFlowTracing.Attribute.queueWait: .double(waited)]))
+        }
         let reported = Mutex<AttemptCompletion?>(nil)
         let completion = await ServiceContext.withValue(span.context) {
             await run(attempt, stop: stop) { completion in
@@ -36,7 +39,7 @@ struct TaskExecutor: Sendable {
                 early(completion)
             }
         }
-        guard let outcome = completion ?? reported.withLock({ $0 }) else {
+        guard span.isRecording, let outcome = completion ?? reported.withLock({ $0 }) else {
             span.end()
             return completion
         }

@@ -31,6 +31,12 @@ final class RunSpans: EngineObserver, Sendable {
         open.withLock { $0.removeValue(forKey: run) }
     }
 
+    /// The trace context of a run created here and still open: what its tasks' spans continue,
+    /// without parsing the context stored with the run.
+    func context(of run: RunID) -> ServiceContext? {
+        open.withLock { $0[run]?.context }
+    }
+
     var openRuns: [RunID] { open.withLock { Array($0.keys) } }
 
     func engine(didEmit events: [EngineEvent]) {
@@ -41,7 +47,11 @@ final class RunSpans: EngineObserver, Sendable {
     }
 
     static func finish(_ span: any Span, status: RunStatus, at finishedAt: Date) {
-        span.attributes[DeerFlowTracing.Attribute.status] = status.rawValue
+        guard span.isRecording else { // not sampled: nothing to describe or export
+            span.end(at: DateInstant(finishedAt))
+            return
+        }
+        span.updateAttributes { $0[DeerFlowTracing.Attribute.status] = status.rawValue }
         if status == .failed {
             span.setStatus(SpanStatus(code: .error, message: "run failed"))
         } else if status == .success {
