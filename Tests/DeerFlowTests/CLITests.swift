@@ -125,6 +125,38 @@ struct CLITests {
         #expect(outcome.stderr.isEmpty, "\(outcome)")
     }
 
+    @Test("deerflow validate checks a config directory by file name: logging, tracing and alert rules; other YAML files are skipped, said so")
+    func validateConfigDirectory() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let logging = try directory.write("config/logging.yaml", LoggingTests.loggingYAML(directory))
+        let tracing = try directory.write("config/tracing.yaml", """
+            tracing:
+              endpoint: http://127.0.0.1:4318/v1/traces
+              batch: {max_size: 9000, queue_size: 8192}
+            """)
+        let alerts = try directory.write("config/alerts.yaml", """
+            groups:
+              - name: deerflow
+                rules:
+                  - alert: Backlog
+                    expr: sum(deerflow_tasks_queued) > 100
+                    for: 5m
+                  - alert: Unsupported
+                    expr: predict_linear(deerflow_tasks_queued[5m], 3600) > 100
+            """)
+        let notes = try directory.write("config/notes.yaml", "anything: goes\n")
+        let outcome = try await Self.deerflow(["validate", directory.file("config")])
+        #expect(outcome.status == 1, "\(outcome)")
+        #expect(outcome.stdoutLines.contains("ok: \(logging)"), "\(outcome)")
+        #expect(outcome.stdoutLines.contains { $0.hasPrefix("skipped: \(notes) (DeerFlow reads alerts.yaml, deerflow.yaml, logging.yaml") }, "\(outcome)")
+        let tracingError = try #require(outcome.stderrLines.compactMap(Self.located).first { $0.file == tracing }, "\(outcome)")
+        #expect(tracingError.line == 3 && tracingError.key == "tracing.batch", "\(outcome)")
+        #expect(tracingError.message == "max_size (9000) must not exceed queue_size (8192)", "\(outcome)")
+        // The rule outside the PromQL subset is named, as the server would at start.
+        #expect(outcome.stderr.contains(alerts) && outcome.stderr.contains("Unsupported") && outcome.stderr.contains("predict_linear"), "\(outcome)")
+    }
+
     @Test("deerflow validate reports file:line:column: key: message on stderr for each bad file and exits 1")
     func validateBad() async throws {
         let directory = try TemporaryDirectory()
