@@ -157,7 +157,6 @@ public final class WorkerService: Service, Sendable {
                 continue
             }
             pending.removeAll(keepingCapacity: true)
-            engine.emit(result.events)
             if claim && !onlyNewlyReady { nextPoll = clock.now + configuration.pollInterval }
             // Without a claim we do not know what is ready: look again once a slot frees.
             if !claim {
@@ -187,6 +186,9 @@ public final class WorkerService: Service, Sendable {
                     self.mailbox.post(Finished(completion: completion, slotReleased: true))
                 }
             }
+            // Observers (metrics, run spans, logs) after the claimed attempts have started, so they
+            // run while the attempts do rather than before.
+            engine.emit(result.events)
         }
     }
 
