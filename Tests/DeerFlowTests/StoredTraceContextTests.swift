@@ -29,4 +29,15 @@ struct StoredTraceContextTests {
         #expect(StoredTraceContext.carrier(nil).isEmpty)
         #expect(StoredTraceContext.carrier("").isEmpty)
     }
+
+    @Test("the stored traceparent's sampled flag decides whether a task gets a span; without a readable one it does")
+    func sampledFlag() {
+        #expect(StoredTraceContext.isSampled("traceparent=00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"))
+        #expect(!StoredTraceContext.isSampled("traceparent=00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"))
+        #expect(!StoredTraceContext.isSampled("traceparent=00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00\ntracestate=rojo=1"))
+        #expect(StoredTraceContext.isSampled("traceparent=00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03"))
+        #expect(!StoredTraceContext.isSampled(#"{"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"}"#))
+        #expect(StoredTraceContext.isSampled(nil))
+        #expect(StoredTraceContext.isSampled("traceparent=garbage"))
+    }
 }

@@ -104,16 +104,22 @@ struct TracingEndToEndTests {
               - {id: first, type: noop}
               - {id: second, type: shell, script: echo done, depends_on: [first]}
             """)
-        // One process creates the runs and executes their tasks (the tasks continue the run's
-        // span held in memory); traceidratio decides by trace id, so a run's tasks follow the run.
-        let server = try ServerProcess([
-            "server", "--workflows", directory.file("workflows"), "--database", "sqlite://" + directory.file("db.sqlite"),
-            "--api-port", "0", "--metrics-port", "0",
-        ], environment: [
+        // The server creates the runs and executes tasks (continuing the run's span held in
+        // memory), and so does a worker process (continuing the context stored with the run).
+        let database = "sqlite://" + directory.file("db.sqlite")
+        let environment = [
             "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.baseURL, "OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.5",
             "DEERFLOW_DATABASE_URL": "",
-        ])
+        ]
+        let server = try ServerProcess([
+            "server", "--workflows", directory.file("workflows"), "--database", database, "--api-port", "0", "--metrics-port", "0",
+        ], environment: environment)
         defer { server.stop() }
+        let worker = try ServerProcess([
+            "worker", "--workflows", directory.file("workflows"), "--database", database, "--metrics-port", "0",
+        ], environment: environment)
+        defer { worker.stop() }
+        _ = try await worker.metricsPort()
         let api = try await server.apiPort()
         var ids: [String] = []
         for _ in 0..<20 {
@@ -126,8 +132,9 @@ struct TracingEndToEndTests {
         }
         let runs = try await ClusterAPI.waitForRuns(api: api, ids: ids, timeout: .seconds(60))
         #expect(runs.values.allSatisfy { $0["status"]?.stringValue == "success" }, "\(runs)")
-        server.signal(SIGTERM) // flushes the exporter's batch
-        #expect(try await server.waitForExit() == 0, "\(server.log.suffix(2000))")
+        // SIGTERM flushes each exporter's batch.
+        for process in [server, worker] { process.signal(SIGTERM) }
+        for process in [server, worker] { #expect(try await process.waitForExit() == 0, "\(process.log.suffix(2000))") }
 
         let spans = try receiver.spans().filter { $0.name == "workflow.run" || $0.name == "task.execute" }
         let runSpans = spans.filter { $0.name == "workflow.run" }

@@ -179,13 +179,15 @@ public final class DeerFlowEngine: Sendable {
     private func startRunSpan(_ runID: RunID, workflow: String, trigger: RunTrigger, parent: ServiceContext, tracer: any Tracer, at now: Date) -> (any Span)? {
         guard tracer.isRecording else { return nil }
         let span = tracer.startSpan("workflow.run", context: parent, ofKind: .internal, at: DateInstant(now))
+        // Kept even when not sampled: its tasks continue its context (and skip their spans).
+        runSpans.add(span, for: runID)
+        guard span.isRecording else { return span }
         span.updateAttributes { attributes in
             attributes[DeerFlowTracing.Attribute.workflow] = workflow
             attributes[DeerFlowTracing.Attribute.runID] = runID.rawValue
             attributes[DeerFlowTracing.Attribute.trigger] = trigger.kind
             if case .schedule(let due) = trigger { attributes["deerflow.schedule.due"] = Timestamp.rfc3339(due) }
         }
-        runSpans.add(span, for: runID)
         return span
     }
 

@@ -99,6 +99,15 @@ enum StoredTraceContext {
         return carrier
     }
 
+    /// Whether the stored `traceparent` says its trace is sampled (flag bit 0 of the last field);
+    /// true when there is none or it cannot be read, so that a span is made and decides.
+    static func isSampled(_ stored: String?) -> Bool {
+        guard let value = carrier(stored)["traceparent"] else { return true }
+        let fields = value.split(separator: "-")
+        guard fields.count >= 4, let flags = UInt8(fields[3], radix: 16) else { return true }
+        return flags & 1 == 1
+    }
+
     static func decode(_ stored: String?, tracer: any Tracer) -> ServiceContext {
         var context = ServiceContext.topLevel
         let carrier = carrier(stored)

@@ -33,8 +33,8 @@ final class RunSpans: EngineObserver, Sendable {
 
     /// The trace context of a run created here and still open: what its tasks' spans continue,
     /// without parsing the context stored with the run.
-    func context(of run: RunID) -> ServiceContext? {
-        open.withLock { $0[run]?.context }
+    func context(of run: RunID) -> (context: ServiceContext, sampled: Bool)? {
+        open.withLock { open in open[run].map { ($0.context, $0.isRecording) } }
     }
 
     var openRuns: [RunID] { open.withLock { Array($0.keys) } }
