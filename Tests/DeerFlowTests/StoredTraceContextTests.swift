@@ -12,7 +12,7 @@ struct StoredTraceContextTests {
         defer { span.end() }
         let stored = StoredTraceContext.encode(span.context, tracer: tracer)
         #expect(stored?.contains("\n") == true, "the in-memory tracer injects two keys: \(stored ?? "nil")")
-        let context = StoredTraceContext.decode(stored, tracer: tracer)
+        let context = StoredTraceContext.decode(stored, tracer: tracer).context
         #expect(context.inMemorySpanContext?.traceID == span.context.inMemorySpanContext?.traceID)
         #expect(context.inMemorySpanContext?.spanID == span.context.inMemorySpanContext?.spanID)
         let carrier = StoredTraceContext.carrier("traceparent=00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\ntracestate=rojo=00f067aa0ba902b7,congo=t61rcWkgMzE")
@@ -32,12 +32,12 @@ struct StoredTraceContextTests {
 
     @Test("the stored traceparent's sampled flag decides whether a task gets a span; without a readable one it does")
     func sampledFlag() {
-        #expect(StoredTraceContext.isSampled("traceparent=00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"))
-        #expect(!StoredTraceContext.isSampled("traceparent=00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"))
-        #expect(!StoredTraceContext.isSampled("traceparent=00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00\ntracestate=rojo=1"))
-        #expect(StoredTraceContext.isSampled("traceparent=00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03"))
-        #expect(!StoredTraceContext.isSampled(#"{"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"}"#))
-        #expect(StoredTraceContext.isSampled(nil))
-        #expect(StoredTraceContext.isSampled("traceparent=garbage"))
+        #expect(StoredTraceContext.isSampled(StoredTraceContext.carrier("traceparent=00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")))
+        #expect(!StoredTraceContext.isSampled(StoredTraceContext.carrier("traceparent=00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00")))
+        #expect(!StoredTraceContext.isSampled(StoredTraceContext.carrier("traceparent=00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00\ntracestate=rojo=1")))
+        #expect(StoredTraceContext.isSampled(StoredTraceContext.carrier("traceparent=00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03")))
+        #expect(!StoredTraceContext.isSampled(StoredTraceContext.carrier(#"{"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"}"#)))
+        #expect(StoredTraceContext.isSampled(StoredTraceContext.carrier(nil)))
+        #expect(StoredTraceContext.isSampled(StoredTraceContext.carrier("traceparent=garbage")))
     }
 }

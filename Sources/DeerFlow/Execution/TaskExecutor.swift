@@ -23,18 +23,10 @@ struct TaskExecutor: Sendable {
         let tracer = InstrumentationSystem.tracer
         guard tracer.isRecording else { return await run(attempt, stop: stop, early: early) }
         // The run's span when it was created here, else the context stored with the run.
-        let parent: ServiceContext
-        if let open = engine.runSpans.context(of: attempt.runID) {
-            parent = open.context
-            guard open.sampled else { return await ServiceContext.withValue(parent) { await run(attempt, stop: stop, early: early) } }
-        } else {
-            parent = StoredTraceContext.decode(attempt.traceContext, tracer: tracer)
-            guard StoredTraceContext.isSampled(attempt.traceContext) else {
-                return await ServiceContext.withValue(parent) { await run(attempt, stop: stop, early: early) }
-            }
-        }
-        // A run that was not sampled gets no task spans (above): every sampler DeerFlow offers would
-        // leave them unsampled too, and the trace context still reaches the task code.
+        let (parent, sampled) = engine.runSpans.context(of: attempt.runID) ?? StoredTraceContext.decode(attempt.traceContext, tracer: tracer)
+        // A run that was not sampled gets no task spans: every sampler DeerFlow offers would leave
+        // them unsampled too, and the trace context still reaches the task code.
+        guard sampled else { return await ServiceContext.withValue(parent) { await run(attempt, stop: stop, early: early) } }
         let span = tracer.startSpan("task.execute", context: parent, ofKind: .internal, at: DateInstant(attempt.startedAt))
         if span.isRecording {
             // Time in the queue: an attribute to filter on and an event where the wait ended (one

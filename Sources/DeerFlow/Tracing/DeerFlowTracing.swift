@@ -99,21 +99,22 @@ enum StoredTraceContext {
         return carrier
     }
 
-    /// Whether the stored `traceparent` says its trace is sampled (flag bit 0 of the last field);
+    /// Whether a carrier's `traceparent` says its trace is sampled (flag bit 0 of the last field);
     /// true when there is none or it cannot be read, so that a span is made and decides.
-    static func isSampled(_ stored: String?) -> Bool {
-        guard let value = carrier(stored)["traceparent"] else { return true }
+    static func isSampled(_ carrier: [String: String]) -> Bool {
+        guard let value = carrier["traceparent"] else { return true }
         let fields = value.split(separator: "-")
         guard fields.count >= 4, let flags = UInt8(fields[3], radix: 16) else { return true }
         return flags & 1 == 1
     }
 
-    static func decode(_ stored: String?, tracer: any Tracer) -> ServiceContext {
+    /// The run's context and whether its trace is sampled, from the stored text (parsed once).
+    static func decode(_ stored: String?, tracer: any Tracer) -> (context: ServiceContext, sampled: Bool) {
         var context = ServiceContext.topLevel
         let carrier = carrier(stored)
-        guard !carrier.isEmpty else { return context }
+        guard !carrier.isEmpty else { return (context, true) }
         tracer.extract(carrier, into: &context, using: DictionaryExtractor())
-        return context
+        return (context, isSampled(carrier))
     }
 }
 

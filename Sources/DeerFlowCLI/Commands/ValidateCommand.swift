@@ -63,25 +63,24 @@ struct ValidateCommand: AsyncParsableCommand {
         }
         for path in paths {
             var isDirectory: ObjCBool = false
-            let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
-            let names = exists && isDirectory.boolValue ? (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [] : []
-            if exists && isDirectory.boolValue && names.contains(where: { Self.configFiles[$0] != nil }) {
-                // A config directory: each config file as what its name says; other YAML files
-                // are not read by DeerFlow from here, which is said (a misspelt name shows up).
-                for name in names.sorted() where name.hasSuffix(".yaml") || name.hasSuffix(".yml") {
-                    let file = (path as NSString).appendingPathComponent(name)
-                    guard Self.configFiles[name] != nil else {
-                        print("skipped: \(file) (DeerFlow reads \(Self.configFiles.keys.sorted().joined(separator: ", ")) from a config directory)")
-                        continue
-                    }
-                    check { [try Self.validate(file: file, environment: environment)] }
-                }
-            } else if exists && isDirectory.boolValue {
-                check {
-                    try WorkflowFileLoader.loadDirectory(path).map { "ok: \(path): workflow '\($0.name)' (\($0.tasks.count) tasks)" }
-                }
-            } else {
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
                 check { [try Self.validate(file: path, environment: environment)] }
+                continue
+            }
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+            guard names.contains(where: { Self.configFiles[$0] != nil }) else {
+                check { try WorkflowFileLoader.loadDirectory(path).map { "ok: \(path): workflow '\($0.name)' (\($0.tasks.count) tasks)" } }
+                continue
+            }
+            // A config directory: each config file as what its name says; other YAML files are
+            // not read by DeerFlow from here, which is said (a misspelt name shows up).
+            for name in names.sorted() where name.hasSuffix(".yaml") || name.hasSuffix(".yml") {
+                let file = (path as NSString).appendingPathComponent(name)
+                guard Self.configFiles[name] != nil else {
+                    print("skipped: \(file) (DeerFlow reads \(Self.configFiles.keys.sorted().joined(separator: ", ")) from a config directory)")
+                    continue
+                }
+                check { [try Self.validate(file: file, environment: environment)] }
             }
         }
         if failed { throw ExitCode(1) }
