@@ -53,35 +53,29 @@ public final class SQLiteWorkflowStore: WorkflowStore, Sendable {
                 throw DeerFlowError(.unavailable, "cannot create the database directory '\(directory)': \(error.localizedDescription)")
             }
         }
-        let writer: SQLiteConnection
-        let reader: SQLiteConnection
+        let writer: SerializedConnection
+        let reader: SerializedConnection
         do {
-            writer = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
+            writer = try await SerializedConnection.open(path: path, logger: logger)
         } catch {
             throw DeerFlowError(.unavailable, "cannot open the SQLite database '\(path)': \(error)")
         }
         do {
-            reader = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
+            reader = try await SerializedConnection.open(path: path, logger: logger)
         } catch {
             try? await writer.close()
             throw DeerFlowError(.unavailable, "cannot open the SQLite database '\(path)': \(error)")
         }
         do {
-            try await configure(writer: writer, reader: reader)
+            try await configure(writer: writer.connection, reader: reader.connection)
+            try await migrate(writer)
         } catch {
             try? await writer.close()
             try? await reader.close()
+            if error is DeerFlowError { throw error }
             throw DeerFlowError(.unavailable, "cannot use the SQLite database '\(path)': \(error)")
         }
-        let serializedWriter = SerializedConnection(connection: writer)
-        do {
-            try await migrate(serializedWriter)
-        } catch {
-            try? await writer.close()
-            try? await reader.close()
-            throw error
-        }
-        connections.set((serializedWriter, SerializedConnection(connection: reader)))
+        connections.set((writer, reader))
     }
 
     private func configure(writer: SQLiteConnection, reader: SQLiteConnection) async throws {
@@ -120,8 +114,8 @@ public final class SQLiteWorkflowStore: WorkflowStore, Sendable {
 
     public func close() async throws {
         guard let (writer, reader) = try? connections.value else { return }
-        try await writer.exclusive { try await $0.close() }
-        try await reader.exclusive { try await $0.close() }
+        try await writer.close()
+        try await reader.close()
     }
 
     public func ping() async throws {
