@@ -172,6 +172,39 @@ extension SQLiteRow {
     func date(_ name: String) -> Date? { Column.date(column(name)) }
 }
 
+/// A statement over rows of bound values: the template names them `v.column1`, `v.column2`, …
+/// and has `{values}` where the table of rows goes (`FROM (VALUES (?, ?), (?, ?)) AS v`). For a
+/// single row the table is left out and `v.columnN` becomes `?N`: SQLite compiles and runs that
+/// form about twice as fast, and one row is the common case (a worker handing back one attempt).
+/// (A byte scan: `String.replacing` takes about ten times as long, as much as SQLite saves.)
+func valuesStatement(_ template: String, rows: Int, columns: Int) -> String {
+    let table = rows == 1 ? "" : "FROM (VALUES \(placeholders(rows: rows, columns: columns))) AS v"
+    let marker = Array("{values}".utf8)
+    let column = Array("v.column".utf8)
+    var sql: [UInt8] = []
+    sql.reserveCapacity(template.utf8.count + table.utf8.count)
+    var template = template
+    template.withUTF8 { bytes in
+        func starts(_ word: [UInt8], at index: Int) -> Bool {
+            index + word.count <= bytes.count && word.indices.allSatisfy { bytes[index + $0] == word[$0] }
+        }
+        var index = 0
+        while index < bytes.count {
+            if bytes[index] == UInt8(ascii: "{"), starts(marker, at: index) {
+                sql += table.utf8
+                index += marker.count
+            } else if rows == 1, bytes[index] == UInt8(ascii: "v"), starts(column, at: index) {
+                sql.append(UInt8(ascii: "?"))
+                index += column.count
+            } else {
+                sql.append(bytes[index])
+                index += 1
+            }
+        }
+    }
+    return String(decoding: sql, as: UTF8.self)
+}
+
 /// `(?, ?, ?), (?, ?, ?)` for `rows` rows of `columns` values.
 func placeholders(rows: Int, columns: Int) -> String {
     let row = "(" + Array(repeating: "?", count: columns).joined(separator: ", ") + ")"

@@ -118,11 +118,11 @@ extension SQLiteWorkflowStore {
             for update in chunk {
                 binds += [.integer(Int(update.id)), .text(update.status.rawValue), Column.time(update.finishedAt), Column.text(update.error)]
             }
-            _ = try await db.rows(
+            _ = try await db.rows(valuesStatement(
                 """
                 UPDATE attempts SET status = v.column2, finished_at = v.column3, error = v.column4, lease_until = NULL
-                FROM (VALUES \(placeholders(rows: chunk.count, columns: 4))) AS v WHERE attempts.id = v.column1
-                """, binds)
+                {values} WHERE attempts.id = v.column1
+                """, rows: chunk.count, columns: 4), binds)
         }
         for chunk in plan.taskUpdates.chunked(into: 1000) {
             var binds: [SQLiteData] = []
@@ -133,13 +133,13 @@ extension SQLiteWorkflowStore {
                     .integer(update.attempts),
                 ]
             }
-            _ = try await db.rows(
+            _ = try await db.rows(valuesStatement(
                 """
                 UPDATE tasks SET status = v.column3, output = coalesce(v.column4, tasks.output), retries_used = v.column5,
                                  interruptions = v.column6, attempts = v.column7
-                FROM (VALUES \(placeholders(rows: chunk.count, columns: 7))) AS v
+                {values}
                 WHERE tasks.run_id = v.column1 AND tasks.idx = v.column2
-                """, binds)
+                """, rows: chunk.count, columns: 7), binds)
         }
         try await insertAttempts(plan.newAttempts, into: db)
 
@@ -150,16 +150,16 @@ extension SQLiteWorkflowStore {
             for release in chunk {
                 binds += [.text(release.runID.rawValue), .integer(release.taskIndex), .integer(release.count)]
             }
-            let rows = try await db.rows(
+            let rows = try await db.rows(valuesStatement(
                 """
                 UPDATE tasks SET deps_remaining = deps_remaining - v.column3,
                     status = CASE WHEN tasks.status = 'pending' AND tasks.deps_remaining - v.column3 <= 0 THEN 'queued' ELSE tasks.status END,
                     attempts = CASE WHEN tasks.status = 'pending' AND tasks.deps_remaining - v.column3 <= 0 THEN 1 ELSE tasks.attempts END
-                FROM (VALUES \(placeholders(rows: chunk.count, columns: 3))) AS v
+                {values}
                 WHERE tasks.run_id = v.column1 AND tasks.idx = v.column2
                 RETURNING tasks.run_id, tasks.idx, tasks.deps_remaining, tasks.status, tasks.queue, tasks.priority,
                           tasks.task_id, tasks.type, tasks.timeout_ms
-                """, binds)
+                """, rows: chunk.count, columns: 3), binds)
             let released = Dictionary(chunk.map { ("\($0.runID.rawValue)#\($0.taskIndex)", $0.count) }, uniquingKeysWith: +)
             for row in rows where row.int("deps_remaining") <= 0 && row.string("status") == TaskStatus.queued.rawValue {
                 let key = "\(row.string("run_id"))#\(row.int("idx"))"
@@ -199,13 +199,13 @@ extension SQLiteWorkflowStore {
         for chunk in deltas.chunked(into: 2000) {
             var binds: [SQLiteData] = []
             for (runID, delta) in chunk { binds += [.text(runID.rawValue), .integer(delta.finished), .integer(delta.failed)] }
-            let rows = try await db.rows(
+            let rows = try await db.rows(valuesStatement(
                 """
                 UPDATE runs SET tasks_finished = tasks_finished + v.column2, tasks_failed = tasks_failed + v.column3
-                FROM (VALUES \(placeholders(rows: chunk.count, columns: 3))) AS v
+                {values}
                 WHERE runs.id = v.column1 AND runs.status IN ('pending', 'running')
                 RETURNING runs.id, runs.workflow, runs.tasks_total, runs.tasks_finished, runs.tasks_failed, runs.created_at, runs.started_at
-                """, binds)
+                """, rows: chunk.count, columns: 3), binds)
             for row in rows {
                 let progress = RunProgress(total: row.int("tasks_total"), finished: row.int("tasks_finished"), failed: row.int("tasks_failed"))
                 guard let outcome = progress.outcome else { continue }
@@ -244,22 +244,20 @@ extension SQLiteWorkflowStore {
                 .text(claim.worker), Column.time(leaseUntil),
             ]
         }
-        let rows = try await db.rows(
+        let rows = try await db.rows(valuesStatement(
             """
             INSERT INTO attempts (run_id, task_idx, number, queue, priority, queued_at, started_at, worker, lease_until, status)
-            SELECT column1, column2, 1, column3, column4, column5, column5, column6, column7, 'running'
-            FROM (VALUES \(placeholders(rows: ready.count, columns: 7)))
+            SELECT v.column1, v.column2, 1, v.column3, v.column4, v.column5, v.column5, v.column6, v.column7, 'running'
+            {values}
             RETURNING id, run_id, task_idx
-            """, binds)
+            """, rows: ready.count, columns: 7), binds)
         var ids: [String: AttemptID] = [:]
         for row in rows { ids["\(row.string("run_id"))#\(row.int("task_idx"))"] = AttemptID(row.int("id")) }
         var taskBinds: [SQLiteData] = []
         for task in ready { taskBinds += [.text(task.runID.rawValue), .integer(task.index)] }
-        _ = try await db.rows(
-            """
-            UPDATE tasks SET status = 'running' FROM (VALUES \(placeholders(rows: ready.count, columns: 2))) AS v
-            WHERE tasks.run_id = v.column1 AND tasks.idx = v.column2
-            """, taskBinds)
+        _ = try await db.rows(valuesStatement(
+            "UPDATE tasks SET status = 'running' {values} WHERE tasks.run_id = v.column1 AND tasks.idx = v.column2",
+            rows: ready.count, columns: 2), taskBinds)
         var claimed: [ClaimedAttempt] = []
         var events: [EngineEvent] = []
         var params: [RunID: [String: JSONValue]] = [:]
@@ -320,11 +318,9 @@ extension SQLiteWorkflowStore {
             [Column.time(now), .text(claim.worker), Column.time(leaseUntil)] + ids)
         var taskBinds: [SQLiteData] = []
         for row in chosen { taskBinds += [.text(row.string("run_id")), .integer(row.int("task_idx"))] }
-        _ = try await db.rows(
-            """
-            UPDATE tasks SET status = 'running' FROM (VALUES \(placeholders(rows: chosen.count, columns: 2))) AS v
-            WHERE tasks.run_id = v.column1 AND tasks.idx = v.column2
-            """, taskBinds)
+        _ = try await db.rows(valuesStatement(
+            "UPDATE tasks SET status = 'running' {values} WHERE tasks.run_id = v.column1 AND tasks.idx = v.column2",
+            rows: chosen.count, columns: 2), taskBinds)
         // Runs that were pending start now (read in the same transaction, so no run is missed).
         let pendingRuns = Array(Set(chosen.filter { $0.string("run_status") == RunStatus.pending.rawValue }.map { $0.string("run_id") })).sorted()
         var events: [EngineEvent] = []

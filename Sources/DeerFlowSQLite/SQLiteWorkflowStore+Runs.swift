@@ -29,15 +29,15 @@ extension SQLiteWorkflowStore {
                     .integer(run.tasks.count),
                 ]
             }
-            let rows = try await db.rows(
+            let rows = try await db.rows(valuesStatement(
                 """
                 INSERT INTO runs (id, workflow, version, status, params, trigger, scheduled_for, trace_context, created_at, tasks_total)
-                SELECT column1, column2, column3, 'pending', column4, column5, column6, column7, column8, column9
-                FROM (VALUES \(placeholders(rows: chunk.count, columns: 9)))
+                SELECT v.column1, v.column2, v.column3, 'pending', v.column4, v.column5, v.column6, v.column7, v.column8, v.column9
+                {values}
                 WHERE true
                 ON CONFLICT DO NOTHING
                 RETURNING id
-                """, binds)
+                """, rows: chunk.count, columns: 9), binds)
             for row in rows { inserted.insert(row.string("id")) }
         }
         let created = runs.filter { inserted.contains($0.id.rawValue) }
@@ -93,11 +93,9 @@ extension SQLiteWorkflowStore {
                     .text(attempt.queue), .integer(attempt.priority), Column.time(attempt.queuedAt),
                 ]
             }
-            _ = try await db.rows(
-                """
-                INSERT INTO attempts (run_id, task_idx, number, queue, priority, queued_at, status)
-                SELECT column1, column2, column3, column4, column5, column6, 'queued' FROM (VALUES \(placeholders(rows: chunk.count, columns: 6)))
-                """, binds)
+            _ = try await db.rows(valuesStatement(
+                "INSERT INTO attempts (run_id, task_idx, number, queue, priority, queued_at, status) SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, 'queued' {values}",
+                rows: chunk.count, columns: 6), binds)
         }
     }
 
