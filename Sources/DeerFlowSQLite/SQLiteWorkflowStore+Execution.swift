@@ -199,13 +199,7 @@ extension SQLiteWorkflowStore {
         for chunk in deltas.chunked(into: 2000) {
             var binds: [SQLiteData] = []
             for (runID, delta) in chunk { binds += [.text(runID.rawValue), .integer(delta.finished), .integer(delta.failed)] }
-            let rows = try await db.rows(valuesStatement(
-                """
-                UPDATE runs SET tasks_finished = tasks_finished + v.column2, tasks_failed = tasks_failed + v.column3
-                {values}
-                WHERE runs.id = v.column1 AND runs.status IN ('pending', 'running')
-                RETURNING runs.id, runs.workflow, runs.tasks_total, runs.tasks_finished, runs.tasks_failed, runs.created_at, runs.started_at
-                """, rows: chunk.count, columns: 3), binds)
+            let rows = try await db.rows(valuesStatement(Self.runProgressUpdate, rows: chunk.count, columns: 3), binds)
             for row in rows {
                 let progress = RunProgress(total: row.int("tasks_total"), finished: row.int("tasks_finished"), failed: row.int("tasks_failed"))
                 guard let outcome = progress.outcome else { continue }
@@ -226,6 +220,17 @@ extension SQLiteWorkflowStore {
         }
         return ready
     }
+
+    /// Adds finished and failed task counts to runs (`v.column1` run id, `v.column2` finished,
+    /// `v.column3` failed). The `+` keeps SQLite from choosing the `runs_active` index for the
+    /// status test: it would visit every active run for each batch (3.6 ms a batch at a backlog of
+    /// a few thousand runs) instead of looking each run up by id.
+    package static let runProgressUpdate = """
+        UPDATE runs SET tasks_finished = tasks_finished + v.column2, tasks_failed = tasks_failed + v.column3
+        {values}
+        WHERE runs.id = v.column1 AND +runs.status IN ('pending', 'running')
+        RETURNING runs.id, runs.workflow, runs.tasks_total, runs.tasks_finished, runs.tasks_failed, runs.created_at, runs.started_at
+        """
 
     /// Inserts queued first attempts for ready tasks.
     static func queue(_ ready: [ReadyTask], now: Date, in db: SQLiteConnection) async throws {

@@ -121,6 +121,15 @@ public final class SQLiteWorkflowStore: WorkflowStore, Sendable {
     public func ping() async throws {
         _ = try await reader.exclusive { try await $0.rows("SELECT 1") }
     }
+
+    /// SQLite's plan for one of the store's statements over `rows` rows of values (tests check
+    /// that hot statements use the intended indexes).
+    package func queryPlan(ofValuesStatement template: String, rows: Int, columns: Int) async throws -> [String] {
+        let sql = valuesStatement(template, rows: rows, columns: columns)
+        return try await reader.exclusive { db in
+            try await db.rows("EXPLAIN QUERY PLAN " + sql, Array(repeating: .null, count: rows * columns)).map { $0.string("detail") }
+        }
+    }
 }
 
 /// A value set once (by `prepare()`) and read many times.

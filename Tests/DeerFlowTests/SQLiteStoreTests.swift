@@ -22,6 +22,18 @@ struct SQLiteStoreTests {
         try await store.close()
     }
 
+    @Test("completions look their runs up by id, not by visiting every active run", arguments: [1, 40])
+    func runProgressPlan(rows: Int) async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let store = SQLiteWorkflowStore(path: directory.file("store.sqlite"))
+        try await store.prepare()
+        let plan = try await store.queryPlan(ofValuesStatement: SQLiteWorkflowStore.runProgressUpdate, rows: rows, columns: 3)
+        try await store.close()
+        #expect(plan.contains { $0.contains("SEARCH runs USING INDEX sqlite_autoindex_runs_1 (id=?)") }, "\(plan)")
+        #expect(!plan.contains { $0.contains("runs_active") }, "\(plan)")
+    }
+
     @Test("a database written by a newer DeerFlow is refused with a clear error")
     func newerSchema() async throws {
         let directory = try TemporaryDirectory()
