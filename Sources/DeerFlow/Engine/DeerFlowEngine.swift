@@ -46,8 +46,15 @@ public final class DeerFlowEngine: Sendable {
     private let waiters: RunWaiters
     /// Open `workflow.run` spans of runs created here.
     let runSpans = RunSpans()
+    /// The tracer in effect when the engine was created (looking it up costs a few dynamic casts,
+    /// per run and per attempt otherwise); nil when tracing is off.
+    let tracer: (any Tracer)?
 
     /// Creates an engine.
+    ///
+    /// Runs and attempts are traced with the tracer in effect here: bootstrap tracing
+    /// (`InstrumentationSystem.bootstrap`, or the CLI's `tracing.yaml`) before creating the engine,
+    /// or create it inside `withTracer`.
     ///
     /// - Parameters:
     ///   - store: where state lives; call `prepare()` on it first (the CLI does).
@@ -71,8 +78,9 @@ public final class DeerFlowEngine: Sendable {
         observers = Mutex([])
         localWorkers = Mutex([:])
         waiters = RunWaiters()
-        observers.withLock { $0.append(waiters) }
-        observers.withLock { $0.append(runSpans) }
+        let tracer = InstrumentationSystem.tracer
+        self.tracer = tracer.isRecording ? tracer : nil
+        observers.withLock { $0.append(contentsOf: [waiters, runSpans] as [any EngineObserver]) }
     }
 
     // MARK: Observers
@@ -118,12 +126,10 @@ public final class DeerFlowEngine: Sendable {
         }
         let now = Date()
         let runID = RunID.generate(at: now)
-        let tracer = InstrumentationSystem.tracer
-        let span = startRunSpan(runID, workflow: workflow, trigger: trigger, parent: parent ?? ServiceContext.current ?? .topLevel, tracer: tracer, at: now)
+        let span = startRunSpan(runID, workflow: workflow, trigger: trigger, parent: parent ?? ServiceContext.current ?? .topLevel, at: now)
         let newRun = NewRun(
             id: runID, workflow: workflow, workflowVersion: entry.versionID, params: resolved,
-            tasks: entry.taskTemplate, trigger: trigger,
-            traceContext: span.map { StoredTraceContext.encode($0.context, tracer: tracer) } ?? nil, createdAt: now
+            tasks: entry.taskTemplate, trigger: trigger, traceContext: span?.stored, createdAt: now
         )
         let created: RunRecord?
         do {
@@ -150,15 +156,13 @@ public final class DeerFlowEngine: Sendable {
     package func makeRun(_ entry: WorkflowRegistry.Entry, trigger: RunTrigger, at now: Date) throws -> NewRun {
         let params = try entry.definition.resolveParams([:])
         let runID = RunID.generate(at: now)
-        let tracer = InstrumentationSystem.tracer
-        let span = startRunSpan(runID, workflow: entry.definition.name, trigger: trigger, parent: .topLevel, tracer: tracer, at: now)
+        let span = startRunSpan(runID, workflow: entry.definition.name, trigger: trigger, parent: .topLevel, at: now)
         if let span, let schedule = entry.definition.schedule {
-            span.attributes[DeerFlowTracing.Attribute.schedule] = "\(schedule.cron) (\(schedule.timeZone))"
+            span.span.attributes[DeerFlowTracing.Attribute.schedule] = "\(schedule.cron) (\(schedule.timeZone))"
         }
         return NewRun(
             id: runID, workflow: entry.definition.name, workflowVersion: entry.versionID, params: params,
-            tasks: entry.taskTemplate, trigger: trigger,
-            traceContext: span.map { StoredTraceContext.encode($0.context, tracer: tracer) } ?? nil, createdAt: now
+            tasks: entry.taskTemplate, trigger: trigger, traceContext: span?.stored, createdAt: now
         )
     }
 
@@ -175,20 +179,22 @@ public final class DeerFlowEngine: Sendable {
         runSpans.remove(runID)?.end()
     }
 
-    /// Starts and registers the `workflow.run` span of a new run; nil when tracing is off.
-    private func startRunSpan(_ runID: RunID, workflow: String, trigger: RunTrigger, parent: ServiceContext, tracer: any Tracer, at now: Date) -> (any Span)? {
-        guard tracer.isRecording else { return nil }
+    /// Starts and registers the `workflow.run` span of a new run, with the context to store with
+    /// the run; nil when tracing is off.
+    private func startRunSpan(_ runID: RunID, workflow: String, trigger: RunTrigger, parent: ServiceContext, at now: Date) -> (span: any Span, stored: String?)? {
+        guard let tracer else { return nil }
         let span = tracer.startSpan("workflow.run", context: parent, ofKind: .internal, at: DateInstant(now))
         // Kept even when not sampled: its tasks continue its context (and skip their spans).
         runSpans.add(span, for: runID)
-        guard span.isRecording else { return span }
+        let stored = StoredTraceContext.encode(span.context, tracer: tracer)
+        guard span.isRecording else { return (span, stored) }
         span.updateAttributes { attributes in
             attributes[DeerFlowTracing.Attribute.workflow] = workflow
             attributes[DeerFlowTracing.Attribute.runID] = runID.rawValue
             attributes[DeerFlowTracing.Attribute.trigger] = trigger.kind
             if case .schedule(let due) = trigger { attributes["deerflow.schedule.due"] = Timestamp.rfc3339(due) }
         }
-        return span
+        return (span, stored)
     }
 
     /// Ends the `workflow.run` spans of runs created here that finished in another process.

@@ -20,8 +20,7 @@ struct TaskExecutor: Sendable {
     /// or is stopped, `early` receives the completion at once and nil is returned after the code
     /// has returned; otherwise the completion is returned.
     func execute(_ attempt: ClaimedAttempt, stop: StopSignal, early: @escaping @Sendable (AttemptCompletion) -> Void) async -> AttemptCompletion? {
-        let tracer = InstrumentationSystem.tracer
-        guard tracer.isRecording else { return await run(attempt, stop: stop, early: early) }
+        guard let tracer = engine.tracer else { return await run(attempt, stop: stop, early: early) }
         // The run's span when it was created here, else the context stored with the run.
         let (parent, sampled) = engine.runSpans.context(of: attempt.runID) ?? StoredTraceContext.decode(attempt.traceContext, tracer: tracer)
         // A run that was not sampled gets no task spans: every sampler DeerFlow offers would leave
