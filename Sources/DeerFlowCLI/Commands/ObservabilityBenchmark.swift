@@ -77,6 +77,8 @@ extension EngineBenchmark {
                 guard !values.isEmpty else { return 0 }
                 return values.count % 2 == 1 ? values[values.count / 2] : (values[values.count / 2 - 1] + values[values.count / 2]) / 2
             }
+            let unsampledSpanCost = median("0.01") { $0.libraryMicrosecondsPerRunSpan ?? 0 }
+            let sampledSpanCost = median("1.0") { $0.libraryMicrosecondsPerRunSpan ?? 0 }
             let offThroughput = median("off", \.tasksPerSecond)
             let offCPU = median("off", \.cpuMicrosecondsPerTask)
             guard offThroughput > 0 else { throw CLIError("the tracing benchmark produced no result") }
@@ -94,6 +96,8 @@ extension EngineBenchmark {
                        offThroughput, offCPU),
                 line("1.0", target: "≥ -15%"),
                 line("0.01", target: "≥ -3%"),
+                String(format: "tracing: swift-otel alone, per run span (start, W3C context for the run row, end; one thread, export not included): %.1f µs CPU at ratio 0.01 = %.1f%% of W1's CPU per task with tracing off; %.1f µs at ratio 1.0",
+                       unsampledSpanCost, unsampledSpanCost / offCPU * 100, sampledSpanCost),
             ]
         }
     }
@@ -106,6 +110,9 @@ struct TracingChildResult: Codable, Sendable {
     /// steadier than throughput on a shared machine.
     var cpuMicrosecondsPerTask: Double
     var spansDropped: Int
+    /// CPU µs swift-otel takes for one root span started, its W3C context injected and ended, on
+    /// one thread (what every run costs at least; nil with tracing off).
+    var libraryMicrosecondsPerRunSpan: Double?
 }
 
 /// User + system CPU seconds this process has used.
@@ -164,9 +171,11 @@ enum TracingChild {
         let (_, endToEnd) = try await EngineBenchmark(slots: slots).w1(runs: w1Runs)
         let cpu = processCPUSeconds() - cpuBefore
         let result = TracingChildResult(
-            tasksPerSecond: endToEnd, cpuMicrosecondsPerTask: cpu / Double(max(1, w1Runs)) * 1e6, spansDropped: ProcessTracing.dropped.total)
+            tasksPerSecond: endToEnd, cpuMicrosecondsPerTask: cpu / Double(max(1, w1Runs)) * 1e6, spansDropped: ProcessTracing.dropped.total,
+            libraryMicrosecondsPerRunSpan: ratio == "off" ? nil : TracingSetup.runSpanCost(cpuSeconds: processCPUSeconds))
         print(String(decoding: try JSONEncoder().encode(result), as: UTF8.self))
     }
+
 }
 
 /// `deerflow bench --otlp-sink`: the loopback receiver in a process of its own, so receiving does
