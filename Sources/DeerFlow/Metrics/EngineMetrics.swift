@@ -101,21 +101,33 @@ public final class EngineMetrics: EngineObserver, Sendable {
     }
 
     public func engine(didEmit events: [EngineEvent]) {
+        // A batch holds up to hundreds of events that mostly share their labels: each metric keeps
+        // the series it used last, so most events skip the registry's lookup.
+        var workflows = LastSeries { Counter.Child(series: try self.workflowsTotal.family.series($0)) }
+        var workflowTimes = LastSeries { Histogram.Child(series: try self.workflowDuration.family.series($0)) }
+        var queueTimes = LastSeries { Histogram.Child(series: try self.taskQueueTime.family.series($0)) }
+        var tasks = LastSeries { Counter.Child(series: try self.tasksTotal.family.series($0)) }
+        var taskTimes = LastSeries { Histogram.Child(series: try self.taskDuration.family.series($0)) }
+        var processed = LastSeries { Counter.Child(series: try self.workerTasksProcessed.family.series($0)) }
+        var localWorker: (id: String, isLocal: Bool)?
         for event in events {
             switch event {
             case .runFinished(_, let workflow, let status, let createdAt, let startedAt, let finishedAt):
-                try? workflowsTotal.labels(workflow, status.rawValue).inc()
+                workflows[workflow, status.rawValue]?.inc()
                 // Run start (first attempt claimed) to finish; a run cancelled before it started counts from creation.
-                try? workflowDuration.labels(workflow).observe(max(0, finishedAt.timeIntervalSince(startedAt ?? createdAt)))
+                workflowTimes[workflow]?.observe(max(0, finishedAt.timeIntervalSince(startedAt ?? createdAt)))
             case .attemptStarted(let info, let queuedAt, let startedAt):
-                try? taskQueueTime.labels(info.type, info.queue).observe(max(0, startedAt.timeIntervalSince(queuedAt)))
+                queueTimes[info.type, info.queue]?.observe(max(0, startedAt.timeIntervalSince(queuedAt)))
             case .attemptFinished(let info, _, let metricStatus, let startedAt, let finishedAt, _):
-                try? tasksTotal.labels(info.type, metricStatus.rawValue).inc()
+                tasks[info.type, metricStatus.rawValue]?.inc()
                 if let startedAt {
-                    try? taskDuration.labels(info.type).observe(max(0, finishedAt.timeIntervalSince(startedAt)))
+                    taskTimes[info.type]?.observe(max(0, finishedAt.timeIntervalSince(startedAt)))
                 }
-                if let worker = info.worker, localWorkers.withLock({ $0.contains(worker) }) {
-                    try? workerTasksProcessed.labels(worker).inc()
+                if let worker = info.worker {
+                    if localWorker?.id != worker {
+                        localWorker = (worker, localWorkers.withLock { $0.contains(worker) })
+                    }
+                    if localWorker?.isLocal == true { processed[worker]?.inc() }
                 }
             case .retryScheduled(let info, _):
                 try? taskRetries.labels(info.type).inc()
@@ -231,6 +243,28 @@ public final class EngineMetrics: EngineObserver, Sendable {
     public func record(_ report: HealthReport) {
         for (check, result) in report.checks {
             try? healthCheckStatus.labels(check).set(result.status.gaugeValue)
+        }
+    }
+}
+
+/// The series of one metric for the label values used last, while a batch of events is recorded.
+private struct LastSeries<Child> {
+    private let lookup: ([String]) throws -> Child
+    private var labels: [String] = []
+    private var child: Child?
+
+    init(_ lookup: @escaping ([String]) throws -> Child) {
+        self.lookup = lookup
+    }
+
+    /// The series for these label values (nil when they do not fit the metric, which the
+    /// built-in metrics' label lists rule out).
+    subscript(_ values: String...) -> Child? {
+        mutating get {
+            if let child, values == labels { return child }
+            child = try? lookup(values)
+            labels = values
+            return child
         }
     }
 }
