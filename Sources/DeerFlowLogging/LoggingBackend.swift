@@ -151,11 +151,11 @@ public final class LoggingBackend: Sendable {
             let line: String
             switch sink.format {
             case .json:
-                if json == nil { json = LogLineFormatter.json(record) }
-                line = json!
+                line = json ?? LogLineFormatter.json(record)
+                json = line
             case .text:
-                if text == nil { text = LogLineFormatter.text(record) }
-                line = text!
+                line = text ?? LogLineFormatter.text(record)
+                text = line
             }
             sink.write(line, record: record)
         }

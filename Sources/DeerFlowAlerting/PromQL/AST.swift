@@ -39,8 +39,9 @@ struct LabelMatcher: Sendable {
         switch kind {
         case .equal: return labelValue == value
         case .notEqual: return labelValue != value
-        case .regexMatch: return regex!.matches(labelValue)
-        case .regexNoMatch: return !regex!.matches(labelValue)
+        // `regex` is set for both regex kinds by the initializer.
+        case .regexMatch: return regex?.matches(labelValue) ?? false
+        case .regexNoMatch: return !(regex?.matches(labelValue) ?? false)
         }
     }
 }
