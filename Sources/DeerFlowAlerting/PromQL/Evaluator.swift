@@ -221,8 +221,8 @@ struct Evaluator {
             }
             groups[key] = group
         }
-        return order.map { key in
-            let group = groups[key]!
+        return order.compactMap { key in
+            guard let group = groups[key] else { return nil }
             let value: Double
             switch op {
             case .sum: value = group.value + group.compensation

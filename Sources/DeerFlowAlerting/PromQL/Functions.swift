@@ -77,15 +77,11 @@ enum HistogramQuantile {
         for element in elements {
             guard let upperBound = GoNumbers.parseFloat(element.labels["le"]) else { continue }
             let key = element.labels.dropping("le")
-            if groups[key] == nil {
-                groups[key] = (key.dropping(LabelSet.metricName), [])
-                order.append(key)
-            }
-            groups[key]!.buckets.append(Bucket(upperBound: upperBound, count: element.value))
+            if groups[key] == nil { order.append(key) }
+            groups[key, default: (key.dropping(LabelSet.metricName), [])].buckets.append(Bucket(upperBound: upperBound, count: element.value))
         }
-        return order.map { key in
-            let group = groups[key]!
-            return VectorElement(labels: group.labels, value: bucketQuantile(quantile, group.buckets))
+        return order.compactMap { key in
+            groups[key].map { VectorElement(labels: $0.labels, value: bucketQuantile(quantile, $0.buckets)) }
         }
     }
 

@@ -52,7 +52,7 @@ public enum LogLineFormatter {
         var writer = LineWriter(capacity: 64 + record.label.utf8.count + record.message.utf8.count + (record.leadingFields.count + record.trailingFields.count) * 32)
         writer.raw(Timestamp.rfc3339(record.timestamp))
         writer.byte(ASCII.space)
-        writer.raw(upperLevelNames[record.level]!)
+        writer.raw(upperLevelNames[record.level] ?? record.level.rawValue.uppercased())
         writer.raw(" [")
         writer.escaped(record.label, quotes: false)
         writer.raw("] ")

@@ -13,9 +13,10 @@ enum FileDescriptorIO {
     /// Writes every byte, retrying after interruptions and short writes; returns the errno of a
     /// failed write, nil on success.
     static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Int32? {
+        guard let base = bytes.baseAddress else { return nil } // nothing to write
         var offset = 0
         while offset < bytes.count {
-            let written = systemWrite(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            let written = systemWrite(fd, base + offset, bytes.count - offset)
             if written < 0 {
                 if errno == EINTR { continue }
                 return errno
