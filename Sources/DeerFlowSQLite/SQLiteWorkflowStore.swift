@@ -8,13 +8,16 @@ import Synchronization
 /// The embedded store: one SQLite file in WAL mode, shared by the processes of one machine.
 ///
 /// Writes go through one connection, one transaction at a time (`BEGIN IMMEDIATE`); reads use a
-/// second connection and never wait for writes. `synchronous=NORMAL`: a committed transaction
-/// survives the process being killed at any point (a power loss may lose the last commits,
-/// never consistency).
+/// second connection and never wait for writes. Each connection has a thread of its own, on
+/// which a transaction runs from `BEGIN` to `COMMIT`. `synchronous=NORMAL`: a committed
+/// transaction survives the process being killed at any point (a power loss may lose the last
+/// commits, never consistency).
 ///
 /// ```swift
 /// let store = SQLiteWorkflowStore(path: ".deerflow/deerflow.sqlite")
 /// try await store.prepare()
+/// // ...
+/// try await store.close()   // closes both connections and stops their threads
 /// ```
 public final class SQLiteWorkflowStore: WorkflowStore, Sendable {
     /// Path of the database file.
