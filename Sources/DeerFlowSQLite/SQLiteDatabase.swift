@@ -60,9 +60,14 @@ final class SerializedConnection: Sendable {
         }
     }
 
-    /// Closes the connection and stops its thread.
+    /// Closes the connection and stops its thread (also when closing the connection fails).
     func close() async throws {
-        try await exclusive { try await $0.close() }
+        do {
+            try await exclusive { try await $0.close() }
+        } catch {
+            try? await executor.pool.shutdownGracefully()
+            throw error
+        }
         try await executor.pool.shutdownGracefully()
     }
 }
