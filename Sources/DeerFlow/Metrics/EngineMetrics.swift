@@ -103,12 +103,12 @@ public final class EngineMetrics: EngineObserver, Sendable {
     public func engine(didEmit events: [EngineEvent]) {
         // A batch holds up to hundreds of events that mostly share their labels: each metric keeps
         // the series it used last, so most events skip the registry's lookup.
-        var workflows = LastSeries { Counter.Child(series: try self.workflowsTotal.family.series($0)) }
-        var workflowTimes = LastSeries { Histogram.Child(series: try self.workflowDuration.family.series($0)) }
-        var queueTimes = LastSeries { Histogram.Child(series: try self.taskQueueTime.family.series($0)) }
-        var tasks = LastSeries { Counter.Child(series: try self.tasksTotal.family.series($0)) }
-        var taskTimes = LastSeries { Histogram.Child(series: try self.taskDuration.family.series($0)) }
-        var processed = LastSeries { Counter.Child(series: try self.workerTasksProcessed.family.series($0)) }
+        var workflows = LastSeries { try self.workflowsTotal.labels(values: $0) }
+        var workflowTimes = LastSeries { try self.workflowDuration.labels(values: $0) }
+        var queueTimes = LastSeries { try self.taskQueueTime.labels(values: $0) }
+        var tasks = LastSeries { try self.tasksTotal.labels(values: $0) }
+        var taskTimes = LastSeries { try self.taskDuration.labels(values: $0) }
+        var processed = LastSeries { try self.workerTasksProcessed.labels(values: $0) }
         var localWorker: (id: String, isLocal: Bool)?
         for event in events {
             switch event {

@@ -7,6 +7,11 @@ public struct Counter: Sendable {
 
     /// The series for label values given in declaration order.
     public func labels(_ values: String...) throws(MetricsError) -> Child {
+        try labels(values: values)
+    }
+
+    /// The series for label values given as an array, in the order of the label names.
+    func labels(values: [String]) throws(MetricsError) -> Child {
         Child(series: try family.series(values))
     }
 
@@ -40,6 +45,11 @@ public struct Gauge: Sendable {
     let family: Family
 
     public func labels(_ values: String...) throws(MetricsError) -> Child {
+        try labels(values: values)
+    }
+
+    /// The series for label values given as an array, in the order of the label names.
+    func labels(values: [String]) throws(MetricsError) -> Child {
         Child(series: try family.series(values))
     }
 
@@ -72,6 +82,11 @@ public struct Histogram: Sendable {
     public static let defaultBuckets: [Double] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
     public func labels(_ values: String...) throws(MetricsError) -> Child {
+        try labels(values: values)
+    }
+
+    /// The series for label values given as an array, in the order of the label names.
+    func labels(values: [String]) throws(MetricsError) -> Child {
         Child(series: try family.series(values))
     }
 

@@ -26,8 +26,7 @@ extension EngineBenchmark {
                 firsts.append(try await first())
             }
         }
-        func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
-        return (median(firsts), median(seconds))
+        return (ObservabilityBenchmark.median(firsts), ObservabilityBenchmark.median(seconds))
     }
 
     /// Log lines per second through the JSON file handler with redaction, and W1 with the engine's
@@ -90,9 +89,7 @@ extension EngineBenchmark {
                 }
             }
             func median(_ name: String, _ value: (TracingChildResult) -> Double) -> Double {
-                let values = (results[name] ?? []).map(value).sorted()
-                guard !values.isEmpty else { return 0 }
-                return values.count % 2 == 1 ? values[values.count / 2] : (values[values.count / 2 - 1] + values[values.count / 2]) / 2
+                ObservabilityBenchmark.median((results[name] ?? []).map(value))
             }
             let unsampledSpanCost = median("0.01") { $0.libraryMicrosecondsPerRunSpan ?? 0 }
             let sampledSpanCost = median("1.0") { $0.libraryMicrosecondsPerRunSpan ?? 0 }
@@ -117,6 +114,17 @@ extension EngineBenchmark {
                        unsampledSpanCost, unsampledSpanCost / offCPU * 100, sampledSpanCost),
             ]
         }
+    }
+}
+
+/// Helpers of the observability figures.
+enum ObservabilityBenchmark {
+    /// The median (the mean of the middle two for an even count); 0 for no values.
+    static func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted()
+        guard !sorted.isEmpty else { return 0 }
+        let middle = sorted.count / 2
+        return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
     }
 }
 
@@ -192,7 +200,6 @@ enum TracingChild {
             libraryMicrosecondsPerRunSpan: ratio == "off" ? nil : TracingSetup.runSpanCost(cpuSeconds: processCPUSeconds))
         print(String(decoding: try JSONEncoder().encode(result), as: UTF8.self))
     }
-
 }
 
 /// `deerflow bench --otlp-sink`: the loopback receiver in a process of its own, so receiving does
