@@ -109,6 +109,7 @@ public final class EngineMetrics: EngineObserver, Sendable {
         var tasks = LastSeries { try self.tasksTotal.labels(values: $0) }
         var taskTimes = LastSeries { try self.taskDuration.labels(values: $0) }
         var processed = LastSeries { try self.workerTasksProcessed.labels(values: $0) }
+        var retries = LastSeries { try self.taskRetries.labels(values: $0) }
         var localWorker: (id: String, isLocal: Bool)?
         for event in events {
             switch event {
@@ -130,7 +131,7 @@ public final class EngineMetrics: EngineObserver, Sendable {
                     if localWorker?.isLocal == true { processed[worker]?.inc() }
                 }
             case .retryScheduled(let info, _):
-                try? taskRetries.labels(info.type).inc()
+                retries[info.type]?.inc()
             case .runCreated, .runStarted, .tasksSkipped:
                 break
             }
