@@ -134,4 +134,31 @@ struct ConfigFileTests {
             #expect(error.description == "deerflow.yaml:2:10: worker.slots: must be at least 1, got 0")
         }
     }
+
+    @Test("deerflow.yaml's tracing: section reads and checks the keys of tracing.yaml")
+    func serverFileTracingSection() throws {
+        #expect(try ServerConfigFile.parse(yaml: "worker:\n  slots: 2\n", file: "deerflow.yaml", environment: [:]).tracing == nil)
+        let config = try ServerConfigFile.parse(yaml: """
+            worker:
+              slots: 2
+            tracing:
+              endpoint: http://collector:4318/v1/traces
+              sampler: ratio
+              ratio: 0.25
+              headers: {authorization: "Bearer ${TOKEN}"}
+            """, file: "deerflow.yaml", environment: ["TOKEN": "t0ken"])
+        let tracing = try #require(config.tracing)
+        #expect(tracing.enabled)
+        #expect(tracing.endpoint == "http://collector:4318/v1/traces")
+        #expect(tracing.sampler == .ratio && tracing.ratio == 0.25)
+        #expect(tracing.headers == ["authorization": "Bearer t0ken"])
+        #expect(config.workerSlots == 2)
+        do {
+            _ = try ServerConfigFile.parse(yaml: "tracing:\n  protocol: grpc\n  colour: blue\n", file: "deerflow.yaml", environment: [:])
+            Issue.record("a bad tracing section accepted")
+        } catch {
+            #expect(error.description.contains("deerflow.yaml:2:13: tracing.protocol: OTLP over gRPC is not supported"), "\(error)")
+            #expect(error.description.contains("deerflow.yaml:3:3: tracing.colour: unknown key 'colour'"), "\(error)")
+        }
+    }
 }

@@ -202,6 +202,45 @@ struct CLITests {
         #expect(!server.log.contains("API listening"), "it must not serve: \(server.log)")
     }
 
+    @Test("tracing configured in deerflow.yaml's tracing: section turns tracing on; configured in both files, the server refuses to start")
+    func tracingSectionOfServerFile() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        try directory.write("workflows/good.yaml", Self.goodWorkflow)
+        let serverFile = try directory.write("config/deerflow.yaml", """
+            worker:
+              slots: 2
+            tracing:
+              endpoint: http://127.0.0.1:4318/v1/traces-from-deerflow-yaml
+              sampler: ratio
+              ratio: 0.5
+            """)
+        let arguments = [
+            "server", "--workflows", directory.file("workflows"), "--config", directory.file("config"),
+            "--database", "sqlite://" + directory.file("db.sqlite"), "--api-port", "0", "--metrics-port", "0",
+        ]
+        let environment = ["DEERFLOW_DATABASE_URL": "", "OTEL_EXPORTER_OTLP_ENDPOINT": "", "OTEL_TRACES_SAMPLER": ""]
+        let server = try ServerProcess(arguments, environment: environment)
+        defer { server.stop() }
+        let line = try await server.waitFor("([^\\n]*tracing on[^\\n]*)")
+        #expect(line.contains("traces-from-deerflow-yaml"), "\(server.log)")
+        _ = try await server.apiPort()
+        server.signal(SIGTERM)
+        #expect(try await server.waitForExit() == 0, "\(server.log.suffix(2000))")
+
+        let tracingFile = try directory.write("config/tracing.yaml", "tracing:\n  endpoint: http://127.0.0.1:4318/v1/traces\n")
+        let refused = try ServerProcess(arguments, environment: environment)
+        defer { refused.stop() }
+        #expect(try await refused.waitForExit(timeout: .seconds(30)) != 0, "\(refused.log)")
+        #expect(refused.log.contains("tracing is configured twice, in \(tracingFile) and in the tracing: section of \(serverFile)"), "\(refused.log)")
+        #expect(!refused.log.contains("API listening"), "it must not serve: \(refused.log)")
+        // validate finds each file fine alone, and the pair not.
+        let validated = try await Self.deerflow(["validate", directory.file("config")])
+        #expect(validated.status == 1, "\(validated)")
+        #expect(validated.stdoutLines.contains("ok: \(serverFile)") && validated.stdoutLines.contains("ok: \(tracingFile)"), "\(validated)")
+        #expect(validated.stderr.contains("tracing is configured twice, in \(tracingFile) and in the tracing: section of \(serverFile)"), "\(validated)")
+    }
+
     // MARK: Client commands
 
     static let clientWorkflows: [String: String] = [

@@ -140,22 +140,41 @@ enum ProcessTracing {
     static let dropped = DroppedLinesCounter()
     private static let started = Mutex<(done: Bool, service: (any Service)?)>((false, nil))
 
-    /// The tracing configuration of a config directory and the environment; nil when tracing is off.
-    static func configuration(configDirectory: String?) throws -> TracingConfigFile? {
-        let environment = ProcessInfo.processInfo.environment
+    /// The tracing configuration of a config directory (`tracing.yaml`, or the `tracing:` section of
+    /// `deerflow.yaml`) and the environment; nil when tracing is off.
+    static func configuration(configDirectory: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> TracingConfigFile? {
         var file: TracingConfigFile?
         if let configDirectory {
-            let path = (configDirectory as NSString).appendingPathComponent("tracing.yaml")
-            if FileManager.default.fileExists(atPath: path) {
-                do {
-                    file = try TracingConfigFile.load(path: path, environment: environment)
-                } catch {
-                    throw CLIError(error.description)
-                }
+            do {
+                file = try fileConfiguration(configDirectory: configDirectory, environment: environment)
+            } catch let error as FileErrors {
+                throw CLIError(error.description)
             }
         }
         guard TracingSetup.isEnabled(file, environment: environment) else { return nil }
         return file ?? TracingConfigFile()
+    }
+
+    /// The `tracing:` section of `tracing.yaml` or of `deerflow.yaml` in a config directory; nil when
+    /// neither has one. Both having one is an error rather than one silently winning.
+    static func fileConfiguration(configDirectory: String, environment: [String: String]) throws -> TracingConfigFile? {
+        let path = (configDirectory as NSString).appendingPathComponent("tracing.yaml")
+        let serverPath = (configDirectory as NSString).appendingPathComponent("deerflow.yaml")
+        let file = FileManager.default.fileExists(atPath: path) ? try TracingConfigFile.load(path: path, environment: environment) : nil
+        guard FileManager.default.fileExists(atPath: serverPath), let section = try ServerConfigFile.load(path: serverPath, environment: environment).tracing else {
+            return file
+        }
+        guard file == nil else { throw TracingConfiguredTwice(tracingFile: path, serverFile: serverPath) }
+        return section
+    }
+
+    /// `tracing.yaml` and `deerflow.yaml` in one config directory both configure tracing.
+    struct TracingConfiguredTwice: Error, CustomStringConvertible {
+        let tracingFile: String
+        let serverFile: String
+        var description: String {
+            "tracing is configured twice, in \(tracingFile) and in the tracing: section of \(serverFile); keep one of them"
+        }
     }
 
     /// Starts the exporter and installs the tracer; returns its service.

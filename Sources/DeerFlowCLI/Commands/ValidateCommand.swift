@@ -82,6 +82,17 @@ struct ValidateCommand: AsyncParsableCommand {
                 }
                 check { [try Self.validate(file: file, environment: environment)] }
             }
+            // Each file may be fine alone and the pair not (the server would refuse to start).
+            check {
+                do {
+                    _ = try ProcessTracing.fileConfiguration(configDirectory: path, environment: environment)
+                } catch let error as ProcessTracing.TracingConfiguredTwice {
+                    throw error
+                } catch {
+                    // A file's own problems were reported above.
+                }
+                return []
+            }
         }
         if failed { throw ExitCode(1) }
     }

@@ -32,6 +32,8 @@ public struct ServerConfigFile: Sendable, Hashable {
     public var pollInterval: Duration?
     public var drainTimeout: Duration?
     public var workerTimeout: Duration?
+    /// The `tracing:` section, with the keys of `tracing.yaml`; nil when there is none.
+    public var tracing: TracingConfigFile?
 
     public init() {}
 
@@ -61,6 +63,7 @@ public struct ServerConfigFile: Sendable, Hashable {
             if let scheduler = top.mapping("scheduler", allowedKeys: ["worker_timeout"]) {
                 config.workerTimeout = positive(scheduler.optional("worker_timeout"))
             }
+            config.tracing = TracingConfigFile.section(of: top)
         }
         try reader.throwIfErrors()
         return config

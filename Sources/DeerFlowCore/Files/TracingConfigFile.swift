@@ -52,41 +52,50 @@ public struct TracingConfigFile: Sendable, Hashable {
     public static func parse(yaml: String, file: String, environment: [String: String]) throws(FileErrors) -> TracingConfigFile {
         let reader = YAMLReader(file: file, environment: environment)
         var config = TracingConfigFile()
-        if let root = reader.read(yaml), !root.isNull, let top = root.mapping(allowedKeys: ["tracing"]),
-           let tracing = top.mapping("tracing", allowedKeys: ["enabled", "endpoint", "protocol", "service_name", "headers", "sampler", "ratio", "batch"])
-        {
-            config.enabled = tracing.bool("enabled") ?? true
-            if let node = tracing.optional("endpoint"), let endpoint = node.string() {
-                if let url = URL(string: endpoint), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil {
-                    config.endpoint = endpoint
-                } else {
-                    node.fail("'\(endpoint)' is not an http(s) URL (e.g. http://otel-collector:4318/v1/traces)")
-                }
-            }
-            if let node = tracing.optional("protocol"), let value = node.string() {
-                if let problem = protocolProblem(value) { node.fail(problem) } else { config.protocolName = value }
-            }
-            if let name = tracing.string("service_name") { config.serviceName = name }
-            if let headers = tracing.stringMap("headers") { config.headers = headers }
-            if let sampler = tracing.optional("sampler")?.oneOf(Sampler.self, what: "sampler") { config.sampler = sampler }
-            if let node = tracing.optional("ratio"), let ratio = node.double() {
-                if (0...1).contains(ratio) { config.ratio = ratio } else { node.fail("must be between 0 and 1, got \(ratio)") }
-            }
-            if let batch = tracing.mapping("batch", allowedKeys: ["max_size", "interval", "queue_size", "export_timeout"]) {
-                if let node = batch.optional("max_size"), let size = node.int() {
-                    if size >= 1 { config.batchMaxSize = size } else { node.fail("must be at least 1") }
-                }
-                if let node = batch.optional("queue_size"), let size = node.int() {
-                    if size >= 1 { config.queueSize = size } else { node.fail("must be at least 1") }
-                }
-                if let interval = batch.duration("interval") { config.batchInterval = interval }
-                if let timeout = batch.duration("export_timeout") { config.exportTimeout = timeout }
-            }
-            if config.batchMaxSize > config.queueSize, let node = tracing.optional("batch") {
-                node.fail("max_size (\(config.batchMaxSize)) must not exceed queue_size (\(config.queueSize))")
-            }
+        if let root = reader.read(yaml), !root.isNull, let top = root.mapping(allowedKeys: ["tracing"]), let section = section(of: top) {
+            config = section
         }
         try reader.throwIfErrors()
+        return config
+    }
+
+    /// The `tracing:` section of a file's top-level mapping (`tracing.yaml`, or `deerflow.yaml`);
+    /// nil when there is none. Problems are recorded on the mapping's reader.
+    static func section(of top: YAMLMapping) -> TracingConfigFile? {
+        guard let tracing = top.mapping("tracing", allowedKeys: ["enabled", "endpoint", "protocol", "service_name", "headers", "sampler", "ratio", "batch"]) else {
+            return nil
+        }
+        var config = TracingConfigFile()
+        config.enabled = tracing.bool("enabled") ?? true
+        if let node = tracing.optional("endpoint"), let endpoint = node.string() {
+            if let url = URL(string: endpoint), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil {
+                config.endpoint = endpoint
+            } else {
+                node.fail("'\(endpoint)' is not an http(s) URL (e.g. http://otel-collector:4318/v1/traces)")
+            }
+        }
+        if let node = tracing.optional("protocol"), let value = node.string() {
+            if let problem = protocolProblem(value) { node.fail(problem) } else { config.protocolName = value }
+        }
+        if let name = tracing.string("service_name") { config.serviceName = name }
+        if let headers = tracing.stringMap("headers") { config.headers = headers }
+        if let sampler = tracing.optional("sampler")?.oneOf(Sampler.self, what: "sampler") { config.sampler = sampler }
+        if let node = tracing.optional("ratio"), let ratio = node.double() {
+            if (0...1).contains(ratio) { config.ratio = ratio } else { node.fail("must be between 0 and 1, got \(ratio)") }
+        }
+        if let batch = tracing.mapping("batch", allowedKeys: ["max_size", "interval", "queue_size", "export_timeout"]) {
+            if let node = batch.optional("max_size"), let size = node.int() {
+                if size >= 1 { config.batchMaxSize = size } else { node.fail("must be at least 1") }
+            }
+            if let node = batch.optional("queue_size"), let size = node.int() {
+                if size >= 1 { config.queueSize = size } else { node.fail("must be at least 1") }
+            }
+            if let interval = batch.duration("interval") { config.batchInterval = interval }
+            if let timeout = batch.duration("export_timeout") { config.exportTimeout = timeout }
+        }
+        if config.batchMaxSize > config.queueSize, let node = tracing.optional("batch") {
+            node.fail("max_size (\(config.batchMaxSize)) must not exceed queue_size (\(config.queueSize))")
+        }
         return config
     }
 
