@@ -22,12 +22,16 @@ struct EngineTests {
         }
         flow.task(id: "c", dependsOn: ["a"]) { _ in order.withLock { $0.append("c") } }
         flow.task(id: "d", dependsOn: ["b", "c"]) { _ in order.withLock { $0.append("d") } }
+        flow.task(id: "e", dependsOn: ["d"]) { _ in JSONValue.object(["kept": .array([.int(1), .string("as is")])]) }
         try await withEngine(workflows: [flow]) { engine in
             let run = try await engine.trigger("dag")
             let detail = try await engine.waitForRun(run.id, pollInterval: .milliseconds(50))
             #expect(detail.run.status == .success)
-            #expect(detail.tasks.map(\.status) == [.success, .success, .success, .success])
+            #expect(detail.tasks.map(\.status) == [.success, .success, .success, .success, .success])
+            #expect(detail.tasks[0].output == .object(["rows": .int(3)]))
             #expect(detail.tasks[1].output == .int(6))
+            #expect(detail.tasks[3].output == .null, "a task returning nothing stores null")
+            #expect(detail.tasks[4].output == .object(["kept": .array([.int(1), .string("as is")])]))
             let seen = order.withLock { $0 }
             #expect(seen.first == "a")
             #expect(seen.last == "d")

@@ -99,6 +99,8 @@ public final class Workflow: Sendable {
         )
         add(definition) { context in
             let output = try await body(context)
+            // A JSONValue is stored as it is, without a round trip through JSON text.
+            if let value = output as? JSONValue { return value }
             return try JSONValue(encoding: output)
         }
         return self
@@ -119,16 +121,13 @@ public final class Workflow: Sendable {
         description: String = "",
         _ body: @escaping @Sendable (TaskContext) async throws -> Void
     ) -> Workflow {
-        let definition = TaskDefinition(
-            id: id, type: type, action: .swift, dependsOn: dependsOn, queue: queue, priority: priority,
-            retry: RetryPolicy(retries: retries, delay: retryDelay, maxDelay: maxRetryDelay), timeout: timeout,
-            description: description
-        )
-        add(definition) { context in
+        task(
+            id: id, type: type, dependsOn: dependsOn, queue: queue, priority: priority, retries: retries, retryDelay: retryDelay,
+            maxRetryDelay: maxRetryDelay, timeout: timeout, description: description
+        ) { context -> JSONValue in
             try await body(context)
             return .null
         }
-        return self
     }
 
     /// Adds a task with a built-in action (`shell`, `http`, `noop`, `sleep`).
