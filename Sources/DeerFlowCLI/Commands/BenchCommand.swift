@@ -15,17 +15,25 @@ struct BenchCommand: AsyncParsableCommand {
         abstract: "Measure the engine: W1 throughput, W2 per-hop latency, W3 fan-out/fan-in, peak memory.",
         discussion: """
             Runs on a fresh SQLite file (in a temp directory) in this process, with metrics on, like `deerflow server`.
-            W1: 10,000 runs of a one-task no-op workflow, triggered as fast as possible while workers run them
-                (enqueue/s = triggers per second; end-to-end = tasks finished per second from first trigger to last finish).
+
+            W1: 10,000 runs of a one-task no-op workflow, triggered as fast as possible while workers run them \
+            (enqueue/s = triggers per second; end-to-end = tasks finished per second from first trigger to last finish).
+
             W2: a chain of 200 no-op tasks; per hop = from a task's code returning to the next task's code starting.
+
             W3: 20 runs of 1 → 100 → 1 tasks, all triggered at once; total seconds until all finished.
+
             metrics: custom-metrics API costs, rendering 10,000 series, W1 with metrics off vs on.
+
             logging: lines/s through the JSON file handler with redaction; W1 with logging off vs info to a JSON file.
-            tracing: W1 with tracing off, ratio 1.0 and ratio 0.01, each in a fresh process exporting OTLP/HTTP
-                to a loopback receiver in another process (medians of four rounds in rotated order).
-            With --database postgres://...: the same workloads on PostgreSQL, distributed — this process triggers
-                (API off, scheduler on) and --worker-processes worker processes (default 2, each a `deerflow worker`
-                with the benchmark's workflows and --slots slots) execute. Use an empty, throwaway database.
+
+            tracing: W1 with tracing off, ratio 1.0 and ratio 0.01, each in a fresh process exporting OTLP/HTTP \
+            to a loopback receiver in another process (medians of four rounds in rotated order).
+
+            With --database postgres://...: the same workloads on PostgreSQL, distributed — this process triggers \
+            (API off, scheduler on) and --worker-processes worker processes (default 2, each a `deerflow worker` \
+            with the benchmark's workflows and --slots slots) execute. Use an empty, throwaway database.
+
             Build with `swift build -c release` for meaningful figures.
             """
     )

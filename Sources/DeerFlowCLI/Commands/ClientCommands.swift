@@ -10,7 +10,8 @@ struct RunCommand: AsyncParsableCommand {
         abstract: "Trigger a run of a workflow through the API.",
         discussion: """
             Example: deerflow run etl --param day=2024-06-01 --param limit=10 --wait
-            Parameter values are converted to the types the workflow declares. With --wait the command shows
+
+            Parameter values are converted to the types the workflow declares. With --wait the command shows \
             progress and exits 0 only when the run succeeded (1 when it failed or was cancelled).
             """
     )

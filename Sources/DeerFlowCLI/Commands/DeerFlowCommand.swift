@@ -52,6 +52,7 @@ struct DeerFlowCommand: AsyncParsableCommand {
         abstract: "DeerFlow: workflow orchestration with metrics, logs, traces and alerts built in.",
         discussion: """
             Start with `deerflow demo`, or `deerflow server --workflows DIR` and `deerflow run WORKFLOW --wait`.
+
             Client commands talk to the API at --api (env DEERFLOW_API_URL, default http://127.0.0.1:8080).
             """,
         version: DeerFlowVersion.current,

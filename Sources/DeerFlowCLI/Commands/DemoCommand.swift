@@ -16,9 +16,9 @@ struct DemoCommand: AsyncParsableCommand {
         commandName: "demo",
         abstract: "Start DeerFlow on the embedded default with the example workflows, run them, and show where to look.",
         discussion: """
-            Starts API, scheduler, workers and metrics on an SQLite file, triggers every example workflow that needs
-            no parameters, prints their progress and the URLs of the API, /metrics and /health, then keeps serving
-            until Ctrl-C (or exits with --exit-when-done).
+            Starts API, scheduler, workers and metrics on an SQLite file, triggers every example workflow that \
+            needs no parameters, prints their progress and the URLs of the API, /metrics and /health, then \
+            keeps serving until Ctrl-C (or exits with --exit-when-done).
             """
     )
 

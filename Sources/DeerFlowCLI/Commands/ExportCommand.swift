@@ -12,14 +12,16 @@ struct ExportCommand: AsyncParsableCommand {
         commandName: "export",
         abstract: "Write Grafana dashboards, Prometheus alert rules (with promtool tests), a Prometheus scrape config or an Alertmanager config.",
         discussion: """
-            Honours metrics.yaml in --config: its constant labels are matched by every selector, its path and
-            scrape_interval go into the scrape config. The files in deploy/ are this command's output for the
-            default configuration (scripts/export-deploy regenerates them; a test checks they match).
-              deerflow export dashboards --out deploy/grafana          → deerflow-overview.json
-              deerflow export alerts --out deploy/prometheus           → alerts.yaml, alerts_test.yaml
-              deerflow export prometheus-config --out deploy/prometheus --target deerflow:9090 → prometheus.yml
-              deerflow export alertmanager-config --config config --out deploy/alertmanager  → alertmanager.yml
-            alertmanager-config translates notifications.yaml of --config (channels, routing, repeat_interval) for
+            Honours metrics.yaml in --config: its constant labels are matched by every selector, its path and \
+            scrape_interval go into the scrape config. The files in deploy/ are this command's output for the \
+            default configuration (scripts/export-deploy regenerates them; a test checks they match):
+
+              dashboards:          deploy/grafana/deerflow-overview.json
+              alerts:              deploy/prometheus/alerts.yaml, alerts_test.yaml
+              prometheus-config:   deploy/prometheus/prometheus.yml
+              alertmanager-config: deploy/alertmanager/alertmanager.yml
+
+            alertmanager-config translates notifications.yaml of --config (channels, routing, repeat_interval) for \
             teams that run Alertmanager; it contains the channels' secrets, so it is written readable by its owner only.
             """
     )

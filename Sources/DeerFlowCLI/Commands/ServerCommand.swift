@@ -81,8 +81,9 @@ struct ServerCommand: AsyncParsableCommand {
         commandName: "server",
         abstract: "Run the API, scheduler, workers and metrics endpoint in one process.",
         discussion: """
-            Example: deerflow server --workflows examples/workflows --api-port 8080 --metrics-port 9090
-            Stops gracefully on SIGTERM/SIGINT: workers stop claiming, running attempts get --drain-timeout
+            Example: deerflow server --workflows examples/workflows --metrics-port 9090
+
+            Stops gracefully on SIGTERM/SIGINT: workers stop claiming, running attempts get --drain-timeout \
             to finish, /health/ready answers 503 meanwhile.
             """
     )
@@ -115,7 +116,7 @@ struct WorkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "worker",
         abstract: "Run workers only, executing tasks from the shared store.",
-        discussion: "Example: deerflow worker --workflows examples/workflows --queues default,reports --slots 8 --metrics-port 9091"
+        discussion: "Example: deerflow worker --workflows workflows/ --queues default,reports"
     )
 
     @OptionGroup var process: ProcessOptions

@@ -11,11 +11,12 @@ struct ValidateCommand: AsyncParsableCommand {
         commandName: "validate",
         abstract: "Check workflow files (or directories of them) and config files without running anything.",
         discussion: """
-            Each problem is reported as file:line:column: key: message. Files named deerflow.yaml, metrics.yaml,
-            logging.yaml, tracing.yaml, notifications.yaml and alerts.yaml are checked as those config files
-            (alerts.yaml as Prometheus rules in the PromQL subset DeerFlow evaluates); everything else as a
-            workflow. In a directory holding any of those names, they are checked and other YAML files skipped.
+            Each problem is reported as file:line:column: key: message. Files named deerflow.yaml, metrics.yaml, \
+            logging.yaml, tracing.yaml, notifications.yaml and alerts.yaml are checked as those config files \
+            (alerts.yaml as Prometheus rules in the PromQL subset DeerFlow evaluates); everything else as a \
+            workflow. In a directory holding any of those names, they are checked and other YAML files skipped. \
             Exit code 1 when anything is invalid.
+
             Example: deerflow validate workflows/ config/
             """
     )
