@@ -19,8 +19,8 @@ final class LoopbackScript: Sendable {
     private let name: String
 
     /// Starts `script` (relative to the repository root) with the arguments `arguments` makes
-    /// for its directory, and waits until it listens.
-    init(name: String, script relativePath: String, startupTimeout: Duration, arguments: (TemporaryDirectory) -> [String]) throws {
+    /// for its directory, and waits until it listens (without holding a thread meanwhile).
+    init(name: String, script relativePath: String, startupTimeout: Duration, arguments: (TemporaryDirectory) -> [String]) async throws {
         let python = try Self.python()
         let script = Self.repositoryRoot.appendingPathComponent(relativePath).path
         guard FileManager.default.fileExists(atPath: script) else {
@@ -61,7 +61,7 @@ final class LoopbackScript: Sendable {
                 directory.remove()
                 throw ProcessFailure("the \(name) did not print its port within \(startupTimeout):\n\(text)\(stderr)")
             } else {
-                usleep(20_000)
+                try await Task.sleep(for: .milliseconds(20))
             }
         }
         port = found ?? 0
@@ -154,8 +154,8 @@ public final class SMTPSink: Sendable {
 
     private let script: LoopbackScript
 
-    public init(failFirst: Int = 0) throws {
-        script = try LoopbackScript(name: "SMTP sink", script: "scripts/smtp_sink.py", startupTimeout: .seconds(30)) { directory in
+    public init(failFirst: Int = 0) async throws {
+        script = try await LoopbackScript(name: "SMTP sink", script: "scripts/smtp_sink.py", startupTimeout: .seconds(30)) { directory in
             ["--output", directory.file("messages.jsonl"), "--fail-first", String(failFirst)]
         }
     }

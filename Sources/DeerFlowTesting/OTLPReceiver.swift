@@ -14,7 +14,7 @@ import Darwin
 /// and writes the spans of a request before answering it, so once an exporter has its 200 the
 /// spans are visible to `spans()`.
 ///
-///     let receiver = try OTLPReceiver()
+///     let receiver = try await OTLPReceiver()
 ///     defer { receiver.stop() }
 ///     // point the exporter at receiver.endpoint (OTEL_EXPORTER_OTLP_ENDPOINT=receiver.baseURL) …
 ///     let spans = try await receiver.waitForSpans(count: 3, timeout: .seconds(30))
@@ -31,8 +31,8 @@ public final class OTLPReceiver: Sendable {
     /// Starts the receiver. `failFirst`: answer the first N export requests with 503 (to test the
     /// exporter's retries and drops); `delay`: seconds to sleep before answering each request (a
     /// slow collector).
-    public init(failFirst: Int = 0, delay: Double = 0, startupTimeout: Duration = .seconds(30)) throws {
-        script = try LoopbackScript(name: "OTLP receiver", script: "scripts/otlp_receiver.py", startupTimeout: startupTimeout) { directory in
+    public init(failFirst: Int = 0, delay: Double = 0, startupTimeout: Duration = .seconds(30)) async throws {
+        script = try await LoopbackScript(name: "OTLP receiver", script: "scripts/otlp_receiver.py", startupTimeout: startupTimeout) { directory in
             [
                 "--output", directory.file("spans.jsonl"),
                 "--requests", directory.file("requests.jsonl"),

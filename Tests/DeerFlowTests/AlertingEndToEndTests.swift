@@ -71,7 +71,7 @@ struct AlertingEndToEndTests {
         let pagerDuty = try await TestHTTPServer.start(
             fallback: .respond(status: 202, headers: [("Content-Type", "application/json")], body: #"{"status":"success","message":"Event processed","dedup_key":"x"}"#))
         pagerDuty.enqueue(.respond(status: 500, body: "internal error"))
-        let smtp = try SMTPSink(failFirst: 1)
+        let smtp = try await SMTPSink(failFirst: 1)
         defer { smtp.stop() }
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
@@ -192,7 +192,7 @@ struct AlertingEndToEndTests {
         let slack = try await TestHTTPServer.start(fallback: .respond(status: 200, body: "ok"))
         let pagerDuty = try await TestHTTPServer.start(
             fallback: .respond(status: 202, headers: [("Content-Type", "application/json")], body: #"{"status":"success","message":"Event processed","dedup_key":"x"}"#))
-        let smtp = try SMTPSink()
+        let smtp = try await SMTPSink()
         defer { smtp.stop() }
         let directory = try TemporaryDirectory()
         defer { directory.remove() }

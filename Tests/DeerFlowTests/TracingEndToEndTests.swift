@@ -23,7 +23,7 @@ struct TracingEndToEndTests {
 
     @Test("a run triggered with a traceparent is one trace: caller → HTTP POST → workflow.run → every task.execute, across processes; an http task sends its span as traceparent")
     func oneTraceAcrossProcesses() async throws {
-        let receiver = try OTLPReceiver()
+        let receiver = try await OTLPReceiver()
         defer { receiver.stop() }
         let hook = try await TestHTTPServer.start(fallback: .respond(status: 200, headers: [("Content-Type", "application/json")], body: "{}"))
         let directory = try TemporaryDirectory()
@@ -94,7 +94,7 @@ struct TracingEndToEndTests {
 
     @Test("with ratio sampling, a sampled run exports its workflow.run and every task.execute beneath it; an unsampled run exports none")
     func ratioSamplingKeepsTracesWhole() async throws {
-        let receiver = try OTLPReceiver()
+        let receiver = try await OTLPReceiver()
         defer { receiver.stop() }
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
