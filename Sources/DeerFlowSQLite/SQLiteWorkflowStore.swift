@@ -117,8 +117,16 @@ public final class SQLiteWorkflowStore: WorkflowStore, Sendable {
 
     public func close() async throws {
         guard let (writer, reader) = try? connections.value else { return }
-        try await writer.close()
-        try await reader.close()
+        // Both are closed (and their threads stopped) even when closing the first fails.
+        var failure: (any Error)?
+        for connection in [writer, reader] {
+            do {
+                try await connection.close()
+            } catch {
+                failure = failure ?? error
+            }
+        }
+        if let failure { throw failure }
     }
 
     public func ping() async throws {
