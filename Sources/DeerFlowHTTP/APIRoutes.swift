@@ -10,7 +10,7 @@ struct APIRoutes: Sendable {
     let engine: DeerFlowEngine
     let maxBodyBytes: Int
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: some RouterMethods<BasicRequestContext>) {
         router.get("/api/v1/openapi.yaml") { _, _ in
             JSONResponse.text(OpenAPIDocument.yaml, contentType: "application/yaml; charset=utf-8")
         }

@@ -11,7 +11,8 @@ public struct APIConfiguration: Sendable {
     public var host: String = "127.0.0.1"
     /// Port; default 8080; 0 picks a free port (logged, and passed to `onListening`).
     public var port: Int = 8080
-    /// Bearer tokens accepted on `/api/`; empty: no authentication.
+    /// Bearer tokens every route requires (but the health routes, unless `protectHealth`); empty:
+    /// no authentication.
     public var tokens: [String] = []
     /// Whether `/health` endpoints also require a token; default false.
     public var protectHealth: Bool = false
@@ -53,13 +54,14 @@ public enum APIServer {
         if let metrics { router.add(middleware: RequestMetricsMiddleware(counter: metrics.apiRequests)) }
         router.add(middleware: RequestTracingMiddleware())
         router.add(middleware: JSONErrorMiddleware(logger: engine.logger, maxBodyBytes: configuration.maxBodyBytes))
-        if !configuration.tokens.isEmpty {
-            router.add(middleware: BearerTokenMiddleware(tokens: configuration.tokens, protectHealth: configuration.protectHealth))
-        }
-        let routes = APIRoutes(engine: engine, maxBodyBytes: configuration.maxBodyBytes)
-        routes.register(on: router)
-        if let alerts = configuration.alerts { AlertRoutes(alerts: alerts, maxBodyBytes: configuration.maxBodyBytes).register(on: router) }
-        HealthRoutes(engine: engine).register(on: router)
+        // Every route is registered on this group, so the token check runs after routing, on the
+        // route that will answer (see AccessControlMiddleware): deny by default, open by name.
+        let routes = router.group().add(middleware: AccessControlMiddleware(
+            tokens: configuration.tokens,
+            openRoutes: configuration.protectHealth ? [] : HealthRoutes.paths))
+        APIRoutes(engine: engine, maxBodyBytes: configuration.maxBodyBytes).register(on: routes)
+        if let alerts = configuration.alerts { AlertRoutes(alerts: alerts, maxBodyBytes: configuration.maxBodyBytes).register(on: routes) }
+        HealthRoutes(engine: engine).register(on: routes)
         return router
     }
 }

@@ -21,7 +21,7 @@ struct AlertRoutes: Sendable {
     let alerts: any AlertsEndpoint
     let maxBodyBytes: Int
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: some RouterMethods<BasicRequestContext>) {
         router.get("/api/v1/alerts") { _, _ in
             JSONResponse.make(await alerts.alertsDocument())
         }

@@ -7,7 +7,10 @@ import Hummingbird
 struct HealthRoutes: Sendable {
     let engine: DeerFlowEngine
 
-    func register(on router: Router<BasicRequestContext>) {
+    /// The route templates this registers; open without a token unless `api.protect_health`.
+    static let paths: Set<String> = ["/health", "/health/live", "/health/ready"]
+
+    func register(on router: some RouterMethods<BasicRequestContext>) {
         router.get("/health") { _, _ in
             let report = await engine.health.evaluate()
             return JSONResponse.make(JSONRepresentation.health(report), status: report.status == .unhealthy ? .serviceUnavailable : .ok)

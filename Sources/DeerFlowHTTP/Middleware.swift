@@ -77,15 +77,21 @@ struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 }
 
-/// Requires `Authorization: Bearer <token>` on `/api/` (and on `/health` when configured).
-struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
+/// Requires `Authorization: Bearer <token>` on every route except the open ones.
+///
+/// It runs inside the route group every route is registered on, that is after the router has
+/// matched the request, and decides on the matched route template (`context.endpointPath`), not
+/// on the request's path: every spelling of a path the router accepts (`//api/v1/runs`,
+/// `/api/v1/runs/`) reaches the same decision as the route itself. A route is protected unless
+/// its template is listed in `openRoutes`.
+struct AccessControlMiddleware<Context: RequestContext>: RouterMiddleware {
     let tokens: [String]
-    let protectHealth: Bool
+    /// Route templates served without a token (`/health/live`).
+    let openRoutes: Set<String>
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let path = request.uri.path
-        let protected = path.hasPrefix("/api/") || (protectHealth && path.hasPrefix("/health"))
-        guard protected else { return try await next(request, context) }
+        if tokens.isEmpty { return try await next(request, context) }
+        if let route = context.endpointPath, openRoutes.contains(route) { return try await next(request, context) }
         guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer ") else {
             throw DeerFlowError(.unauthorized, "this API needs a bearer token: send 'Authorization: Bearer <token>' (tokens come from api.tokens or DEERFLOW_API_TOKENS)")
         }
