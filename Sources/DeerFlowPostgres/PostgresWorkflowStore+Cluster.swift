@@ -28,7 +28,7 @@ extension PostgresWorkflowStore {
     /// retry). Attempts locked by another transaction right now are left for the next pass.
     public func reclaim(now: Date, workerTimeout: Duration, deadWorkers: Set<String>) async throws -> [EngineEvent] {
         try await transaction { session in
-            let silentSince = now.addingTimeInterval(-workerTimeout.seconds)
+            let silentSince = now.adding(.zero - workerTimeout)
             let lost = try await session.rows("""
                 UPDATE workers SET state = 'lost', busy = 0
                 WHERE id IN (SELECT id FROM workers WHERE state = 'active' AND (last_seen < \(silentSince) OR id = ANY(\(deadWorkers.sorted())))

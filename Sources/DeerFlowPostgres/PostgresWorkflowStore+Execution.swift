@@ -127,7 +127,7 @@ extension PostgresWorkflowStore {
         }
         // Upstream failures change the counters; with them, the counters are written afterwards.
         let countersLater = !plan.finalFailures.isEmpty
-        let leaseUntil = now.addingTimeInterval((direct?.leaseDuration ?? .zero).seconds)
+        let leaseUntil = now.adding(direct?.leaseDuration ?? .zero)
         let applied = try await session.rows(ApplyCompletions(
             plan: plan, mode: mode, queues: direct?.queues ?? [], worker: direct?.worker ?? "", now: now, leaseUntil: leaseUntil,
             deltas: countersLater ? [] : deltas(plan)))
@@ -269,7 +269,7 @@ extension PostgresWorkflowStore {
         statement.limit = claim.limit
         statement.worker = claim.worker
         statement.now = now
-        statement.leaseUntil = now.addingTimeInterval(claim.leaseDuration.seconds)
+        statement.leaseUntil = now.adding(claim.leaseDuration)
         statement.finish = finish
         let rows = try await session.rows(statement)
         guard !rows.isEmpty else { return ([], []) }

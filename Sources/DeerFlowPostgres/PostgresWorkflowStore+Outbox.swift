@@ -22,7 +22,7 @@ extension PostgresWorkflowStore {
 
     /// `FOR UPDATE SKIP LOCKED`: dispatchers in several processes never take the same message.
     public func claimOutbox(now: Date, limit: Int, lease: Duration) async throws -> [OutboxMessage] {
-        let until = now.addingTimeInterval(lease.seconds)
+        let until = now.adding(lease)
         let rows = try await session { session in
             try await session.rows("""
                 UPDATE notification_outbox SET claimed_until = \(until)

@@ -153,7 +153,9 @@ enum Column {
     /// Timestamps are stored as integer microseconds since 1970.
     static func time(_ date: Date) -> SQLiteData { .integer(micros(date)) }
     static func time(_ date: Date?) -> SQLiteData { date.map(time) ?? .null }
-    static func micros(_ date: Date) -> Int { Int((date.timeIntervalSince1970 * 1_000_000).rounded()) }
+    /// Clamped to the storable range first, so no date (a poisoned row's, read and written back)
+    /// can overflow the integer.
+    static func micros(_ date: Date) -> Int { Int((date.storable.timeIntervalSince1970 * 1_000_000).rounded()) }
     static func date(_ value: SQLiteData?) -> Date? {
         guard let value, let micros = value.integer else { return nil }
         return Date(timeIntervalSince1970: Double(micros) / 1_000_000)

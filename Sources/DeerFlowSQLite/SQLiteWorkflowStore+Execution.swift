@@ -241,7 +241,7 @@ extension SQLiteWorkflowStore {
 
     /// Starts ready tasks on the claiming worker at once: their first attempts are inserted running.
     static func start(_ ready: [ReadyTask], runs: [RunID: RunColumns], claim: ClaimRequest, now: Date, in db: SQLiteConnection) async throws -> ([ClaimedAttempt], [EngineEvent]) {
-        let leaseUntil = now.addingTimeInterval(claim.leaseDuration.seconds)
+        let leaseUntil = now.adding(claim.leaseDuration)
         var binds: [SQLiteData] = []
         for task in ready {
             binds += [
@@ -316,7 +316,7 @@ extension SQLiteWorkflowStore {
         }
         let chosen = candidates.prefix(claim.limit)
         guard !chosen.isEmpty else { return ([], []) }
-        let leaseUntil = now.addingTimeInterval(claim.leaseDuration.seconds)
+        let leaseUntil = now.adding(claim.leaseDuration)
         let ids = chosen.map { SQLiteData.integer($0.int("id")) }
         _ = try await db.rows(
             "UPDATE attempts SET status = 'running', started_at = ?, worker = ?, lease_until = ? WHERE id IN (\(placeholders(ids.count)))",
@@ -396,7 +396,7 @@ extension SQLiteWorkflowStore {
 
     public func reclaim(now: Date, workerTimeout: Duration, deadWorkers: Set<String>) async throws -> [EngineEvent] {
         try await writer.transaction { db in
-            let silentSince = now.addingTimeInterval(-workerTimeout.seconds)
+            let silentSince = now.adding(.zero - workerTimeout)
             let lost = try await db.rows(
                 "UPDATE workers SET state = 'lost', busy = 0 WHERE state = 'active' AND (last_seen < ? OR id IN (\(placeholders(deadWorkers.count)))) RETURNING id",
                 [Column.time(silentSince)] + deadWorkers.sorted().map { .text($0) })

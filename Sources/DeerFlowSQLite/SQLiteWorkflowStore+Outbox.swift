@@ -33,7 +33,7 @@ extension SQLiteWorkflowStore {
             let messages = rows.map(Self.outboxMessage)
             _ = try await db.rows(
                 "UPDATE notification_outbox SET claimed_until = ? WHERE id IN (\(placeholders(messages.count)))",
-                [Column.time(now.addingTimeInterval(lease.seconds))] + messages.map { .integer(Int($0.id)) })
+                [Column.time(now.adding(lease))] + messages.map { .integer(Int($0.id)) })
             return messages
         }
     }

@@ -202,7 +202,7 @@ public final class WorkerService: Service, Sendable {
                 startedAt: startedAt, lastSeen: Date(), state: "active"
             )
             do {
-                let leaseUntil = Date().addingTimeInterval(engine.configuration.leaseDuration.seconds)
+                let leaseUntil = Date().adding(engine.configuration.leaseDuration)
                 let stopped = try await engine.store.heartbeat(record, running: attempts, leaseUntil: leaseUntil)
                 if !stopped.isEmpty { stop(stopped, reason: .cancelled) }
             } catch {

@@ -63,7 +63,7 @@ struct WorkerOptions: ParsableArguments {
 
     func apply(to options: inout RuntimeOptions) throws {
         if let slots {
-            guard slots >= 1 else { throw ValidationError("--slots must be at least 1") }
+            if let problem = Limits.problem(slots, outside: Limits.slots) { throw ValidationError("--slots \(problem)") }
             options.worker.slots = slots
         }
         if let queues {
@@ -71,7 +71,13 @@ struct WorkerOptions: ParsableArguments {
             guard !names.isEmpty else { throw ValidationError("--queues needs at least one queue name") }
             options.worker.queues = names
         }
-        if let drainTimeout { options.worker.drainTimeout = .seconds(drainTimeout) }
+        if let drainTimeout {
+            let upper = Int(Limits.drainTimeout.upperBound.components.seconds)
+            guard (0...upper).contains(drainTimeout) else {
+                throw ValidationError("--drain-timeout must be between 0 and \(upper) seconds, got \(drainTimeout)")
+            }
+            options.worker.drainTimeout = .seconds(drainTimeout)
+        }
     }
 }
 

@@ -2,11 +2,13 @@
 /// an integer followed by a unit, `ms`, `s`, `m`, `h` or `d` (`500ms`, `30s`, `5m`, `2h`, `1d`).
 /// Several parts may be combined (`1h30m`).
 public enum DurationText {
-    /// Parses a duration string; returns nil when it is not one.
+    /// Parses a duration string; returns nil when it is not one, or when it is longer than
+    /// about 290 million years (integer milliseconds); ranges of use are checked by callers
+    /// (``Limits``).
     public static func parse(_ text: String) -> Duration? {
         let trimmed = text.trimmingWhitespace()
         guard !trimmed.isEmpty else { return nil }
-        var total = Duration.zero
+        var total: Int64 = 0 // milliseconds; every step is overflow-checked
         var digits = ""
         var index = trimmed.startIndex
         var sawPart = false
@@ -26,19 +28,37 @@ public enum DurationText {
             } else {
                 index = next
             }
+            let millisecondsPerUnit: Int64
             switch unit {
-            case "ms": total += .milliseconds(value)
-            case "s": total += .seconds(value)
-            case "m": total += .seconds(value * 60)
-            case "h": total += .seconds(value * 3600)
-            case "d": total += .seconds(value * 86400)
+            case "ms": millisecondsPerUnit = 1
+            case "s": millisecondsPerUnit = 1000
+            case "m": millisecondsPerUnit = 60_000
+            case "h": millisecondsPerUnit = 3_600_000
+            case "d": millisecondsPerUnit = 86_400_000
             default: return nil
             }
+            let (part, partOverflow) = value.multipliedReportingOverflow(by: millisecondsPerUnit)
+            let (sum, sumOverflow) = total.addingReportingOverflow(part)
+            guard !partOverflow, !sumOverflow else { return nil }
+            total = sum
             digits = ""
             sawPart = true
         }
         guard digits.isEmpty, sawPart else { return nil }
-        return total
+        return .milliseconds(total)
+    }
+
+    /// Whether `text` is written as a duration, however long (`99999999999999999999d` is;
+    /// `5x` is not).
+    public static func isWellFormed(_ text: String) -> Bool {
+        var small = ""
+        var previousWasDigit = false
+        for character in text {
+            let isDigit = character.isASCII && character.isNumber
+            if isDigit, !previousWasDigit { small.append("1") } else if !isDigit { small.append(character) }
+            previousWasDigit = isDigit
+        }
+        return parse(small) != nil
     }
 
     /// Formats a duration in the same notation, choosing the largest exact unit (`90s` → `90s`, `120s` → `2m`).

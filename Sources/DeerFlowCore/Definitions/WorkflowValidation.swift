@@ -35,7 +35,8 @@ extension WorkflowDefinition {
     }
 
     /// Every problem of this definition: names, duplicate task ids, unknown or self dependencies,
-    /// cycles (naming the cycle), retry and timeout values, the cron schedule and time zone, and
+    /// cycles (naming the cycle), retries, priorities and durations against ``Limits``, the cron
+    /// schedule and time zone, and
     /// parameter defaults that do not match their type.
     public func validationIssues() -> [ValidationIssue] {
         var issues: [ValidationIssue] = []
@@ -86,17 +87,26 @@ extension WorkflowDefinition {
             if !Self.isValidName(task.queue) {
                 issues.append(.init(path: "\(path).queue", message: "'\(task.queue)' is not a valid queue name"))
             }
-            if task.retry.retries < 0 {
-                issues.append(.init(path: "\(path).retries", message: "must be 0 or more, got \(task.retry.retries)"))
+            if let problem = Limits.problem(task.retry.retries, outside: Limits.retries) {
+                issues.append(.init(path: "\(path).retries", message: problem))
             }
-            if task.retry.delay < .zero {
-                issues.append(.init(path: "\(path).retry_delay", message: "must not be negative"))
+            if let problem = Limits.problem(task.priority, outside: Limits.priority) {
+                issues.append(.init(path: "\(path).priority", message: problem))
             }
-            if task.retry.maxDelay < task.retry.delay {
+            if let problem = Limits.problem(task.retry.delay, outside: Limits.taskDuration) {
+                issues.append(.init(path: "\(path).retry_delay", message: problem))
+            }
+            if let problem = Limits.problem(task.retry.maxDelay, outside: Limits.taskDuration) {
+                issues.append(.init(path: "\(path).max_retry_delay", message: problem))
+            } else if task.retry.maxDelay < task.retry.delay {
                 issues.append(.init(path: "\(path).max_retry_delay", message: "must be at least retry_delay (\(DurationText.format(task.retry.delay)))"))
             }
-            if let timeout = task.timeout, timeout <= .zero {
-                issues.append(.init(path: "\(path).timeout", message: "must be positive"))
+            if let timeout = task.timeout {
+                if timeout <= .zero {
+                    issues.append(.init(path: "\(path).timeout", message: "must be positive"))
+                } else if let problem = Limits.problem(timeout, outside: Limits.taskDuration) {
+                    issues.append(.init(path: "\(path).timeout", message: problem))
+                }
             }
             switch task.action {
             case .shell(let shell):
@@ -119,8 +129,8 @@ extension WorkflowDefinition {
                     issues.append(.init(path: "\(path).expect_status", message: "\(status) is not an HTTP status"))
                 }
             case .sleep(let duration):
-                if duration < .zero {
-                    issues.append(.init(path: "\(path).duration", message: "must not be negative"))
+                if let problem = Limits.problem(duration, outside: Limits.taskDuration) {
+                    issues.append(.init(path: "\(path).duration", message: problem))
                 }
             case .noop, .swift:
                 break

@@ -52,16 +52,14 @@ public struct ServerConfigFile: Sendable, Hashable {
                 config.databaseURL = database.string("url")
             }
             if let worker = top.mapping("worker", allowedKeys: ["slots", "queues", "lease", "poll_interval", "drain_timeout"]) {
-                if let node = worker.optional("slots"), let slots = node.int() {
-                    if slots < 1 { node.fail("must be at least 1, got \(slots)") } else { config.workerSlots = slots }
-                }
+                config.workerSlots = worker.optional("slots")?.int(in: Limits.slots)
                 config.workerQueues = worker.stringList("queues", allowSingle: true)
-                config.lease = positive(worker.optional("lease"))
-                config.pollInterval = positive(worker.optional("poll_interval"))
-                config.drainTimeout = worker.duration("drain_timeout")
+                config.lease = worker.optional("lease")?.duration(in: Limits.lease)
+                config.pollInterval = worker.optional("poll_interval")?.duration(in: Limits.pollInterval)
+                config.drainTimeout = worker.optional("drain_timeout")?.duration(in: Limits.drainTimeout)
             }
             if let scheduler = top.mapping("scheduler", allowedKeys: ["worker_timeout"]) {
-                config.workerTimeout = positive(scheduler.optional("worker_timeout"))
+                config.workerTimeout = scheduler.optional("worker_timeout")?.duration(in: Limits.workerTimeout)
             }
             config.tracing = TracingConfigFile.section(of: top)
         }

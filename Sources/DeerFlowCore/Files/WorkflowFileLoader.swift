@@ -288,12 +288,12 @@ public enum WorkflowFileLoader {
                 expectStatus: task.intList("expect_status", allowSingle: true) ?? []
             ))
         case "sleep":
-            action = .sleep(task.require("duration")?.duration() ?? .zero)
+            action = .sleep(task.require("duration")?.duration(in: Limits.taskDuration) ?? .zero)
         default:
             action = .noop
         }
 
-        let retryDelay = task.duration("retry_delay") ?? .seconds(1)
+        let retryDelay = task.optional("retry_delay")?.duration(in: Limits.taskDuration) ?? .seconds(1)
         return TaskDefinition(
             id: id,
             type: type ?? typeNode?.scalarText() ?? "noop",
@@ -304,9 +304,9 @@ public enum WorkflowFileLoader {
             retry: RetryPolicy(
                 retries: task.int("retries") ?? 0,
                 delay: retryDelay,
-                maxDelay: task.duration("max_retry_delay") ?? max(.seconds(300), retryDelay)
+                maxDelay: task.optional("max_retry_delay")?.duration(in: Limits.taskDuration) ?? max(.seconds(300), retryDelay)
             ),
-            timeout: task.duration("timeout"),
+            timeout: task.optional("timeout")?.duration(in: Limits.taskDuration),
             description: task.string("description") ?? ""
         )
     }

@@ -372,18 +372,42 @@ public struct YAMLNode {
         }
     }
 
-    /// A duration in ``DurationText`` notation (`500ms`, `30s`, `5m`, `2h`, `1d`, `1h30m`); `0` is zero.
+    /// A duration in ``DurationText`` notation (`500ms`, `30s`, `5m`, `2h`, `1d`, `1h30m`); `0` is
+    /// zero. At most ``Limits/anyDuration`` (ten years).
     public func duration() -> Duration? {
+        duration(in: Limits.anyDuration)
+    }
+
+    /// A duration in `range`; outside it, an error `must be between 1s and 1d, got 2d`.
+    public func duration(in range: ClosedRange<Duration>) -> Duration? {
         guard isScalar, !isNull, let text = scalarText() else {
             fail("expected a duration (e.g. 30s, 5m, 2h, 1d), got \(summary)")
             return nil
         }
         if text.trimmingWhitespace() == "0" { return .zero }
         guard let duration = DurationText.parse(text) else {
-            fail("'\(text)' is not a duration (use e.g. 30s, 5m, 2h, 1d)")
+            if DurationText.isWellFormed(text) {
+                fail("'\(text)' is too long (at most \(DurationText.format(range.upperBound)))")
+            } else {
+                fail("'\(text)' is not a duration (use e.g. 30s, 5m, 2h, 1d)")
+            }
+            return nil
+        }
+        if let problem = Limits.problem(duration, outside: range) {
+            fail(problem)
             return nil
         }
         return duration
+    }
+
+    /// An integer in `range`; outside it, an error `must be between 1 and 10000, got 0`.
+    public func int(in range: ClosedRange<Int>) -> Int? {
+        guard let value = int() else { return nil }
+        if let problem = Limits.problem(value, outside: range) {
+            fail(problem)
+            return nil
+        }
+        return value
     }
 
     /// One of `allowed`, spelled exactly; otherwise an error `unknown <what> 'x' (did you mean 'y'?)`.

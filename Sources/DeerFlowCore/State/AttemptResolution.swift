@@ -77,7 +77,7 @@ public struct AttemptResolution: Sendable, Hashable {
                 let delay = policy.backoff(after: retriesUsed + 1, random: random)
                 return .init(
                     attemptStatus: attemptStatus, taskStatus: .queued,
-                    retryAt: now.addingTimeInterval(delay.seconds), countsAsRetry: true, metricStatus: .retried
+                    retryAt: now.adding(delay), countsAsRetry: true, metricStatus: .retried
                 )
             }
             return .init(
@@ -95,7 +95,7 @@ public struct AttemptResolution: Sendable, Hashable {
                 let delay = policy.backoff(after: retriesUsed + 1, random: random)
                 return .init(
                     attemptStatus: .failed, taskStatus: .queued,
-                    retryAt: now.addingTimeInterval(delay.seconds), countsAsRetry: true, metricStatus: .retried
+                    retryAt: now.adding(delay), countsAsRetry: true, metricStatus: .retried
                 )
             }
             return .init(attemptStatus: .failed, taskStatus: .failed, retryAt: nil, countsAsRetry: false, metricStatus: .failed)

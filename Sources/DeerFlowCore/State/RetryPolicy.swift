@@ -34,7 +34,11 @@ public struct RetryPolicy: Sendable, Hashable, Codable {
         let exponent = Double(max(0, attempt - 1))
         let raw = min(cap, base * pow2(exponent))
         let jittered = raw * (1 - jitter * min(max(random, 0), 1))
-        return .milliseconds(Int64((jittered * 1000).rounded()))
+        // Saturating: definitions are validated against Limits, but a policy built in code or
+        // read from an old row must not trap here.
+        let milliseconds = (jittered * 1000).rounded()
+        guard milliseconds.isFinite, milliseconds < 9e15 else { return .milliseconds(Int64(9e15)) }
+        return .milliseconds(Int64(max(0, milliseconds)))
     }
 
     private func pow2(_ exponent: Double) -> Double {
