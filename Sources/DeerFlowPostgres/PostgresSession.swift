@@ -169,9 +169,3 @@ extension Array {
     }
 }
 
-/// Run parameters as stored (compact JSON object text).
-func decodeParams(_ text: String) throws -> [String: JSONValue] {
-    if text == "{}" { return [:] }
-    if case .object(let object) = try JSONValue(parsing: text) { return object }
-    return [:]
-}

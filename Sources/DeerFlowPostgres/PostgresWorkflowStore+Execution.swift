@@ -244,15 +244,16 @@ extension PostgresWorkflowStore {
     static func startedAttempts(_ ready: [ReadyTask], runs: [RunID: RunColumns], claim: ClaimRequest, now: Date, leaseUntil: Date) throws -> ([ClaimedAttempt], [EngineEvent]) {
         var claimed: [ClaimedAttempt] = []
         var events: [EngineEvent] = []
-        var params: [RunID: [String: JSONValue]] = [:]
+        var params: [RunID: (params: [String: JSONValue], problem: String?)] = [:]
         for task in ready {
             guard let id = task.startedAttempt, let run = runs[task.runID] else { continue }
-            let runParams = try params[task.runID] ?? decodeParams(run.params)
+            let runParams = params[task.runID] ?? StoredParams.decode(run.params)
             params[task.runID] = runParams
             claimed.append(ClaimedAttempt(
                 id: id, runID: task.runID, workflow: run.workflow, workflowVersion: run.version, taskIndex: task.index,
-                taskID: task.taskID, type: task.type, queue: task.queue, number: 1, params: runParams, traceContext: run.traceContext,
-                timeout: task.timeoutMilliseconds.map { .milliseconds($0) }, queuedAt: now, startedAt: now, leaseUntil: leaseUntil))
+                taskID: task.taskID, type: task.type, queue: task.queue, number: 1, params: runParams.params, traceContext: run.traceContext,
+                timeout: task.timeoutMilliseconds.map { .milliseconds($0) }, queuedAt: now, startedAt: now, leaseUntil: leaseUntil,
+                unreadable: runParams.problem))
             events.append(.attemptStarted(
                 AttemptInfo(attemptID: id, runID: task.runID, workflow: run.workflow, taskID: task.taskID, type: task.type, queue: task.queue, number: 1, worker: claim.worker),
                 queuedAt: now, startedAt: now))
@@ -293,17 +294,17 @@ extension PostgresWorkflowStore {
         for row in claimedRows where row.runStarted && startedRuns.insert(row.runID).inserted {
             events.append(.runStarted(runID: RunID(rawValue: row.runID), workflow: row.workflow, at: now))
         }
-        var paramsCache: [String: [String: JSONValue]] = [:]
+        var paramsCache: [String: (params: [String: JSONValue], problem: String?)] = [:]
         var claimed: [ClaimedAttempt] = []
         claimed.reserveCapacity(claimedRows.count)
         for row in claimedRows {
-            let params = try paramsCache[row.runID] ?? decodeParams(row.params)
+            let params = paramsCache[row.runID] ?? StoredParams.decode(row.params)
             paramsCache[row.runID] = params
             let attempt = ClaimedAttempt(
                 id: row.id, runID: RunID(rawValue: row.runID), workflow: row.workflow, workflowVersion: row.version,
-                taskIndex: row.taskIndex, taskID: row.taskID, type: row.type, queue: row.queue, number: row.number, params: params,
+                taskIndex: row.taskIndex, taskID: row.taskID, type: row.type, queue: row.queue, number: row.number, params: params.params,
                 traceContext: row.traceContext, timeout: row.timeout.map { .milliseconds($0) },
-                queuedAt: row.queuedAt, startedAt: now, leaseUntil: statement.leaseUntil)
+                queuedAt: row.queuedAt, startedAt: now, leaseUntil: statement.leaseUntil, unreadable: params.problem)
             claimed.append(attempt)
             events.append(.attemptStarted(
                 AttemptInfo(attemptID: attempt.id, runID: attempt.runID, workflow: attempt.workflow, taskID: attempt.taskID, type: attempt.type, queue: attempt.queue, number: attempt.number, worker: claim.worker),

@@ -101,7 +101,7 @@ extension PostgresWorkflowStore {
             try row.decode((String, String, String, String, String, String, Date?, String?, Date, Date?, Date?, Int, Int, Int).self)
         return RunRecord(
             id: RunID(rawValue: id), workflow: workflow, workflowVersion: version, status: RunStatus(rawValue: status) ?? .failed,
-            params: try decodeParams(params), trigger: trigger, scheduledFor: scheduledFor, traceContext: traceContext,
+            params: StoredParams.decode(params).params, trigger: trigger, scheduledFor: scheduledFor, traceContext: traceContext,
             createdAt: createdAt, startedAt: startedAt, finishedAt: finishedAt,
             progress: RunProgress(total: total, finished: finished, failed: failed))
     }

@@ -157,8 +157,18 @@ enum Column {
     /// can overflow the integer.
     static func micros(_ date: Date) -> Int { Int((date.storable.timeIntervalSince1970 * 1_000_000).rounded()) }
     static func date(_ value: SQLiteData?) -> Date? {
-        guard let value, let micros = value.integer else { return nil }
-        return Date(timeIntervalSince1970: Double(micros) / 1_000_000)
+        guard let value, let micros = integer(value) else { return nil }
+        return Date(timeIntervalSince1970: Double(micros) / 1_000_000).storable
+    }
+    /// The integer in a column. Unlike `SQLiteData.integer`, a REAL too large for an integer (a
+    /// corrupted or hand-written row) gives nil instead of trapping.
+    static func integer(_ value: SQLiteData) -> Int? {
+        switch value {
+        case .integer(let integer): return integer
+        case .float(let double): return Int(exactly: double.rounded(.towardZero))
+        case .text(let text): return Int(text)
+        case .blob, .null: return nil
+        }
     }
     static func text(_ value: String?) -> SQLiteData { value.map(SQLiteData.text) ?? .null }
     static func int(_ value: Int?) -> SQLiteData { value.map { .integer($0) } ?? .null }
@@ -170,10 +180,10 @@ extension SQLiteRow {
         guard let value = column(name), value != .null else { return nil }
         return value.string
     }
-    func int(_ name: String) -> Int { column(name)?.integer ?? 0 }
+    func int(_ name: String) -> Int { column(name).flatMap(Column.integer) ?? 0 }
     func optionalInt(_ name: String) -> Int? {
         guard let value = column(name), value != .null else { return nil }
-        return value.integer
+        return Column.integer(value)
     }
     func double(_ name: String) -> Double { column(name)?.double ?? 0 }
     func date(_ name: String) -> Date? { Column.date(column(name)) }

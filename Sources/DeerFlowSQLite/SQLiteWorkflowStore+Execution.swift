@@ -265,27 +265,22 @@ extension SQLiteWorkflowStore {
             rows: ready.count, columns: 2), taskBinds)
         var claimed: [ClaimedAttempt] = []
         var events: [EngineEvent] = []
-        var params: [RunID: [String: JSONValue]] = [:]
+        var params: [RunID: (params: [String: JSONValue], problem: String?)] = [:]
         for task in ready {
             guard let id = ids[task.key], let run = runs[task.runID] else { continue }
-            let runParams = try params[task.runID] ?? decodeParams(run.params)
+            let runParams = params[task.runID] ?? StoredParams.decode(run.params)
             params[task.runID] = runParams
             let attempt = ClaimedAttempt(
                 id: id, runID: task.runID, workflow: run.workflow, workflowVersion: run.version, taskIndex: task.index,
-                taskID: task.taskID, type: task.type, queue: task.queue, number: 1, params: runParams, traceContext: run.traceContext,
-                timeout: task.timeoutMilliseconds.map { .milliseconds($0) }, queuedAt: now, startedAt: now, leaseUntil: leaseUntil)
+                taskID: task.taskID, type: task.type, queue: task.queue, number: 1, params: runParams.params, traceContext: run.traceContext,
+                timeout: task.timeoutMilliseconds.map { .milliseconds($0) }, queuedAt: now, startedAt: now, leaseUntil: leaseUntil,
+                unreadable: runParams.problem)
             claimed.append(attempt)
             events.append(.attemptStarted(
                 AttemptInfo(attemptID: id, runID: task.runID, workflow: run.workflow, taskID: task.taskID, type: task.type, queue: task.queue, number: 1, worker: claim.worker),
                 queuedAt: now, startedAt: now))
         }
         return (claimed, events)
-    }
-
-    static func decodeParams(_ text: String) throws -> [String: JSONValue] {
-        if text == "{}" { return [:] }
-        if case .object(let object) = try JSONValue(parsing: text) { return object }
-        return [:]
     }
 
     // MARK: Claiming
@@ -335,19 +330,19 @@ extension SQLiteWorkflowStore {
                 [Column.time(now)] + pendingRuns.map { .text($0) })
             events = started.map { .runStarted(runID: RunID(rawValue: $0.string("id")), workflow: $0.string("workflow"), at: now) }
         }
-        var paramsCache: [String: [String: JSONValue]] = [:]
+        var paramsCache: [String: (params: [String: JSONValue], problem: String?)] = [:]
         var claimed: [ClaimedAttempt] = []
         claimed.reserveCapacity(chosen.count)
         for row in chosen {
             let runID = row.string("run_id")
-            let params = try paramsCache[runID] ?? decodeParams(row.string("params"))
+            let params = paramsCache[runID] ?? StoredParams.decode(row.string("params"))
             paramsCache[runID] = params
             let attempt = ClaimedAttempt(
                 id: AttemptID(row.int("id")), runID: RunID(rawValue: runID), workflow: row.string("workflow"),
                 workflowVersion: row.string("version"), taskIndex: row.int("task_idx"), taskID: row.string("task_id"),
-                type: row.string("type"), queue: row.string("queue"), number: row.int("number"), params: params,
+                type: row.string("type"), queue: row.string("queue"), number: row.int("number"), params: params.params,
                 traceContext: row.optionalString("trace_context"), timeout: row.optionalInt("timeout_ms").map { .milliseconds($0) },
-                queuedAt: row.date("queued_at") ?? now, startedAt: now, leaseUntil: leaseUntil)
+                queuedAt: row.date("queued_at") ?? now, startedAt: now, leaseUntil: leaseUntil, unreadable: params.problem)
             claimed.append(attempt)
             events.append(.attemptStarted(
                 AttemptInfo(attemptID: attempt.id, runID: attempt.runID, workflow: attempt.workflow, taskID: attempt.taskID, type: attempt.type, queue: attempt.queue, number: attempt.number, worker: claim.worker),

@@ -130,8 +130,8 @@ extension SQLiteWorkflowStore {
     }
 
     static func runRecord(_ row: SQLiteRow) throws -> RunRecord {
-        let params: [String: JSONValue]
-        if case .object(let object) = try JSONValue(parsing: row.string("params")) { params = object } else { params = [:] }
+        // A corrupted params column shows as no params; the run's attempts fail saying why.
+        let params = StoredParams.decode(row.string("params")).params
         return RunRecord(
             id: RunID(rawValue: row.string("id")), workflow: row.string("workflow"), workflowVersion: row.string("version"),
             status: RunStatus(rawValue: row.string("status")) ?? .failed, params: params, trigger: row.string("trigger"),

@@ -534,6 +534,75 @@ public enum WorkflowStoreConformance {
 }
 
 /// A conformance check that cannot continue.
+extension WorkflowStoreConformance {
+    /// A row changed behind the store's back, as a corrupted database or an older version could
+    /// leave it. A store's test applies it with its own SQL.
+    public enum Corruption: Sendable {
+        /// The run's `params` column holds text that is not JSON (`not json`).
+        case params(RunID)
+        /// The run's `created_at` is far outside any real time (SQLite: the largest integer;
+        /// PostgreSQL: `infinity`).
+        case createdAt(RunID)
+        /// The number of the task's running attempt (and the task's attempt count) is the largest
+        /// value its column holds, so counting on from it overflows.
+        case attemptNumber(RunID)
+        /// The task's retry delays are the largest integer of milliseconds.
+        case retryDelay(RunID)
+    }
+
+    /// A store with poisoned rows fails what it cannot process, with a message saying why, and
+    /// keeps serving everything else: listing, reading, claiming, completing, new runs.
+    ///
+    /// - Parameter corrupt: changes the rows of a run as the corruption says.
+    public static func poisonedRows(_ store: any WorkflowStore, corrupt: @Sendable (Corruption) async throws -> Void) async throws {
+        let created = Date()
+        let now = created.addingTimeInterval(1)
+        let unreadable = newRun(tasks: [("a", [])], retries: 2, at: created)
+        let counted = newRun(tasks: [("a", [])], retries: 2, at: created.addingTimeInterval(0.001))
+        let delayed = newRun(tasks: [("a", [])], retries: 2, at: created.addingTimeInterval(0.002))
+        let dated = newRun(tasks: [("a", [])], retries: 2, at: created.addingTimeInterval(0.003))
+        for run in [unreadable, counted, delayed, dated] { _ = try await store.createRun(run) }
+        try await corrupt(.params(unreadable.id))
+        try await corrupt(.createdAt(dated.id))
+
+        let claimed = try await claim(store, limit: 10, at: now)
+        #expect(claimed.count == 4)
+        let poisoned = claimed.first { $0.runID == unreadable.id }
+        #expect(poisoned?.unreadable?.contains("not a JSON object") == true, "\(String(describing: poisoned?.unreadable))")
+        #expect(claimed.filter { $0.runID != unreadable.id }.allSatisfy { $0.unreadable == nil && $0.params == ["p": 1] })
+
+        try await corrupt(.attemptNumber(counted.id))
+        try await corrupt(.retryDelay(delayed.id))
+        _ = try await complete(store, claimed, .failure(message: "boom"), at: now)
+
+        for id in [counted.id, delayed.id] {
+            let detail = try await detail(store, id)
+            #expect(detail.run.status == .failed, "\(id)")
+            #expect(detail.tasks[0].status == .failed)
+            #expect(detail.tasks[0].attempts.last?.error?.contains("the stored task row is corrupted") == true, "\(detail.tasks[0].attempts)")
+        }
+        // The others retry as usual.
+        for id in [unreadable.id, dated.id] {
+            let detail = try await detail(store, id)
+            #expect(detail.tasks[0].status == .queued, "\(id)")
+            #expect(detail.tasks[0].attempts.map(\.status) == [.failed, .queued])
+        }
+        let page = try await store.runs(RunQuery())
+        #expect(page.runs.count == 4)
+        let datedRecord = page.runs.first { $0.id == dated.id }
+        #expect(datedRecord.map { Timestamp.rfc3339($0.createdAt).count } == 24)
+        #expect(page.runs.first { $0.id == unreadable.id }?.params == [:])
+
+        // New work is unaffected.
+        let fresh = newRun(tasks: [("a", [])], at: created.addingTimeInterval(0.004))
+        _ = try await store.createRun(fresh)
+        let freshClaim = try await claim(store, limit: 10, at: now).filter { $0.runID == fresh.id }
+        #expect(freshClaim.count == 1)
+        _ = try await complete(store, freshClaim, .success(output: .null), at: now)
+        #expect(try await detail(store, fresh.id).run.status == .success)
+    }
+}
+
 struct ConformanceFailure: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }

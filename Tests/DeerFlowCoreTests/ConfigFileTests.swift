@@ -131,7 +131,7 @@ struct ConfigFileTests {
             _ = try ServerConfigFile.parse(yaml: "worker:\n  slots: 0\n", file: "deerflow.yaml", environment: [:])
             Issue.record("slots 0 accepted")
         } catch {
-            #expect(error.description == "deerflow.yaml:2:10: worker.slots: must be at least 1, got 0")
+            #expect(error.description == "deerflow.yaml:2:10: worker.slots: must be between 1 and 10000, got 0")
         }
     }
 

@@ -597,7 +597,7 @@ struct WorkflowFileLoaderTests {
             """)
         #expect(found.map(\.key) == ["name", "tasks[0].retries", "tasks[0].queue", "tasks[0].max_retry_delay"])
         #expect(found.map(\.line) == [1, 5, 6, 8])
-        #expect(found[1].message == "must be 0 or more, got -1")
+        #expect(found[1].message == "must be between 0 and 10000, got -1")
         #expect(found[3].message == "must be at least retry_delay (10s)")
     }
 

@@ -18,6 +18,28 @@ struct PostgresStoreTests {
         }
     }
 
+    @Test("poisoned rows fail what cannot be processed, with a message, and the store keeps serving")
+    func poisonedRows() async throws {
+        try await withPostgresStore("poison") { store, database in
+            try await WorkflowStoreConformance.poisonedRows(store) { corruption in
+                let statements: [String]
+                switch corruption {
+                case .params(let id): statements = ["UPDATE runs SET params = 'not json' WHERE id = '\(id)'"]
+                case .createdAt(let id): statements = ["UPDATE runs SET created_at = 'infinity' WHERE id = '\(id)'"]
+                case .attemptNumber(let id):
+                    // The largest value of the integer columns.
+                    statements = [
+                        "UPDATE attempts SET number = \(Int32.max) WHERE run_id = '\(id)'",
+                        "UPDATE tasks SET attempts = \(Int32.max) WHERE run_id = '\(id)'",
+                    ]
+                case .retryDelay(let id):
+                    statements = ["UPDATE tasks SET retry_delay_ms = \(Int64.max), max_retry_delay_ms = \(Int64.max) WHERE run_id = '\(id)'"]
+                }
+                for sql in statements { _ = try await database.rows(sql) }
+            }
+        }
+    }
+
     @Test("four stores preparing one database at once migrate it once")
     func concurrentMigration() async throws {
         try await withTestDatabase("migrate") { database in

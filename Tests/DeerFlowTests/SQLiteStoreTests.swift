@@ -22,6 +22,44 @@ struct SQLiteStoreTests {
         try await store.close()
     }
 
+    @Test("poisoned rows fail what cannot be processed, with a message, and the store keeps serving")
+    func poisonedRows() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.file("store.sqlite")
+        let store = SQLiteWorkflowStore(path: path)
+        try await store.prepare()
+        let largest = Int64.max
+        do {
+            try await WorkflowStoreConformance.poisonedRows(store) { corruption in
+                let sql: String
+                switch corruption {
+                case .params(let id): sql = "UPDATE runs SET params = 'not json' WHERE id = '\(id)'"
+                case .createdAt(let id): sql = "UPDATE runs SET created_at = \(largest) WHERE id = '\(id)'"
+                case .attemptNumber(let id):
+                    sql = "UPDATE attempts SET number = \(largest) WHERE run_id = '\(id)'; UPDATE tasks SET attempts = \(largest) WHERE run_id = '\(id)'"
+                case .retryDelay(let id):
+                    sql = "UPDATE tasks SET retry_delay_ms = \(largest), max_retry_delay_ms = \(largest) WHERE run_id = '\(id)'"
+                }
+                try Self.sqlite(path, sql)
+            }
+        } catch {
+            try await store.close()
+            throw error
+        }
+        try await store.close()
+    }
+
+    /// Runs SQL on the database file through Python's sqlite3, as a second connection.
+    static func sqlite(_ path: String, _ sql: String) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", "import sqlite3, sys; c = sqlite3.connect(sys.argv[1], timeout=30); c.executescript(sys.argv[2]); c.commit()", path, sql]
+        try process.run()
+        try #require(process.waitForExit(upTo: .seconds(60)), "python3 did not finish")
+        #expect(process.terminationStatus == 0, "\(sql)")
+    }
+
     @Test("completions look their runs up by id, not by visiting every active run", arguments: [1, 40])
     func runProgressPlan(rows: Int) async throws {
         let directory = try TemporaryDirectory()

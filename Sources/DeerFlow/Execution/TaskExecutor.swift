@@ -72,6 +72,9 @@ struct TaskExecutor: Sendable {
     }
 
     private func run(_ attempt: ClaimedAttempt, stop: StopSignal, early: @escaping @Sendable (AttemptCompletion) -> Void) async -> AttemptCompletion? {
+        if let problem = attempt.unreadable {
+            return AttemptCompletion(attemptID: attempt.id, outcome: .failure(message: problem), finishedAt: Date())
+        }
         if let entry = engine.workflows[attempt.workflow], let index = entry.taskIndex[attempt.taskID],
            case .noop = entry.definition.tasks[index].action {
             // Nothing to run, log, time out or stop: done at once, without the machinery below.

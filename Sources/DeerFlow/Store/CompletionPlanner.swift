@@ -41,6 +41,20 @@ package struct CompletingAttempt: Sendable {
         self.dependents = dependents
     }
 
+    /// Why this attempt's stored counters cannot be right (a corrupted or hand-written row), or
+    /// nil: counting on from them could overflow, so such an attempt fails its task for good.
+    package var corruption: String? {
+        let bound = 1_000_000 // far above any real count, far below what a column holds
+        if !(1...bound).contains(number) { return "attempt number \(number)" }
+        if !(0...bound).contains(retriesUsed) { return "retries used \(retriesUsed)" }
+        if !(0...bound).contains(interruptions) { return "interruptions \(interruptions)" }
+        if !Limits.retries.contains(retry.retries) { return "retries \(retry.retries)" }
+        if !Limits.taskDuration.contains(retry.delay) || !Limits.taskDuration.contains(retry.maxDelay) {
+            return "retry delay \(DurationText.format(retry.delay)), at most \(DurationText.format(retry.maxDelay))"
+        }
+        return nil
+    }
+
     package var info: AttemptInfo {
         AttemptInfo(attemptID: attemptID, runID: runID, workflow: workflow, taskID: taskID, type: type, queue: queue, number: number, worker: worker)
     }
@@ -112,6 +126,15 @@ package struct CompletionPlan: Sendable {
         for (completion, attempt) in completions {
             guard attempt.status == .running, seen.insert(attempt.attemptID).inserted else { continue }
             let runIsActive = !attempt.runStatus.isFinished
+            var completion = completion
+            var attempt = attempt
+            if let corruption = attempt.corruption {
+                // A poison row: fail the task with a message saying so, and keep serving the rest.
+                completion.outcome = .failure(message: "the stored task row is corrupted (\(corruption)); the task fails without a retry")
+                attempt.retry = .none
+                attempt.retriesUsed = 0
+                attempt.interruptions = 0
+            }
             let resolution = AttemptResolution.resolve(
                 completion.outcome,
                 attempt: attempt.number,

@@ -212,8 +212,11 @@ public struct ClaimedAttempt: Sendable, Hashable {
     public var queuedAt: Date
     public var startedAt: Date
     public var leaseUntil: Date
+    /// Why the store could not read what this attempt needs (its run's parameters in a corrupted
+    /// row); the attempt then fails with this message without running.
+    public var unreadable: String?
 
-    public init(id: AttemptID, runID: RunID, workflow: String, workflowVersion: String, taskIndex: Int, taskID: String, type: String, queue: String, number: Int, params: [String: JSONValue], traceContext: String?, timeout: Duration?, queuedAt: Date, startedAt: Date, leaseUntil: Date) {
+    public init(id: AttemptID, runID: RunID, workflow: String, workflowVersion: String, taskIndex: Int, taskID: String, type: String, queue: String, number: Int, params: [String: JSONValue], traceContext: String?, timeout: Duration?, queuedAt: Date, startedAt: Date, leaseUntil: Date, unreadable: String? = nil) {
         self.id = id
         self.runID = runID
         self.workflow = workflow
@@ -229,6 +232,21 @@ public struct ClaimedAttempt: Sendable, Hashable {
         self.queuedAt = queuedAt
         self.startedAt = startedAt
         self.leaseUntil = leaseUntil
+        self.unreadable = unreadable
+    }
+}
+
+/// Run parameters as both stores keep them: compact JSON object text.
+package enum StoredParams {
+    /// The parameters of a stored run. A value that is not a JSON object (a corrupted row, or
+    /// one written by hand) gives no parameters and a reason, rather than an error that would
+    /// fail a whole batch of claims or a page of runs.
+    package static func decode(_ text: String) -> (params: [String: JSONValue], problem: String?) {
+        if text == "{}" { return ([:], nil) }
+        guard case .object(let object)? = try? JSONValue(parsing: text) else {
+            return ([:], "the run's stored parameters are not a JSON object (\(text.prefix(40))…); the row is corrupted, so the attempt fails without running")
+        }
+        return (object, nil)
     }
 }
 

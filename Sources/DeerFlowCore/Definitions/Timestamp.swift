@@ -11,9 +11,9 @@ import Darwin
 /// RFC 3339 timestamps in UTC with milliseconds (`2024-06-01T12:00:00.123Z`), the format of every
 /// time in API responses and log lines.
 public enum Timestamp {
-    /// Formats a date.
+    /// Formats a date (clamped to ``Limits/storableTime``, so the year has four digits).
     public static func rfc3339(_ date: Date) -> String {
-        let totalMilliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
+        let totalMilliseconds = Int64((date.storable.timeIntervalSince1970 * 1000).rounded(.down))
         var seconds = time_t(totalMilliseconds >= 0 ? totalMilliseconds / 1000 : (totalMilliseconds - 999) / 1000)
         let milliseconds = Int((totalMilliseconds % 1000 + 1000) % 1000)
         var parts = tm()
