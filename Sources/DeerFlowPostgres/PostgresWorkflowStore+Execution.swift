@@ -20,12 +20,14 @@ extension PostgresWorkflowStore {
             var events: [EngineEvent] = []
             var claimed: [ClaimedAttempt] = []
             var finish = FinishRuns()
+            var leftReadyQueued = false
             if !request.completions.isEmpty {
                 let completed = try await Self.complete(
                     request.completions, now: request.now, direct: claim?.onlyNewlyReady == true ? claim : nil, in: session)
                 events = completed.events + completed.startEvents
                 claimed = completed.started
                 finish = completed.finish
+                leftReadyQueued = completed.leftReadyQueued
             }
             if let claim, !claim.onlyNewlyReady {
                 let (attempts, claimEvents) = try await Self.claim(claim, finish: finish, now: request.now, in: session)
@@ -34,7 +36,7 @@ extension PostgresWorkflowStore {
             } else if !finish.ids.isEmpty {
                 try await session.rows(finish)
             }
-            return ExchangeResult(claimed: claimed, events: events)
+            return ExchangeResult(claimed: claimed, events: events, leftReadyQueued: leftReadyQueued)
         }
     }
 
@@ -67,6 +69,8 @@ extension PostgresWorkflowStore {
         /// Newly ready dependents started on the claiming worker, and their events.
         var started: [ClaimedAttempt] = []
         var startEvents: [EngineEvent] = []
+        /// Newly ready dependents in the direct claim's queues were queued, not all started.
+        var leftReadyQueued = false
         /// Runs that finished: marked by the exchange's next statement.
         var finish = FinishRuns()
     }
@@ -154,6 +158,8 @@ extension PostgresWorkflowStore {
         }
         if let direct {
             (completed.started, completed.startEvents) = try startedAttempts(ready, runs: runs, claim: direct, now: now, leaseUntil: leaseUntil)
+            let queues = Set(direct.queues)
+            completed.leftReadyQueued = ready.contains { $0.startedAttempt == nil && queues.contains($0.queue) }
         }
 
         if countersLater {

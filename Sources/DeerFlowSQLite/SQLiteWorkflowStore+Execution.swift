@@ -13,9 +13,12 @@ extension SQLiteWorkflowStore {
             var events = completed.events
             var claimed: [ClaimedAttempt] = []
             var direct: [ReadyTask] = []
+            var leftReadyQueued = false
             if let claim = request.claim, claim.limit > 0, claim.onlyNewlyReady {
                 let queues = Set(claim.queues)
-                direct = Array(completed.ready.filter { queues.contains($0.queue) }.prefix(claim.limit))
+                let ready = completed.ready.filter { queues.contains($0.queue) }
+                direct = Array(ready.prefix(claim.limit))
+                leftReadyQueued = ready.count > direct.count
             }
             let directKeys = Set(direct.map(\.key))
             try await Self.queue(completed.ready.filter { !directKeys.contains($0.key) }, now: request.now, in: db)
@@ -31,7 +34,7 @@ extension SQLiteWorkflowStore {
                     events += claimEvents
                 }
             }
-            return ExchangeResult(claimed: claimed, events: events)
+            return ExchangeResult(claimed: claimed, events: events, leftReadyQueued: leftReadyQueued)
         }
     }
 

@@ -1,5 +1,6 @@
 public import DeerFlowCore
 public import Foundation
+public import Testing
 
 /// `deerflow` processes of a cluster test — servers without workers, worker processes — sharing
 /// one database, with the HTTP calls such tests make.
@@ -109,5 +110,50 @@ public enum ClusterAPI {
             }
             return (id, attempts)
         }
+    }
+}
+
+/// A fan-out wider than the worker's slots, on real processes with a 30 s poll interval: no
+/// queued task may wait for a poll while a slot of a worker serving its queue is free.
+public enum FanOutScenario {
+    /// `root → width sleep tasks → join`.
+    public static func workflow(width: Int, sleep: String = "100ms") -> String {
+        var yaml = "name: fan\ntasks:\n  - id: root\n    type: noop\n"
+        for index in 0..<width {
+            yaml += "  - id: leaf\(index)\n    type: sleep\n    duration: \(sleep)\n    depends_on: [root]\n"
+        }
+        yaml += "  - id: join\n    type: noop\n    depends_on: [\((0..<width).map { "leaf\($0)" }.joined(separator: ", "))]\n"
+        return yaml
+    }
+
+    /// `deerflow.yaml` with `slots` slots and a 30 s poll interval.
+    public static let config = "worker:\n  slots: 2\n  poll_interval: 30s\n"
+
+    /// The longest time an attempt of the run waited between being queued and starting.
+    public static func longestQueueWait(_ run: [String: JSONValue]) -> Double {
+        guard case .array(let tasks)? = run["tasks"] else { return .infinity }
+        var longest = 0.0
+        for case .object(let task) in tasks {
+            guard case .array(let attempts)? = task["attempts"] else { continue }
+            for case .object(let attempt) in attempts {
+                guard let queued = attempt["queued_at"]?.stringValue.flatMap(Timestamp.parse),
+                      let started = attempt["started_at"]?.stringValue.flatMap(Timestamp.parse) else { return .infinity }
+                longest = max(longest, started.timeIntervalSince(queued))
+            }
+        }
+        return longest
+    }
+
+    /// Triggers the fan-out through the API on `api`, waits for it and checks it: it succeeded,
+    /// and no attempt waited in the queue anywhere near a poll interval.
+    public static func check(api: Int, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        let started = ContinuousClock.now
+        let id = try await ClusterAPI.trigger(api: api, workflow: "fan")
+        let runs = try await ClusterAPI.waitForRuns(api: api, ids: [id], timeout: .seconds(25))
+        let elapsed = ContinuousClock.now - started
+        let run = try #require(runs[id], sourceLocation: sourceLocation)
+        #expect(run["status"]?.stringValue == "success", sourceLocation: sourceLocation)
+        let wait = longestQueueWait(run)
+        #expect(wait < 5, "an attempt waited \(wait) s in the queue (the poll interval is 30 s); the run took \(elapsed)", sourceLocation: sourceLocation)
     }
 }

@@ -184,6 +184,7 @@ public enum WorkflowStoreConformance {
             claim: ClaimRequest(worker: "w9", queues: ["default"], limit: 1, leaseDuration: lease, onlyNewlyReady: true),
             now: Date()))
         #expect(result.claimed.count == 1)
+        #expect(result.leftReadyQueued, "two became ready for one slot: the worker must learn that one waits in the queue")
         let started = try #require(result.claimed.first)
         #expect(["b", "c"].contains(started.taskID))
         #expect(started.number == 1)
@@ -199,6 +200,16 @@ public enum WorkflowStoreConformance {
         // The rest is claimed in priority and age order: the older run's task first.
         let next = try await claim(store, limit: 1)
         #expect(next.map(\.taskID) == ["queued-before"])
+        // All that became ready fits: nothing is left queued.
+        let chain = newRun(tasks: [("x", []), ("y", ["x"])])
+        _ = try await store.createRun(chain)
+        let x = try await claim(store, limit: 10).filter { $0.runID == chain.id }
+        let fits = try await store.exchange(ExchangeRequest(
+            completions: x.map { AttemptCompletion(attemptID: $0.id, outcome: .success(output: .null), finishedAt: Date(), jitter: 0) },
+            claim: ClaimRequest(worker: "w9", queues: ["default"], limit: 5, leaseDuration: lease, onlyNewlyReady: true),
+            now: Date()))
+        #expect(fits.claimed.map(\.taskID) == ["y"])
+        #expect(!fits.leftReadyQueued)
     }
 
     static func retryAfterBackoff(_ store: any WorkflowStore) async throws {

@@ -37,6 +37,25 @@ struct PostgresClusterTests {
         }
     }
 
+    @Test("a worker process with fewer slots than the fan-out claims queued work as slots free, not at the next poll")
+    func fanOutDoesNotWaitForPolls() async throws {
+        try await withTestDatabase("fanout") { database in
+            let directory = try TemporaryDirectory()
+            defer { directory.remove() }
+            try directory.write("workflows/fan.yaml", FanOutScenario.workflow(width: 12))
+            try directory.write("config/deerflow.yaml", FanOutScenario.config)
+            let workflows = directory.file("workflows")
+            let config = directory.file("config")
+            // The API in one process, the only worker (2 slots, 30 s poll) in another.
+            let server = try ServerProcess.server(database: database.url, workflows: workflows, config: config)
+            let worker = try ServerProcess.worker(database: database.url, workflows: workflows, config: config, slots: 2)
+            defer { for process in [server, worker] { process.stop() } }
+            let api = try await server.apiPort()
+            _ = try await worker.metricsPort()
+            try await FanOutScenario.check(api: api)
+        }
+    }
+
     @Test("2 servers and 3 worker processes run 2,000 tasks of 50 DAG runs: each task exactly once")
     func exactlyOnce() async throws {
         try await withTestDatabase("cluster") { database in

@@ -17,8 +17,13 @@ import Synchronization
 public final class WorkerService: Service, Sendable {
     /// Worker settings.
     public struct Configuration: Sendable {
-        /// Concurrent attempts; default: the number of cores.
-        public var slots: Int = ProcessInfo.processInfo.activeProcessorCount
+        /// Concurrent attempts; default ``defaultSlots`` (64).
+        public var slots: Int = Configuration.defaultSlots
+
+        /// 64: tasks mostly wait (HTTP calls, child processes, sleeps) and a slot is a Swift task,
+        /// not a thread, so many slots cost little. Fewer slots than a run's fan-out make its
+        /// tasks wait for each other; CPU-heavy shell tasks may want fewer (`--slots`).
+        public static let defaultSlots = 64
         /// Queues served, in order; default `["default"]`.
         public var queues: [String] = ["default"]
         /// How often to look for work claimable by this worker when not woken; default 1 s.
@@ -159,7 +164,9 @@ public final class WorkerService: Service, Sendable {
             pending.removeAll(keepingCapacity: true)
             if claim && !onlyNewlyReady { nextPoll = clock.now + configuration.pollInterval }
             // Without a claim we do not know what is ready: look again once a slot frees.
-            if !claim {
+            if !claim || result.leftReadyQueued {
+                // Ready work waits in the queues (dependents beyond the free slots were queued):
+                // claim from the queues as soon as a slot frees, not at the next poll.
                 moreWork = true
             } else if !onlyNewlyReady {
                 moreWork = result.claimed.count >= free

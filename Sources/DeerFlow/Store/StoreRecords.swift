@@ -306,10 +306,16 @@ public struct ExchangeRequest: Sendable, Hashable {
 public struct ExchangeResult: Sendable {
     public var claimed: [ClaimedAttempt]
     public var events: [EngineEvent]
+    /// For a claim of newly ready dependents only (``ClaimRequest/onlyNewlyReady``): more of them
+    /// became ready in the claim's queues than it could start, and the rest were queued. The
+    /// worker then claims from the queues as soon as it has a free slot, instead of at its next
+    /// poll.
+    public var leftReadyQueued: Bool
 
-    public init(claimed: [ClaimedAttempt], events: [EngineEvent]) {
+    public init(claimed: [ClaimedAttempt], events: [EngineEvent], leftReadyQueued: Bool = false) {
         self.claimed = claimed
         self.events = events
+        self.leftReadyQueued = leftReadyQueued
     }
 }
 

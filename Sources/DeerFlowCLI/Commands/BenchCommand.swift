@@ -34,6 +34,11 @@ struct BenchCommand: AsyncParsableCommand {
             (API off, scheduler on) and --worker-processes worker processes (default 2, each a `deerflow worker` \
             with the benchmark's workflows and --slots slots) execute. Use an empty, throwaway database.
 
+            With --server: the figures users get. A `deerflow server` child process with its default flags (a fresh \
+            SQLite file, or --database) is driven over HTTP from this process, one keep-alive connection and one \
+            request at a time: W1 (--w1-runs one-task runs, with the trigger's latency), W2 (total time of the chain / \
+            its length), W3, and the server's peak memory.
+
             Build with `swift build -c release` for meaningful figures.
             """
     )
@@ -55,6 +60,9 @@ struct BenchCommand: AsyncParsableCommand {
 
     @Option(help: "Worker processes with --database.")
     var workerProcesses = 2
+
+    @Flag(help: "Drive a real `deerflow server` with its default flags over HTTP (W1, W2, W3).")
+    var server = false
 
     /// Internal: run as one of the worker processes of a --database benchmark.
     @Flag(help: .private)
@@ -87,6 +95,10 @@ struct BenchCommand: AsyncParsableCommand {
             return
         }
         let selected = Set((only ?? "w1,w2,w3,metrics,logging,tracing").split(separator: ",").map { String($0).lowercased() })
+        if server {
+            print(try await ServerBenchmark(database: database, w1Runs: w1Runs, w2Length: w2Length).run(workloads: selected))
+            return
+        }
         if let database {
             guard database.hasPrefix("postgres://") || database.hasPrefix("postgresql://") else {
                 throw CLIError("--database takes a postgres:// URL (without it, the benchmark runs on embedded SQLite)")

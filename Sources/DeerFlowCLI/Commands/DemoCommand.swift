@@ -50,7 +50,6 @@ struct DemoCommand: AsyncParsableCommand {
         options.databaseURL = database
         options.api.port = PortProbe.isFree(apiPort) ? apiPort : 0
         options.metricsPort = PortProbe.isFree(metricsPort) ? metricsPort : 0
-        options.worker.slots = max(4, options.worker.slots)
         let runtime: DeerFlowRuntime
         do {
             runtime = try await DeerFlowRuntime.make(options: options, workflows: SwiftWorkflows.all, logger: logger)

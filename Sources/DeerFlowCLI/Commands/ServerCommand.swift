@@ -52,7 +52,7 @@ struct ProcessOptions: ParsableArguments {
 
 /// Options of the worker part of a process.
 struct WorkerOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Concurrent task attempts. Default: deerflow.yaml's worker.slots, else the number of cores.", valueName: "n"))
+    @Option(help: ArgumentHelp("Concurrent task attempts. Default: deerflow.yaml's worker.slots, else 64 (tasks mostly wait on I/O; a slot is a Swift task, not a thread).", valueName: "n"))
     var slots: Int?
 
     @Option(help: ArgumentHelp("Comma-separated queues to serve. Default: deerflow.yaml's worker.queues, else 'default'.", valueName: "names"))

@@ -1,0 +1,179 @@
+import AsyncHTTPClient
+import DeerFlowCore
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `deerflow bench --server`: the figures users get. A real `deerflow server` child process with
+/// its default flags (only the workflows, database and ports given) is driven over HTTP from this
+/// process, one keep-alive connection and one request at a time, as a client script would.
+struct ServerBenchmark {
+    /// SQLite in a temp directory when nil.
+    let database: String?
+    let w1Runs: Int
+    let w2Length: Int
+
+    static func workflows(w2Length: Int) -> [String: String] {
+        var chain = "name: chain\ntasks:\n"
+        for index in 0..<w2Length {
+            chain += "  - id: t\(index)\n    type: noop\n" + (index == 0 ? "" : "    depends_on: [t\(index - 1)]\n")
+        }
+        var fan = "name: fan\ntasks:\n  - id: start\n    type: noop\n"
+        for index in 0..<100 { fan += "  - id: m\(index)\n    type: noop\n    depends_on: [start]\n" }
+        fan += "  - id: end\n    type: noop\n    depends_on: [\((0..<100).map { "m\($0)" }.joined(separator: ", "))]\n"
+        return [
+            "one.yaml": "name: one\ntasks:\n  - id: noop\n    type: noop\n",
+            "chain.yaml": chain,
+            "fan.yaml": fan,
+        ]
+    }
+
+    func run(workloads: Set<String>) async throws -> String {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("deerflow-bench-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent("workflows"), withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        for (name, text) in Self.workflows(w2Length: w2Length) {
+            try text.write(to: directory.appendingPathComponent("workflows/\(name)"), atomically: true, encoding: .utf8)
+        }
+        let databaseURL = database ?? "sqlite://" + directory.appendingPathComponent("bench.sqlite").path
+        guard let port = (18_300..<18_400).first(where: PortProbe.isFree) else { throw CLIError("no free port in 18300-18399 for the server") }
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: BenchProcess.executable)
+        server.arguments = [
+            "server", "--workflows", directory.appendingPathComponent("workflows").path, "--database", databaseURL,
+            "--api-port", String(port), "--metrics-port", "0", "--log-level", "warning",
+        ]
+        server.standardOutput = FileHandle.nullDevice
+        server.standardInput = FileHandle.nullDevice
+        try server.run()
+        defer { if server.isRunning { kill(server.processIdentifier, SIGKILL) } }
+
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 1)
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        let api = APIDriver(client: client, base: "http://127.0.0.1:\(port)")
+        do {
+            let report = try await measure(api, server: server, databaseURL: databaseURL, workloads: workloads)
+            try await client.shutdown()
+            kill(server.processIdentifier, SIGTERM)
+            server.waitUntilExit()
+            return report
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+    }
+
+    private func measure(_ api: APIDriver, server: Process, databaseURL: String, workloads: Set<String>) async throws -> String {
+        try await api.waitUntilReady()
+        let store = databaseURL.hasPrefix("sqlite://") ? "SQLite" : "PostgreSQL"
+        var lines = [
+            "DeerFlow bench --server — `deerflow server` with default flags on \(store), driven over HTTP "
+                + "(one keep-alive connection, one request at a time), \(ProcessInfo.processInfo.activeProcessorCount) cores",
+        ]
+        let clock = ContinuousClock()
+        if workloads.contains("w1") {
+            var latencies: [Double] = []
+            latencies.reserveCapacity(w1Runs)
+            let start = clock.now
+            for _ in 0..<w1Runs {
+                let sent = clock.now
+                _ = try await api.trigger("one")
+                latencies.append((clock.now - sent).seconds)
+            }
+            let triggered = clock.now - start
+            try await api.waitUntilIdle()
+            let total = clock.now - start
+            latencies.sort()
+            lines.append(String(
+                format: "W1  %d one-task runs: %.0f tasks/s end to end; triggers %.0f/s, POST p50 %.3f ms, p99 %.3f ms",
+                w1Runs, Double(w1Runs) / total.seconds, Double(w1Runs) / triggered.seconds,
+                Self.percentile(latencies, 0.5) * 1000, Self.percentile(latencies, 0.99) * 1000))
+        }
+        if workloads.contains("w2") {
+            let start = clock.now
+            let id = try await api.trigger("chain")
+            try await api.waitForRun(id)
+            let total = clock.now - start
+            lines.append(String(format: "W2  chain of %d: %.3f ms per hop (total %.3f s / %d, run polled every 5 ms)",
+                                w2Length, total.seconds * 1000 / Double(w2Length), total.seconds, w2Length))
+        }
+        if workloads.contains("w3") {
+            let start = clock.now
+            for _ in 0..<20 { _ = try await api.trigger("fan") }
+            try await api.waitUntilIdle()
+            lines.append(String(format: "W3  20 × (1 → 100 → 1): %.3f s", (clock.now - start).seconds))
+        }
+        lines.append(String(format: "server peak RSS %.1f MiB", Double(MemoryUsage.peakResidentBytes(pid: server.processIdentifier)) / 1_048_576))
+        return lines.joined(separator: "\n")
+    }
+
+    static func percentile(_ sorted: [Double], _ p: Double) -> Double {
+        guard !sorted.isEmpty else { return 0 }
+        return sorted[min(sorted.count - 1, max(0, Int((Double(sorted.count) * p).rounded(.up)) - 1))]
+    }
+}
+
+/// The API calls of the server benchmark.
+struct APIDriver {
+    let client: HTTPClient
+    let base: String
+
+    func send(_ method: HTTPMethod, _ path: String, body: String? = nil) async throws -> (status: UInt, json: JSONValue?) {
+        var request = HTTPClientRequest(url: base + path)
+        request.method = method
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(string: body))
+        }
+        let response = try await client.execute(request, timeout: .seconds(60))
+        let bytes = try await response.body.collect(upTo: 16 << 20)
+        return (response.status.code, try? JSONValue(parsing: String(buffer: bytes)))
+    }
+
+    func trigger(_ workflow: String) async throws -> String {
+        let (status, json) = try await send(.POST, "/api/v1/workflows/\(workflow)/runs", body: "{}")
+        guard status == 201, case .object(let run)? = json, let id = run["id"]?.stringValue else {
+            throw CLIError("triggering \(workflow) answered HTTP \(status)")
+        }
+        return id
+    }
+
+    func waitUntilReady() async throws {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            if let (status, _) = try? await send(.GET, "/health/ready"), status == 200 { return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw CLIError("the benchmark's server did not become ready within 60 s")
+    }
+
+    /// Polls every 5 ms until the run finished.
+    func waitForRun(_ id: String) async throws {
+        while true {
+            let (_, json) = try await send(.GET, "/api/v1/runs/\(id)")
+            if case .object(let run)? = json, let status = run["status"]?.stringValue, status != "pending", status != "running" {
+                guard status == "success" else { throw CLIError("run \(id) ended \(status)") }
+                return
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    /// Polls every 5 ms until no run is pending or running.
+    func waitUntilIdle() async throws {
+        while true {
+            var active = false
+            for status in ["pending", "running"] {
+                let (_, json) = try await send(.GET, "/api/v1/runs?status=\(status)&limit=1")
+                if case .object(let page)? = json, case .array(let runs)? = page["runs"], !runs.isEmpty { active = true }
+            }
+            if !active { return }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+}
