@@ -35,13 +35,15 @@ public final class Workflow: Sendable {
     ///   - timeZone: IANA time zone of the schedule; default `UTC`.
     ///   - catchup: what to do with fires missed while no scheduler ran; default `.latest`.
     ///   - params: declared run parameters.
+    ///   - notify: channels of notifications.yaml told when a run fails, succeeds or recovers.
     public init(
         name: String,
         description: String = "",
         schedule: String? = nil,
         timeZone: String = "UTC",
         catchup: CatchupPolicy = .latest,
-        params: [ParamDefinition] = []
+        params: [ParamDefinition] = [],
+        notify: RunNotifications? = nil
     ) {
         self.name = name
         let definition = WorkflowDefinition(
@@ -49,7 +51,8 @@ public final class Workflow: Sendable {
             description: description,
             schedule: schedule.map { ScheduleDefinition(cron: $0, timeZone: timeZone, catchup: catchup) },
             params: params,
-            tasks: []
+            tasks: [],
+            notify: notify
         )
         state = Mutex(State(definition: definition, bodies: [:]))
     }

@@ -158,6 +158,23 @@ public final class EngineMetrics: EngineObserver, Sendable {
         try? schedulerLag.set(statistics.schedulerLag(now: now))
     }
 
+    /// Creates the outcome counters of every loaded workflow and task type at 0 — runs by
+    /// terminal status, attempts by status, retries — so the first failure after a start is an
+    /// increase that `increase()`/`rate()` see (a series born at 1 has no increase), in
+    /// Prometheus and in the in-process evaluator alike. Within the series budget: workflows or
+    /// types beyond what half of the budget holds are created at their first event, as before.
+    public func declare(workflows: [String], taskTypes: [String]) {
+        let statuses = RunStatus.allCases.filter(\.isFinished)
+        for workflow in workflows.sorted().prefix(registry.seriesBudget / 2 / statuses.count) {
+            for status in statuses { try? workflowsTotal.labels(workflow, status.rawValue).inc(0) }
+        }
+        let outcomes = AttemptMetricStatus.allCases
+        for type in Set(taskTypes).sorted().prefix(registry.seriesBudget / 2 / outcomes.count) {
+            for status in outcomes { try? tasksTotal.labels(type, status.rawValue).inc(0) }
+            try? taskRetries.labels(type).inc(0)
+        }
+    }
+
     /// Declares a queue so its gauges exist (at 0) before any task was queued on it.
     public func declare(queues: [String]) {
         knownQueues.withLock { $0.formUnion(queues) }

@@ -114,29 +114,12 @@ final class NotificationDispatcher: Service, Sendable {
             logger.notice("alerts matched no notification route", metadata: ["alerts": "\(alerts.map(\.name))"])
             return 0
         }
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .millisecondsSince1970
-        encoder.outputFormatting = [.sortedKeys]
-        var messages: [NewOutboxMessage] = []
-        for notification in notifications {
-            guard let payload = try? encoder.encode(notification) else { continue }
-            messages.append(NewOutboxMessage(
-                key: Self.key(notification, occasion: occasion), channel: notification.channel,
-                payload: String(decoding: payload, as: UTF8.self), createdAt: now))
+        let messages = notifications.compactMap { notification in
+            OutboxPayload.message(notification, key: Self.key(notification, occasion: occasion), at: now)
         }
-        // The store may be restarting: try for a while rather than lose the transition.
-        for delay in [0, 500, 1000, 2000, 4000] {
-            if delay > 0 { try? await Task.sleep(for: .milliseconds(delay)) }
-            do {
-                let added = try await store.enqueue(messages)
-                if added > 0 { wakeup.signal() }
-                return added
-            } catch {
-                logger.warning("could not queue notifications; trying again", metadata: ["error": "\(error)"])
-            }
-        }
-        logger.error("notifications lost: the store kept failing", metadata: ["channels": "\(messages.map(\.channel))", "alerts": "\(alerts.map(\.name))"])
-        return 0
+        let added = await OutboxPayload.enqueue(messages, in: store, logger: logger)
+        if added > 0 { wakeup.signal() }
+        return added
     }
 
     /// Unique per channel, alert states and occasion: a transition reported twice maps to one key.
@@ -196,13 +179,11 @@ final class NotificationDispatcher: Service, Sendable {
     }
 
     private func deliver(_ message: OutboxMessage) async {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .millisecondsSince1970
         guard let channel = channels[message.channel] else {
             await settle(message, .failed(error: "channel '\(message.channel)' is not configured in notifications.yaml"), status: "failed")
             return
         }
-        guard let notification = try? decoder.decode(AlertNotification.self, from: Data(message.payload.utf8)) else {
+        guard let notification = OutboxPayload.notification(in: message) else {
             await settle(message, .failed(error: "the queued notification could not be read"), status: "failed")
             return
         }
@@ -244,5 +225,41 @@ final class NotificationDispatcher: Service, Sendable {
             // The claim ends with its lease and the message is tried again then.
             logger.error("could not record a notification's outcome", metadata: ["channel": "\(message.channel)", "error": "\(error)"])
         }
+    }
+}
+
+/// Alert notifications as the outbox holds them: JSON of ``AlertNotification``, dates in
+/// milliseconds. Alert transitions and run notifications are written, and delivered, alike.
+enum OutboxPayload {
+    /// The outbox message of a notification (nil if it cannot be encoded, which its types rule out).
+    static func message(_ notification: AlertNotification, key: String, at now: Date) -> NewOutboxMessage? {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .millisecondsSince1970
+        encoder.outputFormatting = [.sortedKeys]
+        guard let payload = try? encoder.encode(notification) else { return nil }
+        return NewOutboxMessage(key: key, channel: notification.channel, payload: String(decoding: payload, as: UTF8.self), createdAt: now)
+    }
+
+    /// The notification a message holds, or nil when it cannot be read.
+    static func notification(in message: OutboxMessage) -> AlertNotification? {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .millisecondsSince1970
+        return try? decoder.decode(AlertNotification.self, from: Data(message.payload.utf8))
+    }
+
+    /// Writes messages to the outbox; returns how many were new. The store may be restarting:
+    /// this tries for about 7 s rather than lose them, then logs what was lost.
+    static func enqueue(_ messages: [NewOutboxMessage], in store: any WorkflowStore, logger: Logger) async -> Int {
+        guard !messages.isEmpty else { return 0 }
+        for delay in [0, 500, 1000, 2000, 4000] {
+            if delay > 0 { try? await Task.sleep(for: .milliseconds(delay)) }
+            do {
+                return try await store.enqueue(messages)
+            } catch {
+                logger.warning("could not queue notifications; trying again", metadata: ["error": "\(error)"])
+            }
+        }
+        logger.error("notifications lost: the store kept failing", metadata: ["channels": "\(messages.map(\.channel))", "keys": "\(messages.map(\.key))"])
+        return 0
     }
 }

@@ -79,11 +79,27 @@ public final class DeerFlowRuntime: Sendable {
             engineConfiguration.redactTaskLog = { redactor.redact($0) }
         }
         let engine = try DeerFlowEngine(store: store, workflows: workflows, configuration: engineConfiguration, metrics: registry, logger: logger)
+        try checkNotifyChannels(engine.workflows.all.map(\.definition), notifications: options.alerting.notifications)
         engine.addObserver(engineMetrics)
         engine.addObserver(LoggingObserver(logger: logger))
         engine.registerBuiltinHealthChecks()
         engineMetrics.declare(queues: Array(Set(engine.workflows.all.flatMap { $0.definition.tasks.map(\.queue) } + options.worker.queues)))
+        engineMetrics.declare(
+            workflows: engine.workflows.all.map(\.definition.name),
+            taskTypes: engine.workflows.all.flatMap { $0.definition.tasks.map(\.type) })
         return DeerFlowRuntime(engine: engine, options: options, backend: backend, metrics: engineMetrics, rules: rules, logger: logger)
+    }
+
+    /// Every channel a workflow's `notify:` names exists in notifications.yaml.
+    static func checkNotifyChannels(_ definitions: [WorkflowDefinition], notifications: NotificationsConfigFile?) throws {
+        let configured = Set(notifications?.channels.map(\.name) ?? [])
+        for definition in definitions {
+            guard let notify = definition.notify else { continue }
+            for channel in notify.channels.sorted() where !configured.contains(channel) {
+                let known = configured.isEmpty ? "there is no notifications.yaml in --config" : "its channels are \(configured.sorted().joined(separator: ", "))"
+                throw DeerFlowError(.badRequest, "workflow '\(definition.name)': notify names channel '\(channel)', but \(known)")
+            }
+        }
     }
 
     /// The alert rules this process evaluates, or nil when in-process alerting is off. A rule
@@ -159,6 +175,17 @@ public final class DeerFlowRuntime: Sendable {
         }
         if let dispatcher { services.append(dispatcher) }
         if let alerting { services.append(alerting) }
+        // Queues the notifications of workflows' `notify:`; after the workers in the list, so it
+        // stops after them and queues what they reported last.
+        let notifier = RunNotifier(engine: engine, runURL: { id in
+            if let base = options.api.publicURL { return "\(base)/api/v1/runs/\(id.rawValue)" }
+            guard options.runAPI else { return "run \(id.rawValue) (set api.public_url in deerflow.yaml for a link)" }
+            return "http://\(options.api.host):\(await ports.api())/api/v1/runs/\(id.rawValue)"
+        }, logger: logger)
+        if notifier.isNeeded {
+            engine.addObserver(notifier)
+            services.append(notifier)
+        }
         if options.runWorkers {
             let worker = engine.makeWorker(options.worker)
             metrics.declare(worker: worker.id)

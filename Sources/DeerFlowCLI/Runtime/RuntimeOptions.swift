@@ -56,6 +56,9 @@ public struct RuntimeOptions: Sendable {
         public var port = 8080
         public var tokens: [String] = []
         public var protectHealth = false
+        /// The address users reach the API at (`https://deerflow.example.com`), for links in
+        /// notifications; default `http://host:port` of this process's API.
+        public var publicURL: String?
         public init() {}
     }
 
@@ -74,6 +77,7 @@ public struct RuntimeOptions: Sendable {
                 if let port = file.apiPort { api.port = port }
                 if let tokens = file.apiTokens { api.tokens = tokens }
                 if let protect = file.protectHealth { api.protectHealth = protect }
+                if let url = file.apiPublicURL { api.publicURL = url }
                 if let url = file.databaseURL { databaseURL = url }
                 if let slots = file.workerSlots { worker.slots = slots }
                 if let queues = file.workerQueues { worker.queues = queues }

@@ -15,19 +15,23 @@ public struct WorkflowDefinition: Sendable, Hashable, Codable {
     public var params: [ParamDefinition]
     /// Tasks, in declaration order.
     public var tasks: [TaskDefinition]
+    /// Channels of `notifications.yaml` told when a run fails, succeeds or recovers; nil: none.
+    public var notify: RunNotifications?
 
     public init(
         name: String,
         description: String = "",
         schedule: ScheduleDefinition? = nil,
         params: [ParamDefinition] = [],
-        tasks: [TaskDefinition] = []
+        tasks: [TaskDefinition] = [],
+        notify: RunNotifications? = nil
     ) {
         self.name = name
         self.description = description
         self.schedule = schedule
         self.params = params
         self.tasks = tasks
+        self.notify = notify
     }
 
     /// The task with this id.
@@ -46,6 +50,35 @@ public struct WorkflowDefinition: Sendable, Hashable, Codable {
         hash.combine(data)
         return "\(name)@\(hash.hex.prefix(8))"
     }
+}
+
+/// Which channels of `notifications.yaml` hear about a workflow's finished runs. Unlike alert
+/// rules, which watch rates over time windows, these fire on each run: the first failure of a
+/// nightly job is notified the moment it fails.
+///
+/// ```yaml
+/// notify:
+///   on_failure: [slack, pagerduty]   # a run failed
+///   on_recovery: [slack]             # a run succeeded after the workflow's previous run failed
+///   on_success: []                   # every successful run
+///   severity: critical               # the alert's severity label (templates); default warning
+/// ```
+public struct RunNotifications: Sendable, Hashable, Codable {
+    public var onFailure: [String]
+    public var onSuccess: [String]
+    public var onRecovery: [String]
+    /// The `severity` label of the notification (notifications.yaml templates are per severity).
+    public var severity: String
+
+    public init(onFailure: [String] = [], onSuccess: [String] = [], onRecovery: [String] = [], severity: String = "warning") {
+        self.onFailure = onFailure
+        self.onSuccess = onSuccess
+        self.onRecovery = onRecovery
+        self.severity = severity
+    }
+
+    /// Every channel named.
+    public var channels: Set<String> { Set(onFailure + onSuccess + onRecovery) }
 }
 
 /// When a workflow runs by itself.

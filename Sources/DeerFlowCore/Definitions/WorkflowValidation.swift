@@ -54,6 +54,19 @@ extension WorkflowDefinition {
                 }
             }
         }
+        if let notify {
+            for (key, channels) in [("on_failure", notify.onFailure), ("on_success", notify.onSuccess), ("on_recovery", notify.onRecovery)] {
+                for (index, channel) in channels.enumerated() where !Self.isValidName(channel) {
+                    issues.append(.init(path: "notify.\(key)[\(index)]", message: "'\(channel)' is not a channel name of notifications.yaml"))
+                }
+            }
+            if notify.channels.isEmpty {
+                issues.append(.init(path: "notify", message: "names no channel: give on_failure, on_success or on_recovery a list of channels from notifications.yaml"))
+            }
+            if !Self.isValidName(notify.severity) {
+                issues.append(.init(path: "notify.severity", message: "'\(notify.severity)' is not a valid severity (e.g. critical, warning, info)"))
+            }
+        }
         var paramNames: Set<String> = []
         for (index, param) in params.enumerated() {
             let path = "params.\(param.name)"

@@ -9,6 +9,7 @@ import Foundation
 ///   port: 8080
 ///   tokens: ["${DEERFLOW_TOKEN}"]
 ///   protect_health: false
+///   public_url: https://deerflow.example.com   # links in notifications
 /// database:
 ///   url: sqlite://./.deerflow/deerflow.sqlite
 /// worker:
@@ -25,6 +26,8 @@ public struct ServerConfigFile: Sendable, Hashable {
     public var apiPort: Int?
     public var apiTokens: [String]?
     public var protectHealth: Bool?
+    /// `api.public_url`: where users reach the API, for links in notifications.
+    public var apiPublicURL: String?
     public var databaseURL: String?
     public var workerSlots: Int?
     public var workerQueues: [String]?
@@ -42,11 +45,18 @@ public struct ServerConfigFile: Sendable, Hashable {
         let reader = YAMLReader(file: file, environment: environment)
         var config = ServerConfigFile()
         if let root = reader.read(yaml), !root.isNull, let top = root.mapping(allowedKeys: ["api", "database", "worker", "scheduler", "tracing"]) {
-            if let api = top.mapping("api", allowedKeys: ["host", "port", "tokens", "protect_health"]) {
+            if let api = top.mapping("api", allowedKeys: ["host", "port", "tokens", "protect_health", "public_url"]) {
                 config.apiHost = api.string("host")
                 config.apiPort = api.optional("port").flatMap { portNumber(of: $0) }
                 config.apiTokens = api.stringList("tokens", allowSingle: true)?.filter { !$0.isEmpty }
                 config.protectHealth = api.bool("protect_health")
+                if let node = api.optional("public_url"), let url = node.string() {
+                    if let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme?.lowercased() ?? ""), parsed.host != nil {
+                        config.apiPublicURL = url.hasSuffix("/") ? String(url.dropLast()) : url
+                    } else {
+                        node.fail("'\(url)' is not an http(s) URL (e.g. https://deerflow.example.com)")
+                    }
+                }
             }
             if let database = top.mapping("database", allowedKeys: ["url"]) {
                 config.databaseURL = database.string("url")

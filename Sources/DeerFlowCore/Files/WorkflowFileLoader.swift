@@ -20,6 +20,8 @@ import Foundation
 /// schedule: "0 2 * * *"      # optional; or a mapping:
 ///                            #   {cron: "0 2 * * *", timezone: Europe/Berlin, catchup: latest|all}
 ///                            #   (timezone default UTC, catchup default latest)
+/// notify:                    # optional: channels of notifications.yaml per run outcome
+///   on_failure: [slack]      #   (also on_success, on_recovery; severity, default warning)
 /// params:                    # optional mapping, in order
 ///   date: {type: string, default: "2024-01-01", description: "...", secret: false}
 ///   limit: int               # shorthand: just the type, a required parameter
@@ -166,13 +168,20 @@ public enum WorkflowFileLoader {
             reader.report(message, key: "", at: root.location)
             return (nil, reader)
         }
-        document.checkKeys(["name", "description", "schedule", "params", "tasks"])
+        document.checkKeys(["name", "description", "schedule", "params", "tasks", "notify"])
         let defaultName = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
         var definition = WorkflowDefinition(
             name: document.string("name") ?? defaultName,
             description: document.string("description") ?? ""
         )
         definition.schedule = document.optional("schedule").flatMap(readSchedule)
+        if let notify = document.mapping("notify", allowedKeys: ["on_failure", "on_success", "on_recovery", "severity"]) {
+            definition.notify = RunNotifications(
+                onFailure: notify.stringList("on_failure", allowSingle: true) ?? [],
+                onSuccess: notify.stringList("on_success", allowSingle: true) ?? [],
+                onRecovery: notify.stringList("on_recovery", allowSingle: true) ?? [],
+                severity: notify.string("severity") ?? "warning")
+        }
         if let params = document.mapping("params") {
             definition.params = params.entries.enumerated().map { index, entry in
                 reader.record(path: "params[\(index)]", at: entry.value.keyLocation ?? entry.value.location)
