@@ -309,7 +309,7 @@ struct WorkflowFileLoaderTests {
             """))
         #expect(error.line == 2)
         #expect(error.key == "owner")
-        #expect(error.message == "unknown key 'owner' (allowed: name, description, schedule, params, tasks)")
+        #expect(error.message == "unknown key 'owner' (allowed: name, description, schedule, params, tasks, notify)")
     }
 
     @Test func unknownKeysAreCheckedAtEveryLevel() throws {

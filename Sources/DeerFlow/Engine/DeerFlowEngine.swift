@@ -26,6 +26,11 @@ public final class DeerFlowEngine: Sendable {
         public var version: String = DeerFlowVersion.current
         /// Applied to task log text before it is stored for the API (the logging filters).
         public var redactTaskLog: (@Sendable (String) -> String)?
+        /// Variables of this process's environment that shell tasks inherit besides
+        /// ``TaskEnvironment/baseVariables``: names or prefixes (`AWS_*`).
+        public var environmentPassthrough: [String] = []
+        /// The user shell tasks run as; nil: this process's user.
+        public var taskUser: TaskUser?
 
         public init() {}
     }
@@ -318,5 +323,20 @@ final class RunWaiters: EngineObserver {
             state[run]?.removeAll { $0 === box }
             if state[run]?.isEmpty == true { state[run] = nil }
         }
+    }
+}
+
+/// A user shell tasks run as (`worker.run_as`), resolved when the process starts.
+public struct TaskUser: Sendable, Hashable {
+    public var name: String
+    public var uid: UInt32
+    public var gid: UInt32
+    public var home: String
+
+    public init(name: String, uid: UInt32, gid: UInt32, home: String) {
+        self.name = name
+        self.uid = uid
+        self.gid = gid
+        self.home = home
     }
 }

@@ -14,8 +14,8 @@ import Darwin
 /// success. Parameters reach it only as environment variables, never spliced into the command.
 /// Cancellation sends SIGTERM, then SIGKILL after a grace period.
 enum ShellRunner {
-    /// Environment of a shell task: the process's own, plus `DEERFLOW_PARAM_<NAME>` per parameter
-    /// and the attempt's ids.
+    /// DeerFlow's variables of a shell task: `DEERFLOW_PARAM_<NAME>` per parameter and the
+    /// attempt's ids (the rest of its environment: ``run(_:environment:passthrough:user:log:killGracePeriod:)``).
     static func environment(for attempt: ClaimedAttempt) -> [String: String] {
         var environment: [String: String] = [
             "DEERFLOW_WORKFLOW": attempt.workflow,
@@ -30,29 +30,47 @@ enum ShellRunner {
         return environment
     }
 
-    /// The program that starts task processes, with its arguments.
-    static let launcher: [String]? = {
+    /// Whether util-linux's `setpriv` is there to start task processes.
+    static let hasSetpriv = FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv")
+
+    /// The program that starts task processes, with its arguments: as `user` when given (which
+    /// needs `setpriv`; the process checks at start).
+    static func launcher(as user: TaskUser?) -> [String] {
         #if os(Linux)
-        if FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") {
-            return ["/usr/bin/setpriv", "--pdeathsig", "KILL", "--", "/usr/bin/env"]
+        if hasSetpriv {
+            var argv = ["/usr/bin/setpriv"]
+            if let user { argv += ["--reuid=\(user.uid)", "--regid=\(user.gid)", "--init-groups"] }
+            return argv + ["--pdeathsig", "KILL", "--", "/usr/bin/env"]
         }
         #endif
-        return nil
-    }()
+        return ["/usr/bin/env"]
+    }
 
     /// `my-param.x` → `MY_PARAM_X`.
     static func parameterVariable(_ name: String) -> String {
         String(name.uppercased().map { $0.isLetter || $0.isNumber ? $0 : "_" })
     }
 
-    static func run(_ action: ShellAction, environment extra: [String: String], log: TaskLog, killGracePeriod: Duration) async throws -> JSONValue {
-        var environment = ProcessInfo.processInfo.environment
+    /// - Parameters:
+    ///   - passthrough: variables of this process's environment the task inherits besides the
+    ///     base ones (``TaskEnvironment``).
+    ///   - user: the user the task runs as; nil: this process's.
+    static func run(
+        _ action: ShellAction, environment extra: [String: String], passthrough: [String], user: TaskUser?, log: TaskLog,
+        killGracePeriod: Duration
+    ) async throws -> JSONValue {
+        var environment = TaskEnvironment.inherited(from: ProcessInfo.processInfo.environment, passthrough: passthrough + action.environmentPassthrough)
+        if let user {
+            environment["HOME"] = user.home
+            environment["USER"] = user.name
+            environment["LOGNAME"] = user.name
+        }
         for (key, value) in action.environment { environment[key] = value }
         for (key, value) in extra { environment[key] = value }
         // `env` finds the program on PATH, as a shell would, without a shell parsing anything.
         // `setpriv --pdeathsig KILL` (util-linux) makes the task die with the worker: a worker killed
         // with SIGKILL leaves no task running on behind its back while the attempt is retried.
-        var argv = launcher ?? ["/usr/bin/env"]
+        var argv = launcher(as: user)
         if let directory = action.workingDirectory {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {

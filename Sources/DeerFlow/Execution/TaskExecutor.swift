@@ -80,9 +80,10 @@ struct TaskExecutor: Sendable {
             // Nothing to run, log, time out or stop: done at once, without the machinery below.
             return AttemptCompletion(attemptID: attempt.id, outcome: .success(output: .null), finishedAt: Date())
         }
-        let log = TaskLog(limit: engine.configuration.taskLogLimit)
+        let secrets = SecretValues(params: attempt.params, definition: engine.workflows[attempt.workflow]?.definition)
+        let log = TaskLog(limit: engine.configuration.taskLogLimit, secrets: secrets)
         let work: @Sendable () async throws -> JSONValue
-        switch makeWork(attempt, log: log) {
+        switch makeWork(attempt, log: log, secrets: secrets) {
         case .success(let made): work = made
         case .failure(let error):
             return AttemptCompletion(attemptID: attempt.id, outcome: .failure(message: error.message), finishedAt: Date())
@@ -151,14 +152,14 @@ struct TaskExecutor: Sendable {
         }
         await finalFlush(log, attempt: attempt.id)
         guard let outcome else { return nil }
-        return AttemptCompletion(attemptID: attempt.id, outcome: outcome, finishedAt: Date())
+        return AttemptCompletion(attemptID: attempt.id, outcome: secrets.redact(outcome), finishedAt: Date())
     }
 
     /// Stores what the attempt wrote since the last flush; on failure the text goes back into the
     /// log for the next flush, so a store hiccup while the task runs loses nothing.
     @discardableResult
-    private func flush(_ log: TaskLog, attempt: AttemptID) async -> Bool {
-        guard var text = log.drain() else { return true }
+    private func flush(_ log: TaskLog, attempt: AttemptID, final: Bool = false) async -> Bool {
+        guard var text = log.drain(final: final) else { return true }
         if let redact = engine.configuration.redactTaskLog { text = redact(text) }
         do {
             try await engine.store.appendLog(attempt: attempt, text: text, limit: engine.configuration.taskLogLimit)
@@ -173,14 +174,14 @@ struct TaskExecutor: Sendable {
     /// The last flush of an attempt: tries for a while (the store may be restarting) before giving up.
     private func finalFlush(_ log: TaskLog, attempt: AttemptID) async {
         for delay in [100, 500, 1000, 2000, 4000] {
-            if await flush(log, attempt: attempt) { return }
+            if await flush(log, attempt: attempt, final: true) { return }
             try? await Task.sleep(for: .milliseconds(delay))
         }
-        if await flush(log, attempt: attempt) { return }
+        if await flush(log, attempt: attempt, final: true) { return }
         engine.logger.error("task log lost: the store kept failing", metadata: ["attempt": "\(attempt)"])
     }
 
-    private func makeWork(_ attempt: ClaimedAttempt, log: TaskLog) -> Result<@Sendable () async throws -> JSONValue, DeerFlowError> {
+    private func makeWork(_ attempt: ClaimedAttempt, log: TaskLog, secrets: SecretValues) -> Result<@Sendable () async throws -> JSONValue, DeerFlowError> {
         guard let entry = engine.workflows[attempt.workflow] else {
             return .failure(DeerFlowError(.notFound, "workflow '\(attempt.workflow)' is not registered in worker process \(getpid()); give this worker the same workflows as the server"))
         }
@@ -188,7 +189,7 @@ struct TaskExecutor: Sendable {
             return .failure(DeerFlowError(.notFound, "task '\(attempt.taskID)' is not part of workflow '\(attempt.workflow)' (version \(entry.versionID)) in this worker"))
         }
         let task = entry.definition.tasks[index]
-        let context = makeContext(attempt, entry: entry, log: log)
+        let context = makeContext(attempt, entry: entry, log: log, secrets: secrets)
         let grace = engine.configuration.killGracePeriod
         switch task.action {
         case .noop:
@@ -205,7 +206,9 @@ struct TaskExecutor: Sendable {
                 var carrier: [String: String] = [:]
                 DeerFlowTracing.inject(into: &carrier)
                 for (key, value) in carrier { environment[key.uppercased()] = value }
-                return try await ShellRunner.run(shell, environment: environment, log: log, killGracePeriod: grace)
+                return try await ShellRunner.run(
+                    shell, environment: environment, passthrough: engine.configuration.environmentPassthrough,
+                    user: engine.configuration.taskUser, log: log, killGracePeriod: grace)
             }
         case .http(let http):
             return .success {
@@ -219,11 +222,11 @@ struct TaskExecutor: Sendable {
         }
     }
 
-    private func makeContext(_ attempt: ClaimedAttempt, entry: WorkflowRegistry.Entry, log: TaskLog) -> TaskContext {
+    private func makeContext(_ attempt: ClaimedAttempt, entry: WorkflowRegistry.Entry, log: TaskLog, secrets: SecretValues) -> TaskContext {
         let executionID = "\(attempt.runID):\(attempt.taskID):\(attempt.number)"
         let base = engine.logger
         var logger = Logger(label: "deerflow.task") { _ in
-            TaskLogHandler(primary: base.handler, log: log)
+            TaskLogHandler(primary: base.handler, log: log, secrets: secrets)
         }
         logger.logLevel = base.logLevel
         logger[metadataKey: "workflow"] = "\(attempt.workflow)"

@@ -45,6 +45,7 @@ struct DemoCommand: AsyncParsableCommand {
             throw CLIError("no workflow directory '\(workflows)'; run the demo from the repository root or pass --workflows DIR")
         }
         let logger = try ProcessLogging.bootstrap(level: logLevel)
+        ProcessHardening.closeProcFiles()
         var options = RuntimeOptions()
         options.workflowsDirectory = workflows
         options.databaseURL = database

@@ -141,6 +141,7 @@ struct WorkerCommand: AsyncParsableCommand {
 /// Builds and runs a runtime, turning configuration errors into messages that name the file.
 enum Launcher {
     static func run(_ options: RuntimeOptions, logger: Logger) async throws {
+        ProcessHardening.closeProcFiles()
         let runtime: DeerFlowRuntime
         do {
             runtime = try await DeerFlowRuntime.make(options: options, workflows: SwiftWorkflows.all, logger: logger)

@@ -73,6 +73,7 @@ public final class DeerFlowRuntime: Sendable {
         ProcessLogging.dropped.attach { handler, count in engineMetrics.recordDroppedLogLines(handler: handler, count: count) }
         ProcessTracing.dropped.attach { _, count in engineMetrics.recordDroppedSpans(count) }
         var engineConfiguration = options.engine
+        if options.runWorkers, let name = options.taskUserName { engineConfiguration.taskUser = try ProcessHardening.taskUser(named: name) }
         if let logging = ProcessLogging.current, engineConfiguration.redactTaskLog == nil {
             // Task logs stored for the API go through the same redaction as every log line.
             let redactor = logging.redactor

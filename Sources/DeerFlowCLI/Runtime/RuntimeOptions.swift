@@ -28,6 +28,8 @@ public struct RuntimeOptions: Sendable {
     public var metricsPort: Int?
     /// In-process alert evaluation and notifications.
     public var alerting = AlertingSettings()
+    /// `worker.run_as`: the user shell tasks run as (resolved, and checked, when the runtime is made).
+    public var taskUserName: String?
 
     public static let defaultDatabaseURL = "sqlite://./.deerflow/deerflow.sqlite"
 
@@ -85,6 +87,8 @@ public struct RuntimeOptions: Sendable {
                 if let poll = file.pollInterval { worker.pollInterval = poll }
                 if let drain = file.drainTimeout { worker.drainTimeout = drain }
                 if let timeout = file.workerTimeout { scheduler.workerTimeout = timeout }
+                if let patterns = file.environmentPassthrough { engine.environmentPassthrough = patterns }
+                if let user = file.runAs { taskUserName = user }
             }
             let metricsFile = (directory as NSString).appendingPathComponent("metrics.yaml")
             if FileManager.default.fileExists(atPath: metricsFile) {

@@ -238,12 +238,41 @@ public struct ShellAction: Sendable, Hashable, Codable {
     public var environment: [String: String]
     /// Working directory; default: the server's.
     public var workingDirectory: String?
+    /// Variables of DeerFlow's environment this task inherits besides the base ones, as names or
+    /// prefixes (`AWS_*`); added to `worker.env_passthrough`. See ``TaskEnvironment``.
+    public var environmentPassthrough: [String]
 
-    public init(command: [String]? = nil, script: String? = nil, environment: [String: String] = [:], workingDirectory: String? = nil) {
+    public init(
+        command: [String]? = nil, script: String? = nil, environment: [String: String] = [:], workingDirectory: String? = nil,
+        environmentPassthrough: [String] = []
+    ) {
         self.command = command
         self.script = script
         self.environment = environment
         self.workingDirectory = workingDirectory
+        self.environmentPassthrough = environmentPassthrough
+    }
+
+    private enum CodingKeys: String, CodingKey { case command, script, environment, workingDirectory, environmentPassthrough }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        command = try container.decodeIfPresent([String].self, forKey: .command)
+        script = try container.decodeIfPresent(String.self, forKey: .script)
+        environment = try container.decode([String: String].self, forKey: .environment)
+        workingDirectory = try container.decodeIfPresent(String.self, forKey: .workingDirectory)
+        environmentPassthrough = try container.decodeIfPresent([String].self, forKey: .environmentPassthrough) ?? []
+    }
+
+    /// Encoded without `environmentPassthrough` when it is empty, so the version id of a workflow
+    /// that does not use it is what it was before the key existed.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encodeIfPresent(command, forKey: .command)
+        try container.encodeIfPresent(script, forKey: .script)
+        try container.encode(environment, forKey: .environment)
+        try container.encodeIfPresent(workingDirectory, forKey: .workingDirectory)
+        if !environmentPassthrough.isEmpty { try container.encode(environmentPassthrough, forKey: .environmentPassthrough) }
     }
 
     /// The argv to execute.

@@ -130,6 +130,9 @@ extension WorkflowDefinition {
                 } else if let command = shell.command, command.isEmpty {
                     issues.append(.init(path: "\(path).command", message: "must not be empty"))
                 }
+                for (index, pattern) in shell.environmentPassthrough.enumerated() where !TaskEnvironment.isValidPattern(pattern) {
+                    issues.append(.init(path: "\(path).env_passthrough[\(index)]", message: "'\(pattern)' is not a variable name or prefix (e.g. AWS_REGION, AWS_*)"))
+                }
             case .http(let http):
                 if let url = URL(string: http.url), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https", url.host != nil {
                 } else {

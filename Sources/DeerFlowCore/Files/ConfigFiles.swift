@@ -18,6 +18,8 @@ import Foundation
 ///   lease: 30s
 ///   poll_interval: 1s
 ///   drain_timeout: 30s
+///   env_passthrough: [AWS_*]   # variables shell tasks inherit besides PATH, HOME, LANG, ...
+///   run_as: deerflow-tasks     # shell tasks run as this user (DeerFlow must run as root)
 /// scheduler:
 ///   worker_timeout: 60s
 /// ```
@@ -35,6 +37,10 @@ public struct ServerConfigFile: Sendable, Hashable {
     public var pollInterval: Duration?
     public var drainTimeout: Duration?
     public var workerTimeout: Duration?
+    /// `worker.env_passthrough`: variables of DeerFlow's environment every shell task inherits.
+    public var environmentPassthrough: [String]?
+    /// `worker.run_as`: the user shell tasks run as.
+    public var runAs: String?
     /// The `tracing:` section, with the keys of `tracing.yaml`; nil when there is none.
     public var tracing: TracingConfigFile?
 
@@ -61,7 +67,15 @@ public struct ServerConfigFile: Sendable, Hashable {
             if let database = top.mapping("database", allowedKeys: ["url"]) {
                 config.databaseURL = database.string("url")
             }
-            if let worker = top.mapping("worker", allowedKeys: ["slots", "queues", "lease", "poll_interval", "drain_timeout"]) {
+            if let worker = top.mapping("worker", allowedKeys: ["slots", "queues", "lease", "poll_interval", "drain_timeout", "env_passthrough", "run_as"]) {
+                if let node = worker.optional("env_passthrough"), let patterns = node.stringList(allowSingle: true) {
+                    if let bad = patterns.first(where: { !TaskEnvironment.isValidPattern($0) }) {
+                        node.fail("'\(bad)' is not a variable name or prefix (e.g. AWS_REGION, AWS_*)")
+                    } else {
+                        config.environmentPassthrough = patterns
+                    }
+                }
+                config.runAs = worker.string("run_as")
                 config.workerSlots = worker.optional("slots")?.int(in: Limits.slots)
                 config.workerQueues = worker.stringList("queues", allowSingle: true)
                 config.lease = worker.optional("lease")?.duration(in: Limits.lease)

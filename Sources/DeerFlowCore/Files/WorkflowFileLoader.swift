@@ -33,6 +33,7 @@ import Foundation
 ///       echo hi
 ///     env: {KEY: value}      # shell: extra environment
 ///     workdir: /tmp          # shell: working directory
+///     env_passthrough: [AWS_*]  # shell: variables of DeerFlow's environment to inherit
 ///     depends_on: [a, b]     # optional; a single string is also accepted
 ///     queue: default         # default "default"
 ///     priority: 0            # default 0; higher runs first
@@ -148,7 +149,7 @@ public enum WorkflowFileLoader {
         "id", "type", "description", "depends_on", "queue", "priority", "retries", "retry_delay", "max_retry_delay", "timeout",
     ]
     static let taskTypeKeys: [String: [String]] = [
-        "shell": ["command", "script", "env", "workdir"],
+        "shell": ["command", "script", "env", "workdir", "env_passthrough"],
         "http": ["method", "url", "headers", "body", "expect_status"],
         "noop": [],
         "sleep": ["duration"],
@@ -282,7 +283,8 @@ public enum WorkflowFileLoader {
                 command: command,
                 script: task.string("script"),
                 environment: task.stringMap("env") ?? [:],
-                workingDirectory: task.string("workdir")
+                workingDirectory: task.string("workdir"),
+                environmentPassthrough: task.stringList("env_passthrough", allowSingle: true) ?? []
             ))
         case "http":
             var body: String?
