@@ -1,4 +1,4 @@
-public import DeerFlow
+import DeerFlow
 import DeerFlowCore
 import Foundation
 

@@ -1,5 +1,5 @@
 public import DeerFlowCore
-public import Foundation
+import Foundation
 
 /// `deerflow` processes of a cluster test — servers without workers, worker processes — sharing
 /// one database, with the HTTP calls such tests make.

@@ -20,7 +20,7 @@ struct TracingTests {
                 return value
             }
             // Task code makes child spans with the ordinary API.
-            try await withSpan("process_batch") { span in
+            withSpan("process_batch") { span in
                 span.attributes["batch_size"] = 100
             }
             if attempt == 1 { throw TestFailure("first attempt fails") }

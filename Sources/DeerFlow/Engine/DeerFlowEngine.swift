@@ -1,5 +1,5 @@
 public import DeerFlowCore
-public import Foundation
+import Foundation
 public import Logging
 import Synchronization
 public import Tracing

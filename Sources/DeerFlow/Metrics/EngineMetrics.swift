@@ -1,4 +1,4 @@
-public import DeerFlowCore
+import DeerFlowCore
 public import Foundation
 public import Logging
 import Synchronization

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 import Logging
 
 /// Brings the gauges up to date before `/metrics` is rendered: cluster-wide figures from the store

@@ -7,7 +7,7 @@ import DeerFlowLogging
 import DeerFlowObservability
 import DeerFlowPostgres
 import DeerFlowSQLite
-public import Foundation
+import Foundation
 public import Logging
 public import ServiceLifecycle
 import UnixSignals

@@ -1,7 +1,7 @@
 public import DeerFlow
 import DeerFlowCore
 public import DeerFlowNotifications
-public import Foundation
+import Foundation
 
 /// Everything that shapes one DeerFlow process: what it runs, where its store is, its ports.
 /// Built from flags, environment and the files of `--config`; tests build it directly.
