@@ -202,6 +202,31 @@ struct CLITests {
         #expect(!server.log.contains("API listening"), "it must not serve: \(server.log)")
     }
 
+    @Test("deerflow export dashboards, alerts and prometheus-config read metrics.yaml only; alertmanager-config notifications.yaml only")
+    func exportReadsOnlyItsFile() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        try directory.write("config/metrics.yaml", "metrics:\n  port: 9400\n")
+        try directory.write("config/deerflow.yaml", "api:\n  tokens: [\"${DEERFLOW_TEST_UNSET_TOKEN}\"]\n")
+        try directory.write("config/logging.yaml", "logging:\n  level: loud\n")
+        try directory.write("config/notifications.yaml", """
+            notifications:
+              channels:
+                pagerduty:
+                  service_key: ${DEERFLOW_TEST_UNSET_PAGERDUTY_KEY}
+            """)
+        for kind in ["dashboards", "alerts", "prometheus-config"] {
+            let outcome = try await Self.deerflow(["export", kind, "--config", directory.file("config"), "--out", directory.file("out")])
+            #expect(outcome.status == 0, "\(kind): \(outcome)")
+        }
+        let scrape = try String(contentsOfFile: directory.file("out/prometheus.yml"), encoding: .utf8)
+        #expect(scrape.contains("localhost:9400"), "metrics.yaml was read: \(scrape)")
+        let alertmanager = try await Self.deerflow(["export", "alertmanager-config", "--config", directory.file("config"), "--out", directory.file("out")])
+        #expect(alertmanager.status != 0, "\(alertmanager)")
+        #expect(alertmanager.stderr.contains("DEERFLOW_TEST_UNSET_PAGERDUTY_KEY"), "\(alertmanager)")
+        #expect(!alertmanager.stderr.contains("DEERFLOW_TEST_UNSET_TOKEN") && !alertmanager.stderr.contains("loud"), "\(alertmanager)")
+    }
+
     @Test("tracing configured in deerflow.yaml's tracing: section turns tracing on; configured in both files, the server refuses to start")
     func tracingSectionOfServerFile() async throws {
         let directory = try TemporaryDirectory()

@@ -38,22 +38,28 @@ struct ExportCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Directory to write into (created when missing).", valueName: "dir"))
     var out: String
 
-    @Option(help: ArgumentHelp("Directory of metrics.yaml (and notifications.yaml for alertmanager-config).", valueName: "dir"))
+    @Option(help: ArgumentHelp("Config directory: its metrics.yaml (notifications.yaml for alertmanager-config) is read, no other file.", valueName: "dir"))
     var config: String?
 
     @Option(name: .customLong("target"), help: ArgumentHelp("host:port of a DeerFlow metrics endpoint for prometheus-config; repeat for several. Default localhost:<metrics port>.", valueName: "host:port"))
     var targets: [String] = []
 
     func run() async throws {
-        var options = RuntimeOptions()
-        options.configDirectory = config
+        // Each kind reads only the file it needs: metrics.yaml, or notifications.yaml.
+        let environment = ProcessInfo.processInfo.environment
+        var metrics = MetricsConfigFile()
+        var notifications: NotificationsConfigFile?
         do {
-            try options.applyConfigFiles(environment: ProcessInfo.processInfo.environment)
+            let directory = try config.map(ConfigDirectory.init)
+            if kind == .alertmanagerConfig {
+                notifications = try directory?.notifications(environment: environment)
+            } else if let file = try directory?.metrics(environment: environment) {
+                metrics = file
+            }
         } catch {
             throw CLIError(Launcher.describe(error))
         }
-        let contract = MonitoringContract(
-            constantLabels: options.metrics.labels, metricsPath: options.metrics.path, scrapeInterval: options.metrics.scrapeInterval)
+        let contract = MonitoringContract(constantLabels: metrics.labels, metricsPath: metrics.path, scrapeInterval: metrics.scrapeInterval)
         let files: [(String, String)]
         switch kind {
         case .dashboards:
@@ -61,10 +67,10 @@ struct ExportCommand: AsyncParsableCommand {
         case .alerts:
             files = [("alerts.yaml", contract.alertsYAML()), ("alerts_test.yaml", contract.alertsTestYAML())]
         case .prometheusConfig:
-            let scrapeTargets = targets.isEmpty ? ["localhost:\(options.metrics.port)"] : targets
+            let scrapeTargets = targets.isEmpty ? ["localhost:\(metrics.port)"] : targets
             files = [("prometheus.yml", contract.prometheusConfig(targets: scrapeTargets))]
         case .alertmanagerConfig:
-            guard let notifications = options.alerting.notifications else {
+            guard let notifications else {
                 throw CLIError("alertmanager-config translates notifications.yaml: pass --config DIR with a notifications.yaml in it")
             }
             files = [("alertmanager.yml", notifications.alertmanagerYAML())]
