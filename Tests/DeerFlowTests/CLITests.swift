@@ -341,6 +341,43 @@ struct CLITests {
         }
     }
 
+    @Test("deerflow run --wait prints each line as it happens into a pipe; --timeout gives up with exit code 124 and the run goes on")
+    func runWaitStreamsAndTimesOut() async throws {
+        let napping = ["nap.yaml": "name: nap\ntasks:\n  - id: nap\n    type: sleep\n    duration: 60s\n"]
+        try await withTestServer(yamlWorkflows: napping) { server in
+            // ServerProcess reads the command's output through a pipe, as `| tee` or a CI log does.
+            let waiting = try ServerProcess(["run", "nap", "--wait", "--timeout", "8s", "--api", server.apiURL])
+            defer { waiting.stop() }
+            // Block-buffered, these lines would show only when the command exits (after 8 s).
+            let id = try await waiting.waitFor("run ([0-9A-Za-z]+) of nap created; waiting", timeout: .seconds(6))
+            _ = try await waiting.waitFor("(  nap: running)", timeout: .seconds(6))
+            #expect(waiting.isRunning, "the lines came before the command ended: \(waiting.log)")
+            #expect(try await waiting.waitForExit(timeout: .seconds(30)) == 124, "\(waiting.log)")
+            #expect(waiting.log.contains("stopped waiting after 8s (--timeout); run \(id) has not finished and goes on"), "\(waiting.log)")
+            let run = try #require(try await server.engine.run(RunID(rawValue: id)))
+            #expect(run.run.status == .running, "the run goes on")
+            try await server.engine.cancel(RunID(rawValue: id))
+
+            let withoutWait = try await Self.deerflow(["run", "nap", "--timeout", "1s", "--api", server.apiURL])
+            #expect(withoutWait.status == 64 && withoutWait.stderr.contains("--timeout limits --wait"), "\(withoutWait)")
+            let badDuration = try await Self.deerflow(["run", "nap", "--wait", "--timeout", "soon", "--api", server.apiURL])
+            #expect(badDuration.status == 64 && badDuration.stderr.contains("'soon' is not a duration"), "\(badDuration)")
+        }
+    }
+
+    @Test("a bad --param prints run's usage, not the top-level one, with exit code 64")
+    func badParamUsage() async throws {
+        try await withTestServer(yamlWorkflows: Self.clientWorkflows) { server in
+            for params in [["--param", "m=1"], ["--param", "n=five"], ["--param", "n"]] {
+                let outcome = try await Self.deerflow(["run", "typed"] + params + ["--api", server.apiURL])
+                #expect(outcome.status == 64, "\(params): \(outcome)")
+                #expect(outcome.stderr.contains("Usage: deerflow run <workflow>"), "\(params): \(outcome)")
+                #expect(outcome.stderr.contains("See 'deerflow run --help'"), "\(params): \(outcome)")
+                #expect(!outcome.stderr.contains("<subcommand>"), "the top-level usage: \(outcome)")
+            }
+        }
+    }
+
     @Test("deerflow status, runs, workflows, workers and logs print readable tables and text")
     func readCommands() async throws {
         try await withTestServer(yamlWorkflows: Self.clientWorkflows) { server in
@@ -409,7 +446,10 @@ struct CLITests {
         // more than a few seconds (the generous bound below is far from the 30 s request timeout).
         let outcome = try await Self.deerflow(["workflows", "--api", "http://127.0.0.1:1"], timeout: .seconds(10))
         #expect(outcome.status != 0, "\(outcome)")
-        #expect(outcome.stderr.contains("cannot reach the DeerFlow API at http://127.0.0.1:1"), "\(outcome)")
+        #expect(outcome.stderr.contains("cannot reach the DeerFlow API at http://127.0.0.1:1: is `deerflow server` running?"), "\(outcome)")
+        #expect(outcome.stderr.contains("connection refused"), "the cause in words: \(outcome)")
+        #expect(outcome.stderr.contains("--api or DEERFLOW_API_URL"), "\(outcome)")
+        #expect(!outcome.stderr.contains("errno") && !outcome.stderr.contains("error set"), "no NIO wrapping: \(outcome)")
     }
 
     // MARK: Help
@@ -431,7 +471,7 @@ struct CLITests {
 
         let run = try await Self.deerflow(["run", "--help"])
         #expect(run.status == 0, "\(run)")
-        for option in ["--param", "--wait", "--json", "--api", "--token"] {
+        for option in ["--param", "--wait", "--timeout", "--json", "--api", "--token"] {
             #expect(run.stdout.contains(option), "\(option) missing: \(run)")
         }
     }
