@@ -7,7 +7,7 @@ info:
   version: 0.1.0
   summary: Trigger, inspect and cancel workflow runs; read task logs, workers and health.
   description: |
-    The HTTP API of a DeerFlow server (`deerflow serve`).
+    The HTTP API of a DeerFlow server (`deerflow server`).
 
     * Every JSON response is `application/json; charset=utf-8` and ends with a newline.
     * Every error answers `{"error": {"code": "...", "message": "..."}}`; the `code` is a stable

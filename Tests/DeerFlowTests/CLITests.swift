@@ -476,6 +476,64 @@ struct CLITests {
         }
     }
 
+    /// Help text with its line wrapping undone.
+    static func unwrapped(_ text: String) -> String {
+        text.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+    }
+
+    @Test("help texts are true: run's example uses etl's parameters, --config names every file, export names only files that exist")
+    func helpMatchesTheRepository() async throws {
+        let run = try await Self.deerflow(["run", "--help"])
+        let example = try #require(run.stdoutLines.first { $0.contains("Example: deerflow run ") }, "\(run)")
+        let workflow = try #require(example.split(separator: " ").drop { $0 != "run" }.dropFirst().first.map(String.init))
+        let definition = try WorkflowFileLoader.load(file: "\(Self.repositoryRoot)/examples/workflows/\(workflow).yaml")
+        let expression = try NSRegularExpression(pattern: "--param ([a-z_]+)=")
+        let used = expression.matches(in: example, range: NSRange(example.startIndex..., in: example))
+            .compactMap { Range($0.range(at: 1), in: example).map { String(example[$0]) } }
+        #expect(!used.isEmpty, "\(example)")
+        #expect(Set(used).isSubset(of: definition.params.map(\.name)), "\(example) uses parameters \(workflow) does not declare (\(definition.params.map(\.name)))")
+        for code in ["0", "1", "64", "124"] {
+            #expect(run.stdoutLines.contains { $0.trimmingCharacters(in: .whitespaces).hasPrefix(code + " ") }, "exit code \(code) undocumented: \(run)")
+        }
+
+        for command in ["server", "worker"] {
+            let help = Self.unwrapped(try await Self.deerflow([command, "--help"]).stdout)
+            for file in ["deerflow.yaml", "metrics.yaml", "logging.yaml", "tracing.yaml", "alerts.yaml", "notifications.yaml"] {
+                #expect(help.contains(file), "\(command) --help does not name \(file) for --config: \(help)")
+            }
+        }
+
+        let export = try await Self.deerflow(["export", "--help"])
+        let paths = try NSRegularExpression(pattern: "deploy/[A-Za-z0-9_./-]+")
+            .matches(in: export.stdout, range: NSRange(export.stdout.startIndex..., in: export.stdout))
+            .compactMap { Range($0.range, in: export.stdout).map { String(export.stdout[$0]) } }
+        #expect(paths.count >= 3, "\(export)")
+        for path in paths {
+            #expect(FileManager.default.fileExists(atPath: "\(Self.repositoryRoot)/\(path)"), "export --help names \(path), which does not exist")
+        }
+    }
+
+    @Test("the docs and openapi.yaml name only commands that exist")
+    func documentedCommandsExist() async throws {
+        let root = try await Self.deerflow(["--help"])
+        let commands = Set(root.stdoutLines.compactMap { line -> String? in
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            guard line.hasPrefix("  "), let word = trimmed.split(separator: " ").first else { return nil }
+            return String(word)
+        })
+        #expect(commands.contains("server") && commands.contains("validate"), "\(root)")
+        let expression = try NSRegularExpression(pattern: "`deerflow ([a-z][a-z-]*)")
+        var files = ["README.md", "openapi.yaml"]
+        files += try FileManager.default.contentsOfDirectory(atPath: "\(Self.repositoryRoot)/docs").filter { $0.hasSuffix(".md") }.map { "docs/\($0)" }
+        for file in files {
+            let text = try String(contentsOfFile: "\(Self.repositoryRoot)/\(file)", encoding: .utf8)
+            for match in expression.matches(in: text, range: NSRange(text.startIndex..., in: text)) {
+                guard let range = Range(match.range(at: 1), in: text) else { continue }
+                #expect(commands.contains(String(text[range])), "\(file) names `deerflow \(text[range])`, which is no command")
+            }
+        }
+    }
+
     // MARK: demo
 
     @Test("deerflow demo --exit-when-done runs the example workflows, prints the URLs and exits 0")

@@ -12,17 +12,18 @@ struct ExportCommand: AsyncParsableCommand {
         commandName: "export",
         abstract: "Write Grafana dashboards, Prometheus alert rules (with promtool tests), a Prometheus scrape config or an Alertmanager config.",
         discussion: """
-            Honours metrics.yaml in --config: its constant labels are matched by every selector, its path and \
-            scrape_interval go into the scrape config. The files in deploy/ are this command's output for the \
-            default configuration (scripts/export-deploy regenerates them; a test checks they match):
+            dashboards, alerts and prometheus-config honour metrics.yaml in --config (and read no other file of \
+            it): its constant labels are matched by every selector, its path and scrape_interval go into the scrape \
+            config. The files in deploy/ are their output for the default configuration (scripts/export-deploy \
+            regenerates them; a test checks they match):
 
               dashboards:          deploy/grafana/deerflow-overview.json
               alerts:              deploy/prometheus/alerts.yaml, alerts_test.yaml
               prometheus-config:   deploy/prometheus/prometheus.yml
-              alertmanager-config: deploy/alertmanager/alertmanager.yml
 
-            alertmanager-config translates notifications.yaml of --config (channels, routing, repeat_interval) for \
-            teams that run Alertmanager; it contains the channels' secrets, so it is written readable by its owner only.
+            alertmanager-config translates notifications.yaml of --config (channels, routing, repeat_interval) into \
+            alertmanager.yml for teams that run Alertmanager. It contains the channels' secrets, so it is written \
+            readable by its owner only and none is committed in deploy/: write it where your Alertmanager reads it.
             """
     )
 

@@ -10,7 +10,7 @@ struct ProcessOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Directory of YAML workflow files, one workflow per file.", valueName: "dir"))
     var workflows: String?
 
-    @Option(help: ArgumentHelp("Directory of deerflow.yaml and metrics.yaml (see the README, Configuration).", valueName: "dir"))
+    @Option(help: ArgumentHelp("Config directory, read by file name: \(ConfigDirectory.fileNames.joined(separator: ", ")) (each optional; see the README, Configuration).", valueName: "dir"))
     var config: String?
 
     @Option(help: ArgumentHelp("Database URL: sqlite://PATH or postgres://user:password@host:5432/db?sslmode=require (env DEERFLOW_DATABASE_URL). Default: \(RuntimeOptions.defaultDatabaseURL)", valueName: "url"))
