@@ -1,4 +1,5 @@
 import DeerFlow
+@testable import DeerFlowCLI
 import DeerFlowCore
 import DeerFlowTesting
 import Foundation
@@ -200,6 +201,39 @@ struct CLITests {
         #expect(server.log.contains(directory.file("workflows/cyclic.yaml") + ":5:"), "\(server.log)")
         #expect(server.log.contains("cycle"), "\(server.log)")
         #expect(!server.log.contains("API listening"), "it must not serve: \(server.log)")
+    }
+
+    @Test("a port in use stops the start with the listener, the port and the setting to change, before anything listens")
+    func portInUse() async throws {
+        let holder = try await TestHTTPServer.start()
+        defer { Task { await holder.stop() } }
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        try directory.write("workflows/good.yaml", Self.goodWorkflow)
+        let base = ["server", "--workflows", directory.file("workflows"), "--database", "sqlite://" + directory.file("db.sqlite")]
+        for (ports, listener, setting) in [
+            (["--api-port", "\(holder.port)", "--metrics-port", "0"], "API", "--api-port or api.port in deerflow.yaml"),
+            (["--api-port", "0", "--metrics-port", "\(holder.port)"], "metrics endpoint", "--metrics-port or metrics.port in metrics.yaml"),
+        ] {
+            let server = try ServerProcess(base + ports)
+            defer { server.stop() }
+            let status = try await server.waitForExit(timeout: .seconds(30))
+            #expect(status != 0, "\(server.log)")
+            #expect(server.log.contains("the \(listener) cannot listen on 127.0.0.1:\(holder.port): the port is in use by another process."), "\(server.log)")
+            #expect(server.log.contains("Choose another port with \(setting) (0 picks a free one)."), "\(server.log)")
+            for noise in ["API listening", "metrics listening", "errno", "bind(descriptor", "Address already in use"] {
+                #expect(!server.log.contains(noise), "'\(noise)' in: \(server.log)")
+            }
+        }
+    }
+
+    @Test("the metrics port message says when the port is 9090, Prometheus' own default")
+    func prometheusPortNamed() {
+        let busy = ListenerUnavailable(listener: Listener(kind: .metrics, host: "127.0.0.1", port: 9090), reason: "the port is in use by another process")
+        #expect(busy.description.contains("9090 is also Prometheus' own default port"), "\(busy)")
+        #expect(busy.description.contains("--metrics-port or metrics.port in metrics.yaml"), "\(busy)")
+        let api = ListenerUnavailable(listener: Listener(kind: .api, host: "127.0.0.1", port: 9090), reason: "the port is in use by another process")
+        #expect(!api.description.contains("Prometheus"), "\(api)")
     }
 
     @Test("deerflow export dashboards, alerts and prometheus-config read metrics.yaml only; alertmanager-config notifications.yaml only")

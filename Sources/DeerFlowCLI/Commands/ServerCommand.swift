@@ -153,7 +153,11 @@ enum Launcher {
         } else {
             logger.info("workflows loaded", metadata: ["workflows": "\(names.joined(separator: ", "))"])
         }
-        try await runtime.run()
+        do {
+            try await runtime.run()
+        } catch let error as ListenerUnavailable {
+            throw CLIError(error.description)
+        }
     }
 
     static func describe(_ error: any Error) -> String {
