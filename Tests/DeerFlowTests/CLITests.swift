@@ -185,6 +185,62 @@ struct CLITests {
         #expect(cycleError.message.contains("a → b → a"), "the message names the cycle: \(outcome)")
     }
 
+    @Test("deerflow validate names every file of a directory it checked; a directory with nothing to check is an error")
+    func validateNamesFilesAndRefusesEmpty() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        try FileManager.default.createDirectory(atPath: directory.file("empty"), withIntermediateDirectories: true)
+        let empty = try await Self.deerflow(["validate", directory.file("empty")])
+        #expect(empty.status == 1, "\(empty)")
+        #expect(empty.stderr.contains("\(directory.file("empty")): nothing to check"), "\(empty)")
+
+        let good = try directory.write("workflows/good.yaml", Self.goodWorkflow)
+        let other = try directory.write("workflows/other.yml", "name: other\ntasks:\n  - {id: x, type: noop}\n")
+        let cyclic = try directory.write("workflows/cyclic.yaml", Self.cyclicWorkflow)
+        let outcome = try await Self.deerflow(["validate", directory.file("workflows")])
+        #expect(outcome.status == 1, "\(outcome)")
+        #expect(outcome.stdoutLines == ["ok: \(good): workflow 'good' (2 tasks)", "ok: \(other): workflow 'other' (1 tasks)"], "\(outcome)")
+        #expect(outcome.stderrLines.compactMap(Self.located).contains { $0.file == cyclic }, "\(outcome)")
+    }
+
+    @Test("deerflow validate warns about tasks on queues deerflow.yaml's workers do not serve and a tracing endpoint on port 4317; refuses http/json")
+    func validateWarnings() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let workflow = try directory.write("workflows/report.yaml", """
+            name: report
+            tasks:
+              - {id: gather, type: noop}
+              - {id: render, type: noop, queue: reports}
+              - {id: mail, type: noop, queue: reports}
+              - {id: archive, type: noop, queue: etl}
+            """)
+        let serverFile = try directory.write("config/deerflow.yaml", "worker:\n  queues: [default, etl]\n")
+        let tracing = try directory.write("config/tracing.yaml", "tracing:\n  endpoint: http://collector:4317\n")
+        let warned = try await Self.deerflow(["validate", directory.file("workflows"), directory.file("config")])
+        #expect(warned.status == 0, "warnings do not fail: \(warned)")
+        #expect(warned.stdoutLines.contains("ok: \(serverFile)") && warned.stdoutLines.contains("ok: \(tracing)"), "\(warned)")
+        #expect(warned.stderrLines.contains {
+            $0.hasPrefix("\(workflow): warning: workflow 'report': tasks render, mail use queue 'reports', which \(serverFile) worker.queues (default, etl) does not serve")
+        }, "\(warned)")
+        #expect(!warned.stderr.contains("'etl', which"), "etl is served: \(warned)")
+        #expect(warned.stderrLines.contains {
+            $0.hasPrefix("\(tracing): tracing: warning: endpoint http://collector:4317 is on port 4317") && $0.contains("http://collector:4318/v1/traces")
+        }, "\(warned)")
+        // Without a deerflow.yaml the served queues are not known: no warning.
+        let workflowsOnly = try await Self.deerflow(["validate", directory.file("workflows")])
+        #expect(workflowsOnly.status == 0 && workflowsOnly.stderr.isEmpty, "\(workflowsOnly)")
+
+        try directory.write("config/tracing.yaml", "tracing:\n  protocol: http/json\n")
+        let json = try await Self.deerflow(["validate", tracing])
+        #expect(json.status == 1, "\(json)")
+        let error = try #require(json.stderrLines.compactMap(Self.located).first, "\(json)")
+        #expect(error.file == tracing && error.line == 2 && error.key == "tracing.protocol", "\(json)")
+        for part in ["OTLP http/json is not supported", "base64", "hex", "answers 400", "use protocol http/protobuf"] {
+            #expect(error.message.contains(part), "'\(part)' missing: \(json)")
+        }
+    }
+
     @Test("deerflow server refuses to start on an invalid workflow file, naming file and line")
     func serverRefusesInvalidWorkflow() async throws {
         let directory = try TemporaryDirectory()
@@ -234,6 +290,35 @@ struct CLITests {
         #expect(busy.description.contains("--metrics-port or metrics.port in metrics.yaml"), "\(busy)")
         let api = ListenerUnavailable(listener: Listener(kind: .api, host: "127.0.0.1", port: 9090), reason: "the port is in use by another process")
         #expect(!api.description.contains("Prometheus"), "\(api)")
+    }
+
+    @Test("deerflow server warns at start about tasks on queues its workers do not serve and about a tracing endpoint on the gRPC port")
+    func startWarnings() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        try directory.write("workflows/report.yaml", """
+            name: report
+            tasks:
+              - id: gather
+                type: noop
+              - id: render
+                type: noop
+                queue: reports
+                depends_on: [gather]
+            """)
+        try directory.write("config/tracing.yaml", "tracing:\n  endpoint: http://127.0.0.1:4317\n")
+        let server = try ServerProcess([
+            "server", "--workflows", directory.file("workflows"), "--config", directory.file("config"),
+            "--database", "sqlite://" + directory.file("db.sqlite"), "--api-port", "0", "--metrics-port", "0",
+        ], environment: ["DEERFLOW_DATABASE_URL": "", "OTEL_EXPORTER_OTLP_ENDPOINT": "", "OTEL_SDK_DISABLED": ""])
+        defer { server.stop() }
+        _ = try await server.apiPort()
+        #expect(server.log.contains("workflow 'report': task render uses queue 'reports', which this server's workers"), "\(server.log)")
+        #expect(server.log.contains("until a worker serving 'reports' runs"), "\(server.log)")
+        #expect(server.log.contains("endpoint http://127.0.0.1:4317 is on port 4317, where collectors serve OTLP over gRPC"), "\(server.log)")
+        #expect(server.log.contains("http://127.0.0.1:4318/v1/traces"), "the working endpoint is suggested: \(server.log)")
+        server.signal(SIGTERM)
+        #expect(try await server.waitForExit() == 0, "\(server.log.suffix(2000))")
     }
 
     @Test("deerflow export dashboards, alerts and prometheus-config read metrics.yaml only; alertmanager-config notifications.yaml only")
