@@ -41,7 +41,7 @@ import Foundation
 ///     description: ...
 ///   - id: call
 ///     type: http
-///     method: POST           # default GET; upper-cased
+///     method: POST           # default POST with a body, else GET; upper-cased
 ///     url: https://example.com/x
 ///     headers: {X-Token: abc}
 ///     body: '{"a": 1}'       # a string; a mapping or list is sent as JSON
@@ -291,7 +291,7 @@ public enum WorkflowFileLoader {
                 body = bodyNode.isScalar ? bodyNode.string() : bodyNode.json().compactJSON
             }
             action = .http(HTTPAction(
-                method: (task.string("method") ?? "GET").uppercased(),
+                method: task.string("method")?.uppercased(),
                 url: task.require("url")?.string() ?? "",
                 headers: task.stringMap("headers") ?? [:],
                 body: body,
