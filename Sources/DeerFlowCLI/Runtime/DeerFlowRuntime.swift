@@ -80,7 +80,7 @@ public final class DeerFlowRuntime: Sendable {
         }
         let engine = try DeerFlowEngine(store: store, workflows: workflows, configuration: engineConfiguration, metrics: registry, logger: logger)
         engine.addObserver(engineMetrics)
-        engine.addObserver(LoggingObserver(logger: logger))
+        engine.addObserver(LoggingObserver(logger: logger, engine: engine))
         engine.registerBuiltinHealthChecks()
         engineMetrics.declare(queues: Array(Set(engine.workflows.all.flatMap { $0.definition.tasks.map(\.queue) } + options.worker.queues)))
         return DeerFlowRuntime(engine: engine, options: options, backend: backend, metrics: engineMetrics, rules: rules, logger: logger)
