@@ -7,7 +7,7 @@ info:
   version: 0.1.0
   summary: Trigger, inspect and cancel workflow runs; read task logs, workers and health.
   description: |
-    The HTTP API of a DeerFlow server (`deerflow serve`).
+    The HTTP API of a DeerFlow server (`deerflow server`).
 
     * Every JSON response is `application/json; charset=utf-8` and ends with a newline.
     * Every error answers `{"error": {"code": "...", "message": "..."}}`; the `code` is a stable
@@ -716,6 +716,7 @@ paths:
                     queue_depth: 12000
                     oldest_age_seconds: 35.2
                     threshold_depth: 10000
+                    queues_without_workers: []
                     latency_ms: 1.3
                   scheduler:
                     status: healthy
@@ -1398,8 +1399,9 @@ components:
       description: |
         One check: its status plus details. `latency_ms` is added unless the check failed,
         timed out or set it; `error` is set when it failed or timed out. Built-in details:
-        `queue` has `queue_depth`, `oldest_age_seconds`, `threshold_depth`; `scheduler` has
-        `lag_seconds`, `threshold_seconds`. Custom checks may add any key.
+        `queue` has `queue_depth`, `oldest_age_seconds`, `threshold_depth` and
+        `queues_without_workers` (queues with ready tasks that no live worker serves; any makes it
+        degraded); `scheduler` has `lag_seconds`, `threshold_seconds`. Custom checks may add any key.
       type: object
       required: [status]
       additionalProperties: true
@@ -1416,6 +1418,10 @@ components:
           type: number
         threshold_depth:
           type: integer
+        queues_without_workers:
+          type: array
+          items:
+            type: string
         lag_seconds:
           type: number
         threshold_seconds:

@@ -1,4 +1,4 @@
-public import DeerFlow
+import DeerFlow
 import DeerFlowCore
 import Foundation
 
@@ -76,6 +76,10 @@ public struct MonitoringContract: Sendable {
         ]
     }
 
+    /// The `value` annotation of every rule: Alertmanager passes annotations on, not the value, so
+    /// this is how an alert that reaches DeerFlow's Alertmanager webhook gets its `{{ .Value }}`.
+    public static let valueAnnotation = "{{ $value }}"
+
     /// `deploy/prometheus/alerts.yaml`.
     public func alertsYAML() -> String {
         var lines = [
@@ -98,6 +102,7 @@ public struct MonitoringContract: Sendable {
             lines.append("        annotations:")
             lines.append("          summary: \(Self.quoted(rule.summary))")
             if let description = rule.description { lines.append("          description: \(Self.quoted(description))") }
+            lines.append("          value: \(Self.quoted(Self.valueAnnotation))")
         }
         return lines.joined(separator: "\n") + "\n"
     }
@@ -110,7 +115,7 @@ public struct MonitoringContract: Sendable {
             let all = extra + labels
             return all.isEmpty ? name : "\(name){\(all.joined(separator: ","))}"
         }
-        func expected(_ rule: AlertRule, labels extra: [(String, String)] = [], description: String?) -> [String] {
+        func expected(_ rule: AlertRule, labels extra: [(String, String)] = [], description: String?, value: String) -> [String] {
             var out = [
                 "          - exp_labels:",
                 "              alertname: \(rule.name)",
@@ -120,6 +125,7 @@ public struct MonitoringContract: Sendable {
             out.append("            exp_annotations:")
             out.append("              summary: \(Self.quoted(rule.summary))")
             if let description { out.append("              description: \(Self.quoted(description))") }
+            out.append("              value: \(Self.quoted(value))")
             return out
         }
         let rules = Dictionary(uniqueKeysWithValues: alertRules.map { ($0.name, $0) })
@@ -153,7 +159,7 @@ public struct MonitoringContract: Sendable {
             test("HighWorkflowFailureRate fires: 30% of runs fail for more than 5 minutes",
                  [(series("deerflow_workflows_total", ["workflow=\"etl\"", "status=\"failed\""]), "0+3x20"),
                   (series("deerflow_workflows_total", ["workflow=\"etl\"", "status=\"success\""]), "0+7x20")],
-                 rule: rule.name, at: "12m", fires: expected(rule, labels: constant, description: "Failure rate is 30%"))
+                 rule: rule.name, at: "12m", fires: expected(rule, labels: constant, description: "Failure rate is 30%", value: "0.3"))
             test("HighWorkflowFailureRate stays quiet at exactly 10% (the rule needs more than 10%)",
                  [(series("deerflow_workflows_total", ["workflow=\"etl\"", "status=\"failed\""]), "0+1x20"),
                   (series("deerflow_workflows_total", ["workflow=\"etl\"", "status=\"success\""]), "0+9x20")],
@@ -162,20 +168,20 @@ public struct MonitoringContract: Sendable {
         if let rule = rules["TaskQueueBacklog"] {
             test("TaskQueueBacklog fires after 10 minutes above 1000",
                  [(series("deerflow_tasks_queued"), "1500x20")], rule: rule.name, at: "12m",
-                 fires: expected(rule, labels: constant, description: "1500 tasks in queue"))
+                 fires: expected(rule, labels: constant, description: "1500 tasks in queue", value: "1500"))
             test("TaskQueueBacklog stays quiet at 1000", [(series("deerflow_tasks_queued"), "1000x20")], rule: rule.name, at: "12m", fires: nil)
         }
         if let rule = rules["WorkerPoolExhausted"] {
             test("WorkerPoolExhausted fires when every slot is busy for 5 minutes",
                  [(series("deerflow_workers_active"), "20x10"), (series("deerflow_workers_total"), "20x10")],
-                 rule: rule.name, at: "7m", fires: expected(rule, labels: constant, description: nil))
+                 rule: rule.name, at: "7m", fires: expected(rule, labels: constant, description: nil, value: "1"))
             test("WorkerPoolExhausted stays quiet at 95%",
                  [(series("deerflow_workers_active"), "19x10"), (series("deerflow_workers_total"), "20x10")], rule: rule.name, at: "7m", fires: nil)
         }
         if let rule = rules["SchedulerLag"] {
             test("SchedulerLag fires after 5 minutes of two-minute lag",
                  [(series("deerflow_scheduler_lag_seconds"), "120x10")], rule: rule.name, at: "7m",
-                 fires: expected(rule, labels: constant, description: "Lag is 120 seconds"))
+                 fires: expected(rule, labels: constant, description: "Lag is 120 seconds", value: "120"))
             test("SchedulerLag stays quiet at 60 seconds", [(series("deerflow_scheduler_lag_seconds"), "60x10")], rule: rule.name, at: "7m", fires: nil)
         }
         return lines.joined(separator: "\n") + "\n"

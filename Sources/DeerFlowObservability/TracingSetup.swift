@@ -47,7 +47,8 @@ public enum TracingSetup {
         configuration.traces.enabled = true
         configuration.traces.exporter = .otlp
         if let endpoint = settings.endpoint { configuration.traces.otlpExporter.endpoint = endpoint }
-        configuration.traces.otlpExporter.protocol = settings.protocolName.lowercased() == "http/json" ? .httpJSON : .httpProtobuf
+        // http/json is refused when the file or the environment is read (TracingConfigFile.protocolProblem).
+        configuration.traces.otlpExporter.protocol = .httpProtobuf
         configuration.traces.otlpExporter.headers = settings.headers.sorted { $0.key < $1.key }
         switch settings.sampler {
         case .always: configuration.traces.sampler = .alwaysOn

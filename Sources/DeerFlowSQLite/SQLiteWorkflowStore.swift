@@ -1,6 +1,6 @@
 public import DeerFlow
-public import DeerFlowCore
-public import Foundation
+import DeerFlowCore
+import Foundation
 public import Logging
 import SQLiteNIO
 import Synchronization

@@ -1,5 +1,5 @@
 public import DeerFlowCore
-public import Foundation
+import Foundation
 public import Testing
 
 /// `deerflow` processes of a cluster test — servers without workers, worker processes — sharing

@@ -1,7 +1,7 @@
 public import DeerFlow
 import DeerFlowCore
 import DeerFlowSQLite
-public import Foundation
+import Foundation
 public import Logging
 import ServiceLifecycle
 

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// A directory under the system temp directory, removed by `remove()`.
 public struct TemporaryDirectory: Sendable {

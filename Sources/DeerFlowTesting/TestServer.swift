@@ -3,7 +3,7 @@ public import DeerFlow
 import DeerFlowAlerting
 public import DeerFlowCLI
 import DeerFlowCore
-public import Foundation
+import Foundation
 public import Logging
 import NIOCore
 import NIOHTTP1

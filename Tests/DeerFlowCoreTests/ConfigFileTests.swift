@@ -135,6 +135,31 @@ struct ConfigFileTests {
         }
     }
 
+    @Test("OTLP http/json is refused, naming why (base64 ids where the spec wants hex) and the protocol that works")
+    func httpJSONRefused() throws {
+        do {
+            _ = try TracingConfigFile.parse(yaml: "tracing:\n  protocol: http/json\n", file: "tracing.yaml", environment: [:])
+            Issue.record("http/json accepted")
+        } catch {
+            #expect(error.description.hasPrefix("tracing.yaml:2:13: tracing.protocol: OTLP http/json is not supported"), "\(error)")
+            #expect(error.description.contains("base64") && error.description.contains("hex") && error.description.contains("use protocol http/protobuf"), "\(error)")
+        }
+        let problems = TracingConfigFile.environmentProblems(["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/json"])
+        #expect(problems.count == 1 && problems[0].hasPrefix("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL=http/json: OTLP http/json is not supported"), "\(problems)")
+        #expect(try TracingConfigFile.parse(yaml: "tracing:\n  protocol: http/protobuf\n", file: "tracing.yaml", environment: [:]).protocolName == "http/protobuf")
+    }
+
+    @Test("an endpoint on port 4317 (OTLP/gRPC) loads with a warning suggesting port 4318")
+    func grpcPortWarning() throws {
+        let grpc = try TracingConfigFile.parse(yaml: "tracing:\n  endpoint: http://collector:4317\n", file: "tracing.yaml", environment: [:])
+        #expect(grpc.warnings.count == 1)
+        #expect(grpc.warnings.first?.contains("endpoint http://collector:4317 is on port 4317, where collectors serve OTLP over gRPC") == true, "\(grpc.warnings)")
+        #expect(grpc.warnings.first?.contains("(http://collector:4318/v1/traces)") == true, "\(grpc.warnings)")
+        #expect(TracingConfigFile.endpointWarning("https://collector:4317/v1/traces")?.contains("(https://collector:4318/v1/traces)") == true)
+        let http = try TracingConfigFile.parse(yaml: "tracing:\n  endpoint: http://collector:4318/v1/traces\n", file: "tracing.yaml", environment: [:])
+        #expect(http.warnings.isEmpty)
+    }
+
     @Test("deerflow.yaml's tracing: section reads and checks the keys of tracing.yaml")
     func serverFileTracingSection() throws {
         #expect(try ServerConfigFile.parse(yaml: "worker:\n  slots: 2\n", file: "deerflow.yaml", environment: [:]).tracing == nil)

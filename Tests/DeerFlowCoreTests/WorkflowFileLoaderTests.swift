@@ -159,7 +159,26 @@ struct WorkflowFileLoaderTests {
         #expect(workflow.params == [ParamDefinition("limit", type: .int), ParamDefinition("day", type: .string)])
         #expect(workflow.params.allSatisfy { $0.isRequired })
         #expect(workflow.tasks[1].dependsOn == ["a"])
-        #expect(workflow.tasks[1].action == .http(HTTPAction(method: "GET", url: "http://localhost:8080/hook", body: "plain text", expectStatus: [204])))
+        #expect(workflow.tasks[1].action == .http(HTTPAction(method: "POST", url: "http://localhost:8080/hook", body: "plain text", expectStatus: [204])))
+    }
+
+    @Test("an http task without method sends POST when it has a body and GET when not; a method given is kept")
+    func httpMethodDefault() throws {
+        let workflow = try WorkflowFileLoader.parse(
+            yaml: """
+                tasks:
+                  - {id: post, type: http, url: "http://localhost/x", body: {a: 1}}
+                  - {id: get, type: http, url: "http://localhost/x"}
+                  - {id: put, type: http, url: "http://localhost/x", method: put, body: "x"}
+                """,
+            file: "calls.yaml")
+        func method(_ index: Int) -> String? {
+            if case .http(let action) = workflow.tasks[index].action { return action.method }
+            return nil
+        }
+        #expect([method(0), method(1), method(2)] == ["POST", "GET", "PUT"])
+        #expect(HTTPAction(url: "http://localhost/x", body: "{}").method == "POST")
+        #expect(HTTPAction(url: "http://localhost/x").method == "GET")
     }
 
     @Test func defaults() throws {

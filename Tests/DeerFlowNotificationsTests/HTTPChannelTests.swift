@@ -76,14 +76,41 @@ struct SlackChannelTests {
         try await patient.deliver(AlertNotification(channel: "slack", alerts: [makeAlert()]))
     }
 
-    @Test("200 without 'ok' is a permanent error")
-    func notOK() async throws {
-        let server = try await TestHTTPServer.start(fallback: .respond(status: 200, body: "invalid_payload"))
+    @Test("any 2xx is delivered: Slack answers 200 ok, Slack-compatible receivers other bodies")
+    func anyTwoHundredIsDelivered() async throws {
+        for (status, body) in [(200, "ok"), (200, ""), (200, #"{"success":true}"#), (200, #"{"ok":true}"#), (204, "")] {
+            let server = try await TestHTTPServer.start(fallback: .respond(status: status, body: body))
+            let slack = SlackChannel(configuration: .init(url: server.url("/hook")))
+            do {
+                try await slack.deliver(AlertNotification(channel: "slack", alerts: [makeAlert()]))
+            } catch {
+                Issue.record("HTTP \(status) '\(body)' counted as a failure: \(error)")
+            }
+            #expect(server.requests.count == 1)
+            await server.stop()
+        }
+    }
+
+    @Test("a JSON answer with ok: false is a permanent error naming Slack's reason")
+    func okFalse() async throws {
+        let server = try await TestHTTPServer.start(
+            fallback: .respond(status: 200, headers: [("Content-Type", "application/json")], body: #"{"ok":false,"error":"channel_not_found"}"#))
         defer { Task { await server.stop() } }
         let slack = SlackChannel(configuration: .init(url: server.url("/hook")))
         let error = try #require(await deliveryError(slack, AlertNotification(channel: "slack", alerts: [makeAlert()])))
         #expect(error.code == .rejected && !error.isRetryable)
-        #expect(error.message.contains("invalid_payload"))
+        #expect(error.message.contains("ok: false: channel_not_found"), "\(error)")
+        #expect(error.message.contains("check `channel` in notifications.yaml"), "\(error)")
+    }
+
+    @Test("Slack's 4xx answers are permanent and say what to do")
+    func rejectedWithHint() async throws {
+        let server = try await TestHTTPServer.start(fallback: .respond(status: 404, body: "no_service"))
+        defer { Task { await server.stop() } }
+        let slack = SlackChannel(configuration: .init(url: server.url("/hook")))
+        let error = try #require(await deliveryError(slack, AlertNotification(channel: "slack", alerts: [makeAlert()])))
+        #expect(error.code == .rejected && !error.isRetryable && error.statusCode == 404)
+        #expect(error.message.contains("no_service") && error.message.contains("create a new incoming webhook"), "\(error)")
     }
 
     @Test("a refused connection is retryable")

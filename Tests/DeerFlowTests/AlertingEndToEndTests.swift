@@ -1,4 +1,6 @@
 import DeerFlow
+import DeerFlowAlerting
+import DeerFlowObservability
 import DeerFlowCore
 import DeerFlowTesting
 import Foundation
@@ -238,6 +240,47 @@ struct AlertingEndToEndTests {
         #expect(bad.json?["error"]?["message"]?.stringValue == "alerts[0].labels has no alertname", "\(bad.text)")
         let notJSON = try await TestServer.send("POST", url, body: "alerts!", headers: ["Content-Type": "application/json"])
         #expect(notJSON.status == 400)
+    }
+
+    @Test("{{ .Value }} survives the trip through Prometheus and Alertmanager: the exported rules' value annotation feeds the webhook's alerts")
+    func valueThroughAlertmanager() async throws {
+        // Every exported rule carries the value as an annotation, which Alertmanager passes on.
+        let rules = try RuleFile.parse(yaml: MonitoringContract().alertsYAML(), file: "alerts.yaml")
+        for rule in rules.groups.flatMap(\.rules) {
+            #expect(rule.annotations["value"] == "{{ $value }}", "\(rule.name) has no value annotation")
+        }
+        let slack = try await TestHTTPServer.start(fallback: .respond(status: 200, body: "ok"))
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        try directory.write("config/notifications.yaml", """
+            notifications:
+              channels:
+                slack:
+                  webhook: \(slack.url("/hook"))
+                  templates:
+                    critical: "{{ .AlertName }} {{ .Status }}: {{ .Value }} ({{ .Description }})"
+              routing:
+                - match: {severity: critical}
+                  channels: [slack]
+            """)
+        let server = try ServerProcess([
+            "server", "--config", directory.file("config"), "--database", "sqlite://" + directory.file("db.sqlite"),
+            "--api-port", "0", "--metrics-port", "0",
+        ], environment: ["DEERFLOW_DATABASE_URL": ""])
+        defer { server.stop() }
+        let api = try await server.apiPort()
+        // The annotations as Prometheus renders SchedulerLag's at 120 s (alerts_test.yaml checks that rendering).
+        let payload = """
+            {"version":"4","status":"firing","receiver":"deerflow","groupLabels":{},"commonLabels":{},"commonAnnotations":{},
+             "alerts":[{"status":"firing","labels":{"alertname":"SchedulerLag","severity":"critical"},
+                        "annotations":{"summary":"Scheduler lag detected","description":"Lag is 120 seconds","value":"120"},
+                        "startsAt":"2026-11-26T10:00:00Z","endsAt":"0001-01-01T00:00:00Z","fingerprint":"5e1f"}]}
+            """
+        let answer = try await TestServer.send("POST", "http://127.0.0.1:\(api)/api/v1/alertmanager/webhook", body: payload, headers: ["Content-Type": "application/json"])
+        #expect(answer.status == 202, "\(answer.text)")
+        try await eventually("Slack got the alert", timeout: .seconds(30)) { !slack.requests.isEmpty }
+        let text = try #require(slack.requests.first).body
+        #expect(text.contains("SchedulerLag firing: 120 (Lag is 120 seconds)"), "\(text)")
     }
 
     @Test("a rule outside the supported PromQL stops the server with the file, line, rule and construct")

@@ -1,4 +1,5 @@
 import DeerFlow
+@testable import DeerFlowCLI
 import DeerFlowCore
 import DeerFlowTesting
 import Foundation
@@ -37,8 +38,8 @@ struct CLITests {
         defer { directory.remove() }
         let outPath = directory.file("stdout")
         let errPath = directory.file("stderr")
-        FileManager.default.createFile(atPath: outPath, contents: nil)
-        FileManager.default.createFile(atPath: errPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: outPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
         let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
         let err = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
         let process = Process()
@@ -184,6 +185,62 @@ struct CLITests {
         #expect(cycleError.message.contains("a → b → a"), "the message names the cycle: \(outcome)")
     }
 
+    @Test("deerflow validate names every file of a directory it checked; a directory with nothing to check is an error")
+    func validateNamesFilesAndRefusesEmpty() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        try FileManager.default.createDirectory(atPath: directory.file("empty"), withIntermediateDirectories: true)
+        let empty = try await Self.deerflow(["validate", directory.file("empty")])
+        #expect(empty.status == 1, "\(empty)")
+        #expect(empty.stderr.contains("\(directory.file("empty")): nothing to check"), "\(empty)")
+
+        let good = try directory.write("workflows/good.yaml", Self.goodWorkflow)
+        let other = try directory.write("workflows/other.yml", "name: other\ntasks:\n  - {id: x, type: noop}\n")
+        let cyclic = try directory.write("workflows/cyclic.yaml", Self.cyclicWorkflow)
+        let outcome = try await Self.deerflow(["validate", directory.file("workflows")])
+        #expect(outcome.status == 1, "\(outcome)")
+        #expect(outcome.stdoutLines == ["ok: \(good): workflow 'good' (2 tasks)", "ok: \(other): workflow 'other' (1 tasks)"], "\(outcome)")
+        #expect(outcome.stderrLines.compactMap(Self.located).contains { $0.file == cyclic }, "\(outcome)")
+    }
+
+    @Test("deerflow validate warns about tasks on queues deerflow.yaml's workers do not serve and a tracing endpoint on port 4317; refuses http/json")
+    func validateWarnings() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let workflow = try directory.write("workflows/report.yaml", """
+            name: report
+            tasks:
+              - {id: gather, type: noop}
+              - {id: render, type: noop, queue: reports}
+              - {id: mail, type: noop, queue: reports}
+              - {id: archive, type: noop, queue: etl}
+            """)
+        let serverFile = try directory.write("config/deerflow.yaml", "worker:\n  queues: [default, etl]\n")
+        let tracing = try directory.write("config/tracing.yaml", "tracing:\n  endpoint: http://collector:4317\n")
+        let warned = try await Self.deerflow(["validate", directory.file("workflows"), directory.file("config")])
+        #expect(warned.status == 0, "warnings do not fail: \(warned)")
+        #expect(warned.stdoutLines.contains("ok: \(serverFile)") && warned.stdoutLines.contains("ok: \(tracing)"), "\(warned)")
+        #expect(warned.stderrLines.contains {
+            $0.hasPrefix("\(workflow): warning: workflow 'report': tasks render, mail use queue 'reports', which \(serverFile) worker.queues (default, etl) does not serve")
+        }, "\(warned)")
+        #expect(!warned.stderr.contains("'etl', which"), "etl is served: \(warned)")
+        #expect(warned.stderrLines.contains {
+            $0.hasPrefix("\(tracing): tracing: warning: endpoint http://collector:4317 is on port 4317") && $0.contains("http://collector:4318/v1/traces")
+        }, "\(warned)")
+        // Without a deerflow.yaml the served queues are not known: no warning.
+        let workflowsOnly = try await Self.deerflow(["validate", directory.file("workflows")])
+        #expect(workflowsOnly.status == 0 && workflowsOnly.stderr.isEmpty, "\(workflowsOnly)")
+
+        try directory.write("config/tracing.yaml", "tracing:\n  protocol: http/json\n")
+        let json = try await Self.deerflow(["validate", tracing])
+        #expect(json.status == 1, "\(json)")
+        let error = try #require(json.stderrLines.compactMap(Self.located).first, "\(json)")
+        #expect(error.file == tracing && error.line == 2 && error.key == "tracing.protocol", "\(json)")
+        for part in ["OTLP http/json is not supported", "base64", "hex", "answers 400", "use protocol http/protobuf"] {
+            #expect(error.message.contains(part), "'\(part)' missing: \(json)")
+        }
+    }
+
     @Test("deerflow server refuses to start on an invalid workflow file, naming file and line")
     func serverRefusesInvalidWorkflow() async throws {
         let directory = try TemporaryDirectory()
@@ -200,6 +257,93 @@ struct CLITests {
         #expect(server.log.contains(directory.file("workflows/cyclic.yaml") + ":5:"), "\(server.log)")
         #expect(server.log.contains("cycle"), "\(server.log)")
         #expect(!server.log.contains("API listening"), "it must not serve: \(server.log)")
+    }
+
+    @Test("a port in use stops the start with the listener, the port and the setting to change, before anything listens")
+    func portInUse() async throws {
+        let holder = try await TestHTTPServer.start()
+        defer { Task { await holder.stop() } }
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        try directory.write("workflows/good.yaml", Self.goodWorkflow)
+        let base = ["server", "--workflows", directory.file("workflows"), "--database", "sqlite://" + directory.file("db.sqlite")]
+        for (ports, listener, setting) in [
+            (["--api-port", "\(holder.port)", "--metrics-port", "0"], "API", "--api-port or api.port in deerflow.yaml"),
+            (["--api-port", "0", "--metrics-port", "\(holder.port)"], "metrics endpoint", "--metrics-port or metrics.port in metrics.yaml"),
+        ] {
+            let server = try ServerProcess(base + ports)
+            defer { server.stop() }
+            let status = try await server.waitForExit(timeout: .seconds(30))
+            #expect(status != 0, "\(server.log)")
+            #expect(server.log.contains("the \(listener) cannot listen on 127.0.0.1:\(holder.port): the port is in use by another process."), "\(server.log)")
+            #expect(server.log.contains("Choose another port with \(setting) (0 picks a free one)."), "\(server.log)")
+            for noise in ["API listening", "metrics listening", "errno", "bind(descriptor", "Address already in use"] {
+                #expect(!server.log.contains(noise), "'\(noise)' in: \(server.log)")
+            }
+        }
+    }
+
+    @Test("the metrics port message says when the port is 9090, Prometheus' own default")
+    func prometheusPortNamed() {
+        let busy = ListenerUnavailable(listener: Listener(kind: .metrics, host: "127.0.0.1", port: 9090), reason: "the port is in use by another process")
+        #expect(busy.description.contains("9090 is also Prometheus' own default port"), "\(busy)")
+        #expect(busy.description.contains("--metrics-port or metrics.port in metrics.yaml"), "\(busy)")
+        let api = ListenerUnavailable(listener: Listener(kind: .api, host: "127.0.0.1", port: 9090), reason: "the port is in use by another process")
+        #expect(!api.description.contains("Prometheus"), "\(api)")
+    }
+
+    @Test("deerflow server warns at start about tasks on queues its workers do not serve and about a tracing endpoint on the gRPC port")
+    func startWarnings() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        try directory.write("workflows/report.yaml", """
+            name: report
+            tasks:
+              - id: gather
+                type: noop
+              - id: render
+                type: noop
+                queue: reports
+                depends_on: [gather]
+            """)
+        try directory.write("config/tracing.yaml", "tracing:\n  endpoint: http://127.0.0.1:4317\n")
+        let server = try ServerProcess([
+            "server", "--workflows", directory.file("workflows"), "--config", directory.file("config"),
+            "--database", "sqlite://" + directory.file("db.sqlite"), "--api-port", "0", "--metrics-port", "0",
+        ], environment: ["DEERFLOW_DATABASE_URL": "", "OTEL_EXPORTER_OTLP_ENDPOINT": "", "OTEL_SDK_DISABLED": ""])
+        defer { server.stop() }
+        _ = try await server.apiPort()
+        #expect(server.log.contains("workflow 'report': task render uses queue 'reports', which this server's workers"), "\(server.log)")
+        #expect(server.log.contains("until a worker serving 'reports' runs"), "\(server.log)")
+        #expect(server.log.contains("endpoint http://127.0.0.1:4317 is on port 4317, where collectors serve OTLP over gRPC"), "\(server.log)")
+        #expect(server.log.contains("http://127.0.0.1:4318/v1/traces"), "the working endpoint is suggested: \(server.log)")
+        server.signal(SIGTERM)
+        #expect(try await server.waitForExit() == 0, "\(server.log.suffix(2000))")
+    }
+
+    @Test("deerflow export dashboards, alerts and prometheus-config read metrics.yaml only; alertmanager-config notifications.yaml only")
+    func exportReadsOnlyItsFile() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        try directory.write("config/metrics.yaml", "metrics:\n  port: 9400\n")
+        try directory.write("config/deerflow.yaml", "api:\n  tokens: [\"${DEERFLOW_TEST_UNSET_TOKEN}\"]\n")
+        try directory.write("config/logging.yaml", "logging:\n  level: loud\n")
+        try directory.write("config/notifications.yaml", """
+            notifications:
+              channels:
+                pagerduty:
+                  service_key: ${DEERFLOW_TEST_UNSET_PAGERDUTY_KEY}
+            """)
+        for kind in ["dashboards", "alerts", "prometheus-config"] {
+            let outcome = try await Self.deerflow(["export", kind, "--config", directory.file("config"), "--out", directory.file("out")])
+            #expect(outcome.status == 0, "\(kind): \(outcome)")
+        }
+        let scrape = try String(contentsOfFile: directory.file("out/prometheus.yml"), encoding: .utf8)
+        #expect(scrape.contains("localhost:9400"), "metrics.yaml was read: \(scrape)")
+        let alertmanager = try await Self.deerflow(["export", "alertmanager-config", "--config", directory.file("config"), "--out", directory.file("out")])
+        #expect(alertmanager.status != 0, "\(alertmanager)")
+        #expect(alertmanager.stderr.contains("DEERFLOW_TEST_UNSET_PAGERDUTY_KEY"), "\(alertmanager)")
+        #expect(!alertmanager.stderr.contains("DEERFLOW_TEST_UNSET_TOKEN") && !alertmanager.stderr.contains("loud"), "\(alertmanager)")
     }
 
     @Test("tracing configured in deerflow.yaml's tracing: section turns tracing on; configured in both files, the server refuses to start")
@@ -316,6 +460,43 @@ struct CLITests {
         }
     }
 
+    @Test("deerflow run --wait prints each line as it happens into a pipe; --timeout gives up with exit code 124 and the run goes on")
+    func runWaitStreamsAndTimesOut() async throws {
+        let napping = ["nap.yaml": "name: nap\ntasks:\n  - id: nap\n    type: sleep\n    duration: 60s\n"]
+        try await withTestServer(yamlWorkflows: napping) { server in
+            // ServerProcess reads the command's output through a pipe, as `| tee` or a CI log does.
+            let waiting = try ServerProcess(["run", "nap", "--wait", "--timeout", "8s", "--api", server.apiURL])
+            defer { waiting.stop() }
+            // Block-buffered, these lines would show only when the command exits (after 8 s).
+            let id = try await waiting.waitFor("run ([0-9A-Za-z]+) of nap created; waiting", timeout: .seconds(6))
+            _ = try await waiting.waitFor("(  nap: running)", timeout: .seconds(6))
+            #expect(waiting.isRunning, "the lines came before the command ended: \(waiting.log)")
+            #expect(try await waiting.waitForExit(timeout: .seconds(30)) == 124, "\(waiting.log)")
+            #expect(waiting.log.contains("stopped waiting after 8s (--timeout); run \(id) has not finished and goes on"), "\(waiting.log)")
+            let run = try #require(try await server.engine.run(RunID(rawValue: id)))
+            #expect(run.run.status == .running, "the run goes on")
+            try await server.engine.cancel(RunID(rawValue: id))
+
+            let withoutWait = try await Self.deerflow(["run", "nap", "--timeout", "1s", "--api", server.apiURL])
+            #expect(withoutWait.status == 64 && withoutWait.stderr.contains("--timeout limits --wait"), "\(withoutWait)")
+            let badDuration = try await Self.deerflow(["run", "nap", "--wait", "--timeout", "soon", "--api", server.apiURL])
+            #expect(badDuration.status == 64 && badDuration.stderr.contains("'soon' is not a duration"), "\(badDuration)")
+        }
+    }
+
+    @Test("a bad --param prints run's usage, not the top-level one, with exit code 64")
+    func badParamUsage() async throws {
+        try await withTestServer(yamlWorkflows: Self.clientWorkflows) { server in
+            for params in [["--param", "m=1"], ["--param", "n=five"], ["--param", "n"]] {
+                let outcome = try await Self.deerflow(["run", "typed"] + params + ["--api", server.apiURL])
+                #expect(outcome.status == 64, "\(params): \(outcome)")
+                #expect(outcome.stderr.contains("Usage: deerflow run <workflow>"), "\(params): \(outcome)")
+                #expect(outcome.stderr.contains("See 'deerflow run --help'"), "\(params): \(outcome)")
+                #expect(!outcome.stderr.contains("<subcommand>"), "the top-level usage: \(outcome)")
+            }
+        }
+    }
+
     @Test("deerflow status, runs, workflows, workers and logs print readable tables and text")
     func readCommands() async throws {
         try await withTestServer(yamlWorkflows: Self.clientWorkflows) { server in
@@ -384,7 +565,10 @@ struct CLITests {
         // more than a few seconds (the generous bound below is far from the 30 s request timeout).
         let outcome = try await Self.deerflow(["workflows", "--api", "http://127.0.0.1:1"], timeout: .seconds(10))
         #expect(outcome.status != 0, "\(outcome)")
-        #expect(outcome.stderr.contains("cannot reach the DeerFlow API at http://127.0.0.1:1"), "\(outcome)")
+        #expect(outcome.stderr.contains("cannot reach the DeerFlow API at http://127.0.0.1:1: is `deerflow server` running?"), "\(outcome)")
+        #expect(outcome.stderr.contains("connection refused"), "the cause in words: \(outcome)")
+        #expect(outcome.stderr.contains("--api or DEERFLOW_API_URL"), "\(outcome)")
+        #expect(!outcome.stderr.contains("errno") && !outcome.stderr.contains("error set"), "no NIO wrapping: \(outcome)")
     }
 
     // MARK: Help
@@ -406,8 +590,66 @@ struct CLITests {
 
         let run = try await Self.deerflow(["run", "--help"])
         #expect(run.status == 0, "\(run)")
-        for option in ["--param", "--wait", "--json", "--api", "--token"] {
+        for option in ["--param", "--wait", "--timeout", "--json", "--api", "--token"] {
             #expect(run.stdout.contains(option), "\(option) missing: \(run)")
+        }
+    }
+
+    /// Help text with its line wrapping undone.
+    static func unwrapped(_ text: String) -> String {
+        text.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+    }
+
+    @Test("help texts are true: run's example uses etl's parameters, --config names every file, export names only files that exist")
+    func helpMatchesTheRepository() async throws {
+        let run = try await Self.deerflow(["run", "--help"])
+        let example = try #require(run.stdoutLines.first { $0.contains("Example: deerflow run ") }, "\(run)")
+        let workflow = try #require(example.split(separator: " ").drop { $0 != "run" }.dropFirst().first.map(String.init))
+        let definition = try WorkflowFileLoader.load(file: "\(Self.repositoryRoot)/examples/workflows/\(workflow).yaml")
+        let expression = try NSRegularExpression(pattern: "--param ([a-z_]+)=")
+        let used = expression.matches(in: example, range: NSRange(example.startIndex..., in: example))
+            .compactMap { Range($0.range(at: 1), in: example).map { String(example[$0]) } }
+        #expect(!used.isEmpty, "\(example)")
+        #expect(Set(used).isSubset(of: definition.params.map(\.name)), "\(example) uses parameters \(workflow) does not declare (\(definition.params.map(\.name)))")
+        for code in ["0", "1", "64", "124"] {
+            #expect(run.stdoutLines.contains { $0.trimmingCharacters(in: .whitespaces).hasPrefix(code + " ") }, "exit code \(code) undocumented: \(run)")
+        }
+
+        for command in ["server", "worker"] {
+            let help = Self.unwrapped(try await Self.deerflow([command, "--help"]).stdout)
+            for file in ["deerflow.yaml", "metrics.yaml", "logging.yaml", "tracing.yaml", "alerts.yaml", "notifications.yaml"] {
+                #expect(help.contains(file), "\(command) --help does not name \(file) for --config: \(help)")
+            }
+        }
+
+        let export = try await Self.deerflow(["export", "--help"])
+        let paths = try NSRegularExpression(pattern: "deploy/[A-Za-z0-9_./-]+")
+            .matches(in: export.stdout, range: NSRange(export.stdout.startIndex..., in: export.stdout))
+            .compactMap { Range($0.range, in: export.stdout).map { String(export.stdout[$0]) } }
+        #expect(paths.count >= 3, "\(export)")
+        for path in paths {
+            #expect(FileManager.default.fileExists(atPath: "\(Self.repositoryRoot)/\(path)"), "export --help names \(path), which does not exist")
+        }
+    }
+
+    @Test("the docs and openapi.yaml name only commands that exist")
+    func documentedCommandsExist() async throws {
+        let root = try await Self.deerflow(["--help"])
+        let commands = Set(root.stdoutLines.compactMap { line -> String? in
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            guard line.hasPrefix("  "), let word = trimmed.split(separator: " ").first else { return nil }
+            return String(word)
+        })
+        #expect(commands.contains("server") && commands.contains("validate"), "\(root)")
+        let expression = try NSRegularExpression(pattern: "`deerflow ([a-z][a-z-]*)")
+        var files = ["README.md", "openapi.yaml"]
+        files += try FileManager.default.contentsOfDirectory(atPath: "\(Self.repositoryRoot)/docs").filter { $0.hasSuffix(".md") }.map { "docs/\($0)" }
+        for file in files {
+            let text = try String(contentsOfFile: "\(Self.repositoryRoot)/\(file)", encoding: .utf8)
+            for match in expression.matches(in: text, range: NSRange(text.startIndex..., in: text)) {
+                guard let range = Range(match.range(at: 1), in: text) else { continue }
+                #expect(commands.contains(String(text[range])), "\(file) names `deerflow \(text[range])`, which is no command")
+            }
         }
     }
 

@@ -163,6 +163,32 @@ struct HealthTests {
         }
     }
 
+    @Test("ready tasks on a queue no live worker serves: the queue check is degraded naming it, deerflow_queue_consumers is 0 for it")
+    func queueWithoutWorkers() async throws {
+        let orphan = ["orphan.yaml": "name: orphan\ntasks:\n  - id: waits\n    type: noop\n    queue: nowhere\n"]
+        try await withTestServer(yamlWorkflows: orphan) { server in
+            var metrics: [String: Double] = [:]
+            func consumers(_ queue: String) -> Double? { metrics[MetricSamples.key("deerflow_queue_consumers", ["queue": queue])] }
+            // Both queues have a series before any task waits: the workflow names `nowhere`, the worker serves `default`.
+            try await eventually("the scheduler leads and the worker registered", timeout: .seconds(20)) {
+                metrics = try await server.metrics()
+                return consumers("default") == 1
+            }
+            #expect(consumers("nowhere") == 0)
+
+            _ = try await server.engine.trigger("orphan")
+            var queue: [String: JSONValue] = [:]
+            try await eventually("the queue check names the queue", timeout: .seconds(20)) {
+                queue = (try? Self.report(try await server.request("GET", "/health")).checks["queue"]) ?? [:]
+                return queue["queues_without_workers"] == ["nowhere"]
+            }
+            #expect(queue["status"] == "degraded", "\(queue)")
+            metrics = try await server.metrics()
+            #expect(consumers("nowhere") == 0 && consumers("default") == 1)
+            #expect(metrics[MetricSamples.key("deerflow_health_check_status", ["check": "queue"])] == 0.5)
+        }
+    }
+
     @Test("deerflow_health_check_status holds 1 / 0.5 / 0 per check after a scrape")
     func healthCheckGauge() async throws {
         try await withTestServer { server in

@@ -78,7 +78,7 @@ struct LoggingTests {
         try await TestServer.stream("http://127.0.0.1:\(port)/api/v1/runs/\(id)/tasks/talk/log?follow=true") { chunk in
             followed.append(chunk, at: ContinuousClock.now - started)
             if followed.text.contains("line one") && !FileManager.default.fileExists(atPath: marker) {
-                FileManager.default.createFile(atPath: marker, contents: nil)
+                _ = FileManager.default.createFile(atPath: marker, contents: nil)
             }
         }
         let text = followed.text

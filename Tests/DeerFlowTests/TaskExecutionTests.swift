@@ -149,7 +149,7 @@ struct TaskExecutionTests {
             while true; do sleep 0.05; done
             """
         let flow = Self.flow("cancel-term", Self.shell(script: script))
-        let warnings = WarningRecorder()
+        let warnings = LogRecorder()
         try await withEngine(workflows: [flow], logger: warnings.logger) { engine in
             let run = try await engine.trigger("cancel-term")
             let pid = try await waitForPID(in: ready)
@@ -529,31 +529,4 @@ struct InfoLevelDiscardingLogHandler: LogHandler {
     }
 
     func log(event: LogEvent) {}
-}
-
-/// Keeps the engine's warnings and errors, for a failing test to show.
-final class WarningRecorder: Sendable {
-    private let recorded = Mutex<[String]>([])
-
-    var messages: [String] { recorded.withLock { $0 } }
-
-    var logger: Logger {
-        Logger(label: "deerflow.test") { _ in Handler(recorder: self) }
-    }
-
-    struct Handler: LogHandler {
-        let recorder: WarningRecorder
-        var logLevel: Logger.Level = .warning
-        var metadata: Logger.Metadata = [:]
-
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-
-        func log(event: LogEvent) {
-            let text = "\(event.level): \(event.message) \(event.metadata ?? [:])"
-            recorder.recorded.withLock { $0.append(text) }
-        }
-    }
 }

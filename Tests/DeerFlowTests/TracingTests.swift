@@ -3,6 +3,7 @@ import DeerFlowCore
 import DeerFlowTesting
 import Foundation
 import InMemoryTracing
+import Logging
 import Synchronization
 import Testing
 import Tracing
@@ -20,7 +21,7 @@ struct TracingTests {
                 return value
             }
             // Task code makes child spans with the ordinary API.
-            try await withSpan("process_batch") { span in
+            withSpan("process_batch") { span in
                 span.attributes["batch_size"] = 100
             }
             if attempt == 1 { throw TestFailure("first attempt fails") }
@@ -100,6 +101,27 @@ struct TracingTests {
                 let batches = named("process_batch")
                 #expect(batches.count == 2)
                 #expect(Set(batches.compactMap(\.spanContext.parentSpanID)) == Set(flaky.map(\.spanContext.spanID)))
+            }
+        }
+    }
+
+    @Test("\"run finished\" is logged in the run's trace context, so it carries the trace_id \"run created\" has")
+    func runFinishedCarriesTheTrace() async throws {
+        let tracer = InMemoryTracer()
+        let lines = LogRecorder(level: .info)
+        let flow = Workflow(name: "logged")
+        flow.task(TaskDefinition(id: "a", action: .noop))
+        try await withTracer(tracer) {
+            try await withEngine(workflows: [flow]) { engine in
+                engine.addObserver(LoggingObserver(logger: lines.logger, engine: engine))
+                let caller = tracer.startSpan("caller")
+                defer { caller.end() }
+                let run = try await ServiceContext.withValue(caller.context) { try await engine.trigger("logged") }
+                _ = try await engine.waitForRun(run.id, pollInterval: .milliseconds(20))
+                let trace = try #require(caller.context.inMemorySpanContext?.traceID)
+                try await eventually("run finished was logged") { lines.traceIDs(of: "run finished").count == 1 }
+                #expect(lines.traceIDs(of: "run created") == [trace])
+                #expect(lines.traceIDs(of: "run finished") == [trace], "\(lines.traceIDs(of: "run finished"))")
             }
         }
     }

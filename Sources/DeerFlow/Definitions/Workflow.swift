@@ -1,5 +1,5 @@
 public import DeerFlowCore
-public import Foundation
+import Foundation
 import Synchronization
 
 /// A workflow defined in Swift: a DAG of tasks whose bodies are Swift closures (or built-in

@@ -1,5 +1,5 @@
 public import DeerFlowCore
-public import Foundation
+import Foundation
 public import Logging
 import Synchronization
 public import Tracing
@@ -85,7 +85,7 @@ public final class DeerFlowEngine: Sendable {
         waiters = RunWaiters()
         let tracer = InstrumentationSystem.tracer
         self.tracer = tracer.isRecording ? tracer : nil
-        observers.withLock { $0.append(contentsOf: [waiters, runSpans] as [any EngineObserver]) }
+        observers.withLock { $0.append(waiters) }
     }
 
     // MARK: Observers
@@ -95,11 +95,13 @@ public final class DeerFlowEngine: Sendable {
         observers.withLock { $0.append(observer) }
     }
 
-    /// Delivers events to every observer.
+    /// Delivers events to every observer; the run spans last, so that observers (the logging one)
+    /// still find the trace context of a run that just finished.
     package func emit(_ events: [EngineEvent]) {
         guard !events.isEmpty else { return }
         let current = observers.withLock { $0 }
         for observer in current { observer.engine(didEmit: events) }
+        runSpans.engine(didEmit: events)
     }
 
     // MARK: Runs

@@ -1,15 +1,25 @@
 import DeerFlowCore
 import Foundation
 public import Logging
+import Tracing
 
 /// Logs state transitions: runs created and finished, failed and timed-out attempts, retries and
 /// skipped tasks at info or warning; started and successful attempts at debug. Every line carries
 /// the run's ids.
 public struct LoggingObserver: EngineObserver {
     let logger: Logger
+    let traceContext: (@Sendable (RunID) -> ServiceContext?)?
 
-    public init(logger: Logger) {
+    /// - Parameters:
+    ///   - engine: when given, `run finished` is logged in the run's trace context, so it carries
+    ///     the run's `trace_id` as `run created` does (for runs this process created).
+    public init(logger: Logger, engine: DeerFlowEngine? = nil) {
         self.logger = logger
+        // The spans, not the engine: the engine holds its observers.
+        traceContext = engine.map { engine in
+            let spans = engine.runSpans
+            return { spans.context(of: $0)?.context }
+        }
     }
 
     public func engine(didEmit events: [EngineEvent]) {
@@ -25,10 +35,8 @@ public struct LoggingObserver: EngineObserver {
                     "run_id": "\(runID)", "workflow": "\(workflow)", "status": "\(status.rawValue)",
                     "duration_ms": "\(Int((seconds * 1000).rounded()))",
                 ]
-                if status == .failed {
-                    logger.warning("run finished", metadata: metadata)
-                } else {
-                    logger.info("run finished", metadata: metadata)
+                ServiceContext.withValue(traceContext?(runID) ?? ServiceContext.current) {
+                    logger.log(level: status == .failed ? .warning : .info, "run finished", metadata: metadata)
                 }
             case .attemptStarted(let info, _, _):
                 if logger.logLevel <= .debug { logger.debug("attempt started", metadata: Self.metadata(info)) }

@@ -1,5 +1,5 @@
-public import DeerFlowCore
-public import Foundation
+import DeerFlowCore
+import Foundation
 import Logging
 public import ServiceLifecycle
 import Synchronization
@@ -69,7 +69,7 @@ public final class WorkerService: Service, Sendable {
         logger.info("worker started", metadata: [
             "worker": "\(id)", "slots": "\(configuration.slots)", "queues": "\(configuration.queues.joined(separator: ","))",
         ])
-        try await withGracefulShutdownHandler {
+        await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 group.addTask { await self.heartbeatLoop() }
                 if let wakeups = self.engine.store.workAvailable() {

@@ -15,7 +15,8 @@ public struct HealthThresholds: Sendable {
 
 extension DeerFlowEngine {
     /// Registers the built-in checks: `database` (a store round trip), `queue` (depth and age of
-    /// the oldest ready task) and `scheduler` (lag, as `deerflow_scheduler_lag_seconds`).
+    /// the oldest ready task, queues whose ready tasks no live worker serves) and `scheduler` (lag,
+    /// as `deerflow_scheduler_lag_seconds`).
     public func registerBuiltinHealthChecks(_ thresholds: HealthThresholds = .init()) {
         let store = self.store
         health.register("database") {
@@ -28,11 +29,19 @@ extension DeerFlowEngine {
             let depth = statistics.queuedTotal
             let oldest = statistics.queues.values.compactMap(\.oldestReadyAt).min()
             let age = oldest.map { max(0, now.timeIntervalSince($0)) } ?? 0
-            let degraded = depth >= thresholds.queueDepthDegraded || age >= thresholds.queueAgeDegraded
+            // Ready tasks on a queue no live worker serves wait until one comes: say which queues.
+            let waiting = statistics.queues.filter { $0.value.depth > 0 }.keys
+            var unserved: [String] = []
+            if !waiting.isEmpty {
+                let served = Set(try await store.workers().filter { $0.state == WorkerRecord.activeState }.flatMap(\.queues))
+                unserved = waiting.filter { !served.contains($0) }.sorted()
+            }
+            let degraded = depth >= thresholds.queueDepthDegraded || age >= thresholds.queueAgeDegraded || !unserved.isEmpty
             return HealthCheckResult(degraded ? .degraded : .healthy, [
                 "queue_depth": .int(depth),
                 "oldest_age_seconds": .double((age * 1000).rounded() / 1000),
                 "threshold_depth": .int(thresholds.queueDepthDegraded),
+                "queues_without_workers": .array(unserved.map(JSONValue.string)),
             ])
         }
         health.register("scheduler") {

@@ -1,5 +1,5 @@
 public import DeerFlowCore
-public import Foundation
+import Foundation
 import Synchronization
 
 /// Health of one check or of the whole process.

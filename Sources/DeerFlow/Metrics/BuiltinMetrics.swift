@@ -12,6 +12,7 @@ public enum BuiltinMetric: String, CaseIterable, Sendable {
     case tasksQueued = "deerflow_tasks_queued"
     case queueDepth = "deerflow_queue_depth"
     case queueOldestAge = "deerflow_queue_oldest_age_seconds"
+    case queueConsumers = "deerflow_queue_consumers"
     case workersTotal = "deerflow_workers_total"
     case workersActive = "deerflow_workers_active"
     case workerUtilization = "deerflow_worker_utilization"
@@ -52,6 +53,8 @@ public enum BuiltinMetric: String, CaseIterable, Sendable {
             return .init(name: rawValue, kind: .gauge, help: "Task attempts ready and waiting for a worker, per queue (cluster-wide).", labels: ["queue"], buckets: [])
         case .queueOldestAge:
             return .init(name: rawValue, kind: .gauge, help: "Age of the oldest ready task attempt per queue, in seconds (cluster-wide); 0 when the queue is empty.", labels: ["queue"], buckets: [])
+        case .queueConsumers:
+            return .init(name: rawValue, kind: .gauge, help: "Live workers serving each queue (cluster-wide); 0 for a queue that tasks use but no live worker serves: its tasks wait.", labels: ["queue"], buckets: [])
         case .workersTotal:
             return .init(name: rawValue, kind: .gauge, help: "Execution slots of live workers (cluster-wide).", labels: [], buckets: [])
         case .workersActive:
@@ -91,7 +94,7 @@ public enum BuiltinMetric: String, CaseIterable, Sendable {
     /// process that holds the scheduler leadership).
     public var isClusterWide: Bool {
         switch self {
-        case .workflowsActive, .tasksQueued, .queueDepth, .queueOldestAge, .workersTotal, .workersActive, .schedulerLag:
+        case .workflowsActive, .tasksQueued, .queueDepth, .queueOldestAge, .queueConsumers, .workersTotal, .workersActive, .schedulerLag:
             return true
         default:
             return false

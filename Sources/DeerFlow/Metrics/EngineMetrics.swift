@@ -1,4 +1,4 @@
-public import DeerFlowCore
+import DeerFlowCore
 public import Foundation
 public import Logging
 import Synchronization
@@ -16,6 +16,7 @@ public final class EngineMetrics: EngineObserver, Sendable {
     let tasksQueued: Gauge
     let queueDepth: Gauge
     let queueOldestAge: Gauge
+    let queueConsumers: Gauge
     let workersTotal: Gauge
     let workersActive: Gauge
     let workerUtilization: Gauge
@@ -72,6 +73,7 @@ public final class EngineMetrics: EngineObserver, Sendable {
         tasksQueued = try gauge(.tasksQueued)
         queueDepth = try gauge(.queueDepth)
         queueOldestAge = try gauge(.queueOldestAge)
+        queueConsumers = try gauge(.queueConsumers)
         workersTotal = try gauge(.workersTotal)
         workersActive = try gauge(.workersActive)
         workerUtilization = try gauge(.workerUtilization)
@@ -173,6 +175,20 @@ public final class EngineMetrics: EngineObserver, Sendable {
             for status in outcomes { try? tasksTotal.labels(type, status.rawValue).inc(0) }
             try? taskRetries.labels(type).inc(0)
         }
+    }
+
+    /// Sets `deerflow_queue_consumers` from the workers of the store: for every queue known (declared,
+    /// seen with ready tasks, or served), the active workers serving it; 0 for a queue none serves.
+    public func update(consumers workers: [WorkerRecord]) {
+        var counts: [String: Int] = [:]
+        for worker in workers where worker.state == WorkerRecord.activeState {
+            for queue in Set(worker.queues) { counts[queue, default: 0] += 1 }
+        }
+        let queues = knownQueues.withLock { known in
+            known.formUnion(counts.keys)
+            return known
+        }
+        for queue in queues { try? queueConsumers.labels(queue).set(Double(counts[queue] ?? 0)) }
     }
 
     /// Declares a queue so its gauges exist (at 0) before any task was queued on it.

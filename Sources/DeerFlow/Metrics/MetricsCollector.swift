@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 import Logging
 
 /// Brings the gauges up to date before `/metrics` is rendered: cluster-wide figures from the store
@@ -24,8 +24,11 @@ public struct MetricsCollector: Sendable {
         let store = engine.store
         if exportsClusterGauges() {
             let now = Date()
-            let statistics = await withTaskGroup(of: StoreStatistics?.self) { group in
-                group.addTask { try? await store.statistics(now: now) }
+            let figures = await withTaskGroup(of: (StoreStatistics, [WorkerRecord]?)?.self) { group in
+                group.addTask {
+                    guard let statistics = try? await store.statistics(now: now) else { return nil }
+                    return (statistics, try? await store.workers())
+                }
                 group.addTask {
                     try? await Task.sleep(for: timeout)
                     return nil
@@ -34,8 +37,9 @@ public struct MetricsCollector: Sendable {
                 group.cancelAll()
                 return first
             }
-            if let statistics {
+            if let (statistics, workers) = figures {
                 metrics.update(from: statistics, now: now)
+                if let workers { metrics.update(consumers: workers) }
             } else {
                 engine.logger.warning("metrics: store statistics unavailable; cluster gauges keep their last values")
             }

@@ -1,4 +1,4 @@
-public import DeerFlowCore
+import DeerFlowCore
 public import Foundation
 import Synchronization
 import Logging

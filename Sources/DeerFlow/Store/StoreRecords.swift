@@ -342,6 +342,9 @@ public struct WorkerRecord: Sendable, Hashable, Codable {
     /// `active`, `stopped` (deregistered cleanly) or `lost` (heartbeat timed out).
     public var state: String
 
+    /// The `state` of a worker that is running and heartbeating.
+    public static let activeState = "active"
+
     public init(id: String, host: String, pid: Int, slots: Int, busy: Int, queues: [String], version: String, startedAt: Date, lastSeen: Date, state: String) {
         self.id = id
         self.host = host

@@ -1,6 +1,6 @@
-public import DeerFlowCore
-public import Foundation
-public import Tracing
+import DeerFlowCore
+import Foundation
+import Tracing
 import Instrumentation
 
 /// Trace context helpers: what the monitoring chapter calls `inject_context` / `extract_context`.

@@ -256,8 +256,10 @@ enum AlertmanagerWebhook {
             }
             // Alertmanager sends 0001-01-01T00:00:00Z as "no end".
             let endsAt = alert["endsAt"]?.stringValue.flatMap(Timestamp.parse).flatMap { $0.timeIntervalSince1970 > 0 ? $0 : nil }
+            // Alertmanager sends no value; rules exported by DeerFlow carry it as the `value`
+            // annotation (`{{ $value }}`), which becomes the alert's `{{ .Value }}`.
             return NotificationAlert(
-                name: name, labels: labels, annotations: annotations, value: nil, status: status, startsAt: startsAt,
+                name: name, labels: labels, annotations: annotations, value: annotations["value"].flatMap { Double($0) }, status: status, startsAt: startsAt,
                 endsAt: status == .resolved ? endsAt : nil, fingerprint: alert["fingerprint"]?.stringValue)
         }
     }

@@ -5,6 +5,13 @@ import DeerFlowCore
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOPosix
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A small client of the DeerFlow API for the CLI commands.
 struct APIClient: Sendable {
@@ -42,7 +49,7 @@ struct APIClient: Sendable {
         do {
             response = try await Self.http.execute(request, timeout: .hours(24))
         } catch {
-            throw CLIError("cannot reach the DeerFlow API at \(baseURL) (\(error)); is `deerflow server` running? Set --api or DEERFLOW_API_URL.")
+            throw unreachable(error)
         }
         guard (200..<300).contains(Int(response.status.code)) else {
             let text = String(buffer: try await response.body.collect(upTo: 1 << 20))
@@ -68,7 +75,7 @@ struct APIClient: Sendable {
         do {
             response = try await Self.http.execute(request, timeout: .seconds(30))
         } catch {
-            throw CLIError("cannot reach the DeerFlow API at \(baseURL) (\(error)); is `deerflow server` running? Set --api or DEERFLOW_API_URL.")
+            throw unreachable(error)
         }
         let buffer = try await response.body.collect(upTo: 64 << 20)
         let result = Response(status: Int(response.status.code), text: String(buffer: buffer))
@@ -79,6 +86,31 @@ struct APIClient: Sendable {
             throw CLIError("the API answered HTTP \(result.status): \(result.text.prefix(300))")
         }
         return result
+    }
+}
+
+extension APIClient {
+    /// The error of a request that got no answer: where it went, what to check, the cause in words.
+    func unreachable(_ error: any Error) -> CLIError {
+        CLIError("cannot reach the DeerFlow API at \(baseURL): is `deerflow server` running? (\(Self.reason(error)); --api or DEERFLOW_API_URL set another address)")
+    }
+
+    /// A transport error in a few words (`connection refused`), without NIO's wrapping.
+    static func reason(_ error: any Error) -> String {
+        switch error {
+        case let error as IOError:
+            return String(cString: strerror(error.errnoCode)).lowercased()
+        case let error as NIOConnectionError:
+            if let first = error.connectionErrors.first { return reason(first.error) }
+            if let dns = error.dnsAAAAError ?? error.dnsAError { return "cannot resolve \(error.host): \(dns)" }
+            return "cannot connect to \(error.host):\(error.port)"
+        case let error as HTTPClientError where error == .connectTimeout:
+            return "no connection within 5 s"
+        case let error as HTTPClientError where [.deadlineExceeded, .readTimeout].contains(error):
+            return "no answer within 30 s"
+        default:
+            return String(describing: error)
+        }
     }
 }
 

@@ -9,12 +9,20 @@ struct RunCommand: AsyncParsableCommand {
         commandName: "run",
         abstract: "Trigger a run of a workflow through the API.",
         discussion: """
-            Example: deerflow run etl --param day=2024-06-01 --param limit=10 --wait
+            Example: deerflow run etl --param day=2024-06-02 --param rows=10 --wait --timeout 10m
 
-            Parameter values are converted to the types the workflow declares. With --wait the command shows \
-            progress and exits 0 only when the run succeeded (1 when it failed or was cancelled).
+            Parameter values are converted to the types the workflow declares. With --wait the command prints \
+            each task transition as it happens and its exit code says how the run ended:
+
+              0    the run succeeded
+              1    the run failed or was cancelled (or the command itself failed: API unreachable, unknown workflow)
+              64   bad usage (an unknown option, a --param the workflow does not declare or of the wrong type)
+              124  --timeout passed before the run finished (as timeout(1) does); the run goes on
             """
     )
+
+    /// Exit code of `--wait` when `--timeout` passes first (the one `timeout(1)` uses).
+    static let timedOut = ExitCode(124)
 
     @Argument(help: "Name of the workflow.")
     var workflow: String
@@ -25,10 +33,27 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Wait for the run to finish, showing task progress.")
     var wait = false
 
+    @Option(
+        help: ArgumentHelp("With --wait: stop waiting after this long (30s, 5m, 1h30m) and exit 124; the run goes on.", valueName: "duration"),
+        transform: { text in
+            guard let duration = DurationText.parse(text), duration > .zero else {
+                throw ValidationError("--timeout '\(text)' is not a duration above 0 (e.g. 30s, 5m, 1h30m)")
+            }
+            return duration
+        })
+    var timeout: Duration?
+
     @Flag(help: "Print the API's JSON instead of text.")
     var json = false
 
     @OptionGroup var client: ClientOptions
+
+    func validate() throws {
+        if timeout != nil && !wait { throw ValidationError("--timeout limits --wait; add --wait") }
+        for pair in params where !pair.contains("=") {
+            throw ValidationError("--param '\(pair)' must be name=value")
+        }
+    }
 
     func run() async throws {
         let api = client.client
@@ -43,17 +68,15 @@ struct RunCommand: AsyncParsableCommand {
         }
         var values: [String: JSONValue] = [:]
         for pair in params {
-            guard let equals = pair.firstIndex(of: "=") else {
-                throw ValidationError("--param '\(pair)' must be name=value")
-            }
+            guard let equals = pair.firstIndex(of: "=") else { throw usage("--param '\(pair)' must be name=value") }
             let name = String(pair[..<equals])
             let text = String(pair[pair.index(after: equals)...])
             guard let type = types[name] else {
                 let known = types.keys.sorted().joined(separator: ", ")
-                throw ValidationError("workflow '\(workflow)' has no parameter '\(name)'" + (known.isEmpty ? "" : " (declared: \(known))"))
+                throw usage("workflow '\(workflow)' has no parameter '\(name)'" + (known.isEmpty ? " (it declares none)" : " (declared: \(known))"))
             }
             guard let value = type.parse(commandLine: text) else {
-                throw ValidationError("--param \(name)=\(text): expected a value of type \(type.rawValue)")
+                throw usage("--param \(name)=\(text): expected a value of type \(type.rawValue)")
             }
             values[name] = value
         }
@@ -66,11 +89,44 @@ struct RunCommand: AsyncParsableCommand {
             return
         }
         if !json { print("run \(id) of \(workflow) created; waiting…") }
-        let final = try await RunProgressPrinter(client: api, quiet: json).follow(id)
+        let printer = RunProgressPrinter(client: api, quiet: json)
+        let limit = timeout
+        let final = try await withThrowingTaskGroup(of: JSONValue?.self) { group in
+            group.addTask { try await printer.follow(id) }
+            if let limit {
+                group.addTask {
+                    try await Task.sleep(for: limit)
+                    return nil
+                }
+            }
+            let first = try await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+        guard let final else {
+            let waited = limit.map(DurationText.format) ?? "?"
+            FileHandle.standardError.write(Data((
+                "deerflow run: stopped waiting after \(waited) (--timeout); run \(id) has not finished and goes on. "
+                    + "Follow it with `deerflow status \(id)`, stop it with `deerflow cancel \(id)`.\n").utf8))
+            throw Self.timedOut
+        }
         if json { print(final.compactJSON) }
         guard case .object(let object) = final, object["status"]?.stringValue == RunStatus.success.rawValue else {
             throw ExitCode(1)
         }
+    }
+
+    /// A usage error found only after asking the API (what the workflow declares): printed with
+    /// this command's usage, as the parser prints its own, and exit code 64.
+    private func usage(_ message: String) -> ExitCode {
+        let text = """
+            Error: \(message)
+            Usage: \(DeerFlowCommand.usageString(for: Self.self))
+              See 'deerflow run --help' for more information.
+
+            """
+        FileHandle.standardError.write(Data(text.utf8))
+        return .validationFailure
     }
 }
 

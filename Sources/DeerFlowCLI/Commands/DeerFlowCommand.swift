@@ -34,6 +34,7 @@ public enum DeerFlowCLI {
     /// Parses the process arguments and runs the command, registering `workflows` in `server`,
     /// `worker` and `demo`.
     public static func main(workflows: [Workflow] = []) async {
+        StandardOutput.flushEachLine()
         SwiftWorkflows.shared.withLock { $0 = workflows }
         await DeerFlowCommand.main()
     }

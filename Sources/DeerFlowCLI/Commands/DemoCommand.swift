@@ -4,12 +4,6 @@ import DeerFlowCore
 import Foundation
 import Logging
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// `deerflow demo`: the embedded default, with the example workflows, in one command.
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -49,8 +43,8 @@ struct DemoCommand: AsyncParsableCommand {
         var options = RuntimeOptions()
         options.workflowsDirectory = workflows
         options.databaseURL = database
-        options.api.port = PortProbe.isFree(apiPort) ? apiPort : 0
-        options.metricsPort = PortProbe.isFree(metricsPort) ? metricsPort : 0
+        options.api.port = await ListenerCheck.problem(host: options.api.host, port: apiPort) == nil ? apiPort : 0
+        options.metricsPort = await ListenerCheck.problem(host: options.api.host, port: metricsPort) == nil ? metricsPort : 0
         let runtime: DeerFlowRuntime
         do {
             runtime = try await DeerFlowRuntime.make(options: options, workflows: SwiftWorkflows.all, logger: logger)
@@ -91,27 +85,5 @@ struct DemoCommand: AsyncParsableCommand {
             }
             try await group.waitForAll()
         }
-    }
-}
-
-/// Checks whether a TCP port on 127.0.0.1 can be bound.
-enum PortProbe {
-    static func isFree(_ port: Int) -> Bool {
-        guard port > 0 else { return true }
-        #if canImport(Glibc)
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        #else
-        let descriptor = socket(AF_INET, SOCK_STREAM, 0)
-        #endif
-        guard descriptor >= 0 else { return true }
-        defer { close(descriptor) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let result = withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        return result == 0
     }
 }

@@ -12,17 +12,18 @@ struct ExportCommand: AsyncParsableCommand {
         commandName: "export",
         abstract: "Write Grafana dashboards, Prometheus alert rules (with promtool tests), a Prometheus scrape config or an Alertmanager config.",
         discussion: """
-            Honours metrics.yaml in --config: its constant labels are matched by every selector, its path and \
-            scrape_interval go into the scrape config. The files in deploy/ are this command's output for the \
-            default configuration (scripts/export-deploy regenerates them; a test checks they match):
+            dashboards, alerts and prometheus-config honour metrics.yaml in --config (and read no other file of \
+            it): its constant labels are matched by every selector, its path and scrape_interval go into the scrape \
+            config. The files in deploy/ are their output for the default configuration (scripts/export-deploy \
+            regenerates them; a test checks they match):
 
               dashboards:          deploy/grafana/deerflow-overview.json
               alerts:              deploy/prometheus/alerts.yaml, alerts_test.yaml
               prometheus-config:   deploy/prometheus/prometheus.yml
-              alertmanager-config: deploy/alertmanager/alertmanager.yml
 
-            alertmanager-config translates notifications.yaml of --config (channels, routing, repeat_interval) for \
-            teams that run Alertmanager; it contains the channels' secrets, so it is written readable by its owner only.
+            alertmanager-config translates notifications.yaml of --config (channels, routing, repeat_interval) into \
+            alertmanager.yml for teams that run Alertmanager. It contains the channels' secrets, so it is written \
+            readable by its owner only and none is committed in deploy/: write it where your Alertmanager reads it.
             """
     )
 
@@ -38,22 +39,28 @@ struct ExportCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Directory to write into (created when missing).", valueName: "dir"))
     var out: String
 
-    @Option(help: ArgumentHelp("Directory of metrics.yaml (and notifications.yaml for alertmanager-config).", valueName: "dir"))
+    @Option(help: ArgumentHelp("Config directory: its metrics.yaml (notifications.yaml for alertmanager-config) is read, no other file.", valueName: "dir"))
     var config: String?
 
     @Option(name: .customLong("target"), help: ArgumentHelp("host:port of a DeerFlow metrics endpoint for prometheus-config; repeat for several. Default localhost:<metrics port>.", valueName: "host:port"))
     var targets: [String] = []
 
     func run() async throws {
-        var options = RuntimeOptions()
-        options.configDirectory = config
+        // Each kind reads only the file it needs: metrics.yaml, or notifications.yaml.
+        let environment = ProcessInfo.processInfo.environment
+        var metrics = MetricsConfigFile()
+        var notifications: NotificationsConfigFile?
         do {
-            try options.applyConfigFiles(environment: ProcessInfo.processInfo.environment)
+            let directory = try config.map(ConfigDirectory.init)
+            if kind == .alertmanagerConfig {
+                notifications = try directory?.notifications(environment: environment)
+            } else if let file = try directory?.metrics(environment: environment) {
+                metrics = file
+            }
         } catch {
             throw CLIError(Launcher.describe(error))
         }
-        let contract = MonitoringContract(
-            constantLabels: options.metrics.labels, metricsPath: options.metrics.path, scrapeInterval: options.metrics.scrapeInterval)
+        let contract = MonitoringContract(constantLabels: metrics.labels, metricsPath: metrics.path, scrapeInterval: metrics.scrapeInterval)
         let files: [(String, String)]
         switch kind {
         case .dashboards:
@@ -61,10 +68,10 @@ struct ExportCommand: AsyncParsableCommand {
         case .alerts:
             files = [("alerts.yaml", contract.alertsYAML()), ("alerts_test.yaml", contract.alertsTestYAML())]
         case .prometheusConfig:
-            let scrapeTargets = targets.isEmpty ? ["localhost:\(options.metrics.port)"] : targets
+            let scrapeTargets = targets.isEmpty ? ["localhost:\(metrics.port)"] : targets
             files = [("prometheus.yml", contract.prometheusConfig(targets: scrapeTargets))]
         case .alertmanagerConfig:
-            guard let notifications = options.alerting.notifications else {
+            guard let notifications else {
                 throw CLIError("alertmanager-config translates notifications.yaml: pass --config DIR with a notifications.yaml in it")
             }
             files = [("alertmanager.yml", notifications.alertmanagerYAML())]

@@ -40,7 +40,12 @@ struct ServerBenchmark {
             try text.write(to: directory.appendingPathComponent("workflows/\(name)"), atomically: true, encoding: .utf8)
         }
         let databaseURL = database ?? "sqlite://" + directory.appendingPathComponent("bench.sqlite").path
-        guard let port = (18_300..<18_400).first(where: PortProbe.isFree) else { throw CLIError("no free port in 18300-18399 for the server") }
+        var free: Int?
+        for candidate in 18_300..<18_400 where await ListenerCheck.problem(host: "127.0.0.1", port: candidate) == nil {
+            free = candidate
+            break
+        }
+        guard let port = free else { throw CLIError("no free port in 18300-18399 for the server") }
         let server = Process()
         server.executableURL = URL(fileURLWithPath: BenchProcess.executable)
         server.arguments = [

@@ -10,7 +10,7 @@ struct ProcessOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Directory of YAML workflow files, one workflow per file.", valueName: "dir"))
     var workflows: String?
 
-    @Option(help: ArgumentHelp("Directory of deerflow.yaml and metrics.yaml (see the README, Configuration).", valueName: "dir"))
+    @Option(help: ArgumentHelp("Config directory, read by file name: \(ConfigDirectory.fileNames.joined(separator: ", ")) (each optional; see the README, Configuration).", valueName: "dir"))
     var config: String?
 
     @Option(help: ArgumentHelp("Database URL: sqlite://PATH or postgres://user:password@host:5432/db?sslmode=require (env DEERFLOW_DATABASE_URL). Default: \(RuntimeOptions.defaultDatabaseURL)", valueName: "url"))
@@ -32,7 +32,10 @@ struct ProcessOptions: ParsableArguments {
             level: logLevel, configDirectory: config, metadataProvider: tracing == nil ? nil : TracingSetup.loggingMetadataProvider)
         if let tracing {
             _ = try ProcessTracing.start(tracing, logger: logger)
-            logger.info("tracing on", metadata: ["endpoint": "\(tracing.endpoint ?? ProcessInfo.processInfo.environment["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] ?? ProcessInfo.processInfo.environment["OTEL_EXPORTER_OTLP_ENDPOINT"] ?? "http://localhost:4318/v1/traces")"])
+            let environment = ProcessInfo.processInfo.environment
+            let endpoint = tracing.endpoint ?? environment["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] ?? environment["OTEL_EXPORTER_OTLP_ENDPOINT"] ?? "http://localhost:4318/v1/traces"
+            logger.info("tracing on", metadata: ["endpoint": "\(endpoint)"])
+            if let warning = TracingConfigFile.endpointWarning(endpoint) { logger.warning("tracing: \(warning)") }
         }
         return logger
     }
@@ -154,7 +157,26 @@ enum Launcher {
         } else {
             logger.info("workflows loaded", metadata: ["workflows": "\(names.joined(separator: ", "))"])
         }
-        try await runtime.run()
+        warnAboutUnservedQueues(runtime, logger: logger)
+        do {
+            try await runtime.run()
+        } catch let error as ListenerUnavailable {
+            throw CLIError(error.description)
+        }
+    }
+
+    /// A process running scheduler and workers (`deerflow server`) says which tasks use a queue its
+    /// workers do not serve: they would wait, silently, for a `deerflow worker` serving it. A
+    /// `deerflow worker` serves part of the queues by design and says nothing.
+    static func warnAboutUnservedQueues(_ runtime: DeerFlowRuntime, logger: Logger) {
+        let options = runtime.options
+        guard options.runWorkers && options.runScheduler else { return }
+        let served = Set(options.worker.queues)
+        for unserved in QueueCoverage.unserved(runtime.engine.workflows.all.map(\.definition), servedQueues: served) {
+            logger.warning("\(unserved.message(servedBy: "this server's workers (--queues, worker.queues)", served: served))", metadata: [
+                "workflow": "\(unserved.workflow)", "queue": "\(unserved.queue)",
+            ])
+        }
     }
 
     static func describe(_ error: any Error) -> String {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DeerFlow
 import DeerFlowAlerting
 import DeerFlowCore
 import DeerFlowLogging
@@ -24,64 +25,103 @@ struct ValidateCommand: AsyncParsableCommand {
     @Argument(help: "Workflow files, directories of workflow or config files, or config files.")
     var paths: [String]
 
-    /// The config files `validate` recognises by name, with how each is checked.
-    static let configFiles: [String: @Sendable (String, [String: String]) throws -> String] = [
-        "deerflow.yaml": ok { _ = try ServerConfigFile.load(path: $0, environment: $1) },
-        "logging.yaml": ok { _ = try LoggingConfigFile.load(path: $0, environment: $1) },
-        "tracing.yaml": ok { _ = try TracingConfigFile.load(path: $0, environment: $1) },
+    /// What checking one file found.
+    struct Checked {
+        /// The line printed on stdout: `ok: PATH ...`.
+        var line: String
+        /// Things that load but are likely wrong, printed on stderr.
+        var warnings: [String] = []
+        /// The workflow, for a workflow file.
+        var workflow: WorkflowDefinition?
+        /// `worker.queues` of a `deerflow.yaml` (its default when unset).
+        var servedQueues: [String]?
+    }
+
+    /// The config files `validate` recognises by name (``ConfigDirectory/fileNames``), with how each is checked.
+    static let configFiles: [String: @Sendable (String, [String: String]) throws -> Checked] = [
+        "deerflow.yaml": { path, environment in
+            let file = try ServerConfigFile.load(path: path, environment: environment)
+            return Checked(
+                line: "ok: \(path)", warnings: (file.tracing?.warnings ?? []).map { "\(path): tracing: warning: \($0)" },
+                servedQueues: file.workerQueues ?? WorkerService.Configuration().queues)
+        },
+        "logging.yaml": { path, environment in
+            _ = try LoggingConfigFile.load(path: path, environment: environment)
+            return Checked(line: "ok: \(path)")
+        },
+        "tracing.yaml": { path, environment in
+            let file = try TracingConfigFile.load(path: path, environment: environment)
+            return Checked(line: "ok: \(path)", warnings: file.warnings.map { "\(path): tracing: warning: \($0)" })
+        },
         "metrics.yaml": { path, environment in
             let metrics = try MetricsConfigFile.load(path: path, environment: environment)
-            return "ok: \(path) (\(metrics.customMetrics.count) custom metrics)"
+            return Checked(line: "ok: \(path) (\(metrics.customMetrics.count) custom metrics)")
         },
         "notifications.yaml": { path, environment in
             let notifications = try NotificationsConfigFile.load(path: path, environment: environment)
-            return "ok: \(path) (\(notifications.channels.count) channels, \(notifications.routes.count) routes)"
+            return Checked(line: "ok: \(path) (\(notifications.channels.count) channels, \(notifications.routes.count) routes)")
         },
         "alerts.yaml": { path, _ in
             let rules = try RuleFile.load(path: path)
-            return "ok: \(path) (\(rules.groups.flatMap(\.rules).count) rules)"
+            return Checked(line: "ok: \(path) (\(rules.groups.flatMap(\.rules).count) rules)")
         },
     ]
-
-    /// A check that loads the file and says `ok: PATH`.
-    private static func ok(_ load: @escaping @Sendable (String, [String: String]) throws -> Void) -> @Sendable (String, [String: String]) throws -> String {
-        { path, environment in
-            try load(path, environment)
-            return "ok: \(path)"
-        }
-    }
 
     func run() async throws {
         var failed = false
         let environment = ProcessInfo.processInfo.environment
-        func check(_ body: () throws -> [String]) {
+        var workflows: [(file: String, definition: WorkflowDefinition)] = []
+        var served: [(file: String, queues: [String])] = []
+        func report(_ message: String) {
+            FileHandle.standardError.write(Data((message + "\n").utf8))
+        }
+        func check(_ body: () throws -> [(file: String, checked: Checked)]) {
             do {
-                for line in try body() { print(line) }
+                for (file, checked) in try body() {
+                    print(checked.line)
+                    checked.warnings.forEach(report)
+                    if let workflow = checked.workflow { workflows.append((file, workflow)) }
+                    if let queues = checked.servedQueues { served.append((file, queues)) }
+                }
             } catch {
                 failed = true
-                FileHandle.standardError.write(Data(("\(error)" + "\n").utf8))
+                report("\(error)")
             }
         }
         for path in paths {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
-                check { [try Self.validate(file: path, environment: environment)] }
+                check { [(path, try Self.validate(file: path, environment: environment))] }
                 continue
             }
-            let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+            let names = ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [])
+                .filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted()
+            guard !names.isEmpty else {
+                failed = true
+                report("\(path): nothing to check: the directory has no .yaml or .yml file (workflows, or \(ConfigDirectory.fileNames.joined(separator: ", ")))")
+                continue
+            }
             guard names.contains(where: { Self.configFiles[$0] != nil }) else {
-                check { try WorkflowFileLoader.loadDirectory(path).map { "ok: \(path): workflow '\($0.name)' (\($0.tasks.count) tasks)" } }
+                // A workflow directory: every file is named with what it holds, valid ones also
+                // when others are not.
+                check {
+                    let checked = try WorkflowFileLoader.checkDirectory(path)
+                    for (file, workflow) in checked.workflows { print(Self.ok(file, workflow)) }
+                    workflows += checked.workflows
+                    if !checked.errors.isEmpty { throw FileErrors(errors: checked.errors) }
+                    return []
+                }
                 continue
             }
             // A config directory: each config file as what its name says; other YAML files are
             // not read by DeerFlow from here, which is said (a misspelt name shows up).
-            for name in names.sorted() where name.hasSuffix(".yaml") || name.hasSuffix(".yml") {
+            for name in names {
                 let file = (path as NSString).appendingPathComponent(name)
                 guard Self.configFiles[name] != nil else {
                     print("skipped: \(file) (DeerFlow reads \(Self.configFiles.keys.sorted().joined(separator: ", ")) from a config directory)")
                     continue
                 }
-                check { [try Self.validate(file: file, environment: environment)] }
+                check { [(file, try Self.validate(file: file, environment: environment))] }
             }
             // Each file may be fine alone and the pair not (the server would refuse to start).
             check {
@@ -95,15 +135,30 @@ struct ValidateCommand: AsyncParsableCommand {
                 return []
             }
         }
+        // With a deerflow.yaml among the files, the queues its workers serve are known: a task on
+        // another queue would wait for a worker that never comes.
+        if !served.isEmpty {
+            let queues = Set(served.flatMap(\.queues))
+            let servedBy = served.map(\.file).joined(separator: " and ") + " worker.queues"
+            for unserved in QueueCoverage.unserved(workflows.map(\.definition), servedQueues: queues) {
+                let file = workflows.first { $0.definition.name == unserved.workflow }?.file ?? unserved.workflow
+                report("\(file): warning: \(unserved.message(servedBy: servedBy, served: queues))")
+            }
+        }
         if failed { throw ExitCode(1) }
     }
 
-    /// Checks one file as the config file its name says, else as a workflow; the line to print.
-    static func validate(file path: String, environment: [String: String]) throws -> String {
+    /// The line for a valid workflow file.
+    static func ok(_ path: String, _ workflow: WorkflowDefinition) -> String {
+        "ok: \(path): workflow '\(workflow.name)' (\(workflow.tasks.count) tasks)"
+    }
+
+    /// Checks one file as the config file its name says, else as a workflow.
+    static func validate(file path: String, environment: [String: String]) throws -> Checked {
         if let check = configFiles[(path as NSString).lastPathComponent] {
             return try check(path, environment)
         }
         let workflow = try WorkflowFileLoader.load(file: path)
-        return "ok: \(path): workflow '\(workflow.name)' (\(workflow.tasks.count) tasks)"
+        return Checked(line: ok(path, workflow), workflow: workflow)
     }
 }

@@ -7,7 +7,7 @@ import DeerFlowLogging
 import DeerFlowObservability
 import DeerFlowPostgres
 import DeerFlowSQLite
-public import Foundation
+import Foundation
 public import Logging
 public import ServiceLifecycle
 import UnixSignals
@@ -82,7 +82,7 @@ public final class DeerFlowRuntime: Sendable {
         let engine = try DeerFlowEngine(store: store, workflows: workflows, configuration: engineConfiguration, metrics: registry, logger: logger)
         try checkNotifyChannels(engine.workflows.all.map(\.definition), notifications: options.alerting.notifications)
         engine.addObserver(engineMetrics)
-        engine.addObserver(LoggingObserver(logger: logger))
+        engine.addObserver(LoggingObserver(logger: logger, engine: engine))
         engine.registerBuiltinHealthChecks()
         engineMetrics.declare(queues: Array(Set(engine.workflows.all.flatMap { $0.definition.tasks.map(\.queue) } + options.worker.queues)))
         engineMetrics.declare(
@@ -195,9 +195,29 @@ public final class DeerFlowRuntime: Sendable {
         self.services = services
     }
 
+    /// The TCP listeners this process opens.
+    var listeners: [Listener] {
+        var listeners: [Listener] = []
+        if options.runAPI { listeners.append(Listener(kind: .api, host: options.api.host, port: options.api.port)) }
+        if options.metrics.enabled {
+            listeners.append(Listener(kind: .metrics, host: options.api.host, port: options.metricsPort ?? options.metrics.port))
+        }
+        return listeners
+    }
+
     /// Runs every service until SIGTERM/SIGINT (graceful: workers drain) or cancellation, then
     /// closes the store.
+    ///
+    /// - Throws: ``ListenerUnavailable`` before anything starts when a port cannot be listened on.
     public func run() async throws {
+        do {
+            try await ListenerCheck.ensureAvailable(listeners)
+        } catch {
+            // Nothing started, the logging service neither: write out what was logged so far.
+            ProcessLogging.current?.flush()
+            try? await engine.store.close()
+            throw error
+        }
         let group = ServiceGroup(configuration: .init(
             services: services.map { .init(service: $0) },
             gracefulShutdownSignals: [.sigterm, .sigint],

@@ -1,7 +1,7 @@
 public import DeerFlow
 import DeerFlowCore
 public import DeerFlowNotifications
-public import Foundation
+import Foundation
 
 /// Everything that shapes one DeerFlow process: what it runs, where its store is, its ports.
 /// Built from flags, environment and the files of `--config`; tests build it directly.
@@ -64,16 +64,13 @@ public struct RuntimeOptions: Sendable {
         public init() {}
     }
 
-    /// Reads `deerflow.yaml` and `metrics.yaml` from the config directory (when present) and the
-    /// `DEERFLOW_DATABASE_URL` / `DEERFLOW_API_TOKENS` variables. Flags applied afterwards win.
+    /// Reads `deerflow.yaml`, `metrics.yaml` and `notifications.yaml` from the config directory
+    /// (when present; `alerts.yaml` is read at start) and the `DEERFLOW_DATABASE_URL` /
+    /// `DEERFLOW_API_TOKENS` variables. Flags applied afterwards win.
     public mutating func applyConfigFiles(environment: [String: String]) throws {
-        if let directory = configDirectory {
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
-                throw DeerFlowError(.badRequest, "--config \(directory): no such directory")
-            }
-            let serverFile = (directory as NSString).appendingPathComponent("deerflow.yaml")
-            if FileManager.default.fileExists(atPath: serverFile) {
+        if let path = configDirectory {
+            let directory = try ConfigDirectory(path)
+            if let serverFile = directory.file("deerflow.yaml") {
                 let file = try ServerConfigFile.load(path: serverFile, environment: environment)
                 if let host = file.apiHost { api.host = host }
                 if let port = file.apiPort { api.port = port }
@@ -90,20 +87,47 @@ public struct RuntimeOptions: Sendable {
                 if let patterns = file.environmentPassthrough { engine.environmentPassthrough = patterns }
                 if let user = file.runAs { taskUserName = user }
             }
-            let metricsFile = (directory as NSString).appendingPathComponent("metrics.yaml")
-            if FileManager.default.fileExists(atPath: metricsFile) {
-                metrics = try MetricsConfigFile.load(path: metricsFile, environment: environment)
-            }
-            let rulesFile = (directory as NSString).appendingPathComponent("alerts.yaml")
-            if alerting.rulesFile == nil, FileManager.default.fileExists(atPath: rulesFile) { alerting.rulesFile = rulesFile }
-            let notificationsFile = (directory as NSString).appendingPathComponent("notifications.yaml")
-            if FileManager.default.fileExists(atPath: notificationsFile) {
-                alerting.notifications = try NotificationsConfigFile.load(path: notificationsFile, environment: environment)
-            }
+            if let file = try directory.metrics(environment: environment) { metrics = file }
+            if alerting.rulesFile == nil, let rulesFile = directory.file("alerts.yaml") { alerting.rulesFile = rulesFile }
+            if let file = try directory.notifications(environment: environment) { alerting.notifications = file }
         }
         if let url = environment["DEERFLOW_DATABASE_URL"], !url.isEmpty { databaseURL = url }
         if let tokens = environment["DEERFLOW_API_TOKENS"], !tokens.isEmpty {
             api.tokens = tokens.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         }
+    }
+}
+
+/// A `--config` directory: its files are found by name and each is read only when asked for, so a
+/// command needing one file is not stopped by a problem in another (an unset `${VAR}`).
+struct ConfigDirectory {
+    /// The files DeerFlow reads from a config directory.
+    static let fileNames = ["deerflow.yaml", "metrics.yaml", "logging.yaml", "tracing.yaml", "alerts.yaml", "notifications.yaml"]
+
+    let path: String
+
+    /// - Throws: when `path` is not a directory.
+    init(_ path: String) throws {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw DeerFlowError(.badRequest, "--config \(path): no such directory")
+        }
+        self.path = path
+    }
+
+    /// The path of a file of the directory, when it exists.
+    func file(_ name: String) -> String? {
+        let file = (path as NSString).appendingPathComponent(name)
+        return FileManager.default.fileExists(atPath: file) ? file : nil
+    }
+
+    /// `metrics.yaml`, when there is one.
+    func metrics(environment: [String: String]) throws -> MetricsConfigFile? {
+        try file("metrics.yaml").map { try MetricsConfigFile.load(path: $0, environment: environment) }
+    }
+
+    /// `notifications.yaml`, when there is one.
+    func notifications(environment: [String: String]) throws -> NotificationsConfigFile? {
+        try file("notifications.yaml").map { try NotificationsConfigFile.load(path: $0, environment: environment) }
     }
 }

@@ -291,8 +291,10 @@ public struct HTTPAction: Sendable, Hashable, Codable {
     /// Accepted status codes; default: any 2xx.
     public var expectStatus: [Int]
 
-    public init(method: String = "GET", url: String, headers: [String: String] = [:], body: String? = nil, expectStatus: [Int] = []) {
-        self.method = method
+    /// - Parameter method: default `POST` when there is a body, else `GET` (a GET's body is
+    ///   dropped or refused by many servers and proxies).
+    public init(method: String? = nil, url: String, headers: [String: String] = [:], body: String? = nil, expectStatus: [Int] = []) {
+        self.method = method ?? (body == nil ? "GET" : "POST")
         self.url = url
         self.headers = headers
         self.body = body

@@ -8,7 +8,7 @@ import Foundation
 /// tracing:
 ///   enabled: true
 ///   endpoint: http://otel-collector:4318/v1/traces   # OTLP over HTTP
-///   protocol: http/protobuf                          # or http/json; gRPC is not supported
+///   protocol: http/protobuf                          # the only one: http/json and gRPC are refused
 ///   service_name: deerflow
 ///   headers: {authorization: "Bearer ${OTEL_TOKEN}"}
 ///   sampler: parent_based                            # always | never | ratio | parent_based
@@ -35,7 +35,7 @@ public struct TracingConfigFile: Sendable, Hashable {
     public var enabled: Bool = false
     /// Full URL of the OTLP/HTTP traces endpoint; default `http://localhost:4318/v1/traces`.
     public var endpoint: String?
-    /// `http/protobuf` (default) or `http/json`.
+    /// `http/protobuf`, the only protocol accepted (see ``protocolProblem(_:)``).
     public var protocolName: String = "http/protobuf"
     public var serviceName: String = "deerflow"
     public var headers: [String: String] = [:]
@@ -107,10 +107,30 @@ public struct TracingConfigFile: Sendable, Hashable {
     /// Why an OTLP protocol cannot be used, or nil when it can.
     public static func protocolProblem(_ value: String) -> String? {
         switch value.lowercased() {
-        case "http/protobuf", "http/json": return nil
+        case "http/protobuf": return nil
+        case "http/json":
+            return "OTLP http/json is not supported: swift-otel, which DeerFlow exports spans with, writes trace and span ids "
+                + "base64-encoded where the OTLP/JSON specification wants hex, so a collector answers 400 and every span is lost; "
+                + "use protocol http/protobuf (the default, on the same port 4318)"
         case "grpc": return "OTLP over gRPC is not supported by this build; use protocol http/protobuf (port 4318) — collectors accept both"
-        default: return "unknown OTLP protocol '\(value)' (use http/protobuf or http/json)"
+        default: return "unknown OTLP protocol '\(value)' (use http/protobuf)"
         }
+    }
+
+    /// Warnings about settings that load but are likely wrong (an endpoint on the gRPC port).
+    public var warnings: [String] {
+        endpoint.flatMap(Self.endpointWarning).map { [$0] } ?? []
+    }
+
+    /// A warning for an OTLP endpoint on port 4317, where collectors serve OTLP over gRPC: DeerFlow
+    /// exports OTLP over HTTP (port 4318), so every export to it would fail. Nil for other endpoints.
+    public static func endpointWarning(_ endpoint: String) -> String? {
+        guard let url = URL(string: endpoint), url.port == 4317 else { return nil }
+        var suggestion = URLComponents(string: endpoint)
+        suggestion?.port = 4318
+        if suggestion?.path.isEmpty ?? false || suggestion?.path == "/" { suggestion?.path = "/v1/traces" }
+        return "endpoint \(endpoint) is on port 4317, where collectors serve OTLP over gRPC; DeerFlow exports OTLP over HTTP, "
+            + "which collectors serve on port 4318 (\(suggestion?.string ?? "http://HOST:4318/v1/traces")), so every export to it would fail"
     }
 
     /// Problems with `OTEL_*` variables that the OpenTelemetry library would otherwise only find by

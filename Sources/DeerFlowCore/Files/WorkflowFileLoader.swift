@@ -44,7 +44,7 @@ import Foundation
 ///     description: ...
 ///   - id: call
 ///     type: http
-///     method: POST           # default GET; upper-cased
+///     method: POST           # default POST with a body, else GET; upper-cased
 ///     url: https://example.com/x
 ///     headers: {X-Token: abc}
 ///     body: '{"a": 1}'       # a string; a mapping or list is sent as JSON
@@ -95,6 +95,17 @@ public enum WorkflowFileLoader {
     /// - Parameter path: The directory.
     /// - Throws: ``FileErrors`` with the problems of every file, when there is any.
     public static func loadDirectory(_ path: String) throws(FileErrors) -> [WorkflowDefinition] {
+        let checked = try checkDirectory(path)
+        if !checked.errors.isEmpty { throw FileErrors(errors: checked.errors) }
+        return checked.workflows.map(\.definition)
+    }
+
+    /// Reads every `*.yaml` and `*.yml` file of a directory as ``loadDirectory(_:)`` does, but
+    /// returns the valid workflows with their files beside the problems of the others (what
+    /// `deerflow validate` reports).
+    ///
+    /// - Throws: ``FileErrors`` only when the directory cannot be read.
+    public static func checkDirectory(_ path: String) throws(FileErrors) -> (workflows: [(file: String, definition: WorkflowDefinition)], errors: [FileError]) {
         let names: [String]
         do {
             names = try FileManager.default.contentsOfDirectory(atPath: path)
@@ -111,7 +122,7 @@ public enum WorkflowFileLoader {
             throw FileErrors(errors: [FileError(file: path, line: 0, column: 0, message: message)])
         }
         var errors: [FileError] = []
-        var definitions: [WorkflowDefinition] = []
+        var workflows: [(file: String, definition: WorkflowDefinition)] = []
         var fileOfName: [String: String] = [:]
         for name in names.sorted() where name.hasSuffix(".yaml") || name.hasSuffix(".yml") {
             let file = path.hasSuffix("/") ? path + name : "\(path)/\(name)"
@@ -135,11 +146,10 @@ public enum WorkflowFileLoader {
                 ))
             } else {
                 fileOfName[definition.name] = file
-                if reader.errors.isEmpty { definitions.append(definition) }
+                if reader.errors.isEmpty { workflows.append((file, definition)) }
             }
         }
-        if !errors.isEmpty { throw FileErrors(errors: errors) }
-        return definitions
+        return (workflows, errors)
     }
 
     // MARK: - Reading
@@ -292,7 +302,7 @@ public enum WorkflowFileLoader {
                 body = bodyNode.isScalar ? bodyNode.string() : bodyNode.json().compactJSON
             }
             action = .http(HTTPAction(
-                method: (task.string("method") ?? "GET").uppercased(),
+                method: task.string("method")?.uppercased(),
                 url: task.require("url")?.string() ?? "",
                 headers: task.stringMap("headers") ?? [:],
                 body: body,

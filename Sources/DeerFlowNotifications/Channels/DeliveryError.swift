@@ -29,7 +29,7 @@ public struct DeliveryError: Error, Sendable, Hashable, CustomStringConvertible 
         public static let rateLimited = Code(value: .rateLimited)
         /// The server answered something that is not the protocol (garbled SMTP, an unexpected reply). Retryable.
         public static let protocolError = Code(value: .protocolError)
-        /// HTTP 4xx other than 429, a Slack answer other than `ok`, or an SMTP 5xx reply. Permanent.
+        /// HTTP 4xx other than 429, a Slack `{"ok": false}` answer, or an SMTP 5xx reply. Permanent.
         public static let rejected = Code(value: .rejected)
         /// The SMTP server refused a recipient with a 5xx reply; the message names it. Permanent.
         public static let recipientRejected = Code(value: .recipientRejected)

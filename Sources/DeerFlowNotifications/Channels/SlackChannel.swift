@@ -8,7 +8,8 @@ import Logging
 /// The request is `POST <webhook>` with `Content-Type: application/json` and the body
 /// `{"channel": "#x", "text": "<rendered>", "username": ..., "icon_emoji": ...}` (`channel`,
 /// `username` and `icon_emoji` only when configured). The text is every alert of the notification
-/// rendered with the template for its severity, separated by blank lines. Slack answers `200 ok`.
+/// rendered with the template for its severity, separated by blank lines. Slack answers `200 ok`
+/// (see ``deliver(_:)`` for how other answers count).
 ///
 /// ```swift
 /// let slack = SlackChannel(configuration: .init(url: "https://hooks.slack.com/services/T/B/X"))
@@ -68,13 +69,42 @@ public struct SlackChannel: NotificationChannel {
         return .object(body)
     }
 
+    /// Posts the notification. Slack's incoming webhooks answer `200` with the text `ok` when the
+    /// message is posted, and errors with a 4xx status and a short text (`invalid_payload`,
+    /// `no_service`, `channel_not_found`, ...), 5xx when Slack itself fails. So any 2xx is
+    /// success, whatever its text (Slack-compatible receivers such as Mattermost answer other
+    /// bodies) — except a JSON answer `{"ok": false, "error": ...}`, the Web API's way to refuse.
+    /// A 4xx (but 429) is permanent, 429 and 5xx are retried.
     public func deliver(_ notification: AlertNotification) async throws(DeliveryError) {
         guard !notification.alerts.isEmpty else { return }
-        let answer = try await http.postJSON(payload(for: notification), to: configuration.url)
-        guard answer.body.trimmingCharacters(in: .whitespacesAndNewlines) == "ok" else {
+        let answer: HTTPDelivery.Answer
+        do {
+            answer = try await http.postJSON(payload(for: notification), to: configuration.url)
+        } catch {
+            var error = error
+            if error.code == .rejected, let hint = Self.hint(error.message) { error.message += " — \(hint)" }
+            throw error
+        }
+        if case .object(let object)? = try? JSONValue(parsing: answer.body), object["ok"] == .bool(false) {
+            let reason = object["error"]?.stringValue ?? "no error given"
             throw DeliveryError(
-                code: .rejected, channel: name, message: "Slack answered HTTP \(answer.status) without 'ok'\(HTTPDelivery.shorten(answer.body))",
+                code: .rejected, channel: name,
+                message: "Slack answered HTTP \(answer.status) with ok: false: \(reason)" + (Self.hint(reason).map { " — \($0)" } ?? ""),
                 statusCode: answer.status)
         }
+    }
+
+    /// What to do about the errors Slack's incoming webhooks name in their answer.
+    static func hint(_ answer: String) -> String? {
+        let hints = [
+            ("no_service", "the webhook URL is unknown or was revoked: create a new incoming webhook"),
+            ("no_team", "the webhook's workspace is gone: create a new incoming webhook"),
+            ("invalid_token", "the webhook URL is wrong or was revoked: create a new incoming webhook"),
+            ("channel_not_found", "the channel does not exist: check `channel` in notifications.yaml"),
+            ("channel_is_archived", "the channel is archived: unarchive it or point `channel` elsewhere"),
+            ("action_prohibited", "the workspace does not let this webhook post there"),
+            ("invalid_payload", "Slack could not read the message: check the channel's templates"),
+        ]
+        return hints.first { answer.contains($0.0) }?.1
     }
 }

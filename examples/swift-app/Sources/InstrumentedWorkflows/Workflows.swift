@@ -31,7 +31,7 @@ let instrumented: Workflow = {
 
         let records: [String] = try await context.output(of: "fetch_records")
         let timer = try processingTime.labels(context.workflow.name, context.task.id)
-        let failures = try timer.time { () -> Int in
+        let failures = timer.time { () -> Int in
             var failures = 0
             for record in records {
                 let ok = !record.hasSuffix("7")
