@@ -17,9 +17,10 @@ info:
     * Times are RFC 3339 in UTC with milliseconds, e.g. `2024-06-01T12:00:00.123Z`.
     * Authentication is optional. With no bearer tokens configured (`api.tokens` in
       `deerflow.yaml`, or `DEERFLOW_API_TOKENS`) nothing needs a token and no route answers 401.
-      With tokens configured, every `/api/` path (this document included) needs
-      `Authorization: Bearer <token>`; the `/health` paths need one only when
-      `api.protect_health` is true.
+      With tokens configured, every route below (this document included) needs
+      `Authorization: Bearer <token>`; the `/health` routes need one only when
+      `api.protect_health` is true. The check is made on the route a request matches, so
+      `//api/v1/runs` or `/api/v1/runs/` are as protected as `/api/v1/runs`.
     * A request whose method and path match no route below answers 404 with code `not_found`
       (there is no 405, and HEAD is not answered).
     * Prometheus metrics are served on a separate port (`metrics.port`, default 9090); see

@@ -241,6 +241,26 @@ struct CLITests {
         }
     }
 
+    @Test("validate checks the channels of workflows' notify: against notifications.yaml")
+    func validateNotifyChannels() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let workflow = try directory.write("workflows/nightly.yaml", """
+            name: nightly
+            notify: {on_failure: [slack, pagerduty]}
+            tasks:
+              - {id: load, type: noop}
+            """)
+        try directory.write("config/notifications.yaml", "notifications:\n  channels:\n    slack:\n      webhook: http://127.0.0.1:9/hook\n")
+        let checked = try await Self.deerflow(["validate", directory.file("workflows"), directory.file("config")])
+        #expect(checked.status == 1, "\(checked)")
+        #expect(checked.stderrLines.contains("\(workflow): workflow 'nightly': notify names channel 'pagerduty', but its channels are slack"), "\(checked)")
+        #expect(!checked.stderr.contains("channel 'slack'"), "\(checked)")
+        let alone = try await Self.deerflow(["validate", directory.file("workflows")])
+        #expect(alone.status == 0, "\(alone)")
+        #expect(alone.stderrLines.contains { $0.hasPrefix("\(workflow): warning: notify names channels of notifications.yaml") }, "\(alone)")
+    }
+
     @Test("deerflow server refuses to start on an invalid workflow file, naming file and line")
     func serverRefusesInvalidWorkflow() async throws {
         let directory = try TemporaryDirectory()

@@ -35,6 +35,8 @@ struct ValidateCommand: AsyncParsableCommand {
         var workflow: WorkflowDefinition?
         /// `worker.queues` of a `deerflow.yaml` (its default when unset).
         var servedQueues: [String]?
+        /// The channels of a `notifications.yaml`.
+        var channels: [String]?
     }
 
     /// The config files `validate` recognises by name (``ConfigDirectory/fileNames``), with how each is checked.
@@ -59,7 +61,9 @@ struct ValidateCommand: AsyncParsableCommand {
         },
         "notifications.yaml": { path, environment in
             let notifications = try NotificationsConfigFile.load(path: path, environment: environment)
-            return Checked(line: "ok: \(path) (\(notifications.channels.count) channels, \(notifications.routes.count) routes)")
+            return Checked(
+                line: "ok: \(path) (\(notifications.channels.count) channels, \(notifications.routes.count) routes)",
+                channels: notifications.channels.map(\.name))
         },
         "alerts.yaml": { path, _ in
             let rules = try RuleFile.load(path: path)
@@ -72,6 +76,7 @@ struct ValidateCommand: AsyncParsableCommand {
         let environment = ProcessInfo.processInfo.environment
         var workflows: [(file: String, definition: WorkflowDefinition)] = []
         var served: [(file: String, queues: [String])] = []
+        var channels: [String]?
         func report(_ message: String) {
             FileHandle.standardError.write(Data((message + "\n").utf8))
         }
@@ -82,6 +87,7 @@ struct ValidateCommand: AsyncParsableCommand {
                     checked.warnings.forEach(report)
                     if let workflow = checked.workflow { workflows.append((file, workflow)) }
                     if let queues = checked.servedQueues { served.append((file, queues)) }
+                    if let names = checked.channels { channels = (channels ?? []) + names }
                 }
             } catch {
                 failed = true
@@ -144,6 +150,18 @@ struct ValidateCommand: AsyncParsableCommand {
                 let file = workflows.first { $0.definition.name == unserved.workflow }?.file ?? unserved.workflow
                 report("\(file): warning: \(unserved.message(servedBy: servedBy, served: queues))")
             }
+        }
+        // Workflows' notify: channels must be channels of notifications.yaml (the server refuses
+        // to start otherwise); without that file among the arguments they cannot be checked.
+        if let channels {
+            for workflow in workflows {
+                for problem in DeerFlowRuntime.notifyChannelProblems([workflow.definition], configured: Set(channels)) {
+                    failed = true
+                    report("\(workflow.file): \(problem)")
+                }
+            }
+        } else if let workflow = workflows.first(where: { $0.definition.notify != nil }) {
+            report("\(workflow.file): warning: notify names channels of notifications.yaml; pass the config directory too to check them")
         }
         if failed { throw ExitCode(1) }
     }

@@ -93,14 +93,23 @@ public final class DeerFlowRuntime: Sendable {
 
     /// Every channel a workflow's `notify:` names exists in notifications.yaml.
     static func checkNotifyChannels(_ definitions: [WorkflowDefinition], notifications: NotificationsConfigFile?) throws {
-        let configured = Set(notifications?.channels.map(\.name) ?? [])
+        if let problem = notifyChannelProblems(definitions, configured: notifications.map { Set($0.channels.map(\.name)) }).first {
+            throw DeerFlowError(.badRequest, problem)
+        }
+    }
+
+    /// The channels workflows' `notify:` name that notifications.yaml does not configure
+    /// (`configured` nil: there is no notifications.yaml), one message each.
+    static func notifyChannelProblems(_ definitions: [WorkflowDefinition], configured: Set<String>?) -> [String] {
+        var problems: [String] = []
         for definition in definitions {
             guard let notify = definition.notify else { continue }
-            for channel in notify.channels.sorted() where !configured.contains(channel) {
-                let known = configured.isEmpty ? "there is no notifications.yaml in --config" : "its channels are \(configured.sorted().joined(separator: ", "))"
-                throw DeerFlowError(.badRequest, "workflow '\(definition.name)': notify names channel '\(channel)', but \(known)")
+            for channel in notify.channels.sorted() where configured?.contains(channel) != true {
+                let known = configured.map { "its channels are \($0.sorted().joined(separator: ", "))" } ?? "there is no notifications.yaml in --config"
+                problems.append("workflow '\(definition.name)': notify names channel '\(channel)', but \(known)")
             }
         }
+        return problems
     }
 
     /// The alert rules this process evaluates, or nil when in-process alerting is off. A rule
