@@ -14,6 +14,7 @@ let package = Package(
     products: [
         .executable(name: "deerflow", targets: ["deerflow"]),
         .library(name: "DeerFlow", targets: ["DeerFlow"]),
+        .library(name: "DeerFlowServer", targets: ["DeerFlowServer"]),
         .library(name: "DeerFlowCLI", targets: ["DeerFlowCLI"]),
         .library(name: "DeerFlowTesting", targets: ["DeerFlowTesting"]),
     ],
@@ -64,6 +65,7 @@ let package = Package(
             dependencies: [
                 "DeerFlow",
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSettings
         ),
@@ -77,6 +79,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSettings
         ),
@@ -135,11 +138,35 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // The application layer: assembles a process (store, engine, metrics, API, alerting,
+        // notifications, logging and tracing services) from an explicit configuration.
+        .target(
+            name: "DeerFlowServer",
+            dependencies: [
+                "DeerFlow",
+                "DeerFlowCore",
+                "DeerFlowSQLite",
+                "DeerFlowPostgres",
+                "DeerFlowHTTP",
+                "DeerFlowObservability",
+                "DeerFlowLogging",
+                "DeerFlowAlerting",
+                "DeerFlowNotifications",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // Command-line interface; a user's own executable calls `DeerFlowCommand.main(workflows:)`.
         .target(
             name: "DeerFlowCLI",
             dependencies: [
                 "DeerFlow",
+                "DeerFlowServer",
                 "DeerFlowSQLite",
                 "DeerFlowPostgres",
                 "DeerFlowHTTP",
@@ -157,22 +184,39 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        // Test support: store conformance suite, in-process server harness.
+        // For users of the library: the store conformance suite and the engine harnesses.
         .target(
             name: "DeerFlowTesting",
             dependencies: [
                 "DeerFlow",
+                "DeerFlowCore",
+                "DeerFlowSQLite",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // This repository's test harnesses (not a product): in-process and real `deerflow`
+        // servers, PostgreSQL clusters, Prometheus, loopback peers run by the test venv.
+        .target(
+            name: "DeerFlowTestSupport",
+            dependencies: [
+                "DeerFlow",
+                "DeerFlowCore",
                 "DeerFlowSQLite",
                 "DeerFlowHTTP",
                 "DeerFlowObservability",
-                "DeerFlowCLI",
+                "DeerFlowServer",
                 "DeerFlowAlerting",
+                "DeerFlowTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
+            path: "Tests/DeerFlowTestSupport",
             swiftSettings: strictSettings
         ),
         .executableTarget(
@@ -193,7 +237,7 @@ let package = Package(
         .testTarget(
             name: "DeerFlowNotificationsTests",
             dependencies: [
-                "DeerFlowNotifications", "DeerFlowCore", "DeerFlowTesting",
+                "DeerFlowNotifications", "DeerFlowCore", "DeerFlowTesting", "DeerFlowTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -205,7 +249,7 @@ let package = Package(
         .testTarget(
             name: "DeerFlowLoggingTests",
             dependencies: [
-                "DeerFlowLogging", "DeerFlowCore", "DeerFlowTesting",
+                "DeerFlowLogging", "DeerFlowCore", "DeerFlowTesting", "DeerFlowTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -218,7 +262,7 @@ let package = Package(
         .testTarget(
             name: "DeerFlowPostgresTests",
             dependencies: [
-                "DeerFlow", "DeerFlowCore", "DeerFlowPostgres", "DeerFlowTesting",
+                "DeerFlow", "DeerFlowCore", "DeerFlowPostgres", "DeerFlowTesting", "DeerFlowTestSupport",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
@@ -228,7 +272,8 @@ let package = Package(
         .testTarget(
             name: "DeerFlowTests",
             dependencies: [
-                "DeerFlow", "DeerFlowSQLite", "DeerFlowHTTP", "DeerFlowObservability", "DeerFlowCLI", "DeerFlowTesting", "DeerFlowAlerting",
+                "DeerFlow", "DeerFlowSQLite", "DeerFlowHTTP", "DeerFlowObservability", "DeerFlowCLI", "DeerFlowServer", "DeerFlowTesting",
+                "DeerFlowTestSupport", "DeerFlowAlerting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),

@@ -4,6 +4,7 @@ import Foundation
 public import Logging
 import NIOCore
 import PostgresNIO
+import ServiceLifecycle
 import Synchronization
 
 /// The distributed store: any number of `deerflow server` and `deerflow worker` processes on any
@@ -26,7 +27,7 @@ import Synchronization
 /// try await store.prepare()
 /// defer { try? await store.close() }
 /// ```
-public final class PostgresWorkflowStore: WorkflowStore, Sendable {
+public final class PostgresWorkflowStore: WorkflowStore, OutboxStore, StateStore, Sendable {
     /// Where and how the store connects.
     public let configuration: Configuration
     let logger: Logger
@@ -36,7 +37,6 @@ public final class PostgresWorkflowStore: WorkflowStore, Sendable {
     let notifier = WorkNotifier()
     /// Concurrent triggers are inserted together, one transaction per batch.
     let runInserts: GroupCommit<NewRun, RunRecord?>
-    private let background = Mutex<Task<Void, Never>?>(nil)
 
     /// Creates a store; `prepare()` connects and migrates.
     ///
@@ -62,13 +62,12 @@ public final class PostgresWorkflowStore: WorkflowStore, Sendable {
         try self.init(configuration: Configuration(url: url), logger: logger)
     }
 
-    /// Connects (waiting up to the connect timeout for a server that is starting), migrates the
-    /// schema, then starts the connection pool and the LISTEN connection in the background.
+    /// Connects (waiting up to the connect timeout for a server that is starting) and migrates
+    /// the schema. The connection pool and the LISTEN connection run in ``run()``.
     ///
     /// - Throws: ``DeerFlowError`` `.unavailable` when the server cannot be reached, refuses the
     ///   credentials or the database, or holds a schema newer than this DeerFlow knows.
     public func prepare() async throws {
-        guard background.withLock({ $0 == nil }) else { return }
         let connection = try await connectDirectly()
         do {
             try await migrate(on: connection)
@@ -77,17 +76,19 @@ public final class PostgresWorkflowStore: WorkflowStore, Sendable {
             throw error
         }
         try? await connection.close()
-        background.withLock { task in
-            guard task == nil else { return }
-            let client = self.client
-            let listener = Listener(configuration: configuration, notifier: notifier, logger: logger)
-            task = Task {
-                await withDiscardingTaskGroup { group in
-                    group.addTask { await client.run() }
-                    group.addTask { await listener.run() }
-                }
+    }
+
+    /// Runs the connection pool and the LISTEN connection until graceful shutdown or
+    /// cancellation; statements wait for it. Then wake-up subscribers are finished.
+    public func run() async throws {
+        let listener = Listener(configuration: configuration, notifier: notifier, logger: logger)
+        await cancelWhenGracefulShutdown {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await self.client.run() }
+                group.addTask { await listener.run() }
             }
         }
+        notifier.finish()
     }
 
     /// One connection outside the pool, so that a wrong password or a missing database fails at
@@ -111,14 +112,9 @@ public final class PostgresWorkflowStore: WorkflowStore, Sendable {
         }
     }
 
+    /// Ends the wake-ups; the connections close when ``run()`` ends.
     public func close() async throws {
         notifier.finish()
-        let task = background.withLock { task -> Task<Void, Never>? in
-            defer { task = nil }
-            return task
-        }
-        task?.cancel()
-        await task?.value
     }
 
     public func ping() async throws {

@@ -1,5 +1,6 @@
 public import DeerFlow
 import DeerFlowCore
+import ServiceLifecycle
 import Foundation
 public import Logging
 import SQLiteNIO
@@ -19,11 +20,12 @@ import Synchronization
 /// // ...
 /// try await store.close()   // closes both connections and stops their threads
 /// ```
-public final class SQLiteWorkflowStore: WorkflowStore, Sendable {
+public final class SQLiteWorkflowStore: WorkflowStore, OutboxStore, StateStore, Sendable {
     /// Path of the database file.
     public let path: String
     let logger: Logger
     private let connections = AsyncOnce<(writer: SerializedConnection, reader: SerializedConnection)>()
+    private let closed = Mutex(false)
     /// Concurrent triggers are inserted together, one transaction per batch.
     let runInserts: GroupCommit<NewRun, RunRecord?>
 
@@ -115,18 +117,30 @@ public final class SQLiteWorkflowStore: WorkflowStore, Sendable {
         }
     }
 
+    /// Nothing runs in the background; at graceful shutdown (or cancellation) the store closes.
+    public func run() async throws {
+        try? await gracefulShutdown()
+        try await close()
+    }
+
     public func close() async throws {
         guard let (writer, reader) = try? connections.value else { return }
-        // Both are closed (and their threads stopped) even when closing the first fails.
-        var failure: (any Error)?
-        for connection in [writer, reader] {
-            do {
-                try await connection.close()
-            } catch {
-                failure = failure ?? error
+        guard !closed.withLock({ closed in defer { closed = true }; return closed }) else { return }
+        // Closing must finish even when the caller was cancelled (a cancelled service group):
+        // sqlite-nio gives up on a cancelled task, and a connection left open traps at deinit. A
+        // task of its own does not inherit the cancellation; it is awaited here.
+        try await Task {
+            // Both are closed (and their threads stopped) even when closing the first fails.
+            var failure: (any Error)?
+            for connection in [writer, reader] {
+                do {
+                    try await connection.close()
+                } catch {
+                    failure = failure ?? error
+                }
             }
-        }
-        if let failure { throw failure }
+            if let failure { throw failure }
+        }.value
     }
 
     public func ping() async throws {

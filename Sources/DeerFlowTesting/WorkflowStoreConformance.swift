@@ -4,24 +4,31 @@ public import Foundation
 import Testing
 
 /// The behaviour every ``WorkflowStore`` must have. Each check takes a prepared, empty store;
-/// a store's test suite runs every check in ``all`` against its own implementation.
+/// a store's test suite runs every check in ``all`` against its own implementation, and the
+/// checks of ``serverCapabilities`` when it also offers what a server needs (``ServerStore``).
 ///
 /// ```swift
 /// @Test(arguments: WorkflowStoreConformance.all)
-/// func conformance(_ check: WorkflowStoreConformance.Check) async throws {
-///     try await withSQLiteStore { store in try await check.run(store) }
+/// func conformance(_ check: WorkflowStoreConformance.Check<any WorkflowStore>) async throws {
+///     try await withMyStore { store in try await check.run(store) }
 /// }
 /// ```
 public enum WorkflowStoreConformance {
-    /// One named check.
-    public struct Check: Sendable, CustomStringConvertible {
+    /// One named check of a store with the capabilities `Store`.
+    public struct Check<Store: Sendable>: Sendable, CustomStringConvertible {
         public let name: String
-        public let run: @Sendable (any WorkflowStore) async throws -> Void
+        public let run: @Sendable (Store) async throws -> Void
         public var description: String { name }
     }
 
-    /// Every check.
-    public static let all: [Check] = [
+    /// The checks of the outbox and state capabilities (``OutboxStore``, ``StateStore``).
+    public static let serverCapabilities: [Check<any ServerStore>] = [
+        Check(name: "state documents are saved, replaced and deleted by key", run: stateDocuments),
+        Check(name: "the notification outbox takes a key once, hands a due message to one claimer, and records outcomes", run: outbox),
+    ]
+
+    /// Every check of the engine's store (``WorkflowStore``).
+    public static let all: [Check<any WorkflowStore>] = [
         Check(name: "creating a run queues the tasks without dependencies", run: createQueuesRoots),
         Check(name: "claims follow queue, priority, readiness and limit", run: claimOrder),
         Check(name: "a completion queues dependents and the same exchange can claim them", run: completionReleasesDependents),
@@ -38,8 +45,6 @@ public enum WorkflowStoreConformance {
         Check(name: "task logs are kept per attempt up to the limit", run: logs),
         Check(name: "many completions of several runs in one exchange", run: batchedExchange),
         Check(name: "finished runs are found among many ids in one call", run: finishedAmong),
-        Check(name: "state documents are saved, replaced and deleted by key", run: stateDocuments),
-        Check(name: "the notification outbox takes a key once, hands a due message to one claimer, and records outcomes", run: outbox),
     ]
 
     // MARK: Fixtures
@@ -308,7 +313,7 @@ public enum WorkflowStoreConformance {
         #expect(finished.allSatisfy { $0.finishedAt != nil })
     }
 
-    static func stateDocuments(_ store: any WorkflowStore) async throws {
+    static func stateDocuments(_ store: any ServerStore) async throws {
         #expect(try await store.state(forKey: "alerts.active") == nil)
         try await store.saveState(#"[{"name":"A"}]"#, forKey: "alerts.active")
         try await store.saveState("other", forKey: "something.else")
@@ -320,7 +325,7 @@ public enum WorkflowStoreConformance {
         #expect(try await store.state(forKey: "something.else") == "other")
     }
 
-    static func outbox(_ store: any WorkflowStore) async throws {
+    static func outbox(_ store: any ServerStore) async throws {
         let start = Date(timeIntervalSince1970: 1_800_000_000)
         let first = NewOutboxMessage(key: "slack|a|firing", channel: "slack", payload: #"{"n":1}"#, createdAt: start)
         let second = NewOutboxMessage(key: "email|a|firing", channel: "email", payload: #"{"n":2}"#, createdAt: start.addingTimeInterval(1))

@@ -1,5 +1,6 @@
 import DeerFlow
 import DeerFlowCore
+import DeerFlowTestSupport
 import DeerFlowTesting
 import Foundation
 import Testing

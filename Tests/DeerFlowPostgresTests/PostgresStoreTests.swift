@@ -1,6 +1,7 @@
 import DeerFlow
 import DeerFlowCore
 @testable import DeerFlowPostgres
+import DeerFlowTestSupport
 import DeerFlowTesting
 import Foundation
 import Logging
@@ -12,8 +13,15 @@ struct PostgresStoreTests {
     static let quiet = Logger(label: "deerflow.test", factory: { _ in SwiftLogNoOpLogHandler() })
 
     @Test("conformance", arguments: WorkflowStoreConformance.all)
-    func conformance(_ check: WorkflowStoreConformance.Check) async throws {
+    func conformance(_ check: WorkflowStoreConformance.Check<any WorkflowStore>) async throws {
         try await withPostgresStore("conformance") { store, _ in
+            try await check.run(store)
+        }
+    }
+
+    @Test("conformance of the server capabilities", arguments: WorkflowStoreConformance.serverCapabilities)
+    func serverCapabilities(_ check: WorkflowStoreConformance.Check<any ServerStore>) async throws {
+        try await withPostgresStore("capabilities") { store, _ in
             try await check.run(store)
         }
     }
@@ -52,9 +60,8 @@ struct PostgresStoreTests {
             #expect(versions == (1...PostgresSchema.migrations.count).map { [String($0)] })
             // Every store works on the migrated schema.
             let run = WorkflowStoreConformance.newRun(tasks: [("a", [])])
-            _ = try await stores[0].createRun(run)
-            #expect(try await stores[3].run(run.id)?.tasks.first?.status == .queued)
-            for store in stores { try await store.close() }
+            _ = try await stores[0].withRunning { try await $0.createRun(run) }
+            #expect(try await stores[3].withRunning { try await $0.run(run.id)?.tasks.first?.status } == .queued)
         }
     }
 
@@ -112,6 +119,7 @@ struct PostgresStoreTests {
             let wakeups = try #require(listener.workAvailable())
             let counter = WakeCounter()
             try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await listener.run() }
                 group.addTask { for await _ in wakeups { counter.increment() } }
                 // The LISTEN connection wakes everybody once when it (re)connects.
                 try await counter.wait(atLeast: 1)
@@ -143,6 +151,7 @@ struct PostgresStoreTests {
             let wakeups = try #require(listener.workAvailable())
             let counter = WakeCounter()
             try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await listener.run() }
                 group.addTask { for await _ in wakeups { counter.increment() } }
                 try await counter.wait(atLeast: 1)
                 // A retry in 10 s is not claimable now: polling finds it later.

@@ -1,6 +1,8 @@
 import DeerFlow
 import DeerFlowCLI
+import DeerFlowServer
 import DeerFlowCore
+import DeerFlowTestSupport
 import DeerFlowTesting
 import Foundation
 import Testing

@@ -1,8 +1,10 @@
 import DeerFlow
 import DeerFlowCLI
+import DeerFlowServer
 import DeerFlowCore
 import DeerFlowHTTP
 import Hummingbird
+import DeerFlowTestSupport
 import DeerFlowTesting
 import Foundation
 import NIOCore

@@ -2,6 +2,7 @@ import DeerFlow
 import DeerFlowAlerting
 import DeerFlowObservability
 import DeerFlowCore
+import DeerFlowTestSupport
 import DeerFlowTesting
 import Foundation
 import Testing

@@ -1,3 +1,4 @@
+import DeerFlowTestSupport
 import DeerFlowTesting
 import Foundation
 import Testing

@@ -1,6 +1,8 @@
 import DeerFlow
 @testable import DeerFlowCLI
+@testable import DeerFlowServer
 import DeerFlowCore
+import DeerFlowTestSupport
 import DeerFlowTesting
 import Foundation
 import Testing

@@ -1,4 +1,5 @@
 import DeerFlowCore
+import DeerFlowTestSupport
 import DeerFlowTesting
 import Foundation
 import Testing

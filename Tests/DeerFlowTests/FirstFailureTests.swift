@@ -1,6 +1,7 @@
 import DeerFlow
 import DeerFlowCore
 import DeerFlowObservability
+import DeerFlowTestSupport
 import DeerFlowTesting
 import Foundation
 import Testing

@@ -1,5 +1,6 @@
 @testable import DeerFlow
 import DeerFlowCore
+import DeerFlowTestSupport
 import DeerFlowTesting
 import Foundation
 import Synchronization

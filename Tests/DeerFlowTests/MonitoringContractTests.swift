@@ -1,7 +1,9 @@
 import DeerFlow
 import DeerFlowCLI
+import DeerFlowServer
 import DeerFlowCore
 import DeerFlowObservability
+import DeerFlowTestSupport
 import DeerFlowTesting
 import Foundation
 import Testing

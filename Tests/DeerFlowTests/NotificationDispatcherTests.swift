@@ -1,8 +1,10 @@
 @testable import DeerFlowCLI
+@testable import DeerFlowServer
 import DeerFlow
 import DeerFlowAlerting
 import DeerFlowNotifications
 import DeerFlowSQLite
+import DeerFlowTestSupport
 import DeerFlowTesting
 import Foundation
 import Logging

@@ -1,6 +1,7 @@
 import DeerFlow
 import DeerFlowAlerting
 import DeerFlowObservability
+import DeerFlowTestSupport
 import DeerFlowTesting
 import Foundation
 import Testing

@@ -1,6 +1,8 @@
 import DeerFlow
 import DeerFlowCLI
+import DeerFlowServer
 import DeerFlowCore
+import DeerFlowTestSupport
 import DeerFlowTesting
 import Foundation
 import Testing
@@ -69,7 +71,7 @@ struct RunNotificationTests {
             _ = try await server.engine.waitForRun(fine.id, pollInterval: .milliseconds(20))
             try await Task.sleep(for: .seconds(2))
             #expect(slack.requests.count == 3, "\(slack.requests.map(\.body))")
-            let outbox = try await server.engine.store.outbox(status: nil, limit: 10)
+            let outbox = try await server.runtime.store.outbox(status: nil, limit: 10)
             #expect(outbox.count == 3)
         }
         await slack.stop()

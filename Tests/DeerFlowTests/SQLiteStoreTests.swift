@@ -1,6 +1,7 @@
 import DeerFlow
 import DeerFlowCore
 import DeerFlowSQLite
+import DeerFlowTestSupport
 import DeerFlowTesting
 import Foundation
 import Testing
@@ -8,18 +9,22 @@ import Testing
 @Suite("SQLite store")
 struct SQLiteStoreTests {
     @Test("conformance", arguments: WorkflowStoreConformance.all)
-    func conformance(_ check: WorkflowStoreConformance.Check) async throws {
+    func conformance(_ check: WorkflowStoreConformance.Check<any WorkflowStore>) async throws {
+        try await Self.withStore { try await check.run($0) }
+    }
+
+    @Test("conformance of the server capabilities", arguments: WorkflowStoreConformance.serverCapabilities)
+    func serverCapabilities(_ check: WorkflowStoreConformance.Check<any ServerStore>) async throws {
+        try await Self.withStore { try await check.run($0) }
+    }
+
+    /// A prepared store in a temporary directory, running while `body` uses it.
+    static func withStore(_ body: @Sendable (SQLiteWorkflowStore) async throws -> Void) async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let store = SQLiteWorkflowStore(path: directory.file("store.sqlite"))
         try await store.prepare()
-        do {
-            try await check.run(store)
-        } catch {
-            try await store.close()
-            throw error
-        }
-        try await store.close()
+        try await store.withRunning(body)
     }
 
     @Test("poisoned rows fail what cannot be processed, with a message, and the store keeps serving")

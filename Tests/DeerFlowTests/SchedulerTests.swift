@@ -1,6 +1,7 @@
 @testable import DeerFlow
 import DeerFlowCore
 import DeerFlowSQLite
+import DeerFlowTestSupport
 import DeerFlowTesting
 import Foundation
 import Logging

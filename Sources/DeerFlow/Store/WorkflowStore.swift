@@ -1,21 +1,39 @@
 public import DeerFlowCore
 public import Foundation
+public import ServiceLifecycle
 
-/// The persistence behind DeerFlow: runs, tasks, attempts, leases, schedules, workers and task
-/// logs. Every state transition is one transaction.
+/// The persistence the engine needs: runs, tasks and attempts (``RunStore``), claiming and
+/// completing them (``ExecutionStore``), cron schedules (``ScheduleStore``) and coordination
+/// between processes sharing it (``CoordinationStore``). Every state transition is one
+/// transaction.
 ///
 /// Two implementations exist: `SQLiteWorkflowStore` (embedded, one machine) and
 /// `PostgresWorkflowStore` (many processes on many machines). Both pass the conformance suite in
-/// `DeerFlowTesting` (`WorkflowStoreConformance`).
-public protocol WorkflowStore: Sendable {
+/// `DeerFlowTesting` (`WorkflowStoreConformance`). A store of your own applies completions with
+/// ``CompletionPlan/plan(_:)``, the rules every store shares, and runs that suite.
+///
+/// A server process needs two capabilities more, ``OutboxStore`` and ``StateStore``
+/// (``ServerStore``).
+///
+/// A store is a `Service`: ``prepare()`` opens and migrates it, then its `run()` keeps what it
+/// needs while in use (a connection pool, a LISTEN connection) until graceful shutdown or
+/// cancellation, and closes it. In a `ServiceGroup` it comes before the services using it, so it
+/// stops after them; outside one, ``withRunning(_:)`` runs it around a body.
+public protocol WorkflowStore: RunStore, ExecutionStore, ScheduleStore, CoordinationStore, Service {
     /// Creates or migrates the schema. Called once before anything else.
     func prepare() async throws
-    /// Releases connections.
+    /// Releases connections; `run()` does this when it ends. Safe to call more than once.
     func close() async throws
     /// A cheap round trip, for health checks.
     func ping() async throws
+}
 
-    // MARK: Runs
+/// What a DeerFlow server process needs of its store: the engine's, plus the notification outbox
+/// and process state of alerting.
+public typealias ServerStore = WorkflowStore & OutboxStore & StateStore
+
+/// Runs with their tasks and attempts, and what tasks wrote.
+public protocol RunStore: Sendable {
 
     /// Creates a run with its tasks; tasks without dependencies are queued at once.
     /// For scheduled runs, returns nil when a run for the same workflow and due time exists
@@ -31,9 +49,17 @@ public protocol WorkflowStore: Sendable {
     func cancelRun(_ id: RunID, at: Date) async throws -> CancelResult
     /// Output of a task of a run (nil when it has none yet).
     func taskOutput(run: RunID, task: String) async throws -> JSONValue?
+    /// Appends text to an attempt's log, keeping at most `limit` bytes per attempt (a marker
+    /// line is added when text is dropped).
+    func appendLog(attempt: AttemptID, text: String, limit: Int) async throws
+    /// Logs of a task's attempts (all, or one).
+    func taskLogs(run: RunID, task: String, attempt: Int?) async throws -> [AttemptLog]?
+    /// Queue depths, active runs, workers and what the scheduler lag is computed from.
+    func statistics(now: Date) async throws -> StoreStatistics
+}
 
-    // MARK: Execution
-
+/// Claiming and completing attempts, and the workers that run them.
+public protocol ExecutionStore: Sendable {
     /// Applies completions, then claims, in one transaction.
     func exchange(_ request: ExchangeRequest) async throws -> ExchangeResult
     /// Extends the leases of a worker's running attempts and records its heartbeat. Returns the
@@ -45,27 +71,20 @@ public protocol WorkflowStore: Sendable {
     /// interrupted (and retried); workers silent for longer than `workerTimeout` are marked lost.
     func reclaim(now: Date, workerTimeout: Duration, deadWorkers: Set<String>) async throws -> [EngineEvent]
     func workers() async throws -> [WorkerRecord]
+}
 
-    // MARK: Schedules
-
+/// Cron schedules: their next due times, and scheduled runs created exactly once.
+public protocol ScheduleStore: Sendable {
     func schedules() async throws -> [ScheduleRecord]
     /// Records the next due time of a workflow's schedule (creating the row if needed).
     func saveSchedule(_ schedule: ScheduleRecord) async throws
     /// Creates the scheduled run (if not already created for that due time) and advances the
     /// schedule, atomically.
     func fire(schedule: ScheduleRecord, run: NewRun?) async throws -> RunRecord?
+}
 
-    // MARK: Statistics and logs
-
-    func statistics(now: Date) async throws -> StoreStatistics
-    /// Appends text to an attempt's log, keeping at most `limit` bytes per attempt (a marker
-    /// line is added when text is dropped).
-    func appendLog(attempt: AttemptID, text: String, limit: Int) async throws
-    /// Logs of a task's attempts (all, or one).
-    func taskLogs(run: RunID, task: String, attempt: Int?) async throws -> [AttemptLog]?
-
-    // MARK: Notification outbox
-
+/// A persistent outbox of notifications, delivered once per key across restarts and processes.
+public protocol OutboxStore: Sendable {
     /// Adds messages to deliver; a message whose key is already present is skipped. Returns the
     /// number added.
     func enqueue(_ messages: [NewOutboxMessage]) async throws -> Int
@@ -76,17 +95,20 @@ public protocol WorkflowStore: Sendable {
     func settleOutbox(_ id: Int64, outcome: OutboxOutcome, at: Date) async throws
     /// Messages, newest first, optionally of one status.
     func outbox(status: OutboxStatus?, limit: Int) async throws -> [OutboxMessage]
+}
 
-    // MARK: Process state
-
+/// Small documents a process keeps across restarts (the active alerts).
+public protocol StateStore: Sendable {
     /// Saves a small document under a key (nil deletes it), e.g. the active alerts, so that a
     /// restarted or new leader continues where the last one stopped.
     func saveState(_ value: String?, forKey key: String) async throws
     /// The document saved under a key.
     func state(forKey key: String) async throws -> String?
+}
 
-    // MARK: Cluster coordination
-
+/// Coordination of processes sharing a store. A store used by one process need not implement it:
+/// the defaults make that process the leader and let workers poll.
+public protocol CoordinationStore: Sendable {
     /// Tries to become (or stay) the scheduler leader for `ttl`: only the leader fires schedules,
     /// reclaims leases and exports cluster-wide gauges. A store used by one machine may always
     /// answer true (the default).
@@ -98,8 +120,31 @@ public protocol WorkflowStore: Sendable {
     func workAvailable() -> AsyncStream<Void>?
 }
 
-extension WorkflowStore {
+extension CoordinationStore {
     public func tryAcquireLeadership(candidate: String, ttl: Duration) async throws -> Bool { true }
     public func releaseLeadership(candidate: String) async {}
     public func workAvailable() -> AsyncStream<Void>? { nil }
+}
+
+extension WorkflowStore {
+    /// Runs the store (``run()``) while `body` uses it, then stops it: for code that uses a
+    /// prepared store outside a `ServiceGroup`.
+    public func withRunning<T: Sendable>(_ body: @Sendable (Self) async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask {
+                try await self.run()
+                return nil
+            }
+            do {
+                let result = try await body(self)
+                group.cancelAll()
+                while let _ = try? await group.next() {}
+                return result
+            } catch {
+                group.cancelAll()
+                while let _ = try? await group.next() {}
+                throw error
+            }
+        }
+    }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import AsyncHTTPClient
 import DeerFlow
 import DeerFlowCore
+import DeerFlowServer
 import Foundation
 import NIOCore
 import NIOHTTP1

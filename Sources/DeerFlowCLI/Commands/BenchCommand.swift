@@ -1,6 +1,7 @@
 import ArgumentParser
 import DeerFlow
 import DeerFlowCore
+import DeerFlowServer
 import Foundation
 import Logging
 import Synchronization
@@ -116,6 +117,8 @@ struct BenchCommand: AsyncParsableCommand {
 /// The workloads of `deerflow bench`.
 struct EngineBenchmark {
     let slots: Int
+    /// The process's logging and tracing for the runtimes the benchmark starts; nil: none.
+    var observability: ProcessObservability? = nil
 
     func run(w1Runs: Int, w2Length: Int, workloads: Set<String>) async throws -> String {
         var lines = ["DeerFlow bench — embedded SQLite, metrics on, \(slots) worker slots, \(ProcessInfo.processInfo.activeProcessorCount) cores"]
@@ -217,7 +220,8 @@ struct EngineBenchmark {
         quiet.logLevel = .error
         var runtimeOptions = options(directory)
         runtimeOptions.metrics.enabled = metricsEnabled
-        let runtime = try await DeerFlowRuntime.make(options: runtimeOptions, workflows: workflows, logger: logger ?? quiet)
+        let runtime = try await DeerFlowRuntime.make(
+            options: runtimeOptions, workflows: workflows, observability: observability ?? .none(logger: logger ?? quiet))
         return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask {
                 try await runtime.run()

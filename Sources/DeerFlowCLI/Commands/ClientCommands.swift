@@ -1,6 +1,7 @@
 import ArgumentParser
 import DeerFlow
 import DeerFlowCore
+import DeerFlowServer
 import Foundation
 
 /// `deerflow run`: triggers a run through the API.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import DeerFlow
 import DeerFlowCore
+import DeerFlowServer
 import Foundation
 import Logging
 
@@ -38,7 +39,12 @@ struct DemoCommand: AsyncParsableCommand {
         guard FileManager.default.fileExists(atPath: workflows) else {
             throw CLIError("no workflow directory '\(workflows)'; run the demo from the repository root or pass --workflows DIR")
         }
-        let logger = try ProcessLogging.bootstrap(level: logLevel)
+        let observability: ProcessObservability
+        do {
+            observability = try ProcessObservability.bootstrap(level: logLevel, configDirectory: nil)
+        } catch let error as ConfigurationError {
+            throw CLIError(error.description)
+        }
         ProcessHardening.closeProcFiles()
         var options = RuntimeOptions()
         options.workflowsDirectory = workflows
@@ -47,7 +53,7 @@ struct DemoCommand: AsyncParsableCommand {
         options.metricsPort = await ListenerCheck.problem(host: options.api.host, port: metricsPort) == nil ? metricsPort : 0
         let runtime: DeerFlowRuntime
         do {
-            runtime = try await DeerFlowRuntime.make(options: options, workflows: SwiftWorkflows.all, logger: logger)
+            runtime = try await DeerFlowRuntime.make(options: options, workflows: SwiftWorkflows.registered, observability: observability)
         } catch {
             throw CLIError(Launcher.describe(error))
         }

@@ -3,6 +3,7 @@ import DeerFlow
 import DeerFlowCore
 import DeerFlowNotifications
 import DeerFlowObservability
+import DeerFlowServer
 import Foundation
 
 /// `deerflow export`: the shipped dashboards, alert rules and scrape config, for this

@@ -3,6 +3,7 @@ import DeerFlow
 import DeerFlowCore
 import DeerFlowLogging
 import DeerFlowObservability
+import DeerFlowServer
 import Foundation
 import Hummingbird
 import Logging
@@ -179,6 +180,7 @@ enum TracingChild {
 
     /// The child's side: installs the tracer (unless `ratio` is `off`), runs W1, prints the result.
     static func serve(ratio: String, endpoint: String?, w1Runs: Int, slots: Int) async throws {
+        var observability: ProcessObservability?
         if ratio != "off" {
             guard let value = Double(ratio), value > 0, value <= 1 else { throw CLIError("--tracing-child takes off or a ratio in (0, 1], not '\(ratio)'") }
             guard let endpoint else { throw CLIError("--tracing-child needs --tracing-endpoint") }
@@ -190,13 +192,13 @@ enum TracingChild {
             configuration.batchInterval = .seconds(1)
             var diagnostics = Logger(label: "deerflow.bench")
             diagnostics.logLevel = .error
-            _ = try ProcessTracing.start(configuration, logger: diagnostics)
+            observability = try ProcessObservability.tracingOnly(configuration, logger: diagnostics)
         }
         let cpuBefore = processCPUSeconds()
-        let (_, endToEnd) = try await EngineBenchmark(slots: slots).w1(runs: w1Runs)
+        let (_, endToEnd) = try await EngineBenchmark(slots: slots, observability: observability).w1(runs: w1Runs)
         let cpu = processCPUSeconds() - cpuBefore
         let result = TracingChildResult(
-            tasksPerSecond: endToEnd, cpuMicrosecondsPerTask: cpu / Double(max(1, w1Runs)) * 1e6, spansDropped: ProcessTracing.dropped.total,
+            tasksPerSecond: endToEnd, cpuMicrosecondsPerTask: cpu / Double(max(1, w1Runs)) * 1e6, spansDropped: observability?.spansDropped ?? 0,
             libraryMicrosecondsPerRunSpan: ratio == "off" ? nil : TracingSetup.runSpanCost(cpuSeconds: processCPUSeconds))
         print(String(decoding: try JSONEncoder().encode(result), as: UTF8.self))
     }

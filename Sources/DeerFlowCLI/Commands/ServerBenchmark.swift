@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import DeerFlowCore
+import DeerFlowServer
 import Foundation
 import NIOCore
 import NIOHTTP1

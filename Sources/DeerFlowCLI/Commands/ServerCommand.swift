@@ -1,6 +1,7 @@
 import ArgumentParser
 import DeerFlow
 import DeerFlowCore
+import DeerFlowServer
 import Foundation
 import Logging
 import DeerFlowObservability
@@ -26,18 +27,12 @@ struct ProcessOptions: ParsableArguments {
     var logLevel: Logger.Level?
 
     /// Logging (logging.yaml) and, when tracing.yaml or OTEL_* variables enable it, tracing.
-    func bootstrapObservability() throws -> Logger {
-        let tracing = try ProcessTracing.configuration(configDirectory: config)
-        let logger = try ProcessLogging.bootstrap(
-            level: logLevel, configDirectory: config, metadataProvider: tracing == nil ? nil : TracingSetup.loggingMetadataProvider)
-        if let tracing {
-            _ = try ProcessTracing.start(tracing, logger: logger)
-            let environment = ProcessInfo.processInfo.environment
-            let endpoint = tracing.endpoint ?? environment["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] ?? environment["OTEL_EXPORTER_OTLP_ENDPOINT"] ?? "http://localhost:4318/v1/traces"
-            logger.info("tracing on", metadata: ["endpoint": "\(endpoint)"])
-            if let warning = TracingConfigFile.endpointWarning(endpoint) { logger.warning("tracing: \(warning)") }
+    func bootstrapObservability() throws -> ProcessObservability {
+        do {
+            return try ProcessObservability.bootstrap(level: logLevel, configDirectory: config)
+        } catch let error as ConfigurationError {
+            throw CLIError(error.description)
         }
-        return logger
     }
 
     /// Options from the config directory and environment, with these flags applied on top.
@@ -110,13 +105,13 @@ struct ServerCommand: AsyncParsableCommand {
     var rules: String?
 
     func run() async throws {
-        let logger = try process.bootstrapObservability()
+        let observability = try process.bootstrapObservability()
         var options = try process.runtimeOptions()
         try worker.apply(to: &options)
         if let apiPort { options.api.port = apiPort }
         if let rules { options.alerting.rulesFile = rules }
         options.runWorkers = !noWorkers
-        try await Launcher.run(options, logger: logger)
+        try await Launcher.run(options, observability: observability)
     }
 }
 
@@ -132,22 +127,23 @@ struct WorkerCommand: AsyncParsableCommand {
     @OptionGroup var worker: WorkerOptions
 
     func run() async throws {
-        let logger = try process.bootstrapObservability()
+        let observability = try process.bootstrapObservability()
         var options = try process.runtimeOptions()
         try worker.apply(to: &options)
         options.runAPI = false
         options.runScheduler = false
-        try await Launcher.run(options, logger: logger)
+        try await Launcher.run(options, observability: observability)
     }
 }
 
 /// Builds and runs a runtime, turning configuration errors into messages that name the file.
 enum Launcher {
-    static func run(_ options: RuntimeOptions, logger: Logger) async throws {
+    static func run(_ options: RuntimeOptions, observability: ProcessObservability) async throws {
         ProcessHardening.closeProcFiles()
+        let logger = observability.logger
         let runtime: DeerFlowRuntime
         do {
-            runtime = try await DeerFlowRuntime.make(options: options, workflows: SwiftWorkflows.all, logger: logger)
+            runtime = try await DeerFlowRuntime.make(options: options, workflows: SwiftWorkflows.registered, observability: observability)
         } catch {
             throw CLIError(describe(error))
         }

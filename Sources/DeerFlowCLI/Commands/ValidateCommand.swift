@@ -4,6 +4,7 @@ import DeerFlowAlerting
 import DeerFlowCore
 import DeerFlowLogging
 import DeerFlowNotifications
+import DeerFlowServer
 import Foundation
 
 /// `deerflow validate FILE...`.
@@ -132,8 +133,8 @@ struct ValidateCommand: AsyncParsableCommand {
             // Each file may be fine alone and the pair not (the server would refuse to start).
             check {
                 do {
-                    _ = try ProcessTracing.fileConfiguration(configDirectory: path, environment: environment)
-                } catch let error as ProcessTracing.TracingConfiguredTwice {
+                    _ = try ProcessObservability.tracingFileConfiguration(configDirectory: path, environment: environment)
+                } catch let error as ProcessObservability.TracingConfiguredTwice {
                     throw error
                 } catch {
                     // A file's own problems were reported above.

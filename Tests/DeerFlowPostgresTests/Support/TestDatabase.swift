@@ -1,5 +1,6 @@
 import DeerFlow
 @testable import DeerFlowPostgres
+import DeerFlowTestSupport
 import DeerFlowTesting
 import Foundation
 import Logging
@@ -86,18 +87,12 @@ func withTestDatabase<T: Sendable>(_ label: String = "t", _ body: (TestDatabase)
     }
 }
 
-/// Runs `body` with a prepared store on a fresh database; closes it and drops the database afterwards.
-func withPostgresStore<T: Sendable>(_ label: String = "t", _ body: (PostgresWorkflowStore, TestDatabase) async throws -> T) async throws -> T {
+/// Runs `body` with a prepared, running store on a fresh database; stops it and drops the
+/// database afterwards.
+func withPostgresStore<T: Sendable>(_ label: String = "t", _ body: @Sendable (PostgresWorkflowStore, TestDatabase) async throws -> T) async throws -> T {
     try await withTestDatabase(label) { database in
         let store = try PostgresWorkflowStore(url: database.url, logger: Logger(label: "deerflow.test", factory: { _ in SwiftLogNoOpLogHandler() }))
         try await store.prepare()
-        do {
-            let result = try await body(store, database)
-            try await store.close()
-            return result
-        } catch {
-            try? await store.close()
-            throw error
-        }
+        return try await store.withRunning { store in try await body(store, database) }
     }
 }

@@ -24,7 +24,7 @@ final class RunNotifier: Service, EngineObserver, Sendable {
         var notify: RunNotifications
     }
 
-    private let store: any WorkflowStore
+    private let store: any RunStore & OutboxStore
     private let workflows: [String: RunNotifications]
     private let runURL: @Sendable (RunID) async -> String
     private let logger: Logger
@@ -33,8 +33,8 @@ final class RunNotifier: Service, EngineObserver, Sendable {
 
     /// - Parameters:
     ///   - runURL: where a reader of the notification sees the run (its API URL).
-    init(engine: DeerFlowEngine, runURL: @escaping @Sendable (RunID) async -> String, logger: Logger) {
-        store = engine.store
+    init(engine: DeerFlowEngine, store: any RunStore & OutboxStore, runURL: @escaping @Sendable (RunID) async -> String, logger: Logger) {
+        self.store = store
         var workflows: [String: RunNotifications] = [:]
         for entry in engine.workflows.all { if let notify = entry.definition.notify { workflows[entry.definition.name] = notify } }
         self.workflows = workflows

@@ -32,7 +32,7 @@ final class NotificationDispatcher: Service, Sendable {
     let configuration: NotificationsConfigFile
     private let channels: [String: any NotificationChannel]
     private let router: NotificationRouter
-    private let store: any WorkflowStore
+    private let store: any OutboxStore
     private let metrics: EngineMetrics
     private let logger: Logger
     private let settings: Settings
@@ -41,7 +41,7 @@ final class NotificationDispatcher: Service, Sendable {
     /// Fingerprint → when a firing notification for that alert was last queued (repeat_interval).
     private let lastQueued = Mutex<[String: Date]>([:])
 
-    init(configuration: NotificationsConfigFile, store: any WorkflowStore, metrics: EngineMetrics, logger: Logger, settings: Settings = Settings()) {
+    init(configuration: NotificationsConfigFile, store: any OutboxStore, metrics: EngineMetrics, logger: Logger, settings: Settings = Settings()) {
         self.configuration = configuration
         self.channels = configuration.makeChannels(logger: logger)
         self.router = NotificationRouter(configuration: configuration)
@@ -249,7 +249,7 @@ enum OutboxPayload {
 
     /// Writes messages to the outbox; returns how many were new. The store may be restarting:
     /// this tries for about 7 s rather than lose them, then logs what was lost.
-    static func enqueue(_ messages: [NewOutboxMessage], in store: any WorkflowStore, logger: Logger) async -> Int {
+    static func enqueue(_ messages: [NewOutboxMessage], in store: any OutboxStore, logger: Logger) async -> Int {
         guard !messages.isEmpty else { return 0 }
         for delay in [0, 500, 1000, 2000, 4000] {
             if delay > 0 { try? await Task.sleep(for: .milliseconds(delay)) }

@@ -1,4 +1,5 @@
 import Foundation
+public import DeerFlowTesting
 import Synchronization
 
 #if canImport(Glibc)

@@ -100,14 +100,14 @@ public struct RuntimeOptions: Sendable {
 
 /// A `--config` directory: its files are found by name and each is read only when asked for, so a
 /// command needing one file is not stopped by a problem in another (an unset `${VAR}`).
-struct ConfigDirectory {
+package struct ConfigDirectory {
     /// The files DeerFlow reads from a config directory.
-    static let fileNames = ["deerflow.yaml", "metrics.yaml", "logging.yaml", "tracing.yaml", "alerts.yaml", "notifications.yaml"]
+    package static let fileNames = ["deerflow.yaml", "metrics.yaml", "logging.yaml", "tracing.yaml", "alerts.yaml", "notifications.yaml"]
 
     let path: String
 
     /// - Throws: when `path` is not a directory.
-    init(_ path: String) throws {
+    package init(_ path: String) throws {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw DeerFlowError(.badRequest, "--config \(path): no such directory")
@@ -116,18 +116,18 @@ struct ConfigDirectory {
     }
 
     /// The path of a file of the directory, when it exists.
-    func file(_ name: String) -> String? {
+    package func file(_ name: String) -> String? {
         let file = (path as NSString).appendingPathComponent(name)
         return FileManager.default.fileExists(atPath: file) ? file : nil
     }
 
     /// `metrics.yaml`, when there is one.
-    func metrics(environment: [String: String]) throws -> MetricsConfigFile? {
+    package func metrics(environment: [String: String]) throws -> MetricsConfigFile? {
         try file("metrics.yaml").map { try MetricsConfigFile.load(path: $0, environment: environment) }
     }
 
     /// `notifications.yaml`, when there is one.
-    func notifications(environment: [String: String]) throws -> NotificationsConfigFile? {
+    package func notifications(environment: [String: String]) throws -> NotificationsConfigFile? {
         try file("notifications.yaml").map { try NotificationsConfigFile.load(path: $0, environment: environment) }
     }
 }

@@ -1,9 +1,10 @@
 import AsyncHTTPClient
 public import DeerFlow
 import DeerFlowAlerting
-public import DeerFlowCLI
+public import DeerFlowServer
 import DeerFlowCore
 import Foundation
+public import DeerFlowTesting
 public import Logging
 import NIOCore
 import NIOHTTP1

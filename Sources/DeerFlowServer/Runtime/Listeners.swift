@@ -42,7 +42,7 @@ public struct ListenerUnavailable: Error, CustomStringConvertible {
 /// Checks, before any service starts, that each listener can open: a port in use stops the start
 /// with one message naming the listener, its port and the setting that changes it, instead of
 /// the first server's "listening" line, the bind error of the second and the shutdown of the rest.
-enum ListenerCheck {
+package enum ListenerCheck {
     /// Throws for the first listener that cannot open (port 0, "any free port", always can).
     static func ensureAvailable(_ listeners: [Listener]) async throws {
         var seen: [Int: Listener] = [:]
@@ -60,7 +60,7 @@ enum ListenerCheck {
     /// Why a TCP listener on `host:port` cannot open, or nil when it can. Binds and closes at
     /// once, with the socket options the servers use (`SO_REUSEADDR`, so connections of an earlier
     /// process in TIME_WAIT do not count).
-    static func problem(host: String, port: Int) async -> String? {
+    package static func problem(host: String, port: Int) async -> String? {
         do {
             let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)

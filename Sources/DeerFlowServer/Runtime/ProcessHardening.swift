@@ -6,14 +6,14 @@ import Glibc
 #endif
 
 /// What a process running tasks does to keep them from reading its secrets.
-enum ProcessHardening {
+package enum ProcessHardening {
     /// Marks the process not dumpable (`prctl(PR_SET_DUMPABLE, 0)`): its `/proc/<pid>/environ`,
     /// `cmdline` and memory are then closed to processes of the same user that are not root,
     /// such as the tasks it starts. Linux only; elsewhere it does nothing.
     ///
     /// Called by `deerflow server`, `worker` and `demo`, not by the library: a test process that
     /// embeds DeerFlow stays attachable by its debugger.
-    static func closeProcFiles() {
+    package static func closeProcFiles() {
         #if os(Linux)
         _ = prctl?(4 /* PR_SET_DUMPABLE */, 0, 0, 0, 0)
         #endif

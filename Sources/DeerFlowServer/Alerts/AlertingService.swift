@@ -28,7 +28,7 @@ final class AlertingService: Service, Sendable {
     private let dispatcher: NotificationDispatcher?
     private let logger: Logger
     private let lastEvaluation = Mutex<Date?>(nil)
-    private let store: any WorkflowStore
+    private let store: any StateStore
     /// After a start, alerts restored from the store are not resolved for missing data until the
     /// history covers the rules' longest range.
     private let warmUp: Duration
@@ -39,7 +39,7 @@ final class AlertingService: Service, Sendable {
 
     init(
         rules: RuleFile, rulesSource: String, interval: Duration, sample: @escaping @Sendable () async -> String,
-        evaluates: @escaping @Sendable () -> Bool, store: any WorkflowStore, metrics: EngineMetrics, dispatcher: NotificationDispatcher?,
+        evaluates: @escaping @Sendable () -> Bool, store: any StateStore, metrics: EngineMetrics, dispatcher: NotificationDispatcher?,
         logger: Logger
     ) {
         self.store = store

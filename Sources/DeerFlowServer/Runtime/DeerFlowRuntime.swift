@@ -13,16 +13,21 @@ public import ServiceLifecycle
 import UnixSignals
 import Synchronization
 
-/// One assembled DeerFlow process: the store, the engine with its workflows, metrics, and the
-/// services (metrics endpoint, API, scheduler, workers) in dependency order.
+/// One assembled DeerFlow process: the store, the engine with its workflows, metrics, alerting
+/// and notifications, and the services (store, metrics endpoint, API, scheduler, workers) in
+/// dependency order, all from an explicit configuration.
 ///
 /// ```swift
-/// let runtime = try await DeerFlowRuntime.make(options: options, workflows: [etl], logger: logger)
+/// let observability = try ProcessObservability.bootstrap(level: nil, configDirectory: "config")
+/// let runtime = try await DeerFlowRuntime.make(options: options, workflows: [etl], observability: observability)
 /// try await runtime.run()   // until SIGTERM / SIGINT
 /// ```
 public final class DeerFlowRuntime: Sendable {
     public let engine: DeerFlowEngine
+    /// The store, with the capabilities a server needs (the engine sees its ``WorkflowStore`` part).
+    public let store: any ServerStore
     public let options: RuntimeOptions
+    let observability: ProcessObservability
     /// Services in start order; shutdown runs in reverse (workers drain first, the API last).
     public let services: [any Service]
     let logger: Logger
@@ -31,9 +36,18 @@ public final class DeerFlowRuntime: Sendable {
     private let group = Mutex<ServiceGroup?>(nil)
     private let stopRequested = Mutex(false)
 
+    /// Builds a process without process-wide logging or tracing: records go to `logger`.
+    public static func make(options: RuntimeOptions, workflows: [Workflow] = [], logger: Logger) async throws -> DeerFlowRuntime {
+        try await make(options: options, workflows: workflows, observability: .none(logger: logger))
+    }
+
     /// Builds a process: opens and migrates the store, loads and validates workflows (YAML files
     /// plus `workflows`), registers metrics (built-in and `custom_metrics`), and creates services.
-    public static func make(options: RuntimeOptions, workflows swiftWorkflows: [Workflow] = [], logger: Logger) async throws -> DeerFlowRuntime {
+    ///
+    /// - Parameter observability: the process's logging and tracing; the runtime runs their
+    ///   services and counts what they drop.
+    public static func make(options: RuntimeOptions, workflows swiftWorkflows: [Workflow] = [], observability: ProcessObservability) async throws -> DeerFlowRuntime {
+        let logger = observability.logger
         var workflows = swiftWorkflows
         if let directory = options.workflowsDirectory {
             workflows += try WorkflowFileLoader.loadDirectory(directory).map(Workflow.init(definition:))
@@ -43,7 +57,7 @@ public final class DeerFlowRuntime: Sendable {
         let store = try makeStore(url: options.databaseURL, logger: logger)
         try await store.prepare()
         do {
-            return try assemble(options: options, workflows: workflows, store: store, rules: rules, logger: logger)
+            return try assemble(options: options, workflows: workflows, store: store, rules: rules, observability: observability)
         } catch {
             try? await store.close()
             throw error
@@ -52,9 +66,10 @@ public final class DeerFlowRuntime: Sendable {
 
     /// Everything after the store is open: metrics, the engine and the services.
     private static func assemble(
-        options: RuntimeOptions, workflows: [Workflow], store: any WorkflowStore, rules: (file: RuleFile, source: String)?, logger: Logger
+        options: RuntimeOptions, workflows: [Workflow], store: any ServerStore, rules: (file: RuleFile, source: String)?,
+        observability: ProcessObservability
     ) throws -> DeerFlowRuntime {
-
+        let logger = observability.logger
         let backend = options.metrics.enabled ? PrometheusBackend(constantLabels: options.metrics.labels) : nil
         let registry = MetricsRegistry(backend: backend, seriesBudget: options.metrics.seriesBudget)
         let engineMetrics = try EngineMetrics(registry: registry, logger: logger)
@@ -70,11 +85,11 @@ public final class DeerFlowRuntime: Sendable {
                 throw DeerFlowError(.badRequest, "\(custom.location): custom_metrics '\(custom.name)': \(error.message)")
             }
         }
-        ProcessLogging.dropped.attach { handler, count in engineMetrics.recordDroppedLogLines(handler: handler, count: count) }
-        ProcessTracing.dropped.attach { _, count in engineMetrics.recordDroppedSpans(count) }
+        observability.droppedLogLines.attach { handler, count in engineMetrics.recordDroppedLogLines(handler: handler, count: count) }
+        observability.droppedSpans.attach { _, count in engineMetrics.recordDroppedSpans(count) }
         var engineConfiguration = options.engine
         if options.runWorkers, let name = options.taskUserName { engineConfiguration.taskUser = try ProcessHardening.taskUser(named: name) }
-        if let logging = ProcessLogging.current, engineConfiguration.redactTaskLog == nil {
+        if let logging = observability.logging, engineConfiguration.redactTaskLog == nil {
             // Task logs stored for the API go through the same redaction as every log line.
             let redactor = logging.redactor
             engineConfiguration.redactTaskLog = { redactor.redact($0) }
@@ -88,7 +103,8 @@ public final class DeerFlowRuntime: Sendable {
         engineMetrics.declare(
             workflows: engine.workflows.all.map(\.definition.name),
             taskTypes: engine.workflows.all.flatMap { $0.definition.tasks.map(\.type) })
-        return DeerFlowRuntime(engine: engine, options: options, backend: backend, metrics: engineMetrics, rules: rules, logger: logger)
+        return DeerFlowRuntime(
+            engine: engine, store: store, options: options, backend: backend, metrics: engineMetrics, rules: rules, observability: observability)
     }
 
     /// Every channel a workflow's `notify:` names exists in notifications.yaml.
@@ -100,7 +116,7 @@ public final class DeerFlowRuntime: Sendable {
 
     /// The channels workflows' `notify:` name that notifications.yaml does not configure
     /// (`configured` nil: there is no notifications.yaml), one message each.
-    static func notifyChannelProblems(_ definitions: [WorkflowDefinition], configured: Set<String>?) -> [String] {
+    package static func notifyChannelProblems(_ definitions: [WorkflowDefinition], configured: Set<String>?) -> [String] {
         var problems: [String] = []
         for definition in definitions {
             guard let notify = definition.notify else { continue }
@@ -129,18 +145,24 @@ public final class DeerFlowRuntime: Sendable {
     }
 
     private init(
-        engine: DeerFlowEngine, options: RuntimeOptions, backend: PrometheusBackend?, metrics: EngineMetrics,
-        rules: (file: RuleFile, source: String)?, logger: Logger
+        engine: DeerFlowEngine, store: any ServerStore, options: RuntimeOptions, backend: PrometheusBackend?, metrics: EngineMetrics,
+        rules: (file: RuleFile, source: String)?, observability: ProcessObservability
     ) {
         self.engine = engine
+        self.store = store
         self.options = options
+        self.observability = observability
+        let logger = observability.logger
         self.logger = logger
         var services: [any Service] = []
         // Logging starts first and stops last, so shutdown messages are written.
-        if let logging = ProcessLogging.current { services.append(LoggingService(backend: logging)) }
-        if let shipping = ProcessLogging.elasticsearch { services.append(shipping) }
+        if let logging = observability.logging { services.append(LoggingService(backend: logging)) }
+        if let shipping = observability.elasticsearch { services.append(shipping) }
+        // The store (its connection pool and listener) next: every service after it uses it, and
+        // it stops after all of them.
+        services.append(store)
         // The span exporter stops after the workers and the API, so their last spans are sent.
-        if let tracing = ProcessTracing.service { services.append(tracing) }
+        if let tracing = observability.tracing { services.append(tracing) }
         let ports = self.ports
         // Cluster-wide gauges come from the scheduler leader only, so processes sharing the
         // store do not export them again and sum() stays right.
@@ -157,7 +179,7 @@ public final class DeerFlowRuntime: Sendable {
         if options.runScheduler, let notifications = options.alerting.notifications {
             var settings = NotificationDispatcher.Settings()
             settings.retryBase = options.alerting.retryBase
-            dispatcher = NotificationDispatcher(configuration: notifications, store: engine.store, metrics: metrics, logger: logger, settings: settings)
+            dispatcher = NotificationDispatcher(configuration: notifications, store: store, metrics: metrics, logger: logger, settings: settings)
         }
         var alerting: AlertingService?
         if options.runScheduler, let backend, let rules {
@@ -167,7 +189,7 @@ public final class DeerFlowRuntime: Sendable {
                     await collector.collect()
                     return backend.render()
                 },
-                evaluates: { engine.isSchedulerLeader }, store: engine.store, metrics: metrics, dispatcher: dispatcher, logger: logger)
+                evaluates: { engine.isSchedulerLeader }, store: store, metrics: metrics, dispatcher: dispatcher, logger: logger)
         }
         if options.runAPI {
             var api = APIConfiguration()
@@ -187,7 +209,7 @@ public final class DeerFlowRuntime: Sendable {
         if let alerting { services.append(alerting) }
         // Queues the notifications of workflows' `notify:`; after the workers in the list, so it
         // stops after them and queues what they reported last.
-        let notifier = RunNotifier(engine: engine, runURL: { id in
+        let notifier = RunNotifier(engine: engine, store: store, runURL: { id in
             if let base = options.api.publicURL { return "\(base)/api/v1/runs/\(id.rawValue)" }
             guard options.runAPI else { return "run \(id.rawValue) (set api.public_url in deerflow.yaml for a link)" }
             return "http://\(options.api.host):\(await ports.api())/api/v1/runs/\(id.rawValue)"
@@ -214,8 +236,8 @@ public final class DeerFlowRuntime: Sendable {
         return listeners
     }
 
-    /// Runs every service until SIGTERM/SIGINT (graceful: workers drain) or cancellation, then
-    /// closes the store.
+    /// Runs every service until SIGTERM/SIGINT (graceful: workers drain) or cancellation; the
+    /// store, a service too, closes last.
     ///
     /// - Throws: ``ListenerUnavailable`` before anything starts when a port cannot be listened on.
     public func run() async throws {
@@ -223,8 +245,8 @@ public final class DeerFlowRuntime: Sendable {
             try await ListenerCheck.ensureAvailable(listeners)
         } catch {
             // Nothing started, the logging service neither: write out what was logged so far.
-            ProcessLogging.current?.flush()
-            try? await engine.store.close()
+            observability.flush()
+            try? await store.close()
             throw error
         }
         let group = ServiceGroup(configuration: .init(
@@ -237,13 +259,7 @@ public final class DeerFlowRuntime: Sendable {
             return stopRequested.withLock { $0 }
         }
         if stopEarly { await group.triggerGracefulShutdown() }
-        do {
-            try await group.run()
-        } catch {
-            try? await engine.store.close()
-            throw error
-        }
-        try await engine.store.close()
+        try await group.run()
     }
 
     /// Starts a graceful shutdown, as SIGTERM would: workers drain, then services stop.
@@ -258,7 +274,7 @@ public final class DeerFlowRuntime: Sendable {
     /// The store for a database URL: `sqlite://PATH` (`sqlite:///abs/path` or `sqlite://./rel/path`)
     /// or `postgres://user:password@host:port/database?sslmode=...` (`postgresql://` too).
     /// Messages never show a URL's password.
-    static func makeStore(url: String, logger: Logger) throws -> any WorkflowStore {
+    static func makeStore(url: String, logger: Logger) throws -> any ServerStore {
         if url.hasPrefix("sqlite://") {
             let path = String(url.dropFirst("sqlite://".count))
             guard !path.isEmpty else {

@@ -99,6 +99,10 @@ public final class TestHTTPServer: Sendable {
     }
 
     fileprivate func record(_ request: Request) -> Answer {
+        // A Prometheus of another test may still scrape the port its DeerFlow listened on, which
+        // the system can hand to this server once that DeerFlow stopped: such a scrape is not a
+        // request of this test.
+        if request.header("User-Agent")?.hasPrefix("Prometheus/") == true { return .respond(status: 404, body: "") }
         if let handler {
             let answer = handler(request)
             state.withLock { $0.requests.append(request) }

@@ -1,4 +1,5 @@
 import Foundation
+public import DeerFlowTesting
 
 #if canImport(Glibc)
 import Glibc
