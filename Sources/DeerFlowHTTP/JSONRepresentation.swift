@@ -22,7 +22,7 @@ enum JSONRepresentation {
             "workflow_version": .string(run.workflowVersion),
             "status": .string(run.status.rawValue),
             "params": params(run.params, secrets: secrets),
-            "trigger": .string(run.trigger),
+            "trigger": .string(run.trigger.rawValue),
             "scheduled_for": time(run.scheduledFor),
             "created_at": time(run.createdAt),
             "started_at": time(run.startedAt),
@@ -115,7 +115,7 @@ enum JSONRepresentation {
             "version": .string(worker.version),
             "started_at": time(worker.startedAt),
             "last_seen": time(worker.lastSeen),
-            "state": .string(worker.state),
+            "state": .string(worker.state.rawValue),
         ]
     }
 

@@ -1,5 +1,5 @@
-import Foundation
-import Logging
+public import Foundation
+public import Logging
 
 /// DeerFlow's logging backend: redacts every record once, formats it once per format in use and
 /// hands it to the sinks (console, file, and any sink added, such as an Elasticsearch shipper).

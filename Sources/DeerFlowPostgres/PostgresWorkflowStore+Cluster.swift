@@ -1,6 +1,6 @@
-import DeerFlow
-import DeerFlowCore
-import Foundation
+public import DeerFlow
+public import DeerFlowCore
+public import Foundation
 import PostgresNIO
 
 extension PostgresWorkflowStore {
@@ -63,7 +63,7 @@ extension PostgresWorkflowStore {
         return try rows.map { row in
             let (id, host, pid, slots, busy, queues, version, startedAt, lastSeen, state) =
                 try row.decode((String, String, Int, Int, Int, [String], String, Date, Date, String).self)
-            return WorkerRecord(id: id, host: host, pid: pid, slots: slots, busy: busy, queues: queues, version: version, startedAt: startedAt, lastSeen: lastSeen, state: state)
+            return WorkerRecord(id: id, host: host, pid: pid, slots: slots, busy: busy, queues: queues, version: version, startedAt: startedAt, lastSeen: lastSeen, state: WorkerState(rawValue: state) ?? .lost)
         }
     }
 

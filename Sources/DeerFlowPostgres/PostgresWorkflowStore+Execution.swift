@@ -1,4 +1,4 @@
-import DeerFlow
+public import DeerFlow
 import DeerFlowCore
 import Foundation
 import PostgresNIO

@@ -1,6 +1,6 @@
-import DeerFlow
+public import DeerFlow
 import DeerFlowCore
-import Foundation
+public import Foundation
 import PostgresNIO
 
 extension PostgresWorkflowStore {

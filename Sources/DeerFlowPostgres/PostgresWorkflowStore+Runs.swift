@@ -1,6 +1,6 @@
-import DeerFlow
-import DeerFlowCore
-import Foundation
+public import DeerFlow
+public import DeerFlowCore
+public import Foundation
 import PostgresNIO
 
 extension PostgresWorkflowStore {
@@ -101,7 +101,7 @@ extension PostgresWorkflowStore {
             try row.decode((String, String, String, String, String, String, Date?, String?, Date, Date?, Date?, Int, Int, Int).self)
         return RunRecord(
             id: RunID(rawValue: id), workflow: workflow, workflowVersion: version, status: RunStatus(rawValue: status) ?? .failed,
-            params: StoredParams.decode(params).params, trigger: trigger, scheduledFor: scheduledFor, traceContext: traceContext,
+            params: StoredParams.decode(params).params, trigger: RunTrigger.Kind(rawValue: trigger) ?? .api, scheduledFor: scheduledFor, traceContext: traceContext,
             createdAt: createdAt, startedAt: startedAt, finishedAt: finishedAt,
             progress: RunProgress(total: total, finished: finished, failed: failed))
     }

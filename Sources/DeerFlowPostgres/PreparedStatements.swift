@@ -63,7 +63,7 @@ struct InsertRuns: StoreStatement {
             workflows.append(run.workflow)
             versions.append(run.workflowVersion)
             params.append(JSONValue.object(run.params).compactJSON)
-            triggers.append(run.trigger.kind)
+            triggers.append(run.trigger.kind.rawValue)
             scheduledFor.append(run.scheduledFor)
             traceContexts.append(run.traceContext)
             createdAt.append(run.createdAt)
@@ -376,7 +376,7 @@ struct Claim: StoreStatement {
 /// attempts that should stop. PostgreSQL runs data-modifying CTEs to completion whether or not the
 /// query reads them.
 struct Heartbeat: StoreStatement {
-    var worker = WorkerRecord(id: "", host: "", pid: 0, slots: 0, busy: 0, queues: [], version: "", startedAt: Date(timeIntervalSince1970: 0), lastSeen: Date(timeIntervalSince1970: 0), state: "active")
+    var worker = WorkerRecord(id: "", host: "", pid: 0, slots: 0, busy: 0, queues: [], version: "", startedAt: Date(timeIntervalSince1970: 0), lastSeen: Date(timeIntervalSince1970: 0), state: .active)
     var running: [Int64] = []
     var leaseUntil = Date(timeIntervalSince1970: 0)
 

@@ -1,6 +1,6 @@
-import DeerFlow
-import DeerFlowCore
-import Foundation
+public import DeerFlow
+public import DeerFlowCore
+public import Foundation
 import SQLiteNIO
 
 extension SQLiteWorkflowStore {
@@ -424,7 +424,7 @@ extension SQLiteWorkflowStore {
                 id: row.string("id"), host: row.string("host"), pid: row.int("pid"), slots: row.int("slots"), busy: row.int("busy"),
                 queues: row.string("queues").split(separator: ",").map(String.init), version: row.string("version"),
                 startedAt: row.date("started_at") ?? Date(timeIntervalSince1970: 0), lastSeen: row.date("last_seen") ?? Date(timeIntervalSince1970: 0),
-                state: row.string("state"))
+                state: WorkerState(rawValue: row.string("state")) ?? .lost)
         }
     }
 

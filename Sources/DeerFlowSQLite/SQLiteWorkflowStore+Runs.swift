@@ -1,6 +1,6 @@
-import DeerFlow
-import DeerFlowCore
-import Foundation
+public import DeerFlow
+public import DeerFlowCore
+public import Foundation
 import SQLiteNIO
 
 extension SQLiteWorkflowStore {
@@ -25,7 +25,7 @@ extension SQLiteWorkflowStore {
             for run in chunk {
                 binds += [
                     .text(run.id.rawValue), .text(run.workflow), .text(run.workflowVersion), .text(JSONValue.object(run.params).compactJSON),
-                    .text(run.trigger.kind), Column.time(run.scheduledFor), Column.text(run.traceContext), Column.time(run.createdAt),
+                    .text(run.trigger.kind.rawValue), Column.time(run.scheduledFor), Column.text(run.traceContext), Column.time(run.createdAt),
                     .integer(run.tasks.count),
                 ]
             }
@@ -134,7 +134,7 @@ extension SQLiteWorkflowStore {
         let params = StoredParams.decode(row.string("params")).params
         return RunRecord(
             id: RunID(rawValue: row.string("id")), workflow: row.string("workflow"), workflowVersion: row.string("version"),
-            status: RunStatus(rawValue: row.string("status")) ?? .failed, params: params, trigger: row.string("trigger"),
+            status: RunStatus(rawValue: row.string("status")) ?? .failed, params: params, trigger: RunTrigger.Kind(rawValue: row.string("trigger")) ?? .api,
             scheduledFor: row.date("scheduled_for"), traceContext: row.optionalString("trace_context"),
             createdAt: row.date("created_at") ?? Date(timeIntervalSince1970: 0), startedAt: row.date("started_at"),
             finishedAt: row.date("finished_at"),

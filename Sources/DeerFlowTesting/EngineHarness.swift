@@ -3,7 +3,7 @@ import DeerFlowCore
 import DeerFlowSQLite
 import Foundation
 public import Logging
-import ServiceLifecycle
+public import ServiceLifecycle
 
 /// Runs an engine with a scheduler and a worker on a fresh SQLite file for the duration of
 /// `body`, then shuts the services down gracefully and removes the file.

@@ -409,7 +409,7 @@ public enum WorkflowStoreConformance {
     }
 
     static func worker(_ id: String, slots: Int = 4, at date: Date = Date()) -> WorkerRecord {
-        WorkerRecord(id: id, host: "test-host", pid: 1, slots: slots, busy: 0, queues: ["default"], version: "test", startedAt: date, lastSeen: date, state: "active")
+        WorkerRecord(id: id, host: "test-host", pid: 1, slots: slots, busy: 0, queues: ["default"], version: "test", startedAt: date, lastSeen: date, state: .active)
     }
 
     static func leases(_ store: any WorkflowStore) async throws {
@@ -437,13 +437,13 @@ public enum WorkflowStoreConformance {
         let dead = try await store.reclaim(now: now.addingTimeInterval(41), workerTimeout: .seconds(60), deadWorkers: ["w1"])
         #expect(dead.count >= 2)
         let workers = try await store.workers()
-        #expect(workers.first { $0.id == "w1" }?.state == "lost")
+        #expect(workers.first { $0.id == "w1" }?.state == .lost)
         let detail = try await detail(store, run.id)
         #expect(detail.tasks.allSatisfy { $0.status == .queued || $0.status == .running })
         #expect(detail.run.status == .running)
         // A silent worker is marked lost after the timeout.
         _ = try await store.reclaim(now: now.addingTimeInterval(200), workerTimeout: .seconds(60), deadWorkers: [])
-        #expect(try await store.workers().first { $0.id == "w2" }?.state == "lost")
+        #expect(try await store.workers().first { $0.id == "w2" }?.state == .lost)
     }
 
     static func scheduleUniqueness(_ store: any WorkflowStore) async throws {
@@ -459,7 +459,7 @@ public enum WorkflowStoreConformance {
         let runs = try await store.runs(RunQuery(workflow: "nightly"))
         #expect(runs.runs.map(\.id) == [first.id])
         #expect(close(runs.runs.first?.scheduledFor, due))
-        #expect(runs.runs.first?.trigger == "schedule")
+        #expect(runs.runs.first?.trigger == .schedule)
     }
 
     static func listing(_ store: any WorkflowStore) async throws {

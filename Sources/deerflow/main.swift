@@ -1,3 +1,3 @@
 import DeerFlowCLI
 
-await DeerFlowCLI.main()
+await DeerFlowCommandLine.main()

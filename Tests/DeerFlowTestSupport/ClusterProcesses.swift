@@ -1,6 +1,6 @@
 public import DeerFlowCore
 import Foundation
-public import DeerFlowTesting
+import DeerFlowTesting
 public import Testing
 
 /// `deerflow` processes of a cluster test — servers without workers, worker processes — sharing

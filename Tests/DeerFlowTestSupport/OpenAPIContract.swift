@@ -1,5 +1,5 @@
 import Foundation
-public import DeerFlowTesting
+import DeerFlowTesting
 import Yams
 
 /// Checks HTTP responses against an OpenAPI 3.1 document (`openapi.yaml`), so tests can assert

@@ -1,5 +1,5 @@
 import Foundation
-public import DeerFlowTesting
+import DeerFlowTesting
 
 #if canImport(Glibc)
 import Glibc

@@ -1,5 +1,5 @@
 import Foundation
-public import DeerFlowTesting
+import DeerFlowTesting
 import Synchronization
 
 #if canImport(Glibc)

@@ -2,7 +2,7 @@ import AsyncHTTPClient
 public import DeerFlow
 import DeerFlowAlerting
 public import DeerFlowServer
-import DeerFlowCore
+public import DeerFlowCore
 import Foundation
 public import DeerFlowTesting
 public import Logging

@@ -70,7 +70,7 @@ struct SchedulerTests {
             let runs = try await Self.scheduledRuns(engine, "every5")
             #expect(runs.count == 1)
             #expect(runs.first?.scheduledFor == base.addingTimeInterval(600))
-            #expect(runs.first?.trigger == "schedule")
+            #expect(runs.first?.trigger == .schedule)
             #expect(events.fired == [base.addingTimeInterval(600)])
             #expect(events.missed.map(\.dueAt) == [base, base.addingTimeInterval(300)])
             #expect(events.missed.map(\.reason) == ["catchup_latest", "catchup_latest"])
@@ -112,7 +112,7 @@ struct SchedulerTests {
             let runs = try await Self.scheduledRuns(engine, "every5")
             #expect(runs.count == 3)
             #expect(runs.compactMap(\.scheduledFor).sorted() == expected)
-            #expect(runs.allSatisfy { $0.trigger == "schedule" })
+            #expect(runs.allSatisfy { $0.trigger == .schedule })
             #expect(schedules["every5"]?.record.nextFireAt == base.addingTimeInterval(900))
 
             try await scheduler.fireDue(&schedules, now: now)

@@ -1,5 +1,5 @@
 public import DeerFlowCore
-import Foundation
+package import Foundation
 public import Logging
 import Synchronization
 public import Tracing
@@ -198,7 +198,7 @@ public final class DeerFlowEngine: Sendable {
         span.updateAttributes { attributes in
             attributes[DeerFlowTracing.Attribute.workflow] = workflow
             attributes[DeerFlowTracing.Attribute.runID] = runID.rawValue
-            attributes[DeerFlowTracing.Attribute.trigger] = trigger.kind
+            attributes[DeerFlowTracing.Attribute.trigger] = trigger.kind.rawValue
             if case .schedule(let due) = trigger { attributes["deerflow.schedule.due"] = Timestamp.rfc3339(due) }
         }
         return (span, stored)

@@ -28,7 +28,7 @@ public struct AttemptInfo: Sendable, Hashable {
 /// these events (``EngineObserver``); nothing else in the engine knows about them.
 public enum EngineEvent: Sendable {
     /// A run was created (its first tasks are queued).
-    case runCreated(runID: RunID, workflow: String, trigger: String, at: Date)
+    case runCreated(runID: RunID, workflow: String, trigger: RunTrigger.Kind, at: Date)
     /// The first attempt of a run started.
     case runStarted(runID: RunID, workflow: String, at: Date)
     /// A run reached a final status; `duration` runs from creation to finish.

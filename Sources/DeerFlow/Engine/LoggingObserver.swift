@@ -26,7 +26,7 @@ public struct LoggingObserver: EngineObserver {
         for event in events {
             switch event {
             case .runCreated(let runID, let workflow, let trigger, _):
-                logger.info("run created", metadata: ["run_id": "\(runID)", "workflow": "\(workflow)", "trigger": "\(trigger)"])
+                logger.info("run created", metadata: ["run_id": "\(runID)", "workflow": "\(workflow)", "trigger": "\(trigger.rawValue)"])
             case .runStarted(let runID, let workflow, _):
                 logger.debug("run started", metadata: ["run_id": "\(runID)", "workflow": "\(workflow)"])
             case .runFinished(let runID, let workflow, let status, let createdAt, let startedAt, let finishedAt):

@@ -206,7 +206,7 @@ public final class WorkerService: Service, Sendable {
             let record = WorkerRecord(
                 id: id, host: engine.configuration.hostName, pid: Int(getpid()), slots: configuration.slots,
                 busy: busySlots.load(ordering: .relaxed), queues: configuration.queues, version: engine.configuration.version,
-                startedAt: startedAt, lastSeen: Date(), state: "active"
+                startedAt: startedAt, lastSeen: Date(), state: .active
             )
             do {
                 let leaseUntil = Date().adding(engine.configuration.leaseDuration)

@@ -33,7 +33,7 @@ extension DeerFlowEngine {
             let waiting = statistics.queues.filter { $0.value.depth > 0 }.keys
             var unserved: [String] = []
             if !waiting.isEmpty {
-                let served = Set(try await store.workers().filter { $0.state == WorkerRecord.activeState }.flatMap(\.queues))
+                let served = Set(try await store.workers().filter { $0.state == .active }.flatMap(\.queues))
                 unserved = waiting.filter { !served.contains($0) }.sorted()
             }
             let degraded = depth >= thresholds.queueDepthDegraded || age >= thresholds.queueAgeDegraded || !unserved.isEmpty

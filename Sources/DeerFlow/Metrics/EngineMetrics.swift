@@ -181,7 +181,7 @@ public final class EngineMetrics: EngineObserver, Sendable {
     /// seen with ready tasks, or served), the active workers serving it; 0 for a queue none serves.
     public func update(consumers workers: [WorkerRecord]) {
         var counts: [String: Int] = [:]
-        for worker in workers where worker.state == WorkerRecord.activeState {
+        for worker in workers where worker.state == .active {
             for queue in Set(worker.queues) { counts[queue, default: 0] += 1 }
         }
         let queues = knownQueues.withLock { known in

@@ -174,7 +174,7 @@ public final class SchedulerService: Service, Sendable {
                 let firedAt = Date()
                 let newRun = try engine.makeRun(schedule.entry, trigger: .schedule(dueAt: time), at: firedAt)
                 if let created = try await engine.store.fire(schedule: advanced, run: newRun) {
-                    engine.emit([.runCreated(runID: created.id, workflow: name, trigger: "schedule", at: firedAt)])
+                    engine.emit([.runCreated(runID: created.id, workflow: name, trigger: .schedule, at: firedAt)])
                     engine.wakeLocalWorkers()
                     scheduleEvents.emit(.fired(workflow: name, dueAt: time, delay: max(0, firedAt.timeIntervalSince(time))))
                     engine.logger.info("schedule fired", metadata: ["workflow": "\(name)", "run_id": "\(created.id)", "due": "\(time)"])
@@ -195,7 +195,7 @@ public final class SchedulerService: Service, Sendable {
         let host = engine.configuration.hostName
         let ownPID = Int(getpid())
         var dead: Set<String> = []
-        for worker in workers where worker.state == "active" && worker.host == host && worker.pid != ownPID {
+        for worker in workers where worker.state == .active && worker.host == host && worker.pid != ownPID {
             // Same machine: a worker whose process no longer exists is gone now, not after its lease.
             if kill(pid_t(worker.pid), 0) != 0 && errno == ESRCH { dead.insert(worker.id) }
         }

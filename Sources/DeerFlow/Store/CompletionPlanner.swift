@@ -1,27 +1,29 @@
-package import DeerFlowCore
-package import Foundation
+public import DeerFlowCore
+public import Foundation
 
-/// An attempt being completed, with what the store read about its task and run.
-package struct CompletingAttempt: Sendable {
-    package var attemptID: AttemptID
-    package var runID: RunID
-    package var workflow: String
-    package var runStatus: RunStatus
-    package var taskIndex: Int
-    package var taskID: String
-    package var type: String
-    package var queue: String
-    package var priority: Int
-    package var number: Int
-    package var status: AttemptStatus
-    package var startedAt: Date?
-    package var worker: String?
-    package var retry: RetryPolicy
-    package var retriesUsed: Int
-    package var interruptions: Int
-    package var dependents: [Int]
+/// An attempt being completed, with what the store read about its task and run: the input of
+/// ``CompletionPlan/plan(_:)``. A store reads these rows (locking them), lets the plan decide, and
+/// writes what it says, in one transaction.
+public struct CompletingAttempt: Sendable {
+    public var attemptID: AttemptID
+    public var runID: RunID
+    public var workflow: String
+    public var runStatus: RunStatus
+    public var taskIndex: Int
+    public var taskID: String
+    public var type: String
+    public var queue: String
+    public var priority: Int
+    public var number: Int
+    public var status: AttemptStatus
+    public var startedAt: Date?
+    public var worker: String?
+    public var retry: RetryPolicy
+    public var retriesUsed: Int
+    public var interruptions: Int
+    public var dependents: [Int]
 
-    package init(attemptID: AttemptID, runID: RunID, workflow: String, runStatus: RunStatus, taskIndex: Int, taskID: String, type: String, queue: String, priority: Int, number: Int, status: AttemptStatus, startedAt: Date?, worker: String?, retry: RetryPolicy, retriesUsed: Int, interruptions: Int, dependents: [Int]) {
+    public init(attemptID: AttemptID, runID: RunID, workflow: String, runStatus: RunStatus, taskIndex: Int, taskID: String, type: String, queue: String, priority: Int, number: Int, status: AttemptStatus, startedAt: Date?, worker: String?, retry: RetryPolicy, retriesUsed: Int, interruptions: Int, dependents: [Int]) {
         self.attemptID = attemptID
         self.runID = runID
         self.workflow = workflow
@@ -43,7 +45,7 @@ package struct CompletingAttempt: Sendable {
 
     /// Why this attempt's stored counters cannot be right (a corrupted or hand-written row), or
     /// nil: counting on from them could overflow, so such an attempt fails its task for good.
-    package var corruption: String? {
+    public var corruption: String? {
         let bound = 1_000_000 // far above any real count, far below what a column holds
         if !(1...bound).contains(number) { return "attempt number \(number)" }
         if !(0...bound).contains(retriesUsed) { return "retries used \(retriesUsed)" }
@@ -55,7 +57,7 @@ package struct CompletingAttempt: Sendable {
         return nil
     }
 
-    package var info: AttemptInfo {
+    public var info: AttemptInfo {
         AttemptInfo(attemptID: attemptID, runID: runID, workflow: workflow, taskID: taskID, type: type, queue: queue, number: number, worker: worker)
     }
 }
@@ -63,33 +65,33 @@ package struct CompletingAttempt: Sendable {
 /// Row changes computed from a batch of completions. Stores read the rows the planner needs,
 /// let it decide, and write what it says — the rules themselves live in `AttemptResolution`
 /// and `RunProgress` (DeerFlowCore) and here, once for every store.
-package struct CompletionPlan: Sendable {
-    package struct AttemptUpdate: Sendable {
-        package var id: AttemptID
-        package var status: AttemptStatus
-        package var finishedAt: Date
-        package var error: String?
+public struct CompletionPlan: Sendable {
+    public struct AttemptUpdate: Sendable {
+        public var id: AttemptID
+        public var status: AttemptStatus
+        public var finishedAt: Date
+        public var error: String?
     }
 
-    package struct TaskUpdate: Sendable {
-        package var runID: RunID
-        package var index: Int
-        package var status: TaskStatus
-        package var output: JSONValue?
-        package var retriesUsed: Int
-        package var interruptions: Int
-        package var attempts: Int
+    public struct TaskUpdate: Sendable {
+        public var runID: RunID
+        public var index: Int
+        public var status: TaskStatus
+        public var output: JSONValue?
+        public var retriesUsed: Int
+        public var interruptions: Int
+        public var attempts: Int
     }
 
-    package struct NewAttempt: Sendable {
-        package var runID: RunID
-        package var taskIndex: Int
-        package var number: Int
-        package var queue: String
-        package var priority: Int
-        package var queuedAt: Date
+    public struct NewAttempt: Sendable {
+        public var runID: RunID
+        public var taskIndex: Int
+        public var number: Int
+        public var queue: String
+        public var priority: Int
+        public var queuedAt: Date
 
-        package init(runID: RunID, taskIndex: Int, number: Int, queue: String, priority: Int, queuedAt: Date) {
+        public init(runID: RunID, taskIndex: Int, number: Int, queue: String, priority: Int, queuedAt: Date) {
             self.runID = runID
             self.taskIndex = taskIndex
             self.number = number
@@ -99,27 +101,27 @@ package struct CompletionPlan: Sendable {
         }
     }
 
-    package struct DependencyRelease: Sendable, Hashable {
-        package var runID: RunID
-        package var taskIndex: Int
-        package var count: Int
+    public struct DependencyRelease: Sendable, Hashable {
+        public var runID: RunID
+        public var taskIndex: Int
+        public var count: Int
     }
 
-    package var attemptUpdates: [AttemptUpdate] = []
-    package var taskUpdates: [TaskUpdate] = []
-    package var newAttempts: [NewAttempt] = []
-    package var dependencyReleases: [DependencyRelease] = []
+    public var attemptUpdates: [AttemptUpdate] = []
+    public var taskUpdates: [TaskUpdate] = []
+    public var newAttempts: [NewAttempt] = []
+    public var dependencyReleases: [DependencyRelease] = []
     /// Tasks that failed for good, whose pending dependents must become `upstream_failed`.
-    package var finalFailures: [RunID: [Int]] = [:]
+    public var finalFailures: [RunID: [Int]] = [:]
     /// Per run, tasks that reached a final status.
-    package var progress: [RunID: RunProgress] = [:]
-    package var events: [EngineEvent] = []
+    public var progress: [RunID: RunProgress] = [:]
+    public var events: [EngineEvent] = []
 
-    package init() {}
+    public init() {}
 
     /// Plans a batch. Completions of attempts that are no longer running (already reclaimed,
     /// reported twice) are ignored, so every attempt finishes exactly once.
-    package static func plan(_ completions: [(AttemptCompletion, CompletingAttempt)]) -> CompletionPlan {
+    public static func plan(_ completions: [(AttemptCompletion, CompletingAttempt)]) -> CompletionPlan {
         var plan = CompletionPlan()
         var releases: [DependencyRelease: Int] = [:]
         var seen: Set<AttemptID> = []
@@ -184,7 +186,7 @@ package struct CompletionPlan: Sendable {
     }
 
     /// The pending tasks reachable from `failed` through dependents: they can never run.
-    package static func upstreamFailed(from failed: [Int], tasks: [Int: (status: TaskStatus, dependents: [Int])]) -> [Int] {
+    public static func upstreamFailed(from failed: [Int], tasks: [Int: (status: TaskStatus, dependents: [Int])]) -> [Int] {
         var result: [Int] = []
         var visited: Set<Int> = Set(failed)
         var stack = failed
@@ -203,7 +205,7 @@ package struct CompletionPlan: Sendable {
 /// Aggregates progress deltas of runs; what stores add to the run counters.
 extension RunProgress {
     /// Adds another delta's counts.
-    package mutating func add(_ other: RunProgress) {
+    public mutating func add(_ other: RunProgress) {
         finished += other.finished
         failed += other.failed
     }

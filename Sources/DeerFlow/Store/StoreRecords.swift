@@ -13,13 +13,18 @@ public enum RunTrigger: Sendable, Hashable, Codable {
     /// From Swift code in the process (`DeerFlowEngine.trigger`).
     case library
 
-    /// Short name stored with the run (`api`, `schedule`, `library`).
-    public var kind: String {
+    /// What is stored with the run.
+    public var kind: Kind {
         switch self {
-        case .api: return "api"
-        case .schedule: return "schedule"
-        case .library: return "library"
+        case .api: return .api
+        case .schedule: return .schedule
+        case .library: return .library
         }
+    }
+
+    /// How a run was started, as stored with it (the API's `trigger`).
+    public enum Kind: String, Sendable, Hashable, Codable, CaseIterable {
+        case api, schedule, library
     }
 }
 
@@ -88,7 +93,7 @@ public struct RunRecord: Sendable, Hashable {
     public var workflowVersion: String
     public var status: RunStatus
     public var params: [String: JSONValue]
-    public var trigger: String
+    public var trigger: RunTrigger.Kind
     public var scheduledFor: Date?
     public var traceContext: String?
     public var createdAt: Date
@@ -96,7 +101,7 @@ public struct RunRecord: Sendable, Hashable {
     public var finishedAt: Date?
     public var progress: RunProgress
 
-    public init(id: RunID, workflow: String, workflowVersion: String, status: RunStatus, params: [String: JSONValue], trigger: String, scheduledFor: Date?, traceContext: String?, createdAt: Date, startedAt: Date?, finishedAt: Date?, progress: RunProgress) {
+    public init(id: RunID, workflow: String, workflowVersion: String, status: RunStatus, params: [String: JSONValue], trigger: RunTrigger.Kind, scheduledFor: Date?, traceContext: String?, createdAt: Date, startedAt: Date?, finishedAt: Date?, progress: RunProgress) {
         self.id = id
         self.workflow = workflow
         self.workflowVersion = workflowVersion
@@ -339,13 +344,9 @@ public struct WorkerRecord: Sendable, Hashable, Codable {
     public var version: String
     public var startedAt: Date
     public var lastSeen: Date
-    /// `active`, `stopped` (deregistered cleanly) or `lost` (heartbeat timed out).
-    public var state: String
+    public var state: WorkerState
 
-    /// The `state` of a worker that is running and heartbeating.
-    public static let activeState = "active"
-
-    public init(id: String, host: String, pid: Int, slots: Int, busy: Int, queues: [String], version: String, startedAt: Date, lastSeen: Date, state: String) {
+    public init(id: String, host: String, pid: Int, slots: Int, busy: Int, queues: [String], version: String, startedAt: Date, lastSeen: Date, state: WorkerState) {
         self.id = id
         self.host = host
         self.pid = pid
@@ -507,4 +508,14 @@ public enum OutboxOutcome: Sendable, Hashable {
     case retry(at: Date, error: String)
     /// Give up.
     case failed(error: String)
+}
+
+/// Whether a registered worker is still there.
+public enum WorkerState: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Running and heartbeating.
+    case active
+    /// Deregistered cleanly (shut down).
+    case stopped
+    /// Its heartbeat timed out; its attempts were reclaimed.
+    case lost
 }

@@ -1,7 +1,7 @@
 import DeerFlowCore
 import Foundation
 import Tracing
-import Instrumentation
+public import Instrumentation
 
 /// Trace context helpers: what the monitoring chapter calls `inject_context` / `extract_context`.
 ///

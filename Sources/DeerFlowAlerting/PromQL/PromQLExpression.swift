@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// One element of an instant vector: a label set and a value.
 public struct Sample: Sendable, Equatable, CustomStringConvertible {

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import Synchronization
 
 /// A short in-memory history of metric samples, the input of ``PromQLExpression`` and

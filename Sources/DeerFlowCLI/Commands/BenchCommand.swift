@@ -486,7 +486,7 @@ struct DistributedBenchmark {
         let deadline = ContinuousClock.now + .seconds(60)
         while true {
             let workers = try await engine.store.workers()
-            let active = Set(workers.filter { $0.state == "active" }.map(\.pid))
+            let active = Set(workers.filter { $0.state == .active }.map(\.pid))
             if pids.isSubset(of: active) { return }
             guard ContinuousClock.now < deadline else { throw CLIError("the benchmark's worker processes did not register within 60 s") }
             try await Task.sleep(for: .milliseconds(50))

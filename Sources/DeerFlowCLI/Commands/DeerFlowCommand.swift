@@ -2,7 +2,7 @@ public import ArgumentParser
 public import DeerFlow
 import DeerFlowServer
 import Foundation
-import Logging
+public import Logging
 import Synchronization
 import AsyncHTTPClient
 import DeerFlowLogging
@@ -24,14 +24,14 @@ import Darwin
 ///
 /// @main struct MyWorkflows {
 ///     static func main() async {
-///         await DeerFlowCLI.main(workflows: [etl, reports])
+///         await DeerFlowCommandLine.main(workflows: [etl, reports])
 ///     }
 /// }
 /// ```
 ///
 /// and gets every subcommand (`server`, `worker`, `run`, ...) with those workflows registered
 /// beside the YAML files of `--workflows`.
-public enum DeerFlowCLI {
+public enum DeerFlowCommandLine {
     /// Parses the process arguments and runs the command, registering `workflows` in `server`,
     /// `worker` and `demo`.
     public static func main(workflows: [Workflow] = []) async {
@@ -42,7 +42,7 @@ public enum DeerFlowCLI {
     }
 }
 
-/// Swift workflows given to `DeerFlowCLI.main(workflows:)`, for the commands that run them,
+/// Swift workflows given to `DeerFlowCommandLine.main(workflows:)`, for the commands that run them,
 /// within that call.
 enum SwiftWorkflows {
     @TaskLocal static var registered: [Workflow] = []

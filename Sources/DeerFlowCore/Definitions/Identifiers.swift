@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// Identifier of a workflow run: 26 characters of Crockford base32 (a ULID), so ids sort by
 /// creation time and make stable paging cursors.

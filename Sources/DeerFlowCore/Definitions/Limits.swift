@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// The ranges DeerFlow accepts for the counts and durations of workflows and settings.
 ///

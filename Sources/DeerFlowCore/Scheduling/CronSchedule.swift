@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// A standard 5-field cron schedule (`minute hour day-of-month month day-of-week`) evaluated in a
 /// time zone's wall-clock time.

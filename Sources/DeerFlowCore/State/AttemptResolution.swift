@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// How an attempt ended, as reported by whoever ran it.
 public enum AttemptOutcome: Sendable, Hashable {

@@ -1,6 +1,6 @@
-import DeerFlowCore
-import Foundation
-import Logging
+public import DeerFlowCore
+public import Foundation
+public import Logging
 
 #if canImport(Glibc)
 import Glibc

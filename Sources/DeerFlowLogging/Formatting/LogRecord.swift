@@ -1,5 +1,5 @@
-import Foundation
-import Logging
+public import Foundation
+public import Logging
 
 /// One log statement after redaction: what every sink receives next to its formatted line.
 public struct LogRecord: Sendable {

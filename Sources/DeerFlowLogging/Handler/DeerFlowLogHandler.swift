@@ -1,4 +1,4 @@
-import Logging
+public import Logging
 
 /// The swift-log handler of DeerFlow: merges the logger's metadata, the metadata provider's and the
 /// statement's (the statement wins), adds `error.message` and `error.type` for an error passed

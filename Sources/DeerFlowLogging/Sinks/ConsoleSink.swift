@@ -1,5 +1,5 @@
 import Foundation
-import Logging
+public import Logging
 import Synchronization
 
 /// Writes lines to standard output, each line whole (lines from concurrent threads never mix).

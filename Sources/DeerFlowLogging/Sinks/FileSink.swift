@@ -1,6 +1,6 @@
 import DeerFlowCore
-import Foundation
-import Logging
+public import Foundation
+public import Logging
 import Synchronization
 
 #if canImport(Glibc)

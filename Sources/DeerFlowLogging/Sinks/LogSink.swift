@@ -1,4 +1,4 @@
-import Logging
+public import Logging
 
 /// A destination for log lines: the console, a file, a log shipper.
 ///

@@ -1,8 +1,8 @@
 import DeerFlowCore
 import Foundation
-import Logging
-import NIOCore
-import NIOPosix
+public import Logging
+public import NIOCore
+public import NIOPosix
 import NIOSSL
 
 /// Sends notifications as plain-text e-mail over SMTP (RFC 5321), with SwiftNIO.

@@ -1,7 +1,7 @@
-import AsyncHTTPClient
-import Logging
-import NIOCore
-import NIOPosix
+public import AsyncHTTPClient
+public import Logging
+public import NIOCore
+public import NIOPosix
 
 extension NotificationsConfigFile {
     /// A client for every configured channel, by name.

@@ -1,7 +1,7 @@
-import AsyncHTTPClient
-import DeerFlowCore
+public import AsyncHTTPClient
+public import DeerFlowCore
 import Foundation
-import Logging
+public import Logging
 
 /// Sends alerts to PagerDuty's Events API v2, one event per alert (PagerDuty does not group).
 ///

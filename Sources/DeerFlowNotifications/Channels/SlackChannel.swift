@@ -1,7 +1,7 @@
-import AsyncHTTPClient
-import DeerFlowCore
+public import AsyncHTTPClient
+public import DeerFlowCore
 import Foundation
-import Logging
+public import Logging
 
 /// Posts notifications to a Slack incoming webhook.
 ///

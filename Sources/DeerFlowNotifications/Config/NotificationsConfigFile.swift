@@ -1,4 +1,4 @@
-import DeerFlowCore
+public import DeerFlowCore
 import Foundation
 
 /// Settings of `notifications.yaml`: channels, routing and timing, as the monitoring chapter writes

@@ -1,5 +1,5 @@
 import DeerFlowCore
-import Foundation
+public import Foundation
 
 /// One alert as the notification layer sees it: a firing or resolved instance of an alerting rule.
 ///

@@ -1,6 +1,6 @@
 public import DeerFlow
 import DeerFlowAlerting
-import DeerFlowCore
+package import DeerFlowCore
 import DeerFlowHTTP
 import DeerFlowNotifications
 import DeerFlowLogging

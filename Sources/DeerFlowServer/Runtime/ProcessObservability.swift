@@ -1,5 +1,5 @@
 import AsyncHTTPClient
-import DeerFlowCore
+package import DeerFlowCore
 import DeerFlowLogging
 import DeerFlowObservability
 public import Foundation

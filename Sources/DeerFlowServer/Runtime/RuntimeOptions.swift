@@ -1,5 +1,5 @@
 public import DeerFlow
-import DeerFlowCore
+public import DeerFlowCore
 public import DeerFlowNotifications
 import Foundation
 

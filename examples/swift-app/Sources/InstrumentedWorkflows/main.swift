@@ -2,4 +2,4 @@ import DeerFlowCLI
 
 // Every `deerflow` subcommand, with the Swift workflows above registered beside any YAML files
 // given by --workflows.
-await DeerFlowCLI.main(workflows: [instrumented])
+await DeerFlowCommandLine.main(workflows: [instrumented])
