@@ -109,7 +109,7 @@ let package = Package(
         // In-process evaluation of Prometheus alerting rules over DeerFlow's own metric history.
         .target(
             name: "DeerFlowAlerting",
-            dependencies: [.product(name: "Yams", package: "Yams")],
+            dependencies: ["DeerFlowCore", .product(name: "Yams", package: "Yams")],
             swiftSettings: strictSettings
         ),
         // Notifications: notifications.yaml, templates, routing, Slack / PagerDuty / SMTP clients.
@@ -232,7 +232,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DeerFlowAlertingTests",
-            dependencies: ["DeerFlowAlerting"],
+            dependencies: ["DeerFlowAlerting", "DeerFlowCore"],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import DeerFlowAlerting
+import DeerFlowCore
 
 /// Seconds since an arbitrary epoch, as a `Date`.
 func at(_ seconds: Double) -> Date {
@@ -22,7 +23,7 @@ func makeStore(series: [String: [(Double, Double)]], retention: Duration = .seco
     var byTime: [Double: [String]] = [:]
     for (selector, samples) in series {
         for (time, value) in samples {
-            byTime[time, default: []].append("\(selector) \(GoNumbers.formatShortest(value))")
+            byTime[time, default: []].append("\(selector) \(GoFormat.shortest(value))")
         }
     }
     return try makeStore(retention: retention, byTime.keys.sorted().map { ($0, byTime[$0]!.joined(separator: "\n")) })

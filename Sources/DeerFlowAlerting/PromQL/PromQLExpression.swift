@@ -1,4 +1,5 @@
 public import Foundation
+import DeerFlowCore
 
 /// One element of an instant vector: a label set and a value.
 public struct Sample: Sendable, Equatable, CustomStringConvertible {
@@ -14,7 +15,7 @@ public struct Sample: Sendable, Equatable, CustomStringConvertible {
     /// The metric name (`__name__`), if the result still carries it.
     public var metricName: String? { labels[LabelSet.metricName] }
 
-    public var description: String { "\(LabelSet(labels)) \(GoNumbers.formatShortest(value))" }
+    public var description: String { "\(LabelSet(labels)) \(GoFormat.shortest(value))" }
 
     public static func == (lhs: Sample, rhs: Sample) -> Bool {
         lhs.labels == rhs.labels && (lhs.value == rhs.value || (lhs.value.isNaN && rhs.value.isNaN))

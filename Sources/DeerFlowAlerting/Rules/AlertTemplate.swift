@@ -1,4 +1,5 @@
 import Foundation
+import DeerFlowCore
 
 /// A template error: where in the template text (1-based character offset) and what.
 struct TemplateError: Error, Equatable {
@@ -62,7 +63,7 @@ struct AlertTemplate: Sendable {
 
     init(parsing source: String) throws(TemplateError) {
         self.source = source
-        self.nodes = try AlertTemplate.parse(Array(source.unicodeScalars))
+        self.nodes = try AlertTemplate.parse(source)
     }
 
     // MARK: Rendering
@@ -151,7 +152,7 @@ struct AlertTemplate: Sendable {
     /// `fmt.Sprint` of the value: floats in Go's shortest form, maps as `map[k:v ...]`.
     static func print(_ value: Value) -> String {
         switch value {
-        case let .number(number): return GoNumbers.formatShortest(number)
+        case let .number(number): return GoFormat.shortest(number)
         case let .string(text): return text
         case let .map(map):
             let items = map.keys.sorted(by: LabelSet.precedes).map { "\($0):\(map[$0]!)" }
@@ -161,68 +162,20 @@ struct AlertTemplate: Sendable {
 
     // MARK: Parsing
 
-    private static func isSpace(_ scalar: Unicode.Scalar) -> Bool {
-        scalar == " " || scalar == "\t" || scalar == "\n" || scalar == "\r"
-    }
-
-    private static func parse(_ scalars: [Unicode.Scalar]) throws(TemplateError) -> [Node] {
+    private static func parse(_ source: String) throws(TemplateError) -> [Node] {
+        let pieces: [GoTemplateText.Piece]
+        do {
+            pieces = try GoTemplateText.split(source)
+        } catch {
+            throw TemplateError(offset: error.offset + 1, message: "unclosed action")
+        }
         var nodes: [Node] = []
-        var text = String.UnicodeScalarView()
-        var index = 0
-        func matches(_ literal: String, at position: Int) -> Bool {
-            let pattern = Array(literal.unicodeScalars)
-            guard position + pattern.count <= scalars.count else { return false }
-            return Array(scalars[position..<position + pattern.count]) == pattern
-        }
-        while index < scalars.count {
-            guard matches("{{", at: index) else {
-                text.append(scalars[index])
-                index += 1
-                continue
-            }
-            let actionStart = index
-            var contentStart = index + 2
-            // `{{- ` trims whitespace before the action.
-            if contentStart + 1 < scalars.count, scalars[contentStart] == "-", isSpace(scalars[contentStart + 1]) {
-                while let last = text.last, isSpace(last) { text.removeLast() }
-                contentStart += 2
-            }
-            // Find the closing `}}`, skipping quoted strings.
-            var cursor = contentStart
-            var quote: Unicode.Scalar?
-            while cursor < scalars.count {
-                let scalar = scalars[cursor]
-                if let open = quote {
-                    if scalar == "\\" && open == "\"" { cursor += 2; continue }
-                    if scalar == open { quote = nil }
-                } else if scalar == "\"" || scalar == "`" {
-                    quote = scalar
-                } else if matches("}}", at: cursor) {
-                    break
-                }
-                cursor += 1
-            }
-            guard cursor < scalars.count else {
-                throw TemplateError(offset: actionStart + 1, message: "unclosed action")
-            }
-            var contentEnd = cursor
-            var trimAfter = false
-            if contentEnd - 2 >= contentStart, scalars[contentEnd - 1] == "-", isSpace(scalars[contentEnd - 2]) {
-                trimAfter = true
-                contentEnd -= 2
-            }
-            if !text.isEmpty {
-                nodes.append(.text(String(text)))
-                text = String.UnicodeScalarView()
-            }
-            let content = String(String.UnicodeScalarView(scalars[contentStart..<contentEnd]))
-            if let node = try parseAction(content, offset: actionStart + 1) { nodes.append(node) }
-            index = cursor + 2
-            if trimAfter {
-                while index < scalars.count, isSpace(scalars[index]) { index += 1 }
+        for piece in pieces {
+            switch piece {
+            case .text(let text): nodes.append(.text(text))
+            case .action(let content, let offset): if let node = try parseAction(content, offset: offset + 1) { nodes.append(node) }
             }
         }
-        if !text.isEmpty { nodes.append(.text(String(text))) }
         return nodes
     }
 

@@ -1,3 +1,4 @@
+import DeerFlowCore
 import Foundation
 
 /// Why a notification could not be delivered, and whether trying again later can help.
@@ -69,13 +70,8 @@ public struct DeliveryError: Error, Sendable, Hashable, CustomStringConvertible 
     /// `channel 'slack': rate limited (HTTP 429): ...; retry after 3s`.
     public var description: String {
         var text = "channel '\(channel)': \(message)"
-        if let retryAfter { text += " (retry after \(Self.format(retryAfter)))" }
+        if let retryAfter { text += " (retry after \(DurationText.format(retryAfter)))" }
         return text
-    }
-
-    private static func format(_ duration: Duration) -> String {
-        let seconds = duration.components.seconds
-        return duration.components.attoseconds == 0 ? "\(seconds)s" : String(format: "%.3fs", Double(seconds) + Double(duration.components.attoseconds) / 1e18)
     }
 }
 

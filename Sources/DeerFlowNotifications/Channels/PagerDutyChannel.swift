@@ -108,7 +108,7 @@ public struct PagerDutyChannel: NotificationChannel {
             "labels": .object(alert.labels.mapValues { .string($0) }),
             "annotations": .object(alert.annotations.mapValues { .string($0) }),
         ]
-        if let value = alert.value { details["value"] = value.isFinite ? .double(value) : .string(GoFloat.format(value)) }
+        if let value = alert.value { details["value"] = value.isFinite ? .double(value) : .string(GoFormat.shortest(value)) }
         var payload: [String: JSONValue] = [
             "summary": .string(summary),
             "source": .string(configuration.source),

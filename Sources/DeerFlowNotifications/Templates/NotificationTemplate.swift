@@ -144,7 +144,7 @@ public struct NotificationTemplate: Sendable, Hashable, CustomStringConvertible 
         case .alertName: return alert.name
         case .description: return alert.annotations["description"] ?? ""
         case .summary: return alert.annotations["summary"] ?? ""
-        case .value: return alert.value.map(GoFloat.format) ?? ""
+        case .value: return alert.value.map(GoFormat.shortest) ?? ""
         case .severity: return alert.severity
         case .status: return alert.status.rawValue
         case .startsAt: return Timestamp.rfc3339(alert.startsAt)
@@ -164,48 +164,32 @@ public struct NotificationTemplate: Sendable, Hashable, CustomStringConvertible 
     // MARK: Parsing
 
     private static func parse(_ source: String) throws(NotificationTemplateError) -> [Node] {
-        var nodes: [Node] = []
-        var text = ""
-        var rest = Substring(source)
-        var trimNextText = false
-        while let open = rest.range(of: "{{") {
-            var before = String(rest[..<open.lowerBound])
-            if trimNextText { before = String(before.drop { $0.isWhitespace }) }
-            trimNextText = false
-            let afterOpen = rest[open.upperBound...]
-            guard let close = afterOpen.range(of: "}}") else {
-                throw error("unterminated '{{' (close it with '}}')", at: open.lowerBound, in: source)
-            }
-            var inner = afterOpen[..<close.lowerBound]
-            // Trim markers: "{{- " and " -}}" (Go requires the space).
-            if inner.hasPrefix("- ") || inner == "-" {
-                before = before.trimmingTrailingWhitespace()
-                inner = inner.dropFirst()
-            }
-            if inner.hasSuffix(" -") {
-                trimNextText = true
-                inner = inner.dropLast()
-            }
-            text += before
-            let action = inner.trimmingCharacters(in: .whitespacesAndNewlines)
-            if action.hasPrefix("/*") && action.hasSuffix("*/") && action.count >= 4 {
-                // A comment renders nothing.
-            } else {
-                let field = try parseAction(action, at: open.lowerBound, in: source)
-                if !text.isEmpty { nodes.append(.text(text)) }
-                text = ""
-                nodes.append(.field(field))
-            }
-            rest = afterOpen[close.upperBound...]
+        let pieces: [GoTemplateText.Piece]
+        do {
+            pieces = try GoTemplateText.split(source)
+        } catch {
+            throw Self.error("unterminated '{{' (close it with '}}')", at: error.offset, in: source)
         }
-        var tail = String(rest)
-        if trimNextText { tail = String(tail.drop { $0.isWhitespace }) }
-        text += tail
-        if !text.isEmpty { nodes.append(.text(text)) }
+        var nodes: [Node] = []
+        for piece in pieces {
+            switch piece {
+            case .text(let text):
+                if case .text(let previous)? = nodes.last {
+                    nodes[nodes.count - 1] = .text(previous + text)
+                } else {
+                    nodes.append(.text(text))
+                }
+            case .action(let content, let offset):
+                let action = content.trimmingCharacters(in: .whitespacesAndNewlines)
+                // A comment renders nothing.
+                if action.hasPrefix("/*") && action.hasSuffix("*/") && action.count >= 4 { continue }
+                nodes.append(.field(try parseAction(action, at: offset, in: source)))
+            }
+        }
         return nodes
     }
 
-    private static func parseAction(_ action: String, at index: String.Index, in source: String) throws(NotificationTemplateError) -> Field {
+    private static func parseAction(_ action: String, at index: Int, in source: String) throws(NotificationTemplateError) -> Field {
         let shown = "{{ \(action) }}"
         if action.isEmpty { throw error("empty placeholder '{{ }}'", at: index, in: source) }
         if action.hasPrefix("$") {
@@ -248,17 +232,8 @@ public struct NotificationTemplate: Sendable, Hashable, CustomStringConvertible 
         return text.unicodeScalars.allSatisfy { $0 == "_" || ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) }
     }
 
-    private static func error(_ message: String, at index: String.Index, in source: String) -> NotificationTemplateError {
-        var line = 1
-        var column = 1
-        for character in source[..<index] {
-            if character == "\n" || character == "\r\n" {
-                line += 1
-                column = 1
-            } else {
-                column += 1
-            }
-        }
+    private static func error(_ message: String, at offset: Int, in source: String) -> NotificationTemplateError {
+        let (line, column) = GoTemplateText.position(of: offset, in: source)
         return NotificationTemplateError(line: line, column: column, message: message)
     }
 
