@@ -54,7 +54,7 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
 
 /// Counts requests in `deerflow_api_requests_total{endpoint, status}` by route template.
 struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
-    let counter: Counter
+    let counter: MetricsRegistry.Counter
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {

@@ -1,5 +1,5 @@
 public import DeerFlow
-import Prometheus
+public import Prometheus
 import Synchronization
 
 /// The Prometheus backend of `MetricsRegistry`: series live in a swift-prometheus registry and
@@ -78,4 +78,30 @@ struct PrometheusGauge: GaugeHandler {
 struct PrometheusHistogram: HistogramHandler {
     let histogram: ValueHistogram
     func observe(_ value: Double) { histogram.record(value) }
+}
+
+extension PrometheusBackend {
+    /// A swift-metrics factory writing into this backend's registry, so that metrics of
+    /// libraries (and of task code) made through swift-metrics' `Counter`, `Gauge`, `Timer`, ...
+    /// appear on the same `/metrics` as DeerFlow's own series. Names and label names are made
+    /// valid for the text format (`http.server.request.duration` → `http_server_request_duration`).
+    public var metricsFactory: PrometheusMetricsFactory {
+        var factory = PrometheusMetricsFactory(registry: registry)
+        let constant = constantLabels
+        factory.nameAndLabelSanitizer = { name, labels in
+            (Self.sanitize(name), constant + labels.map { (Self.sanitize($0.0), $0.1) })
+        }
+        return factory
+    }
+
+    /// `[a-zA-Z_:][a-zA-Z0-9_:]*`: other characters become `_`, a leading digit gets a `_` before it.
+    static func sanitize(_ name: String) -> String {
+        var out = ""
+        for scalar in name.unicodeScalars {
+            let valid = scalar == "_" || scalar == ":" || (scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar)))
+            out.unicodeScalars.append(valid ? scalar : "_")
+        }
+        if let first = out.unicodeScalars.first, ("0"..."9").contains(first) { out = "_" + out }
+        return out.isEmpty ? "_" : out
+    }
 }

@@ -50,6 +50,8 @@ struct ExampleAppTests {
         #expect(scrape[MetricSamples.key("deerflow_records_processed_total", labels.merging(["status": "success"]) { $1 })] == 18)
         #expect(scrape[MetricSamples.key("deerflow_records_processed_total", labels.merging(["status": "error"]) { $1 })] == 2)
         #expect(scrape[MetricSamples.key("deerflow_processing_time_seconds_count", labels)] == 1)
+        // A swift-metrics counter of the task's own code, with metrics.yaml's constant labels if any.
+        #expect(scrape[MetricSamples.key("instrumented_reports_total", ["source": "swift-metrics"])] == 1, "\(scrape.keys.sorted())")
         let log = try await TestServer.send("GET", "http://127.0.0.1:\(api)/api/v1/runs/\(id)/tasks/fetch_records/log", body: nil, headers: [:])
         #expect(log.text.contains("Starting task processing"))
         // The task's log line on the process's output: JSON with the run's ids and nested metadata.

@@ -8,6 +8,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     dependencies: [
         .package(name: "deerflow", path: "../.."),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
     ],
     targets: [
         .executableTarget(
@@ -15,6 +16,7 @@ let package = Package(
             dependencies: [
                 .product(name: "DeerFlow", package: "deerflow"),
                 .product(name: "DeerFlowCLI", package: "deerflow"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             path: "Sources/InstrumentedWorkflows"
         ),

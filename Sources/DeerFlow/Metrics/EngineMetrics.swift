@@ -6,34 +6,34 @@ import Synchronization
 /// Turns engine events into the built-in metrics, and sets the gauges computed from the store and
 /// from this process's workers. Registered as an ``EngineObserver`` by the executable.
 public final class EngineMetrics: EngineObserver, Sendable {
-    let workflowsTotal: Counter
-    let workflowDuration: Histogram
-    let workflowsActive: Gauge
-    let tasksTotal: Counter
-    let taskDuration: Histogram
-    let taskQueueTime: Histogram
-    let taskRetries: Counter
-    let tasksQueued: Gauge
-    let queueDepth: Gauge
-    let queueOldestAge: Gauge
-    let queueConsumers: Gauge
-    let workersTotal: Gauge
-    let workersActive: Gauge
-    let workerUtilization: Gauge
-    let workerTasksProcessed: Counter
-    let schedulerLag: Gauge
-    let scheduleFireDelay: Histogram
-    let schedulesMissed: Counter
-    let scheduleNextFire: Gauge
+    let workflowsTotal: MetricsRegistry.Counter
+    let workflowDuration: MetricsRegistry.Histogram
+    let workflowsActive: MetricsRegistry.Gauge
+    let tasksTotal: MetricsRegistry.Counter
+    let taskDuration: MetricsRegistry.Histogram
+    let taskQueueTime: MetricsRegistry.Histogram
+    let taskRetries: MetricsRegistry.Counter
+    let tasksQueued: MetricsRegistry.Gauge
+    let queueDepth: MetricsRegistry.Gauge
+    let queueOldestAge: MetricsRegistry.Gauge
+    let queueConsumers: MetricsRegistry.Gauge
+    let workersTotal: MetricsRegistry.Gauge
+    let workersActive: MetricsRegistry.Gauge
+    let workerUtilization: MetricsRegistry.Gauge
+    let workerTasksProcessed: MetricsRegistry.Counter
+    let schedulerLag: MetricsRegistry.Gauge
+    let scheduleFireDelay: MetricsRegistry.Histogram
+    let schedulesMissed: MetricsRegistry.Counter
+    let scheduleNextFire: MetricsRegistry.Gauge
     /// `deerflow_api_requests_total`, used by the HTTP layer.
-    public let apiRequests: Counter
-    let healthCheckStatus: Gauge
-    let seriesDropped: Counter
-    let schedulerLeader: Gauge
-    let logLinesDropped: Counter
-    let spansDropped: Counter
-    let alertsFiring: Gauge
-    let notifications: Counter
+    public let apiRequests: MetricsRegistry.Counter
+    let healthCheckStatus: MetricsRegistry.Gauge
+    let seriesDropped: MetricsRegistry.Counter
+    let schedulerLeader: MetricsRegistry.Gauge
+    let logLinesDropped: MetricsRegistry.Counter
+    let spansDropped: MetricsRegistry.Counter
+    let alertsFiring: MetricsRegistry.Gauge
+    let notifications: MetricsRegistry.Counter
     private let firingSeries = Mutex<Set<[String]>>([])
 
     private let localWorkers = Mutex<Set<String>>([])
@@ -51,15 +51,15 @@ public final class EngineMetrics: EngineObserver, Sendable {
     /// - Parameter logger: reports, once per metric, that its series budget was exceeded.
     public init(registry: MetricsRegistry, logger: Logger = Logger(label: "deerflow.metrics")) throws {
         self.registry = registry
-        func counter(_ metric: BuiltinMetric) throws -> Counter {
+        func counter(_ metric: BuiltinMetric) throws -> MetricsRegistry.Counter {
             let descriptor = metric.descriptor
             return try registry.counter(descriptor.name, help: descriptor.help, labels: descriptor.labels)
         }
-        func gauge(_ metric: BuiltinMetric) throws -> Gauge {
+        func gauge(_ metric: BuiltinMetric) throws -> MetricsRegistry.Gauge {
             let descriptor = metric.descriptor
             return try registry.gauge(descriptor.name, help: descriptor.help, labels: descriptor.labels)
         }
-        func histogram(_ metric: BuiltinMetric) throws -> Histogram {
+        func histogram(_ metric: BuiltinMetric) throws -> MetricsRegistry.Histogram {
             let descriptor = metric.descriptor
             return try registry.histogram(descriptor.name, help: descriptor.help, labels: descriptor.labels, buckets: descriptor.buckets)
         }

@@ -169,7 +169,7 @@ struct EngineBenchmark {
         let backend = PrometheusBackend()
         let registry = MetricsRegistry(backend: backend, seriesBudget: 20_000)
         let counter = try registry.counter("bench_increments_total", help: "Benchmark counter.", labels: ["kind"]).labels("a")
-        let histogram = try registry.histogram("bench_observations_seconds", help: "Benchmark histogram.", labels: ["kind"], buckets: Histogram.defaultBuckets).labels("a")
+        let histogram = try registry.histogram("bench_observations_seconds", help: "Benchmark histogram.", labels: ["kind"], buckets: MetricsRegistry.Histogram.defaultBuckets).labels("a")
         let clock = ContinuousClock()
         let iterations = 2_000_000
         var start = clock.now

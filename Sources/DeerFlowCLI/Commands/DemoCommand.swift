@@ -57,6 +57,7 @@ struct DemoCommand: AsyncParsableCommand {
         } catch {
             throw CLIError(Launcher.describe(error))
         }
+        runtime.bootstrapSwiftMetrics()
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await runtime.run() }
             let api = await runtime.ports.api()

@@ -147,6 +147,7 @@ enum Launcher {
         } catch {
             throw CLIError(describe(error))
         }
+        runtime.bootstrapSwiftMetrics()
         let names = runtime.engine.workflows.all.map(\.definition.name)
         if names.isEmpty && options.runWorkers {
             logger.warning("no workflows registered; pass --workflows DIR or register Swift workflows")

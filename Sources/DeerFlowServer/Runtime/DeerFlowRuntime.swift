@@ -7,6 +7,7 @@ import DeerFlowLogging
 import DeerFlowObservability
 import DeerFlowPostgres
 import DeerFlowSQLite
+import Metrics
 import Foundation
 public import Logging
 public import ServiceLifecycle
@@ -28,6 +29,8 @@ public final class DeerFlowRuntime: Sendable {
     public let store: any ServerStore
     public let options: RuntimeOptions
     let observability: ProcessObservability
+    /// The Prometheus registry of `/metrics`; nil with metrics off.
+    let backend: PrometheusBackend?
     /// Services in start order; shutdown runs in reverse (workers drain first, the API last).
     public let services: [any Service]
     let logger: Logger
@@ -79,7 +82,7 @@ public final class DeerFlowRuntime: Sendable {
                 case .counter: _ = try registry.counter(custom.name, help: custom.description, labels: custom.labels)
                 case .gauge: _ = try registry.gauge(custom.name, help: custom.description, labels: custom.labels)
                 case .histogram:
-                    _ = try registry.histogram(custom.name, help: custom.description, labels: custom.labels, buckets: custom.buckets ?? Histogram.defaultBuckets)
+                    _ = try registry.histogram(custom.name, help: custom.description, labels: custom.labels, buckets: custom.buckets ?? MetricsRegistry.Histogram.defaultBuckets)
                 }
             } catch {
                 throw DeerFlowError(.badRequest, "\(custom.location): custom_metrics '\(custom.name)': \(error.message)")
@@ -152,6 +155,7 @@ public final class DeerFlowRuntime: Sendable {
         self.store = store
         self.options = options
         self.observability = observability
+        self.backend = backend
         let logger = observability.logger
         self.logger = logger
         var services: [any Service] = []
@@ -262,6 +266,22 @@ public final class DeerFlowRuntime: Sendable {
         try await group.run()
     }
 
+    /// Routes swift-metrics (`MetricsSystem`) to this process's `/metrics`: metrics that libraries
+    /// (and task code) make with swift-metrics' `Counter`, `Gauge`, `Timer` appear beside
+    /// DeerFlow's own. swift-metrics is bootstrapped once per process, so only the first call
+    /// in a process has an effect; returns whether this one did. `deerflow server`, `worker` and
+    /// `demo` call it; a program embedding DeerFlow decides itself.
+    @discardableResult
+    public func bootstrapSwiftMetrics() -> Bool {
+        guard let backend else { return false }
+        return SwiftMetricsBootstrap.once.withLock { done in
+            guard !done else { return false }
+            done = true
+            MetricsSystem.bootstrap(backend.metricsFactory)
+            return true
+        }
+    }
+
     /// Starts a graceful shutdown, as SIGTERM would: workers drain, then services stop.
     public func shutdown() async {
         let running = group.withLock { stored -> ServiceGroup? in
@@ -339,4 +359,9 @@ struct LoggingService: Service {
             await backend.run()
         }
     }
+}
+
+/// swift-metrics can be bootstrapped once per process.
+private enum SwiftMetricsBootstrap {
+    static let once = Mutex(false)
 }

@@ -1,6 +1,7 @@
 import DeerFlow
 import Foundation
 import Logging
+import Metrics
 
 /// The chapter's instrumented workflow in Swift: custom metrics with labels, `time { }`,
 /// and structured log lines that carry the run's ids.
@@ -51,6 +52,8 @@ let instrumented: Workflow = {
 
     workflow.task(id: "report", type: "report", dependsOn: ["process_records"]) { context in
         let summary: [String: Int] = try await context.output(of: "process_records")
+        // Code written against swift-metrics (a library's, or this one) reaches /metrics too.
+        Counter(label: "instrumented_reports_total", dimensions: [("source", "swift-metrics")]).increment()
         context.logger.notice("batch done", metadata: ["processed": "\(summary["processed"] ?? 0)"])
     }
     return workflow
