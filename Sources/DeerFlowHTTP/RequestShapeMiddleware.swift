@@ -39,8 +39,11 @@ struct RequestShapeMiddleware: ServerMiddleware {
         }
         let hasBody = bytes.contains { !Self.isWhitespace($0) }
         // `{"params": null}` decodes as no parameters (the generated decoder reads an optional
-        // property); openapi.yaml says `params` is an object, so check the shape first.
-        if hasBody, operationID == Operations.TriggerRun.id, let problem = RequestDiagnosis.triggerBody(bytes) {
+        // property); openapi.yaml says `params` is an object. Only a body with `null` in it can be
+        // that, so only such a body is parsed twice.
+        if hasBody, operationID == Operations.TriggerRun.id, Self.contains(bytes, "null"),
+            let problem = RequestDiagnosis.triggerBody(bytes)
+        {
             throw problem
         }
         let (answer, responseBody): (HTTPResponse, HTTPBody?)
@@ -64,6 +67,18 @@ struct RequestShapeMiddleware: ServerMiddleware {
         json.append(UInt8(ascii: "\n"))
         response.headerFields[.contentLength] = String(json.count)
         return (response, HTTPBody(json))
+    }
+
+    /// Whether `bytes` holds the ASCII text `word`.
+    static func contains(_ bytes: ArraySlice<UInt8>, _ word: StaticString) -> Bool {
+        let pattern = Array(UnsafeBufferPointer(start: word.utf8Start, count: word.utf8CodeUnitCount))
+        guard bytes.count >= pattern.count else { return false }
+        var index = bytes.startIndex
+        while index <= bytes.endIndex - pattern.count {
+            if bytes[index] == pattern[0], bytes[index..<index + pattern.count].elementsEqual(pattern) { return true }
+            index += 1
+        }
+        return false
     }
 
     static func isWhitespace(_ byte: UInt8) -> Bool {
