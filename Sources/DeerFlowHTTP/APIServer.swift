@@ -1,9 +1,13 @@
 public import DeerFlow
-import DeerFlowCore
+import DeerFlowAPI
+public import DeerFlowCore
 import Foundation
+import HTTPTypes
 public import Hummingbird
 import Logging
 import NIOCore
+import OpenAPIHummingbird
+import OpenAPIRuntime
 
 /// Settings of the HTTP API.
 public struct APIConfiguration: Sendable {
@@ -24,7 +28,20 @@ public struct APIConfiguration: Sendable {
     public init() {}
 }
 
-/// The HTTP API: workflows, runs, task logs, workers, health and the OpenAPI document.
+/// What the alert endpoints serve; the process's alerting (rule evaluation and notifications)
+/// implements it.
+public protocol AlertsEndpoint: Sendable {
+    /// `GET /api/v1/alerts`: pending and firing alerts of DeerFlow's own rule evaluation, with
+    /// the rules and the size of the sampled history.
+    func alertsDocument() async -> JSONValue
+    /// `POST /api/v1/alertmanager/webhook`: an Alertmanager webhook payload (version 4), routed
+    /// like DeerFlow's own alerts. Returns the number of notifications queued.
+    /// - Throws: ``DeerFlowError`` with `.badRequest` for a payload that is not one.
+    func receiveAlertmanagerWebhook(_ payload: JSONValue) async throws -> Int
+}
+
+/// The HTTP API: workflows, runs, task logs, workers, health and the OpenAPI document, as
+/// openapi.yaml describes them (the handlers implement the generated `APIProtocol`).
 public enum APIServer {
     /// The application serving the API. Run it as a Service.
     ///
@@ -48,6 +65,10 @@ public enum APIServer {
         )
     }
 
+    /// The route templates of the health endpoints; open without a token unless
+    /// `api.protect_health`.
+    static let healthPaths: Set<String> = ["/health", "/health/live", "/health/ready"]
+
     /// The router of the API (tests drive it without a socket).
     public static func makeRouter(engine: DeerFlowEngine, configuration: APIConfiguration, metrics: EngineMetrics?) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
@@ -58,11 +79,36 @@ public enum APIServer {
         // route that will answer (see AccessControlMiddleware): deny by default, open by name.
         let routes = router.group().add(middleware: AccessControlMiddleware(
             tokens: configuration.tokens,
-            openRoutes: configuration.protectHealth ? [] : HealthRoutes.paths))
-        APIRoutes(engine: engine, maxBodyBytes: configuration.maxBodyBytes).register(on: routes)
-        if let alerts = configuration.alerts { AlertRoutes(alerts: alerts, maxBodyBytes: configuration.maxBodyBytes).register(on: routes) }
-        HealthRoutes(engine: engine).register(on: routes)
+            openRoutes: configuration.protectHealth ? [] : healthPaths))
+        let transport = RoutesTransport(
+            routes: routes,
+            leftOut: configuration.alerts == nil ? ["/api/v1/alerts", "/api/v1/alertmanager/webhook"] : [])
+        do {
+            try APIService(engine: engine, alerts: configuration.alerts).registerHandlers(
+                on: transport,
+                configuration: APICoding.configuration,
+                middlewares: [RequestShapeMiddleware(maxBodyBytes: configuration.maxBodyBytes)])
+        } catch {
+            // Registering fails only for a server URL with an invalid path; the default is "/".
+            preconditionFailure("the API's routes could not be registered: \(error)")
+        }
         return router
+    }
+}
+
+/// Registers the generated operations on the route group that checks tokens, leaving out the
+/// routes of features this server does not have (they answer 404, as unknown routes do).
+struct RoutesTransport: ServerTransport {
+    let routes: RouterGroup<BasicRequestContext>
+    let leftOut: Set<String>
+
+    func register(
+        _ handler: @escaping @Sendable (HTTPRequest, HTTPBody?, ServerRequestMetadata) async throws -> (HTTPResponse, HTTPBody?),
+        method: HTTPRequest.Method,
+        path: String
+    ) throws {
+        guard !leftOut.contains(path) else { return }
+        routes.register(handler, method: method, path: path)
     }
 }
 
@@ -76,5 +122,9 @@ enum JSONResponse {
 
     static func text(_ text: String, status: HTTPResponse.Status = .ok, contentType: String = "text/plain; charset=utf-8") -> Response {
         Response(status: status, headers: [.contentType: contentType], body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    static func error(_ code: String, _ message: String) -> JSONValue {
+        ["error": ["code": .string(code), "message": .string(message)]]
     }
 }

@@ -1,54 +1,65 @@
 import DeerFlow
 import DeerFlowCore
-import Hummingbird
-import NIOCore
 
 /// Streams a task's log while it runs (`?follow=true`): what each attempt has written so far,
 /// then new text as workers store it, until the task has finished and every line was sent.
-struct LogFollower: Sendable {
+///
+/// An `AsyncSequence` of chunks: the store is polled only while the response is being sent, and a
+/// client that goes away ends the polling with the response.
+struct LogFollower: AsyncSequence, Sendable {
+    typealias Element = ArraySlice<UInt8>
+
     let store: any WorkflowStore
     let run: RunID
     let task: String
     let attempt: Int?
     var pollInterval: Duration = .milliseconds(250)
 
-    func stream(to writer: inout any ResponseBodyWriter) async throws {
+    func makeAsyncIterator() -> Iterator { Iterator(follower: self) }
+
+    struct Iterator: AsyncIteratorProtocol {
+        let follower: LogFollower
         var sent: [Int: Int] = [:]
         var headed: Set<Int> = []
-        while !Task.isCancelled {
-            let logs = try await store.taskLogs(run: run, task: task, attempt: attempt) ?? []
-            var chunk = ""
+        var finished = false
+
+        mutating func next() async throws -> ArraySlice<UInt8>? {
+            let store = follower.store
+            while !finished {
+                try Task.checkCancellation()
+                let logs = try await store.taskLogs(run: follower.run, task: follower.task, attempt: follower.attempt) ?? []
+                var chunk = newText(in: logs)
+                // Done when the task is final: no attempt queued or running (a retry may still
+                // come while one is queued).
+                let status = try await store.run(follower.run)?.tasks.first { $0.id == follower.task }?.status
+                if let status, status.isFinished, logs.allSatisfy({ $0.status.isFinished }) {
+                    // One more read picks up text stored together with the completion.
+                    let final = try await store.taskLogs(run: follower.run, task: follower.task, attempt: follower.attempt) ?? []
+                    chunk += newText(in: final)
+                    finished = true
+                }
+                if !chunk.isEmpty { return ArraySlice(chunk) }
+                if !finished { try await Task.sleep(for: follower.pollInterval) }
+            }
+            return nil
+        }
+
+        /// The text not sent yet, each attempt headed once by `=== attempt N ===`.
+        private mutating func newText(in logs: [AttemptLog]) -> [UInt8] {
+            var chunk: [UInt8] = []
             for log in logs {
                 if !headed.contains(log.attempt) {
-                    chunk += "=== attempt \(log.attempt) ===\n"
+                    chunk += Array("=== attempt \(log.attempt) ===\n".utf8)
                     headed.insert(log.attempt)
                 }
                 let already = sent[log.attempt, default: 0]
                 let bytes = Array(log.text.utf8)
                 if bytes.count > already {
-                    chunk += String(decoding: bytes[already...], as: UTF8.self)
+                    chunk += bytes[already...]
                     sent[log.attempt] = bytes.count
                 }
             }
-            if !chunk.isEmpty { try await writer.write(ByteBuffer(string: chunk)) }
-            // Done when the task is final: no attempt queued or running (a retry may still come
-            // while one is queued).
-            let status = try await store.run(run)?.tasks.first { $0.id == task }?.status
-            if let status, status.isFinished, logs.allSatisfy({ $0.status.isFinished }) {
-                // One more read picks up text stored together with the completion.
-                let final = try await store.taskLogs(run: run, task: task, attempt: attempt) ?? []
-                var rest = ""
-                for log in final {
-                    let bytes = Array(log.text.utf8)
-                    let already = sent[log.attempt, default: 0]
-                    if !headed.contains(log.attempt) { rest += "=== attempt \(log.attempt) ===\n" }
-                    if bytes.count > already { rest += String(decoding: bytes[already...], as: UTF8.self) }
-                }
-                if !rest.isEmpty { try await writer.write(ByteBuffer(string: rest)) }
-                break
-            }
-            try await Task.sleep(for: pollInterval)
+            return chunk
         }
-        try await writer.finish(nil)
     }
 }

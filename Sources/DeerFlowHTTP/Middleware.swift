@@ -3,6 +3,7 @@ import DeerFlowCore
 import Foundation
 import Hummingbird
 import Logging
+import OpenAPIRuntime
 
 /// Turns every error into `{"error": {"code", "message"}}` with the matching status.
 struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
@@ -12,16 +13,21 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
-        } catch let error as DeerFlowError {
-            return JSONResponse.make(JSONRepresentation.error(error.code.rawValue, error.message), status: Self.status(of: error.code), headers: Self.headers(of: error.code))
-        } catch let error as any HTTPResponseError {
-            let status = error.status
-            let (code, message) = describe(status, error: error, request: request)
-            return JSONResponse.make(JSONRepresentation.error(code, message), status: status)
         } catch {
-            // The details go to the server log, not to the client.
-            logger.error("API request failed", metadata: ["method": "\(request.method)", "path": "\(request.uri.path)", "error": "\(error)"])
-            return JSONResponse.make(JSONRepresentation.error("internal", "internal error; the server log has the details"), status: .internalServerError)
+            // The generated server wraps what a handler or a server middleware throws.
+            let cause = (error as? ServerError)?.underlyingError ?? error
+            switch cause {
+            case let error as DeerFlowError:
+                return JSONResponse.make(JSONResponse.error(error.code.rawValue, error.message), status: Self.status(of: error.code), headers: Self.headers(of: error.code))
+            case let error as any HTTPResponseError:
+                let status = error.status
+                let (code, message) = describe(status, error: error, request: request)
+                return JSONResponse.make(JSONResponse.error(code, message), status: status)
+            default:
+                // The details go to the server log, not to the client.
+                logger.error("API request failed", metadata: ["method": "\(request.method)", "path": "\(request.uri.path)", "error": "\(error)"])
+                return JSONResponse.make(JSONResponse.error("internal", "internal error; the server log has the details"), status: .internalServerError)
+            }
         }
     }
 

@@ -1,12 +1,15 @@
 import ArgumentParser
 import AsyncHTTPClient
-import DeerFlow
+import DeerFlowAPI
 import DeerFlowCore
 import DeerFlowServer
 import Foundation
+import HTTPTypes
 import NIOCore
-import NIOHTTP1
 import NIOPosix
+import OpenAPIAsyncHTTPClient
+import OpenAPIRuntime
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -14,16 +17,16 @@ import Glibc
 import Darwin
 #endif
 
-/// A small client of the DeerFlow API for the CLI commands.
+/// The CLI's client of the DeerFlow API: DeerFlowAPI's generated `Client` over AsyncHTTPClient.
+///
+/// Every call goes through ``call(_:)``, which turns what can go wrong into a ``CLIError`` that
+/// says what to do: no answer (``unreachable(_:)``), an error answer (its `message` and the
+/// HTTP status), or an answer that does not match openapi.yaml.
 struct APIClient: Sendable {
     let baseURL: String
     let token: String?
-
-    struct Response: Sendable {
-        let status: Int
-        let text: String
-        var json: JSONValue? { try? JSONValue(parsing: text) }
-    }
+    /// The body of the last answer, for `--json` (the API's JSON exactly as it came).
+    let lastBody = LastBody()
 
     /// The CLI's HTTP client: a refused connection fails at once (no retries until the deadline),
     /// a connection attempt gives up after 5 s. Lives as long as the process.
@@ -34,59 +37,76 @@ struct APIClient: Sendable {
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }()
 
-    func get(_ path: String) async throws -> Response {
-        try await send(.GET, path, body: nil)
+    /// Calls the API with a request timeout of 30 s.
+    func call<Result: Sendable>(_ operation: (Client) async throws -> Result) async throws -> Result {
+        try await call(timeout: .seconds(30), operation)
     }
 
-    func post(_ path: String, body: JSONValue?) async throws -> Response {
-        try await send(.POST, path, body: body)
-    }
-
-    /// GETs a streamed answer and hands each chunk to `output` as it arrives.
-    func stream(_ path: String, output: (String) -> Void) async throws {
-        var request = HTTPClientRequest(url: baseURL + path)
-        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
-        let response: HTTPClientResponse
+    /// Calls the API; `timeout` bounds the wait for the answer (a day for a followed log).
+    func call<Result: Sendable>(timeout: TimeAmount, _ operation: (Client) async throws -> Result) async throws -> Result {
+        guard let url = URL(string: baseURL), url.scheme != nil, url.host != nil else {
+            throw CLIError("'\(baseURL)' is not a URL such as http://127.0.0.1:8080; check --api or DEERFLOW_API_URL")
+        }
+        let client = Client(
+            serverURL: url,
+            configuration: APICoding.configuration,
+            transport: AsyncHTTPClientTransport(configuration: .init(client: Self.http, timeout: timeout)),
+            middlewares: [ClientSide(token: token, lastBody: lastBody)])
         do {
-            response = try await Self.http.execute(request, timeout: .hours(24))
-        } catch {
-            throw unreachable(error)
+            return try await operation(client)
+        } catch let error as ClientError {
+            if let problem = error.underlyingError as? CLIError { throw problem }
+            guard error.response != nil else { throw unreachable(error.underlyingError) }
+            throw CLIError("unexpected answer from the API at \(baseURL) to \(error.operationID): \(error.causeDescription)")
         }
-        guard (200..<300).contains(Int(response.status.code)) else {
-            let text = String(buffer: try await response.body.collect(upTo: 1 << 20))
-            let message = (try? JSONValue(parsing: text)).flatMap { value -> String? in
-                if case .object(let object) = value, case .object(let error)? = object["error"] { return error["message"]?.stringValue }
-                return nil
-            }
-            throw CLIError("\(message ?? text) (HTTP \(response.status.code))")
-        }
-        for try await chunk in response.body { output(String(buffer: chunk)) }
     }
 
-    /// Sends a request; a non-2xx answer throws the API's error message.
-    func send(_ method: HTTPMethod, _ path: String, body: JSONValue?) async throws -> Response {
-        var request = HTTPClientRequest(url: baseURL + path)
-        request.method = method
-        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
-        if let body {
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(string: body.compactJSON))
-        }
-        let response: HTTPClientResponse
-        do {
-            response = try await Self.http.execute(request, timeout: .seconds(30))
-        } catch {
-            throw unreachable(error)
-        }
-        let buffer = try await response.body.collect(upTo: 64 << 20)
-        let result = Response(status: Int(response.status.code), text: String(buffer: buffer))
-        guard (200..<300).contains(result.status) else {
-            if case .object(let object)? = result.json, case .object(let error)? = object["error"], let message = error["message"]?.stringValue {
-                throw CLIError("\(message) (HTTP \(result.status))")
+    /// The text of the last answer's body, without its final newline.
+    var lastText: String { lastBody.text.trimmingCharacters(in: .newlines) }
+}
+
+/// What the CLI adds to every request and answer: the bearer token, the error message of an
+/// answer that is not 2xx, and a copy of each JSON answer's body.
+struct ClientSide: ClientMiddleware {
+    let token: String?
+    let lastBody: LastBody
+
+    func intercept(
+        _ request: HTTPRequest,
+        body: HTTPBody?,
+        baseURL: URL,
+        operationID: String,
+        next: @Sendable (HTTPRequest, HTTPBody?, URL) async throws -> (HTTPResponse, HTTPBody?)
+    ) async throws -> (HTTPResponse, HTTPBody?) {
+        var request = request
+        if let token { request.headerFields[.authorization] = "Bearer \(token)" }
+        let (response, responseBody) = try await next(request, body, baseURL)
+        let status = response.status.code
+        guard (200..<300).contains(status) else {
+            let text = try await String(collecting: responseBody ?? HTTPBody(), upTo: 1 << 20)
+            if case .object(let object)? = try? JSONValue(parsing: text), case .object(let error)? = object["error"],
+                let message = error["message"]?.stringValue
+            {
+                throw CLIError("\(message) (HTTP \(status))")
             }
-            throw CLIError("the API answered HTTP \(result.status): \(result.text.prefix(300))")
+            throw CLIError("the API answered HTTP \(status): \(text.prefix(300))")
         }
-        return result
+        guard let responseBody, response.headerFields[.contentType]?.hasPrefix("application/json") == true else {
+            return (response, responseBody)
+        }
+        let bytes = try await ArraySlice<UInt8>(collecting: responseBody, upTo: 64 << 20)
+        lastBody.text = String(decoding: bytes, as: UTF8.self)
+        return (response, HTTPBody(bytes))
+    }
+}
+
+/// The body of the last JSON answer of one ``APIClient``.
+final class LastBody: Sendable {
+    private let storage = Mutex("")
+
+    var text: String {
+        get { storage.withLock { $0 } }
+        set { storage.withLock { $0 = newValue } }
     }
 }
 

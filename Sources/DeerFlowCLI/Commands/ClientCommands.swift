@@ -1,8 +1,11 @@
 import ArgumentParser
 import DeerFlow
+import DeerFlowAPI
 import DeerFlowCore
 import DeerFlowServer
 import Foundation
+import NIOCore
+import OpenAPIRuntime
 
 /// `deerflow run`: triggers a run through the API.
 struct RunCommand: AsyncParsableCommand {
@@ -58,14 +61,11 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         let api = client.client
-        let definition = try await api.get("/api/v1/workflows/\(workflow.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? workflow)")
+        let workflow = self.workflow
+        let definition = try await api.call { try await $0.getWorkflow(path: .init(name: workflow)).ok.body.json }
         var types: [String: ParamType] = [:]
-        if case .object(let object)? = definition.json, case .array(let declared)? = object["params"] {
-            for case .object(let param) in declared {
-                if let name = param["name"]?.stringValue, let type = param["type"]?.stringValue.flatMap(ParamType.init(rawValue:)) {
-                    types[name] = type
-                }
-            }
+        for param in definition.params {
+            if let type = ParamType(rawValue: param._type.rawValue) { types[param.name] = type }
         }
         var values: [String: JSONValue] = [:]
         for pair in params {
@@ -81,18 +81,19 @@ struct RunCommand: AsyncParsableCommand {
             }
             values[name] = value
         }
-        let response = try await api.post("/api/v1/workflows/\(workflow)/runs", body: ["params": .object(values)])
-        guard case .object(let run)? = response.json, let id = run["id"]?.stringValue else {
-            throw CLIError("unexpected answer from the API: \(response.text.prefix(300))")
+        let parameters = values
+        let run = try await api.call {
+            try await $0.triggerRun(path: .init(name: workflow), body: .json(.init(params: parameters))).created.body.json
         }
+        let id = run.id
         if !wait {
-            print(json ? response.text.trimmingCharacters(in: .newlines) : "run \(id) of \(workflow) created (status \(run["status"]?.stringValue ?? "?"))")
+            print(json ? api.lastText : "run \(id) of \(workflow) created (status \(run.status.rawValue))")
             return
         }
         if !json { print("run \(id) of \(workflow) created; waiting…") }
         let printer = RunProgressPrinter(client: api, quiet: json)
         let limit = timeout
-        let final = try await withThrowingTaskGroup(of: JSONValue?.self) { group in
+        let final = try await withThrowingTaskGroup(of: RunProgressPrinter.Final?.self) { group in
             group.addTask { try await printer.follow(id) }
             if let limit {
                 group.addTask {
@@ -111,10 +112,8 @@ struct RunCommand: AsyncParsableCommand {
                     + "Follow it with `deerflow status \(id)`, stop it with `deerflow cancel \(id)`.\n").utf8))
             throw Self.timedOut
         }
-        if json { print(final.compactJSON) }
-        guard case .object(let object) = final, object["status"]?.stringValue == RunStatus.success.rawValue else {
-            throw ExitCode(1)
-        }
+        if json { print(final.json) }
+        guard final.run.status == .success else { throw ExitCode(1) }
     }
 
     /// A usage error found only after asking the API (what the workflow declares): printed with
@@ -136,35 +135,34 @@ struct RunProgressPrinter {
     let client: APIClient
     var quiet = false
 
-    func follow(_ id: String) async throws -> JSONValue {
+    /// The finished run and the API's JSON of it.
+    struct Final: Sendable {
+        let run: Components.Schemas.RunDetail
+        let json: String
+    }
+
+    func follow(_ id: String) async throws -> Final {
         var seen: [String: String] = [:]
         while true {
-            let response = try await client.get("/api/v1/runs/\(id)")
-            guard let run = response.json, case .object(let object) = run else { throw CLIError("unexpected answer: \(response.text.prefix(200))") }
-            if case .array(let tasks)? = object["tasks"], !quiet {
-                for case .object(let task) in tasks {
-                    let taskID = task["id"]?.stringValue ?? "?"
-                    let status = task["status"]?.stringValue ?? "?"
-                    var attempts = 0
-                    var lastError: String?
-                    if case .array(let list)? = task["attempts"] {
-                        attempts = list.count
-                        if case .object(let last)? = list.last { lastError = last["error"]?.stringValue }
-                    }
+            let run = try await client.call { try await $0.getRun(path: .init(id: id)).ok.body.json }
+            if !quiet {
+                for task in run.tasks {
+                    let status = task.status.rawValue
+                    let attempts = task.attempts.count
+                    let lastError = task.attempts.last?.error.value
                     let key = "\(status)#\(attempts)"
-                    if seen[taskID] != key {
-                        seen[taskID] = key
-                        var line = "  \(taskID): \(status)"
+                    if seen[task.id] != key {
+                        seen[task.id] = key
+                        var line = "  \(task.id): \(status)"
                         if attempts > 1 { line += " (attempt \(attempts))" }
                         if let lastError, status != "success", status != "running" { line += " — \(lastError)" }
                         print(line)
                     }
                 }
             }
-            let status = object["status"]?.stringValue ?? ""
-            if let parsed = RunStatus(rawValue: status), parsed.isFinished {
-                if !quiet { print("run \(id): \(status)") }
-                return run
+            if let parsed = RunStatus(rawValue: run.status.rawValue), parsed.isFinished {
+                if !quiet { print("run \(id): \(run.status.rawValue)") }
+                return Final(run: run, json: client.lastText)
             }
             try await Task.sleep(for: .milliseconds(300))
         }
@@ -180,29 +178,23 @@ struct StatusCommand: AsyncParsableCommand {
     @OptionGroup var client: ClientOptions
 
     func run() async throws {
-        let response = try await client.client.get("/api/v1/runs/\(runID)")
+        let api = client.client
+        let id = runID
+        let run = try await api.call { try await $0.getRun(path: .init(id: id)).ok.body.json }
         if json {
-            print(response.text.trimmingCharacters(in: .newlines))
+            print(api.lastText)
             return
         }
-        guard case .object(let run)? = response.json else { throw CLIError("unexpected answer: \(response.text.prefix(200))") }
-        print(TextTable.runSummary(run))
+        print(TextTable.runSummary(id: run.id, workflow: run.workflow, status: run.status.rawValue, createdAt: run.createdAt, finishedAt: run.finishedAt.value))
         var rows = [["TASK", "TYPE", "STATUS", "ATTEMPTS", "DURATION", "ERROR"]]
-        if case .array(let tasks)? = run["tasks"] {
-            for case .object(let task) in tasks {
-                var attempts: [JSONValue] = []
-                if case .array(let list)? = task["attempts"] { attempts = list }
-                var duration = ""
-                var error = ""
-                if case .object(let last)? = attempts.last {
-                    duration = TextTable.duration(from: last["started_at"], to: last["finished_at"])
-                    error = last["error"]?.stringValue ?? ""
-                }
-                rows.append([
-                    task["id"]?.stringValue ?? "", task["type"]?.stringValue ?? "", task["status"]?.stringValue ?? "",
-                    String(attempts.count), duration, String(error.prefix(60)),
-                ])
+        for task in run.tasks {
+            var duration = ""
+            var error = ""
+            if let last = task.attempts.last {
+                duration = TextTable.duration(from: last.startedAt.value, to: last.finishedAt.value)
+                error = last.error.value ?? ""
             }
+            rows.append([task.id, task._type, task.status.rawValue, String(task.attempts.count), duration, String(error.prefix(60))])
         }
         print(TextTable.render(rows))
     }
@@ -220,27 +212,26 @@ struct RunsCommand: AsyncParsableCommand {
     @OptionGroup var client: ClientOptions
 
     func run() async throws {
-        var query: [String] = ["limit=\(limit)"]
-        if let workflow { query.append("workflow=\(workflow.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? workflow)") }
-        if let status { query.append("status=\(status)") }
-        if let cursor { query.append("cursor=\(cursor)") }
-        let response = try await client.client.get("/api/v1/runs?" + query.joined(separator: "&"))
+        var status: Components.Schemas.RunStatus?
+        if let text = self.status {
+            guard let parsed = Components.Schemas.RunStatus(rawValue: text) else {
+                throw CLIError("unknown status '\(text)'; use one of \(Components.Schemas.RunStatus.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            status = parsed
+        }
+        let query = Operations.ListRuns.Input.Query(workflow: workflow, status: status, limit: limit, cursor: cursor)
+        let api = client.client
+        let page = try await api.call { try await $0.listRuns(query: query).ok.body.json }
         if json {
-            print(response.text.trimmingCharacters(in: .newlines))
+            print(api.lastText)
             return
         }
-        guard case .object(let page)? = response.json, case .array(let runs)? = page["runs"] else {
-            throw CLIError("unexpected answer: \(response.text.prefix(200))")
-        }
         var rows = [["RUN", "WORKFLOW", "STATUS", "CREATED", "DURATION"]]
-        for case .object(let run) in runs {
-            rows.append([
-                run["id"]?.stringValue ?? "", run["workflow"]?.stringValue ?? "", run["status"]?.stringValue ?? "",
-                run["created_at"]?.stringValue ?? "", TextTable.duration(from: run["created_at"], to: run["finished_at"]),
-            ])
+        for run in page.runs {
+            rows.append([run.id, run.workflow, run.status.rawValue, Timestamp.rfc3339(run.createdAt), TextTable.duration(from: run.createdAt, to: run.finishedAt.value)])
         }
         print(TextTable.render(rows))
-        if let next = page["next_cursor"]?.stringValue { print("more: --cursor \(next)") }
+        if let next = page.nextCursor.value { print("more: --cursor \(next)") }
     }
 }
 
@@ -252,9 +243,9 @@ struct CancelCommand: AsyncParsableCommand {
     @OptionGroup var client: ClientOptions
 
     func run() async throws {
-        let response = try await client.client.post("/api/v1/runs/\(runID)/cancel", body: nil)
-        guard case .object(let run)? = response.json else { throw CLIError("unexpected answer: \(response.text.prefix(200))") }
-        print("run \(runID): \(run["status"]?.stringValue ?? "?")")
+        let id = runID
+        let run = try await client.client.call { try await $0.cancelRun(path: .init(id: id)).ok.body.json }
+        print("run \(runID): \(run.status.rawValue)")
     }
 }
 
@@ -274,28 +265,28 @@ struct LogsCommand: AsyncParsableCommand {
 
     func run() async throws {
         let api = client.client
+        let id = runID
         var tasks: [String] = []
         if let taskID {
             tasks = [taskID]
         } else {
-            let response = try await api.get("/api/v1/runs/\(runID)")
-            if case .object(let run)? = response.json, case .array(let list)? = run["tasks"] {
-                for case .object(let task) in list { if let id = task["id"]?.stringValue { tasks.append(id) } }
-            }
+            tasks = try await api.call { try await $0.getRun(path: .init(id: id)).ok.body.json }.tasks.map(\.id)
         }
         for task in tasks {
-            var query: [String] = []
-            if let attempt { query.append("attempt=\(attempt)") }
-            if follow { query.append("follow=true") }
-            let path = "/api/v1/runs/\(runID)/tasks/\(task)/log" + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
+            let input = Operations.GetTaskLog.Input(
+                path: .init(id: id, taskId: task),
+                query: .init(attempt: attempt, follow: follow ? "true" : nil),
+                headers: .init(accept: [.init(contentType: .textPlainCharsetUtf8)]))
             if taskID == nil { print("### task \(task)") }
-            if follow {
-                try await api.stream(path) { chunk in
-                    FileHandle.standardOutput.write(Data(chunk.utf8))
+            // A followed log streams until the task finishes: wait for it up to a day.
+            try await api.call(timeout: follow ? .hours(24) : .seconds(30)) { client in
+                let body = try await client.getTaskLog(input).ok.body.textPlainCharsetUtf8
+                if follow {
+                    for try await chunk in body { FileHandle.standardOutput.write(Data(chunk)) }
+                } else {
+                    let text = try await String(collecting: body, upTo: 64 << 20)
+                    print(text, terminator: text.hasSuffix("\n") || text.isEmpty ? "" : "\n")
                 }
-            } else {
-                let response = try await api.get(path)
-                print(response.text, terminator: response.text.hasSuffix("\n") || response.text.isEmpty ? "" : "\n")
             }
         }
     }
@@ -309,25 +300,21 @@ struct WorkflowsCommand: AsyncParsableCommand {
     @OptionGroup var client: ClientOptions
 
     func run() async throws {
-        let response = try await client.client.get("/api/v1/workflows")
+        let api = client.client
+        let workflows = try await api.call { try await $0.listWorkflows().ok.body.json }.workflows
         if json {
-            print(response.text.trimmingCharacters(in: .newlines))
+            print(api.lastText)
             return
         }
-        guard case .object(let object)? = response.json, case .array(let workflows)? = object["workflows"] else {
-            throw CLIError("unexpected answer: \(response.text.prefix(200))")
-        }
         var rows = [["WORKFLOW", "TASKS", "SCHEDULE", "NEXT FIRE", "DESCRIPTION"]]
-        for case .object(let workflow) in workflows {
-            var taskCount = 0
-            if case .array(let tasks)? = workflow["tasks"] { taskCount = tasks.count }
+        for workflow in workflows {
             var schedule = ""
             var next = ""
-            if case .object(let declared)? = workflow["schedule"] {
-                schedule = "\(declared["cron"]?.stringValue ?? "") \(declared["timezone"]?.stringValue ?? "")"
-                next = declared["next_fire_at"]?.stringValue ?? ""
+            if let declared = workflow.schedule.value {
+                schedule = "\(declared.cron) \(declared.timezone)"
+                next = declared.nextFireAt.value.map(Timestamp.rfc3339) ?? ""
             }
-            rows.append([workflow["name"]?.stringValue ?? "", String(taskCount), schedule, next, String((workflow["description"]?.stringValue ?? "").prefix(50))])
+            rows.append([workflow.name, String(workflow.tasks.count), schedule, next, String(workflow.description.prefix(50))])
         }
         print(TextTable.render(rows))
     }
@@ -341,21 +328,17 @@ struct WorkersCommand: AsyncParsableCommand {
     @OptionGroup var client: ClientOptions
 
     func run() async throws {
-        let response = try await client.client.get("/api/v1/workers")
+        let api = client.client
+        let workers = try await api.call { try await $0.listWorkers().ok.body.json }.workers
         if json {
-            print(response.text.trimmingCharacters(in: .newlines))
+            print(api.lastText)
             return
         }
-        guard case .object(let object)? = response.json, case .array(let workers)? = object["workers"] else {
-            throw CLIError("unexpected answer: \(response.text.prefix(200))")
-        }
         var rows = [["WORKER", "STATE", "SLOTS", "BUSY", "QUEUES", "LAST SEEN"]]
-        for case .object(let worker) in workers {
-            var queues = ""
-            if case .array(let list)? = worker["queues"] { queues = list.compactMap(\.stringValue).joined(separator: ",") }
+        for worker in workers {
             rows.append([
-                worker["id"]?.stringValue ?? "", worker["state"]?.stringValue ?? "", String(worker["slots"]?.intValue ?? 0),
-                String(worker["busy"]?.intValue ?? 0), queues, worker["last_seen"]?.stringValue ?? "",
+                worker.id, worker.state.rawValue, String(worker.slots), String(worker.busy), worker.queues.joined(separator: ","),
+                Timestamp.rfc3339(worker.lastSeen),
             ])
         }
         print(TextTable.render(rows))
@@ -371,13 +354,14 @@ struct AlertsCommand: AsyncParsableCommand {
     @OptionGroup var client: ClientOptions
 
     func run() async throws {
-        let response = try await client.client.get("/api/v1/alerts")
+        let api = client.client
+        let answer = try await api.call { try await $0.listAlerts().ok.body.json }
         if json {
-            print(response.text.trimmingCharacters(in: .newlines))
+            print(api.lastText)
             return
         }
-        guard case .object(let document)? = response.json, case .array(let alerts)? = document["alerts"] else {
-            throw CLIError("unexpected answer: \(response.text.prefix(200))")
+        guard case .object(let document) = answer, case .array(let alerts)? = document["alerts"] else {
+            throw CLIError("unexpected answer: \(api.lastText.prefix(200))")
         }
         if document["evaluating"] == .bool(false) {
             let reason = document["reason"]?.stringValue ?? "this process is not the scheduler leader; ask the leader (deerflow_scheduler_leader == 1)"
@@ -422,20 +406,17 @@ enum TextTable {
         }.joined(separator: "\n")
     }
 
-    static func duration(from start: JSONValue?, to end: JSONValue?) -> String {
-        guard let start = start?.stringValue.flatMap(Timestamp.parse) else { return "" }
-        let finish = end?.stringValue.flatMap(Timestamp.parse) ?? Date()
+    static func duration(from start: Date?, to end: Date?) -> String {
+        guard let start else { return "" }
+        let finish = end ?? Date()
         let seconds = finish.timeIntervalSince(start)
         if seconds < 1 { return String(format: "%.0fms", seconds * 1000) }
         if seconds < 120 { return String(format: "%.1fs", seconds) }
         return String(format: "%.1fm", seconds / 60)
     }
 
-    static func runSummary(_ run: [String: JSONValue]) -> String {
-        let id = run["id"]?.stringValue ?? "?"
-        let workflow = run["workflow"]?.stringValue ?? "?"
-        let status = run["status"]?.stringValue ?? "?"
-        let took = duration(from: run["created_at"], to: run["finished_at"])
-        return "run \(id) of \(workflow): \(status) (created \(run["created_at"]?.stringValue ?? "?"), \(took))"
+    static func runSummary(id: String, workflow: String, status: String, createdAt: Date, finishedAt: Date?) -> String {
+        let took = duration(from: createdAt, to: finishedAt)
+        return "run \(id) of \(workflow): \(status) (created \(Timestamp.rfc3339(createdAt)), \(took))"
     }
 }

@@ -1,0 +1,148 @@
+import DeerFlow
+import DeerFlowAPI
+import DeerFlowCore
+import Foundation
+
+/// The engine's records as the API's generated types (`Components.Schemas`), so a field that
+/// openapi.yaml adds, renames or retypes fails to compile here.
+enum APIRepresentation {
+    /// Parameters with declared-secret values replaced by `[REDACTED]`.
+    static func params(_ params: [String: JSONValue], secrets: Set<String>) -> [String: JSONValue] {
+        guard !secrets.isEmpty else { return params }
+        var shown = params
+        for name in secrets where shown[name] != nil { shown[name] = .string("[REDACTED]") }
+        return shown
+    }
+
+    static func run(_ run: RunRecord, secrets: Set<String>) throws -> Components.Schemas.Run {
+        Components.Schemas.Run(
+            id: run.id.rawValue,
+            workflow: run.workflow,
+            workflowVersion: run.workflowVersion,
+            status: try value(run.status.rawValue, of: "run status"),
+            params: params(run.params, secrets: secrets),
+            trigger: try value(run.trigger.rawValue, of: "run trigger"),
+            scheduledFor: .init(run.scheduledFor),
+            createdAt: run.createdAt,
+            startedAt: .init(run.startedAt),
+            finishedAt: .init(run.finishedAt),
+            progress: progress(run.progress))
+    }
+
+    static func runDetail(_ detail: RunDetail, secrets: Set<String>) throws -> Components.Schemas.RunDetail {
+        let run = detail.run
+        return Components.Schemas.RunDetail(
+            id: run.id.rawValue,
+            workflow: run.workflow,
+            workflowVersion: run.workflowVersion,
+            status: try value(run.status.rawValue, of: "run status"),
+            params: params(run.params, secrets: secrets),
+            trigger: try value(run.trigger.rawValue, of: "run trigger"),
+            scheduledFor: .init(run.scheduledFor),
+            createdAt: run.createdAt,
+            startedAt: .init(run.startedAt),
+            finishedAt: .init(run.finishedAt),
+            progress: progress(run.progress),
+            tasks: try detail.tasks.map(task))
+    }
+
+    static func progress(_ progress: RunProgress) -> Components.Schemas.Progress {
+        .init(total: progress.total, finished: progress.finished, failed: progress.failed)
+    }
+
+    static func task(_ task: TaskRecord) throws -> Components.Schemas.Task {
+        Components.Schemas.Task(
+            id: task.id,
+            _type: task.type,
+            queue: task.queue,
+            status: try value(task.status.rawValue, of: "task status"),
+            output: task.output ?? .null,
+            attempts: try task.attempts.map(attempt))
+    }
+
+    static func attempt(_ attempt: AttemptRecord) throws -> Components.Schemas.Attempt {
+        Components.Schemas.Attempt(
+            number: attempt.number,
+            status: try value(attempt.status.rawValue, of: "attempt status"),
+            queuedAt: attempt.queuedAt,
+            startedAt: .init(attempt.startedAt),
+            finishedAt: .init(attempt.finishedAt),
+            worker: .init(attempt.worker),
+            error: .init(attempt.error))
+    }
+
+    static func workflow(_ entry: WorkflowRegistry.Entry, nextFire: Date?) throws -> Components.Schemas.Workflow {
+        let definition = entry.definition
+        var schedule: Components.Schemas.Schedule?
+        if let declared = definition.schedule {
+            schedule = Components.Schemas.Schedule(
+                cron: declared.cron,
+                timezone: declared.timeZone,
+                catchup: try value(declared.catchup.rawValue, of: "schedule catchup"),
+                nextFireAt: .init(nextFire))
+        }
+        return Components.Schemas.Workflow(
+            name: definition.name,
+            description: definition.description,
+            version: entry.versionID,
+            schedule: .init(schedule),
+            params: try definition.params.map { param in
+                Components.Schemas.WorkflowParam(
+                    name: param.name,
+                    _type: try value(param.type.rawValue, of: "parameter type"),
+                    required: param.isRequired,
+                    _default: param.secret ? (param.defaultValue == nil ? .null : .string("[REDACTED]")) : (param.defaultValue ?? .null),
+                    secret: param.secret,
+                    description: param.description)
+            },
+            tasks: definition.tasks.map { task in
+                Components.Schemas.WorkflowTask(
+                    id: task.id,
+                    _type: task.type,
+                    dependsOn: task.dependsOn,
+                    queue: task.queue,
+                    priority: task.priority,
+                    retries: task.retry.retries,
+                    timeout: .init(task.timeout.map(DurationText.format)))
+            })
+    }
+
+    static func worker(_ worker: WorkerRecord) throws -> Components.Schemas.Worker {
+        Components.Schemas.Worker(
+            id: worker.id,
+            host: worker.host,
+            pid: worker.pid,
+            slots: worker.slots,
+            busy: worker.busy,
+            queues: worker.queues,
+            version: worker.version,
+            startedAt: worker.startedAt,
+            lastSeen: worker.lastSeen,
+            state: try value(worker.state.rawValue, of: "worker state"))
+    }
+
+    static func health(_ report: HealthReport) throws -> Components.Schemas.HealthReport {
+        Components.Schemas.HealthReport(
+            status: try value(report.status.rawValue, of: "health status"),
+            checks: .init(additionalProperties: report.checks.mapValues { result in
+                var details = result.details
+                details["status"] = .string(result.status.rawValue)
+                return details
+            }))
+    }
+
+    static func taskLogs(_ logs: [AttemptLog]) throws -> Components.Schemas.TaskLogList {
+        .init(attempts: try logs.map { log in
+            .init(attempt: log.attempt, status: try value(log.status.rawValue, of: "attempt status"), log: log.text, truncated: log.truncated)
+        })
+    }
+
+    /// The generated enum case of a stored string; a value openapi.yaml does not list is a
+    /// server error naming it (the store and the document disagree).
+    static func value<T: RawRepresentable>(_ raw: String, of what: String) throws -> T where T.RawValue == String {
+        guard let value = T(rawValue: raw) else {
+            throw DeerFlowError(.internal, "the \(what) '\(raw)' is not one openapi.yaml lists; this server and its API description disagree")
+        }
+        return value
+    }
+}

@@ -1,0 +1,184 @@
+import DeerFlow
+import DeerFlowAPI
+import DeerFlowCore
+import Foundation
+import OpenAPIRuntime
+
+/// The API's operations: DeerFlowAPI's generated `APIProtocol`, so every operation, parameter,
+/// status and body of openapi.yaml is checked by the compiler. Errors are thrown as
+/// ``DeerFlowError`` and answered by ``JSONErrorMiddleware`` as `{"error": {"code", "message"}}`.
+struct APIService: APIProtocol {
+    let engine: DeerFlowEngine
+    /// The alert endpoints' backend; nil: those routes are not registered (see ``APIServer``).
+    let alerts: (any AlertsEndpoint)?
+
+    // MARK: Document
+
+    func getOpenAPIDocument(_ input: Operations.GetOpenAPIDocument.Input) async throws -> Operations.GetOpenAPIDocument.Output {
+        let text: String
+        do {
+            text = try OpenAPIDocument.text()
+        } catch {
+            throw DeerFlowError(.internal, "\(error)")
+        }
+        return .ok(.init(body: .applicationYamlCharsetUtf8(HTTPBody(text))))
+    }
+
+    // MARK: Workflows
+
+    func listWorkflows(_ input: Operations.ListWorkflows.Input) async throws -> Operations.ListWorkflows.Output {
+        let fires = await nextFires()
+        let workflows = try engine.workflows.all.map { try APIRepresentation.workflow($0, nextFire: fires[$0.definition.name]) }
+        return .ok(.init(body: .json(.init(workflows: workflows))))
+    }
+
+    func getWorkflow(_ input: Operations.GetWorkflow.Input) async throws -> Operations.GetWorkflow.Output {
+        let name = input.path.name
+        guard let entry = engine.workflows[name] else {
+            throw DeerFlowError(.notFound, "workflow '\(name)' not found")
+        }
+        return .ok(.init(body: .json(try APIRepresentation.workflow(entry, nextFire: await nextFires()[name]))))
+    }
+
+    func triggerRun(_ input: Operations.TriggerRun.Input) async throws -> Operations.TriggerRun.Output {
+        let name = input.path.name
+        var params: [String: JSONValue] = [:]
+        if case .json(let request)? = input.body { params = request.params ?? [:] }
+        // The run's span continues the request's span (RequestTracingMiddleware), which continues
+        // the caller's traceparent.
+        let run = try await engine.trigger(name, params: params, trigger: .api)
+        return .created(.init(
+            headers: .init(location: "/api/v1/runs/\(run.id.rawValue)"),
+            body: .json(try APIRepresentation.run(run, secrets: secrets(of: name)))))
+    }
+
+    // MARK: Runs
+
+    func listRuns(_ input: Operations.ListRuns.Input) async throws -> Operations.ListRuns.Output {
+        var query = RunQuery()
+        query.workflow = input.query.workflow
+        if let status = input.query.status {
+            guard let parsed = RunStatus(rawValue: status.rawValue) else { throw Messages.unknownStatus(status.rawValue) }
+            query.status = parsed
+        }
+        if let limit = input.query.limit {
+            guard (1...1000).contains(limit) else { throw Messages.limit(String(limit)) }
+            query.limit = limit
+        }
+        if let cursor = input.query.cursor {
+            guard RunID.isWellFormed(cursor) else {
+                throw DeerFlowError(.badRequest, "cursor '\(cursor)' is not a run id; pass the next_cursor of the previous page")
+            }
+            query.cursor = RunID(rawValue: cursor)
+        }
+        let page = try await engine.runs(query)
+        return .ok(.init(body: .json(.init(
+            runs: try page.runs.map { try APIRepresentation.run($0, secrets: secrets(of: $0.workflow)) },
+            nextCursor: .init(page.nextCursor?.rawValue)))))
+    }
+
+    func getRun(_ input: Operations.GetRun.Input) async throws -> Operations.GetRun.Output {
+        let id = input.path.id
+        guard let detail = try await engine.run(try runID(id)) else {
+            throw DeerFlowError(.notFound, "run \(id) not found")
+        }
+        return .ok(.init(body: .json(try APIRepresentation.runDetail(detail, secrets: secrets(of: detail.run.workflow)))))
+    }
+
+    func cancelRun(_ input: Operations.CancelRun.Input) async throws -> Operations.CancelRun.Output {
+        let run = try await engine.cancel(try runID(input.path.id))
+        return .ok(.init(body: .json(try APIRepresentation.run(run, secrets: secrets(of: run.workflow)))))
+    }
+
+    func getTaskLog(_ input: Operations.GetTaskLog.Input) async throws -> Operations.GetTaskLog.Output {
+        let id = input.path.id
+        let task = input.path.taskId
+        let run = try runID(id)
+        let attempt = input.query.attempt
+        if let attempt, attempt < 1 { throw Messages.attempt(String(attempt)) }
+        guard let logs = try await engine.store.taskLogs(run: run, task: task, attempt: attempt) else {
+            if try await engine.run(run) == nil { throw DeerFlowError(.notFound, "run \(id) not found") }
+            throw DeerFlowError(.notFound, "run \(id) has no task '\(task)'")
+        }
+        if let attempt, logs.isEmpty {
+            throw DeerFlowError(.notFound, "task '\(task)' of run \(id) has no attempt \(attempt)")
+        }
+        if let follow = input.query.follow, follow == "true" || follow == "1" {
+            let follower = LogFollower(store: engine.store, run: run, task: task, attempt: attempt)
+            return .ok(.init(body: .textPlainCharsetUtf8(HTTPBody(follower, length: .unknown, iterationBehavior: .single))))
+        }
+        if input.query.format == "json" {
+            return .ok(.init(body: .json(try APIRepresentation.taskLogs(logs))))
+        }
+        let text = logs.map { log in
+            "=== attempt \(log.attempt) (\(log.status.rawValue)) ===\n" + log.text + (log.text.isEmpty || log.text.hasSuffix("\n") ? "" : "\n")
+        }.joined()
+        return .ok(.init(body: .textPlainCharsetUtf8(HTTPBody(text))))
+    }
+
+    // MARK: Workers and alerts
+
+    func listWorkers(_ input: Operations.ListWorkers.Input) async throws -> Operations.ListWorkers.Output {
+        let workers = try await engine.store.workers()
+        return .ok(.init(body: .json(.init(workers: try workers.map(APIRepresentation.worker)))))
+    }
+
+    func listAlerts(_ input: Operations.ListAlerts.Input) async throws -> Operations.ListAlerts.Output {
+        .ok(.init(body: .json(try await alertsEndpoint().alertsDocument())))
+    }
+
+    func receiveAlertmanagerWebhook(_ input: Operations.ReceiveAlertmanagerWebhook.Input) async throws -> Operations.ReceiveAlertmanagerWebhook.Output {
+        guard case .json(let payload) = input.body else {
+            throw DeerFlowError(.badRequest, "the request body is not valid JSON; send Alertmanager's webhook payload (version 4)")
+        }
+        let queued = try await alertsEndpoint().receiveAlertmanagerWebhook(payload)
+        return .accepted(.init(body: .json(.init(queued: queued))))
+    }
+
+    // MARK: Health
+
+    func getHealth(_ input: Operations.GetHealth.Input) async throws -> Operations.GetHealth.Output {
+        let report = await engine.health.evaluate()
+        let body = try APIRepresentation.health(report)
+        return report.status == .unhealthy ? .serviceUnavailable(.init(body: .json(body))) : .ok(.init(body: .json(body)))
+    }
+
+    func getLiveness(_ input: Operations.GetLiveness.Input) async throws -> Operations.GetLiveness.Output {
+        .ok(.init(body: .json(.init(status: .alive))))
+    }
+
+    func getReadiness(_ input: Operations.GetReadiness.Input) async throws -> Operations.GetReadiness.Output {
+        if engine.isDraining {
+            return .serviceUnavailable(.init(body: .json(["status": "draining", "reason": "the worker is shutting down"])))
+        }
+        let report = await engine.health.evaluate(only: ["database"])
+        if let database = report.checks["database"], database.status == .unhealthy {
+            var body = database.details
+            body["status"] = "not_ready"
+            body["reason"] = "the store does not answer"
+            return .serviceUnavailable(.init(body: .json(.object(body))))
+        }
+        return .ok(.init(body: .json(.init(status: .ready))))
+    }
+
+    // MARK: Helpers
+
+    private func alertsEndpoint() throws -> any AlertsEndpoint {
+        guard let alerts else { throw DeerFlowError(.notFound, "in-process alerting is not part of this server") }
+        return alerts
+    }
+
+    private func nextFires() async -> [String: Date] {
+        let schedules = (try? await engine.store.schedules()) ?? []
+        return Dictionary(schedules.compactMap { record in record.nextFireAt.map { (record.workflow, $0) } }, uniquingKeysWith: { first, _ in first })
+    }
+
+    private func secrets(of workflow: String) -> Set<String> {
+        Set(engine.workflows[workflow]?.definition.params.filter(\.secret).map(\.name) ?? [])
+    }
+
+    private func runID(_ text: String) throws -> RunID {
+        guard RunID.isWellFormed(text) else { throw DeerFlowError(.notFound, "run \(text) not found") }
+        return RunID(rawValue: text)
+    }
+}

@@ -1,0 +1,176 @@
+import DeerFlow
+import DeerFlowAPI
+import DeerFlowCore
+import Foundation
+import HTTPTypes
+import OpenAPIRuntime
+
+/// What the API does around the generated request decoding and response encoding, as
+/// openapi.yaml describes it:
+///
+/// - a body is read up to the configured limit (413 `payload_too_large` past it), and a body of
+///   only whitespace counts as no body (`POST …/runs` with an empty body runs with the defaults);
+/// - there is no content negotiation: `Content-Type` and `Accept` are not checked;
+/// - empty query values (`?status=`) are ignored, like absent ones;
+/// - a JSON response ends with a newline;
+/// - a request the generated code cannot decode answers 400 with a message naming the value and
+///   what to send (``RequestDiagnosis``), not the decoder's.
+struct RequestShapeMiddleware: ServerMiddleware {
+    let maxBodyBytes: Int
+
+    func intercept(
+        _ request: HTTPRequest,
+        body: HTTPBody?,
+        metadata: ServerRequestMetadata,
+        operationID: String,
+        next: @Sendable (HTTPRequest, HTTPBody?, ServerRequestMetadata) async throws -> (HTTPResponse, HTTPBody?)
+    ) async throws -> (HTTPResponse, HTTPBody?) {
+        var request = request
+        request.headerFields[.contentType] = nil
+        request.headerFields[.accept] = nil
+        if let path = request.path { request.path = Self.droppingEmptyQueryValues(path) }
+        var bytes: ArraySlice<UInt8> = []
+        if let body {
+            do {
+                bytes = try await ArraySlice(collecting: body, upTo: maxBodyBytes)
+            } catch {
+                throw DeerFlowError(.payloadTooLarge, "the request body is larger than \(maxBodyBytes) bytes")
+            }
+        }
+        let hasBody = bytes.contains { !Self.isWhitespace($0) }
+        // `{"params": null}` decodes as no parameters (the generated decoder reads an optional
+        // property); openapi.yaml says `params` is an object. Only a body with `null` in it can be
+        // that, so only such a body is parsed twice.
+        if hasBody, operationID == Operations.TriggerRun.id, Self.contains(bytes, "null"),
+            let problem = RequestDiagnosis.triggerBody(bytes)
+        {
+            throw problem
+        }
+        let (answer, responseBody): (HTTPResponse, HTTPBody?)
+        do {
+            (answer, responseBody) = try await next(request, hasBody ? HTTPBody(bytes) : nil, metadata)
+        } catch let error as ServerError where error.operationInput == nil && !(error.underlyingError is DeerFlowError) {
+            // The generated code could not decode the request into the operation's input.
+            throw RequestDiagnosis.explain(operationID: operationID, request: request, body: bytes)
+                ?? DeerFlowError(.badRequest, "the request does not match openapi.yaml (\(error.causeDescription)); see GET /api/v1/openapi.yaml")
+        }
+        var response = answer
+        // The generated serializer percent-encodes header values (`%2Fapi%2Fv1%2Fruns%2F…`); the
+        // API sends paths as they are.
+        if let location = response.headerFields[.location], let decoded = location.removingPercentEncoding {
+            response.headerFields[.location] = decoded
+        }
+        guard let responseBody, response.headerFields[.contentType]?.hasPrefix("application/json") == true else {
+            return (response, responseBody)
+        }
+        var json = try await ArraySlice(collecting: responseBody, upTo: .max)
+        json.append(UInt8(ascii: "\n"))
+        response.headerFields[.contentLength] = String(json.count)
+        return (response, HTTPBody(json))
+    }
+
+    /// Whether `bytes` holds the ASCII text `word`.
+    static func contains(_ bytes: ArraySlice<UInt8>, _ word: StaticString) -> Bool {
+        let pattern = Array(UnsafeBufferPointer(start: word.utf8Start, count: word.utf8CodeUnitCount))
+        guard bytes.count >= pattern.count else { return false }
+        var index = bytes.startIndex
+        while index <= bytes.endIndex - pattern.count {
+            if bytes[index] == pattern[0], bytes[index..<index + pattern.count].elementsEqual(pattern) { return true }
+            index += 1
+        }
+        return false
+    }
+
+    static func isWhitespace(_ byte: UInt8) -> Bool {
+        byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09
+    }
+
+    /// `/api/v1/runs?status=&limit=5` → `/api/v1/runs?limit=5`.
+    static func droppingEmptyQueryValues(_ path: String) -> String {
+        guard let question = path.firstIndex(of: "?") else { return path }
+        let items = path[path.index(after: question)...].split(separator: "&", omittingEmptySubsequences: true)
+        let kept = items.filter { item in
+            guard let equals = item.firstIndex(of: "=") else { return true }
+            return item.index(after: equals) != item.endIndex
+        }
+        if kept.count == items.count { return path }
+        return String(path[..<question]) + (kept.isEmpty ? "" : "?" + kept.joined(separator: "&"))
+    }
+}
+
+/// Says in the API's words why a request could not be decoded: the value, what is expected and
+/// what to send. Runs only after the generated decoding failed.
+enum RequestDiagnosis {
+    static func explain(operationID: String, request: HTTPRequest, body: ArraySlice<UInt8>) -> DeerFlowError? {
+        let query = queryItems(request.path ?? "")
+        switch operationID {
+        case Operations.TriggerRun.id:
+            return triggerBody(body)
+        case Operations.ListRuns.id:
+            if let status = query["status"], RunStatus(rawValue: status) == nil { return Messages.unknownStatus(status) }
+            if let limit = query["limit"], Int(limit) == nil { return Messages.limit(limit) }
+            return nil
+        case Operations.GetTaskLog.id:
+            if let attempt = query["attempt"], Int(attempt) == nil { return Messages.attempt(attempt) }
+            return nil
+        case Operations.ReceiveAlertmanagerWebhook.id:
+            return DeerFlowError(.badRequest, "the request body is not valid JSON; send Alertmanager's webhook payload (version 4)")
+        default:
+            return nil
+        }
+    }
+
+    /// Why a trigger body is not `{"params": {...}}`.
+    static func triggerBody(_ body: ArraySlice<UInt8>) -> DeerFlowError? {
+        let json: JSONValue
+        do {
+            json = try JSONValue(parsing: String(decoding: body, as: UTF8.self))
+        } catch {
+            return DeerFlowError(.badRequest, "the request body is not valid JSON; send {\"params\": {...}}")
+        }
+        guard case .object(let object) = json else {
+            return DeerFlowError(.badRequest, "the request body must be a JSON object: {\"params\": {...}}")
+        }
+        if let unknown = object.keys.sorted().first(where: { $0 != "params" }) {
+            return DeerFlowError(.badRequest, "unknown field '\(unknown)' in the request body; the only field is 'params'")
+        }
+        if let given = object["params"], !isObject(given) {
+            return DeerFlowError(.badRequest, "'params' must be a JSON object of parameter names to values, got \(given.typeName)")
+        }
+        return nil
+    }
+
+    private static func isObject(_ value: JSONValue) -> Bool {
+        if case .object = value { return true }
+        return false
+    }
+
+    /// The query's names and percent-decoded values (the first of repeated names).
+    static func queryItems(_ path: String) -> [String: String] {
+        guard let question = path.firstIndex(of: "?") else { return [:] }
+        var items: [String: String] = [:]
+        for item in path[path.index(after: question)...].split(separator: "&") {
+            let parts = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let name = String(parts[0]).removingPercentEncoding ?? String(parts[0])
+            let value = parts.count > 1 ? (String(parts[1]).removingPercentEncoding ?? String(parts[1])) : ""
+            if items[name] == nil { items[name] = value }
+        }
+        return items
+    }
+}
+
+/// The API's messages for query values it refuses, shared by the handlers (values that decode
+/// but are out of range) and ``RequestDiagnosis`` (values that do not decode).
+enum Messages {
+    static func unknownStatus(_ text: String) -> DeerFlowError {
+        DeerFlowError(.badRequest, "unknown status '\(text)'; use one of \(RunStatus.allCases.map(\.rawValue).joined(separator: ", "))")
+    }
+
+    static func limit(_ text: String) -> DeerFlowError {
+        DeerFlowError(.badRequest, "limit must be an integer from 1 to 1000, got '\(text)'")
+    }
+
+    static func attempt(_ text: String) -> DeerFlowError {
+        DeerFlowError(.badRequest, "attempt must be a positive integer, got '\(text)'")
+    }
+}
