@@ -73,7 +73,8 @@ public enum APIServer {
     public static func makeRouter(engine: DeerFlowEngine, configuration: APIConfiguration, metrics: EngineMetrics?) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         if let metrics { router.add(middleware: RequestMetricsMiddleware(counter: metrics.apiRequests)) }
-        router.add(middleware: RequestTracingMiddleware())
+        // A server span per request, named by the matched route, continuing the caller's traceparent.
+        router.add(middleware: TracingMiddleware())
         router.add(middleware: JSONErrorMiddleware(logger: engine.logger, maxBodyBytes: configuration.maxBodyBytes))
         // Every route is registered on this group, so the token check runs after routing, on the
         // route that will answer (see AccessControlMiddleware): deny by default, open by name.

@@ -44,7 +44,7 @@ struct APIService: APIProtocol {
         let name = input.path.name
         var params: [String: JSONValue] = [:]
         if case .json(let request)? = input.body { params = request.params ?? [:] }
-        // The run's span continues the request's span (RequestTracingMiddleware), which continues
+        // The run's span continues the request's span (Hummingbird's TracingMiddleware), which continues
         // the caller's traceparent.
         let run = try await engine.trigger(name, params: params, trigger: .api)
         return .created(.init(

@@ -66,10 +66,10 @@ struct TracingEndToEndTests {
         await hook.stop()
         let spans = try await receiver.waitForSpans(timeout: .seconds(30), description: "HTTP POST, workflow.run and 5 task.execute spans") { spans in
             spans.contains { $0.name == "workflow.run" } && spans.filter { $0.name == "task.execute" }.count >= 5
-                && spans.contains { $0.name.hasPrefix("HTTP POST") }
+                && spans.contains { $0.name == "/api/v1/workflows/{name}/runs" }
         }
         let trace = spans.filter { $0.traceID == traceID }
-        let http = try #require(trace.first { $0.name.hasPrefix("HTTP POST") }, "\(spans)")
+        let http = try #require(trace.first { $0.name == "/api/v1/workflows/{name}/runs" }, "\(spans)")
         #expect(http.parentSpanID == callerSpanID, "the API span continues the caller's trace")
         #expect(http.resource["service.name"] == "deerflow-server")
         let workflowRun = try #require(trace.first { $0.name == "workflow.run" }, "\(spans)")
