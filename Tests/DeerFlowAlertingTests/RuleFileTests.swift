@@ -201,8 +201,9 @@ struct RuleFileTests {
     @Test func duplicateKeysAreRejected() {
         let error = failure("groups:\n  - name: g\n    name: h\n    rules: []\n")
         #expect(error?.code == .schema)
-        #expect(error?.line == 2)
-        #expect(error?.message == "key repeated in the same mapping")
+        #expect(error?.line == 3, "the repeated key, as for every other DeerFlow file")
+        #expect(error?.key == "name")
+        #expect(error?.message == "duplicate key 'name' (first defined at line 2)")
     }
 
     @Test func wrongTypesAreRejected() {

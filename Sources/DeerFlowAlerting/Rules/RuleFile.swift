@@ -1,3 +1,4 @@
+import DeerFlowCore
 import Foundation
 import Yams
 
@@ -140,7 +141,7 @@ private struct RuleFileLoader {
         do {
             root = try Yams.compose(yaml: yaml)
         } catch let yamlError as YamlError {
-            throw Self.convert(yamlError, file: file)
+            throw Self.convert(yamlError, yaml: yaml, file: file)
         } catch {
             throw RuleFileError(code: .yaml, file: file, line: 0, column: 0, key: "", message: "\(error)")
         }
@@ -348,22 +349,10 @@ private struct RuleFileLoader {
         }
     }
 
-    static func convert(_ error: YamlError, file: String) -> RuleFileError {
-        func failure(_ problem: String, _ mark: Mark?) -> RuleFileError {
-            RuleFileError(code: .yaml, file: file, line: mark?.line ?? 0, column: mark?.column ?? 0, key: "", message: problem)
-        }
-        switch error {
-        case let .scanner(context, problem, mark, _):
-            return failure([context?.text, problem].compactMap { $0 }.joined(separator: ": "), mark)
-        case let .parser(context, problem, mark, _):
-            return failure([context?.text, problem].compactMap { $0 }.joined(separator: ": "), mark)
-        case let .composer(context, problem, mark, _):
-            return failure([context?.text, problem].compactMap { $0 }.joined(separator: ": "), mark)
-        case let .duplicatedKeysInMapping(duplicates, context):
-            return RuleFileError(code: .schema, file: file, line: context.mark.line, column: context.mark.column,
-                                 key: duplicates.joined(separator: ", "), message: "key repeated in the same mapping")
-        default:
-            return failure("invalid YAML: \(error)", nil)
-        }
+    /// A YAML syntax error, located as every DeerFlow file's is (``YAMLReader/syntaxError(_:yaml:file:)``).
+    static func convert(_ error: YamlError, yaml: String, file: String) -> RuleFileError {
+        let located = YAMLReader.syntaxError(error, yaml: yaml, file: file)
+        let code: RuleFileError.Code = located.key.isEmpty ? .yaml : .schema
+        return RuleFileError(code: code, file: file, line: located.line, column: located.column, key: located.key, message: located.message)
     }
 }

@@ -1,5 +1,5 @@
 import Foundation
-import Yams
+package import Yams
 
 /// A position in a YAML document; line and column are 1-based.
 public struct YAMLLocation: Sendable, Hashable, CustomStringConvertible {
@@ -193,7 +193,8 @@ public final class YAMLReader {
     }
 
     /// A Yams parse error as a located ``FileError``.
-    static func syntaxError(_ error: YamlError, yaml: String, file: String) -> FileError {
+    /// A Yams parse error as a located ``FileError`` (duplicate keys name the key).
+    package static func syntaxError(_ error: YamlError, yaml: String, file: String) -> FileError {
         switch error {
         case .scanner(let context, let problem, let mark, _),
             .parser(let context, let problem, let mark, _),
