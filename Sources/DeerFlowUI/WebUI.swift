@@ -162,7 +162,16 @@ public struct WebUI: BrowserRoutes {
     /// Runs a page handler; an error becomes an HTML page saying what to do, not a JSON body.
     func guarded(_ request: Request, _ body: () async throws -> Response) async -> Response {
         do {
-            return try await body()
+            // One CSRF token per request: the forms a page renders and the cookie it sets agree.
+            let csrf = sessions.csrf(for: request)
+            return try await Self.$requestCSRF.withValue(csrf.token) {
+                var response = try await body()
+                if csrf.cookie != nil, !response.headers[values: .setCookie].contains(where: { $0.hasPrefix(Sessions.csrfCookieName + "=") }),
+                   let cookie = csrf.cookie {
+                    response.setCookie(cookie)
+                }
+                return response
+            }
         } catch let error as DeerFlowError {
             let status: HTTPResponse.Status
             switch error.code {
@@ -185,9 +194,18 @@ public struct WebUI: BrowserRoutes {
         return page(request, title: status == .notFound ? "Not found" : "Error", section: "", content: content, status: status)
     }
 
+    /// The CSRF token of the request being handled (see ``guarded(_:_:)``).
+    @TaskLocal static var requestCSRF: String?
+
+    /// The request's CSRF token; the cookie is set by ``guarded(_:_:)`` when the browser has none.
+    func csrfToken(for request: Request) -> (token: String, cookie: Cookie?) {
+        if let token = Self.requestCSRF { return (token, nil) }
+        return sessions.csrf(for: request)
+    }
+
     /// A page in the layout, with the CSRF cookie set when the browser has none.
     func page(_ request: Request, title: String, section: String, content: String, live: String? = nil, status: HTTPResponse.Status = .ok) -> Response {
-        let csrf = sessions.csrf(for: request)
+        let csrf = csrfToken(for: request)
         let nav: [[String: Any]] = [("/", "Overview"), ("/runs", "Runs"), ("/workflows", "Workflows"), ("/workers", "Workers"), ("/alerts", "Alerts"), ("/dashboard", "Metrics")]
             .map { ["href": $0.0, "label": $0.1, "current": $0.0 == section] }
         var context: [String: Any] = [
@@ -245,7 +263,7 @@ public struct WebUI: BrowserRoutes {
     }
 
     func loginPage(_ request: Request, next: String, error: String?, status: HTTPResponse.Status) -> Response {
-        let csrf = sessions.csrf(for: request)
+        let csrf = csrfToken(for: request)
         var context: [String: Any] = ["next": Self.safeNext(next), "csrf": csrf.token]
         context["error"] = Format.orFalse(error)
         let content = Templates.render("login", context)

@@ -85,6 +85,7 @@ button.danger { background: var(--bad); border-color: var(--bad); color: #fff; }
 .chart text, .timeline text, .dag text { fill: var(--muted); font-size: 11px; font-family: system-ui, "DejaVu Sans", sans-serif; }
 .strip { display: flex; gap: 2px; flex-wrap: nowrap; }
 .cell { display: inline-flex; width: 1.35rem; height: 1.35rem; align-items: center; justify-content: center; border-radius: 3px; font-size: .75rem; font-weight: 700; text-decoration: none; border: 1px solid transparent; }
+table.grid { width: auto; }
 .grid td, .grid th { padding: .25rem .3rem; }
 .grid th.run { writing-mode: vertical-rl; transform: rotate(180deg); font-weight: 500; text-transform: none; letter-spacing: 0; font-size: .75rem; }
 .grid td.task { white-space: nowrap; max-width: 16rem; overflow: hidden; text-overflow: ellipsis; }
@@ -94,7 +95,7 @@ details.trigger form { margin-top: .6rem; display: grid; gap: .6rem; max-width: 
 .kv { display: grid; grid-template-columns: max-content 1fr; gap: .25rem 1rem; margin: 0; }
 .kv dt { color: var(--muted); }
 .kv dd { margin: 0; overflow-wrap: anywhere; }
-.summary { display: flex; flex-wrap: wrap; gap: 1.5rem; }
+.summary { display: flex; flex-wrap: wrap; gap: 1rem 3rem; align-items: flex-start; }
 .dag svg, .timeline svg { display: block; }
 .dag .node rect { fill: var(--panel); stroke: var(--line); stroke-width: 1.5; }
 .dag .node text { fill: var(--fg); font-size: 12px; }
@@ -116,8 +117,8 @@ details.trigger form { margin-top: .6rem; display: grid; gap: .6rem; max-width: 
 .timeline .waiting { fill: var(--t-wait); }
 .timeline .queued { fill: var(--t-queue); }
 .timeline .backoff { fill: var(--t-backoff); }
-.timeline .running.success { fill: var(--ok); } .timeline .running.failed, .timeline .running.timeout { fill: var(--bad); }
-.timeline .running.running { fill: var(--run); } .timeline .running.cancelled { fill: var(--idle); }
+.timeline .ran-success { fill: var(--ok); } .timeline .ran-failed, .timeline .ran-timeout { fill: var(--bad); }
+.timeline .ran-running { fill: var(--run); } .timeline .ran-cancelled { fill: var(--idle); }
 .timeline .critical-mark { fill: var(--run); font-weight: 700; }
 .legend { display: flex; flex-wrap: wrap; gap: .4rem 1rem; font-size: .85rem; color: var(--muted); margin: .3rem 0 .5rem; }
 .legend span::before { content: ""; display: inline-block; width: .9rem; height: .7rem; margin-right: .3rem; border-radius: 2px; vertical-align: -1px; }

@@ -117,7 +117,7 @@ extension WebUI {
         let now = Date()
         let dependencies = dependencies(of: run.workflow)
         let secret = secrets(of: run.workflow)
-        let csrf = sessions.csrf(for: request).token
+        let csrf = csrfToken(for: request).token
         var page: [String: Any] = [
             "id": run.id.rawValue, "state": Format.state(run.status.rawValue), "workflow": run.workflow, "version": run.workflowVersion,
             "trigger": run.trigger.rawValue, "created": Format.time(run.createdAt), "started": Format.time(run.startedAt),
@@ -328,7 +328,7 @@ extension WebUI {
                 case .backoff: words = "retry back-off before attempt \(segment.attempt)"
                 }
                 return [
-                    "kind": segment.kind == .running ? "running \(segment.status?.rawValue ?? "running")" : segment.kind.rawValue,
+                    "kind": segment.kind == .running ? "ran-\(segment.status?.rawValue ?? "running")" : segment.kind.rawValue,
                     "x": f(x), "y": f(y + 3), "w": f(width), "h": f(rowHeight - 6),
                     "title": "\(row.task.id): \(words), \(Format.duration(segment.end.timeIntervalSince(segment.start)))",
                 ]

@@ -29,7 +29,7 @@ extension WebUI {
         async let schedulesCall = engine.store.schedules()
         let (recent, schedules) = try await (recentCall, schedulesCall)
         let fires = Dictionary(schedules.map { ($0.workflow, $0.nextFireAt) }, uniquingKeysWith: { first, _ in first })
-        let csrf = sessions.csrf(for: request).token
+        let csrf = csrfToken(for: request).token
         let rows = entries.map { entry -> [String: Any] in
             let definition = entry.definition
             let runs = recent[definition.name] ?? []
@@ -146,7 +146,7 @@ extension WebUI {
         let runs = try await engine.store.recentRuns(workflows: [name], limit: Self.recentCount)[name] ?? []
         let states = try await engine.store.taskStates(runs: runs.map(\.id))
         let schedule = try await engine.store.schedules().first { $0.workflow == name }
-        let csrf = sessions.csrf(for: request).token
+        let csrf = csrfToken(for: request).token
         var page = Self.workflowSummary(definition, runs: runs, nextFire: schedule?.nextFireAt)
         page["version"] = entry.versionID
         page["taskCount"] = String(definition.tasks.count)

@@ -37,6 +37,7 @@ enum Templates {
         <meta charset="utf-8">
         <meta name="viewport" content="width=device-width, initial-scale=1">
         <meta name="color-scheme" content="light dark">
+        <link rel="icon" href="data:,">
         <title>{{title}} · DeerFlow</title>
         <link rel="stylesheet" href="/static/deerflow.css?v={{version}}">
         <script src="/static/deerflow.js?v={{version}}" defer></script>
