@@ -48,6 +48,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-openapi-hummingbird.git", from: "2.1.0"),
         .package(url: "https://github.com/swift-server/swift-openapi-async-http-client.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.4.0"),
+        // The web UI's templates (Hummingbird's own templating).
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
     ],
     targets: [
         // Pure domain: definitions, YAML workflow files, run/task state machine, retry policy, cron.
@@ -132,6 +134,22 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // The web UI: server-rendered pages beside the API, on its listener and access control.
+        .target(
+            name: "DeerFlowUI",
+            dependencies: [
+                "DeerFlow",
+                "DeerFlowCore",
+                "DeerFlowHTTP",
+                "DeerFlowAlerting",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // The only target that imports observability backends (Prometheus, OpenTelemetry).
         .target(
             name: "DeerFlowObservability",
@@ -190,6 +208,7 @@ let package = Package(
                 "DeerFlowSQLite",
                 "DeerFlowPostgres",
                 "DeerFlowHTTP",
+                "DeerFlowUI",
                 "DeerFlowObservability",
                 "DeerFlowLogging",
                 "DeerFlowAlerting",
@@ -322,7 +341,7 @@ let package = Package(
         .testTarget(
             name: "DeerFlowTests",
             dependencies: [
-                "DeerFlow", "DeerFlowSQLite", "DeerFlowHTTP", "DeerFlowObservability", "DeerFlowCLI", "DeerFlowServer", "DeerFlowTesting",
+                "DeerFlow", "DeerFlowSQLite", "DeerFlowHTTP", "DeerFlowUI", "DeerFlowObservability", "DeerFlowCLI", "DeerFlowServer", "DeerFlowTesting",
                 "DeerFlowTestSupport", "DeerFlowAlerting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Yams", package: "Yams"),

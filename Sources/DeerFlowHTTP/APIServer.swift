@@ -24,8 +24,28 @@ public struct APIConfiguration: Sendable {
     public var maxBodyBytes: Int = 1 << 20
     /// Serves `/api/v1/alerts` and the Alertmanager webhook; nil: those routes answer 404.
     public var alerts: (any AlertsEndpoint)?
+    /// Routes served beside the API (the web UI), on the same route group and access control;
+    /// nil: none.
+    public var browser: (any BrowserRoutes)?
 
     public init() {}
+}
+
+/// Routes a browser uses beside the API on its listener (the web UI). They are registered on the
+/// API's route group, so ``AccessControlMiddleware`` decides on them like on every route: open
+/// ones by name, session routes with a session cookie (or a bearer token), the rest with a token.
+public protocol BrowserRoutes: Sendable {
+    /// Registers the routes on the API's route group.
+    func register(on routes: RouterGroup<BasicRequestContext>)
+    /// Route templates a session cookie authenticates when API tokens are configured.
+    var sessionRoutes: Set<String> { get }
+    /// Route templates served without credentials (the login form, the stylesheet and script).
+    var openRoutes: Set<String> { get }
+    /// Whether the request carries a valid session.
+    func hasSession(_ request: Request) -> Bool
+    /// The answer to a request of a session route that has neither session nor token: the login
+    /// form with status 401.
+    func unauthenticated(_ request: Request) -> Response
 }
 
 /// What the alert endpoints serve; the process's alerting (rule evaluation and notifications)
@@ -58,7 +78,9 @@ public enum APIServer {
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "deerflow"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port
-                engine.logger.info("API listening", metadata: ["url": "http://\(configuration.host):\(port)/api/v1/", "port": "\(port)"])
+                var metadata: Logger.Metadata = ["url": "http://\(configuration.host):\(port)/api/v1/", "port": "\(port)"]
+                if configuration.browser != nil { metadata["ui"] = "http://\(configuration.host):\(port)/" }
+                engine.logger.info("API listening", metadata: metadata)
                 await onListening(port)
             },
             logger: engine.logger
@@ -78,9 +100,11 @@ public enum APIServer {
         router.add(middleware: JSONErrorMiddleware(logger: engine.logger, maxBodyBytes: configuration.maxBodyBytes))
         // Every route is registered on this group, so the token check runs after routing, on the
         // route that will answer (see AccessControlMiddleware): deny by default, open by name.
+        let browser = configuration.browser
         let routes = router.group().add(middleware: AccessControlMiddleware(
             tokens: configuration.tokens,
-            openRoutes: configuration.protectHealth ? [] : healthPaths))
+            openRoutes: (configuration.protectHealth ? [] : healthPaths).union(browser?.openRoutes ?? []),
+            browser: browser))
         let transport = RoutesTransport(
             routes: routes,
             leftOut: configuration.alerts == nil ? ["/api/v1/alerts", "/api/v1/alertmanager/webhook"] : [])
@@ -93,6 +117,7 @@ public enum APIServer {
             // Registering fails only for a server URL with an invalid path; the default is "/".
             preconditionFailure("the API's routes could not be registered: \(error)")
         }
+        browser?.register(on: routes)
         return router
     }
 }

@@ -94,10 +94,15 @@ struct AccessControlMiddleware<Context: RequestContext>: RouterMiddleware {
     let tokens: [String]
     /// Route templates served without a token (`/health/live`).
     let openRoutes: Set<String>
+    /// The browser routes beside the API: its session routes also accept a session cookie.
+    var browser: (any BrowserRoutes)?
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         if tokens.isEmpty { return try await next(request, context) }
         if let route = context.endpointPath, openRoutes.contains(route) { return try await next(request, context) }
+        if let browser, let route = context.endpointPath, browser.sessionRoutes.contains(route), request.headers[.authorization] == nil {
+            return browser.hasSession(request) ? try await next(request, context) : browser.unauthenticated(request)
+        }
         guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer ") else {
             throw DeerFlowError(.unauthorized, "this API needs a bearer token: send 'Authorization: Bearer <token>' (tokens come from api.tokens or DEERFLOW_API_TOKENS)")
         }

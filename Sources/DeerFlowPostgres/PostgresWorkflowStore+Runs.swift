@@ -123,6 +123,9 @@ extension PostgresWorkflowStore {
             WHERE (\(query.workflow)::text IS NULL OR workflow = \(query.workflow))
               AND (\(query.status?.rawValue)::text IS NULL OR status = \(query.status?.rawValue))
               AND (\(query.cursor?.rawValue)::text IS NULL OR id < \(query.cursor?.rawValue))
+              AND (\(query.trigger?.rawValue)::text IS NULL OR trigger = \(query.trigger?.rawValue))
+              AND (\(query.idBounds.lower)::text IS NULL OR id >= \(query.idBounds.lower))
+              AND (\(query.idBounds.upper)::text IS NULL OR id < \(query.idBounds.upper))
             ORDER BY id DESC LIMIT \(limit + 1)
             """
         let rows = try await session { try await $0.rows(sql) }
@@ -133,6 +136,55 @@ extension PostgresWorkflowStore {
             next = runs.last?.id
         }
         return RunPage(runs: runs, nextCursor: next)
+    }
+
+    public func recentRuns(workflows: [String], limit: Int) async throws -> [String: [RunRecord]] {
+        guard !workflows.isEmpty else { return [:] }
+        let limit = max(1, min(limit, 1000))
+        // Per workflow, a walk of runs_by_workflow from its newest run.
+        let rows = try await session { session in
+            try await session.rows("""
+                SELECT \(unescaped: Self.runColumns) FROM unnest(\(workflows)::text[]) AS wanted(name)
+                CROSS JOIN LATERAL (
+                    SELECT \(unescaped: Self.runColumns) FROM runs WHERE workflow = wanted.name ORDER BY id DESC LIMIT \(limit)
+                ) AS recent
+                """)
+        }
+        var result: [String: [RunRecord]] = [:]
+        for row in rows {
+            let run = try Self.runRecord(row)
+            result[run.workflow, default: []].append(run)
+        }
+        for (workflow, runs) in result { result[workflow] = runs.sorted { $0.id > $1.id } }
+        return result
+    }
+
+    public func taskStates(runs: [RunID]) async throws -> [RunID: [TaskState]] {
+        guard !runs.isEmpty else { return [:] }
+        let ids = runs.map(\.rawValue)
+        let rows = try await session { session in
+            try await session.rows("SELECT run_id, idx, task_id, status, attempts FROM tasks WHERE run_id = ANY(\(ids)) ORDER BY run_id, idx")
+        }
+        var result: [RunID: [TaskState]] = [:]
+        for row in rows {
+            let (run, index, taskID, status, attempts) = try row.decode((String, Int, String, String, Int).self)
+            result[RunID(rawValue: run), default: []].append(TaskState(
+                index: index, id: taskID, status: TaskStatus(rawValue: status) ?? .pending, attempts: attempts))
+        }
+        return result
+    }
+
+    public func runCounts(since: Date) async throws -> [RunStatus: Int] {
+        let lower = RunID.lowerBound(at: since)
+        let rows = try await session { session in
+            try await session.rows("SELECT status, count(*) FROM runs WHERE id >= \(lower) GROUP BY status")
+        }
+        var counts: [RunStatus: Int] = [:]
+        for row in rows {
+            let (status, count) = try row.decode((String, Int).self)
+            if let status = RunStatus(rawValue: status) { counts[status, default: 0] += count }
+        }
+        return counts
     }
 
     /// Cancels a run. Lock order is the one every transaction follows — attempts, then tasks, then

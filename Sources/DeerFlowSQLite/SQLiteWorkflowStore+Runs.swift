@@ -169,6 +169,19 @@ extension SQLiteWorkflowStore {
             conditions.append("id < ?")
             binds.append(.text(cursor.rawValue))
         }
+        if let trigger = query.trigger {
+            conditions.append("trigger = ?")
+            binds.append(.text(trigger.rawValue))
+        }
+        let bounds = query.idBounds
+        if let lower = bounds.lower {
+            conditions.append("id >= ?")
+            binds.append(.text(lower))
+        }
+        if let upper = bounds.upper {
+            conditions.append("id < ?")
+            binds.append(.text(upper))
+        }
         let limit = max(1, min(query.limit, 1000))
         binds.append(.integer(limit + 1))
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
@@ -182,6 +195,53 @@ extension SQLiteWorkflowStore {
             next = runs.last?.id
         }
         return RunPage(runs: runs, nextCursor: next)
+    }
+
+    public func recentRuns(workflows: [String], limit: Int) async throws -> [String: [RunRecord]] {
+        var result: [String: [RunRecord]] = [:]
+        let limit = max(1, min(limit, 1000))
+        // One statement per 400 workflows: each part walks runs_by_workflow from the newest run.
+        for chunk in workflows.chunked(into: 400) {
+            let parts = Array(repeating: "SELECT * FROM (SELECT * FROM runs WHERE workflow = ? ORDER BY id DESC LIMIT ?)", count: chunk.count)
+            let binds = chunk.flatMap { [SQLiteData.text($0), .integer(limit)] }
+            let rows = try await reader.exclusive { db in
+                try await db.rows(parts.joined(separator: " UNION ALL "), binds)
+            }
+            for row in rows {
+                let run = try Self.runRecord(row)
+                result[run.workflow, default: []].append(run)
+            }
+        }
+        for (workflow, runs) in result { result[workflow] = runs.sorted { $0.id > $1.id } }
+        return result
+    }
+
+    public func taskStates(runs: [RunID]) async throws -> [RunID: [TaskState]] {
+        var result: [RunID: [TaskState]] = [:]
+        for chunk in runs.chunked(into: 900) {
+            let rows = try await reader.exclusive { db in
+                try await db.rows(
+                    "SELECT run_id, idx, task_id, status, attempts FROM tasks WHERE run_id IN (\(placeholders(chunk.count))) ORDER BY run_id, idx",
+                    chunk.map { .text($0.rawValue) })
+            }
+            for row in rows {
+                result[RunID(rawValue: row.string("run_id")), default: []].append(TaskState(
+                    index: row.int("idx"), id: row.string("task_id"), status: TaskStatus(rawValue: row.string("status")) ?? .pending,
+                    attempts: row.int("attempts")))
+            }
+        }
+        return result
+    }
+
+    public func runCounts(since: Date) async throws -> [RunStatus: Int] {
+        let rows = try await reader.exclusive { db in
+            try await db.rows("SELECT status, count(*) AS n FROM runs WHERE id >= ? GROUP BY status", [.text(RunID.lowerBound(at: since))])
+        }
+        var counts: [RunStatus: Int] = [:]
+        for row in rows {
+            if let status = RunStatus(rawValue: row.string("status")) { counts[status, default: 0] += row.int("n") }
+        }
+        return counts
     }
 
     public func cancelRun(_ id: RunID, at now: Date) async throws -> CancelResult {

@@ -45,6 +45,7 @@ public enum WorkflowStoreConformance {
         Check(name: "task logs are kept per attempt up to the limit", run: logs),
         Check(name: "many completions of several runs in one exchange", run: batchedExchange),
         Check(name: "finished runs are found among many ids in one call", run: finishedAmong),
+        Check(name: "the UI's aggregates: recent runs per workflow, task states, counts, time and trigger filters", run: aggregates),
     ]
 
     // MARK: Fixtures
@@ -483,6 +484,38 @@ public enum WorkflowStoreConformance {
         let pending = try await store.runs(RunQuery(status: .pending, limit: 50))
         #expect(pending.runs.count == 5)
         #expect(try await store.runs(RunQuery(status: .success)).runs.isEmpty)
+    }
+
+    static func aggregates(_ store: any WorkflowStore) async throws {
+        let base = Date().addingTimeInterval(-3600)
+        var ids: [RunID] = []
+        for offset in 0..<6 {
+            let trigger: RunTrigger = offset == 5 ? .schedule(dueAt: base) : .api
+            let run = newRun(
+                offset % 2 == 0 ? "alpha" : "beta", tasks: [("a", []), ("b", ["a"])], trigger: trigger,
+                at: base.addingTimeInterval(Double(offset) * 60))
+            _ = try await store.createRun(run)
+            ids.append(run.id)
+        }
+        let recent = try await store.recentRuns(workflows: ["alpha", "beta", "gamma"], limit: 2)
+        #expect(recent["alpha"]?.map(\.id) == [ids[4], ids[2]])
+        #expect(recent["beta"]?.map(\.id) == [ids[5], ids[3]])
+        #expect(recent["gamma"] == nil)
+        let claimed = try await claim(store, limit: 10)
+        _ = try await complete(store, claimed.filter { $0.runID == ids[0] }, .success(output: .null))
+        let states = try await store.taskStates(runs: [ids[0], ids[1], RunID.generate()])
+        #expect(states.count == 2)
+        #expect(states[ids[0]]?.map(\.id) == ["a", "b"])
+        #expect(states[ids[0]]?.map(\.status) == [.success, .queued])
+        #expect(states[ids[0]]?.map(\.attempts) == [1, 1])
+        #expect(states[ids[1]]?.map(\.status) == [.running, .pending])
+        let counts = try await store.runCounts(since: base.addingTimeInterval(90))
+        #expect(counts.values.reduce(0, +) == 4)
+        #expect(counts[.running] == 4)
+        let window = try await store.runs(RunQuery(createdAfter: base.addingTimeInterval(60), createdBefore: base.addingTimeInterval(180)))
+        #expect(window.runs.map(\.id) == [ids[2], ids[1]])
+        let scheduled = try await store.runs(RunQuery(trigger: .schedule))
+        #expect(scheduled.runs.map(\.id) == [ids[5]])
     }
 
     static func statistics(_ store: any WorkflowStore) async throws {

@@ -3,6 +3,7 @@ import DeerFlowCLI
 import DeerFlowServer
 import DeerFlowCore
 import DeerFlowHTTP
+import DeerFlowUI
 import Hummingbird
 import DeerFlowTestSupport
 import DeerFlowTesting
@@ -130,6 +131,40 @@ struct AccessControlTests {
             let registered = Set(router.routes.map { "\($0.method) \($0.path)" })
             #expect(registered.contains("GET /api/v1/alerts"))
             #expect(registered.subtracting(documented).isEmpty, "registered but not in openapi.yaml: \(registered.subtracting(documented).sorted())")
+            // With the UI: the API routes are the documented ones; every other route is a UI
+            // route of WebUI.routes (covered by the UI's access test) or an open UI route.
+            configuration.browser = WebUI(
+                engine: server.engine, configuration: .init(tokens: [Self.token]), monitoring: nil, outbox: nil,
+                live: LiveUpdates(store: server.engine.store, pollsStore: false))
+            let withUI = Set(APIServer.makeRouter(engine: server.engine, configuration: configuration, metrics: nil).routes.map { "\($0.method) \($0.path)" })
+            let api = withUI.filter { $0.contains(" /api/") || $0.contains(" /health") }
+            #expect(api.subtracting(documented).isEmpty)
+            let ui = Set(WebUI.routes.map { "\($0.method) \($0.path)" })
+            let open: Set<String> = ["GET /login", "POST /login", "GET /static/deerflow.css", "GET /static/deerflow.js"]
+            #expect(withUI.subtracting(api) == ui.union(open), "UI routes not in WebUI.routes: \(withUI.subtracting(api).subtracting(ui.union(open)).sorted())")
+        }
+    }
+
+    @Test("no UI route answers 2xx without a session or token; the login form and assets are open", .serialized, arguments: WebUI.routes)
+    func uiRoutesNeedASession(route: (method: String, path: String)) async throws {
+        try await withTestServer(yamlWorkflows: Self.workflows, configure: { $0.api.tokens = [Self.token] }) { server in
+            let created = try await server.request("POST", "/api/v1/workflows/greet/runs", body: "{}", headers: ["Authorization": "Bearer \(Self.token)"])
+            guard case .object(let run)? = created.json, let id = run["id"]?.stringValue else {
+                Issue.record("no run id in \(created.text)")
+                return
+            }
+            let target = route.path.replacingOccurrences(of: "{id}", with: id).replacingOccurrences(of: "{name}", with: "greet")
+                .replacingOccurrences(of: "{task}", with: "hello")
+            for spelling in Self.spellings(of: target == "/" ? "/runs" : target) + (target == "/" ? ["/", "//"] : []) {
+                for headers in [[], [("Cookie", "deerflow_session=forged")], [("Authorization", "Bearer t0ken-wrong")]] {
+                    let status = try await RawHTTP.status(port: server.apiPort, method: route.method, target: spelling, headers: headers)
+                    #expect(!(200..<400).contains(status), "\(route.method) \(spelling) with \(headers): \(status)")
+                }
+            }
+            for open in ["/login", "/static/deerflow.css", "/static/deerflow.js"] {
+                #expect(try await RawHTTP.status(port: server.apiPort, method: "GET", target: open, headers: []) == 200)
+            }
+            #expect(try await server.engine.runs(RunQuery()).runs.count == 1)
         }
     }
 

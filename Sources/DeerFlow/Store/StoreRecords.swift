@@ -180,12 +180,45 @@ public struct RunQuery: Sendable, Hashable {
     public var limit: Int
     /// Id of the last run of the previous page.
     public var cursor: RunID?
+    /// Only runs started this way.
+    public var trigger: RunTrigger.Kind?
+    /// Only runs created at or after this time (a range of ids: ids sort by creation time).
+    public var createdAfter: Date?
+    /// Only runs created before this time.
+    public var createdBefore: Date?
 
-    public init(workflow: String? = nil, status: RunStatus? = nil, limit: Int = 50, cursor: RunID? = nil) {
+    public init(
+        workflow: String? = nil, status: RunStatus? = nil, limit: Int = 50, cursor: RunID? = nil, trigger: RunTrigger.Kind? = nil,
+        createdAfter: Date? = nil, createdBefore: Date? = nil
+    ) {
         self.workflow = workflow
         self.status = status
         self.limit = limit
         self.cursor = cursor
+        self.trigger = trigger
+        self.createdAfter = createdAfter
+        self.createdBefore = createdBefore
+    }
+
+    /// The id range the time filters give: ids at or above `lower`, below `upper`.
+    public var idBounds: (lower: String?, upper: String?) {
+        (createdAfter.map(RunID.lowerBound(at:)), createdBefore.map(RunID.lowerBound(at:)))
+    }
+}
+
+/// A task's state in a run, without its attempts' details: a cell of the workflow page's grid.
+public struct TaskState: Sendable, Hashable {
+    public var index: Int
+    public var id: String
+    public var status: TaskStatus
+    /// Attempts made so far (the last one is the one to show).
+    public var attempts: Int
+
+    public init(index: Int, id: String, status: TaskStatus, attempts: Int) {
+        self.index = index
+        self.id = id
+        self.status = status
+        self.attempts = attempts
     }
 }
 

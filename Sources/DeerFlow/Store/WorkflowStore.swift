@@ -56,6 +56,14 @@ public protocol RunStore: Sendable {
     func taskLogs(run: RunID, task: String, attempt: Int?) async throws -> [AttemptLog]?
     /// Queue depths, active runs, workers and what the scheduler lag is computed from.
     func statistics(now: Date) async throws -> StoreStatistics
+    /// The newest `limit` runs of each of `workflows`, newest first, in one call (the UI's
+    /// workflow list: a strip of recent runs per workflow without a query per workflow).
+    func recentRuns(workflows: [String], limit: Int) async throws -> [String: [RunRecord]]
+    /// The states of the tasks of `runs`, each run's in task order, in one call (the UI's grid
+    /// of runs × tasks). Unknown ids are left out.
+    func taskStates(runs: [RunID]) async throws -> [RunID: [TaskState]]
+    /// Runs created at or after `since`, counted by status (statuses without runs left out).
+    func runCounts(since: Date) async throws -> [RunStatus: Int]
 }
 
 /// Claiming and completing attempts, and the workers that run them.

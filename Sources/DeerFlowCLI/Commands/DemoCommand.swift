@@ -64,6 +64,9 @@ struct DemoCommand: AsyncParsableCommand {
             let metrics = await runtime.ports.metrics()
             let engine = runtime.engine
             print("DeerFlow demo — embedded SQLite at \(database)")
+            if runtime.options.api.ui {
+                print("Open the UI: http://127.0.0.1:\(api)/  (runs, their graphs, timelines and logs, live)")
+            }
             var triggered: [(String, RunID)] = []
             for entry in engine.workflows.all where entry.definition.params.allSatisfy({ !$0.isRequired }) {
                 let run = try await engine.trigger(entry.definition.name, trigger: .api)
@@ -78,6 +81,7 @@ struct DemoCommand: AsyncParsableCommand {
             }
             print("""
 
+                UI        http://127.0.0.1:\(api)/
                 API       http://127.0.0.1:\(api)/api/v1/workflows
                 Runs      http://127.0.0.1:\(api)/api/v1/runs
                 Metrics   http://127.0.0.1:\(metrics)/metrics

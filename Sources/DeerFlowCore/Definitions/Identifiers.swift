@@ -37,6 +37,18 @@ public struct RunID: Sendable, Hashable, Codable, Comparable, CustomStringConver
         return RunID(rawValue: String(characters))
     }
 
+    /// The lowest id a run created at `date` or later can have: its 10-character time prefix. Run
+    /// ids sort by creation time, so a time range of runs is a range of ids (an index range scan).
+    public static func lowerBound(at date: Date) -> String {
+        let milliseconds = UInt64(max(0, date.timeIntervalSince1970 * 1000))
+        var characters: [Character] = []
+        characters.reserveCapacity(10)
+        for shift in stride(from: 45, through: 0, by: -5) {
+            characters.append(Self.alphabet[Int((milliseconds >> UInt64(shift)) & 0x1f)])
+        }
+        return String(characters)
+    }
+
     /// Whether a string has the shape of a run id (used to answer 404 without a store lookup).
     public static func isWellFormed(_ text: String) -> Bool {
         text.count == 26 && text.uppercased() == text && text.allSatisfy { alphabet.contains($0) }

@@ -10,6 +10,7 @@ import Foundation
 ///   tokens: ["${DEERFLOW_TOKEN}"]
 ///   protect_health: false
 ///   public_url: https://deerflow.example.com   # links in notifications
+///   ui: true                   # the web UI at / of the API listener (default true)
 /// database:
 ///   url: sqlite://./.deerflow/deerflow.sqlite
 /// worker:
@@ -30,6 +31,8 @@ public struct ServerConfigFile: Sendable, Hashable {
     public var protectHealth: Bool?
     /// `api.public_url`: where users reach the API, for links in notifications.
     public var apiPublicURL: String?
+    /// `api.ui`: whether the API listener serves the web UI at `/`.
+    public var apiUI: Bool?
     public var databaseURL: String?
     public var workerSlots: Int?
     public var workerQueues: [String]?
@@ -51,7 +54,8 @@ public struct ServerConfigFile: Sendable, Hashable {
         let reader = YAMLReader(file: file, environment: environment)
         var config = ServerConfigFile()
         if let root = reader.read(yaml), !root.isNull, let top = root.mapping(allowedKeys: ["api", "database", "worker", "scheduler", "tracing"]) {
-            if let api = top.mapping("api", allowedKeys: ["host", "port", "tokens", "protect_health", "public_url"]) {
+            if let api = top.mapping("api", allowedKeys: ["host", "port", "tokens", "protect_health", "public_url", "ui"]) {
+                config.apiUI = api.bool("ui")
                 config.apiHost = api.string("host")
                 config.apiPort = api.optional("port").flatMap { portNumber(of: $0) }
                 config.apiTokens = api.stringList("tokens", allowSingle: true)?.filter { !$0.isEmpty }

@@ -3,6 +3,7 @@ import DeerFlowAlerting
 import DeerFlowCore
 import DeerFlowHTTP
 import DeerFlowNotifications
+import DeerFlowUI
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -23,7 +24,7 @@ final class AlertingService: Service, Sendable {
     let series: SeriesStore
     let evaluator: AlertEvaluator
     private let sample: @Sendable () async -> String
-    private let evaluates: @Sendable () -> Bool
+    private let evaluatesNow: @Sendable () -> Bool
     private let metrics: EngineMetrics
     private let dispatcher: NotificationDispatcher?
     private let logger: Logger
@@ -52,7 +53,7 @@ final class AlertingService: Service, Sendable {
         self.series = SeriesStore(configuration: .init(retention: retention, maxSeries: 20_000))
         self.evaluator = AlertEvaluator(rules: rules)
         self.sample = sample
-        self.evaluates = evaluates
+        self.evaluatesNow = evaluates
         self.metrics = metrics
         self.dispatcher = dispatcher
         self.logger = logger
@@ -85,7 +86,7 @@ final class AlertingService: Service, Sendable {
             logger.error("alerting: could not read this process's metrics", metadata: ["error": "\(error)"])
             return
         }
-        guard evaluates() else {
+        guard evaluatesNow() else {
             // Another process evaluates; if this one leads later, it starts from the saved state.
             restored.withLock { $0 = false }
             return
@@ -192,7 +193,7 @@ final class AlertingService: Service, Sendable {
         }
         let evaluated = lastEvaluation.withLock { $0 }
         return .object([
-            "evaluating": .bool(evaluates()),
+            "evaluating": .bool(evaluatesNow()),
             "rules_source": .string(rulesSource),
             "rules": .array(rules.groups.flatMap(\.rules).map { .string($0.name) }),
             "interval_seconds": .double(interval.seconds),
@@ -272,4 +273,11 @@ enum AlertmanagerWebhook {
             return text
         }
     }
+}
+
+/// The web UI's view of the process's alerting: history, active alerts, whether it evaluates.
+extension AlertingService: UIMonitoring {
+    var history: SeriesStore { series }
+    func activeAlerts() -> [Alert] { evaluator.activeAlerts }
+    var evaluates: Bool { evaluatesNow() }
 }

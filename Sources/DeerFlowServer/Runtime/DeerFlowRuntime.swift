@@ -7,6 +7,7 @@ import DeerFlowLogging
 import DeerFlowObservability
 import DeerFlowPostgres
 import DeerFlowSQLite
+import DeerFlowUI
 import Metrics
 import Foundation
 public import Logging
@@ -202,7 +203,25 @@ public final class DeerFlowRuntime: Sendable {
             api.tokens = options.api.tokens
             api.protectHealth = options.api.protectHealth
             api.alerts = ProcessAlerts(alerting: alerting, dispatcher: dispatcher)
+            var live: LiveUpdates?
+            if options.api.ui {
+                // Pages follow this process's events; on PostgreSQL also a poll of the store, for
+                // what other processes of the cluster change.
+                let updates = LiveUpdates(store: store, pollsStore: store is PostgresWorkflowStore)
+                engine.addObserver(updates)
+                live = updates
+                var ui = WebUI.Configuration(tokens: options.api.tokens)
+                ui.secureCookies = options.api.publicURL?.lowercased().hasPrefix("https://") == true
+                let contract = MonitoringContract(
+                    constantLabels: options.metrics.labels, metricsPath: options.metrics.path, scrapeInterval: options.metrics.scrapeInterval)
+                ui.panels = contract.panels.filter { $0.type != "heatmap" }.map {
+                    UIPanel(title: $0.title, expressions: $0.targets.map(\.expr), unit: $0.unit ?? "short")
+                }
+                api.browser = WebUI(engine: engine, configuration: ui, monitoring: alerting, outbox: store, live: updates)
+            }
             services.append(APIServer.makeApplication(engine: engine, configuration: api, metrics: metrics, onListening: { ports.set(api: $0) }))
+            // After the API in the list, so it stops first and ends the pages' event streams.
+            if let live { services.append(live) }
         }
         if options.runScheduler {
             let scheduler = engine.makeScheduler(options.scheduler)

@@ -61,6 +61,8 @@ public struct RuntimeOptions: Sendable {
         /// The address users reach the API at (`https://deerflow.example.com`), for links in
         /// notifications; default `http://host:port` of this process's API.
         public var publicURL: String?
+        /// Serve the web UI at `/` of the API listener (`api.ui`); default true.
+        public var ui = true
         public init() {}
     }
 
@@ -77,6 +79,7 @@ public struct RuntimeOptions: Sendable {
                 if let tokens = file.apiTokens { api.tokens = tokens }
                 if let protect = file.protectHealth { api.protectHealth = protect }
                 if let url = file.apiPublicURL { api.publicURL = url }
+                if let ui = file.apiUI { api.ui = ui }
                 if let url = file.databaseURL { databaseURL = url }
                 if let slots = file.workerSlots { worker.slots = slots }
                 if let queues = file.workerQueues { worker.queues = queues }

@@ -1,0 +1,344 @@
+import DeerFlow
+import DeerFlowCore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+extension WebUI {
+    // MARK: Runs
+
+    /// `GET /runs`: filters (workflow, status, trigger, time range), cursor pagination. One store call.
+    func runsPage(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let parameters = Self.query(request)
+        var query = RunQuery(limit: 50)
+        var problems: [String] = []
+        func value(_ key: String) -> String? { parameters[key].flatMap { $0.isEmpty ? nil : $0 } }
+        query.workflow = value("workflow")
+        if let status = value("status") {
+            if let parsed = RunStatus(rawValue: status) { query.status = parsed } else { problems.append("unknown status '\(status)'") }
+        }
+        if let trigger = value("trigger") {
+            if let parsed = RunTrigger.Kind(rawValue: trigger) { query.trigger = parsed } else { problems.append("unknown trigger '\(trigger)'") }
+        }
+        if let from = value("from") {
+            if let date = Self.parseLocal(from) { query.createdAfter = date } else { problems.append("'\(from)' is not a time (YYYY-MM-DDTHH:MM)") }
+        }
+        if let to = value("to") {
+            if let date = Self.parseLocal(to) { query.createdBefore = date } else { problems.append("'\(to)' is not a time (YYYY-MM-DDTHH:MM)") }
+        }
+        if let cursor = value("cursor") {
+            if RunID.isWellFormed(cursor) { query.cursor = RunID(rawValue: cursor) } else { problems.append("the page cursor is not a run id") }
+        }
+        let result = problems.isEmpty ? try await engine.runs(query) : RunPage(runs: [], nextCursor: nil)
+        let now = Date()
+        var base = parameters.filter { $0.key != "cursor" && !$0.value.isEmpty }
+        var context: [String: Any] = [
+            "workflowOptions": engine.workflows.all.map(\.definition.name).sorted().map { ["value": $0, "selected": $0 == query.workflow] },
+            "statusOptions": RunStatus.allCases.map { ["value": $0.rawValue, "selected": $0 == query.status] },
+            "triggerOptions": RunTrigger.Kind.allCases.map { ["value": $0.rawValue, "selected": $0 == query.trigger] },
+            "from": value("from") ?? "", "to": value("to") ?? "",
+            "runs": result.runs.map { Self.runRow($0, now: now) },
+        ]
+        context["error"] = problems.isEmpty ? false : problems.joined(separator: "; ")
+        context["newest"] = query.cursor == nil ? false : "/runs" + Self.queryString(base)
+        if let next = result.nextCursor {
+            base["cursor"] = next.rawValue
+            context["older"] = "/runs" + Self.queryString(base)
+        } else {
+            context["older"] = false
+        }
+        return page(request, title: "Runs", section: "/runs", content: Templates.render("runs", context), live: "/live")
+    }
+
+    static func runRow(_ run: RunRecord, now: Date) -> [String: Any] {
+        let end = run.finishedAt ?? (run.status.isFinished ? run.createdAt : now)
+        return [
+            "id": run.id.rawValue, "workflow": run.workflow, "state": Format.state(run.status.rawValue), "trigger": run.trigger.rawValue,
+            "created": Format.time(run.createdAt), "duration": Format.duration(end.timeIntervalSince(run.startedAt ?? run.createdAt)),
+            "progress": "\(run.progress.finished) / \(run.progress.total)",
+        ]
+    }
+
+    /// `2024-06-01T12:30` or with seconds, as `<input type="datetime-local">` sends it, read as UTC.
+    static func parseLocal(_ text: String) -> Date? {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        for format in ["yyyy-MM-dd'T'HH:mm:ss", "yyyy-MM-dd'T'HH:mm", "yyyy-MM-dd HH:mm:ss", "yyyy-MM-dd HH:mm", "yyyy-MM-dd"] {
+            formatter.dateFormat = format
+            if let date = formatter.date(from: text) { return date }
+        }
+        return nil
+    }
+
+    static func queryString(_ parameters: [String: String]) -> String {
+        guard !parameters.isEmpty else { return "" }
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        return "?" + parameters.sorted { $0.key < $1.key }.map { key, value in
+            "\(key)=\(value.addingPercentEncoding(withAllowedCharacters: allowed) ?? "")"
+        }.joined(separator: "&")
+    }
+
+    /// `GET /runs/jump?id=`: to a run by id.
+    func jump(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let id = (Self.query(request)["id"] ?? "").trimmingCharacters(in: .whitespaces).uppercased()
+        guard RunID.isWellFormed(id), try await engine.run(RunID(rawValue: id)) != nil else {
+            throw DeerFlowError(.notFound, "no run has the id '\(id)'; run ids are 26 characters, as the Runs page shows them")
+        }
+        return Self.redirect("/runs/\(id)")
+    }
+
+    // MARK: Run
+
+    func runID(_ text: String) throws -> RunID {
+        guard RunID.isWellFormed(text) else { throw DeerFlowError(.notFound, "run \(text) not found") }
+        return RunID(rawValue: text)
+    }
+
+    /// The dependencies of a run's tasks, from its workflow's definition (when still loaded).
+    func dependencies(of workflow: String) -> [String: [String]] {
+        guard let definition = engine.workflows[workflow]?.definition else { return [:] }
+        return Dictionary(definition.tasks.map { ($0.id, $0.dependsOn) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    func secrets(of workflow: String) -> Set<String> {
+        Set(engine.workflows[workflow]?.definition.params.filter(\.secret).map(\.name) ?? [])
+    }
+
+    /// `GET /runs/{id}[?task=&attempt=&q=]`: summary, params, DAG, timeline, attempts, a task's
+    /// log. Two store calls (the run, the log).
+    func runPage(_ request: Request, context: BasicRequestContext, id: String) async throws -> Response {
+        let runID = try runID(id)
+        guard let detail = try await engine.run(runID) else { throw DeerFlowError(.notFound, "run \(id) not found") }
+        let parameters = Self.query(request)
+        let run = detail.run
+        let now = Date()
+        let dependencies = dependencies(of: run.workflow)
+        let secret = secrets(of: run.workflow)
+        let csrf = csrfToken(for: request).token
+        var page: [String: Any] = [
+            "id": run.id.rawValue, "state": Format.state(run.status.rawValue), "workflow": run.workflow, "version": run.workflowVersion,
+            "trigger": run.trigger.rawValue, "created": Format.time(run.createdAt), "started": Format.time(run.startedAt),
+            "finished": Format.time(run.finishedAt), "csrf": csrf, "cancellable": !run.status.isFinished,
+            "duration": Format.duration((run.finishedAt ?? now).timeIntervalSince(run.startedAt ?? run.createdAt)),
+            "progress": "\(run.progress.finished) of \(run.progress.total) finished, \(run.progress.failed) failed",
+        ]
+        page["scheduledFor"] = Format.orFalse(run.scheduledFor.map { Format.time($0) })
+        page["traceID"] = Format.orFalse(run.traceContext.flatMap(Self.traceID))
+        page["notice"] = Format.orFalse(parameters["notice"].flatMap { Self.notices[$0] })
+        page["error"] = false
+        let params = run.params.keys.sorted().map { name -> [String: Any] in
+            ["name": name, "secret": secret.contains(name), "value": secret.contains(name) ? "" : Format.value(run.params[name] ?? .null)]
+        }
+        page["params"] = params
+        page["hasParams"] = !params.isEmpty
+        page["dag"] = Self.dagContext(
+            names: detail.tasks.map(\.id), statuses: detail.tasks.map(\.status.rawValue), dependencies: dependencies,
+            href: { "/runs/\(run.id.rawValue)?task=\(Self.encode($0))#log" }, label: "Graph of the run's tasks coloured by state")
+        page["timeline"] = Self.timelineContext(Timeline.make(detail, dependencies: dependencies, now: now))
+        var attempts: [[String: Any]] = []
+        for task in detail.tasks {
+            if task.attempts.isEmpty {
+                attempts.append([
+                    "runID": run.id.rawValue, "task": task.id, "first": true, "number": "—", "state": Format.state(task.status.rawValue),
+                    "worker": "", "queued": "", "ran": "", "exit": "", "error": "", "hasLog": false,
+                ])
+            }
+            for (offset, attempt) in task.attempts.enumerated() {
+                let queued = (attempt.startedAt ?? (attempt.status.isFinished ? attempt.finishedAt : now)).map { $0.timeIntervalSince(attempt.queuedAt) }
+                let ran = attempt.startedAt.map { (attempt.finishedAt ?? now).timeIntervalSince($0) }
+                let isLast = offset == task.attempts.count - 1
+                attempts.append([
+                    "runID": run.id.rawValue, "task": task.id, "first": offset == 0, "number": String(attempt.number),
+                    "state": Format.state(isLast && task.status == .upstreamFailed ? task.status.rawValue : attempt.status.rawValue),
+                    "worker": attempt.worker ?? "", "queued": Format.duration(queued.map { max(0, $0) }), "ran": ran.map { Format.duration($0) } ?? "",
+                    "exit": task.type == "shell" ? Format.exitCode(output: isLast ? task.output : nil, error: attempt.error) : "",
+                    "error": attempt.error ?? "", "hasLog": attempt.startedAt != nil,
+                ])
+            }
+        }
+        page["attempts"] = attempts
+        page["log"] = false
+        if let taskID = parameters["task"], let task = detail.tasks.first(where: { $0.id == taskID }) {
+            page["log"] = try await logContext(run: run, task: task, parameters: parameters)
+        }
+        let live = "/live?run=\(run.id.rawValue)"
+        return self.page(request, title: "Run \(run.workflow) \(run.id.rawValue.suffix(6))", section: "/runs", content: Templates.render("run", page), live: live)
+    }
+
+    static let notices = ["cancelled": "The run was cancelled: queued tasks were dropped and running ones asked to stop.", "triggered": "The run was created."]
+
+    /// The trace id of a stored W3C traceparent (`00-<trace id>-<span id>-<flags>`).
+    static func traceID(_ traceparent: String) -> String? {
+        let parts = traceparent.split(separator: "-")
+        guard parts.count >= 3, parts[1].count == 32 else { return nil }
+        return String(parts[1])
+    }
+
+    static func encode(_ text: String) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? ""
+    }
+
+    /// The log viewer of one task: the last attempt by default, search by line, follow while running.
+    func logContext(run: RunRecord, task: TaskRecord, parameters: [String: String]) async throws -> [String: Any] {
+        let chosen = parameters["attempt"].flatMap(Int.init) ?? task.attempts.last?.number ?? 1
+        let logs = try await engine.store.taskLogs(run: run.id, task: task.id, attempt: chosen) ?? []
+        let log = logs.first
+        let text = log?.text ?? ""
+        let query = parameters["q"] ?? ""
+        var context: [String: Any] = [
+            "runID": run.id.rawValue, "task": task.id, "attempt": String(chosen), "query": query,
+            "attempts": task.attempts.map { attempt -> [String: Any] in
+                ["runID": run.id.rawValue, "task": task.id, "number": String(attempt.number), "current": attempt.number == chosen, "state": Format.state(attempt.status.rawValue)]
+            },
+            "truncated": log?.truncated ?? false,
+        ]
+        if query.isEmpty {
+            context["text"] = text.isEmpty ? "(nothing written yet)\n" : text
+            context["searching"] = false
+            let attempt = task.attempts.first { $0.number == chosen }
+            let running = attempt.map { !$0.status.isFinished } ?? false
+            context["followable"] = running
+            context["followURL"] = running ? "/runs/\(run.id.rawValue)/tasks/\(Self.encode(task.id))/log/live?attempt=\(chosen)" : false
+            context["bytes"] = String(text.isEmpty ? 0 : text.utf8.count)
+        } else {
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+            let matching = lines.filter { $0.localizedCaseInsensitiveContains(query) }
+            context["text"] = matching.joined(separator: "\n")
+            context["searching"] = true
+            context["matches"] = String(matching.count)
+            context["lines"] = String(lines.count)
+            context["followable"] = false
+            context["followURL"] = false
+        }
+        return context
+    }
+
+    /// `POST /runs/{id}/cancel` (CSRF-checked), then back to the run.
+    func cancel(_ request: Request, id: String) async throws -> Response {
+        _ = try await form(request, as: CSRFForm.self, csrf: \.csrf)
+        try await engine.cancel(try runID(id))
+        return Self.redirect("/runs/\(id)?notice=cancelled")
+    }
+
+    /// `GET /runs/{id}/tasks/{task}/log.txt[?attempt=N]`: the log as a file.
+    func logDownload(_ request: Request, context: BasicRequestContext, id: String, task: String) async throws -> Response {
+        let attempt = Self.query(request)["attempt"].flatMap(Int.init)
+        guard let logs = try await engine.store.taskLogs(run: try runID(id), task: task, attempt: attempt) else {
+            throw DeerFlowError(.notFound, "run \(id) has no task '\(task)'")
+        }
+        let text = logs.map { $0.text }.joined(separator: "\n")
+        var headers = Self.headers(type: "text/plain; charset=utf-8")
+        let safe = task.filter { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }
+        headers[.contentDisposition] = "attachment; filename=\"\(id)-\(safe)-\(attempt.map(String.init) ?? "all").log\""
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    /// `GET /runs/{id}/tasks/{task}/log/live?attempt=N&from=BYTES`: server-sent events with the
+    /// attempt's new text (`log`, JSON `{"text", "to"}`) until it finished (`end`).
+    func logStream(_ request: Request, context: BasicRequestContext, id: String, task: String) async throws -> Response {
+        let parameters = Self.query(request)
+        let run = try runID(id)
+        guard let attempt = parameters["attempt"].flatMap(Int.init) else { throw DeerFlowError(.badRequest, "attempt=N is required") }
+        let from = max(0, parameters["from"].flatMap(Int.init) ?? 0)
+        let store = engine.store
+        return Response(status: .ok, headers: Self.headers(type: "text/event-stream"), body: ResponseBody { writer in
+            var sent = from
+            try await writer.write(ByteBuffer(string: "retry: 3000\n\n"))
+            let deadline = ContinuousClock.now + .seconds(600)
+            while ContinuousClock.now < deadline {
+                let log = try await store.taskLogs(run: run, task: task, attempt: attempt)?.first
+                let bytes = Array((log?.text ?? "").utf8)
+                if bytes.count > sent {
+                    let chunk = String(decoding: bytes[sent...], as: UTF8.self)
+                    sent = bytes.count
+                    let data = JSONValue.object(["text": .string(chunk), "to": .int(sent)]).compactJSON
+                    try await writer.write(ByteBuffer(string: "event: log\ndata: \(data)\n\n"))
+                }
+                if log.map({ $0.status.isFinished }) ?? true {
+                    try await writer.write(ByteBuffer(string: "event: end\ndata: {}\n\n"))
+                    break
+                }
+                try await Task.sleep(for: .milliseconds(400))
+            }
+            try await writer.finish(nil)
+        })
+    }
+
+    // MARK: SVG view models
+
+    /// The DAG drawing's context. Past 1,500 tasks only the first 1,500 are drawn (and said so).
+    static func dagContext(
+        names: [String], statuses: [String], dependencies: [String: [String]], href: (String) -> String, label: String
+    ) -> [String: Any] {
+        let limit = 1500
+        let shown = Array(names.prefix(limit))
+        let index = Dictionary(shown.enumerated().map { ($0.element, $0.offset) }, uniquingKeysWith: { first, _ in first })
+        var edges: [(from: Int, to: Int)] = []
+        for (offset, name) in shown.enumerated() {
+            for dependency in dependencies[name] ?? [] { if let from = index[dependency] { edges.append((from, offset)) } }
+        }
+        let layout = DAGLayout.compute(count: shown.count, edges: edges)
+        let f = DAGLayout.format
+        let nodes = layout.nodes.map { node -> [String: Any] in
+            let name = shown[node.index]
+            let status = node.index < statuses.count ? statuses[node.index] : "pending"
+            let short = name.count > 21 ? String(name.prefix(20)) + "…" : name
+            return [
+                "href": href(name), "status": status, "title": "\(name) — \(status.replacingOccurrences(of: "_", with: " "))",
+                "x": f(node.x), "y": f(node.y), "w": f(DAGLayout.nodeWidth), "h": f(DAGLayout.nodeHeight),
+                "gx": f(node.x + 8), "tx": f(node.x + 24), "ty": f(node.y + DAGLayout.nodeHeight / 2 + 4),
+                "glyph": Format.glyphs[status] ?? "•", "name": short,
+            ]
+        }
+        var context: [String: Any] = [
+            "width": f(layout.width), "height": f(layout.height), "label": label, "nodes": nodes,
+            "edges": layout.edges.map { ["path": $0.path] },
+        ]
+        context["collapsed"] = names.count > limit ? "Showing the first \(limit) of \(names.count) tasks." : false
+        return context
+    }
+
+    static func timelineContext(_ timeline: Timeline) -> [String: Any] {
+        let labelWidth = 190.0
+        let barsWidth = 860.0
+        let rowHeight = 20.0
+        let top = 18.0
+        let span = max(timeline.end.timeIntervalSince(timeline.start), 0.001)
+        let scale = barsWidth / span
+        let f = DAGLayout.format
+        let height = top + Double(timeline.rows.count) * rowHeight + 4
+        let ticks = Timeline.ticks(span: span).map { offset -> [String: Any] in
+            ["x": f(labelWidth + offset * scale), "label": "+" + Format.duration(offset).replacingOccurrences(of: " ", with: ""), "bottom": f(height)]
+        }
+        let rows = timeline.rows.enumerated().map { index, row -> [String: Any] in
+            let y = top + Double(index) * rowHeight
+            let segments = row.segments.map { segment -> [String: Any] in
+                let x = labelWidth + segment.start.timeIntervalSince(timeline.start) * scale
+                let width = max(1.5, segment.end.timeIntervalSince(segment.start) * scale)
+                let words: String
+                switch segment.kind {
+                case .waiting: words = "waiting for dependencies"
+                case .queued: words = "attempt \(segment.attempt) queued for a worker"
+                case .running: words = "attempt \(segment.attempt) running (\(segment.status?.rawValue ?? "running"))"
+                case .backoff: words = "retry back-off before attempt \(segment.attempt)"
+                }
+                return [
+                    "kind": segment.kind == .running ? "ran-\(segment.status?.rawValue ?? "running")" : segment.kind.rawValue,
+                    "x": f(x), "y": f(y + 3), "w": f(width), "h": f(rowHeight - 6),
+                    "title": "\(row.task.id): \(words), \(Format.duration(segment.end.timeIntervalSince(segment.start)))",
+                ]
+            }
+            let name = row.task.id.count > 24 ? String(row.task.id.prefix(23)) + "…" : row.task.id
+            return [
+                "name": name, "critical": row.critical, "segments": segments, "laneY": f(y), "laneH": f(rowHeight),
+                "textY": f(y + rowHeight / 2 + 4), "labelX": f(labelWidth - 8), "width": f(labelWidth + barsWidth + 10),
+            ]
+        }
+        return ["width": f(labelWidth + barsWidth + 10), "height": f(height), "ticks": ticks, "rows": rows]
+    }
+}

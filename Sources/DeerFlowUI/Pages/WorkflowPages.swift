@@ -1,0 +1,195 @@
+import DeerFlow
+import DeerFlowCore
+import Foundation
+import Hummingbird
+
+extension WebUI {
+    /// A trigger form submitted with problems: its values and an error per field.
+    struct SubmittedForm {
+        var workflow: String
+        var values: [String: String]
+        var errors: [String: String]
+        var formError: String?
+    }
+
+    struct TriggerForm: Decodable {
+        var csrf: String?
+        var param: [String: String]?
+    }
+
+    /// Runs shown per workflow in the strips and the grid.
+    static let recentCount = 20
+
+    /// `GET /workflows`: every workflow with schedule, last runs, success rate, average duration
+    /// and a trigger form. Two store calls, whatever the number of workflows.
+    func workflowsPage(_ request: Request, form: SubmittedForm?) async throws -> Response {
+        let entries = engine.workflows.all.sorted { $0.definition.name < $1.definition.name }
+        let names = entries.map(\.definition.name)
+        async let recentCall = engine.store.recentRuns(workflows: names, limit: Self.recentCount)
+        async let schedulesCall = engine.store.schedules()
+        let (recent, schedules) = try await (recentCall, schedulesCall)
+        let fires = Dictionary(schedules.map { ($0.workflow, $0.nextFireAt) }, uniquingKeysWith: { first, _ in first })
+        let csrf = csrfToken(for: request).token
+        let rows = entries.map { entry -> [String: Any] in
+            let definition = entry.definition
+            let runs = recent[definition.name] ?? []
+            var row = Self.workflowSummary(definition, runs: runs, nextFire: fires[definition.name] ?? nil)
+            let submitted = form?.workflow == definition.name ? form : nil
+            row["form"] = Self.triggerForm(definition, csrf: csrf, submitted: submitted)
+            row["open"] = submitted != nil
+            return row
+        }
+        let content = Templates.render("workflows", ["workflows": rows, "notice": false])
+        return page(request, title: "Workflows", section: "/workflows", content: content, live: "/live", status: form == nil ? .ok : .unprocessableContent)
+    }
+
+    static func workflowSummary(_ definition: WorkflowDefinition, runs: [RunRecord], nextFire: Date?) -> [String: Any] {
+        let finished = runs.filter(\.status.isFinished)
+        let succeeded = finished.filter { $0.status == .success }
+        let durations = finished.compactMap { run in run.finishedAt.map { $0.timeIntervalSince(run.startedAt ?? run.createdAt) } }
+        var row: [String: Any] = [
+            "name": definition.name, "strip": strip(runs),
+            "successRate": finished.isEmpty ? "—" : "\(Format.percent(succeeded.count, of: finished.count)) of \(finished.count)",
+            "averageDuration": durations.isEmpty ? "—" : Format.duration(durations.reduce(0, +) / Double(durations.count)),
+        ]
+        row["description"] = definition.description.isEmpty ? false : definition.description
+        if let schedule = definition.schedule {
+            row["cron"] = schedule.cron
+            row["zone"] = schedule.timeZone
+            row["next"] = Format.time(nextFire)
+        } else {
+            row["cron"] = false
+        }
+        return row
+    }
+
+    static func strip(_ runs: [RunRecord]) -> [String: Any] {
+        let now = Date()
+        return ["cells": runs.map { run -> [String: Any] in
+            let end = run.finishedAt ?? now
+            return [
+                "id": run.id.rawValue, "status": run.status.rawValue, "glyph": Format.glyphs[run.status.rawValue] ?? "•",
+                "title": "run \(run.id.rawValue) · \(run.status.rawValue) · \(Format.duration(end.timeIntervalSince(run.startedAt ?? run.createdAt))) · \(Format.utc.string(from: run.createdAt))",
+            ]
+        }]
+    }
+
+    /// The trigger form of a workflow, from its declared parameters.
+    static func triggerForm(_ definition: WorkflowDefinition, csrf: String, submitted: SubmittedForm?) -> [String: Any] {
+        let fields = definition.params.map { param -> [String: Any] in
+            let given = submitted?.values[param.name]
+            let defaultText = param.defaultValue.map(Format.value)
+            var field: [String: Any] = [
+                "name": param.name, "formName": definition.name, "type": param.type.rawValue, "required": param.isRequired, "secret": param.secret,
+                "isBool": param.type == .bool, "inputType": param.secret ? "password" : (param.type == .int || param.type == .float ? "text" : "text"),
+                "value": param.secret ? "" : (given ?? ""), "placeholder": param.secret ? (defaultText == nil ? "" : "default hidden") : (defaultText ?? ""),
+                "isTrue": given == "true", "isFalse": given == "false",
+            ]
+            field["defaultText"] = param.secret ? false : Format.orFalse(defaultText)
+            field["description"] = param.description.isEmpty ? false : param.description
+            field["fieldError"] = Format.orFalse(submitted?.errors[param.name])
+            return field
+        }
+        var form: [String: Any] = ["action": "/workflows/\(encode(definition.name))/runs", "csrf": csrf, "fields": fields]
+        form["formError"] = Format.orFalse(submitted?.formError)
+        return form
+    }
+
+    /// `POST /workflows/{name}/runs`: checks each field against its declared type (errors next to
+    /// the fields, 422), then triggers and goes to the new run.
+    func trigger(_ request: Request, context: BasicRequestContext, name: String) async throws -> Response {
+        let form = try await self.form(request, as: TriggerForm.self, csrf: \.csrf)
+        guard let entry = engine.workflows[name] else { throw DeerFlowError(.notFound, "workflow '\(name)' not found") }
+        let values = form.param ?? [:]
+        var params: [String: JSONValue] = [:]
+        var errors: [String: String] = [:]
+        for param in entry.definition.params {
+            let text = values[param.name] ?? ""
+            if text.isEmpty {
+                if param.isRequired { errors[param.name] = "required: enter a \(param.type.rawValue)" }
+                continue
+            }
+            guard let value = param.type.parse(commandLine: text) else {
+                errors[param.name] = "'\(text)' is not a \(param.type.rawValue)" + Self.typeHint(param.type)
+                continue
+            }
+            params[param.name] = value
+        }
+        let back = Self.query(request)["from"] == "workflow"
+        if errors.isEmpty {
+            do {
+                let run = try await engine.trigger(name, params: params, trigger: .api)
+                return Self.redirect("/runs/\(run.id.rawValue)?notice=triggered")
+            } catch let error as DeerFlowError where error.code == .invalidParams {
+                let submitted = SubmittedForm(workflow: name, values: values, errors: [:], formError: error.message)
+                return back ? try await workflowPage(request, context: context, name: name, form: submitted) : try await workflowsPage(request, form: submitted)
+            }
+        }
+        let submitted = SubmittedForm(workflow: name, values: values, errors: errors, formError: nil)
+        return back ? try await workflowPage(request, context: context, name: name, form: submitted) : try await workflowsPage(request, form: submitted)
+    }
+
+    static func typeHint(_ type: ParamType) -> String {
+        switch type {
+        case .int: return " (a whole number, e.g. 42)"
+        case .float: return " (a number, e.g. 1.5)"
+        case .bool: return " (true or false)"
+        default: return ""
+        }
+    }
+
+    /// `GET /workflows/{name}`: definition, trigger form, the grid of recent runs × tasks, the DAG.
+    /// Two store calls (recent runs, their task states) and the schedules.
+    func workflowPage(_ request: Request, context: BasicRequestContext, name: String, form: SubmittedForm?) async throws -> Response {
+        guard let entry = engine.workflows[name] else { throw DeerFlowError(.notFound, "workflow '\(name)' not found") }
+        let definition = entry.definition
+        let runs = try await engine.store.recentRuns(workflows: [name], limit: Self.recentCount)[name] ?? []
+        let states = try await engine.store.taskStates(runs: runs.map(\.id))
+        let schedule = try await engine.store.schedules().first { $0.workflow == name }
+        let csrf = csrfToken(for: request).token
+        var page = Self.workflowSummary(definition, runs: runs, nextFire: schedule?.nextFireAt)
+        page["version"] = entry.versionID
+        page["taskCount"] = String(definition.tasks.count)
+        page["notice"] = false
+        var triggerForm = Self.triggerForm(definition, csrf: csrf, submitted: form)
+        triggerForm["action"] = "/workflows/\(Self.encode(name))/runs?from=workflow"
+        page["form"] = triggerForm
+        page["open"] = form != nil
+        // Grid: tasks as rows, runs as columns (oldest left, as time reads).
+        let columns = Array(runs.reversed())
+        let byRun = Dictionary(uniqueKeysWithValues: columns.map { run in
+            (run.id, Dictionary((states[run.id] ?? []).map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first }))
+        })
+        page["hasRuns"] = !columns.isEmpty
+        page["gridRuns"] = columns.map { run -> [String: Any] in
+            [
+                "id": run.id.rawValue, "label": String(Format.utc.string(from: run.createdAt).dropFirst(5).prefix(11)),
+                "title": "run \(run.id.rawValue) · \(run.status.rawValue)",
+            ]
+        }
+        page["gridRows"] = definition.tasks.map { task -> [String: Any] in
+            [
+                "task": task.id,
+                "cells": columns.map { run -> [String: Any] in
+                    guard let state = byRun[run.id]?[task.id] else { return ["id": false] }
+                    return [
+                        "id": run.id.rawValue, "task": task.id, "attempt": String(max(1, state.attempts)), "status": state.status.rawValue,
+                        "glyph": Format.glyphs[state.status.rawValue] ?? "•",
+                        "title": "\(task.id) in run \(run.id.rawValue): \(state.status.rawValue.replacingOccurrences(of: "_", with: " ")), \(state.attempts) attempt\(state.attempts == 1 ? "" : "s")",
+                    ]
+                },
+            ]
+        }
+        let dependencies = Dictionary(definition.tasks.map { ($0.id, $0.dependsOn) }, uniquingKeysWith: { first, _ in first })
+        page["dag"] = Self.dagContext(
+            names: definition.tasks.map(\.id), statuses: Array(repeating: "pending", count: definition.tasks.count), dependencies: dependencies,
+            href: { "#task-\(Self.encode($0))" }, label: "Graph of the workflow's tasks")
+        page["tasks"] = definition.tasks.map { task -> [String: Any] in
+            [
+                "id": task.id, "type": task.type, "dependsOn": task.dependsOn.joined(separator: ", "), "queue": task.queue,
+                "retries": String(task.retry.retries), "description": task.description,
+            ]
+        }
+        return self.page(request, title: name, section: "/workflows", content: Templates.render("workflow", page), live: "/live", status: form == nil ? .ok : .unprocessableContent)
+    }
+}
