@@ -20,6 +20,7 @@ import time
 import urllib.request
 
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -168,10 +169,18 @@ def api(url, method, path, body=None, token=None):
 
 
 def wait(driver, condition, seconds=20, message="condition"):
+    """Waits until `condition` holds. Live updates replace parts of the page while we look, so an
+    element found a moment ago may be gone (stale): that is "not yet", not a failure."""
+    def holds(d):
+        try:
+            return condition(d)
+        except (StaleElementReferenceException, NoSuchElementException):
+            return False
     try:
-        WebDriverWait(driver, seconds, poll_frequency=0.2).until(lambda d: condition(d))
-    except Exception:
-        raise AssertionError(f"timed out waiting for {message}")
+        WebDriverWait(driver, seconds, poll_frequency=0.2).until(holds)
+    except TimeoutException:
+        console = "\n".join(entry.get("message", "") for entry in driver.get_log("browser"))
+        raise AssertionError(f"timed out waiting for {message} (at {driver.current_url}; browser console: {console or 'empty'})")
 
 
 def main():
@@ -194,7 +203,7 @@ def main():
             driver.find_element(By.NAME, "param[rows]").send_keys("many")
             driver.find_element(By.CSS_SELECTOR, "details.trigger button[type=submit]").click()
             error = driver.find_element(By.CSS_SELECTOR, ".field-error")
-            check("not a int" in error.text, f"field error says: {error.text}")
+            check("not an int" in error.text, f"field error says: {error.text}")
             check(api(url, "GET", "/api/v1/runs")["runs"] == [], "a run was created from a bad form")
             driver.get_log("browser")  # the 422 of that form is expected
             passed += 1

@@ -49,6 +49,8 @@ enum Script {
     };
     var source = new EventSource(live);
     source.addEventListener("change", refresh);
+    // Changes between rendering the page and (re)connecting the stream are not sent: refresh once.
+    source.addEventListener("open", refresh);
   }
 
   var log = document.getElementById("log");

@@ -76,7 +76,7 @@ button.danger { background: var(--bad); border-color: var(--bad); color: #fff; }
 .card .value { font-size: 1.6rem; font-weight: 700; font-variant-numeric: tabular-nums; }
 .card .detail { color: var(--muted); font-size: .82rem; }
 .charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(300px, 1fr)); gap: .8rem; }
-.chart { background: var(--panel); border: 1px solid var(--line); border-radius: 8px; padding: .6rem .8rem; }
+.chart { background: var(--panel); border: 1px solid var(--line); border-radius: 8px; padding: .6rem .8rem; margin: 0; }
 .chart h3 { font-size: .9rem; margin: 0 0 .3rem; }
 .chart svg { width: 100%; height: auto; display: block; }
 .chart .line { fill: none; stroke: var(--accent); stroke-width: 1.6; }

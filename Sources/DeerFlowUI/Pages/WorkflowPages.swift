@@ -110,7 +110,7 @@ extension WebUI {
                 continue
             }
             guard let value = param.type.parse(commandLine: text) else {
-                errors[param.name] = "'\(text)' is not a \(param.type.rawValue)" + Self.typeHint(param.type)
+                errors[param.name] = "'\(text)' is not \(param.type == .int ? "an" : "a") \(param.type.rawValue)" + Self.typeHint(param.type)
                 continue
             }
             params[param.name] = value

@@ -258,8 +258,8 @@ enum Templates {
         <div id="overview-cards" data-live>
         <div class="cards">
         <div class="card"><div class="label">Active runs</div><div class="value">{{active}}</div><div class="detail">pending or running now</div></div>
-        <div class="card"><div class="label">Last hour</div><div class="value">{{hourSucceeded}} <span class="state s-success"><span class="glyph" aria-hidden="true">✓</span>ok</span></div><div class="detail">{{hourFailed}} failed · success {{hourRate}}</div></div>
-        <div class="card"><div class="label">Last 24 hours</div><div class="value">{{daySucceeded}} <span class="state s-success"><span class="glyph" aria-hidden="true">✓</span>ok</span></div><div class="detail">{{dayFailed}} failed · success {{dayRate}}</div></div>
+        <div class="card"><div class="label">Runs succeeded, last hour</div><div class="value">{{hourSucceeded}}</div><div class="detail">{{hourFailed}} failed · success rate {{hourRate}}</div></div>
+        <div class="card"><div class="label">Runs succeeded, last 24 hours</div><div class="value">{{daySucceeded}}</div><div class="detail">{{dayFailed}} failed · success rate {{dayRate}}</div></div>
         <div class="card"><div class="label">Queued tasks</div><div class="value">{{queued}}</div><div class="detail">oldest waiting {{oldest}}</div></div>
         <div class="card"><div class="label">Workers busy</div><div class="value">{{busy}} / {{slots}}</div><div class="detail">{{workers}} live workers</div></div>
         <div class="card"><div class="label">Scheduler lag</div><div class="value">{{lag}}</div><div class="detail">behind the oldest due item</div></div>
