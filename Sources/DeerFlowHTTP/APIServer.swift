@@ -27,6 +27,8 @@ public struct APIConfiguration: Sendable {
     /// Routes served beside the API (the web UI), on the same route group and access control;
     /// nil: none.
     public var browser: (any BrowserRoutes)?
+    /// Deletes old history for `POST /api/v1/maintenance/purge`; nil: that route answers 404.
+    public var purger: HistoryPurger?
 
     public init() {}
 }
@@ -107,9 +109,10 @@ public enum APIServer {
             browser: browser))
         let transport = RoutesTransport(
             routes: routes,
-            leftOut: configuration.alerts == nil ? ["/api/v1/alerts", "/api/v1/alertmanager/webhook"] : [])
+            leftOut: Set(configuration.alerts == nil ? ["/api/v1/alerts", "/api/v1/alertmanager/webhook"] : [])
+                .union(configuration.purger == nil ? ["/api/v1/maintenance/purge"] : []))
         do {
-            try APIService(engine: engine, alerts: configuration.alerts).registerHandlers(
+            try APIService(engine: engine, alerts: configuration.alerts, purger: configuration.purger).registerHandlers(
                 on: transport,
                 configuration: APICoding.configuration,
                 middlewares: [RequestShapeMiddleware(maxBodyBytes: configuration.maxBodyBytes)])

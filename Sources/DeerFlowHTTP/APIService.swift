@@ -11,6 +11,8 @@ struct APIService: APIProtocol {
     let engine: DeerFlowEngine
     /// The alert endpoints' backend; nil: those routes are not registered (see ``APIServer``).
     let alerts: (any AlertsEndpoint)?
+    /// Deletes old history; nil: the purge route is not registered.
+    let purger: HistoryPurger?
 
     // MARK: Document
 
@@ -133,6 +135,40 @@ struct APIService: APIProtocol {
         }
         let queued = try await alertsEndpoint().receiveAlertmanagerWebhook(payload)
         return .accepted(.init(body: .json(.init(queued: queued))))
+    }
+
+    // MARK: Maintenance
+
+    func purgeHistory(_ input: Operations.PurgeHistory.Input) async throws -> Operations.PurgeHistory.Output {
+        guard let purger else { throw DeerFlowError(.notFound, "purging is not part of this server") }
+        guard case .json(let request) = input.body else {
+            throw DeerFlowError(.badRequest, "send a JSON object with older_than and/or task_logs_older_than, e.g. {\"older_than\": \"30d\"}")
+        }
+        let keepRuns = try request.olderThan.map { try Self.retentionPeriod($0, field: "older_than") }
+        let keepTaskLogs = try request.taskLogsOlderThan.map { try Self.retentionPeriod($0, field: "task_logs_older_than") }
+        guard keepRuns != nil || keepTaskLogs != nil else {
+            throw DeerFlowError(.invalidParams, "nothing to purge: give older_than (finished runs) and/or task_logs_older_than (task logs), e.g. 30d")
+        }
+        let dryRun = request.dryRun ?? false
+        var cursor: RetentionCursor?
+        let report = try await purger.purge(keepRuns: keepRuns, keepTaskLogs: keepTaskLogs, dryRun: dryRun, logCursor: &cursor)
+        var bytesAfter = report.bytesAfter
+        if request.vacuum == true, !dryRun { bytesAfter = try await purger.vacuum().bytesAfter }
+        return .ok(.init(body: .json(.init(
+            dryRun: dryRun, runsFinishedBefore: .init(report.runsCutoff), taskLogsFinishedBefore: .init(report.taskLogsCutoff),
+            runs: Int64(report.purged.runs), taskLogs: Int64(report.purged.taskLogs), settledRecords: Int64(report.settledRecords),
+            databaseBytesBefore: report.bytesBefore, databaseBytesAfter: bytesAfter))))
+    }
+
+    /// A retention period of a purge request, in ``Limits/retention``.
+    private static func retentionPeriod(_ text: String, field: String) throws -> Duration {
+        guard let duration = DurationText.parse(text) else {
+            throw DeerFlowError(.invalidParams, "\(field): '\(text)' is not a duration (use e.g. 12h, 7d, 30d)")
+        }
+        if let problem = Limits.problem(duration, outside: Limits.retention) {
+            throw DeerFlowError(.invalidParams, "\(field): \(problem)")
+        }
+        return duration
     }
 
     // MARK: Health

@@ -140,6 +140,10 @@ enum PostgresSchema {
             "CREATE INDEX notification_outbox_due ON notification_outbox (next_attempt_at, id) WHERE status = 'pending'",
             "CREATE TABLE deerflow_state (key text PRIMARY KEY, value text NOT NULL, updated_at timestamptz NOT NULL)",
         ],
+        // Retention: finished runs in the order purges delete them.
+        [
+            "CREATE INDEX runs_finished ON runs (finished_at, id) WHERE finished_at IS NOT NULL",
+        ],
     ]
 }
 

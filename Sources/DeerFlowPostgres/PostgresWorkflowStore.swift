@@ -27,7 +27,7 @@ import Synchronization
 /// try await store.prepare()
 /// defer { try? await store.close() }
 /// ```
-public final class PostgresWorkflowStore: WorkflowStore, OutboxStore, StateStore, Sendable {
+public final class PostgresWorkflowStore: WorkflowStore, OutboxStore, StateStore, RetentionStore, Sendable {
     /// Where and how the store connects.
     public let configuration: Configuration
     let logger: Logger

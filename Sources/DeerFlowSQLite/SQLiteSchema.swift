@@ -122,5 +122,9 @@ enum SQLiteSchema {
             "CREATE INDEX notification_outbox_due ON notification_outbox (next_attempt_at, id) WHERE status = 'pending'",
             "CREATE TABLE deerflow_state (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at INTEGER NOT NULL)",
         ],
+        // Retention: finished runs in the order purges delete them.
+        [
+            "CREATE INDEX runs_finished ON runs (finished_at, id) WHERE finished_at IS NOT NULL",
+        ],
     ]
 }

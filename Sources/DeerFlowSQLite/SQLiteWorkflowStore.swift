@@ -20,7 +20,7 @@ import Synchronization
 /// // ...
 /// try await store.close()   // closes both connections and stops their threads
 /// ```
-public final class SQLiteWorkflowStore: WorkflowStore, OutboxStore, StateStore, Sendable {
+public final class SQLiteWorkflowStore: WorkflowStore, OutboxStore, StateStore, RetentionStore, Sendable {
     /// Path of the database file.
     public let path: String
     let logger: Logger
@@ -84,6 +84,10 @@ public final class SQLiteWorkflowStore: WorkflowStore, OutboxStore, StateStore, 
     }
 
     private func configure(writer: SQLiteConnection, reader: SQLiteConnection) async throws {
+        // Takes effect on a new database only (before its first table): freed pages can then be
+        // given back by `PRAGMA incremental_vacuum` after purges. An older database gets it from
+        // `reclaimSpace(full: true)` (`deerflow purge --vacuum`).
+        _ = try await writer.rows("PRAGMA auto_vacuum = INCREMENTAL")
         for connection in [writer, reader] {
             // busy_timeout replaces sqlite-nio's spinning busy handler: wait up to 10 s for another process's write.
             _ = try await connection.rows("PRAGMA busy_timeout = 10000")

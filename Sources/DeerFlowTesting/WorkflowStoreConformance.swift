@@ -25,6 +25,7 @@ public enum WorkflowStoreConformance {
     public static let serverCapabilities: [Check<any ServerStore>] = [
         Check(name: "state documents are saved, replaced and deleted by key", run: stateDocuments),
         Check(name: "the notification outbox takes a key once, hands a due message to one claimer, and records outcomes", run: outbox),
+        Check(name: "purges delete old finished runs and logs in batches and never touch unfinished runs", run: retention),
     ]
 
     /// Every check of the engine's store (``WorkflowStore``).
@@ -373,6 +374,79 @@ public enum WorkflowStoreConformance {
         #expect(failed.map(\.key) == ["email|a|firing"])
         #expect(failed.first?.lastError == "550 mailbox unavailable")
         #expect(try await store.outbox(status: .pending, limit: 10).map(\.key) == ["pagerduty|b|firing"])
+    }
+
+    static func retention(_ store: any ServerStore) async throws {
+        let now = Date()
+        let old = now.addingTimeInterval(-100 * 86_400)
+        let middle = now.addingTimeInterval(-40 * 86_400)
+        let oldRuns = (0..<3).map { _ in newRun("old", tasks: [("a", []), ("b", ["a"])], at: old) }
+        let recent = newRun("recent", tasks: [("a", [])], at: old)
+        // Created as long ago as the old runs, but not finished: never purged.
+        let unfinished = newRun("unfinished", tasks: [("a", []), ("b", ["a"])], at: old)
+        for run in oldRuns + [recent, unfinished] { _ = try await store.createRun(run) }
+        for round in 0..<2 {
+            let claimed = try await claim(store, limit: 100, at: old)
+            #expect(claimed.count == 5 - round)
+            for attempt in claimed { try await store.appendLog(attempt: attempt.id, text: "\(attempt.taskID) printed\n", limit: 1_000) }
+            let oldAttempts = claimed.filter { attempt in oldRuns.contains { $0.id == attempt.runID } }
+            _ = try await complete(store, oldAttempts, .success(output: .null), at: old)
+            _ = try await complete(store, claimed.filter { $0.runID == recent.id }, .success(output: .null), at: middle)
+            // The unfinished run's first task finishes; its second stays running.
+            if round == 0 { _ = try await complete(store, claimed.filter { $0.runID == unfinished.id }, .success(output: .null), at: old) }
+        }
+        let runsCutoff = now.addingTimeInterval(-90 * 86_400)
+        let logsCutoff = now.addingTimeInterval(-30 * 86_400)
+
+        // A dry run counts: 3 old runs; logs of the old runs (6) and of the recent one (1).
+        #expect(try await store.purgeCandidates(runsFinishedBefore: runsCutoff, logsFinishedBefore: logsCutoff) == PurgedHistory(runs: 3, taskLogs: 7))
+        #expect(try await store.purgeCandidates(runsFinishedBefore: runsCutoff, logsFinishedBefore: nil) == PurgedHistory(runs: 3, taskLogs: 6))
+        #expect(try await store.purgeCandidates(runsFinishedBefore: nil, logsFinishedBefore: nil) == PurgedHistory())
+        for run in oldRuns + [recent, unfinished] { #expect(try await store.run(run.id) != nil) }
+
+        // Batches of two: two runs, then the last one, then nothing.
+        #expect(try await store.purgeRuns(finishedBefore: runsCutoff, limit: 2) == PurgedHistory(runs: 2, taskLogs: 4))
+        #expect(try await store.purgeRuns(finishedBefore: runsCutoff, limit: 2) == PurgedHistory(runs: 1, taskLogs: 2))
+        #expect(try await store.purgeRuns(finishedBefore: runsCutoff, limit: 2) == PurgedHistory())
+        for run in oldRuns {
+            #expect(try await store.run(run.id) == nil)
+            #expect(try await store.taskLogs(run: run.id, task: "a", attempt: nil) == nil)
+        }
+        #expect(try await store.runs(RunQuery()).runs.map(\.id).sorted() == [recent.id, unfinished.id].sorted())
+
+        // Logs alone, one run per batch: the recent run keeps its record, loses its log.
+        let (first, cursor) = try await store.purgeTaskLogs(finishedBefore: logsCutoff, after: nil, limit: 1)
+        #expect(first == PurgedHistory(taskLogs: 1))
+        #expect(cursor?.run == recent.id)
+        let (second, end) = try await store.purgeTaskLogs(finishedBefore: logsCutoff, after: cursor, limit: 1)
+        #expect(second == PurgedHistory())
+        #expect(end == nil)
+        #expect(try await detail(store, recent.id).run.status == .success)
+        #expect(try await store.taskLogs(run: recent.id, task: "a", attempt: nil)?.contains { $0.text.contains("printed") } == false)
+
+        // Even a cutoff in the future leaves the unfinished run, its tasks and its logs alone.
+        let future = now.addingTimeInterval(86_400)
+        _ = try await store.purgeRuns(finishedBefore: future, limit: 100)
+        _ = try await store.purgeTaskLogs(finishedBefore: future, after: nil, limit: 100)
+        let kept = try await detail(store, unfinished.id)
+        #expect(kept.run.status == .running)
+        #expect(statuses(kept) == ["a": .success, "b": .running])
+        #expect(try await store.taskLogs(run: unfinished.id, task: "a", attempt: nil)?.first?.text == "a printed\n")
+        #expect(try await store.run(recent.id) == nil)
+
+        // Settled notifications older than the cutoff go; pending ones stay.
+        let delivered = NewOutboxMessage(key: "slack|old|firing", channel: "slack", payload: "{}", createdAt: old)
+        let pending = NewOutboxMessage(key: "email|old|firing", channel: "email", payload: "{}", createdAt: old)
+        #expect(try await store.enqueue([delivered, pending]) == 2)
+        let message = try await store.claimOutbox(now: old, limit: 10, lease: .seconds(30)).first { $0.key == delivered.key }
+        try await store.settleOutbox(try #require(message).id, outcome: .delivered, at: old)
+        #expect(try await store.purgeSettledRecords(before: runsCutoff) >= 1)
+        #expect(try await store.outbox(status: nil, limit: 10).map(\.key) == [pending.key])
+
+        #expect(try await store.storageSize() > 0)
+        try await store.reclaimSpace(full: false)
+        try await store.reclaimSpace(full: true)
+        #expect(try await store.run(unfinished.id) != nil)
     }
 
     static func cancel(_ store: any WorkflowStore) async throws {

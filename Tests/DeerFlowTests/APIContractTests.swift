@@ -141,6 +141,13 @@ struct APIContractTests {
             _ = try await call("POST", "/api/v1/runs/01J0ABCDEF0123456789ABCDEF/cancel", "/api/v1/runs/{id}/cancel", expect: 404)
 
             _ = try await call("GET", "/api/v1/workers", "/api/v1/workers", expect: 200)
+            let purge = "/api/v1/maintenance/purge"
+            let counted = try await call("POST", purge, purge, body: #"{"older_than": "30d", "dry_run": true}"#, expect: 200)
+            #expect(counted.text.contains("\"dry_run\":true"), "\(counted.text)")
+            _ = try await call("POST", purge, purge, body: #"{"older_than": "30d", "task_logs_older_than": "7d", "vacuum": true}"#, expect: 200)
+            _ = try await call("POST", purge, purge, body: #"{"older_than": "5s"}"#, expect: 422)
+            _ = try await call("POST", purge, purge, body: "{}", expect: 422)
+            _ = try await call("POST", purge, purge, body: #"{"older_than": 30}"#, expect: 400)
             let alerts = try await call("GET", "/api/v1/alerts", "/api/v1/alerts", expect: 200)
             #expect(alerts.text.contains("\"rules\":[\"HighWorkflowFailureRate\""), "\(alerts.text)")
             let webhook = "/api/v1/alertmanager/webhook"

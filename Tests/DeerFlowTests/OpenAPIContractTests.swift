@@ -33,6 +33,7 @@ struct OpenAPIContractTests {
             "POST /api/v1/runs/{id}/cancel",
             "GET /api/v1/runs/{id}/tasks/{task_id}/log",
             "GET /api/v1/workers",
+            "POST /api/v1/maintenance/purge",
             "GET /api/v1/alerts",
             "POST /api/v1/alertmanager/webhook",
             "GET /health",

@@ -29,6 +29,8 @@ public enum BuiltinMetric: String, CaseIterable, Sendable {
     case spansDropped = "deerflow_spans_dropped_total"
     case alertsFiring = "deerflow_alerts_firing"
     case notificationsTotal = "deerflow_notifications_total"
+    case runsPurged = "deerflow_runs_purged_total"
+    case taskLogsPurged = "deerflow_task_logs_purged_total"
 
     /// Name, kind, help, labels and buckets.
     public var descriptor: MetricDescriptor {
@@ -85,6 +87,10 @@ public enum BuiltinMetric: String, CaseIterable, Sendable {
             return .init(name: rawValue, kind: .gauge, help: "Alerts firing in DeerFlow's own rule evaluation, by alert name and severity (exported by the evaluating process, the scheduler leader).", labels: ["alertname", "severity"], buckets: [])
         case .notificationsTotal:
             return .init(name: rawValue, kind: .counter, help: "Notification delivery attempts, by channel and outcome (sent, retried, failed).", labels: ["channel", "status"], buckets: [])
+        case .runsPurged:
+            return .init(name: rawValue, kind: .counter, help: "Finished runs deleted by retention or `deerflow purge`, with their tasks, attempts and logs.", labels: [], buckets: [])
+        case .taskLogsPurged:
+            return .init(name: rawValue, kind: .counter, help: "Task logs (one per attempt) deleted by retention or `deerflow purge`.", labels: [], buckets: [])
         case .seriesDropped:
             return .init(name: rawValue, kind: .counter, help: "Label combinations folded into 'other' because a metric exceeded its series budget.", labels: ["metric"], buckets: [])
         }

@@ -34,6 +34,8 @@ public final class EngineMetrics: EngineObserver, Sendable {
     let spansDropped: MetricsRegistry.Counter
     let alertsFiring: MetricsRegistry.Gauge
     let notifications: MetricsRegistry.Counter
+    let runsPurged: MetricsRegistry.Counter
+    let taskLogsPurged: MetricsRegistry.Counter
     private let firingSeries = Mutex<Set<[String]>>([])
 
     private let localWorkers = Mutex<Set<String>>([])
@@ -90,6 +92,11 @@ public final class EngineMetrics: EngineObserver, Sendable {
         spansDropped = try counter(.spansDropped)
         alertsFiring = try gauge(.alertsFiring)
         notifications = try counter(.notificationsTotal)
+        runsPurged = try counter(.runsPurged)
+        taskLogsPurged = try counter(.taskLogsPurged)
+        // At 0 from the start, so `increase()` over them works before the first purge.
+        try? runsPurged.inc(0)
+        try? taskLogsPurged.inc(0)
         let dropped = seriesDropped
         let budget = registry.seriesBudget
         registry.onSeriesBudgetExceeded { metric, firstTime in
@@ -235,6 +242,12 @@ public final class EngineMetrics: EngineObserver, Sendable {
     /// Counts spans the exporter dropped.
     public func recordDroppedSpans(_ count: Int) {
         try? spansDropped.inc(Double(count))
+    }
+
+    /// Counts what a purge deleted.
+    public func recordPurged(_ purged: PurgedHistory) {
+        if purged.runs > 0 { try? runsPurged.inc(Double(purged.runs)) }
+        if purged.taskLogs > 0 { try? taskLogsPurged.inc(Double(purged.taskLogs)) }
     }
 
     /// Sets `deerflow_alerts_firing` to the number of firing alerts per (alertname, severity);

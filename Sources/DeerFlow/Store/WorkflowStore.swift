@@ -12,8 +12,8 @@ public import ServiceLifecycle
 /// `DeerFlowTesting` (`WorkflowStoreConformance`). A store of your own applies completions with
 /// ``CompletionPlan/plan(_:)``, the rules every store shares, and runs that suite.
 ///
-/// A server process needs two capabilities more, ``OutboxStore`` and ``StateStore``
-/// (``ServerStore``).
+/// A server process needs three capabilities more, ``OutboxStore``, ``StateStore`` and
+/// ``RetentionStore`` (``ServerStore``).
 ///
 /// A store is a `Service`: ``prepare()`` opens and migrates it, then its `run()` keeps what it
 /// needs while in use (a connection pool, a LISTEN connection) until graceful shutdown or
@@ -28,9 +28,62 @@ public protocol WorkflowStore: RunStore, ExecutionStore, ScheduleStore, Coordina
     func ping() async throws
 }
 
-/// What a DeerFlow server process needs of its store: the engine's, plus the notification outbox
-/// and process state of alerting.
-public typealias ServerStore = WorkflowStore & OutboxStore & StateStore
+/// What a DeerFlow server process needs of its store: the engine's, plus the notification outbox,
+/// process state of alerting and deleting old history.
+public typealias ServerStore = WorkflowStore & OutboxStore & StateStore & RetentionStore
+
+/// Deleting old history in small batches, each its own short transaction, so a purge never holds
+/// a lock for long and never touches a run that has not finished.
+public protocol RetentionStore: Sendable {
+    /// Deletes up to `limit` finished runs whose `finished_at` is before `cutoff`, oldest first,
+    /// with their tasks, attempts and task logs; answers what it deleted. Fewer runs than `limit`
+    /// deleted means none older is left.
+    func purgeRuns(finishedBefore cutoff: Date, limit: Int) async throws -> PurgedHistory
+    /// Deletes the task logs of up to `limit` finished runs whose `finished_at` is before
+    /// `cutoff`, oldest first, starting after `cursor`; answers what it deleted and where to go on
+    /// (nil: no run older is left).
+    func purgeTaskLogs(finishedBefore cutoff: Date, after cursor: RetentionCursor?, limit: Int) async throws -> (purged: PurgedHistory, next: RetentionCursor?)
+    /// Deletes delivered and failed notifications created before `cutoff` and workers that left
+    /// (stopped or lost) and were last seen before it; answers how many rows it deleted.
+    func purgeSettledRecords(before cutoff: Date) async throws -> Int
+    /// What purges with these cutoffs would delete, counted without deleting anything.
+    func purgeCandidates(runsFinishedBefore: Date?, logsFinishedBefore: Date?) async throws -> PurgedHistory
+    /// The size of the database in bytes (SQLite: the file's pages in use and free; PostgreSQL:
+    /// `pg_database_size`).
+    func storageSize() async throws -> Int64
+    /// Gives freed space back to the file system where the store can (SQLite: an incremental
+    /// vacuum, or with `full` a `VACUUM` that also turns incremental vacuuming on for a database
+    /// created before it existed); PostgreSQL's autovacuum makes freed space reusable on its own.
+    func reclaimSpace(full: Bool) async throws
+}
+
+/// What a purge deleted (or, counted for a dry run, would delete).
+public struct PurgedHistory: Sendable, Hashable {
+    /// Runs, with their tasks and attempts.
+    public var runs: Int
+    /// Task logs (one per attempt that wrote output).
+    public var taskLogs: Int
+
+    public init(runs: Int = 0, taskLogs: Int = 0) {
+        self.runs = runs
+        self.taskLogs = taskLogs
+    }
+
+    public static func + (lhs: PurgedHistory, rhs: PurgedHistory) -> PurgedHistory {
+        PurgedHistory(runs: lhs.runs + rhs.runs, taskLogs: lhs.taskLogs + rhs.taskLogs)
+    }
+}
+
+/// Where a purge of task logs goes on: after this run, in (finished time, id) order.
+public struct RetentionCursor: Sendable, Hashable {
+    public var finishedAt: Date
+    public var run: RunID
+
+    public init(finishedAt: Date, run: RunID) {
+        self.finishedAt = finishedAt
+        self.run = run
+    }
+}
 
 /// Runs with their tasks and attempts, and what tasks wrote.
 public protocol RunStore: Sendable {

@@ -79,6 +79,188 @@ extension Components {
                 ])
             }
         }
+        /// What to delete; durations count back from now.
+        ///
+        /// - Remark: Generated from `#/components/schemas/PurgeRequest`.
+        package struct PurgeRequest: Codable, Hashable, Sendable {
+            /// Delete finished runs that finished longer ago than this (1m to 3650d).
+            ///
+            /// - Remark: Generated from `#/components/schemas/PurgeRequest/older_than`.
+            package var olderThan: Swift.String?
+            /// Delete the task logs of runs finished longer ago than this (1m to 3650d).
+            ///
+            /// - Remark: Generated from `#/components/schemas/PurgeRequest/task_logs_older_than`.
+            package var taskLogsOlderThan: Swift.String?
+            /// Count what would be deleted, delete nothing.
+            ///
+            /// - Remark: Generated from `#/components/schemas/PurgeRequest/dry_run`.
+            package var dryRun: Swift.Bool?
+            /// Afterwards rewrite the database file to give freed space back (SQLite; PostgreSQL ignores it).
+            ///
+            /// - Remark: Generated from `#/components/schemas/PurgeRequest/vacuum`.
+            package var vacuum: Swift.Bool?
+            /// Creates a new `PurgeRequest`.
+            ///
+            /// - Parameters:
+            ///   - olderThan: Delete finished runs that finished longer ago than this (1m to 3650d).
+            ///   - taskLogsOlderThan: Delete the task logs of runs finished longer ago than this (1m to 3650d).
+            ///   - dryRun: Count what would be deleted, delete nothing.
+            ///   - vacuum: Afterwards rewrite the database file to give freed space back (SQLite; PostgreSQL ignores it).
+            package init(
+                olderThan: Swift.String? = nil,
+                taskLogsOlderThan: Swift.String? = nil,
+                dryRun: Swift.Bool? = nil,
+                vacuum: Swift.Bool? = nil
+            ) {
+                self.olderThan = olderThan
+                self.taskLogsOlderThan = taskLogsOlderThan
+                self.dryRun = dryRun
+                self.vacuum = vacuum
+            }
+            package enum CodingKeys: String, CodingKey {
+                case olderThan = "older_than"
+                case taskLogsOlderThan = "task_logs_older_than"
+                case dryRun = "dry_run"
+                case vacuum
+            }
+            package init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.olderThan = try container.decodeIfPresent(
+                    Swift.String.self,
+                    forKey: .olderThan
+                )
+                self.taskLogsOlderThan = try container.decodeIfPresent(
+                    Swift.String.self,
+                    forKey: .taskLogsOlderThan
+                )
+                self.dryRun = try container.decodeIfPresent(
+                    Swift.Bool.self,
+                    forKey: .dryRun
+                )
+                self.vacuum = try container.decodeIfPresent(
+                    Swift.Bool.self,
+                    forKey: .vacuum
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "older_than",
+                    "task_logs_older_than",
+                    "dry_run",
+                    "vacuum"
+                ])
+            }
+        }
+        /// What a purge deleted, or with `dry_run` would delete.
+        ///
+        /// - Remark: Generated from `#/components/schemas/PurgeReport`.
+        package struct PurgeReport: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/PurgeReport/dry_run`.
+            package var dryRun: Swift.Bool
+            /// - Remark: Generated from `#/components/schemas/PurgeReport/runs_finished_before`.
+            package var runsFinishedBefore: Components.Schemas.NullableTimestamp
+            /// - Remark: Generated from `#/components/schemas/PurgeReport/task_logs_finished_before`.
+            package var taskLogsFinishedBefore: Components.Schemas.NullableTimestamp
+            /// Finished runs deleted, with their tasks and attempts.
+            ///
+            /// - Remark: Generated from `#/components/schemas/PurgeReport/runs`.
+            package var runs: Swift.Int64
+            /// Task logs deleted (one per attempt that printed something).
+            ///
+            /// - Remark: Generated from `#/components/schemas/PurgeReport/task_logs`.
+            package var taskLogs: Swift.Int64
+            /// Delivered or failed notifications and departed workers deleted with the runs (0 for a dry run).
+            ///
+            /// - Remark: Generated from `#/components/schemas/PurgeReport/settled_records`.
+            package var settledRecords: Swift.Int64
+            /// - Remark: Generated from `#/components/schemas/PurgeReport/database_bytes_before`.
+            package var databaseBytesBefore: Swift.Int64
+            /// - Remark: Generated from `#/components/schemas/PurgeReport/database_bytes_after`.
+            package var databaseBytesAfter: Swift.Int64
+            /// Creates a new `PurgeReport`.
+            ///
+            /// - Parameters:
+            ///   - dryRun:
+            ///   - runsFinishedBefore:
+            ///   - taskLogsFinishedBefore:
+            ///   - runs: Finished runs deleted, with their tasks and attempts.
+            ///   - taskLogs: Task logs deleted (one per attempt that printed something).
+            ///   - settledRecords: Delivered or failed notifications and departed workers deleted with the runs (0 for a dry run).
+            ///   - databaseBytesBefore:
+            ///   - databaseBytesAfter:
+            package init(
+                dryRun: Swift.Bool,
+                runsFinishedBefore: Components.Schemas.NullableTimestamp,
+                taskLogsFinishedBefore: Components.Schemas.NullableTimestamp,
+                runs: Swift.Int64,
+                taskLogs: Swift.Int64,
+                settledRecords: Swift.Int64,
+                databaseBytesBefore: Swift.Int64,
+                databaseBytesAfter: Swift.Int64
+            ) {
+                self.dryRun = dryRun
+                self.runsFinishedBefore = runsFinishedBefore
+                self.taskLogsFinishedBefore = taskLogsFinishedBefore
+                self.runs = runs
+                self.taskLogs = taskLogs
+                self.settledRecords = settledRecords
+                self.databaseBytesBefore = databaseBytesBefore
+                self.databaseBytesAfter = databaseBytesAfter
+            }
+            package enum CodingKeys: String, CodingKey {
+                case dryRun = "dry_run"
+                case runsFinishedBefore = "runs_finished_before"
+                case taskLogsFinishedBefore = "task_logs_finished_before"
+                case runs
+                case taskLogs = "task_logs"
+                case settledRecords = "settled_records"
+                case databaseBytesBefore = "database_bytes_before"
+                case databaseBytesAfter = "database_bytes_after"
+            }
+            package init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.dryRun = try container.decode(
+                    Swift.Bool.self,
+                    forKey: .dryRun
+                )
+                self.runsFinishedBefore = try container.decode(
+                    Components.Schemas.NullableTimestamp.self,
+                    forKey: .runsFinishedBefore
+                )
+                self.taskLogsFinishedBefore = try container.decode(
+                    Components.Schemas.NullableTimestamp.self,
+                    forKey: .taskLogsFinishedBefore
+                )
+                self.runs = try container.decode(
+                    Swift.Int64.self,
+                    forKey: .runs
+                )
+                self.taskLogs = try container.decode(
+                    Swift.Int64.self,
+                    forKey: .taskLogs
+                )
+                self.settledRecords = try container.decode(
+                    Swift.Int64.self,
+                    forKey: .settledRecords
+                )
+                self.databaseBytesBefore = try container.decode(
+                    Swift.Int64.self,
+                    forKey: .databaseBytesBefore
+                )
+                self.databaseBytesAfter = try container.decode(
+                    Swift.Int64.self,
+                    forKey: .databaseBytesAfter
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "dry_run",
+                    "runs_finished_before",
+                    "task_logs_finished_before",
+                    "runs",
+                    "task_logs",
+                    "settled_records",
+                    "database_bytes_before",
+                    "database_bytes_after"
+                ])
+            }
+        }
         /// A run id, a ULID (26 characters of Crockford base32); ids sort by creation time.
         ///
         /// - Remark: Generated from `#/components/schemas/RunID`.

@@ -90,6 +90,21 @@ package protocol APIProtocol: Sendable {
     /// - Remark: HTTP `GET /api/v1/workers`.
     /// - Remark: Generated from `#/paths//api/v1/workers/get(listWorkers)`.
     func listWorkers(_ input: Operations.ListWorkers.Input) async throws -> Operations.ListWorkers.Output
+    /// Delete old history now
+    ///
+    /// Deletes finished runs that finished longer ago than `older_than` (with their tasks,
+    /// attempts and task logs), and the task logs of runs finished longer ago than
+    /// `task_logs_older_than`, in small batches; unfinished runs are never touched. The server
+    /// does the same on its own every 10 minutes with `retention:` of deerflow.yaml (default:
+    /// runs 90 days, task logs 30 days). With `dry_run` nothing is deleted and the answer counts
+    /// what would be. With `vacuum` (SQLite) the database file is rewritten afterwards to give
+    /// the freed space back to the file system, which blocks writes while it runs. At least one
+    /// of `older_than` and `task_logs_older_than` is required.
+    ///
+    ///
+    /// - Remark: HTTP `POST /api/v1/maintenance/purge`.
+    /// - Remark: Generated from `#/paths//api/v1/maintenance/purge/post(purgeHistory)`.
+    func purgeHistory(_ input: Operations.PurgeHistory.Input) async throws -> Operations.PurgeHistory.Output
     /// Pending and firing alerts of the in-process rule evaluation
     ///
     /// DeerFlow samples its own metrics every `scrape_interval` and evaluates the alert rules
@@ -284,6 +299,29 @@ extension APIProtocol {
     /// - Remark: Generated from `#/paths//api/v1/workers/get(listWorkers)`.
     package func listWorkers(headers: Operations.ListWorkers.Input.Headers = .init()) async throws -> Operations.ListWorkers.Output {
         try await listWorkers(Operations.ListWorkers.Input(headers: headers))
+    }
+    /// Delete old history now
+    ///
+    /// Deletes finished runs that finished longer ago than `older_than` (with their tasks,
+    /// attempts and task logs), and the task logs of runs finished longer ago than
+    /// `task_logs_older_than`, in small batches; unfinished runs are never touched. The server
+    /// does the same on its own every 10 minutes with `retention:` of deerflow.yaml (default:
+    /// runs 90 days, task logs 30 days). With `dry_run` nothing is deleted and the answer counts
+    /// what would be. With `vacuum` (SQLite) the database file is rewritten afterwards to give
+    /// the freed space back to the file system, which blocks writes while it runs. At least one
+    /// of `older_than` and `task_logs_older_than` is required.
+    ///
+    ///
+    /// - Remark: HTTP `POST /api/v1/maintenance/purge`.
+    /// - Remark: Generated from `#/paths//api/v1/maintenance/purge/post(purgeHistory)`.
+    package func purgeHistory(
+        headers: Operations.PurgeHistory.Input.Headers = .init(),
+        body: Operations.PurgeHistory.Input.Body
+    ) async throws -> Operations.PurgeHistory.Output {
+        try await purgeHistory(Operations.PurgeHistory.Input(
+            headers: headers,
+            body: body
+        ))
     }
     /// Pending and firing alerts of the in-process rule evaluation
     ///

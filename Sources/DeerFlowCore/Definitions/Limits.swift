@@ -23,6 +23,8 @@ public enum Limits {
     public static let drainTimeout: ClosedRange<Duration> = .zero ... .seconds(86_400)
     /// `scheduler.worker_timeout`.
     public static let workerTimeout: ClosedRange<Duration> = .seconds(1) ... .seconds(7 * 86_400)
+    /// `retention.runs` and `retention.task_logs`: from a minute to ten years.
+    public static let retention: ClosedRange<Duration> = .seconds(60) ... .seconds(3_650 * 86_400)
     /// Any other duration in a DeerFlow file: up to ten years.
     public static let anyDuration: ClosedRange<Duration> = .zero ... .seconds(3_650 * 86_400)
 

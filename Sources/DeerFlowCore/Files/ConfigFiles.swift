@@ -23,6 +23,9 @@ import Foundation
 ///   run_as: deerflow-tasks     # shell tasks run as this user (DeerFlow must run as root)
 /// scheduler:
 ///   worker_timeout: 60s
+/// retention:
+///   runs: 90d                  # finished runs kept (default 90d; `forever` keeps them)
+///   task_logs: 30d             # task logs of finished runs kept (default 30d)
 /// ```
 public struct ServerConfigFile: Sendable, Hashable {
     public var apiHost: String?
@@ -46,6 +49,10 @@ public struct ServerConfigFile: Sendable, Hashable {
     public var runAs: String?
     /// The `tracing:` section, with the keys of `tracing.yaml`; nil when there is none.
     public var tracing: TracingConfigFile?
+    /// `retention.runs`: `.some(nil)` is `forever`; nil when the file does not say.
+    public var retainRuns: Duration??
+    /// `retention.task_logs`: `.some(nil)` is `forever`; nil when the file does not say.
+    public var retainTaskLogs: Duration??
 
     public init() {}
 
@@ -53,7 +60,7 @@ public struct ServerConfigFile: Sendable, Hashable {
     public static func parse(yaml: String, file: String, environment: [String: String]) throws(FileErrors) -> ServerConfigFile {
         let reader = YAMLReader(file: file, environment: environment)
         var config = ServerConfigFile()
-        if let root = reader.read(yaml), !root.isNull, let top = root.mapping(allowedKeys: ["api", "database", "worker", "scheduler", "tracing"]) {
+        if let root = reader.read(yaml), !root.isNull, let top = root.mapping(allowedKeys: ["api", "database", "worker", "scheduler", "tracing", "retention"]) {
             if let api = top.mapping("api", allowedKeys: ["host", "port", "tokens", "protect_health", "public_url", "ui"]) {
                 config.apiUI = api.bool("ui")
                 config.apiHost = api.string("host")
@@ -89,10 +96,20 @@ public struct ServerConfigFile: Sendable, Hashable {
             if let scheduler = top.mapping("scheduler", allowedKeys: ["worker_timeout"]) {
                 config.workerTimeout = scheduler.optional("worker_timeout")?.duration(in: Limits.workerTimeout)
             }
+            if let retention = top.mapping("retention", allowedKeys: ["runs", "task_logs"]) {
+                config.retainRuns = retention.optional("runs").map(retentionPeriod)
+                config.retainTaskLogs = retention.optional("task_logs").map(retentionPeriod)
+            }
             config.tracing = TracingConfigFile.section(of: top)
         }
         try reader.throwIfErrors()
         return config
+    }
+
+    /// A retention period: a duration in ``Limits/retention``, or `forever` (nil).
+    private static func retentionPeriod(_ node: YAMLNode) -> Duration? {
+        if node.isScalar, node.scalarText()?.trimmingWhitespace().lowercased() == RetentionPolicy.foreverWord { return nil }
+        return node.duration(in: Limits.retention)
     }
 
     /// Reads the file at `path`.

@@ -171,6 +171,7 @@ public final class DeerFlowRuntime: Sendable {
         let ports = self.ports
         // Cluster-wide gauges come from the scheduler leader only, so processes sharing the
         // store do not export them again and sum() stays right.
+        let purger = HistoryPurger(store: store, metrics: metrics, logger: logger)
         let collector = MetricsCollector(engine: engine, metrics: metrics, exportsClusterGauges: { engine.isSchedulerLeader })
         if let backend {
             services.append(MetricsServer.makeApplication(
@@ -203,6 +204,7 @@ public final class DeerFlowRuntime: Sendable {
             api.tokens = options.api.tokens
             api.protectHealth = options.api.protectHealth
             api.alerts = ProcessAlerts(alerting: alerting, dispatcher: dispatcher)
+            api.purger = purger
             var live: LiveUpdates?
             if options.api.ui {
                 // Pages follow this process's events; on PostgreSQL also a poll of the store, for
@@ -227,6 +229,9 @@ public final class DeerFlowRuntime: Sendable {
             let scheduler = engine.makeScheduler(options.scheduler)
             scheduler.onScheduleEvent { metrics.record($0) }
             services.append(scheduler)
+            let retention = RetentionService(
+                purger: purger, settings: options.retention, leads: { engine.isSchedulerLeader }, logger: logger)
+            if retention.isNeeded { services.append(retention) }
         }
         if let dispatcher { services.append(dispatcher) }
         if let alerting { services.append(alerting) }

@@ -30,6 +30,8 @@ public struct RuntimeOptions: Sendable {
     public var alerting = AlertingSettings()
     /// `worker.run_as`: the user shell tasks run as (resolved, and checked, when the runtime is made).
     public var taskUserName: String?
+    /// How long history is kept (`retention:`), and how often the scheduler leader purges it.
+    public var retention = RetentionSettings()
 
     public static let defaultDatabaseURL = "sqlite://./.deerflow/deerflow.sqlite"
 
@@ -49,6 +51,17 @@ public struct RuntimeOptions: Sendable {
         public var interval: Duration?
         /// First retry delay of a failed notification (doubling up to 5 minutes); default 2 s.
         public var retryBase: Duration = .seconds(2)
+        public init() {}
+    }
+
+    /// Retention of finished runs and task logs, purged by the scheduler leader.
+    public struct RetentionSettings: Sendable {
+        /// What is kept; default runs 90 days, task logs 30 days.
+        public var policy = RetentionPolicy()
+        /// Time between two purges; default 10 minutes (the first one a minute after start).
+        public var interval: Duration = .seconds(600)
+        /// Time from start to the first purge; default 1 minute.
+        public var firstPurgeAfter: Duration = .seconds(60)
         public init() {}
     }
 
@@ -89,6 +102,8 @@ public struct RuntimeOptions: Sendable {
                 if let timeout = file.workerTimeout { scheduler.workerTimeout = timeout }
                 if let patterns = file.environmentPassthrough { engine.environmentPassthrough = patterns }
                 if let user = file.runAs { taskUserName = user }
+                if let runs = file.retainRuns { retention.policy.runs = runs }
+                if let logs = file.retainTaskLogs { retention.policy.taskLogs = logs }
             }
             if let file = try directory.metrics(environment: environment) { metrics = file }
             if alerting.rulesFile == nil, let rulesFile = directory.file("alerts.yaml") { alerting.rulesFile = rulesFile }

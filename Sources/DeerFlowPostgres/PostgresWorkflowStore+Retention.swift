@@ -1,0 +1,105 @@
+public import DeerFlow
+import DeerFlowCore
+public import Foundation
+import PostgresNIO
+
+extension PostgresWorkflowStore {
+    /// The statuses of finished runs: the only runs a purge may touch.
+    static let finishedStatuses = RunStatus.allCases.filter(\.isFinished).map(\.rawValue)
+
+    /// Each batch is one statement: the runs are locked (`SKIP LOCKED`: a run another transaction
+    /// is changing waits for the next batch) and deleted with their tasks, attempts and logs.
+    public func purgeRuns(finishedBefore cutoff: Date, limit: Int) async throws -> PurgedHistory {
+        let rows = try await transaction { session in
+            try await session.rows("""
+                WITH batch AS (
+                    SELECT id FROM runs
+                    WHERE finished_at IS NOT NULL AND finished_at < \(cutoff) AND status = ANY(\(Self.finishedStatuses)::text[])
+                    ORDER BY finished_at, id LIMIT \(max(1, limit)) FOR UPDATE SKIP LOCKED
+                ), logs AS (
+                    DELETE FROM task_logs WHERE attempt_id IN (SELECT a.id FROM attempts a WHERE a.run_id IN (SELECT id FROM batch))
+                    RETURNING 1
+                ), deleted_attempts AS (
+                    DELETE FROM attempts WHERE run_id IN (SELECT id FROM batch) RETURNING 1
+                ), deleted_tasks AS (
+                    DELETE FROM tasks WHERE run_id IN (SELECT id FROM batch) RETURNING 1
+                ), deleted_runs AS (
+                    DELETE FROM runs WHERE id IN (SELECT id FROM batch) RETURNING 1
+                )
+                SELECT (SELECT count(*) FROM deleted_runs)::bigint, (SELECT count(*) FROM logs)::bigint,
+                       (SELECT count(*) FROM deleted_attempts)::bigint + (SELECT count(*) FROM deleted_tasks)::bigint
+                """)
+        }
+        guard let row = rows.first else { return PurgedHistory() }
+        let (runs, logs, _) = try row.decode((Int, Int, Int).self)
+        return PurgedHistory(runs: runs, taskLogs: logs)
+    }
+
+    public func purgeTaskLogs(finishedBefore cutoff: Date, after cursor: RetentionCursor?, limit: Int) async throws -> (purged: PurgedHistory, next: RetentionCursor?) {
+        let rows = try await transaction { session in
+            try await session.rows("""
+                WITH batch AS (
+                    SELECT id, finished_at FROM runs
+                    WHERE finished_at IS NOT NULL AND finished_at < \(cutoff) AND status = ANY(\(Self.finishedStatuses)::text[])
+                      AND (finished_at, id) > (\(cursor?.finishedAt ?? Date.distantPast), \(cursor?.run.rawValue ?? "")::text COLLATE "C")
+                    ORDER BY finished_at, id LIMIT \(max(1, limit))
+                ), logs AS (
+                    DELETE FROM task_logs WHERE attempt_id IN (SELECT a.id FROM attempts a WHERE a.run_id IN (SELECT id FROM batch))
+                    RETURNING 1
+                )
+                SELECT last.id, last.finished_at, (SELECT count(*) FROM batch)::bigint, (SELECT count(*) FROM logs)::bigint
+                FROM (SELECT id, finished_at FROM batch ORDER BY finished_at DESC, id DESC LIMIT 1) AS last
+                """)
+        }
+        guard let row = rows.first else { return (PurgedHistory(), nil) }
+        let (id, finishedAt, runs, logs) = try row.decode((String, Date, Int, Int).self)
+        let next = runs < limit ? nil : RetentionCursor(finishedAt: finishedAt, run: RunID(rawValue: id))
+        return (PurgedHistory(taskLogs: logs), next)
+    }
+
+    public func purgeSettledRecords(before cutoff: Date) async throws -> Int {
+        let rows = try await transaction { session in
+            try await session.rows("""
+                WITH notifications AS (
+                    DELETE FROM notification_outbox WHERE status IN ('delivered', 'failed') AND created_at < \(cutoff) RETURNING 1
+                ), workers AS (
+                    DELETE FROM workers WHERE state <> \(WorkerState.active.rawValue) AND last_seen < \(cutoff) RETURNING 1
+                )
+                SELECT (SELECT count(*) FROM notifications)::bigint + (SELECT count(*) FROM workers)::bigint
+                """)
+        }
+        return try rows.first?.decode(Int.self) ?? 0
+    }
+
+    public func purgeCandidates(runsFinishedBefore: Date?, logsFinishedBefore: Date?) async throws -> PurgedHistory {
+        // Logs go with their runs, and on their own when older than the log cutoff.
+        let logCutoff = [runsFinishedBefore, logsFinishedBefore].compactMap { $0 }.max()
+        let rows = try await snapshot { session in
+            try await session.rows("""
+                SELECT
+                    CASE WHEN \(runsFinishedBefore)::timestamptz IS NULL THEN 0 ELSE (
+                        SELECT count(*) FROM runs
+                        WHERE finished_at IS NOT NULL AND finished_at < \(runsFinishedBefore) AND status = ANY(\(Self.finishedStatuses)::text[])
+                    ) END::bigint,
+                    CASE WHEN \(logCutoff)::timestamptz IS NULL THEN 0 ELSE (
+                        SELECT count(*) FROM runs r JOIN attempts a ON a.run_id = r.id JOIN task_logs l ON l.attempt_id = a.id
+                        WHERE r.finished_at IS NOT NULL AND r.finished_at < \(logCutoff) AND r.status = ANY(\(Self.finishedStatuses)::text[])
+                    ) END::bigint
+                """)
+        }
+        guard let row = rows.first else { return PurgedHistory() }
+        let (runs, logs) = try row.decode((Int, Int).self)
+        return PurgedHistory(runs: runs, taskLogs: logs)
+    }
+
+    public func storageSize() async throws -> Int64 {
+        let rows = try await session { session in
+            try await session.rows("SELECT pg_database_size(current_database())::bigint")
+        }
+        return try rows.first?.decode(Int64.self) ?? 0
+    }
+
+    /// Autovacuum makes the space of deleted rows reusable; giving it back to the file system
+    /// would take `VACUUM FULL`, which locks every table it rewrites: left to the operator.
+    public func reclaimSpace(full: Bool) async throws {}
+}
