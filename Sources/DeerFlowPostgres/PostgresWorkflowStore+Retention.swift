@@ -103,3 +103,44 @@ extension PostgresWorkflowStore {
     /// would take `VACUUM FULL`, which locks every table it rewrites: left to the operator.
     public func reclaimSpace(full: Bool) async throws {}
 }
+
+extension PostgresWorkflowStore {
+    /// Inserts `count` finished one-task runs of `workflow` in bulk, one a second ending at `end`
+    /// (every tenth failed), each with one attempt and a one-line log; for benchmarks of a store
+    /// with a long history (`deerflow bench --server --history N`). Their ids (`00` and digits)
+    /// sort before every id DeerFlow generates, as older runs do.
+    package func insertHistory(count: Int, workflow: String, endingAt end: Date) async throws {
+        let first = end.addingTimeInterval(-Double(count))
+        for start in stride(from: 0, to: count, by: 100_000) {
+            let upper = min(count, start + 100_000) - 1
+            try await transaction { session in
+                try await session.execute("""
+                    CREATE TEMPORARY TABLE history ON COMMIT DROP AS
+                    SELECT i, '00' || lpad(i::text, 24, '0') AS id, \(first)::timestamptz + i * interval '1 second' AS t
+                    FROM generate_series(\(start)::bigint, \(upper)::bigint) AS i
+                    """)
+                try await session.execute("""
+                    INSERT INTO runs (id, workflow, version, status, params, trigger, created_at, started_at, finished_at, tasks_total, tasks_finished, tasks_failed)
+                    SELECT id, \(workflow), \(workflow) || '@history', CASE WHEN i % 10 = 0 THEN 'failed' ELSE 'success' END, '{}', 'api',
+                           t, t, t + interval '2 ms', 1, 1, (i % 10 = 0)::int FROM history
+                    """)
+                try await session.execute("""
+                    INSERT INTO tasks (run_id, idx, task_id, type, queue, priority, status, deps_remaining, dependents,
+                                       retries, retry_delay_ms, max_retry_delay_ms, jitter, timeout_ms, attempts, output)
+                    SELECT id, 0, 'work', 'noop', 'default', 0, CASE WHEN i % 10 = 0 THEN 'failed' ELSE 'success' END, 0, '{}',
+                           0, 0, 0, 0, NULL, 1, CASE WHEN i % 10 = 0 THEN NULL ELSE '{"rows":42}' END FROM history
+                    """)
+                try await session.execute("""
+                    WITH inserted AS (
+                        INSERT INTO attempts (run_id, task_idx, number, status, queue, priority, queued_at, started_at, finished_at, worker, error)
+                        SELECT id, 0, 1, CASE WHEN i % 10 = 0 THEN 'failed' ELSE 'success' END, 'default', 0, t, t + interval '500 microseconds',
+                               t + interval '2 ms', 'history', CASE WHEN i % 10 = 0 THEN 'exit status 1' ELSE NULL END FROM history
+                        RETURNING id
+                    )
+                    INSERT INTO task_logs (attempt_id, text, bytes) SELECT id, E'processed 42 rows\\n', 18 FROM inserted
+                    """)
+            }
+        }
+        try await session { try await $0.execute("ANALYZE") }
+    }
+}

@@ -106,3 +106,42 @@ extension SQLiteWorkflowStore {
         }
     }
 }
+
+extension SQLiteWorkflowStore {
+    /// Inserts `count` finished one-task runs of `workflow` in bulk, one a second ending at `end`
+    /// (every tenth failed), each with one attempt and a one-line log; for benchmarks of a store
+    /// with a long history (`deerflow bench --server --history N`). Their ids (`00` and digits)
+    /// sort before every id DeerFlow generates, as older runs do.
+    package func insertHistory(count: Int, workflow: String, endingAt end: Date) async throws {
+        let last = Column.micros(end)
+        for start in stride(from: 0, to: count, by: 100_000) {
+            let binds: [SQLiteData] = [.integer(start), .integer(min(count, start + 100_000) - 1), .integer(last - count * 1_000_000)]
+            try await writer.transaction { db in
+                let numbers = "WITH RECURSIVE n(i) AS (SELECT ? UNION ALL SELECT i + 1 FROM n WHERE i < ?), h AS (SELECT i, '00' || printf('%024d', i) AS id, ? + i * 1000000 AS t FROM n)"
+                _ = try await db.rows("""
+                    \(numbers)
+                    INSERT INTO runs (id, workflow, version, status, params, trigger, created_at, started_at, finished_at, tasks_total, tasks_finished, tasks_failed)
+                    SELECT id, ?, ? || '@history', CASE WHEN i % 10 = 0 THEN 'failed' ELSE 'success' END, '{}', 'api', t, t, t + 2000, 1, 1, i % 10 = 0 FROM h
+                    """, binds + [.text(workflow), .text(workflow)])
+                _ = try await db.rows("""
+                    \(numbers)
+                    INSERT INTO tasks (run_id, idx, task_id, type, queue, priority, status, deps_remaining, dependents,
+                                       retries, retry_delay_ms, max_retry_delay_ms, jitter, timeout_ms, attempts, output)
+                    SELECT id, 0, 'work', 'noop', 'default', 0, CASE WHEN i % 10 = 0 THEN 'failed' ELSE 'success' END, 0, '',
+                           0, 0, 0, 0, NULL, 1, CASE WHEN i % 10 = 0 THEN NULL ELSE '{"rows":42}' END FROM h
+                    """, binds)
+                _ = try await db.rows("""
+                    \(numbers)
+                    INSERT INTO attempts (run_id, task_idx, number, status, queue, priority, queued_at, started_at, finished_at, worker, error)
+                    SELECT id, 0, 1, CASE WHEN i % 10 = 0 THEN 'failed' ELSE 'success' END, 'default', 0, t, t + 500, t + 2000, 'history',
+                           CASE WHEN i % 10 = 0 THEN 'exit status 1' ELSE NULL END FROM h
+                    """, binds)
+                _ = try await db.rows("""
+                    INSERT INTO task_logs (attempt_id, text, bytes)
+                    SELECT id, 'processed 42 rows' || char(10), 18 FROM attempts
+                    WHERE id > (SELECT coalesce(max(attempt_id), 0) FROM task_logs) AND worker = 'history'
+                    """)
+            }
+        }
+    }
+}

@@ -65,6 +65,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: "Drive a real `deerflow server` with its default flags over HTTP (W1, W2, W3).")
     var server = false
 
+    @Option(help: "With --server: put this many finished runs into the store first (in bulk), time the runs list over them, then purge them.")
+    var history = 0
+
     /// Internal: run as one of the worker processes of a --database benchmark.
     @Flag(help: .private)
     var workerProcess = false
@@ -97,7 +100,9 @@ struct BenchCommand: AsyncParsableCommand {
         }
         let selected = Set((only ?? "w1,w2,w3,metrics,logging,tracing").split(separator: ",").map { String($0).lowercased() })
         if server {
-            print(try await ServerBenchmark(database: database, w1Runs: w1Runs, w2Length: w2Length).run(workloads: selected))
+            var benchmark = ServerBenchmark(database: database, w1Runs: w1Runs, w2Length: w2Length)
+            benchmark.history = history
+            print(try await benchmark.run(workloads: selected))
             return
         }
         if let database {

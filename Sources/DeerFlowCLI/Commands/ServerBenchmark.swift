@@ -1,7 +1,11 @@
 import AsyncHTTPClient
+import DeerFlow
 import DeerFlowCore
+import DeerFlowPostgres
 import DeerFlowServer
+import DeerFlowSQLite
 import Foundation
+import Logging
 import NIOCore
 import NIOHTTP1
 
@@ -17,6 +21,9 @@ struct ServerBenchmark {
     let database: String?
     let w1Runs: Int
     let w2Length: Int
+    /// Finished runs put into the store before the server starts (ending a day ago), then the
+    /// runs list and pages are timed and a purge deletes them.
+    var history = 0
 
     static func workflows(w2Length: Int) -> [String: String] {
         var chain = "name: chain\ntasks:\n"
@@ -41,6 +48,8 @@ struct ServerBenchmark {
             try text.write(to: directory.appendingPathComponent("workflows/\(name)"), atomically: true, encoding: .utf8)
         }
         let databaseURL = database ?? "sqlite://" + directory.appendingPathComponent("bench.sqlite").path
+        var seeding: String?
+        if history > 0 { seeding = try await Self.insertHistory(history, databaseURL: databaseURL) }
         var free: Int?
         for candidate in 18_300..<18_400 where await ListenerCheck.problem(host: "127.0.0.1", port: candidate) == nil {
             free = candidate
@@ -63,7 +72,8 @@ struct ServerBenchmark {
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         let api = APIDriver(client: client, base: "http://127.0.0.1:\(port)")
         do {
-            let report = try await measure(api, server: server, databaseURL: databaseURL, workloads: workloads)
+            var report = try await measure(api, server: server, databaseURL: databaseURL, workloads: workloads)
+            if let seeding { report += "\n" + seeding + "\n" + (try await measureHistory(api)) }
             try await client.shutdown()
             kill(server.processIdentifier, SIGTERM)
             server.waitUntilExit()
@@ -116,6 +126,60 @@ struct ServerBenchmark {
         }
         lines.append(String(format: "server peak RSS %.1f MiB", Double(MemoryUsage.peakResidentBytes(pid: server.processIdentifier)) / 1_048_576))
         return lines.joined(separator: "\n")
+    }
+
+    /// Puts `count` finished runs into the store, in bulk, before the server opens it.
+    static func insertHistory(_ count: Int, databaseURL: String) async throws -> String {
+        let store = try DeerFlowRuntime.makeStore(url: databaseURL, logger: Logger(label: "deerflow.bench", factory: { _ in SwiftLogNoOpLogHandler() }))
+        try await store.prepare()
+        let clock = ContinuousClock()
+        let start = clock.now
+        do {
+            let end = Date().addingTimeInterval(-86_400)
+            if let sqlite = store as? SQLiteWorkflowStore {
+                try await sqlite.insertHistory(count: count, workflow: "history", endingAt: end)
+            } else if let postgres = store as? PostgresWorkflowStore {
+                try await postgres.withRunning { try await $0.insertHistory(count: count, workflow: "history", endingAt: end) }
+            }
+            let bytes = try await store.storageSize()
+            try await store.close()
+            return String(format: "history: %d finished runs (1 task, 1 attempt, 1 log line each) inserted in %.1f s before the server started; database %.1f MB",
+                          count, (clock.now - start).seconds, Double(bytes) / 1e6)
+        } catch {
+            try? await store.close()
+            throw error
+        }
+    }
+
+    /// Times the runs list and pages over the history, then purges it through the API.
+    private func measureHistory(_ api: APIDriver) async throws -> String {
+        var lines: [String] = []
+        let clock = ContinuousClock()
+        for (name, path) in [
+            ("GET /api/v1/runs?limit=50", "/api/v1/runs?limit=50"),
+            ("GET /api/v1/runs?workflow=one&limit=50", "/api/v1/runs?workflow=one&limit=50"),
+            ("GET /api/v1/runs?status=failed&limit=50", "/api/v1/runs?status=failed&limit=50"),
+            ("GET / (UI overview)", "/"),
+            ("GET /runs (UI runs page)", "/runs"),
+        ] {
+            var latencies: [Double] = []
+            for _ in 0..<50 {
+                let sent = clock.now
+                let (status, _) = try await api.send(.GET, path)
+                guard status == 200 else { throw CLIError("\(name) answered HTTP \(status)") }
+                latencies.append((clock.now - sent).seconds)
+            }
+            latencies.sort()
+            lines.append(String(format: "  %@: p50 %.2f ms, p99 %.2f ms", name, Self.percentile(latencies, 0.5) * 1000, Self.percentile(latencies, 0.99) * 1000))
+        }
+        let start = clock.now
+        let (status, json) = try await api.send(.POST, "/api/v1/maintenance/purge", body: #"{"older_than": "12h"}"#)
+        guard status == 200, case .object(let report)? = json else { throw CLIError("the purge answered HTTP \(status)") }
+        lines.append(String(
+            format: "  purge (older_than 12h): %d runs and %d task logs in %.1f s; database %.1f MB before, %.1f MB after",
+            report["runs"]?.intValue ?? 0, report["task_logs"]?.intValue ?? 0, (clock.now - start).seconds,
+            Double(report["database_bytes_before"]?.intValue ?? 0) / 1e6, Double(report["database_bytes_after"]?.intValue ?? 0) / 1e6))
+        return "history reads (50 requests each):\n" + lines.joined(separator: "\n")
     }
 
     static func percentile(_ sorted: [Double], _ p: Double) -> Double {

@@ -318,7 +318,7 @@ public final class DeerFlowRuntime: Sendable {
     /// The store for a database URL: `sqlite://PATH` (`sqlite:///abs/path` or `sqlite://./rel/path`)
     /// or `postgres://user:password@host:port/database?sslmode=...` (`postgresql://` too).
     /// Messages never show a URL's password.
-    static func makeStore(url: String, logger: Logger) throws -> any ServerStore {
+    package static func makeStore(url: String, logger: Logger) throws -> any ServerStore {
         if url.hasPrefix("sqlite://") {
             let path = String(url.dropFirst("sqlite://".count))
             guard !path.isEmpty else {
