@@ -309,10 +309,14 @@ public struct WebUI: BrowserRoutes {
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
             try await writer.write(ByteBuffer(string: "retry: 2000\n: connected\n\n"))
             let deadline = ContinuousClock.now + .seconds(600)
+            // Changes are gathered before the page is told: a run page follows its run closely; a
+            // page of everything (overview, runs list) refreshes at most every 2 s, so a busy
+            // cluster does not have every open overview re-rendered many times a second.
+            let gather: Duration = run == nil ? .seconds(2) : .milliseconds(300)
             for await changed in updates {
                 if ContinuousClock.now > deadline { break }
                 if changed {
-                    try await Task.sleep(for: .milliseconds(300))
+                    try await Task.sleep(for: gather)
                     try await writer.write(ByteBuffer(string: "event: change\ndata: {}\n\n"))
                 } else {
                     try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))

@@ -38,7 +38,9 @@ struct BenchCommand: AsyncParsableCommand {
             With --server: the figures users get. A `deerflow server` child process with its default flags (a fresh \
             SQLite file, or --database) is driven over HTTP from this process, one keep-alive connection and one \
             request at a time: W1 (--w1-runs one-task runs, with the trigger's latency), W2 (total time of the chain / \
-            its length), W3, and the server's peak memory.
+            its length), W3, the UI (runs, workflows, a 500-task run's page, a 1,000-task DAG's layout, page weight, \
+            W1 with 100 live pages open), and the server's peak memory. --history N first puts N finished runs in the \
+            store (in bulk), then times the runs list and pages over them and purges them.
 
             Build with `swift build -c release` for meaningful figures.
             """
@@ -53,7 +55,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Chain length in W2.")
     var w2Length = 200
 
-    @Option(help: "Only run these workloads (comma-separated: w1, w2, w3, metrics, logging, tracing; the last three are SQLite only).")
+    @Option(help: "Only run these workloads (comma-separated: w1, w2, w3, metrics, logging, tracing; the last three are SQLite only; with --server: w1, w2, w3, ui).")
     var only: String?
 
     @Option(help: ArgumentHelp("Run on this PostgreSQL database (postgres://user:password@host:port/db) with worker processes.", valueName: "url"))
@@ -98,7 +100,7 @@ struct BenchCommand: AsyncParsableCommand {
             try await DistributedBenchmark.serveWorker(database: database, slots: slots, w2Length: w2Length)
             return
         }
-        let selected = Set((only ?? "w1,w2,w3,metrics,logging,tracing").split(separator: ",").map { String($0).lowercased() })
+        let selected = Set((only ?? (server ? "w1,w2,w3,ui" : "w1,w2,w3,metrics,logging,tracing")).split(separator: ",").map { String($0).lowercased() })
         if server {
             var benchmark = ServerBenchmark(database: database, w1Runs: w1Runs, w2Length: w2Length)
             benchmark.history = history

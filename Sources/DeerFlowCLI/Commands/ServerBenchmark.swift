@@ -8,6 +8,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -33,7 +34,21 @@ struct ServerBenchmark {
         var fan = "name: fan\ntasks:\n  - id: start\n    type: noop\n"
         for index in 0..<100 { fan += "  - id: m\(index)\n    type: noop\n    depends_on: [start]\n" }
         fan += "  - id: end\n    type: noop\n    depends_on: [\((0..<100).map { "m\($0)" }.joined(separator: ", "))]\n"
+        // The UI workload's big DAGs: 1 → 498 → 1 (a 500-task run page), and 20 layers of 50
+        // tasks, each depending on two of the layer before (the workflow page lays out 1,000 tasks).
+        var wide = "name: wide500\ntasks:\n  - id: start\n    type: noop\n"
+        for index in 0..<498 { wide += "  - id: m\(index)\n    type: noop\n    depends_on: [start]\n" }
+        wide += "  - id: end\n    type: noop\n    depends_on: [\((0..<498).map { "m\($0)" }.joined(separator: ", "))]\n"
+        var dag = "name: dag1000\ntasks:\n"
+        for layer in 0..<20 {
+            for index in 0..<50 {
+                dag += "  - id: l\(layer)n\(index)\n    type: noop\n"
+                if layer > 0 { dag += "    depends_on: [l\(layer - 1)n\(index), l\(layer - 1)n\((index * 7 + 3) % 50)]\n" }
+            }
+        }
         return [
+            "wide500.yaml": wide,
+            "dag1000.yaml": dag,
             "one.yaml": "name: one\ntasks:\n  - id: noop\n    type: noop\n",
             "chain.yaml": chain,
             "fan.yaml": fan,
@@ -124,8 +139,90 @@ struct ServerBenchmark {
             try await api.waitUntilIdle()
             lines.append(String(format: "W3  20 × (1 → 100 → 1): %.3f s", (clock.now - start).seconds))
         }
+        if workloads.contains("ui") { lines += try await measureUI(api) }
         lines.append(String(format: "server peak RSS %.1f MiB", Double(MemoryUsage.peakResidentBytes(pid: server.processIdentifier)) / 1_048_576))
         return lines.joined(separator: "\n")
+    }
+
+    /// The UI's pages as a browser gets them: the time of each (50 requests, one at a time), the
+    /// weight of a run page with its stylesheet and script, and what 100 open live pages cost W1.
+    private func measureUI(_ api: APIDriver) async throws -> [String] {
+        var lines = ["UI (50 requests each, server time as the client sees it):"]
+        let clock = ContinuousClock()
+        let wide = try await api.trigger("wide500")
+        try await api.waitForRun(wide)
+        func time(_ name: String, _ path: String) async throws -> Int {
+            var latencies: [Double] = []
+            var bytes = 0
+            for _ in 0..<50 {
+                let sent = clock.now
+                let (status, body) = try await api.fetch(path)
+                guard status == 200 else { throw CLIError("\(name) answered HTTP \(status)") }
+                latencies.append((clock.now - sent).seconds)
+                bytes = body
+            }
+            latencies.sort()
+            lines.append(String(format: "  %@: p50 %.2f ms, p99 %.2f ms, %d bytes", name, Self.percentile(latencies, 0.5) * 1000, Self.percentile(latencies, 0.99) * 1000, bytes))
+            return bytes
+        }
+        _ = try await time("GET /runs", "/runs")
+        _ = try await time("GET /workflows", "/workflows")
+        let runPage = try await time("GET /runs/{id} of a 500-task run (DAG, timeline, attempts)", "/runs/\(wide)")
+        _ = try await time("GET /workflows/dag1000 (layout of 1,000 tasks)", "/workflows/dag1000")
+        let stylesheet = try await api.fetch("/static/deerflow.css").bytes
+        let script = try await api.fetch("/static/deerflow.js").bytes
+        lines.append(String(format: "  weight of that run page with stylesheet and script: %.1f KB (page %d, css %d, js %d bytes)",
+                            Double(runPage + stylesheet + script) / 1000, runPage, stylesheet, script))
+
+        // 100 open pages, each fetching its page again on every change its stream reports, as
+        // the script does, while W1 runs: first 100 run pages (of the first 100 runs W1 creates),
+        // then 100 overviews (the stream of every change, the widest).
+        let runs = min(w1Runs, 2_000)
+        var followerConfiguration = HTTPClient.Configuration()
+        // A connection per open page and its refreshes, as 100 browser tabs have.
+        followerConfiguration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 200)
+        let followers = HTTPClient(eventLoopGroupProvider: .singleton, configuration: followerConfiguration)
+        let refreshes = Counter()
+        @Sendable func follow(stream: String, page: String) async throws {
+            let response = try await followers.execute(HTTPClientRequest(url: api.base + stream), timeout: .seconds(600))
+            for try await chunk in response.body where String(buffer: chunk).contains("event: change") {
+                let answer = try await followers.execute(HTTPClientRequest(url: api.base + page), timeout: .seconds(60))
+                _ = try await answer.body.collect(upTo: 64 << 20)
+                refreshes.add()
+            }
+        }
+        /// W1's tasks/s; `opened` is called with each of the first 100 runs' ids as W1 creates it.
+        func w1(_ opened: (String) -> Void = { _ in }) async throws -> Double {
+            let start = clock.now
+            for index in 0..<runs {
+                let id = try await api.trigger("one")
+                if index < 100 { opened(id) }
+            }
+            try await api.waitUntilIdle()
+            return Double(runs) / (clock.now - start).seconds
+        }
+        var results: [(String, Double)] = [("no page open", try await w1())]
+        let runPages = try await withThrowingTaskGroup(of: Void.self) { group in
+            let rate = try await w1 { id in group.addTask { try await follow(stream: "/live?run=\(id)", page: "/runs/\(id)") } }
+            group.cancelAll()
+            return rate
+        }
+        results.append(("100 run pages open", runPages))
+        let runPageRefreshes = refreshes.value
+        let overviews = try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<100 { group.addTask { try await follow(stream: "/live", page: "/") } }
+            try await Task.sleep(for: .milliseconds(500))
+            let rate = try await w1()
+            group.cancelAll()
+            return rate
+        }
+        results.append(("100 overviews open", overviews))
+        try await followers.shutdown()
+        let quiet = results[0].1
+        lines.append("  W1 (\(runs) runs) with " + results.map { name, rate in
+            String(format: "%@ %.0f tasks/s (%+.1f %%)", name, rate, (rate / quiet - 1) * 100)
+        }.joined(separator: "; ") + "; page refreshes: \(runPageRefreshes) run pages, \(refreshes.value - runPageRefreshes) overviews")
+        return lines
     }
 
     /// Puts `count` finished runs into the store, in bulk, before the server opens it.
@@ -188,6 +285,13 @@ struct ServerBenchmark {
     }
 }
 
+/// A count shared by concurrent tasks.
+final class Counter: Sendable {
+    private let storage = Mutex(0)
+    func add() { storage.withLock { $0 += 1 } }
+    var value: Int { storage.withLock { $0 } }
+}
+
 /// The API calls of the server benchmark.
 struct APIDriver {
     let client: HTTPClient
@@ -203,6 +307,13 @@ struct APIDriver {
         let response = try await client.execute(request, timeout: .seconds(60))
         let bytes = try await response.body.collect(upTo: 16 << 20)
         return (response.status.code, try? JSONValue(parsing: String(buffer: bytes)))
+    }
+
+    /// GETs a page or asset; answers the status and the body's size.
+    func fetch(_ path: String) async throws -> (status: UInt, bytes: Int) {
+        let response = try await client.execute(HTTPClientRequest(url: base + path), timeout: .seconds(60))
+        let body = try await response.body.collect(upTo: 64 << 20)
+        return (response.status.code, body.readableBytes)
     }
 
     func trigger(_ workflow: String) async throws -> String {
