@@ -63,6 +63,8 @@ public struct WebUI: BrowserRoutes {
     let outbox: (any OutboxStore)?
     let live: LiveUpdates
     let sessions: Sessions
+    /// Results shared by the pages of every browser for a moment (the overview's figures, charts).
+    let caches = PageCaches()
 
     /// - Parameters:
     ///   - monitoring: the process's alerting (history, alerts); nil when alerting is off.

@@ -11,12 +11,19 @@ extension WebUI {
     func overview(_ request: Request) async throws -> Response {
         let now = Date()
         let store = engine.store
-        async let statisticsCall = store.statistics(now: now)
-        async let hourCall = store.runCounts(since: now.addingTimeInterval(-3600))
-        async let dayCall = store.runCounts(since: now.addingTimeInterval(-86400))
-        async let workersCall = store.workers()
-        async let recentCall = store.runs(RunQuery(limit: 10))
-        let (statistics, hour, day, workers, recent) = try await (statisticsCall, hourCall, dayCall, workersCall, recentCall)
+        // Every open overview refreshes on changes: what they show is read from the store at most
+        // once a second, however many are open.
+        let figures = try await caches.overview(maxAge: .seconds(1)) {
+            async let statisticsCall = store.statistics(now: now)
+            async let hourCall = store.runCounts(since: now.addingTimeInterval(-3600))
+            async let dayCall = store.runCounts(since: now.addingTimeInterval(-86400))
+            async let workersCall = store.workers()
+            async let recentCall = store.runs(RunQuery(limit: 10))
+            return OverviewFigures(
+                statistics: try await statisticsCall, hour: try await hourCall, day: try await dayCall,
+                workers: try await workersCall, recent: try await recentCall)
+        }
+        let (statistics, hour, day, workers, recent) = (figures.statistics, figures.hour, figures.day, figures.workers, figures.recent)
         let live = workers.filter { $0.state == .active }
         let alerts = monitoring?.activeAlerts() ?? []
         let firing = alerts.filter { $0.state == .firing }.count
@@ -70,17 +77,22 @@ extension WebUI {
         let top = 16.0
         let bottom = height - 16
         let f = DAGLayout.format
+        // The history gains a sample per scrape interval (15 s by default): a panel's values are
+        // evaluated at most every 5 s, shared by every page that shows it.
         return panels.map { panel -> [String: Any] in
-            let parsed = panel.expressions.compactMap { try? PromQLExpression(parsing: $0) }
-            var values: [Double?] = []
-            for step in 0..<points {
-                let time = now.addingTimeInterval(-3600 + Double(step) * 3600 / Double(points - 1))
-                var sum: Double?
-                for expression in parsed {
-                    guard let result = try? expression.evaluate(at: time, in: history) else { continue }
-                    for sample in result.samples where sample.value.isFinite { sum = (sum ?? 0) + sample.value }
+            let values = caches.chart(panel.expressions.joined(separator: "\n"), maxAge: .seconds(5)) {
+                let parsed = panel.expressions.compactMap { try? PromQLExpression(parsing: $0) }
+                var values: [Double?] = []
+                for step in 0..<points {
+                    let time = now.addingTimeInterval(-3600 + Double(step) * 3600 / Double(points - 1))
+                    var sum: Double?
+                    for expression in parsed {
+                        guard let result = try? expression.evaluate(at: time, in: history) else { continue }
+                        for sample in result.samples where sample.value.isFinite { sum = (sum ?? 0) + sample.value }
+                    }
+                    values.append(sum)
                 }
-                values.append(sum)
+                return values
             }
             let known = values.compactMap { $0 }
             let maximum = max(known.max() ?? 0, 0.000_001)
