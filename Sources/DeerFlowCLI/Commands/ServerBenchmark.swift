@@ -270,7 +270,7 @@ struct ServerBenchmark {
             lines.append(String(format: "  %@: p50 %.2f ms, p99 %.2f ms", name, Self.percentile(latencies, 0.5) * 1000, Self.percentile(latencies, 0.99) * 1000))
         }
         let start = clock.now
-        let (status, json) = try await api.send(.POST, "/api/v1/maintenance/purge", body: #"{"older_than": "12h"}"#)
+        let (status, json) = try await api.send(.POST, "/api/v1/maintenance/purge", body: #"{"older_than": "12h"}"#, timeout: .hours(1))
         guard status == 200, case .object(let report)? = json else { throw CLIError("the purge answered HTTP \(status)") }
         lines.append(String(
             format: "  purge (older_than 12h): %d runs and %d task logs in %.1f s; database %.1f MB before, %.1f MB after",
@@ -297,14 +297,14 @@ struct APIDriver {
     let client: HTTPClient
     let base: String
 
-    func send(_ method: HTTPMethod, _ path: String, body: String? = nil) async throws -> (status: UInt, json: JSONValue?) {
+    func send(_ method: HTTPMethod, _ path: String, body: String? = nil, timeout: TimeAmount = .seconds(60)) async throws -> (status: UInt, json: JSONValue?) {
         var request = HTTPClientRequest(url: base + path)
         request.method = method
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(string: body))
         }
-        let response = try await client.execute(request, timeout: .seconds(60))
+        let response = try await client.execute(request, timeout: timeout)
         let bytes = try await response.body.collect(upTo: 16 << 20)
         return (response.status.code, try? JSONValue(parsing: String(buffer: bytes)))
     }
