@@ -177,7 +177,7 @@ public struct WebUI: BrowserRoutes {
             switch error.code {
             case .notFound: status = .notFound
             case .conflict: status = .conflict
-            case .badRequest, .invalidParams: status = .badRequest
+            case .badRequest, .invalidParams, .invalidRequest: status = .badRequest
             default: status = .internalServerError
             }
             return errorPage(request, status: status, message: error.message)
