@@ -85,6 +85,7 @@ public struct WebUI: BrowserRoutes {
         ("GET", "/"), ("GET", "/runs"), ("GET", "/runs/jump"), ("GET", "/runs/{id}"), ("POST", "/runs/{id}/cancel"),
         ("GET", "/runs/{id}/tasks/{task}/log.txt"), ("GET", "/runs/{id}/tasks/{task}/log/live"),
         ("GET", "/workflows"), ("GET", "/workflows/{name}"), ("POST", "/workflows/{name}/runs"),
+        ("POST", "/workflows/{name}/pause"), ("POST", "/workflows/{name}/unpause"),
         ("GET", "/workers"), ("GET", "/alerts"), ("GET", "/dashboard"), ("GET", "/live"), ("POST", "/logout"),
     ]
 
@@ -112,6 +113,12 @@ public struct WebUI: BrowserRoutes {
         }
         routes.post("/runs/{id}/cancel") { request, context in
             await ui.guarded(request) { try await ui.cancel(request, id: context.parameters.get("id") ?? "") }
+        }
+        routes.post("/workflows/{name}/pause") { request, context in
+            await ui.guarded(request) { try await ui.setPaused(request, name: context.parameters.get("name") ?? "", paused: true) }
+        }
+        routes.post("/workflows/{name}/unpause") { request, context in
+            await ui.guarded(request) { try await ui.setPaused(request, name: context.parameters.get("name") ?? "", paused: false) }
         }
         routes.get("/runs/{id}/tasks/{task}/log.txt") { request, context in
             await ui.guarded(request) {
