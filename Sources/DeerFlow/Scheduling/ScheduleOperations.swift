@@ -148,7 +148,10 @@ extension DeerFlowEngine {
     /// Creates the next runs of every running backfill, keeping at most its `max_active` pending
     /// or running, and finishes those with nothing left. Called by the scheduler leader; state is
     /// in the store, so a new leader or a restart continues without duplicates.
-    func advanceBackfills(now: Date) async throws {
+    ///
+    /// - Parameter waiting: backfills already reported as waiting for a workflow this process
+    ///   does not load (reported once each).
+    func advanceBackfills(now: Date, waiting: inout Set<String>) async throws {
         for backfill in try await store.activeBackfills() {
             guard let next = backfill.nextFireAt else {
                 if backfill.active == 0, try await store.finishBackfill(backfill.id, status: backfill.outcome, at: now) {
@@ -163,6 +166,7 @@ extension DeerFlowEngine {
             let slots = backfill.maxActive - backfill.active
             guard slots > 0 else { continue }
             guard let entry = workflows[backfill.workflow] else {
+                guard waiting.insert(backfill.id).inserted else { continue }
                 logger.warning("backfill waits: its workflow is not loaded in the scheduler leader", metadata: [
                     "backfill_id": "\(backfill.id)", "workflow": "\(backfill.workflow)",
                 ])

@@ -69,6 +69,7 @@ public final class SchedulerService: Service, Sendable {
 
     private func loop() async {
         var schedules: [String: LoadedSchedule]?
+        var waitingBackfills: Set<String> = []
         var lastSweep = ContinuousClock.now
         while !Task.isCancelled {
             let now = Date()
@@ -109,7 +110,7 @@ public final class SchedulerService: Service, Sendable {
                 engine.logger.error("scheduler could not fire schedules; retrying", metadata: ["error": "\(error)"])
             }
             do {
-                try await engine.advanceBackfills(now: now)
+                try await engine.advanceBackfills(now: now, waiting: &waitingBackfills)
             } catch {
                 engine.logger.error("scheduler could not advance backfills; retrying", metadata: ["error": "\(error)"])
             }
