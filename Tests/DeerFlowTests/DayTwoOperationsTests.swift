@@ -137,6 +137,42 @@ struct DayTwoOperationsTests {
         }
     }
 
+    @Test("the UI's workflow page pauses and unpauses with CSRF forms and says so in text; a backfill run's page shows its logical time")
+    func userInterface() async throws {
+        try await withTestServer(yamlWorkflows: Self.workflows) { server in
+            let csrf = String(repeating: "a1", count: 16)
+            let cookie = ["Cookie": "deerflow_csrf=\(csrf)", "Content-Type": "application/x-www-form-urlencoded"]
+            let page = try await server.request("GET", "/workflows/daily").text
+            #expect(page.contains("action=\"/workflows/daily/pause\"") && page.contains("Pause schedule"), "\(page)")
+            #expect(!page.contains("⏸ paused"))
+            // Without the CSRF token nothing happens.
+            let forged = try await server.request("POST", "/workflows/daily/pause", body: "csrf=", headers: cookie)
+            #expect(forged.status == 400)
+            #expect(try await Self.paused(server, "daily") == false)
+            let rawCookie = cookie.map { ($0.key, $0.value) }
+            let paused = try await RawHTTP.send(port: server.apiPort, method: "POST", target: "/workflows/daily/pause", headers: rawCookie, body: "csrf=\(csrf)")
+            #expect(paused.status == 303, "\(paused.body)")
+            #expect(try await Self.paused(server, "daily") == true)
+            let pausedPage = try await server.request("GET", "/workflows/daily?notice=paused").text
+            #expect(pausedPage.contains("⏸ paused") && pausedPage.contains("Unpause schedule") && pausedPage.contains("The schedule is paused"), "\(pausedPage)")
+            let list = try await server.request("GET", "/workflows").text
+            #expect(list.contains("⏸ paused"), "\(list)")
+            let unpaused = try await server.request("POST", "/workflows/daily/unpause", body: "csrf=\(csrf)&catch_up=true", headers: cookie)
+            #expect(unpaused.text.contains("the fire times missed while paused fire now"), "\(unpaused.text)")
+            #expect(try await Self.paused(server, "daily") == false)
+            #expect(try await server.request("POST", "/workflows/manual/pause", body: "csrf=\(csrf)", headers: cookie).status == 409)
+
+            let created = try await server.request("POST", "/api/v1/workflows/daily/backfills", body: #"{"from": "2024-06-01", "to": "2024-06-01T02:00:00Z"}"#)
+            #expect(created.status == 201, "\(created.text)")
+            let run = try await Self.eventually { try await !Self.runs(server, "daily").isEmpty }
+            #expect(run)
+            guard case .string(let runID)? = try await Self.runs(server, "daily").first?["id"] else { return }
+            let runPage = try await server.request("GET", "/runs/\(runID)").text
+            #expect(runPage.contains("Logical time") && runPage.contains("2024-06-01T02:00:00.000Z"), "\(runPage)")
+            #expect(runPage.contains("<dd>backfill · ") && runPage.contains("<span class=\"mono\">bf-"), "\(runPage)")
+        }
+    }
+
     @Test("unpause without catch-up skips the fire times missed while paused")
     func unpauseSkipsMissed() async throws {
         try await withTestServer(yamlWorkflows: Self.workflows) { server in
