@@ -107,6 +107,8 @@ struct DayTwoOperationsTests {
             }
             #expect(metric, "deerflow_schedule_paused{workflow=\"minutely\"} is 1")
             #expect(try await server.metrics()[MetricSamples.key("deerflow_schedule_paused", ["workflow": "quiet"])] == 0)
+            #expect(try await server.metrics()[MetricSamples.key("deerflow_schedule_next_fire_timestamp_seconds", ["workflow": "minutely"])] == 0,
+                    "a paused schedule has no next fire time, so ScheduleOverdue does not fire for it")
 
             // Make the paused schedule due: the scheduler must not fire it. (A fire of a minute
             // that passed before the first server paused it may exist: count from here.)

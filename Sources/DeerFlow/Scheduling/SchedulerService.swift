@@ -152,7 +152,8 @@ public final class SchedulerService: Service, Sendable {
                 record.nextFireAt = cron.nextFire(after: now)
                 try await engine.store.saveSchedule(record)
             }
-            scheduleEvents.emit(.next(workflow: record.workflow, at: record.nextFireAt))
+            // A paused schedule has no next fire (0: the overdue alert's `> 0` guard skips it).
+            scheduleEvents.emit(.next(workflow: record.workflow, at: record.paused ? nil : record.nextFireAt))
             scheduleEvents.emit(.paused(workflow: record.workflow, paused: record.paused))
             result[entry.definition.name] = LoadedSchedule(cron: cron, catchup: schedule.catchup, record: record, entry: entry)
         }
@@ -170,7 +171,7 @@ public final class SchedulerService: Service, Sendable {
             schedule.record.nextFireAt = stored.nextFireAt
             schedules[stored.workflow] = schedule
             if changed { scheduleEvents.emit(.paused(workflow: stored.workflow, paused: stored.paused)) }
-            scheduleEvents.emit(.next(workflow: stored.workflow, at: stored.nextFireAt))
+            scheduleEvents.emit(.next(workflow: stored.workflow, at: stored.paused ? nil : stored.nextFireAt))
         }
     }
 
