@@ -172,6 +172,21 @@ struct DayTwoOperationsTests {
             let runPage = try await server.request("GET", "/runs/\(runID)").text
             #expect(runPage.contains("Logical time") && runPage.contains("2024-06-01T02:00:00.000Z"), "\(runPage)")
             #expect(runPage.contains("<dd>backfill · ") && runPage.contains("<span class=\"mono\">bf-"), "\(runPage)")
+
+            // The backfill form, the backfills under way, and their cancel button.
+            let slowPage = try await server.request("GET", "/workflows/slow").text
+            #expect(slowPage.contains("action=\"/workflows/slow/backfills\"") && slowPage.contains("Create backfill"), "\(slowPage)")
+            #expect(!(try await server.request("GET", "/workflows/manual").text.contains("Create backfill")), "a workflow without a schedule offers a backfill")
+            let refused = try await server.request("POST", "/workflows/slow/backfills", body: "csrf=\(csrf)&from=2024-06-02&to=2024-06-01&max_active=1", headers: cookie)
+            #expect(refused.status == 400 && refused.text.contains("the range is reversed"), "\(refused.text)")
+            let viaForm = try await server.request(
+                "POST", "/workflows/slow/backfills", body: "csrf=\(csrf)&from=2024-06-01T00%3A00%3A00Z&to=2024-06-01T01%3A00%3A00Z&max_active=1", headers: cookie)
+            #expect(viaForm.text.contains("The backfill was created") && viaForm.text.contains("Backfills under way"), "\(viaForm.text)")
+            let backfillID = try #require(try await server.engine.store.activeBackfills().first { $0.workflow == "slow" }?.id)
+            #expect(viaForm.text.contains(backfillID) && viaForm.text.contains("action=\"/backfills/\(backfillID)/cancel\""), "\(viaForm.text)")
+            let cancelled = try await server.request("POST", "/backfills/\(backfillID)/cancel", body: "csrf=\(csrf)", headers: cookie)
+            #expect(cancelled.text.contains("The backfill was cancelled") && !cancelled.text.contains("Backfills under way"), "\(cancelled.text)")
+            #expect(try await server.engine.store.backfill(backfillID)?.status == .cancelled)
         }
     }
 

@@ -172,11 +172,22 @@ extension DeerFlowEngine {
                 ])
                 continue
             }
-            let cron = try CronSchedule(backfill.cron, timeZone: TimeZone(identifier: backfill.timeZone) ?? .gmt)
-            let times = [next] + cron.fires(after: next, through: backfill.to, limit: slots)
-            let batch = Array(times.prefix(slots))
-            let following = times.count > slots ? times[slots] : nil
-            let runs = try batch.map { try makeRun(entry, trigger: .backfill(logicalTime: $0), params: backfill.params, at: now) }
+            let runs: [NewRun]
+            let following: Date?
+            do {
+                let cron = try CronSchedule(backfill.cron, timeZone: TimeZone(identifier: backfill.timeZone) ?? .gmt)
+                let times = [next] + cron.fires(after: next, through: backfill.to, limit: slots)
+                following = times.count > slots ? times[slots] : nil
+                runs = try times.prefix(slots).map { try makeRun(entry, trigger: .backfill(logicalTime: $0), params: backfill.params, at: now) }
+            } catch {
+                // E.g. the workflow's parameters changed since: the backfill waits; cancel it and start a new one.
+                if waiting.insert(backfill.id).inserted {
+                    logger.error("backfill cannot create its runs; cancel it and create a new one", metadata: [
+                        "backfill_id": "\(backfill.id)", "workflow": "\(backfill.workflow)", "error": "\(error)",
+                    ])
+                }
+                continue
+            }
             let created = try await store.advanceBackfill(backfill.id, expectedNext: next, runs: runs, next: following)
             let createdIDs = Set(created.map(\.id))
             for run in runs where !createdIDs.contains(run.id) { discardRunSpan(run.id) }

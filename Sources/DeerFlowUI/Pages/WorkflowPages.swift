@@ -146,6 +146,8 @@ extension WebUI {
         "paused": "The schedule is paused: it does not fire until unpaused (runs triggered by hand still run).",
         "unpaused": "The schedule is unpaused: it fires at its next fire time.",
         "unpaused-catch-up": "The schedule is unpaused: the fire times missed while paused fire now, as the schedule's catchup policy says.",
+        "backfill": "The backfill was created: the scheduler creates its runs, oldest first, a few at a time.",
+        "backfill-cancelled": "The backfill was cancelled: it creates no more runs, and its running runs were asked to stop.",
     ]
 
     /// Pause and unpause forms carry the CSRF token and, for unpause, the catch-up choice.
@@ -163,6 +165,51 @@ extension WebUI {
         return Self.redirect("/workflows/\(Self.encode(name))?notice=\(notice)")
     }
 
+    /// The backfill form's fields.
+    struct BackfillForm: Decodable {
+        var csrf: String?
+        var from: String?
+        var to: String?
+        var max_active: String?
+    }
+
+    /// `POST /workflows/{name}/backfills` (CSRF-checked), then back to the workflow, where the
+    /// backfill shows with its progress. Refusals show as an error page with the reason.
+    func createBackfill(_ request: Request, name: String) async throws -> Response {
+        let form = try await form(request, as: BackfillForm.self, csrf: \.csrf)
+        func bound(_ text: String?, _ key: String) throws -> Date {
+            guard let text, let date = Timestamp.parseDayOrTime(text) else {
+                throw DeerFlowError(.invalidRequest, "\(key) '\(text ?? "")' is neither a date (2024-06-01, read as 00:00 UTC) nor an RFC 3339 time")
+            }
+            return date
+        }
+        let maxActive = try form.max_active.flatMap { $0.isEmpty ? nil : $0 }.map { text in
+            guard let value = Int(text) else { throw DeerFlowError(.invalidRequest, "max_active '\(text)' is not a whole number") }
+            return value
+        } ?? BackfillLimits.defaultMaxActive
+        _ = try await engine.createBackfill(name, from: try bound(form.from, "from"), to: try bound(form.to, "to"), maxActive: maxActive)
+        return Self.redirect("/workflows/\(Self.encode(name))?notice=backfill")
+    }
+
+    /// `POST /backfills/{id}/cancel` (CSRF-checked), then back to its workflow.
+    func cancelBackfill(_ request: Request, id: String) async throws -> Response {
+        _ = try await form(request, as: CSRFForm.self, csrf: \.csrf)
+        let backfill = try await engine.cancelBackfill(id)
+        return Self.redirect("/workflows/\(Self.encode(backfill.workflow))?notice=backfill-cancelled")
+    }
+
+    /// The backfills of a workflow under way, for its page.
+    static func backfillRows(_ backfills: [BackfillRecord]) -> [[String: Any]] {
+        backfills.map { backfill in
+            [
+                "id": backfill.id, "from": Format.time(backfill.from), "to": Format.time(backfill.to), "maxActive": String(backfill.maxActive),
+                "handled": "\(backfill.runsCreated + backfill.alreadyPresent) of \(backfill.fireTimes)",
+                "present": String(backfill.alreadyPresent), "active": String(backfill.active),
+                "succeeded": String(backfill.succeeded), "failed": String(backfill.failed),
+            ]
+        }
+    }
+
     /// `GET /workflows/{name}`: definition, trigger form, the grid of recent runs × tasks, the DAG.
     /// Two store calls (recent runs, their task states) and the schedules.
     func workflowPage(_ request: Request, context: BasicRequestContext, name: String, form: SubmittedForm?) async throws -> Response {
@@ -178,6 +225,9 @@ extension WebUI {
         page["notice"] = Format.orFalse(Self.query(request)["notice"].flatMap { Self.workflowNotices[$0] })
         page["csrf"] = csrf
         page["encodedName"] = Self.encode(name)
+        let backfills = definition.schedule == nil ? [] : try await engine.store.activeBackfills().filter { $0.workflow == name }
+        page["backfills"] = Self.backfillRows(backfills)
+        page["hasBackfills"] = !backfills.isEmpty
         var triggerForm = Self.triggerForm(definition, csrf: csrf, submitted: form)
         triggerForm["action"] = "/workflows/\(Self.encode(name))/runs?from=workflow"
         page["form"] = triggerForm

@@ -240,6 +240,19 @@ enum Templates {
         {{^paused}}<form method="post" action="/workflows/{{encodedName}}/pause"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" class="secondary">Pause schedule</button></form>{{/paused}}{{/cron}}
         </div>
         <details class="trigger panel"{{#open}} open{{/open}}><summary>Trigger a run</summary>{{#form}}{{>trigger}}{{/form}}</details>
+        {{#cron}}<details class="trigger panel"><summary>Backfill</summary>
+        <form method="post" action="/workflows/{{encodedName}}/backfills">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <p class="sub">One run per fire time from <em>from</em> through <em>to</em>, both inclusive; a date means 00:00 UTC. At most 10,000 fire times; <em>to</em> not after now.</p>
+        <label for="bf-from">from <input id="bf-from" name="from" type="text" placeholder="2024-06-01" required autocomplete="off"></label>
+        <label for="bf-to">to <input id="bf-to" name="to" type="text" placeholder="2024-07-01" required autocomplete="off"></label>
+        <label for="bf-max">at most active at once <input id="bf-max" name="max_active" type="number" min="1" max="1000" value="1"></label>
+        <div><button type="submit">Create backfill</button></div>
+        </form></details>{{/cron}}
+        {{#hasBackfills}}<h2>Backfills under way</h2>
+        <div class="tablewrap"><table><thead><tr><th scope="col">Backfill</th><th scope="col">From</th><th scope="col">To</th><th scope="col" class="num">Fire times handled</th><th scope="col" class="num">Already present</th><th scope="col" class="num">Active (max)</th><th scope="col" class="num">Succeeded</th><th scope="col" class="num">Failed</th><th scope="col"></th></tr></thead><tbody>
+        {{#backfills}}<tr><td class="mono">{{id}}</td><td>{{#from}}{{>time}}{{/from}}</td><td>{{#to}}{{>time}}{{/to}}</td><td class="num">{{handled}}</td><td class="num">{{present}}</td><td class="num">{{active}} ({{maxActive}})</td><td class="num">{{succeeded}}</td><td class="num">{{failed}}</td><td><form method="post" action="/backfills/{{id}}/cancel"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" class="danger">Cancel</button></form></td></tr>{{/backfills}}
+        </tbody></table></div>{{/hasBackfills}}
         <h2>Recent runs × tasks</h2>
         <div id="workflow-grid" data-live class="tablewrap">
         {{#hasRuns}}<table class="grid">
