@@ -61,14 +61,8 @@ struct APIService: APIProtocol {
     func createBackfill(_ input: Operations.CreateBackfill.Input) async throws -> Operations.CreateBackfill.Output {
         let name = input.path.name
         guard case .json(let request) = input.body else { throw DeerFlowError(.badRequest, "send a JSON object with 'from' and 'to'") }
-        func bound(_ text: String, _ key: String) throws -> Date {
-            guard let date = Timestamp.parseDayOrTime(text) else {
-                throw DeerFlowError(.invalidRequest, "\(key) '\(text)' is neither a date (2024-06-01, read as 00:00 UTC) nor an RFC 3339 time (2024-06-01T02:00:00Z)")
-            }
-            return date
-        }
         let backfill = try await engine.createBackfill(
-            name, from: try bound(request.from, "from"), to: try bound(request.to, "to"),
+            name, from: try BackfillLimits.bound(request.from, named: "from"), to: try BackfillLimits.bound(request.to, named: "to"),
             maxActive: request.maxActive ?? BackfillLimits.defaultMaxActive, params: request.params ?? [:])
         return .created(.init(
             headers: .init(location: "/api/v1/backfills/\(backfill.id)"),

@@ -10,6 +10,15 @@ public enum BackfillLimits {
     public static let maxActive = 1...1000
     /// `max_active` when none is given.
     public static let defaultMaxActive = 1
+
+    /// A bound of a backfill's range: a day (`2024-06-01`, 00:00 UTC) or an RFC 3339 time.
+    /// - Throws: ``DeerFlowError`` `.invalidRequest` naming `key` and both accepted forms.
+    public static func bound(_ text: String, named key: String) throws -> Date {
+        guard let date = Timestamp.parseDayOrTime(text) else {
+            throw DeerFlowError(.invalidRequest, "\(key) '\(text)' is neither a date (2024-06-01, read as 00:00 UTC) nor an RFC 3339 time (2024-06-01T02:00:00Z)")
+        }
+        return date
+    }
 }
 
 extension DeerFlowEngine {

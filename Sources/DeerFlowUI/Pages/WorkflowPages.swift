@@ -177,17 +177,12 @@ extension WebUI {
     /// backfill shows with its progress. Refusals show as an error page with the reason.
     func createBackfill(_ request: Request, name: String) async throws -> Response {
         let form = try await form(request, as: BackfillForm.self, csrf: \.csrf)
-        func bound(_ text: String?, _ key: String) throws -> Date {
-            guard let text, let date = Timestamp.parseDayOrTime(text) else {
-                throw DeerFlowError(.invalidRequest, "\(key) '\(text ?? "")' is neither a date (2024-06-01, read as 00:00 UTC) nor an RFC 3339 time")
-            }
-            return date
-        }
         let maxActive = try form.max_active.flatMap { $0.isEmpty ? nil : $0 }.map { text in
             guard let value = Int(text) else { throw DeerFlowError(.invalidRequest, "max_active '\(text)' is not a whole number") }
             return value
         } ?? BackfillLimits.defaultMaxActive
-        _ = try await engine.createBackfill(name, from: try bound(form.from, "from"), to: try bound(form.to, "to"), maxActive: maxActive)
+        _ = try await engine.createBackfill(
+            name, from: try BackfillLimits.bound(form.from ?? "", named: "from"), to: try BackfillLimits.bound(form.to ?? "", named: "to"), maxActive: maxActive)
         return Self.redirect("/workflows/\(Self.encode(name))?notice=backfill")
     }
 
