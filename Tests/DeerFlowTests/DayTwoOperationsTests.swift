@@ -198,10 +198,16 @@ struct DayTwoOperationsTests {
             var due = stored
             due.nextFireAt = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 / 60).rounded(.down) * 60 - 180)
             _ = try await server.engine.store.setSchedulePaused(due, resetNextFire: true)
+            // The scheduler sees the pause and the missed due time (it reads them once a second).
+            try await Task.sleep(for: .seconds(1.5))
             let answer = try await server.request("POST", "/api/v1/workflows/minutely/unpause", body: "{}", headers: ["Content-Type": "application/json"])
             #expect(answer.status == 200, "\(answer.text)")
             let next = try #require(try await server.engine.store.schedules().first { $0.workflow == "minutely" }?.nextFireAt)
             #expect(next > Date(), "the next fire time is after now, not the missed one")
+            let counted = try await Self.eventually(timeout: .seconds(5)) {
+                try await server.metrics()[MetricSamples.key("deerflow_schedules_missed_total", ["workflow": "minutely", "reason": "paused"])] ?? 0 >= 3
+            }
+            #expect(counted, "the fire times skipped while paused count as missed with reason paused")
             try await Task.sleep(for: .seconds(1.5))
             // Only a fire of the current minute may have happened meanwhile, never the missed ones.
             for run in try await Self.runs(server, "minutely") {

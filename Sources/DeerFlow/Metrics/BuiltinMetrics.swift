@@ -69,7 +69,7 @@ public enum BuiltinMetric: String, CaseIterable, Sendable {
         case .scheduleFireDelay:
             return .init(name: rawValue, kind: .histogram, help: "Delay from a schedule's due time to the creation of its run, in seconds.", labels: ["workflow"], buckets: Self.queueBuckets)
         case .schedulesMissed:
-            return .init(name: rawValue, kind: .counter, help: "Schedule due times that did not get a run, by workflow and reason (catchup_latest, catchup_limit, already_fired).", labels: ["workflow", "reason"], buckets: [])
+            return .init(name: rawValue, kind: .counter, help: "Schedule due times that did not get a run, by workflow and reason (catchup_latest, catchup_limit, already_fired, paused).", labels: ["workflow", "reason"], buckets: [])
         case .scheduleNextFire:
             return .init(name: rawValue, kind: .gauge, help: "Unix time of each schedule's next due time.", labels: ["workflow"], buckets: [])
         case .schedulePaused:

@@ -162,11 +162,20 @@ public final class SchedulerService: Service, Sendable {
 
     /// Takes the pause state and due time of each schedule from the store, where an API call of
     /// any server changed them.
-    func refreshPauses(_ schedules: inout [String: LoadedSchedule]) async throws {
+    ///
+    /// An unpause without catch-up moved the due time past the fire times missed while paused:
+    /// those count in `deerflow_schedules_missed_total{reason="paused"}`.
+    func refreshPauses(_ schedules: inout [String: LoadedSchedule], now: Date = Date()) async throws {
         for stored in try await engine.store.schedules() {
             guard var schedule = schedules[stored.workflow], schedule.record.cron == stored.cron, schedule.record.timeZone == stored.timeZone else { continue }
             let changed = schedule.record.paused != stored.paused
             guard changed || schedule.record.nextFireAt != stored.nextFireAt else { continue }
+            if schedule.record.paused, !stored.paused, let old = schedule.record.nextFireAt, let new = stored.nextFireAt, new > old, old <= now {
+                let skipped = [old] + schedule.cron.fires(after: old, through: min(now, new.addingTimeInterval(-1)), limit: configuration.catchupLimit * 10)
+                for time in skipped where time < new {
+                    scheduleEvents.emit(.missed(workflow: stored.workflow, dueAt: time, reason: "paused"))
+                }
+            }
             schedule.record.paused = stored.paused
             schedule.record.nextFireAt = stored.nextFireAt
             schedules[stored.workflow] = schedule
@@ -244,7 +253,7 @@ public final class SchedulerService: Service, Sendable {
 public enum ScheduleEvent: Sendable {
     /// A run was created for a due time, `delay` seconds after it.
     case fired(workflow: String, dueAt: Date, delay: Double)
-    /// A due time did not get a run (`catchup_latest`, `catchup_limit`, `already_fired`).
+    /// A due time did not get a run (`catchup_latest`, `catchup_limit`, `already_fired`, `paused`).
     case missed(workflow: String, dueAt: Date, reason: String)
     /// The next due time (nil: none in the next years).
     case next(workflow: String, at: Date?)
