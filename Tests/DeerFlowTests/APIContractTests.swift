@@ -159,6 +159,8 @@ struct APIContractTests {
             #expect(unpaused.text.contains("\"paused\":false"), "\(unpaused.text)")
             _ = try await call("POST", "/api/v1/workflows/nightly/unpause", unpause, expect: 200)
             _ = try await call("POST", "/api/v1/workflows/nightly/unpause", unpause, body: #"{"catch_up": "yes"}"#, expect: 400)
+            let nullCatchUp = try await call("POST", "/api/v1/workflows/nightly/unpause", unpause, body: #"{"catch_up": null}"#, expect: 400)
+            #expect(nullCatchUp.text.contains("'catch_up' must be true or false, got null"), "\(nullCatchUp.text)")
             _ = try await call("POST", "/api/v1/workflows/greet/unpause", unpause, expect: 409)
             _ = try await call("POST", "/api/v1/workflows/nope/unpause", unpause, expect: 404)
 
@@ -168,6 +170,7 @@ struct APIContractTests {
             #expect(backfill.text.contains("\"fire_times\":2"), "\(backfill.text)")
             _ = try await call("POST", "/api/v1/workflows/nightly/backfills", backfills, body: "{not json", expect: 400)
             _ = try await call("POST", "/api/v1/workflows/nightly/backfills", backfills, body: #"{"from": "2024-06-01"}"#, expect: 400)
+            _ = try await call("POST", "/api/v1/workflows/nightly/backfills", backfills, body: #"{"from": "2024-06-01", "to": "2024-06-03", "params": null}"#, expect: 400)
             let reversed = try await call("POST", "/api/v1/workflows/nightly/backfills", backfills, body: #"{"from": "2024-06-03", "to": "2024-06-01"}"#, expect: 422)
             #expect(reversed.text.contains("\"code\":\"invalid_request\""), "\(reversed.text)")
             _ = try await call("POST", "/api/v1/workflows/greet/backfills", backfills, body: #"{"from": "2024-06-01", "to": "2024-06-03"}"#, expect: 409)
