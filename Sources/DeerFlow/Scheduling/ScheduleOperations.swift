@@ -46,7 +46,9 @@ extension DeerFlowEngine {
             ?? ScheduleRecord(workflow: workflow, cron: schedule.cron, timeZone: schedule.timeZone, nextFireAt: nil, lastFiredAt: nil, paused: schedule.paused)
         let wasPaused = record.paused
         record.paused = paused
-        let reset = !paused && !catchUp
+        // Only an unpause of a paused schedule skips what was missed; unpausing a running schedule
+        // changes nothing (not even the catch-up of a scheduler that was down).
+        let reset = wasPaused && !paused && !catchUp
         if reset || record.nextFireAt == nil || record.cron != schedule.cron || record.timeZone != schedule.timeZone {
             record.cron = schedule.cron
             record.timeZone = schedule.timeZone
