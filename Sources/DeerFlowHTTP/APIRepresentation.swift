@@ -23,6 +23,8 @@ enum APIRepresentation {
             params: params(run.params, secrets: secrets),
             trigger: try value(run.trigger.rawValue, of: "run trigger"),
             scheduledFor: .init(run.scheduledFor),
+            logicalTime: run.logicalTime,
+            backfillId: .init(run.backfillID),
             createdAt: run.createdAt,
             startedAt: .init(run.startedAt),
             finishedAt: .init(run.finishedAt),
@@ -39,6 +41,8 @@ enum APIRepresentation {
             params: params(run.params, secrets: secrets),
             trigger: try value(run.trigger.rawValue, of: "run trigger"),
             scheduledFor: .init(run.scheduledFor),
+            logicalTime: run.logicalTime,
+            backfillId: .init(run.backfillID),
             createdAt: run.createdAt,
             startedAt: .init(run.startedAt),
             finishedAt: .init(run.finishedAt),
@@ -71,7 +75,9 @@ enum APIRepresentation {
             error: .init(attempt.error))
     }
 
-    static func workflow(_ entry: WorkflowRegistry.Entry, nextFire: Date?) throws -> Components.Schemas.Workflow {
+    /// - Parameter state: the schedule's stored state (next due time, pause); nil when the store
+    ///   has none yet, then the definition's initial `paused:` is shown.
+    static func workflow(_ entry: WorkflowRegistry.Entry, state: ScheduleRecord?) throws -> Components.Schemas.Workflow {
         let definition = entry.definition
         var schedule: Components.Schemas.Schedule?
         if let declared = definition.schedule {
@@ -79,13 +85,14 @@ enum APIRepresentation {
                 cron: declared.cron,
                 timezone: declared.timeZone,
                 catchup: try value(declared.catchup.rawValue, of: "schedule catchup"),
-                nextFireAt: .init(nextFire))
+                nextFireAt: .init(state?.nextFireAt))
         }
         return Components.Schemas.Workflow(
             name: definition.name,
             description: definition.description,
             version: entry.versionID,
             schedule: .init(schedule),
+            paused: definition.schedule == nil ? false : (state?.paused ?? definition.schedule?.paused ?? false),
             params: try definition.params.map { param in
                 Components.Schemas.WorkflowParam(
                     name: param.name,
@@ -105,6 +112,27 @@ enum APIRepresentation {
                     retries: task.retry.retries,
                     timeout: .init(task.timeout.map(DurationText.format)))
             })
+    }
+
+    static func backfill(_ backfill: BackfillRecord, secrets: Set<String>) throws -> Components.Schemas.Backfill {
+        Components.Schemas.Backfill(
+            id: backfill.id,
+            workflow: backfill.workflow,
+            from: backfill.from,
+            to: backfill.to,
+            maxActive: backfill.maxActive,
+            params: params(backfill.params, secrets: secrets),
+            status: try value(backfill.status.rawValue, of: "backfill status"),
+            fireTimes: backfill.fireTimes,
+            runsCreated: backfill.runsCreated,
+            alreadyPresent: backfill.alreadyPresent,
+            pending: backfill.runs[.pending] ?? 0,
+            running: backfill.runs[.running] ?? 0,
+            succeeded: backfill.succeeded,
+            failed: backfill.failed,
+            nextFireAt: .init(backfill.nextFireAt),
+            createdAt: backfill.createdAt,
+            finishedAt: .init(backfill.finishedAt))
     }
 
     static func worker(_ worker: WorkerRecord) throws -> Components.Schemas.Worker {

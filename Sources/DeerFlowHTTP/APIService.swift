@@ -29,17 +29,56 @@ struct APIService: APIProtocol {
     // MARK: Workflows
 
     func listWorkflows(_ input: Operations.ListWorkflows.Input) async throws -> Operations.ListWorkflows.Output {
-        let fires = await nextFires()
-        let workflows = try engine.workflows.all.map { try APIRepresentation.workflow($0, nextFire: fires[$0.definition.name]) }
+        let states = await scheduleStates()
+        let workflows = try engine.workflows.all.map { try APIRepresentation.workflow($0, state: states[$0.definition.name]) }
         return .ok(.init(body: .json(.init(workflows: workflows))))
     }
 
     func getWorkflow(_ input: Operations.GetWorkflow.Input) async throws -> Operations.GetWorkflow.Output {
-        let name = input.path.name
+        .ok(.init(body: .json(try await workflow(input.path.name))))
+    }
+
+    func pauseWorkflow(_ input: Operations.PauseWorkflow.Input) async throws -> Operations.PauseWorkflow.Output {
+        try await engine.setPaused(input.path.name, paused: true)
+        return .ok(.init(body: .json(try await workflow(input.path.name))))
+    }
+
+    func unpauseWorkflow(_ input: Operations.UnpauseWorkflow.Input) async throws -> Operations.UnpauseWorkflow.Output {
+        var catchUp = false
+        if case .json(let request)? = input.body { catchUp = request.catchUp ?? false }
+        try await engine.setPaused(input.path.name, paused: false, catchUp: catchUp)
+        return .ok(.init(body: .json(try await workflow(input.path.name))))
+    }
+
+    /// A workflow as the API shows it, with its schedule's stored state.
+    private func workflow(_ name: String) async throws -> Components.Schemas.Workflow {
         guard let entry = engine.workflows[name] else {
             throw DeerFlowError(.notFound, "workflow '\(name)' not found")
         }
-        return .ok(.init(body: .json(try APIRepresentation.workflow(entry, nextFire: await nextFires()[name]))))
+        return try APIRepresentation.workflow(entry, state: await scheduleStates()[name])
+    }
+
+    // MARK: Backfills
+
+    func createBackfill(_ input: Operations.CreateBackfill.Input) async throws -> Operations.CreateBackfill.Output {
+        let name = input.path.name
+        guard case .json(let request) = input.body else { throw DeerFlowError(.badRequest, "send a JSON object with 'from' and 'to'") }
+        let backfill = try await engine.createBackfill(
+            name, from: try BackfillLimits.bound(request.from, named: "from"), to: try BackfillLimits.bound(request.to, named: "to"),
+            maxActive: request.maxActive ?? BackfillLimits.defaultMaxActive, params: request.params ?? [:])
+        return .created(.init(
+            headers: .init(location: "/api/v1/backfills/\(backfill.id)"),
+            body: .json(try APIRepresentation.backfill(backfill, secrets: secrets(of: name)))))
+    }
+
+    func getBackfill(_ input: Operations.GetBackfill.Input) async throws -> Operations.GetBackfill.Output {
+        let backfill = try await engine.backfill(input.path.id)
+        return .ok(.init(body: .json(try APIRepresentation.backfill(backfill, secrets: secrets(of: backfill.workflow)))))
+    }
+
+    func cancelBackfill(_ input: Operations.CancelBackfill.Input) async throws -> Operations.CancelBackfill.Output {
+        let backfill = try await engine.cancelBackfill(input.path.id)
+        return .ok(.init(body: .json(try APIRepresentation.backfill(backfill, secrets: secrets(of: backfill.workflow)))))
     }
 
     func triggerRun(_ input: Operations.TriggerRun.Input) async throws -> Operations.TriggerRun.Output {
@@ -204,9 +243,8 @@ struct APIService: APIProtocol {
         return alerts
     }
 
-    private func nextFires() async -> [String: Date] {
-        let schedules = (try? await engine.store.schedules()) ?? []
-        return Dictionary(schedules.compactMap { record in record.nextFireAt.map { (record.workflow, $0) } }, uniquingKeysWith: { first, _ in first })
+    private func scheduleStates() async -> [String: ScheduleRecord] {
+        (try? await engine.scheduleStates()) ?? [:]
     }
 
     private func secrets(of workflow: String) -> Set<String> {

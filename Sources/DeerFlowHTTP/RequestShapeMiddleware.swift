@@ -46,6 +46,11 @@ struct RequestShapeMiddleware: ServerMiddleware {
         {
             throw problem
         }
+        if hasBody, let optional = RequestDiagnosis.optionalFields[operationID], Self.contains(bytes, "null"),
+            let problem = RequestDiagnosis.nullField(bytes, optional: optional)
+        {
+            throw problem
+        }
         let (answer, responseBody): (HTTPResponse, HTTPBody?)
         do {
             (answer, responseBody) = try await next(request, hasBody ? HTTPBody(bytes) : nil, metadata)
@@ -118,6 +123,22 @@ enum RequestDiagnosis {
         default:
             return nil
         }
+    }
+
+    /// Optional body fields of operations, with what they must be: the generated decoder reads
+    /// such a field given as `null` as absent, while openapi.yaml allows only a value.
+    static let optionalFields: [String: [String: String]] = [
+        Operations.UnpauseWorkflow.id: ["catch_up": "true or false"],
+        Operations.CreateBackfill.id: ["params": "a JSON object of parameter names to values", "max_active": "an integer from 1 to 1000"],
+    ]
+
+    /// The first optional field of a JSON object body that is `null`.
+    static func nullField(_ body: ArraySlice<UInt8>, optional: [String: String]) -> DeerFlowError? {
+        guard case .object(let object)? = try? JSONValue(parsing: String(decoding: body, as: UTF8.self)) else { return nil }
+        for key in object.keys.sorted() where object[key] == .null {
+            if let what = optional[key] { return DeerFlowError(.badRequest, "'\(key)' must be \(what), got null; leave it out for the default") }
+        }
+        return nil
     }
 
     /// Why a trigger body is not `{"params": {...}}`.

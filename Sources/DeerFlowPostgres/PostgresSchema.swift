@@ -140,9 +140,35 @@ enum PostgresSchema {
             "CREATE INDEX notification_outbox_due ON notification_outbox (next_attempt_at, id) WHERE status = 'pending'",
             "CREATE TABLE deerflow_state (key text PRIMARY KEY, value text NOT NULL, updated_at timestamptz NOT NULL)",
         ],
-        // Retention: finished runs in the order purges delete them.
+        // 3: retention: finished runs in the order purges delete them.
         [
             "CREATE INDEX runs_finished ON runs (finished_at, id) WHERE finished_at IS NOT NULL",
+        ],
+        // 4: paused schedules; backfills and the runs they created.
+        [
+            "ALTER TABLE schedules ADD COLUMN paused boolean NOT NULL DEFAULT false",
+            "ALTER TABLE runs ADD COLUMN backfill_id text",
+            "CREATE INDEX runs_by_backfill ON runs (backfill_id, status) WHERE backfill_id IS NOT NULL",
+            """
+            CREATE TABLE backfills (
+                id text PRIMARY KEY,
+                workflow text NOT NULL,
+                cron text NOT NULL,
+                timezone text NOT NULL,
+                range_from timestamptz NOT NULL,
+                range_to timestamptz NOT NULL,
+                max_active integer NOT NULL,
+                params text NOT NULL,
+                status text NOT NULL,
+                fire_times integer NOT NULL,
+                next_fire_at timestamptz,
+                runs_created integer NOT NULL DEFAULT 0,
+                already_present integer NOT NULL DEFAULT 0,
+                created_at timestamptz NOT NULL,
+                finished_at timestamptz
+            )
+            """,
+            "CREATE INDEX backfills_running ON backfills (created_at) WHERE status = 'running'",
         ],
     ]
 }

@@ -100,12 +100,16 @@ extension PostgresWorkflowStore {
 
     public func schedules() async throws -> [ScheduleRecord] {
         let rows = try await session { session in
-            try await session.rows("SELECT workflow, cron, timezone, next_fire_at, last_fired_at FROM schedules ORDER BY workflow")
+            try await session.rows("SELECT \(unescaped: Self.scheduleColumns) FROM schedules ORDER BY workflow")
         }
-        return try rows.map { row in
-            let (workflow, cron, timeZone, next, last) = try row.decode((String, String, String, Date?, Date?).self)
-            return ScheduleRecord(workflow: workflow, cron: cron, timeZone: timeZone, nextFireAt: next, lastFiredAt: last)
-        }
+        return try rows.map(Self.scheduleRecord)
+    }
+
+    static let scheduleColumns = "workflow, cron, timezone, next_fire_at, last_fired_at, paused"
+
+    static func scheduleRecord(_ row: PostgresRow) throws -> ScheduleRecord {
+        let (workflow, cron, timeZone, next, last, paused) = try row.decode((String, String, String, Date?, Date?, Bool).self)
+        return ScheduleRecord(workflow: workflow, cron: cron, timeZone: timeZone, nextFireAt: next, lastFiredAt: last, paused: paused)
     }
 
     public func saveSchedule(_ schedule: ScheduleRecord) async throws {
@@ -114,8 +118,8 @@ extension PostgresWorkflowStore {
 
     static func upsert(_ schedule: ScheduleRecord, in session: PostgresSession) async throws {
         try await session.execute("""
-            INSERT INTO schedules (workflow, cron, timezone, next_fire_at, last_fired_at)
-            VALUES (\(schedule.workflow), \(schedule.cron), \(schedule.timeZone), \(schedule.nextFireAt), \(schedule.lastFiredAt))
+            INSERT INTO schedules (workflow, cron, timezone, next_fire_at, last_fired_at, paused)
+            VALUES (\(schedule.workflow), \(schedule.cron), \(schedule.timeZone), \(schedule.nextFireAt), \(schedule.lastFiredAt), \(schedule.paused))
             ON CONFLICT (workflow) DO UPDATE SET cron = excluded.cron, timezone = excluded.timezone,
                 next_fire_at = excluded.next_fire_at, last_fired_at = excluded.last_fired_at
             """)
@@ -126,6 +130,10 @@ extension PostgresWorkflowStore {
     /// a restart) a no-op.
     public func fire(schedule: ScheduleRecord, run: NewRun?) async throws -> RunRecord? {
         try await transaction { session in
+            // Locks the schedule's row: a pause committed first is seen, one after waits.
+            let paused = try await session.rows("SELECT paused FROM schedules WHERE workflow = \(schedule.workflow) FOR UPDATE")
+                .first?.decode(Bool.self) ?? false
+            guard !paused else { return nil }
             var created: RunRecord?
             if let run { created = try await Self.insert([run], in: session).first ?? nil }
             try await Self.upsert(schedule, in: session)
@@ -150,7 +158,7 @@ extension PostgresWorkflowStore {
                        (SELECT coalesce(sum(slots), 0) FROM workers WHERE state = 'active')::bigint,
                        (SELECT count(*) FROM attempts WHERE status = 'running')::bigint,
                        (SELECT min(lease_until) FROM attempts WHERE status = 'running' AND lease_until < \(now)),
-                       (SELECT min(next_fire_at) FROM schedules WHERE next_fire_at <= \(now))
+                       (SELECT min(next_fire_at) FROM schedules WHERE next_fire_at <= \(now) AND NOT paused)
                 """).first
             guard let row else { throw DeerFlowError(.unavailable, "PostgreSQL returned no statistics") }
             let (active, slots, running, expired, due) = try row.decode((Int, Int, Int, Date?, Date?).self)

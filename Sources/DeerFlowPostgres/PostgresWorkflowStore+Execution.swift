@@ -61,6 +61,8 @@ extension PostgresWorkflowStore {
         var version: String
         var params: String
         var traceContext: String?
+        /// The time the run stands for: its schedule or backfill fire time, else its creation.
+        var logicalTime: Date?
     }
 
     /// What applying completions produced.
@@ -93,9 +95,9 @@ extension PostgresWorkflowStore {
         var flagged: Set<String> = []
         for row in rows {
             let (id, runID, taskIndex, number, status, startedAt, worker, stopRequested, taskID, type, queue, priority, retries, delay, maxDelay,
-                 jitter, retriesUsed, interruptions, dependents, workflow, runStatus, version, params, traceContext) =
+                 jitter, retriesUsed, interruptions, dependents, workflow, runStatus, version, params, traceContext, logicalTime) =
                 try row.decode((Int64, String, Int, Int, String, Date?, String?, Bool, String, String, String, Int, Int, Int, Int,
-                                Double, Int, Int, [Int], String, String, String, String, String?).self)
+                                Double, Int, Int, [Int], String, String, String, String, String?, Date).self)
             let attempt = CompletingAttempt(
                 attemptID: id, runID: RunID(rawValue: runID), workflow: workflow, runStatus: RunStatus(rawValue: runStatus) ?? .failed,
                 taskIndex: taskIndex, taskID: taskID, type: type, queue: queue, priority: priority, number: number,
@@ -103,7 +105,7 @@ extension PostgresWorkflowStore {
                 retry: RetryPolicy(retries: retries, delay: .milliseconds(delay), maxDelay: .milliseconds(maxDelay), jitter: jitter),
                 retriesUsed: retriesUsed, interruptions: interruptions, dependents: dependents)
             loaded[id] = attempt
-            runs[attempt.runID] = RunColumns(workflow: workflow, version: version, params: params, traceContext: traceContext)
+            runs[attempt.runID] = RunColumns(workflow: workflow, version: version, params: params, traceContext: traceContext, logicalTime: logicalTime)
             if stopRequested && attempt.status == .running { flagged.insert(runID) }
         }
         if !flagged.isEmpty {
@@ -259,7 +261,7 @@ extension PostgresWorkflowStore {
                 id: id, runID: task.runID, workflow: run.workflow, workflowVersion: run.version, taskIndex: task.index,
                 taskID: task.taskID, type: task.type, queue: task.queue, number: 1, params: runParams.params, traceContext: run.traceContext,
                 timeout: task.timeoutMilliseconds.map { .milliseconds($0) }, queuedAt: now, startedAt: now, leaseUntil: leaseUntil,
-                unreadable: runParams.problem))
+                unreadable: runParams.problem, logicalTime: run.logicalTime))
             events.append(.attemptStarted(
                 AttemptInfo(attemptID: id, runID: task.runID, workflow: run.workflow, taskID: task.taskID, type: task.type, queue: task.queue, number: 1, worker: claim.worker),
                 queuedAt: now, startedAt: now))
@@ -283,16 +285,17 @@ extension PostgresWorkflowStore {
         struct Row {
             var id: Int64, runID: String, taskIndex: Int, number: Int, queue: String, priority: Int, queuedAt: Date
             var taskID: String, type: String, timeout: Int?, workflow: String, version: String, params: String, traceContext: String?, runStarted: Bool
+            var logicalTime: Date
         }
         var claimedRows: [Row] = []
         claimedRows.reserveCapacity(rows.count)
         for row in rows {
-            let (id, runID, taskIndex, number, queue, priority, queuedAt, taskID, type, timeout, workflow, version, params, traceContext, runStarted) =
-                try row.decode((Int64, String, Int, Int, String, Int, Date, String, String, Int?, String, String, String, String?, Bool).self)
+            let (id, runID, taskIndex, number, queue, priority, queuedAt, taskID, type, timeout, workflow, version, params, traceContext, runStarted, logicalTime) =
+                try row.decode((Int64, String, Int, Int, String, Int, Date, String, String, Int?, String, String, String, String?, Bool, Date).self)
             claimedRows.append(Row(
                 id: id, runID: runID, taskIndex: taskIndex, number: number, queue: queue, priority: priority, queuedAt: queuedAt,
                 taskID: taskID, type: type, timeout: timeout, workflow: workflow, version: version, params: params,
-                traceContext: traceContext, runStarted: runStarted))
+                traceContext: traceContext, runStarted: runStarted, logicalTime: logicalTime))
         }
         claimedRows.sort { ($1.priority, $0.queuedAt, $0.id) > ($0.priority, $1.queuedAt, $1.id) }
         var events: [EngineEvent] = []
@@ -310,7 +313,8 @@ extension PostgresWorkflowStore {
                 id: row.id, runID: RunID(rawValue: row.runID), workflow: row.workflow, workflowVersion: row.version,
                 taskIndex: row.taskIndex, taskID: row.taskID, type: row.type, queue: row.queue, number: row.number, params: params.params,
                 traceContext: row.traceContext, timeout: row.timeout.map { .milliseconds($0) },
-                queuedAt: row.queuedAt, startedAt: now, leaseUntil: statement.leaseUntil, unreadable: params.problem)
+                queuedAt: row.queuedAt, startedAt: now, leaseUntil: statement.leaseUntil, unreadable: params.problem,
+                logicalTime: row.logicalTime)
             claimed.append(attempt)
             events.append(.attemptStarted(
                 AttemptInfo(attemptID: attempt.id, runID: attempt.runID, workflow: attempt.workflow, taskID: attempt.taskID, type: attempt.type, queue: attempt.queue, number: attempt.number, worker: claim.worker),

@@ -94,16 +94,16 @@ extension PostgresWorkflowStore {
         }
     }
 
-    static let runColumns = "id, workflow, version, status, params, trigger, scheduled_for, trace_context, created_at, started_at, finished_at, tasks_total, tasks_finished, tasks_failed"
+    static let runColumns = "id, workflow, version, status, params, trigger, scheduled_for, trace_context, created_at, started_at, finished_at, tasks_total, tasks_finished, tasks_failed, backfill_id"
 
     static func runRecord(_ row: PostgresRow) throws -> RunRecord {
-        let (id, workflow, version, status, params, trigger, scheduledFor, traceContext, createdAt, startedAt, finishedAt, total, finished, failed) =
-            try row.decode((String, String, String, String, String, String, Date?, String?, Date, Date?, Date?, Int, Int, Int).self)
+        let (id, workflow, version, status, params, trigger, scheduledFor, traceContext, createdAt, startedAt, finishedAt, total, finished, failed, backfillID) =
+            try row.decode((String, String, String, String, String, String, Date?, String?, Date, Date?, Date?, Int, Int, Int, String?).self)
         return RunRecord(
             id: RunID(rawValue: id), workflow: workflow, workflowVersion: version, status: RunStatus(rawValue: status) ?? .failed,
             params: StoredParams.decode(params).params, trigger: RunTrigger.Kind(rawValue: trigger) ?? .api, scheduledFor: scheduledFor, traceContext: traceContext,
             createdAt: createdAt, startedAt: startedAt, finishedAt: finishedAt,
-            progress: RunProgress(total: total, finished: finished, failed: failed))
+            progress: RunProgress(total: total, finished: finished, failed: failed), backfillID: backfillID)
     }
 
     public func finishedRuns(among ids: [RunID]) async throws -> [RunRecord] {

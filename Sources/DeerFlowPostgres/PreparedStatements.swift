@@ -125,7 +125,8 @@ struct LoadCompleting: StoreStatement {
         """
         SELECT a.id, a.run_id, a.task_idx, a.number, a.status, a.started_at, a.worker, a.stop_requested,
                t.task_id, t.type, t.queue, t.priority, t.retries, t.retry_delay_ms, t.max_retry_delay_ms, t.jitter,
-               t.retries_used, t.interruptions, t.dependents, r.workflow, r.status, r.version, r.params, r.trace_context
+               t.retries_used, t.interruptions, t.dependents, r.workflow, r.status, r.version, r.params, r.trace_context,
+               coalesce(r.scheduled_for, r.created_at)
         FROM attempts a
         JOIN tasks t ON t.run_id = a.run_id AND t.idx = a.task_idx
         JOIN runs r ON r.id = a.run_id
@@ -362,7 +363,7 @@ struct Claim: StoreStatement {
             RETURNING r.id
         )
         SELECT c.id, c.run_id, c.task_idx, c.number, c.queue, c.priority, c.queued_at, s.task_id, s.type, s.timeout_ms,
-               r.workflow, r.version, r.params, r.trace_context, sr.id IS NOT NULL
+               r.workflow, r.version, r.params, r.trace_context, sr.id IS NOT NULL, coalesce(r.scheduled_for, r.created_at)
         FROM claimed c
         JOIN started s ON s.run_id = c.run_id AND s.idx = c.task_idx
         JOIN runs r ON r.id = c.run_id

@@ -122,9 +122,35 @@ enum SQLiteSchema {
             "CREATE INDEX notification_outbox_due ON notification_outbox (next_attempt_at, id) WHERE status = 'pending'",
             "CREATE TABLE deerflow_state (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at INTEGER NOT NULL)",
         ],
-        // Retention: finished runs in the order purges delete them.
+        // 3: retention: finished runs in the order purges delete them.
         [
             "CREATE INDEX runs_finished ON runs (finished_at, id) WHERE finished_at IS NOT NULL",
+        ],
+        // 4: paused schedules; backfills and the runs they created.
+        [
+            "ALTER TABLE schedules ADD COLUMN paused INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE runs ADD COLUMN backfill_id TEXT",
+            "CREATE INDEX runs_by_backfill ON runs (backfill_id, status) WHERE backfill_id IS NOT NULL",
+            """
+            CREATE TABLE backfills (
+                id TEXT PRIMARY KEY,
+                workflow TEXT NOT NULL,
+                cron TEXT NOT NULL,
+                timezone TEXT NOT NULL,
+                range_from INTEGER NOT NULL,
+                range_to INTEGER NOT NULL,
+                max_active INTEGER NOT NULL,
+                params TEXT NOT NULL,
+                status TEXT NOT NULL,
+                fire_times INTEGER NOT NULL,
+                next_fire_at INTEGER,
+                runs_created INTEGER NOT NULL DEFAULT 0,
+                already_present INTEGER NOT NULL DEFAULT 0,
+                created_at INTEGER NOT NULL,
+                finished_at INTEGER
+            )
+            """,
+            "CREATE INDEX backfills_running ON backfills (created_at) WHERE status = 'running'",
         ],
     ]
 }

@@ -58,6 +58,8 @@ extension SQLiteWorkflowStore {
         var version: String
         var params: String
         var traceContext: String?
+        /// The time the run stands for: its schedule or backfill fire time, else its creation.
+        var logicalTime: Date?
     }
 
     /// What applying completions produced.
@@ -78,7 +80,7 @@ extension SQLiteWorkflowStore {
                 SELECT a.id, a.run_id, a.task_idx, a.number, a.status, a.started_at, a.worker,
                        t.task_id, t.type, t.queue, t.priority, t.retries, t.retry_delay_ms, t.max_retry_delay_ms, t.jitter,
                        t.retries_used, t.interruptions, t.dependents, r.workflow, r.status AS run_status,
-                       r.version, r.params, r.trace_context
+                       r.version, r.params, r.trace_context, coalesce(r.scheduled_for, r.created_at) AS logical_time
                 FROM attempts a
                 JOIN tasks t ON t.run_id = a.run_id AND t.idx = a.task_idx
                 JOIN runs r ON r.id = a.run_id
@@ -89,7 +91,7 @@ extension SQLiteWorkflowStore {
                 loaded[attempt.attemptID] = attempt
                 completed.runs[attempt.runID] = RunColumns(
                     workflow: attempt.workflow, version: row.string("version"), params: row.string("params"),
-                    traceContext: row.optionalString("trace_context"))
+                    traceContext: row.optionalString("trace_context"), logicalTime: row.date("logical_time"))
             }
         }
         let pairs = completions.compactMap { completion in loaded[completion.attemptID].map { (completion, $0) } }
@@ -277,7 +279,7 @@ extension SQLiteWorkflowStore {
                 id: id, runID: task.runID, workflow: run.workflow, workflowVersion: run.version, taskIndex: task.index,
                 taskID: task.taskID, type: task.type, queue: task.queue, number: 1, params: runParams.params, traceContext: run.traceContext,
                 timeout: task.timeoutMilliseconds.map { .milliseconds($0) }, queuedAt: now, startedAt: now, leaseUntil: leaseUntil,
-                unreadable: runParams.problem)
+                unreadable: runParams.problem, logicalTime: run.logicalTime)
             claimed.append(attempt)
             events.append(.attemptStarted(
                 AttemptInfo(attemptID: id, runID: task.runID, workflow: run.workflow, taskID: task.taskID, type: task.type, queue: task.queue, number: 1, worker: claim.worker),
@@ -296,7 +298,8 @@ extension SQLiteWorkflowStore {
             candidates += try await db.rows(
                 """
                 SELECT a.id, a.run_id, a.task_idx, a.number, a.queue, a.priority, a.queued_at,
-                       t.task_id, t.type, t.timeout_ms, r.workflow, r.version, r.params, r.trace_context, r.status AS run_status
+                       t.task_id, t.type, t.timeout_ms, r.workflow, r.version, r.params, r.trace_context, r.status AS run_status,
+                       coalesce(r.scheduled_for, r.created_at) AS logical_time
                 FROM attempts a
                 JOIN tasks t ON t.run_id = a.run_id AND t.idx = a.task_idx
                 JOIN runs r ON r.id = a.run_id
@@ -345,7 +348,8 @@ extension SQLiteWorkflowStore {
                 workflowVersion: row.string("version"), taskIndex: row.int("task_idx"), taskID: row.string("task_id"),
                 type: row.string("type"), queue: row.string("queue"), number: row.int("number"), params: params.params,
                 traceContext: row.optionalString("trace_context"), timeout: row.optionalInt("timeout_ms").map { .milliseconds($0) },
-                queuedAt: row.date("queued_at") ?? now, startedAt: now, leaseUntil: leaseUntil, unreadable: params.problem)
+                queuedAt: row.date("queued_at") ?? now, startedAt: now, leaseUntil: leaseUntil, unreadable: params.problem,
+                logicalTime: row.date("logical_time"))
             claimed.append(attempt)
             events.append(.attemptStarted(
                 AttemptInfo(attemptID: attempt.id, runID: attempt.runID, workflow: attempt.workflow, taskID: attempt.taskID, type: attempt.type, queue: attempt.queue, number: attempt.number, worker: claim.worker),
@@ -433,9 +437,13 @@ extension SQLiteWorkflowStore {
     public func schedules() async throws -> [ScheduleRecord] {
         let rows = try await reader.exclusive { try await $0.rows("SELECT * FROM schedules ORDER BY workflow") }
         return rows.map { row in
-            ScheduleRecord(workflow: row.string("workflow"), cron: row.string("cron"), timeZone: row.string("timezone"),
-                           nextFireAt: row.date("next_fire_at"), lastFiredAt: row.date("last_fired_at"))
+            Self.scheduleRecord(row)
         }
+    }
+
+    static func scheduleRecord(_ row: SQLiteRow) -> ScheduleRecord {
+        ScheduleRecord(workflow: row.string("workflow"), cron: row.string("cron"), timeZone: row.string("timezone"),
+                       nextFireAt: row.date("next_fire_at"), lastFiredAt: row.date("last_fired_at"), paused: row.int("paused") != 0)
     }
 
     public func saveSchedule(_ schedule: ScheduleRecord) async throws {
@@ -447,15 +455,18 @@ extension SQLiteWorkflowStore {
     static func upsert(_ schedule: ScheduleRecord, in db: SQLiteConnection) async throws {
         _ = try await db.rows(
             """
-            INSERT INTO schedules (workflow, cron, timezone, next_fire_at, last_fired_at) VALUES (?, ?, ?, ?, ?)
+            INSERT INTO schedules (workflow, cron, timezone, next_fire_at, last_fired_at, paused) VALUES (?, ?, ?, ?, ?, ?)
             ON CONFLICT (workflow) DO UPDATE SET cron = excluded.cron, timezone = excluded.timezone,
                 next_fire_at = excluded.next_fire_at, last_fired_at = excluded.last_fired_at
             """,
-            [.text(schedule.workflow), .text(schedule.cron), .text(schedule.timeZone), Column.time(schedule.nextFireAt), Column.time(schedule.lastFiredAt)])
+            [.text(schedule.workflow), .text(schedule.cron), .text(schedule.timeZone), Column.time(schedule.nextFireAt), Column.time(schedule.lastFiredAt),
+             .integer(schedule.paused ? 1 : 0)])
     }
 
     public func fire(schedule: ScheduleRecord, run: NewRun?) async throws -> RunRecord? {
         try await writer.transaction { db in
+            let paused = try await db.rows("SELECT paused FROM schedules WHERE workflow = ?", [.text(schedule.workflow)]).first?.int("paused") ?? 0
+            guard paused == 0 else { return nil }
             var created: RunRecord?
             if let run { created = try await Self.insert([run], into: db).first ?? nil }
             try await Self.upsert(schedule, in: db)
@@ -479,7 +490,7 @@ extension SQLiteWorkflowStore {
             let running = try await db.rows(
                 "SELECT count(*) AS n, min(CASE WHEN lease_until < ? THEN lease_until END) AS expired FROM attempts WHERE status = 'running'",
                 [Column.time(now)]).first
-            let due = try await db.rows("SELECT min(next_fire_at) AS due FROM schedules WHERE next_fire_at <= ?", [Column.time(now)]).first
+            let due = try await db.rows("SELECT min(next_fire_at) AS due FROM schedules WHERE next_fire_at <= ? AND paused = 0", [Column.time(now)]).first
             return StoreStatistics(
                 activeRuns: active, queues: queues, workerSlots: slots, runningAttempts: running?.int("n") ?? 0,
                 oldestExpiredLease: running?.date("expired"), oldestDueSchedule: due?.date("due"))

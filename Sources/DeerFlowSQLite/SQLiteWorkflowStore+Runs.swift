@@ -138,7 +138,8 @@ extension SQLiteWorkflowStore {
             scheduledFor: row.date("scheduled_for"), traceContext: row.optionalString("trace_context"),
             createdAt: row.date("created_at") ?? Date(timeIntervalSince1970: 0), startedAt: row.date("started_at"),
             finishedAt: row.date("finished_at"),
-            progress: RunProgress(total: row.int("tasks_total"), finished: row.int("tasks_finished"), failed: row.int("tasks_failed")))
+            progress: RunProgress(total: row.int("tasks_total"), finished: row.int("tasks_finished"), failed: row.int("tasks_failed")),
+            backfillID: row.optionalString("backfill_id"))
     }
 
     public func finishedRuns(among ids: [RunID]) async throws -> [RunRecord] {

@@ -1,6 +1,7 @@
 public import DeerFlow
 public import DeerFlowCore
 public import Foundation
+import Synchronization
 import Testing
 
 /// The behaviour every ``WorkflowStore`` must have. Each check takes a prepared, empty store;
@@ -47,6 +48,9 @@ public enum WorkflowStoreConformance {
         Check(name: "many completions of several runs in one exchange", run: batchedExchange),
         Check(name: "finished runs are found among many ids in one call", run: finishedAmong),
         Check(name: "the UI's aggregates: recent runs per workflow, task states, counts, time and trigger filters", run: aggregates),
+        Check(name: "a paused schedule keeps its pause across saves, does not fire, and unpauses with or without its due time", run: pausedSchedule),
+        Check(name: "a backfill creates each fire time's run once, skips runs already present, and is cancelled as a whole", run: backfillRuns),
+        Check(name: "claimed attempts carry their run's logical time", run: logicalTime),
     ]
 
     // MARK: Fixtures
@@ -724,6 +728,202 @@ extension WorkflowStoreConformance {
         _ = try await complete(store, freshClaim, .success(output: .null), at: now)
         #expect(try await detail(store, fresh.id).run.status == .success)
     }
+}
+
+// MARK: Pause and backfill
+
+extension WorkflowStoreConformance {
+    static func pausedSchedule(_ store: any WorkflowStore) async throws {
+        let due = Date(timeIntervalSince1970: 1_700_000_000)
+        let later = due.addingTimeInterval(86400)
+        // `paused` of a new row is stored: the definition's initial state.
+        var record = ScheduleRecord(workflow: "nightly", cron: "0 2 * * *", timeZone: "UTC", nextFireAt: due, lastFiredAt: nil, paused: true)
+        try await store.saveSchedule(record)
+        #expect(try await store.schedules().first?.paused == true)
+        // A later save (the scheduler loading a definition without `paused:`) keeps the stored pause.
+        record.paused = false
+        try await store.saveSchedule(record)
+        #expect(try await store.schedules() == [ScheduleRecord(workflow: "nightly", cron: "0 2 * * *", timeZone: "UTC", nextFireAt: due, lastFiredAt: nil, paused: true)])
+        // A paused schedule does not fire and its due time stays; it is not counted as lag.
+        var advanced = record
+        advanced.nextFireAt = later
+        advanced.lastFiredAt = due
+        #expect(try await store.fire(schedule: advanced, run: newRun("nightly", tasks: [("a", [])], trigger: .schedule(dueAt: due))) == nil)
+        #expect(try await store.runs(RunQuery(workflow: "nightly")).runs.isEmpty)
+        #expect(close(try await store.schedules().first?.nextFireAt, due))
+        #expect(try await store.statistics(now: later).oldestDueSchedule == nil)
+        // Unpause keeping the due time (catch up): the missed time is still due, and fires.
+        var unpause = record
+        unpause.paused = false
+        unpause.nextFireAt = later
+        let kept = try await store.setSchedulePaused(unpause, resetNextFire: false)
+        #expect(kept.paused == false)
+        #expect(close(kept.nextFireAt, due))
+        #expect(close(try await store.statistics(now: later).oldestDueSchedule, due))
+        let fired = try await store.fire(schedule: advanced, run: newRun("nightly", tasks: [("a", [])], trigger: .schedule(dueAt: due)))
+        #expect(fired?.trigger == .schedule)
+        // Pause, then unpause from a new due time (no catch-up).
+        var pause = advanced
+        pause.paused = true
+        #expect(try await store.setSchedulePaused(pause, resetNextFire: false).paused == true)
+        var reset = advanced
+        reset.paused = false
+        reset.nextFireAt = later.addingTimeInterval(86400 * 3)
+        let restarted = try await store.setSchedulePaused(reset, resetNextFire: true)
+        #expect(restarted.paused == false)
+        #expect(close(restarted.nextFireAt, later.addingTimeInterval(86400 * 3)))
+        // Pausing a schedule the store has no row for yet creates the row, paused.
+        let fresh = ScheduleRecord(workflow: "hourly", cron: "0 * * * *", timeZone: "UTC", nextFireAt: later, lastFiredAt: nil, paused: true)
+        #expect(try await store.setSchedulePaused(fresh, resetNextFire: false) == fresh)
+        #expect(try await store.schedules().map(\.workflow) == ["hourly", "nightly"])
+    }
+
+    /// A backfill of `workflow` over `times` (hourly fire times), stored.
+    static func createBackfill(_ store: any WorkflowStore, _ workflow: String, times: [Date], maxActive: Int = 2) async throws -> BackfillRecord {
+        let first = times[0]
+        return try await store.createBackfill(NewBackfill(
+            id: "bf-" + RunID.generate().rawValue.lowercased(), workflow: workflow, cron: "0 * * * *", timeZone: "UTC", from: first,
+            to: times[times.count - 1], maxActive: maxActive, params: ["p": 1], fireTimes: times.count, firstFireAt: first, createdAt: Date()))
+    }
+
+    static func backfillRun(_ workflow: String, _ time: Date) -> NewRun {
+        newRun(workflow, tasks: [("a", [])], trigger: .backfill(logicalTime: time))
+    }
+
+    static func backfillRuns(_ store: any WorkflowStore) async throws {
+        let base = Date(timeIntervalSince1970: 1_717_200_000)  // 2024-06-01T00:00:00Z
+        let times = (0..<4).map { base.addingTimeInterval(Double($0) * 3600) }
+        // The scheduler already made the run of the second time.
+        let schedule = ScheduleRecord(workflow: "etl", cron: "0 * * * *", timeZone: "UTC", nextFireAt: times[2], lastFiredAt: times[1])
+        let scheduled = try await store.fire(schedule: schedule, run: newRun("etl", tasks: [("a", [])], trigger: .schedule(dueAt: times[1])))
+        #expect(scheduled != nil)
+
+        let backfill = try await createBackfill(store, "etl", times: times)
+        #expect(backfill.status == .running)
+        #expect(backfill.fireTimes == 4)
+        #expect(close(backfill.nextFireAt, times[0]))
+        #expect(backfill.runs.isEmpty && backfill.runsCreated == 0)
+        #expect(try await store.activeBackfills().map(\.id) == [backfill.id])
+
+        // First batch: times 0 and 1; time 1 is already present.
+        let batch = [backfillRun("etl", times[0]), backfillRun("etl", times[1])]
+        let created = try await store.advanceBackfill(backfill.id, expectedNext: times[0], runs: batch, next: times[2])
+        #expect(created.map(\.id) == [batch[0].id])
+        #expect(created.first?.trigger == .backfill)
+        #expect(created.first?.backfillID == backfill.id)
+        #expect(close(created.first?.logicalTime, times[0]))
+        // Asked twice (a second leader, a restart that lost the answer): nothing more is created.
+        let again = try await store.advanceBackfill(backfill.id, expectedNext: times[0], runs: [backfillRun("etl", times[0]), backfillRun("etl", times[1])], next: times[2])
+        #expect(again.isEmpty)
+        var progress = try await store.backfill(backfill.id)
+        #expect(progress?.runsCreated == 1)
+        #expect(progress?.alreadyPresent == 1)
+        #expect(progress?.runs == [.pending: 1])
+        #expect(close(progress?.nextFireAt, times[2]))
+        let runs = try await store.runs(RunQuery(workflow: "etl")).runs
+        #expect(runs.count == 2)
+        let backfilled = try await detail(store, batch[0].id).run
+        #expect(backfilled.trigger == .backfill)
+        #expect(backfilled.backfillID == backfill.id)
+        #expect(close(backfilled.scheduledFor, times[0]))
+        #expect(try await store.runs(RunQuery(trigger: .backfill)).runs.map(\.id) == [batch[0].id])
+
+        // A second backfill over the same range creates nothing: every time has a run, or gets one once.
+        let overlapping = try await createBackfill(store, "etl", times: Array(times.prefix(2)))
+        let duplicate = try await store.advanceBackfill(
+            overlapping.id, expectedNext: times[0], runs: [backfillRun("etl", times[0]), backfillRun("etl", times[1])], next: nil)
+        #expect(duplicate.isEmpty)
+        let finishedOverlap = try await store.backfill(overlapping.id)
+        #expect(finishedOverlap?.alreadyPresent == 2)
+        #expect(finishedOverlap?.nextFireAt == nil)
+        #expect(try await store.finishBackfill(overlapping.id, status: .succeeded, at: Date()))
+        #expect(try await store.finishBackfill(overlapping.id, status: .failed, at: Date()) == false)
+        #expect(try await store.backfill(overlapping.id)?.status == .succeeded)
+        #expect(try await store.activeBackfills().map(\.id) == [backfill.id])
+
+        // Progress follows the runs; cancel stops new runs and names the active ones.
+        let claimed = try await claim(store, limit: 10).filter { $0.runID == batch[0].id }
+        #expect(claimed.count == 1)
+        progress = try await store.backfill(backfill.id)
+        #expect(progress?.runs == [.running: 1])
+        guard case .cancelled(let cancelled, let active) = try await store.cancelBackfill(backfill.id, at: Date()) else {
+            throw ConformanceFailure("a running backfill was not cancelled")
+        }
+        #expect(cancelled.status == .cancelled)
+        #expect(cancelled.finishedAt != nil)
+        #expect(active == [batch[0].id])
+        #expect(try await store.advanceBackfill(backfill.id, expectedNext: times[2], runs: [backfillRun("etl", times[2])], next: times[3]).isEmpty)
+        guard case .alreadyFinished(.cancelled) = try await store.cancelBackfill(backfill.id, at: Date()) else {
+            throw ConformanceFailure("a cancelled backfill was cancelled again")
+        }
+        guard case .notFound = try await store.cancelBackfill("bf-unknown", at: Date()) else {
+            throw ConformanceFailure("an unknown backfill was found")
+        }
+        #expect(try await store.backfill("bf-unknown") == nil)
+        #expect(try await store.activeBackfills().isEmpty)
+    }
+
+    static func logicalTime(_ store: any WorkflowStore) async throws {
+        let created = Date().addingTimeInterval(-5)
+        let manual = newRun("flow", tasks: [("a", [])], at: created)
+        let due = Date(timeIntervalSince1970: 1_717_207_200)
+        let scheduled = newRun("flow", tasks: [("a", [])], trigger: .schedule(dueAt: due))
+        let backfilled = newRun("flow", tasks: [("a", [])], trigger: .backfill(logicalTime: due.addingTimeInterval(-3600)))
+        for run in [manual, scheduled, backfilled] { _ = try await store.createRun(run) }
+        let claimed = Dictionary(uniqueKeysWithValues: try await claim(store, limit: 10).map { ($0.runID, $0) })
+        #expect(close(claimed[manual.id]?.logicalTime, created))
+        #expect(close(claimed[scheduled.id]?.logicalTime, due))
+        #expect(close(claimed[backfilled.id]?.logicalTime, due.addingTimeInterval(-3600)))
+        // Dependents started by a completion carry it too.
+        let chain = newRun("flow", tasks: [("a", []), ("b", ["a"])], trigger: .backfill(logicalTime: due.addingTimeInterval(-7200)))
+        _ = try await store.createRun(chain)
+        let first = try await claim(store, limit: 10).filter { $0.runID == chain.id }
+        let next = try await complete(store, first, .success(output: .null), claim: 10)
+        #expect(close(next.claimed.first { $0.runID == chain.id }?.logicalTime, due.addingTimeInterval(-7200)))
+    }
+
+    /// A schedule's pause and a backfill's state survive closing the store and opening it again:
+    /// the reopened store still refuses to fire the paused schedule, and the backfill continues
+    /// from where it stopped without creating a run twice. `open` opens a new store on the same
+    /// database each time and runs the body with it.
+    public static func pauseAndBackfillSurviveReopening(_ open: (@Sendable (any WorkflowStore) async throws -> Void) async throws -> Void) async throws {
+        let base = Date(timeIntervalSince1970: 1_717_200_000)
+        let times = (0..<3).map { base.addingTimeInterval(Double($0) * 3600) }
+        let ids = IDBox()
+        try await open { store in
+            let schedule = ScheduleRecord(workflow: "etl", cron: "0 * * * *", timeZone: "UTC", nextFireAt: times[0], lastFiredAt: nil, paused: true)
+            _ = try await store.setSchedulePaused(schedule, resetNextFire: false)
+            let backfill = try await createBackfill(store, "etl", times: times, maxActive: 1)
+            let first = backfillRun("etl", times[0])
+            #expect(try await store.advanceBackfill(backfill.id, expectedNext: times[0], runs: [first], next: times[1]).count == 1)
+            ids.set(backfill.id)
+        }
+        try await open { store in
+            let id = ids.get()
+            #expect(try await store.schedules().first?.paused == true)
+            let schedule = ScheduleRecord(workflow: "etl", cron: "0 * * * *", timeZone: "UTC", nextFireAt: times[1], lastFiredAt: times[0])
+            #expect(try await store.fire(schedule: schedule, run: newRun("etl", tasks: [("a", [])], trigger: .schedule(dueAt: times[0]))) == nil)
+            let resumed = try await store.activeBackfills()
+            #expect(resumed.map(\.id) == [id])
+            #expect(close(resumed.first?.nextFireAt, times[1]))
+            #expect(resumed.first?.active == 1)
+            // The reopened store continues; the first time is not created again.
+            #expect(try await store.advanceBackfill(id, expectedNext: times[0], runs: [backfillRun("etl", times[0])], next: times[1]).isEmpty)
+            let rest = [backfillRun("etl", times[1]), backfillRun("etl", times[2])]
+            #expect(try await store.advanceBackfill(id, expectedNext: times[1], runs: rest, next: nil).count == 2)
+            let runs = try await store.runs(RunQuery(workflow: "etl")).runs
+            #expect(runs.count == 3)
+            #expect(Set(runs.compactMap { $0.scheduledFor.map { Int($0.timeIntervalSince1970) } }) == Set(times.map { Int($0.timeIntervalSince1970) }))
+            #expect(try await store.backfill(id)?.runsCreated == 3)
+        }
+    }
+}
+
+/// A value passed from one phase of a check to the next.
+final class IDBox: Sendable {
+    private let value = Mutex("")
+    func set(_ text: String) { value.withLock { $0 = text } }
+    func get() -> String { value.withLock { $0 } }
 }
 
 struct ConformanceFailure: Error, CustomStringConvertible {

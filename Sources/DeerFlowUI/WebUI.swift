@@ -87,6 +87,8 @@ public struct WebUI: BrowserRoutes {
         ("GET", "/"), ("GET", "/runs"), ("GET", "/runs/jump"), ("GET", "/runs/{id}"), ("POST", "/runs/{id}/cancel"),
         ("GET", "/runs/{id}/tasks/{task}/log.txt"), ("GET", "/runs/{id}/tasks/{task}/log/live"),
         ("GET", "/workflows"), ("GET", "/workflows/{name}"), ("POST", "/workflows/{name}/runs"),
+        ("POST", "/workflows/{name}/pause"), ("POST", "/workflows/{name}/unpause"), ("POST", "/workflows/{name}/backfills"),
+        ("POST", "/backfills/{id}/cancel"),
         ("GET", "/workers"), ("GET", "/alerts"), ("GET", "/dashboard"), ("GET", "/live"), ("POST", "/logout"),
     ]
 
@@ -114,6 +116,18 @@ public struct WebUI: BrowserRoutes {
         }
         routes.post("/runs/{id}/cancel") { request, context in
             await ui.guarded(request) { try await ui.cancel(request, id: context.parameters.get("id") ?? "") }
+        }
+        routes.post("/workflows/{name}/pause") { request, context in
+            await ui.guarded(request) { try await ui.setPaused(request, name: context.parameters.get("name") ?? "", paused: true) }
+        }
+        routes.post("/workflows/{name}/unpause") { request, context in
+            await ui.guarded(request) { try await ui.setPaused(request, name: context.parameters.get("name") ?? "", paused: false) }
+        }
+        routes.post("/workflows/{name}/backfills") { request, context in
+            await ui.guarded(request) { try await ui.createBackfill(request, name: context.parameters.get("name") ?? "") }
+        }
+        routes.post("/backfills/{id}/cancel") { request, context in
+            await ui.guarded(request) { try await ui.cancelBackfill(request, id: context.parameters.get("id") ?? "") }
         }
         routes.get("/runs/{id}/tasks/{task}/log.txt") { request, context in
             await ui.guarded(request) {
@@ -179,7 +193,7 @@ public struct WebUI: BrowserRoutes {
             switch error.code {
             case .notFound: status = .notFound
             case .conflict: status = .conflict
-            case .badRequest, .invalidParams: status = .badRequest
+            case .badRequest, .invalidParams, .invalidRequest: status = .badRequest
             default: status = .internalServerError
             }
             return errorPage(request, status: status, message: error.message)

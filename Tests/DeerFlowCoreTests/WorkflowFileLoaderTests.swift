@@ -832,3 +832,33 @@ struct YAMLReaderTests {
         #expect(errors.description == "a.yaml:1:1: one\nb.yaml:2:3: k: two")
     }
 }
+
+@Suite("Schedule pause and logical time helpers")
+struct SchedulePauseFileTests {
+    @Test("schedule.paused is read as the initial state; false or absent leaves the version id as it was")
+    func pausedKey() throws {
+        let plain = try WorkflowFileLoader.parse(yaml: "name: etl\nschedule: {cron: \"0 2 * * *\"}\ntasks: [{id: a, type: noop}]\n", file: "etl.yaml")
+        let unpaused = try WorkflowFileLoader.parse(yaml: "name: etl\nschedule: {cron: \"0 2 * * *\", paused: false}\ntasks: [{id: a, type: noop}]\n", file: "etl.yaml")
+        let paused = try WorkflowFileLoader.parse(yaml: "name: etl\nschedule: {cron: \"0 2 * * *\", paused: true}\ntasks: [{id: a, type: noop}]\n", file: "etl.yaml")
+        #expect(plain.schedule?.paused == false)
+        #expect(paused.schedule?.paused == true)
+        #expect(plain.versionID == unpaused.versionID)
+        #expect(plain.versionID != paused.versionID)
+        let decoded = try JSONDecoder().decode(ScheduleDefinition.self, from: JSONEncoder().encode(paused.schedule))
+        #expect(decoded == paused.schedule)
+        let wrong = errors("name: etl\nschedule: {cron: \"0 2 * * *\", paused: sometimes}\ntasks: [{id: a, type: noop}]\n")
+        #expect(wrong.contains { $0.description.contains("schedule.paused") }, "\(wrong)")
+    }
+
+    @Test("a backfill bound is a day at 00:00 UTC or an RFC 3339 time; run ids give back their creation time")
+    func bounds() {
+        #expect(Timestamp.parseDayOrTime("2024-06-01") == Date(timeIntervalSince1970: 1_717_200_000))
+        #expect(Timestamp.parseDayOrTime("2024-06-01T02:00:00Z") == Date(timeIntervalSince1970: 1_717_207_200))
+        #expect(Timestamp.parseDayOrTime("2024-02-30") == nil)
+        #expect(Timestamp.parseDayOrTime("June 1st") == nil)
+        #expect(Timestamp.rfc3339Seconds(Date(timeIntervalSince1970: 1_717_207_200.456)) == "2024-06-01T02:00:00Z")
+        let created = Date(timeIntervalSince1970: 1_717_207_200.123)
+        #expect(RunID.generate(at: created).creationTime == created)
+        #expect(RunID(rawValue: "not-an-id!").creationTime == nil)
+    }
+}

@@ -48,6 +48,17 @@ struct PostgresStoreTests {
         }
     }
 
+    @Test("a paused schedule and a backfill under way survive reopening the store")
+    func pauseAndBackfillSurviveReopening() async throws {
+        try await withTestDatabase("reopen") { database in
+            try await WorkflowStoreConformance.pauseAndBackfillSurviveReopening { body in
+                let store = try PostgresWorkflowStore(url: database.url, logger: Self.quiet)
+                try await store.prepare()
+                try await store.withRunning(body)
+            }
+        }
+    }
+
     @Test("four stores preparing one database at once migrate it once")
     func concurrentMigration() async throws {
         try await withTestDatabase("migrate") { database in

@@ -34,6 +34,14 @@ struct APIContractTests {
                 type: sleep
                 duration: 30s
             """,
+        "nightly.yaml": """
+            name: nightly
+            schedule: "0 2 * * *"
+            tasks:
+              - id: wait
+                type: sleep
+                duration: 30s
+            """,
     ]
 
     /// Records what was exercised and every unexpected status.
@@ -139,6 +147,45 @@ struct APIContractTests {
             #expect(cancelled.text.contains("\"status\":\"cancelled\""))
             _ = try await call("POST", "/api/v1/runs/\(slowID)/cancel", "/api/v1/runs/{id}/cancel", expect: 409)
             _ = try await call("POST", "/api/v1/runs/01J0ABCDEF0123456789ABCDEF/cancel", "/api/v1/runs/{id}/cancel", expect: 404)
+
+            let pause = "/api/v1/workflows/{name}/pause"
+            let paused = try await call("POST", "/api/v1/workflows/nightly/pause", pause, expect: 200)
+            #expect(paused.text.contains("\"paused\":true"), "\(paused.text)")
+            let noSchedule = try await call("POST", "/api/v1/workflows/greet/pause", pause, expect: 409)
+            #expect(noSchedule.text.contains("workflow 'greet' has no schedule"), "\(noSchedule.text)")
+            _ = try await call("POST", "/api/v1/workflows/nope/pause", pause, expect: 404)
+            let unpause = "/api/v1/workflows/{name}/unpause"
+            let unpaused = try await call("POST", "/api/v1/workflows/nightly/unpause", unpause, body: #"{"catch_up": true}"#, expect: 200)
+            #expect(unpaused.text.contains("\"paused\":false"), "\(unpaused.text)")
+            _ = try await call("POST", "/api/v1/workflows/nightly/unpause", unpause, expect: 200)
+            _ = try await call("POST", "/api/v1/workflows/nightly/unpause", unpause, body: #"{"catch_up": "yes"}"#, expect: 400)
+            let nullCatchUp = try await call("POST", "/api/v1/workflows/nightly/unpause", unpause, body: #"{"catch_up": null}"#, expect: 400)
+            #expect(nullCatchUp.text.contains("'catch_up' must be true or false, got null"), "\(nullCatchUp.text)")
+            _ = try await call("POST", "/api/v1/workflows/greet/unpause", unpause, expect: 409)
+            _ = try await call("POST", "/api/v1/workflows/nope/unpause", unpause, expect: 404)
+
+            let backfills = "/api/v1/workflows/{name}/backfills"
+            let backfill = try await call("POST", "/api/v1/workflows/nightly/backfills", backfills, body: #"{"from": "2024-06-01", "to": "2024-06-03", "max_active": 1}"#, expect: 201)
+            #expect(backfill.header("location")?.hasPrefix("/api/v1/backfills/bf-") == true)
+            #expect(backfill.text.contains("\"fire_times\":2"), "\(backfill.text)")
+            _ = try await call("POST", "/api/v1/workflows/nightly/backfills", backfills, body: "{not json", expect: 400)
+            _ = try await call("POST", "/api/v1/workflows/nightly/backfills", backfills, body: #"{"from": "2024-06-01"}"#, expect: 400)
+            _ = try await call("POST", "/api/v1/workflows/nightly/backfills", backfills, body: #"{"from": "2024-06-01", "to": "2024-06-03", "params": null}"#, expect: 400)
+            let reversed = try await call("POST", "/api/v1/workflows/nightly/backfills", backfills, body: #"{"from": "2024-06-03", "to": "2024-06-01"}"#, expect: 422)
+            #expect(reversed.text.contains("\"code\":\"invalid_request\""), "\(reversed.text)")
+            _ = try await call("POST", "/api/v1/workflows/greet/backfills", backfills, body: #"{"from": "2024-06-01", "to": "2024-06-03"}"#, expect: 409)
+            _ = try await call("POST", "/api/v1/workflows/nope/backfills", backfills, body: #"{"from": "2024-06-01", "to": "2024-06-03"}"#, expect: 404)
+            guard case .object(let created)? = backfill.json, let backfillID = created["id"]?.stringValue else {
+                Issue.record("no backfill id in \(backfill.text)")
+                return
+            }
+            let shown = try await call("GET", "/api/v1/backfills/\(backfillID)", "/api/v1/backfills/{id}", expect: 200)
+            #expect(shown.text.contains("\"status\":\"running\""), "\(shown.text)")
+            _ = try await call("GET", "/api/v1/backfills/bf-nope", "/api/v1/backfills/{id}", expect: 404)
+            let stopped = try await call("POST", "/api/v1/backfills/\(backfillID)/cancel", "/api/v1/backfills/{id}/cancel", expect: 200)
+            #expect(stopped.text.contains("\"status\":\"cancelled\""), "\(stopped.text)")
+            _ = try await call("POST", "/api/v1/backfills/\(backfillID)/cancel", "/api/v1/backfills/{id}/cancel", expect: 409)
+            _ = try await call("POST", "/api/v1/backfills/bf-nope/cancel", "/api/v1/backfills/{id}/cancel", expect: 404)
 
             _ = try await call("GET", "/api/v1/workers", "/api/v1/workers", expect: 200)
             let purge = "/api/v1/maintenance/purge"

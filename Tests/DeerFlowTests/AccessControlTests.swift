@@ -80,8 +80,14 @@ struct AccessControlTests {
                 return
             }
             _ = try await server.engine.waitForRun(RunID(rawValue: id), pollInterval: .milliseconds(20))
+            // A backfill of a workflow the server does not load: it exists, and creates no runs.
+            let backfill = try await server.engine.store.createBackfill(NewBackfill(
+                id: "bf-access", workflow: "ghost", cron: "0 2 * * *", timeZone: "UTC", from: Date(timeIntervalSince1970: 1_717_200_000),
+                to: Date(timeIntervalSince1970: 1_717_286_400), maxActive: 1, params: [:], fireTimes: 1,
+                firstFireAt: Date(timeIntervalSince1970: 1_717_207_200), createdAt: Date()))
             func concrete(_ template: String) -> String {
                 template.replacingOccurrences(of: "{name}", with: "greet")
+                    .replacingOccurrences(of: "/backfills/{id}", with: "/backfills/\(backfill.id)")
                     .replacingOccurrences(of: "{id}", with: id)
                     .replacingOccurrences(of: "{task_id}", with: "hello")
             }

@@ -18,6 +18,18 @@ struct SQLiteStoreTests {
         try await Self.withStore { try await check.run($0) }
     }
 
+    @Test("a paused schedule and a backfill under way survive reopening the store")
+    func pauseAndBackfillSurviveReopening() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.file("store.sqlite")
+        try await WorkflowStoreConformance.pauseAndBackfillSurviveReopening { body in
+            let store = SQLiteWorkflowStore(path: path)
+            try await store.prepare()
+            try await store.withRunning(body)
+        }
+    }
+
     /// A prepared store in a temporary directory, running while `body` uses it.
     static func withStore(_ body: @Sendable (SQLiteWorkflowStore) async throws -> Void) async throws {
         let directory = try TemporaryDirectory()

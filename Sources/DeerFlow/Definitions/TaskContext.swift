@@ -1,4 +1,5 @@
 public import DeerFlowCore
+public import Foundation
 public import Logging
 public import Tracing
 
@@ -14,6 +15,14 @@ public struct TaskContext: Sendable {
     /// The run.
     public struct RunInfo: Sendable, Hashable {
         public let id: RunID
+        /// The time the run stands for: the fire time of a scheduled or backfill run, the
+        /// creation time of any other (shell tasks get it as `DEERFLOW_LOGICAL_TIME`).
+        public let logicalTime: Date
+
+        public init(id: RunID, logicalTime: Date) {
+            self.id = id
+            self.logicalTime = logicalTime
+        }
     }
 
     /// The task.

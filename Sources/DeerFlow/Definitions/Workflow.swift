@@ -34,6 +34,8 @@ public final class Workflow: Sendable {
     ///   - schedule: optional 5-field cron expression or macro (`@hourly`).
     ///   - timeZone: IANA time zone of the schedule; default `UTC`.
     ///   - catchup: what to do with fires missed while no scheduler ran; default `.latest`.
+    ///   - paused: whether the schedule starts paused; only the initial state (a pause or unpause
+    ///     through the API, stored in the store, wins afterwards, also after a restart).
     ///   - params: declared run parameters.
     ///   - notify: channels of notifications.yaml told when a run fails, succeeds or recovers.
     public init(
@@ -42,6 +44,7 @@ public final class Workflow: Sendable {
         schedule: String? = nil,
         timeZone: String = "UTC",
         catchup: CatchupPolicy = .latest,
+        paused: Bool = false,
         params: [ParamDefinition] = [],
         notify: RunNotifications? = nil
     ) {
@@ -49,7 +52,7 @@ public final class Workflow: Sendable {
         let definition = WorkflowDefinition(
             name: name,
             description: description,
-            schedule: schedule.map { ScheduleDefinition(cron: $0, timeZone: timeZone, catchup: catchup) },
+            schedule: schedule.map { ScheduleDefinition(cron: $0, timeZone: timeZone, catchup: catchup, paused: paused) },
             params: params,
             tasks: [],
             notify: notify

@@ -160,8 +160,8 @@ public final class DeerFlowEngine: Sendable {
 
     /// A new run row for a workflow (used by the scheduler for cron fires); its `workflow.run` span
     /// is a root with a `deerflow.schedule` attribute.
-    package func makeRun(_ entry: WorkflowRegistry.Entry, trigger: RunTrigger, at now: Date) throws -> NewRun {
-        let params = try entry.definition.resolveParams([:])
+    package func makeRun(_ entry: WorkflowRegistry.Entry, trigger: RunTrigger, params given: [String: JSONValue] = [:], at now: Date) throws -> NewRun {
+        let params = try entry.definition.resolveParams(given)
         let runID = RunID.generate(at: now)
         let span = startRunSpan(runID, workflow: entry.definition.name, trigger: trigger, parent: .topLevel, at: now)
         if let span, let schedule = entry.definition.schedule {
@@ -200,6 +200,7 @@ public final class DeerFlowEngine: Sendable {
             attributes[DeerFlowTracing.Attribute.runID] = runID.rawValue
             attributes[DeerFlowTracing.Attribute.trigger] = trigger.kind.rawValue
             if case .schedule(let due) = trigger { attributes["deerflow.schedule.due"] = Timestamp.rfc3339(due) }
+            if case .backfill(let logicalTime) = trigger { attributes["deerflow.logical_time"] = Timestamp.rfc3339(logicalTime) }
         }
         return (span, stored)
     }

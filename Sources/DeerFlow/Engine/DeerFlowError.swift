@@ -19,6 +19,9 @@ public struct DeerFlowError: Error, Sendable, CustomStringConvertible, Equatable
         public static let payloadTooLarge = Code("payload_too_large")
         /// Parameters that do not match the workflow's declaration (422).
         public static let invalidParams = Code("invalid_params")
+        /// A well-formed request the server will not carry out as asked, e.g. a backfill range over
+        /// a limit (422); the message names the limit.
+        public static let invalidRequest = Code("invalid_request")
         /// The store or another dependency failed (503).
         public static let unavailable = Code("unavailable")
         /// A bug or an unexpected failure (500).

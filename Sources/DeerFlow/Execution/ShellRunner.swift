@@ -23,6 +23,7 @@ enum ShellRunner {
             "DEERFLOW_TASK_ID": attempt.taskID,
             "DEERFLOW_ATTEMPT": String(attempt.number),
             "DEERFLOW_EXECUTION_ID": "\(attempt.runID):\(attempt.taskID):\(attempt.number)",
+            "DEERFLOW_LOGICAL_TIME": Timestamp.rfc3339Seconds(attempt.effectiveLogicalTime),
         ]
         for (name, value) in attempt.params {
             environment["DEERFLOW_PARAM_\(parameterVariable(name))"] = value.plainText

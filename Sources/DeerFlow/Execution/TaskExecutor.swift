@@ -239,7 +239,7 @@ struct TaskExecutor: Sendable {
         let runID = attempt.runID
         return TaskContext(
             workflow: .init(name: attempt.workflow, id: entry.versionID),
-            run: .init(id: attempt.runID),
+            run: .init(id: attempt.runID, logicalTime: attempt.effectiveLogicalTime),
             task: .init(id: attempt.taskID, type: attempt.type, queue: attempt.queue),
             execution: .init(id: executionID, number: attempt.number),
             params: attempt.params,

@@ -21,6 +21,7 @@ public enum BuiltinMetric: String, CaseIterable, Sendable {
     case scheduleFireDelay = "deerflow_schedule_fire_delay_seconds"
     case schedulesMissed = "deerflow_schedules_missed_total"
     case scheduleNextFire = "deerflow_schedule_next_fire_timestamp_seconds"
+    case schedulePaused = "deerflow_schedule_paused"
     case apiRequests = "deerflow_api_requests_total"
     case healthCheckStatus = "deerflow_health_check_status"
     case seriesDropped = "deerflow_metric_series_dropped_total"
@@ -70,9 +71,11 @@ public enum BuiltinMetric: String, CaseIterable, Sendable {
         case .scheduleFireDelay:
             return .init(name: rawValue, kind: .histogram, help: "Delay from a schedule's due time to the creation of its run, in seconds.", labels: ["workflow"], buckets: Self.queueBuckets)
         case .schedulesMissed:
-            return .init(name: rawValue, kind: .counter, help: "Schedule due times that did not get a run, by workflow and reason (catchup_latest, catchup_limit, already_fired).", labels: ["workflow", "reason"], buckets: [])
+            return .init(name: rawValue, kind: .counter, help: "Schedule due times that did not get a run, by workflow and reason (catchup_latest, catchup_limit, already_fired, paused).", labels: ["workflow", "reason"], buckets: [])
         case .scheduleNextFire:
             return .init(name: rawValue, kind: .gauge, help: "Unix time of each schedule's next due time.", labels: ["workflow"], buckets: [])
+        case .schedulePaused:
+            return .init(name: rawValue, kind: .gauge, help: "1 when a workflow's schedule is paused (it does not fire), else 0; one series per scheduled workflow.", labels: ["workflow"], buckets: [])
         case .apiRequests:
             return .init(name: rawValue, kind: .counter, help: "HTTP API requests, by route template and status code.", labels: ["endpoint", "status"], buckets: [])
         case .healthCheckStatus:

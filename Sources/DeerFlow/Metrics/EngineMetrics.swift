@@ -25,6 +25,7 @@ public final class EngineMetrics: EngineObserver, Sendable {
     let scheduleFireDelay: MetricsRegistry.Histogram
     let schedulesMissed: MetricsRegistry.Counter
     let scheduleNextFire: MetricsRegistry.Gauge
+    let schedulePaused: MetricsRegistry.Gauge
     /// `deerflow_api_requests_total`, used by the HTTP layer.
     public let apiRequests: MetricsRegistry.Counter
     let healthCheckStatus: MetricsRegistry.Gauge
@@ -84,6 +85,7 @@ public final class EngineMetrics: EngineObserver, Sendable {
         scheduleFireDelay = try histogram(.scheduleFireDelay)
         schedulesMissed = try counter(.schedulesMissed)
         scheduleNextFire = try gauge(.scheduleNextFire)
+        schedulePaused = try gauge(.schedulePaused)
         apiRequests = try counter(.apiRequests)
         healthCheckStatus = try gauge(.healthCheckStatus)
         seriesDropped = try counter(.seriesDropped)
@@ -181,6 +183,14 @@ public final class EngineMetrics: EngineObserver, Sendable {
         for type in Set(taskTypes).sorted().prefix(registry.seriesBudget / 2 / outcomes.count) {
             for status in outcomes { try? tasksTotal.labels(type, status.rawValue).inc(0) }
             try? taskRetries.labels(type).inc(0)
+        }
+    }
+
+    /// Creates `deerflow_schedule_paused` of every scheduled workflow, with its initial state (the
+    /// definition's `paused:`); the scheduler sets the stored state when it loads the schedules.
+    public func declare(schedules: [String: Bool]) {
+        for (workflow, paused) in schedules.sorted(by: { $0.key < $1.key }).prefix(registry.seriesBudget / 2) {
+            try? schedulePaused.labels(workflow).set(paused ? 1 : 0)
         }
     }
 
@@ -283,6 +293,8 @@ public final class EngineMetrics: EngineObserver, Sendable {
             try? schedulesMissed.labels(workflow, reason).inc()
         case .next(let workflow, let at):
             try? scheduleNextFire.labels(workflow).set(at?.timeIntervalSince1970 ?? 0)
+        case .paused(let workflow, let paused):
+            try? schedulePaused.labels(workflow).set(paused ? 1 : 0)
         }
     }
 

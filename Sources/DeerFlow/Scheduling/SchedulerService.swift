@@ -10,8 +10,8 @@ import Glibc
 import Darwin
 #endif
 
-/// Fires cron schedules once per due time, reclaims attempts whose worker is gone, and marks
-/// silent workers lost.
+/// Fires cron schedules once per due time (except paused ones), drives backfills, reclaims
+/// attempts whose worker is gone, and marks silent workers lost.
 ///
 /// Missed fires (the scheduler was down): with `catchup: latest` (default) the latest due time
 /// fires once; with `catchup: all` every missed time fires, oldest first, up to
@@ -69,6 +69,7 @@ public final class SchedulerService: Service, Sendable {
 
     private func loop() async {
         var schedules: [String: LoadedSchedule]?
+        var waitingBackfills: Set<String> = []
         var lastSweep = ContinuousClock.now
         while !Task.isCancelled {
             let now = Date()
@@ -94,7 +95,13 @@ public final class SchedulerService: Service, Sendable {
                 continue
             }
             do {
-                if schedules == nil { schedules = try await loadSchedules() }
+                if schedules == nil {
+                    schedules = try await loadSchedules()
+                } else if var current = schedules {
+                    // Pauses and unpauses of any server of the cluster, through the store.
+                    try await refreshPauses(&current)
+                    schedules = current
+                }
                 if var current = schedules {
                     try await fireDue(&current, now: now)
                     schedules = current
@@ -103,12 +110,17 @@ public final class SchedulerService: Service, Sendable {
                 engine.logger.error("scheduler could not fire schedules; retrying", metadata: ["error": "\(error)"])
             }
             do {
+                try await engine.advanceBackfills(now: now, waiting: &waitingBackfills)
+            } catch {
+                engine.logger.error("scheduler could not advance backfills; retrying", metadata: ["error": "\(error)"])
+            }
+            do {
                 try await reclaim(now: now)
             } catch {
                 engine.logger.error("scheduler could not reclaim leases; retrying", metadata: ["error": "\(error)"])
             }
             var sleep = configuration.tick
-            if let nextDue = schedules?.values.compactMap(\.record.nextFireAt).min() {
+            if let nextDue = schedules?.values.filter({ !$0.record.paused }).compactMap(\.record.nextFireAt).min() {
                 sleep = min(sleep, .milliseconds(Int64(max(0, nextDue.timeIntervalSinceNow) * 1000) + 1))
             }
             try? await Task.sleep(for: sleep)
@@ -132,23 +144,51 @@ public final class SchedulerService: Service, Sendable {
             guard let schedule = entry.definition.schedule else { continue }
             let zone = TimeZone(identifier: schedule.timeZone) ?? .gmt
             let cron = try CronSchedule(schedule.cron, timeZone: zone)
-            var record = stored[entry.definition.name] ?? ScheduleRecord(workflow: entry.definition.name, cron: schedule.cron, timeZone: schedule.timeZone, nextFireAt: nil, lastFiredAt: nil)
+            // `paused:` of the definition is the initial state of a new row only; the store's wins.
+            var record = stored[entry.definition.name] ?? ScheduleRecord(workflow: entry.definition.name, cron: schedule.cron, timeZone: schedule.timeZone, nextFireAt: nil, lastFiredAt: nil, paused: schedule.paused)
             if record.nextFireAt == nil || record.cron != schedule.cron || record.timeZone != schedule.timeZone {
                 record.cron = schedule.cron
                 record.timeZone = schedule.timeZone
                 record.nextFireAt = cron.nextFire(after: now)
                 try await engine.store.saveSchedule(record)
             }
-            scheduleEvents.emit(.next(workflow: record.workflow, at: record.nextFireAt))
+            // A paused schedule has no next fire (0: the overdue alert's `> 0` guard skips it).
+            scheduleEvents.emit(.next(workflow: record.workflow, at: record.paused ? nil : record.nextFireAt))
+            scheduleEvents.emit(.paused(workflow: record.workflow, paused: record.paused))
             result[entry.definition.name] = LoadedSchedule(cron: cron, catchup: schedule.catchup, record: record, entry: entry)
         }
         return result
     }
 
-    /// Fires every schedule that is due.
+    /// Takes the pause state and due time of each schedule from the store, where an API call of
+    /// any server changed them.
+    ///
+    /// An unpause without catch-up moved the due time past the fire times missed while paused:
+    /// those count in `deerflow_schedules_missed_total{reason="paused"}`.
+    func refreshPauses(_ schedules: inout [String: LoadedSchedule], now: Date = Date()) async throws {
+        for stored in try await engine.store.schedules() {
+            guard var schedule = schedules[stored.workflow], schedule.record.cron == stored.cron, schedule.record.timeZone == stored.timeZone else { continue }
+            let changed = schedule.record.paused != stored.paused
+            guard changed || schedule.record.nextFireAt != stored.nextFireAt else { continue }
+            if schedule.record.paused, !stored.paused, let old = schedule.record.nextFireAt, let new = stored.nextFireAt, new > old, old <= now {
+                let skipped = [old] + schedule.cron.fires(after: old, through: min(now, new.addingTimeInterval(-1)), limit: configuration.catchupLimit * 10)
+                for time in skipped where time < new {
+                    scheduleEvents.emit(.missed(workflow: stored.workflow, dueAt: time, reason: "paused"))
+                }
+            }
+            schedule.record.paused = stored.paused
+            schedule.record.nextFireAt = stored.nextFireAt
+            schedules[stored.workflow] = schedule
+            if changed { scheduleEvents.emit(.paused(workflow: stored.workflow, paused: stored.paused)) }
+            scheduleEvents.emit(.next(workflow: stored.workflow, at: stored.paused ? nil : stored.nextFireAt))
+        }
+    }
+
+    /// Fires every schedule that is due and not paused. A paused schedule keeps its due time, so
+    /// an unpause that catches up starts from there.
     func fireDue(_ schedules: inout [String: LoadedSchedule], now: Date) async throws {
         for name in schedules.keys.sorted() {
-            guard var schedule = schedules[name], let due = schedule.record.nextFireAt, due <= now else { continue }
+            guard var schedule = schedules[name], !schedule.record.paused, let due = schedule.record.nextFireAt, due <= now else { continue }
             // Every fire time from the stored due time through now.
             var dueTimes = [due] + schedule.cron.fires(after: due, through: now, limit: configuration.catchupLimit * 10)
             var missed: [Date] = []
@@ -213,10 +253,12 @@ public final class SchedulerService: Service, Sendable {
 public enum ScheduleEvent: Sendable {
     /// A run was created for a due time, `delay` seconds after it.
     case fired(workflow: String, dueAt: Date, delay: Double)
-    /// A due time did not get a run (`catchup_latest`, `catchup_limit`, `already_fired`).
+    /// A due time did not get a run (`catchup_latest`, `catchup_limit`, `already_fired`, `paused`).
     case missed(workflow: String, dueAt: Date, reason: String)
     /// The next due time (nil: none in the next years).
     case next(workflow: String, at: Date?)
+    /// Whether the schedule is paused (at load, and when a pause or unpause is seen).
+    case paused(workflow: String, paused: Bool)
 }
 
 final class ScheduleEventSink: Sendable {

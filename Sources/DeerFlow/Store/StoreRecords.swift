@@ -12,6 +12,8 @@ public enum RunTrigger: Sendable, Hashable, Codable {
     case schedule(dueAt: Date)
     /// From Swift code in the process (`DeerFlowEngine.trigger`).
     case library
+    /// By a backfill, for the schedule fire time it stands for (its logical time).
+    case backfill(logicalTime: Date)
 
     /// What is stored with the run.
     public var kind: Kind {
@@ -19,12 +21,13 @@ public enum RunTrigger: Sendable, Hashable, Codable {
         case .api: return .api
         case .schedule: return .schedule
         case .library: return .library
+        case .backfill: return .backfill
         }
     }
 
     /// How a run was started, as stored with it (the API's `trigger`).
     public enum Kind: String, Sendable, Hashable, Codable, CaseIterable {
-        case api, schedule, library
+        case api, schedule, library, backfill
     }
 }
 
@@ -79,10 +82,14 @@ public struct NewRun: Sendable, Hashable {
         self.createdAt = createdAt
     }
 
-    /// The due time for scheduled runs (the store keeps `(workflow, due time)` unique).
+    /// The due time for scheduled runs, the fire time a backfill run stands for (the store keeps
+    /// `(workflow, due time)` unique, so a backfill never duplicates a scheduled run).
     public var scheduledFor: Date? {
-        if case .schedule(let due) = trigger { return due }
-        return nil
+        switch trigger {
+        case .schedule(let due): return due
+        case .backfill(let logicalTime): return logicalTime
+        case .api, .library: return nil
+        }
     }
 }
 
@@ -100,8 +107,10 @@ public struct RunRecord: Sendable, Hashable {
     public var startedAt: Date?
     public var finishedAt: Date?
     public var progress: RunProgress
+    /// The backfill that created the run; nil for other runs.
+    public var backfillID: String?
 
-    public init(id: RunID, workflow: String, workflowVersion: String, status: RunStatus, params: [String: JSONValue], trigger: RunTrigger.Kind, scheduledFor: Date?, traceContext: String?, createdAt: Date, startedAt: Date?, finishedAt: Date?, progress: RunProgress) {
+    public init(id: RunID, workflow: String, workflowVersion: String, status: RunStatus, params: [String: JSONValue], trigger: RunTrigger.Kind, scheduledFor: Date?, traceContext: String?, createdAt: Date, startedAt: Date?, finishedAt: Date?, progress: RunProgress, backfillID: String? = nil) {
         self.id = id
         self.workflow = workflow
         self.workflowVersion = workflowVersion
@@ -114,7 +123,12 @@ public struct RunRecord: Sendable, Hashable {
         self.startedAt = startedAt
         self.finishedAt = finishedAt
         self.progress = progress
+        self.backfillID = backfillID
     }
+
+    /// The time the run stands for (`DEERFLOW_LOGICAL_TIME`): the fire time of a scheduled or
+    /// backfill run, the creation time of any other.
+    public var logicalTime: Date { scheduledFor ?? createdAt }
 }
 
 /// One attempt as stored.
@@ -253,8 +267,11 @@ public struct ClaimedAttempt: Sendable, Hashable {
     /// Why the store could not read what this attempt needs (its run's parameters in a corrupted
     /// row); the attempt then fails with this message without running.
     public var unreadable: String?
+    /// The time the run stands for (``RunRecord/logicalTime``); nil when the store did not say,
+    /// and then the run's creation time (from its id) is used.
+    public var logicalTime: Date?
 
-    public init(id: AttemptID, runID: RunID, workflow: String, workflowVersion: String, taskIndex: Int, taskID: String, type: String, queue: String, number: Int, params: [String: JSONValue], traceContext: String?, timeout: Duration?, queuedAt: Date, startedAt: Date, leaseUntil: Date, unreadable: String? = nil) {
+    public init(id: AttemptID, runID: RunID, workflow: String, workflowVersion: String, taskIndex: Int, taskID: String, type: String, queue: String, number: Int, params: [String: JSONValue], traceContext: String?, timeout: Duration?, queuedAt: Date, startedAt: Date, leaseUntil: Date, unreadable: String? = nil, logicalTime: Date? = nil) {
         self.id = id
         self.runID = runID
         self.workflow = workflow
@@ -271,7 +288,13 @@ public struct ClaimedAttempt: Sendable, Hashable {
         self.startedAt = startedAt
         self.leaseUntil = leaseUntil
         self.unreadable = unreadable
+        self.logicalTime = logicalTime
     }
+}
+
+extension ClaimedAttempt {
+    /// ``logicalTime``, or the run's creation time from its id when the store did not say.
+    public var effectiveLogicalTime: Date { logicalTime ?? runID.creationTime ?? startedAt }
 }
 
 /// Run parameters as both stores keep them: compact JSON object text.
@@ -449,14 +472,129 @@ public struct ScheduleRecord: Sendable, Hashable {
     /// The next due time.
     public var nextFireAt: Date?
     public var lastFiredAt: Date?
+    /// Paused schedules do not fire; their `nextFireAt` stays at the first due time skipped, so an
+    /// unpause can catch up from there when asked.
+    public var paused: Bool
 
-    public init(workflow: String, cron: String, timeZone: String, nextFireAt: Date?, lastFiredAt: Date?) {
+    public init(workflow: String, cron: String, timeZone: String, nextFireAt: Date?, lastFiredAt: Date?, paused: Bool = false) {
         self.workflow = workflow
         self.cron = cron
         self.timeZone = timeZone
         self.nextFireAt = nextFireAt
         self.lastFiredAt = lastFiredAt
+        self.paused = paused
     }
+}
+
+// MARK: Backfills
+
+/// A backfill to create: one run per schedule fire time in `[from, to]`.
+public struct NewBackfill: Sendable, Hashable {
+    public var id: String
+    public var workflow: String
+    /// The schedule the fire times come from, kept with the backfill so a changed workflow file
+    /// does not change a backfill under way.
+    public var cron: String
+    public var timeZone: String
+    public var from: Date
+    public var to: Date
+    /// Most runs of the backfill pending or running at once.
+    public var maxActive: Int
+    /// Resolved run parameters of every run.
+    public var params: [String: JSONValue]
+    /// Fire times in the range.
+    public var fireTimes: Int
+    /// The first fire time (the first run to create).
+    public var firstFireAt: Date
+    public var createdAt: Date
+
+    public init(id: String, workflow: String, cron: String, timeZone: String, from: Date, to: Date, maxActive: Int, params: [String: JSONValue], fireTimes: Int, firstFireAt: Date, createdAt: Date) {
+        self.id = id
+        self.workflow = workflow
+        self.cron = cron
+        self.timeZone = timeZone
+        self.from = from
+        self.to = to
+        self.maxActive = maxActive
+        self.params = params
+        self.fireTimes = fireTimes
+        self.firstFireAt = firstFireAt
+        self.createdAt = createdAt
+    }
+}
+
+/// Where a backfill stands.
+public enum BackfillStatus: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Creating runs or waiting for them.
+    case running
+    /// Every fire time has a run (created or already present) and none of its runs failed.
+    case succeeded
+    /// Every fire time has a run and at least one of the runs it created failed or was cancelled.
+    case failed
+    /// Cancelled as a whole: no new runs, its running runs were cancelled.
+    case cancelled
+
+    public var isFinished: Bool { self != .running }
+}
+
+/// A backfill as stored, with the state of the runs it created.
+public struct BackfillRecord: Sendable, Hashable {
+    public var id: String
+    public var workflow: String
+    public var cron: String
+    public var timeZone: String
+    public var from: Date
+    public var to: Date
+    public var maxActive: Int
+    public var params: [String: JSONValue]
+    public var status: BackfillStatus
+    /// Fire times in the range.
+    public var fireTimes: Int
+    /// The next fire time to create a run for; nil once every fire time has one.
+    public var nextFireAt: Date?
+    /// Runs this backfill created.
+    public var runsCreated: Int
+    /// Fire times that already had a run (the scheduler's, or another backfill's): skipped.
+    public var alreadyPresent: Int
+    /// Its runs by status.
+    public var runs: [RunStatus: Int]
+    public var createdAt: Date
+    public var finishedAt: Date?
+
+    public init(id: String, workflow: String, cron: String, timeZone: String, from: Date, to: Date, maxActive: Int, params: [String: JSONValue], status: BackfillStatus, fireTimes: Int, nextFireAt: Date?, runsCreated: Int, alreadyPresent: Int, runs: [RunStatus: Int], createdAt: Date, finishedAt: Date?) {
+        self.id = id
+        self.workflow = workflow
+        self.cron = cron
+        self.timeZone = timeZone
+        self.from = from
+        self.to = to
+        self.maxActive = maxActive
+        self.params = params
+        self.status = status
+        self.fireTimes = fireTimes
+        self.nextFireAt = nextFireAt
+        self.runsCreated = runsCreated
+        self.alreadyPresent = alreadyPresent
+        self.runs = runs
+        self.createdAt = createdAt
+        self.finishedAt = finishedAt
+    }
+
+    /// Runs of the backfill pending or running.
+    public var active: Int { (runs[.pending] ?? 0) + (runs[.running] ?? 0) }
+    public var succeeded: Int { runs[.success] ?? 0 }
+    /// Runs that failed or were cancelled.
+    public var failed: Int { (runs[.failed] ?? 0) + (runs[.cancelled] ?? 0) }
+    /// The status a backfill with nothing left to create and nothing active ends with.
+    public var outcome: BackfillStatus { failed > 0 ? .failed : .succeeded }
+}
+
+/// What `cancelBackfill` did.
+public enum BackfillCancelResult: Sendable {
+    /// Cancelled; these runs of it were pending or running and are to be cancelled.
+    case cancelled(BackfillRecord, activeRuns: [RunID])
+    case alreadyFinished(BackfillStatus)
+    case notFound
 }
 
 /// The log of one attempt.

@@ -134,14 +134,41 @@ public protocol ExecutionStore: Sendable {
     func workers() async throws -> [WorkerRecord]
 }
 
-/// Cron schedules: their next due times, and scheduled runs created exactly once.
+/// Cron schedules: their next due times, pauses, scheduled runs created exactly once, and
+/// backfills.
 public protocol ScheduleStore: Sendable {
     func schedules() async throws -> [ScheduleRecord]
-    /// Records the next due time of a workflow's schedule (creating the row if needed).
+    /// Records the next due time of a workflow's schedule (creating the row if needed). The
+    /// record's `paused` is stored only when the row is created (the initial state); an existing
+    /// row keeps its own.
     func saveSchedule(_ schedule: ScheduleRecord) async throws
     /// Creates the scheduled run (if not already created for that due time) and advances the
-    /// schedule, atomically.
+    /// schedule, atomically. A schedule paused in the store does not fire: nothing is written
+    /// and the answer is nil.
     func fire(schedule: ScheduleRecord, run: NewRun?) async throws -> RunRecord?
+    /// Pauses or unpauses a schedule (`schedule.paused`), creating its row from `schedule` when
+    /// there is none. With `resetNextFire`, `schedule.nextFireAt` replaces the stored due time
+    /// (an unpause that does not catch up). Returns the stored schedule.
+    func setSchedulePaused(_ schedule: ScheduleRecord, resetNextFire: Bool) async throws -> ScheduleRecord
+
+    /// Stores a new backfill (status running).
+    func createBackfill(_ backfill: NewBackfill) async throws -> BackfillRecord
+    /// A backfill with the counts of its runs by status; nil when unknown.
+    func backfill(_ id: String) async throws -> BackfillRecord?
+    /// Backfills with status running, oldest first.
+    func activeBackfills() async throws -> [BackfillRecord]
+    /// In one transaction, when the backfill is running and its next fire time is still
+    /// `expectedNext`: creates `runs` (one whose workflow and fire time already has a run is
+    /// skipped and counted as already present), records them as the backfill's, and sets its
+    /// next fire time to `next` (nil: every fire time has a run). Returns the runs created; empty
+    /// when the backfill moved on or stopped meanwhile (another leader, a cancel).
+    func advanceBackfill(_ id: String, expectedNext: Date, runs: [NewRun], next: Date?) async throws -> [RunRecord]
+    /// Marks a running backfill finished with `status` at `at` (nothing left to create, nothing
+    /// active); false when it was not running.
+    func finishBackfill(_ id: String, status: BackfillStatus, at: Date) async throws -> Bool
+    /// Cancels a running backfill: no run is created for it any more. Answers its pending and
+    /// running runs, for the caller to cancel.
+    func cancelBackfill(_ id: String, at: Date) async throws -> BackfillCancelResult
 }
 
 /// A persistent outbox of notifications, delivered once per key across restarts and processes.

@@ -12,6 +12,10 @@ extension Components {
         ///
         /// - Remark: Generated from `#/components/parameters/WorkflowName`.
         package typealias WorkflowName = Swift.String
+        /// The backfill id (`bf-` and 26 lower-case characters).
+        ///
+        /// - Remark: Generated from `#/components/parameters/BackfillIDPath`.
+        package typealias BackfillIDPath = Swift.String
         /// The run id (26 characters of Crockford base32, upper case). A string that is not
         /// shaped like a run id answers 404, like an unknown id.
         ///

@@ -85,6 +85,62 @@ extension Components {
                 self.body = body
             }
         }
+        package struct NoSchedule: Sendable, Hashable {
+            /// - Remark: Generated from `#/components/responses/NoSchedule/content`.
+            @frozen package enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/components/responses/NoSchedule/content/application\/json`.
+                case json(Components.Schemas._Error)
+                /// The associated value of the enum case if `self` is `.json`.
+                ///
+                /// - Throws: An error if `self` is not `.json`.
+                /// - SeeAlso: `.json`.
+                package var json: Components.Schemas._Error {
+                    get throws {
+                        switch self {
+                        case let .json(body):
+                            return body
+                        }
+                    }
+                }
+            }
+            /// Received HTTP response body
+            package var body: Components.Responses.NoSchedule.Body
+            /// Creates a new `NoSchedule`.
+            ///
+            /// - Parameters:
+            ///   - body: Received HTTP response body
+            package init(body: Components.Responses.NoSchedule.Body) {
+                self.body = body
+            }
+        }
+        package struct BackfillNotFound: Sendable, Hashable {
+            /// - Remark: Generated from `#/components/responses/BackfillNotFound/content`.
+            @frozen package enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/components/responses/BackfillNotFound/content/application\/json`.
+                case json(Components.Schemas._Error)
+                /// The associated value of the enum case if `self` is `.json`.
+                ///
+                /// - Throws: An error if `self` is not `.json`.
+                /// - SeeAlso: `.json`.
+                package var json: Components.Schemas._Error {
+                    get throws {
+                        switch self {
+                        case let .json(body):
+                            return body
+                        }
+                    }
+                }
+            }
+            /// Received HTTP response body
+            package var body: Components.Responses.BackfillNotFound.Body
+            /// Creates a new `BackfillNotFound`.
+            ///
+            /// - Parameters:
+            ///   - body: Received HTTP response body
+            package init(body: Components.Responses.BackfillNotFound.Body) {
+                self.body = body
+            }
+        }
         package struct RunNotFound: Sendable, Hashable {
             /// - Remark: Generated from `#/components/responses/RunNotFound/content`.
             @frozen package enum Body: Sendable, Hashable {

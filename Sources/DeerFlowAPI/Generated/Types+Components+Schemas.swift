@@ -15,7 +15,8 @@ extension Components {
             /// - Remark: Generated from `#/components/schemas/Error/error`.
             package struct _ErrorPayload: Codable, Hashable, Sendable {
                 /// Stable machine-readable code: `bad_request`, `unauthorized`, `not_found`,
-                /// `conflict`, `payload_too_large`, `invalid_params`, `unavailable`, `internal`.
+                /// `conflict`, `payload_too_large`, `invalid_params`, `invalid_request`,
+                /// `unavailable`, `internal`.
                 ///
                 ///
                 /// - Remark: Generated from `#/components/schemas/Error/error/code`.
@@ -403,6 +404,21 @@ extension Components {
         ///
         /// - Remark: Generated from `#/components/schemas/RunParams`.
         package typealias RunParams = Swift.Dictionary<Swift.String, DeerFlowCore.JSONValue>
+        /// How a run was started.
+        ///
+        /// - Remark: Generated from `#/components/schemas/RunTrigger`.
+        @frozen package enum RunTrigger: String, Codable, Hashable, Sendable, CaseIterable {
+            case api = "api"
+            case schedule = "schedule"
+            case library = "library"
+            case backfill = "backfill"
+        }
+        /// The time the run stands for: the fire time of a scheduled or backfill run, the creation
+        /// time of any other. Shell tasks get it as `DEERFLOW_LOGICAL_TIME` (RFC 3339, whole seconds).
+        ///
+        ///
+        /// - Remark: Generated from `#/components/schemas/LogicalTime`.
+        package typealias LogicalTime = Foundation.Date
         /// A run without its tasks.
         ///
         /// - Remark: Generated from `#/components/schemas/Run`.
@@ -422,19 +438,17 @@ extension Components {
             /// How the run was started.
             ///
             /// - Remark: Generated from `#/components/schemas/Run/trigger`.
-            @frozen package enum TriggerPayload: String, Codable, Hashable, Sendable, CaseIterable {
-                case api = "api"
-                case schedule = "schedule"
-                case library = "library"
-            }
-            /// How the run was started.
-            ///
-            /// - Remark: Generated from `#/components/schemas/Run/trigger`.
-            package var trigger: Components.Schemas.Run.TriggerPayload
-            /// The cron due time, for runs the scheduler started; null otherwise.
+            package var trigger: Components.Schemas.RunTrigger
+            /// The fire time, for runs the scheduler or a backfill started; null otherwise.
             ///
             /// - Remark: Generated from `#/components/schemas/Run/scheduled_for`.
             package var scheduledFor: Components.Schemas.NullableTimestamp
+            /// - Remark: Generated from `#/components/schemas/Run/logical_time`.
+            package var logicalTime: Components.Schemas.LogicalTime
+            /// The backfill that created the run; null for other runs.
+            ///
+            /// - Remark: Generated from `#/components/schemas/Run/backfill_id`.
+            package var backfillId: Components.Schemas.NullableString
             /// - Remark: Generated from `#/components/schemas/Run/created_at`.
             package var createdAt: Components.Schemas.Timestamp
             /// - Remark: Generated from `#/components/schemas/Run/started_at`.
@@ -452,7 +466,9 @@ extension Components {
             ///   - status:
             ///   - params: The run's parameters after defaults were filled in; secret ones are `[REDACTED]`.
             ///   - trigger: How the run was started.
-            ///   - scheduledFor: The cron due time, for runs the scheduler started; null otherwise.
+            ///   - scheduledFor: The fire time, for runs the scheduler or a backfill started; null otherwise.
+            ///   - logicalTime:
+            ///   - backfillId: The backfill that created the run; null for other runs.
             ///   - createdAt:
             ///   - startedAt:
             ///   - finishedAt:
@@ -463,8 +479,10 @@ extension Components {
                 workflowVersion: Components.Schemas.WorkflowVersion,
                 status: Components.Schemas.RunStatus,
                 params: Components.Schemas.RunParams,
-                trigger: Components.Schemas.Run.TriggerPayload,
+                trigger: Components.Schemas.RunTrigger,
                 scheduledFor: Components.Schemas.NullableTimestamp,
+                logicalTime: Components.Schemas.LogicalTime,
+                backfillId: Components.Schemas.NullableString,
                 createdAt: Components.Schemas.Timestamp,
                 startedAt: Components.Schemas.NullableTimestamp,
                 finishedAt: Components.Schemas.NullableTimestamp,
@@ -477,6 +495,8 @@ extension Components {
                 self.params = params
                 self.trigger = trigger
                 self.scheduledFor = scheduledFor
+                self.logicalTime = logicalTime
+                self.backfillId = backfillId
                 self.createdAt = createdAt
                 self.startedAt = startedAt
                 self.finishedAt = finishedAt
@@ -490,6 +510,8 @@ extension Components {
                 case params
                 case trigger
                 case scheduledFor = "scheduled_for"
+                case logicalTime = "logical_time"
+                case backfillId = "backfill_id"
                 case createdAt = "created_at"
                 case startedAt = "started_at"
                 case finishedAt = "finished_at"
@@ -518,12 +540,20 @@ extension Components {
                     forKey: .params
                 )
                 self.trigger = try container.decode(
-                    Components.Schemas.Run.TriggerPayload.self,
+                    Components.Schemas.RunTrigger.self,
                     forKey: .trigger
                 )
                 self.scheduledFor = try container.decode(
                     Components.Schemas.NullableTimestamp.self,
                     forKey: .scheduledFor
+                )
+                self.logicalTime = try container.decode(
+                    Components.Schemas.LogicalTime.self,
+                    forKey: .logicalTime
+                )
+                self.backfillId = try container.decode(
+                    Components.Schemas.NullableString.self,
+                    forKey: .backfillId
                 )
                 self.createdAt = try container.decode(
                     Components.Schemas.Timestamp.self,
@@ -549,6 +579,8 @@ extension Components {
                     "params",
                     "trigger",
                     "scheduled_for",
+                    "logical_time",
+                    "backfill_id",
                     "created_at",
                     "started_at",
                     "finished_at",
@@ -573,15 +605,13 @@ extension Components {
             /// - Remark: Generated from `#/components/schemas/RunDetail/params`.
             package var params: Components.Schemas.RunParams
             /// - Remark: Generated from `#/components/schemas/RunDetail/trigger`.
-            @frozen package enum TriggerPayload: String, Codable, Hashable, Sendable, CaseIterable {
-                case api = "api"
-                case schedule = "schedule"
-                case library = "library"
-            }
-            /// - Remark: Generated from `#/components/schemas/RunDetail/trigger`.
-            package var trigger: Components.Schemas.RunDetail.TriggerPayload
+            package var trigger: Components.Schemas.RunTrigger
             /// - Remark: Generated from `#/components/schemas/RunDetail/scheduled_for`.
             package var scheduledFor: Components.Schemas.NullableTimestamp
+            /// - Remark: Generated from `#/components/schemas/RunDetail/logical_time`.
+            package var logicalTime: Components.Schemas.LogicalTime
+            /// - Remark: Generated from `#/components/schemas/RunDetail/backfill_id`.
+            package var backfillId: Components.Schemas.NullableString
             /// - Remark: Generated from `#/components/schemas/RunDetail/created_at`.
             package var createdAt: Components.Schemas.Timestamp
             /// - Remark: Generated from `#/components/schemas/RunDetail/started_at`.
@@ -602,6 +632,8 @@ extension Components {
             ///   - params: The run's parameters after defaults were filled in; secret ones are `[REDACTED]`.
             ///   - trigger:
             ///   - scheduledFor:
+            ///   - logicalTime:
+            ///   - backfillId:
             ///   - createdAt:
             ///   - startedAt:
             ///   - finishedAt:
@@ -613,8 +645,10 @@ extension Components {
                 workflowVersion: Components.Schemas.WorkflowVersion,
                 status: Components.Schemas.RunStatus,
                 params: Components.Schemas.RunParams,
-                trigger: Components.Schemas.RunDetail.TriggerPayload,
+                trigger: Components.Schemas.RunTrigger,
                 scheduledFor: Components.Schemas.NullableTimestamp,
+                logicalTime: Components.Schemas.LogicalTime,
+                backfillId: Components.Schemas.NullableString,
                 createdAt: Components.Schemas.Timestamp,
                 startedAt: Components.Schemas.NullableTimestamp,
                 finishedAt: Components.Schemas.NullableTimestamp,
@@ -628,6 +662,8 @@ extension Components {
                 self.params = params
                 self.trigger = trigger
                 self.scheduledFor = scheduledFor
+                self.logicalTime = logicalTime
+                self.backfillId = backfillId
                 self.createdAt = createdAt
                 self.startedAt = startedAt
                 self.finishedAt = finishedAt
@@ -642,6 +678,8 @@ extension Components {
                 case params
                 case trigger
                 case scheduledFor = "scheduled_for"
+                case logicalTime = "logical_time"
+                case backfillId = "backfill_id"
                 case createdAt = "created_at"
                 case startedAt = "started_at"
                 case finishedAt = "finished_at"
@@ -671,12 +709,20 @@ extension Components {
                     forKey: .params
                 )
                 self.trigger = try container.decode(
-                    Components.Schemas.RunDetail.TriggerPayload.self,
+                    Components.Schemas.RunTrigger.self,
                     forKey: .trigger
                 )
                 self.scheduledFor = try container.decode(
                     Components.Schemas.NullableTimestamp.self,
                     forKey: .scheduledFor
+                )
+                self.logicalTime = try container.decode(
+                    Components.Schemas.LogicalTime.self,
+                    forKey: .logicalTime
+                )
+                self.backfillId = try container.decode(
+                    Components.Schemas.NullableString.self,
+                    forKey: .backfillId
                 )
                 self.createdAt = try container.decode(
                     Components.Schemas.Timestamp.self,
@@ -706,6 +752,8 @@ extension Components {
                     "params",
                     "trigger",
                     "scheduled_for",
+                    "logical_time",
+                    "backfill_id",
                     "created_at",
                     "started_at",
                     "finished_at",
@@ -1260,6 +1308,12 @@ extension Components {
             ///
             /// - Remark: Generated from `#/components/schemas/Workflow/schedule`.
             package var schedule: Components.Schemas.NullableSchedule
+            /// Whether the schedule is paused (it does not fire); false for a workflow without a
+            /// schedule. The stored state: `paused:` in the workflow file is only the initial one.
+            ///
+            ///
+            /// - Remark: Generated from `#/components/schemas/Workflow/paused`.
+            package var paused: Swift.Bool
             /// - Remark: Generated from `#/components/schemas/Workflow/params`.
             package var params: [Components.Schemas.WorkflowParam]
             /// - Remark: Generated from `#/components/schemas/Workflow/tasks`.
@@ -1271,6 +1325,7 @@ extension Components {
             ///   - description:
             ///   - version:
             ///   - schedule: The cron schedule; null for workflows that only run when triggered.
+            ///   - paused: Whether the schedule is paused (it does not fire); false for a workflow without a
             ///   - params:
             ///   - tasks:
             package init(
@@ -1278,6 +1333,7 @@ extension Components {
                 description: Swift.String,
                 version: Components.Schemas.WorkflowVersion,
                 schedule: Components.Schemas.NullableSchedule,
+                paused: Swift.Bool,
                 params: [Components.Schemas.WorkflowParam],
                 tasks: [Components.Schemas.WorkflowTask]
             ) {
@@ -1285,6 +1341,7 @@ extension Components {
                 self.description = description
                 self.version = version
                 self.schedule = schedule
+                self.paused = paused
                 self.params = params
                 self.tasks = tasks
             }
@@ -1293,6 +1350,7 @@ extension Components {
                 case description
                 case version
                 case schedule
+                case paused
                 case params
                 case tasks
             }
@@ -1314,6 +1372,10 @@ extension Components {
                     Components.Schemas.NullableSchedule.self,
                     forKey: .schedule
                 )
+                self.paused = try container.decode(
+                    Swift.Bool.self,
+                    forKey: .paused
+                )
                 self.params = try container.decode(
                     [Components.Schemas.WorkflowParam].self,
                     forKey: .params
@@ -1327,8 +1389,332 @@ extension Components {
                     "description",
                     "version",
                     "schedule",
+                    "paused",
                     "params",
                     "tasks"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/UnpauseRequest`.
+        package struct UnpauseRequest: Codable, Hashable, Sendable {
+            /// Fire the times missed while paused, following the schedule's `catchup` policy; default false.
+            ///
+            /// - Remark: Generated from `#/components/schemas/UnpauseRequest/catch_up`.
+            package var catchUp: Swift.Bool?
+            /// Creates a new `UnpauseRequest`.
+            ///
+            /// - Parameters:
+            ///   - catchUp: Fire the times missed while paused, following the schedule's `catchup` policy; default false.
+            package init(catchUp: Swift.Bool? = nil) {
+                self.catchUp = catchUp
+            }
+            package enum CodingKeys: String, CodingKey {
+                case catchUp = "catch_up"
+            }
+            package init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.catchUp = try container.decodeIfPresent(
+                    Swift.Bool.self,
+                    forKey: .catchUp
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "catch_up"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/BackfillRequest`.
+        package struct BackfillRequest: Codable, Hashable, Sendable {
+            /// First bound, inclusive; a date (`2024-06-01`, 00:00 UTC) or an RFC 3339 time.
+            ///
+            /// - Remark: Generated from `#/components/schemas/BackfillRequest/from`.
+            package var from: Swift.String
+            /// Last bound, inclusive; a date (00:00 UTC that day) or an RFC 3339 time; not after now.
+            ///
+            /// - Remark: Generated from `#/components/schemas/BackfillRequest/to`.
+            package var to: Swift.String
+            /// Most runs of the backfill pending or running at once, 1–1000; default 1.
+            ///
+            /// - Remark: Generated from `#/components/schemas/BackfillRequest/max_active`.
+            package var maxActive: Swift.Int?
+            /// Parameters of every run; missing ones take their declared defaults.
+            ///
+            /// - Remark: Generated from `#/components/schemas/BackfillRequest/params`.
+            package var params: Components.Schemas.RunParams?
+            /// Creates a new `BackfillRequest`.
+            ///
+            /// - Parameters:
+            ///   - from: First bound, inclusive; a date (`2024-06-01`, 00:00 UTC) or an RFC 3339 time.
+            ///   - to: Last bound, inclusive; a date (00:00 UTC that day) or an RFC 3339 time; not after now.
+            ///   - maxActive: Most runs of the backfill pending or running at once, 1–1000; default 1.
+            ///   - params: Parameters of every run; missing ones take their declared defaults.
+            package init(
+                from: Swift.String,
+                to: Swift.String,
+                maxActive: Swift.Int? = nil,
+                params: Components.Schemas.RunParams? = nil
+            ) {
+                self.from = from
+                self.to = to
+                self.maxActive = maxActive
+                self.params = params
+            }
+            package enum CodingKeys: String, CodingKey {
+                case from
+                case to
+                case maxActive = "max_active"
+                case params
+            }
+            package init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.from = try container.decode(
+                    Swift.String.self,
+                    forKey: .from
+                )
+                self.to = try container.decode(
+                    Swift.String.self,
+                    forKey: .to
+                )
+                self.maxActive = try container.decodeIfPresent(
+                    Swift.Int.self,
+                    forKey: .maxActive
+                )
+                self.params = try container.decodeIfPresent(
+                    Components.Schemas.RunParams.self,
+                    forKey: .params
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "from",
+                    "to",
+                    "max_active",
+                    "params"
+                ])
+            }
+        }
+        /// `running` → `succeeded` | `failed` (a run it created failed or was cancelled) | `cancelled`.
+        ///
+        /// - Remark: Generated from `#/components/schemas/BackfillStatus`.
+        @frozen package enum BackfillStatus: String, Codable, Hashable, Sendable, CaseIterable {
+            case running = "running"
+            case succeeded = "succeeded"
+            case failed = "failed"
+            case cancelled = "cancelled"
+        }
+        /// A backfill and its progress.
+        ///
+        /// - Remark: Generated from `#/components/schemas/Backfill`.
+        package struct Backfill: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/Backfill/id`.
+            package var id: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Backfill/workflow`.
+            package var workflow: Swift.String
+            /// - Remark: Generated from `#/components/schemas/Backfill/from`.
+            package var from: Components.Schemas.Timestamp
+            /// - Remark: Generated from `#/components/schemas/Backfill/to`.
+            package var to: Components.Schemas.Timestamp
+            /// - Remark: Generated from `#/components/schemas/Backfill/max_active`.
+            package var maxActive: Swift.Int
+            /// The parameters of its runs; secret ones are `[REDACTED]`.
+            ///
+            /// - Remark: Generated from `#/components/schemas/Backfill/params`.
+            package var params: Components.Schemas.RunParams
+            /// - Remark: Generated from `#/components/schemas/Backfill/status`.
+            package var status: Components.Schemas.BackfillStatus
+            /// Fire times in the range (runs to have in the end).
+            ///
+            /// - Remark: Generated from `#/components/schemas/Backfill/fire_times`.
+            package var fireTimes: Swift.Int
+            /// Runs this backfill created so far.
+            ///
+            /// - Remark: Generated from `#/components/schemas/Backfill/runs_created`.
+            package var runsCreated: Swift.Int
+            /// Fire times that already had a run, skipped.
+            ///
+            /// - Remark: Generated from `#/components/schemas/Backfill/already_present`.
+            package var alreadyPresent: Swift.Int
+            /// Runs of the backfill not started yet.
+            ///
+            /// - Remark: Generated from `#/components/schemas/Backfill/pending`.
+            package var pending: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/Backfill/running`.
+            package var running: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/Backfill/succeeded`.
+            package var succeeded: Swift.Int
+            /// Runs of the backfill that failed or were cancelled.
+            ///
+            /// - Remark: Generated from `#/components/schemas/Backfill/failed`.
+            package var failed: Swift.Int
+            /// The next fire time to create a run for; null once every fire time has one.
+            ///
+            /// - Remark: Generated from `#/components/schemas/Backfill/next_fire_at`.
+            package var nextFireAt: Components.Schemas.NullableTimestamp
+            /// - Remark: Generated from `#/components/schemas/Backfill/created_at`.
+            package var createdAt: Components.Schemas.Timestamp
+            /// - Remark: Generated from `#/components/schemas/Backfill/finished_at`.
+            package var finishedAt: Components.Schemas.NullableTimestamp
+            /// Creates a new `Backfill`.
+            ///
+            /// - Parameters:
+            ///   - id:
+            ///   - workflow:
+            ///   - from:
+            ///   - to:
+            ///   - maxActive:
+            ///   - params: The parameters of its runs; secret ones are `[REDACTED]`.
+            ///   - status:
+            ///   - fireTimes: Fire times in the range (runs to have in the end).
+            ///   - runsCreated: Runs this backfill created so far.
+            ///   - alreadyPresent: Fire times that already had a run, skipped.
+            ///   - pending: Runs of the backfill not started yet.
+            ///   - running:
+            ///   - succeeded:
+            ///   - failed: Runs of the backfill that failed or were cancelled.
+            ///   - nextFireAt: The next fire time to create a run for; null once every fire time has one.
+            ///   - createdAt:
+            ///   - finishedAt:
+            package init(
+                id: Swift.String,
+                workflow: Swift.String,
+                from: Components.Schemas.Timestamp,
+                to: Components.Schemas.Timestamp,
+                maxActive: Swift.Int,
+                params: Components.Schemas.RunParams,
+                status: Components.Schemas.BackfillStatus,
+                fireTimes: Swift.Int,
+                runsCreated: Swift.Int,
+                alreadyPresent: Swift.Int,
+                pending: Swift.Int,
+                running: Swift.Int,
+                succeeded: Swift.Int,
+                failed: Swift.Int,
+                nextFireAt: Components.Schemas.NullableTimestamp,
+                createdAt: Components.Schemas.Timestamp,
+                finishedAt: Components.Schemas.NullableTimestamp
+            ) {
+                self.id = id
+                self.workflow = workflow
+                self.from = from
+                self.to = to
+                self.maxActive = maxActive
+                self.params = params
+                self.status = status
+                self.fireTimes = fireTimes
+                self.runsCreated = runsCreated
+                self.alreadyPresent = alreadyPresent
+                self.pending = pending
+                self.running = running
+                self.succeeded = succeeded
+                self.failed = failed
+                self.nextFireAt = nextFireAt
+                self.createdAt = createdAt
+                self.finishedAt = finishedAt
+            }
+            package enum CodingKeys: String, CodingKey {
+                case id
+                case workflow
+                case from
+                case to
+                case maxActive = "max_active"
+                case params
+                case status
+                case fireTimes = "fire_times"
+                case runsCreated = "runs_created"
+                case alreadyPresent = "already_present"
+                case pending
+                case running
+                case succeeded
+                case failed
+                case nextFireAt = "next_fire_at"
+                case createdAt = "created_at"
+                case finishedAt = "finished_at"
+            }
+            package init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.id = try container.decode(
+                    Swift.String.self,
+                    forKey: .id
+                )
+                self.workflow = try container.decode(
+                    Swift.String.self,
+                    forKey: .workflow
+                )
+                self.from = try container.decode(
+                    Components.Schemas.Timestamp.self,
+                    forKey: .from
+                )
+                self.to = try container.decode(
+                    Components.Schemas.Timestamp.self,
+                    forKey: .to
+                )
+                self.maxActive = try container.decode(
+                    Swift.Int.self,
+                    forKey: .maxActive
+                )
+                self.params = try container.decode(
+                    Components.Schemas.RunParams.self,
+                    forKey: .params
+                )
+                self.status = try container.decode(
+                    Components.Schemas.BackfillStatus.self,
+                    forKey: .status
+                )
+                self.fireTimes = try container.decode(
+                    Swift.Int.self,
+                    forKey: .fireTimes
+                )
+                self.runsCreated = try container.decode(
+                    Swift.Int.self,
+                    forKey: .runsCreated
+                )
+                self.alreadyPresent = try container.decode(
+                    Swift.Int.self,
+                    forKey: .alreadyPresent
+                )
+                self.pending = try container.decode(
+                    Swift.Int.self,
+                    forKey: .pending
+                )
+                self.running = try container.decode(
+                    Swift.Int.self,
+                    forKey: .running
+                )
+                self.succeeded = try container.decode(
+                    Swift.Int.self,
+                    forKey: .succeeded
+                )
+                self.failed = try container.decode(
+                    Swift.Int.self,
+                    forKey: .failed
+                )
+                self.nextFireAt = try container.decode(
+                    Components.Schemas.NullableTimestamp.self,
+                    forKey: .nextFireAt
+                )
+                self.createdAt = try container.decode(
+                    Components.Schemas.Timestamp.self,
+                    forKey: .createdAt
+                )
+                self.finishedAt = try container.decode(
+                    Components.Schemas.NullableTimestamp.self,
+                    forKey: .finishedAt
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "id",
+                    "workflow",
+                    "from",
+                    "to",
+                    "max_active",
+                    "params",
+                    "status",
+                    "fire_times",
+                    "runs_created",
+                    "already_present",
+                    "pending",
+                    "running",
+                    "succeeded",
+                    "failed",
+                    "next_fire_at",
+                    "created_at",
+                    "finished_at"
                 ])
             }
         }

@@ -45,6 +45,60 @@ package protocol APIProtocol: Sendable {
     /// - Remark: HTTP `POST /api/v1/workflows/{name}/runs`.
     /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/runs/post(triggerRun)`.
     func triggerRun(_ input: Operations.TriggerRun.Input) async throws -> Operations.TriggerRun.Output
+    /// Pause a workflow's schedule
+    ///
+    /// Pauses the workflow's schedule in the store: no server of the cluster fires it, also
+    /// after a restart, until it is unpaused. Runs triggered through the API still run. A
+    /// `paused: true` in the workflow file is only the initial state: once paused or unpaused
+    /// here, the stored state wins over the file. Pausing a paused schedule changes nothing.
+    /// No request body is read. Answers 200 with the workflow (`paused: true`).
+    ///
+    ///
+    /// - Remark: HTTP `POST /api/v1/workflows/{name}/pause`.
+    /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/pause/post(pauseWorkflow)`.
+    func pauseWorkflow(_ input: Operations.PauseWorkflow.Input) async throws -> Operations.PauseWorkflow.Output
+    /// Unpause a workflow's schedule
+    ///
+    /// Unpauses the schedule. Fire times that passed while it was paused are skipped: it fires
+    /// next at its next fire time after now. With `catch_up: true` they fire as after downtime,
+    /// following the schedule's `catchup` policy (`latest`: the most recent once; `all`: every
+    /// one, oldest first, up to the scheduler's catch-up limit of 100). The body is optional.
+    ///
+    ///
+    /// - Remark: HTTP `POST /api/v1/workflows/{name}/unpause`.
+    /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/unpause/post(unpauseWorkflow)`.
+    func unpauseWorkflow(_ input: Operations.UnpauseWorkflow.Input) async throws -> Operations.UnpauseWorkflow.Output
+    /// Backfill a range of past fire times
+    ///
+    /// Creates a backfill: one run of the workflow per fire time of its schedule from `from`
+    /// through `to` (both inclusive; a date such as `2024-06-01` means 00:00 UTC that day, so
+    /// `to: 2024-06-30` ends at the start of June 30 — give `2024-07-01` or
+    /// `2024-06-30T23:59:59Z` to include that day's later fires). The scheduler leader creates
+    /// the runs oldest first, keeping at most `max_active` of them pending or running. Each
+    /// run's trigger is `backfill` and its `logical_time` (and `scheduled_for`, and the
+    /// `DEERFLOW_LOGICAL_TIME` of its shell tasks) is the fire time it stands for. A fire time
+    /// that already has a run (the scheduler's, or another backfill's) gets no second one: it is
+    /// counted in `already_present`. Answers 201 with the backfill and a `Location` header.
+    ///
+    ///
+    /// - Remark: HTTP `POST /api/v1/workflows/{name}/backfills`.
+    /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/backfills/post(createBackfill)`.
+    func createBackfill(_ input: Operations.CreateBackfill.Input) async throws -> Operations.CreateBackfill.Output
+    /// One backfill with its progress
+    ///
+    /// - Remark: HTTP `GET /api/v1/backfills/{id}`.
+    /// - Remark: Generated from `#/paths//api/v1/backfills/{id}/get(getBackfill)`.
+    func getBackfill(_ input: Operations.GetBackfill.Input) async throws -> Operations.GetBackfill.Output
+    /// Cancel a backfill
+    ///
+    /// Cancels the backfill as a whole: it creates no more runs, and its pending and running
+    /// runs are cancelled. No request body is read. Answers 200 with the backfill
+    /// (status `cancelled`).
+    ///
+    ///
+    /// - Remark: HTTP `POST /api/v1/backfills/{id}/cancel`.
+    /// - Remark: Generated from `#/paths//api/v1/backfills/{id}/cancel/post(cancelBackfill)`.
+    func cancelBackfill(_ input: Operations.CancelBackfill.Input) async throws -> Operations.CancelBackfill.Output
     /// List runs, newest first
     ///
     /// One page of runs, newest first. Pass the `next_cursor` of a page as `cursor` to get the
@@ -217,6 +271,104 @@ extension APIProtocol {
             path: path,
             headers: headers,
             body: body
+        ))
+    }
+    /// Pause a workflow's schedule
+    ///
+    /// Pauses the workflow's schedule in the store: no server of the cluster fires it, also
+    /// after a restart, until it is unpaused. Runs triggered through the API still run. A
+    /// `paused: true` in the workflow file is only the initial state: once paused or unpaused
+    /// here, the stored state wins over the file. Pausing a paused schedule changes nothing.
+    /// No request body is read. Answers 200 with the workflow (`paused: true`).
+    ///
+    ///
+    /// - Remark: HTTP `POST /api/v1/workflows/{name}/pause`.
+    /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/pause/post(pauseWorkflow)`.
+    package func pauseWorkflow(
+        path: Operations.PauseWorkflow.Input.Path,
+        headers: Operations.PauseWorkflow.Input.Headers = .init()
+    ) async throws -> Operations.PauseWorkflow.Output {
+        try await pauseWorkflow(Operations.PauseWorkflow.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Unpause a workflow's schedule
+    ///
+    /// Unpauses the schedule. Fire times that passed while it was paused are skipped: it fires
+    /// next at its next fire time after now. With `catch_up: true` they fire as after downtime,
+    /// following the schedule's `catchup` policy (`latest`: the most recent once; `all`: every
+    /// one, oldest first, up to the scheduler's catch-up limit of 100). The body is optional.
+    ///
+    ///
+    /// - Remark: HTTP `POST /api/v1/workflows/{name}/unpause`.
+    /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/unpause/post(unpauseWorkflow)`.
+    package func unpauseWorkflow(
+        path: Operations.UnpauseWorkflow.Input.Path,
+        headers: Operations.UnpauseWorkflow.Input.Headers = .init(),
+        body: Operations.UnpauseWorkflow.Input.Body? = nil
+    ) async throws -> Operations.UnpauseWorkflow.Output {
+        try await unpauseWorkflow(Operations.UnpauseWorkflow.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// Backfill a range of past fire times
+    ///
+    /// Creates a backfill: one run of the workflow per fire time of its schedule from `from`
+    /// through `to` (both inclusive; a date such as `2024-06-01` means 00:00 UTC that day, so
+    /// `to: 2024-06-30` ends at the start of June 30 — give `2024-07-01` or
+    /// `2024-06-30T23:59:59Z` to include that day's later fires). The scheduler leader creates
+    /// the runs oldest first, keeping at most `max_active` of them pending or running. Each
+    /// run's trigger is `backfill` and its `logical_time` (and `scheduled_for`, and the
+    /// `DEERFLOW_LOGICAL_TIME` of its shell tasks) is the fire time it stands for. A fire time
+    /// that already has a run (the scheduler's, or another backfill's) gets no second one: it is
+    /// counted in `already_present`. Answers 201 with the backfill and a `Location` header.
+    ///
+    ///
+    /// - Remark: HTTP `POST /api/v1/workflows/{name}/backfills`.
+    /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/backfills/post(createBackfill)`.
+    package func createBackfill(
+        path: Operations.CreateBackfill.Input.Path,
+        headers: Operations.CreateBackfill.Input.Headers = .init(),
+        body: Operations.CreateBackfill.Input.Body
+    ) async throws -> Operations.CreateBackfill.Output {
+        try await createBackfill(Operations.CreateBackfill.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// One backfill with its progress
+    ///
+    /// - Remark: HTTP `GET /api/v1/backfills/{id}`.
+    /// - Remark: Generated from `#/paths//api/v1/backfills/{id}/get(getBackfill)`.
+    package func getBackfill(
+        path: Operations.GetBackfill.Input.Path,
+        headers: Operations.GetBackfill.Input.Headers = .init()
+    ) async throws -> Operations.GetBackfill.Output {
+        try await getBackfill(Operations.GetBackfill.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Cancel a backfill
+    ///
+    /// Cancels the backfill as a whole: it creates no more runs, and its pending and running
+    /// runs are cancelled. No request body is read. Answers 200 with the backfill
+    /// (status `cancelled`).
+    ///
+    ///
+    /// - Remark: HTTP `POST /api/v1/backfills/{id}/cancel`.
+    /// - Remark: Generated from `#/paths//api/v1/backfills/{id}/cancel/post(cancelBackfill)`.
+    package func cancelBackfill(
+        path: Operations.CancelBackfill.Input.Path,
+        headers: Operations.CancelBackfill.Input.Headers = .init()
+    ) async throws -> Operations.CancelBackfill.Output {
+        try await cancelBackfill(Operations.CancelBackfill.Input(
+            path: path,
+            headers: headers
         ))
     }
     /// List runs, newest first

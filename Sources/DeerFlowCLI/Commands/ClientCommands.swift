@@ -62,26 +62,12 @@ struct RunCommand: AsyncParsableCommand {
     func run() async throws {
         let api = client.client
         let workflow = self.workflow
-        let definition = try await api.call { try await $0.getWorkflow(path: .init(name: workflow)).ok.body.json }
-        var types: [String: ParamType] = [:]
-        for param in definition.params {
-            if let type = ParamType(rawValue: param._type.rawValue) { types[param.name] = type }
+        let parameters: [String: JSONValue]
+        do {
+            parameters = try await Self.typedParams(params, of: workflow, api: api)
+        } catch let problem as ParamProblem {
+            throw usage(problem.message)
         }
-        var values: [String: JSONValue] = [:]
-        for pair in params {
-            guard let equals = pair.firstIndex(of: "=") else { throw usage("--param '\(pair)' must be name=value") }
-            let name = String(pair[..<equals])
-            let text = String(pair[pair.index(after: equals)...])
-            guard let type = types[name] else {
-                let known = types.keys.sorted().joined(separator: ", ")
-                throw usage("workflow '\(workflow)' has no parameter '\(name)'" + (known.isEmpty ? " (it declares none)" : " (declared: \(known))"))
-            }
-            guard let value = type.parse(commandLine: text) else {
-                throw usage("--param \(name)=\(text): expected a value of type \(type.rawValue)")
-            }
-            values[name] = value
-        }
-        let parameters = values
         let run = try await api.call {
             try await $0.triggerRun(path: .init(name: workflow), body: .json(.init(params: parameters))).created.body.json
         }
@@ -118,6 +104,36 @@ struct RunCommand: AsyncParsableCommand {
 
     /// A usage error found only after asking the API (what the workflow declares): printed with
     /// this command's usage, as the parser prints its own, and exit code 64.
+    /// A `--param` that does not match the workflow's declaration.
+    struct ParamProblem: Error {
+        var message: String
+    }
+
+    /// `--param name=value` pairs as values of the types the workflow declares.
+    /// - Throws: ``ParamProblem`` for an undeclared name or a value of the wrong type.
+    static func typedParams(_ pairs: [String], of workflow: String, api: APIClient) async throws -> [String: JSONValue] {
+        let definition = try await api.call { try await $0.getWorkflow(path: .init(name: workflow)).ok.body.json }
+        var types: [String: ParamType] = [:]
+        for param in definition.params {
+            if let type = ParamType(rawValue: param._type.rawValue) { types[param.name] = type }
+        }
+        var values: [String: JSONValue] = [:]
+        for pair in pairs {
+            guard let equals = pair.firstIndex(of: "=") else { throw ParamProblem(message: "--param '\(pair)' must be name=value") }
+            let name = String(pair[..<equals])
+            let text = String(pair[pair.index(after: equals)...])
+            guard let type = types[name] else {
+                let known = types.keys.sorted().joined(separator: ", ")
+                throw ParamProblem(message: "workflow '\(workflow)' has no parameter '\(name)'" + (known.isEmpty ? " (it declares none)" : " (declared: \(known))"))
+            }
+            guard let value = type.parse(commandLine: text) else {
+                throw ParamProblem(message: "--param \(name)=\(text): expected a value of type \(type.rawValue)")
+            }
+            values[name] = value
+        }
+        return values
+    }
+
     private func usage(_ message: String) -> ExitCode {
         let text = """
             Error: \(message)
@@ -186,6 +202,7 @@ struct StatusCommand: AsyncParsableCommand {
             return
         }
         print(TextTable.runSummary(id: run.id, workflow: run.workflow, status: run.status.rawValue, createdAt: run.createdAt, finishedAt: run.finishedAt.value))
+        print("trigger \(run.trigger.rawValue), logical time \(Timestamp.rfc3339(run.logicalTime))" + (run.backfillId.value.map { ", backfill \($0)" } ?? ""))
         var rows = [["TASK", "TYPE", "STATUS", "ATTEMPTS", "DURATION", "ERROR"]]
         for task in run.tasks {
             var duration = ""
@@ -312,7 +329,7 @@ struct WorkflowsCommand: AsyncParsableCommand {
             var next = ""
             if let declared = workflow.schedule.value {
                 schedule = "\(declared.cron) \(declared.timezone)"
-                next = declared.nextFireAt.value.map(Timestamp.rfc3339) ?? ""
+                next = workflow.paused ? "paused" : declared.nextFireAt.value.map(Timestamp.rfc3339) ?? ""
             }
             rows.append([workflow.name, String(workflow.tasks.count), schedule, next, String(workflow.description.prefix(50))])
         }

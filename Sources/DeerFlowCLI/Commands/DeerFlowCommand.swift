@@ -62,6 +62,7 @@ struct DeerFlowCommand: AsyncParsableCommand {
         subcommands: [
             ServerCommand.self, WorkerCommand.self, DemoCommand.self, RunCommand.self, StatusCommand.self,
             RunsCommand.self, CancelCommand.self, LogsCommand.self, WorkflowsCommand.self, WorkersCommand.self, AlertsCommand.self,
+            PauseCommand.self, UnpauseCommand.self, BackfillCommand.self, BackfillStatusCommand.self, BackfillCancelCommand.self,
             PurgeCommand.self, ValidateCommand.self, ExportCommand.self, BenchCommand.self,
         ]
     )

@@ -49,6 +49,18 @@ public struct RunID: Sendable, Hashable, Codable, Comparable, CustomStringConver
         return String(characters)
     }
 
+    /// The creation time the id's first 10 characters hold (milliseconds); nil for an id not
+    /// made by ``generate(at:)``.
+    public var creationTime: Date? {
+        guard rawValue.count >= 10 else { return nil }
+        var milliseconds: UInt64 = 0
+        for character in rawValue.prefix(10) {
+            guard let digit = Self.alphabet.firstIndex(of: character) else { return nil }
+            milliseconds = milliseconds << 5 | UInt64(digit)
+        }
+        return Date(timeIntervalSince1970: Double(milliseconds) / 1000)
+    }
+
     /// Whether a string has the shape of a run id (used to answer 404 without a store lookup).
     public static func isWellFormed(_ text: String) -> Bool {
         text.count == 26 && text.uppercased() == text && text.allSatisfy { alphabet.contains($0) }

@@ -43,6 +43,25 @@ public enum Timestamp {
         return String(decoding: bytes, as: UTF8.self)
     }
 
+    /// Formats a date to whole seconds, `2024-06-01T02:00:00Z` (``DEERFLOW_LOGICAL_TIME``).
+    public static func rfc3339Seconds(_ date: Date) -> String {
+        String(rfc3339(date).prefix(19)) + "Z"
+    }
+
+    /// A day (`2024-06-01`, read as 00:00 UTC) or an RFC 3339 time; nil for anything else.
+    public static func parseDayOrTime(_ text: String) -> Date? {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        if parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
+           let year = Int(parts[0]), let month = Int(parts[1]), let day = Int(parts[2]), (1...12).contains(month), (1...31).contains(day) {
+            var calendar = Calendar(identifier: .gregorian)
+            calendar.timeZone = .gmt
+            let components = DateComponents(year: year, month: month, day: day)
+            guard let date = calendar.date(from: components), calendar.component(.day, from: date) == day else { return nil }
+            return date
+        }
+        return parse(text)
+    }
+
     /// Parses RFC 3339 / ISO 8601 timestamps (with or without fractional seconds, any offset).
     public static func parse(_ text: String) -> Date? {
         if let date = try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)) { return date }

@@ -89,11 +89,38 @@ public struct ScheduleDefinition: Sendable, Hashable, Codable {
     public var timeZone: String
     /// What to do with fires missed while no scheduler was running.
     public var catchup: CatchupPolicy
+    /// Whether the schedule starts paused (`paused: true`). Only the initial state: once the store
+    /// holds the schedule, a pause or unpause through the API wins over the file, also after a
+    /// restart.
+    public var paused: Bool
 
-    public init(cron: String, timeZone: String = "UTC", catchup: CatchupPolicy = .latest) {
+    public init(cron: String, timeZone: String = "UTC", catchup: CatchupPolicy = .latest, paused: Bool = false) {
         self.cron = cron
         self.timeZone = timeZone
         self.catchup = catchup
+        self.paused = paused
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case cron, timeZone, catchup, paused
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        cron = try container.decode(String.self, forKey: .cron)
+        timeZone = try container.decode(String.self, forKey: .timeZone)
+        catchup = try container.decode(CatchupPolicy.self, forKey: .catchup)
+        paused = try container.decodeIfPresent(Bool.self, forKey: .paused) ?? false
+    }
+
+    /// `paused` is written only when true, so the version id of a workflow that does not use it
+    /// stays what it was before the key existed (it is the initial state, not the definition).
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(cron, forKey: .cron)
+        try container.encode(timeZone, forKey: .timeZone)
+        try container.encode(catchup, forKey: .catchup)
+        if paused { try container.encode(paused, forKey: .paused) }
     }
 }
 

@@ -18,8 +18,9 @@ import Foundation
 /// name: etl                  # optional; default: the file name without extension
 /// description: Nightly ETL   # optional
 /// schedule: "0 2 * * *"      # optional; or a mapping:
-///                            #   {cron: "0 2 * * *", timezone: Europe/Berlin, catchup: latest|all}
-///                            #   (timezone default UTC, catchup default latest)
+///                            #   {cron: "0 2 * * *", timezone: Europe/Berlin, catchup: latest|all, paused: false}
+///                            #   (timezone default UTC, catchup default latest; paused: the
+///                            #   initial state only, the API's pause/unpause wins afterwards)
 /// notify:                    # optional: channels of notifications.yaml per run outcome
 ///   on_failure: [slack]      #   (also on_success, on_recovery; severity, default warning)
 /// params:                    # optional mapping, in order
@@ -218,14 +219,15 @@ public enum WorkflowFileLoader {
             node.reader.record(path: "schedule.cron", at: node.location)
             return ScheduleDefinition(cron: cron)
         }
-        guard node.isMapping, let schedule = node.mapping(allowedKeys: ["cron", "timezone", "catchup"]) else {
-            node.fail("expected a cron expression (\"0 2 * * *\") or a mapping with 'cron', 'timezone' and 'catchup', got \(node.summary)")
+        guard node.isMapping, let schedule = node.mapping(allowedKeys: ["cron", "timezone", "catchup", "paused"]) else {
+            node.fail("expected a cron expression (\"0 2 * * *\") or a mapping with 'cron', 'timezone', 'catchup' and 'paused', got \(node.summary)")
             return nil
         }
         return ScheduleDefinition(
             cron: schedule.require("cron")?.string() ?? "",
             timeZone: schedule.string("timezone") ?? "UTC",
-            catchup: schedule.optional("catchup")?.oneOf(CatchupPolicy.self, what: "catchup policy") ?? .latest
+            catchup: schedule.optional("catchup")?.oneOf(CatchupPolicy.self, what: "catchup policy") ?? .latest,
+            paused: schedule.optional("paused")?.bool() ?? false
         )
     }
 

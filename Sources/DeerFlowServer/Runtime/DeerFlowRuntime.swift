@@ -107,6 +107,9 @@ public final class DeerFlowRuntime: Sendable {
         engineMetrics.declare(
             workflows: engine.workflows.all.map(\.definition.name),
             taskTypes: engine.workflows.all.flatMap { $0.definition.tasks.map(\.type) })
+        engineMetrics.declare(schedules: Dictionary(
+            engine.workflows.all.compactMap { entry in entry.definition.schedule.map { (entry.definition.name, $0.paused) } },
+            uniquingKeysWith: { first, _ in first }))
         return DeerFlowRuntime(
             engine: engine, store: store, options: options, backend: backend, metrics: engineMetrics, rules: rules, observability: observability)
     }

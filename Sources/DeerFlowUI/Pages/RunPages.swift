@@ -126,6 +126,8 @@ extension WebUI {
             "progress": "\(run.progress.finished) of \(run.progress.total) finished, \(run.progress.failed) failed",
         ]
         page["scheduledFor"] = Format.orFalse(run.scheduledFor.map { Format.time($0) })
+        page["logicalTime"] = Format.time(run.logicalTime)
+        page["backfillID"] = Format.orFalse(run.backfillID)
         page["traceID"] = Format.orFalse(run.traceContext.flatMap(Self.traceID))
         page["notice"] = Format.orFalse(parameters["notice"].flatMap { Self.notices[$0] })
         page["error"] = false

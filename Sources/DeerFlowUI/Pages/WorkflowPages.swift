@@ -28,12 +28,12 @@ extension WebUI {
         async let recentCall = engine.store.recentRuns(workflows: names, limit: Self.recentCount)
         async let schedulesCall = engine.store.schedules()
         let (recent, schedules) = try await (recentCall, schedulesCall)
-        let fires = Dictionary(schedules.map { ($0.workflow, $0.nextFireAt) }, uniquingKeysWith: { first, _ in first })
+        let stored = Dictionary(schedules.map { ($0.workflow, $0) }, uniquingKeysWith: { first, _ in first })
         let csrf = csrfToken(for: request).token
         let rows = entries.map { entry -> [String: Any] in
             let definition = entry.definition
             let runs = recent[definition.name] ?? []
-            var row = Self.workflowSummary(definition, runs: runs, nextFire: fires[definition.name] ?? nil)
+            var row = Self.workflowSummary(definition, runs: runs, schedule: stored[definition.name])
             let submitted = form?.workflow == definition.name ? form : nil
             row["form"] = Self.triggerForm(definition, csrf: csrf, submitted: submitted)
             row["open"] = submitted != nil
@@ -43,7 +43,9 @@ extension WebUI {
         return page(request, title: "Workflows", section: "/workflows", content: content, live: "/live", status: form == nil ? .ok : .unprocessableContent)
     }
 
-    static func workflowSummary(_ definition: WorkflowDefinition, runs: [RunRecord], nextFire: Date?) -> [String: Any] {
+    /// - Parameter schedule: the schedule's stored state; nil before the scheduler stored it (then
+    ///   the definition's initial `paused:` shows).
+    static func workflowSummary(_ definition: WorkflowDefinition, runs: [RunRecord], schedule stored: ScheduleRecord?) -> [String: Any] {
         let finished = runs.filter(\.status.isFinished)
         let succeeded = finished.filter { $0.status == .success }
         let durations = finished.compactMap { run in run.finishedAt.map { $0.timeIntervalSince(run.startedAt ?? run.createdAt) } }
@@ -56,9 +58,11 @@ extension WebUI {
         if let schedule = definition.schedule {
             row["cron"] = schedule.cron
             row["zone"] = schedule.timeZone
-            row["next"] = Format.time(nextFire)
+            row["next"] = Format.time(stored?.nextFireAt)
+            row["paused"] = stored?.paused ?? schedule.paused
         } else {
             row["cron"] = false
+            row["paused"] = false
         }
         return row
     }
@@ -138,6 +142,69 @@ extension WebUI {
         }
     }
 
+    static let workflowNotices = [
+        "paused": "The schedule is paused: it does not fire until unpaused (runs triggered by hand still run).",
+        "unpaused": "The schedule is unpaused: it fires at its next fire time.",
+        "unpaused-catch-up": "The schedule is unpaused: the fire times missed while paused fire now, as the schedule's catchup policy says.",
+        "backfill": "The backfill was created: the scheduler creates its runs, oldest first, a few at a time.",
+        "backfill-cancelled": "The backfill was cancelled: it creates no more runs, and its running runs were asked to stop.",
+    ]
+
+    /// Pause and unpause forms carry the CSRF token and, for unpause, the catch-up choice.
+    struct PauseForm: Decodable {
+        var csrf: String?
+        var catch_up: String?
+    }
+
+    /// `POST /workflows/{name}/pause` and `/unpause` (CSRF-checked), then back to the workflow.
+    func setPaused(_ request: Request, name: String, paused: Bool) async throws -> Response {
+        let form = try await form(request, as: PauseForm.self, csrf: \.csrf)
+        let catchUp = !paused && (form.catch_up == "true" || form.catch_up == "on")
+        try await engine.setPaused(name, paused: paused, catchUp: catchUp)
+        let notice = paused ? "paused" : (catchUp ? "unpaused-catch-up" : "unpaused")
+        return Self.redirect("/workflows/\(Self.encode(name))?notice=\(notice)")
+    }
+
+    /// The backfill form's fields.
+    struct BackfillForm: Decodable {
+        var csrf: String?
+        var from: String?
+        var to: String?
+        var max_active: String?
+    }
+
+    /// `POST /workflows/{name}/backfills` (CSRF-checked), then back to the workflow, where the
+    /// backfill shows with its progress. Refusals show as an error page with the reason.
+    func createBackfill(_ request: Request, name: String) async throws -> Response {
+        let form = try await form(request, as: BackfillForm.self, csrf: \.csrf)
+        let maxActive = try form.max_active.flatMap { $0.isEmpty ? nil : $0 }.map { text in
+            guard let value = Int(text) else { throw DeerFlowError(.invalidRequest, "max_active '\(text)' is not a whole number") }
+            return value
+        } ?? BackfillLimits.defaultMaxActive
+        _ = try await engine.createBackfill(
+            name, from: try BackfillLimits.bound(form.from ?? "", named: "from"), to: try BackfillLimits.bound(form.to ?? "", named: "to"), maxActive: maxActive)
+        return Self.redirect("/workflows/\(Self.encode(name))?notice=backfill")
+    }
+
+    /// `POST /backfills/{id}/cancel` (CSRF-checked), then back to its workflow.
+    func cancelBackfill(_ request: Request, id: String) async throws -> Response {
+        _ = try await form(request, as: CSRFForm.self, csrf: \.csrf)
+        let backfill = try await engine.cancelBackfill(id)
+        return Self.redirect("/workflows/\(Self.encode(backfill.workflow))?notice=backfill-cancelled")
+    }
+
+    /// The backfills of a workflow under way, for its page.
+    static func backfillRows(_ backfills: [BackfillRecord]) -> [[String: Any]] {
+        backfills.map { backfill in
+            [
+                "id": backfill.id, "from": Format.time(backfill.from), "to": Format.time(backfill.to), "maxActive": String(backfill.maxActive),
+                "handled": "\(backfill.runsCreated + backfill.alreadyPresent) of \(backfill.fireTimes)",
+                "present": String(backfill.alreadyPresent), "active": String(backfill.active),
+                "succeeded": String(backfill.succeeded), "failed": String(backfill.failed),
+            ]
+        }
+    }
+
     /// `GET /workflows/{name}`: definition, trigger form, the grid of recent runs × tasks, the DAG.
     /// Two store calls (recent runs, their task states) and the schedules.
     func workflowPage(_ request: Request, context: BasicRequestContext, name: String, form: SubmittedForm?) async throws -> Response {
@@ -147,10 +214,15 @@ extension WebUI {
         let states = try await engine.store.taskStates(runs: runs.map(\.id))
         let schedule = try await engine.store.schedules().first { $0.workflow == name }
         let csrf = csrfToken(for: request).token
-        var page = Self.workflowSummary(definition, runs: runs, nextFire: schedule?.nextFireAt)
+        var page = Self.workflowSummary(definition, runs: runs, schedule: schedule)
         page["version"] = entry.versionID
         page["taskCount"] = String(definition.tasks.count)
-        page["notice"] = false
+        page["notice"] = Format.orFalse(Self.query(request)["notice"].flatMap { Self.workflowNotices[$0] })
+        page["csrf"] = csrf
+        page["encodedName"] = Self.encode(name)
+        let backfills = definition.schedule == nil ? [] : try await engine.store.activeBackfills().filter { $0.workflow == name }
+        page["backfills"] = Self.backfillRows(backfills)
+        page["hasBackfills"] = !backfills.isEmpty
         var triggerForm = Self.triggerForm(definition, csrf: csrf, submitted: form)
         triggerForm["action"] = "/workflows/\(Self.encode(name))/runs?from=workflow"
         page["form"] = triggerForm

@@ -125,7 +125,8 @@ enum Templates {
         <div id="run-summary" data-live class="panel summary">
         <dl class="kv">
         <dt>Workflow</dt><dd><a href="/workflows/{{workflow}}">{{workflow}}</a> <span class="muted mono">{{version}}</span></dd>
-        <dt>Trigger</dt><dd>{{trigger}}{{#scheduledFor}} · due {{>time}}{{/scheduledFor}}</dd>
+        <dt>Trigger</dt><dd>{{trigger}}{{#scheduledFor}} · due {{>time}}{{/scheduledFor}}{{#backfillID}} · <span class="mono">{{backfillID}}</span>{{/backfillID}}</dd>
+        <dt>Logical time</dt><dd>{{#logicalTime}}{{>time}}{{/logicalTime}}</dd>
         <dt>Created</dt><dd>{{#created}}{{>time}}{{/created}}</dd>
         <dt>Started</dt><dd>{{#started}}{{>time}}{{/started}}</dd>
         <dt>Finished</dt><dd>{{#finished}}{{>time}}{{/finished}}</dd>
@@ -215,7 +216,7 @@ enum Templates {
         <tbody>
         {{#workflows}}<tr><td><a href="/workflows/{{name}}"><strong>{{name}}</strong></a>{{#description}}<div class="muted">{{description}}</div>{{/description}}
         <details class="trigger"{{#open}} open{{/open}}><summary>Trigger a run</summary>{{#form}}{{>trigger}}{{/form}}</details></td>
-        <td>{{#cron}}<code>{{cron}}</code> <span class="muted">{{zone}}</span><div class="muted">next {{#next}}{{>time}}{{/next}}</div>{{/cron}}{{^cron}}<span class="muted">manual</span>{{/cron}}</td>
+        <td>{{#cron}}<code>{{cron}}</code> <span class="muted">{{zone}}</span><div class="muted">{{#paused}}<strong class="paused">⏸ paused</strong>{{/paused}}{{^paused}}next {{#next}}{{>time}}{{/next}}{{/paused}}</div>{{/cron}}{{^cron}}<span class="muted">manual</span>{{/cron}}</td>
         <td>{{#strip}}{{>strip}}{{/strip}}</td><td class="num">{{successRate}}</td><td class="num">{{averageDuration}}</td></tr>
         {{/workflows}}
         </tbody>
@@ -232,11 +233,26 @@ enum Templates {
         <dl class="kv">
         <dt>Version</dt><dd class="mono">{{version}}</dd>
         <dt>Tasks</dt><dd>{{taskCount}}</dd>
-        <dt>Schedule</dt><dd>{{#cron}}<code>{{cron}}</code> {{zone}} · next {{#next}}{{>time}}{{/next}}{{/cron}}{{^cron}}manual{{/cron}}</dd>
+        <dt>Schedule</dt><dd>{{#cron}}<code>{{cron}}</code> {{zone}} · {{#paused}}<strong class="paused">⏸ paused</strong>{{/paused}}{{^paused}}next {{#next}}{{>time}}{{/next}}{{/paused}}{{/cron}}{{^cron}}manual{{/cron}}</dd>
         <dt>Recent runs</dt><dd>{{#strip}}{{>strip}}{{/strip}} <a href="/runs?workflow={{name}}">all runs</a></dd>
         </dl>
+        {{#cron}}{{#paused}}<form method="post" action="/workflows/{{encodedName}}/unpause" class="inline"><input type="hidden" name="csrf" value="{{csrf}}"><label class="nowrap"><input type="checkbox" name="catch_up" value="true"> fire the times missed while paused</label> <button type="submit">Unpause schedule</button></form>{{/paused}}
+        {{^paused}}<form method="post" action="/workflows/{{encodedName}}/pause"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" class="secondary">Pause schedule</button></form>{{/paused}}{{/cron}}
         </div>
         <details class="trigger panel"{{#open}} open{{/open}}><summary>Trigger a run</summary>{{#form}}{{>trigger}}{{/form}}</details>
+        {{#cron}}<details class="trigger panel"><summary>Backfill</summary>
+        <form method="post" action="/workflows/{{encodedName}}/backfills">
+        <input type="hidden" name="csrf" value="{{csrf}}">
+        <p class="sub">One run per fire time from <em>from</em> through <em>to</em>, both inclusive; a date means 00:00 UTC. At most 10,000 fire times; <em>to</em> not after now.</p>
+        <label for="bf-from">from <input id="bf-from" name="from" type="text" placeholder="2024-06-01" required autocomplete="off"></label>
+        <label for="bf-to">to <input id="bf-to" name="to" type="text" placeholder="2024-07-01" required autocomplete="off"></label>
+        <label for="bf-max">at most active at once <input id="bf-max" name="max_active" type="number" min="1" max="1000" value="1"></label>
+        <div><button type="submit">Create backfill</button></div>
+        </form></details>{{/cron}}
+        {{#hasBackfills}}<h2>Backfills under way</h2>
+        <div class="tablewrap"><table><thead><tr><th scope="col">Backfill</th><th scope="col">From</th><th scope="col">To</th><th scope="col" class="num">Fire times handled</th><th scope="col" class="num">Already present</th><th scope="col" class="num">Active (max)</th><th scope="col" class="num">Succeeded</th><th scope="col" class="num">Failed</th><th scope="col"></th></tr></thead><tbody>
+        {{#backfills}}<tr><td class="mono">{{id}}</td><td>{{#from}}{{>time}}{{/from}}</td><td>{{#to}}{{>time}}{{/to}}</td><td class="num">{{handled}}</td><td class="num">{{present}}</td><td class="num">{{active}} ({{maxActive}})</td><td class="num">{{succeeded}}</td><td class="num">{{failed}}</td><td><form method="post" action="/backfills/{{id}}/cancel"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" class="danger">Cancel</button></form></td></tr>{{/backfills}}
+        </tbody></table></div>{{/hasBackfills}}
         <h2>Recent runs × tasks</h2>
         <div id="workflow-grid" data-live class="tablewrap">
         {{#hasRuns}}<table class="grid">
