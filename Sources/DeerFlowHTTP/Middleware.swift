@@ -38,7 +38,7 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         case .notFound: return .notFound
         case .conflict: return .conflict
         case .payloadTooLarge: return .contentTooLarge
-        case .invalidParams: return .unprocessableContent
+        case .invalidParams, .invalidTasks: return .unprocessableContent
         case .unavailable: return .serviceUnavailable
         default: return .internalServerError
         }

@@ -140,6 +140,15 @@ enum PostgresSchema {
             "CREATE INDEX notification_outbox_due ON notification_outbox (next_attempt_at, id) WHERE status = 'pending'",
             "CREATE TABLE deerflow_state (key text PRIMARY KEY, value text NOT NULL, updated_at timestamptz NOT NULL)",
         ],
+        // 3: run retries, reruns and run timeouts.
+        [
+            "ALTER TABLE runs ADD COLUMN reason text",
+            "ALTER TABLE runs ADD COLUMN rerun_of text",
+            "ALTER TABLE runs ADD COLUMN timeout_ms bigint",
+            "ALTER TABLE runs ADD COLUMN deadline_at timestamptz",
+            "ALTER TABLE runs ADD COLUMN retries integer NOT NULL DEFAULT 0",
+            "CREATE INDEX runs_deadline ON runs (deadline_at) WHERE deadline_at IS NOT NULL AND status IN ('pending', 'running')",
+        ],
     ]
 }
 

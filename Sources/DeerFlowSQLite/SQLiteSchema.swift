@@ -122,5 +122,14 @@ enum SQLiteSchema {
             "CREATE INDEX notification_outbox_due ON notification_outbox (next_attempt_at, id) WHERE status = 'pending'",
             "CREATE TABLE deerflow_state (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at INTEGER NOT NULL)",
         ],
+        // 3: run retries, reruns and run timeouts.
+        [
+            "ALTER TABLE runs ADD COLUMN reason TEXT",
+            "ALTER TABLE runs ADD COLUMN rerun_of TEXT",
+            "ALTER TABLE runs ADD COLUMN timeout_ms INTEGER",
+            "ALTER TABLE runs ADD COLUMN deadline_at INTEGER",
+            "ALTER TABLE runs ADD COLUMN retries INTEGER NOT NULL DEFAULT 0",
+            "CREATE INDEX runs_deadline ON runs (deadline_at) WHERE deadline_at IS NOT NULL AND status IN ('pending', 'running')",
+        ],
     ]
 }

@@ -36,6 +36,8 @@ public final class Workflow: Sendable {
     ///   - catchup: what to do with fires missed while no scheduler ran; default `.latest`.
     ///   - params: declared run parameters.
     ///   - notify: channels of notifications.yaml told when a run fails, succeeds or recovers.
+    ///   - timeout: the whole run's limit (YAML `timeout:`); past it the run fails with reason
+    ///     `timeout` and its running attempts are stopped. Default: none.
     public init(
         name: String,
         description: String = "",
@@ -43,7 +45,8 @@ public final class Workflow: Sendable {
         timeZone: String = "UTC",
         catchup: CatchupPolicy = .latest,
         params: [ParamDefinition] = [],
-        notify: RunNotifications? = nil
+        notify: RunNotifications? = nil,
+        timeout: Duration? = nil
     ) {
         self.name = name
         let definition = WorkflowDefinition(
@@ -52,7 +55,8 @@ public final class Workflow: Sendable {
             schedule: schedule.map { ScheduleDefinition(cron: $0, timeZone: timeZone, catchup: catchup) },
             params: params,
             tasks: [],
-            notify: notify
+            notify: notify,
+            timeout: timeout
         )
         state = Mutex(State(definition: definition, bodies: [:]))
     }

@@ -19,6 +19,8 @@ public struct DeerFlowError: Error, Sendable, CustomStringConvertible, Equatable
         public static let payloadTooLarge = Code("payload_too_large")
         /// Parameters that do not match the workflow's declaration (422).
         public static let invalidParams = Code("invalid_params")
+        /// A retry naming unknown tasks, or a task whose failed dependency is left out (422).
+        public static let invalidTasks = Code("invalid_tasks")
         /// The store or another dependency failed (503).
         public static let unavailable = Code("unavailable")
         /// A bug or an unexpected failure (500).

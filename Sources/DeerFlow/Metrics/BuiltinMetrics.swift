@@ -29,6 +29,8 @@ public enum BuiltinMetric: String, CaseIterable, Sendable {
     case spansDropped = "deerflow_spans_dropped_total"
     case alertsFiring = "deerflow_alerts_firing"
     case notificationsTotal = "deerflow_notifications_total"
+    case runRetries = "deerflow_run_retries_total"
+    case runTimeouts = "deerflow_run_timeouts_total"
 
     /// Name, kind, help, labels and buckets.
     public var descriptor: MetricDescriptor {
@@ -85,6 +87,10 @@ public enum BuiltinMetric: String, CaseIterable, Sendable {
             return .init(name: rawValue, kind: .gauge, help: "Alerts firing in DeerFlow's own rule evaluation, by alert name and severity (exported by the evaluating process, the scheduler leader).", labels: ["alertname", "severity"], buckets: [])
         case .notificationsTotal:
             return .init(name: rawValue, kind: .counter, help: "Notification delivery attempts, by channel and outcome (sent, retried, failed).", labels: ["channel", "status"], buckets: [])
+        case .runRetries:
+            return .init(name: rawValue, kind: .counter, help: "Finished runs retried in place (POST /runs/{id}/retry), by workflow.", labels: ["workflow"], buckets: [])
+        case .runTimeouts:
+            return .init(name: rawValue, kind: .counter, help: "Runs failed because they passed the workflow's run timeout, by workflow.", labels: ["workflow"], buckets: [])
         case .seriesDropped:
             return .init(name: rawValue, kind: .counter, help: "Label combinations folded into 'other' because a metric exceeded its series budget.", labels: ["metric"], buckets: [])
         }

@@ -34,6 +34,8 @@ public final class EngineMetrics: EngineObserver, Sendable {
     let spansDropped: MetricsRegistry.Counter
     let alertsFiring: MetricsRegistry.Gauge
     let notifications: MetricsRegistry.Counter
+    let runRetries: MetricsRegistry.Counter
+    let runTimeouts: MetricsRegistry.Counter
     private let firingSeries = Mutex<Set<[String]>>([])
 
     private let localWorkers = Mutex<Set<String>>([])
@@ -90,6 +92,8 @@ public final class EngineMetrics: EngineObserver, Sendable {
         spansDropped = try counter(.spansDropped)
         alertsFiring = try gauge(.alertsFiring)
         notifications = try counter(.notificationsTotal)
+        runRetries = try counter(.runRetries)
+        runTimeouts = try counter(.runTimeouts)
         let dropped = seriesDropped
         let budget = registry.seriesBudget
         registry.onSeriesBudgetExceeded { metric, firstTime in
@@ -134,6 +138,10 @@ public final class EngineMetrics: EngineObserver, Sendable {
                 }
             case .retryScheduled(let info, _):
                 retries[info.type]?.inc()
+            case .runRetried(_, let workflow, _, _):
+                try? runRetries.labels(workflow).inc()
+            case .runTimedOut(_, let workflow, _, _):
+                try? runTimeouts.labels(workflow).inc()
             case .runCreated, .runStarted, .tasksSkipped:
                 break
             }
@@ -169,6 +177,8 @@ public final class EngineMetrics: EngineObserver, Sendable {
         let statuses = RunStatus.allCases.filter(\.isFinished)
         for workflow in workflows.sorted().prefix(registry.seriesBudget / 2 / statuses.count) {
             for status in statuses { try? workflowsTotal.labels(workflow, status.rawValue).inc(0) }
+            try? runRetries.labels(workflow).inc(0)
+            try? runTimeouts.labels(workflow).inc(0)
         }
         let outcomes = AttemptMetricStatus.allCases
         for type in Set(taskTypes).sorted().prefix(registry.seriesBudget / 2 / outcomes.count) {

@@ -10,8 +10,8 @@ import Glibc
 import Darwin
 #endif
 
-/// Fires cron schedules once per due time, reclaims attempts whose worker is gone, and marks
-/// silent workers lost.
+/// Fires cron schedules once per due time, reclaims attempts whose worker is gone, marks
+/// silent workers lost, and fails runs past their deadline (the workflow's `timeout:`).
 ///
 /// Missed fires (the scheduler was down): with `catchup: latest` (default) the latest due time
 /// fires once; with `catchup: all` every missed time fires, oldest first, up to
@@ -106,6 +106,11 @@ public final class SchedulerService: Service, Sendable {
                 try await reclaim(now: now)
             } catch {
                 engine.logger.error("scheduler could not reclaim leases; retrying", metadata: ["error": "\(error)"])
+            }
+            do {
+                try await engine.timeOutExpiredRuns(now: now)
+            } catch {
+                engine.logger.error("scheduler could not time out expired runs; retrying", metadata: ["error": "\(error)"])
             }
             var sleep = configuration.tick
             if let nextDue = schedules?.values.compactMap(\.record.nextFireAt).min() {
