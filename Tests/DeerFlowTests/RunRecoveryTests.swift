@@ -180,4 +180,53 @@ struct RunRecoveryTests {
             #expect(detail.tasks.first { $0.id == "nap" }?.attempts.map(\.number) == [1, 2])
         }
     }
+
+    @Test("the run page offers Retry failed tasks and Rerun for a finished run, as CSRF-checked forms, and shows the reason and the links")
+    func uiButtons() async throws {
+        let workflows = ["once.yaml": """
+            name: once
+            timeout: 1h
+            tasks:
+              - id: ok
+                type: noop
+              - id: broken
+                type: shell
+                depends_on: [ok]
+                script: 'test -f "$DEERFLOW_PARAM_MARKER" || exit 4'
+            params:
+              marker: {type: string, default: /nonexistent/marker}
+            """]
+        try await withTestServer(yamlWorkflows: workflows) { server in
+            let marker = server.directory.file("marker")
+            let created = try await server.engine.trigger("once", params: ["marker": .string(marker)])
+            _ = try await server.engine.waitForRun(created.id, pollInterval: .milliseconds(50))
+            let page = try await server.request("GET", "/runs/\(created.id)")
+            #expect(page.text.contains("Retry failed tasks") && page.text.contains(">Rerun<"))
+            let cookie = try #require(page.header("set-cookie")?.split(separator: ";").first.map(String.init))
+            let csrf = try #require(page.text.firstMatch(of: /name="csrf" value="([^"]+)"/)?.1)
+            let form = ["Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"]
+            let forged = try await server.request("POST", "/runs/\(created.id)/retry", body: "csrf=forged", headers: form)
+            #expect(forged.status == 400, "a form without this browser's CSRF token changes nothing")
+            #expect(try await server.engine.run(created.id)?.run.retries == 0)
+
+            _ = FileManager.default.createFile(atPath: marker, contents: Data())
+            // The answer is a redirect (303) to the new run, which the test client follows.
+            let rerun = try await server.request("POST", "/runs/\(created.id)/rerun", body: "csrf=\(csrf)", headers: form)
+            #expect(rerun.status == 200)
+            #expect(rerun.text.contains("This run was created as a rerun"))
+            #expect(rerun.text.contains("Rerun of") && rerun.text.contains("href=\"/runs/\(created.id)\""))
+            let runs = try await server.engine.runs(RunQuery(workflow: "once"))
+            #expect(runs.runs.count == 2)
+            #expect(runs.runs.first?.rerunOf == created.id)
+
+            // The retry keeps the run's parameters: the marker exists now.
+            let retried = try await server.request("POST", "/runs/\(created.id)/retry", body: "csrf=\(csrf)", headers: form)
+            #expect(retried.status == 200 && retried.text.contains("The run is running again"))
+            let detail = try await server.engine.waitForRun(created.id, pollInterval: .milliseconds(50))
+            #expect(detail.run.status == .success)
+            let after = try await server.request("GET", "/runs/\(created.id)")
+            #expect(after.text.contains("retried 1 time in place"))
+            #expect(!after.text.contains("Retry failed tasks"), "nothing left to retry")
+        }
+    }
 }
