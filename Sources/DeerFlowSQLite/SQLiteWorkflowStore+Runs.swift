@@ -321,17 +321,19 @@ extension SQLiteWorkflowStore {
             case .write(let planned): plan = planned
             case .answer(let answer): return answer
             }
-            var binds: [SQLiteData] = []
-            for reset in plan.resets {
-                binds += [.integer(reset.index), .integer(reset.dependenciesRemaining), .integer(reset.isReady ? reset.nextAttempt : reset.nextAttempt - 1)]
+            for chunk in plan.resets.chunked(into: 2000) {
+                var binds: [SQLiteData] = []
+                for reset in chunk {
+                    binds += [.integer(reset.index), .integer(reset.dependenciesRemaining), .integer(reset.isReady ? reset.nextAttempt : reset.nextAttempt - 1)]
+                }
+                _ = try await db.rows(valuesStatement(
+                    """
+                    UPDATE tasks SET deps_remaining = v.column2, attempts = v.column3, output = NULL, retries_used = 0, interruptions = 0,
+                        status = CASE WHEN v.column2 = 0 THEN 'queued' ELSE 'pending' END
+                    {values}
+                    WHERE tasks.run_id = ? AND tasks.idx = v.column1
+                    """, rows: chunk.count, columns: 3), binds + [runID])
             }
-            _ = try await db.rows(valuesStatement(
-                """
-                UPDATE tasks SET deps_remaining = v.column2, attempts = v.column3, output = NULL, retries_used = 0, interruptions = 0,
-                    status = CASE WHEN v.column2 = 0 THEN 'queued' ELSE 'pending' END
-                {values}
-                WHERE tasks.run_id = ? AND tasks.idx = v.column1
-                """, rows: plan.resets.count, columns: 3), binds + [runID])
             try await Self.insertAttempts(plan.resets.filter(\.isReady).map { reset in
                 let place = placement[reset.index] ?? ("default", 0)
                 return .init(runID: id, taskIndex: reset.index, number: reset.nextAttempt, queue: place.queue, priority: place.priority, queuedAt: now)

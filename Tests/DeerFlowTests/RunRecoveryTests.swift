@@ -1,5 +1,6 @@
 import DeerFlow
 import DeerFlowCore
+import DeerFlowSQLite
 import DeerFlowTestSupport
 import DeerFlowTesting
 import Foundation
@@ -228,5 +229,20 @@ struct RunRecoveryTests {
             #expect(after.text.contains("retried 1 time in place"))
             #expect(!after.text.contains("Retry failed tasks"), "nothing left to retry")
         }
+    }
+
+    @Test("the Swift DSL's run timeout is the YAML key's: the run's deadline, a timeout with reason; 0 is refused")
+    func swiftTimeout() async throws {
+        let workflow = Workflow(name: "dsl", timeout: .milliseconds(300))
+        workflow.task(id: "wait") { _ in try await Task.sleep(for: .seconds(30)) }
+        try await withEngine(workflows: [workflow]) { engine in
+            let run = try await engine.trigger("dsl")
+            #expect(run.deadline.map { abs($0.timeIntervalSince(run.createdAt) - 0.3) < 0.01 } == true)
+            let detail = try await engine.waitForRun(run.id, pollInterval: .milliseconds(50))
+            #expect(detail.run.status == .failed && detail.run.reason == RunReason.timeout)
+        }
+        let zero = Workflow(name: "zero", timeout: .zero)
+        zero.task(id: "a") { _ in }
+        #expect(throws: (any Error).self) { try DeerFlowEngine(store: SQLiteWorkflowStore(path: "/nonexistent/never-opened.sqlite"), workflows: [zero]) }
     }
 }
