@@ -165,6 +165,8 @@ struct RunRecoveryTests {
                 let nap = try await server.engine.run(created.id)?.tasks.first { $0.id == "nap" }
                 return nap?.attempts.last?.status == .cancelled
             }
+            let nap = try await server.engine.run(created.id)?.tasks.first { $0.id == "nap" }
+            #expect(nap?.attempts.last?.error == "run timed out", "the scheduler's process stops its own attempt saying why")
             let answer = try await Self.get("\(server.apiURL)/api/v1/runs/\(created.id)")
             #expect(answer["reason"]?.stringValue == "timeout")
             let samples = try MetricSamples.parse(try await TestServer.send("GET", server.metricsURL, body: nil, headers: [:]).text)

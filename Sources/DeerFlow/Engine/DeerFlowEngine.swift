@@ -290,7 +290,7 @@ public final class DeerFlowEngine: Sendable {
         guard !sweep.runs.isEmpty else { return [] }
         emit(sweep.events)
         let workers = localWorkers.withLock { Array($0.values) }
-        for worker in workers { worker.stop(Set(sweep.runningAttempts), reason: .cancelled) }
+        for worker in workers { worker.stop(Set(sweep.runningAttempts), reason: .runTimedOut) }
         return sweep.runs
     }
 
