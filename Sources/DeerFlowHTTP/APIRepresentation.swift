@@ -28,7 +28,11 @@ enum APIRepresentation {
             createdAt: run.createdAt,
             startedAt: .init(run.startedAt),
             finishedAt: .init(run.finishedAt),
-            progress: progress(run.progress))
+            progress: progress(run.progress),
+            reason: .init(run.reason),
+            rerunOf: .init(run.rerunOf?.rawValue),
+            deadline: .init(run.deadline),
+            retries: run.retries)
     }
 
     static func runDetail(_ detail: RunDetail, secrets: Set<String>) throws -> Components.Schemas.RunDetail {
@@ -47,6 +51,10 @@ enum APIRepresentation {
             startedAt: .init(run.startedAt),
             finishedAt: .init(run.finishedAt),
             progress: progress(run.progress),
+            reason: .init(run.reason),
+            rerunOf: .init(run.rerunOf?.rawValue),
+            deadline: .init(run.deadline),
+            retries: run.retries,
             tasks: try detail.tasks.map(task))
     }
 

@@ -131,6 +131,22 @@ struct APIService: APIProtocol {
         return .ok(.init(body: .json(try APIRepresentation.run(run, secrets: secrets(of: run.workflow)))))
     }
 
+    func retryRun(_ input: Operations.RetryRun.Input) async throws -> Operations.RetryRun.Output {
+        var tasks: [String]?
+        if case .json(let request)? = input.body { tasks = request.tasks }
+        let run = try await engine.retry(try runID(input.path.id), tasks: tasks)
+        return .ok(.init(body: .json(try APIRepresentation.run(run, secrets: secrets(of: run.workflow)))))
+    }
+
+    func rerunRun(_ input: Operations.RerunRun.Input) async throws -> Operations.RerunRun.Output {
+        var params: [String: JSONValue] = [:]
+        if case .json(let request)? = input.body { params = request.params ?? [:] }
+        let run = try await engine.rerun(try runID(input.path.id), params: params, trigger: .api)
+        return .created(.init(
+            headers: .init(location: "/api/v1/runs/\(run.id.rawValue)"),
+            body: .json(try APIRepresentation.run(run, secrets: secrets(of: run.workflow)))))
+    }
+
     func getTaskLog(_ input: Operations.GetTaskLog.Input) async throws -> Operations.GetTaskLog.Output {
         let id = input.path.id
         let task = input.path.taskId

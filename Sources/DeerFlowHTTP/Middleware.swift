@@ -38,7 +38,7 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         case .notFound: return .notFound
         case .conflict: return .conflict
         case .payloadTooLarge: return .contentTooLarge
-        case .invalidParams, .invalidRequest: return .unprocessableContent
+        case .invalidParams, .invalidRequest, .invalidTasks: return .unprocessableContent
         case .unavailable: return .serviceUnavailable
         default: return .internalServerError
         }

@@ -109,8 +109,10 @@ enum RequestDiagnosis {
     static func explain(operationID: String, request: HTTPRequest, body: ArraySlice<UInt8>) -> DeerFlowError? {
         let query = queryItems(request.path ?? "")
         switch operationID {
-        case Operations.TriggerRun.id:
+        case Operations.TriggerRun.id, Operations.RerunRun.id:
             return triggerBody(body)
+        case Operations.RetryRun.id:
+            return retryBody(body)
         case Operations.ListRuns.id:
             if let status = query["status"], RunStatus(rawValue: status) == nil { return Messages.unknownStatus(status) }
             if let limit = query["limit"], Int(limit) == nil { return Messages.limit(limit) }
@@ -157,6 +159,22 @@ enum RequestDiagnosis {
         }
         if let given = object["params"], !isObject(given) {
             return DeerFlowError(.badRequest, "'params' must be a JSON object of parameter names to values, got \(given.typeName)")
+        }
+        return nil
+    }
+
+    /// Why a retry body is not `{"tasks": ["id", ...]}`.
+    static func retryBody(_ body: ArraySlice<UInt8>) -> DeerFlowError? {
+        guard case .object(let object)? = try? JSONValue(parsing: String(decoding: body, as: UTF8.self)) else {
+            return DeerFlowError(.badRequest, "the request body must be a JSON object: {\"tasks\": [\"task-id\", ...]}, or no body to retry every unsuccessful task")
+        }
+        if let unknown = object.keys.sorted().first(where: { $0 != "tasks" }) {
+            return DeerFlowError(.badRequest, "unknown field '\(unknown)' in the request body; the only field is 'tasks'")
+        }
+        if let given = object["tasks"] {
+            guard case .array(let items) = given, items.allSatisfy({ $0.stringValue != nil }) else {
+                return DeerFlowError(.badRequest, "'tasks' must be a list of task ids, got \(given.typeName)")
+            }
         }
         return nil
     }

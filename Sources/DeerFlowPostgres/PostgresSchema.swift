@@ -170,6 +170,15 @@ enum PostgresSchema {
             """,
             "CREATE INDEX backfills_running ON backfills (created_at) WHERE status = 'running'",
         ],
+        // 5: run retries, reruns and run timeouts.
+        [
+            "ALTER TABLE runs ADD COLUMN reason text",
+            "ALTER TABLE runs ADD COLUMN rerun_of text",
+            "ALTER TABLE runs ADD COLUMN timeout_ms bigint",
+            "ALTER TABLE runs ADD COLUMN deadline_at timestamptz",
+            "ALTER TABLE runs ADD COLUMN retries integer NOT NULL DEFAULT 0",
+            "CREATE INDEX runs_deadline ON runs (deadline_at) WHERE deadline_at IS NOT NULL AND status IN ('pending', 'running')",
+        ],
     ]
 }
 

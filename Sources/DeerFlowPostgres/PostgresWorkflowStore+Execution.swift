@@ -51,6 +51,8 @@ extension PostgresWorkflowStore {
         var queue: String
         var priority: Int
         var timeoutMilliseconds: Int?
+        /// The number of its next attempt (1, or after the attempts of a retried run).
+        var number: Int
         /// Its running attempt, when it was started on the claiming worker.
         var startedAttempt: AttemptID?
     }
@@ -143,11 +145,11 @@ extension PostgresWorkflowStore {
             let kind = try row.decode(String.self)
             switch kind {
             case "ready":
-                let (_, runID, index, taskID, type, queue, priority, timeout, attempt) =
-                    try row.decode((String, String, Int, String, String, String, Int, Int?, Int64?).self)
+                let (_, runID, index, taskID, type, queue, priority, timeout, attempt, _, _, number) =
+                    try row.decode((String, String, Int, String, String, String, Int, Int?, Int64?, Date?, Date?, Int).self)
                 ready.append(ReadyTask(
                     runID: RunID(rawValue: runID), index: index, taskID: taskID, type: type, queue: queue, priority: priority,
-                    timeoutMilliseconds: timeout, startedAttempt: attempt))
+                    timeoutMilliseconds: timeout, number: number, startedAttempt: attempt))
             case "run":
                 counters.append(row)
             default:
@@ -174,8 +176,8 @@ extension PostgresWorkflowStore {
         // Runs that just finished.
         var finished: [(RunID, EngineEvent)] = []
         for row in counters {
-            let (_, id, total, workflow, _, _, finishedCount, failed, _, createdAt, startedAt) =
-                try row.decode((String, String, Int, String, String?, String?, Int, Int, Int64?, Date?, Date?).self)
+            let (_, id, total, workflow, _, _, finishedCount, failed, _, createdAt, startedAt, _) =
+                try row.decode((String, String, Int, String, String?, String?, Int, Int, Int64?, Date?, Date?, Int?).self)
             guard let outcome = RunProgress(total: total, finished: finishedCount, failed: failed).outcome else { continue }
             let runID = RunID(rawValue: id)
             completed.finish.ids.append(id)
@@ -231,6 +233,7 @@ extension PostgresWorkflowStore {
             statement.indices.append(task.index)
             statement.queues.append(task.queue)
             statement.priorities.append(task.priority)
+            statement.numbers.append(task.number)
             statement.direct.append(direct)
         }
         statement.worker = claim.worker
@@ -259,11 +262,11 @@ extension PostgresWorkflowStore {
             params[task.runID] = runParams
             claimed.append(ClaimedAttempt(
                 id: id, runID: task.runID, workflow: run.workflow, workflowVersion: run.version, taskIndex: task.index,
-                taskID: task.taskID, type: task.type, queue: task.queue, number: 1, params: runParams.params, traceContext: run.traceContext,
+                taskID: task.taskID, type: task.type, queue: task.queue, number: task.number, params: runParams.params, traceContext: run.traceContext,
                 timeout: task.timeoutMilliseconds.map { .milliseconds($0) }, queuedAt: now, startedAt: now, leaseUntil: leaseUntil,
                 unreadable: runParams.problem, logicalTime: run.logicalTime))
             events.append(.attemptStarted(
-                AttemptInfo(attemptID: id, runID: task.runID, workflow: run.workflow, taskID: task.taskID, type: task.type, queue: task.queue, number: 1, worker: claim.worker),
+                AttemptInfo(attemptID: id, runID: task.runID, workflow: run.workflow, taskID: task.taskID, type: task.type, queue: task.queue, number: task.number, worker: claim.worker),
                 queuedAt: now, startedAt: now))
         }
         return (claimed, events)

@@ -29,7 +29,7 @@ extension PostgresWorkflowStore {
             return RunRecord(
                 id: run.id, workflow: run.workflow, workflowVersion: run.workflowVersion, status: .pending, params: run.params,
                 trigger: run.trigger.kind, scheduledFor: run.scheduledFor, traceContext: run.traceContext, createdAt: run.createdAt,
-                startedAt: nil, finishedAt: nil, progress: RunProgress(total: run.tasks.count))
+                startedAt: nil, finishedAt: nil, progress: RunProgress(total: run.tasks.count), rerunOf: run.rerunOf, deadline: run.deadline)
         }
     }
 
@@ -94,16 +94,22 @@ extension PostgresWorkflowStore {
         }
     }
 
-    static let runColumns = "id, workflow, version, status, params, trigger, scheduled_for, trace_context, created_at, started_at, finished_at, tasks_total, tasks_finished, tasks_failed, backfill_id"
+    static let runColumns = """
+        id, workflow, version, status, params, trigger, scheduled_for, trace_context, created_at, started_at, finished_at, tasks_total, \
+        tasks_finished, tasks_failed, backfill_id, reason, rerun_of, deadline_at, retries
+        """
 
     static func runRecord(_ row: PostgresRow) throws -> RunRecord {
-        let (id, workflow, version, status, params, trigger, scheduledFor, traceContext, createdAt, startedAt, finishedAt, total, finished, failed, backfillID) =
-            try row.decode((String, String, String, String, String, String, Date?, String?, Date, Date?, Date?, Int, Int, Int, String?).self)
+        let (id, workflow, version, status, params, trigger, scheduledFor, traceContext, createdAt, startedAt, finishedAt, total, finished, failed,
+             backfillID, reason, rerunOf, deadline, retries) =
+            try row.decode((String, String, String, String, String, String, Date?, String?, Date, Date?, Date?, Int, Int, Int,
+                            String?, String?, String?, Date?, Int).self)
         return RunRecord(
             id: RunID(rawValue: id), workflow: workflow, workflowVersion: version, status: RunStatus(rawValue: status) ?? .failed,
             params: StoredParams.decode(params).params, trigger: RunTrigger.Kind(rawValue: trigger) ?? .api, scheduledFor: scheduledFor, traceContext: traceContext,
             createdAt: createdAt, startedAt: startedAt, finishedAt: finishedAt,
-            progress: RunProgress(total: total, finished: finished, failed: failed), backfillID: backfillID)
+            progress: RunProgress(total: total, finished: finished, failed: failed), backfillID: backfillID,
+            reason: reason, rerunOf: rerunOf.map(RunID.init(rawValue:)), deadline: deadline, retries: retries)
     }
 
     public func finishedRuns(among ids: [RunID]) async throws -> [RunRecord] {
@@ -188,9 +194,7 @@ extension PostgresWorkflowStore {
     }
 
     /// Cancels a run. Lock order is the one every transaction follows — attempts, then tasks, then
-    /// runs — so a cancel never deadlocks with workers: running attempts are flagged first (this
-    /// waits for a worker completing one of them, whose retry or dependents are then visible),
-    /// queued attempts are cancelled after that, then tasks, then the run.
+    /// runs — so a cancel never deadlocks with workers (``stop(_:as:reason:message:at:in:)``).
     public func cancelRun(_ id: RunID, at now: Date) async throws -> CancelResult {
         do {
             return try await transaction { session in
@@ -199,29 +203,9 @@ extension PostgresWorkflowStore {
                 }
                 var run = try Self.runRecord(row)
                 guard !run.status.isFinished else { return .alreadyFinished(run.status) }
-                let runID = id.rawValue
-                try await session.execute("""
-                    UPDATE attempts SET status = 'cancelled', finished_at = \(now), error = 'run cancelled before the attempt started'
-                    WHERE run_id = \(runID) AND status = 'queued'
-                    """)
-                let running = try await session.rows("""
-                    UPDATE attempts SET stop_requested = true WHERE run_id = \(runID) AND status = 'running' RETURNING id
-                    """).map { try $0.decode(Int64.self) }
-                // Retries inserted by completions that committed while we waited above.
-                try await session.execute("""
-                    UPDATE attempts SET status = 'cancelled', finished_at = \(now), error = 'run cancelled before the attempt started'
-                    WHERE run_id = \(runID) AND status = 'queued'
-                    """)
-                try await session.execute("UPDATE tasks SET status = 'cancelled' WHERE run_id = \(runID) AND status IN ('pending', 'queued')")
-                let updated = try await session.rows("""
-                    UPDATE runs SET status = 'cancelled', finished_at = \(now)
-                    WHERE id = \(runID) AND status IN ('pending', 'running') RETURNING id
-                    """)
-                guard !updated.isEmpty else { throw RunFinishedMeanwhile() }
-                run.status = .cancelled
-                run.finishedAt = now
+                let running = try await Self.stop(&run, as: .cancelled, reason: nil, message: "run cancelled before the attempt started", at: now, in: session)
                 let event = EngineEvent.runFinished(runID: id, workflow: run.workflow, status: .cancelled, createdAt: run.createdAt, startedAt: run.startedAt, finishedAt: now)
-                return .cancelled(run, runningAttempts: running.sorted(), events: [event])
+                return .cancelled(run, runningAttempts: running, events: [event])
             }
         } catch is RunFinishedMeanwhile {
             // The last task finished while we cancelled: nothing was changed (rolled back).
@@ -230,8 +214,134 @@ extension PostgresWorkflowStore {
         }
     }
 
-    /// A run finished between reading it and cancelling it; the transaction rolls back.
-    private struct RunFinishedMeanwhile: StoreControlFlow {}
+    /// Ends an unfinished run with `status`: running attempts are flagged first (this waits for a
+    /// worker completing one of them, whose retry or dependents are then visible), queued attempts
+    /// are dropped after that, then tasks, then the run. Throws ``RunFinishedMeanwhile`` (the
+    /// caller's transaction rolls back) when the run finished meanwhile. Returns the running attempts.
+    static func stop(_ run: inout RunRecord, as status: RunStatus, reason: String?, message: String, at now: Date, in session: PostgresSession) async throws -> [AttemptID] {
+        let runID = run.id.rawValue
+        try await session.execute("""
+            UPDATE attempts SET status = 'cancelled', finished_at = \(now), error = \(message)
+            WHERE run_id = \(runID) AND status = 'queued'
+            """)
+        let running = try await session.rows("""
+            UPDATE attempts SET stop_requested = true WHERE run_id = \(runID) AND status = 'running' RETURNING id
+            """).map { try $0.decode(Int64.self) }
+        // Retries inserted by completions that committed while we waited above.
+        try await session.execute("""
+            UPDATE attempts SET status = 'cancelled', finished_at = \(now), error = \(message)
+            WHERE run_id = \(runID) AND status = 'queued'
+            """)
+        try await session.execute("UPDATE tasks SET status = 'cancelled' WHERE run_id = \(runID) AND status IN ('pending', 'queued')")
+        let updated = try await session.rows("""
+            UPDATE runs SET status = \(status.rawValue), finished_at = \(now), reason = \(reason)
+            WHERE id = \(runID) AND status IN ('pending', 'running') RETURNING id
+            """)
+        guard !updated.isEmpty else { throw RunFinishedMeanwhile() }
+        run.status = status
+        run.finishedAt = now
+        run.reason = reason
+        return running.sorted()
+    }
+
+    /// A run finished between reading it and stopping it; the transaction rolls back.
+    struct RunFinishedMeanwhile: StoreControlFlow {}
+
+    /// Each expired run is stopped in a transaction of its own (``stop(_:as:reason:message:at:in:)``);
+    /// one that finished meanwhile is left alone.
+    public func timeOutRuns(now: Date, limit: Int) async throws -> TimeoutSweep {
+        let expired = try await session { session in
+            try await session.rows("""
+                SELECT id FROM runs WHERE deadline_at IS NOT NULL AND deadline_at <= \(now) AND status IN ('pending', 'running')
+                ORDER BY deadline_at LIMIT \(max(1, limit))
+                """).map { try $0.decode(String.self) }
+        }
+        var sweep = TimeoutSweep()
+        for id in expired {
+            do {
+                let stopped = try await transaction { session -> (RunRecord, [AttemptID])? in
+                    guard let row = try await session.rows("SELECT \(unescaped: Self.runColumns) FROM runs WHERE id = \(id)").first else { return nil }
+                    var run = try Self.runRecord(row)
+                    guard !run.status.isFinished, let deadline = run.deadline, deadline <= now else { return nil }
+                    let running = try await Self.stop(&run, as: .failed, reason: RunReason.timeout, message: "run timed out before the attempt started", at: now, in: session)
+                    return (run, running)
+                }
+                guard let (run, running) = stopped else { continue }
+                sweep.runs.append(run)
+                sweep.runningAttempts += running
+                sweep.events += [
+                    .runTimedOut(runID: run.id, workflow: run.workflow, deadline: run.deadline ?? now, at: now),
+                    .runFinished(runID: run.id, workflow: run.workflow, status: .failed, createdAt: run.createdAt, startedAt: run.startedAt, finishedAt: now),
+                ]
+            } catch is RunFinishedMeanwhile {
+                continue
+            }
+        }
+        return sweep
+    }
+
+    /// Locks the run, then its tasks, lets ``RunRetryPlan`` decide and writes it. The run is
+    /// finished, so no worker locks its rows meanwhile except to complete an attempt still
+    /// stopping, which the plan refuses.
+    public func retryRun(_ id: RunID, tasks selected: [String]?, at now: Date) async throws -> RetryResult {
+        try await transaction { session in
+            guard let locked = try await session.rows("SELECT timeout_ms FROM runs WHERE id = \(id.rawValue) FOR UPDATE").first,
+                  let row = try await session.rows("SELECT \(unescaped: Self.runColumns) FROM runs WHERE id = \(id.rawValue)").first
+            else {
+                return .notFound
+            }
+            let timeout = try locked.decode(Int64?.self)
+            let run = try Self.runRecord(row)
+            guard run.status.isFinished else { return .notFinished(run.status) }
+            let taskRows = try await session.rows("""
+                SELECT idx, task_id, status, dependents, attempts, queue, priority FROM tasks WHERE run_id = \(id.rawValue)
+                ORDER BY idx FOR UPDATE
+                """)
+            var tasks: [RunRetryPlan.Task] = []
+            var placement: [Int: (queue: String, priority: Int)] = [:]
+            for row in taskRows {
+                let (index, taskID, status, dependents, attempts, queue, priority) = try row.decode((Int, String, String, [Int], Int, String, Int).self)
+                tasks.append(RunRetryPlan.Task(index: index, id: taskID, status: TaskStatus(rawValue: status) ?? .failed, dependents: dependents, attempts: attempts))
+                placement[index] = (queue, priority)
+            }
+            let active = try await session.rows("""
+                SELECT 1 FROM attempts WHERE run_id = \(id.rawValue) AND status IN ('queued', 'running') LIMIT 1
+                """)
+            let plan: RunRetryPlan
+            switch RetryResult.plan(run: id, tasks: tasks, selected: selected, attemptsActive: !active.isEmpty) {
+            case .write(let planned): plan = planned
+            case .answer(let answer): return answer
+            }
+            let resets = plan.resets
+            let ready = resets.filter(\.isReady)
+            try await session.execute("""
+                WITH v AS (
+                    SELECT * FROM unnest(\(resets.map(\.index))::integer[], \(resets.map(\.dependenciesRemaining))::integer[],
+                                         \(resets.map { $0.isReady ? $0.nextAttempt : $0.nextAttempt - 1 })::integer[]) AS v(idx, deps, attempts)
+                ), reset AS (
+                    UPDATE tasks t SET deps_remaining = v.deps, attempts = v.attempts, output = NULL, retries_used = 0, interruptions = 0,
+                        status = CASE WHEN v.deps = 0 THEN 'queued' ELSE 'pending' END
+                    FROM v WHERE t.run_id = \(id.rawValue) AND t.idx = v.idx
+                ), queued AS (
+                    INSERT INTO attempts (run_id, task_idx, number, queue, priority, queued_at, status)
+                    SELECT \(id.rawValue), idx, number, queue, priority, \(now), 'queued'
+                    FROM unnest(\(ready.map(\.index))::integer[], \(ready.map(\.nextAttempt))::integer[],
+                                \(ready.map { placement[$0.index]?.queue ?? "default" })::text[], \(ready.map { placement[$0.index]?.priority ?? 0 })::integer[])
+                         AS q(idx, number, queue, priority)
+                    RETURNING id
+                )
+                SELECT pg_notify('deerflow_work', '') FROM (SELECT 1 FROM queued LIMIT 1) AS due
+                """)
+            let deadline = timeout.map { now.adding(.milliseconds(Int($0))) }
+            try await session.execute("""
+                UPDATE runs SET status = 'running', finished_at = NULL, reason = NULL, tasks_finished = \(plan.progress.finished),
+                    tasks_failed = \(plan.progress.failed), deadline_at = \(deadline), retries = retries + 1,
+                    started_at = coalesce(started_at, \(now))
+                WHERE id = \(id.rawValue)
+                """)
+            return .retried(run, plan: plan, deadline: deadline, at: now)
+        }
+    }
 
     public func taskOutput(run: RunID, task: String) async throws -> JSONValue? {
         let rows = try await session { session in

@@ -53,6 +53,9 @@ struct InsertRuns: StoreStatement {
     var traceContexts: [String?] = []
     var createdAt: [Date] = []
     var totals: [Int] = []
+    var timeouts: [Int?] = []
+    var deadlines: [Date?] = []
+    var rerunOf: [String?] = []
     var tasks = PostgresWorkflowStore.TaskColumns()
 
     init() {}
@@ -68,6 +71,9 @@ struct InsertRuns: StoreStatement {
             traceContexts.append(run.traceContext)
             createdAt.append(run.createdAt)
             totals.append(run.tasks.count)
+            timeouts.append(run.timeout.map { Int($0.milliseconds) })
+            deadlines.append(run.deadline)
+            rerunOf.append(run.rerunOf?.rawValue)
             for task in run.tasks { tasks.append(run.id, task) }
         }
     }
@@ -77,11 +83,14 @@ struct InsertRuns: StoreStatement {
         WITH v AS (
             SELECT * FROM unnest(\(runIDs)::text[], \(workflows)::text[], \(versions)::text[], \(params)::text[], \(triggers)::text[],
                                  \(NullableArray(scheduledFor))::timestamptz[], \(NullableArray(traceContexts))::text[],
-                                 \(createdAt)::timestamptz[], \(totals)::integer[])
-                 AS v(id, workflow, version, params, trigger, scheduled_for, trace_context, created_at, tasks_total)
+                                 \(createdAt)::timestamptz[], \(totals)::integer[], \(NullableArray(timeouts))::bigint[],
+                                 \(NullableArray(deadlines))::timestamptz[], \(NullableArray(rerunOf))::text[])
+                 AS v(id, workflow, version, params, trigger, scheduled_for, trace_context, created_at, tasks_total, timeout_ms, deadline_at, rerun_of)
         ), inserted AS (
-            INSERT INTO runs (id, workflow, version, status, params, trigger, scheduled_for, trace_context, created_at, tasks_total)
-            SELECT id, workflow, version, 'pending', params, trigger, scheduled_for, trace_context, created_at, tasks_total FROM v
+            INSERT INTO runs (id, workflow, version, status, params, trigger, scheduled_for, trace_context, created_at, tasks_total,
+                              timeout_ms, deadline_at, rerun_of)
+            SELECT id, workflow, version, 'pending', params, trigger, scheduled_for, trace_context, created_at, tasks_total,
+                   timeout_ms, deadline_at, rerun_of FROM v
             ON CONFLICT DO NOTHING
             RETURNING id, created_at
         ), t AS (
@@ -153,7 +162,7 @@ enum ReadyMode: Int {
 ///
 /// Rows returned, by `kind`:
 /// - `ready`: run_id, idx, task_id (s1), type (s2), queue (s3), priority (i1), timeout_ms (i2),
-///   the running attempt's id when started here (i3).
+///   the running attempt's id when started here (i3), the number of its next attempt (i4).
 /// - `run`: run_id, tasks_total (idx), workflow (s1), tasks_finished (i1), tasks_failed (i2),
 ///   created_at (d1), started_at (d2).
 /// - `notify`: a NOTIFY was sent.
@@ -217,19 +226,19 @@ struct ApplyCompletions: StoreStatement {
                 status = CASE WHEN t.status = 'pending' AND t.deps_remaining - v.n <= 0
                               THEN CASE WHEN \(mode.rawValue) = 1 AND t.queue = ANY(\(queues)::text[]) THEN 'running' ELSE 'queued' END
                               ELSE t.status END,
-                attempts = CASE WHEN t.status = 'pending' AND t.deps_remaining - v.n <= 0 THEN 1 ELSE t.attempts END
+                attempts = CASE WHEN t.status = 'pending' AND t.deps_remaining - v.n <= 0 THEN t.attempts + 1 ELSE t.attempts END
             FROM releases v, locked_tasks l
             WHERE t.run_id = v.run_id AND t.idx = v.idx AND l.run_id = t.run_id AND l.idx = t.idx
-            RETURNING t.run_id, t.idx, t.task_id, t.type, t.queue, t.priority, t.timeout_ms, t.status,
+            RETURNING t.run_id, t.idx, t.task_id, t.type, t.queue, t.priority, t.timeout_ms, t.status, t.attempts,
                       (t.deps_remaining <= 0 AND t.deps_remaining + v.n > 0 AND t.status IN ('queued', 'running')) AS ready
         ), queued AS (
             INSERT INTO attempts (run_id, task_idx, number, queue, priority, queued_at, status)
-            SELECT run_id, idx, 1, queue, priority, \(now), 'queued' FROM released
+            SELECT run_id, idx, attempts, queue, priority, \(now), 'queued' FROM released
             WHERE ready AND status = 'queued' AND \(mode.rawValue) <> 2
             RETURNING run_id
         ), started AS (
             INSERT INTO attempts (run_id, task_idx, number, queue, priority, queued_at, started_at, worker, lease_until, status)
-            SELECT run_id, idx, 1, queue, priority, \(now), \(now), \(worker), \(leaseUntil), 'running' FROM released
+            SELECT run_id, idx, attempts, queue, priority, \(now), \(now), \(worker), \(leaseUntil), 'running' FROM released
             WHERE ready AND status = 'running'
             RETURNING id, run_id, task_idx
         ), deltas AS (
@@ -248,14 +257,14 @@ struct ApplyCompletions: StoreStatement {
                 SELECT 1 FROM queued UNION ALL SELECT 1 FROM retries WHERE queued_at <= \(now) LIMIT 1) AS due
         )
         SELECT 'ready' AS kind, x.run_id, x.idx, x.task_id AS s1, x.type AS s2, x.queue AS s3, x.priority AS i1,
-               x.timeout_ms AS i2, s.id AS i3, NULL::timestamptz AS d1, NULL::timestamptz AS d2
+               x.timeout_ms AS i2, s.id AS i3, NULL::timestamptz AS d1, NULL::timestamptz AS d2, x.attempts AS i4
         FROM released x LEFT JOIN started s ON s.run_id = x.run_id AND s.task_idx = x.idx
         WHERE x.ready
         UNION ALL
-        SELECT 'run', c.id, c.tasks_total, c.workflow, NULL, NULL, c.tasks_finished, c.tasks_failed, NULL, c.created_at, c.started_at
+        SELECT 'run', c.id, c.tasks_total, c.workflow, NULL, NULL, c.tasks_finished, c.tasks_failed, NULL, c.created_at, c.started_at, NULL
         FROM counted c
         UNION ALL
-        SELECT 'notify', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM notified
+        SELECT 'notify', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM notified
         """
     }
 }
@@ -267,6 +276,7 @@ struct StartReady: StoreStatement {
     var indices: [Int] = []
     var queues: [String] = []
     var priorities: [Int] = []
+    var numbers: [Int] = []
     /// Per task: start it here (true) or queue it (false).
     var direct: [Bool] = []
     var worker = ""
@@ -278,11 +288,12 @@ struct StartReady: StoreStatement {
     var query: PostgresQuery {
         """
         WITH v AS (
-            SELECT * FROM unnest(\(runIDs)::text[], \(indices)::integer[], \(queues)::text[], \(priorities)::integer[], \(direct)::boolean[])
-                 AS v(run_id, idx, queue, priority, direct)
+            SELECT * FROM unnest(\(runIDs)::text[], \(indices)::integer[], \(queues)::text[], \(priorities)::integer[], \(direct)::boolean[],
+                                 \(numbers)::integer[])
+                 AS v(run_id, idx, queue, priority, direct, number)
         ), inserted AS (
             INSERT INTO attempts (run_id, task_idx, number, queue, priority, queued_at, started_at, worker, lease_until, status)
-            SELECT run_id, idx, 1, queue, priority, \(now),
+            SELECT run_id, idx, number, queue, priority, \(now),
                    CASE WHEN direct THEN \(now) END, CASE WHEN direct THEN \(worker) END, CASE WHEN direct THEN \(leaseUntil) END,
                    CASE WHEN direct THEN 'running' ELSE 'queued' END
             FROM v

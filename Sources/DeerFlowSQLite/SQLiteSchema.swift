@@ -152,5 +152,14 @@ enum SQLiteSchema {
             """,
             "CREATE INDEX backfills_running ON backfills (created_at) WHERE status = 'running'",
         ],
+        // 5: run retries, reruns and run timeouts.
+        [
+            "ALTER TABLE runs ADD COLUMN reason TEXT",
+            "ALTER TABLE runs ADD COLUMN rerun_of TEXT",
+            "ALTER TABLE runs ADD COLUMN timeout_ms INTEGER",
+            "ALTER TABLE runs ADD COLUMN deadline_at INTEGER",
+            "ALTER TABLE runs ADD COLUMN retries INTEGER NOT NULL DEFAULT 0",
+            "CREATE INDEX runs_deadline ON runs (deadline_at) WHERE deadline_at IS NOT NULL AND status IN ('pending', 'running')",
+        ],
     ]
 }

@@ -49,6 +49,8 @@ extension SQLiteWorkflowStore {
         var queue: String
         var priority: Int
         var timeoutMilliseconds: Int?
+        /// The number of its next attempt (1, or after the attempts of a retried run).
+        var number: Int
         var key: String { "\(runID.rawValue)#\(index)" }
     }
 
@@ -159,11 +161,11 @@ extension SQLiteWorkflowStore {
                 """
                 UPDATE tasks SET deps_remaining = deps_remaining - v.column3,
                     status = CASE WHEN tasks.status = 'pending' AND tasks.deps_remaining - v.column3 <= 0 THEN 'queued' ELSE tasks.status END,
-                    attempts = CASE WHEN tasks.status = 'pending' AND tasks.deps_remaining - v.column3 <= 0 THEN 1 ELSE tasks.attempts END
+                    attempts = CASE WHEN tasks.status = 'pending' AND tasks.deps_remaining - v.column3 <= 0 THEN tasks.attempts + 1 ELSE tasks.attempts END
                 {values}
                 WHERE tasks.run_id = v.column1 AND tasks.idx = v.column2
                 RETURNING tasks.run_id, tasks.idx, tasks.deps_remaining, tasks.status, tasks.queue, tasks.priority,
-                          tasks.task_id, tasks.type, tasks.timeout_ms
+                          tasks.task_id, tasks.type, tasks.timeout_ms, tasks.attempts
                 """, rows: chunk.count, columns: 3), binds)
             let released = Dictionary(chunk.map { ("\($0.runID.rawValue)#\($0.taskIndex)", $0.count) }, uniquingKeysWith: +)
             for row in rows where row.int("deps_remaining") <= 0 && row.string("status") == TaskStatus.queued.rawValue {
@@ -173,7 +175,7 @@ extension SQLiteWorkflowStore {
                 ready.append(ReadyTask(
                     runID: RunID(rawValue: row.string("run_id")), index: row.int("idx"), taskID: row.string("task_id"),
                     type: row.string("type"), queue: row.string("queue"), priority: row.int("priority"),
-                    timeoutMilliseconds: row.optionalInt("timeout_ms")))
+                    timeoutMilliseconds: row.optionalInt("timeout_ms"), number: row.int("attempts")))
             }
         }
 
@@ -240,7 +242,7 @@ extension SQLiteWorkflowStore {
     /// Inserts queued first attempts for ready tasks.
     static func queue(_ ready: [ReadyTask], now: Date, in db: SQLiteConnection) async throws {
         try await insertAttempts(
-            ready.map { .init(runID: $0.runID, taskIndex: $0.index, number: 1, queue: $0.queue, priority: $0.priority, queuedAt: now) },
+            ready.map { .init(runID: $0.runID, taskIndex: $0.index, number: $0.number, queue: $0.queue, priority: $0.priority, queuedAt: now) },
             into: db)
     }
 
@@ -251,16 +253,16 @@ extension SQLiteWorkflowStore {
         for task in ready {
             binds += [
                 .text(task.runID.rawValue), .integer(task.index), .text(task.queue), .integer(task.priority), Column.time(now),
-                .text(claim.worker), Column.time(leaseUntil),
+                .text(claim.worker), Column.time(leaseUntil), .integer(task.number),
             ]
         }
         let rows = try await db.rows(valuesStatement(
             """
             INSERT INTO attempts (run_id, task_idx, number, queue, priority, queued_at, started_at, worker, lease_until, status)
-            SELECT v.column1, v.column2, 1, v.column3, v.column4, v.column5, v.column5, v.column6, v.column7, 'running'
+            SELECT v.column1, v.column2, v.column8, v.column3, v.column4, v.column5, v.column5, v.column6, v.column7, 'running'
             {values}
             RETURNING id, run_id, task_idx
-            """, rows: ready.count, columns: 7), binds)
+            """, rows: ready.count, columns: 8), binds)
         var ids: [String: AttemptID] = [:]
         for row in rows { ids["\(row.string("run_id"))#\(row.int("task_idx"))"] = AttemptID(row.int("id")) }
         var taskBinds: [SQLiteData] = []
@@ -277,12 +279,12 @@ extension SQLiteWorkflowStore {
             params[task.runID] = runParams
             let attempt = ClaimedAttempt(
                 id: id, runID: task.runID, workflow: run.workflow, workflowVersion: run.version, taskIndex: task.index,
-                taskID: task.taskID, type: task.type, queue: task.queue, number: 1, params: runParams.params, traceContext: run.traceContext,
+                taskID: task.taskID, type: task.type, queue: task.queue, number: task.number, params: runParams.params, traceContext: run.traceContext,
                 timeout: task.timeoutMilliseconds.map { .milliseconds($0) }, queuedAt: now, startedAt: now, leaseUntil: leaseUntil,
                 unreadable: runParams.problem, logicalTime: run.logicalTime)
             claimed.append(attempt)
             events.append(.attemptStarted(
-                AttemptInfo(attemptID: id, runID: task.runID, workflow: run.workflow, taskID: task.taskID, type: task.type, queue: task.queue, number: 1, worker: claim.worker),
+                AttemptInfo(attemptID: id, runID: task.runID, workflow: run.workflow, taskID: task.taskID, type: task.type, queue: task.queue, number: task.number, worker: claim.worker),
                 queuedAt: now, startedAt: now))
         }
         return (claimed, events)

@@ -21,23 +21,26 @@ extension SQLiteWorkflowStore {
         var inserted: Set<String> = []
         for chunk in runs.chunked(into: 1000) {
             var binds: [SQLiteData] = []
-            binds.reserveCapacity(chunk.count * 9)
+            binds.reserveCapacity(chunk.count * 12)
             for run in chunk {
                 binds += [
                     .text(run.id.rawValue), .text(run.workflow), .text(run.workflowVersion), .text(JSONValue.object(run.params).compactJSON),
                     .text(run.trigger.kind.rawValue), Column.time(run.scheduledFor), Column.text(run.traceContext), Column.time(run.createdAt),
-                    .integer(run.tasks.count),
+                    .integer(run.tasks.count), Column.int(run.timeout.map { Int($0.milliseconds) }), Column.time(run.deadline),
+                    Column.text(run.rerunOf?.rawValue),
                 ]
             }
             let rows = try await db.rows(valuesStatement(
                 """
-                INSERT INTO runs (id, workflow, version, status, params, trigger, scheduled_for, trace_context, created_at, tasks_total)
-                SELECT v.column1, v.column2, v.column3, 'pending', v.column4, v.column5, v.column6, v.column7, v.column8, v.column9
+                INSERT INTO runs (id, workflow, version, status, params, trigger, scheduled_for, trace_context, created_at, tasks_total,
+                                  timeout_ms, deadline_at, rerun_of)
+                SELECT v.column1, v.column2, v.column3, 'pending', v.column4, v.column5, v.column6, v.column7, v.column8, v.column9,
+                       v.column10, v.column11, v.column12
                 {values}
                 WHERE true
                 ON CONFLICT DO NOTHING
                 RETURNING id
-                """, rows: chunk.count, columns: 9), binds)
+                """, rows: chunk.count, columns: 12), binds)
             for row in rows { inserted.insert(row.string("id")) }
         }
         let created = runs.filter { inserted.contains($0.id.rawValue) }
@@ -79,7 +82,7 @@ extension SQLiteWorkflowStore {
             return RunRecord(
                 id: run.id, workflow: run.workflow, workflowVersion: run.workflowVersion, status: .pending, params: run.params,
                 trigger: run.trigger.kind, scheduledFor: run.scheduledFor, traceContext: run.traceContext, createdAt: run.createdAt,
-                startedAt: nil, finishedAt: nil, progress: RunProgress(total: run.tasks.count))
+                startedAt: nil, finishedAt: nil, progress: RunProgress(total: run.tasks.count), rerunOf: run.rerunOf, deadline: run.deadline)
         }
     }
 
@@ -139,7 +142,9 @@ extension SQLiteWorkflowStore {
             createdAt: row.date("created_at") ?? Date(timeIntervalSince1970: 0), startedAt: row.date("started_at"),
             finishedAt: row.date("finished_at"),
             progress: RunProgress(total: row.int("tasks_total"), finished: row.int("tasks_finished"), failed: row.int("tasks_failed")),
-            backfillID: row.optionalString("backfill_id"))
+            backfillID: row.optionalString("backfill_id"),
+            reason: row.optionalString("reason"), rerunOf: row.optionalString("rerun_of").map(RunID.init(rawValue:)),
+            deadline: row.date("deadline_at"), retries: row.int("retries"))
     }
 
     public func finishedRuns(among ids: [RunID]) async throws -> [RunRecord] {
@@ -250,18 +255,99 @@ extension SQLiteWorkflowStore {
             guard let row = try await db.rows("SELECT * FROM runs WHERE id = ?", [.text(id.rawValue)]).first else { return .notFound }
             var run = try Self.runRecord(row)
             guard !run.status.isFinished else { return .alreadyFinished(run.status) }
-            let runID = SQLiteData.text(id.rawValue)
-            _ = try await db.rows("UPDATE runs SET status = 'cancelled', finished_at = ? WHERE id = ?", [Column.time(now), runID])
-            _ = try await db.rows(
-                "UPDATE attempts SET status = 'cancelled', finished_at = ?, error = 'run cancelled before the attempt started' WHERE run_id = ? AND status = 'queued'",
-                [Column.time(now), runID])
-            let running = try await db.rows(
-                "UPDATE attempts SET stop_requested = 1 WHERE run_id = ? AND status = 'running' RETURNING id", [runID])
-            _ = try await db.rows("UPDATE tasks SET status = 'cancelled' WHERE run_id = ? AND status IN ('pending', 'queued')", [runID])
-            run.status = .cancelled
-            run.finishedAt = now
+            let running = try await Self.stop(&run, as: .cancelled, reason: nil, message: "run cancelled before the attempt started", at: now, in: db)
             let event = EngineEvent.runFinished(runID: id, workflow: run.workflow, status: .cancelled, createdAt: run.createdAt, startedAt: run.startedAt, finishedAt: now)
-            return .cancelled(run, runningAttempts: running.map { AttemptID($0.int("id")) }, events: [event])
+            return .cancelled(run, runningAttempts: running, events: [event])
+        }
+    }
+
+    /// Ends an unfinished run with `status`: queued attempts are dropped with `message`, running
+    /// ones flagged to stop, pending and queued tasks cancelled. Returns the running attempts.
+    static func stop(_ run: inout RunRecord, as status: RunStatus, reason: String?, message: String, at now: Date, in db: SQLiteConnection) async throws -> [AttemptID] {
+        let runID = SQLiteData.text(run.id.rawValue)
+        _ = try await db.rows(
+            "UPDATE runs SET status = ?, finished_at = ?, reason = ? WHERE id = ?", [.text(status.rawValue), Column.time(now), Column.text(reason), runID])
+        _ = try await db.rows(
+            "UPDATE attempts SET status = 'cancelled', finished_at = ?, error = ? WHERE run_id = ? AND status = 'queued'",
+            [Column.time(now), .text(message), runID])
+        let running = try await db.rows(
+            "UPDATE attempts SET stop_requested = 1 WHERE run_id = ? AND status = 'running' RETURNING id", [runID])
+        _ = try await db.rows("UPDATE tasks SET status = 'cancelled' WHERE run_id = ? AND status IN ('pending', 'queued')", [runID])
+        run.status = status
+        run.finishedAt = now
+        run.reason = reason
+        return running.map { AttemptID($0.int("id")) }
+    }
+
+    public func timeOutRuns(now: Date, limit: Int) async throws -> TimeoutSweep {
+        try await writer.transaction { db in
+            let rows = try await db.rows(
+                "SELECT * FROM runs WHERE deadline_at IS NOT NULL AND deadline_at <= ? AND status IN ('pending', 'running') ORDER BY deadline_at LIMIT ?",
+                [Column.time(now), .integer(max(1, limit))])
+            var sweep = TimeoutSweep()
+            for row in rows {
+                var run = try Self.runRecord(row)
+                let deadline = run.deadline ?? now
+                sweep.runningAttempts += try await Self.stop(&run, as: .failed, reason: RunReason.timeout, message: "run timed out before the attempt started", at: now, in: db)
+                sweep.runs.append(run)
+                sweep.events += [
+                    .runTimedOut(runID: run.id, workflow: run.workflow, deadline: deadline, at: now),
+                    .runFinished(runID: run.id, workflow: run.workflow, status: .failed, createdAt: run.createdAt, startedAt: run.startedAt, finishedAt: now),
+                ]
+            }
+            return sweep
+        }
+    }
+
+    public func retryRun(_ id: RunID, tasks selected: [String]?, at now: Date) async throws -> RetryResult {
+        try await writer.transaction { db in
+            guard let row = try await db.rows("SELECT * FROM runs WHERE id = ?", [.text(id.rawValue)]).first else { return .notFound }
+            let run = try Self.runRecord(row)
+            guard run.status.isFinished else { return .notFinished(run.status) }
+            let runID = SQLiteData.text(id.rawValue)
+            let taskRows = try await db.rows(
+                "SELECT idx, task_id, status, dependents, attempts, queue, priority, type FROM tasks WHERE run_id = ? ORDER BY idx", [runID])
+            var tasks: [RunRetryPlan.Task] = []
+            var placement: [Int: (queue: String, priority: Int)] = [:]
+            for row in taskRows {
+                tasks.append(RunRetryPlan.Task(
+                    index: row.int("idx"), id: row.string("task_id"), status: TaskStatus(rawValue: row.string("status")) ?? .failed,
+                    dependents: row.string("dependents").split(separator: ",").compactMap { Int($0) }, attempts: row.int("attempts")))
+                placement[row.int("idx")] = (row.string("queue"), row.int("priority"))
+            }
+            // Attempts of a cancelled run may still be stopping while their tasks already say cancelled.
+            let active = try await db.rows("SELECT 1 FROM attempts WHERE run_id = ? AND status IN ('queued', 'running') LIMIT 1", [runID])
+            let plan: RunRetryPlan
+            switch RetryResult.plan(run: id, tasks: tasks, selected: selected, attemptsActive: !active.isEmpty) {
+            case .write(let planned): plan = planned
+            case .answer(let answer): return answer
+            }
+            for chunk in plan.resets.chunked(into: 2000) {
+                var binds: [SQLiteData] = []
+                for reset in chunk {
+                    binds += [.integer(reset.index), .integer(reset.dependenciesRemaining), .integer(reset.isReady ? reset.nextAttempt : reset.nextAttempt - 1)]
+                }
+                _ = try await db.rows(valuesStatement(
+                    """
+                    UPDATE tasks SET deps_remaining = v.column2, attempts = v.column3, output = NULL, retries_used = 0, interruptions = 0,
+                        status = CASE WHEN v.column2 = 0 THEN 'queued' ELSE 'pending' END
+                    {values}
+                    WHERE tasks.run_id = ? AND tasks.idx = v.column1
+                    """, rows: chunk.count, columns: 3), binds + [runID])
+            }
+            try await Self.insertAttempts(plan.resets.filter(\.isReady).map { reset in
+                let place = placement[reset.index] ?? ("default", 0)
+                return .init(runID: id, taskIndex: reset.index, number: reset.nextAttempt, queue: place.queue, priority: place.priority, queuedAt: now)
+            }, into: db)
+            let timeout = row.optionalInt("timeout_ms")
+            let deadline = timeout.map { now.adding(.milliseconds($0)) }
+            _ = try await db.rows(
+                """
+                UPDATE runs SET status = 'running', finished_at = NULL, reason = NULL, tasks_finished = ?, tasks_failed = ?,
+                    deadline_at = ?, retries = retries + 1, started_at = coalesce(started_at, ?)
+                WHERE id = ?
+                """, [.integer(plan.progress.finished), .integer(plan.progress.failed), Column.time(deadline), Column.time(now), runID])
+            return .retried(run, plan: plan, deadline: deadline, at: now)
         }
     }
 

@@ -85,6 +85,7 @@ public struct WebUI: BrowserRoutes {
     /// Every page and action of the UI (method, route template), for the access-control tests.
     public static let routes: [(method: String, path: String)] = [
         ("GET", "/"), ("GET", "/runs"), ("GET", "/runs/jump"), ("GET", "/runs/{id}"), ("POST", "/runs/{id}/cancel"),
+        ("POST", "/runs/{id}/retry"), ("POST", "/runs/{id}/rerun"),
         ("GET", "/runs/{id}/tasks/{task}/log.txt"), ("GET", "/runs/{id}/tasks/{task}/log/live"),
         ("GET", "/workflows"), ("GET", "/workflows/{name}"), ("POST", "/workflows/{name}/runs"),
         ("POST", "/workflows/{name}/pause"), ("POST", "/workflows/{name}/unpause"), ("POST", "/workflows/{name}/backfills"),
@@ -128,6 +129,12 @@ public struct WebUI: BrowserRoutes {
         }
         routes.post("/backfills/{id}/cancel") { request, context in
             await ui.guarded(request) { try await ui.cancelBackfill(request, id: context.parameters.get("id") ?? "") }
+        }
+        routes.post("/runs/{id}/retry") { request, context in
+            await ui.guarded(request) { try await ui.retry(request, id: context.parameters.get("id") ?? "") }
+        }
+        routes.post("/runs/{id}/rerun") { request, context in
+            await ui.guarded(request) { try await ui.rerun(request, id: context.parameters.get("id") ?? "") }
         }
         routes.get("/runs/{id}/tasks/{task}/log.txt") { request, context in
             await ui.guarded(request) {

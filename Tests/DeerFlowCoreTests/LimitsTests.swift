@@ -59,6 +59,26 @@ struct LimitsTests {
         #expect(errors.first?.line == 5)
     }
 
+    @Test("a workflow's run timeout is read, and bounded like a task's", arguments: [
+        ("timeout: 366d", "must be between 0s and 365d, got 366d"),
+        ("timeout: 0s", "must be positive"),
+        ("timeout: soon", "'soon' is not a duration (use e.g. 30s, 5m, 2h, 1d)"),
+    ])
+    func runTimeout(line: String, message: String) throws {
+        let errors = Self.loadErrors("""
+            name: bounds
+            \(line)
+            tasks:
+              - id: a
+                type: noop
+            """)
+        #expect(errors.map(\.key) == ["timeout"], "\(errors)")
+        #expect(errors.first?.message == message)
+        #expect(errors.first?.line == 2)
+        let loaded = try WorkflowFileLoader.parse(yaml: "name: fine\ntimeout: 1h30m\ntasks: [{id: a, type: noop}]\n", file: "fine.yaml")
+        #expect(loaded.timeout == .seconds(5400))
+    }
+
     @Test("a sleep task's duration is bounded too")
     func sleepDuration() {
         let errors = Self.loadErrors("""

@@ -143,6 +143,11 @@ struct APIContractTests {
                 Issue.record("no run id in \(slow.text)")
                 return
             }
+            let retry = "/api/v1/runs/{id}/retry"
+            let rerun = "/api/v1/runs/{id}/rerun"
+            let stillRunning = try await call("POST", "/api/v1/runs/\(slowID)/retry", retry, expect: 409)
+            #expect(stillRunning.text.contains("only finished runs can be retried"), "\(stillRunning.text)")
+            _ = try await call("POST", "/api/v1/runs/\(slowID)/rerun", rerun, body: "{}", expect: 409)
             let cancelled = try await call("POST", "/api/v1/runs/\(slowID)/cancel", "/api/v1/runs/{id}/cancel", expect: 200)
             #expect(cancelled.text.contains("\"status\":\"cancelled\""))
             _ = try await call("POST", "/api/v1/runs/\(slowID)/cancel", "/api/v1/runs/{id}/cancel", expect: 409)
@@ -186,6 +191,26 @@ struct APIContractTests {
             #expect(stopped.text.contains("\"status\":\"cancelled\""), "\(stopped.text)")
             _ = try await call("POST", "/api/v1/backfills/\(backfillID)/cancel", "/api/v1/backfills/{id}/cancel", expect: 409)
             _ = try await call("POST", "/api/v1/backfills/bf-nope/cancel", "/api/v1/backfills/{id}/cancel", expect: 404)
+            let nothing = try await call("POST", "/api/v1/runs/\(id)/retry", retry, expect: 409)
+            #expect(nothing.text.contains("every task succeeded; nothing to retry"), "\(nothing.text)")
+            let unknownTask = try await call("POST", "/api/v1/runs/\(id)/retry", retry, body: #"{"tasks": ["nope"]}"#, expect: 422)
+            #expect(unknownTask.text.contains("\"code\":\"invalid_tasks\""), "\(unknownTask.text)")
+            let badField = try await call("POST", "/api/v1/runs/\(id)/retry", retry, body: #"{"taks": []}"#, expect: 400)
+            #expect(badField.text.contains("unknown field 'taks' in the request body; the only field is 'tasks'"), "\(badField.text)")
+            let notList = try await call("POST", "/api/v1/runs/\(id)/retry", retry, body: #"{"tasks": "hello"}"#, expect: 400)
+            #expect(notList.text.contains("'tasks' must be a list of task ids, got string"), "\(notList.text)")
+            _ = try await call("POST", "/api/v1/runs/01J0ABCDEF0123456789ABCDEF/retry", retry, expect: 404)
+            let retried = try await call("POST", "/api/v1/runs/\(id)/retry", retry, body: #"{"tasks": ["hello"]}"#, expect: 200)
+            #expect(retried.text.contains("\"retries\":1") && retried.text.contains("\"token\":\"[REDACTED]\""), "\(retried.text)")
+            let retriedRun = try await server.engine.waitForRun(RunID(rawValue: id), pollInterval: .milliseconds(50))
+            #expect(retriedRun.tasks.first { $0.id == "hello" }?.attempts.map(\.number) == [1, 2])
+            let copy = try await call("POST", "/api/v1/runs/\(id)/rerun", rerun, body: #"{"params": {"who": "Grace"}}"#, expect: 201)
+            #expect(copy.text.contains("\"rerun_of\":\"\(id)\"") && copy.text.contains("\"token\":\"[REDACTED]\""), "\(copy.text)")
+            #expect(copy.header("location")?.hasPrefix("/api/v1/runs/") == true)
+            _ = try await call("POST", "/api/v1/runs/\(id)/rerun", rerun, body: #"{"params": {"count": "two"}}"#, expect: 422)
+            let badRerun = try await call("POST", "/api/v1/runs/\(id)/rerun", rerun, body: #"{"parms": {}}"#, expect: 400)
+            #expect(badRerun.text.contains("the only field is 'params'"), "\(badRerun.text)")
+            _ = try await call("POST", "/api/v1/runs/01J0ABCDEF0123456789ABCDEF/rerun", rerun, body: "{}", expect: 404)
 
             _ = try await call("GET", "/api/v1/workers", "/api/v1/workers", expect: 200)
             let purge = "/api/v1/maintenance/purge"

@@ -119,10 +119,11 @@ struct AccessControlTests {
                 }
             }
             #expect(problems.isEmpty, "answered without the right token:\n\(problems.joined(separator: "\n"))")
-            // Nothing an unauthenticated request asked for happened: the two runs that exist are
-            // the ones triggered with the right token, and the first was not cancelled.
+            // Nothing an unauthenticated request asked for happened: the three runs that exist
+            // are the ones triggered and rerun with the right token, and the first was not
+            // cancelled (nor retried: it succeeded).
             let page = try await server.engine.runs(RunQuery())
-            #expect(page.runs.count == 2)
+            #expect(page.runs.count == 3)
             #expect(page.runs.first { $0.id.rawValue == id }?.status == .success)
         }
     }

@@ -36,6 +36,8 @@ struct OpenAPIContractTests {
             "GET /api/v1/runs",
             "GET /api/v1/runs/{id}",
             "POST /api/v1/runs/{id}/cancel",
+            "POST /api/v1/runs/{id}/retry",
+            "POST /api/v1/runs/{id}/rerun",
             "GET /api/v1/runs/{id}/tasks/{task_id}/log",
             "GET /api/v1/workers",
             "POST /api/v1/maintenance/purge",

@@ -38,6 +38,8 @@ public final class Workflow: Sendable {
     ///     through the API, stored in the store, wins afterwards, also after a restart).
     ///   - params: declared run parameters.
     ///   - notify: channels of notifications.yaml told when a run fails, succeeds or recovers.
+    ///   - timeout: the whole run's limit (YAML `timeout:`); past it the run fails with reason
+    ///     `timeout` and its running attempts are stopped. Default: none.
     public init(
         name: String,
         description: String = "",
@@ -46,7 +48,8 @@ public final class Workflow: Sendable {
         catchup: CatchupPolicy = .latest,
         paused: Bool = false,
         params: [ParamDefinition] = [],
-        notify: RunNotifications? = nil
+        notify: RunNotifications? = nil,
+        timeout: Duration? = nil
     ) {
         self.name = name
         let definition = WorkflowDefinition(
@@ -55,7 +58,8 @@ public final class Workflow: Sendable {
             schedule: schedule.map { ScheduleDefinition(cron: $0, timeZone: timeZone, catchup: catchup, paused: paused) },
             params: params,
             tasks: [],
-            notify: notify
+            notify: notify,
+            timeout: timeout
         )
         state = Mutex(State(definition: definition, bodies: [:]))
     }

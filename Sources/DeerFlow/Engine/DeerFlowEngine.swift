@@ -114,13 +114,15 @@ public final class DeerFlowEngine: Sendable {
     ///   - trigger: how the run was started.
     ///   - parent: the trace context the run's `workflow.run` span continues; default the current
     ///     one (the API request's span, which continues the caller's `traceparent`).
+    ///   - rerunOf: the run this one reruns (``rerun(_:params:)``).
     /// - Throws: ``DeerFlowError`` `.notFound` for an unknown workflow, `.invalidParams` for bad parameters.
     @discardableResult
     public func trigger(
         _ workflow: String,
         params: [String: JSONValue] = [:],
         trigger: RunTrigger = .library,
-        parent: ServiceContext? = nil
+        parent: ServiceContext? = nil,
+        rerunOf: RunID? = nil
     ) async throws -> RunRecord {
         guard let entry = workflows[workflow] else {
             throw DeerFlowError(.notFound, "workflow '\(workflow)' is not registered (known: \(workflows.all.map(\.definition.name).joined(separator: ", ")))")
@@ -136,7 +138,8 @@ public final class DeerFlowEngine: Sendable {
         let span = startRunSpan(runID, workflow: workflow, trigger: trigger, parent: parent ?? ServiceContext.current ?? .topLevel, at: now)
         let newRun = NewRun(
             id: runID, workflow: workflow, workflowVersion: entry.versionID, params: resolved,
-            tasks: entry.taskTemplate, trigger: trigger, traceContext: span?.stored, createdAt: now
+            tasks: entry.taskTemplate, trigger: trigger, traceContext: span?.stored, createdAt: now,
+            timeout: entry.definition.timeout, rerunOf: rerunOf
         )
         let created: RunRecord?
         do {
@@ -169,7 +172,8 @@ public final class DeerFlowEngine: Sendable {
         }
         return NewRun(
             id: runID, workflow: entry.definition.name, workflowVersion: entry.versionID, params: params,
-            tasks: entry.taskTemplate, trigger: trigger, traceContext: span?.stored, createdAt: now
+            tasks: entry.taskTemplate, trigger: trigger, traceContext: span?.stored, createdAt: now,
+            timeout: entry.definition.timeout
         )
     }
 
@@ -236,6 +240,59 @@ public final class DeerFlowEngine: Sendable {
             for worker in workers { worker.stop(Set(running), reason: .cancelled) }
             return record
         }
+    }
+
+    /// Retries a finished run in place: its failed, timed-out, cancelled and upstream-failed tasks
+    /// (or `tasks` and everything downstream of them) run again, numbering attempts on; the
+    /// successful tasks keep their outputs. The run is `running` again until it finishes anew.
+    ///
+    /// - Throws: ``DeerFlowError`` `.notFound`; `.conflict` for a run still pending or running,
+    ///   attempts still stopping, or nothing to retry; `.invalidTasks` for unknown task ids or a
+    ///   selected task whose failed dependency is not retried.
+    @discardableResult
+    public func retry(_ id: RunID, tasks: [String]? = nil) async throws -> RunRecord {
+        switch try await store.retryRun(id, tasks: tasks, at: Date()) {
+        case .notFound:
+            throw DeerFlowError(.notFound, "run \(id) not found")
+        case .notFinished(let status):
+            throw DeerFlowError(.conflict, "run \(id) is still \(status.rawValue); only finished runs can be retried (wait for it, or cancel it first)")
+        case .refused(let refusal):
+            throw DeerFlowError(refusal.code == .invalidSelection ? .invalidTasks : .conflict, "run \(id) cannot be retried: \(refusal.message)")
+        case .retried(let record, _, let events):
+            emit(events)
+            wakeLocalWorkers()
+            return record
+        }
+    }
+
+    /// Starts a new run of a finished run's workflow with its parameters, `params` overriding
+    /// some of them; the new run records the original (`rerunOf`).
+    ///
+    /// - Throws: ``DeerFlowError`` `.notFound`; `.conflict` while the run is pending or running;
+    ///   what ``trigger(_:params:trigger:parent:rerunOf:)`` throws (e.g. `.invalidParams`).
+    @discardableResult
+    public func rerun(_ id: RunID, params overrides: [String: JSONValue] = [:], trigger: RunTrigger = .library) async throws -> RunRecord {
+        guard let original = try await store.run(id)?.run else {
+            throw DeerFlowError(.notFound, "run \(id) not found")
+        }
+        guard original.status.isFinished else {
+            throw DeerFlowError(.conflict, "run \(id) is still \(original.status.rawValue); only finished runs can be rerun (wait for it, or cancel it first)")
+        }
+        let params = original.params.merging(overrides) { _, new in new }
+        return try await self.trigger(original.workflow, params: params, trigger: trigger, rerunOf: id)
+    }
+
+    /// Fails the runs whose deadline (the workflow's `timeout:`) passed, with reason `timeout`,
+    /// and stops their running attempts as a cancel does. The scheduler leader calls this on
+    /// every pass; returns the runs that timed out.
+    @discardableResult
+    package func timeOutExpiredRuns(now: Date = Date(), limit: Int = 100) async throws -> [RunRecord] {
+        let sweep = try await store.timeOutRuns(now: now, limit: limit)
+        guard !sweep.runs.isEmpty else { return [] }
+        emit(sweep.events)
+        let workers = localWorkers.withLock { Array($0.values) }
+        for worker in workers { worker.stop(Set(sweep.runningAttempts), reason: .runTimedOut) }
+        return sweep.runs
     }
 
     /// Waits until a run finishes and returns it.

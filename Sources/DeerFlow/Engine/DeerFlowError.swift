@@ -22,6 +22,8 @@ public struct DeerFlowError: Error, Sendable, CustomStringConvertible, Equatable
         /// A well-formed request the server will not carry out as asked, e.g. a backfill range over
         /// a limit (422); the message names the limit.
         public static let invalidRequest = Code("invalid_request")
+        /// A retry naming unknown tasks, or a task whose failed dependency is left out (422).
+        public static let invalidTasks = Code("invalid_tasks")
         /// The store or another dependency failed (503).
         public static let unavailable = Code("unavailable")
         /// A bug or an unexpected failure (500).

@@ -41,6 +41,10 @@ public enum EngineEvent: Sendable {
     case retryScheduled(AttemptInfo, at: Date)
     /// Tasks whose dependencies failed for good were marked `upstream_failed`.
     case tasksSkipped(runID: RunID, workflow: String, taskIDs: [String])
+    /// A finished run was retried: `taskIDs` run again (the run is `running` again).
+    case runRetried(runID: RunID, workflow: String, taskIDs: [String], at: Date)
+    /// A run passed its deadline and was failed with reason `timeout` (a `runFinished` follows).
+    case runTimedOut(runID: RunID, workflow: String, deadline: Date, at: Date)
 }
 
 /// Receives engine events. Implementations must be fast and must not throw: they run on the

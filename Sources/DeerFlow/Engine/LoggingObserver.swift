@@ -58,6 +58,14 @@ public struct LoggingObserver: EngineObserver {
                 var metadata = Self.metadata(info)
                 metadata["retry_at"] = "\(at)"
                 logger.debug("retry scheduled", metadata: metadata)
+            case .runRetried(let runID, let workflow, let taskIDs, _):
+                logger.notice("run retried", metadata: [
+                    "run_id": "\(runID)", "workflow": "\(workflow)", "tasks": .array(taskIDs.map { .string($0) }),
+                ])
+            case .runTimedOut(let runID, let workflow, let deadline, _):
+                logger.warning("run timed out; its running attempts are stopped", metadata: [
+                    "run_id": "\(runID)", "workflow": "\(workflow)", "deadline": "\(Timestamp.rfc3339(deadline))",
+                ])
             case .tasksSkipped(let runID, let workflow, let taskIDs):
                 logger.info("tasks skipped: an upstream task failed", metadata: [
                     "run_id": "\(runID)", "workflow": "\(workflow)", "tasks": .array(taskIDs.map { .string($0) }),

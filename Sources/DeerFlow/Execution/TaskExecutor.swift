@@ -138,6 +138,9 @@ struct TaskExecutor: Sendable {
                 case .stopped(.cancelled):
                     log.append("[deerflow] run cancelled\n")
                     early(AttemptCompletion(attemptID: attempt.id, outcome: .cancelled(message: "run cancelled"), finishedAt: Date()))
+                case .stopped(.runTimedOut):
+                    log.append("[deerflow] run timed out\n")
+                    early(AttemptCompletion(attemptID: attempt.id, outcome: .cancelled(message: "run timed out"), finishedAt: Date()))
                 case .stopped(.released):
                     let message = "released by worker shutting down; will run again"
                     log.append("[deerflow] \(message)\n")

@@ -32,6 +32,8 @@ public enum BuiltinMetric: String, CaseIterable, Sendable {
     case notificationsTotal = "deerflow_notifications_total"
     case runsPurged = "deerflow_runs_purged_total"
     case taskLogsPurged = "deerflow_task_logs_purged_total"
+    case runRetries = "deerflow_run_retries_total"
+    case runTimeouts = "deerflow_run_timeouts_total"
 
     /// Name, kind, help, labels and buckets.
     public var descriptor: MetricDescriptor {
@@ -94,6 +96,10 @@ public enum BuiltinMetric: String, CaseIterable, Sendable {
             return .init(name: rawValue, kind: .counter, help: "Finished runs deleted by retention or `deerflow purge`, with their tasks, attempts and logs.", labels: [], buckets: [])
         case .taskLogsPurged:
             return .init(name: rawValue, kind: .counter, help: "Task logs (one per attempt) deleted by retention or `deerflow purge`.", labels: [], buckets: [])
+        case .runRetries:
+            return .init(name: rawValue, kind: .counter, help: "Finished runs retried in place (POST /runs/{id}/retry), by workflow.", labels: ["workflow"], buckets: [])
+        case .runTimeouts:
+            return .init(name: rawValue, kind: .counter, help: "Runs failed because they passed the workflow's run timeout, by workflow.", labels: ["workflow"], buckets: [])
         case .seriesDropped:
             return .init(name: rawValue, kind: .counter, help: "Label combinations folded into 'other' because a metric exceeded its series budget.", labels: ["metric"], buckets: [])
         }

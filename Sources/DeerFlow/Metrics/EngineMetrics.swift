@@ -37,6 +37,8 @@ public final class EngineMetrics: EngineObserver, Sendable {
     let notifications: MetricsRegistry.Counter
     let runsPurged: MetricsRegistry.Counter
     let taskLogsPurged: MetricsRegistry.Counter
+    let runRetries: MetricsRegistry.Counter
+    let runTimeouts: MetricsRegistry.Counter
     private let firingSeries = Mutex<Set<[String]>>([])
 
     private let localWorkers = Mutex<Set<String>>([])
@@ -99,6 +101,8 @@ public final class EngineMetrics: EngineObserver, Sendable {
         // At 0 from the start, so `increase()` over them works before the first purge.
         try? runsPurged.inc(0)
         try? taskLogsPurged.inc(0)
+        runRetries = try counter(.runRetries)
+        runTimeouts = try counter(.runTimeouts)
         let dropped = seriesDropped
         let budget = registry.seriesBudget
         registry.onSeriesBudgetExceeded { metric, firstTime in
@@ -143,6 +147,10 @@ public final class EngineMetrics: EngineObserver, Sendable {
                 }
             case .retryScheduled(let info, _):
                 retries[info.type]?.inc()
+            case .runRetried(_, let workflow, _, _):
+                try? runRetries.labels(workflow).inc()
+            case .runTimedOut(_, let workflow, _, _):
+                try? runTimeouts.labels(workflow).inc()
             case .runCreated, .runStarted, .tasksSkipped:
                 break
             }
@@ -178,6 +186,8 @@ public final class EngineMetrics: EngineObserver, Sendable {
         let statuses = RunStatus.allCases.filter(\.isFinished)
         for workflow in workflows.sorted().prefix(registry.seriesBudget / 2 / statuses.count) {
             for status in statuses { try? workflowsTotal.labels(workflow, status.rawValue).inc(0) }
+            try? runRetries.labels(workflow).inc(0)
+            try? runTimeouts.labels(workflow).inc(0)
         }
         let outcomes = AttemptMetricStatus.allCases
         for type in Set(taskTypes).sorted().prefix(registry.seriesBudget / 2 / outcomes.count) {

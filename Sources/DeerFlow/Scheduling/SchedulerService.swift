@@ -11,7 +11,8 @@ import Darwin
 #endif
 
 /// Fires cron schedules once per due time (except paused ones), drives backfills, reclaims
-/// attempts whose worker is gone, and marks silent workers lost.
+/// attempts whose worker is gone, marks silent workers lost, and fails runs past their deadline
+/// (the workflow's `timeout:`).
 ///
 /// Missed fires (the scheduler was down): with `catchup: latest` (default) the latest due time
 /// fires once; with `catchup: all` every missed time fires, oldest first, up to
@@ -118,6 +119,11 @@ public final class SchedulerService: Service, Sendable {
                 try await reclaim(now: now)
             } catch {
                 engine.logger.error("scheduler could not reclaim leases; retrying", metadata: ["error": "\(error)"])
+            }
+            do {
+                try await engine.timeOutExpiredRuns(now: now)
+            } catch {
+                engine.logger.error("scheduler could not time out expired runs; retrying", metadata: ["error": "\(error)"])
             }
             var sleep = configuration.tick
             if let nextDue = schedules?.values.filter({ !$0.record.paused }).compactMap(\.record.nextFireAt).min() {

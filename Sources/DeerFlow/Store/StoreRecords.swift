@@ -70,8 +70,13 @@ public struct NewRun: Sendable, Hashable {
     /// W3C `traceparent` of the run's span (stored so every process continues the same trace).
     public var traceContext: String?
     public var createdAt: Date
+    /// The workflow's run timeout (`timeout:`): the run fails with reason `timeout` this long
+    /// after it was created (or retried); nil: no limit.
+    public var timeout: Duration?
+    /// The run this one reruns (`POST /runs/{id}/rerun`).
+    public var rerunOf: RunID?
 
-    public init(id: RunID, workflow: String, workflowVersion: String, params: [String: JSONValue], tasks: [NewTask], trigger: RunTrigger, traceContext: String?, createdAt: Date) {
+    public init(id: RunID, workflow: String, workflowVersion: String, params: [String: JSONValue], tasks: [NewTask], trigger: RunTrigger, traceContext: String?, createdAt: Date, timeout: Duration? = nil, rerunOf: RunID? = nil) {
         self.id = id
         self.workflow = workflow
         self.workflowVersion = workflowVersion
@@ -80,7 +85,12 @@ public struct NewRun: Sendable, Hashable {
         self.trigger = trigger
         self.traceContext = traceContext
         self.createdAt = createdAt
+        self.timeout = timeout
+        self.rerunOf = rerunOf
     }
+
+    /// When the run times out; nil without a timeout.
+    public var deadline: Date? { timeout.map { createdAt.adding($0) } }
 
     /// The due time for scheduled runs, the fire time a backfill run stands for (the store keeps
     /// `(workflow, due time)` unique, so a backfill never duplicates a scheduled run).
@@ -110,7 +120,20 @@ public struct RunRecord: Sendable, Hashable {
     /// The backfill that created the run; nil for other runs.
     public var backfillID: String?
 
-    public init(id: RunID, workflow: String, workflowVersion: String, status: RunStatus, params: [String: JSONValue], trigger: RunTrigger.Kind, scheduledFor: Date?, traceContext: String?, createdAt: Date, startedAt: Date?, finishedAt: Date?, progress: RunProgress, backfillID: String? = nil) {
+    /// Why the run ended as it did, when not by its tasks alone (`timeout`); nil otherwise.
+    public var reason: String?
+    /// The run this one reruns.
+    public var rerunOf: RunID?
+    /// When the run times out while pending or running; nil without a timeout.
+    public var deadline: Date?
+    /// How often the run was retried (``RunStore/retryRun(_:tasks:at:)``).
+    public var retries: Int
+
+    public init(id: RunID, workflow: String, workflowVersion: String, status: RunStatus, params: [String: JSONValue], trigger: RunTrigger.Kind, scheduledFor: Date?, traceContext: String?, createdAt: Date, startedAt: Date?, finishedAt: Date?, progress: RunProgress, backfillID: String? = nil, reason: String? = nil, rerunOf: RunID? = nil, deadline: Date? = nil, retries: Int = 0) {
+        self.reason = reason
+        self.rerunOf = rerunOf
+        self.deadline = deadline
+        self.retries = retries
         self.id = id
         self.workflow = workflow
         self.workflowVersion = workflowVersion
@@ -387,6 +410,75 @@ public enum CancelResult: Sendable {
     /// The run had already finished with this status.
     case alreadyFinished(RunStatus)
     case notFound
+}
+
+/// What `retryRun` did.
+public enum RetryResult: Sendable {
+    /// The run is running again; `tasks` are the ids of the reset tasks.
+    case retried(RunRecord, tasks: [String], events: [EngineEvent])
+    /// The run has not finished (pending or running): only finished runs can be retried.
+    case notFinished(RunStatus)
+    /// The plan refused (unknown tasks, attempts still stopping, nothing to retry).
+    case refused(RunRetryPlan.Refusal)
+    case notFound
+}
+
+extension RetryResult {
+    /// What a store's `retryRun` does with the rows it read and locked: the plan to write, or
+    /// the answer when there is nothing to write (attempts still queued or running are refused).
+    public static func plan(run id: RunID, tasks: [RunRetryPlan.Task], selected: [String]?, attemptsActive: Bool) -> Decision {
+        if attemptsActive {
+            return .answer(.refused(.init(.conflict, "attempts of run \(id) are still stopping; retry once they have stopped")))
+        }
+        do {
+            return .write(try RunRetryPlan.plan(tasks: tasks, selected: selected))
+        } catch {
+            return .answer(.refused(error))
+        }
+    }
+
+    /// What ``plan(run:tasks:selected:attemptsActive:)`` decided.
+    public enum Decision: Sendable {
+        /// Write this plan.
+        case write(RunRetryPlan)
+        /// Change nothing and answer this.
+        case answer(RetryResult)
+    }
+
+    /// The answer after a store wrote `plan`: the run `running` again with the plan's counters.
+    public static func retried(_ run: RunRecord, plan: RunRetryPlan, deadline: Date?, at now: Date) -> RetryResult {
+        var run = run
+        run.status = .running
+        run.finishedAt = nil
+        run.reason = nil
+        run.progress = plan.progress
+        run.deadline = deadline
+        run.retries += 1
+        run.startedAt = run.startedAt ?? now
+        let ids = plan.resets.map(\.id)
+        return .retried(run, tasks: ids, events: [.runRetried(runID: run.id, workflow: run.workflow, taskIDs: ids, at: now)])
+    }
+}
+
+/// What a sweep of expired run deadlines did (``RunStore/timeOutRuns(now:)``).
+public struct TimeoutSweep: Sendable {
+    /// The runs that timed out (now `failed` with reason `timeout`).
+    public var runs: [RunRecord]
+    /// Their attempts still running, asked to stop.
+    public var runningAttempts: [AttemptID]
+    public var events: [EngineEvent]
+
+    public init(runs: [RunRecord] = [], runningAttempts: [AttemptID] = [], events: [EngineEvent] = []) {
+        self.runs = runs
+        self.runningAttempts = runningAttempts
+        self.events = events
+    }
+}
+
+/// Why a run ended, when not by its tasks alone (``RunRecord/reason``).
+public enum RunReason {
+    /// The workflow's run timeout passed.
+    public static let timeout = "timeout"
 }
 
 /// A worker process (or the worker part of a server process) as registered in the store.

@@ -117,6 +117,16 @@ public protocol RunStore: Sendable {
     func taskStates(runs: [RunID]) async throws -> [RunID: [TaskState]]
     /// Runs created at or after `since`, counted by status (statuses without runs left out).
     func runCounts(since: Date) async throws -> [RunStatus: Int]
+    /// Retries a finished run in place, in one transaction: the tasks ``RunRetryPlan`` resets
+    /// (every task that did not succeed, or `tasks` and everything downstream) get their outputs,
+    /// retry budgets and dependency counts reset; those waiting for nothing get a queued attempt
+    /// numbered after their last; the run is `running` again (finished time and reason cleared,
+    /// counters recomputed, a fresh deadline when it has a timeout).
+    func retryRun(_ id: RunID, tasks: [String]?, at now: Date) async throws -> RetryResult
+    /// Ends the pending and running runs whose deadline passed, as a cancel does (queued attempts
+    /// dropped, running ones asked to stop, unfinished tasks `cancelled`), but `failed` with reason
+    /// `timeout`. At most `limit` runs per call.
+    func timeOutRuns(now: Date, limit: Int) async throws -> TimeoutSweep
 }
 
 /// Claiming and completing attempts, and the workers that run them.

@@ -125,6 +125,8 @@ final class Mailbox<Item: Sendable>: Sendable {
 enum StopReason: Sendable {
     /// Its run was cancelled.
     case cancelled
+    /// Its run passed the workflow's run timeout (seen by this process; others see `cancelled`).
+    case runTimedOut
     /// The worker is shutting down and releases it for another worker.
     case released
 }

@@ -457,6 +457,22 @@ extension Components {
             package var finishedAt: Components.Schemas.NullableTimestamp
             /// - Remark: Generated from `#/components/schemas/Run/progress`.
             package var progress: Components.Schemas.Progress
+            /// Why the run ended as it did when not by its tasks alone — `timeout` (the workflow's run timeout passed); null otherwise.
+            ///
+            /// - Remark: Generated from `#/components/schemas/Run/reason`.
+            package var reason: Components.Schemas.NullableString
+            /// The run this one reruns (`POST /api/v1/runs/{id}/rerun`); null otherwise.
+            ///
+            /// - Remark: Generated from `#/components/schemas/Run/rerun_of`.
+            package var rerunOf: Components.Schemas.NullableRunID
+            /// When the run times out (the workflow's `timeout:` after its creation or latest retry); null without a run timeout.
+            ///
+            /// - Remark: Generated from `#/components/schemas/Run/deadline`.
+            package var deadline: Components.Schemas.NullableTimestamp
+            /// How often the run was retried in place (`POST /api/v1/runs/{id}/retry`).
+            ///
+            /// - Remark: Generated from `#/components/schemas/Run/retries`.
+            package var retries: Swift.Int
             /// Creates a new `Run`.
             ///
             /// - Parameters:
@@ -473,6 +489,10 @@ extension Components {
             ///   - startedAt:
             ///   - finishedAt:
             ///   - progress:
+            ///   - reason: Why the run ended as it did when not by its tasks alone — `timeout` (the workflow's run timeout passed); null otherwise.
+            ///   - rerunOf: The run this one reruns (`POST /api/v1/runs/{id}/rerun`); null otherwise.
+            ///   - deadline: When the run times out (the workflow's `timeout:` after its creation or latest retry); null without a run timeout.
+            ///   - retries: How often the run was retried in place (`POST /api/v1/runs/{id}/retry`).
             package init(
                 id: Components.Schemas.RunID,
                 workflow: Swift.String,
@@ -486,7 +506,11 @@ extension Components {
                 createdAt: Components.Schemas.Timestamp,
                 startedAt: Components.Schemas.NullableTimestamp,
                 finishedAt: Components.Schemas.NullableTimestamp,
-                progress: Components.Schemas.Progress
+                progress: Components.Schemas.Progress,
+                reason: Components.Schemas.NullableString,
+                rerunOf: Components.Schemas.NullableRunID,
+                deadline: Components.Schemas.NullableTimestamp,
+                retries: Swift.Int
             ) {
                 self.id = id
                 self.workflow = workflow
@@ -501,6 +525,10 @@ extension Components {
                 self.startedAt = startedAt
                 self.finishedAt = finishedAt
                 self.progress = progress
+                self.reason = reason
+                self.rerunOf = rerunOf
+                self.deadline = deadline
+                self.retries = retries
             }
             package enum CodingKeys: String, CodingKey {
                 case id
@@ -516,6 +544,10 @@ extension Components {
                 case startedAt = "started_at"
                 case finishedAt = "finished_at"
                 case progress
+                case reason
+                case rerunOf = "rerun_of"
+                case deadline
+                case retries
             }
             package init(from decoder: any Swift.Decoder) throws {
                 let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -571,6 +603,22 @@ extension Components {
                     Components.Schemas.Progress.self,
                     forKey: .progress
                 )
+                self.reason = try container.decode(
+                    Components.Schemas.NullableString.self,
+                    forKey: .reason
+                )
+                self.rerunOf = try container.decode(
+                    Components.Schemas.NullableRunID.self,
+                    forKey: .rerunOf
+                )
+                self.deadline = try container.decode(
+                    Components.Schemas.NullableTimestamp.self,
+                    forKey: .deadline
+                )
+                self.retries = try container.decode(
+                    Swift.Int.self,
+                    forKey: .retries
+                )
                 try decoder.ensureNoAdditionalProperties(knownKeys: [
                     "id",
                     "workflow",
@@ -584,7 +632,11 @@ extension Components {
                     "created_at",
                     "started_at",
                     "finished_at",
-                    "progress"
+                    "progress",
+                    "reason",
+                    "rerun_of",
+                    "deadline",
+                    "retries"
                 ])
             }
         }
@@ -620,6 +672,22 @@ extension Components {
             package var finishedAt: Components.Schemas.NullableTimestamp
             /// - Remark: Generated from `#/components/schemas/RunDetail/progress`.
             package var progress: Components.Schemas.Progress
+            /// Why the run ended as it did when not by its tasks alone — `timeout` (the workflow's run timeout passed); null otherwise.
+            ///
+            /// - Remark: Generated from `#/components/schemas/RunDetail/reason`.
+            package var reason: Components.Schemas.NullableString
+            /// The run this one reruns (`POST /api/v1/runs/{id}/rerun`); null otherwise.
+            ///
+            /// - Remark: Generated from `#/components/schemas/RunDetail/rerun_of`.
+            package var rerunOf: Components.Schemas.NullableRunID
+            /// When the run times out (the workflow's `timeout:` after its creation or latest retry); null without a run timeout.
+            ///
+            /// - Remark: Generated from `#/components/schemas/RunDetail/deadline`.
+            package var deadline: Components.Schemas.NullableTimestamp
+            /// How often the run was retried in place (`POST /api/v1/runs/{id}/retry`).
+            ///
+            /// - Remark: Generated from `#/components/schemas/RunDetail/retries`.
+            package var retries: Swift.Int
             /// - Remark: Generated from `#/components/schemas/RunDetail/tasks`.
             package var tasks: [Components.Schemas.Task]
             /// Creates a new `RunDetail`.
@@ -638,6 +706,10 @@ extension Components {
             ///   - startedAt:
             ///   - finishedAt:
             ///   - progress:
+            ///   - reason: Why the run ended as it did when not by its tasks alone — `timeout` (the workflow's run timeout passed); null otherwise.
+            ///   - rerunOf: The run this one reruns (`POST /api/v1/runs/{id}/rerun`); null otherwise.
+            ///   - deadline: When the run times out (the workflow's `timeout:` after its creation or latest retry); null without a run timeout.
+            ///   - retries: How often the run was retried in place (`POST /api/v1/runs/{id}/retry`).
             ///   - tasks:
             package init(
                 id: Components.Schemas.RunID,
@@ -653,6 +725,10 @@ extension Components {
                 startedAt: Components.Schemas.NullableTimestamp,
                 finishedAt: Components.Schemas.NullableTimestamp,
                 progress: Components.Schemas.Progress,
+                reason: Components.Schemas.NullableString,
+                rerunOf: Components.Schemas.NullableRunID,
+                deadline: Components.Schemas.NullableTimestamp,
+                retries: Swift.Int,
                 tasks: [Components.Schemas.Task]
             ) {
                 self.id = id
@@ -668,6 +744,10 @@ extension Components {
                 self.startedAt = startedAt
                 self.finishedAt = finishedAt
                 self.progress = progress
+                self.reason = reason
+                self.rerunOf = rerunOf
+                self.deadline = deadline
+                self.retries = retries
                 self.tasks = tasks
             }
             package enum CodingKeys: String, CodingKey {
@@ -684,6 +764,10 @@ extension Components {
                 case startedAt = "started_at"
                 case finishedAt = "finished_at"
                 case progress
+                case reason
+                case rerunOf = "rerun_of"
+                case deadline
+                case retries
                 case tasks
             }
             package init(from decoder: any Swift.Decoder) throws {
@@ -740,6 +824,22 @@ extension Components {
                     Components.Schemas.Progress.self,
                     forKey: .progress
                 )
+                self.reason = try container.decode(
+                    Components.Schemas.NullableString.self,
+                    forKey: .reason
+                )
+                self.rerunOf = try container.decode(
+                    Components.Schemas.NullableRunID.self,
+                    forKey: .rerunOf
+                )
+                self.deadline = try container.decode(
+                    Components.Schemas.NullableTimestamp.self,
+                    forKey: .deadline
+                )
+                self.retries = try container.decode(
+                    Swift.Int.self,
+                    forKey: .retries
+                )
                 self.tasks = try container.decode(
                     [Components.Schemas.Task].self,
                     forKey: .tasks
@@ -758,6 +858,10 @@ extension Components {
                     "started_at",
                     "finished_at",
                     "progress",
+                    "reason",
+                    "rerun_of",
+                    "deadline",
+                    "retries",
                     "tasks"
                 ])
             }
@@ -1017,6 +1121,33 @@ extension Components {
                 )
                 try decoder.ensureNoAdditionalProperties(knownKeys: [
                     "params"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/RetryRequest`.
+        package struct RetryRequest: Codable, Hashable, Sendable {
+            /// Task ids to re-run with everything downstream of them; omitted, every task that did not succeed.
+            ///
+            /// - Remark: Generated from `#/components/schemas/RetryRequest/tasks`.
+            package var tasks: [Swift.String]?
+            /// Creates a new `RetryRequest`.
+            ///
+            /// - Parameters:
+            ///   - tasks: Task ids to re-run with everything downstream of them; omitted, every task that did not succeed.
+            package init(tasks: [Swift.String]? = nil) {
+                self.tasks = tasks
+            }
+            package enum CodingKeys: String, CodingKey {
+                case tasks
+            }
+            package init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.tasks = try container.decodeIfPresent(
+                    [Swift.String].self,
+                    forKey: .tasks
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "tasks"
                 ])
             }
         }

@@ -125,6 +125,29 @@ package protocol APIProtocol: Sendable {
     /// - Remark: HTTP `POST /api/v1/runs/{id}/cancel`.
     /// - Remark: Generated from `#/paths//api/v1/runs/{id}/cancel/post(cancelRun)`.
     func cancelRun(_ input: Operations.CancelRun.Input) async throws -> Operations.CancelRun.Output
+    /// Retry a finished run's unsuccessful tasks in place
+    ///
+    /// Re-queues the failed, timed-out, cancelled and upstream-failed tasks of a finished run in
+    /// the same run; successful tasks keep their status and output. With `tasks`, re-runs those
+    /// tasks and everything downstream of them, successful ones included ("clear downstream").
+    /// Attempts are numbered on from each task's last. The run is `running` again
+    /// (`finished_at` and `reason` cleared, `retries` counted, a fresh `deadline` when the
+    /// workflow has a run timeout) until it finishes anew. Answers 200 with the run.
+    ///
+    ///
+    /// - Remark: HTTP `POST /api/v1/runs/{id}/retry`.
+    /// - Remark: Generated from `#/paths//api/v1/runs/{id}/retry/post(retryRun)`.
+    func retryRun(_ input: Operations.RetryRun.Input) async throws -> Operations.RetryRun.Output
+    /// Start a new run with a finished run's parameters
+    ///
+    /// Creates a new run of the same workflow with the finished run's parameters, those in
+    /// `params` overriding them; the new run's `rerun_of` is the original. Secret parameters
+    /// keep their values and are shown as `[REDACTED]`. Answers 201 with the new run.
+    ///
+    ///
+    /// - Remark: HTTP `POST /api/v1/runs/{id}/rerun`.
+    /// - Remark: Generated from `#/paths//api/v1/runs/{id}/rerun/post(rerunRun)`.
+    func rerunRun(_ input: Operations.RerunRun.Input) async throws -> Operations.RerunRun.Output
     /// Log of a task's attempts
     ///
     /// The captured output of every attempt of the task (or of one attempt), oldest first.
@@ -419,6 +442,49 @@ extension APIProtocol {
         try await cancelRun(Operations.CancelRun.Input(
             path: path,
             headers: headers
+        ))
+    }
+    /// Retry a finished run's unsuccessful tasks in place
+    ///
+    /// Re-queues the failed, timed-out, cancelled and upstream-failed tasks of a finished run in
+    /// the same run; successful tasks keep their status and output. With `tasks`, re-runs those
+    /// tasks and everything downstream of them, successful ones included ("clear downstream").
+    /// Attempts are numbered on from each task's last. The run is `running` again
+    /// (`finished_at` and `reason` cleared, `retries` counted, a fresh `deadline` when the
+    /// workflow has a run timeout) until it finishes anew. Answers 200 with the run.
+    ///
+    ///
+    /// - Remark: HTTP `POST /api/v1/runs/{id}/retry`.
+    /// - Remark: Generated from `#/paths//api/v1/runs/{id}/retry/post(retryRun)`.
+    package func retryRun(
+        path: Operations.RetryRun.Input.Path,
+        headers: Operations.RetryRun.Input.Headers = .init(),
+        body: Operations.RetryRun.Input.Body? = nil
+    ) async throws -> Operations.RetryRun.Output {
+        try await retryRun(Operations.RetryRun.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// Start a new run with a finished run's parameters
+    ///
+    /// Creates a new run of the same workflow with the finished run's parameters, those in
+    /// `params` overriding them; the new run's `rerun_of` is the original. Secret parameters
+    /// keep their values and are shown as `[REDACTED]`. Answers 201 with the new run.
+    ///
+    ///
+    /// - Remark: HTTP `POST /api/v1/runs/{id}/rerun`.
+    /// - Remark: Generated from `#/paths//api/v1/runs/{id}/rerun/post(rerunRun)`.
+    package func rerunRun(
+        path: Operations.RerunRun.Input.Path,
+        headers: Operations.RerunRun.Input.Headers = .init(),
+        body: Operations.RerunRun.Input.Body? = nil
+    ) async throws -> Operations.RerunRun.Output {
+        try await rerunRun(Operations.RerunRun.Input(
+            path: path,
+            headers: headers,
+            body: body
         ))
     }
     /// Log of a task's attempts

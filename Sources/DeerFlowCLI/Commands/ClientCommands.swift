@@ -62,12 +62,7 @@ struct RunCommand: AsyncParsableCommand {
     func run() async throws {
         let api = client.client
         let workflow = self.workflow
-        let parameters: [String: JSONValue]
-        do {
-            parameters = try await Self.typedParams(params, of: workflow, api: api)
-        } catch let problem as ParamProblem {
-            throw usage(problem.message)
-        }
+        let parameters = try await typedParams(params, of: workflow, api: api, usage: usage)
         let run = try await api.call {
             try await $0.triggerRun(path: .init(name: workflow), body: .json(.init(params: parameters))).created.body.json
         }
@@ -104,36 +99,6 @@ struct RunCommand: AsyncParsableCommand {
 
     /// A usage error found only after asking the API (what the workflow declares): printed with
     /// this command's usage, as the parser prints its own, and exit code 64.
-    /// A `--param` that does not match the workflow's declaration.
-    struct ParamProblem: Error {
-        var message: String
-    }
-
-    /// `--param name=value` pairs as values of the types the workflow declares.
-    /// - Throws: ``ParamProblem`` for an undeclared name or a value of the wrong type.
-    static func typedParams(_ pairs: [String], of workflow: String, api: APIClient) async throws -> [String: JSONValue] {
-        let definition = try await api.call { try await $0.getWorkflow(path: .init(name: workflow)).ok.body.json }
-        var types: [String: ParamType] = [:]
-        for param in definition.params {
-            if let type = ParamType(rawValue: param._type.rawValue) { types[param.name] = type }
-        }
-        var values: [String: JSONValue] = [:]
-        for pair in pairs {
-            guard let equals = pair.firstIndex(of: "=") else { throw ParamProblem(message: "--param '\(pair)' must be name=value") }
-            let name = String(pair[..<equals])
-            let text = String(pair[pair.index(after: equals)...])
-            guard let type = types[name] else {
-                let known = types.keys.sorted().joined(separator: ", ")
-                throw ParamProblem(message: "workflow '\(workflow)' has no parameter '\(name)'" + (known.isEmpty ? " (it declares none)" : " (declared: \(known))"))
-            }
-            guard let value = type.parse(commandLine: text) else {
-                throw ParamProblem(message: "--param \(name)=\(text): expected a value of type \(type.rawValue)")
-            }
-            values[name] = value
-        }
-        return values
-    }
-
     private func usage(_ message: String) -> ExitCode {
         let text = """
             Error: \(message)
@@ -203,6 +168,11 @@ struct StatusCommand: AsyncParsableCommand {
         }
         print(TextTable.runSummary(id: run.id, workflow: run.workflow, status: run.status.rawValue, createdAt: run.createdAt, finishedAt: run.finishedAt.value))
         print("trigger \(run.trigger.rawValue), logical time \(Timestamp.rfc3339(run.logicalTime))" + (run.backfillId.value.map { ", backfill \($0)" } ?? ""))
+        var notes: [String] = []
+        if let reason = run.reason.value { notes.append("reason: \(reason)") }
+        if run.retries > 0 { notes.append("retried \(run.retries) time\(run.retries == 1 ? "" : "s")") }
+        if let original = run.rerunOf.value { notes.append("rerun of \(original)") }
+        if !notes.isEmpty { print(notes.joined(separator: "; ")) }
         var rows = [["TASK", "TYPE", "STATUS", "ATTEMPTS", "DURATION", "ERROR"]]
         for task in run.tasks {
             var duration = ""
@@ -263,6 +233,88 @@ struct CancelCommand: AsyncParsableCommand {
         let id = runID
         let run = try await client.client.call { try await $0.cancelRun(path: .init(id: id)).ok.body.json }
         print("run \(runID): \(run.status.rawValue)")
+    }
+}
+
+/// `--param name=value` pairs typed as `workflow` declares its parameters; a problem is thrown as
+/// the command's usage error (`usage`).
+func typedParams(_ pairs: [String], of workflow: String, api: APIClient, usage: (String) -> any Error) async throws -> [String: JSONValue] {
+    guard !pairs.isEmpty else { return [:] }
+    let definition = try await api.call { try await $0.getWorkflow(path: .init(name: workflow)).ok.body.json }
+    var types: [String: ParamType] = [:]
+    for param in definition.params {
+        if let type = ParamType(rawValue: param._type.rawValue) { types[param.name] = type }
+    }
+    var values: [String: JSONValue] = [:]
+    for pair in pairs {
+        guard let equals = pair.firstIndex(of: "=") else { throw usage("--param '\(pair)' must be name=value") }
+        let name = String(pair[..<equals])
+        let text = String(pair[pair.index(after: equals)...])
+        guard let type = types[name] else {
+            let known = types.keys.sorted().joined(separator: ", ")
+            throw usage("workflow '\(workflow)' has no parameter '\(name)'" + (known.isEmpty ? " (it declares none)" : " (declared: \(known))"))
+        }
+        guard let value = type.parse(commandLine: text) else {
+            throw usage("--param \(name)=\(text): expected a value of type \(type.rawValue)")
+        }
+        values[name] = value
+    }
+    return values
+}
+
+/// `deerflow retry RUN_ID [--task T ...]`.
+struct RetryCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "retry",
+        abstract: "Retry a finished run's failed, timed-out, cancelled and upstream-failed tasks in the same run.",
+        discussion: """
+            Successful tasks keep their outputs; attempts are numbered on. With --task, re-runs those tasks \
+            and everything downstream of them (successful ones too). Example: deerflow retry 01J2XK... --task transform
+            """
+    )
+
+    @Argument(help: "Run id.") var runID: String
+    @Option(name: .customLong("task"), help: ArgumentHelp("A task to re-run with everything downstream; repeat for several.", valueName: "task"))
+    var tasks: [String] = []
+    @OptionGroup var client: ClientOptions
+
+    func run() async throws {
+        let id = runID
+        let body = Operations.RetryRun.Input.Body.json(.init(tasks: tasks.isEmpty ? nil : tasks))
+        let run = try await client.client.call { try await $0.retryRun(path: .init(id: id), body: body).ok.body.json }
+        print("run \(runID): \(run.status.rawValue) again (retry \(run.retries)); follow it with `deerflow status \(runID)`")
+    }
+}
+
+/// `deerflow rerun RUN_ID [--param k=v ...]`.
+struct RerunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rerun",
+        abstract: "Start a new run of a finished run's workflow with the same parameters.",
+        discussion: "Example: deerflow rerun 01J2XK... --param day=2024-06-02"
+    )
+
+    @Argument(help: "Run id.") var runID: String
+    @Option(name: .customLong("param"), help: ArgumentHelp("A parameter to override, as name=value; repeat for several.", valueName: "name=value"))
+    var params: [String] = []
+    @OptionGroup var client: ClientOptions
+
+    func run() async throws {
+        let api = client.client
+        let id = runID
+        var overrides: [String: JSONValue] = [:]
+        if !params.isEmpty {
+            let original = try await api.call { try await $0.getRun(path: .init(id: id)).ok.body.json }
+            overrides = try await typedParams(params, of: original.workflow, api: api) { message in
+                FileHandle.standardError.write(Data("Error: \(message)\n".utf8))
+                return ExitCode.validationFailure
+            }
+        }
+        let parameters = overrides
+        let run = try await api.call {
+            try await $0.rerunRun(path: .init(id: id), body: .json(.init(params: parameters))).created.body.json
+        }
+        print("run \(run.id) of \(run.workflow) created as a rerun of \(runID) (status \(run.status.rawValue))")
     }
 }
 

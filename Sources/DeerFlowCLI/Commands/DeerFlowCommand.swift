@@ -61,7 +61,7 @@ struct DeerFlowCommand: AsyncParsableCommand {
         version: DeerFlowVersion.current,
         subcommands: [
             ServerCommand.self, WorkerCommand.self, DemoCommand.self, RunCommand.self, StatusCommand.self,
-            RunsCommand.self, CancelCommand.self, LogsCommand.self, WorkflowsCommand.self, WorkersCommand.self, AlertsCommand.self,
+            RunsCommand.self, CancelCommand.self, RetryCommand.self, RerunCommand.self, LogsCommand.self, WorkflowsCommand.self, WorkersCommand.self, AlertsCommand.self,
             PauseCommand.self, UnpauseCommand.self, BackfillCommand.self, BackfillStatusCommand.self, BackfillCancelCommand.self,
             PurgeCommand.self, ValidateCommand.self, ExportCommand.self, BenchCommand.self,
         ]

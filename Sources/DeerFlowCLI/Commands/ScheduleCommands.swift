@@ -70,12 +70,7 @@ struct BackfillCommand: AsyncParsableCommand {
     func run() async throws {
         let api = client.client
         let name = workflow
-        let parameters: [String: JSONValue]
-        do {
-            parameters = try await RunCommand.typedParams(params, of: name, api: api)
-        } catch let problem as RunCommand.ParamProblem {
-            throw ValidationError(problem.message)
-        }
+        let parameters = try await typedParams(params, of: name, api: api) { ValidationError($0) }
         let request = Components.Schemas.BackfillRequest(from: from, to: to, maxActive: maxActive, params: parameters.isEmpty ? nil : parameters)
         let created = try await api.call { try await $0.createBackfill(path: .init(name: name), body: .json(request)).created.body.json }
         if json && !wait {

@@ -17,6 +17,9 @@ public struct WorkflowDefinition: Sendable, Hashable, Codable {
     public var tasks: [TaskDefinition]
     /// Channels of `notifications.yaml` told when a run fails, succeeds or recovers; nil: none.
     public var notify: RunNotifications?
+    /// Longest a run may take, from its creation (or its latest retry) to its end; past it the run
+    /// fails with reason `timeout` and its running attempts are stopped. nil: no limit.
+    public var timeout: Duration?
 
     public init(
         name: String,
@@ -24,8 +27,10 @@ public struct WorkflowDefinition: Sendable, Hashable, Codable {
         schedule: ScheduleDefinition? = nil,
         params: [ParamDefinition] = [],
         tasks: [TaskDefinition] = [],
-        notify: RunNotifications? = nil
+        notify: RunNotifications? = nil,
+        timeout: Duration? = nil
     ) {
+        self.timeout = timeout
         self.name = name
         self.description = description
         self.schedule = schedule

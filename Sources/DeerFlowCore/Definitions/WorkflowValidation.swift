@@ -26,6 +26,13 @@ public struct WorkflowValidationError: Error, Sendable, CustomStringConvertible 
 }
 
 extension WorkflowDefinition {
+    /// What is wrong with a task's or a run's `timeout` (positive, within ``Limits/taskDuration``); nil: fine or none.
+    static func timeoutProblem(_ timeout: Duration?) -> String? {
+        guard let timeout else { return nil }
+        if timeout <= .zero { return "must be positive" }
+        return Limits.problem(timeout, outside: Limits.taskDuration)
+    }
+
     /// Names of workflows, tasks, params and queues: letters, digits, `_`, `-`, `.`; 1–128 characters.
     public static func isValidName(_ name: String) -> Bool {
         guard !name.isEmpty, name.count <= 128 else { return false }
@@ -66,6 +73,9 @@ extension WorkflowDefinition {
             if !Self.isValidName(notify.severity) {
                 issues.append(.init(path: "notify.severity", message: "'\(notify.severity)' is not a valid severity (e.g. critical, warning, info)"))
             }
+        }
+        if let problem = Self.timeoutProblem(timeout) {
+            issues.append(.init(path: "timeout", message: problem))
         }
         var paramNames: Set<String> = []
         for (index, param) in params.enumerated() {
@@ -114,12 +124,8 @@ extension WorkflowDefinition {
             } else if task.retry.maxDelay < task.retry.delay {
                 issues.append(.init(path: "\(path).max_retry_delay", message: "must be at least retry_delay (\(DurationText.format(task.retry.delay)))"))
             }
-            if let timeout = task.timeout {
-                if timeout <= .zero {
-                    issues.append(.init(path: "\(path).timeout", message: "must be positive"))
-                } else if let problem = Limits.problem(timeout, outside: Limits.taskDuration) {
-                    issues.append(.init(path: "\(path).timeout", message: problem))
-                }
+            if let problem = Self.timeoutProblem(task.timeout) {
+                issues.append(.init(path: "\(path).timeout", message: problem))
             }
             switch task.action {
             case .shell(let shell):

@@ -21,6 +21,7 @@ import Foundation
 ///                            #   {cron: "0 2 * * *", timezone: Europe/Berlin, catchup: latest|all, paused: false}
 ///                            #   (timezone default UTC, catchup default latest; paused: the
 ///                            #   initial state only, the API's pause/unpause wins afterwards)
+/// timeout: 2h                # optional: the whole run's limit; past it the run fails (reason timeout)
 /// notify:                    # optional: channels of notifications.yaml per run outcome
 ///   on_failure: [slack]      #   (also on_success, on_recovery; severity, default warning)
 /// params:                    # optional mapping, in order
@@ -180,13 +181,14 @@ public enum WorkflowFileLoader {
             reader.report(message, key: "", at: root.location)
             return (nil, reader)
         }
-        document.checkKeys(["name", "description", "schedule", "params", "tasks", "notify"])
+        document.checkKeys(["name", "description", "schedule", "params", "tasks", "notify", "timeout"])
         let defaultName = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
         var definition = WorkflowDefinition(
             name: document.string("name") ?? defaultName,
             description: document.string("description") ?? ""
         )
         definition.schedule = document.optional("schedule").flatMap(readSchedule)
+        definition.timeout = document.optional("timeout")?.duration(in: Limits.taskDuration)
         if let notify = document.mapping("notify", allowedKeys: ["on_failure", "on_success", "on_recovery", "severity"]) {
             definition.notify = RunNotifications(
                 onFailure: notify.stringList("on_failure", allowSingle: true) ?? [],

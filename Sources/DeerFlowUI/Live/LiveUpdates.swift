@@ -41,7 +41,8 @@ public final class LiveUpdates: EngineObserver, Service, Sendable {
         var runs: Set<RunID> = []
         for event in events {
             switch event {
-            case .runCreated(let id, _, _, _), .runStarted(let id, _, _), .runFinished(let id, _, _, _, _, _), .tasksSkipped(let id, _, _):
+            case .runCreated(let id, _, _, _), .runStarted(let id, _, _), .runFinished(let id, _, _, _, _, _), .tasksSkipped(let id, _, _),
+                 .runRetried(let id, _, _, _), .runTimedOut(let id, _, _, _):
                 runs.insert(id)
             case .attemptStarted(let info, _, _), .attemptFinished(let info, _, _, _, _, _), .retryScheduled(let info, _):
                 runs.insert(info.runID)

@@ -125,6 +125,12 @@ extension WebUI {
             "duration": Format.duration((run.finishedAt ?? now).timeIntervalSince(run.startedAt ?? run.createdAt)),
             "progress": "\(run.progress.finished) of \(run.progress.total) finished, \(run.progress.failed) failed",
         ]
+        page["retryable"] = run.status.isFinished && detail.tasks.contains { $0.status != .success }
+        page["rerunnable"] = run.status.isFinished
+        page["reason"] = Format.orFalse(run.reason.map { $0 == RunReason.timeout ? "timed out: the workflow's run timeout passed" : $0 })
+        page["rerunOf"] = Format.orFalse(run.rerunOf?.rawValue)
+        page["retries"] = Format.orFalse(run.retries > 0 ? "retried \(run.retries) time\(run.retries == 1 ? "" : "s") in place" : nil)
+        page["deadline"] = Format.orFalse(run.status.isFinished ? nil : run.deadline.map { Format.time($0) })
         page["scheduledFor"] = Format.orFalse(run.scheduledFor.map { Format.time($0) })
         page["logicalTime"] = Format.time(run.logicalTime)
         page["backfillID"] = Format.orFalse(run.backfillID)
@@ -170,7 +176,11 @@ extension WebUI {
         return self.page(request, title: "Run \(run.workflow) \(run.id.rawValue.suffix(6))", section: "/runs", content: Templates.render("run", page), live: live)
     }
 
-    static let notices = ["cancelled": "The run was cancelled: queued tasks were dropped and running ones asked to stop.", "triggered": "The run was created."]
+    static let notices = [
+        "cancelled": "The run was cancelled: queued tasks were dropped and running ones asked to stop.", "triggered": "The run was created.",
+        "retried": "The run is running again: its unsuccessful tasks were queued; the successful ones keep their outputs.",
+        "rerun": "This run was created as a rerun, with the original run's parameters.",
+    ]
 
     /// The trace id of a stored W3C traceparent (`00-<trace id>-<span id>-<flags>`).
     static func traceID(_ traceparent: String) -> String? {
@@ -225,6 +235,20 @@ extension WebUI {
         _ = try await form(request, as: CSRFForm.self, csrf: \.csrf)
         try await engine.cancel(try runID(id))
         return Self.redirect("/runs/\(id)?notice=cancelled")
+    }
+
+    /// `POST /runs/{id}/retry` (CSRF-checked): the run's unsuccessful tasks run again in it.
+    func retry(_ request: Request, id: String) async throws -> Response {
+        _ = try await form(request, as: CSRFForm.self, csrf: \.csrf)
+        try await engine.retry(try runID(id))
+        return Self.redirect("/runs/\(id)?notice=retried")
+    }
+
+    /// `POST /runs/{id}/rerun` (CSRF-checked): a new run with the same parameters, then to it.
+    func rerun(_ request: Request, id: String) async throws -> Response {
+        _ = try await form(request, as: CSRFForm.self, csrf: \.csrf)
+        let run = try await engine.rerun(try runID(id), trigger: .api)
+        return Self.redirect("/runs/\(run.id.rawValue)?notice=rerun")
     }
 
     /// `GET /runs/{id}/tasks/{task}/log.txt[?attempt=N]`: the log as a file.

@@ -130,13 +130,19 @@ enum Templates {
         <dt>Created</dt><dd>{{#created}}{{>time}}{{/created}}</dd>
         <dt>Started</dt><dd>{{#started}}{{>time}}{{/started}}</dd>
         <dt>Finished</dt><dd>{{#finished}}{{>time}}{{/finished}}</dd>
+        {{#reason}}<dt>Reason</dt><dd class="reason">{{reason}}</dd>{{/reason}}
+        {{#deadline}}<dt>Times out</dt><dd>{{>time}}</dd>{{/deadline}}
         </dl>
         <dl class="kv">
+        {{#rerunOf}}<dt>Rerun of</dt><dd class="mono"><a href="/runs/{{rerunOf}}">{{rerunOf}}</a></dd>{{/rerunOf}}
+        {{#retries}}<dt>Retries</dt><dd>{{retries}}</dd>{{/retries}}
         <dt>Duration</dt><dd>{{duration}}</dd>
         <dt>Tasks</dt><dd>{{progress}}</dd>
         {{#traceID}}<dt>Trace</dt><dd class="mono">{{traceID}}</dd>{{/traceID}}
         </dl>
         {{#cancellable}}<form method="post" action="/runs/{{id}}/cancel"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" class="danger">Cancel run</button></form>{{/cancellable}}
+        {{#retryable}}<form method="post" action="/runs/{{id}}/retry"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit">Retry failed tasks</button></form>{{/retryable}}
+        {{#rerunnable}}<form method="post" action="/runs/{{id}}/rerun"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit">Rerun</button></form>{{/rerunnable}}
         </div>
         {{#hasParams}}<h2>Parameters</h2>
         <div class="tablewrap"><table><thead><tr><th scope="col">Name</th><th scope="col">Value</th></tr></thead><tbody>
