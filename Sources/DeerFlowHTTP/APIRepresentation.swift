@@ -26,7 +26,8 @@ enum APIRepresentation {
             createdAt: run.createdAt,
             startedAt: .init(run.startedAt),
             finishedAt: .init(run.finishedAt),
-            progress: progress(run.progress))
+            progress: progress(run.progress),
+            waitingReason: .init(run.waitingReason))
     }
 
     static func runDetail(_ detail: RunDetail, secrets: Set<String>) throws -> Components.Schemas.RunDetail {
@@ -43,6 +44,7 @@ enum APIRepresentation {
             startedAt: .init(run.startedAt),
             finishedAt: .init(run.finishedAt),
             progress: progress(run.progress),
+            waitingReason: .init(run.waitingReason),
             tasks: try detail.tasks.map(task))
     }
 
@@ -57,7 +59,8 @@ enum APIRepresentation {
             queue: task.queue,
             status: try value(task.status.rawValue, of: "task status"),
             output: task.output ?? .null,
-            attempts: try task.attempts.map(attempt))
+            attempts: try task.attempts.map(attempt),
+            waitingReason: .init(task.waitingReason))
     }
 
     static func attempt(_ attempt: AttemptRecord) throws -> Components.Schemas.Attempt {

@@ -10,26 +10,46 @@ extension PostgresWorkflowStore {
 
     /// Inserts runs (one statement per batch of concurrent triggers).
     func insertBatch(_ runs: [NewRun]) async throws -> [RunRecord?] {
-        try await session { session in
-            try await Self.insert(runs, in: session)
+        let limits = try await currentLimits(now: Date())
+        guard runs.contains(where: { limits.runLimits[$0.workflow] != nil }) else {
+            return try await session { session in
+                try await Self.insert(runs, in: session)
+            }
+        }
+        return try await transaction { session in
+            try await Self.insert(runs, runLimits: limits.runLimits, in: session)
         }
     }
 
     /// Inserts runs, their tasks and the queued first attempts of tasks without dependencies, in
     /// one statement (``InsertRuns``). A scheduled run whose workflow and due time exist already is
     /// skipped: its result is nil.
-    static func insert(_ runs: [NewRun], in session: PostgresSession) async throws -> [RunRecord?] {
+    ///
+    /// Runs of a workflow with a `max_active_runs` (`runLimits`; the caller's transaction) are
+    /// inserted waiting, without attempts, then started in creation order as far as the limit
+    /// allows (``admitWaitingRuns(of:now:in:)``).
+    static func insert(_ runs: [NewRun], runLimits: [String: Int] = [:], in session: PostgresSession) async throws -> [RunRecord?] {
         guard !runs.isEmpty else { return [] }
         var inserted: Set<String> = []
-        for row in try await session.rows(InsertRuns(runs)) {
+        for row in try await session.rows(InsertRuns(runs, runLimits: runLimits)) {
             if let id = try row.decode(String?.self) { inserted.insert(id) }
+        }
+        let limited = runs.filter { inserted.contains($0.id.rawValue) && runLimits[$0.workflow] != nil }
+        var waiting: [String: String] = [:]
+        if !limited.isEmpty {
+            let admitted = Set(try await admitWaitingRuns(of: limited.map(\.workflow), now: limited.map(\.createdAt).max() ?? Date(), in: session))
+            let ids = limited.map(\.id).filter { !admitted.contains($0) }.map(\.rawValue)
+            for row in try await session.rows("SELECT id, waiting_reason FROM runs WHERE id = ANY(\(ids)::text[])") {
+                let (id, reason) = try row.decode((String, String?).self)
+                waiting[id] = reason
+            }
         }
         return runs.map { run in
             guard inserted.contains(run.id.rawValue) else { return nil }
             return RunRecord(
                 id: run.id, workflow: run.workflow, workflowVersion: run.workflowVersion, status: .pending, params: run.params,
                 trigger: run.trigger.kind, scheduledFor: run.scheduledFor, traceContext: run.traceContext, createdAt: run.createdAt,
-                startedAt: nil, finishedAt: nil, progress: RunProgress(total: run.tasks.count))
+                startedAt: nil, finishedAt: nil, progress: RunProgress(total: run.tasks.count), waitingReason: waiting[run.id.rawValue])
         }
     }
 
@@ -94,16 +114,16 @@ extension PostgresWorkflowStore {
         }
     }
 
-    static let runColumns = "id, workflow, version, status, params, trigger, scheduled_for, trace_context, created_at, started_at, finished_at, tasks_total, tasks_finished, tasks_failed"
+    static let runColumns = "id, workflow, version, status, params, trigger, scheduled_for, trace_context, created_at, started_at, finished_at, tasks_total, tasks_finished, tasks_failed, waiting_reason"
 
     static func runRecord(_ row: PostgresRow) throws -> RunRecord {
-        let (id, workflow, version, status, params, trigger, scheduledFor, traceContext, createdAt, startedAt, finishedAt, total, finished, failed) =
-            try row.decode((String, String, String, String, String, String, Date?, String?, Date, Date?, Date?, Int, Int, Int).self)
+        let (id, workflow, version, status, params, trigger, scheduledFor, traceContext, createdAt, startedAt, finishedAt, total, finished, failed, waitingReason) =
+            try row.decode((String, String, String, String, String, String, Date?, String?, Date, Date?, Date?, Int, Int, Int, String?).self)
         return RunRecord(
             id: RunID(rawValue: id), workflow: workflow, workflowVersion: version, status: RunStatus(rawValue: status) ?? .failed,
             params: StoredParams.decode(params).params, trigger: RunTrigger.Kind(rawValue: trigger) ?? .api, scheduledFor: scheduledFor, traceContext: traceContext,
             createdAt: createdAt, startedAt: startedAt, finishedAt: finishedAt,
-            progress: RunProgress(total: total, finished: finished, failed: failed))
+            progress: RunProgress(total: total, finished: finished, failed: failed), waitingReason: waitingReason)
     }
 
     public func finishedRuns(among ids: [RunID]) async throws -> [RunRecord] {
@@ -214,12 +234,17 @@ extension PostgresWorkflowStore {
                     """)
                 try await session.execute("UPDATE tasks SET status = 'cancelled' WHERE run_id = \(runID) AND status IN ('pending', 'queued')")
                 let updated = try await session.rows("""
-                    UPDATE runs SET status = 'cancelled', finished_at = \(now)
+                    UPDATE runs SET status = 'cancelled', finished_at = \(now), waiting_reason = NULL
                     WHERE id = \(runID) AND status IN ('pending', 'running') RETURNING id
                     """)
                 guard !updated.isEmpty else { throw RunFinishedMeanwhile() }
+                if run.waitingReason == nil, try await currentLimits(now: now).runLimits[run.workflow] != nil {
+                    // Its place under max_active_runs goes to the next waiting run.
+                    _ = try await Self.admitWaitingRuns(of: [run.workflow], now: now, in: session)
+                }
                 run.status = .cancelled
                 run.finishedAt = now
+                run.waitingReason = nil
                 let event = EngineEvent.runFinished(runID: id, workflow: run.workflow, status: .cancelled, createdAt: run.createdAt, startedAt: run.startedAt, finishedAt: now)
                 return .cancelled(run, runningAttempts: running.sorted(), events: [event])
             }

@@ -37,6 +37,8 @@ public final class PostgresWorkflowStore: WorkflowStore, OutboxStore, StateStore
     let notifier = WorkNotifier()
     /// Concurrent triggers are inserted together, one transaction per batch.
     let runInserts: GroupCommit<NewRun, RunRecord?>
+    /// The stored concurrency limits, as last read (``LimitSnapshot``).
+    package let limitCache = LimitCache()
 
     /// Creates a store; `prepare()` connects and migrates.
     ///

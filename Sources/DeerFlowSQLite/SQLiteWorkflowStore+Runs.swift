@@ -12,41 +12,45 @@ extension SQLiteWorkflowStore {
     /// attempts of tasks without dependencies. A scheduled run whose workflow and due time exist
     /// already is skipped: its result is nil.
     func insertBatch(_ runs: [NewRun]) async throws -> [RunRecord?] {
-        try await writer.transaction { db in
-            try await Self.insert(runs, into: db)
+        let limits = try await currentLimits(now: Date())
+        return try await writer.transaction { db in
+            try await Self.insert(runs, runLimits: limits.runLimits, into: db)
         }
     }
 
-    static func insert(_ runs: [NewRun], into db: SQLiteConnection) async throws -> [RunRecord?] {
+    /// Inserts runs. Runs of a workflow with a `max_active_runs` (`runLimits`) are inserted
+    /// waiting, without attempts, and then started in creation order as far as the limit allows.
+    static func insert(_ runs: [NewRun], runLimits: [String: Int], into db: SQLiteConnection) async throws -> [RunRecord?] {
         var inserted: Set<String> = []
         for chunk in runs.chunked(into: 1000) {
             var binds: [SQLiteData] = []
-            binds.reserveCapacity(chunk.count * 9)
+            binds.reserveCapacity(chunk.count * 10)
             for run in chunk {
                 binds += [
                     .text(run.id.rawValue), .text(run.workflow), .text(run.workflowVersion), .text(JSONValue.object(run.params).compactJSON),
                     .text(run.trigger.kind.rawValue), Column.time(run.scheduledFor), Column.text(run.traceContext), Column.time(run.createdAt),
-                    .integer(run.tasks.count),
+                    .integer(run.tasks.count), Column.text(runLimits[run.workflow].map { ConcurrencyReason.runs(limit: $0) }),
                 ]
             }
             let rows = try await db.rows(valuesStatement(
                 """
-                INSERT INTO runs (id, workflow, version, status, params, trigger, scheduled_for, trace_context, created_at, tasks_total)
-                SELECT v.column1, v.column2, v.column3, 'pending', v.column4, v.column5, v.column6, v.column7, v.column8, v.column9
+                INSERT INTO runs (id, workflow, version, status, params, trigger, scheduled_for, trace_context, created_at, tasks_total, waiting_reason)
+                SELECT v.column1, v.column2, v.column3, 'pending', v.column4, v.column5, v.column6, v.column7, v.column8, v.column9, v.column10
                 {values}
                 WHERE true
                 ON CONFLICT DO NOTHING
                 RETURNING id
-                """, rows: chunk.count, columns: 9), binds)
+                """, rows: chunk.count, columns: 10), binds)
             for row in rows { inserted.insert(row.string("id")) }
         }
         let created = runs.filter { inserted.contains($0.id.rawValue) }
-        var taskRows: [(RunID, NewTask)] = []
+        var taskRows: [(RunID, NewTask, Bool)] = []
         var firstAttempts: [CompletionPlan.NewAttempt] = []
         for run in created {
+            let waits = runLimits[run.workflow] != nil
             for task in run.tasks {
-                taskRows.append((run.id, task))
-                if task.dependencyCount == 0 {
+                taskRows.append((run.id, task, waits))
+                if task.dependencyCount == 0 && !waits {
                     firstAttempts.append(.init(runID: run.id, taskIndex: task.index, number: 1, queue: task.queue, priority: task.priority, queuedAt: run.createdAt))
                 }
             }
@@ -55,8 +59,9 @@ extension SQLiteWorkflowStore {
         for chunk in taskRows.chunked(into: 2000) {
             var binds: [SQLiteData] = []
             binds.reserveCapacity(chunk.count * 15)
-            for (runID, task) in chunk {
-                let root = task.dependencyCount == 0
+            for (runID, task, waits) in chunk {
+                // A waiting run's first tasks stay pending, without attempts, until it starts.
+                let root = task.dependencyCount == 0 && !waits
                 binds += [
                     .text(runID.rawValue), .integer(task.index), .text(task.id), .text(task.type), .text(task.queue),
                     .integer(task.priority), .text(root ? "queued" : "pending"),
@@ -74,12 +79,21 @@ extension SQLiteWorkflowStore {
                 """, binds)
         }
         try await insertAttempts(firstAttempts, into: db)
+        let limited = Set(created.map(\.workflow).filter { runLimits[$0] != nil })
+        var waiting: [String: String] = [:]
+        if !limited.isEmpty {
+            let admitted = Set(try await admitWaitingRuns(of: limited.sorted(), now: created.map(\.createdAt).max() ?? Date(), in: db))
+            for run in created where runLimits[run.workflow] != nil && !admitted.contains(run.id) {
+                let reason = try await db.rows("SELECT waiting_reason FROM runs WHERE id = ?", [.text(run.id.rawValue)]).first?.optionalString("waiting_reason")
+                waiting[run.id.rawValue] = reason
+            }
+        }
         return runs.map { run in
             guard inserted.contains(run.id.rawValue) else { return nil }
             return RunRecord(
                 id: run.id, workflow: run.workflow, workflowVersion: run.workflowVersion, status: .pending, params: run.params,
                 trigger: run.trigger.kind, scheduledFor: run.scheduledFor, traceContext: run.traceContext, createdAt: run.createdAt,
-                startedAt: nil, finishedAt: nil, progress: RunProgress(total: run.tasks.count))
+                startedAt: nil, finishedAt: nil, progress: RunProgress(total: run.tasks.count), waitingReason: waiting[run.id.rawValue])
         }
     }
 
@@ -138,7 +152,8 @@ extension SQLiteWorkflowStore {
             scheduledFor: row.date("scheduled_for"), traceContext: row.optionalString("trace_context"),
             createdAt: row.date("created_at") ?? Date(timeIntervalSince1970: 0), startedAt: row.date("started_at"),
             finishedAt: row.date("finished_at"),
-            progress: RunProgress(total: row.int("tasks_total"), finished: row.int("tasks_finished"), failed: row.int("tasks_failed")))
+            progress: RunProgress(total: row.int("tasks_total"), finished: row.int("tasks_finished"), failed: row.int("tasks_failed")),
+            waitingReason: row.optionalString("waiting_reason"))
     }
 
     public func finishedRuns(among ids: [RunID]) async throws -> [RunRecord] {
@@ -250,15 +265,20 @@ extension SQLiteWorkflowStore {
             var run = try Self.runRecord(row)
             guard !run.status.isFinished else { return .alreadyFinished(run.status) }
             let runID = SQLiteData.text(id.rawValue)
-            _ = try await db.rows("UPDATE runs SET status = 'cancelled', finished_at = ? WHERE id = ?", [Column.time(now), runID])
+            _ = try await db.rows("UPDATE runs SET status = 'cancelled', finished_at = ?, waiting_reason = NULL WHERE id = ?", [Column.time(now), runID])
             _ = try await db.rows(
                 "UPDATE attempts SET status = 'cancelled', finished_at = ?, error = 'run cancelled before the attempt started' WHERE run_id = ? AND status = 'queued'",
                 [Column.time(now), runID])
             let running = try await db.rows(
                 "UPDATE attempts SET stop_requested = 1 WHERE run_id = ? AND status = 'running' RETURNING id", [runID])
             _ = try await db.rows("UPDATE tasks SET status = 'cancelled' WHERE run_id = ? AND status IN ('pending', 'queued')", [runID])
+            if run.waitingReason == nil {
+                // Its place under max_active_runs goes to the next waiting run.
+                _ = try await Self.admitWaitingRuns(of: [run.workflow], now: now, in: db)
+            }
             run.status = .cancelled
             run.finishedAt = now
+            run.waitingReason = nil
             let event = EngineEvent.runFinished(runID: id, workflow: run.workflow, status: .cancelled, createdAt: run.createdAt, startedAt: run.startedAt, finishedAt: now)
             return .cancelled(run, runningAttempts: running.map { AttemptID($0.int("id")) }, events: [event])
         }

@@ -46,7 +46,7 @@ public enum WorkflowStoreConformance {
         Check(name: "many completions of several runs in one exchange", run: batchedExchange),
         Check(name: "finished runs are found among many ids in one call", run: finishedAmong),
         Check(name: "the UI's aggregates: recent runs per workflow, task states, counts, time and trigger filters", run: aggregates),
-    ]
+    ] + limitChecks
 
     // MARK: Fixtures
 

@@ -36,6 +36,8 @@ public final class Workflow: Sendable {
     ///   - catchup: what to do with fires missed while no scheduler ran; default `.latest`.
     ///   - params: declared run parameters.
     ///   - notify: channels of notifications.yaml told when a run fails, succeeds or recovers.
+    ///   - maxActiveRuns: at most this many runs active at once (`max_active_runs`); further runs
+    ///     wait as `pending` and start in creation order. nil (the default): no limit.
     public init(
         name: String,
         description: String = "",
@@ -43,7 +45,8 @@ public final class Workflow: Sendable {
         timeZone: String = "UTC",
         catchup: CatchupPolicy = .latest,
         params: [ParamDefinition] = [],
-        notify: RunNotifications? = nil
+        notify: RunNotifications? = nil,
+        maxActiveRuns: Int? = nil
     ) {
         self.name = name
         let definition = WorkflowDefinition(
@@ -52,7 +55,8 @@ public final class Workflow: Sendable {
             schedule: schedule.map { ScheduleDefinition(cron: $0, timeZone: timeZone, catchup: catchup) },
             params: params,
             tasks: [],
-            notify: notify
+            notify: notify,
+            maxActiveRuns: maxActiveRuns
         )
         state = Mutex(State(definition: definition, bodies: [:]))
     }

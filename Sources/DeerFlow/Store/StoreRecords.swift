@@ -100,8 +100,11 @@ public struct RunRecord: Sendable, Hashable {
     public var startedAt: Date?
     public var finishedAt: Date?
     public var progress: RunProgress
+    /// Why a `pending` run has not started: a concurrency limit it waits for
+    /// (`max_active_runs 2 reached`); nil otherwise.
+    public var waitingReason: String?
 
-    public init(id: RunID, workflow: String, workflowVersion: String, status: RunStatus, params: [String: JSONValue], trigger: RunTrigger.Kind, scheduledFor: Date?, traceContext: String?, createdAt: Date, startedAt: Date?, finishedAt: Date?, progress: RunProgress) {
+    public init(id: RunID, workflow: String, workflowVersion: String, status: RunStatus, params: [String: JSONValue], trigger: RunTrigger.Kind, scheduledFor: Date?, traceContext: String?, createdAt: Date, startedAt: Date?, finishedAt: Date?, progress: RunProgress, waitingReason: String? = nil) {
         self.id = id
         self.workflow = workflow
         self.workflowVersion = workflowVersion
@@ -114,6 +117,7 @@ public struct RunRecord: Sendable, Hashable {
         self.startedAt = startedAt
         self.finishedAt = finishedAt
         self.progress = progress
+        self.waitingReason = waitingReason
     }
 }
 
@@ -150,8 +154,11 @@ public struct TaskRecord: Sendable, Hashable {
     public var status: TaskStatus
     public var output: JSONValue?
     public var attempts: [AttemptRecord]
+    /// Why a queued task is not claimed although it is due: its queue is at its concurrency
+    /// limit. Filled in by the API from ``LimitUsage``, not by the store.
+    public var waitingReason: String?
 
-    public init(index: Int, id: String, type: String, queue: String, status: TaskStatus, output: JSONValue?, attempts: [AttemptRecord]) {
+    public init(index: Int, id: String, type: String, queue: String, status: TaskStatus, output: JSONValue?, attempts: [AttemptRecord], waitingReason: String? = nil) {
         self.index = index
         self.id = id
         self.type = type
@@ -159,6 +166,7 @@ public struct TaskRecord: Sendable, Hashable {
         self.status = status
         self.output = output
         self.attempts = attempts
+        self.waitingReason = waitingReason
     }
 }
 

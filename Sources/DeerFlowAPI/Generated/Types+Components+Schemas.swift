@@ -261,6 +261,10 @@ extension Components {
             package var finishedAt: Components.Schemas.NullableTimestamp
             /// - Remark: Generated from `#/components/schemas/Run/progress`.
             package var progress: Components.Schemas.Progress
+            /// Why a `pending` run has not started, when a concurrency limit holds it back (`max_active_runs 2 reached`); it starts, in creation order, when an earlier run of its workflow finishes. Null otherwise.
+            ///
+            /// - Remark: Generated from `#/components/schemas/Run/waiting_reason`.
+            package var waitingReason: Components.Schemas.NullableString
             /// Creates a new `Run`.
             ///
             /// - Parameters:
@@ -275,6 +279,7 @@ extension Components {
             ///   - startedAt:
             ///   - finishedAt:
             ///   - progress:
+            ///   - waitingReason: Why a `pending` run has not started, when a concurrency limit holds it back (`max_active_runs 2 reached`); it starts, in creation order, when an earlier run of its workflow finishes. Null otherwise.
             package init(
                 id: Components.Schemas.RunID,
                 workflow: Swift.String,
@@ -286,7 +291,8 @@ extension Components {
                 createdAt: Components.Schemas.Timestamp,
                 startedAt: Components.Schemas.NullableTimestamp,
                 finishedAt: Components.Schemas.NullableTimestamp,
-                progress: Components.Schemas.Progress
+                progress: Components.Schemas.Progress,
+                waitingReason: Components.Schemas.NullableString
             ) {
                 self.id = id
                 self.workflow = workflow
@@ -299,6 +305,7 @@ extension Components {
                 self.startedAt = startedAt
                 self.finishedAt = finishedAt
                 self.progress = progress
+                self.waitingReason = waitingReason
             }
             package enum CodingKeys: String, CodingKey {
                 case id
@@ -312,6 +319,7 @@ extension Components {
                 case startedAt = "started_at"
                 case finishedAt = "finished_at"
                 case progress
+                case waitingReason = "waiting_reason"
             }
             package init(from decoder: any Swift.Decoder) throws {
                 let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -359,6 +367,10 @@ extension Components {
                     Components.Schemas.Progress.self,
                     forKey: .progress
                 )
+                self.waitingReason = try container.decode(
+                    Components.Schemas.NullableString.self,
+                    forKey: .waitingReason
+                )
                 try decoder.ensureNoAdditionalProperties(knownKeys: [
                     "id",
                     "workflow",
@@ -370,7 +382,8 @@ extension Components {
                     "created_at",
                     "started_at",
                     "finished_at",
-                    "progress"
+                    "progress",
+                    "waiting_reason"
                 ])
             }
         }
@@ -408,6 +421,10 @@ extension Components {
             package var finishedAt: Components.Schemas.NullableTimestamp
             /// - Remark: Generated from `#/components/schemas/RunDetail/progress`.
             package var progress: Components.Schemas.Progress
+            /// Why a `pending` run has not started, when a concurrency limit holds it back (`max_active_runs 2 reached`); it starts, in creation order, when an earlier run of its workflow finishes. Null otherwise.
+            ///
+            /// - Remark: Generated from `#/components/schemas/RunDetail/waiting_reason`.
+            package var waitingReason: Components.Schemas.NullableString
             /// - Remark: Generated from `#/components/schemas/RunDetail/tasks`.
             package var tasks: [Components.Schemas.Task]
             /// Creates a new `RunDetail`.
@@ -424,6 +441,7 @@ extension Components {
             ///   - startedAt:
             ///   - finishedAt:
             ///   - progress:
+            ///   - waitingReason: Why a `pending` run has not started, when a concurrency limit holds it back (`max_active_runs 2 reached`); it starts, in creation order, when an earlier run of its workflow finishes. Null otherwise.
             ///   - tasks:
             package init(
                 id: Components.Schemas.RunID,
@@ -437,6 +455,7 @@ extension Components {
                 startedAt: Components.Schemas.NullableTimestamp,
                 finishedAt: Components.Schemas.NullableTimestamp,
                 progress: Components.Schemas.Progress,
+                waitingReason: Components.Schemas.NullableString,
                 tasks: [Components.Schemas.Task]
             ) {
                 self.id = id
@@ -450,6 +469,7 @@ extension Components {
                 self.startedAt = startedAt
                 self.finishedAt = finishedAt
                 self.progress = progress
+                self.waitingReason = waitingReason
                 self.tasks = tasks
             }
             package enum CodingKeys: String, CodingKey {
@@ -464,6 +484,7 @@ extension Components {
                 case startedAt = "started_at"
                 case finishedAt = "finished_at"
                 case progress
+                case waitingReason = "waiting_reason"
                 case tasks
             }
             package init(from decoder: any Swift.Decoder) throws {
@@ -512,6 +533,10 @@ extension Components {
                     Components.Schemas.Progress.self,
                     forKey: .progress
                 )
+                self.waitingReason = try container.decode(
+                    Components.Schemas.NullableString.self,
+                    forKey: .waitingReason
+                )
                 self.tasks = try container.decode(
                     [Components.Schemas.Task].self,
                     forKey: .tasks
@@ -528,6 +553,7 @@ extension Components {
                     "started_at",
                     "finished_at",
                     "progress",
+                    "waiting_reason",
                     "tasks"
                 ])
             }
@@ -552,6 +578,10 @@ extension Components {
             package var output: Components.Schemas.AnyValue
             /// - Remark: Generated from `#/components/schemas/Task/attempts`.
             package var attempts: [Components.Schemas.Attempt]
+            /// Why a queued task is not picked up although it is due, when its queue is at its concurrency limit (`queue 'reports' concurrency 2 reached`); null otherwise.
+            ///
+            /// - Remark: Generated from `#/components/schemas/Task/waiting_reason`.
+            package var waitingReason: Components.Schemas.NullableString
             /// Creates a new `Task`.
             ///
             /// - Parameters:
@@ -561,13 +591,15 @@ extension Components {
             ///   - status:
             ///   - output: What the task returned (any JSON value) once it succeeded; null before.
             ///   - attempts:
+            ///   - waitingReason: Why a queued task is not picked up although it is due, when its queue is at its concurrency limit (`queue 'reports' concurrency 2 reached`); null otherwise.
             package init(
                 id: Swift.String,
                 _type: Swift.String,
                 queue: Swift.String,
                 status: Components.Schemas.TaskStatus,
                 output: Components.Schemas.AnyValue,
-                attempts: [Components.Schemas.Attempt]
+                attempts: [Components.Schemas.Attempt],
+                waitingReason: Components.Schemas.NullableString
             ) {
                 self.id = id
                 self._type = _type
@@ -575,6 +607,7 @@ extension Components {
                 self.status = status
                 self.output = output
                 self.attempts = attempts
+                self.waitingReason = waitingReason
             }
             package enum CodingKeys: String, CodingKey {
                 case id
@@ -583,6 +616,7 @@ extension Components {
                 case status
                 case output
                 case attempts
+                case waitingReason = "waiting_reason"
             }
             package init(from decoder: any Swift.Decoder) throws {
                 let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -610,13 +644,18 @@ extension Components {
                     [Components.Schemas.Attempt].self,
                     forKey: .attempts
                 )
+                self.waitingReason = try container.decode(
+                    Components.Schemas.NullableString.self,
+                    forKey: .waitingReason
+                )
                 try decoder.ensureNoAdditionalProperties(knownKeys: [
                     "id",
                     "type",
                     "queue",
                     "status",
                     "output",
-                    "attempts"
+                    "attempts",
+                    "waiting_reason"
                 ])
             }
         }

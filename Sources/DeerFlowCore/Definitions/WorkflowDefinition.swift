@@ -17,6 +17,9 @@ public struct WorkflowDefinition: Sendable, Hashable, Codable {
     public var tasks: [TaskDefinition]
     /// Channels of `notifications.yaml` told when a run fails, succeeds or recovers; nil: none.
     public var notify: RunNotifications?
+    /// `max_active_runs`: at most this many runs of the workflow are active (started, not
+    /// finished) at once; further runs wait as `pending` and start in creation order. nil: no limit.
+    public var maxActiveRuns: Int?
 
     public init(
         name: String,
@@ -24,7 +27,8 @@ public struct WorkflowDefinition: Sendable, Hashable, Codable {
         schedule: ScheduleDefinition? = nil,
         params: [ParamDefinition] = [],
         tasks: [TaskDefinition] = [],
-        notify: RunNotifications? = nil
+        notify: RunNotifications? = nil,
+        maxActiveRuns: Int? = nil
     ) {
         self.name = name
         self.description = description
@@ -32,6 +36,7 @@ public struct WorkflowDefinition: Sendable, Hashable, Codable {
         self.params = params
         self.tasks = tasks
         self.notify = notify
+        self.maxActiveRuns = maxActiveRuns
     }
 
     /// The task with this id.

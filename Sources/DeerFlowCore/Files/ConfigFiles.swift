@@ -23,6 +23,8 @@ import Foundation
 ///   run_as: deerflow-tasks     # shell tasks run as this user (DeerFlow must run as root)
 /// scheduler:
 ///   worker_timeout: 60s
+/// queues:
+///   reports: {concurrency: 2}  # at most 2 attempts of queue `reports` running in the cluster
 /// ```
 public struct ServerConfigFile: Sendable, Hashable {
     public var apiHost: String?
@@ -46,6 +48,10 @@ public struct ServerConfigFile: Sendable, Hashable {
     public var runAs: String?
     /// The `tracing:` section, with the keys of `tracing.yaml`; nil when there is none.
     public var tracing: TracingConfigFile?
+    /// `queues.<name>.concurrency`: at most this many attempts of the queue run at once in the
+    /// whole cluster. nil when the file has no `queues:` section (the stored limits stay as they
+    /// are); an empty map removes every queue limit.
+    public var queueConcurrency: [String: Int]?
 
     public init() {}
 
@@ -53,7 +59,7 @@ public struct ServerConfigFile: Sendable, Hashable {
     public static func parse(yaml: String, file: String, environment: [String: String]) throws(FileErrors) -> ServerConfigFile {
         let reader = YAMLReader(file: file, environment: environment)
         var config = ServerConfigFile()
-        if let root = reader.read(yaml), !root.isNull, let top = root.mapping(allowedKeys: ["api", "database", "worker", "scheduler", "tracing"]) {
+        if let root = reader.read(yaml), !root.isNull, let top = root.mapping(allowedKeys: ["api", "database", "worker", "scheduler", "tracing", "queues"]) {
             if let api = top.mapping("api", allowedKeys: ["host", "port", "tokens", "protect_health", "public_url", "ui"]) {
                 config.apiUI = api.bool("ui")
                 config.apiHost = api.string("host")
@@ -90,6 +96,16 @@ public struct ServerConfigFile: Sendable, Hashable {
                 config.workerTimeout = scheduler.optional("worker_timeout")?.duration(in: Limits.workerTimeout)
             }
             config.tracing = TracingConfigFile.section(of: top)
+            if let queues = top.mapping("queues") {
+                var limits: [String: Int] = [:]
+                for entry in queues.entries {
+                    guard let queue = entry.value.mapping(allowedKeys: ["concurrency"]) else { continue }
+                    if let limit = queue.require("concurrency")?.int(in: Limits.queueConcurrency) {
+                        limits[entry.key] = limit
+                    }
+                }
+                config.queueConcurrency = limits
+            }
         }
         try reader.throwIfErrors()
         return config

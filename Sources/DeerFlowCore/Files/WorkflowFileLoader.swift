@@ -179,13 +179,14 @@ public enum WorkflowFileLoader {
             reader.report(message, key: "", at: root.location)
             return (nil, reader)
         }
-        document.checkKeys(["name", "description", "schedule", "params", "tasks", "notify"])
+        document.checkKeys(["name", "description", "schedule", "params", "tasks", "notify", "max_active_runs"])
         let defaultName = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
         var definition = WorkflowDefinition(
             name: document.string("name") ?? defaultName,
             description: document.string("description") ?? ""
         )
         definition.schedule = document.optional("schedule").flatMap(readSchedule)
+        definition.maxActiveRuns = document.optional("max_active_runs")?.int(in: Limits.maxActiveRuns)
         if let notify = document.mapping("notify", allowedKeys: ["on_failure", "on_success", "on_recovery", "severity"]) {
             definition.notify = RunNotifications(
                 onFailure: notify.stringList("on_failure", allowSingle: true) ?? [],
