@@ -44,7 +44,10 @@ extension PostgresWorkflowStore {
             }
             if let claim, !claim.onlyNewlyReady {
                 let caps = try await Self.lockQueueLimits(limits.limitedQueues(among: claim.queues), in: session)
-                let (attempts, claimEvents) = try await Self.claim(claim, caps: caps, finish: finish, now: request.now, in: session)
+                // Behind the lock, attempts start now, not when the exchange was sent: after every
+                // attempt whose end made room for them.
+                let claimNow = caps.isEmpty ? request.now : max(request.now, Date())
+                let (attempts, claimEvents) = try await Self.claim(claim, caps: caps, finish: finish, now: claimNow, in: session)
                 claimed += attempts
                 events += claimEvents
             } else if !finish.ids.isEmpty {

@@ -15,9 +15,11 @@ import PostgresNIO
 // them (and by a cancel, which takes no limit lock).
 
 extension PostgresWorkflowStore: LimitCaching {
+    /// Saved on a connection of its own: a process saves its limits at start, before the
+    /// pool runs.
     public func saveRunLimits(_ limits: [String: Int?], now: Date) async throws {
         let workflows = limits.keys.sorted()
-        try await transaction { session in
+        try await transaction(direct: true) { session in
             let set = workflows.compactMap { name in (limits[name] ?? nil).map { (name, $0) } }
             let limited = set.map(\.0)
             let values = set.map(\.1)
@@ -31,20 +33,20 @@ extension PostgresWorkflowStore: LimitCaching {
             // A raised or removed limit lets waiting runs start now.
             _ = try await Self.admitWaitingRuns(of: workflows, now: now, in: session)
         }
-        try await reloadLimits(now: now)
+        limitCache.invalidate()
     }
 
     public func saveQueueLimits(_ limits: [String: Int]) async throws {
         let queues = limits.keys.sorted()
         let values = queues.compactMap { limits[$0] }
-        try await transaction { session in
+        try await transaction(direct: true) { session in
             try await session.execute("DELETE FROM queue_limits WHERE NOT (queue = ANY(\(queues)::text[]))")
             try await session.execute("""
                 INSERT INTO queue_limits (queue, concurrency) SELECT * FROM unnest(\(queues)::text[], \(values)::integer[])
                 ON CONFLICT (queue) DO UPDATE SET concurrency = excluded.concurrency
                 """)
         }
-        try await reloadLimits(now: Date())
+        limitCache.invalidate()
     }
 
     public func limitUsage() async throws -> LimitUsage {

@@ -96,7 +96,7 @@ public final class PostgresWorkflowStore: WorkflowStore, OutboxStore, StateStore
     /// One connection outside the pool, so that a wrong password or a missing database fails at
     /// once with PostgreSQL's message (the pool would keep retrying); a refused connection is
     /// retried until the connect timeout (the server may be starting).
-    private func connectDirectly() async throws -> PostgresConnection {
+    func connectDirectly() async throws -> PostgresConnection {
         let deadline = ContinuousClock.now + configuration.connectTimeout
         let settings = try configuration.connectionConfiguration(purpose: "")
         while true {

@@ -35,7 +35,11 @@ extension SQLiteWorkflowStore {
                     events += startEvents
                 }
                 if !claim.onlyNewlyReady {
-                    let (attempts, claimEvents) = try await Self.claim(claim, limited: limits.limitedQueues(among: claim.queues), now: request.now, in: db)
+                    let limited = limits.limitedQueues(among: claim.queues)
+                    // Inside the write transaction, attempts of a limited queue start now, not when
+                    // the exchange was sent: after every attempt whose end made room for them.
+                    let claimNow = limited.isEmpty ? request.now : max(request.now, Date())
+                    let (attempts, claimEvents) = try await Self.claim(claim, limited: limited, now: claimNow, in: db)
                     claimed += attempts
                     events += claimEvents
                 }

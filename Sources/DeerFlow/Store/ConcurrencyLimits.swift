@@ -127,6 +127,11 @@ package final class LimitCache: Sendable {
         return try await reload(load)
     }
 
+    /// Makes the next ``current(now:load:)`` read the limits again (this process changed them).
+    package func invalidate() {
+        snapshot.withLock { $0.loadedAt = .distantPast }
+    }
+
     /// A fresh snapshot from `load` (after this process changed the limits).
     @discardableResult
     package func reload(_ load: () async throws -> LimitSnapshot) async throws -> LimitSnapshot {
