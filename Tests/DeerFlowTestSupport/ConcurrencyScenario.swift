@@ -75,7 +75,10 @@ public enum ConcurrencyScenario {
             reports.append(try await ClusterAPI.trigger(api: apis[index % apis.count], workflow: "reports"))
             serial.append(try await ClusterAPI.trigger(api: apis[(index + 1) % apis.count], workflow: "serial"))
         }
-        // The later serial runs wait, saying why, while the first one is active.
+        // The later serial runs wait, saying why (UI and API), while the first one is active.
+        let page = try await TestServer.send("GET", "http://127.0.0.1:\(apis[0])/runs/\(serial[runs - 1])", body: nil, headers: [:])
+        #expect(page.status == 200, sourceLocation: sourceLocation)
+        #expect(page.text.contains("max_active_runs 1 reached"), "the UI's run page does not show the waiting reason", sourceLocation: sourceLocation)
         let waiting = try await ClusterAPI.run(api: apis[0], id: serial[runs - 1])
         #expect(waiting["status"]?.stringValue == "pending", sourceLocation: sourceLocation)
         #expect(waiting["waiting_reason"]?.stringValue == "max_active_runs 1 reached", sourceLocation: sourceLocation)
