@@ -141,9 +141,10 @@ enum PostgresSchema {
             "CREATE TABLE deerflow_state (key text PRIMARY KEY, value text NOT NULL, updated_at timestamptz NOT NULL)",
         ],
         // 3: concurrency limits: max_active_runs per workflow, concurrency per queue; runs waiting for them.
+        // No index of its own: counting a limited workflow's active runs uses runs_active, so runs of
+        // workflows without a limit cost no extra index write.
         [
             "ALTER TABLE runs ADD COLUMN waiting_reason text",
-            "CREATE INDEX runs_active_by_workflow ON runs (workflow, id) WHERE status IN ('pending', 'running')",
             "CREATE TABLE workflow_limits (workflow text PRIMARY KEY, max_active_runs integer NOT NULL)",
             "CREATE TABLE queue_limits (queue text PRIMARY KEY, concurrency integer NOT NULL)",
         ],

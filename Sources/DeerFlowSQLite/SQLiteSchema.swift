@@ -123,9 +123,10 @@ enum SQLiteSchema {
             "CREATE TABLE deerflow_state (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at INTEGER NOT NULL)",
         ],
         // 3: concurrency limits: max_active_runs per workflow, concurrency per queue; runs waiting for them.
+        // No index of its own: counting a limited workflow's active runs uses runs_active, so runs of
+        // workflows without a limit cost no extra index write.
         [
             "ALTER TABLE runs ADD COLUMN waiting_reason TEXT",
-            "CREATE INDEX runs_active_by_workflow ON runs (workflow, id) WHERE status IN ('pending', 'running')",
             "CREATE TABLE workflow_limits (workflow TEXT PRIMARY KEY, max_active_runs INTEGER NOT NULL)",
             "CREATE TABLE queue_limits (queue TEXT PRIMARY KEY, concurrency INTEGER NOT NULL)",
         ],

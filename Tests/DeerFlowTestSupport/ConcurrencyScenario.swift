@@ -21,10 +21,10 @@ public enum ConcurrencyScenario {
         tasks:
           - id: first
             type: sleep
-            duration: 150ms
+            duration: 400ms
           - id: second
             type: sleep
-            duration: 150ms
+            duration: 400ms
             depends_on: [first]
         """
 
