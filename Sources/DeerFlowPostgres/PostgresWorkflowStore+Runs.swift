@@ -68,8 +68,11 @@ extension PostgresWorkflowStore {
         var maxDelays: [Int] = []
         var jitters: [Double] = []
         var timeouts: [Int?] = []
+        /// The task's run waits for a concurrency limit: no attempt yet, whatever its dependencies.
+        var waits: [Bool] = []
 
-        mutating func append(_ runID: RunID, _ task: NewTask) {
+        mutating func append(_ runID: RunID, _ task: NewTask, waits: Bool = false) {
+            self.waits.append(waits)
             runIDs.append(runID.rawValue)
             indices.append(task.index)
             ids.append(task.id)

@@ -53,8 +53,8 @@ struct InsertRuns: StoreStatement {
     var traceContexts: [String?] = []
     var createdAt: [Date] = []
     var totals: [Int] = []
-    /// Per run: why it waits (its workflow has a `max_active_runs`), or nil. A waiting run gets
-    /// no attempts; ``AdmitRuns`` starts it.
+    /// Per run: why it waits (its workflow has a `max_active_runs`), or nil. A waiting run's tasks
+    /// (`tasks.waits`) get no attempts; ``AdmitRuns`` starts it.
     var waitingReasons: [String?] = []
     var tasks = PostgresWorkflowStore.TaskColumns()
 
@@ -72,7 +72,8 @@ struct InsertRuns: StoreStatement {
             traceContexts.append(run.traceContext)
             createdAt.append(run.createdAt)
             totals.append(run.tasks.count)
-            for task in run.tasks { tasks.append(run.id, task) }
+            let waits = runLimits[run.workflow] != nil
+            for task in run.tasks { tasks.append(run.id, task, waits: waits) }
         }
     }
 
@@ -87,25 +88,26 @@ struct InsertRuns: StoreStatement {
             INSERT INTO runs (id, workflow, version, status, params, trigger, scheduled_for, trace_context, created_at, tasks_total, waiting_reason)
             SELECT id, workflow, version, 'pending', params, trigger, scheduled_for, trace_context, created_at, tasks_total, waiting_reason FROM v
             ON CONFLICT DO NOTHING
-            RETURNING id, created_at, waiting_reason IS NOT NULL AS waits
+            RETURNING id, created_at
         ), t AS (
             SELECT * FROM unnest(\(tasks.runIDs)::text[], \(tasks.indices)::integer[], \(tasks.ids)::text[], \(tasks.types)::text[],
                                  \(tasks.queues)::text[], \(tasks.priorities)::integer[], \(tasks.dependencyCounts)::integer[],
                                  \(tasks.dependents)::text[], \(tasks.retries)::integer[], \(tasks.delays)::bigint[],
-                                 \(tasks.maxDelays)::bigint[], \(tasks.jitters)::double precision[], \(NullableArray(tasks.timeouts))::bigint[])
-                 AS t(run_id, idx, task_id, type, queue, priority, deps, dependents, retries, retry_delay_ms, max_retry_delay_ms, jitter, timeout_ms)
+                                 \(tasks.maxDelays)::bigint[], \(tasks.jitters)::double precision[], \(NullableArray(tasks.timeouts))::bigint[],
+                                 \(tasks.waits)::boolean[])
+                 AS t(run_id, idx, task_id, type, queue, priority, deps, dependents, retries, retry_delay_ms, max_retry_delay_ms, jitter, timeout_ms, waits)
             WHERE t.run_id IN (SELECT id FROM inserted)
         ), new_tasks AS (
             INSERT INTO tasks (run_id, idx, task_id, type, queue, priority, status, deps_remaining, dependents,
                                retries, retry_delay_ms, max_retry_delay_ms, jitter, timeout_ms, attempts)
-            SELECT run_id, idx, task_id, type, queue, priority, CASE WHEN deps = 0 AND NOT i.waits THEN 'queued' ELSE 'pending' END, deps,
+            SELECT run_id, idx, task_id, type, queue, priority, CASE WHEN deps = 0 AND NOT waits THEN 'queued' ELSE 'pending' END, deps,
                    CASE WHEN dependents = '' THEN '{}'::integer[] ELSE string_to_array(dependents, ',')::integer[] END,
-                   retries, retry_delay_ms, max_retry_delay_ms, jitter, timeout_ms, CASE WHEN deps = 0 AND NOT i.waits THEN 1 ELSE 0 END
-            FROM t JOIN inserted i ON i.id = t.run_id
+                   retries, retry_delay_ms, max_retry_delay_ms, jitter, timeout_ms, CASE WHEN deps = 0 AND NOT waits THEN 1 ELSE 0 END
+            FROM t
         ), first_attempts AS (
             INSERT INTO attempts (run_id, task_idx, number, queue, priority, queued_at, status)
             SELECT t.run_id, t.idx, 1, t.queue, t.priority, i.created_at, 'queued'
-            FROM t JOIN inserted i ON i.id = t.run_id WHERE t.deps = 0 AND NOT i.waits
+            FROM t JOIN inserted i ON i.id = t.run_id WHERE t.deps = 0 AND NOT t.waits
             RETURNING run_id
         ), notified AS (
             SELECT pg_notify('deerflow_work', '') FROM (SELECT 1 FROM first_attempts LIMIT 1) AS queued
