@@ -32,7 +32,9 @@ enum APIRepresentation {
             reason: .init(run.reason),
             rerunOf: .init(run.rerunOf?.rawValue),
             deadline: .init(run.deadline),
-            retries: run.retries)
+            retries: run.retries,
+
+            waitingReason: .init(run.waitingReason))
     }
 
     static func runDetail(_ detail: RunDetail, secrets: Set<String>) throws -> Components.Schemas.RunDetail {
@@ -55,6 +57,7 @@ enum APIRepresentation {
             rerunOf: .init(run.rerunOf?.rawValue),
             deadline: .init(run.deadline),
             retries: run.retries,
+            waitingReason: .init(run.waitingReason),
             tasks: try detail.tasks.map(task))
     }
 
@@ -69,7 +72,8 @@ enum APIRepresentation {
             queue: task.queue,
             status: try value(task.status.rawValue, of: "task status"),
             output: task.output ?? .null,
-            attempts: try task.attempts.map(attempt))
+            attempts: try task.attempts.map(attempt),
+            waitingReason: .init(task.waitingReason))
     }
 
     static func attempt(_ attempt: AttemptRecord) throws -> Components.Schemas.Attempt {

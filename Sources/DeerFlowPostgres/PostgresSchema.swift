@@ -179,6 +179,14 @@ enum PostgresSchema {
             "ALTER TABLE runs ADD COLUMN retries integer NOT NULL DEFAULT 0",
             "CREATE INDEX runs_deadline ON runs (deadline_at) WHERE deadline_at IS NOT NULL AND status IN ('pending', 'running')",
         ],
+        // 6: concurrency limits: max_active_runs per workflow, concurrency per queue; runs waiting for them.
+        // No index of its own: counting a limited workflow's active runs uses runs_active, so runs of
+        // workflows without a limit cost no extra index write.
+        [
+            "ALTER TABLE runs ADD COLUMN waiting_reason text",
+            "CREATE TABLE workflow_limits (workflow text PRIMARY KEY, max_active_runs integer NOT NULL)",
+            "CREATE TABLE queue_limits (queue text PRIMARY KEY, concurrency integer NOT NULL)",
+        ],
     ]
 }
 

@@ -36,11 +36,14 @@ extension PostgresWorkflowStore {
     /// Runs `body` in one READ COMMITTED transaction. A transaction PostgreSQL aborted because of a
     /// deadlock or a serialization failure is run again (a few times) — nothing of it was
     /// committed. Other errors roll back and are thrown as ``DeerFlowError`` `.unavailable`.
-    func transaction<T: Sendable>(_ body: (PostgresSession) async throws -> T) async throws -> T {
+    ///
+    /// - Parameter direct: on a connection of its own rather than the pool's, for what runs
+    ///   before the store's `run()` started the pool (the limits saved at start).
+    func transaction<T: Sendable>(direct: Bool = false, _ body: (PostgresSession) async throws -> T) async throws -> T {
         var retries = 0
         while true {
             do {
-                return try await client.withConnection { connection in
+                return try await withConnection(direct: direct) { connection in
                     let session = PostgresSession(connection: connection, logger: queryLogger)
                     try await session.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
                     do {
@@ -59,6 +62,20 @@ extension PostgresWorkflowStore {
             } catch {
                 throw translate(error)
             }
+        }
+    }
+
+    /// A connection of the pool, or (`direct`) one opened for `body` and closed after it.
+    private func withConnection<T: Sendable>(direct: Bool, _ body: (PostgresConnection) async throws -> T) async throws -> T {
+        guard direct else { return try await client.withConnection(body) }
+        let connection = try await connectDirectly()
+        do {
+            let result = try await body(connection)
+            try? await connection.close()
+            return result
+        } catch {
+            try? await connection.close()
+            throw error
         }
     }
 

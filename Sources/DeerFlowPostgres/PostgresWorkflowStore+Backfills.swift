@@ -73,12 +73,14 @@ extension PostgresWorkflowStore {
     }
 
     public func advanceBackfill(_ id: String, expectedNext: Date, runs: [NewRun], next: Date?) async throws -> [RunRecord] {
-        try await transaction { session in
+        // Backfill runs wait for the workflow's max_active_runs like any other.
+        let limits = try await currentLimits(now: Date())
+        return try await transaction { session in
             // Locks the backfill's row: a second leader or a cancel waits, then sees what this one did.
             guard let row = try await session.rows("SELECT status, next_fire_at FROM backfills WHERE id = \(id) FOR UPDATE").first else { return [] }
             let (status, stored) = try row.decode((String, Date?).self)
             guard status == BackfillStatus.running.rawValue, let stored, abs(stored.timeIntervalSince(expectedNext)) < 0.001 else { return [] }
-            var created = try await Self.insert(runs, in: session).compactMap { $0 }
+            var created = try await Self.insert(runs, runLimits: limits.runLimits, in: session).compactMap { $0 }
             let ids = created.map(\.id.rawValue)
             if !ids.isEmpty {
                 try await session.execute("UPDATE runs SET backfill_id = \(id) WHERE id = ANY(\(ids))")

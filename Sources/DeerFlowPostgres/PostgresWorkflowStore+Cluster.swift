@@ -27,7 +27,8 @@ extension PostgresWorkflowStore {
     /// attempt whose lease expired, as interrupted: they are retried at once (without using a
     /// retry). Attempts locked by another transaction right now are left for the next pass.
     public func reclaim(now: Date, workerTimeout: Duration, deadWorkers: Set<String>) async throws -> [EngineEvent] {
-        try await transaction { session in
+        let limits = try await currentLimits(now: now)
+        return try await transaction { session in
             let silentSince = now.adding(.zero - workerTimeout)
             let lost = try await session.rows("""
                 UPDATE workers SET state = 'lost', busy = 0
@@ -41,7 +42,14 @@ extension PostgresWorkflowStore {
                 WHERE status = 'running' AND (lease_until < \(now) OR worker = ANY(\(lostWorkers.sorted())))
                 ORDER BY id FOR UPDATE SKIP LOCKED
                 """)
-            guard !expired.isEmpty else { return [] }
+            guard !expired.isEmpty else {
+                // The leader's safety net: runs that wait although their workflow has room (a
+                // limit raised by another process, a start that lost a race) start here.
+                if !limits.runLimits.isEmpty {
+                    _ = try await Self.admitWaitingRuns(of: limits.runLimits.keys.sorted(), now: now, in: session)
+                }
+                return []
+            }
             let completions = try expired.map { row in
                 let (id, worker) = try row.decode((Int64, String?).self)
                 let name = worker ?? "unknown"
@@ -50,6 +58,8 @@ extension PostgresWorkflowStore {
             }
             let completed = try await Self.complete(completions, now: now, direct: nil, in: session)
             if !completed.finish.ids.isEmpty { try await session.rows(completed.finish) }
+            _ = try await Self.admitWaitingRuns(of: limits.workflowsToAdmit(after: completed.events), now: now, in: session)
+            if limits.freesQueue(completed.events) { try await session.execute("SELECT pg_notify('deerflow_work', '')") }
             return completed.events
         }
     }
@@ -129,13 +139,14 @@ extension PostgresWorkflowStore {
     /// `(workflow, scheduled_for)` index makes a second fire of the same due time (another process,
     /// a restart) a no-op.
     public func fire(schedule: ScheduleRecord, run: NewRun?) async throws -> RunRecord? {
-        try await transaction { session in
+        let limits = try await currentLimits(now: Date())
+        return try await transaction { session in
             // Locks the schedule's row: a pause committed first is seen, one after waits.
             let paused = try await session.rows("SELECT paused FROM schedules WHERE workflow = \(schedule.workflow) FOR UPDATE")
                 .first?.decode(Bool.self) ?? false
             guard !paused else { return nil }
             var created: RunRecord?
-            if let run { created = try await Self.insert([run], in: session).first ?? nil }
+            if let run { created = try await Self.insert([run], runLimits: limits.runLimits, in: session).first ?? nil }
             try await Self.upsert(schedule, in: session)
             return created
         }

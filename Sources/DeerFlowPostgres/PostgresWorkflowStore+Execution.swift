@@ -14,27 +14,50 @@ extension PostgresWorkflowStore {
     /// lock and read the completing attempts, write the plan (`ApplyCompletions`, which also
     /// starts newly ready dependents on this worker when it asked for that), claim (which also
     /// marks finished runs), COMMIT.
+    ///
+    /// With concurrency limits: newly ready dependents of a limited queue are queued rather than
+    /// started directly; a claim from limited queues locks their `queue_limits` rows first (one
+    /// round trip more); runs finished here let waiting runs of limited workflows start (after
+    /// the claim, with NOTIFY); attempts finished in a limited queue send NOTIFY, as a place
+    /// came free. Without limits, none of this costs anything.
     public func exchange(_ request: ExchangeRequest) async throws -> ExchangeResult {
-        try await transaction { session in
+        let limits = try await currentLimits(now: request.now)
+        return try await transaction { session in
             let claim = request.claim.flatMap { $0.limit > 0 ? $0 : nil }
             var events: [EngineEvent] = []
             var claimed: [ClaimedAttempt] = []
             var finish = FinishRuns()
             var leftReadyQueued = false
+            var completionEvents: [EngineEvent] = []
             if !request.completions.isEmpty {
-                let completed = try await Self.complete(
-                    request.completions, now: request.now, direct: claim?.onlyNewlyReady == true ? claim : nil, in: session)
+                var direct = claim?.onlyNewlyReady == true ? claim : nil
+                if !limits.queueLimits.isEmpty, let queues = direct?.queues {
+                    // Tasks of a limited queue go through the queue, where its limit is checked.
+                    direct?.queues = queues.filter { limits.queueLimits[$0] == nil }
+                }
+                let completed = try await Self.complete(request.completions, now: request.now, direct: direct, in: session)
                 events = completed.events + completed.startEvents
+                completionEvents = completed.events
                 claimed = completed.started
                 finish = completed.finish
                 leftReadyQueued = completed.leftReadyQueued
             }
             if let claim, !claim.onlyNewlyReady {
-                let (attempts, claimEvents) = try await Self.claim(claim, finish: finish, now: request.now, in: session)
+                let caps = try await Self.lockQueueLimits(limits.limitedQueues(among: claim.queues), in: session)
+                // Behind the lock, attempts start now, not when the exchange was sent: after every
+                // attempt whose end made room for them.
+                let claimNow = caps.isEmpty ? request.now : max(request.now, Date())
+                let (attempts, claimEvents) = try await Self.claim(claim, caps: caps, finish: finish, now: claimNow, in: session)
                 claimed += attempts
                 events += claimEvents
             } else if !finish.ids.isEmpty {
                 try await session.rows(finish)
+            }
+            if !completionEvents.isEmpty {
+                let admitted = try await Self.admitWaitingRuns(of: limits.workflowsToAdmit(after: completionEvents), now: request.now, in: session)
+                let freed = limits.freesQueue(completionEvents)
+                if freed { try await session.execute("SELECT pg_notify('deerflow_work', '')") }
+                leftReadyQueued = leftReadyQueued || freed || !admitted.isEmpty
             }
             return ExchangeResult(claimed: claimed, events: events, leftReadyQueued: leftReadyQueued)
         }
@@ -275,8 +298,11 @@ extension PostgresWorkflowStore {
     // MARK: Claiming
 
     /// Claims with one statement (``Claim``), which also marks the runs this exchange finished.
-    static func claim(_ claim: ClaimRequest, finish: FinishRuns, now: Date, in session: PostgresSession) async throws -> ([ClaimedAttempt], [EngineEvent]) {
+    /// `caps`: the limited queues among the claim's, locked by ``lockQueueLimits(_:in:)``.
+    static func claim(_ claim: ClaimRequest, caps: [(queue: String, limit: Int)], finish: FinishRuns, now: Date, in session: PostgresSession) async throws -> ([ClaimedAttempt], [EngineEvent]) {
         var statement = Claim()
+        statement.cappedQueues = caps.map(\.queue)
+        statement.caps = caps.map(\.limit)
         statement.queues = Array(Set(claim.queues)).sorted()
         statement.limit = claim.limit
         statement.worker = claim.worker

@@ -10,26 +10,46 @@ extension PostgresWorkflowStore {
 
     /// Inserts runs (one statement per batch of concurrent triggers).
     func insertBatch(_ runs: [NewRun]) async throws -> [RunRecord?] {
-        try await session { session in
-            try await Self.insert(runs, in: session)
+        let limits = try await currentLimits(now: Date())
+        guard runs.contains(where: { limits.runLimits[$0.workflow] != nil }) else {
+            return try await session { session in
+                try await Self.insert(runs, in: session)
+            }
+        }
+        return try await transaction { session in
+            try await Self.insert(runs, runLimits: limits.runLimits, in: session)
         }
     }
 
     /// Inserts runs, their tasks and the queued first attempts of tasks without dependencies, in
     /// one statement (``InsertRuns``). A scheduled run whose workflow and due time exist already is
     /// skipped: its result is nil.
-    static func insert(_ runs: [NewRun], in session: PostgresSession) async throws -> [RunRecord?] {
+    ///
+    /// Runs of a workflow with a `max_active_runs` (`runLimits`; the caller's transaction) are
+    /// inserted waiting, without attempts, then started in creation order as far as the limit
+    /// allows (``admitWaitingRuns(of:now:in:)``).
+    static func insert(_ runs: [NewRun], runLimits: [String: Int] = [:], in session: PostgresSession) async throws -> [RunRecord?] {
         guard !runs.isEmpty else { return [] }
         var inserted: Set<String> = []
-        for row in try await session.rows(InsertRuns(runs)) {
+        for row in try await session.rows(InsertRuns(runs, runLimits: runLimits)) {
             if let id = try row.decode(String?.self) { inserted.insert(id) }
+        }
+        let limited = runs.filter { inserted.contains($0.id.rawValue) && runLimits[$0.workflow] != nil }
+        var waiting: [String: String] = [:]
+        if !limited.isEmpty {
+            let admitted = Set(try await admitWaitingRuns(of: limited.map(\.workflow), now: limited.map(\.createdAt).max() ?? Date(), in: session))
+            let ids = limited.map(\.id).filter { !admitted.contains($0) }.map(\.rawValue)
+            for row in try await session.rows("SELECT id, waiting_reason FROM runs WHERE id = ANY(\(ids)::text[])") {
+                let (id, reason) = try row.decode((String, String?).self)
+                waiting[id] = reason
+            }
         }
         return runs.map { run in
             guard inserted.contains(run.id.rawValue) else { return nil }
             return RunRecord(
                 id: run.id, workflow: run.workflow, workflowVersion: run.workflowVersion, status: .pending, params: run.params,
                 trigger: run.trigger.kind, scheduledFor: run.scheduledFor, traceContext: run.traceContext, createdAt: run.createdAt,
-                startedAt: nil, finishedAt: nil, progress: RunProgress(total: run.tasks.count), rerunOf: run.rerunOf, deadline: run.deadline)
+                startedAt: nil, finishedAt: nil, progress: RunProgress(total: run.tasks.count), rerunOf: run.rerunOf, deadline: run.deadline, waitingReason: waiting[run.id.rawValue])
         }
     }
 
@@ -48,8 +68,11 @@ extension PostgresWorkflowStore {
         var maxDelays: [Int] = []
         var jitters: [Double] = []
         var timeouts: [Int?] = []
+        /// The task's run waits for a concurrency limit: no attempt yet, whatever its dependencies.
+        var waits: [Bool] = []
 
-        mutating func append(_ runID: RunID, _ task: NewTask) {
+        mutating func append(_ runID: RunID, _ task: NewTask, waits: Bool = false) {
+            self.waits.append(waits)
             runIDs.append(runID.rawValue)
             indices.append(task.index)
             ids.append(task.id)
@@ -96,20 +119,21 @@ extension PostgresWorkflowStore {
 
     static let runColumns = """
         id, workflow, version, status, params, trigger, scheduled_for, trace_context, created_at, started_at, finished_at, tasks_total, \
-        tasks_finished, tasks_failed, backfill_id, reason, rerun_of, deadline_at, retries
+        tasks_finished, tasks_failed, backfill_id, reason, rerun_of, deadline_at, retries, waiting_reason
         """
 
     static func runRecord(_ row: PostgresRow) throws -> RunRecord {
         let (id, workflow, version, status, params, trigger, scheduledFor, traceContext, createdAt, startedAt, finishedAt, total, finished, failed,
-             backfillID, reason, rerunOf, deadline, retries) =
+             backfillID, reason, rerunOf, deadline, retries, waitingReason) =
             try row.decode((String, String, String, String, String, String, Date?, String?, Date, Date?, Date?, Int, Int, Int,
-                            String?, String?, String?, Date?, Int).self)
+                            String?, String?, String?, Date?, Int, String?).self)
         return RunRecord(
             id: RunID(rawValue: id), workflow: workflow, workflowVersion: version, status: RunStatus(rawValue: status) ?? .failed,
             params: StoredParams.decode(params).params, trigger: RunTrigger.Kind(rawValue: trigger) ?? .api, scheduledFor: scheduledFor, traceContext: traceContext,
             createdAt: createdAt, startedAt: startedAt, finishedAt: finishedAt,
             progress: RunProgress(total: total, finished: finished, failed: failed), backfillID: backfillID,
-            reason: reason, rerunOf: rerunOf.map(RunID.init(rawValue:)), deadline: deadline, retries: retries)
+            reason: reason, rerunOf: rerunOf.map(RunID.init(rawValue:)), deadline: deadline, retries: retries,
+            waitingReason: waitingReason)
     }
 
     public func finishedRuns(among ids: [RunID]) async throws -> [RunRecord] {
@@ -203,7 +227,7 @@ extension PostgresWorkflowStore {
                 }
                 var run = try Self.runRecord(row)
                 guard !run.status.isFinished else { return .alreadyFinished(run.status) }
-                let running = try await Self.stop(&run, as: .cancelled, reason: nil, message: "run cancelled before the attempt started", at: now, in: session)
+                let running = try await Self.stop(&run, as: .cancelled, reason: nil, message: "run cancelled before the attempt started", at: now, admitsWaiting: try await currentLimits(now: now).runLimits[run.workflow] != nil, in: session)
                 let event = EngineEvent.runFinished(runID: id, workflow: run.workflow, status: .cancelled, createdAt: run.createdAt, startedAt: run.startedAt, finishedAt: now)
                 return .cancelled(run, runningAttempts: running, events: [event])
             }
@@ -218,7 +242,9 @@ extension PostgresWorkflowStore {
     /// worker completing one of them, whose retry or dependents are then visible), queued attempts
     /// are dropped after that, then tasks, then the run. Throws ``RunFinishedMeanwhile`` (the
     /// caller's transaction rolls back) when the run finished meanwhile. Returns the running attempts.
-    static func stop(_ run: inout RunRecord, as status: RunStatus, reason: String?, message: String, at now: Date, in session: PostgresSession) async throws -> [AttemptID] {
+    static func stop(
+        _ run: inout RunRecord, as status: RunStatus, reason: String?, message: String, at now: Date, admitsWaiting: Bool, in session: PostgresSession
+    ) async throws -> [AttemptID] {
         let runID = run.id.rawValue
         try await session.execute("""
             UPDATE attempts SET status = 'cancelled', finished_at = \(now), error = \(message)
@@ -234,13 +260,18 @@ extension PostgresWorkflowStore {
             """)
         try await session.execute("UPDATE tasks SET status = 'cancelled' WHERE run_id = \(runID) AND status IN ('pending', 'queued')")
         let updated = try await session.rows("""
-            UPDATE runs SET status = \(status.rawValue), finished_at = \(now), reason = \(reason)
+            UPDATE runs SET status = \(status.rawValue), finished_at = \(now), reason = \(reason), waiting_reason = NULL
             WHERE id = \(runID) AND status IN ('pending', 'running') RETURNING id
             """)
         guard !updated.isEmpty else { throw RunFinishedMeanwhile() }
+        if admitsWaiting, run.waitingReason == nil {
+            // Its place under max_active_runs goes to the next waiting run.
+            _ = try await Self.admitWaitingRuns(of: [run.workflow], now: now, in: session)
+        }
         run.status = status
         run.finishedAt = now
         run.reason = reason
+        run.waitingReason = nil
         return running.sorted()
     }
 
@@ -263,7 +294,9 @@ extension PostgresWorkflowStore {
                     guard let row = try await session.rows("SELECT \(unescaped: Self.runColumns) FROM runs WHERE id = \(id)").first else { return nil }
                     var run = try Self.runRecord(row)
                     guard !run.status.isFinished, let deadline = run.deadline, deadline <= now else { return nil }
-                    let running = try await Self.stop(&run, as: .failed, reason: RunReason.timeout, message: "run timed out before the attempt started", at: now, in: session)
+                    let running = try await Self.stop(
+                        &run, as: .failed, reason: RunReason.timeout, message: "run timed out before the attempt started", at: now,
+                        admitsWaiting: try await currentLimits(now: now).runLimits[run.workflow] != nil, in: session)
                     return (run, running)
                 }
                 guard let (run, running) = stopped else { continue }

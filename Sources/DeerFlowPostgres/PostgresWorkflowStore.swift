@@ -37,6 +37,8 @@ public final class PostgresWorkflowStore: WorkflowStore, OutboxStore, StateStore
     let notifier = WorkNotifier()
     /// Concurrent triggers are inserted together, one transaction per batch.
     let runInserts: GroupCommit<NewRun, RunRecord?>
+    /// The stored concurrency limits, as last read (``LimitSnapshot``).
+    package let limitCache = LimitCache()
 
     /// Creates a store; `prepare()` connects and migrates.
     ///
@@ -94,7 +96,7 @@ public final class PostgresWorkflowStore: WorkflowStore, OutboxStore, StateStore
     /// One connection outside the pool, so that a wrong password or a missing database fails at
     /// once with PostgreSQL's message (the pool would keep retrying); a refused connection is
     /// retried until the connect timeout (the server may be starting).
-    private func connectDirectly() async throws -> PostgresConnection {
+    func connectDirectly() async throws -> PostgresConnection {
         let deadline = ContinuousClock.now + configuration.connectTimeout
         let settings = try configuration.connectionConfiguration(purpose: "")
         while true {

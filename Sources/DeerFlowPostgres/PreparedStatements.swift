@@ -56,12 +56,16 @@ struct InsertRuns: StoreStatement {
     var timeouts: [Int?] = []
     var deadlines: [Date?] = []
     var rerunOf: [String?] = []
+    /// Per run: why it waits (its workflow has a `max_active_runs`), or nil. A waiting run's tasks
+    /// (`tasks.waits`) get no attempts; ``AdmitRuns`` starts it.
+    var waitingReasons: [String?] = []
     var tasks = PostgresWorkflowStore.TaskColumns()
 
     init() {}
 
-    init(_ runs: [NewRun]) {
+    init(_ runs: [NewRun], runLimits: [String: Int] = [:]) {
         for run in runs {
+            waitingReasons.append(runLimits[run.workflow].map { ConcurrencyReason.runs(limit: $0) })
             runIDs.append(run.id.rawValue)
             workflows.append(run.workflow)
             versions.append(run.workflowVersion)
@@ -74,7 +78,8 @@ struct InsertRuns: StoreStatement {
             timeouts.append(run.timeout.map { Int($0.milliseconds) })
             deadlines.append(run.deadline)
             rerunOf.append(run.rerunOf?.rawValue)
-            for task in run.tasks { tasks.append(run.id, task) }
+            let waits = runLimits[run.workflow] != nil
+            for task in run.tasks { tasks.append(run.id, task, waits: waits) }
         }
     }
 
@@ -84,33 +89,34 @@ struct InsertRuns: StoreStatement {
             SELECT * FROM unnest(\(runIDs)::text[], \(workflows)::text[], \(versions)::text[], \(params)::text[], \(triggers)::text[],
                                  \(NullableArray(scheduledFor))::timestamptz[], \(NullableArray(traceContexts))::text[],
                                  \(createdAt)::timestamptz[], \(totals)::integer[], \(NullableArray(timeouts))::bigint[],
-                                 \(NullableArray(deadlines))::timestamptz[], \(NullableArray(rerunOf))::text[])
-                 AS v(id, workflow, version, params, trigger, scheduled_for, trace_context, created_at, tasks_total, timeout_ms, deadline_at, rerun_of)
+                                 \(NullableArray(deadlines))::timestamptz[], \(NullableArray(rerunOf))::text[], \(NullableArray(waitingReasons))::text[])
+                 AS v(id, workflow, version, params, trigger, scheduled_for, trace_context, created_at, tasks_total, timeout_ms, deadline_at, rerun_of, waiting_reason)
         ), inserted AS (
             INSERT INTO runs (id, workflow, version, status, params, trigger, scheduled_for, trace_context, created_at, tasks_total,
-                              timeout_ms, deadline_at, rerun_of)
+                              timeout_ms, deadline_at, rerun_of, waiting_reason)
             SELECT id, workflow, version, 'pending', params, trigger, scheduled_for, trace_context, created_at, tasks_total,
-                   timeout_ms, deadline_at, rerun_of FROM v
+                   timeout_ms, deadline_at, rerun_of, waiting_reason FROM v
             ON CONFLICT DO NOTHING
             RETURNING id, created_at
         ), t AS (
             SELECT * FROM unnest(\(tasks.runIDs)::text[], \(tasks.indices)::integer[], \(tasks.ids)::text[], \(tasks.types)::text[],
                                  \(tasks.queues)::text[], \(tasks.priorities)::integer[], \(tasks.dependencyCounts)::integer[],
                                  \(tasks.dependents)::text[], \(tasks.retries)::integer[], \(tasks.delays)::bigint[],
-                                 \(tasks.maxDelays)::bigint[], \(tasks.jitters)::double precision[], \(NullableArray(tasks.timeouts))::bigint[])
-                 AS t(run_id, idx, task_id, type, queue, priority, deps, dependents, retries, retry_delay_ms, max_retry_delay_ms, jitter, timeout_ms)
+                                 \(tasks.maxDelays)::bigint[], \(tasks.jitters)::double precision[], \(NullableArray(tasks.timeouts))::bigint[],
+                                 \(tasks.waits)::boolean[])
+                 AS t(run_id, idx, task_id, type, queue, priority, deps, dependents, retries, retry_delay_ms, max_retry_delay_ms, jitter, timeout_ms, waits)
             WHERE t.run_id IN (SELECT id FROM inserted)
         ), new_tasks AS (
             INSERT INTO tasks (run_id, idx, task_id, type, queue, priority, status, deps_remaining, dependents,
                                retries, retry_delay_ms, max_retry_delay_ms, jitter, timeout_ms, attempts)
-            SELECT run_id, idx, task_id, type, queue, priority, CASE WHEN deps = 0 THEN 'queued' ELSE 'pending' END, deps,
+            SELECT run_id, idx, task_id, type, queue, priority, CASE WHEN deps = 0 AND NOT waits THEN 'queued' ELSE 'pending' END, deps,
                    CASE WHEN dependents = '' THEN '{}'::integer[] ELSE string_to_array(dependents, ',')::integer[] END,
-                   retries, retry_delay_ms, max_retry_delay_ms, jitter, timeout_ms, CASE WHEN deps = 0 THEN 1 ELSE 0 END
+                   retries, retry_delay_ms, max_retry_delay_ms, jitter, timeout_ms, CASE WHEN deps = 0 AND NOT waits THEN 1 ELSE 0 END
             FROM t
         ), first_attempts AS (
             INSERT INTO attempts (run_id, task_idx, number, queue, priority, queued_at, status)
             SELECT t.run_id, t.idx, 1, t.queue, t.priority, i.created_at, 'queued'
-            FROM t JOIN inserted i ON i.id = t.run_id WHERE t.deps = 0
+            FROM t JOIN inserted i ON i.id = t.run_id WHERE t.deps = 0 AND NOT t.waits
             RETURNING run_id
         ), notified AS (
             SELECT pg_notify('deerflow_work', '') FROM (SELECT 1 FROM first_attempts LIMIT 1) AS queued
@@ -340,6 +346,11 @@ struct Claim: StoreStatement {
     var now = Date(timeIntervalSince1970: 0)
     var leaseUntil = Date(timeIntervalSince1970: 0)
     var finish = FinishRuns()
+    /// The limited queues among `queues` and their concurrency limits; their rows in
+    /// `queue_limits` are locked by the transaction already (``LockQueueLimits``), so the running
+    /// attempts counted here cannot change before COMMIT. Empty without limits.
+    var cappedQueues: [String] = []
+    var caps: [Int] = []
 
     init() {}
 
@@ -349,12 +360,16 @@ struct Claim: StoreStatement {
             UPDATE runs r SET status = v.status, finished_at = \(finish.now)
             FROM unnest(\(finish.ids)::text[], \(finish.statuses)::text[]) AS v(id, status)
             WHERE r.id = v.id
+        ), caps AS (
+            SELECT c.queue, greatest(0, c.cap - (SELECT count(*) FROM attempts a WHERE a.status = 'running' AND a.queue = c.queue)) AS free
+            FROM unnest(\(cappedQueues)::text[], \(caps)::integer[]) AS c(queue, cap)
         ), picked AS MATERIALIZED (
             SELECT c.id FROM unnest(\(queues)::text[]) AS q(name)
+            LEFT JOIN caps ON caps.queue = q.name
             CROSS JOIN LATERAL (
                 SELECT id, priority, queued_at FROM attempts
                 WHERE status = 'queued' AND queue = q.name AND queued_at <= \(now)
-                ORDER BY priority DESC, queued_at, id LIMIT \(limit)
+                ORDER BY priority DESC, queued_at, id LIMIT least(\(limit), coalesce(caps.free, \(limit)))
                 FOR UPDATE SKIP LOCKED
             ) c
             ORDER BY c.priority DESC, c.queued_at, c.id LIMIT \(limit)
@@ -411,6 +426,62 @@ struct Heartbeat: StoreStatement {
         SELECT a.id FROM attempts a
         WHERE a.id = ANY(\(running))
           AND (a.status <> 'running' OR a.worker IS DISTINCT FROM \(worker.id) OR a.stop_requested)
+        """
+    }
+}
+
+/// Starts the oldest waiting runs of workflows while their `max_active_runs` allows (all of
+/// them for a workflow without a limit: `limits` nil): their tasks without dependencies get
+/// queued attempts (NOTIFY). The `workflow_limits` rows are locked by the transaction already,
+/// so the active runs counted here cannot change before COMMIT. Also writes the waiting reason
+/// of the runs left waiting (the limit may have changed). Returns the ids of the runs started.
+struct AdmitRuns: StoreStatement {
+    var workflows: [String] = []
+    var limits: [Int?] = []
+    var reasons: [String?] = []
+    var now = Date(timeIntervalSince1970: 0)
+
+    init() {}
+
+    var query: PostgresQuery {
+        """
+        WITH l AS (
+            SELECT * FROM unnest(\(workflows)::text[], \(NullableArray(limits))::integer[], \(NullableArray(reasons))::text[])
+                 AS l(workflow, max_active, reason)
+        ), active AS (
+            SELECT r.workflow, count(*) AS n FROM runs r JOIN l ON l.workflow = r.workflow
+            WHERE r.status IN ('pending', 'running') AND r.waiting_reason IS NULL
+            GROUP BY r.workflow
+        ), ranked AS MATERIALIZED (
+            SELECT r.id, r.workflow, row_number() OVER (PARTITION BY r.workflow ORDER BY r.id) AS k
+            FROM runs r JOIN l ON l.workflow = r.workflow
+            WHERE r.status IN ('pending', 'running') AND r.waiting_reason IS NOT NULL
+        ), pick AS MATERIALIZED (
+            SELECT r.id FROM runs r JOIN ranked k ON k.id = r.id JOIN l ON l.workflow = k.workflow
+            LEFT JOIN active a ON a.workflow = k.workflow
+            WHERE l.max_active IS NULL OR k.k <= l.max_active - coalesce(a.n, 0)
+            ORDER BY r.id FOR UPDATE OF r
+        ), admitted AS (
+            UPDATE runs r SET waiting_reason = NULL FROM pick
+            WHERE r.id = pick.id AND r.status = 'pending' AND r.waiting_reason IS NOT NULL
+            RETURNING r.id
+        ), reasons AS (
+            UPDATE runs r SET waiting_reason = l.reason FROM l
+            WHERE r.workflow = l.workflow AND l.reason IS NOT NULL AND r.status IN ('pending', 'running')
+              AND r.waiting_reason IS NOT NULL AND r.waiting_reason <> l.reason AND r.id NOT IN (SELECT id FROM pick)
+        ), roots AS (
+            UPDATE tasks t SET status = 'queued', attempts = 1 FROM admitted a
+            WHERE t.run_id = a.id AND t.status = 'pending' AND t.deps_remaining <= 0
+            RETURNING t.run_id, t.idx, t.queue, t.priority
+        ), queued AS (
+            INSERT INTO attempts (run_id, task_idx, number, queue, priority, queued_at, status)
+            SELECT run_id, idx, 1, queue, priority, \(now), 'queued' FROM roots
+            RETURNING run_id
+        ), notified AS (
+            SELECT pg_notify('deerflow_work', '') FROM (SELECT 1 FROM queued LIMIT 1) AS due
+        )
+        SELECT id FROM admitted
+        UNION ALL SELECT NULL FROM notified
         """
     }
 }

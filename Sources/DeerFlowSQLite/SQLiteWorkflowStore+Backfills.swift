@@ -74,12 +74,14 @@ extension SQLiteWorkflowStore {
     }
 
     public func advanceBackfill(_ id: String, expectedNext: Date, runs: [NewRun], next: Date?) async throws -> [RunRecord] {
-        try await writer.transaction { db in
+        // Backfill runs wait for the workflow's max_active_runs like any other.
+        let limits = try await currentLimits(now: Date())
+        return try await writer.transaction { db in
             guard let row = try await db.rows("SELECT status, next_fire_at FROM backfills WHERE id = ?", [.text(id)]).first,
                   row.string("status") == BackfillStatus.running.rawValue,
                   let stored = row.date("next_fire_at"), Column.micros(stored) == Column.micros(expectedNext)
             else { return [] }
-            var created = try await Self.insert(runs, into: db).compactMap { $0 }
+            var created = try await Self.insert(runs, runLimits: limits.runLimits, into: db).compactMap { $0 }
             for chunk in created.chunked(into: 900) {
                 _ = try await db.rows(
                     "UPDATE runs SET backfill_id = ? WHERE id IN (\(placeholders(chunk.count)))",

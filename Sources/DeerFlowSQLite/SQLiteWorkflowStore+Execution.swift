@@ -5,20 +5,26 @@ import SQLiteNIO
 
 extension SQLiteWorkflowStore {
     public func exchange(_ request: ExchangeRequest) async throws -> ExchangeResult {
-        try await writer.transaction { db in
+        let limits = try await currentLimits(now: request.now)
+        return try await writer.transaction { db in
             var completed = Completed()
+            var leftReadyQueued = false
             if !request.completions.isEmpty {
                 completed = try await Self.complete(request.completions, now: request.now, in: db)
+                // Finished runs free places under max_active_runs; finished attempts of a limited
+                // queue free places in it: claim from the queues again at once.
+                let admitted = try await Self.admitWaitingRuns(of: limits.workflowsToAdmit(after: completed.events), now: request.now, in: db)
+                leftReadyQueued = !admitted.isEmpty || limits.freesQueue(completed.events)
             }
             var events = completed.events
             var claimed: [ClaimedAttempt] = []
             var direct: [ReadyTask] = []
-            var leftReadyQueued = false
             if let claim = request.claim, claim.limit > 0, claim.onlyNewlyReady {
                 let queues = Set(claim.queues)
                 let ready = completed.ready.filter { queues.contains($0.queue) }
-                direct = Array(ready.prefix(claim.limit))
-                leftReadyQueued = ready.count > direct.count
+                // Tasks of a limited queue go through the queue, where its limit is checked.
+                direct = Array(ready.lazy.filter { limits.queueLimits[$0.queue] == nil }.prefix(claim.limit))
+                leftReadyQueued = leftReadyQueued || ready.count > direct.count
             }
             let directKeys = Set(direct.map(\.key))
             try await Self.queue(completed.ready.filter { !directKeys.contains($0.key) }, now: request.now, in: db)
@@ -29,7 +35,11 @@ extension SQLiteWorkflowStore {
                     events += startEvents
                 }
                 if !claim.onlyNewlyReady {
-                    let (attempts, claimEvents) = try await Self.claim(claim, now: request.now, in: db)
+                    let limited = limits.limitedQueues(among: claim.queues)
+                    // Inside the write transaction, attempts of a limited queue start now, not when
+                    // the exchange was sent: after every attempt whose end made room for them.
+                    let claimNow = limited.isEmpty ? request.now : max(request.now, Date())
+                    let (attempts, claimEvents) = try await Self.claim(claim, limited: limited, now: claimNow, in: db)
                     claimed += attempts
                     events += claimEvents
                 }
@@ -294,9 +304,14 @@ extension SQLiteWorkflowStore {
 
     /// Claims up to `limit` ready attempts from the worker's queues, highest priority first, then
     /// oldest; one indexed query per queue, merged.
-    static func claim(_ claim: ClaimRequest, now: Date, in db: SQLiteConnection) async throws -> ([ClaimedAttempt], [EngineEvent]) {
+    /// Queues with a concurrency limit (`limited`) give at most as many attempts as they have
+    /// free places.
+    static func claim(_ claim: ClaimRequest, limited: [String], now: Date, in db: SQLiteConnection) async throws -> ([ClaimedAttempt], [EngineEvent]) {
         var candidates: [SQLiteRow] = []
+        let capacity = limited.isEmpty ? [:] : try await queueCapacity(limited, in: db)
         for queue in Set(claim.queues).sorted() {
+            let limit = min(claim.limit, capacity[queue] ?? claim.limit)
+            guard limit > 0 else { continue }
             candidates += try await db.rows(
                 """
                 SELECT a.id, a.run_id, a.task_idx, a.number, a.queue, a.priority, a.queued_at,
@@ -308,7 +323,7 @@ extension SQLiteWorkflowStore {
                 WHERE a.status = 'queued' AND a.queue = ? AND a.queued_at <= ?
                 ORDER BY a.priority DESC, a.queued_at, a.id
                 LIMIT ?
-                """, [.text(queue), Column.time(now), .integer(claim.limit)])
+                """, [.text(queue), Column.time(now), .integer(limit)])
         }
         if claim.queues.count > 1 {
             candidates.sort { lhs, rhs in
@@ -399,7 +414,13 @@ extension SQLiteWorkflowStore {
     }
 
     public func reclaim(now: Date, workerTimeout: Duration, deadWorkers: Set<String>) async throws -> [EngineEvent] {
-        try await writer.transaction { db in
+        let limits = try await currentLimits(now: now)
+        return try await writer.transaction { db in
+            // The leader's safety net: runs that wait although their workflow has room (a limit
+            // another process raised) start here.
+            if !limits.runLimits.isEmpty {
+                _ = try await Self.admitWaitingRuns(of: limits.runLimits.keys.sorted(), now: now, in: db)
+            }
             let silentSince = now.adding(.zero - workerTimeout)
             let lost = try await db.rows(
                 "UPDATE workers SET state = 'lost', busy = 0 WHERE state = 'active' AND (last_seen < ? OR id IN (\(placeholders(deadWorkers.count)))) RETURNING id",
@@ -419,6 +440,7 @@ extension SQLiteWorkflowStore {
             }
             let completed = try await Self.complete(completions, now: now, in: db)
             try await Self.queue(completed.ready, now: now, in: db)
+            _ = try await Self.admitWaitingRuns(of: limits.workflowsToAdmit(after: completed.events), now: now, in: db)
             return completed.events
         }
     }
@@ -466,11 +488,12 @@ extension SQLiteWorkflowStore {
     }
 
     public func fire(schedule: ScheduleRecord, run: NewRun?) async throws -> RunRecord? {
-        try await writer.transaction { db in
+        let limits = try await currentLimits(now: Date())
+        return try await writer.transaction { db in
             let paused = try await db.rows("SELECT paused FROM schedules WHERE workflow = ?", [.text(schedule.workflow)]).first?.int("paused") ?? 0
             guard paused == 0 else { return nil }
             var created: RunRecord?
-            if let run { created = try await Self.insert([run], into: db).first ?? nil }
+            if let run { created = try await Self.insert([run], runLimits: limits.runLimits, into: db).first ?? nil }
             try await Self.upsert(schedule, in: db)
             return created
         }

@@ -12,44 +12,49 @@ extension SQLiteWorkflowStore {
     /// attempts of tasks without dependencies. A scheduled run whose workflow and due time exist
     /// already is skipped: its result is nil.
     func insertBatch(_ runs: [NewRun]) async throws -> [RunRecord?] {
-        try await writer.transaction { db in
-            try await Self.insert(runs, into: db)
+        let limits = try await currentLimits(now: Date())
+        return try await writer.transaction { db in
+            try await Self.insert(runs, runLimits: limits.runLimits, into: db)
         }
     }
 
-    static func insert(_ runs: [NewRun], into db: SQLiteConnection) async throws -> [RunRecord?] {
+    /// Inserts runs. Runs of a workflow with a `max_active_runs` (`runLimits`) are inserted
+    /// waiting, without attempts, and then started in creation order as far as the limit allows.
+    static func insert(_ runs: [NewRun], runLimits: [String: Int], into db: SQLiteConnection) async throws -> [RunRecord?] {
         var inserted: Set<String> = []
         for chunk in runs.chunked(into: 1000) {
             var binds: [SQLiteData] = []
-            binds.reserveCapacity(chunk.count * 12)
+            binds.reserveCapacity(chunk.count * 13)
             for run in chunk {
                 binds += [
                     .text(run.id.rawValue), .text(run.workflow), .text(run.workflowVersion), .text(JSONValue.object(run.params).compactJSON),
                     .text(run.trigger.kind.rawValue), Column.time(run.scheduledFor), Column.text(run.traceContext), Column.time(run.createdAt),
                     .integer(run.tasks.count), Column.int(run.timeout.map { Int($0.milliseconds) }), Column.time(run.deadline),
                     Column.text(run.rerunOf?.rawValue),
+                    Column.text(runLimits[run.workflow].map { ConcurrencyReason.runs(limit: $0) }),
                 ]
             }
             let rows = try await db.rows(valuesStatement(
                 """
                 INSERT INTO runs (id, workflow, version, status, params, trigger, scheduled_for, trace_context, created_at, tasks_total,
-                                  timeout_ms, deadline_at, rerun_of)
+                                  timeout_ms, deadline_at, rerun_of, waiting_reason)
                 SELECT v.column1, v.column2, v.column3, 'pending', v.column4, v.column5, v.column6, v.column7, v.column8, v.column9,
-                       v.column10, v.column11, v.column12
+                       v.column10, v.column11, v.column12, v.column13
                 {values}
                 WHERE true
                 ON CONFLICT DO NOTHING
                 RETURNING id
-                """, rows: chunk.count, columns: 12), binds)
+                """, rows: chunk.count, columns: 13), binds)
             for row in rows { inserted.insert(row.string("id")) }
         }
         let created = runs.filter { inserted.contains($0.id.rawValue) }
-        var taskRows: [(RunID, NewTask)] = []
+        var taskRows: [(RunID, NewTask, Bool)] = []
         var firstAttempts: [CompletionPlan.NewAttempt] = []
         for run in created {
+            let waits = runLimits[run.workflow] != nil
             for task in run.tasks {
-                taskRows.append((run.id, task))
-                if task.dependencyCount == 0 {
+                taskRows.append((run.id, task, waits))
+                if task.dependencyCount == 0 && !waits {
                     firstAttempts.append(.init(runID: run.id, taskIndex: task.index, number: 1, queue: task.queue, priority: task.priority, queuedAt: run.createdAt))
                 }
             }
@@ -58,8 +63,9 @@ extension SQLiteWorkflowStore {
         for chunk in taskRows.chunked(into: 2000) {
             var binds: [SQLiteData] = []
             binds.reserveCapacity(chunk.count * 15)
-            for (runID, task) in chunk {
-                let root = task.dependencyCount == 0
+            for (runID, task, waits) in chunk {
+                // A waiting run's first tasks stay pending, without attempts, until it starts.
+                let root = task.dependencyCount == 0 && !waits
                 binds += [
                     .text(runID.rawValue), .integer(task.index), .text(task.id), .text(task.type), .text(task.queue),
                     .integer(task.priority), .text(root ? "queued" : "pending"),
@@ -77,12 +83,21 @@ extension SQLiteWorkflowStore {
                 """, binds)
         }
         try await insertAttempts(firstAttempts, into: db)
+        let limited = Set(created.map(\.workflow).filter { runLimits[$0] != nil })
+        var waiting: [String: String] = [:]
+        if !limited.isEmpty {
+            let admitted = Set(try await admitWaitingRuns(of: limited.sorted(), now: created.map(\.createdAt).max() ?? Date(), in: db))
+            for run in created where runLimits[run.workflow] != nil && !admitted.contains(run.id) {
+                let reason = try await db.rows("SELECT waiting_reason FROM runs WHERE id = ?", [.text(run.id.rawValue)]).first?.optionalString("waiting_reason")
+                waiting[run.id.rawValue] = reason
+            }
+        }
         return runs.map { run in
             guard inserted.contains(run.id.rawValue) else { return nil }
             return RunRecord(
                 id: run.id, workflow: run.workflow, workflowVersion: run.workflowVersion, status: .pending, params: run.params,
                 trigger: run.trigger.kind, scheduledFor: run.scheduledFor, traceContext: run.traceContext, createdAt: run.createdAt,
-                startedAt: nil, finishedAt: nil, progress: RunProgress(total: run.tasks.count), rerunOf: run.rerunOf, deadline: run.deadline)
+                startedAt: nil, finishedAt: nil, progress: RunProgress(total: run.tasks.count), rerunOf: run.rerunOf, deadline: run.deadline, waitingReason: waiting[run.id.rawValue])
         }
     }
 
@@ -144,7 +159,8 @@ extension SQLiteWorkflowStore {
             progress: RunProgress(total: row.int("tasks_total"), finished: row.int("tasks_finished"), failed: row.int("tasks_failed")),
             backfillID: row.optionalString("backfill_id"),
             reason: row.optionalString("reason"), rerunOf: row.optionalString("rerun_of").map(RunID.init(rawValue:)),
-            deadline: row.date("deadline_at"), retries: row.int("retries"))
+            deadline: row.date("deadline_at"), retries: row.int("retries"),
+            waitingReason: row.optionalString("waiting_reason"))
     }
 
     public func finishedRuns(among ids: [RunID]) async throws -> [RunRecord] {
@@ -255,7 +271,7 @@ extension SQLiteWorkflowStore {
             guard let row = try await db.rows("SELECT * FROM runs WHERE id = ?", [.text(id.rawValue)]).first else { return .notFound }
             var run = try Self.runRecord(row)
             guard !run.status.isFinished else { return .alreadyFinished(run.status) }
-            let running = try await Self.stop(&run, as: .cancelled, reason: nil, message: "run cancelled before the attempt started", at: now, in: db)
+            let running = try await Self.stop(&run, as: .cancelled, reason: nil, message: "run cancelled before the attempt started", at: now, admitsWaiting: true, in: db)
             let event = EngineEvent.runFinished(runID: id, workflow: run.workflow, status: .cancelled, createdAt: run.createdAt, startedAt: run.startedAt, finishedAt: now)
             return .cancelled(run, runningAttempts: running, events: [event])
         }
@@ -263,19 +279,27 @@ extension SQLiteWorkflowStore {
 
     /// Ends an unfinished run with `status`: queued attempts are dropped with `message`, running
     /// ones flagged to stop, pending and queued tasks cancelled. Returns the running attempts.
-    static func stop(_ run: inout RunRecord, as status: RunStatus, reason: String?, message: String, at now: Date, in db: SQLiteConnection) async throws -> [AttemptID] {
+    static func stop(
+        _ run: inout RunRecord, as status: RunStatus, reason: String?, message: String, at now: Date, admitsWaiting: Bool, in db: SQLiteConnection
+    ) async throws -> [AttemptID] {
         let runID = SQLiteData.text(run.id.rawValue)
         _ = try await db.rows(
-            "UPDATE runs SET status = ?, finished_at = ?, reason = ? WHERE id = ?", [.text(status.rawValue), Column.time(now), Column.text(reason), runID])
+            "UPDATE runs SET status = ?, finished_at = ?, reason = ?, waiting_reason = NULL WHERE id = ?",
+            [.text(status.rawValue), Column.time(now), Column.text(reason), runID])
         _ = try await db.rows(
             "UPDATE attempts SET status = 'cancelled', finished_at = ?, error = ? WHERE run_id = ? AND status = 'queued'",
             [Column.time(now), .text(message), runID])
         let running = try await db.rows(
             "UPDATE attempts SET stop_requested = 1 WHERE run_id = ? AND status = 'running' RETURNING id", [runID])
         _ = try await db.rows("UPDATE tasks SET status = 'cancelled' WHERE run_id = ? AND status IN ('pending', 'queued')", [runID])
+        if admitsWaiting, run.waitingReason == nil {
+            // Its place under max_active_runs goes to the next waiting run.
+            _ = try await Self.admitWaitingRuns(of: [run.workflow], now: now, in: db)
+        }
         run.status = status
         run.finishedAt = now
         run.reason = reason
+        run.waitingReason = nil
         return running.map { AttemptID($0.int("id")) }
     }
 
@@ -288,7 +312,8 @@ extension SQLiteWorkflowStore {
             for row in rows {
                 var run = try Self.runRecord(row)
                 let deadline = run.deadline ?? now
-                sweep.runningAttempts += try await Self.stop(&run, as: .failed, reason: RunReason.timeout, message: "run timed out before the attempt started", at: now, in: db)
+                sweep.runningAttempts += try await Self.stop(
+                    &run, as: .failed, reason: RunReason.timeout, message: "run timed out before the attempt started", at: now, admitsWaiting: true, in: db)
                 sweep.runs.append(run)
                 sweep.events += [
                     .runTimedOut(runID: run.id, workflow: run.workflow, deadline: deadline, at: now),

@@ -28,6 +28,8 @@ public final class SQLiteWorkflowStore: WorkflowStore, OutboxStore, StateStore, 
     private let closed = Mutex(false)
     /// Concurrent triggers are inserted together, one transaction per batch.
     let runInserts: GroupCommit<NewRun, RunRecord?>
+    /// The stored concurrency limits, as last read (``LimitSnapshot``).
+    package let limitCache = LimitCache()
 
     /// Creates a store for a file; `prepare()` opens it, creating the directory and schema.
     public init(path: String, logger: Logger = Logger(label: "deerflow.sqlite")) {

@@ -79,6 +79,43 @@ struct LimitsTests {
         #expect(loaded.timeout == .seconds(5400))
     }
 
+    @Test("max_active_runs is read, bounded and located")
+    func maxActiveRuns() throws {
+        let definition = try WorkflowFileLoader.parse(yaml: "name: etl\nmax_active_runs: 2\ntasks: [{id: a, type: noop}]\n", file: "etl.yaml")
+        #expect(definition.maxActiveRuns == 2)
+        #expect(try WorkflowFileLoader.parse(yaml: "name: etl\ntasks: [{id: a, type: noop}]\n", file: "etl.yaml").maxActiveRuns == nil)
+        for (value, message) in [("0", "must be between 1 and 10000, got 0"), ("20000", "must be between 1 and 10000, got 20000")] {
+            let errors = Self.loadErrors("name: etl\nmax_active_runs: \(value)\ntasks: [{id: a, type: noop}]\n")
+            #expect(errors.map(\.key) == ["max_active_runs"], "\(errors)")
+            #expect(errors.first?.line == 2)
+            #expect(errors.first?.message == message)
+        }
+        // A definition built in Swift is checked the same way.
+        let swift = WorkflowDefinition(name: "etl", tasks: [TaskDefinition(id: "a", type: "noop", action: .noop)], maxActiveRuns: 0)
+        #expect(swift.validationIssues().map(\.path) == ["max_active_runs"])
+    }
+
+    @Test("deerflow.yaml's queue concurrency limits are read, bounded and located")
+    func queueConcurrency() throws {
+        let file = try ServerConfigFile.parse(yaml: "queues:\n  reports: {concurrency: 2}\n  etl:\n    concurrency: 5\n", file: "deerflow.yaml", environment: [:])
+        #expect(file.queueConcurrency == ["reports": 2, "etl": 5])
+        #expect(try ServerConfigFile.parse(yaml: "worker: {slots: 2}\n", file: "deerflow.yaml", environment: [:]).queueConcurrency == nil)
+        #expect(try ServerConfigFile.parse(yaml: "queues: {}\n", file: "deerflow.yaml", environment: [:]).queueConcurrency == [:])
+        for (yaml, key) in [
+            ("queues:\n  reports: {concurrency: 0}", "queues.reports.concurrency"),
+            ("queues:\n  reports: {limit: 2}", "queues.reports.limit"),
+            ("queues:\n  reports: {}", "queues.reports.concurrency"),
+        ] {
+            do {
+                _ = try ServerConfigFile.parse(yaml: yaml, file: "deerflow.yaml", environment: [:])
+                Issue.record("\(yaml) was accepted")
+            } catch {
+                #expect(error.errors.first?.key == key, "\(error.errors)")
+                #expect(error.errors.first?.line == 2)
+            }
+        }
+    }
+
     @Test("a sleep task's duration is bounded too")
     func sleepDuration() {
         let errors = Self.loadErrors("""

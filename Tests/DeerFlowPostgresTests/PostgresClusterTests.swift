@@ -58,6 +58,26 @@ struct PostgresClusterTests {
         }
     }
 
+    @Test("concurrency limits hold across processes: 2 servers and 2 workers never run more than 2 attempts of a queue with concurrency 2, nor 2 runs of a workflow with max_active_runs 1")
+    func concurrencyLimits() async throws {
+        try await withTestDatabase("limits") { database in
+            let directory = try TemporaryDirectory()
+            defer { directory.remove() }
+            try directory.write("workflows/reports.yaml", ConcurrencyScenario.reportsWorkflow(width: 8))
+            try directory.write("workflows/serial.yaml", ConcurrencyScenario.serialWorkflow)
+            try directory.write("config/deerflow.yaml", ConcurrencyScenario.config)
+            let workflows = directory.file("workflows")
+            let config = directory.file("config")
+            let servers = try (0..<2).map { _ in try ServerProcess.server(database: database.url, workflows: workflows, config: config) }
+            // Each worker alone has slots for 4 attempts of the queue: only the store's limit keeps them at 2.
+            let workers = try (0..<2).map { _ in try ServerProcess.worker(database: database.url, workflows: workflows, config: config, slots: 4) }
+            defer { for process in servers + workers { process.stop() } }
+            let apis = [try await servers[0].apiPort(), try await servers[1].apiPort()]
+            for worker in workers { _ = try await worker.metricsPort() }
+            try await ConcurrencyScenario.check(apis: apis)
+        }
+    }
+
     @Test("2 servers and 3 worker processes run 2,000 tasks of 50 DAG runs: each task exactly once")
     func exactlyOnce() async throws {
         try await withTestDatabase("cluster") { database in

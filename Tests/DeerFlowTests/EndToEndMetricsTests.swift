@@ -83,8 +83,12 @@ struct EndToEndMetricsTests {
             #expect(value("deerflow_health_check_status", ["check": "database"]) == 1)
 
             let text = try await server.metricsText()
-            // Metrics that get series only when something happens (a budget exceeded, a schedule, dropped log lines) or only for scheduled workflows are left out.
-            let eventDriven: Set<BuiltinMetric> = [.seriesDropped, .scheduleFireDelay, .schedulesMissed, .scheduleNextFire, .schedulePaused, .logLinesDropped, .spansDropped, .alertsFiring, .notificationsTotal]
+            // Metrics that get series only when something happens (a budget exceeded, a schedule, dropped log lines,
+            // a concurrency limit configured) are left out.
+            let eventDriven: Set<BuiltinMetric> = [
+                .seriesDropped, .scheduleFireDelay, .schedulesMissed, .scheduleNextFire, .schedulePaused, .logLinesDropped, .spansDropped, .alertsFiring,
+                .notificationsTotal, .runsWaitingForLimit, .queueConcurrencyLimit, .queueRunning,
+            ]
             for metric in BuiltinMetric.allCases where !eventDriven.contains(metric) {
                 #expect(text.contains("# TYPE \(metric.rawValue) \(metric.descriptor.kind == .histogram ? "histogram" : metric.descriptor.kind.rawValue)"), "missing TYPE of \(metric.rawValue)")
                 #expect(text.contains("# HELP \(metric.rawValue) "), "missing HELP of \(metric.rawValue)")

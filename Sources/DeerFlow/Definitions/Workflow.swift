@@ -40,6 +40,8 @@ public final class Workflow: Sendable {
     ///   - notify: channels of notifications.yaml told when a run fails, succeeds or recovers.
     ///   - timeout: the whole run's limit (YAML `timeout:`); past it the run fails with reason
     ///     `timeout` and its running attempts are stopped. Default: none.
+    ///   - maxActiveRuns: at most this many runs active at once (`max_active_runs`); further runs
+    ///     wait as `pending` and start in creation order. nil (the default): no limit.
     public init(
         name: String,
         description: String = "",
@@ -49,7 +51,8 @@ public final class Workflow: Sendable {
         paused: Bool = false,
         params: [ParamDefinition] = [],
         notify: RunNotifications? = nil,
-        timeout: Duration? = nil
+        timeout: Duration? = nil,
+        maxActiveRuns: Int? = nil
     ) {
         self.name = name
         let definition = WorkflowDefinition(
@@ -59,7 +62,8 @@ public final class Workflow: Sendable {
             params: params,
             tasks: [],
             notify: notify,
-            timeout: timeout
+            timeout: timeout,
+            maxActiveRuns: maxActiveRuns
         )
         state = Mutex(State(definition: definition, bodies: [:]))
     }

@@ -216,8 +216,20 @@ public final class DeerFlowEngine: Sendable {
     }
 
     /// A run with its tasks and attempts; nil when unknown.
+    ///
+    /// A queued, due task whose queue is at its concurrency limit carries the reason it waits
+    /// (``TaskRecord/waitingReason``).
     public func run(_ id: RunID) async throws -> RunDetail? {
-        try await store.run(id)
+        guard var detail = try await store.run(id) else { return nil }
+        let now = Date()
+        let due = detail.tasks.indices.filter { index in
+            let task = detail.tasks[index]
+            return task.status == .queued && (task.attempts.last.map { $0.status == .queued && $0.queuedAt <= now } ?? false)
+        }
+        if !due.isEmpty, let usage = try? await store.limitUsage(), !usage.queues.isEmpty {
+            for index in due { detail.tasks[index].waitingReason = usage.queueWaitingReason(detail.tasks[index].queue) }
+        }
+        return detail
     }
 
     /// Runs, newest first.

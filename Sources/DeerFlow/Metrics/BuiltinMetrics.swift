@@ -34,6 +34,9 @@ public enum BuiltinMetric: String, CaseIterable, Sendable {
     case taskLogsPurged = "deerflow_task_logs_purged_total"
     case runRetries = "deerflow_run_retries_total"
     case runTimeouts = "deerflow_run_timeouts_total"
+    case runsWaitingForLimit = "deerflow_runs_waiting_for_limit"
+    case queueConcurrencyLimit = "deerflow_queue_concurrency_limit"
+    case queueRunning = "deerflow_queue_running"
 
     /// Name, kind, help, labels and buckets.
     public var descriptor: MetricDescriptor {
@@ -102,6 +105,12 @@ public enum BuiltinMetric: String, CaseIterable, Sendable {
             return .init(name: rawValue, kind: .counter, help: "Runs failed because they passed the workflow's run timeout, by workflow.", labels: ["workflow"], buckets: [])
         case .seriesDropped:
             return .init(name: rawValue, kind: .counter, help: "Label combinations folded into 'other' because a metric exceeded its series budget.", labels: ["metric"], buckets: [])
+        case .runsWaitingForLimit:
+            return .init(name: rawValue, kind: .gauge, help: "Runs pending because their workflow's max_active_runs is reached, per workflow with a limit (cluster-wide).", labels: ["workflow"], buckets: [])
+        case .queueConcurrencyLimit:
+            return .init(name: rawValue, kind: .gauge, help: "The concurrency limit of each limited queue (deerflow.yaml queues.<name>.concurrency; cluster-wide).", labels: ["queue"], buckets: [])
+        case .queueRunning:
+            return .init(name: rawValue, kind: .gauge, help: "Task attempts running now in each limited queue (cluster-wide); equal to deerflow_queue_concurrency_limit when the queue is at its limit.", labels: ["queue"], buckets: [])
         }
     }
 
@@ -109,7 +118,8 @@ public enum BuiltinMetric: String, CaseIterable, Sendable {
     /// process that holds the scheduler leadership).
     public var isClusterWide: Bool {
         switch self {
-        case .workflowsActive, .tasksQueued, .queueDepth, .queueOldestAge, .queueConsumers, .workersTotal, .workersActive, .schedulerLag:
+        case .workflowsActive, .tasksQueued, .queueDepth, .queueOldestAge, .queueConsumers, .workersTotal, .workersActive, .schedulerLag,
+             .runsWaitingForLimit, .queueConcurrencyLimit, .queueRunning:
             return true
         default:
             return false

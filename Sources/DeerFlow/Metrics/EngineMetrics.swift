@@ -39,6 +39,11 @@ public final class EngineMetrics: EngineObserver, Sendable {
     let taskLogsPurged: MetricsRegistry.Counter
     let runRetries: MetricsRegistry.Counter
     let runTimeouts: MetricsRegistry.Counter
+    let runsWaitingForLimit: MetricsRegistry.Gauge
+    let queueConcurrencyLimit: MetricsRegistry.Gauge
+    let queueRunning: MetricsRegistry.Gauge
+    /// Workflows and queues with limits seen so far: a limit removed shows as 0, not its last value.
+    private let knownLimits = Mutex<(workflows: Set<String>, queues: Set<String>)>(([], []))
     private let firingSeries = Mutex<Set<[String]>>([])
 
     private let localWorkers = Mutex<Set<String>>([])
@@ -103,6 +108,9 @@ public final class EngineMetrics: EngineObserver, Sendable {
         try? taskLogsPurged.inc(0)
         runRetries = try counter(.runRetries)
         runTimeouts = try counter(.runTimeouts)
+        runsWaitingForLimit = try gauge(.runsWaitingForLimit)
+        queueConcurrencyLimit = try gauge(.queueConcurrencyLimit)
+        queueRunning = try gauge(.queueRunning)
         let dropped = seriesDropped
         let budget = registry.seriesBudget
         registry.onSeriesBudgetExceeded { metric, firstTime in
@@ -175,6 +183,22 @@ public final class EngineMetrics: EngineObserver, Sendable {
         try? workersTotal.set(Double(statistics.workerSlots))
         try? workersActive.set(Double(statistics.runningAttempts))
         try? schedulerLag.set(statistics.schedulerLag(now: now))
+    }
+
+    /// Sets the concurrency-limit gauges from the store's limits and their use: runs waiting per
+    /// limited workflow, limit and running attempts per limited queue.
+    public func update(limits usage: LimitUsage) {
+        let (workflows, queues) = knownLimits.withLock { known in
+            known.workflows.formUnion(usage.runLimits.keys)
+            known.workflows.formUnion(usage.waitingRuns.keys)
+            known.queues.formUnion(usage.queues.keys)
+            return known
+        }
+        for workflow in workflows { try? runsWaitingForLimit.labels(workflow).set(Double(usage.waitingRuns[workflow] ?? 0)) }
+        for queue in queues {
+            try? queueConcurrencyLimit.labels(queue).set(Double(usage.queues[queue]?.limit ?? 0))
+            try? queueRunning.labels(queue).set(Double(usage.queues[queue]?.running ?? 0))
+        }
     }
 
     /// Creates the outcome counters of every loaded workflow and task type at 0 — runs by

@@ -24,10 +24,10 @@ public struct MetricsCollector: Sendable {
         let store = engine.store
         if exportsClusterGauges() {
             let now = Date()
-            let figures = await withTaskGroup(of: (StoreStatistics, [WorkerRecord]?)?.self) { group in
+            let figures = await withTaskGroup(of: (StoreStatistics, [WorkerRecord]?, LimitUsage?)?.self) { group in
                 group.addTask {
                     guard let statistics = try? await store.statistics(now: now) else { return nil }
-                    return (statistics, try? await store.workers())
+                    return (statistics, try? await store.workers(), try? await store.limitUsage())
                 }
                 group.addTask {
                     try? await Task.sleep(for: timeout)
@@ -37,9 +37,10 @@ public struct MetricsCollector: Sendable {
                 group.cancelAll()
                 return first
             }
-            if let (statistics, workers) = figures {
+            if let (statistics, workers, limits) = figures {
                 metrics.update(from: statistics, now: now)
                 if let workers { metrics.update(consumers: workers) }
+                if let limits { metrics.update(limits: limits) }
             } else {
                 engine.logger.warning("metrics: store statistics unavailable; cluster gauges keep their last values")
             }

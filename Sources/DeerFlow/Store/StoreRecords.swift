@@ -129,7 +129,11 @@ public struct RunRecord: Sendable, Hashable {
     /// How often the run was retried (``RunStore/retryRun(_:tasks:at:)``).
     public var retries: Int
 
-    public init(id: RunID, workflow: String, workflowVersion: String, status: RunStatus, params: [String: JSONValue], trigger: RunTrigger.Kind, scheduledFor: Date?, traceContext: String?, createdAt: Date, startedAt: Date?, finishedAt: Date?, progress: RunProgress, backfillID: String? = nil, reason: String? = nil, rerunOf: RunID? = nil, deadline: Date? = nil, retries: Int = 0) {
+    /// Why a `pending` run has not started: a concurrency limit it waits for
+    /// (`max_active_runs 2 reached`); nil otherwise.
+    public var waitingReason: String?
+
+    public init(id: RunID, workflow: String, workflowVersion: String, status: RunStatus, params: [String: JSONValue], trigger: RunTrigger.Kind, scheduledFor: Date?, traceContext: String?, createdAt: Date, startedAt: Date?, finishedAt: Date?, progress: RunProgress, backfillID: String? = nil, reason: String? = nil, rerunOf: RunID? = nil, deadline: Date? = nil, retries: Int = 0, waitingReason: String? = nil) {
         self.reason = reason
         self.rerunOf = rerunOf
         self.deadline = deadline
@@ -147,6 +151,7 @@ public struct RunRecord: Sendable, Hashable {
         self.finishedAt = finishedAt
         self.progress = progress
         self.backfillID = backfillID
+        self.waitingReason = waitingReason
     }
 
     /// The time the run stands for (`DEERFLOW_LOGICAL_TIME`): the fire time of a scheduled or
@@ -187,8 +192,11 @@ public struct TaskRecord: Sendable, Hashable {
     public var status: TaskStatus
     public var output: JSONValue?
     public var attempts: [AttemptRecord]
+    /// Why a queued task is not claimed although it is due: its queue is at its concurrency
+    /// limit. Filled in by the API from ``LimitUsage``, not by the store.
+    public var waitingReason: String?
 
-    public init(index: Int, id: String, type: String, queue: String, status: TaskStatus, output: JSONValue?, attempts: [AttemptRecord]) {
+    public init(index: Int, id: String, type: String, queue: String, status: TaskStatus, output: JSONValue?, attempts: [AttemptRecord], waitingReason: String? = nil) {
         self.index = index
         self.id = id
         self.type = type
@@ -196,6 +204,7 @@ public struct TaskRecord: Sendable, Hashable {
         self.status = status
         self.output = output
         self.attempts = attempts
+        self.waitingReason = waitingReason
     }
 }
 

@@ -19,7 +19,7 @@ public import ServiceLifecycle
 /// needs while in use (a connection pool, a LISTEN connection) until graceful shutdown or
 /// cancellation, and closes it. In a `ServiceGroup` it comes before the services using it, so it
 /// stops after them; outside one, ``withRunning(_:)`` runs it around a body.
-public protocol WorkflowStore: RunStore, ExecutionStore, ScheduleStore, CoordinationStore, Service {
+public protocol WorkflowStore: RunStore, ExecutionStore, ScheduleStore, CoordinationStore, LimitStore, Service {
     /// Creates or migrates the schema. Called once before anything else.
     func prepare() async throws
     /// Releases connections; `run()` does this when it ends. Safe to call more than once.

@@ -473,6 +473,10 @@ extension Components {
             ///
             /// - Remark: Generated from `#/components/schemas/Run/retries`.
             package var retries: Swift.Int
+            /// Why a `pending` run has not started, when a concurrency limit holds it back (`max_active_runs 2 reached`); it starts, in creation order, when an earlier run of its workflow finishes. Null otherwise.
+            ///
+            /// - Remark: Generated from `#/components/schemas/Run/waiting_reason`.
+            package var waitingReason: Components.Schemas.NullableString
             /// Creates a new `Run`.
             ///
             /// - Parameters:
@@ -493,6 +497,7 @@ extension Components {
             ///   - rerunOf: The run this one reruns (`POST /api/v1/runs/{id}/rerun`); null otherwise.
             ///   - deadline: When the run times out (the workflow's `timeout:` after its creation or latest retry); null without a run timeout.
             ///   - retries: How often the run was retried in place (`POST /api/v1/runs/{id}/retry`).
+            ///   - waitingReason: Why a `pending` run has not started, when a concurrency limit holds it back (`max_active_runs 2 reached`); it starts, in creation order, when an earlier run of its workflow finishes. Null otherwise.
             package init(
                 id: Components.Schemas.RunID,
                 workflow: Swift.String,
@@ -510,7 +515,8 @@ extension Components {
                 reason: Components.Schemas.NullableString,
                 rerunOf: Components.Schemas.NullableRunID,
                 deadline: Components.Schemas.NullableTimestamp,
-                retries: Swift.Int
+                retries: Swift.Int,
+                waitingReason: Components.Schemas.NullableString
             ) {
                 self.id = id
                 self.workflow = workflow
@@ -529,6 +535,7 @@ extension Components {
                 self.rerunOf = rerunOf
                 self.deadline = deadline
                 self.retries = retries
+                self.waitingReason = waitingReason
             }
             package enum CodingKeys: String, CodingKey {
                 case id
@@ -548,6 +555,7 @@ extension Components {
                 case rerunOf = "rerun_of"
                 case deadline
                 case retries
+                case waitingReason = "waiting_reason"
             }
             package init(from decoder: any Swift.Decoder) throws {
                 let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -619,6 +627,10 @@ extension Components {
                     Swift.Int.self,
                     forKey: .retries
                 )
+                self.waitingReason = try container.decode(
+                    Components.Schemas.NullableString.self,
+                    forKey: .waitingReason
+                )
                 try decoder.ensureNoAdditionalProperties(knownKeys: [
                     "id",
                     "workflow",
@@ -636,7 +648,8 @@ extension Components {
                     "reason",
                     "rerun_of",
                     "deadline",
-                    "retries"
+                    "retries",
+                    "waiting_reason"
                 ])
             }
         }
@@ -688,6 +701,10 @@ extension Components {
             ///
             /// - Remark: Generated from `#/components/schemas/RunDetail/retries`.
             package var retries: Swift.Int
+            /// Why a `pending` run has not started, when a concurrency limit holds it back (`max_active_runs 2 reached`); it starts, in creation order, when an earlier run of its workflow finishes. Null otherwise.
+            ///
+            /// - Remark: Generated from `#/components/schemas/RunDetail/waiting_reason`.
+            package var waitingReason: Components.Schemas.NullableString
             /// - Remark: Generated from `#/components/schemas/RunDetail/tasks`.
             package var tasks: [Components.Schemas.Task]
             /// Creates a new `RunDetail`.
@@ -710,6 +727,7 @@ extension Components {
             ///   - rerunOf: The run this one reruns (`POST /api/v1/runs/{id}/rerun`); null otherwise.
             ///   - deadline: When the run times out (the workflow's `timeout:` after its creation or latest retry); null without a run timeout.
             ///   - retries: How often the run was retried in place (`POST /api/v1/runs/{id}/retry`).
+            ///   - waitingReason: Why a `pending` run has not started, when a concurrency limit holds it back (`max_active_runs 2 reached`); it starts, in creation order, when an earlier run of its workflow finishes. Null otherwise.
             ///   - tasks:
             package init(
                 id: Components.Schemas.RunID,
@@ -729,6 +747,7 @@ extension Components {
                 rerunOf: Components.Schemas.NullableRunID,
                 deadline: Components.Schemas.NullableTimestamp,
                 retries: Swift.Int,
+                waitingReason: Components.Schemas.NullableString,
                 tasks: [Components.Schemas.Task]
             ) {
                 self.id = id
@@ -748,6 +767,7 @@ extension Components {
                 self.rerunOf = rerunOf
                 self.deadline = deadline
                 self.retries = retries
+                self.waitingReason = waitingReason
                 self.tasks = tasks
             }
             package enum CodingKeys: String, CodingKey {
@@ -768,6 +788,7 @@ extension Components {
                 case rerunOf = "rerun_of"
                 case deadline
                 case retries
+                case waitingReason = "waiting_reason"
                 case tasks
             }
             package init(from decoder: any Swift.Decoder) throws {
@@ -840,6 +861,10 @@ extension Components {
                     Swift.Int.self,
                     forKey: .retries
                 )
+                self.waitingReason = try container.decode(
+                    Components.Schemas.NullableString.self,
+                    forKey: .waitingReason
+                )
                 self.tasks = try container.decode(
                     [Components.Schemas.Task].self,
                     forKey: .tasks
@@ -862,6 +887,7 @@ extension Components {
                     "rerun_of",
                     "deadline",
                     "retries",
+                    "waiting_reason",
                     "tasks"
                 ])
             }
@@ -886,6 +912,10 @@ extension Components {
             package var output: Components.Schemas.AnyValue
             /// - Remark: Generated from `#/components/schemas/Task/attempts`.
             package var attempts: [Components.Schemas.Attempt]
+            /// Why a queued task is not picked up although it is due, when its queue is at its concurrency limit (`queue 'reports' concurrency 2 reached`); null otherwise.
+            ///
+            /// - Remark: Generated from `#/components/schemas/Task/waiting_reason`.
+            package var waitingReason: Components.Schemas.NullableString
             /// Creates a new `Task`.
             ///
             /// - Parameters:
@@ -895,13 +925,15 @@ extension Components {
             ///   - status:
             ///   - output: What the task returned (any JSON value) once it succeeded; null before.
             ///   - attempts:
+            ///   - waitingReason: Why a queued task is not picked up although it is due, when its queue is at its concurrency limit (`queue 'reports' concurrency 2 reached`); null otherwise.
             package init(
                 id: Swift.String,
                 _type: Swift.String,
                 queue: Swift.String,
                 status: Components.Schemas.TaskStatus,
                 output: Components.Schemas.AnyValue,
-                attempts: [Components.Schemas.Attempt]
+                attempts: [Components.Schemas.Attempt],
+                waitingReason: Components.Schemas.NullableString
             ) {
                 self.id = id
                 self._type = _type
@@ -909,6 +941,7 @@ extension Components {
                 self.status = status
                 self.output = output
                 self.attempts = attempts
+                self.waitingReason = waitingReason
             }
             package enum CodingKeys: String, CodingKey {
                 case id
@@ -917,6 +950,7 @@ extension Components {
                 case status
                 case output
                 case attempts
+                case waitingReason = "waiting_reason"
             }
             package init(from decoder: any Swift.Decoder) throws {
                 let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -944,13 +978,18 @@ extension Components {
                     [Components.Schemas.Attempt].self,
                     forKey: .attempts
                 )
+                self.waitingReason = try container.decode(
+                    Components.Schemas.NullableString.self,
+                    forKey: .waitingReason
+                )
                 try decoder.ensureNoAdditionalProperties(knownKeys: [
                     "id",
                     "type",
                     "queue",
                     "status",
                     "output",
-                    "attempts"
+                    "attempts",
+                    "waiting_reason"
                 ])
             }
         }

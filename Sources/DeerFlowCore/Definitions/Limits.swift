@@ -25,6 +25,10 @@ public enum Limits {
     public static let workerTimeout: ClosedRange<Duration> = .seconds(1) ... .seconds(7 * 86_400)
     /// `retention.runs` and `retention.task_logs`: from a minute to ten years.
     public static let retention: ClosedRange<Duration> = .seconds(60) ... .seconds(3_650 * 86_400)
+    /// `max_active_runs` of a workflow: runs of it running at once.
+    public static let maxActiveRuns: ClosedRange<Int> = 1...10_000
+    /// `concurrency` of a queue in `deerflow.yaml`: attempts of it running at once in the cluster.
+    public static let queueConcurrency: ClosedRange<Int> = 1...100_000
     /// Any other duration in a DeerFlow file: up to ten years.
     public static let anyDuration: ClosedRange<Duration> = .zero ... .seconds(3_650 * 86_400)
 

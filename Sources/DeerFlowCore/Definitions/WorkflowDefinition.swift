@@ -20,6 +20,9 @@ public struct WorkflowDefinition: Sendable, Hashable, Codable {
     /// Longest a run may take, from its creation (or its latest retry) to its end; past it the run
     /// fails with reason `timeout` and its running attempts are stopped. nil: no limit.
     public var timeout: Duration?
+    /// `max_active_runs`: at most this many runs of the workflow are active (started, not
+    /// finished) at once; further runs wait as `pending` and start in creation order. nil: no limit.
+    public var maxActiveRuns: Int?
 
     public init(
         name: String,
@@ -28,7 +31,8 @@ public struct WorkflowDefinition: Sendable, Hashable, Codable {
         params: [ParamDefinition] = [],
         tasks: [TaskDefinition] = [],
         notify: RunNotifications? = nil,
-        timeout: Duration? = nil
+        timeout: Duration? = nil,
+        maxActiveRuns: Int? = nil
     ) {
         self.timeout = timeout
         self.name = name
@@ -37,6 +41,7 @@ public struct WorkflowDefinition: Sendable, Hashable, Codable {
         self.params = params
         self.tasks = tasks
         self.notify = notify
+        self.maxActiveRuns = maxActiveRuns
     }
 
     /// The task with this id.

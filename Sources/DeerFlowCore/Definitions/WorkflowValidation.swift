@@ -61,6 +61,9 @@ extension WorkflowDefinition {
                 }
             }
         }
+        if let maxActiveRuns, let problem = Limits.problem(maxActiveRuns, outside: Limits.maxActiveRuns) {
+            issues.append(.init(path: "max_active_runs", message: problem))
+        }
         if let notify {
             for (key, channels) in [("on_failure", notify.onFailure), ("on_success", notify.onSuccess), ("on_recovery", notify.onRecovery)] {
                 for (index, channel) in channels.enumerated() where !Self.isValidName(channel) {

@@ -26,6 +26,8 @@ import Foundation
 /// retention:
 ///   runs: 90d                  # finished runs kept (default 90d; `forever` keeps them)
 ///   task_logs: 30d             # task logs of finished runs kept (default 30d)
+/// queues:
+///   reports: {concurrency: 2}  # at most 2 attempts of queue `reports` running in the cluster
 /// ```
 public struct ServerConfigFile: Sendable, Hashable {
     public var apiHost: String?
@@ -53,6 +55,10 @@ public struct ServerConfigFile: Sendable, Hashable {
     public var retainRuns: Duration??
     /// `retention.task_logs`: `.some(nil)` is `forever`; nil when the file does not say.
     public var retainTaskLogs: Duration??
+    /// `queues.<name>.concurrency`: at most this many attempts of the queue run at once in the
+    /// whole cluster. nil when the file has no `queues:` section (the stored limits stay as they
+    /// are); an empty map removes every queue limit.
+    public var queueConcurrency: [String: Int]?
 
     public init() {}
 
@@ -60,7 +66,7 @@ public struct ServerConfigFile: Sendable, Hashable {
     public static func parse(yaml: String, file: String, environment: [String: String]) throws(FileErrors) -> ServerConfigFile {
         let reader = YAMLReader(file: file, environment: environment)
         var config = ServerConfigFile()
-        if let root = reader.read(yaml), !root.isNull, let top = root.mapping(allowedKeys: ["api", "database", "worker", "scheduler", "tracing", "retention"]) {
+        if let root = reader.read(yaml), !root.isNull, let top = root.mapping(allowedKeys: ["api", "database", "worker", "scheduler", "tracing", "retention", "queues"]) {
             if let api = top.mapping("api", allowedKeys: ["host", "port", "tokens", "protect_health", "public_url", "ui"]) {
                 config.apiUI = api.bool("ui")
                 config.apiHost = api.string("host")
@@ -101,6 +107,16 @@ public struct ServerConfigFile: Sendable, Hashable {
                 config.retainTaskLogs = retention.optional("task_logs").map(retentionPeriod)
             }
             config.tracing = TracingConfigFile.section(of: top)
+            if let queues = top.mapping("queues") {
+                var limits: [String: Int] = [:]
+                for entry in queues.entries {
+                    guard let queue = entry.value.mapping(allowedKeys: ["concurrency"]) else { continue }
+                    if let limit = queue.require("concurrency")?.int(in: Limits.queueConcurrency) {
+                        limits[entry.key] = limit
+                    }
+                }
+                config.queueConcurrency = limits
+            }
         }
         try reader.throwIfErrors()
         return config

@@ -181,7 +181,7 @@ public enum WorkflowFileLoader {
             reader.report(message, key: "", at: root.location)
             return (nil, reader)
         }
-        document.checkKeys(["name", "description", "schedule", "params", "tasks", "notify", "timeout"])
+        document.checkKeys(["name", "description", "schedule", "params", "tasks", "notify", "timeout", "max_active_runs"])
         let defaultName = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
         var definition = WorkflowDefinition(
             name: document.string("name") ?? defaultName,
@@ -189,6 +189,7 @@ public enum WorkflowFileLoader {
         )
         definition.schedule = document.optional("schedule").flatMap(readSchedule)
         definition.timeout = document.optional("timeout")?.duration(in: Limits.taskDuration)
+        definition.maxActiveRuns = document.optional("max_active_runs")?.int(in: Limits.maxActiveRuns)
         if let notify = document.mapping("notify", allowedKeys: ["on_failure", "on_success", "on_recovery", "severity"]) {
             definition.notify = RunNotifications(
                 onFailure: notify.stringList("on_failure", allowSingle: true) ?? [],

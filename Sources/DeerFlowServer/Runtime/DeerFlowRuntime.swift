@@ -61,7 +61,9 @@ public final class DeerFlowRuntime: Sendable {
         let store = try makeStore(url: options.databaseURL, logger: logger)
         try await store.prepare()
         do {
-            return try assemble(options: options, workflows: workflows, store: store, rules: rules, observability: observability)
+            let runtime = try assemble(options: options, workflows: workflows, store: store, rules: rules, observability: observability)
+            try await saveLimits(of: runtime.engine, queues: options.queueConcurrency, in: store)
+            return runtime
         } catch {
             try? await store.close()
             throw error
@@ -112,6 +114,16 @@ public final class DeerFlowRuntime: Sendable {
             uniquingKeysWith: { first, _ in first }))
         return DeerFlowRuntime(
             engine: engine, store: store, options: options, backend: backend, metrics: engineMetrics, rules: rules, observability: observability)
+    }
+
+    /// Writes the concurrency limits this process was started with to the store, where every
+    /// process sharing it applies them: each loaded workflow's `max_active_runs` (none removes a
+    /// stored limit), and the queue limits of `deerflow.yaml` when it has a `queues:` section.
+    static func saveLimits(of engine: DeerFlowEngine, queues: [String: Int]?, in store: any ServerStore) async throws {
+        var runLimits: [String: Int?] = [:]
+        for entry in engine.workflows.all { runLimits[entry.definition.name] = .some(entry.definition.maxActiveRuns) }
+        try await store.saveRunLimits(runLimits, now: Date())
+        if let queues { try await store.saveQueueLimits(queues) }
     }
 
     /// Every channel a workflow's `notify:` names exists in notifications.yaml.

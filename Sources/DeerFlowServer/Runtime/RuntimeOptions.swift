@@ -13,6 +13,10 @@ public struct RuntimeOptions: Sendable {
     /// `sqlite://PATH` (relative or absolute) or `postgres://...`; default `sqlite://./.deerflow/deerflow.sqlite`.
     public var databaseURL: String = RuntimeOptions.defaultDatabaseURL
     public var api = APISettings()
+    /// `queues.<name>.concurrency` of `deerflow.yaml`: at most this many attempts of a queue run
+    /// at once in the cluster. Written to the store at start; nil (no `queues:` section) leaves
+    /// the stored limits as they are.
+    public var queueConcurrency: [String: Int]?
     /// Run the HTTP API.
     public var runAPI = true
     /// Run the scheduler.
@@ -104,6 +108,7 @@ public struct RuntimeOptions: Sendable {
                 if let user = file.runAs { taskUserName = user }
                 if let runs = file.retainRuns { retention.policy.runs = runs }
                 if let logs = file.retainTaskLogs { retention.policy.taskLogs = logs }
+                if let queues = file.queueConcurrency { queueConcurrency = queues }
             }
             if let file = try directory.metrics(environment: environment) { metrics = file }
             if alerting.rulesFile == nil, let rulesFile = directory.file("alerts.yaml") { alerting.rulesFile = rulesFile }

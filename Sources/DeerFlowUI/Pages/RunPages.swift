@@ -135,6 +135,7 @@ extension WebUI {
         page["logicalTime"] = Format.time(run.logicalTime)
         page["backfillID"] = Format.orFalse(run.backfillID)
         page["traceID"] = Format.orFalse(run.traceContext.flatMap(Self.traceID))
+        page["waiting"] = Format.orFalse(run.waitingReason)
         page["notice"] = Format.orFalse(parameters["notice"].flatMap { Self.notices[$0] })
         page["error"] = false
         let params = run.params.keys.sorted().map { name -> [String: Any] in
@@ -151,7 +152,7 @@ extension WebUI {
             if task.attempts.isEmpty {
                 attempts.append([
                     "runID": run.id.rawValue, "task": task.id, "first": true, "number": "—", "state": Format.state(task.status.rawValue),
-                    "worker": "", "queued": "", "ran": "", "exit": "", "error": "", "hasLog": false,
+                    "worker": "", "queued": "", "ran": "", "exit": "", "error": run.waitingReason ?? "", "hasLog": false,
                 ])
             }
             for (offset, attempt) in task.attempts.enumerated() {
@@ -163,7 +164,7 @@ extension WebUI {
                     "state": Format.state(isLast && task.status == .upstreamFailed ? task.status.rawValue : attempt.status.rawValue),
                     "worker": attempt.worker ?? "", "queued": Format.duration(queued.map { max(0, $0) }), "ran": ran.map { Format.duration($0) } ?? "",
                     "exit": task.type == "shell" ? Format.exitCode(output: isLast ? task.output : nil, error: attempt.error) : "",
-                    "error": attempt.error ?? "", "hasLog": attempt.startedAt != nil,
+                    "error": attempt.error ?? (isLast ? task.waitingReason ?? "" : ""), "hasLog": attempt.startedAt != nil,
                 ])
             }
         }

@@ -138,6 +138,7 @@ enum Templates {
         {{#retries}}<dt>Retries</dt><dd>{{retries}}</dd>{{/retries}}
         <dt>Duration</dt><dd>{{duration}}</dd>
         <dt>Tasks</dt><dd>{{progress}}</dd>
+        {{#waiting}}<dt>Waiting</dt><dd class="waiting-reason">{{waiting}}</dd>{{/waiting}}
         {{#traceID}}<dt>Trace</dt><dd class="mono">{{traceID}}</dd>{{/traceID}}
         </dl>
         {{#cancellable}}<form method="post" action="/runs/{{id}}/cancel"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" class="danger">Cancel run</button></form>{{/cancellable}}
