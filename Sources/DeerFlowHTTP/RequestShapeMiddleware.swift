@@ -132,6 +132,12 @@ enum RequestDiagnosis {
     static let optionalFields: [String: [String: String]] = [
         Operations.UnpauseWorkflow.id: ["catch_up": "true or false"],
         Operations.CreateBackfill.id: ["params": "a JSON object of parameter names to values", "max_active": "an integer from 1 to 1000"],
+        Operations.RerunRun.id: ["params": "a JSON object of parameter names to values"],
+        Operations.RetryRun.id: ["tasks": "a list of task ids"],
+        Operations.PurgeHistory.id: [
+            "older_than": "a duration such as 30d", "task_logs_older_than": "a duration such as 7d",
+            "dry_run": "true or false", "vacuum": "true or false",
+        ],
     ]
 
     /// The first optional field of a JSON object body that is `null`.

@@ -208,6 +208,7 @@ struct APIContractTests {
             #expect(copy.text.contains("\"rerun_of\":\"\(id)\"") && copy.text.contains("\"token\":\"[REDACTED]\""), "\(copy.text)")
             #expect(copy.header("location")?.hasPrefix("/api/v1/runs/") == true)
             _ = try await call("POST", "/api/v1/runs/\(id)/rerun", rerun, body: #"{"params": {"count": "two"}}"#, expect: 422)
+            _ = try await call("POST", "/api/v1/runs/\(id)/rerun", rerun, body: #"{"params": null}"#, expect: 400)
             let badRerun = try await call("POST", "/api/v1/runs/\(id)/rerun", rerun, body: #"{"parms": {}}"#, expect: 400)
             #expect(badRerun.text.contains("the only field is 'params'"), "\(badRerun.text)")
             _ = try await call("POST", "/api/v1/runs/01J0ABCDEF0123456789ABCDEF/rerun", rerun, body: "{}", expect: 404)
@@ -220,6 +221,8 @@ struct APIContractTests {
             _ = try await call("POST", purge, purge, body: #"{"older_than": "5s"}"#, expect: 422)
             _ = try await call("POST", purge, purge, body: "{}", expect: 422)
             _ = try await call("POST", purge, purge, body: #"{"older_than": 30}"#, expect: 400)
+            let nullVacuum = try await call("POST", purge, purge, body: #"{"older_than": "30d", "vacuum": null}"#, expect: 400)
+            #expect(nullVacuum.text.contains("'vacuum' must be true or false, got null"), "\(nullVacuum.text)")
             let alerts = try await call("GET", "/api/v1/alerts", "/api/v1/alerts", expect: 200)
             #expect(alerts.text.contains("\"rules\":[\"HighWorkflowFailureRate\""), "\(alerts.text)")
             let webhook = "/api/v1/alertmanager/webhook"
