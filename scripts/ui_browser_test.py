@@ -183,6 +183,20 @@ def wait(driver, condition, seconds=20, message="condition"):
         raise AssertionError(f"timed out waiting for {message} (at {driver.current_url}; browser console: {console or 'empty'})")
 
 
+def click(driver, selector, seconds=10):
+    """Clicks the element `selector` finds, finding it again when a live update replaced it
+    between finding and clicking."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            driver.find_element(By.CSS_SELECTOR, selector).click()
+            return
+        except (StaleElementReferenceException, NoSuchElementException):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 def main():
     binary = sys.argv[1]
     directory = tempfile.mkdtemp(prefix="deerflow-ui-")
@@ -199,9 +213,9 @@ def main():
             url = server.url
             # A field error for a bad parameter, next to the field; nothing is created.
             load(driver, url, "/workflows/etl")
-            driver.find_element(By.CSS_SELECTOR, "details.trigger summary").click()
+            click(driver, "details.trigger summary")
             driver.find_element(By.NAME, "param[rows]").send_keys("many")
-            driver.find_element(By.CSS_SELECTOR, "details.trigger button[type=submit]").click()
+            click(driver, "details.trigger button[type=submit]")
             error = driver.find_element(By.CSS_SELECTOR, ".field-error")
             check("not an int" in error.text, f"field error says: {error.text}")
             check(api(url, "GET", "/api/v1/runs")["runs"] == [], "a run was created from a bad form")
@@ -212,7 +226,7 @@ def main():
             day.send_keys(XSS)
             driver.find_element(By.NAME, "param[rows]").clear()
             driver.find_element(By.NAME, "param[rows]").send_keys("7")
-            driver.find_element(By.CSS_SELECTOR, "details.trigger button[type=submit]").click()
+            click(driver, "details.trigger button[type=submit]")
             wait(driver, lambda d: "/runs/" in d.current_url, message="the run page after triggering")
             run_url = driver.current_url.split("?")[0]
             run_id = run_url.rsplit("/", 1)[1]
@@ -249,7 +263,7 @@ def main():
             # Cancel a run with the form.
             slow = api(url, "POST", "/api/v1/workflows/slow/runs", {})
             driver.get(url + f"/runs/{slow['id']}")
-            driver.find_element(By.CSS_SELECTOR, "form[action$='/cancel'] button").click()
+            click(driver, "form[action$='/cancel'] button")
             wait(driver, lambda d: "cancelled" in d.find_element(By.ID, "run-state").text, message="the run to show cancelled")
             check(api(url, "GET", f"/api/v1/runs/{slow['id']}")["status"] == "cancelled", "the run was not cancelled")
             passed += 1
@@ -280,16 +294,16 @@ def main():
             driver.get_log("browser")  # the 401 is expected
             shoot(driver, "login-light")
             driver.find_element(By.NAME, "token").send_keys("wrong")
-            driver.find_element(By.CSS_SELECTOR, "form[action='/login'] button").click()
+            click(driver, "form[action='/login'] button")
             check("not one of" in driver.find_element(By.CSS_SELECTOR, ".error").text, "a wrong token was not refused")
             driver.get_log("browser")
             driver.find_element(By.NAME, "token").send_keys("ui-t0ken")
-            driver.find_element(By.CSS_SELECTOR, "form[action='/login'] button").click()
+            click(driver, "form[action='/login'] button")
             wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "h1") and d.find_element(By.CSS_SELECTOR, "h1").text == "Runs", message="the runs page after login")
             check("ui-t0ken" not in driver.current_url, "the token is in the URL")
             cookie = driver.get_cookie("deerflow_session")
             check(cookie and cookie.get("httpOnly") and cookie.get("sameSite") == "Strict", f"session cookie: {cookie}")
-            driver.find_element(By.CSS_SELECTOR, "form.logout button").click()
+            click(driver, "form.logout button")
             wait(driver, lambda d: d.find_elements(By.NAME, "token"), message="the login form after logout")
             passed += 1
         finally:
