@@ -21,10 +21,10 @@ public enum ConcurrencyScenario {
         tasks:
           - id: first
             type: sleep
-            duration: 400ms
+            duration: 1500ms
           - id: second
             type: sleep
-            duration: 400ms
+            duration: 1500ms
             depends_on: [first]
         """
 

@@ -1,6 +1,7 @@
 import DeerFlow
 import DeerFlowCore
 import DeerFlowServer
+import DeerFlowSQLite
 import DeerFlowTestSupport
 import DeerFlowTesting
 import Foundation
@@ -48,13 +49,21 @@ struct RetentionTests {
 
     @Test("the server purges runs older than 90 days and logs older than 30 days on its own, counts them, and keeps unfinished runs")
     func serverPurgesByDefault() async throws {
+        // The history is in the database before the server opens it, as after an upgrade.
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.file("history.sqlite")
+        let seeding = SQLiteWorkflowStore(path: path)
+        try await seeding.prepare()
+        let history = try await Self.seed(seeding)
+        try await seeding.close()
         try await withTestServer(configure: { options in
             // The defaults (runs 90d, task logs 30d), purged soon and often.
+            options.databaseURL = "sqlite://" + path
             options.retention.firstPurgeAfter = .milliseconds(50)
             options.retention.interval = .milliseconds(100)
         }) { server in
             let store = server.runtime.store
-            let history = try await Self.seed(store)
             let deadline = ContinuousClock.now + .seconds(20)
             while try await store.purgeCandidates(runsFinishedBefore: Date().addingTimeInterval(-90 * 86_400), logsFinishedBefore: Date().addingTimeInterval(-30 * 86_400)) != PurgedHistory() {
                 guard ContinuousClock.now < deadline else { throw TestFailure("nothing was purged within 20 s") }
