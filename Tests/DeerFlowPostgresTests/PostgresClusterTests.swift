@@ -58,6 +58,61 @@ struct PostgresClusterTests {
         }
     }
 
+    @Test("a retry on PostgreSQL survives kill -9 of the server running it: the run finishes, the successful task is kept, attempt numbers continue")
+    func retrySurvivesKill() async throws {
+        try await withTestDatabase("retrykill") { database in
+            let directory = try TemporaryDirectory()
+            defer { directory.remove() }
+            let fixed = directory.file("fixed")
+            let go = directory.file("go")
+            try directory.write("workflows/flaky.yaml", """
+                name: flaky
+                tasks:
+                  - id: extract
+                    type: shell
+                    script: echo extracted
+                  - id: gate
+                    type: shell
+                    depends_on: [extract]
+                    script: 'if [ ! -f "\(fixed)" ]; then exit 3; fi; while [ ! -f "\(go)" ]; do sleep 0.1; done'
+                  - id: load
+                    type: shell
+                    depends_on: [gate]
+                    script: echo loaded
+                """)
+            let workflows = directory.file("workflows")
+            let first = try ServerProcess.server(database: database.url, workflows: workflows, workers: true)
+            defer { first.stop() }
+            let api = try await first.apiPort()
+            let id = try await ClusterAPI.trigger(api: api, workflow: "flaky")
+            #expect(try await ClusterAPI.waitForRuns(api: api, ids: [id], timeout: .seconds(30))[id]?["status"]?.stringValue == "failed")
+
+            _ = FileManager.default.createFile(atPath: fixed, contents: Data())
+            let retried = try await TestServer.send("POST", "http://127.0.0.1:\(api)/api/v1/runs/\(id)/retry", body: nil, headers: [:])
+            #expect(retried.status == 200, "\(retried.text)")
+            let deadline = ContinuousClock.now + .seconds(20)
+            while ClusterAPI.attempts(of: try await ClusterAPI.run(api: api, id: id)).first(where: { $0.task == "gate" })?.attempts.last?.status != "running" {
+                guard ContinuousClock.now < deadline else { throw ProcessFailure("the retried gate did not start within 20 s") }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            first.signal(SIGKILL)
+            _ = try await first.waitForExit(timeout: .seconds(10))
+
+            let second = try ServerProcess.server(database: database.url, workflows: workflows, workers: true)
+            defer { second.stop() }
+            let secondAPI = try await second.apiPort()
+            _ = FileManager.default.createFile(atPath: go, contents: Data())
+            let run = try #require(try await ClusterAPI.waitForRuns(api: secondAPI, ids: [id], timeout: .seconds(60))[id])
+            #expect(run["status"]?.stringValue == "success", "\(run)")
+            #expect(run["retries"]?.intValue == 1)
+            let attempts = Dictionary(uniqueKeysWithValues: ClusterAPI.attempts(of: run).map { ($0.task, $0.attempts.map(\.status)) })
+            #expect(attempts["extract"] == ["success"], "the successful task was kept, not run again: \(attempts)")
+            // The first gate failed, the retried one was interrupted by the kill, the next succeeded.
+            #expect(attempts["gate"]?.first == "failed" && attempts["gate"]?.last == "success" && (attempts["gate"]?.count ?? 0) >= 3, "\(attempts)")
+            #expect(attempts["load"] == ["success"], "\(attempts)")
+        }
+    }
+
     @Test("concurrency limits hold across processes: 2 servers and 2 workers never run more than 2 attempts of a queue with concurrency 2, nor 2 runs of a workflow with max_active_runs 1")
     func concurrencyLimits() async throws {
         try await withTestDatabase("limits") { database in
