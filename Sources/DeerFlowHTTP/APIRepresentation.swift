@@ -33,7 +33,6 @@ enum APIRepresentation {
             rerunOf: .init(run.rerunOf?.rawValue),
             deadline: .init(run.deadline),
             retries: run.retries,
-
             waitingReason: .init(run.waitingReason))
     }
 

@@ -217,13 +217,10 @@ struct APIService: APIProtocol {
 
     /// A retention period of a purge request, in ``Limits/retention``.
     private static func retentionPeriod(_ text: String, field: String) throws -> Duration {
-        guard let duration = DurationText.parse(text) else {
-            throw DeerFlowError(.invalidParams, "\(field): '\(text)' is not a duration (use e.g. 12h, 7d, 30d)")
+        switch Limits.duration(text, in: Limits.retention) {
+        case .success(let duration): return duration
+        case .failure(let problem): throw DeerFlowError(.invalidParams, "\(field): \(problem.message)")
         }
-        if let problem = Limits.problem(duration, outside: Limits.retention) {
-            throw DeerFlowError(.invalidParams, "\(field): \(problem)")
-        }
-        return duration
     }
 
     // MARK: Health

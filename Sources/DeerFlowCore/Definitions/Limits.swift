@@ -44,6 +44,21 @@ public enum Limits {
         return "must be between \(bounds), got \(DurationText.format(value))"
     }
 
+    /// `text` as a duration in `range` (`0` is zero), or what is wrong with it: not a duration,
+    /// too long to hold, or outside the range (``problem(_:outside:)-(Duration,_)``). The one check
+    /// of a duration a user wrote, in a file or a request.
+    public static func duration(_ text: String, in range: ClosedRange<Duration>) -> Result<Duration, DurationProblem> {
+        if text.trimmingWhitespace() == "0" { return .success(.zero) }
+        guard let duration = DurationText.parse(text) else {
+            if DurationText.isWellFormed(text) {
+                return .failure(DurationProblem(message: "'\(text)' is too long (at most \(DurationText.format(range.upperBound)))"))
+            }
+            return .failure(DurationProblem(message: "'\(text)' is not a duration (use e.g. 30s, 5m, 2h, 1d)"))
+        }
+        if let problem = problem(duration, outside: range) { return .failure(DurationProblem(message: problem)) }
+        return .success(duration)
+    }
+
     /// "must be between 0 and 10000, got -1" for a count outside `range`, else nil.
     public static func problem(_ value: Int, outside range: ClosedRange<Int>) -> String? {
         range.contains(value) ? nil : "must be between \(range.lowerBound) and \(range.upperBound), got \(value)"
@@ -66,4 +81,9 @@ extension Date {
         }
         return seconds > range.upperBound.timeIntervalSince1970 ? range.upperBound : self
     }
+}
+
+/// What is wrong with a duration a user wrote (``Limits/duration(_:in:)``).
+public struct DurationProblem: Error, Sendable, Hashable {
+    public var message: String
 }

@@ -385,20 +385,13 @@ public struct YAMLNode {
             fail("expected a duration (e.g. 30s, 5m, 2h, 1d), got \(summary)")
             return nil
         }
-        if text.trimmingWhitespace() == "0" { return .zero }
-        guard let duration = DurationText.parse(text) else {
-            if DurationText.isWellFormed(text) {
-                fail("'\(text)' is too long (at most \(DurationText.format(range.upperBound)))")
-            } else {
-                fail("'\(text)' is not a duration (use e.g. 30s, 5m, 2h, 1d)")
-            }
+        switch Limits.duration(text, in: range) {
+        case .success(let duration):
+            return duration
+        case .failure(let problem):
+            fail(problem.message)
             return nil
         }
-        if let problem = Limits.problem(duration, outside: range) {
-            fail(problem)
-            return nil
-        }
-        return duration
     }
 
     /// An integer in `range`; outside it, an error `must be between 1 and 10000, got 0`.
