@@ -13,7 +13,7 @@ extension WebUI {
         let store = engine.store
         // Every open overview refreshes on changes: what they show is read from the store at most
         // once a second, however many are open.
-        let figures = try await caches.overview(maxAge: .seconds(1)) {
+        let figures = try await caches.overview.value {
             async let statisticsCall = store.statistics(now: now)
             async let hourCall = store.runCounts(since: now.addingTimeInterval(-3600))
             async let dayCall = store.runCounts(since: now.addingTimeInterval(-86400))
@@ -77,10 +77,9 @@ extension WebUI {
         let top = 16.0
         let bottom = height - 16
         let f = DAGLayout.format
-        // The history gains a sample per scrape interval (15 s by default): a panel's values are
-        // evaluated at most every 5 s, shared by every page that shows it.
+        // A panel's values are shared by every page that shows it for a few seconds (PageCaches).
         return panels.map { panel -> [String: Any] in
-            let values = caches.chart(panel.expressions.joined(separator: "\n"), maxAge: .seconds(5)) {
+            let values = caches.charts.value(panel.expressions.joined(separator: "\n")) {
                 let parsed = panel.expressions.compactMap { try? PromQLExpression(parsing: $0) }
                 var values: [Double?] = []
                 for step in 0..<points {

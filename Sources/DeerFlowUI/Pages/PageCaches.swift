@@ -13,27 +13,46 @@ struct OverviewFigures: Sendable {
 
 /// Short-lived results shared by every page a browser asks for: open pages refresh on changes,
 /// and on a busy cluster a hundred open overviews must not each read the store and evaluate the
-/// charts' PromQL many times a second. Two requests missing at once both compute; the later
-/// result is kept.
+/// charts' PromQL many times a second.
 final class PageCaches: Sendable {
-    private let overviewEntry = Mutex<(at: ContinuousClock.Instant, figures: OverviewFigures)?>(nil)
-    private let charts = Mutex<[String: (at: ContinuousClock.Instant, values: [Double?])]>([:])
+    /// What the overview shows from the store: read at most once a second.
+    let overview = Expiring<OverviewFigures>(maxAge: .seconds(1))
+    /// A chart's values, keyed by its expressions: the history gains a sample per scrape interval
+    /// (15 s by default), so they are evaluated at most every 5 s.
+    let charts = Expiring<[Double?]>(maxAge: .seconds(5))
+}
 
-    /// The overview's figures, read again when older than `maxAge`.
-    func overview(maxAge: Duration, _ read: () async throws -> OverviewFigures) async throws -> OverviewFigures {
-        let now = ContinuousClock.now
-        if let entry = overviewEntry.withLock({ $0 }), now - entry.at < maxAge { return entry.figures }
-        let figures = try await read()
-        overviewEntry.withLock { $0 = (now, figures) }
-        return figures
+/// Values kept by key for `maxAge`. Two requests missing at once both compute; the later result
+/// is kept.
+final class Expiring<Value: Sendable>: Sendable {
+    let maxAge: Duration
+    private let entries = Mutex<[String: (at: ContinuousClock.Instant, value: Value)]>([:])
+
+    init(maxAge: Duration) {
+        self.maxAge = maxAge
     }
 
-    /// A chart's values (keyed by its expressions), evaluated again when older than `maxAge`.
-    func chart(_ key: String, maxAge: Duration, _ evaluate: () -> [Double?]) -> [Double?] {
+    /// The value of `key`, computed again when older than `maxAge`.
+    func value(_ key: String = "", _ compute: () throws -> Value) rethrows -> Value {
         let now = ContinuousClock.now
-        if let entry = charts.withLock({ $0[key] }), now - entry.at < maxAge { return entry.values }
-        let values = evaluate()
-        charts.withLock { $0[key] = (now, values) }
-        return values
+        if let kept = fresh(key, at: now) { return kept }
+        return keep(try compute(), for: key, at: now)
+    }
+
+    /// The value of `key`, computed again when older than `maxAge`.
+    func value(_ key: String = "", _ compute: () async throws -> Value) async rethrows -> Value {
+        let now = ContinuousClock.now
+        if let kept = fresh(key, at: now) { return kept }
+        return keep(try await compute(), for: key, at: now)
+    }
+
+    private func fresh(_ key: String, at now: ContinuousClock.Instant) -> Value? {
+        guard let entry = entries.withLock({ $0[key] }), now - entry.at < maxAge else { return nil }
+        return entry.value
+    }
+
+    private func keep(_ value: Value, for key: String, at now: ContinuousClock.Instant) -> Value {
+        entries.withLock { $0[key] = (now, value) }
+        return value
     }
 }
