@@ -92,18 +92,30 @@ extension SQLiteWorkflowStore {
     }
 
     public func reclaimSpace(full: Bool) async throws {
-        try await writer.exclusive { db in
-            if full {
+        if full {
+            try await writer.exclusive { db in
                 // VACUUM rewrites the file (it needs as much free disk as the database) and is the
                 // only way to turn incremental vacuuming on for a database created without it.
                 _ = try await db.rows("PRAGMA auto_vacuum = INCREMENTAL")
                 _ = try await db.rows("VACUUM")
-            } else {
-                _ = try await db.rows("PRAGMA incremental_vacuum")
             }
-            // The file shrinks when the write-ahead log is written back into it.
-            _ = try await db.rows("PRAGMA wal_checkpoint(TRUNCATE)")
+        } else {
+            // Only a database with incremental vacuuming on (2) gives pages back; the others reuse them.
+            guard try await writer.exclusive({ try await $0.rows("PRAGMA auto_vacuum").first?.int("auto_vacuum") }) == 2 else { return }
+            // 2,000 pages (8 MB) at a time, each alone on the writer: after a purge of a long
+            // history, triggers and workers wait for one step at most, not for the whole file.
+            var free = Int.max
+            while true {
+                let left = try await writer.exclusive { db in
+                    _ = try await db.rows("PRAGMA incremental_vacuum(2000)")
+                    return try await db.rows("PRAGMA freelist_count").first?.int("freelist_count") ?? 0
+                }
+                guard left > 0, left < free else { break }
+                free = left
+            }
         }
+        // The file shrinks when the write-ahead log is written back into it.
+        try await writer.exclusive { db in _ = try await db.rows("PRAGMA wal_checkpoint(TRUNCATE)") }
     }
 }
 
