@@ -65,21 +65,7 @@ struct PostgresClusterTests {
             defer { directory.remove() }
             let fixed = directory.file("fixed")
             let go = directory.file("go")
-            try directory.write("workflows/flaky.yaml", """
-                name: flaky
-                tasks:
-                  - id: extract
-                    type: shell
-                    script: echo extracted
-                  - id: gate
-                    type: shell
-                    depends_on: [extract]
-                    script: 'if [ ! -f "\(fixed)" ]; then exit 3; fi; while [ ! -f "\(go)" ]; do sleep 0.1; done'
-                  - id: load
-                    type: shell
-                    depends_on: [gate]
-                    script: echo loaded
-                """)
+            try directory.write("workflows/flaky.yaml", RetryScenario.flakyWorkflow(fixed: fixed, go: go))
             let workflows = directory.file("workflows")
             let first = try ServerProcess.server(database: database.url, workflows: workflows, workers: true)
             defer { first.stop() }

@@ -41,24 +41,7 @@ struct RunRecoveryTests {
         defer { directory.remove() }
         let fixed = directory.file("fixed")
         let go = directory.file("go")
-        try directory.write("workflows/flaky.yaml", """
-            name: flaky
-            params:
-              who: {type: string, default: first}
-              token: {type: string, secret: true, default: s3cret-value}
-            tasks:
-              - id: extract
-                type: shell
-                script: echo extracted
-              - id: gate
-                type: shell
-                depends_on: [extract]
-                script: 'if [ ! -f "\(fixed)" ]; then echo "not fixed yet" >&2; exit 3; fi; while [ ! -f "\(go)" ]; do sleep 0.1; done; echo "gate for $DEERFLOW_PARAM_WHO"'
-              - id: load
-                type: shell
-                depends_on: [gate]
-                script: echo loaded
-            """)
+        try directory.write("workflows/flaky.yaml", RetryScenario.flakyWorkflow(fixed: fixed, go: go))
         let arguments = [
             "server", "--workflows", directory.file("workflows"), "--database", "sqlite://" + directory.file("db.sqlite"),
             "--api-port", "0", "--metrics-port", "0",
