@@ -216,8 +216,7 @@ def main():
             click(driver, "details.trigger summary")
             driver.find_element(By.NAME, "param[rows]").send_keys("many")
             click(driver, "details.trigger button[type=submit]")
-            error = driver.find_element(By.CSS_SELECTOR, ".field-error")
-            check("not an int" in error.text, f"field error says: {error.text}")
+            wait(driver, lambda d: "not an int" in d.find_element(By.CSS_SELECTOR, ".field-error").text, message="the field error for a bad parameter")
             check(api(url, "GET", "/api/v1/runs")["runs"] == [], "a run was created from a bad form")
             driver.get_log("browser")  # the 422 of that form is expected
             passed += 1
@@ -295,7 +294,8 @@ def main():
             shoot(driver, "login-light")
             driver.find_element(By.NAME, "token").send_keys("wrong")
             click(driver, "form[action='/login'] button")
-            check("not one of" in driver.find_element(By.CSS_SELECTOR, ".error").text, "a wrong token was not refused")
+            # The click submits a form: the answer is a new page, so wait for it rather than look at once.
+            wait(driver, lambda d: "not one of" in d.find_element(By.CSS_SELECTOR, ".error").text, message="a wrong token refused")
             driver.get_log("browser")
             driver.find_element(By.NAME, "token").send_keys("ui-t0ken")
             click(driver, "form[action='/login'] button")
