@@ -239,11 +239,19 @@ struct APIService: APIProtocol {
         if engine.isDraining {
             return .serviceUnavailable(.init(body: .json(["status": "draining", "reason": "the worker is shutting down"])))
         }
-        let report = await engine.health.evaluate(only: ["database"])
+        // The store, and the checks of deerflow.yaml marked critical.
+        let report = await engine.health.evaluate(only: Set(["database"] + engine.health.criticalNames))
         if let database = report.checks["database"], database.status == .unhealthy {
             var body = database.details
             body["status"] = "not_ready"
             body["reason"] = "the store does not answer"
+            return .serviceUnavailable(.init(body: .json(.object(body))))
+        }
+        if let (name, failed) = report.checks.filter({ $0.value.status == .unhealthy }).min(by: { $0.key < $1.key }) {
+            var body = failed.details
+            body["status"] = "not_ready"
+            body["reason"] = .string("the critical health check '\(name)' is unhealthy")
+            body["check"] = .string(name)
             return .serviceUnavailable(.init(body: .json(.object(body))))
         }
         return .ok(.init(body: .json(.init(status: .ready))))

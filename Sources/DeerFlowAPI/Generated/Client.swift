@@ -3887,9 +3887,11 @@ package struct Client: APIProtocol {
     }
     /// Readiness probe
     ///
-    /// Ready when the process is not draining and the `database` check (if registered) is not
-    /// unhealthy. 503 while a worker of this process drains, or when the store does not answer
-    /// (the `database` check's details, such as `error`, are included).
+    /// Ready when the process is not draining and neither the `database` check (if registered)
+    /// nor a check of `deerflow.yaml`'s `health_checks` marked `critical: true` is unhealthy.
+    /// 503 while a worker of this process drains, when the store does not answer (the
+    /// `database` check's details, such as `error`, are included), or when a critical check is
+    /// unhealthy (its name as `check`, its details included).
     ///
     ///
     /// - Remark: HTTP `GET /health/ready`.

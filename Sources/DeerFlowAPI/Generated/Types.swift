@@ -224,9 +224,11 @@ package protocol APIProtocol: Sendable {
     func getLiveness(_ input: Operations.GetLiveness.Input) async throws -> Operations.GetLiveness.Output
     /// Readiness probe
     ///
-    /// Ready when the process is not draining and the `database` check (if registered) is not
-    /// unhealthy. 503 while a worker of this process drains, or when the store does not answer
-    /// (the `database` check's details, such as `error`, are included).
+    /// Ready when the process is not draining and neither the `database` check (if registered)
+    /// nor a check of `deerflow.yaml`'s `health_checks` marked `critical: true` is unhealthy.
+    /// 503 while a worker of this process drains, when the store does not answer (the
+    /// `database` check's details, such as `error`, are included), or when a critical check is
+    /// unhealthy (its name as `check`, its details included).
     ///
     ///
     /// - Remark: HTTP `GET /health/ready`.
@@ -597,9 +599,11 @@ extension APIProtocol {
     }
     /// Readiness probe
     ///
-    /// Ready when the process is not draining and the `database` check (if registered) is not
-    /// unhealthy. 503 while a worker of this process drains, or when the store does not answer
-    /// (the `database` check's details, such as `error`, are included).
+    /// Ready when the process is not draining and neither the `database` check (if registered)
+    /// nor a check of `deerflow.yaml`'s `health_checks` marked `critical: true` is unhealthy.
+    /// 503 while a worker of this process drains, when the store does not answer (the
+    /// `database` check's details, such as `error`, are included), or when a critical check is
+    /// unhealthy (its name as `check`, its details included).
     ///
     ///
     /// - Remark: HTTP `GET /health/ready`.

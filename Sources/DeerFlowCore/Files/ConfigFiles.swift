@@ -30,6 +30,8 @@ import Foundation
 ///   reports: {concurrency: 2}  # at most 2 attempts of queue `reports` running in the cluster
 /// secrets:                     # read by tasks as {{ secrets.API_TOKEN }}; see ``SecretSource``
 ///   API_TOKEN: {env: REPORTS_API_TOKEN}
+/// health_checks:               # see ``HealthCheckDefinition``
+///   - {name: warehouse, http: {url: http://warehouse:8080/ping}, critical: true}
 /// ```
 public struct ServerConfigFile: Sendable, Hashable {
     public var apiHost: String?
@@ -63,6 +65,8 @@ public struct ServerConfigFile: Sendable, Hashable {
     public var queueConcurrency: [String: Int]?
     /// `secrets:`: where each secret tasks may read comes from; nil: no section.
     public var secrets: [String: SecretSource]?
+    /// `health_checks:`: checks of this process's dependencies shown in `/health`.
+    public var healthChecks: [HealthCheckDefinition]?
 
     public init() {}
 
@@ -70,7 +74,7 @@ public struct ServerConfigFile: Sendable, Hashable {
     public static func parse(yaml: String, file: String, environment: [String: String]) throws(FileErrors) -> ServerConfigFile {
         let reader = YAMLReader(file: file, environment: environment)
         var config = ServerConfigFile()
-        if let root = reader.read(yaml), !root.isNull, let top = root.mapping(allowedKeys: ["api", "database", "worker", "scheduler", "tracing", "retention", "queues", "secrets"]) {
+        if let root = reader.read(yaml), !root.isNull, let top = root.mapping(allowedKeys: ["api", "database", "worker", "scheduler", "tracing", "retention", "queues", "secrets", "health_checks"]) {
             if let api = top.mapping("api", allowedKeys: ["host", "port", "tokens", "protect_health", "public_url", "ui"]) {
                 config.apiUI = api.bool("ui")
                 config.apiHost = api.string("host")
@@ -122,6 +126,7 @@ public struct ServerConfigFile: Sendable, Hashable {
                 config.queueConcurrency = limits
             }
             config.secrets = SecretSource.section(of: top, file: file)
+            config.healthChecks = HealthCheckDefinition.section(of: top)
         }
         try reader.throwIfErrors()
         return config

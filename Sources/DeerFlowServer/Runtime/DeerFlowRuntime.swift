@@ -129,6 +129,7 @@ public final class DeerFlowRuntime: Sendable {
         engine.addObserver(engineMetrics)
         engine.addObserver(LoggingObserver(logger: logger, engine: engine))
         engine.registerBuiltinHealthChecks()
+        engine.health.register(options.healthChecks)
         engineMetrics.declare(queues: Array(Set(engine.workflows.all.flatMap { $0.definition.tasks.map(\.queue) } + options.worker.queues)))
         engineMetrics.declare(
             workflows: engine.workflows.all.map(\.definition.name),
