@@ -112,8 +112,18 @@ extension WorkflowDefinition {
 
 /// The parameter templates of webhooks, checked when a workflow is loaded.
 enum WebhookTemplates {
-    /// What is wrong with one parameter's template text; nil: nothing.
+    /// What is wrong with one parameter's template text (syntax, a root other than `body` or
+    /// `headers`); nil: nothing.
     static func problem(_ text: String) -> String? {
-        nil  // TEMPLATES-PENDING: replaced once Template is on main.
+        let template: Template
+        do {
+            template = try Template(text)
+        } catch {
+            return error.message
+        }
+        for reference in template.references where !WebhookTrigger.templateRoots.contains(reference.root) {
+            return "'\(reference)' cannot be used here: a webhook's parameters read only 'body' (the JSON payload) and 'headers' (e.g. {{ body.ref }}, {{ headers[\"x-github-event\"] }})"
+        }
+        return nil
     }
 }
