@@ -98,7 +98,7 @@ public enum APIServer {
 
     /// The route templates authenticated by a signature of the request instead of a bearer token
     /// (a webhook's sender cannot send one): ``Webhooks`` checks it, for every request.
-    static let signedPaths: Set<String> = ["/api/v1/hooks/{name}"]
+    public static let signedPaths: Set<String> = ["/api/v1/hooks/{name}"]
 
     /// The router of the API (tests drive it without a socket).
     public static func makeRouter(engine: DeerFlowEngine, configuration: APIConfiguration, metrics: EngineMetrics?) -> Router<BasicRequestContext> {
