@@ -157,7 +157,10 @@ public enum WebhookScenario {
         let metricsText = try await TestServer.send("GET", "http://127.0.0.1:\(metrics)/metrics", body: nil, headers: [:]).text
         let runText = try await TestServer.send("GET", "http://127.0.0.1:\(api)/api/v1/runs/\(id)", body: nil, headers: ["Authorization": "Bearer \(apiToken)"]).text
         let workflowText = try await TestServer.send("GET", "http://127.0.0.1:\(api)/api/v1/workflows/deploy", body: nil, headers: ["Authorization": "Bearer \(apiToken)"]).text
-        for text in [metricsText, runText, workflowText, server.log] {
+        // The UI's workflow page shows where to point the sender, and which variable holds the secret.
+        let page = try await TestServer.send("GET", "http://127.0.0.1:\(api)/workflows/deploy", body: nil, headers: ["Authorization": "Bearer \(apiToken)"]).text
+        #expect(page.contains("POST /api/v1/hooks/github-push") && page.contains(secretVariable), "\(page.prefix(300))")
+        for text in [metricsText, runText, workflowText, page, server.log] {
             #expect(!text.contains(secret))
         }
         #expect(server.log.contains("webhook 'no-secret' has no secret"), "the server says at start which hook it refuses")
