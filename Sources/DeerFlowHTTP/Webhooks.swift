@@ -138,9 +138,9 @@ public struct Webhooks: Sendable {
     /// - Returns: the run, and whether the delivery was seen before.
     /// - Throws: ``Refusal`` for a request refused (404, 503, 401, 400, 422); store errors as they are.
     func receive(name: String, body: [UInt8], headers: HTTPFields, engine: DeerFlowEngine) async throws -> DeliveryOutcome {
+        // The answer does not list the webhooks there are: the caller is not authenticated yet.
         guard let endpoint = endpoints[name] else {
-            let known = names.isEmpty ? "no workflow declares one" : "webhooks: \(names.joined(separator: ", "))"
-            throw Refusal(code: .notFound, message: "no webhook '\(name)' (\(known))", result: .notFound)
+            throw Refusal(code: .notFound, message: "no webhook '\(name)': no workflow of this server declares it under triggers:", result: .notFound)
         }
         guard let secret = endpoint.secret else {
             throw Refusal(code: .unavailable, message: Self.noSecret(endpoint.trigger), result: .noSecret)
