@@ -142,6 +142,7 @@ public enum WebhookScenario {
         #expect(notJSON.status == 400 && errorCode(notJSON) == "bad_request", "\(notJSON.text)")
         let unknown = try await post(api: api, hook: "nope", body: push, delivery: "delivery-7")
         #expect(unknown.status == 404 && errorCode(unknown) == "not_found", "\(unknown.text)")
+        #expect(!unknown.text.contains("github-push"), "a 404 lists no hook to an unauthenticated caller: \(unknown.text)")
         let noSecret = try await post(api: api, hook: "no-secret", body: "{}", delivery: "delivery-8", signature: try sign("{}", secret: "anything"))
         #expect(noSecret.status == 503 && noSecret.text.contains("DEERFLOW_TEST_UNSET_HOOK_SECRET"), "\(noSecret.text)")
         #expect(try await Self.runs(api: api).count == 2)
