@@ -187,6 +187,19 @@ enum PostgresSchema {
             "CREATE TABLE workflow_limits (workflow text PRIMARY KEY, max_active_runs integer NOT NULL)",
             "CREATE TABLE queue_limits (queue text PRIMARY KEY, concurrency integer NOT NULL)",
         ],
+        // 7: webhook deliveries: a delivery id its sender repeats starts no second run.
+        [
+            """
+            CREATE TABLE webhook_deliveries (
+                hook text NOT NULL,
+                delivery_id text NOT NULL,
+                run_id text NOT NULL,
+                received_at timestamptz NOT NULL,
+                PRIMARY KEY (hook, delivery_id)
+            )
+            """,
+            "CREATE INDEX webhook_deliveries_received ON webhook_deliveries (received_at)",
+        ],
     ]
 }
 

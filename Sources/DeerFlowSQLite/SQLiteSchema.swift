@@ -169,5 +169,18 @@ enum SQLiteSchema {
             "CREATE TABLE workflow_limits (workflow TEXT PRIMARY KEY, max_active_runs INTEGER NOT NULL)",
             "CREATE TABLE queue_limits (queue TEXT PRIMARY KEY, concurrency INTEGER NOT NULL)",
         ],
+        // 7: webhook deliveries: a delivery id its sender repeats starts no second run.
+        [
+            """
+            CREATE TABLE webhook_deliveries (
+                hook TEXT NOT NULL,
+                delivery_id TEXT NOT NULL,
+                run_id TEXT NOT NULL,
+                received_at INTEGER NOT NULL,
+                PRIMARY KEY (hook, delivery_id)
+            )
+            """,
+            "CREATE INDEX webhook_deliveries_received ON webhook_deliveries (received_at)",
+        ],
     ]
 }

@@ -27,6 +27,7 @@ public enum WorkflowStoreConformance {
         Check(name: "state documents are saved, replaced and deleted by key", run: stateDocuments),
         Check(name: "the notification outbox takes a key once, hands a due message to one claimer, and records outcomes", run: outbox),
         Check(name: "purges delete old finished runs and logs in batches and never touch unfinished runs", run: retention),
+        Check(name: "a webhook delivery creates one run, also when repeated at the same time, and is forgotten by the purge", run: webhookDeliveries),
     ]
 
     /// Every check of the engine's store (``WorkflowStore``).

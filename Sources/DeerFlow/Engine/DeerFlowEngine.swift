@@ -138,6 +138,27 @@ public final class DeerFlowEngine: Sendable {
         parent: ServiceContext? = nil,
         rerunOf: RunID? = nil
     ) async throws -> RunRecord {
+        let outcome = try await create(workflow, params: params, trigger: trigger, parent: parent, rerunOf: rerunOf, delivery: nil)
+        guard case .created(let record) = outcome else {
+            throw DeerFlowError(.conflict, "a run of '\(workflow)' for this schedule time already exists")
+        }
+        return record
+    }
+
+    /// Creates a run of a workflow for a webhook delivery, unless the delivery was recorded
+    /// before (the sender repeated it): then nothing is created and the earlier run is answered.
+    /// The delivery and the run are stored in one transaction, so repeats arriving at the same
+    /// time, at any process sharing the store, create one run.
+    ///
+    /// - Throws: what ``trigger(_:params:trigger:parent:rerunOf:)`` throws; `.unavailable` when
+    ///   the store does not record deliveries.
+    public func trigger(_ workflow: String, params: [String: JSONValue], delivery: WebhookDelivery) async throws -> DeliveryOutcome {
+        try await create(workflow, params: params, trigger: .api, parent: nil, rerunOf: nil, delivery: delivery)
+    }
+
+    private func create(
+        _ workflow: String, params: [String: JSONValue], trigger: RunTrigger, parent: ServiceContext?, rerunOf: RunID?, delivery: WebhookDelivery?
+    ) async throws -> DeliveryOutcome {
         guard let entry = workflows[workflow] else {
             throw DeerFlowError(.notFound, "workflow '\(workflow)' is not registered (known: \(workflows.all.map(\.definition.name).joined(separator: ", ")))")
         }
@@ -147,7 +168,14 @@ public final class DeerFlowEngine: Sendable {
         } catch {
             throw DeerFlowError(.invalidParams, "workflow '\(workflow)': \(error.description)")
         }
-        let now = Date()
+        var deliveries: (any WebhookDeliveryStore)?
+        if delivery != nil {
+            guard let store = store as? any WebhookDeliveryStore else {
+                throw DeerFlowError(.unavailable, "this store does not record webhook deliveries; use the SQLite or PostgreSQL store")
+            }
+            deliveries = store
+        }
+        let now = delivery?.receivedAt ?? Date()
         let runID = RunID.generate(at: now)
         let span = startRunSpan(runID, workflow: workflow, trigger: trigger, parent: parent ?? ServiceContext.current ?? .topLevel, at: now)
         let newRun = NewRun(
@@ -155,9 +183,13 @@ public final class DeerFlowEngine: Sendable {
             tasks: entry.taskTemplate, trigger: trigger, traceContext: span?.stored, createdAt: now,
             timeout: entry.definition.timeout, rerunOf: rerunOf
         )
-        let created: RunRecord?
+        let outcome: DeliveryOutcome?
         do {
-            created = try await store.createRun(newRun)
+            if let deliveries, let delivery {
+                outcome = try await deliveries.createRun(newRun, delivery: delivery)
+            } else {
+                outcome = try await store.createRun(newRun).map(DeliveryOutcome.created)
+            }
         } catch {
             if let span = runSpans.remove(runID) {
                 span.recordError(error)
@@ -166,13 +198,13 @@ public final class DeerFlowEngine: Sendable {
             }
             throw error
         }
-        guard let record = created else {
+        guard case .created(let record)? = outcome else {
             runSpans.remove(runID)?.end()
-            throw DeerFlowError(.conflict, "a run of '\(workflow)' for this schedule time already exists")
+            return outcome ?? .duplicate(runID)
         }
         emit([.runCreated(runID: record.id, workflow: workflow, trigger: trigger.kind, at: now)])
         wakeLocalWorkers()
-        return record
+        return .created(record)
     }
 
     /// A new run row for a workflow (used by the scheduler for cron fires); its `workflow.run` span

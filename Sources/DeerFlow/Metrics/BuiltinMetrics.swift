@@ -38,6 +38,7 @@ public enum BuiltinMetric: String, CaseIterable, Sendable {
     case runsWaitingForLimit = "deerflow_runs_waiting_for_limit"
     case queueConcurrencyLimit = "deerflow_queue_concurrency_limit"
     case queueRunning = "deerflow_queue_running"
+    case webhookRequests = "deerflow_webhook_requests_total"
 
     /// Name, kind, help, labels and buckets.
     public var descriptor: MetricDescriptor {
@@ -114,6 +115,8 @@ public enum BuiltinMetric: String, CaseIterable, Sendable {
             return .init(name: rawValue, kind: .gauge, help: "The concurrency limit of each limited queue (deerflow.yaml queues.<name>.concurrency; cluster-wide).", labels: ["queue"], buckets: [])
         case .queueRunning:
             return .init(name: rawValue, kind: .gauge, help: "Task attempts running now in each limited queue (cluster-wide); equal to deerflow_queue_concurrency_limit when the queue is at its limit.", labels: ["queue"], buckets: [])
+        case .webhookRequests:
+            return .init(name: rawValue, kind: .counter, help: "Requests to webhooks (POST /api/v1/hooks/{name}), by hook ('unknown' for names no workflow declares) and result (accepted, duplicate, not_found, no_secret, bad_signature, bad_request, unmapped, error).", labels: ["hook", "result"], buckets: [])
         }
     }
 

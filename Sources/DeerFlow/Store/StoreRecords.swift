@@ -31,6 +31,38 @@ public enum RunTrigger: Sendable, Hashable, Codable {
     }
 }
 
+/// One request of a webhook, as its sender identifies it (GitHub's `X-GitHub-Delivery`): a
+/// redelivery repeats the id.
+public struct WebhookDelivery: Sendable, Hashable {
+    /// The webhook's name (`triggers: [{webhook: {name: …}}]`).
+    public var hook: String
+    /// The sender's id of the delivery.
+    public var id: String
+    public var receivedAt: Date
+
+    public init(hook: String, id: String, receivedAt: Date) {
+        self.hook = hook
+        self.id = id
+        self.receivedAt = receivedAt
+    }
+}
+
+/// What recording a webhook delivery did.
+public enum DeliveryOutcome: Sendable, Hashable {
+    /// The delivery is new: its run was created.
+    case created(RunRecord)
+    /// The delivery was recorded before: no run was created; this is the run it started then.
+    case duplicate(RunID)
+
+    /// The run of the delivery, new or earlier.
+    public var runID: RunID {
+        switch self {
+        case .created(let run): return run.id
+        case .duplicate(let id): return id
+        }
+    }
+}
+
 /// A task row of a new run.
 public struct NewTask: Sendable, Hashable {
     public var index: Int

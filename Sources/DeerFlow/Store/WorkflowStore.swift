@@ -30,7 +30,18 @@ public protocol WorkflowStore: RunStore, ExecutionStore, ScheduleStore, Coordina
 
 /// What a DeerFlow server process needs of its store: the engine's, plus the notification outbox,
 /// process state of alerting and deleting old history.
-public typealias ServerStore = WorkflowStore & OutboxStore & StateStore & RetentionStore
+public typealias ServerStore = WorkflowStore & OutboxStore & StateStore & RetentionStore & WebhookDeliveryStore
+
+/// Webhook deliveries recorded with the runs they started, so a delivery the sender repeats (same
+/// hook, same delivery id) starts no second run: across restarts, across the processes sharing
+/// the store, and for repeats arriving at the same time. ``RetentionStore/purgeSettledRecords(before:)``
+/// deletes deliveries received before its cutoff.
+public protocol WebhookDeliveryStore: Sendable {
+    /// Records `delivery` and creates `run` in one transaction. When the delivery is recorded
+    /// already, creates nothing and answers the run it started then (`.duplicate`); two calls
+    /// for the same delivery at the same time create one run.
+    func createRun(_ run: NewRun, delivery: WebhookDelivery) async throws -> DeliveryOutcome
+}
 
 /// Deleting old history in small batches, each its own short transaction, so a purge never holds
 /// a lock for long and never touches a run that has not finished.
@@ -44,7 +55,8 @@ public protocol RetentionStore: Sendable {
     /// (nil: no run older is left).
     func purgeTaskLogs(finishedBefore cutoff: Date, after cursor: RetentionCursor?, limit: Int) async throws -> (purged: PurgedHistory, next: RetentionCursor?)
     /// Deletes delivered and failed notifications created before `cutoff` and workers that left
-    /// (stopped or lost) and were last seen before it; answers how many rows it deleted.
+    /// (stopped or lost) and were last seen before it, and webhook deliveries received before it
+    /// (a sender repeating one after that starts a new run); answers how many rows it deleted.
     func purgeSettledRecords(before cutoff: Date) async throws -> Int
     /// What purges with these cutoffs would delete, counted without deleting anything.
     func purgeCandidates(runsFinishedBefore: Date?, logsFinishedBefore: Date?) async throws -> PurgedHistory

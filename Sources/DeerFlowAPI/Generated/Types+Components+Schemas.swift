@@ -2286,6 +2286,48 @@ extension Components {
         ///
         /// - Remark: Generated from `#/components/schemas/AlertmanagerWebhook`.
         package typealias AlertmanagerWebhook = DeerFlowCore.JSONValue
+        /// The run a webhook delivery started.
+        ///
+        /// - Remark: Generated from `#/components/schemas/WebhookAccepted`.
+        package struct WebhookAccepted: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/WebhookAccepted/run_id`.
+            package var runId: Components.Schemas.RunID
+            /// Whether the delivery was seen before (no new run was created).
+            ///
+            /// - Remark: Generated from `#/components/schemas/WebhookAccepted/duplicate`.
+            package var duplicate: Swift.Bool
+            /// Creates a new `WebhookAccepted`.
+            ///
+            /// - Parameters:
+            ///   - runId:
+            ///   - duplicate: Whether the delivery was seen before (no new run was created).
+            package init(
+                runId: Components.Schemas.RunID,
+                duplicate: Swift.Bool
+            ) {
+                self.runId = runId
+                self.duplicate = duplicate
+            }
+            package enum CodingKeys: String, CodingKey {
+                case runId = "run_id"
+                case duplicate
+            }
+            package init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.runId = try container.decode(
+                    Components.Schemas.RunID.self,
+                    forKey: .runId
+                )
+                self.duplicate = try container.decode(
+                    Swift.Bool.self,
+                    forKey: .duplicate
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "run_id",
+                    "duplicate"
+                ])
+            }
+        }
         /// - Remark: Generated from `#/components/schemas/Queued`.
         package struct Queued: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/Queued/queued`.

@@ -204,6 +204,23 @@ package protocol APIProtocol: Sendable {
     /// - Remark: HTTP `POST /api/v1/alertmanager/webhook`.
     /// - Remark: Generated from `#/paths//api/v1/alertmanager/webhook/post(receiveAlertmanagerWebhook)`.
     func receiveAlertmanagerWebhook(_ input: Operations.ReceiveAlertmanagerWebhook.Input) async throws -> Operations.ReceiveAlertmanagerWebhook.Output
+    /// Start a run from a signed webhook delivery
+    ///
+    /// Starts a run of the workflow whose `triggers:` declare this webhook (see
+    /// docs/webhooks.md). No bearer token is needed, also when tokens are configured: the
+    /// request is authenticated by `X-Hub-Signature-256: sha256=<hex>`, the HMAC-SHA256 of the
+    /// raw body keyed with the secret in the server's environment variable `secret_env`
+    /// (GitHub's form). The JSON body and the headers (names in lower case) are mapped to the
+    /// run's parameters by the webhook's `params:` templates (`{{ body.ref }}`,
+    /// `{{ headers["x-github-event"] }}`). A delivery whose delivery id header
+    /// (`X-GitHub-Delivery` unless the webhook names another `delivery_header`) was seen before
+    /// starts no new run and answers the earlier run's id with `duplicate: true`. The
+    /// `Content-Type` header is not checked; the body must be JSON.
+    ///
+    ///
+    /// - Remark: HTTP `POST /api/v1/hooks/{name}`.
+    /// - Remark: Generated from `#/paths//api/v1/hooks/{name}/post(receiveWebhook)`.
+    func receiveWebhook(_ input: Operations.ReceiveWebhook.Input) async throws -> Operations.ReceiveWebhook.Output
     /// All health checks
     ///
     /// Runs every registered check (built in: `database`, `queue`, `scheduler`) concurrently,
@@ -571,6 +588,33 @@ extension APIProtocol {
         body: Operations.ReceiveAlertmanagerWebhook.Input.Body
     ) async throws -> Operations.ReceiveAlertmanagerWebhook.Output {
         try await receiveAlertmanagerWebhook(Operations.ReceiveAlertmanagerWebhook.Input(
+            headers: headers,
+            body: body
+        ))
+    }
+    /// Start a run from a signed webhook delivery
+    ///
+    /// Starts a run of the workflow whose `triggers:` declare this webhook (see
+    /// docs/webhooks.md). No bearer token is needed, also when tokens are configured: the
+    /// request is authenticated by `X-Hub-Signature-256: sha256=<hex>`, the HMAC-SHA256 of the
+    /// raw body keyed with the secret in the server's environment variable `secret_env`
+    /// (GitHub's form). The JSON body and the headers (names in lower case) are mapped to the
+    /// run's parameters by the webhook's `params:` templates (`{{ body.ref }}`,
+    /// `{{ headers["x-github-event"] }}`). A delivery whose delivery id header
+    /// (`X-GitHub-Delivery` unless the webhook names another `delivery_header`) was seen before
+    /// starts no new run and answers the earlier run's id with `duplicate: true`. The
+    /// `Content-Type` header is not checked; the body must be JSON.
+    ///
+    ///
+    /// - Remark: HTTP `POST /api/v1/hooks/{name}`.
+    /// - Remark: Generated from `#/paths//api/v1/hooks/{name}/post(receiveWebhook)`.
+    package func receiveWebhook(
+        path: Operations.ReceiveWebhook.Input.Path,
+        headers: Operations.ReceiveWebhook.Input.Headers = .init(),
+        body: Operations.ReceiveWebhook.Input.Body
+    ) async throws -> Operations.ReceiveWebhook.Output {
+        try await receiveWebhook(Operations.ReceiveWebhook.Input(
+            path: path,
             headers: headers,
             body: body
         ))

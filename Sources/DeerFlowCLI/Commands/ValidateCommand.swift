@@ -156,6 +156,14 @@ struct ValidateCommand: AsyncParsableCommand {
                 report("\(file): warning: \(unserved.message(servedBy: servedBy, served: queues))")
             }
         }
+        // A webhook whose secret variable is not set is refused by a server started in this
+        // environment (503 to every request); the variable may well be set only where it runs.
+        for workflow in workflows {
+            for (index, webhook) in workflow.definition.webhooks where (environment[webhook.secretEnvironmentVariable] ?? "").isEmpty {
+                report(
+                    "\(workflow.file): warning: triggers[\(index)].webhook.secret_env: \(webhook.secretEnvironmentVariable) is not set here; a server started without it refuses every request to webhook '\(webhook.name)' (503)")
+            }
+        }
         // Workflows' notify: channels must be channels of notifications.yaml (the server refuses
         // to start otherwise); without that file among the arguments they cannot be checked.
         if let channels {

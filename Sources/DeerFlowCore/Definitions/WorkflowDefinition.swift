@@ -23,6 +23,10 @@ public struct WorkflowDefinition: Sendable, Hashable, Codable {
     /// `max_active_runs`: at most this many runs of the workflow are active (started, not
     /// finished) at once; further runs wait as `pending` and start in creation order. nil: no limit.
     public var maxActiveRuns: Int?
+    /// `triggers:`: what else starts runs (webhooks). nil: nothing but the API, the CLI and the
+    /// schedule (nil rather than empty, so the version id of a workflow without triggers stays
+    /// what it was before the key existed).
+    public var triggers: [WorkflowTrigger]?
 
     public init(
         name: String,
@@ -32,8 +36,10 @@ public struct WorkflowDefinition: Sendable, Hashable, Codable {
         tasks: [TaskDefinition] = [],
         notify: RunNotifications? = nil,
         timeout: Duration? = nil,
-        maxActiveRuns: Int? = nil
+        maxActiveRuns: Int? = nil,
+        triggers: [WorkflowTrigger]? = nil
     ) {
+        self.triggers = triggers
         self.timeout = timeout
         self.name = name
         self.description = description

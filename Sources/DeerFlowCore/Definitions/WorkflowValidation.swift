@@ -43,8 +43,8 @@ extension WorkflowDefinition {
 
     /// Every problem of this definition: names, duplicate task ids, unknown or self dependencies,
     /// cycles (naming the cycle), retries, priorities and durations against ``Limits``, the cron
-    /// schedule and time zone, and
-    /// parameter defaults that do not match their type.
+    /// schedule and time zone,
+    /// parameter defaults that do not match their type, and the webhooks of `triggers:`.
     public func validationIssues() -> [ValidationIssue] {
         var issues: [ValidationIssue] = []
         if !Self.isValidName(name) {
@@ -182,6 +182,7 @@ extension WorkflowDefinition {
             let start = tasks.firstIndex { $0.id == cycle[0] } ?? 0
             issues.append(.init(path: "tasks[\(start)].depends_on", message: "dependency cycle: \(cycle.joined(separator: " → "))"))
         }
+        issues += triggerIssues()
         return issues
     }
 

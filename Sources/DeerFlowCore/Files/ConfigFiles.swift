@@ -289,7 +289,7 @@ public struct MetricsConfigFile: Sendable, Hashable {
 
     /// Labels of the built-in metrics (DeerFlow's `BuiltinMetric` catalogue; a test keeps the two
     /// in step). Constant labels may not reuse them.
-    public static let builtinLabelNames: Set<String> = ["alertname", "severity", "channel", "workflow", "status", "type", "queue", "worker", "endpoint", "check", "metric", "reason", "handler"]
+    public static let builtinLabelNames: Set<String> = ["alertname", "severity", "channel", "workflow", "status", "type", "queue", "worker", "endpoint", "check", "metric", "reason", "handler", "hook", "result"]
 
     static func isMetricName(_ name: String) -> Bool {
         guard let first = name.unicodeScalars.first else { return false }

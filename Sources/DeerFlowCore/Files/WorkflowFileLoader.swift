@@ -27,6 +27,9 @@ import Foundation
 /// params:                    # optional mapping, in order
 ///   date: {type: string, default: "2024-01-01", description: "...", secret: false}
 ///   limit: int               # shorthand: just the type, a required parameter
+/// triggers:                  # optional: webhooks starting runs (docs/webhooks.md)
+///   - webhook: {name: github-push, secret_env: GH_SECRET, delivery_header: X-GitHub-Delivery,
+///               params: {ref: "{{ body.ref }}"}}
 /// tasks:                     # required list
 ///   - id: extract
 ///     type: shell            # shell | http | noop | sleep (required)
@@ -91,8 +94,8 @@ public enum WorkflowFileLoader {
 
     /// Reads every `*.yaml` and `*.yml` file of a directory (not its subdirectories), in file name order.
     ///
-    /// Problems of all files are collected; two files defining the same workflow name are an error
-    /// in the second, naming the first.
+    /// Problems of all files are collected; two files defining the same workflow name, or the
+    /// same webhook name, are an error in the second, naming the first.
     ///
     /// - Parameter path: The directory.
     /// - Throws: ``FileErrors`` with the problems of every file, when there is any.
@@ -126,6 +129,7 @@ public enum WorkflowFileLoader {
         var errors: [FileError] = []
         var workflows: [(file: String, definition: WorkflowDefinition)] = []
         var fileOfName: [String: String] = [:]
+        var fileOfHook: [String: (file: String, workflow: String)] = [:]
         for name in names.sorted() where name.hasSuffix(".yaml") || name.hasSuffix(".yml") {
             let file = path.hasSuffix("/") ? path + name : "\(path)/\(name)"
             var isDirectory: ObjCBool = false
@@ -148,7 +152,21 @@ public enum WorkflowFileLoader {
                 ))
             } else {
                 fileOfName[definition.name] = file
-                if reader.errors.isEmpty { workflows.append((file, definition)) }
+                var valid = reader.errors.isEmpty
+                for (index, webhook) in definition.webhooks where !webhook.name.isEmpty {
+                    guard let first = fileOfHook[webhook.name] else {
+                        fileOfHook[webhook.name] = (file, definition.name)
+                        continue
+                    }
+                    let key = "triggers[\(index)].webhook.name"
+                    let location = reader.location(of: key)
+                    errors.append(FileError(
+                        file: file, line: location.line, column: location.column, key: key,
+                        message: "webhook '\(webhook.name)' is also defined in \(first.file) (workflow '\(first.workflow)'); webhook names must be unique across workflows"
+                    ))
+                    valid = false
+                }
+                if valid { workflows.append((file, definition)) }
             }
         }
         return (workflows, errors)
@@ -181,7 +199,7 @@ public enum WorkflowFileLoader {
             reader.report(message, key: "", at: root.location)
             return (nil, reader)
         }
-        document.checkKeys(["name", "description", "schedule", "params", "tasks", "notify", "timeout", "max_active_runs"])
+        document.checkKeys(["name", "description", "schedule", "params", "tasks", "notify", "timeout", "max_active_runs", "triggers"])
         let defaultName = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
         var definition = WorkflowDefinition(
             name: document.string("name") ?? defaultName,
@@ -205,6 +223,9 @@ public enum WorkflowFileLoader {
         }
         if let tasks = document.require("tasks")?.sequence() {
             definition.tasks = tasks.map(readTask)
+        }
+        if let triggers = document.sequence("triggers") {
+            definition.triggers = triggers.map(readTrigger)
         }
 
         // Validation issues under a path the reader already complained about are consequences of
@@ -232,6 +253,25 @@ public enum WorkflowFileLoader {
             catchup: schedule.optional("catchup")?.oneOf(CatchupPolicy.self, what: "catchup policy") ?? .latest,
             paused: schedule.optional("paused")?.bool() ?? false
         )
+    }
+
+    /// One item of `triggers:`; a placeholder when it is not readable (the reader has the error,
+    /// and the placeholder keeps the other items' indexes).
+    private static func readTrigger(_ node: YAMLNode) -> WorkflowTrigger {
+        let placeholder = WorkflowTrigger.webhook(WebhookTrigger(name: "", secretEnvironmentVariable: ""))
+        guard node.isMapping, let trigger = node.mapping(allowedKeys: ["webhook"]) else {
+            node.fail("expected a trigger such as {webhook: {name: github-push, secret_env: GH_SECRET, params: {ref: \"{{ body.ref }}\"}}}, got \(node.summary)")
+            return placeholder
+        }
+        guard let webhook = trigger.require("webhook")?.mapping(allowedKeys: ["name", "secret_env", "params", "delivery_header"]) else {
+            return placeholder
+        }
+        return .webhook(WebhookTrigger(
+            name: webhook.require("name")?.string() ?? "",
+            secretEnvironmentVariable: webhook.require("secret_env")?.string() ?? "",
+            params: webhook.stringMap("params") ?? [:],
+            deliveryHeader: webhook.string("delivery_header") ?? WebhookTrigger.defaultDeliveryHeader
+        ))
     }
 
     private static func readParam(name: String, _ node: YAMLNode) -> ParamDefinition {

@@ -254,6 +254,7 @@ public final class DeerFlowRuntime: Sendable {
             api.port = options.api.port
             api.tokens = options.api.tokens
             api.protectHealth = options.api.protectHealth
+            api.environment = options.api.environment
             api.alerts = ProcessAlerts(alerting: alerting, dispatcher: dispatcher)
             api.purger = purger
             var live: LiveUpdates?

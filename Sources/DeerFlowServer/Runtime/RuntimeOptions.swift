@@ -85,6 +85,9 @@ public struct RuntimeOptions: Sendable {
         public var publicURL: String?
         /// Serve the web UI at `/` of the API listener (`api.ui`); default true.
         public var ui = true
+        /// Where the webhooks' secrets are read (`secret_env` of `triggers:`) when the server
+        /// starts; default this process's environment.
+        public var environment: [String: String] = ProcessInfo.processInfo.environment
         public init() {}
     }
 

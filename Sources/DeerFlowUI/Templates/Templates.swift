@@ -244,6 +244,7 @@ enum Templates {
         <dt>Tasks</dt><dd>{{taskCount}}</dd>
         <dt>Schedule</dt><dd>{{#cron}}<code>{{cron}}</code> {{zone}} · {{#paused}}<strong class="paused">⏸ paused</strong>{{/paused}}{{^paused}}next {{#next}}{{>time}}{{/next}}{{/paused}}{{/cron}}{{^cron}}manual{{/cron}}</dd>
         <dt>Recent runs</dt><dd>{{#strip}}{{>strip}}{{/strip}} <a href="/runs?workflow={{name}}">all runs</a></dd>
+        {{#hooks}}<dt>Webhook</dt><dd><code>POST {{url}}</code> · signed with the secret in <code>{{secretEnv}}</code> · delivery id <code>{{deliveryHeader}}</code></dd>{{/hooks}}
         </dl>
         {{#cron}}{{#paused}}<form method="post" action="/workflows/{{encodedName}}/unpause" class="inline"><input type="hidden" name="csrf" value="{{csrf}}"><label class="nowrap"><input type="checkbox" name="catch_up" value="true"> fire the times missed while paused</label> <button type="submit">Unpause schedule</button></form>{{/paused}}
         {{^paused}}<form method="post" action="/workflows/{{encodedName}}/pause"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" class="secondary">Pause schedule</button></form>{{/paused}}{{/cron}}
