@@ -187,6 +187,14 @@ enum PostgresSchema {
             "CREATE TABLE workflow_limits (workflow text PRIMARY KEY, max_active_runs integer NOT NULL)",
             "CREATE TABLE queue_limits (queue text PRIMARY KEY, concurrency integer NOT NULL)",
         ],
+        // Sub-workflows: a child run records the attempt of the `workflow` task that started it;
+        // one child per parent attempt, found again by a retried or reclaimed attempt.
+        [
+            "ALTER TABLE runs ADD COLUMN parent_run_id text",
+            "ALTER TABLE runs ADD COLUMN parent_task_id text",
+            "ALTER TABLE runs ADD COLUMN parent_attempt integer",
+            "CREATE UNIQUE INDEX runs_parent ON runs (parent_run_id, parent_task_id, parent_attempt) WHERE parent_run_id IS NOT NULL",
+        ],
     ]
 }
 

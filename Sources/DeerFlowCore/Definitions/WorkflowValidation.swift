@@ -157,6 +157,12 @@ extension WorkflowDefinition {
                 if let problem = Limits.problem(duration, outside: Limits.taskDuration) {
                     issues.append(.init(path: "\(path).duration", message: problem))
                 }
+            case .workflow(let child):
+                if !Self.isValidName(child.workflow) {
+                    issues.append(.init(path: "\(path).workflow", message: "'\(child.workflow)' is not a valid workflow name (use letters, digits, '_', '-', '.')"))
+                } else if child.workflow == name {
+                    issues.append(.init(path: "\(path).workflow", message: "workflow '\(name)' starts itself: a sub-workflow cycle \(name) → \(name) never ends"))
+                }
             case .noop, .swift:
                 break
             }

@@ -102,6 +102,9 @@ public final class DeerFlowRuntime: Sendable {
         }
         let engine = try DeerFlowEngine(store: store, workflows: workflows, configuration: engineConfiguration, metrics: registry, logger: logger)
         try checkNotifyChannels(engine.workflows.all.map(\.definition), notifications: options.alerting.notifications)
+        if options.runWorkers, let warning = subWorkflowSlotWarning(engine.workflows.all.map(\.definition), slots: options.worker.slots) {
+            logger.warning("\(warning)")
+        }
         engine.addObserver(engineMetrics)
         engine.addObserver(LoggingObserver(logger: logger, engine: engine))
         engine.registerBuiltinHealthChecks()
@@ -124,6 +127,15 @@ public final class DeerFlowRuntime: Sendable {
         for entry in engine.workflows.all { runLimits[entry.definition.name] = .some(entry.definition.maxActiveRuns) }
         try await store.saveRunLimits(runLimits, now: Date())
         if let queues { try await store.saveQueueLimits(queues) }
+    }
+
+    /// A warning when a chain of waiting sub-workflows needs more worker slots than this
+    /// process's workers have: each waiting parent holds a slot, so with too few slots (and no
+    /// other worker process) the chain waits forever; nil when the slots suffice.
+    package static func subWorkflowSlotWarning(_ definitions: [WorkflowDefinition], slots: Int) -> String? {
+        let longest = SubWorkflowGraph.longestWaitingChain(definitions)
+        guard longest.depth > 0, longest.depth + 1 > slots else { return nil }
+        return "the sub-workflow chain \(longest.chain.joined(separator: " → ")) holds \(longest.depth) worker slot\(longest.depth == 1 ? "" : "s") while its last run needs another, but this worker has \(slots): unless other worker processes serve the queues, a run of \(longest.chain[0]) waits forever; give --slots \(longest.depth + 1) or more (more for concurrent runs)"
     }
 
     /// Every channel a workflow's `notify:` names exists in notifications.yaml.

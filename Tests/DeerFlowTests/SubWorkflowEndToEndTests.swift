@@ -1,0 +1,20 @@
+import DeerFlowCore
+import DeerFlowTestSupport
+import DeerFlowTesting
+import Foundation
+import Testing
+
+/// `type: workflow` tasks through a real `deerflow server` on SQLite.
+@Suite("Sub-workflows end to end (SQLite)")
+struct SubWorkflowEndToEndTests {
+    @Test("a 3-level chain passes outputs up and links both ways; a failing child fails its parent; cancelling a parent cancels its child; wait: false fires and forgets")
+    func scenario() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        for (name, text) in SubWorkflowScenario.workflows { try directory.write("workflows/\(name)", text) }
+        let server = try ServerProcess.server(
+            database: "sqlite://" + directory.file("db.sqlite"), workflows: directory.file("workflows"), workers: true)
+        defer { server.stop() }
+        try await SubWorkflowScenario.check(api: try await server.apiPort())
+    }
+}
