@@ -1,4 +1,4 @@
-import DeerFlowCore
+public import DeerFlowCore
 import Foundation
 import Testing
 
@@ -86,13 +86,15 @@ public enum SubWorkflowScenario {
             """,
     ]
 
-    static func task(_ run: [String: JSONValue], _ id: String) -> [String: JSONValue] {
+    /// A task of a run's answer.
+    public static func task(_ run: [String: JSONValue], _ id: String) -> [String: JSONValue] {
         guard case .array(let tasks)? = run["tasks"] else { return [:] }
         for case .object(let task) in tasks where task["id"]?.stringValue == id { return task }
         return [:]
     }
 
-    static func children(_ run: [String: JSONValue]) -> [[String: JSONValue]] {
+    /// The `children` of a run's answer.
+    public static func children(_ run: [String: JSONValue]) -> [[String: JSONValue]] {
         guard case .array(let children)? = run["children"] else { return [] }
         return children.compactMap { if case .object(let child) = $0 { child } else { nil } }
     }
@@ -112,7 +114,7 @@ public enum SubWorkflowScenario {
     }
 
     /// Waits for the first child of `parent` to exist and be running; returns its id.
-    static func runningChild(api: Int, of parent: String) async throws -> String {
+    public static func runningChild(api: Int, of parent: String) async throws -> String {
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline {
             if let child = children(try await ClusterAPI.run(api: api, id: parent)).first, let id = child["run_id"]?.stringValue,
