@@ -144,6 +144,8 @@ extension WorkflowDefinition {
                 }
             case .http(let http):
                 if let url = URL(string: http.url), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https", url.host != nil {
+                } else if http.url.contains("{{") {
+                    // A templated URL is checked when it is rendered, before the request.
                 } else {
                     issues.append(.init(path: "\(path).url", message: "'\(http.url)' is not an http(s) URL"))
                 }
@@ -178,6 +180,9 @@ extension WorkflowDefinition {
                     issues.append(.init(path: depPath, message: "'\(dependency)' listed twice"))
                 }
             }
+        }
+        if dependencyCycle() == nil {
+            issues += templateIssues()
         }
         if let cycle = dependencyCycle() {
             let start = tasks.firstIndex { $0.id == cycle[0] } ?? 0
