@@ -31,6 +31,8 @@ struct SubWorkflowTests {
     func reads() throws {
         let definition = try WorkflowFileLoader.parse(yaml: """
             name: parent
+            params:
+              day: string
             tasks:
               - id: child
                 type: workflow
@@ -112,7 +114,7 @@ struct SubWorkflowTests {
             "child.yaml": child,
             "p1.yaml": "name: p1\ntasks:\n  - id: call\n    type: workflow\n    workflow: child\n    params: {day: x, limit: many, colour: red}\n",
             "p2.yaml": "name: p2\ntasks:\n  - id: call\n    type: workflow\n    workflow: child\n",
-            "p3.yaml": "name: p3\ntasks:\n  - id: call\n    type: workflow\n    workflow: child\n    params: {day: '{{ params.day }}', limit: '{{ params.n }}', verbose: 'yes'}\n",
+            "p3.yaml": "name: p3\nparams:\n  day: string\n  n: int\ntasks:\n  - id: call\n    type: workflow\n    workflow: child\n    params: {day: '{{ params.day }}', limit: '{{ params.n }}', verbose: 'yes'}\n",
         ])
         #expect(errors.map(\.description) == [
             "p1.yaml:6:35: tasks[0].params.colour: workflow 'child' has no parameter 'colour' (declared: day, limit, verbose)",
@@ -134,5 +136,32 @@ struct SubWorkflowTests {
         let longest = SubWorkflowGraph.longestWaitingChain(definitions)
         #expect(longest.depth == 2 && longest.chain == ["a", "b", "c"], "\(longest)")
         #expect(SubWorkflowGraph.longestWaitingChain([definitions[2]]).depth == 0)
+    }
+
+    @Test("templates in params are checked like other task templates: declared params, upstream tasks only, no secrets")
+    func templatedParams() throws {
+        do {
+            _ = try WorkflowFileLoader.parse(yaml: """
+                name: parent
+                params:
+                  day: string
+                tasks:
+                  - id: list
+                    type: noop
+                  - id: call
+                    type: workflow
+                    workflow: child
+                    params:
+                      day: "{{ params.dya }}"
+                      files: "{{ tasks.list.output }}"
+                      token: "{{ secrets.TOKEN }}"
+                """, file: "parent.yaml")
+            Issue.record("expected errors")
+        } catch {
+            let messages = error.errors.map(\.description)
+            #expect(messages.contains { $0.hasPrefix("parent.yaml:11:7: tasks[1].params.day: `{{ params.dya }}`") }, "\(messages)")
+            #expect(messages.contains { $0.hasPrefix("parent.yaml:12:7: tasks[1].params.files: `{{ tasks.list.output }}`") }, "list is not upstream: \(messages)")
+            #expect(messages.contains("parent.yaml:13:7: tasks[1].params.token: a secret would be stored as a parameter of the child run; secrets are never stored: let the child's tasks read {{ secrets.NAME }} themselves"), "\(messages)")
+        }
     }
 }

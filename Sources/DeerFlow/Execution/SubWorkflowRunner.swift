@@ -68,7 +68,7 @@ final class SubWorkflowRunner: Sendable {
             log.append("[deerflow] waiting for child run \(existing.id) (workflow '\(existing.workflow)', started by attempt \(existing.parent?.attempt ?? 0))\n")
             return existing
         }
-        let params = try childParams()
+        let params = try await childParams()
         let key = RunParent(runID: attempt.runID, taskID: attempt.taskID, attempt: attempt.number)
         do {
             let record = try await engine.trigger(action.workflow, params: params, trigger: .workflow, childOf: key)
@@ -98,20 +98,34 @@ final class SubWorkflowRunner: Sendable {
         return succeededSince ? nil : latest
     }
 
-    /// The child's parameters: values as written, templates rendered, strings read as the
-    /// child's declared type (`"5"` for an `int`), as the command line reads them.
-    private func childParams() throws -> [String: JSONValue] {
+    /// The child's parameters: values as written, templates rendered with the task's scope (a
+    /// string that is one expression gives its JSON value: `"{{ tasks.list.output.files }}"` stays
+    /// a list), strings read as the child's declared type (`"5"` for an `int`) as the command line
+    /// reads them. The child's declaration then checks them (``DeerFlowEngine/trigger``).
+    private func childParams() async throws -> [String: JSONValue] {
+        var templates: [(name: String, template: Template)] = []
+        for (name, value) in action.params.sorted(by: { $0.key < $1.key }) {
+            guard case .string(let text) = value, text.contains("{{") else { continue }
+            do {
+                templates.append((name, try Template(text)))
+            } catch {
+                throw TaskFailure(message: "template in params.\(name): \(error.message)")
+            }
+        }
+        var params = action.params
+        if !templates.isEmpty {
+            let scope = try await TaskTemplates.scope(for: attempt, references: templates.flatMap(\.template.references), engine: engine)
+            for (name, template) in templates {
+                do {
+                    params[name] = try template.value(scope)
+                } catch {
+                    throw TaskFailure(message: "template in params.\(name): \(error.message)")
+                }
+            }
+        }
         let declared = engine.workflows[action.workflow]?.definition.params ?? []
-        var params: [String: JSONValue] = [:]
-        for (name, value) in action.params {
-            if SubWorkflowGraph.isTemplated(value) {
-                throw DeerFlowError(.invalidParams, "parameter '\(name)' of child workflow '\(action.workflow)' is a template ('\(value.plainText)'); templates in params need the template language, which this DeerFlow does not have yet")
-            }
-            guard let type = declared.first(where: { $0.name == name })?.type else {
-                params[name] = value
-                continue
-            }
-            params[name] = SubWorkflowGraph.coerce(value, to: type) ?? value
+        for param in declared {
+            if let value = params[param.name] { params[param.name] = SubWorkflowGraph.coerce(value, to: param.type) ?? value }
         }
         return params
     }

@@ -165,6 +165,13 @@ extension WorkflowDefinition {
                 } else if child.workflow == name {
                     issues.append(.init(path: "\(path).workflow", message: "workflow '\(name)' starts itself: a sub-workflow cycle \(name) → \(name) never ends"))
                 }
+                for key in child.params.keys.sorted() {
+                    guard case .string(let text) = child.params[key], text.contains("{{"),
+                          let template = try? Template(text), template.references.contains(where: { $0.root == "secrets" }) else { continue }
+                    issues.append(.init(
+                        path: "\(path).params.\(key)",
+                        message: "a secret would be stored as a parameter of the child run; secrets are never stored: let the child's tasks read {{ secrets.NAME }} themselves"))
+                }
             case .noop, .swift:
                 break
             }
