@@ -71,6 +71,14 @@ public enum SubWorkflowScenario {
                 type: sleep
                 duration: 60s
             """,
+        "timed-parent.yaml": """
+            name: timed-parent
+            tasks:
+              - id: call
+                type: workflow
+                workflow: slow-child
+                timeout: 1s
+            """,
         "fire-parent.yaml": """
             name: fire-parent
             tasks:
@@ -175,6 +183,14 @@ public enum SubWorkflowScenario {
         let orphanedRun = try #require(try await ClusterAPI.waitForRuns(api: api, ids: [orphaned], timeout: .seconds(30))[orphaned])
         #expect(orphanedRun["status"]?.stringValue == "failed", "\(orphanedRun)")
         #expect(lastError(task(orphanedRun, "call")) == "child run \(cancelledChild) (workflow 'slow-child') was cancelled", "\(orphanedRun)")
+
+        // A workflow task's own timeout cancels its child.
+        let timed = try await ClusterAPI.trigger(api: api, workflow: "timed-parent")
+        let timedRun = try #require(try await ClusterAPI.waitForRuns(api: api, ids: [timed], timeout: .seconds(30))[timed])
+        #expect(timedRun["status"]?.stringValue == "failed" && task(timedRun, "call")["status"]?.stringValue == "timeout", "\(timedRun)")
+        let timedChild = try #require(children(timedRun).first?["run_id"]?.stringValue, "\(timedRun)")
+        let timedOut = try await ClusterAPI.waitForRuns(api: api, ids: [timedChild], timeout: .seconds(30))[timedChild]
+        #expect(timedOut?["status"]?.stringValue == "cancelled", "\(timedOut ?? [:])")
 
         // wait: false succeeds at once with the child's run id; the child runs on.
         let fire = try await ClusterAPI.trigger(api: api, workflow: "fire-parent")

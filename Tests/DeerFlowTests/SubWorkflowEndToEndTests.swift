@@ -59,5 +59,26 @@ struct SubWorkflowEndToEndTests {
         guard case .array(let attempts)? = SubWorkflowScenario.task(run, "call")["attempts"] else { throw TestFailure("no attempts: \(run)") }
         #expect(attempts.count >= 2, "the killed attempt was reclaimed and the next one waited: \(attempts)")
         #expect(SubWorkflowScenario.task(run, "call")["output"] == ["hold": ["exit_code": 0]])
+
+        let secondURL = "http://127.0.0.1:\(secondAPI)"
+        let parentStatus = try await CLITests.deerflow(["status", parent, "--api", secondURL])
+        #expect(parentStatus.stdout.contains("child runs:") && parentStatus.stdout.contains(child) && parentStatus.stdout.contains("call (attempt 1)"), "\(parentStatus)")
+        let childStatus = try await CLITests.deerflow(["status", child, "--api", secondURL])
+        #expect(childStatus.stdout.contains("started by task call (attempt 1) of run \(parent)"), "\(childStatus)")
+    }
+
+    @Test("deerflow validate names unknown child workflows and cycles with file:line, and warns only for single files")
+    func validate() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        try directory.write("workflows/a.yaml", "name: a\ntasks:\n  - id: to-b\n    type: workflow\n    workflow: b\n")
+        try directory.write("workflows/b.yaml", "name: b\ntasks:\n  - id: to-a\n    type: workflow\n    workflow: a\n  - id: lost\n    type: workflow\n    workflow: nowhere\n")
+        let all = try await CLITests.deerflow(["validate", directory.file("workflows")])
+        #expect(all.status == 1, "\(all)")
+        #expect(all.stderr.contains("a.yaml:5:5: tasks[0].workflow: sub-workflow cycle: a → b → a"), "\(all)")
+        #expect(all.stderr.contains("b.yaml:8:5: tasks[1].workflow: unknown workflow 'nowhere' (known: a, b)"), "\(all)")
+        let single = try await CLITests.deerflow(["validate", directory.file("workflows/a.yaml")])
+        #expect(single.status == 0, "\(single)")
+        #expect(single.stderr.contains("a.yaml:5:5: tasks[0].workflow: warning: unknown workflow 'b'"), "\(single)")
     }
 }

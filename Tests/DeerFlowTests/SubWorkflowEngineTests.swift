@@ -1,5 +1,6 @@
 import DeerFlow
 import DeerFlowCore
+import DeerFlowServer
 import DeerFlowTestSupport
 import DeerFlowTesting
 import Foundation
@@ -69,5 +70,16 @@ struct SubWorkflowEngineTests {
         } catch {
             #expect("\(error)".contains("sub-workflow cycle: ping → pong → ping"), "\(error)")
         }
+    }
+
+    @Test("a process warns at start when a chain of waiting sub-workflows needs more worker slots than it has")
+    func slotWarning() {
+        let definitions = Self.workflows().map(\.definition) + [
+            WorkflowDefinition(name: "top", tasks: [TaskDefinition(id: "x", action: .workflow(SubWorkflowAction(workflow: "outer")))]),
+        ]
+        let warning = DeerFlowRuntime.subWorkflowSlotWarning(definitions, slots: 2)
+        #expect(warning?.hasPrefix("the sub-workflow chain top → outer → inner holds 2 worker slots while its last run needs another, but this worker has 2") == true, "\(warning ?? "none")")
+        #expect(warning?.contains("give --slots 3 or more") == true)
+        #expect(DeerFlowRuntime.subWorkflowSlotWarning(definitions, slots: 3) == nil)
     }
 }
