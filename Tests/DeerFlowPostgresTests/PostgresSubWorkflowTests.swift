@@ -7,7 +7,7 @@ import Testing
 /// `type: workflow` tasks through a real `deerflow server` on PostgreSQL.
 @Suite("Sub-workflows end to end (PostgreSQL)", .serialized)
 struct PostgresSubWorkflowTests {
-    @Test("a 3-level chain passes outputs up and links both ways; a failing child fails its parent; cancelling a parent cancels its child; wait: false fires and forgets")
+    @Test("a 3-level chain passes templated params down and outputs up, linked both ways; a failing or cancelled child fails its parent; cancelling the parent, its run timeout or its task timeout cancels the child; wait: false fires and forgets")
     func scenario() async throws {
         try await withTestDatabase("subflows") { database in
             let directory = try TemporaryDirectory()

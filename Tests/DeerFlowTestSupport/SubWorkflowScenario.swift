@@ -79,6 +79,14 @@ public enum SubWorkflowScenario {
                 workflow: slow-child
                 timeout: 1s
             """,
+        "deadline-parent.yaml": """
+            name: deadline-parent
+            timeout: 2s
+            tasks:
+              - id: call
+                type: workflow
+                workflow: slow-child
+            """,
         "fire-parent.yaml": """
             name: fire-parent
             tasks:
@@ -191,6 +199,14 @@ public enum SubWorkflowScenario {
         let timedChild = try #require(children(timedRun).first?["run_id"]?.stringValue, "\(timedRun)")
         let timedOut = try await ClusterAPI.waitForRuns(api: api, ids: [timedChild], timeout: .seconds(30))[timedChild]
         #expect(timedOut?["status"]?.stringValue == "cancelled", "\(timedOut ?? [:])")
+
+        // The parent's run timeout cancels its child.
+        let deadline = try await ClusterAPI.trigger(api: api, workflow: "deadline-parent")
+        let deadlineRun = try #require(try await ClusterAPI.waitForRuns(api: api, ids: [deadline], timeout: .seconds(30))[deadline])
+        #expect(deadlineRun["status"]?.stringValue == "failed" && deadlineRun["reason"]?.stringValue == "timeout", "\(deadlineRun)")
+        let deadlineChild = try #require(children(deadlineRun).first?["run_id"]?.stringValue, "\(deadlineRun)")
+        let expired = try await ClusterAPI.waitForRuns(api: api, ids: [deadlineChild], timeout: .seconds(30))[deadlineChild]
+        #expect(expired?["status"]?.stringValue == "cancelled", "\(expired ?? [:])")
 
         // wait: false succeeds at once with the child's run id; the child runs on.
         let fire = try await ClusterAPI.trigger(api: api, workflow: "fire-parent")

@@ -13,7 +13,7 @@ import Darwin
 /// `type: workflow` tasks through a real `deerflow server` on SQLite.
 @Suite("Sub-workflows end to end (SQLite)")
 struct SubWorkflowEndToEndTests {
-    @Test("a 3-level chain passes outputs up and links both ways; a failing child fails its parent; cancelling a parent cancels its child; wait: false fires and forgets")
+    @Test("a 3-level chain passes templated params down and outputs up, linked both ways; a failing or cancelled child fails its parent; cancelling the parent, its run timeout or its task timeout cancels the child; wait: false fires and forgets")
     func scenario() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
