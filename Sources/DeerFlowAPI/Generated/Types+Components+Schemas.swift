@@ -1072,7 +1072,7 @@ extension Components {
         package struct Task: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/Task/id`.
             package var id: Swift.String
-            /// `shell`, `http`, `noop`, `sleep`, or a Swift task's type name.
+            /// `shell`, `http`, `noop`, `sleep`, `workflow` (a sub-workflow: its child runs are the run's `children`), or a Swift task's type name.
             ///
             /// - Remark: Generated from `#/components/schemas/Task/type`.
             package var _type: Swift.String
@@ -1094,7 +1094,7 @@ extension Components {
             ///
             /// - Parameters:
             ///   - id:
-            ///   - _type: `shell`, `http`, `noop`, `sleep`, or a Swift task's type name.
+            ///   - _type: `shell`, `http`, `noop`, `sleep`, `workflow` (a sub-workflow: its child runs are the run's `children`), or a Swift task's type name.
             ///   - queue:
             ///   - status:
             ///   - output: What the task returned (any JSON value) once it succeeded; null before.

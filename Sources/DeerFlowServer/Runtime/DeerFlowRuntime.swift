@@ -54,7 +54,12 @@ public final class DeerFlowRuntime: Sendable {
         let logger = observability.logger
         var workflows = swiftWorkflows
         if let directory = options.workflowsDirectory {
-            workflows += try WorkflowFileLoader.loadDirectory(directory).map(Workflow.init(definition:))
+            let checked = try WorkflowFileLoader.checkDirectory(directory)
+            // Cycles and params of workflow tasks among the files, located; a child name none of
+            // them defines may be a Swift workflow, which the engine's registry checks.
+            let errors = checked.errors + WorkflowFileLoader.checkSubWorkflows(checked.workflows, complete: false)
+            if !errors.isEmpty { throw FileErrors(errors: errors) }
+            workflows += checked.workflows.map { Workflow(definition: $0.definition) }
         }
         // Checked before the store opens: a bad rules file stops the start at once.
         let rules = try loadRules(options)
