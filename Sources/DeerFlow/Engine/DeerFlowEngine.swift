@@ -38,6 +38,13 @@ public final class DeerFlowEngine: Sendable {
         /// stored with the attempt and read by downstream tasks: data belongs in storage, its
         /// location in the output.
         public var taskOutputLimit: Int = 1 << 20
+        /// Sends each line a shell task writes to this engine's log handlers too, within a
+        /// budget per attempt; nil: the output stays in the task log. `deerflow server` sets it
+        /// from `logging.yaml` (`task_output`, default on).
+        public var taskOutputLogging: TaskOutputLogging?
+        /// The metrics shell tasks may update through `$DEERFLOW_METRICS` (``TaskMetricUpdate``):
+        /// `metrics.yaml`'s `custom_metrics`, by exposed name (`data_processed_bytes_total`).
+        public var taskWritableMetrics: Set<String> = []
 
         public init() {}
     }

@@ -209,6 +209,18 @@ struct TaskExecutor: Sendable {
         }
         let task = entry.definition.tasks[index]
         let context = makeContext(attempt, entry: entry, log: log, secrets: secrets)
+        let forwarder = engine.configuration.taskOutputLogging.map { settings in
+            // The trace ids of the task's span, read here where its context is current: the
+            // output is read on a thread of its own, outside it.
+            var logger = Self.taskLogger(attempt, entry: entry, handler: engine.logger.handler, level: engine.logger.logLevel)
+            for (key, value) in engine.logger.handler.metadataProvider?.get() ?? [:] { logger[metadataKey: key] = value }
+            return TaskOutputForwarder(logger: logger, secrets: secrets, settings: settings)
+        }
+        let writable = engine.configuration.taskWritableMetrics
+        let registry = engine.metrics
+        let applyMetrics: (@Sendable (String) -> [String])? = writable.isEmpty ? nil : { @Sendable text in
+            registry.apply(taskMetrics: text, writable: writable, workflow: attempt.workflow, task: attempt.taskID)
+        }
         let grace = engine.configuration.killGracePeriod
         switch task.action {
         case .noop:
@@ -228,7 +240,8 @@ struct TaskExecutor: Sendable {
                 for (key, value) in carrier { environment[key.uppercased()] = value }
                 return try await ShellRunner.run(
                     shell, environment: environment, passthrough: engine.configuration.environmentPassthrough,
-                    user: engine.configuration.taskUser, log: log, killGracePeriod: grace, outputLimit: engine.configuration.taskOutputLimit)
+                    user: engine.configuration.taskUser, log: log, killGracePeriod: grace, outputLimit: engine.configuration.taskOutputLimit,
+                    forwarder: forwarder, applyMetrics: applyMetrics)
             }
         case .http(let http):
             return .success {
@@ -247,19 +260,23 @@ struct TaskExecutor: Sendable {
         }
     }
 
-    private func makeContext(_ attempt: ClaimedAttempt, entry: WorkflowRegistry.Entry, log: TaskLog, secrets: SecretValues) -> TaskContext {
-        let executionID = "\(attempt.runID):\(attempt.taskID):\(attempt.number)"
-        let base = engine.logger
-        var logger = Logger(label: "deerflow.task") { _ in
-            TaskLogHandler(primary: base.handler, log: log, secrets: secrets)
-        }
-        logger.logLevel = base.logLevel
+    /// A logger labelled `deerflow.task` whose metadata carries the attempt's ids.
+    static func taskLogger(_ attempt: ClaimedAttempt, entry: WorkflowRegistry.Entry, handler: any LogHandler, level: Logger.Level) -> Logger {
+        var logger = Logger(label: "deerflow.task") { _ in handler }
+        logger.logLevel = level
         logger[metadataKey: "workflow"] = "\(attempt.workflow)"
         logger[metadataKey: "workflow_id"] = "\(entry.versionID)"
         logger[metadataKey: "run_id"] = "\(attempt.runID)"
         logger[metadataKey: "task_id"] = "\(attempt.taskID)"
-        logger[metadataKey: "execution_id"] = "\(executionID)"
+        logger[metadataKey: "execution_id"] = "\(attempt.runID):\(attempt.taskID):\(attempt.number)"
         logger[metadataKey: "attempt"] = "\(attempt.number)"
+        return logger
+    }
+
+    private func makeContext(_ attempt: ClaimedAttempt, entry: WorkflowRegistry.Entry, log: TaskLog, secrets: SecretValues) -> TaskContext {
+        let executionID = "\(attempt.runID):\(attempt.taskID):\(attempt.number)"
+        let base = engine.logger
+        let logger = Self.taskLogger(attempt, entry: entry, handler: TaskLogHandler(primary: base.handler, log: log, secrets: secrets), level: base.logLevel)
         let store = engine.store
         let runID = attempt.runID
         return TaskContext(

@@ -32,6 +32,7 @@ public enum BuiltinMetric: String, CaseIterable, Sendable {
     case notificationsTotal = "deerflow_notifications_total"
     case runsPurged = "deerflow_runs_purged_total"
     case taskLogsPurged = "deerflow_task_logs_purged_total"
+    case taskMetricUpdatesRejected = "deerflow_task_metric_updates_rejected_total"
     case runRetries = "deerflow_run_retries_total"
     case runTimeouts = "deerflow_run_timeouts_total"
     case runsWaitingForLimit = "deerflow_runs_waiting_for_limit"
@@ -97,6 +98,8 @@ public enum BuiltinMetric: String, CaseIterable, Sendable {
             return .init(name: rawValue, kind: .counter, help: "Notification delivery attempts, by channel and outcome (sent, retried, failed).", labels: ["channel", "status"], buckets: [])
         case .runsPurged:
             return .init(name: rawValue, kind: .counter, help: "Finished runs deleted by retention or `deerflow purge`, with their tasks, attempts and logs.", labels: [], buckets: [])
+        case .taskMetricUpdatesRejected:
+            return .init(name: rawValue, kind: .counter, help: "Lines of $DEERFLOW_METRICS files that were not applied (unknown metric or label, bad value, negative counter increment), by workflow.", labels: ["workflow"], buckets: [])
         case .taskLogsPurged:
             return .init(name: rawValue, kind: .counter, help: "Task logs (one per attempt) deleted by retention or `deerflow purge`.", labels: [], buckets: [])
         case .runRetries:

@@ -106,6 +106,8 @@ public final class EngineMetrics: EngineObserver, Sendable {
         // At 0 from the start, so `increase()` over them works before the first purge.
         try? runsPurged.inc(0)
         try? taskLogsPurged.inc(0)
+        // Used by task executors by name (`TaskMetricUpdates`).
+        _ = try counter(.taskMetricUpdatesRejected)
         runRetries = try counter(.runRetries)
         runTimeouts = try counter(.runTimeouts)
         runsWaitingForLimit = try gauge(.runsWaitingForLimit)

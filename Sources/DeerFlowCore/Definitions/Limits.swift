@@ -29,6 +29,8 @@ public enum Limits {
     public static let maxActiveRuns: ClosedRange<Int> = 1...10_000
     /// `concurrency` of a queue in `deerflow.yaml`: attempts of it running at once in the cluster.
     public static let queueConcurrency: ClosedRange<Int> = 1...100_000
+    /// `logging.task_output_lines`: lines of one attempt's output sent to the log handlers.
+    public static let taskOutputLines: ClosedRange<Int> = 0...10_000_000
     /// Any other duration in a DeerFlow file: up to ten years.
     public static let anyDuration: ClosedRange<Duration> = .zero ... .seconds(3_650 * 86_400)
 

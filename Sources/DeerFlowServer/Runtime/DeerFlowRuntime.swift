@@ -87,13 +87,19 @@ public final class DeerFlowRuntime: Sendable {
         for custom in options.metrics.customMetrics {
             do {
                 switch custom.kind {
-                case .counter: _ = try registry.counter(custom.name, help: custom.description, labels: custom.labels)
+                case .counter:
+                    let counter = try registry.counter(custom.name, help: custom.description, labels: custom.labels)
+                    // On /metrics at 0 from the start, so rate() and increase() see the first update.
+                    if custom.labels.isEmpty { try counter.inc(0) }
                 case .gauge: _ = try registry.gauge(custom.name, help: custom.description, labels: custom.labels)
                 case .histogram:
                     _ = try registry.histogram(custom.name, help: custom.description, labels: custom.labels, buckets: custom.buckets ?? MetricsRegistry.Histogram.defaultBuckets)
                 }
             } catch {
                 throw DeerFlowError(.badRequest, "\(custom.location): custom_metrics '\(custom.name)': \(error.message)")
+            }
+            if let descriptor = registry.descriptors.first(where: { [custom.name, custom.name + "_total"].contains($0.name) }) {
+                backend?.declareFamily(descriptor.name, kind: descriptor.kind, help: descriptor.help)
             }
         }
         observability.droppedLogLines.attach { handler, count in engineMetrics.recordDroppedLogLines(handler: handler, count: count) }
@@ -108,6 +114,14 @@ public final class DeerFlowRuntime: Sendable {
                 engineConfiguration.secrets = try SecretSource.readAll(options.secrets, environment: ProcessInfo.processInfo.environment)
             } catch {
                 throw DeerFlowError(.badRequest, error.message)
+            }
+        }
+        engineConfiguration.taskWritableMetrics.formUnion(options.metrics.customMetrics.map { custom in
+            custom.kind == .counter && !custom.name.hasSuffix("_total") ? custom.name + "_total" : custom.name
+        })
+        if let lines = observability.taskOutputLines, engineConfiguration.taskOutputLogging == nil {
+            engineConfiguration.taskOutputLogging = TaskOutputLogging(maxLinesPerAttempt: lines) { count in
+                engineMetrics.recordDroppedLogLines(handler: "task_output", count: count)
             }
         }
         if let logging = observability.logging, engineConfiguration.redactTaskLog == nil {
