@@ -175,6 +175,11 @@ public enum SubWorkflowScenario {
         let failedChild = try #require(children(failed).first?["run_id"]?.stringValue, "\(failed)")
         let message = lastError(task(failed, "call"))
         #expect(message.hasPrefix("child run \(failedChild) (workflow 'fail-child') failed: task 'explode' failed"), "\(message)")
+        // Retrying the parent after its child failed starts a new child, for the new attempt.
+        #expect(try await post(api, "/api/v1/runs/\(failing)/retry") == 200)
+        let retried = try #require(try await ClusterAPI.waitForRuns(api: api, ids: [failing], timeout: .seconds(60))[failing])
+        #expect(retried["status"]?.stringValue == "failed", "\(retried)")
+        #expect(children(retried).map { $0["attempt"]?.intValue } == [1, 2] && children(retried).first?["run_id"]?.stringValue == failedChild, "\(children(retried))")
 
         // Cancelling the parent cancels the running child.
         let slow = try await ClusterAPI.trigger(api: api, workflow: "slow-parent")

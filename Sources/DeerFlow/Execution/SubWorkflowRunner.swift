@@ -14,7 +14,7 @@ import Synchronization
 ///
 /// While waiting, the attempt holds its worker slot; it wakes on the child's `.runFinished`
 /// event when the child finishes in this process, and otherwise looks at the store every
-/// ``pollInterval``.
+/// ``pollInterval`` (``slowPollInterval`` once it waited ``patientAfter``).
 final class SubWorkflowRunner: Sendable {
     let engine: DeerFlowEngine
     let attempt: ClaimedAttempt
@@ -22,8 +22,12 @@ final class SubWorkflowRunner: Sendable {
     /// The child run once known, for stopping it with the attempt.
     private let child = Mutex<RunID?>(nil)
 
-    /// How often a waiting attempt looks at the store when no event arrives.
+    /// How often a waiting attempt looks at the store when no event arrives: every second for
+    /// the first ``patientAfter``, then every ``slowPollInterval`` (a child finishing in this
+    /// process wakes it at once either way).
     static let pollInterval: Duration = .seconds(1)
+    static let slowPollInterval: Duration = .seconds(5)
+    static let patientAfter: Duration = .seconds(30)
 
     init(engine: DeerFlowEngine, attempt: ClaimedAttempt, action: SubWorkflowAction) {
         self.engine = engine
@@ -133,12 +137,15 @@ final class SubWorkflowRunner: Sendable {
     // MARK: Waiting
 
     private func waitForChild(_ id: RunID) async throws -> RunDetail {
+        let started = ContinuousClock.now
         while true {
             try Task.checkCancellation()
+            // One indexed row read per poll; the whole run only once it finished.
             if try await !engine.store.finishedRuns(among: [id]).isEmpty, let detail = try await engine.store.run(id) {
                 return detail
             }
-            await engine.waitForFinishEvent(of: id, timeout: Self.pollInterval)
+            let patient = ContinuousClock.now - started > Self.patientAfter
+            await engine.waitForFinishEvent(of: id, timeout: patient ? Self.slowPollInterval : Self.pollInterval)
         }
     }
 
