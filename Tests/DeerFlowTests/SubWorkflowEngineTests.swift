@@ -5,6 +5,7 @@ import DeerFlowTestSupport
 import DeerFlowTesting
 import Foundation
 import InMemoryTracing
+import Logging
 import Testing
 import Tracing
 
@@ -81,5 +82,25 @@ struct SubWorkflowEngineTests {
         #expect(warning?.hasPrefix("the sub-workflow chain top → outer → inner holds 2 worker slots while its last run needs another, but this worker has 2") == true, "\(warning ?? "none")")
         #expect(warning?.contains("give --slots 3 or more") == true)
         #expect(DeerFlowRuntime.subWorkflowSlotWarning(definitions, slots: 3) == nil)
+    }
+
+    @Test("a parent holding the only worker slot while its child waits for one is reported as a deadlock, and cancelling the parent cancels the child")
+    func deadlockIsReported() async throws {
+        let lines = LogRecorder(level: .error)
+        var worker = WorkerService.Configuration.testing
+        worker.slots = 1
+        try await withEngine(workflows: Self.workflows(), worker: worker, logger: lines.logger) { engine in
+            let run = try await engine.trigger("outer")
+            let deadline = ContinuousClock.now + .seconds(30)
+            while ContinuousClock.now < deadline, !lines.messages.contains(where: { $0.contains("every worker slot of this process (1) is held by a workflow task waiting for its child run") }) {
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            #expect(lines.messages.contains { $0.contains("every worker slot of this process (1)") && $0.contains("give more slots") }, "\(lines.messages)")
+            let child = try #require(try await engine.run(run.id)?.children.first)
+            #expect(child.status == .running || child.status == .pending)
+            try await engine.cancel(run.id)
+            let cancelled = try await engine.waitForRun(child.id, pollInterval: .milliseconds(50))
+            #expect(cancelled.run.status == .cancelled)
+        }
     }
 }

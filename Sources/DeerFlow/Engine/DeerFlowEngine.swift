@@ -62,6 +62,8 @@ public final class DeerFlowEngine: Sendable {
     private let localWorkers: Mutex<[ObjectIdentifier: WorkerService]>
     private let draining = Atomic<Bool>(false)
     private let schedulerLeader = Atomic<Bool>(false)
+    /// Attempts of `workflow` tasks of this process waiting for their child runs (each holds a slot).
+    let waitingSubWorkflows = Atomic<Int>(0)
     private let waiters: RunWaiters
     /// Open `workflow.run` spans of runs created here.
     let runSpans = RunSpans()

@@ -28,6 +28,9 @@ final class SubWorkflowRunner: Sendable {
     static let pollInterval: Duration = .seconds(1)
     static let slowPollInterval: Duration = .seconds(5)
     static let patientAfter: Duration = .seconds(30)
+    /// How long an attempt waits before it checks whether every slot of this process is held by
+    /// a waiting `workflow` task (a deadlock unless other processes run the children).
+    static let deadlockCheckAfter: Duration = .seconds(10)
 
     init(engine: DeerFlowEngine, attempt: ClaimedAttempt, action: SubWorkflowAction) {
         self.engine = engine
@@ -138,15 +141,31 @@ final class SubWorkflowRunner: Sendable {
 
     private func waitForChild(_ id: RunID) async throws -> RunDetail {
         let started = ContinuousClock.now
+        engine.waitingSubWorkflows.add(1, ordering: .relaxed)
+        defer { engine.waitingSubWorkflows.subtract(1, ordering: .relaxed) }
+        var warned = false
         while true {
             try Task.checkCancellation()
             // One indexed row read per poll; the whole run only once it finished.
             if try await !engine.store.finishedRuns(among: [id]).isEmpty, let detail = try await engine.store.run(id) {
                 return detail
             }
-            let patient = ContinuousClock.now - started > Self.patientAfter
-            await engine.waitForFinishEvent(of: id, timeout: patient ? Self.slowPollInterval : Self.pollInterval)
+            let waited = ContinuousClock.now - started
+            if waited > Self.deadlockCheckAfter, !warned, let slots = Self.allSlotsWaiting(engine) {
+                warned = true
+                engine.logger.error(
+                    "every worker slot of this process (\(slots)) is held by a workflow task waiting for its child run: unless another worker process serves the children's queues, they never start; give more slots (--slots, worker.slots), add workers, or use wait: false",
+                    metadata: ["run_id": "\(attempt.runID)", "task_id": "\(attempt.taskID)", "child_run_id": "\(id)"])
+            }
+            await engine.waitForFinishEvent(of: id, timeout: waited > Self.patientAfter ? Self.slowPollInterval : Self.pollInterval)
         }
+    }
+
+    /// The number of slots of this process's workers when every one of them holds a waiting
+    /// `workflow` task (a deadlock unless other processes run the children); nil otherwise.
+    static func allSlotsWaiting(_ engine: DeerFlowEngine) -> Int? {
+        let slots = engine.localWorkerLoad.reduce(0) { $0 + $1.slots }
+        return slots > 0 && engine.waitingSubWorkflows.load(ordering: .relaxed) >= slots ? slots : nil
     }
 
     /// The task's output for a finished child: its tasks' outputs keyed by task id, or the error
