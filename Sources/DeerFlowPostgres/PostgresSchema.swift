@@ -200,6 +200,14 @@ enum PostgresSchema {
             """,
             "CREATE INDEX webhook_deliveries_received ON webhook_deliveries (received_at)",
         ],
+        // 8: sub-workflows: a child run records the attempt of the `workflow` task that started it;
+        // one child per parent attempt, found again by a retried or reclaimed attempt.
+        [
+            "ALTER TABLE runs ADD COLUMN parent_run_id text",
+            "ALTER TABLE runs ADD COLUMN parent_task_id text",
+            "ALTER TABLE runs ADD COLUMN parent_attempt integer",
+            "CREATE UNIQUE INDEX runs_parent ON runs (parent_run_id, parent_task_id, parent_attempt) WHERE parent_run_id IS NOT NULL",
+        ],
     ]
 }
 

@@ -62,6 +62,8 @@ public final class DeerFlowEngine: Sendable {
     private let localWorkers: Mutex<[ObjectIdentifier: WorkerService]>
     private let draining = Atomic<Bool>(false)
     private let schedulerLeader = Atomic<Bool>(false)
+    /// Attempts of `workflow` tasks of this process waiting for their child runs (each holds a slot).
+    let waitingSubWorkflows = Atomic<Int>(0)
     private let waiters: RunWaiters
     /// Open `workflow.run` spans of runs created here.
     let runSpans = RunSpans()
@@ -129,17 +131,24 @@ public final class DeerFlowEngine: Sendable {
     ///   - parent: the trace context the run's `workflow.run` span continues; default the current
     ///     one (the API request's span, which continues the caller's `traceparent`).
     ///   - rerunOf: the run this one reruns (``rerun(_:params:)``).
-    /// - Throws: ``DeerFlowError`` `.notFound` for an unknown workflow, `.invalidParams` for bad parameters.
+    ///   - childOf: the attempt of a `workflow` task starting this run as its child.
+    /// - Throws: ``DeerFlowError`` `.notFound` for an unknown workflow, `.invalidParams` for bad
+    ///   parameters, `.conflict` for a scheduled run that exists already or a parent attempt that
+    ///   has a child already.
     @discardableResult
     public func trigger(
         _ workflow: String,
         params: [String: JSONValue] = [:],
         trigger: RunTrigger = .library,
         parent: ServiceContext? = nil,
-        rerunOf: RunID? = nil
+        rerunOf: RunID? = nil,
+        childOf: RunParent? = nil
     ) async throws -> RunRecord {
-        let outcome = try await create(workflow, params: params, trigger: trigger, parent: parent, rerunOf: rerunOf, delivery: nil)
+        let outcome = try await create(workflow, params: params, trigger: trigger, parent: parent, rerunOf: rerunOf, childOf: childOf, delivery: nil)
         guard case .created(let record) = outcome else {
+            if let childOf {
+                throw DeerFlowError(.conflict, "attempt \(childOf.attempt) of task '\(childOf.taskID)' of run \(childOf.runID) has a child run already")
+            }
             throw DeerFlowError(.conflict, "a run of '\(workflow)' for this schedule time already exists")
         }
         return record
@@ -153,11 +162,12 @@ public final class DeerFlowEngine: Sendable {
     /// - Throws: what ``trigger(_:params:trigger:parent:rerunOf:)`` throws; `.unavailable` when
     ///   the store does not record deliveries.
     public func trigger(_ workflow: String, params: [String: JSONValue], delivery: WebhookDelivery) async throws -> DeliveryOutcome {
-        try await create(workflow, params: params, trigger: .api, parent: nil, rerunOf: nil, delivery: delivery)
+        try await create(workflow, params: params, trigger: .api, parent: nil, rerunOf: nil, childOf: nil, delivery: delivery)
     }
 
     private func create(
-        _ workflow: String, params: [String: JSONValue], trigger: RunTrigger, parent: ServiceContext?, rerunOf: RunID?, delivery: WebhookDelivery?
+        _ workflow: String, params: [String: JSONValue], trigger: RunTrigger, parent: ServiceContext?, rerunOf: RunID?, childOf: RunParent?,
+        delivery: WebhookDelivery?
     ) async throws -> DeliveryOutcome {
         guard let entry = workflows[workflow] else {
             throw DeerFlowError(.notFound, "workflow '\(workflow)' is not registered (known: \(workflows.all.map(\.definition.name).joined(separator: ", ")))")
@@ -181,7 +191,7 @@ public final class DeerFlowEngine: Sendable {
         let newRun = NewRun(
             id: runID, workflow: workflow, workflowVersion: entry.versionID, params: resolved,
             tasks: entry.taskTemplate, trigger: trigger, traceContext: span?.stored, createdAt: now,
-            timeout: entry.definition.timeout, rerunOf: rerunOf
+            timeout: entry.definition.timeout, rerunOf: rerunOf, parent: childOf
         )
         let outcome: DeliveryOutcome?
         do {
@@ -264,7 +274,8 @@ public final class DeerFlowEngine: Sendable {
     /// A run with its tasks and attempts; nil when unknown.
     ///
     /// A queued, due task whose queue is at its concurrency limit carries the reason it waits
-    /// (``TaskRecord/waitingReason``).
+    /// (``TaskRecord/waitingReason``); a run with `workflow` tasks lists the child runs they
+    /// started (``RunDetail/children``).
     public func run(_ id: RunID) async throws -> RunDetail? {
         guard var detail = try await store.run(id) else { return nil }
         let now = Date()
@@ -274,6 +285,9 @@ public final class DeerFlowEngine: Sendable {
         }
         if !due.isEmpty, let usage = try? await store.limitUsage(), !usage.queues.isEmpty {
             for index in due { detail.tasks[index].waitingReason = usage.queueWaitingReason(detail.tasks[index].queue) }
+        }
+        if detail.tasks.contains(where: { $0.type == "workflow" }) {
+            detail.children = try await store.childRuns(of: id)
         }
         return detail
     }
@@ -296,7 +310,32 @@ public final class DeerFlowEngine: Sendable {
             emit(events)
             let workers = localWorkers.withLock { Array($0.values) }
             for worker in workers { worker.stop(Set(running), reason: .cancelled) }
+            await cancelChildren(of: [id])
             return record
+        }
+    }
+
+    /// Cancels the unfinished child runs of `parents` (sub-workflows), and theirs in turn. The
+    /// worker running a parent's `workflow` task cancels its child too when it stops; this covers
+    /// a parent whose worker is gone. Failures are logged: the parent's cancel stands.
+    package func cancelChildren(of parents: [RunID]) async {
+        for parent in parents {
+            let children: [RunRecord]
+            do {
+                children = try await store.childRuns(of: parent)
+            } catch {
+                logger.warning("could not list the child runs to cancel with their parent", metadata: ["run_id": "\(parent)", "error": "\(error)"])
+                continue
+            }
+            for child in children where !child.status.isFinished {
+                do {
+                    try await cancel(child.id)
+                } catch let error as DeerFlowError where error.code == .conflict {
+                    // Finished meanwhile.
+                } catch {
+                    logger.warning("could not cancel a child run with its parent", metadata: ["run_id": "\(child.id)", "parent_run_id": "\(parent)", "error": "\(error)"])
+                }
+            }
         }
     }
 
@@ -350,6 +389,7 @@ public final class DeerFlowEngine: Sendable {
         emit(sweep.events)
         let workers = localWorkers.withLock { Array($0.values) }
         for worker in workers { worker.stop(Set(sweep.runningAttempts), reason: .runTimedOut) }
+        await cancelChildren(of: sweep.runs.map(\.id))
         return sweep.runs
     }
 
@@ -364,6 +404,12 @@ public final class DeerFlowEngine: Sendable {
             await waiters.wait(for: id, timeout: pollInterval)
             try Task.checkCancellation()
         }
+    }
+
+    /// Returns when `run` finished in this process (its `.runFinished` event) or after `timeout`,
+    /// whichever comes first; for waits that then look at the store.
+    package func waitForFinishEvent(of run: RunID, timeout: Duration) async {
+        await waiters.wait(for: run, timeout: timeout)
     }
 
     /// The output of a task of a run, if it succeeded.

@@ -84,7 +84,8 @@ struct TaskExecutor: Sendable {
             params: attempt.params, definition: engine.workflows[attempt.workflow]?.definition, configured: engine.configuration.secrets.values)
         let log = TaskLog(limit: engine.configuration.taskLogLimit, secrets: secrets)
         let work: @Sendable () async throws -> JSONValue
-        switch makeWork(attempt, log: log, secrets: secrets) {
+        let subWorkflow = makeSubWorkflowRunner(attempt)
+        switch makeWork(attempt, log: log, secrets: secrets, subWorkflow: subWorkflow) {
         case .success(let made): work = made
         case .failure(let error):
             return AttemptCompletion(attemptID: attempt.id, outcome: .failure(message: error.message), finishedAt: Date())
@@ -125,6 +126,7 @@ struct TaskExecutor: Sendable {
             }
             var outcome: AttemptOutcome?
             var decided = false
+            var stopChild: String?
             while let next = await group.next() {
                 guard let next, !decided else { continue }
                 decided = true
@@ -136,12 +138,15 @@ struct TaskExecutor: Sendable {
                     let message = "timed out after \(DurationText.format(timeout ?? .zero))"
                     log.append("[deerflow] \(message)\n")
                     early(AttemptCompletion(attemptID: attempt.id, outcome: .timeout(message: message), finishedAt: Date()))
+                    stopChild = "task timed out"
                 case .stopped(.cancelled):
                     log.append("[deerflow] run cancelled\n")
                     early(AttemptCompletion(attemptID: attempt.id, outcome: .cancelled(message: "run cancelled"), finishedAt: Date()))
+                    stopChild = "run cancelled"
                 case .stopped(.runTimedOut):
                     log.append("[deerflow] run timed out\n")
                     early(AttemptCompletion(attemptID: attempt.id, outcome: .cancelled(message: "run timed out"), finishedAt: Date()))
+                    stopChild = "run timed out"
                 case .stopped(.released):
                     let message = "released by worker shutting down; will run again"
                     log.append("[deerflow] \(message)\n")
@@ -152,6 +157,7 @@ struct TaskExecutor: Sendable {
                 // Our own task was cancelled (hard shutdown): release the attempt for another worker.
                 outcome = .interrupted(message: "worker stopped before the attempt finished")
             }
+            if let stopChild, let subWorkflow { await subWorkflow.stopChild(stopChild) }
             return outcome
         }
         await finalFlush(log, attempt: attempt.id)
@@ -185,7 +191,16 @@ struct TaskExecutor: Sendable {
         engine.logger.error("task log lost: the store kept failing", metadata: ["attempt": "\(attempt)"])
     }
 
-    private func makeWork(_ attempt: ClaimedAttempt, log: TaskLog, secrets: SecretValues) -> Result<@Sendable () async throws -> JSONValue, DeerFlowError> {
+    /// The runner of a `workflow` task's attempt; nil for other tasks.
+    private func makeSubWorkflowRunner(_ attempt: ClaimedAttempt) -> SubWorkflowRunner? {
+        guard let entry = engine.workflows[attempt.workflow], let index = entry.taskIndex[attempt.taskID],
+              case .workflow(let action) = entry.definition.tasks[index].action else { return nil }
+        return SubWorkflowRunner(engine: engine, attempt: attempt, action: action)
+    }
+
+    private func makeWork(
+        _ attempt: ClaimedAttempt, log: TaskLog, secrets: SecretValues, subWorkflow: SubWorkflowRunner?
+    ) -> Result<@Sendable () async throws -> JSONValue, DeerFlowError> {
         guard let entry = engine.workflows[attempt.workflow] else {
             return .failure(DeerFlowError(.notFound, "workflow '\(attempt.workflow)' is not registered in worker process \(getpid()); give this worker the same workflows as the server"))
         }
@@ -237,6 +252,11 @@ struct TaskExecutor: Sendable {
                 return .failure(DeerFlowError(.notFound, "task '\(task.id)' has no Swift body in this worker"))
             }
             return .success { try await body(context) }
+        case .workflow:
+            guard let subWorkflow else {
+                return .failure(DeerFlowError(.notFound, "task '\(task.id)' is not a workflow task in this worker"))
+            }
+            return .success { try await subWorkflow.run(log: log) }
         }
     }
 

@@ -102,7 +102,8 @@ public protocol RunStore: Sendable {
 
     /// Creates a run with its tasks; tasks without dependencies are queued at once.
     /// For scheduled runs, returns nil when a run for the same workflow and due time exists
-    /// (cron fires exactly once).
+    /// (cron fires exactly once), and for a sub-workflow's run when its parent attempt
+    /// (``NewRun/parent``) has a child already.
     func createRun(_ run: NewRun) async throws -> RunRecord?
     func run(_ id: RunID) async throws -> RunDetail?
     func runs(_ query: RunQuery) async throws -> RunPage
@@ -139,6 +140,8 @@ public protocol RunStore: Sendable {
     /// dropped, running ones asked to stop, unfinished tasks `cancelled`), but `failed` with reason
     /// `timeout`. At most `limit` runs per call.
     func timeOutRuns(now: Date, limit: Int) async throws -> TimeoutSweep
+    /// The runs started by `workflow` tasks of `parent` (``RunRecord/parent``), oldest first.
+    func childRuns(of parent: RunID) async throws -> [RunRecord]
 }
 
 /// Claiming and completing attempts, and the workers that run them.

@@ -172,6 +172,7 @@ struct StatusCommand: AsyncParsableCommand {
         if let reason = run.reason.value { notes.append("reason: \(reason)") }
         if run.retries > 0 { notes.append("retried \(run.retries) time\(run.retries == 1 ? "" : "s")") }
         if let original = run.rerunOf.value { notes.append("rerun of \(original)") }
+        if let parent = run.parent.value { notes.append("started by task \(parent.taskId) (attempt \(parent.attempt)) of run \(parent.runId)") }
         if !notes.isEmpty { print(notes.joined(separator: "; ")) }
         var rows = [["TASK", "TYPE", "STATUS", "ATTEMPTS", "DURATION", "ERROR"]]
         for task in run.tasks {
@@ -184,6 +185,13 @@ struct StatusCommand: AsyncParsableCommand {
             rows.append([task.id, task._type, task.status.rawValue, String(task.attempts.count), duration, String(error.prefix(60))])
         }
         print(TextTable.render(rows))
+        if !run.children.isEmpty {
+            print("\nchild runs:")
+            let children = [["RUN", "WORKFLOW", "STATUS", "STARTED BY"]] + run.children.map { child in
+                [child.runId, child.workflow, child.status.rawValue, "\(child.taskId) (attempt \(child.attempt))"]
+            }
+            print(TextTable.render(children))
+        }
     }
 }
 

@@ -146,6 +146,23 @@ struct ValidateCommand: AsyncParsableCommand {
                 return []
             }
         }
+        // Workflows starting other workflows: names, cycles and params need them all at once. A
+        // directory is taken to be all the workflows (the server's workflows directory); single
+        // files may name workflows defined elsewhere, so unknown names are only warnings then.
+        let complete = paths.contains { path in
+            var isDirectory: ObjCBool = false
+            return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
+        }
+        let subWorkflowErrors = WorkflowFileLoader.checkSubWorkflows(workflows, complete: true)
+        let strict = complete ? subWorkflowErrors : WorkflowFileLoader.checkSubWorkflows(workflows, complete: false)
+        for error in subWorkflowErrors {
+            if strict.contains(error) {
+                failed = true
+                report("\(error)")
+            } else {
+                report("\(error.file):\(error.line):\(error.column): \(error.key): warning: \(error.message) (pass the directory of all workflows to check it)")
+            }
+        }
         // With a deerflow.yaml among the files, the queues its workers serve are known: a task on
         // another queue would wait for a worker that never comes.
         if !served.isEmpty {

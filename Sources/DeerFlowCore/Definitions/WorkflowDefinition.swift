@@ -260,6 +260,8 @@ public enum TaskAction: Sendable, Hashable, Codable {
     case sleep(Duration)
     /// Swift code registered with the workflow in the executing process.
     case swift
+    /// Starts a run of another workflow (a child run) and, unless `wait` is false, waits for it.
+    case workflow(SubWorkflowAction)
 
     /// The type name of built-in actions; nil for Swift code.
     public var builtinType: String? {
@@ -269,6 +271,7 @@ public enum TaskAction: Sendable, Hashable, Codable {
         case .noop: return "noop"
         case .sleep: return "sleep"
         case .swift: return nil
+        case .workflow: return "workflow"
         }
     }
 }
@@ -347,5 +350,36 @@ public struct HTTPAction: Sendable, Hashable, Codable {
     /// Whether a response status counts as success.
     public func accepts(status: Int) -> Bool {
         expectStatus.isEmpty ? (200..<300).contains(status) : expectStatus.contains(status)
+    }
+}
+
+/// A `workflow` task: starts a run of another workflow (a child run) with `params`.
+///
+/// With `wait` (the default) the task waits for the child and succeeds with the outputs of the
+/// child's tasks, an object keyed by task id (`{"load": {...}, "report": null}`), or fails when the
+/// child fails or is cancelled. With `wait: false` it succeeds at once with `{"run_id": "..."}`.
+/// The child records its parent (run, task and attempt): a retried or reclaimed attempt waits for
+/// the child already started instead of starting another.
+///
+/// ```yaml
+/// - id: nightly-report
+///   type: workflow
+///   workflow: report
+///   params: {day: "{{ params.day }}", limit: 10}
+///   wait: true
+/// ```
+public struct SubWorkflowAction: Sendable, Hashable, Codable {
+    /// The child workflow's name.
+    public var workflow: String
+    /// The child run's parameters. String values may hold `{{ }}` templates, rendered when the
+    /// attempt runs; other values are passed as they are.
+    public var params: [String: JSONValue]
+    /// Whether the task waits for the child run (default true).
+    public var wait: Bool
+
+    public init(workflow: String, params: [String: JSONValue] = [:], wait: Bool = true) {
+        self.workflow = workflow
+        self.params = params
+        self.wait = wait
     }
 }

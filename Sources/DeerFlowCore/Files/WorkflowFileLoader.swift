@@ -59,7 +59,16 @@ import Foundation
 ///     duration: 10s
 ///   - id: nothing
 ///     type: noop
+///   - id: report
+///     type: workflow         # starts a run of another workflow (a child run)
+///     workflow: report       #   the child workflow's name
+///     params: {day: "{{ params.day }}"}   # the child's params; strings may be templates
+///     wait: true             # default true: wait, fail with the child, output its outputs;
+///                            #   false: succeed at once with {"run_id": ...}
 /// ```
+///
+/// Checks that need every workflow at once (unknown child workflows, cycles of workflows starting
+/// each other, parameters a child does not declare) are ``checkSubWorkflows(_:complete:)``.
 ///
 /// A parameter's `type` is `string` (the default), `int`, `float`, `bool` or `json`. Its `default`
 /// is read as that type: `default: 5` is the integer 5 for an `int` parameter and the string `"5"`
@@ -172,9 +181,28 @@ public enum WorkflowFileLoader {
         return (workflows, errors)
     }
 
+    /// The problems of the `workflow` tasks of `workflows` that need them all at once
+    /// (``SubWorkflowGraph/issues(_:complete:)``), located in their files like every loader error.
+    ///
+    /// - Parameters:
+    ///   - workflows: valid workflows with the files they were read from.
+    ///   - complete: whether these are all the workflows there are; only then is a child name that
+    ///     none of them has an error.
+    public static func checkSubWorkflows(_ workflows: [(file: String, definition: WorkflowDefinition)], complete: Bool) -> [FileError] {
+        let issues = SubWorkflowGraph.issues(workflows.map(\.definition), complete: complete)
+        guard !issues.isEmpty else { return [] }
+        var readers: [String: YAMLReader] = [:]
+        return issues.map { issue in
+            let file = workflows.first { $0.definition.name == issue.workflow }?.file ?? issue.workflow
+            if readers[file] == nil, let text = try? readFile(file) { readers[file] = read(yaml: text, file: file).1 }
+            let location = readers[file]?.location(of: issue.path) ?? .start
+            return FileError(file: file, line: location.line, column: location.column, key: issue.path, message: issue.message)
+        }
+    }
+
     // MARK: - Reading
 
-    static let taskTypes = ["shell", "http", "noop", "sleep"]
+    static let taskTypes = ["shell", "http", "noop", "sleep", "workflow"]
     static let commonTaskKeys = [
         "id", "type", "description", "depends_on", "queue", "priority", "retries", "retry_delay", "max_retry_delay", "timeout",
     ]
@@ -183,6 +211,7 @@ public enum WorkflowFileLoader {
         "http": ["method", "url", "headers", "body", "expect_status"],
         "noop": [],
         "sleep": ["duration"],
+        "workflow": ["workflow", "params", "wait"],
     ]
 
     /// The definition read from `yaml` (nil when the document is not a mapping) and the reader
@@ -355,6 +384,14 @@ public enum WorkflowFileLoader {
             ))
         case "sleep":
             action = .sleep(task.require("duration")?.duration(in: Limits.taskDuration) ?? .zero)
+        case "workflow":
+            var params: [String: JSONValue] = [:]
+            for entry in task.mapping("params")?.entries ?? [] { params[entry.key] = entry.value.json() }
+            action = .workflow(SubWorkflowAction(
+                workflow: task.require("workflow")?.string() ?? "",
+                params: params,
+                wait: task.bool("wait") ?? true
+            ))
         default:
             action = .noop
         }

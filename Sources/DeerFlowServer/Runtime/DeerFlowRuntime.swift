@@ -54,7 +54,12 @@ public final class DeerFlowRuntime: Sendable {
         let logger = observability.logger
         var workflows = swiftWorkflows
         if let directory = options.workflowsDirectory {
-            workflows += try WorkflowFileLoader.loadDirectory(directory).map(Workflow.init(definition:))
+            let checked = try WorkflowFileLoader.checkDirectory(directory)
+            // Cycles and params of workflow tasks among the files, located; a child name none of
+            // them defines may be a Swift workflow, which the engine's registry checks.
+            let errors = checked.errors + WorkflowFileLoader.checkSubWorkflows(checked.workflows, complete: false)
+            if !errors.isEmpty { throw FileErrors(errors: errors) }
+            workflows += checked.workflows.map { Workflow(definition: $0.definition) }
         }
         // Checked before the store opens: a bad rules file stops the start at once.
         let rules = try loadRules(options)
@@ -126,6 +131,9 @@ public final class DeerFlowRuntime: Sendable {
         }
         let engine = try DeerFlowEngine(store: store, workflows: workflows, configuration: engineConfiguration, metrics: registry, logger: logger)
         try checkNotifyChannels(engine.workflows.all.map(\.definition), notifications: options.alerting.notifications)
+        if options.runWorkers, let warning = subWorkflowSlotWarning(engine.workflows.all.map(\.definition), slots: options.worker.slots) {
+            logger.warning("\(warning)")
+        }
         engine.addObserver(engineMetrics)
         engine.addObserver(LoggingObserver(logger: logger, engine: engine))
         engine.registerBuiltinHealthChecks()
@@ -149,6 +157,15 @@ public final class DeerFlowRuntime: Sendable {
         for entry in engine.workflows.all { runLimits[entry.definition.name] = .some(entry.definition.maxActiveRuns) }
         try await store.saveRunLimits(runLimits, now: Date())
         if let queues { try await store.saveQueueLimits(queues) }
+    }
+
+    /// A warning when a chain of waiting sub-workflows needs more worker slots than this
+    /// process's workers have: each waiting parent holds a slot, so with too few slots (and no
+    /// other worker process) the chain waits forever; nil when the slots suffice.
+    package static func subWorkflowSlotWarning(_ definitions: [WorkflowDefinition], slots: Int) -> String? {
+        let longest = SubWorkflowGraph.longestWaitingChain(definitions)
+        guard longest.depth > 0, longest.depth + 1 > slots else { return nil }
+        return "the sub-workflow chain \(longest.chain.joined(separator: " → ")) holds \(longest.depth) worker slot\(longest.depth == 1 ? "" : "s") while its last run needs another, but this worker has \(slots): unless other worker processes serve the queues, a run of \(longest.chain[0]) waits forever; give --slots \(longest.depth + 1) or more (more for concurrent runs)"
     }
 
     /// Every channel a workflow's `notify:` names exists in notifications.yaml.
