@@ -169,5 +169,16 @@ enum SQLiteSchema {
             "CREATE TABLE workflow_limits (workflow TEXT PRIMARY KEY, max_active_runs INTEGER NOT NULL)",
             "CREATE TABLE queue_limits (queue TEXT PRIMARY KEY, concurrency INTEGER NOT NULL)",
         ],
+        // 7: dynamic fan-out: a mapped task's instance counters; its instances' rows (numbered
+        // from MapProgress.base(of:)) with their position and item.
+        [
+            "ALTER TABLE tasks ADD COLUMN map_count INTEGER",
+            "ALTER TABLE tasks ADD COLUMN map_parallel INTEGER",
+            "ALTER TABLE tasks ADD COLUMN map_succeeded INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE tasks ADD COLUMN map_failed INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE tasks ADD COLUMN map_parent INTEGER",
+            "ALTER TABLE tasks ADD COLUMN map_index INTEGER",
+            "ALTER TABLE tasks ADD COLUMN item TEXT",
+        ],
     ]
 }

@@ -31,6 +31,9 @@ public final class DeerFlowEngine: Sendable {
         public var environmentPassthrough: [String] = []
         /// The user shell tasks run as; nil: this process's user.
         public var taskUser: TaskUser?
+        /// Instances one mapped task (`for_each`) may expand into; more fail the task
+        /// (`worker.max_map_instances`). Default ``Limits/defaultMapInstances``.
+        public var maxMapInstances: Int = Limits.defaultMapInstances
 
         public init() {}
     }

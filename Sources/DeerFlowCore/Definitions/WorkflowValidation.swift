@@ -130,6 +130,9 @@ extension WorkflowDefinition {
             if let problem = Self.timeoutProblem(task.timeout) {
                 issues.append(.init(path: "\(path).timeout", message: problem))
             }
+            if let map = task.map {
+                issues += mapIssues(map, of: task, at: index)
+            }
             switch task.action {
             case .shell(let shell):
                 if shell.command == nil && shell.script == nil {
@@ -178,6 +181,43 @@ extension WorkflowDefinition {
             issues.append(.init(path: "tasks[\(start)].depends_on", message: "dependency cycle: \(cycle.joined(separator: " → "))"))
         }
         return issues
+    }
+
+    /// What is wrong with a mapped task's `for_each` and `max_parallel`: the expression must be a
+    /// single `{{ }}` reading only parameters and upstream tasks' outputs; `max_parallel` in
+    /// ``Limits/maxParallel``.
+    func mapIssues(_ map: MapDefinition, of task: TaskDefinition, at index: Int) -> [ValidationIssue] {
+        let path = "tasks[\(index)]"
+        var issues: [ValidationIssue] = []
+        if let maxParallel = map.maxParallel, let problem = Limits.problem(maxParallel, outside: Limits.maxParallel) {
+            issues.append(.init(path: "\(path).max_parallel", message: problem))
+        }
+        if index > MapProgress.maxMappedPosition {
+            issues.append(.init(path: "\(path).for_each", message: "a mapped task must be among the first \(MapProgress.maxMappedPosition + 1) tasks of a workflow; declare '\(task.id)' earlier"))
+        }
+        guard let forEach = map.forEach else {
+            if case .swift = task.action {} else {
+                issues.append(.init(path: "\(path).for_each", message: "a mapped task needs a for_each expression, e.g. \"{{ tasks.list.output.files }}\""))
+            }
+            return issues
+        }
+        if let problem = MapExpression.problem(forEach, task: task.id, upstream: upstream(of: task.id), params: Set(params.map(\.name))) {
+            issues.append(.init(path: "\(path).for_each", message: problem))
+        }
+        return issues
+    }
+
+    /// The ids of the tasks `id` waits for, directly or through others.
+    public func upstream(of id: String) -> Set<String> {
+        var byID: [String: TaskDefinition] = [:]
+        for task in tasks where byID[task.id] == nil { byID[task.id] = task }
+        var result: Set<String> = []
+        var stack = byID[id]?.dependsOn ?? []
+        while let next = stack.popLast() {
+            guard result.insert(next).inserted else { continue }
+            stack += byID[next]?.dependsOn ?? []
+        }
+        return result
     }
 
     /// Throws ``WorkflowValidationError`` listing every issue, if any.
