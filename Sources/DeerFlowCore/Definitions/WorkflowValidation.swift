@@ -147,6 +147,8 @@ extension WorkflowDefinition {
                 }
             case .http(let http):
                 if let url = URL(string: http.url), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https", url.host != nil {
+                } else if http.url.contains("{{") {
+                    // A templated URL is checked when it is rendered, before the request.
                 } else {
                     issues.append(.init(path: "\(path).url", message: "'\(http.url)' is not an http(s) URL"))
                 }
@@ -176,6 +178,9 @@ extension WorkflowDefinition {
                 }
             }
         }
+        if dependencyCycle() == nil {
+            issues += templateIssues()
+        }
         if let cycle = dependencyCycle() {
             let start = tasks.firstIndex { $0.id == cycle[0] } ?? 0
             issues.append(.init(path: "tasks[\(start)].depends_on", message: "dependency cycle: \(cycle.joined(separator: " → "))"))
@@ -201,23 +206,10 @@ extension WorkflowDefinition {
             }
             return issues
         }
-        if let problem = MapExpression.problem(forEach, task: task.id, upstream: upstream(of: task.id), params: Set(params.map(\.name))) {
+        if let problem = forEachProblem(forEach, of: task) {
             issues.append(.init(path: "\(path).for_each", message: problem))
         }
         return issues
-    }
-
-    /// The ids of the tasks `id` waits for, directly or through others.
-    public func upstream(of id: String) -> Set<String> {
-        var byID: [String: TaskDefinition] = [:]
-        for task in tasks where byID[task.id] == nil { byID[task.id] = task }
-        var result: Set<String> = []
-        var stack = byID[id]?.dependsOn ?? []
-        while let next = stack.popLast() {
-            guard result.insert(next).inserted else { continue }
-            stack += byID[next]?.dependsOn ?? []
-        }
-        return result
     }
 
     /// Throws ``WorkflowValidationError`` listing every issue, if any.

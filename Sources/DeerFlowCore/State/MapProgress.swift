@@ -61,6 +61,11 @@ public struct MapProgress: Sendable, Hashable {
         public var queue: Range<Int>
         /// Whether the last instance just ended: the mapped task finishes now.
         public var completes: Bool
+
+        public init(queue: Range<Int>, completes: Bool) {
+            self.queue = queue
+            self.completes = completes
+        }
     }
 
     /// The failure message of a mapped task whose instances at `failedIndexes` failed.
