@@ -58,6 +58,24 @@ struct PostgresClusterTests {
         }
     }
 
+    @Test("data between tasks on PostgreSQL, API and worker in separate processes: outputs, templates, secrets and their errors")
+    func dataBetweenTasks() async throws {
+        try await withTestDatabase("datapass") { database in
+            let directory = try TemporaryDirectory()
+            defer { directory.remove() }
+            try directory.write("workflows/data.yaml", DataPassingScenario.workflow)
+            try directory.write("config/deerflow.yaml", DataPassingScenario.config)
+            let workflows = directory.file("workflows")
+            let config = directory.file("config")
+            // The server renders nothing: the secret's value is needed only where tasks run.
+            let server = try ServerProcess.server(database: database.url, workflows: workflows, config: config)
+            let worker = try ServerProcess.worker(database: database.url, workflows: workflows, config: config, environment: DataPassingScenario.environment)
+            defer { for process in [server, worker] { process.stop() } }
+            _ = try await worker.metricsPort()
+            try await DataPassingScenario.check(api: try await server.apiPort())
+        }
+    }
+
     @Test("a retry on PostgreSQL survives kill -9 of the server running it: the run finishes, the successful task is kept, attempt numbers continue")
     func retrySurvivesKill() async throws {
         try await withTestDatabase("retrykill") { database in

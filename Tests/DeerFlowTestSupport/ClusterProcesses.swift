@@ -15,18 +15,22 @@ public import Testing
 /// ```
 extension ServerProcess {
     /// `deerflow server` on free API and metrics ports; `--no-workers` unless `workers`.
-    public static func server(database: String, workflows: String, config: String? = nil, workers: Bool = false, extra: [String] = []) throws -> ServerProcess {
+    public static func server(
+        database: String, workflows: String, config: String? = nil, workers: Bool = false, extra: [String] = [], environment: [String: String] = [:]
+    ) throws -> ServerProcess {
         var arguments = ["server", "--workflows", workflows, "--database", database, "--api-port", "0", "--metrics-port", "0"]
         if let config { arguments += ["--config", config] }
         if !workers { arguments.append("--no-workers") }
-        return try ServerProcess(arguments + extra, environment: ["DEERFLOW_DATABASE_URL": ""])
+        return try ServerProcess(arguments + extra, environment: environment.merging(["DEERFLOW_DATABASE_URL": ""]) { _, new in new })
     }
 
     /// `deerflow worker` with `slots` slots on a free metrics port.
-    public static func worker(database: String, workflows: String, config: String? = nil, slots: Int = 4, extra: [String] = []) throws -> ServerProcess {
+    public static func worker(
+        database: String, workflows: String, config: String? = nil, slots: Int = 4, extra: [String] = [], environment: [String: String] = [:]
+    ) throws -> ServerProcess {
         var arguments = ["worker", "--workflows", workflows, "--database", database, "--metrics-port", "0", "--slots", String(slots)]
         if let config { arguments += ["--config", config] }
-        return try ServerProcess(arguments + extra, environment: ["DEERFLOW_DATABASE_URL": ""])
+        return try ServerProcess(arguments + extra, environment: environment.merging(["DEERFLOW_DATABASE_URL": ""]) { _, new in new })
     }
 
     /// Occurrences of `text` in the process output.

@@ -187,6 +187,22 @@ struct CLITests {
         #expect(cycleError.message.contains("a → b → a"), "the message names the cycle: \(outcome)")
     }
 
+    @Test("deerflow validate checks {{ secrets.X }} against deerflow.yaml's secrets when given both, and warns when it cannot")
+    func validateSecrets() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let workflow = try directory.write("workflows/data.yaml", DataPassingScenario.workflow)
+        try directory.write("config/deerflow.yaml", "secrets:\n  OTHER: {env: OTHER}\n")
+        let outcome = try await Self.deerflow(["validate", directory.file("workflows"), directory.file("config")])
+        #expect(outcome.status == 1, "\(outcome)")
+        #expect(outcome.stderr.contains("\(workflow): workflow 'data' reads {{ secrets.API_TOKEN }}, but deerflow.yaml declares OTHER"), "\(outcome)")
+        try directory.write("config/deerflow.yaml", DataPassingScenario.config)
+        let fixed = try await Self.deerflow(["validate", directory.file("workflows"), directory.file("config")])
+        #expect(fixed.status == 0, "\(fixed)")
+        let alone = try await Self.deerflow(["validate", directory.file("workflows")])
+        #expect(alone.status == 0 && alone.stderr.contains("warning: templates read secrets of deerflow.yaml"), "\(alone)")
+    }
+
     @Test("deerflow validate names every file of a directory it checked; a directory with nothing to check is an error")
     func validateNamesFilesAndRefusesEmpty() async throws {
         let directory = try TemporaryDirectory()

@@ -34,6 +34,13 @@ public final class DeerFlowEngine: Sendable {
         /// Instances one mapped task (`for_each`) may expand into; more fail the task
         /// (`worker.max_map_instances`). Default ``Limits/defaultMapInstances``.
         public var maxMapInstances: Int = Limits.defaultMapInstances
+        /// The values of `deerflow.yaml`'s `secrets:`, by name: what `{{ secrets.NAME }}` renders
+        /// to. Redacted from every task log, output and error of this process.
+        public var secrets: [String: String] = [:]
+        /// Largest JSON a shell task may write to `$DEERFLOW_OUTPUT`; default 1 MiB. Outputs are
+        /// stored with the attempt and read by downstream tasks: data belongs in storage, its
+        /// location in the output.
+        public var taskOutputLimit: Int = 1 << 20
 
         public init() {}
     }

@@ -50,29 +50,3 @@ extension JSONValue {
         }
     }
 }
-
-/// The template scope of an attempt: until main's TaskTemplates lands, the parameters, run and
-/// the outputs of the tasks the template reads.
-enum TaskTemplates {
-    static func scope(for attempt: ClaimedAttempt, references: [TemplateReference], engine: DeerFlowEngine) async throws -> TemplateScope {
-        var tasks: [String: JSONValue] = [:]
-        for reference in references where reference.path.first == "tasks" && reference.path.count > 1 {
-            let id = reference.path[1]
-            guard tasks[id] == nil else { continue }
-            guard let output = try await engine.store.taskOutput(run: attempt.runID, task: id) else {
-                throw DeerFlowError(.notFound, "task '\(id)' has no output in run \(attempt.runID)")
-            }
-            tasks[id] = .object(["output": output])
-        }
-        var roots: [String: JSONValue] = [
-            "params": .object(attempt.params),
-            "tasks": .object(tasks),
-            "run": .object(["id": .string(attempt.runID.rawValue), "workflow": .string(attempt.workflow)]),
-        ]
-        if let index = attempt.mapIndex {
-            roots["index"] = .int(index)
-            roots["item"] = attempt.mapItem ?? .null
-        }
-        return TemplateScope(roots)
-    }
-}

@@ -18,10 +18,12 @@ struct SecretValues: Sendable {
         self.values = Set(values.filter { $0.count >= Self.minimumLength }).sorted { $0.count > $1.count }
     }
 
-    /// The secret parameters of `attempt`'s run, as the task sees them (their plain text).
-    init(params: [String: JSONValue], definition: WorkflowDefinition?) {
+    /// The secret parameters of `attempt`'s run, as the task sees them (their plain text), and
+    /// the values of `deerflow.yaml`'s secrets (all of them: a task may reach one by other means
+    /// than a template, and its value must not show either way).
+    init(params: [String: JSONValue], definition: WorkflowDefinition?, configured: some Sequence<String> = [String]()) {
         let secret = Set(definition?.params.filter(\.secret).map(\.name) ?? [])
-        self.init(params.filter { secret.contains($0.key) }.map { $0.value.plainText })
+        self.init(params.filter { secret.contains($0.key) }.map { $0.value.plainText } + Array(configured))
     }
 
     var isEmpty: Bool { values.isEmpty }

@@ -61,10 +61,16 @@ enum ShellRunner {
     ///   - passthrough: variables of this process's environment the task inherits besides the
     ///     base ones (``TaskEnvironment``).
     ///   - user: the user the task runs as; nil: this process's.
+    ///   - outputLimit: the largest JSON the task may write to `$DEERFLOW_OUTPUT`, in bytes.
+    /// - Returns: the JSON the task wrote to `$DEERFLOW_OUTPUT`, else `{"exit_code": 0}`.
     static func run(
         _ action: ShellAction, environment extra: [String: String], passthrough: [String], user: TaskUser?, log: TaskLog,
-        killGracePeriod: Duration
+        killGracePeriod: Duration, outputLimit: Int
     ) async throws -> JSONValue {
+        let output = try TaskOutputFile(user: user)
+        defer { output.remove() }
+        var extra = extra
+        extra["DEERFLOW_OUTPUT"] = output.path
         var environment = TaskEnvironment.inherited(from: ProcessInfo.processInfo.environment, passthrough: passthrough + action.environmentPassthrough)
         if let user {
             environment["HOME"] = user.home
@@ -109,7 +115,58 @@ enum ShellRunner {
         guard code == 0 else {
             throw ShellTaskError(message: "exited with code \(code)" + (log.lastLine.map { ": \($0)" } ?? ""))
         }
-        return ["exit_code": .int(Int(code))]
+        return try output.read(limit: outputLimit) ?? ["exit_code": .int(Int(code))]
+    }
+}
+
+/// The file a shell task names its output in (`$DEERFLOW_OUTPUT`): in a directory of its own
+/// (mode 0700, owned by the task's user), removed after the attempt.
+struct TaskOutputFile {
+    let directory: String
+    var path: String { directory + "/output.json" }
+
+    init(user: TaskUser?) throws {
+        var template = Array((FileManager.default.temporaryDirectory.path + "/deerflow-task-XXXXXX").utf8CString)
+        let made = template.withUnsafeMutableBufferPointer { buffer in
+            buffer.baseAddress.flatMap { mkdtemp($0) }.map { String(cString: $0) }
+        }
+        guard let made else {
+            throw ShellTaskError(message: "cannot create a directory for the task's output in \(FileManager.default.temporaryDirectory.path): \(String(cString: strerror(errno)))")
+        }
+        directory = made
+        if let user, chown(directory, user.uid, user.gid) != 0 {
+            let reason = String(cString: strerror(errno))
+            remove()
+            throw ShellTaskError(message: "cannot give the output directory to user \(user.name): \(reason)")
+        }
+    }
+
+    /// The JSON the task wrote; nil when it wrote nothing.
+    /// - Throws: when the file is larger than `limit` bytes or is not JSON, saying what to do.
+    func read(limit: Int) throws -> JSONValue? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        let data = (try? handle.read(upToCount: limit + 1)) ?? Data()
+        if data.count > limit {
+            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? data.count
+            throw ShellTaskError(message: "the output in $DEERFLOW_OUTPUT is \(Self.bytes(size)), more than the limit of \(Self.bytes(limit)): put large data in storage and output its location")
+        }
+        let text = String(decoding: data, as: UTF8.self)
+        guard !text.allSatisfy(\.isWhitespace) else { return nil }
+        do {
+            return try JSONValue(parsing: text)
+        } catch {
+            let excerpt = text.count > 80 ? "\(text.prefix(80))…" : text
+            throw ShellTaskError(message: "the output in $DEERFLOW_OUTPUT is not JSON (\(excerpt.trimmingCharacters(in: .whitespacesAndNewlines))): write one JSON value, e.g. echo '{\"rows\": 3}' > \"$DEERFLOW_OUTPUT\"")
+        }
+    }
+
+    func remove() {
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    static func bytes(_ count: Int) -> String {
+        count >= 1 << 20 ? String(format: "%.1f MiB", Double(count) / Double(1 << 20)) : (count >= 1024 ? "\(count / 1024) KiB" : "\(count) bytes")
     }
 }
 

@@ -87,7 +87,8 @@ struct TaskExecutor: Sendable {
             // Nothing to run, log, time out or stop: done at once, without the machinery below.
             return AttemptCompletion(attemptID: attempt.id, outcome: .success(output: .null), finishedAt: Date())
         }
-        let secrets = SecretValues(params: attempt.params, definition: engine.workflows[attempt.workflow]?.definition)
+        let secrets = SecretValues(
+            params: attempt.params, definition: engine.workflows[attempt.workflow]?.definition, configured: engine.configuration.secrets.values)
         let log = TaskLog(limit: engine.configuration.taskLogLimit, secrets: secrets)
         let work: @Sendable () async throws -> JSONValue
         switch makeWork(attempt, log: log, secrets: secrets) {
@@ -211,6 +212,7 @@ struct TaskExecutor: Sendable {
             }
         case .shell(let shell):
             return .success {
+                let shell = try await TaskTemplates.render(shell, for: attempt, engine: engine)
                 var environment = ShellRunner.environment(for: attempt)
                 // The task span's context, for programs that continue the trace (TRACEPARENT).
                 var carrier: [String: String] = [:]
@@ -218,11 +220,11 @@ struct TaskExecutor: Sendable {
                 for (key, value) in carrier { environment[key.uppercased()] = value }
                 return try await ShellRunner.run(
                     shell, environment: environment, passthrough: engine.configuration.environmentPassthrough,
-                    user: engine.configuration.taskUser, log: log, killGracePeriod: grace)
+                    user: engine.configuration.taskUser, log: log, killGracePeriod: grace, outputLimit: engine.configuration.taskOutputLimit)
             }
         case .http(let http):
             return .success {
-                try await HTTPTaskRunner.run(http, log: log)
+                try await HTTPTaskRunner.run(TaskTemplates.render(http, for: attempt, engine: engine), log: log)
             }
         case .swift:
             guard let body = entry.workflow.body(of: task.id) else {

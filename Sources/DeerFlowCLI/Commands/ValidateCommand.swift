@@ -38,6 +38,8 @@ struct ValidateCommand: AsyncParsableCommand {
         var servedQueues: [String]?
         /// The channels of a `notifications.yaml`.
         var channels: [String]?
+        /// The secrets a `deerflow.yaml` declares.
+        var secrets: [String]?
     }
 
     /// The config files `validate` recognises by name (``ConfigDirectory/fileNames``), with how each is checked.
@@ -46,7 +48,7 @@ struct ValidateCommand: AsyncParsableCommand {
             let file = try ServerConfigFile.load(path: path, environment: environment)
             return Checked(
                 line: "ok: \(path)", warnings: (file.tracing?.warnings ?? []).map { "\(path): tracing: warning: \($0)" },
-                servedQueues: file.workerQueues ?? WorkerService.Configuration().queues)
+                servedQueues: file.workerQueues ?? WorkerService.Configuration().queues, secrets: (file.secrets ?? [:]).keys.sorted())
         },
         "logging.yaml": { path, environment in
             _ = try LoggingConfigFile.load(path: path, environment: environment)
@@ -78,6 +80,7 @@ struct ValidateCommand: AsyncParsableCommand {
         var workflows: [(file: String, definition: WorkflowDefinition)] = []
         var served: [(file: String, queues: [String])] = []
         var channels: [String]?
+        var secrets: [String]?
         func report(_ message: String) {
             FileHandle.standardError.write(Data((message + "\n").utf8))
         }
@@ -89,6 +92,7 @@ struct ValidateCommand: AsyncParsableCommand {
                     if let workflow = checked.workflow { workflows.append((file, workflow)) }
                     if let queues = checked.servedQueues { served.append((file, queues)) }
                     if let names = checked.channels { channels = (channels ?? []) + names }
+                    if let names = checked.secrets { secrets = (secrets ?? []) + names }
                 }
             } catch {
                 failed = true
@@ -163,6 +167,18 @@ struct ValidateCommand: AsyncParsableCommand {
             }
         } else if let workflow = workflows.first(where: { $0.definition.notify != nil }) {
             report("\(workflow.file): warning: notify names channels of notifications.yaml; pass the config directory too to check them")
+        }
+        // `{{ secrets.NAME }}` must name a secret of deerflow.yaml (the server refuses to start
+        // otherwise); without that file among the arguments they cannot be checked.
+        if let secrets {
+            for workflow in workflows {
+                for problem in DeerFlowRuntime.secretReferenceProblems([workflow.definition], configured: Set(secrets)) {
+                    failed = true
+                    report("\(workflow.file): \(problem)")
+                }
+            }
+        } else if let workflow = workflows.first(where: { !$0.definition.secretReferences.isEmpty }) {
+            report("\(workflow.file): warning: templates read secrets of deerflow.yaml; pass the config directory too to check them")
         }
         if failed { throw ExitCode(1) }
     }

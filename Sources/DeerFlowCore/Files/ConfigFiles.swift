@@ -29,6 +29,8 @@ import Foundation
 ///   task_logs: 30d             # task logs of finished runs kept (default 30d)
 /// queues:
 ///   reports: {concurrency: 2}  # at most 2 attempts of queue `reports` running in the cluster
+/// secrets:                     # read by tasks as {{ secrets.API_TOKEN }}; see ``SecretSource``
+///   API_TOKEN: {env: REPORTS_API_TOKEN}
 /// ```
 public struct ServerConfigFile: Sendable, Hashable {
     public var apiHost: String?
@@ -62,6 +64,8 @@ public struct ServerConfigFile: Sendable, Hashable {
     /// whole cluster. nil when the file has no `queues:` section (the stored limits stay as they
     /// are); an empty map removes every queue limit.
     public var queueConcurrency: [String: Int]?
+    /// `secrets:`: where each secret tasks may read comes from; nil: no section.
+    public var secrets: [String: SecretSource]?
 
     public init() {}
 
@@ -69,7 +73,7 @@ public struct ServerConfigFile: Sendable, Hashable {
     public static func parse(yaml: String, file: String, environment: [String: String]) throws(FileErrors) -> ServerConfigFile {
         let reader = YAMLReader(file: file, environment: environment)
         var config = ServerConfigFile()
-        if let root = reader.read(yaml), !root.isNull, let top = root.mapping(allowedKeys: ["api", "database", "worker", "scheduler", "tracing", "retention", "queues"]) {
+        if let root = reader.read(yaml), !root.isNull, let top = root.mapping(allowedKeys: ["api", "database", "worker", "scheduler", "tracing", "retention", "queues", "secrets"]) {
             if let api = top.mapping("api", allowedKeys: ["host", "port", "tokens", "protect_health", "public_url", "ui"]) {
                 config.apiUI = api.bool("ui")
                 config.apiHost = api.string("host")
@@ -121,6 +125,7 @@ public struct ServerConfigFile: Sendable, Hashable {
                 }
                 config.queueConcurrency = limits
             }
+            config.secrets = SecretSource.section(of: top, file: file)
         }
         try reader.throwIfErrors()
         return config

@@ -95,6 +95,16 @@ public final class DeerFlowRuntime: Sendable {
         observability.droppedSpans.attach { _, count in engineMetrics.recordDroppedSpans(count) }
         var engineConfiguration = options.engine
         if options.runWorkers, let name = options.taskUserName { engineConfiguration.taskUser = try ProcessHardening.taskUser(named: name) }
+        if let problem = secretReferenceProblems(workflows.map(\.definition), configured: Set(options.secrets.keys)).first {
+            throw DeerFlowError(.badRequest, problem)
+        }
+        if options.runWorkers {
+            do {
+                engineConfiguration.secrets = try SecretSource.readAll(options.secrets, environment: ProcessInfo.processInfo.environment)
+            } catch {
+                throw DeerFlowError(.badRequest, error.message)
+            }
+        }
         if let logging = observability.logging, engineConfiguration.redactTaskLog == nil {
             // Task logs stored for the API go through the same redaction as every log line.
             let redactor = logging.redactor
@@ -130,6 +140,17 @@ public final class DeerFlowRuntime: Sendable {
     static func checkNotifyChannels(_ definitions: [WorkflowDefinition], notifications: NotificationsConfigFile?) throws {
         if let problem = notifyChannelProblems(definitions, configured: notifications.map { Set($0.channels.map(\.name)) }).first {
             throw DeerFlowError(.badRequest, problem)
+        }
+    }
+
+    /// The secrets workflows' templates read (`{{ secrets.NAME }}`) that deerflow.yaml's
+    /// `secrets:` does not declare, one message each.
+    package static func secretReferenceProblems(_ definitions: [WorkflowDefinition], configured: Set<String>) -> [String] {
+        definitions.flatMap { definition in
+            definition.secretReferences.subtracting(configured).sorted().map { name in
+                let known = configured.isEmpty ? "deerflow.yaml declares no secrets" : "deerflow.yaml declares \(configured.sorted().joined(separator: ", "))"
+                return "workflow '\(definition.name)' reads {{ secrets.\(name) }}, but \(known): add it under secrets: (e.g. \(name): {env: \(name)})"
+            }
         }
     }
 

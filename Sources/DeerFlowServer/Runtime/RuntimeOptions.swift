@@ -34,6 +34,9 @@ public struct RuntimeOptions: Sendable {
     public var alerting = AlertingSettings()
     /// `worker.run_as`: the user shell tasks run as (resolved, and checked, when the runtime is made).
     public var taskUserName: String?
+    /// `secrets:` of `deerflow.yaml`: where each secret tasks may read comes from. The values are
+    /// read at start by a process that runs workers.
+    public var secrets: [String: SecretSource] = [:]
     /// How long history is kept (`retention:`), and how often the scheduler leader purges it.
     public var retention = RetentionSettings()
 
@@ -110,6 +113,7 @@ public struct RuntimeOptions: Sendable {
                 if let runs = file.retainRuns { retention.policy.runs = runs }
                 if let logs = file.retainTaskLogs { retention.policy.taskLogs = logs }
                 if let queues = file.queueConcurrency { queueConcurrency = queues }
+                if let secrets = file.secrets { self.secrets = secrets }
             }
             if let file = try directory.metrics(environment: environment) { metrics = file }
             if alerting.rulesFile == nil, let rulesFile = directory.file("alerts.yaml") { alerting.rulesFile = rulesFile }

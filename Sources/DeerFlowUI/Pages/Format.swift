@@ -56,9 +56,10 @@ enum Format {
         }
     }
 
-    /// The exit code of a shell attempt: its output's `exit_code`, or the number in its error.
-    static func exitCode(output: JSONValue?, error: String?) -> String {
-        if case .object(let object)? = output, let code = object["exit_code"]?.intValue { return String(code) }
+    /// The exit code of a shell attempt: 0 for a success (whose output may be the task's own
+    /// JSON), else the number in its error.
+    static func exitCode(succeeded: Bool, error: String?) -> String {
+        if succeeded { return "0" }
         guard let error else { return "" }
         for marker in ["exited with code ", "exit code "] {
             if let range = error.range(of: marker) {

@@ -163,7 +163,7 @@ extension WebUI {
                     "runID": run.id.rawValue, "task": task.id, "first": offset == 0, "number": String(attempt.number),
                     "state": Format.state(isLast && task.status == .upstreamFailed ? task.status.rawValue : attempt.status.rawValue),
                     "worker": attempt.worker ?? "", "queued": Format.duration(queued.map { max(0, $0) }), "ran": ran.map { Format.duration($0) } ?? "",
-                    "exit": task.type == "shell" ? Format.exitCode(output: isLast ? task.output : nil, error: attempt.error) : "",
+                    "exit": task.type == "shell" ? Format.exitCode(succeeded: attempt.status == .success, error: attempt.error) : "",
                     "error": attempt.error ?? (isLast ? task.waitingReason ?? "" : ""), "hasLog": attempt.startedAt != nil,
                 ])
             }
@@ -209,6 +209,7 @@ extension WebUI {
                 ["runID": run.id.rawValue, "task": task.id, "number": String(attempt.number), "current": attempt.number == chosen, "state": Format.state(attempt.status.rawValue)]
             },
             "truncated": log?.truncated ?? false,
+            "output": Self.outputText(task.output),
         ]
         if query.isEmpty {
             context["text"] = text.isEmpty ? "(nothing written yet)\n" : text
@@ -229,6 +230,18 @@ extension WebUI {
             context["followURL"] = false
         }
         return context
+    }
+
+    /// A task's output as indented JSON for its panel, cut at 16 KiB (the API has all of it);
+    /// false without output.
+    static func outputText(_ output: JSONValue?) -> Any {
+        guard let output, output != .null else { return false }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let text = (try? encoder.encode(output)).map { String(decoding: $0, as: UTF8.self) } ?? output.compactJSON
+        let limit = 16 << 10
+        guard text.utf8.count > limit else { return text }
+        return String(text.utf8.prefix(limit)).map { "\($0)\n… (\(text.utf8.count) bytes; GET /api/v1/runs/{id} has all of it)" } ?? text
     }
 
     /// `POST /runs/{id}/cancel` (CSRF-checked), then back to the run.

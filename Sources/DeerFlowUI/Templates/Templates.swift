@@ -176,6 +176,8 @@ enum Templates {
         {{#searching}}<p class="sub">{{matches}} of {{lines}} lines contain “{{query}}”. <a href="/runs/{{runID}}?task={{task}}&amp;attempt={{attempt}}#log">Show all</a></p>{{/searching}}
         {{#truncated}}<p class="sub">The log was longer than the limit; earlier text was dropped.</p>{{/truncated}}
         <pre id="log" class="log" tabindex="0" aria-labelledby="log-heading"{{#followURL}} data-follow="{{followURL}}" data-bytes="{{bytes}}"{{/followURL}}>{{text}}</pre>
+        {{#output}}<h3 id="output-heading">Output of <span class="mono">{{task}}</span></h3>
+        <pre class="log output" tabindex="0" aria-labelledby="output-heading">{{output}}</pre>{{/output}}
         {{/log}}
         """
 
