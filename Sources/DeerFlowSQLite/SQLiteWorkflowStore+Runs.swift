@@ -123,7 +123,7 @@ extension SQLiteWorkflowStore {
             let run = try Self.runRecord(row)
             let taskRows = try await db.rows(
                 """
-                SELECT idx, task_id, type, queue, status, output, map_count, map_parallel, map_succeeded, map_failed, map_parent, map_index
+                SELECT idx, task_id, type, queue, status, output, map_count, map_parallel, map_succeeded, map_failed, map_parent, map_index, item
                 FROM tasks WHERE run_id = ? ORDER BY idx
                 """, [.text(id.rawValue)])
             let attemptRows = try await db.rows(
@@ -150,6 +150,7 @@ extension SQLiteWorkflowStore {
                 }
                 task.mapParent = row.optionalInt("map_parent")
                 task.mapIndex = row.optionalInt("map_index")
+                task.item = row.optionalString("item").flatMap { try? JSONValue(parsing: $0) }
                 return task
             }
             return RunDetail(run: run, tasks: tasks)

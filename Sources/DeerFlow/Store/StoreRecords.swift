@@ -200,6 +200,8 @@ public struct TaskRecord: Sendable, Hashable {
     /// For an instance of a mapped task: the mapped task's index and the instance's position.
     public var mapParent: Int?
     public var mapIndex: Int?
+    /// For an instance of a mapped task: its item.
+    public var item: JSONValue?
 
     public init(index: Int, id: String, type: String, queue: String, status: TaskStatus, output: JSONValue?, attempts: [AttemptRecord], waitingReason: String? = nil) {
         self.index = index
