@@ -187,6 +187,17 @@ enum PostgresSchema {
             "CREATE TABLE workflow_limits (workflow text PRIMARY KEY, max_active_runs integer NOT NULL)",
             "CREATE TABLE queue_limits (queue text PRIMARY KEY, concurrency integer NOT NULL)",
         ],
+        // 7: dynamic fan-out: a mapped task's instance counters; its instances' rows (numbered
+        // from MapProgress.base(of:)) with their position and item.
+        [
+            "ALTER TABLE tasks ADD COLUMN map_count integer",
+            "ALTER TABLE tasks ADD COLUMN map_parallel integer",
+            "ALTER TABLE tasks ADD COLUMN map_succeeded integer NOT NULL DEFAULT 0",
+            "ALTER TABLE tasks ADD COLUMN map_failed integer NOT NULL DEFAULT 0",
+            "ALTER TABLE tasks ADD COLUMN map_parent integer",
+            "ALTER TABLE tasks ADD COLUMN map_index integer",
+            "ALTER TABLE tasks ADD COLUMN item text",
+        ],
     ]
 }
 

@@ -246,8 +246,14 @@ public struct CompletionPlan: Sendable {
         let status: TaskStatus = failedIndexes.isEmpty ? .success : .failed
         var releases: [DependencyRelease: Int] = [:]
         finish(runID: runID, index: index, status: status, dependents: dependents, releases: &releases)
-        dependencyReleases += releases.map { DependencyRelease(runID: $0.key.runID, taskIndex: $0.key.taskIndex, count: $0.value) }
-        dependencyReleases.sort { ($0.runID, $0.taskIndex) < ($1.runID, $1.taskIndex) }
+        for (release, count) in releases.sorted(by: { ($0.key.runID, $0.key.taskIndex) < ($1.key.runID, $1.key.taskIndex) }) {
+            // One release per task: a store applies a batch of them as one update per task row.
+            if let existing = dependencyReleases.firstIndex(where: { $0.runID == release.runID && $0.taskIndex == release.taskIndex }) {
+                dependencyReleases[existing].count += count
+            } else {
+                dependencyReleases.append(DependencyRelease(runID: release.runID, taskIndex: release.taskIndex, count: count))
+            }
+        }
         if status == .success { return (status, .array(outputs), nil) }
         return (status, nil, MapProgress.failureMessage(failedIndexes: failedIndexes, count: count))
     }
