@@ -11,9 +11,7 @@ struct PostgresMappedFanOutTests {
         try await withTestDatabase("mapped") { database in
             let directory = try TemporaryDirectory()
             defer { directory.remove() }
-            try directory.write("marks/.keep", "")
-            for (name, text) in MapScenario.workflows(marks: directory.file("marks")) { try directory.write("workflows/\(name)", text) }
-            try directory.write("config/deerflow.yaml", MapScenario.config)
+            try MapScenario.write(into: directory)
             let server = try ServerProcess.server(
                 database: database.url, workflows: directory.file("workflows"), config: directory.file("config"), workers: true)
             defer { server.stop() }

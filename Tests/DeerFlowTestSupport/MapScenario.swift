@@ -1,4 +1,5 @@
 import DeerFlowCore
+public import DeerFlowTesting
 import Foundation
 public import Testing
 
@@ -54,6 +55,13 @@ public enum MapScenario {
                 max_parallel: 2
             """
         return ["mapped.yaml": mapped, "limited.yaml": limited]
+    }
+
+    /// Writes the workflows (into `workflows/`) and the config (`config/deerflow.yaml`).
+    public static func write(into directory: TemporaryDirectory) throws {
+        try directory.write("marks/.keep", "")
+        for (name, text) in workflows(marks: directory.file("marks")) { try directory.write("workflows/\(name)", text) }
+        try directory.write("config/deerflow.yaml", config)
     }
 
     static func task(_ run: [String: JSONValue], _ id: String) -> [String: JSONValue]? {

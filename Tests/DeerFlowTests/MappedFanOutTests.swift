@@ -10,9 +10,7 @@ struct MappedFanOutTests {
     func mappedFanOut() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        try directory.write("marks/.keep", "")
-        for (name, text) in MapScenario.workflows(marks: directory.file("marks")) { try directory.write("workflows/\(name)", text) }
-        try directory.write("config/deerflow.yaml", MapScenario.config)
+        try MapScenario.write(into: directory)
         let server = try ServerProcess.server(
             database: "sqlite://" + directory.file("db.sqlite"), workflows: directory.file("workflows"), config: directory.file("config"),
             workers: true)
