@@ -109,6 +109,16 @@ public enum MapScenario {
         #expect(log.status == 200, sourceLocation: sourceLocation)
         #expect(log.text.contains("instance 7 fails once"), "\(log.text.prefix(300))", sourceLocation: sourceLocation)
 
+        // The run page: the mapped task is one node with its counts; its instances are listed with log links.
+        let page = try await TestServer.send("GET", "http://127.0.0.1:\(api)/runs/\(big)", body: nil, headers: [:])
+        #expect(page.status == 200, sourceLocation: sourceLocation)
+        #expect(page.text.contains("process ×1000 1000✓ 0✗"), sourceLocation: sourceLocation)
+        #expect(page.text.contains("1000 instances: 1000 succeeded, 0 failed"), sourceLocation: sourceLocation)
+        #expect(page.text.contains("?task=process%5B7%5D#log"), sourceLocation: sourceLocation)
+        #expect(!page.text.contains(">process[7]</text>"), "instances are not DAG nodes", sourceLocation: sourceLocation)
+        let instancePage = try await TestServer.send("GET", "http://127.0.0.1:\(api)/runs/\(big)?task=process%5B7%5D&attempt=1", body: nil, headers: [:])
+        #expect(instancePage.text.contains("instance 7 fails once"), sourceLocation: sourceLocation)
+
         let overRun = try #require(runs[over], sourceLocation: sourceLocation)
         #expect(overRun["status"]?.stringValue == "failed", sourceLocation: sourceLocation)
         guard case .array(let overAttempts)? = task(overRun, "process")?["attempts"], case .object(let first)? = overAttempts.first else {
