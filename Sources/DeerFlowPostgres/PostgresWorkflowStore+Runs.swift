@@ -341,7 +341,7 @@ extension PostgresWorkflowStore {
             guard run.status.isFinished else { return .notFinished(run.status) }
             let taskRows = try await session.rows("""
                 SELECT idx, task_id, status, dependents, attempts, queue, priority FROM tasks WHERE run_id = \(id.rawValue)
-                ORDER BY idx FOR UPDATE
+                AND map_parent IS NULL ORDER BY idx FOR UPDATE
                 """)
             var tasks: [RunRetryPlan.Task] = []
             var placement: [Int: (queue: String, priority: Int)] = [:]
@@ -360,6 +360,20 @@ extension PostgresWorkflowStore {
             }
             let resets = plan.resets
             let ready = resets.filter(\.isReady)
+            // A mapped task that runs again expands again: its instances of the last try go.
+            let mapped = resets.map(\.index)
+            try await session.execute("""
+                WITH instances AS (
+                    DELETE FROM tasks WHERE run_id = \(id.rawValue) AND map_parent = ANY(\(mapped)::integer[]) RETURNING idx
+                ), attempts_gone AS (
+                    DELETE FROM attempts WHERE run_id = \(id.rawValue) AND task_idx IN (SELECT idx FROM instances) RETURNING id
+                )
+                DELETE FROM task_logs WHERE attempt_id IN (SELECT id FROM attempts_gone)
+                """)
+            try await session.execute("""
+                UPDATE tasks SET map_count = NULL, map_parallel = NULL, map_succeeded = 0, map_failed = 0
+                WHERE run_id = \(id.rawValue) AND idx = ANY(\(mapped)::integer[]) AND map_count IS NOT NULL
+                """)
             try await session.execute("""
                 WITH v AS (
                     SELECT * FROM unnest(\(resets.map(\.index))::integer[], \(resets.map(\.dependenciesRemaining))::integer[],

@@ -344,7 +344,7 @@ extension SQLiteWorkflowStore {
             guard run.status.isFinished else { return .notFinished(run.status) }
             let runID = SQLiteData.text(id.rawValue)
             let taskRows = try await db.rows(
-                "SELECT idx, task_id, status, dependents, attempts, queue, priority, type FROM tasks WHERE run_id = ? ORDER BY idx", [runID])
+                "SELECT idx, task_id, status, dependents, attempts, queue, priority, type FROM tasks WHERE run_id = ? AND map_parent IS NULL ORDER BY idx", [runID])
             var tasks: [RunRetryPlan.Task] = []
             var placement: [Int: (queue: String, priority: Int)] = [:]
             for row in taskRows {
@@ -359,6 +359,24 @@ extension SQLiteWorkflowStore {
             switch RetryResult.plan(run: id, tasks: tasks, selected: selected, attemptsActive: !active.isEmpty) {
             case .write(let planned): plan = planned
             case .answer(let answer): return answer
+            }
+            // A mapped task that runs again expands again: its instances of the last try go.
+            for chunk in plan.resets.map(\.index).chunked(into: 900) {
+                let parents = placeholders(chunk.count)
+                let binds = [runID] + chunk.map { SQLiteData.integer($0) }
+                _ = try await db.rows(
+                    """
+                    DELETE FROM task_logs WHERE attempt_id IN (
+                        SELECT a.id FROM attempts a JOIN tasks t ON t.run_id = a.run_id AND t.idx = a.task_idx
+                        WHERE t.run_id = ? AND t.map_parent IN (\(parents)))
+                    """, binds)
+                _ = try await db.rows(
+                    "DELETE FROM attempts WHERE (run_id, task_idx) IN (SELECT run_id, idx FROM tasks WHERE run_id = ? AND map_parent IN (\(parents)))",
+                    binds)
+                _ = try await db.rows("DELETE FROM tasks WHERE run_id = ? AND map_parent IN (\(parents))", binds)
+                _ = try await db.rows(
+                    "UPDATE tasks SET map_count = NULL, map_parallel = NULL, map_succeeded = 0, map_failed = 0 WHERE run_id = ? AND idx IN (\(parents))",
+                    binds)
             }
             for chunk in plan.resets.chunked(into: 2000) {
                 var binds: [SQLiteData] = []

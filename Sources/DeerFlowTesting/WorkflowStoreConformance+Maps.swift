@@ -10,6 +10,7 @@ extension WorkflowStoreConformance {
         Check(name: "a failing instance is retried; one failing for good fails the mapped task naming it, and its dependents", run: mapFailure),
         Check(name: "a mapped task over an empty list succeeds at once with []", run: mapEmpty),
         Check(name: "cancelling a run cancels its mapped task and waiting instances", run: mapCancel),
+        Check(name: "retrying a run with a failed mapped task expands it again", run: mapRetry),
     ]
 
     /// Claims `list`, completes it, claims the mapped task's expansion attempt and reports `items`.
@@ -125,5 +126,32 @@ extension WorkflowStoreConformance {
         #expect(detail.run.status == .cancelled)
         #expect(statuses(detail)["process"] == .cancelled)
         #expect(instances(detail).allSatisfy { $0.status == .cancelled })
+    }
+
+    static func mapRetry(_ store: any WorkflowStore) async throws {
+        let now = Date()
+        let run = newRun(tasks: [("list", []), ("process", ["list"]), ("sum", ["process"])], at: now)
+        _ = try await store.createRun(run)
+        try await expand(store, items: [1, 2], maxParallel: nil, at: now)
+        let first = try await claim(store, at: now)
+        _ = try await complete(store, first, .failure(message: "boom"), at: now)
+        #expect(try await detail(store, run.id).run.status == .failed)
+        _ = try retried(try await store.retryRun(run.id, tasks: nil, at: now))
+        var detail = try await detail(store, run.id)
+        #expect(statuses(detail)["process"] == .queued)
+        #expect(instances(detail).isEmpty, "the last try's instances are gone")
+        let again = try await claim(store, at: now)
+        #expect(again.map(\.taskID) == ["process"])
+        #expect(again.first?.number == 2)
+        let completions = again.map { AttemptCompletion.expansion(attemptID: $0.id, items: [10, 20, 30], maxParallel: nil, finishedAt: now) }
+        _ = try await store.exchange(ExchangeRequest(completions: completions, claim: nil, now: now))
+        let instancesRun = try await claim(store, at: now)
+        #expect(instancesRun.map(\.number) == [1, 1, 1])
+        _ = try await complete(store, instancesRun, .success(output: .bool(true)), at: now)
+        detail = try await self.detail(store, run.id)
+        #expect(statuses(detail)["process"] == .success)
+        #expect(try await store.taskOutput(run: run.id, task: "process") == .array([true, true, true]))
+        try await finishAll(store, at: now)
+        #expect(try await self.detail(store, run.id).run.status == .success)
     }
 }
