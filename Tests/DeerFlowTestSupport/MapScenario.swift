@@ -75,8 +75,9 @@ public enum MapScenario {
         return instances.compactMap { if case .object(let instance) = $0 { return instance } else { return nil } }
     }
 
-    /// Runs every case against the server on `api`.
-    public static func check(api: Int, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+    /// Runs every case against the server on `api`; returns the id of the 1,000-instance run.
+    @discardableResult
+    public static func check(api: Int, sourceLocation: SourceLocation = #_sourceLocation) async throws -> String {
         // 1,000 instances, one of them failing once: the downstream gets 1,000 outputs in order.
         let big = try await ClusterAPI.trigger(api: api, workflow: "mapped", params: #"{"count": 1000, "fail_index": 7}"#)
         // The limit (1,000 in this config) and an empty list.
@@ -93,7 +94,7 @@ public enum MapScenario {
         let process = task(run, "process")
         guard case .object(let map)? = process?["map"] else {
             Issue.record("the mapped task has no map: \(String(describing: process))", sourceLocation: sourceLocation)
-            return
+            return big
         }
         #expect(map["count"] == 1000 && map["succeeded"] == 1000 && map["failed"] == 0, "\(map.filter { $0.key != "instances" })", sourceLocation: sourceLocation)
         let all = instances(process)
@@ -101,7 +102,7 @@ public enum MapScenario {
         #expect(all.map { $0["index"] } == (0..<1000).map { JSONValue.int($0) }, sourceLocation: sourceLocation)
         guard case .array(let retried)? = all.first(where: { $0["index"] == 7 })?["attempts"] else {
             Issue.record("instance 7 has no attempts", sourceLocation: sourceLocation)
-            return
+            return big
         }
         #expect(retried.count == 2, "instance 7 failed once and was retried", sourceLocation: sourceLocation)
         // Its log is the task log of `process[7]`.
@@ -123,7 +124,7 @@ public enum MapScenario {
         #expect(overRun["status"]?.stringValue == "failed", sourceLocation: sourceLocation)
         guard case .array(let overAttempts)? = task(overRun, "process")?["attempts"], case .object(let first)? = overAttempts.first else {
             Issue.record("the over-limit task has no attempt", sourceLocation: sourceLocation)
-            return
+            return big
         }
         #expect(first["error"]?.stringValue?.contains("for_each gave 1001 items, more than the limit of 1000") == true, "\(first)", sourceLocation: sourceLocation)
 
@@ -147,5 +148,6 @@ public enum MapScenario {
         #expect(spans.count == 6, sourceLocation: sourceLocation)
         let busiest = spans.map { span in spans.count { $0.0 <= span.0 && span.0 < $0.1 } }.max() ?? 0
         #expect(busiest <= 2, "at most 2 instances at once, saw \(busiest)", sourceLocation: sourceLocation)
+        return big
     }
 }
