@@ -33,7 +33,18 @@ enum APIRepresentation {
             rerunOf: .init(run.rerunOf?.rawValue),
             deadline: .init(run.deadline),
             retries: run.retries,
-            waitingReason: .init(run.waitingReason))
+            waitingReason: .init(run.waitingReason),
+            parent: .init(parent(run.parent)))
+    }
+
+    static func parent(_ parent: RunParent?) -> Components.Schemas.RunParent? {
+        parent.map { .init(runId: $0.runID.rawValue, taskId: $0.taskID, attempt: $0.attempt) }
+    }
+
+    static func child(_ run: RunRecord) throws -> Components.Schemas.ChildRun {
+        .init(
+            runId: run.id.rawValue, workflow: run.workflow, status: try value(run.status.rawValue, of: "run status"),
+            taskId: run.parent?.taskID ?? "", attempt: run.parent?.attempt ?? 1)
     }
 
     static func runDetail(_ detail: RunDetail, secrets: Set<String>) throws -> Components.Schemas.RunDetail {
@@ -57,6 +68,8 @@ enum APIRepresentation {
             deadline: .init(run.deadline),
             retries: run.retries,
             waitingReason: .init(run.waitingReason),
+            parent: .init(parent(run.parent)),
+            children: try detail.children.map(child),
             tasks: try detail.groupedTasks.map(task))
     }
 

@@ -29,6 +29,9 @@ public struct APIConfiguration: Sendable {
     public var browser: (any BrowserRoutes)?
     /// Deletes old history for `POST /api/v1/maintenance/purge`; nil: that route answers 404.
     public var purger: HistoryPurger?
+    /// Where the webhooks' secrets are read (`secret_env`), once, when the router is made;
+    /// default this process's environment.
+    public var environment: [String: String] = ProcessInfo.processInfo.environment
 
     public init() {}
 }
@@ -93,6 +96,10 @@ public enum APIServer {
     /// `api.protect_health`.
     static let healthPaths: Set<String> = ["/health", "/health/live", "/health/ready"]
 
+    /// The route templates authenticated by a signature of the request instead of a bearer token
+    /// (a webhook's sender cannot send one): ``Webhooks`` checks it, for every request.
+    public static let signedPaths: Set<String> = ["/api/v1/hooks/{name}"]
+
     /// The router of the API (tests drive it without a socket).
     public static func makeRouter(engine: DeerFlowEngine, configuration: APIConfiguration, metrics: EngineMetrics?) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
@@ -106,16 +113,22 @@ public enum APIServer {
         let routes = router.group().add(middleware: AccessControlMiddleware(
             tokens: configuration.tokens,
             openRoutes: (configuration.protectHealth ? [] : healthPaths).union(browser?.openRoutes ?? []),
+            signedRoutes: signedPaths,
             browser: browser))
+        let webhooks = Webhooks(workflows: engine.workflows.all.map(\.definition), environment: configuration.environment)
+        for problem in webhooks.problems { engine.logger.error("\(problem)") }
         let transport = RoutesTransport(
             routes: routes,
             leftOut: Set(configuration.alerts == nil ? ["/api/v1/alerts", "/api/v1/alertmanager/webhook"] : [])
                 .union(configuration.purger == nil ? ["/api/v1/maintenance/purge"] : []))
         do {
-            try APIService(engine: engine, alerts: configuration.alerts, purger: configuration.purger).registerHandlers(
+            try APIService(
+                engine: engine, alerts: configuration.alerts, purger: configuration.purger, webhooks: webhooks,
+                webhookRequests: metrics?.webhookRequests
+            ).registerHandlers(
                 on: transport,
                 configuration: APICoding.configuration,
-                middlewares: [RequestShapeMiddleware(maxBodyBytes: configuration.maxBodyBytes)])
+                middlewares: [WebhookHeadersMiddleware(), RequestShapeMiddleware(maxBodyBytes: configuration.maxBodyBytes)])
         } catch {
             // Registering fails only for a server URL with an invalid path; the default is "/".
             preconditionFailure("the API's routes could not be registered: \(error)")

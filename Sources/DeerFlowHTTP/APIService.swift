@@ -2,6 +2,7 @@ import DeerFlow
 import DeerFlowAPI
 import DeerFlowCore
 import Foundation
+import Logging
 import OpenAPIRuntime
 
 /// The API's operations: DeerFlowAPI's generated `APIProtocol`, so every operation, parameter,
@@ -13,6 +14,10 @@ struct APIService: APIProtocol {
     let alerts: (any AlertsEndpoint)?
     /// Deletes old history; nil: the purge route is not registered.
     let purger: HistoryPurger?
+    /// The webhooks of the loaded workflows, with their secrets.
+    let webhooks: Webhooks
+    /// `deerflow_webhook_requests_total{hook, result}`; nil without metrics.
+    let webhookRequests: MetricsRegistry.Counter?
 
     // MARK: Document
 
@@ -192,6 +197,46 @@ struct APIService: APIProtocol {
         return .accepted(.init(body: .json(.init(queued: queued))))
     }
 
+    // MARK: Hooks
+
+    /// Authenticated by the body's signature, not by a bearer token (``AccessControlMiddleware``'s
+    /// `signedRoutes`); every answer is counted by hook and result.
+    func receiveWebhook(_ input: Operations.ReceiveWebhook.Input) async throws -> Operations.ReceiveWebhook.Output {
+        let name = input.path.name
+        let hook = webhooks.endpoints[name] == nil ? "unknown" : name
+        guard case .binary(let raw) = input.body else { throw DeerFlowError(.badRequest, "send the JSON payload as the body") }
+        let body: [UInt8]
+        do {
+            body = try await [UInt8](collecting: raw, upTo: .max)
+        } catch {
+            throw DeerFlowError(.badRequest, "the request body could not be read")
+        }
+        do {
+            let outcome = try await webhooks.receive(name: name, body: body, headers: WebhookRequest.headers, engine: engine)
+            let duplicate: Bool
+            if case .duplicate = outcome { duplicate = true } else { duplicate = false }
+            try? webhookRequests?.labels(hook, duplicate ? Webhooks.Result.duplicate.rawValue : Webhooks.Result.accepted.rawValue).inc()
+            engine.logger.info(
+                duplicate ? "webhook delivery repeated; no new run" : "webhook started a run",
+                metadata: ["hook": "\(name)", "run_id": "\(outcome.runID)"])
+            return .accepted(.init(body: .json(.init(runId: outcome.runID.rawValue, duplicate: duplicate))))
+        } catch let refusal as Webhooks.Refusal {
+            try? webhookRequests?.labels(hook, refusal.result.rawValue).inc()
+            engine.logger.notice("webhook request refused", metadata: ["hook": "\(name)", "result": "\(refusal.result.rawValue)", "reason": "\(refusal.message)"])
+            let error = Components.Schemas._Error(error: .init(code: refusal.code.rawValue, message: refusal.message))
+            switch refusal.code {
+            case .notFound: return .notFound(.init(body: .json(error)))
+            case .unauthorized: return .unauthorized(.init(body: .json(error)))
+            case .badRequest: return .badRequest(.init(body: .json(error)))
+            case .invalidParams: return .unprocessableContent(.init(body: .json(error)))
+            default: return .serviceUnavailable(.init(body: .json(error)))
+            }
+        } catch {
+            try? webhookRequests?.labels(hook, Webhooks.Result.error.rawValue).inc()
+            throw error
+        }
+    }
+
     // MARK: Maintenance
 
     func purgeHistory(_ input: Operations.PurgeHistory.Input) async throws -> Operations.PurgeHistory.Output {
@@ -239,11 +284,19 @@ struct APIService: APIProtocol {
         if engine.isDraining {
             return .serviceUnavailable(.init(body: .json(["status": "draining", "reason": "the worker is shutting down"])))
         }
-        let report = await engine.health.evaluate(only: ["database"])
+        // The store, and the checks of deerflow.yaml marked critical.
+        let report = await engine.health.evaluate(only: Set(["database"] + engine.health.criticalNames))
         if let database = report.checks["database"], database.status == .unhealthy {
             var body = database.details
             body["status"] = "not_ready"
             body["reason"] = "the store does not answer"
+            return .serviceUnavailable(.init(body: .json(.object(body))))
+        }
+        if let (name, failed) = report.checks.filter({ $0.value.status == .unhealthy }).min(by: { $0.key < $1.key }) {
+            var body = failed.details
+            body["status"] = "not_ready"
+            body["reason"] = .string("the critical health check '\(name)' is unhealthy")
+            body["check"] = .string(name)
             return .serviceUnavailable(.init(body: .json(.object(body))))
         }
         return .ok(.init(body: .json(.init(status: .ready))))

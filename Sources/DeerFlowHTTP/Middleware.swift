@@ -89,17 +89,20 @@ struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
 /// matched the request, and decides on the matched route template (`context.endpointPath`), not
 /// on the request's path: every spelling of a path the router accepts (`//api/v1/runs`,
 /// `/api/v1/runs/`) reaches the same decision as the route itself. A route is protected unless
-/// its template is listed in `openRoutes`.
+/// its template is listed in `openRoutes` (served to anyone) or `signedRoutes` (a webhook: the
+/// handler authenticates every request by its signature, token or not).
 struct AccessControlMiddleware<Context: RequestContext>: RouterMiddleware {
     let tokens: [String]
     /// Route templates served without a token (`/health/live`).
     let openRoutes: Set<String>
+    /// Route templates whose handler checks a signature of the request instead (`/api/v1/hooks/{name}`).
+    var signedRoutes: Set<String> = []
     /// The browser routes beside the API: its session routes also accept a session cookie.
     var browser: (any BrowserRoutes)?
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         if tokens.isEmpty { return try await next(request, context) }
-        if let route = context.endpointPath, openRoutes.contains(route) { return try await next(request, context) }
+        if let route = context.endpointPath, openRoutes.contains(route) || signedRoutes.contains(route) { return try await next(request, context) }
         if let browser, let route = context.endpointPath, browser.sessionRoutes.contains(route), request.headers[.authorization] == nil {
             return browser.hasSession(request) ? try await next(request, context) : browser.unauthenticated(request)
         }

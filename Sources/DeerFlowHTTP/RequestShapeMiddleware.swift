@@ -53,7 +53,9 @@ struct RequestShapeMiddleware: ServerMiddleware {
         }
         let (answer, responseBody): (HTTPResponse, HTTPBody?)
         do {
-            (answer, responseBody) = try await next(request, hasBody ? HTTPBody(bytes) : nil, metadata)
+            // A webhook's body is passed as it is: its signature covers every byte.
+            let passed = hasBody || operationID == Operations.ReceiveWebhook.id
+            (answer, responseBody) = try await next(request, passed ? HTTPBody(bytes) : nil, metadata)
         } catch let error as ServerError where error.operationInput == nil && !(error.underlyingError is DeerFlowError) {
             // The generated code could not decode the request into the operation's input.
             throw RequestDiagnosis.explain(operationID: operationID, request: request, body: bytes)

@@ -1,6 +1,7 @@
 public import DeerFlow
 public import Prometheus
 import Synchronization
+import Foundation
 
 /// The Prometheus backend of `MetricsRegistry`: series live in a swift-prometheus registry and
 /// are rendered in the text exposition format 0.0.4.
@@ -51,9 +52,25 @@ public final class PrometheusBackend: MetricsBackend, Sendable {
         ([name] + labels.map { "\($0.0)=\($0.1)" }).joined(separator: "\u{1}")
     }
 
+    /// Families whose HELP and TYPE are shown before they have a series, by exposed name.
+    private let declared = Mutex<[(name: String, kind: MetricKind, help: String)]>([])
+
+    /// Shows `name`'s HELP and TYPE on `/metrics` while it has no series yet (a metric of
+    /// `metrics.yaml` whose labels are only known when a task first updates it), so dashboards
+    /// and `promtool` see it declared from the start.
+    public func declareFamily(_ name: String, kind: MetricKind, help: String) {
+        declared.withLock { $0.append((name, kind, help)) }
+    }
+
     /// Every series in the Prometheus text format.
     public func render() -> String {
-        registry.emitToString()
+        var text = registry.emitToString()
+        // swift-prometheus writes nothing for a family without series: add the declaration.
+        for family in declared.withLock({ $0 }) where !text.contains("# TYPE \(family.name) ") {
+            let help = family.help.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\n", with: "\\n")
+            text += "# HELP \(family.name) \(help)\n# TYPE \(family.name) \(family.kind.rawValue)\n"
+        }
+        return text
     }
 }
 

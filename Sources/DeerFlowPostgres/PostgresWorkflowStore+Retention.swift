@@ -64,8 +64,11 @@ extension PostgresWorkflowStore {
                     DELETE FROM notification_outbox WHERE status IN ('delivered', 'failed') AND created_at < \(cutoff) RETURNING 1
                 ), workers AS (
                     DELETE FROM workers WHERE state <> \(WorkerState.active.rawValue) AND last_seen < \(cutoff) RETURNING 1
+                ), deliveries AS (
+                    DELETE FROM webhook_deliveries WHERE received_at < \(cutoff) RETURNING 1
                 )
                 SELECT (SELECT count(*) FROM notifications)::bigint + (SELECT count(*) FROM workers)::bigint
+                    + (SELECT count(*) FROM deliveries)::bigint
                 """)
         }
         return try rows.first?.decode(Int.self) ?? 0

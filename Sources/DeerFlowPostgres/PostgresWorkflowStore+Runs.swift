@@ -49,7 +49,8 @@ extension PostgresWorkflowStore {
             return RunRecord(
                 id: run.id, workflow: run.workflow, workflowVersion: run.workflowVersion, status: .pending, params: run.params,
                 trigger: run.trigger.kind, scheduledFor: run.scheduledFor, traceContext: run.traceContext, createdAt: run.createdAt,
-                startedAt: nil, finishedAt: nil, progress: RunProgress(total: run.tasks.count), rerunOf: run.rerunOf, deadline: run.deadline, waitingReason: waiting[run.id.rawValue])
+                startedAt: nil, finishedAt: nil, progress: RunProgress(total: run.tasks.count), rerunOf: run.rerunOf, deadline: run.deadline, waitingReason: waiting[run.id.rawValue],
+                parent: run.parent)
         }
     }
 
@@ -128,21 +129,30 @@ extension PostgresWorkflowStore {
 
     static let runColumns = """
         id, workflow, version, status, params, trigger, scheduled_for, trace_context, created_at, started_at, finished_at, tasks_total, \
-        tasks_finished, tasks_failed, backfill_id, reason, rerun_of, deadline_at, retries, waiting_reason
+        tasks_finished, tasks_failed, backfill_id, reason, rerun_of, deadline_at, retries, waiting_reason, \
+        parent_run_id, parent_task_id, parent_attempt
         """
 
     static func runRecord(_ row: PostgresRow) throws -> RunRecord {
         let (id, workflow, version, status, params, trigger, scheduledFor, traceContext, createdAt, startedAt, finishedAt, total, finished, failed,
-             backfillID, reason, rerunOf, deadline, retries, waitingReason) =
+             backfillID, reason, rerunOf, deadline, retries, waitingReason, parentRunID, parentTaskID, parentAttempt) =
             try row.decode((String, String, String, String, String, String, Date?, String?, Date, Date?, Date?, Int, Int, Int,
-                            String?, String?, String?, Date?, Int, String?).self)
+                            String?, String?, String?, Date?, Int, String?, String?, String?, Int?).self)
         return RunRecord(
             id: RunID(rawValue: id), workflow: workflow, workflowVersion: version, status: RunStatus(rawValue: status) ?? .failed,
             params: StoredParams.decode(params).params, trigger: RunTrigger.Kind(rawValue: trigger) ?? .api, scheduledFor: scheduledFor, traceContext: traceContext,
             createdAt: createdAt, startedAt: startedAt, finishedAt: finishedAt,
             progress: RunProgress(total: total, finished: finished, failed: failed), backfillID: backfillID,
             reason: reason, rerunOf: rerunOf.map(RunID.init(rawValue:)), deadline: deadline, retries: retries,
-            waitingReason: waitingReason)
+            waitingReason: waitingReason,
+            parent: parentRunID.map { RunParent(runID: RunID(rawValue: $0), taskID: parentTaskID ?? "", attempt: parentAttempt ?? 0) })
+    }
+
+    public func childRuns(of parent: RunID) async throws -> [RunRecord] {
+        let rows = try await session { session in
+            try await session.rows("SELECT \(unescaped: Self.runColumns) FROM runs WHERE parent_run_id = \(parent.rawValue) ORDER BY id")
+        }
+        return try rows.map(Self.runRecord)
     }
 
     public func finishedRuns(among ids: [RunID]) async throws -> [RunRecord] {

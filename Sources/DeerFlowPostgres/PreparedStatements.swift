@@ -56,6 +56,9 @@ struct InsertRuns: StoreStatement {
     var timeouts: [Int?] = []
     var deadlines: [Date?] = []
     var rerunOf: [String?] = []
+    var parentRunIDs: [String?] = []
+    var parentTaskIDs: [String?] = []
+    var parentAttempts: [Int?] = []
     /// Per run: why it waits (its workflow has a `max_active_runs`), or nil. A waiting run's tasks
     /// (`tasks.waits`) get no attempts; ``AdmitRuns`` starts it.
     var waitingReasons: [String?] = []
@@ -78,6 +81,9 @@ struct InsertRuns: StoreStatement {
             timeouts.append(run.timeout.map { Int($0.milliseconds) })
             deadlines.append(run.deadline)
             rerunOf.append(run.rerunOf?.rawValue)
+            parentRunIDs.append(run.parent?.runID.rawValue)
+            parentTaskIDs.append(run.parent?.taskID)
+            parentAttempts.append(run.parent?.attempt)
             let waits = runLimits[run.workflow] != nil
             for task in run.tasks { tasks.append(run.id, task, waits: waits) }
         }
@@ -89,13 +95,15 @@ struct InsertRuns: StoreStatement {
             SELECT * FROM unnest(\(runIDs)::text[], \(workflows)::text[], \(versions)::text[], \(params)::text[], \(triggers)::text[],
                                  \(NullableArray(scheduledFor))::timestamptz[], \(NullableArray(traceContexts))::text[],
                                  \(createdAt)::timestamptz[], \(totals)::integer[], \(NullableArray(timeouts))::bigint[],
-                                 \(NullableArray(deadlines))::timestamptz[], \(NullableArray(rerunOf))::text[], \(NullableArray(waitingReasons))::text[])
-                 AS v(id, workflow, version, params, trigger, scheduled_for, trace_context, created_at, tasks_total, timeout_ms, deadline_at, rerun_of, waiting_reason)
+                                 \(NullableArray(deadlines))::timestamptz[], \(NullableArray(rerunOf))::text[], \(NullableArray(waitingReasons))::text[],
+                                 \(NullableArray(parentRunIDs))::text[], \(NullableArray(parentTaskIDs))::text[], \(NullableArray(parentAttempts))::integer[])
+                 AS v(id, workflow, version, params, trigger, scheduled_for, trace_context, created_at, tasks_total, timeout_ms, deadline_at, rerun_of, waiting_reason,
+                      parent_run_id, parent_task_id, parent_attempt)
         ), inserted AS (
             INSERT INTO runs (id, workflow, version, status, params, trigger, scheduled_for, trace_context, created_at, tasks_total,
-                              timeout_ms, deadline_at, rerun_of, waiting_reason)
+                              timeout_ms, deadline_at, rerun_of, waiting_reason, parent_run_id, parent_task_id, parent_attempt)
             SELECT id, workflow, version, 'pending', params, trigger, scheduled_for, trace_context, created_at, tasks_total,
-                   timeout_ms, deadline_at, rerun_of, waiting_reason FROM v
+                   timeout_ms, deadline_at, rerun_of, waiting_reason, parent_run_id, parent_task_id, parent_attempt FROM v
             ON CONFLICT DO NOTHING
             RETURNING id, created_at
         ), t AS (

@@ -169,7 +169,28 @@ enum SQLiteSchema {
             "CREATE TABLE workflow_limits (workflow TEXT PRIMARY KEY, max_active_runs INTEGER NOT NULL)",
             "CREATE TABLE queue_limits (queue TEXT PRIMARY KEY, concurrency INTEGER NOT NULL)",
         ],
-        // 7: dynamic fan-out: a mapped task's instance counters; its instances' rows (numbered
+        // 7: webhook deliveries: a delivery id its sender repeats starts no second run.
+        [
+            """
+            CREATE TABLE webhook_deliveries (
+                hook TEXT NOT NULL,
+                delivery_id TEXT NOT NULL,
+                run_id TEXT NOT NULL,
+                received_at INTEGER NOT NULL,
+                PRIMARY KEY (hook, delivery_id)
+            )
+            """,
+            "CREATE INDEX webhook_deliveries_received ON webhook_deliveries (received_at)",
+        ],
+        // 8: sub-workflows: a child run records the attempt of the `workflow` task that started it;
+        // one child per parent attempt, found again by a retried or reclaimed attempt.
+        [
+            "ALTER TABLE runs ADD COLUMN parent_run_id TEXT",
+            "ALTER TABLE runs ADD COLUMN parent_task_id TEXT",
+            "ALTER TABLE runs ADD COLUMN parent_attempt INTEGER",
+            "CREATE UNIQUE INDEX runs_parent ON runs (parent_run_id, parent_task_id, parent_attempt) WHERE parent_run_id IS NOT NULL",
+        ],
+        // 9: dynamic fan-out: a mapped task's instance counters; its instances' rows (numbered
         // from MapProgress.base(of:)) with their position and item.
         [
             "ALTER TABLE tasks ADD COLUMN map_count INTEGER",

@@ -57,7 +57,9 @@ extension SQLiteWorkflowStore {
             _ = try await db.rows(
                 "DELETE FROM workers WHERE state <> ? AND last_seen < ?", [.text(WorkerState.active.rawValue), Column.time(cutoff)])
             let workers = try await db.rows("SELECT changes() AS n").first?.int("n") ?? 0
-            return notifications + workers
+            _ = try await db.rows("DELETE FROM webhook_deliveries WHERE received_at < ?", [Column.time(cutoff)])
+            let deliveries = try await db.rows("SELECT changes() AS n").first?.int("n") ?? 0
+            return notifications + workers + deliveries
         }
     }
 

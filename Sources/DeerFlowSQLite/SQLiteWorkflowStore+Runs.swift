@@ -24,7 +24,7 @@ extension SQLiteWorkflowStore {
         var inserted: Set<String> = []
         for chunk in runs.chunked(into: 1000) {
             var binds: [SQLiteData] = []
-            binds.reserveCapacity(chunk.count * 13)
+            binds.reserveCapacity(chunk.count * 16)
             for run in chunk {
                 binds += [
                     .text(run.id.rawValue), .text(run.workflow), .text(run.workflowVersion), .text(JSONValue.object(run.params).compactJSON),
@@ -32,19 +32,20 @@ extension SQLiteWorkflowStore {
                     .integer(run.tasks.count), Column.int(run.timeout.map { Int($0.milliseconds) }), Column.time(run.deadline),
                     Column.text(run.rerunOf?.rawValue),
                     Column.text(runLimits[run.workflow].map { ConcurrencyReason.runs(limit: $0) }),
+                    Column.text(run.parent?.runID.rawValue), Column.text(run.parent?.taskID), Column.int(run.parent?.attempt),
                 ]
             }
             let rows = try await db.rows(valuesStatement(
                 """
                 INSERT INTO runs (id, workflow, version, status, params, trigger, scheduled_for, trace_context, created_at, tasks_total,
-                                  timeout_ms, deadline_at, rerun_of, waiting_reason)
+                                  timeout_ms, deadline_at, rerun_of, waiting_reason, parent_run_id, parent_task_id, parent_attempt)
                 SELECT v.column1, v.column2, v.column3, 'pending', v.column4, v.column5, v.column6, v.column7, v.column8, v.column9,
-                       v.column10, v.column11, v.column12, v.column13
+                       v.column10, v.column11, v.column12, v.column13, v.column14, v.column15, v.column16
                 {values}
                 WHERE true
                 ON CONFLICT DO NOTHING
                 RETURNING id
-                """, rows: chunk.count, columns: 13), binds)
+                """, rows: chunk.count, columns: 16), binds)
             for row in rows { inserted.insert(row.string("id")) }
         }
         let created = runs.filter { inserted.contains($0.id.rawValue) }
@@ -97,7 +98,8 @@ extension SQLiteWorkflowStore {
             return RunRecord(
                 id: run.id, workflow: run.workflow, workflowVersion: run.workflowVersion, status: .pending, params: run.params,
                 trigger: run.trigger.kind, scheduledFor: run.scheduledFor, traceContext: run.traceContext, createdAt: run.createdAt,
-                startedAt: nil, finishedAt: nil, progress: RunProgress(total: run.tasks.count), rerunOf: run.rerunOf, deadline: run.deadline, waitingReason: waiting[run.id.rawValue])
+                startedAt: nil, finishedAt: nil, progress: RunProgress(total: run.tasks.count), rerunOf: run.rerunOf, deadline: run.deadline, waitingReason: waiting[run.id.rawValue],
+                parent: run.parent)
         }
     }
 
@@ -170,7 +172,17 @@ extension SQLiteWorkflowStore {
             backfillID: row.optionalString("backfill_id"),
             reason: row.optionalString("reason"), rerunOf: row.optionalString("rerun_of").map(RunID.init(rawValue:)),
             deadline: row.date("deadline_at"), retries: row.int("retries"),
-            waitingReason: row.optionalString("waiting_reason"))
+            waitingReason: row.optionalString("waiting_reason"),
+            parent: row.optionalString("parent_run_id").map { parent in
+                RunParent(runID: RunID(rawValue: parent), taskID: row.optionalString("parent_task_id") ?? "", attempt: row.int("parent_attempt"))
+            })
+    }
+
+    public func childRuns(of parent: RunID) async throws -> [RunRecord] {
+        let rows = try await reader.exclusive { db in
+            try await db.rows("SELECT * FROM runs WHERE parent_run_id = ? ORDER BY id", [.text(parent.rawValue)])
+        }
+        return try rows.map(Self.runRecord)
     }
 
     public func finishedRuns(among ids: [RunID]) async throws -> [RunRecord] {

@@ -27,6 +27,7 @@ public enum WorkflowStoreConformance {
         Check(name: "state documents are saved, replaced and deleted by key", run: stateDocuments),
         Check(name: "the notification outbox takes a key once, hands a due message to one claimer, and records outcomes", run: outbox),
         Check(name: "purges delete old finished runs and logs in batches and never touch unfinished runs", run: retention),
+        Check(name: "a webhook delivery creates one run, also when repeated at the same time, and is forgotten by the purge", run: webhookDeliveries),
     ]
 
     /// Every check of the engine's store (``WorkflowStore``).
@@ -51,7 +52,7 @@ public enum WorkflowStoreConformance {
         Check(name: "a paused schedule keeps its pause across saves, does not fire, and unpauses with or without its due time", run: pausedSchedule),
         Check(name: "a backfill creates each fire time's run once, skips runs already present, and is cancelled as a whole", run: backfillRuns),
         Check(name: "claimed attempts carry their run's logical time", run: logicalTime),
-    ] + recoveryChecks + limitChecks + mapChecks
+    ] + recoveryChecks + limitChecks + subWorkflowChecks + mapChecks
 
     // MARK: Fixtures
 

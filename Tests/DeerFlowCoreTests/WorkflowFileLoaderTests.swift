@@ -328,7 +328,7 @@ struct WorkflowFileLoaderTests {
             """))
         #expect(error.line == 2)
         #expect(error.key == "owner")
-        #expect(error.message == "unknown key 'owner' (allowed: name, description, schedule, params, tasks, notify, timeout, max_active_runs)")
+        #expect(error.message == "unknown key 'owner' (allowed: name, description, schedule, params, tasks, notify, timeout, max_active_runs, triggers)")
     }
 
     @Test func unknownKeysAreCheckedAtEveryLevel() throws {

@@ -15,6 +15,7 @@ public import Testing
 /// ```
 extension ServerProcess {
     /// `deerflow server` on free API and metrics ports; `--no-workers` unless `workers`.
+    /// `environment` is added to the test's own.
     public static func server(
         database: String, workflows: String, config: String? = nil, workers: Bool = false, extra: [String] = [], environment: [String: String] = [:]
     ) throws -> ServerProcess {

@@ -2,6 +2,7 @@ import DeerFlow
 import DeerFlowCLI
 import DeerFlowServer
 import DeerFlowCore
+import DeerFlowHTTP
 import DeerFlowTestSupport
 import DeerFlowTesting
 import Foundation
@@ -22,6 +23,8 @@ struct APIContractTests {
               who: {type: string, default: world}
               count: {type: int, default: 1}
               token: {type: string, default: "s3cret", secret: true}
+            triggers:
+              - webhook: {name: greet-hook, secret_env: API_CONTRACT_HOOK_SECRET, params: {who: "{{ body.who }}", count: "{{ body.count | default(1) }}"}}
             tasks:
               - id: hello
                 type: shell
@@ -73,7 +76,10 @@ struct APIContractTests {
     @Test("every route answers as documented, for successes and errors")
     func everyRoute() async throws {
         let checker = Checker()
-        try await withTestServer(yamlWorkflows: Self.workflows, configFiles: ["notifications.yaml": Self.notifications]) { server in
+        try await withTestServer(
+            yamlWorkflows: Self.workflows, configFiles: ["notifications.yaml": Self.notifications],
+            configure: { $0.api.environment = ["API_CONTRACT_HOOK_SECRET": "contract-secret"] }
+        ) { server in
             func call(_ method: String, _ path: String, _ template: String, body: String? = nil, expect status: Int) async throws -> TestServer.Answer {
                 let answer = try await server.request(method, path, body: body)
                 checker.check(method, template, answer, expect: status)
@@ -230,6 +236,31 @@ struct APIContractTests {
             _ = try await call("POST", webhook, webhook, body: payload, expect: 202)
             _ = try await call("POST", webhook, webhook, body: #"{"alerts":[{"status":"firing","labels":{},"startsAt":"2026-11-26T10:00:00Z"}]}"#, expect: 400)
             _ = try await call("POST", webhook, webhook, body: "nope", expect: 400)
+            let hooks = "/api/v1/hooks/{name}"
+            func hook(_ body: String, name: String = "greet-hook", signature: String? = nil, delivery: String? = nil, expect status: Int) async throws -> TestServer.Answer {
+                var headers = ["X-Hub-Signature-256": signature ?? WebhookSignature.sign(Array(body.utf8), secret: "contract-secret")]
+                if let delivery { headers["X-GitHub-Delivery"] = delivery }
+                let answer = try await server.request("POST", "/api/v1/hooks/\(name)", body: body, headers: headers)
+                checker.check("POST", hooks, answer, expect: status)
+                return answer
+            }
+            func fields(_ answer: TestServer.Answer) -> [String: JSONValue] {
+                if case .object(let object)? = answer.json { object } else { [:] }
+            }
+            let accepted = fields(try await hook(#"{"who": "hook", "count": "2"}"#, delivery: "d-1", expect: 202))
+            #expect(accepted["duplicate"] == .bool(false) && accepted["run_id"] != nil, "\(accepted)")
+            let repeated = fields(try await hook(#"{"who": "hook", "count": "2"}"#, delivery: "d-1", expect: 202))
+            #expect(repeated["run_id"] == accepted["run_id"] && repeated["duplicate"] == .bool(true), "\(repeated)")
+            if let id = accepted["run_id"]?.stringValue {
+                let run = fields(try await server.request("GET", "/api/v1/runs/\(id)"))
+                #expect(run["params"] == .object(["who": "hook", "count": 2, "token": "[REDACTED]"]), "\(run)")
+            }
+            _ = try await hook(#"{"who": "hook"}"#, signature: "sha256=" + String(repeating: "0", count: 64), expect: 401)
+            _ = try await hook(#"{"nobody": 1}"#, expect: 422)
+            _ = try await hook(#"{"who": "x", "count": "many"}"#, expect: 422)
+            _ = try await hook("who=hook", expect: 400)
+            _ = try await hook("", expect: 400)
+            _ = try await hook("{}", name: "nope", expect: 404)
             _ = try await call("GET", "/health", "/health", expect: 200)
             _ = try await call("GET", "/health/live", "/health/live", expect: 200)
             _ = try await call("GET", "/health/ready", "/health/ready", expect: 200)

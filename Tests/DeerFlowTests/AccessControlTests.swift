@@ -51,9 +51,12 @@ struct AccessControlTests {
         return spellings
     }
 
+    static let hookSecret = "access-hook-secret"
+
     static let workflows = [
         "greet.yaml": """
             name: greet
+            triggers: [{webhook: {name: greet, secret_env: ACCESS_HOOK_SECRET}}]
             tasks:
               - id: hello
                 type: shell
@@ -70,6 +73,7 @@ struct AccessControlTests {
             configure: {
                 $0.api.tokens = [Self.token]
                 $0.api.protectHealth = protectHealth
+                $0.api.environment = ["ACCESS_HOOK_SECRET": Self.hookSecret]
             }
         ) { server in
             let authorized = ["Authorization": "Bearer \(Self.token)"]
@@ -109,6 +113,14 @@ struct AccessControlTests {
                         }
                     }
                 }
+                // A webhook is authenticated by the signature of its body, not by the token:
+                // the right token without a signature is refused like no token.
+                if APIServer.signedPaths.contains(template) {
+                    let status = try await RawHTTP.send(
+                        port: server.apiPort, method: method, target: concrete(template), headers: [("Authorization", "Bearer \(Self.token)")], body: "{}").status
+                    if status != 401 { problems.append("\(method) \(concrete(template)) with the right token but no signature: \(status)") }
+                    continue
+                }
                 // The canonical spelling with the right token is served (so the sweep above
                 // could have seen a 2xx).
                 let status = try await RawHTTP.send(
@@ -125,6 +137,13 @@ struct AccessControlTests {
             let page = try await server.engine.runs(RunQuery())
             #expect(page.runs.count == 3)
             #expect(page.runs.first { $0.id.rawValue == id }?.status == .success)
+            // The webhook route's rule: no token needed, a signature of the body is.
+            #expect(APIServer.signedPaths == ["/api/v1/hooks/{name}"])
+            let signature = WebhookSignature.sign(Array("{}".utf8), secret: Self.hookSecret)
+            let signed = try await RawHTTP.send(
+                port: server.apiPort, method: "POST", target: "/api/v1/hooks/greet", headers: [("X-Hub-Signature-256", signature)], body: "{}")
+            #expect(signed.status == 202)
+            #expect(try await server.engine.runs(RunQuery()).runs.count == 4)
         }
     }
 

@@ -187,6 +187,30 @@ struct CLITests {
         #expect(cycleError.message.contains("a → b → a"), "the message names the cycle: \(outcome)")
     }
 
+    @Test("deerflow validate reads triggers: located errors for bad webhook keys, duplicate hook names across files, a warning for an unset secret_env")
+    func validateWebhooks() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let hook = "params: {ref: string}\ntriggers:\n  - webhook: {name: push, secret_env: DEERFLOW_TEST_UNSET_SECRET, params: {ref: \"{{ body.ref }}\"}}\ntasks: [{id: a, type: noop}]\n"
+        let first = try directory.write("workflows/a.yaml", "name: a\n" + hook)
+        let second = try directory.write("workflows/b.yaml", "name: b\n" + hook)
+        let bad = try directory.write("workflows/c.yaml", """
+            name: c
+            params: {ref: string}
+            triggers:
+              - webhook: {name: other, secret_env: S, secret: x, params: {ref: "{{ params.ref }}"}}
+            tasks: [{id: a, type: noop}]
+            """)
+        let outcome = try await Self.deerflow(["validate", directory.file("workflows")])
+        #expect(outcome.status == 1, "\(outcome)")
+        #expect(outcome.stdoutLines.contains("ok: \(first): workflow 'a' (1 tasks)"), "\(outcome)")
+        let errors = outcome.stderrLines.compactMap(Self.located)
+        #expect(errors.contains { $0.file == second && $0.line == 4 && $0.key == "triggers[0].webhook.name" && $0.message.contains("also defined in \(first)") }, "\(outcome)")
+        #expect(errors.contains { $0.file == bad && $0.line == 4 && $0.key == "triggers[0].webhook.secret" }, "\(outcome)")
+        #expect(errors.contains { $0.file == bad && $0.line == 4 && $0.key == "triggers[0].webhook.params.ref" && $0.message.contains("'body'") }, "\(outcome)")
+        #expect(outcome.stderr.contains("\(first): warning: triggers[0].webhook.secret_env: DEERFLOW_TEST_UNSET_SECRET is not set"), "\(outcome)")
+    }
+
     @Test("deerflow validate checks {{ secrets.X }} against deerflow.yaml's secrets when given both, and warns when it cannot")
     func validateSecrets() async throws {
         let directory = try TemporaryDirectory()

@@ -132,22 +132,37 @@ struct LoggingTests {
         server.serve_forever()
         """#
 
+    /// Starts ``bulkReceiver`` writing to `requests.jsonl` in `directory`; returns it and its port.
+    static func startBulkReceiver(in directory: TemporaryDirectory) async throws -> (ServerProcess, Int) {
+        try directory.write("receiver.py", Self.bulkReceiver)
+        let receiver = try ServerProcess(["python3", directory.file("receiver.py"), directory.file("requests.jsonl")], executable: "/usr/bin/env")
+        let deadline = ContinuousClock.now + .seconds(20)
+        while true {
+            if let port = receiver.log.split(separator: "\n").first.flatMap({ Int($0.trimmingCharacters(in: .whitespaces)) }) { return (receiver, port) }
+            guard ContinuousClock.now < deadline, receiver.isRunning else {
+                receiver.stop()
+                throw ProcessFailure("the _bulk receiver did not start: \(receiver.log)")
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    /// The documents `bulkReceiver` received (every second line of each `_bulk` body).
+    static func bulkDocuments(in directory: TemporaryDirectory) -> [[String: Any]] {
+        let text = (try? String(contentsOfFile: directory.file("requests.jsonl"), encoding: .utf8)) ?? ""
+        let requests = text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        return requests.flatMap { request -> [[String: Any]] in
+            let lines = (request["body"] as? String ?? "").split(separator: "\n")
+            return lines.enumerated().filter { $0.offset % 2 == 1 }.compactMap { try? JSONSerialization.jsonObject(with: Data($0.element.utf8)) as? [String: Any] }
+        }
+    }
+
     @Test("logging.yaml's elasticsearch handler ships the server's lines with _bulk; shutdown flushes the rest")
     func elasticsearchShipping() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        try directory.write("receiver.py", Self.bulkReceiver)
-        let receiver = try ServerProcess(["python3", directory.file("receiver.py"), directory.file("requests.jsonl")], executable: "/usr/bin/env")
+        let (receiver, receiverPort) = try await Self.startBulkReceiver(in: directory)
         defer { receiver.stop() }
-        let deadline = ContinuousClock.now + .seconds(20)
-        var port: Int?
-        while port == nil {
-            port = receiver.log.split(separator: "\n").first.flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-            guard port == nil else { break }
-            guard ContinuousClock.now < deadline, receiver.isRunning else { throw ProcessFailure("the _bulk receiver did not start: \(receiver.log)") }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        let receiverPort = try #require(port)
         try directory.write("config/logging.yaml", """
             logging:
               level: INFO

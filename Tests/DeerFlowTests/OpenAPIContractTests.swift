@@ -43,6 +43,7 @@ struct OpenAPIContractTests {
             "POST /api/v1/maintenance/purge",
             "GET /api/v1/alerts",
             "POST /api/v1/alertmanager/webhook",
+            "POST /api/v1/hooks/{name}",
             "GET /health",
             "GET /health/live",
             "GET /health/ready",

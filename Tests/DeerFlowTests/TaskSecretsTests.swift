@@ -46,6 +46,7 @@ struct TaskSecretsTests {
                   printf 'split-%s' "$DEERFLOW_PARAM_TOKEN"; echo
                   echo "--- server environ"; tr '\\0' '\\n' < /proc/$PPID/environ 2>&1
                   echo "--- server cmdline"; tr '\\0' ' ' < /proc/$PPID/cmdline 2>&1; echo
+                  sleep 0.3   # stdout and stderr are separate pipes: the stderr above is read first
                   echo "last $DEERFLOW_PARAM_TOKEN"
                   exit 1
             """)

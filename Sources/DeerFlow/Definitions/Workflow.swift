@@ -154,6 +154,42 @@ public final class Workflow: Sendable {
         return self
     }
 
+    /// Adds a task that starts a run of another workflow (a child run), as YAML's `type: workflow`
+    /// does: with `wait` it waits for the child and outputs the outputs of the child's tasks keyed
+    /// by task id, failing when the child fails or is cancelled; without, it succeeds at once with
+    /// `{"run_id": ...}`. Cancelling this run cancels the child.
+    ///
+    /// ```swift
+    /// nightly.subWorkflow(id: "report", workflow: "report", params: ["day": "{{ params.day }}"], dependsOn: ["load"])
+    /// ```
+    ///
+    /// - Parameters:
+    ///   - workflow: the child workflow's name; it must be registered in the same process.
+    ///   - params: the child run's parameters; string values may hold `{{ }}` templates.
+    ///   - wait: whether the task waits for the child run; default true. A waiting task holds a
+    ///     worker slot for as long as the child runs.
+    ///   - dependsOn, queue, priority, retries, retryDelay, maxRetryDelay, timeout, description: as for Swift tasks.
+    @discardableResult
+    public func subWorkflow(
+        id: String,
+        workflow: String,
+        params: [String: JSONValue] = [:],
+        wait: Bool = true,
+        dependsOn: [String] = [],
+        queue: String = "default",
+        priority: Int = 0,
+        retries: Int = 0,
+        retryDelay: Duration = .seconds(1),
+        maxRetryDelay: Duration = .seconds(300),
+        timeout: Duration? = nil,
+        description: String = ""
+    ) -> Workflow {
+        task(TaskDefinition(
+            id: id, action: .workflow(SubWorkflowAction(workflow: workflow, params: params, wait: wait)), dependsOn: dependsOn,
+            queue: queue, priority: priority, retry: RetryPolicy(retries: retries, delay: retryDelay, maxDelay: maxRetryDelay),
+            timeout: timeout, description: description))
+    }
+
     /// Adds a mapped task: `over` gives a list when the task becomes ready (it may read upstream
     /// outputs), and `body` runs once per item as an instance with its own attempts, retries and
     /// logs, `context.map` holding its index and item. Tasks depending on it get the list of the

@@ -41,6 +41,13 @@ public final class DeerFlowEngine: Sendable {
         /// stored with the attempt and read by downstream tasks: data belongs in storage, its
         /// location in the output.
         public var taskOutputLimit: Int = 1 << 20
+        /// Sends each line a shell task writes to this engine's log handlers too, within a
+        /// budget per attempt; nil: the output stays in the task log. `deerflow server` sets it
+        /// from `logging.yaml` (`task_output`, default on).
+        public var taskOutputLogging: TaskOutputLogging?
+        /// The metrics shell tasks may update through `$DEERFLOW_METRICS` (``TaskMetricUpdate``):
+        /// `metrics.yaml`'s `custom_metrics`, by exposed name (`data_processed_bytes_total`).
+        public var taskWritableMetrics: Set<String> = []
 
         public init() {}
     }
@@ -58,6 +65,8 @@ public final class DeerFlowEngine: Sendable {
     private let localWorkers: Mutex<[ObjectIdentifier: WorkerService]>
     private let draining = Atomic<Bool>(false)
     private let schedulerLeader = Atomic<Bool>(false)
+    /// Attempts of `workflow` tasks of this process waiting for their child runs (each holds a slot).
+    let waitingSubWorkflows = Atomic<Int>(0)
     private let waiters: RunWaiters
     /// Open `workflow.run` spans of runs created here.
     let runSpans = RunSpans()
@@ -125,15 +134,44 @@ public final class DeerFlowEngine: Sendable {
     ///   - parent: the trace context the run's `workflow.run` span continues; default the current
     ///     one (the API request's span, which continues the caller's `traceparent`).
     ///   - rerunOf: the run this one reruns (``rerun(_:params:)``).
-    /// - Throws: ``DeerFlowError`` `.notFound` for an unknown workflow, `.invalidParams` for bad parameters.
+    ///   - childOf: the attempt of a `workflow` task starting this run as its child.
+    /// - Throws: ``DeerFlowError`` `.notFound` for an unknown workflow, `.invalidParams` for bad
+    ///   parameters, `.conflict` for a scheduled run that exists already or a parent attempt that
+    ///   has a child already.
     @discardableResult
     public func trigger(
         _ workflow: String,
         params: [String: JSONValue] = [:],
         trigger: RunTrigger = .library,
         parent: ServiceContext? = nil,
-        rerunOf: RunID? = nil
+        rerunOf: RunID? = nil,
+        childOf: RunParent? = nil
     ) async throws -> RunRecord {
+        let outcome = try await create(workflow, params: params, trigger: trigger, parent: parent, rerunOf: rerunOf, childOf: childOf, delivery: nil)
+        guard case .created(let record) = outcome else {
+            if let childOf {
+                throw DeerFlowError(.conflict, "attempt \(childOf.attempt) of task '\(childOf.taskID)' of run \(childOf.runID) has a child run already")
+            }
+            throw DeerFlowError(.conflict, "a run of '\(workflow)' for this schedule time already exists")
+        }
+        return record
+    }
+
+    /// Creates a run of a workflow for a webhook delivery, unless the delivery was recorded
+    /// before (the sender repeated it): then nothing is created and the earlier run is answered.
+    /// The delivery and the run are stored in one transaction, so repeats arriving at the same
+    /// time, at any process sharing the store, create one run.
+    ///
+    /// - Throws: what ``trigger(_:params:trigger:parent:rerunOf:)`` throws; `.unavailable` when
+    ///   the store does not record deliveries.
+    public func trigger(_ workflow: String, params: [String: JSONValue], delivery: WebhookDelivery) async throws -> DeliveryOutcome {
+        try await create(workflow, params: params, trigger: .api, parent: nil, rerunOf: nil, childOf: nil, delivery: delivery)
+    }
+
+    private func create(
+        _ workflow: String, params: [String: JSONValue], trigger: RunTrigger, parent: ServiceContext?, rerunOf: RunID?, childOf: RunParent?,
+        delivery: WebhookDelivery?
+    ) async throws -> DeliveryOutcome {
         guard let entry = workflows[workflow] else {
             throw DeerFlowError(.notFound, "workflow '\(workflow)' is not registered (known: \(workflows.all.map(\.definition.name).joined(separator: ", ")))")
         }
@@ -143,17 +181,28 @@ public final class DeerFlowEngine: Sendable {
         } catch {
             throw DeerFlowError(.invalidParams, "workflow '\(workflow)': \(error.description)")
         }
-        let now = Date()
+        var deliveries: (any WebhookDeliveryStore)?
+        if delivery != nil {
+            guard let store = store as? any WebhookDeliveryStore else {
+                throw DeerFlowError(.unavailable, "this store does not record webhook deliveries; use the SQLite or PostgreSQL store")
+            }
+            deliveries = store
+        }
+        let now = delivery?.receivedAt ?? Date()
         let runID = RunID.generate(at: now)
         let span = startRunSpan(runID, workflow: workflow, trigger: trigger, parent: parent ?? ServiceContext.current ?? .topLevel, at: now)
         let newRun = NewRun(
             id: runID, workflow: workflow, workflowVersion: entry.versionID, params: resolved,
             tasks: entry.taskTemplate, trigger: trigger, traceContext: span?.stored, createdAt: now,
-            timeout: entry.definition.timeout, rerunOf: rerunOf
+            timeout: entry.definition.timeout, rerunOf: rerunOf, parent: childOf
         )
-        let created: RunRecord?
+        let outcome: DeliveryOutcome?
         do {
-            created = try await store.createRun(newRun)
+            if let deliveries, let delivery {
+                outcome = try await deliveries.createRun(newRun, delivery: delivery)
+            } else {
+                outcome = try await store.createRun(newRun).map(DeliveryOutcome.created)
+            }
         } catch {
             if let span = runSpans.remove(runID) {
                 span.recordError(error)
@@ -162,13 +211,13 @@ public final class DeerFlowEngine: Sendable {
             }
             throw error
         }
-        guard let record = created else {
+        guard case .created(let record)? = outcome else {
             runSpans.remove(runID)?.end()
-            throw DeerFlowError(.conflict, "a run of '\(workflow)' for this schedule time already exists")
+            return outcome ?? .duplicate(runID)
         }
         emit([.runCreated(runID: record.id, workflow: workflow, trigger: trigger.kind, at: now)])
         wakeLocalWorkers()
-        return record
+        return .created(record)
     }
 
     /// A new run row for a workflow (used by the scheduler for cron fires); its `workflow.run` span
@@ -228,7 +277,8 @@ public final class DeerFlowEngine: Sendable {
     /// A run with its tasks and attempts; nil when unknown.
     ///
     /// A queued, due task whose queue is at its concurrency limit carries the reason it waits
-    /// (``TaskRecord/waitingReason``).
+    /// (``TaskRecord/waitingReason``); a run with `workflow` tasks lists the child runs they
+    /// started (``RunDetail/children``).
     public func run(_ id: RunID) async throws -> RunDetail? {
         guard var detail = try await store.run(id) else { return nil }
         let now = Date()
@@ -238,6 +288,9 @@ public final class DeerFlowEngine: Sendable {
         }
         if !due.isEmpty, let usage = try? await store.limitUsage(), !usage.queues.isEmpty {
             for index in due { detail.tasks[index].waitingReason = usage.queueWaitingReason(detail.tasks[index].queue) }
+        }
+        if detail.tasks.contains(where: { $0.type == "workflow" }) {
+            detail.children = try await store.childRuns(of: id)
         }
         return detail
     }
@@ -260,7 +313,32 @@ public final class DeerFlowEngine: Sendable {
             emit(events)
             let workers = localWorkers.withLock { Array($0.values) }
             for worker in workers { worker.stop(Set(running), reason: .cancelled) }
+            await cancelChildren(of: [id])
             return record
+        }
+    }
+
+    /// Cancels the unfinished child runs of `parents` (sub-workflows), and theirs in turn. The
+    /// worker running a parent's `workflow` task cancels its child too when it stops; this covers
+    /// a parent whose worker is gone. Failures are logged: the parent's cancel stands.
+    package func cancelChildren(of parents: [RunID]) async {
+        for parent in parents {
+            let children: [RunRecord]
+            do {
+                children = try await store.childRuns(of: parent)
+            } catch {
+                logger.warning("could not list the child runs to cancel with their parent", metadata: ["run_id": "\(parent)", "error": "\(error)"])
+                continue
+            }
+            for child in children where !child.status.isFinished {
+                do {
+                    try await cancel(child.id)
+                } catch let error as DeerFlowError where error.code == .conflict {
+                    // Finished meanwhile.
+                } catch {
+                    logger.warning("could not cancel a child run with its parent", metadata: ["run_id": "\(child.id)", "parent_run_id": "\(parent)", "error": "\(error)"])
+                }
+            }
         }
     }
 
@@ -314,6 +392,7 @@ public final class DeerFlowEngine: Sendable {
         emit(sweep.events)
         let workers = localWorkers.withLock { Array($0.values) }
         for worker in workers { worker.stop(Set(sweep.runningAttempts), reason: .runTimedOut) }
+        await cancelChildren(of: sweep.runs.map(\.id))
         return sweep.runs
     }
 
@@ -328,6 +407,12 @@ public final class DeerFlowEngine: Sendable {
             await waiters.wait(for: id, timeout: pollInterval)
             try Task.checkCancellation()
         }
+    }
+
+    /// Returns when `run` finished in this process (its `.runFinished` event) or after `timeout`,
+    /// whichever comes first; for waits that then look at the store.
+    package func waitForFinishEvent(of run: RunID, timeout: Duration) async {
+        await waiters.wait(for: run, timeout: timeout)
     }
 
     /// The output of a task of a run, if it succeeded.

@@ -15,7 +15,9 @@ public struct WorkflowRegistry: Sendable {
     private let entries: [String: Entry]
 
     /// Validates and registers workflows. Throws ``WorkflowValidationError`` for an invalid
-    /// definition and ``DeerFlowError`` for two workflows with one name.
+    /// definition and ``DeerFlowError`` for two workflows with one name, or for `workflow` tasks
+    /// naming a workflow not registered, forming a cycle, or giving parameters the child refuses
+    /// (``SubWorkflowGraph``): a process starts the child runs of the attempts it executes.
     public init(_ workflows: [Workflow]) throws {
         var entries: [String: Entry] = [:]
         for workflow in workflows {
@@ -40,6 +42,10 @@ public struct WorkflowRegistry: Sendable {
                 workflow: workflow, definition: definition, versionID: definition.versionID,
                 taskTemplate: template, taskIndex: taskIndex
             )
+        }
+        let issues = SubWorkflowGraph.issues(workflows.map(\.definition))
+        if !issues.isEmpty {
+            throw DeerFlowError(.badRequest, "sub-workflow tasks are invalid:\n" + issues.map { "  - \($0)" }.joined(separator: "\n"))
         }
         self.entries = entries
     }

@@ -12,34 +12,48 @@ import Darwin
 
 /// A task's process: spawned with `posix_spawn` in a process group of its own, with a clean
 /// signal mask and default signal dispositions (Swift's threads block signals, and children
-/// would inherit that), stdout and stderr merged into one pipe, stdin from /dev/null.
+/// would inherit that), stdout and stderr on pipes of their own, stdin from /dev/null.
 ///
 /// Output is read and the exit is awaited on plain threads, not on Swift concurrency's few
 /// threads, so a task that floods its output or a group that ignores signals never starves the
 /// engine. Stopping signals the whole group: SIGTERM, then SIGKILL after a grace period.
 final class ChildProcess: Sendable {
+    /// Which of the process's outputs a chunk came from.
+    enum Stream: String, Sendable {
+        case stdout, stderr
+    }
+
     let pid: pid_t
-    private let outputDescriptor: Int32
+    /// The read ends of the stdout and stderr pipes.
+    private let outputDescriptors: [Int32]
     private let exitStatus = Mutex<(status: Int32?, waiter: CheckedContinuation<Int32, Never>?)>((nil, nil))
     private let readerDone = Mutex<(done: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
     private let stopReading = Atomic<Bool>(false)
 
-    /// Spawns `argv[0]` (an absolute path) with `argv`; `onOutput` receives output chunks.
-    init(argv: [String], environment: [String: String], onOutput: @escaping @Sendable (String) -> Void) throws {
-        var fds: [Int32] = [0, 0]
-        guard pipe(&fds) == 0 else { throw ChildProcessError(message: "pipe() failed: \(String(cString: strerror(errno)))") }
-        let (readEnd, writeEnd) = (fds[0], fds[1])
-        // Neither end leaks into processes other threads spawn meanwhile (dup2 below clears the
-        // flag on the child's stdout and stderr).
-        _ = fcntl(readEnd, F_SETFD, FD_CLOEXEC)
-        _ = fcntl(writeEnd, F_SETFD, FD_CLOEXEC)
+    /// Spawns `argv[0]` (an absolute path) with `argv`; `onOutput` receives output chunks, with
+    /// the stream each came from.
+    init(argv: [String], environment: [String: String], onOutput: @escaping @Sendable (Stream, String) -> Void) throws {
+        var ends: [(read: Int32, write: Int32)] = []
+        for _ in 0..<2 {
+            var fds: [Int32] = [0, 0]
+            guard pipe(&fds) == 0 else {
+                let reason = String(cString: strerror(errno))
+                for end in ends { close(end.read); close(end.write) }
+                throw ChildProcessError(message: "pipe() failed: \(reason)")
+            }
+            // Neither end leaks into processes other threads spawn meanwhile (dup2 below clears
+            // the flag on the child's stdout and stderr).
+            _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
+            _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
+            ends.append((fds[0], fds[1]))
+        }
 
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, writeEnd, 1)
-        posix_spawn_file_actions_adddup2(&actions, writeEnd, 2)
+        posix_spawn_file_actions_adddup2(&actions, ends[0].write, 1)
+        posix_spawn_file_actions_adddup2(&actions, ends[1].write, 2)
         InheritedDescriptors.closeAbove2(&actions)
 
         var attributes = posix_spawnattr_t()
@@ -62,13 +76,13 @@ final class ChildProcess: Sendable {
         }
         var child: pid_t = 0
         let result = posix_spawn(&child, argv[0], &actions, &attributes, arguments, variables)
-        close(writeEnd)
+        for end in ends { close(end.write) }
         guard result == 0 else {
-            close(readEnd)
+            for end in ends { close(end.read) }
             throw ChildProcessError(message: "could not start \(argv.first ?? "process"): \(String(cString: strerror(result)))")
         }
         pid = child
-        outputDescriptor = readEnd
+        outputDescriptors = ends.map(\.read)
 
         let startReader = Thread { [self] in self.readOutput(onOutput) }
         startReader.name = "deerflow-task-output"
@@ -119,17 +133,19 @@ final class ChildProcess: Sendable {
         }
     }
 
-    private func readOutput(_ onOutput: @Sendable (String) -> Void) {
+    private func readOutput(_ onOutput: @Sendable (Stream, String) -> Void) {
+        let streams: [Stream] = [.stdout, .stderr]
         var buffer = [UInt8](repeating: 0, count: 65_536)
-        var descriptor = pollfd(fd: outputDescriptor, events: Int16(POLLIN), revents: 0)
-        var pending: [UInt8] = []
+        // A closed pipe's entry gets fd -1, which poll ignores.
+        var descriptors = outputDescriptors.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+        var pending: [[UInt8]] = [[], []]
         var draining = false
         var drainReads = 0
-        while true {
-            // Told to stop (a background child keeps the pipe open): still take everything already
-            // in the pipe, which a starved reader thread may not have read yet, then stop.
+        reading: while descriptors.contains(where: { $0.fd >= 0 }) {
+            // Told to stop (a background child keeps a pipe open): still take everything already
+            // in the pipes, which a starved reader thread may not have read yet, then stop.
             if !draining && stopReading.load(ordering: .relaxed) { draining = true }
-            let ready = poll(&descriptor, 1, draining ? 0 : 100)
+            let ready = poll(&descriptors, nfds_t(descriptors.count), draining ? 0 : 100)
             if ready < 0 && errno == EINTR { continue }
             if ready <= 0 {
                 if draining { break }
@@ -140,22 +156,31 @@ final class ChildProcess: Sendable {
                 drainReads += 1
                 if drainReads > 64 { break }
             }
-            let count = read(outputDescriptor, &buffer, buffer.count)
-            if count < 0 && (errno == EINTR || errno == EAGAIN) { continue }
-            if count <= 0 { break }
-            pending += buffer[0..<count]
-            // Hand over whole UTF-8 sequences only.
-            var cut = pending.count
-            while cut > 0 && cut > pending.count - 4 && (pending[cut - 1] & 0xC0) == 0x80 { cut -= 1 }
-            if cut > 0 && pending[cut - 1] >= 0xC0 { cut -= 1 }
-            if cut == 0 && pending.count >= 4 { cut = pending.count }
-            if cut > 0 {
-                onOutput(String(decoding: pending[0..<cut], as: UTF8.self))
-                pending.removeFirst(cut)
+            for index in descriptors.indices where descriptors[index].fd >= 0 && descriptors[index].revents != 0 {
+                let count = read(descriptors[index].fd, &buffer, buffer.count)
+                if count < 0 && (errno == EINTR || errno == EAGAIN) { continue }
+                if count <= 0 {
+                    close(descriptors[index].fd)
+                    descriptors[index].fd = -1
+                    continue
+                }
+                pending[index] += buffer[0..<count]
+                // Hand over whole UTF-8 sequences only.
+                var cut = pending[index].count
+                while cut > 0 && cut > pending[index].count - 4 && (pending[index][cut - 1] & 0xC0) == 0x80 { cut -= 1 }
+                if cut > 0 && pending[index][cut - 1] >= 0xC0 { cut -= 1 }
+                if cut == 0 && pending[index].count >= 4 { cut = pending[index].count }
+                if cut > 0 {
+                    onOutput(streams[index], String(decoding: pending[index][0..<cut], as: UTF8.self))
+                    pending[index].removeFirst(cut)
+                }
+                if draining { continue reading }
             }
         }
-        if !pending.isEmpty { onOutput(String(decoding: pending, as: UTF8.self)) }
-        close(outputDescriptor)
+        for index in pending.indices where !pending[index].isEmpty {
+            onOutput(streams[index], String(decoding: pending[index], as: UTF8.self))
+        }
+        for descriptor in descriptors where descriptor.fd >= 0 { close(descriptor.fd) }
         let waiter = readerDone.withLock { state -> CheckedContinuation<Void, Never>? in
             state.done = true
             defer { state.waiter = nil }

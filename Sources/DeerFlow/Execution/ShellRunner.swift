@@ -62,15 +62,20 @@ enum ShellRunner {
     ///     base ones (``TaskEnvironment``).
     ///   - user: the user the task runs as; nil: this process's.
     ///   - outputLimit: the largest JSON the task may write to `$DEERFLOW_OUTPUT`, in bytes.
+    ///   - forwarder: also gets every output line, for the process's log handlers.
+    ///   - applyMetrics: applies what the task wrote to `$DEERFLOW_METRICS` (after it exits,
+    ///     whatever its exit code); returns the rejected lines' messages, which go to the task log.
     /// - Returns: the JSON the task wrote to `$DEERFLOW_OUTPUT`, else `{"exit_code": 0}`.
     static func run(
         _ action: ShellAction, environment extra: [String: String], passthrough: [String], user: TaskUser?, log: TaskLog,
-        killGracePeriod: Duration, outputLimit: Int
+        killGracePeriod: Duration, outputLimit: Int, forwarder: TaskOutputForwarder? = nil,
+        applyMetrics: (@Sendable (String) -> [String])? = nil
     ) async throws -> JSONValue {
         let output = try TaskOutputFile(user: user)
         defer { output.remove() }
         var extra = extra
         extra["DEERFLOW_OUTPUT"] = output.path
+        if applyMetrics != nil { extra["DEERFLOW_METRICS"] = output.metricsPath }
         var environment = TaskEnvironment.inherited(from: ProcessInfo.processInfo.environment, passthrough: passthrough + action.environmentPassthrough)
         if let user {
             environment["HOME"] = user.home
@@ -94,7 +99,10 @@ enum ShellRunner {
         argv += action.argv
         let child: ChildProcess
         do {
-            child = try ChildProcess(argv: argv, environment: environment) { log.append($0) }
+            child = try ChildProcess(argv: argv, environment: environment) { stream, text in
+                log.append(text)
+                forwarder?.append(stream, text)
+            }
         } catch {
             throw ShellTaskError(message: "\(error)")
         }
@@ -107,6 +115,10 @@ enum ShellRunner {
         }
         // A background child may keep the output open: take what comes within a second, then stop.
         await child.outputClosed(timeout: .seconds(1))
+        forwarder?.finish()
+        if let applyMetrics, let updates = output.metricUpdates() {
+            for problem in applyMetrics(updates) { log.append("[deerflow] $DEERFLOW_METRICS \(problem); the line was not applied\n") }
+        }
         if stopped.load(ordering: .relaxed) { throw CancellationError() }
         if !WaitStatus.exited(status) {
             throw ShellTaskError(message: "killed by signal \(WaitStatus.signal(status))" + (log.lastLine.map { ": \($0)" } ?? ""))
@@ -124,6 +136,10 @@ enum ShellRunner {
 struct TaskOutputFile {
     let directory: String
     var path: String { directory + "/output.json" }
+    /// `$DEERFLOW_METRICS`.
+    var metricsPath: String { directory + "/metrics.txt" }
+    /// Bytes of `$DEERFLOW_METRICS` read at most.
+    static let metricsLimit = 1 << 20
 
     init(user: TaskUser?) throws {
         var template = Array((FileManager.default.temporaryDirectory.path + "/deerflow-task-XXXXXX").utf8CString)
@@ -159,6 +175,14 @@ struct TaskOutputFile {
             let excerpt = text.count > 80 ? "\(text.prefix(80))…" : text
             throw ShellTaskError(message: "the output in $DEERFLOW_OUTPUT is not JSON (\(excerpt.trimmingCharacters(in: .whitespacesAndNewlines))): write one JSON value, e.g. echo '{\"rows\": 3}' > \"$DEERFLOW_OUTPUT\"")
         }
+    }
+
+    /// What the task wrote to `$DEERFLOW_METRICS` (its first MiB), nil when nothing.
+    func metricUpdates() -> String? {
+        guard let handle = FileHandle(forReadingAtPath: metricsPath) else { return nil }
+        defer { try? handle.close() }
+        guard let data = try? handle.read(upToCount: Self.metricsLimit), !data.isEmpty else { return nil }
+        return String(decoding: data, as: UTF8.self)
     }
 
     func remove() {

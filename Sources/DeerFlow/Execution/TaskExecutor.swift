@@ -91,7 +91,8 @@ struct TaskExecutor: Sendable {
             params: attempt.params, definition: engine.workflows[attempt.workflow]?.definition, configured: engine.configuration.secrets.values)
         let log = TaskLog(limit: engine.configuration.taskLogLimit, secrets: secrets)
         let work: @Sendable () async throws -> JSONValue
-        switch makeWork(attempt, log: log, secrets: secrets) {
+        let subWorkflow = makeSubWorkflowRunner(attempt)
+        switch makeWork(attempt, log: log, secrets: secrets, subWorkflow: subWorkflow) {
         case .success(let made): work = made
         case .failure(let error):
             return AttemptCompletion(attemptID: attempt.id, outcome: .failure(message: error.message), finishedAt: Date())
@@ -132,6 +133,7 @@ struct TaskExecutor: Sendable {
             }
             var outcome: AttemptOutcome?
             var decided = false
+            var stopChild: String?
             while let next = await group.next() {
                 guard let next, !decided else { continue }
                 decided = true
@@ -143,12 +145,15 @@ struct TaskExecutor: Sendable {
                     let message = "timed out after \(DurationText.format(timeout ?? .zero))"
                     log.append("[deerflow] \(message)\n")
                     early(AttemptCompletion(attemptID: attempt.id, outcome: .timeout(message: message), finishedAt: Date()))
+                    stopChild = "task timed out"
                 case .stopped(.cancelled):
                     log.append("[deerflow] run cancelled\n")
                     early(AttemptCompletion(attemptID: attempt.id, outcome: .cancelled(message: "run cancelled"), finishedAt: Date()))
+                    stopChild = "run cancelled"
                 case .stopped(.runTimedOut):
                     log.append("[deerflow] run timed out\n")
                     early(AttemptCompletion(attemptID: attempt.id, outcome: .cancelled(message: "run timed out"), finishedAt: Date()))
+                    stopChild = "run timed out"
                 case .stopped(.released):
                     let message = "released by worker shutting down; will run again"
                     log.append("[deerflow] \(message)\n")
@@ -159,6 +164,7 @@ struct TaskExecutor: Sendable {
                 // Our own task was cancelled (hard shutdown): release the attempt for another worker.
                 outcome = .interrupted(message: "worker stopped before the attempt finished")
             }
+            if let stopChild, let subWorkflow { await subWorkflow.stopChild(stopChild) }
             return outcome
         }
         await finalFlush(log, attempt: attempt.id)
@@ -192,7 +198,16 @@ struct TaskExecutor: Sendable {
         engine.logger.error("task log lost: the store kept failing", metadata: ["attempt": "\(attempt)"])
     }
 
-    private func makeWork(_ attempt: ClaimedAttempt, log: TaskLog, secrets: SecretValues) -> Result<@Sendable () async throws -> JSONValue, DeerFlowError> {
+    /// The runner of a `workflow` task's attempt; nil for other tasks.
+    private func makeSubWorkflowRunner(_ attempt: ClaimedAttempt) -> SubWorkflowRunner? {
+        guard let entry = engine.workflows[attempt.workflow], let index = entry.taskIndex[attempt.taskID],
+              case .workflow(let action) = entry.definition.tasks[index].action else { return nil }
+        return SubWorkflowRunner(engine: engine, attempt: attempt, action: action)
+    }
+
+    private func makeWork(
+        _ attempt: ClaimedAttempt, log: TaskLog, secrets: SecretValues, subWorkflow: SubWorkflowRunner?
+    ) -> Result<@Sendable () async throws -> JSONValue, DeerFlowError> {
         guard let entry = engine.workflows[attempt.workflow] else {
             return .failure(DeerFlowError(.notFound, "workflow '\(attempt.workflow)' is not registered in worker process \(getpid()); give this worker the same workflows as the server"))
         }
@@ -201,6 +216,18 @@ struct TaskExecutor: Sendable {
         }
         let task = entry.definition.tasks[index]
         let context = makeContext(attempt, entry: entry, log: log, secrets: secrets)
+        let forwarder = engine.configuration.taskOutputLogging.map { settings in
+            // The trace ids of the task's span, read here where its context is current: the
+            // output is read on a thread of its own, outside it.
+            var logger = Self.taskLogger(attempt, entry: entry, handler: engine.logger.handler, level: engine.logger.logLevel)
+            for (key, value) in engine.logger.handler.metadataProvider?.get() ?? [:] { logger[metadataKey: key] = value }
+            return TaskOutputForwarder(logger: logger, secrets: secrets, settings: settings)
+        }
+        let writable = engine.configuration.taskWritableMetrics
+        let registry = engine.metrics
+        let applyMetrics: (@Sendable (String) -> [String])? = writable.isEmpty ? nil : { @Sendable text in
+            registry.apply(taskMetrics: text, writable: writable, workflow: attempt.workflow, task: attempt.taskID)
+        }
         let grace = engine.configuration.killGracePeriod
         switch task.action {
         case .noop:
@@ -220,7 +247,8 @@ struct TaskExecutor: Sendable {
                 for (key, value) in carrier { environment[key.uppercased()] = value }
                 return try await ShellRunner.run(
                     shell, environment: environment, passthrough: engine.configuration.environmentPassthrough,
-                    user: engine.configuration.taskUser, log: log, killGracePeriod: grace, outputLimit: engine.configuration.taskOutputLimit)
+                    user: engine.configuration.taskUser, log: log, killGracePeriod: grace, outputLimit: engine.configuration.taskOutputLimit,
+                    forwarder: forwarder, applyMetrics: applyMetrics)
             }
         case .http(let http):
             return .success {
@@ -231,22 +259,31 @@ struct TaskExecutor: Sendable {
                 return .failure(DeerFlowError(.notFound, "task '\(task.id)' has no Swift body in this worker"))
             }
             return .success { try await body(context) }
+        case .workflow:
+            guard let subWorkflow else {
+                return .failure(DeerFlowError(.notFound, "task '\(task.id)' is not a workflow task in this worker"))
+            }
+            return .success { try await subWorkflow.run(log: log) }
         }
+    }
+
+    /// A logger labelled `deerflow.task` whose metadata carries the attempt's ids.
+    static func taskLogger(_ attempt: ClaimedAttempt, entry: WorkflowRegistry.Entry, handler: any LogHandler, level: Logger.Level) -> Logger {
+        var logger = Logger(label: "deerflow.task") { _ in handler }
+        logger.logLevel = level
+        logger[metadataKey: "workflow"] = "\(attempt.workflow)"
+        logger[metadataKey: "workflow_id"] = "\(entry.versionID)"
+        logger[metadataKey: "run_id"] = "\(attempt.runID)"
+        logger[metadataKey: "task_id"] = "\(attempt.taskID)"
+        logger[metadataKey: "execution_id"] = "\(attempt.runID):\(attempt.taskID):\(attempt.number)"
+        logger[metadataKey: "attempt"] = "\(attempt.number)"
+        return logger
     }
 
     func makeContext(_ attempt: ClaimedAttempt, entry: WorkflowRegistry.Entry, log: TaskLog, secrets: SecretValues) -> TaskContext {
         let executionID = "\(attempt.runID):\(attempt.taskID):\(attempt.number)"
         let base = engine.logger
-        var logger = Logger(label: "deerflow.task") { _ in
-            TaskLogHandler(primary: base.handler, log: log, secrets: secrets)
-        }
-        logger.logLevel = base.logLevel
-        logger[metadataKey: "workflow"] = "\(attempt.workflow)"
-        logger[metadataKey: "workflow_id"] = "\(entry.versionID)"
-        logger[metadataKey: "run_id"] = "\(attempt.runID)"
-        logger[metadataKey: "task_id"] = "\(attempt.taskID)"
-        logger[metadataKey: "execution_id"] = "\(executionID)"
-        logger[metadataKey: "attempt"] = "\(attempt.number)"
+        let logger = Self.taskLogger(attempt, entry: entry, handler: TaskLogHandler(primary: base.handler, log: log, secrets: secrets), level: base.logLevel)
         let store = engine.store
         let runID = attempt.runID
         return TaskContext(

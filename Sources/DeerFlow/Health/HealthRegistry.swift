@@ -59,6 +59,7 @@ public struct HealthReport: Sendable, Hashable {
 public final class HealthRegistry: Sendable {
     struct Check: Sendable {
         var timeout: Duration
+        var critical = false
         var run: @Sendable () async throws -> HealthCheckResult
     }
 
@@ -71,16 +72,22 @@ public final class HealthRegistry: Sendable {
     /// - Parameters:
     ///   - name: key in the `/health` JSON and the `check` label of `deerflow_health_check_status`.
     ///   - timeout: after this, the check counts as unhealthy; default 2 s.
+    ///   - critical: unhealthy also fails `/health/ready`, like the database.
     ///   - check: returns the status and details; throwing means unhealthy with the error as detail.
-    public func register(_ name: String, timeout: Duration = .seconds(2), _ check: @escaping @Sendable () async throws -> HealthCheckResult) {
+    public func register(
+        _ name: String, timeout: Duration = .seconds(2), critical: Bool = false, _ check: @escaping @Sendable () async throws -> HealthCheckResult
+    ) {
         checks.withLock { checks in
             checks.removeAll { $0.name == name }
-            checks.append((name, Check(timeout: timeout, run: check)))
+            checks.append((name, Check(timeout: timeout, critical: critical, run: check)))
         }
     }
 
     /// Names of the registered checks, in registration order.
     public var names: [String] { checks.withLock { $0.map(\.name) } }
+
+    /// Names of the checks registered as critical.
+    public var criticalNames: [String] { checks.withLock { $0.filter(\.check.critical).map(\.name) } }
 
     /// Runs every check (or the named ones) concurrently, each bounded by its timeout.
     public func evaluate(only names: Set<String>? = nil) async -> HealthReport {

@@ -32,11 +32,13 @@ public enum BuiltinMetric: String, CaseIterable, Sendable {
     case notificationsTotal = "deerflow_notifications_total"
     case runsPurged = "deerflow_runs_purged_total"
     case taskLogsPurged = "deerflow_task_logs_purged_total"
+    case taskMetricUpdatesRejected = "deerflow_task_metric_updates_rejected_total"
     case runRetries = "deerflow_run_retries_total"
     case runTimeouts = "deerflow_run_timeouts_total"
     case runsWaitingForLimit = "deerflow_runs_waiting_for_limit"
     case queueConcurrencyLimit = "deerflow_queue_concurrency_limit"
     case queueRunning = "deerflow_queue_running"
+    case webhookRequests = "deerflow_webhook_requests_total"
 
     /// Name, kind, help, labels and buckets.
     public var descriptor: MetricDescriptor {
@@ -97,6 +99,8 @@ public enum BuiltinMetric: String, CaseIterable, Sendable {
             return .init(name: rawValue, kind: .counter, help: "Notification delivery attempts, by channel and outcome (sent, retried, failed).", labels: ["channel", "status"], buckets: [])
         case .runsPurged:
             return .init(name: rawValue, kind: .counter, help: "Finished runs deleted by retention or `deerflow purge`, with their tasks, attempts and logs.", labels: [], buckets: [])
+        case .taskMetricUpdatesRejected:
+            return .init(name: rawValue, kind: .counter, help: "Lines of $DEERFLOW_METRICS files that were not applied (unknown metric or label, bad value, negative counter increment), by workflow.", labels: ["workflow"], buckets: [])
         case .taskLogsPurged:
             return .init(name: rawValue, kind: .counter, help: "Task logs (one per attempt) deleted by retention or `deerflow purge`.", labels: [], buckets: [])
         case .runRetries:
@@ -111,6 +115,8 @@ public enum BuiltinMetric: String, CaseIterable, Sendable {
             return .init(name: rawValue, kind: .gauge, help: "The concurrency limit of each limited queue (deerflow.yaml queues.<name>.concurrency; cluster-wide).", labels: ["queue"], buckets: [])
         case .queueRunning:
             return .init(name: rawValue, kind: .gauge, help: "Task attempts running now in each limited queue (cluster-wide); equal to deerflow_queue_concurrency_limit when the queue is at its limit.", labels: ["queue"], buckets: [])
+        case .webhookRequests:
+            return .init(name: rawValue, kind: .counter, help: "Requests to webhooks (POST /api/v1/hooks/{name}), by hook ('unknown' for names no workflow declares) and result (accepted, duplicate, not_found, no_secret, bad_signature, bad_request, unmapped, error).", labels: ["hook", "result"], buckets: [])
         }
     }
 

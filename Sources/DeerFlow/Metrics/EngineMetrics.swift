@@ -28,6 +28,8 @@ public final class EngineMetrics: EngineObserver, Sendable {
     let schedulePaused: MetricsRegistry.Gauge
     /// `deerflow_api_requests_total`, used by the HTTP layer.
     public let apiRequests: MetricsRegistry.Counter
+    /// `deerflow_webhook_requests_total`, used by the HTTP layer.
+    public let webhookRequests: MetricsRegistry.Counter
     let healthCheckStatus: MetricsRegistry.Gauge
     let seriesDropped: MetricsRegistry.Counter
     let schedulerLeader: MetricsRegistry.Gauge
@@ -94,6 +96,7 @@ public final class EngineMetrics: EngineObserver, Sendable {
         scheduleNextFire = try gauge(.scheduleNextFire)
         schedulePaused = try gauge(.schedulePaused)
         apiRequests = try counter(.apiRequests)
+        webhookRequests = try counter(.webhookRequests)
         healthCheckStatus = try gauge(.healthCheckStatus)
         seriesDropped = try counter(.seriesDropped)
         schedulerLeader = try gauge(.schedulerLeader)
@@ -106,6 +109,8 @@ public final class EngineMetrics: EngineObserver, Sendable {
         // At 0 from the start, so `increase()` over them works before the first purge.
         try? runsPurged.inc(0)
         try? taskLogsPurged.inc(0)
+        // Used by task executors by name (`TaskMetricUpdates`).
+        _ = try counter(.taskMetricUpdatesRejected)
         runRetries = try counter(.runRetries)
         runTimeouts = try counter(.runTimeouts)
         runsWaitingForLimit = try gauge(.runsWaitingForLimit)

@@ -14,6 +14,8 @@ public enum RunTrigger: Sendable, Hashable, Codable {
     case library
     /// By a backfill, for the schedule fire time it stands for (its logical time).
     case backfill(logicalTime: Date)
+    /// By a `workflow` task of another run (a sub-workflow; the run's ``RunRecord/parent``).
+    case workflow
 
     /// What is stored with the run.
     public var kind: Kind {
@@ -22,12 +24,59 @@ public enum RunTrigger: Sendable, Hashable, Codable {
         case .schedule: return .schedule
         case .library: return .library
         case .backfill: return .backfill
+        case .workflow: return .workflow
         }
     }
 
     /// How a run was started, as stored with it (the API's `trigger`).
     public enum Kind: String, Sendable, Hashable, Codable, CaseIterable {
-        case api, schedule, library, backfill
+        case api, schedule, library, backfill, workflow
+    }
+}
+
+/// The attempt that started a run of a sub-workflow (a `workflow` task): the parent run, the
+/// task and its attempt number. Stores keep it unique, so one attempt has at most one child run.
+public struct RunParent: Sendable, Hashable {
+    public var runID: RunID
+    public var taskID: String
+    public var attempt: Int
+
+    public init(runID: RunID, taskID: String, attempt: Int) {
+        self.runID = runID
+        self.taskID = taskID
+        self.attempt = attempt
+    }
+}
+
+/// One request of a webhook, as its sender identifies it (GitHub's `X-GitHub-Delivery`): a
+/// redelivery repeats the id.
+public struct WebhookDelivery: Sendable, Hashable {
+    /// The webhook's name (`triggers: [{webhook: {name: …}}]`).
+    public var hook: String
+    /// The sender's id of the delivery.
+    public var id: String
+    public var receivedAt: Date
+
+    public init(hook: String, id: String, receivedAt: Date) {
+        self.hook = hook
+        self.id = id
+        self.receivedAt = receivedAt
+    }
+}
+
+/// What recording a webhook delivery did.
+public enum DeliveryOutcome: Sendable, Hashable {
+    /// The delivery is new: its run was created.
+    case created(RunRecord)
+    /// The delivery was recorded before: no run was created; this is the run it started then.
+    case duplicate(RunID)
+
+    /// The run of the delivery, new or earlier.
+    public var runID: RunID {
+        switch self {
+        case .created(let run): return run.id
+        case .duplicate(let id): return id
+        }
     }
 }
 
@@ -75,8 +124,12 @@ public struct NewRun: Sendable, Hashable {
     public var timeout: Duration?
     /// The run this one reruns (`POST /runs/{id}/rerun`).
     public var rerunOf: RunID?
+    /// The attempt of a `workflow` task that started this run; nil for other runs. A second run
+    /// with the same parent is not created (``RunStore/createRun(_:)`` returns nil).
+    public var parent: RunParent?
 
-    public init(id: RunID, workflow: String, workflowVersion: String, params: [String: JSONValue], tasks: [NewTask], trigger: RunTrigger, traceContext: String?, createdAt: Date, timeout: Duration? = nil, rerunOf: RunID? = nil) {
+    public init(id: RunID, workflow: String, workflowVersion: String, params: [String: JSONValue], tasks: [NewTask], trigger: RunTrigger, traceContext: String?, createdAt: Date, timeout: Duration? = nil, rerunOf: RunID? = nil, parent: RunParent? = nil) {
+        self.parent = parent
         self.id = id
         self.workflow = workflow
         self.workflowVersion = workflowVersion
@@ -98,7 +151,7 @@ public struct NewRun: Sendable, Hashable {
         switch trigger {
         case .schedule(let due): return due
         case .backfill(let logicalTime): return logicalTime
-        case .api, .library: return nil
+        case .api, .library, .workflow: return nil
         }
     }
 }
@@ -124,6 +177,8 @@ public struct RunRecord: Sendable, Hashable {
     public var reason: String?
     /// The run this one reruns.
     public var rerunOf: RunID?
+    /// The attempt of a `workflow` task that started this run; nil for other runs.
+    public var parent: RunParent?
     /// When the run times out while pending or running; nil without a timeout.
     public var deadline: Date?
     /// How often the run was retried (``RunStore/retryRun(_:tasks:at:)``).
@@ -133,7 +188,8 @@ public struct RunRecord: Sendable, Hashable {
     /// (`max_active_runs 2 reached`); nil otherwise.
     public var waitingReason: String?
 
-    public init(id: RunID, workflow: String, workflowVersion: String, status: RunStatus, params: [String: JSONValue], trigger: RunTrigger.Kind, scheduledFor: Date?, traceContext: String?, createdAt: Date, startedAt: Date?, finishedAt: Date?, progress: RunProgress, backfillID: String? = nil, reason: String? = nil, rerunOf: RunID? = nil, deadline: Date? = nil, retries: Int = 0, waitingReason: String? = nil) {
+    public init(id: RunID, workflow: String, workflowVersion: String, status: RunStatus, params: [String: JSONValue], trigger: RunTrigger.Kind, scheduledFor: Date?, traceContext: String?, createdAt: Date, startedAt: Date?, finishedAt: Date?, progress: RunProgress, backfillID: String? = nil, reason: String? = nil, rerunOf: RunID? = nil, deadline: Date? = nil, retries: Int = 0, waitingReason: String? = nil, parent: RunParent? = nil) {
+        self.parent = parent
         self.reason = reason
         self.rerunOf = rerunOf
         self.deadline = deadline
@@ -219,6 +275,9 @@ public struct TaskRecord: Sendable, Hashable {
 public struct RunDetail: Sendable, Hashable {
     public var run: RunRecord
     public var tasks: [TaskRecord]
+    /// The runs started by the run's `workflow` tasks, oldest first. Filled in by
+    /// ``DeerFlowEngine/run(_:)``, not by the store.
+    public var children: [RunRecord] = []
 
     public init(run: RunRecord, tasks: [TaskRecord]) {
         self.run = run

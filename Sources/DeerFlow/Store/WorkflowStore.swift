@@ -30,7 +30,18 @@ public protocol WorkflowStore: RunStore, ExecutionStore, ScheduleStore, Coordina
 
 /// What a DeerFlow server process needs of its store: the engine's, plus the notification outbox,
 /// process state of alerting and deleting old history.
-public typealias ServerStore = WorkflowStore & OutboxStore & StateStore & RetentionStore
+public typealias ServerStore = WorkflowStore & OutboxStore & StateStore & RetentionStore & WebhookDeliveryStore
+
+/// Webhook deliveries recorded with the runs they started, so a delivery the sender repeats (same
+/// hook, same delivery id) starts no second run: across restarts, across the processes sharing
+/// the store, and for repeats arriving at the same time. ``RetentionStore/purgeSettledRecords(before:)``
+/// deletes deliveries received before its cutoff.
+public protocol WebhookDeliveryStore: Sendable {
+    /// Records `delivery` and creates `run` in one transaction. When the delivery is recorded
+    /// already, creates nothing and answers the run it started then (`.duplicate`); two calls
+    /// for the same delivery at the same time create one run.
+    func createRun(_ run: NewRun, delivery: WebhookDelivery) async throws -> DeliveryOutcome
+}
 
 /// Deleting old history in small batches, each its own short transaction, so a purge never holds
 /// a lock for long and never touches a run that has not finished.
@@ -44,7 +55,8 @@ public protocol RetentionStore: Sendable {
     /// (nil: no run older is left).
     func purgeTaskLogs(finishedBefore cutoff: Date, after cursor: RetentionCursor?, limit: Int) async throws -> (purged: PurgedHistory, next: RetentionCursor?)
     /// Deletes delivered and failed notifications created before `cutoff` and workers that left
-    /// (stopped or lost) and were last seen before it; answers how many rows it deleted.
+    /// (stopped or lost) and were last seen before it, and webhook deliveries received before it
+    /// (a sender repeating one after that starts a new run); answers how many rows it deleted.
     func purgeSettledRecords(before cutoff: Date) async throws -> Int
     /// What purges with these cutoffs would delete, counted without deleting anything.
     func purgeCandidates(runsFinishedBefore: Date?, logsFinishedBefore: Date?) async throws -> PurgedHistory
@@ -90,7 +102,8 @@ public protocol RunStore: Sendable {
 
     /// Creates a run with its tasks; tasks without dependencies are queued at once.
     /// For scheduled runs, returns nil when a run for the same workflow and due time exists
-    /// (cron fires exactly once).
+    /// (cron fires exactly once), and for a sub-workflow's run when its parent attempt
+    /// (``NewRun/parent``) has a child already.
     func createRun(_ run: NewRun) async throws -> RunRecord?
     func run(_ id: RunID) async throws -> RunDetail?
     func runs(_ query: RunQuery) async throws -> RunPage
@@ -127,6 +140,8 @@ public protocol RunStore: Sendable {
     /// dropped, running ones asked to stop, unfinished tasks `cancelled`), but `failed` with reason
     /// `timeout`. At most `limit` runs per call.
     func timeOutRuns(now: Date, limit: Int) async throws -> TimeoutSweep
+    /// The runs started by `workflow` tasks of `parent` (``RunRecord/parent``), oldest first.
+    func childRuns(of parent: RunID) async throws -> [RunRecord]
 }
 
 /// Claiming and completing attempts, and the workers that run them.

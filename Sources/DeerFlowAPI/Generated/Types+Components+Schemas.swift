@@ -290,6 +290,140 @@ extension Components {
         ///
         /// - Remark: Generated from `#/components/schemas/NullableSchedule`.
         package typealias NullableSchedule = Nullable<Components.Schemas.Schedule>
+        /// The attempt of a `workflow` task that started a run (a sub-workflow's child run).
+        ///
+        /// - Remark: Generated from `#/components/schemas/RunParent`.
+        package struct RunParent: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/RunParent/run_id`.
+            package var runId: Components.Schemas.RunID
+            /// - Remark: Generated from `#/components/schemas/RunParent/task_id`.
+            package var taskId: Swift.String
+            /// The number of the task's attempt that started the child.
+            ///
+            /// - Remark: Generated from `#/components/schemas/RunParent/attempt`.
+            package var attempt: Swift.Int
+            /// Creates a new `RunParent`.
+            ///
+            /// - Parameters:
+            ///   - runId:
+            ///   - taskId:
+            ///   - attempt: The number of the task's attempt that started the child.
+            package init(
+                runId: Components.Schemas.RunID,
+                taskId: Swift.String,
+                attempt: Swift.Int
+            ) {
+                self.runId = runId
+                self.taskId = taskId
+                self.attempt = attempt
+            }
+            package enum CodingKeys: String, CodingKey {
+                case runId = "run_id"
+                case taskId = "task_id"
+                case attempt
+            }
+            package init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.runId = try container.decode(
+                    Components.Schemas.RunID.self,
+                    forKey: .runId
+                )
+                self.taskId = try container.decode(
+                    Swift.String.self,
+                    forKey: .taskId
+                )
+                self.attempt = try container.decode(
+                    Swift.Int.self,
+                    forKey: .attempt
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "run_id",
+                    "task_id",
+                    "attempt"
+                ])
+            }
+        }
+        /// The attempt that started the run, or null for a run not started by a `workflow` task.
+        ///
+        /// - Remark: Generated from `#/components/schemas/NullableRunParent`.
+        package typealias NullableRunParent = Nullable<Components.Schemas.RunParent>
+        /// A run started by a `workflow` task of this run.
+        ///
+        /// - Remark: Generated from `#/components/schemas/ChildRun`.
+        package struct ChildRun: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/ChildRun/run_id`.
+            package var runId: Components.Schemas.RunID
+            /// - Remark: Generated from `#/components/schemas/ChildRun/workflow`.
+            package var workflow: Swift.String
+            /// - Remark: Generated from `#/components/schemas/ChildRun/status`.
+            package var status: Components.Schemas.RunStatus
+            /// The `workflow` task that started it.
+            ///
+            /// - Remark: Generated from `#/components/schemas/ChildRun/task_id`.
+            package var taskId: Swift.String
+            /// The number of that task's attempt that started it.
+            ///
+            /// - Remark: Generated from `#/components/schemas/ChildRun/attempt`.
+            package var attempt: Swift.Int
+            /// Creates a new `ChildRun`.
+            ///
+            /// - Parameters:
+            ///   - runId:
+            ///   - workflow:
+            ///   - status:
+            ///   - taskId: The `workflow` task that started it.
+            ///   - attempt: The number of that task's attempt that started it.
+            package init(
+                runId: Components.Schemas.RunID,
+                workflow: Swift.String,
+                status: Components.Schemas.RunStatus,
+                taskId: Swift.String,
+                attempt: Swift.Int
+            ) {
+                self.runId = runId
+                self.workflow = workflow
+                self.status = status
+                self.taskId = taskId
+                self.attempt = attempt
+            }
+            package enum CodingKeys: String, CodingKey {
+                case runId = "run_id"
+                case workflow
+                case status
+                case taskId = "task_id"
+                case attempt
+            }
+            package init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.runId = try container.decode(
+                    Components.Schemas.RunID.self,
+                    forKey: .runId
+                )
+                self.workflow = try container.decode(
+                    Swift.String.self,
+                    forKey: .workflow
+                )
+                self.status = try container.decode(
+                    Components.Schemas.RunStatus.self,
+                    forKey: .status
+                )
+                self.taskId = try container.decode(
+                    Swift.String.self,
+                    forKey: .taskId
+                )
+                self.attempt = try container.decode(
+                    Swift.Int.self,
+                    forKey: .attempt
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "run_id",
+                    "workflow",
+                    "status",
+                    "task_id",
+                    "attempt"
+                ])
+            }
+        }
         /// Any JSON value, null included.
         ///
         /// - Remark: Generated from `#/components/schemas/AnyValue`.
@@ -404,7 +538,7 @@ extension Components {
         ///
         /// - Remark: Generated from `#/components/schemas/RunParams`.
         package typealias RunParams = Swift.Dictionary<Swift.String, DeerFlowCore.JSONValue>
-        /// How a run was started.
+        /// How a run was started; `workflow` is a child run started by a `workflow` task of another run (its `parent`).
         ///
         /// - Remark: Generated from `#/components/schemas/RunTrigger`.
         @frozen package enum RunTrigger: String, Codable, Hashable, Sendable, CaseIterable {
@@ -412,6 +546,7 @@ extension Components {
             case schedule = "schedule"
             case library = "library"
             case backfill = "backfill"
+            case workflow = "workflow"
         }
         /// The time the run stands for: the fire time of a scheduled or backfill run, the creation
         /// time of any other. Shell tasks get it as `DEERFLOW_LOGICAL_TIME` (RFC 3339, whole seconds).
@@ -477,6 +612,10 @@ extension Components {
             ///
             /// - Remark: Generated from `#/components/schemas/Run/waiting_reason`.
             package var waitingReason: Components.Schemas.NullableString
+            /// The `workflow` task (run, task, attempt) that started this run as its child; null for other runs.
+            ///
+            /// - Remark: Generated from `#/components/schemas/Run/parent`.
+            package var parent: Components.Schemas.NullableRunParent
             /// Creates a new `Run`.
             ///
             /// - Parameters:
@@ -498,6 +637,7 @@ extension Components {
             ///   - deadline: When the run times out (the workflow's `timeout:` after its creation or latest retry); null without a run timeout.
             ///   - retries: How often the run was retried in place (`POST /api/v1/runs/{id}/retry`).
             ///   - waitingReason: Why a `pending` run has not started, when a concurrency limit holds it back (`max_active_runs 2 reached`); it starts, in creation order, when an earlier run of its workflow finishes. Null otherwise.
+            ///   - parent: The `workflow` task (run, task, attempt) that started this run as its child; null for other runs.
             package init(
                 id: Components.Schemas.RunID,
                 workflow: Swift.String,
@@ -516,7 +656,8 @@ extension Components {
                 rerunOf: Components.Schemas.NullableRunID,
                 deadline: Components.Schemas.NullableTimestamp,
                 retries: Swift.Int,
-                waitingReason: Components.Schemas.NullableString
+                waitingReason: Components.Schemas.NullableString,
+                parent: Components.Schemas.NullableRunParent
             ) {
                 self.id = id
                 self.workflow = workflow
@@ -536,6 +677,7 @@ extension Components {
                 self.deadline = deadline
                 self.retries = retries
                 self.waitingReason = waitingReason
+                self.parent = parent
             }
             package enum CodingKeys: String, CodingKey {
                 case id
@@ -556,6 +698,7 @@ extension Components {
                 case deadline
                 case retries
                 case waitingReason = "waiting_reason"
+                case parent
             }
             package init(from decoder: any Swift.Decoder) throws {
                 let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -631,6 +774,10 @@ extension Components {
                     Components.Schemas.NullableString.self,
                     forKey: .waitingReason
                 )
+                self.parent = try container.decode(
+                    Components.Schemas.NullableRunParent.self,
+                    forKey: .parent
+                )
                 try decoder.ensureNoAdditionalProperties(knownKeys: [
                     "id",
                     "workflow",
@@ -649,7 +796,8 @@ extension Components {
                     "rerun_of",
                     "deadline",
                     "retries",
-                    "waiting_reason"
+                    "waiting_reason",
+                    "parent"
                 ])
             }
         }
@@ -705,6 +853,14 @@ extension Components {
             ///
             /// - Remark: Generated from `#/components/schemas/RunDetail/waiting_reason`.
             package var waitingReason: Components.Schemas.NullableString
+            /// The `workflow` task (run, task, attempt) that started this run as its child; null for other runs.
+            ///
+            /// - Remark: Generated from `#/components/schemas/RunDetail/parent`.
+            package var parent: Components.Schemas.NullableRunParent
+            /// The runs started by this run's `workflow` tasks (sub-workflows), oldest first.
+            ///
+            /// - Remark: Generated from `#/components/schemas/RunDetail/children`.
+            package var children: [Components.Schemas.ChildRun]
             /// - Remark: Generated from `#/components/schemas/RunDetail/tasks`.
             package var tasks: [Components.Schemas.Task]
             /// Creates a new `RunDetail`.
@@ -728,6 +884,8 @@ extension Components {
             ///   - deadline: When the run times out (the workflow's `timeout:` after its creation or latest retry); null without a run timeout.
             ///   - retries: How often the run was retried in place (`POST /api/v1/runs/{id}/retry`).
             ///   - waitingReason: Why a `pending` run has not started, when a concurrency limit holds it back (`max_active_runs 2 reached`); it starts, in creation order, when an earlier run of its workflow finishes. Null otherwise.
+            ///   - parent: The `workflow` task (run, task, attempt) that started this run as its child; null for other runs.
+            ///   - children: The runs started by this run's `workflow` tasks (sub-workflows), oldest first.
             ///   - tasks:
             package init(
                 id: Components.Schemas.RunID,
@@ -748,6 +906,8 @@ extension Components {
                 deadline: Components.Schemas.NullableTimestamp,
                 retries: Swift.Int,
                 waitingReason: Components.Schemas.NullableString,
+                parent: Components.Schemas.NullableRunParent,
+                children: [Components.Schemas.ChildRun],
                 tasks: [Components.Schemas.Task]
             ) {
                 self.id = id
@@ -768,6 +928,8 @@ extension Components {
                 self.deadline = deadline
                 self.retries = retries
                 self.waitingReason = waitingReason
+                self.parent = parent
+                self.children = children
                 self.tasks = tasks
             }
             package enum CodingKeys: String, CodingKey {
@@ -789,6 +951,8 @@ extension Components {
                 case deadline
                 case retries
                 case waitingReason = "waiting_reason"
+                case parent
+                case children
                 case tasks
             }
             package init(from decoder: any Swift.Decoder) throws {
@@ -865,6 +1029,14 @@ extension Components {
                     Components.Schemas.NullableString.self,
                     forKey: .waitingReason
                 )
+                self.parent = try container.decode(
+                    Components.Schemas.NullableRunParent.self,
+                    forKey: .parent
+                )
+                self.children = try container.decode(
+                    [Components.Schemas.ChildRun].self,
+                    forKey: .children
+                )
                 self.tasks = try container.decode(
                     [Components.Schemas.Task].self,
                     forKey: .tasks
@@ -888,6 +1060,8 @@ extension Components {
                     "deadline",
                     "retries",
                     "waiting_reason",
+                    "parent",
+                    "children",
                     "tasks"
                 ])
             }
@@ -898,7 +1072,7 @@ extension Components {
         package struct Task: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/Task/id`.
             package var id: Swift.String
-            /// `shell`, `http`, `noop`, `sleep`, or a Swift task's type name.
+            /// `shell`, `http`, `noop`, `sleep`, `workflow` (a sub-workflow: its child runs are the run's `children`), or a Swift task's type name.
             ///
             /// - Remark: Generated from `#/components/schemas/Task/type`.
             package var _type: Swift.String
@@ -924,7 +1098,7 @@ extension Components {
             ///
             /// - Parameters:
             ///   - id:
-            ///   - _type: `shell`, `http`, `noop`, `sleep`, or a Swift task's type name.
+            ///   - _type: `shell`, `http`, `noop`, `sleep`, `workflow` (a sub-workflow: its child runs are the run's `children`), or a Swift task's type name.
             ///   - queue:
             ///   - status:
             ///   - output: What the task returned (any JSON value) once it succeeded; null before.
@@ -2507,6 +2681,48 @@ extension Components {
         ///
         /// - Remark: Generated from `#/components/schemas/AlertmanagerWebhook`.
         package typealias AlertmanagerWebhook = DeerFlowCore.JSONValue
+        /// The run a webhook delivery started.
+        ///
+        /// - Remark: Generated from `#/components/schemas/WebhookAccepted`.
+        package struct WebhookAccepted: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/WebhookAccepted/run_id`.
+            package var runId: Components.Schemas.RunID
+            /// Whether the delivery was seen before (no new run was created).
+            ///
+            /// - Remark: Generated from `#/components/schemas/WebhookAccepted/duplicate`.
+            package var duplicate: Swift.Bool
+            /// Creates a new `WebhookAccepted`.
+            ///
+            /// - Parameters:
+            ///   - runId:
+            ///   - duplicate: Whether the delivery was seen before (no new run was created).
+            package init(
+                runId: Components.Schemas.RunID,
+                duplicate: Swift.Bool
+            ) {
+                self.runId = runId
+                self.duplicate = duplicate
+            }
+            package enum CodingKeys: String, CodingKey {
+                case runId = "run_id"
+                case duplicate
+            }
+            package init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.runId = try container.decode(
+                    Components.Schemas.RunID.self,
+                    forKey: .runId
+                )
+                self.duplicate = try container.decode(
+                    Swift.Bool.self,
+                    forKey: .duplicate
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "run_id",
+                    "duplicate"
+                ])
+            }
+        }
         /// - Remark: Generated from `#/components/schemas/Queued`.
         package struct Queued: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/Queued/queued`.

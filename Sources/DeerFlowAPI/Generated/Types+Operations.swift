@@ -5547,6 +5547,482 @@ package enum Operations {
             }
         }
     }
+    /// Start a run from a signed webhook delivery
+    ///
+    /// Starts a run of the workflow whose `triggers:` declare this webhook (see
+    /// docs/webhooks.md). No bearer token is needed, also when tokens are configured: the
+    /// request is authenticated by `X-Hub-Signature-256: sha256=<hex>`, the HMAC-SHA256 of the
+    /// raw body keyed with the secret in the server's environment variable `secret_env`
+    /// (GitHub's form). The JSON body and the headers (names in lower case) are mapped to the
+    /// run's parameters by the webhook's `params:` templates (`{{ body.ref }}`,
+    /// `{{ headers["x-github-event"] }}`). A delivery whose delivery id header
+    /// (`X-GitHub-Delivery` unless the webhook names another `delivery_header`) was seen before
+    /// starts no new run and answers the earlier run's id with `duplicate: true`. The
+    /// `Content-Type` header is not checked; the body must be JSON.
+    ///
+    ///
+    /// - Remark: HTTP `POST /api/v1/hooks/{name}`.
+    /// - Remark: Generated from `#/paths//api/v1/hooks/{name}/post(receiveWebhook)`.
+    package enum ReceiveWebhook {
+        package static let id: Swift.String = "receiveWebhook"
+        package struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/hooks/{name}/POST/path`.
+            package struct Path: Sendable, Hashable {
+                /// The webhook's name (`triggers: [{webhook: {name: …}}]` of a workflow).
+                ///
+                /// - Remark: Generated from `#/paths/api/v1/hooks/{name}/POST/path/name`.
+                package var name: Swift.String
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - name: The webhook's name (`triggers: [{webhook: {name: …}}]` of a workflow).
+                package init(name: Swift.String) {
+                    self.name = name
+                }
+            }
+            package var path: Operations.ReceiveWebhook.Input.Path
+            /// - Remark: Generated from `#/paths/api/v1/hooks/{name}/POST/header`.
+            package struct Headers: Sendable, Hashable {
+                /// `sha256=` and the lower-case hex HMAC-SHA256 of the raw body under the webhook's secret.
+                ///
+                /// - Remark: Generated from `#/paths/api/v1/hooks/{name}/POST/header/X-Hub-Signature-256`.
+                package var xHubSignature256: Swift.String?
+                /// The delivery id (or the header the webhook's `delivery_header` names). Without it
+                /// every request is a new delivery.
+                ///
+                ///
+                /// - Remark: Generated from `#/paths/api/v1/hooks/{name}/POST/header/X-GitHub-Delivery`.
+                package var xGitHubDelivery: Swift.String?
+                package var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ReceiveWebhook.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - xHubSignature256: `sha256=` and the lower-case hex HMAC-SHA256 of the raw body under the webhook's secret.
+                ///   - xGitHubDelivery: The delivery id (or the header the webhook's `delivery_header` names). Without it
+                ///   - accept:
+                package init(
+                    xHubSignature256: Swift.String? = nil,
+                    xGitHubDelivery: Swift.String? = nil,
+                    accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ReceiveWebhook.AcceptableContentType>] = .defaultValues()
+                ) {
+                    self.xHubSignature256 = xHubSignature256
+                    self.xGitHubDelivery = xGitHubDelivery
+                    self.accept = accept
+                }
+            }
+            package var headers: Operations.ReceiveWebhook.Input.Headers
+            /// - Remark: Generated from `#/paths/api/v1/hooks/{name}/POST/requestBody`.
+            @frozen package enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/hooks/{name}/POST/requestBody/content/application\/octet-stream`.
+                case binary(OpenAPIRuntime.HTTPBody)
+            }
+            package var body: Operations.ReceiveWebhook.Input.Body
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            ///   - body:
+            package init(
+                path: Operations.ReceiveWebhook.Input.Path,
+                headers: Operations.ReceiveWebhook.Input.Headers = .init(),
+                body: Operations.ReceiveWebhook.Input.Body
+            ) {
+                self.path = path
+                self.headers = headers
+                self.body = body
+            }
+        }
+        @frozen package enum Output: Sendable, Hashable {
+            package struct Accepted: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/hooks/{name}/POST/responses/202/content`.
+                @frozen package enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/hooks/{name}/POST/responses/202/content/application\/json`.
+                    case json(Components.Schemas.WebhookAccepted)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    package var json: Components.Schemas.WebhookAccepted {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                package var body: Operations.ReceiveWebhook.Output.Accepted.Body
+                /// Creates a new `Accepted`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                package init(body: Operations.ReceiveWebhook.Output.Accepted.Body) {
+                    self.body = body
+                }
+            }
+            /// The run was created, or (`duplicate: true`) the delivery was seen before and this is
+            /// the run it started then.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/hooks/{name}/post(receiveWebhook)/responses/202`.
+            ///
+            /// HTTP response code: `202 accepted`.
+            case accepted(Operations.ReceiveWebhook.Output.Accepted)
+            /// The associated value of the enum case if `self` is `.accepted`.
+            ///
+            /// - Throws: An error if `self` is not `.accepted`.
+            /// - SeeAlso: `.accepted`.
+            package var accepted: Operations.ReceiveWebhook.Output.Accepted {
+                get throws {
+                    switch self {
+                    case let .accepted(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "accepted",
+                            response: self
+                        )
+                    }
+                }
+            }
+            package struct BadRequest: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/hooks/{name}/POST/responses/400/content`.
+                @frozen package enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/hooks/{name}/POST/responses/400/content/application\/json`.
+                    case json(Components.Schemas._Error)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    package var json: Components.Schemas._Error {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                package var body: Operations.ReceiveWebhook.Output.BadRequest.Body
+                /// Creates a new `BadRequest`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                package init(body: Operations.ReceiveWebhook.Output.BadRequest.Body) {
+                    self.body = body
+                }
+            }
+            /// The body is not JSON.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/hooks/{name}/post(receiveWebhook)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Operations.ReceiveWebhook.Output.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            package var badRequest: Operations.ReceiveWebhook.Output.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            package struct Unauthorized: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/hooks/{name}/POST/responses/401/content`.
+                @frozen package enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/hooks/{name}/POST/responses/401/content/application\/json`.
+                    case json(Components.Schemas._Error)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    package var json: Components.Schemas._Error {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                package var body: Operations.ReceiveWebhook.Output.Unauthorized.Body
+                /// Creates a new `Unauthorized`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                package init(body: Operations.ReceiveWebhook.Output.Unauthorized.Body) {
+                    self.body = body
+                }
+            }
+            /// The signature header is missing, malformed, or not the HMAC of the body under the webhook's secret.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/hooks/{name}/post(receiveWebhook)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Operations.ReceiveWebhook.Output.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            package var unauthorized: Operations.ReceiveWebhook.Output.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            package struct NotFound: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/hooks/{name}/POST/responses/404/content`.
+                @frozen package enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/hooks/{name}/POST/responses/404/content/application\/json`.
+                    case json(Components.Schemas._Error)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    package var json: Components.Schemas._Error {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                package var body: Operations.ReceiveWebhook.Output.NotFound.Body
+                /// Creates a new `NotFound`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                package init(body: Operations.ReceiveWebhook.Output.NotFound.Body) {
+                    self.body = body
+                }
+            }
+            /// No loaded workflow declares a webhook of that name.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/hooks/{name}/post(receiveWebhook)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Operations.ReceiveWebhook.Output.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            package var notFound: Operations.ReceiveWebhook.Output.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request body is larger than the server's limit (1 MiB by default).
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/hooks/{name}/post(receiveWebhook)/responses/413`.
+            ///
+            /// HTTP response code: `413 contentTooLarge`.
+            case contentTooLarge(Components.Responses.PayloadTooLarge)
+            /// The associated value of the enum case if `self` is `.contentTooLarge`.
+            ///
+            /// - Throws: An error if `self` is not `.contentTooLarge`.
+            /// - SeeAlso: `.contentTooLarge`.
+            package var contentTooLarge: Components.Responses.PayloadTooLarge {
+                get throws {
+                    switch self {
+                    case let .contentTooLarge(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "contentTooLarge",
+                            response: self
+                        )
+                    }
+                }
+            }
+            package struct UnprocessableContent: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/hooks/{name}/POST/responses/422/content`.
+                @frozen package enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/hooks/{name}/POST/responses/422/content/application\/json`.
+                    case json(Components.Schemas._Error)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    package var json: Components.Schemas._Error {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                package var body: Operations.ReceiveWebhook.Output.UnprocessableContent.Body
+                /// Creates a new `UnprocessableContent`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                package init(body: Operations.ReceiveWebhook.Output.UnprocessableContent.Body) {
+                    self.body = body
+                }
+            }
+            /// The payload does not give the run's parameters: a template reads a key the payload
+            /// does not have, or a value is not of the parameter's type. No run was created.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/hooks/{name}/post(receiveWebhook)/responses/422`.
+            ///
+            /// HTTP response code: `422 unprocessableContent`.
+            case unprocessableContent(Operations.ReceiveWebhook.Output.UnprocessableContent)
+            /// The associated value of the enum case if `self` is `.unprocessableContent`.
+            ///
+            /// - Throws: An error if `self` is not `.unprocessableContent`.
+            /// - SeeAlso: `.unprocessableContent`.
+            package var unprocessableContent: Operations.ReceiveWebhook.Output.UnprocessableContent {
+                get throws {
+                    switch self {
+                    case let .unprocessableContent(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unprocessableContent",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// An unexpected failure (for example a store error that is not classified).
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/hooks/{name}/post(receiveWebhook)/responses/500`.
+            ///
+            /// HTTP response code: `500 internalServerError`.
+            case internalServerError(Components.Responses.InternalError)
+            /// The associated value of the enum case if `self` is `.internalServerError`.
+            ///
+            /// - Throws: An error if `self` is not `.internalServerError`.
+            /// - SeeAlso: `.internalServerError`.
+            package var internalServerError: Components.Responses.InternalError {
+                get throws {
+                    switch self {
+                    case let .internalServerError(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "internalServerError",
+                            response: self
+                        )
+                    }
+                }
+            }
+            package struct ServiceUnavailable: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/hooks/{name}/POST/responses/503/content`.
+                @frozen package enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/hooks/{name}/POST/responses/503/content/application\/json`.
+                    case json(Components.Schemas._Error)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    package var json: Components.Schemas._Error {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                package var body: Operations.ReceiveWebhook.Output.ServiceUnavailable.Body
+                /// Creates a new `ServiceUnavailable`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                package init(body: Operations.ReceiveWebhook.Output.ServiceUnavailable.Body) {
+                    self.body = body
+                }
+            }
+            /// The webhook's secret variable (`secret_env`) was not set when the server started, so
+            /// it refuses every request; or the store failed.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/hooks/{name}/post(receiveWebhook)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Operations.ReceiveWebhook.Output.ServiceUnavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            package var serviceUnavailable: Operations.ReceiveWebhook.Output.ServiceUnavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen package enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case other(Swift.String)
+            package init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            package var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                }
+            }
+            package static var allCases: [Self] {
+                [
+                    .json
+                ]
+            }
+        }
+    }
     /// All health checks
     ///
     /// Runs every registered check (built in: `database`, `queue`, `scheduler`) concurrently,
@@ -5878,9 +6354,11 @@ package enum Operations {
     }
     /// Readiness probe
     ///
-    /// Ready when the process is not draining and the `database` check (if registered) is not
-    /// unhealthy. 503 while a worker of this process drains, or when the store does not answer
-    /// (the `database` check's details, such as `error`, are included).
+    /// Ready when the process is not draining and neither the `database` check (if registered)
+    /// nor a check of `deerflow.yaml`'s `health_checks` marked `critical: true` is unhealthy.
+    /// 503 while a worker of this process drains, when the store does not answer (the
+    /// `database` check's details, such as `error`, are included), or when a critical check is
+    /// unhealthy (its name as `check`, its details included).
     ///
     ///
     /// - Remark: HTTP `GET /health/ready`.
@@ -6013,7 +6491,7 @@ package enum Operations {
                     self.body = body
                 }
             }
-            /// Draining, or the store does not answer.
+            /// Draining, the store does not answer, or a critical check is unhealthy.
             ///
             /// - Remark: Generated from `#/paths//health/ready/get(getReadiness)/responses/503`.
             ///

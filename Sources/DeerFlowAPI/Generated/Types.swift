@@ -204,6 +204,23 @@ package protocol APIProtocol: Sendable {
     /// - Remark: HTTP `POST /api/v1/alertmanager/webhook`.
     /// - Remark: Generated from `#/paths//api/v1/alertmanager/webhook/post(receiveAlertmanagerWebhook)`.
     func receiveAlertmanagerWebhook(_ input: Operations.ReceiveAlertmanagerWebhook.Input) async throws -> Operations.ReceiveAlertmanagerWebhook.Output
+    /// Start a run from a signed webhook delivery
+    ///
+    /// Starts a run of the workflow whose `triggers:` declare this webhook (see
+    /// docs/webhooks.md). No bearer token is needed, also when tokens are configured: the
+    /// request is authenticated by `X-Hub-Signature-256: sha256=<hex>`, the HMAC-SHA256 of the
+    /// raw body keyed with the secret in the server's environment variable `secret_env`
+    /// (GitHub's form). The JSON body and the headers (names in lower case) are mapped to the
+    /// run's parameters by the webhook's `params:` templates (`{{ body.ref }}`,
+    /// `{{ headers["x-github-event"] }}`). A delivery whose delivery id header
+    /// (`X-GitHub-Delivery` unless the webhook names another `delivery_header`) was seen before
+    /// starts no new run and answers the earlier run's id with `duplicate: true`. The
+    /// `Content-Type` header is not checked; the body must be JSON.
+    ///
+    ///
+    /// - Remark: HTTP `POST /api/v1/hooks/{name}`.
+    /// - Remark: Generated from `#/paths//api/v1/hooks/{name}/post(receiveWebhook)`.
+    func receiveWebhook(_ input: Operations.ReceiveWebhook.Input) async throws -> Operations.ReceiveWebhook.Output
     /// All health checks
     ///
     /// Runs every registered check (built in: `database`, `queue`, `scheduler`) concurrently,
@@ -224,9 +241,11 @@ package protocol APIProtocol: Sendable {
     func getLiveness(_ input: Operations.GetLiveness.Input) async throws -> Operations.GetLiveness.Output
     /// Readiness probe
     ///
-    /// Ready when the process is not draining and the `database` check (if registered) is not
-    /// unhealthy. 503 while a worker of this process drains, or when the store does not answer
-    /// (the `database` check's details, such as `error`, are included).
+    /// Ready when the process is not draining and neither the `database` check (if registered)
+    /// nor a check of `deerflow.yaml`'s `health_checks` marked `critical: true` is unhealthy.
+    /// 503 while a worker of this process drains, when the store does not answer (the
+    /// `database` check's details, such as `error`, are included), or when a critical check is
+    /// unhealthy (its name as `check`, its details included).
     ///
     ///
     /// - Remark: HTTP `GET /health/ready`.
@@ -573,6 +592,33 @@ extension APIProtocol {
             body: body
         ))
     }
+    /// Start a run from a signed webhook delivery
+    ///
+    /// Starts a run of the workflow whose `triggers:` declare this webhook (see
+    /// docs/webhooks.md). No bearer token is needed, also when tokens are configured: the
+    /// request is authenticated by `X-Hub-Signature-256: sha256=<hex>`, the HMAC-SHA256 of the
+    /// raw body keyed with the secret in the server's environment variable `secret_env`
+    /// (GitHub's form). The JSON body and the headers (names in lower case) are mapped to the
+    /// run's parameters by the webhook's `params:` templates (`{{ body.ref }}`,
+    /// `{{ headers["x-github-event"] }}`). A delivery whose delivery id header
+    /// (`X-GitHub-Delivery` unless the webhook names another `delivery_header`) was seen before
+    /// starts no new run and answers the earlier run's id with `duplicate: true`. The
+    /// `Content-Type` header is not checked; the body must be JSON.
+    ///
+    ///
+    /// - Remark: HTTP `POST /api/v1/hooks/{name}`.
+    /// - Remark: Generated from `#/paths//api/v1/hooks/{name}/post(receiveWebhook)`.
+    package func receiveWebhook(
+        path: Operations.ReceiveWebhook.Input.Path,
+        headers: Operations.ReceiveWebhook.Input.Headers = .init(),
+        body: Operations.ReceiveWebhook.Input.Body
+    ) async throws -> Operations.ReceiveWebhook.Output {
+        try await receiveWebhook(Operations.ReceiveWebhook.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
     /// All health checks
     ///
     /// Runs every registered check (built in: `database`, `queue`, `scheduler`) concurrently,
@@ -597,9 +643,11 @@ extension APIProtocol {
     }
     /// Readiness probe
     ///
-    /// Ready when the process is not draining and the `database` check (if registered) is not
-    /// unhealthy. 503 while a worker of this process drains, or when the store does not answer
-    /// (the `database` check's details, such as `error`, are included).
+    /// Ready when the process is not draining and neither the `database` check (if registered)
+    /// nor a check of `deerflow.yaml`'s `health_checks` marked `critical: true` is unhealthy.
+    /// 503 while a worker of this process drains, when the store does not answer (the
+    /// `database` check's details, such as `error`, are included), or when a critical check is
+    /// unhealthy (its name as `check`, its details included).
     ///
     ///
     /// - Remark: HTTP `GET /health/ready`.

@@ -225,7 +225,8 @@ struct EngineBenchmark {
     }
 
     private func withRuntime<T: Sendable>(
-        _ workflows: [Workflow], metricsEnabled: Bool = true, logger: Logger? = nil, _ body: @Sendable (DeerFlowEngine) async throws -> T
+        _ workflows: [Workflow], metricsEnabled: Bool = true, logger: Logger? = nil, taskOutput: Bool = false,
+        _ body: @Sendable (DeerFlowEngine) async throws -> T
     ) async throws -> T {
         let directory = NSTemporaryDirectory() + "deerflow-bench-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -234,6 +235,7 @@ struct EngineBenchmark {
         quiet.logLevel = .error
         var runtimeOptions = options(directory)
         runtimeOptions.metrics.enabled = metricsEnabled
+        if taskOutput { runtimeOptions.engine.taskOutputLogging = TaskOutputLogging() }
         let runtime = try await DeerFlowRuntime.make(
             options: runtimeOptions, workflows: workflows, observability: observability ?? .none(logger: logger ?? quiet))
         return try await withThrowingTaskGroup(of: T?.self) { group in
@@ -252,10 +254,15 @@ struct EngineBenchmark {
     }
 
     /// W1: returns (enqueue per second, tasks per second end to end).
-    func w1(runs: Int, metricsEnabled: Bool = true, logger: Logger? = nil) async throws -> (enqueue: Double, endToEnd: Double) {
+    /// - Parameters:
+    ///   - action: the one task's action; default a no-op.
+    ///   - taskOutput: send shell output lines to the logger's handlers too.
+    func w1(
+        runs: Int, metricsEnabled: Bool = true, logger: Logger? = nil, action: TaskAction = .noop, taskOutput: Bool = false
+    ) async throws -> (enqueue: Double, endToEnd: Double) {
         let flow = Workflow(name: "w1")
-        flow.task(TaskDefinition(id: "noop", action: .noop))
-        return try await withRuntime([flow], metricsEnabled: metricsEnabled, logger: logger) { engine in
+        flow.task(TaskDefinition(id: "task", action: action))
+        return try await withRuntime([flow], metricsEnabled: metricsEnabled, logger: logger, taskOutput: taskOutput) { engine in
             let finished = RunCounter(expected: runs)
             engine.addObserver(finished)
             let clock = ContinuousClock()

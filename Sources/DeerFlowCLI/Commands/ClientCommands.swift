@@ -172,6 +172,7 @@ struct StatusCommand: AsyncParsableCommand {
         if let reason = run.reason.value { notes.append("reason: \(reason)") }
         if run.retries > 0 { notes.append("retried \(run.retries) time\(run.retries == 1 ? "" : "s")") }
         if let original = run.rerunOf.value { notes.append("rerun of \(original)") }
+        if let parent = run.parent.value { notes.append("started by task \(parent.taskId) (attempt \(parent.attempt)) of run \(parent.runId)") }
         if !notes.isEmpty { print(notes.joined(separator: "; ")) }
         var rows = [["TASK", "TYPE", "STATUS", "ATTEMPTS", "DURATION", "ERROR"]]
         for task in run.tasks {
@@ -190,6 +191,13 @@ struct StatusCommand: AsyncParsableCommand {
             let which = failed.isEmpty ? "" : " (index \(failed.prefix(20).joined(separator: ", "))\(failed.count > 20 ? ", …" : ""))"
             print("\(task.id): \(map.count) instances, \(map.succeeded) succeeded, \(map.failed) failed\(which), \(map.running) running, "
                 + "\(map.queued) queued, \(map.waiting) waiting; logs: deerflow logs \(run.id) '\(task.id)[N]'")
+        }
+        if !run.children.isEmpty {
+            print("\nchild runs:")
+            let children = [["RUN", "WORKFLOW", "STATUS", "STARTED BY"]] + run.children.map { child in
+                [child.runId, child.workflow, child.status.rawValue, "\(child.taskId) (attempt \(child.attempt))"]
+            }
+            print(TextTable.render(children))
         }
     }
 }

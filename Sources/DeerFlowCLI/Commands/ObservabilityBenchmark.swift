@@ -45,7 +45,23 @@ extension EngineBenchmark {
             written = lines
             return perSecond
         }
+        // Shell tasks printing a line, their output also logged (task_output) or not; both with
+        // the engine's logger at info to a JSON file. Processes cost milliseconds: fewer runs.
+        let shellRuns = min(w1Runs, 2_000)
+        let hello = TaskAction.shell(ShellAction(command: ["echo", "hello, world"]))
+        var shellLines = 0
+        let shell = try await alternating {
+            try await withFileLogging { logger in try await w1(runs: shellRuns, logger: logger, action: hello).endToEnd }.0
+        } _: {
+            let (perSecond, lines) = try await withFileLogging { logger in
+                try await w1(runs: shellRuns, logger: logger, action: hello, taskOutput: true).endToEnd
+            }
+            shellLines = lines
+            return perSecond
+        }
         return [
+            String(format: "logging: W1 with %d shell tasks printing a line: %.0f tasks/s with task_output off, %.0f with it on (%d lines to the JSON file; %+.1f%%)",
+                   shellRuns, shell.first, shell.second, shellLines, (shell.second - shell.first) / shell.first * 100),
             String(format: "logging: JSON file handler with redaction: %.0f lines/s on one thread, %d bytes/line (target ≥ 200,000)",
                    handler.linesPerSecond, handler.bytes / max(handler.lines, 1)),
             String(format: "logging: W1 %.0f tasks/s with logging off, %.0f with info to a JSON file (%d lines per W1; %+.1f%%; target within 5%%)",

@@ -146,6 +146,23 @@ struct ValidateCommand: AsyncParsableCommand {
                 return []
             }
         }
+        // Workflows starting other workflows: names, cycles and params need them all at once. A
+        // directory is taken to be all the workflows (the server's workflows directory); single
+        // files may name workflows defined elsewhere, so unknown names are only warnings then.
+        let complete = paths.contains { path in
+            var isDirectory: ObjCBool = false
+            return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
+        }
+        let subWorkflowErrors = WorkflowFileLoader.checkSubWorkflows(workflows, complete: true)
+        let strict = complete ? subWorkflowErrors : WorkflowFileLoader.checkSubWorkflows(workflows, complete: false)
+        for error in subWorkflowErrors {
+            if strict.contains(error) {
+                failed = true
+                report("\(error)")
+            } else {
+                report("\(error.file):\(error.line):\(error.column): \(error.key): warning: \(error.message) (pass the directory of all workflows to check it)")
+            }
+        }
         // With a deerflow.yaml among the files, the queues its workers serve are known: a task on
         // another queue would wait for a worker that never comes.
         if !served.isEmpty {
@@ -154,6 +171,14 @@ struct ValidateCommand: AsyncParsableCommand {
             for unserved in QueueCoverage.unserved(workflows.map(\.definition), servedQueues: queues) {
                 let file = workflows.first { $0.definition.name == unserved.workflow }?.file ?? unserved.workflow
                 report("\(file): warning: \(unserved.message(servedBy: servedBy, served: queues))")
+            }
+        }
+        // A webhook whose secret variable is not set is refused by a server started in this
+        // environment (503 to every request); the variable may well be set only where it runs.
+        for workflow in workflows {
+            for (index, webhook) in workflow.definition.webhooks where (environment[webhook.secretEnvironmentVariable] ?? "").isEmpty {
+                report(
+                    "\(workflow.file): warning: triggers[\(index)].webhook.secret_env: \(webhook.secretEnvironmentVariable) is not set here; a server started without it refuses every request to webhook '\(webhook.name)' (503)")
             }
         }
         // Workflows' notify: channels must be channels of notifications.yaml (the server refuses

@@ -36,6 +36,12 @@ public enum Limits {
     public static let mapInstances: ClosedRange<Int> = 1...1_000_000
     /// Instances a mapped task may expand into unless `max_map_instances` says otherwise.
     public static let defaultMapInstances = 10_000
+    /// A configured health check's `timeout`.
+    public static let healthCheckTimeout: ClosedRange<Duration> = .milliseconds(10) ... .seconds(60)
+    /// A configured health check's `interval`.
+    public static let healthCheckInterval: ClosedRange<Duration> = .seconds(1) ... .seconds(86_400)
+    /// `logging.task_output_lines`: lines of one attempt's output sent to the log handlers.
+    public static let taskOutputLines: ClosedRange<Int> = 0...10_000_000
     /// Any other duration in a DeerFlow file: up to ten years.
     public static let anyDuration: ClosedRange<Duration> = .zero ... .seconds(3_650 * 86_400)
 

@@ -23,6 +23,10 @@ public struct WorkflowDefinition: Sendable, Hashable, Codable {
     /// `max_active_runs`: at most this many runs of the workflow are active (started, not
     /// finished) at once; further runs wait as `pending` and start in creation order. nil: no limit.
     public var maxActiveRuns: Int?
+    /// `triggers:`: what else starts runs (webhooks). nil: nothing but the API, the CLI and the
+    /// schedule (nil rather than empty, so the version id of a workflow without triggers stays
+    /// what it was before the key existed).
+    public var triggers: [WorkflowTrigger]?
 
     public init(
         name: String,
@@ -32,8 +36,10 @@ public struct WorkflowDefinition: Sendable, Hashable, Codable {
         tasks: [TaskDefinition] = [],
         notify: RunNotifications? = nil,
         timeout: Duration? = nil,
-        maxActiveRuns: Int? = nil
+        maxActiveRuns: Int? = nil,
+        triggers: [WorkflowTrigger]? = nil
     ) {
+        self.triggers = triggers
         self.timeout = timeout
         self.name = name
         self.description = description
@@ -283,6 +289,8 @@ public enum TaskAction: Sendable, Hashable, Codable {
     case sleep(Duration)
     /// Swift code registered with the workflow in the executing process.
     case swift
+    /// Starts a run of another workflow (a child run) and, unless `wait` is false, waits for it.
+    case workflow(SubWorkflowAction)
 
     /// The type name of built-in actions; nil for Swift code.
     public var builtinType: String? {
@@ -292,6 +300,7 @@ public enum TaskAction: Sendable, Hashable, Codable {
         case .noop: return "noop"
         case .sleep: return "sleep"
         case .swift: return nil
+        case .workflow: return "workflow"
         }
     }
 }
@@ -370,5 +379,36 @@ public struct HTTPAction: Sendable, Hashable, Codable {
     /// Whether a response status counts as success.
     public func accepts(status: Int) -> Bool {
         expectStatus.isEmpty ? (200..<300).contains(status) : expectStatus.contains(status)
+    }
+}
+
+/// A `workflow` task: starts a run of another workflow (a child run) with `params`.
+///
+/// With `wait` (the default) the task waits for the child and succeeds with the outputs of the
+/// child's tasks, an object keyed by task id (`{"load": {...}, "report": null}`), or fails when the
+/// child fails or is cancelled. With `wait: false` it succeeds at once with `{"run_id": "..."}`.
+/// The child records its parent (run, task and attempt): a retried or reclaimed attempt waits for
+/// the child already started instead of starting another.
+///
+/// ```yaml
+/// - id: nightly-report
+///   type: workflow
+///   workflow: report
+///   params: {day: "{{ params.day }}", limit: 10}
+///   wait: true
+/// ```
+public struct SubWorkflowAction: Sendable, Hashable, Codable {
+    /// The child workflow's name.
+    public var workflow: String
+    /// The child run's parameters. String values may hold `{{ }}` templates, rendered when the
+    /// attempt runs; other values are passed as they are.
+    public var params: [String: JSONValue]
+    /// Whether the task waits for the child run (default true).
+    public var wait: Bool
+
+    public init(workflow: String, params: [String: JSONValue] = [:], wait: Bool = true) {
+        self.workflow = workflow
+        self.params = params
+        self.wait = wait
     }
 }

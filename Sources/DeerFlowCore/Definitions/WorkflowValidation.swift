@@ -43,8 +43,8 @@ extension WorkflowDefinition {
 
     /// Every problem of this definition: names, duplicate task ids, unknown or self dependencies,
     /// cycles (naming the cycle), retries, priorities and durations against ``Limits``, the cron
-    /// schedule and time zone, and
-    /// parameter defaults that do not match their type.
+    /// schedule and time zone,
+    /// parameter defaults that do not match their type, and the webhooks of `triggers:`.
     public func validationIssues() -> [ValidationIssue] {
         var issues: [ValidationIssue] = []
         if !Self.isValidName(name) {
@@ -162,6 +162,19 @@ extension WorkflowDefinition {
                 if let problem = Limits.problem(duration, outside: Limits.taskDuration) {
                     issues.append(.init(path: "\(path).duration", message: problem))
                 }
+            case .workflow(let child):
+                if !Self.isValidName(child.workflow) {
+                    issues.append(.init(path: "\(path).workflow", message: "'\(child.workflow)' is not a valid workflow name (use letters, digits, '_', '-', '.')"))
+                } else if child.workflow == name {
+                    issues.append(.init(path: "\(path).workflow", message: "workflow '\(name)' starts itself: a sub-workflow cycle \(name) → \(name) never ends"))
+                }
+                for key in child.params.keys.sorted() {
+                    guard case .string(let text) = child.params[key], text.contains("{{"),
+                          let template = try? Template(text), template.references.contains(where: { $0.root == "secrets" }) else { continue }
+                    issues.append(.init(
+                        path: "\(path).params.\(key)",
+                        message: "a secret would be stored as a parameter of the child run; secrets are never stored: let the child's tasks read {{ secrets.NAME }} themselves"))
+                }
             case .noop, .swift:
                 break
             }
@@ -185,6 +198,7 @@ extension WorkflowDefinition {
             let start = tasks.firstIndex { $0.id == cycle[0] } ?? 0
             issues.append(.init(path: "tasks[\(start)].depends_on", message: "dependency cycle: \(cycle.joined(separator: " → "))"))
         }
+        issues += triggerIssues()
         return issues
     }
 

@@ -31,6 +31,8 @@ import Foundation
 ///   reports: {concurrency: 2}  # at most 2 attempts of queue `reports` running in the cluster
 /// secrets:                     # read by tasks as {{ secrets.API_TOKEN }}; see ``SecretSource``
 ///   API_TOKEN: {env: REPORTS_API_TOKEN}
+/// health_checks:               # see ``HealthCheckDefinition``
+///   - {name: warehouse, http: {url: http://warehouse:8080/ping}, critical: true}
 /// ```
 public struct ServerConfigFile: Sendable, Hashable {
     public var apiHost: String?
@@ -66,6 +68,8 @@ public struct ServerConfigFile: Sendable, Hashable {
     public var queueConcurrency: [String: Int]?
     /// `secrets:`: where each secret tasks may read comes from; nil: no section.
     public var secrets: [String: SecretSource]?
+    /// `health_checks:`: checks of this process's dependencies shown in `/health`.
+    public var healthChecks: [HealthCheckDefinition]?
 
     public init() {}
 
@@ -73,7 +77,7 @@ public struct ServerConfigFile: Sendable, Hashable {
     public static func parse(yaml: String, file: String, environment: [String: String]) throws(FileErrors) -> ServerConfigFile {
         let reader = YAMLReader(file: file, environment: environment)
         var config = ServerConfigFile()
-        if let root = reader.read(yaml), !root.isNull, let top = root.mapping(allowedKeys: ["api", "database", "worker", "scheduler", "tracing", "retention", "queues", "secrets"]) {
+        if let root = reader.read(yaml), !root.isNull, let top = root.mapping(allowedKeys: ["api", "database", "worker", "scheduler", "tracing", "retention", "queues", "secrets", "health_checks"]) {
             if let api = top.mapping("api", allowedKeys: ["host", "port", "tokens", "protect_health", "public_url", "ui"]) {
                 config.apiUI = api.bool("ui")
                 config.apiHost = api.string("host")
@@ -126,6 +130,7 @@ public struct ServerConfigFile: Sendable, Hashable {
                 config.queueConcurrency = limits
             }
             config.secrets = SecretSource.section(of: top, file: file)
+            config.healthChecks = HealthCheckDefinition.section(of: top)
         }
         try reader.throwIfErrors()
         return config
@@ -288,7 +293,7 @@ public struct MetricsConfigFile: Sendable, Hashable {
 
     /// Labels of the built-in metrics (DeerFlow's `BuiltinMetric` catalogue; a test keeps the two
     /// in step). Constant labels may not reuse them.
-    public static let builtinLabelNames: Set<String> = ["alertname", "severity", "channel", "workflow", "status", "type", "queue", "worker", "endpoint", "check", "metric", "reason", "handler"]
+    public static let builtinLabelNames: Set<String> = ["alertname", "severity", "channel", "workflow", "status", "type", "queue", "worker", "endpoint", "check", "metric", "reason", "handler", "hook", "result"]
 
     static func isMetricName(_ name: String) -> Bool {
         guard let first = name.unicodeScalars.first else { return false }

@@ -27,6 +27,9 @@ import Foundation
 /// params:                    # optional mapping, in order
 ///   date: {type: string, default: "2024-01-01", description: "...", secret: false}
 ///   limit: int               # shorthand: just the type, a required parameter
+/// triggers:                  # optional: webhooks starting runs (docs/webhooks.md)
+///   - webhook: {name: github-push, secret_env: GH_SECRET, delivery_header: X-GitHub-Delivery,
+///               params: {ref: "{{ body.ref }}"}}
 /// tasks:                     # required list
 ///   - id: extract
 ///     type: shell            # shell | http | noop | sleep (required)
@@ -58,7 +61,16 @@ import Foundation
 ///     duration: 10s
 ///   - id: nothing
 ///     type: noop
+///   - id: report
+///     type: workflow         # starts a run of another workflow (a child run)
+///     workflow: report       #   the child workflow's name
+///     params: {day: "{{ params.day }}"}   # the child's params; strings may be templates
+///     wait: true             # default true: wait, fail with the child, output its outputs;
+///                            #   false: succeed at once with {"run_id": ...}
 /// ```
+///
+/// Checks that need every workflow at once (unknown child workflows, cycles of workflows starting
+/// each other, parameters a child does not declare) are ``checkSubWorkflows(_:complete:)``.
 ///
 /// A parameter's `type` is `string` (the default), `int`, `float`, `bool` or `json`. Its `default`
 /// is read as that type: `default: 5` is the integer 5 for an `int` parameter and the string `"5"`
@@ -93,8 +105,8 @@ public enum WorkflowFileLoader {
 
     /// Reads every `*.yaml` and `*.yml` file of a directory (not its subdirectories), in file name order.
     ///
-    /// Problems of all files are collected; two files defining the same workflow name are an error
-    /// in the second, naming the first.
+    /// Problems of all files are collected; two files defining the same workflow name, or the
+    /// same webhook name, are an error in the second, naming the first.
     ///
     /// - Parameter path: The directory.
     /// - Throws: ``FileErrors`` with the problems of every file, when there is any.
@@ -128,6 +140,7 @@ public enum WorkflowFileLoader {
         var errors: [FileError] = []
         var workflows: [(file: String, definition: WorkflowDefinition)] = []
         var fileOfName: [String: String] = [:]
+        var fileOfHook: [String: (file: String, workflow: String)] = [:]
         for name in names.sorted() where name.hasSuffix(".yaml") || name.hasSuffix(".yml") {
             let file = path.hasSuffix("/") ? path + name : "\(path)/\(name)"
             var isDirectory: ObjCBool = false
@@ -150,15 +163,48 @@ public enum WorkflowFileLoader {
                 ))
             } else {
                 fileOfName[definition.name] = file
-                if reader.errors.isEmpty { workflows.append((file, definition)) }
+                var valid = reader.errors.isEmpty
+                for (index, webhook) in definition.webhooks where !webhook.name.isEmpty {
+                    guard let first = fileOfHook[webhook.name] else {
+                        fileOfHook[webhook.name] = (file, definition.name)
+                        continue
+                    }
+                    let key = "triggers[\(index)].webhook.name"
+                    let location = reader.location(of: key)
+                    errors.append(FileError(
+                        file: file, line: location.line, column: location.column, key: key,
+                        message: "webhook '\(webhook.name)' is also defined in \(first.file) (workflow '\(first.workflow)'); webhook names must be unique across workflows"
+                    ))
+                    valid = false
+                }
+                if valid { workflows.append((file, definition)) }
             }
         }
         return (workflows, errors)
     }
 
+    /// The problems of the `workflow` tasks of `workflows` that need them all at once
+    /// (``SubWorkflowGraph/issues(_:complete:)``), located in their files like every loader error.
+    ///
+    /// - Parameters:
+    ///   - workflows: valid workflows with the files they were read from.
+    ///   - complete: whether these are all the workflows there are; only then is a child name that
+    ///     none of them has an error.
+    public static func checkSubWorkflows(_ workflows: [(file: String, definition: WorkflowDefinition)], complete: Bool) -> [FileError] {
+        let issues = SubWorkflowGraph.issues(workflows.map(\.definition), complete: complete)
+        guard !issues.isEmpty else { return [] }
+        var readers: [String: YAMLReader] = [:]
+        return issues.map { issue in
+            let file = workflows.first { $0.definition.name == issue.workflow }?.file ?? issue.workflow
+            if readers[file] == nil, let text = try? readFile(file) { readers[file] = read(yaml: text, file: file).1 }
+            let location = readers[file]?.location(of: issue.path) ?? .start
+            return FileError(file: file, line: location.line, column: location.column, key: issue.path, message: issue.message)
+        }
+    }
+
     // MARK: - Reading
 
-    static let taskTypes = ["shell", "http", "noop", "sleep"]
+    static let taskTypes = ["shell", "http", "noop", "sleep", "workflow"]
     static let commonTaskKeys = [
         "id", "type", "description", "depends_on", "queue", "priority", "retries", "retry_delay", "max_retry_delay", "timeout",
         "for_each", "max_parallel",
@@ -168,6 +214,7 @@ public enum WorkflowFileLoader {
         "http": ["method", "url", "headers", "body", "expect_status"],
         "noop": [],
         "sleep": ["duration"],
+        "workflow": ["workflow", "params", "wait"],
     ]
 
     /// The definition read from `yaml` (nil when the document is not a mapping) and the reader
@@ -184,7 +231,7 @@ public enum WorkflowFileLoader {
             reader.report(message, key: "", at: root.location)
             return (nil, reader)
         }
-        document.checkKeys(["name", "description", "schedule", "params", "tasks", "notify", "timeout", "max_active_runs"])
+        document.checkKeys(["name", "description", "schedule", "params", "tasks", "notify", "timeout", "max_active_runs", "triggers"])
         let defaultName = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
         var definition = WorkflowDefinition(
             name: document.string("name") ?? defaultName,
@@ -208,6 +255,9 @@ public enum WorkflowFileLoader {
         }
         if let tasks = document.require("tasks")?.sequence() {
             definition.tasks = tasks.map(readTask)
+        }
+        if let triggers = document.sequence("triggers") {
+            definition.triggers = triggers.map(readTrigger)
         }
 
         // Validation issues under a path the reader already complained about are consequences of
@@ -235,6 +285,25 @@ public enum WorkflowFileLoader {
             catchup: schedule.optional("catchup")?.oneOf(CatchupPolicy.self, what: "catchup policy") ?? .latest,
             paused: schedule.optional("paused")?.bool() ?? false
         )
+    }
+
+    /// One item of `triggers:`; a placeholder when it is not readable (the reader has the error,
+    /// and the placeholder keeps the other items' indexes).
+    private static func readTrigger(_ node: YAMLNode) -> WorkflowTrigger {
+        let placeholder = WorkflowTrigger.webhook(WebhookTrigger(name: "", secretEnvironmentVariable: ""))
+        guard node.isMapping, let trigger = node.mapping(allowedKeys: ["webhook"]) else {
+            node.fail("expected a trigger such as {webhook: {name: github-push, secret_env: GH_SECRET, params: {ref: \"{{ body.ref }}\"}}}, got \(node.summary)")
+            return placeholder
+        }
+        guard let webhook = trigger.require("webhook")?.mapping(allowedKeys: ["name", "secret_env", "params", "delivery_header"]) else {
+            return placeholder
+        }
+        return .webhook(WebhookTrigger(
+            name: webhook.require("name")?.string() ?? "",
+            secretEnvironmentVariable: webhook.require("secret_env")?.string() ?? "",
+            params: webhook.stringMap("params") ?? [:],
+            deliveryHeader: webhook.string("delivery_header") ?? WebhookTrigger.defaultDeliveryHeader
+        ))
     }
 
     private static func readParam(name: String, _ node: YAMLNode) -> ParamDefinition {
@@ -318,6 +387,14 @@ public enum WorkflowFileLoader {
             ))
         case "sleep":
             action = .sleep(task.require("duration")?.duration(in: Limits.taskDuration) ?? .zero)
+        case "workflow":
+            var params: [String: JSONValue] = [:]
+            for entry in task.mapping("params")?.entries ?? [] { params[entry.key] = entry.value.json() }
+            action = .workflow(SubWorkflowAction(
+                workflow: task.require("workflow")?.string() ?? "",
+                params: params,
+                wait: task.bool("wait") ?? true
+            ))
         default:
             action = .noop
         }

@@ -7,7 +7,7 @@ extension WorkflowDefinition {
     public static let runTemplateKeys = ["id", "logical_time", "workflow"]
 
     /// The templated fields of a task, by their path in the workflow document (`tasks[1].url`,
-    /// `tasks[1].env.DAY`, `tasks[0].command[2]`), with their text. `script:` is not one: a value
+    /// `tasks[1].env.DAY`, `tasks[0].command[2]`, `tasks[2].params.day`), with their text. `script:` is not one: a value
     /// reaches a shell only as an environment variable or an argv item, never as script text.
     public static func templatedFields(of task: TaskDefinition, at path: String) -> [(path: String, text: String)] {
         var fields: [(path: String, text: String)] = []
@@ -19,6 +19,11 @@ extension WorkflowDefinition {
             fields.append(("\(path).url", http.url))
             for key in http.headers.keys.sorted() { fields.append(("\(path).headers.\(key)", http.headers[key] ?? "")) }
             if let body = http.body { fields.append(("\(path).body", body)) }
+        case .workflow(let call):
+            // String params of a child run; other values are passed as written.
+            for key in call.params.keys.sorted() {
+                if case .string(let text) = call.params[key] { fields.append(("\(path).params.\(key)", text)) }
+            }
         case .noop, .sleep, .swift:
             break
         }

@@ -43,6 +43,8 @@ public enum LogFormat: String, Sendable, Hashable, CaseIterable {
 ///       buffer_size: 10000      # default 10000 lines kept while Elasticsearch is down
 ///       username: deerflow      # with password; or api_key
 ///       password: ${ES_PASSWORD}
+///   task_output: true           # shell tasks' output lines also go to these handlers (default true)
+///   task_output_lines: 10000    # at most this many lines per attempt; the rest are counted as dropped
 ///   filters:
 ///     - name: sensitive_data
 ///       action: redact          # the only action
@@ -157,6 +159,13 @@ public struct LoggingConfigFile: Sendable, Hashable {
     public var file: File?
     public var elasticsearch: Elasticsearch?
     public var filters: [Filter] = []
+    /// `task_output`: each line a shell task writes also goes to these handlers, with the task's
+    /// ids and `stream`. Default true.
+    public var taskOutput: Bool = true
+    /// `task_output_lines`: lines of one attempt logged at most; further lines stay in the task
+    /// log only and are counted in `deerflow_log_lines_dropped_total{handler="task_output"}`.
+    /// Default 10000.
+    public var taskOutputLines: Int = 10_000
 
     public init() {}
 
@@ -185,8 +194,10 @@ public struct LoggingConfigFile: Sendable, Hashable {
         let reader = YAMLReader(file: file, environment: environment)
         var config = LoggingConfigFile()
         if let root = reader.read(yaml), !root.isNull, let top = root.mapping(allowedKeys: ["logging"]),
-           let logging = top.mapping("logging", allowedKeys: ["level", "format", "handlers", "filters"])
+           let logging = top.mapping("logging", allowedKeys: ["level", "format", "handlers", "filters", "task_output", "task_output_lines"])
         {
+            if let enabled = logging.bool("task_output") { config.taskOutput = enabled }
+            if let lines = logging.optional("task_output_lines")?.int(in: Limits.taskOutputLines) { config.taskOutputLines = lines }
             if let node = logging.optional("level"), let level = level(of: node) { config.level = level }
             if let node = logging.optional("format"), let format = node.oneOf(LogFormat.self, what: "log format") { config.format = format }
             if let handlersNode = logging.optional("handlers"), let handlers = handlersNode.mapping() {

@@ -54,7 +54,12 @@ public final class DeerFlowRuntime: Sendable {
         let logger = observability.logger
         var workflows = swiftWorkflows
         if let directory = options.workflowsDirectory {
-            workflows += try WorkflowFileLoader.loadDirectory(directory).map(Workflow.init(definition:))
+            let checked = try WorkflowFileLoader.checkDirectory(directory)
+            // Cycles and params of workflow tasks among the files, located; a child name none of
+            // them defines may be a Swift workflow, which the engine's registry checks.
+            let errors = checked.errors + WorkflowFileLoader.checkSubWorkflows(checked.workflows, complete: false)
+            if !errors.isEmpty { throw FileErrors(errors: errors) }
+            workflows += checked.workflows.map { Workflow(definition: $0.definition) }
         }
         // Checked before the store opens: a bad rules file stops the start at once.
         let rules = try loadRules(options)
@@ -82,13 +87,19 @@ public final class DeerFlowRuntime: Sendable {
         for custom in options.metrics.customMetrics {
             do {
                 switch custom.kind {
-                case .counter: _ = try registry.counter(custom.name, help: custom.description, labels: custom.labels)
+                case .counter:
+                    let counter = try registry.counter(custom.name, help: custom.description, labels: custom.labels)
+                    // On /metrics at 0 from the start, so rate() and increase() see the first update.
+                    if custom.labels.isEmpty { try counter.inc(0) }
                 case .gauge: _ = try registry.gauge(custom.name, help: custom.description, labels: custom.labels)
                 case .histogram:
                     _ = try registry.histogram(custom.name, help: custom.description, labels: custom.labels, buckets: custom.buckets ?? MetricsRegistry.Histogram.defaultBuckets)
                 }
             } catch {
                 throw DeerFlowError(.badRequest, "\(custom.location): custom_metrics '\(custom.name)': \(error.message)")
+            }
+            if let descriptor = registry.descriptors.first(where: { [custom.name, custom.name + "_total"].contains($0.name) }) {
+                backend?.declareFamily(descriptor.name, kind: descriptor.kind, help: descriptor.help)
             }
         }
         observability.droppedLogLines.attach { handler, count in engineMetrics.recordDroppedLogLines(handler: handler, count: count) }
@@ -105,6 +116,14 @@ public final class DeerFlowRuntime: Sendable {
                 throw DeerFlowError(.badRequest, error.message)
             }
         }
+        engineConfiguration.taskWritableMetrics.formUnion(options.metrics.customMetrics.map { custom in
+            custom.kind == .counter && !custom.name.hasSuffix("_total") ? custom.name + "_total" : custom.name
+        })
+        if let lines = observability.taskOutputLines, engineConfiguration.taskOutputLogging == nil {
+            engineConfiguration.taskOutputLogging = TaskOutputLogging(maxLinesPerAttempt: lines) { count in
+                engineMetrics.recordDroppedLogLines(handler: "task_output", count: count)
+            }
+        }
         if let logging = observability.logging, engineConfiguration.redactTaskLog == nil {
             // Task logs stored for the API go through the same redaction as every log line.
             let redactor = logging.redactor
@@ -112,9 +131,13 @@ public final class DeerFlowRuntime: Sendable {
         }
         let engine = try DeerFlowEngine(store: store, workflows: workflows, configuration: engineConfiguration, metrics: registry, logger: logger)
         try checkNotifyChannels(engine.workflows.all.map(\.definition), notifications: options.alerting.notifications)
+        if options.runWorkers, let warning = subWorkflowSlotWarning(engine.workflows.all.map(\.definition), slots: options.worker.slots) {
+            logger.warning("\(warning)")
+        }
         engine.addObserver(engineMetrics)
         engine.addObserver(LoggingObserver(logger: logger, engine: engine))
         engine.registerBuiltinHealthChecks()
+        engine.health.register(options.healthChecks)
         engineMetrics.declare(queues: Array(Set(engine.workflows.all.flatMap { $0.definition.tasks.map(\.queue) } + options.worker.queues)))
         engineMetrics.declare(
             workflows: engine.workflows.all.map(\.definition.name),
@@ -134,6 +157,15 @@ public final class DeerFlowRuntime: Sendable {
         for entry in engine.workflows.all { runLimits[entry.definition.name] = .some(entry.definition.maxActiveRuns) }
         try await store.saveRunLimits(runLimits, now: Date())
         if let queues { try await store.saveQueueLimits(queues) }
+    }
+
+    /// A warning when a chain of waiting sub-workflows needs more worker slots than this
+    /// process's workers have: each waiting parent holds a slot, so with too few slots (and no
+    /// other worker process) the chain waits forever; nil when the slots suffice.
+    package static func subWorkflowSlotWarning(_ definitions: [WorkflowDefinition], slots: Int) -> String? {
+        let longest = SubWorkflowGraph.longestWaitingChain(definitions)
+        guard longest.depth > 0, longest.depth + 1 > slots else { return nil }
+        return "the sub-workflow chain \(longest.chain.joined(separator: " → ")) holds \(longest.depth) worker slot\(longest.depth == 1 ? "" : "s") while its last run needs another, but this worker has \(slots): unless other worker processes serve the queues, a run of \(longest.chain[0]) waits forever; give --slots \(longest.depth + 1) or more (more for concurrent runs)"
     }
 
     /// Every channel a workflow's `notify:` names exists in notifications.yaml.
@@ -239,6 +271,7 @@ public final class DeerFlowRuntime: Sendable {
             api.port = options.api.port
             api.tokens = options.api.tokens
             api.protectHealth = options.api.protectHealth
+            api.environment = options.api.environment
             api.alerts = ProcessAlerts(alerting: alerting, dispatcher: dispatcher)
             api.purger = purger
             var live: LiveUpdates?

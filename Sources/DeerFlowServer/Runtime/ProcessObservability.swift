@@ -29,11 +29,16 @@ public struct ProcessObservability: Sendable {
     let tracing: (any Service)?
     let droppedLogLines: DroppedLinesCounter
     let droppedSpans: DroppedLinesCounter
+    /// Lines of one attempt's output sent to the log handlers (`logging.yaml`'s
+    /// `task_output_lines`); nil: task output stays in the task log (`task_output: false`).
+    var taskOutputLines: Int?
 
     /// No process-wide logging or tracing (a library embedding the engine, tests): records go
     /// to `logger`, nothing is shipped or exported.
     public static func none(logger: Logger) -> ProcessObservability {
-        ProcessObservability(logger: logger, logging: nil, elasticsearch: nil, tracing: nil, droppedLogLines: DroppedLinesCounter(), droppedSpans: DroppedLinesCounter())
+        ProcessObservability(
+            logger: logger, logging: nil, elasticsearch: nil, tracing: nil, droppedLogLines: DroppedLinesCounter(), droppedSpans: DroppedLinesCounter(),
+            taskOutputLines: nil)
     }
 
     private static let installed = Mutex<ProcessObservability?>(nil)
@@ -97,7 +102,7 @@ public struct ProcessObservability: Sendable {
             }
             let made = ProcessObservability(
                 logger: logger, logging: backend, elasticsearch: elasticsearch, tracing: tracing, droppedLogLines: droppedLogLines,
-                droppedSpans: droppedSpans)
+                droppedSpans: droppedSpans, taskOutputLines: configuration.taskOutput ? configuration.taskOutputLines : nil)
             current = made
             return made
         }
@@ -109,7 +114,8 @@ public struct ProcessObservability: Sendable {
         let dropped = DroppedLinesCounter()
         let service = try startTracing(configuration, logger: logger, droppedSpans: dropped, environment: ProcessInfo.processInfo.environment)
         return ProcessObservability(
-            logger: logger, logging: nil, elasticsearch: nil, tracing: service, droppedLogLines: DroppedLinesCounter(), droppedSpans: dropped)
+            logger: logger, logging: nil, elasticsearch: nil, tracing: service, droppedLogLines: DroppedLinesCounter(), droppedSpans: dropped,
+            taskOutputLines: nil)
     }
 
     /// Spans the exporter dropped so far.

@@ -37,6 +37,8 @@ public struct RuntimeOptions: Sendable {
     /// `secrets:` of `deerflow.yaml`: where each secret tasks may read comes from. The values are
     /// read at start by a process that runs workers.
     public var secrets: [String: SecretSource] = [:]
+    /// `health_checks:` of `deerflow.yaml`, shown in `/health` with the built-in checks.
+    public var healthChecks: [HealthCheckDefinition] = []
     /// How long history is kept (`retention:`), and how often the scheduler leader purges it.
     public var retention = RetentionSettings()
 
@@ -83,6 +85,9 @@ public struct RuntimeOptions: Sendable {
         public var publicURL: String?
         /// Serve the web UI at `/` of the API listener (`api.ui`); default true.
         public var ui = true
+        /// Where the webhooks' secrets are read (`secret_env` of `triggers:`) when the server
+        /// starts; default this process's environment.
+        public var environment: [String: String] = ProcessInfo.processInfo.environment
         public init() {}
     }
 
@@ -114,6 +119,7 @@ public struct RuntimeOptions: Sendable {
                 if let logs = file.retainTaskLogs { retention.policy.taskLogs = logs }
                 if let queues = file.queueConcurrency { queueConcurrency = queues }
                 if let secrets = file.secrets { self.secrets = secrets }
+                if let checks = file.healthChecks { healthChecks = checks }
             }
             if let file = try directory.metrics(environment: environment) { metrics = file }
             if alerting.rulesFile == nil, let rulesFile = directory.file("alerts.yaml") { alerting.rulesFile = rulesFile }

@@ -129,6 +129,20 @@ extension WebUI {
         page["rerunnable"] = run.status.isFinished
         page["reason"] = Format.orFalse(run.reason.map { $0 == RunReason.timeout ? "timed out: the workflow's run timeout passed" : $0 })
         page["rerunOf"] = Format.orFalse(run.rerunOf?.rawValue)
+        page["parent"] = Format.orFalse(run.parent.map { parent -> [String: Any] in
+            [
+                "runID": parent.runID.rawValue, "taskID": parent.taskID, "attempt": String(parent.attempt),
+                "taskHref": "/runs/\(parent.runID.rawValue)?task=\(Self.encode(parent.taskID))#log",
+            ]
+        })
+        page["children"] = detail.children.map { child -> [String: Any] in
+            [
+                "id": child.id.rawValue, "workflow": child.workflow, "state": Format.state(child.status.rawValue),
+                "task": child.parent?.taskID ?? "", "attempt": String(child.parent?.attempt ?? 1),
+                "taskHref": "/runs/\(run.id.rawValue)?task=\(Self.encode(child.parent?.taskID ?? ""))#log",
+            ]
+        }
+        page["hasChildren"] = !detail.children.isEmpty
         page["retries"] = Format.orFalse(run.retries > 0 ? "retried \(run.retries) time\(run.retries == 1 ? "" : "s") in place" : nil)
         page["deadline"] = Format.orFalse(run.status.isFinished ? nil : run.deadline.map { Format.time($0) })
         page["scheduledFor"] = Format.orFalse(run.scheduledFor.map { Format.time($0) })

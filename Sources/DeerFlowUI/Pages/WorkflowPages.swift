@@ -217,6 +217,9 @@ extension WebUI {
         var page = Self.workflowSummary(definition, runs: runs, schedule: schedule)
         page["version"] = entry.versionID
         page["taskCount"] = String(definition.tasks.count)
+        page["hooks"] = definition.webhooks.map { _, webhook -> [String: Any] in
+            ["url": "/api/v1/hooks/\(Self.encode(webhook.name))", "secretEnv": webhook.secretEnvironmentVariable, "deliveryHeader": webhook.deliveryHeader]
+        }
         page["notice"] = Format.orFalse(Self.query(request)["notice"].flatMap { Self.workflowNotices[$0] })
         page["csrf"] = csrf
         page["encodedName"] = Self.encode(name)

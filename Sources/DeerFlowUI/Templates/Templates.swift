@@ -135,6 +135,7 @@ enum Templates {
         </dl>
         <dl class="kv">
         {{#rerunOf}}<dt>Rerun of</dt><dd class="mono"><a href="/runs/{{rerunOf}}">{{rerunOf}}</a></dd>{{/rerunOf}}
+        {{#parent}}<dt>Started by</dt><dd class="mono"><a href="/runs/{{runID}}">{{runID}}</a> · task <a href="{{taskHref}}">{{taskID}}</a> · attempt {{attempt}}</dd>{{/parent}}
         {{#retries}}<dt>Retries</dt><dd>{{retries}}</dd>{{/retries}}
         <dt>Duration</dt><dd>{{duration}}</dd>
         <dt>Tasks</dt><dd>{{progress}}</dd>
@@ -149,6 +150,10 @@ enum Templates {
         <div class="tablewrap"><table><thead><tr><th scope="col">Name</th><th scope="col">Value</th></tr></thead><tbody>
         {{#params}}<tr><td class="mono">{{name}}</td><td class="mono">{{#secret}}<span class="muted">[REDACTED] (secret)</span>{{/secret}}{{^secret}}{{value}}{{/secret}}</td></tr>{{/params}}
         </tbody></table></div>{{/hasParams}}
+        {{#hasChildren}}<h2>Child runs</h2>
+        <div id="run-children" data-live class="tablewrap"><table><thead><tr><th scope="col">Run</th><th scope="col">Workflow</th><th scope="col">Status</th><th scope="col">Started by</th></tr></thead><tbody>
+        {{#children}}<tr><td class="mono"><a href="/runs/{{id}}">{{id}}</a></td><td><a href="/workflows/{{workflow}}">{{workflow}}</a></td><td>{{#state}}{{>state}}{{/state}}</td><td class="mono"><a href="{{taskHref}}">{{task}}</a> · attempt {{attempt}}</td></tr>{{/children}}
+        </tbody></table></div>{{/hasChildren}}
         <h2>Graph</h2>
         <div id="run-dag" data-live class="panel dag">{{#dag}}{{>dag}}{{/dag}}</div>
         <h2>Timeline</h2>
@@ -259,6 +264,7 @@ enum Templates {
         <dt>Tasks</dt><dd>{{taskCount}}</dd>
         <dt>Schedule</dt><dd>{{#cron}}<code>{{cron}}</code> {{zone}} · {{#paused}}<strong class="paused">⏸ paused</strong>{{/paused}}{{^paused}}next {{#next}}{{>time}}{{/next}}{{/paused}}{{/cron}}{{^cron}}manual{{/cron}}</dd>
         <dt>Recent runs</dt><dd>{{#strip}}{{>strip}}{{/strip}} <a href="/runs?workflow={{name}}">all runs</a></dd>
+        {{#hooks}}<dt>Webhook</dt><dd><code>POST {{url}}</code> · signed with the secret in <code>{{secretEnv}}</code> · delivery id <code>{{deliveryHeader}}</code></dd>{{/hooks}}
         </dl>
         {{#cron}}{{#paused}}<form method="post" action="/workflows/{{encodedName}}/unpause" class="inline"><input type="hidden" name="csrf" value="{{csrf}}"><label class="nowrap"><input type="checkbox" name="catch_up" value="true"> fire the times missed while paused</label> <button type="submit">Unpause schedule</button></form>{{/paused}}
         {{^paused}}<form method="post" action="/workflows/{{encodedName}}/pause"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" class="secondary">Pause schedule</button></form>{{/paused}}{{/cron}}
