@@ -31,6 +31,9 @@ public final class DeerFlowEngine: Sendable {
         public var environmentPassthrough: [String] = []
         /// The user shell tasks run as; nil: this process's user.
         public var taskUser: TaskUser?
+        /// Instances one mapped task (`for_each`) may expand into; more fail the task
+        /// (`worker.max_map_instances`). Default ``Limits/defaultMapInstances``.
+        public var maxMapInstances: Int = Limits.defaultMapInstances
         /// The values of `deerflow.yaml`'s `secrets:`, by name: what `{{ secrets.NAME }}` renders
         /// to. Redacted from every task log, output and error of this process.
         public var secrets: [String: String] = [:]

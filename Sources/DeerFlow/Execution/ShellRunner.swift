@@ -25,6 +25,11 @@ enum ShellRunner {
             "DEERFLOW_EXECUTION_ID": "\(attempt.runID):\(attempt.taskID):\(attempt.number)",
             "DEERFLOW_LOGICAL_TIME": Timestamp.rfc3339Seconds(attempt.effectiveLogicalTime),
         ]
+        if let index = attempt.mapIndex {
+            // An instance of a mapped task: its position and item (text as it is, else JSON).
+            environment["DEERFLOW_MAP_INDEX"] = String(index)
+            environment["DEERFLOW_MAP_ITEM"] = attempt.mapItem?.plainText ?? ""
+        }
         for (name, value) in attempt.params {
             environment["DEERFLOW_PARAM_\(parameterVariable(name))"] = value.plainText
         }
