@@ -226,7 +226,8 @@ struct TaskExecutor: Sendable {
         let writable = engine.configuration.taskWritableMetrics
         let registry = engine.metrics
         let applyMetrics: (@Sendable (String) -> [String])? = writable.isEmpty ? nil : { @Sendable text in
-            registry.apply(taskMetrics: text, writable: writable, workflow: attempt.workflow, task: attempt.taskID)
+            // Redacted first: a label value must not publish a secret on /metrics.
+            registry.apply(taskMetrics: secrets.redact(text), writable: writable, workflow: attempt.workflow, task: attempt.taskID)
         }
         let grace = engine.configuration.killGracePeriod
         switch task.action {
