@@ -18,7 +18,7 @@ struct ProcessRestartTests {
             tasks += """
                   - id: \(id)
                     type: shell
-                    script: 'echo start-\(id) >> "\(marks)"; sleep 0.5; echo done-\(id) >> "\(marks)"'
+                    script: 'echo start-\(id) >> "\(marks)"; sleep \(id == "c" ? "3" : "0.5"); echo done-\(id) >> "\(marks)"'
 
                 """
             if index > 0 { tasks += "    depends_on: [\(["a", "b", "c", "d"][index - 1])]\n" }
@@ -37,7 +37,8 @@ struct ProcessRestartTests {
             Issue.record("no run id: \(created.text)")
             return
         }
-        // Kill while c runs: a and b have finished, c has started.
+        // Kill while c runs: a and b have finished, c has started (and sleeps 3 s, so a test
+        // process kept off the CPU for a moment on a busy machine still kills it mid-task).
         let deadline = ContinuousClock.now + .seconds(30)
         while !((try? String(contentsOfFile: marks, encoding: .utf8))?.contains("start-c") ?? false) {
             guard ContinuousClock.now < deadline else { throw ProcessFailure("c never started:\n\(first.log)") }
