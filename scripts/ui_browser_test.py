@@ -183,6 +183,18 @@ def wait(driver, condition, seconds=20, message="condition"):
         raise AssertionError(f"timed out waiting for {message} (at {driver.current_url}; browser console: {console or 'empty'})")
 
 
+def settled(read, seconds=10):
+    """What `read` returns, read again when a live update replaced the element while it was read."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return read()
+        except (StaleElementReferenceException, NoSuchElementException):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def click(driver, selector, seconds=10):
     """Clicks the element `selector` finds, finding it again when a live update replaced it
     between finding and clicking."""
@@ -232,8 +244,8 @@ def main():
             passed += 1
             # The graph and the timeline change without a reload.
             marker = driver.execute_script("window.__marker = 42; return window.__marker")
-            first_dag = driver.find_element(By.ID, "run-dag").get_attribute("innerHTML")
-            first_timeline = driver.find_element(By.ID, "run-timeline").get_attribute("innerHTML")
+            first_dag = settled(lambda: driver.find_element(By.ID, "run-dag").get_attribute("innerHTML"))
+            first_timeline = settled(lambda: driver.find_element(By.ID, "run-timeline").get_attribute("innerHTML"))
             wait(driver, lambda d: d.find_element(By.ID, "run-dag").get_attribute("innerHTML") != first_dag, message="the DAG to change")
             wait(driver, lambda d: d.find_element(By.ID, "run-timeline").get_attribute("innerHTML") != first_timeline, message="the timeline to change")
             check(driver.execute_script("return window.__marker") == marker, "the page was reloaded")
@@ -241,8 +253,8 @@ def main():
             # A log line appears while the task runs.
             driver.get(run_url + "?task=extract#log")
             wait(driver, lambda d: "extract-finished-line" in d.find_element(By.ID, "log").text, seconds=25, message="a new log line while the task runs")
-            check(XSS in driver.find_element(By.ID, "log").text, "the log's <script> line is not shown as text")
-            check(IMG in driver.find_element(By.ID, "log").text, "the log's img line is not shown as text")
+            check(XSS in settled(lambda: driver.find_element(By.ID, "log").text), "the log's <script> line is not shown as text")
+            check(IMG in settled(lambda: driver.find_element(By.ID, "log").text), "the log's img line is not shown as text")
             passed += 1
             # Wait for the end, then the escaping cases on every page.
             for _ in range(100):

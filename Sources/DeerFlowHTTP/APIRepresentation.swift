@@ -70,22 +70,37 @@ enum APIRepresentation {
             waitingReason: .init(run.waitingReason),
             parent: .init(parent(run.parent)),
             children: try detail.children.map(child),
-            tasks: try detail.tasks.map(task))
+            tasks: try detail.groupedTasks.map(task))
     }
 
     static func progress(_ progress: RunProgress) -> Components.Schemas.Progress {
         .init(total: progress.total, finished: progress.finished, failed: progress.failed)
     }
 
-    static func task(_ task: TaskRecord) throws -> Components.Schemas.Task {
-        Components.Schemas.Task(
+    static func task(_ grouped: GroupedTask) throws -> Components.Schemas.Task {
+        let task = grouped.task
+        var map: Components.Schemas.TaskMap?
+        if let summary = grouped.summary {
+            map = Components.Schemas.TaskMap(
+                count: summary.count, maxParallel: summary.maxParallel, succeeded: summary.succeeded, failed: summary.failed,
+                running: summary.running, queued: summary.queued, waiting: summary.waiting,
+                instances: try grouped.instances.map { instance in
+                    Components.Schemas.TaskMapInstance(
+                        index: instance.mapIndex ?? 0, id: instance.id,
+                        status: try value(instance.status.rawValue, of: "task status"),
+                        item: instance.item ?? .null, output: instance.output ?? .null,
+                        attempts: try instance.attempts.map(attempt))
+                })
+        }
+        return Components.Schemas.Task(
             id: task.id,
             _type: task.type,
             queue: task.queue,
             status: try value(task.status.rawValue, of: "task status"),
             output: task.output ?? .null,
             attempts: try task.attempts.map(attempt),
-            waitingReason: .init(task.waitingReason))
+            waitingReason: .init(task.waitingReason),
+            map: map)
     }
 
     static func attempt(_ attempt: AttemptRecord) throws -> Components.Schemas.Attempt {

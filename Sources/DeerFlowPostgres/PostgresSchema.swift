@@ -208,6 +208,17 @@ enum PostgresSchema {
             "ALTER TABLE runs ADD COLUMN parent_attempt integer",
             "CREATE UNIQUE INDEX runs_parent ON runs (parent_run_id, parent_task_id, parent_attempt) WHERE parent_run_id IS NOT NULL",
         ],
+        // 9: dynamic fan-out: a mapped task's instance counters; its instances' rows (numbered
+        // from MapProgress.base(of:)) with their position and item.
+        [
+            "ALTER TABLE tasks ADD COLUMN map_count integer",
+            "ALTER TABLE tasks ADD COLUMN map_parallel integer",
+            "ALTER TABLE tasks ADD COLUMN map_succeeded integer NOT NULL DEFAULT 0",
+            "ALTER TABLE tasks ADD COLUMN map_failed integer NOT NULL DEFAULT 0",
+            "ALTER TABLE tasks ADD COLUMN map_parent integer",
+            "ALTER TABLE tasks ADD COLUMN map_index integer",
+            "ALTER TABLE tasks ADD COLUMN item text",
+        ],
     ]
 }
 

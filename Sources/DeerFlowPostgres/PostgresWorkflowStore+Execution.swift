@@ -120,15 +120,15 @@ extension PostgresWorkflowStore {
         var flagged: Set<String> = []
         for row in rows {
             let (id, runID, taskIndex, number, status, startedAt, worker, stopRequested, taskID, type, queue, priority, retries, delay, maxDelay,
-                 jitter, retriesUsed, interruptions, dependents, workflow, runStatus, version, params, traceContext, logicalTime) =
+                 jitter, retriesUsed, interruptions, dependents, workflow, runStatus, version, params, traceContext, logicalTime, mapParent) =
                 try row.decode((Int64, String, Int, Int, String, Date?, String?, Bool, String, String, String, Int, Int, Int, Int,
-                                Double, Int, Int, [Int], String, String, String, String, String?, Date).self)
+                                Double, Int, Int, [Int], String, String, String, String, String?, Date, Int?).self)
             let attempt = CompletingAttempt(
                 attemptID: id, runID: RunID(rawValue: runID), workflow: workflow, runStatus: RunStatus(rawValue: runStatus) ?? .failed,
                 taskIndex: taskIndex, taskID: taskID, type: type, queue: queue, priority: priority, number: number,
                 status: AttemptStatus(rawValue: status) ?? .failed, startedAt: startedAt, worker: worker,
                 retry: RetryPolicy(retries: retries, delay: .milliseconds(delay), maxDelay: .milliseconds(maxDelay), jitter: jitter),
-                retriesUsed: retriesUsed, interruptions: interruptions, dependents: dependents)
+                retriesUsed: retriesUsed, interruptions: interruptions, dependents: dependents, mapParent: mapParent)
             loaded[id] = attempt
             runs[attempt.runID] = RunColumns(workflow: workflow, version: version, params: params, traceContext: traceContext, logicalTime: logicalTime)
             if stopRequested && attempt.status == .running { flagged.insert(runID) }
@@ -157,7 +157,10 @@ extension PostgresWorkflowStore {
             mode = .queue
         }
         // Upstream failures change the counters; with them, the counters are written afterwards.
-        let countersLater = !plan.finalFailures.isEmpty
+        // So do mapped tasks: instances inserted or ending may finish a mapped task, which
+        // releases or fails its dependents like any task.
+        let hasMaps = !plan.expansions.isEmpty || !plan.mapEnds.isEmpty
+        let countersLater = !plan.finalFailures.isEmpty || hasMaps
         let leaseUntil = now.adding(direct?.leaseDuration ?? .zero)
         let applied = try await session.rows(ApplyCompletions(
             plan: plan, mode: mode, queues: direct?.queues ?? [], worker: direct?.worker ?? "", now: now, leaseUntil: leaseUntil,
@@ -190,9 +193,11 @@ extension PostgresWorkflowStore {
         }
 
         if countersLater {
+            // Instances to queue and mapped tasks that finished (releasing their dependents).
+            let maps = hasMaps ? try await applyMaps(&plan, now: now, in: session) : CompletionPlan()
             try await markUpstreamFailed(&plan, in: session)
             let rows = try await session.rows(ApplyCompletions(
-                plan: CompletionPlan(), mode: .queue, queues: [], worker: "", now: now, leaseUntil: now, deltas: deltas(plan)))
+                plan: maps, mode: .queue, queues: [], worker: "", now: now, leaseUntil: now, deltas: deltas(plan)))
             counters = rows.filter { (try? $0.decode(String.self)) == "run" }
         }
 
@@ -315,16 +320,18 @@ extension PostgresWorkflowStore {
             var id: Int64, runID: String, taskIndex: Int, number: Int, queue: String, priority: Int, queuedAt: Date
             var taskID: String, type: String, timeout: Int?, workflow: String, version: String, params: String, traceContext: String?, runStarted: Bool
             var logicalTime: Date
+            var mapIndex: Int?, item: String?
         }
         var claimedRows: [Row] = []
         claimedRows.reserveCapacity(rows.count)
         for row in rows {
-            let (id, runID, taskIndex, number, queue, priority, queuedAt, taskID, type, timeout, workflow, version, params, traceContext, runStarted, logicalTime) =
-                try row.decode((Int64, String, Int, Int, String, Int, Date, String, String, Int?, String, String, String, String?, Bool, Date).self)
+            let (id, runID, taskIndex, number, queue, priority, queuedAt, taskID, type, timeout, workflow, version, params, traceContext, runStarted, logicalTime,
+                 mapIndex, item) =
+                try row.decode((Int64, String, Int, Int, String, Int, Date, String, String, Int?, String, String, String, String?, Bool, Date, Int?, String?).self)
             claimedRows.append(Row(
                 id: id, runID: runID, taskIndex: taskIndex, number: number, queue: queue, priority: priority, queuedAt: queuedAt,
                 taskID: taskID, type: type, timeout: timeout, workflow: workflow, version: version, params: params,
-                traceContext: traceContext, runStarted: runStarted, logicalTime: logicalTime))
+                traceContext: traceContext, runStarted: runStarted, logicalTime: logicalTime, mapIndex: mapIndex, item: item))
         }
         claimedRows.sort { ($1.priority, $0.queuedAt, $0.id) > ($0.priority, $1.queuedAt, $1.id) }
         var events: [EngineEvent] = []
@@ -338,12 +345,13 @@ extension PostgresWorkflowStore {
         for row in claimedRows {
             let params = paramsCache[row.runID] ?? StoredParams.decode(row.params)
             paramsCache[row.runID] = params
-            let attempt = ClaimedAttempt(
+            var attempt = ClaimedAttempt(
                 id: row.id, runID: RunID(rawValue: row.runID), workflow: row.workflow, workflowVersion: row.version,
                 taskIndex: row.taskIndex, taskID: row.taskID, type: row.type, queue: row.queue, number: row.number, params: params.params,
                 traceContext: row.traceContext, timeout: row.timeout.map { .milliseconds($0) },
                 queuedAt: row.queuedAt, startedAt: now, leaseUntil: statement.leaseUntil, unreadable: params.problem,
                 logicalTime: row.logicalTime)
+            attempt.setInstance(index: row.mapIndex, item: row.item)
             claimed.append(attempt)
             events.append(.attemptStarted(
                 AttemptInfo(attemptID: attempt.id, runID: attempt.runID, workflow: attempt.workflow, taskID: attempt.taskID, type: attempt.type, queue: attempt.queue, number: attempt.number, worker: claim.worker),

@@ -94,7 +94,10 @@ extension PostgresWorkflowStore {
         try await snapshot { session in
             guard let row = try await session.rows("SELECT \(unescaped: Self.runColumns) FROM runs WHERE id = \(id.rawValue)").first else { return nil }
             let run = try Self.runRecord(row)
-            let taskRows = try await session.rows("SELECT idx, task_id, type, queue, status, output FROM tasks WHERE run_id = \(id.rawValue) ORDER BY idx")
+            let taskRows = try await session.rows("""
+                SELECT idx, task_id, type, queue, status, output, map_count, map_parallel, map_succeeded, map_failed, map_parent, map_index, item
+                FROM tasks WHERE run_id = \(id.rawValue) ORDER BY idx
+                """)
             let attemptRows = try await session.rows("""
                 SELECT id, task_idx, number, status, queued_at, started_at, finished_at, worker, error
                 FROM attempts WHERE run_id = \(id.rawValue) ORDER BY task_idx, number
@@ -109,10 +112,16 @@ extension PostgresWorkflowStore {
             }
             var tasks: [TaskRecord] = []
             for row in taskRows {
-                let (index, taskID, type, queue, status, output) = try row.decode((Int, String, String, String, String, String?).self)
-                tasks.append(TaskRecord(
+                let (index, taskID, type, queue, status, output, mapCount, mapParallel, mapSucceeded, mapFailed, mapParent, mapIndex, item) =
+                    try row.decode((Int, String, String, String, String, String?, Int?, Int?, Int, Int, Int?, Int?, String?).self)
+                var task = TaskRecord(
                     index: index, id: taskID, type: type, queue: queue, status: TaskStatus(rawValue: status) ?? .pending,
-                    output: output.flatMap { try? JSONValue(parsing: $0) }, attempts: attempts[index] ?? []))
+                    output: output.flatMap { try? JSONValue(parsing: $0) }, attempts: attempts[index] ?? [])
+                task.map = mapCount.map { MapProgress(count: $0, maxParallel: mapParallel, succeeded: mapSucceeded, failed: mapFailed) }
+                task.mapParent = mapParent
+                task.mapIndex = mapIndex
+                task.item = item.flatMap { try? JSONValue(parsing: $0) }
+                tasks.append(task)
             }
             return RunDetail(run: run, tasks: tasks)
         }
@@ -203,7 +212,7 @@ extension PostgresWorkflowStore {
         guard !runs.isEmpty else { return [:] }
         let ids = runs.map(\.rawValue)
         let rows = try await session { session in
-            try await session.rows("SELECT run_id, idx, task_id, status, attempts FROM tasks WHERE run_id = ANY(\(ids)) ORDER BY run_id, idx")
+            try await session.rows("SELECT run_id, idx, task_id, status, attempts FROM tasks WHERE run_id = ANY(\(ids)) AND map_parent IS NULL ORDER BY run_id, idx")
         }
         var result: [RunID: [TaskState]] = [:]
         for row in rows {
@@ -268,7 +277,11 @@ extension PostgresWorkflowStore {
             UPDATE attempts SET status = 'cancelled', finished_at = \(now), error = \(message)
             WHERE run_id = \(runID) AND status = 'queued'
             """)
-        try await session.execute("UPDATE tasks SET status = 'cancelled' WHERE run_id = \(runID) AND status IN ('pending', 'queued')")
+        // A mapped task whose instances run is `running` without an attempt of its own.
+        try await session.execute("""
+            UPDATE tasks SET status = 'cancelled'
+            WHERE run_id = \(runID) AND (status IN ('pending', 'queued') OR (status = 'running' AND map_count IS NOT NULL))
+            """)
         let updated = try await session.rows("""
             UPDATE runs SET status = \(status.rawValue), finished_at = \(now), reason = \(reason), waiting_reason = NULL
             WHERE id = \(runID) AND status IN ('pending', 'running') RETURNING id
@@ -338,7 +351,7 @@ extension PostgresWorkflowStore {
             guard run.status.isFinished else { return .notFinished(run.status) }
             let taskRows = try await session.rows("""
                 SELECT idx, task_id, status, dependents, attempts, queue, priority FROM tasks WHERE run_id = \(id.rawValue)
-                ORDER BY idx FOR UPDATE
+                AND map_parent IS NULL ORDER BY idx FOR UPDATE
                 """)
             var tasks: [RunRetryPlan.Task] = []
             var placement: [Int: (queue: String, priority: Int)] = [:]
@@ -357,6 +370,20 @@ extension PostgresWorkflowStore {
             }
             let resets = plan.resets
             let ready = resets.filter(\.isReady)
+            // A mapped task that runs again expands again: its instances of the last try go.
+            let mapped = resets.map(\.index)
+            try await session.execute("""
+                WITH instances AS (
+                    DELETE FROM tasks WHERE run_id = \(id.rawValue) AND map_parent = ANY(\(mapped)::integer[]) RETURNING idx
+                ), attempts_gone AS (
+                    DELETE FROM attempts WHERE run_id = \(id.rawValue) AND task_idx IN (SELECT idx FROM instances) RETURNING id
+                )
+                DELETE FROM task_logs WHERE attempt_id IN (SELECT id FROM attempts_gone)
+                """)
+            try await session.execute("""
+                UPDATE tasks SET map_count = NULL, map_parallel = NULL, map_succeeded = 0, map_failed = 0
+                WHERE run_id = \(id.rawValue) AND idx = ANY(\(mapped)::integer[]) AND map_count IS NOT NULL
+                """)
             try await session.execute("""
                 WITH v AS (
                     SELECT * FROM unnest(\(resets.map(\.index))::integer[], \(resets.map(\.dependenciesRemaining))::integer[],

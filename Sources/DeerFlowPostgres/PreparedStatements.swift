@@ -149,7 +149,7 @@ struct LoadCompleting: StoreStatement {
         SELECT a.id, a.run_id, a.task_idx, a.number, a.status, a.started_at, a.worker, a.stop_requested,
                t.task_id, t.type, t.queue, t.priority, t.retries, t.retry_delay_ms, t.max_retry_delay_ms, t.jitter,
                t.retries_used, t.interruptions, t.dependents, r.workflow, r.status, r.version, r.params, r.trace_context,
-               coalesce(r.scheduled_for, r.created_at)
+               coalesce(r.scheduled_for, r.created_at), t.map_parent
         FROM attempts a
         JOIN tasks t ON t.run_id = a.run_id AND t.idx = a.task_idx
         JOIN runs r ON r.id = a.run_id
@@ -387,7 +387,7 @@ struct Claim: StoreStatement {
             RETURNING a.id, a.run_id, a.task_idx, a.number, a.queue, a.priority, a.queued_at
         ), started AS (
             UPDATE tasks t SET status = 'running' FROM claimed c WHERE t.run_id = c.run_id AND t.idx = c.task_idx
-            RETURNING t.run_id, t.idx, t.task_id, t.type, t.timeout_ms
+            RETURNING t.run_id, t.idx, t.task_id, t.type, t.timeout_ms, t.map_index, t.item
         ), pending_runs AS MATERIALIZED (
             SELECT r.id FROM runs r WHERE r.id IN (SELECT run_id FROM claimed) AND r.status = 'pending'
             ORDER BY r.id FOR UPDATE
@@ -397,7 +397,8 @@ struct Claim: StoreStatement {
             RETURNING r.id
         )
         SELECT c.id, c.run_id, c.task_idx, c.number, c.queue, c.priority, c.queued_at, s.task_id, s.type, s.timeout_ms,
-               r.workflow, r.version, r.params, r.trace_context, sr.id IS NOT NULL, coalesce(r.scheduled_for, r.created_at)
+               r.workflow, r.version, r.params, r.trace_context, sr.id IS NOT NULL, coalesce(r.scheduled_for, r.created_at),
+               s.map_index, s.item
         FROM claimed c
         JOIN started s ON s.run_id = c.run_id AND s.idx = c.task_idx
         JOIN runs r ON r.id = c.run_id

@@ -190,5 +190,16 @@ enum SQLiteSchema {
             "ALTER TABLE runs ADD COLUMN parent_attempt INTEGER",
             "CREATE UNIQUE INDEX runs_parent ON runs (parent_run_id, parent_task_id, parent_attempt) WHERE parent_run_id IS NOT NULL",
         ],
+        // 9: dynamic fan-out: a mapped task's instance counters; its instances' rows (numbered
+        // from MapProgress.base(of:)) with their position and item.
+        [
+            "ALTER TABLE tasks ADD COLUMN map_count INTEGER",
+            "ALTER TABLE tasks ADD COLUMN map_parallel INTEGER",
+            "ALTER TABLE tasks ADD COLUMN map_succeeded INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE tasks ADD COLUMN map_failed INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE tasks ADD COLUMN map_parent INTEGER",
+            "ALTER TABLE tasks ADD COLUMN map_index INTEGER",
+            "ALTER TABLE tasks ADD COLUMN item TEXT",
+        ],
     ]
 }

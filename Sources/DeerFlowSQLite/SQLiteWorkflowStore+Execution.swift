@@ -61,6 +61,9 @@ extension SQLiteWorkflowStore {
         var timeoutMilliseconds: Int?
         /// The number of its next attempt (1, or after the attempts of a retried run).
         var number: Int
+        /// For an instance of a mapped task: its position and item (JSON text).
+        var mapIndex: Int? = nil
+        var item: String? = nil
         var key: String { "\(runID.rawValue)#\(index)" }
     }
 
@@ -91,7 +94,7 @@ extension SQLiteWorkflowStore {
                 """
                 SELECT a.id, a.run_id, a.task_idx, a.number, a.status, a.started_at, a.worker,
                        t.task_id, t.type, t.queue, t.priority, t.retries, t.retry_delay_ms, t.max_retry_delay_ms, t.jitter,
-                       t.retries_used, t.interruptions, t.dependents, r.workflow, r.status AS run_status,
+                       t.retries_used, t.interruptions, t.dependents, t.map_parent, r.workflow, r.status AS run_status,
                        r.version, r.params, r.trace_context, coalesce(r.scheduled_for, r.created_at) AS logical_time
                 FROM attempts a
                 JOIN tasks t ON t.run_id = a.run_id AND t.idx = a.task_idx
@@ -124,7 +127,7 @@ extension SQLiteWorkflowStore {
                 retries: row.int("retries"), delay: .milliseconds(row.int("retry_delay_ms")),
                 maxDelay: .milliseconds(row.int("max_retry_delay_ms")), jitter: row.double("jitter")),
             retriesUsed: row.int("retries_used"), interruptions: row.int("interruptions"),
-            dependents: row.string("dependents").split(separator: ",").compactMap { Int($0) })
+            dependents: row.string("dependents").split(separator: ",").compactMap { Int($0) }, mapParent: row.optionalInt("map_parent"))
     }
 
     /// Writes a plan; returns the dependents it made ready (their task rows say `queued`; their
@@ -159,9 +162,10 @@ extension SQLiteWorkflowStore {
                 """, rows: chunk.count, columns: 7), binds)
         }
         try await insertAttempts(plan.newAttempts, into: db)
+        // Mapped tasks: instances inserted, the next ones queued, finished maps recorded.
+        var ready = try await applyMaps(&plan, in: db)
 
         // Dependents whose last dependency just succeeded become queued in the same statement.
-        var ready: [ReadyTask] = []
         for chunk in plan.dependencyReleases.chunked(into: 2000) {
             var binds: [SQLiteData] = []
             for release in chunk {
@@ -287,11 +291,12 @@ extension SQLiteWorkflowStore {
             guard let id = ids[task.key], let run = runs[task.runID] else { continue }
             let runParams = params[task.runID] ?? StoredParams.decode(run.params)
             params[task.runID] = runParams
-            let attempt = ClaimedAttempt(
+            var attempt = ClaimedAttempt(
                 id: id, runID: task.runID, workflow: run.workflow, workflowVersion: run.version, taskIndex: task.index,
                 taskID: task.taskID, type: task.type, queue: task.queue, number: task.number, params: runParams.params, traceContext: run.traceContext,
                 timeout: task.timeoutMilliseconds.map { .milliseconds($0) }, queuedAt: now, startedAt: now, leaseUntil: leaseUntil,
                 unreadable: runParams.problem, logicalTime: run.logicalTime)
+            attempt.setInstance(index: task.mapIndex, item: task.item)
             claimed.append(attempt)
             events.append(.attemptStarted(
                 AttemptInfo(attemptID: id, runID: task.runID, workflow: run.workflow, taskID: task.taskID, type: task.type, queue: task.queue, number: task.number, worker: claim.worker),
@@ -315,7 +320,7 @@ extension SQLiteWorkflowStore {
             candidates += try await db.rows(
                 """
                 SELECT a.id, a.run_id, a.task_idx, a.number, a.queue, a.priority, a.queued_at,
-                       t.task_id, t.type, t.timeout_ms, r.workflow, r.version, r.params, r.trace_context, r.status AS run_status,
+                       t.task_id, t.type, t.timeout_ms, t.map_index, t.item, r.workflow, r.version, r.params, r.trace_context, r.status AS run_status,
                        coalesce(r.scheduled_for, r.created_at) AS logical_time
                 FROM attempts a
                 JOIN tasks t ON t.run_id = a.run_id AND t.idx = a.task_idx
@@ -360,13 +365,14 @@ extension SQLiteWorkflowStore {
             let runID = row.string("run_id")
             let params = paramsCache[runID] ?? StoredParams.decode(row.string("params"))
             paramsCache[runID] = params
-            let attempt = ClaimedAttempt(
+            var attempt = ClaimedAttempt(
                 id: AttemptID(row.int("id")), runID: RunID(rawValue: runID), workflow: row.string("workflow"),
                 workflowVersion: row.string("version"), taskIndex: row.int("task_idx"), taskID: row.string("task_id"),
                 type: row.string("type"), queue: row.string("queue"), number: row.int("number"), params: params.params,
                 traceContext: row.optionalString("trace_context"), timeout: row.optionalInt("timeout_ms").map { .milliseconds($0) },
                 queuedAt: row.date("queued_at") ?? now, startedAt: now, leaseUntil: leaseUntil, unreadable: params.problem,
                 logicalTime: row.date("logical_time"))
+            attempt.setInstance(index: row.optionalInt("map_index"), item: row.optionalString("item"))
             claimed.append(attempt)
             events.append(.attemptStarted(
                 AttemptInfo(attemptID: attempt.id, runID: attempt.runID, workflow: attempt.workflow, taskID: attempt.taskID, type: attempt.type, queue: attempt.queue, number: attempt.number, worker: claim.worker),

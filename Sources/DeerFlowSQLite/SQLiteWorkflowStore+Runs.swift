@@ -124,7 +124,10 @@ extension SQLiteWorkflowStore {
             guard let row = try await db.rows("SELECT * FROM runs WHERE id = ?", [.text(id.rawValue)]).first else { return nil }
             let run = try Self.runRecord(row)
             let taskRows = try await db.rows(
-                "SELECT idx, task_id, type, queue, status, output FROM tasks WHERE run_id = ? ORDER BY idx", [.text(id.rawValue)])
+                """
+                SELECT idx, task_id, type, queue, status, output, map_count, map_parallel, map_succeeded, map_failed, map_parent, map_index, item
+                FROM tasks WHERE run_id = ? ORDER BY idx
+                """, [.text(id.rawValue)])
             let attemptRows = try await db.rows(
                 """
                 SELECT id, task_idx, number, status, queued_at, started_at, finished_at, worker, error
@@ -139,11 +142,18 @@ extension SQLiteWorkflowStore {
                     finishedAt: row.date("finished_at"), worker: row.optionalString("worker"), error: row.optionalString("error")))
             }
             let tasks = taskRows.map { row in
-                TaskRecord(
+                var task = TaskRecord(
                     index: row.int("idx"), id: row.string("task_id"), type: row.string("type"), queue: row.string("queue"),
                     status: TaskStatus(rawValue: row.string("status")) ?? .pending,
                     output: row.optionalString("output").flatMap { try? JSONValue(parsing: $0) },
                     attempts: attempts[row.int("idx")] ?? [])
+                task.map = row.optionalInt("map_count").map {
+                    MapProgress(count: $0, maxParallel: row.optionalInt("map_parallel"), succeeded: row.int("map_succeeded"), failed: row.int("map_failed"))
+                }
+                task.mapParent = row.optionalInt("map_parent")
+                task.mapIndex = row.optionalInt("map_index")
+                task.item = row.optionalString("item").flatMap { try? JSONValue(parsing: $0) }
+                return task
             }
             return RunDetail(run: run, tasks: tasks)
         }
@@ -255,7 +265,7 @@ extension SQLiteWorkflowStore {
         for chunk in runs.chunked(into: 900) {
             let rows = try await reader.exclusive { db in
                 try await db.rows(
-                    "SELECT run_id, idx, task_id, status, attempts FROM tasks WHERE run_id IN (\(placeholders(chunk.count))) ORDER BY run_id, idx",
+                    "SELECT run_id, idx, task_id, status, attempts FROM tasks WHERE run_id IN (\(placeholders(chunk.count))) AND map_parent IS NULL ORDER BY run_id, idx",
                     chunk.map { .text($0.rawValue) })
             }
             for row in rows {
@@ -303,7 +313,10 @@ extension SQLiteWorkflowStore {
             [Column.time(now), .text(message), runID])
         let running = try await db.rows(
             "UPDATE attempts SET stop_requested = 1 WHERE run_id = ? AND status = 'running' RETURNING id", [runID])
-        _ = try await db.rows("UPDATE tasks SET status = 'cancelled' WHERE run_id = ? AND status IN ('pending', 'queued')", [runID])
+        // A mapped task whose instances run is `running` without an attempt of its own.
+        _ = try await db.rows(
+            "UPDATE tasks SET status = 'cancelled' WHERE run_id = ? AND (status IN ('pending', 'queued') OR (status = 'running' AND map_count IS NOT NULL))",
+            [runID])
         if admitsWaiting, run.waitingReason == nil {
             // Its place under max_active_runs goes to the next waiting run.
             _ = try await Self.admitWaitingRuns(of: [run.workflow], now: now, in: db)
@@ -343,7 +356,7 @@ extension SQLiteWorkflowStore {
             guard run.status.isFinished else { return .notFinished(run.status) }
             let runID = SQLiteData.text(id.rawValue)
             let taskRows = try await db.rows(
-                "SELECT idx, task_id, status, dependents, attempts, queue, priority, type FROM tasks WHERE run_id = ? ORDER BY idx", [runID])
+                "SELECT idx, task_id, status, dependents, attempts, queue, priority, type FROM tasks WHERE run_id = ? AND map_parent IS NULL ORDER BY idx", [runID])
             var tasks: [RunRetryPlan.Task] = []
             var placement: [Int: (queue: String, priority: Int)] = [:]
             for row in taskRows {
@@ -358,6 +371,24 @@ extension SQLiteWorkflowStore {
             switch RetryResult.plan(run: id, tasks: tasks, selected: selected, attemptsActive: !active.isEmpty) {
             case .write(let planned): plan = planned
             case .answer(let answer): return answer
+            }
+            // A mapped task that runs again expands again: its instances of the last try go.
+            for chunk in plan.resets.map(\.index).chunked(into: 900) {
+                let parents = placeholders(chunk.count)
+                let binds = [runID] + chunk.map { SQLiteData.integer($0) }
+                _ = try await db.rows(
+                    """
+                    DELETE FROM task_logs WHERE attempt_id IN (
+                        SELECT a.id FROM attempts a JOIN tasks t ON t.run_id = a.run_id AND t.idx = a.task_idx
+                        WHERE t.run_id = ? AND t.map_parent IN (\(parents)))
+                    """, binds)
+                _ = try await db.rows(
+                    "DELETE FROM attempts WHERE (run_id, task_idx) IN (SELECT run_id, idx FROM tasks WHERE run_id = ? AND map_parent IN (\(parents)))",
+                    binds)
+                _ = try await db.rows("DELETE FROM tasks WHERE run_id = ? AND map_parent IN (\(parents))", binds)
+                _ = try await db.rows(
+                    "UPDATE tasks SET map_count = NULL, map_parallel = NULL, map_succeeded = 0, map_failed = 0 WHERE run_id = ? AND idx IN (\(parents))",
+                    binds)
             }
             for chunk in plan.resets.chunked(into: 2000) {
                 var binds: [SQLiteData] = []

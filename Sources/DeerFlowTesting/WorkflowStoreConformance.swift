@@ -52,7 +52,7 @@ public enum WorkflowStoreConformance {
         Check(name: "a paused schedule keeps its pause across saves, does not fire, and unpauses with or without its due time", run: pausedSchedule),
         Check(name: "a backfill creates each fire time's run once, skips runs already present, and is cancelled as a whole", run: backfillRuns),
         Check(name: "claimed attempts carry their run's logical time", run: logicalTime),
-    ] + recoveryChecks + limitChecks + subWorkflowChecks
+    ] + recoveryChecks + limitChecks + subWorkflowChecks + mapChecks
 
     // MARK: Fixtures
 

@@ -33,6 +33,15 @@ struct TemplateTests {
         #expect(try Template("plain").isTemplated == false)
     }
 
+    @Test("braces that are not DeerFlow expressions stay text: JSON bodies, Go templates, a lone }}")
+    func otherBraces() throws {
+        #expect(try render(#"{"blocks":[{"text":{"a":1}}]}"#) == #"{"blocks":[{"text":{"a":1}}]}"#)
+        #expect(try render("{{.State.Running}} {{ .ID }} {{- x }}") == "{{.State.Running}} {{ .ID }} {{- x }}")
+        #expect(try render(#"{"q":{"day":"{{ params.day }}"}}"#) == #"{"q":{"day":"2026-12-06"}}"#)
+        #expect(try Template("{{.ID}}").isTemplated == false)
+        #expect(try render("{{ .unclosed") == "{{ .unclosed")
+    }
+
     @Test("a text that is one expression keeps its JSON type; mixed text is a string")
     func values() throws {
         #expect(try Template("{{ tasks.extract.output.files }}").value(scope) == ["a.csv", "b.csv"])
@@ -48,6 +57,7 @@ struct TemplateTests {
         #expect(try Template("{{ params.config | json }}").value(scope) == ["a": [1, 2]])
         #expect(try render("{{ tasks.extract.output | tojson }}") == #"{"files":["a.csv","b.csv"],"odd key":true,"rows":42}"#)
         #expect(try render(#"{{ "{{" }}"#) == "{{")
+        #expect(try render("https://x/{{ 'evil.com/#a b?c=d&e' | urlencode }}") == "https://x/evil.com%2F%23a%20b%3Fc%3Dd%26e")
     }
 
     @Test("evaluation errors say what is missing and what is there")
@@ -67,7 +77,7 @@ struct TemplateTests {
         #expect(failure("{{ params.day | upper }}")?.contains("unknown filter 'upper'") == true)
         #expect(failure("{{ params[day] }}")?.contains("inside `[ ]`") == true)
         #expect(failure("{{ params.day extra }}")?.contains("unexpected `extra`") == true)
-        #expect(failure("x }}")?.contains("without an opening") == true)
+        #expect(failure("x }}") == nil, "a `}}` alone is text")
     }
 
     @Test("references list the paths read, for checks before a run")
@@ -112,6 +122,31 @@ struct TemplateCheckTests {
         #expect(found.contains { $0.hasPrefix("wf.yaml:9:") && $0.contains("task 'c' is not upstream of 'b'") })
         #expect(found.contains { $0.contains("unknown name 'nope'") })
         #expect(found.contains { $0.contains("is not closed") })
+    }
+
+    @Test("a parent's secret parameter may go only to a secret parameter of a child")
+    func secretParamsToChildren() {
+        let child = WorkflowDefinition(name: "child", params: [ParamDefinition("token", type: .string), ParamDefinition("key", type: .string, secret: true)], tasks: [TaskDefinition(id: "a", action: .noop)])
+        let parent = WorkflowDefinition(
+            name: "parent", params: [ParamDefinition("token", type: .string, secret: true)],
+            tasks: [TaskDefinition(id: "call", action: .workflow(SubWorkflowAction(workflow: "child", params: ["token": "{{ params.token }}", "key": "{{ params.token }}"])))])
+        let issues = SubWorkflowGraph.issues([parent, child]).map(\.message)
+        #expect(issues.count == 1, "\(issues)")
+        #expect(issues.first?.contains("'token' of workflow 'child' is not: declare it secret: true there") == true, "\(issues)")
+    }
+
+    @Test("workflows written before templates load as they did: JSON bodies and Go templates in argv")
+    func earlierWorkflowsLoad() {
+        #expect(messages("""
+            tasks:
+              - id: notify
+                type: http
+                url: https://hooks.example.com/x
+                body: '{"blocks":[{"text":{"type":"mrkdwn"}}]}'
+              - id: inspect
+                type: shell
+                command: [docker, inspect, -f, "{{.State.Running}}", web]
+            """).isEmpty)
     }
 
     @Test("a DeerFlow template in script text is refused with the way to do it instead; other braces pass")

@@ -41,6 +41,12 @@ public enum DataPassingScenario {
           - id: not-json
             type: shell
             script: echo not-json-text > "$DEERFLOW_OUTPUT"
+          - id: symlinked
+            type: shell
+            script: ln -s /etc/hostname "$DEERFLOW_OUTPUT"
+          - id: fifo
+            type: shell
+            script: mkfifo "$DEERFLOW_OUTPUT"
           - id: too-big
             type: shell
             script: head -c 2000000 /dev/zero | tr '\\0' 'x' | sed 's/^/"/; s/$/"/' > "$DEERFLOW_OUTPUT"
@@ -71,6 +77,9 @@ public enum DataPassingScenario {
         #expect(errors["missing-key"]?.contains("template in command[1]: tasks.extract.output has no key 'cols'") == true, "\(errors)")
         #expect(errors["not-json"]?.contains("is not JSON") == true, "\(errors)")
         #expect(errors["too-big"]?.contains("more than the limit of 1.0 MiB") == true, "\(errors)")
+        // DeerFlow reads only a regular file of the task's own: not a file a link points to, not a FIFO (which would block).
+        #expect(errors["symlinked"]?.contains("$DEERFLOW_OUTPUT is a symbolic link") == true, "\(errors)")
+        #expect(errors["fifo"]?.contains("$DEERFLOW_OUTPUT is not a regular file") == true, "\(errors)")
         #expect(run["status"]?.stringValue == "failed")
     }
 }

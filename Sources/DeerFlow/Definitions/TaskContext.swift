@@ -49,6 +49,20 @@ public struct TaskContext: Sendable {
     public var logger: Logger
     /// Custom metrics (the same registry `/metrics` exposes).
     public let metrics: MetricsRegistry
+    /// For an instance of a mapped task (``Workflow/map(id:type:dependsOn:over:maxParallel:queue:priority:retries:retryDelay:maxRetryDelay:timeout:description:_:)``):
+    /// its position and item; nil otherwise.
+    public let map: MapInstance?
+
+    /// The position and item of an instance of a mapped task.
+    public struct MapInstance: Sendable, Hashable {
+        /// Position in the list, from 0 (`{{ index }}`).
+        public let index: Int
+        /// The item (`{{ item }}`).
+        public let item: JSONValue
+
+        /// The item decoded as `T`.
+        public func item<T: Decodable>(as type: T.Type = T.self) throws -> T { try item.decode(as: T.self) }
+    }
 
     let started: ContinuousClock.Instant
     let outputs: @Sendable (String) async throws -> JSONValue?
@@ -56,8 +70,9 @@ public struct TaskContext: Sendable {
     package init(
         workflow: WorkflowInfo, run: RunInfo, task: TaskInfo, execution: ExecutionInfo,
         params: [String: JSONValue], logger: Logger, metrics: MetricsRegistry,
-        started: ContinuousClock.Instant, outputs: @escaping @Sendable (String) async throws -> JSONValue?
+        started: ContinuousClock.Instant, outputs: @escaping @Sendable (String) async throws -> JSONValue?, map: MapInstance? = nil
     ) {
+        self.map = map
         self.workflow = workflow
         self.run = run
         self.task = task

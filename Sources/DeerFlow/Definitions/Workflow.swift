@@ -24,6 +24,7 @@ public final class Workflow: Sendable {
     private struct State {
         var definition: WorkflowDefinition
         var bodies: [String: TaskBody]
+        var mapSources: [String: MapSource] = [:]
     }
 
     /// Creates an empty workflow.
@@ -189,6 +190,61 @@ public final class Workflow: Sendable {
             timeout: timeout, description: description))
     }
 
+    /// Adds a mapped task: `over` gives a list when the task becomes ready (it may read upstream
+    /// outputs), and `body` runs once per item as an instance with its own attempts, retries and
+    /// logs, `context.map` holding its index and item. Tasks depending on it get the list of the
+    /// instances' outputs, in index order (`context.output(of:)`). YAML's `for_each`.
+    ///
+    /// ```swift
+    /// etl.map(id: "process", dependsOn: ["list"], over: { context in
+    ///     try await context.output(of: "list", as: [String].self)
+    /// }, maxParallel: 10) { context in
+    ///     let file: String = try context.map?.item() ?? ""
+    ///     return ["file": file, "bytes": 42]
+    /// }
+    /// ```
+    ///
+    /// - Parameters:
+    ///   - over: the items, one instance each; at most `worker.max_map_instances` (default 10,000).
+    ///   - maxParallel: at most this many instances queued or running at once; nil (the default): all.
+    ///   - body: one instance's code; its output is the instance's output.
+    ///   The other parameters are those of ``task(id:type:dependsOn:queue:priority:retries:retryDelay:maxRetryDelay:timeout:description:_:)-(_,_,_,_,_,_,_,_,_,_,(TaskContext)->Output)``, applied to every instance.
+    @discardableResult
+    public func map<Item: Encodable & Sendable, Output: Encodable & Sendable>(
+        id: String,
+        type: String? = nil,
+        dependsOn: [String] = [],
+        over items: @escaping @Sendable (TaskContext) async throws -> [Item],
+        maxParallel: Int? = nil,
+        queue: String = "default",
+        priority: Int = 0,
+        retries: Int = 0,
+        retryDelay: Duration = .seconds(1),
+        maxRetryDelay: Duration = .seconds(300),
+        timeout: Duration? = nil,
+        description: String = "",
+        _ body: @escaping @Sendable (TaskContext) async throws -> Output
+    ) -> Workflow {
+        task(
+            id: id, type: type, dependsOn: dependsOn, queue: queue, priority: priority, retries: retries, retryDelay: retryDelay,
+            maxRetryDelay: maxRetryDelay, timeout: timeout, description: description, body)
+        state.withLock { state in
+            if let index = state.definition.tasks.lastIndex(where: { $0.id == id }) {
+                state.definition.tasks[index].map = MapDefinition(forEach: nil, maxParallel: maxParallel)
+            }
+            state.mapSources[id] = { context in
+                let list = try await items(context)
+                return .array(try list.map { try JSONValue(encoding: $0) })
+            }
+        }
+        return self
+    }
+
+    /// The `over` closure of a mapped Swift task, if it has one.
+    package func mapSource(of taskID: String) -> MapSource? {
+        state.withLock { $0.mapSources[taskID] }
+    }
+
     /// The Swift body of a task, if it has one.
     package func body(of taskID: String) -> TaskBody? {
         state.withLock { $0.bodies[taskID] }
@@ -201,6 +257,9 @@ public final class Workflow: Sendable {
         }
     }
 }
+
+/// The items of a mapped Swift task, as a JSON array.
+package typealias MapSource = @Sendable (TaskContext) async throws -> JSONValue
 
 /// The code of a Swift task, returning its output as JSON.
 package typealias TaskBody = @Sendable (TaskContext) async throws -> JSONValue

@@ -31,6 +31,9 @@ public final class DeerFlowEngine: Sendable {
         public var environmentPassthrough: [String] = []
         /// The user shell tasks run as; nil: this process's user.
         public var taskUser: TaskUser?
+        /// Instances one mapped task (`for_each`) may expand into; more fail the task
+        /// (`worker.max_map_instances`). Default ``Limits/defaultMapInstances``.
+        public var maxMapInstances: Int = Limits.defaultMapInstances
         /// The values of `deerflow.yaml`'s `secrets:`, by name: what `{{ secrets.NAME }}` renders
         /// to. Redacted from every task log, output and error of this process.
         public var secrets: [String: String] = [:]
@@ -327,7 +330,12 @@ public final class DeerFlowEngine: Sendable {
                 logger.warning("could not list the child runs to cancel with their parent", metadata: ["run_id": "\(parent)", "error": "\(error)"])
                 continue
             }
+            // Children of `wait: false` tasks were fired and forgotten: they go on (the parent's
+            // own workflow says which task started each; unknown: cancelled with the parent).
+            let parentWorkflow = try? await store.run(parent)?.run.workflow
+            let definition = parentWorkflow.flatMap { workflows[$0]?.definition }
             for child in children where !child.status.isFinished {
+                if let taskID = child.parent?.taskID, case .workflow(let call)? = definition?.task(taskID)?.action, !call.wait { continue }
                 do {
                     try await cancel(child.id)
                 } catch let error as DeerFlowError where error.code == .conflict {

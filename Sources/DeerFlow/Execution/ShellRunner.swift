@@ -25,6 +25,11 @@ enum ShellRunner {
             "DEERFLOW_EXECUTION_ID": "\(attempt.runID):\(attempt.taskID):\(attempt.number)",
             "DEERFLOW_LOGICAL_TIME": Timestamp.rfc3339Seconds(attempt.effectiveLogicalTime),
         ]
+        if let index = attempt.mapIndex {
+            // An instance of a mapped task: its position and item (text as it is, else JSON).
+            environment["DEERFLOW_MAP_INDEX"] = String(index)
+            environment["DEERFLOW_MAP_ITEM"] = attempt.mapItem?.plainText ?? ""
+        }
         for (name, value) in attempt.params {
             environment["DEERFLOW_PARAM_\(parameterVariable(name))"] = value.plainText
         }
@@ -70,7 +75,8 @@ enum ShellRunner {
         defer { output.remove() }
         var extra = extra
         extra["DEERFLOW_OUTPUT"] = output.path
-        if applyMetrics != nil { extra["DEERFLOW_METRICS"] = output.metricsPath }
+        // Always set, so `>> "$DEERFLOW_METRICS"` works in any task; applied only with metrics to update.
+        extra["DEERFLOW_METRICS"] = output.metricsPath
         var environment = TaskEnvironment.inherited(from: ProcessInfo.processInfo.environment, passthrough: passthrough + action.environmentPassthrough)
         if let user {
             environment["HOME"] = user.home
@@ -111,8 +117,14 @@ enum ShellRunner {
         // A background child may keep the output open: take what comes within a second, then stop.
         await child.outputClosed(timeout: .seconds(1))
         forwarder?.finish()
-        if let applyMetrics, let updates = output.metricUpdates() {
-            for problem in applyMetrics(updates) { log.append("[deerflow] $DEERFLOW_METRICS \(problem); the line was not applied\n") }
+        let updates = output.metricUpdates()
+        if let problem = updates.problem { log.append("[deerflow] \(problem)\n") }
+        if let text = updates.text {
+            if let applyMetrics {
+                for problem in applyMetrics(text) { log.append("[deerflow] $DEERFLOW_METRICS \(problem); the line was not applied\n") }
+            } else {
+                log.append("[deerflow] $DEERFLOW_METRICS was written, but metrics.yaml declares no custom_metrics; nothing was applied\n")
+            }
         }
         if stopped.load(ordering: .relaxed) { throw CancellationError() }
         if !WaitStatus.exited(status) {
@@ -122,7 +134,7 @@ enum ShellRunner {
         guard code == 0 else {
             throw ShellTaskError(message: "exited with code \(code)" + (log.lastLine.map { ": \($0)" } ?? ""))
         }
-        return try output.read(limit: outputLimit) ?? ["exit_code": .int(Int(code))]
+        return try output.read(limit: outputLimit, redact: log.redact) ?? ["exit_code": .int(Int(code))]
     }
 }
 
@@ -130,9 +142,13 @@ enum ShellRunner {
 /// (mode 0700, owned by the task's user), removed after the attempt.
 struct TaskOutputFile {
     let directory: String
-    var path: String { directory + "/output.json" }
+    /// The user the task runs as, who owns the directory and must own what is read from it.
+    let owner: uid_t
+    static let outputName = "output.json"
+    static let metricsName = "metrics.txt"
+    var path: String { directory + "/" + Self.outputName }
     /// `$DEERFLOW_METRICS`.
-    var metricsPath: String { directory + "/metrics.txt" }
+    var metricsPath: String { directory + "/" + Self.metricsName }
     /// Bytes of `$DEERFLOW_METRICS` read at most.
     static let metricsLimit = 1 << 20
 
@@ -145,6 +161,7 @@ struct TaskOutputFile {
             throw ShellTaskError(message: "cannot create a directory for the task's output in \(FileManager.default.temporaryDirectory.path): \(String(cString: strerror(errno)))")
         }
         directory = made
+        owner = user?.uid ?? geteuid()
         if let user, chown(directory, user.uid, user.gid) != 0 {
             let reason = String(cString: strerror(errno))
             remove()
@@ -153,35 +170,84 @@ struct TaskOutputFile {
     }
 
     /// The JSON the task wrote; nil when it wrote nothing.
-    /// - Throws: when the file is larger than `limit` bytes or is not JSON, saying what to do.
-    func read(limit: Int) throws -> JSONValue? {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
-        defer { try? handle.close() }
-        let data = (try? handle.read(upToCount: limit + 1)) ?? Data()
+    /// - Parameter redact: applied to the file's text before an excerpt of it goes into an error.
+    /// - Throws: when the file is larger than `limit` bytes, is not JSON, or is not a regular
+    ///   file of the task's own (a symbolic link, a FIFO), saying what to do.
+    func read(limit: Int, redact: (String) -> String) throws -> JSONValue? {
+        guard let data = try Self.readRegularFile(path, owner: owner, limit: limit + 1, name: "$DEERFLOW_OUTPUT") else { return nil }
         if data.count > limit {
-            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? data.count
-            throw ShellTaskError(message: "the output in $DEERFLOW_OUTPUT is \(Self.bytes(size)), more than the limit of \(Self.bytes(limit)): put large data in storage and output its location")
+            throw ShellTaskError(message: "the output in $DEERFLOW_OUTPUT is more than the limit of \(Self.bytes(limit)): put large data in storage and output its location")
         }
         let text = String(decoding: data, as: UTF8.self)
         guard !text.allSatisfy(\.isWhitespace) else { return nil }
         do {
             return try JSONValue(parsing: text)
         } catch {
-            let excerpt = text.count > 80 ? "\(text.prefix(80))…" : text
-            throw ShellTaskError(message: "the output in $DEERFLOW_OUTPUT is not JSON (\(excerpt.trimmingCharacters(in: .whitespacesAndNewlines))): write one JSON value, e.g. echo '{\"rows\": 3}' > \"$DEERFLOW_OUTPUT\"")
+            // Redacted whole, then cut: a cut secret would no longer be found.
+            let redacted = redact(text).trimmingCharacters(in: .whitespacesAndNewlines)
+            let excerpt = redacted.count > 80 ? "\(redacted.prefix(80))…" : redacted
+            throw ShellTaskError(message: "the output in $DEERFLOW_OUTPUT is not JSON (\(excerpt)): write one JSON value, e.g. echo '{\"rows\": 3}' > \"$DEERFLOW_OUTPUT\"")
         }
     }
 
-    /// What the task wrote to `$DEERFLOW_METRICS` (its first MiB), nil when nothing.
-    func metricUpdates() -> String? {
-        guard let handle = FileHandle(forReadingAtPath: metricsPath) else { return nil }
-        defer { try? handle.close() }
-        guard let data = try? handle.read(upToCount: Self.metricsLimit), !data.isEmpty else { return nil }
-        return String(decoding: data, as: UTF8.self)
+    /// What the task wrote to `$DEERFLOW_METRICS`: its complete lines within the first MiB (a
+    /// line cut by the limit is left out rather than applied half), and a problem to log.
+    func metricUpdates() -> (text: String?, problem: String?) {
+        let data: Data?
+        do {
+            data = try Self.readRegularFile(metricsPath, owner: owner, limit: Self.metricsLimit + 1, name: "$DEERFLOW_METRICS")
+        } catch {
+            return (nil, "\(error)")
+        }
+        guard let data, !data.isEmpty else { return (nil, nil) }
+        guard data.count > Self.metricsLimit else { return (String(decoding: data, as: UTF8.self), nil) }
+        let complete = data.prefix(Self.metricsLimit)
+        let end = complete.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? complete.startIndex
+        return (String(decoding: complete[..<end], as: UTF8.self), "$DEERFLOW_METRICS is longer than \(Self.bytes(Self.metricsLimit)); the rest was not applied")
     }
 
+    /// At most `limit` bytes of the file at `path`, read only when it is a regular file owned by
+    /// `owner`: not through a symbolic link (a task running as another user must not make
+    /// DeerFlow read a file it may not), and never blocking on a FIFO. nil when there is no file.
+    static func readRegularFile(_ path: String, owner: uid_t, limit: Int, name: String) throws -> Data? {
+        let descriptor = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            if errno == ENOENT { return nil }
+            if errno == ELOOP { throw ShellTaskError(message: "\(name) is a symbolic link; write into the file itself") }
+            throw ShellTaskError(message: "cannot read \(name): \(String(cString: strerror(errno)))")
+        }
+        defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG else {
+            throw ShellTaskError(message: "\(name) is not a regular file; write into the file itself")
+        }
+        guard status.st_uid == owner else {
+            throw ShellTaskError(message: "\(name) belongs to another user; write into the file itself")
+        }
+        var data = Data()
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while data.count < limit {
+            let count = Glibc.read(descriptor, &buffer, min(buffer.count, limit - data.count))
+            if count < 0 && errno == EINTR { continue }
+            if count <= 0 { break }
+            data.append(contentsOf: buffer[0..<count])
+        }
+        return data
+    }
+
+    /// Removes the directory: the two files by name through the directory (not following a link
+    /// put in its place), then whatever else the task left, without following links.
     func remove() {
-        try? FileManager.default.removeItem(atPath: directory)
+        let directoryDescriptor = open(directory, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        if directoryDescriptor >= 0 {
+            _ = unlinkat(directoryDescriptor, Self.outputName, 0)
+            _ = unlinkat(directoryDescriptor, Self.metricsName, 0)
+            close(directoryDescriptor)
+        }
+        if rmdir(directory) != 0 {
+            // Something else is in it: FileManager removes symbolic links themselves, not their targets.
+            try? FileManager.default.removeItem(atPath: directory)
+        }
     }
 
     static func bytes(_ count: Int) -> String {

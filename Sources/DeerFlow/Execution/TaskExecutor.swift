@@ -75,7 +75,14 @@ struct TaskExecutor: Sendable {
         if let problem = attempt.unreadable {
             return AttemptCompletion(attemptID: attempt.id, outcome: .failure(message: problem), finishedAt: Date())
         }
-        if let entry = engine.workflows[attempt.workflow], let index = entry.taskIndex[attempt.taskID],
+        if let entry = engine.workflows[attempt.workflow], let index = entry.taskIndex[attempt.definitionID] {
+            let task = entry.definition.tasks[index]
+            if let map = task.map, attempt.mapIndex == nil {
+                // A mapped task's first attempt: work out its instances; the store inserts them.
+                return await expand(attempt, task: task, map: map, entry: entry)
+            }
+        }
+        if let entry = engine.workflows[attempt.workflow], let index = entry.taskIndex[attempt.definitionID],
            case .noop = entry.definition.tasks[index].action {
             // Nothing to run, log, time out or stop: done at once, without the machinery below.
             return AttemptCompletion(attemptID: attempt.id, outcome: .success(output: .null), finishedAt: Date())
@@ -204,7 +211,7 @@ struct TaskExecutor: Sendable {
         guard let entry = engine.workflows[attempt.workflow] else {
             return .failure(DeerFlowError(.notFound, "workflow '\(attempt.workflow)' is not registered in worker process \(getpid()); give this worker the same workflows as the server"))
         }
-        guard let index = entry.taskIndex[attempt.taskID] else {
+        guard let index = entry.taskIndex[attempt.definitionID] else {
             return .failure(DeerFlowError(.notFound, "task '\(attempt.taskID)' is not part of workflow '\(attempt.workflow)' (version \(entry.versionID)) in this worker"))
         }
         let task = entry.definition.tasks[index]
@@ -219,7 +226,8 @@ struct TaskExecutor: Sendable {
         let writable = engine.configuration.taskWritableMetrics
         let registry = engine.metrics
         let applyMetrics: (@Sendable (String) -> [String])? = writable.isEmpty ? nil : { @Sendable text in
-            registry.apply(taskMetrics: text, writable: writable, workflow: attempt.workflow, task: attempt.taskID)
+            // Redacted first: a label value must not publish a secret on /metrics.
+            registry.apply(taskMetrics: secrets.redact(text), writable: writable, workflow: attempt.workflow, task: attempt.taskID)
         }
         let grace = engine.configuration.killGracePeriod
         switch task.action {
@@ -273,7 +281,7 @@ struct TaskExecutor: Sendable {
         return logger
     }
 
-    private func makeContext(_ attempt: ClaimedAttempt, entry: WorkflowRegistry.Entry, log: TaskLog, secrets: SecretValues) -> TaskContext {
+    func makeContext(_ attempt: ClaimedAttempt, entry: WorkflowRegistry.Entry, log: TaskLog, secrets: SecretValues) -> TaskContext {
         let executionID = "\(attempt.runID):\(attempt.taskID):\(attempt.number)"
         let base = engine.logger
         let logger = Self.taskLogger(attempt, entry: entry, handler: TaskLogHandler(primary: base.handler, log: log, secrets: secrets), level: base.logLevel)
@@ -288,7 +296,8 @@ struct TaskExecutor: Sendable {
             logger: logger,
             metrics: engine.metrics,
             started: .now,
-            outputs: { task in try await store.taskOutput(run: runID, task: task) }
+            outputs: { task in try await store.taskOutput(run: runID, task: task) },
+            map: attempt.mapIndex.map { TaskContext.MapInstance(index: $0, item: attempt.mapItem ?? .null) }
         )
     }
 

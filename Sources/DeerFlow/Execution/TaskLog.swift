@@ -79,6 +79,11 @@ final class TaskLog: Sendable {
         }
     }
 
+    /// `text` with the attempt's secret values masked.
+    func redact(_ text: String) -> String {
+        secrets.redact(text)
+    }
+
     /// Puts back text taken by ``drain()`` that could not be stored, ahead of anything written since.
     func restore(_ text: String) {
         state.withLock { state in

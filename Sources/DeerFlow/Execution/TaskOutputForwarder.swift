@@ -41,17 +41,28 @@ final class TaskOutputForwarder: Sendable {
 
     func append(_ stream: ChildProcess.Stream, _ text: String) {
         let lines = state.withLock { state -> [String] in
-            var pending = (state.partial[stream] ?? "") + text
+            let newline = UInt8(ascii: "\n")
+            if state.logged >= settings.maxLinesPerAttempt {
+                // Over the budget: only count what ends, without building lines.
+                state.dropped += text.utf8.reduce(0) { $0 + ($1 == newline ? 1 : 0) }
+                return []
+            }
+            // Split on the bytes (a "\r\n" is one Character, and a search from the start of
+            // the remainder for each line would copy it each time).
+            let pending = (state.partial[stream] ?? "") + text
+            let bytes = pending.utf8
             var complete: [String] = []
-            while let newline = pending.firstIndex(of: "\n") {
-                complete.append(String(pending[..<newline]))
-                pending = String(pending[pending.index(after: newline)...])
+            var start = bytes.startIndex
+            while let end = bytes[start...].firstIndex(of: newline) {
+                complete.append(String(decoding: bytes[start..<end], as: UTF8.self))
+                start = bytes.index(after: end)
             }
-            if pending.utf8.count > Self.longestLine {
-                complete.append(pending)
-                pending = ""
+            var rest = String(decoding: bytes[start...], as: UTF8.self)
+            if rest.utf8.count > Self.longestLine {
+                complete.append(rest)
+                rest = ""
             }
-            state.partial[stream] = pending
+            state.partial[stream] = rest
             return admit(complete, in: &state)
         }
         emit(lines, stream: stream)

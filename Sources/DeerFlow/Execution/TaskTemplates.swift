@@ -12,7 +12,8 @@ enum TaskTemplates {
     }
 
     /// The values the templates of `attempt` read: its params, the run, the outputs of the
-    /// upstream tasks in `references` (read from the store), and the secrets they name.
+    /// upstream tasks in `references` (read from the store), the secrets they name, and for an
+    /// instance of a mapped task its `item` and `index`.
     static func scope(for attempt: ClaimedAttempt, references: [TemplateReference], engine: DeerFlowEngine) async throws -> TemplateScope {
         var roots: [String: JSONValue] = [
             "params": .object(attempt.params),
@@ -44,6 +45,11 @@ enum TaskTemplates {
         }
         roots["tasks"] = .object(tasks)
         roots["secrets"] = .object(secrets)
+        if let index = attempt.mapIndex {
+            // An instance of a mapped task: its position and item.
+            roots["index"] = .int(index)
+            roots["item"] = attempt.mapItem ?? .null
+        }
         return TemplateScope(roots)
     }
 

@@ -23,7 +23,12 @@ extension HealthRegistry {
 /// One configured check with its last result.
 final class CachedProbe: Sendable {
     let definition: HealthCheckDefinition
-    private let last = Mutex<(result: HealthCheckResult, at: ContinuousClock.Instant)?>(nil)
+    private struct State {
+        var last: (result: HealthCheckResult, at: ContinuousClock.Instant)?
+        /// The probe under way: callers meanwhile wait for it rather than start another.
+        var running: Task<HealthCheckResult, Never>?
+    }
+    private let state = Mutex(State())
 
     init(_ definition: HealthCheckDefinition) {
         self.definition = definition
@@ -31,13 +36,25 @@ final class CachedProbe: Sendable {
 
     func result() async -> HealthCheckResult {
         let now = ContinuousClock.now
-        if let last = last.withLock({ $0 }), now - last.at < definition.interval { return last.result }
-        var result = await probe()
-        result.details["probed_at"] = .string(Timestamp.rfc3339(Date()))
-        if definition.critical { result.details["critical"] = true }
-        let finished = result
-        last.withLock { $0 = (finished, ContinuousClock.now) }
-        return result
+        let task = state.withLock { state -> Task<HealthCheckResult, Never>? in
+            if let last = state.last, now - last.at < definition.interval { return nil }
+            if let running = state.running { return running }
+            let running = Task { [self] in
+                var result = await probe()
+                result.details["probed_at"] = .string(Timestamp.rfc3339(Date()))
+                if definition.critical { result.details["critical"] = true }
+                let finished = result
+                self.state.withLock { current in
+                    current.last = (finished, ContinuousClock.now)
+                    current.running = nil
+                }
+                return result
+            }
+            state.running = running
+            return running
+        }
+        guard let task else { return state.withLock { $0.last?.result } ?? HealthCheckResult(.unhealthy, ["error": "not probed yet"]) }
+        return await task.value
     }
 
     private func probe() async -> HealthCheckResult {

@@ -92,7 +92,9 @@ extension MetricsRegistry {
     /// (`line 3: ...`) and counts them.
     func apply(taskMetrics text: String, writable: Set<String>, workflow: String, task: String) -> [String] {
         var rejected: [String] = []
-        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        // Lines end with "\n" or "\r\n" (one Character, which a split on "\n" would not find).
+        let lines = text.split(omittingEmptySubsequences: false) { $0 == "\n" || $0 == "\r\n" }
+        for (index, line) in lines.enumerated() {
             do throws(TaskMetricUpdateError) {
                 guard let update = try TaskMetricUpdate.parse(line) else { continue }
                 try apply(update, writable: writable, workflow: workflow, task: task)

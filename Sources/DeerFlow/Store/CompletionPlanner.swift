@@ -22,8 +22,11 @@ public struct CompletingAttempt: Sendable {
     public var retriesUsed: Int
     public var interruptions: Int
     public var dependents: [Int]
+    /// For an instance of a mapped task: the mapped task's index; nil otherwise.
+    public var mapParent: Int?
 
-    public init(attemptID: AttemptID, runID: RunID, workflow: String, runStatus: RunStatus, taskIndex: Int, taskID: String, type: String, queue: String, priority: Int, number: Int, status: AttemptStatus, startedAt: Date?, worker: String?, retry: RetryPolicy, retriesUsed: Int, interruptions: Int, dependents: [Int]) {
+    public init(attemptID: AttemptID, runID: RunID, workflow: String, runStatus: RunStatus, taskIndex: Int, taskID: String, type: String, queue: String, priority: Int, number: Int, status: AttemptStatus, startedAt: Date?, worker: String?, retry: RetryPolicy, retriesUsed: Int, interruptions: Int, dependents: [Int], mapParent: Int? = nil) {
+        self.mapParent = mapParent
         self.attemptID = attemptID
         self.runID = runID
         self.workflow = workflow
@@ -107,7 +110,34 @@ public struct CompletionPlan: Sendable {
         public var count: Int
     }
 
+    /// A mapped task whose expansion attempt succeeded: the store inserts one instance row per
+    /// item (numbered from ``MapProgress/base(of:)``) and queues the first `maxParallel`.
+    public struct Expansion: Sendable {
+        public var runID: RunID
+        public var taskIndex: Int
+        public var items: [JSONValue]
+        public var progress: MapProgress
+    }
+
+    /// Instances of one mapped task that ended for good in this batch.
+    public struct MapKey: Sendable, Hashable, Comparable {
+        public var runID: RunID
+        public var parent: Int
+
+        public static func < (lhs: MapKey, rhs: MapKey) -> Bool { (lhs.runID, lhs.parent) < (rhs.runID, rhs.parent) }
+    }
+
+    public struct MapEnds: Sendable, Hashable {
+        public var succeeded = 0
+        public var failed = 0
+        public var total: Int { succeeded + failed }
+    }
+
     public var attemptUpdates: [AttemptUpdate] = []
+    public var expansions: [Expansion] = []
+    /// Per mapped task, its instances that ended for good: the store adds them to the counters
+    /// on the mapped task's row and applies ``MapProgress/step(justFinished:)``.
+    public var mapEnds: [MapKey: MapEnds] = [:]
     public var taskUpdates: [TaskUpdate] = []
     public var newAttempts: [NewAttempt] = []
     public var dependencyReleases: [DependencyRelease] = []
@@ -155,12 +185,21 @@ public struct CompletionPlan: Sendable {
             if resolution.countsAsRetry { retriesUsed += 1 }
             var output: JSONValue?
             if case .success(let value) = completion.outcome { output = value }
+            var taskStatus = resolution.taskStatus
+            if runIsActive, let items = completion.mapItems, case .success = completion.outcome, !items.isEmpty {
+                // The expansion of a mapped task: it stays running until its instances end.
+                taskStatus = .running
+                output = nil
+                plan.expansions.append(.init(runID: attempt.runID, taskIndex: attempt.taskIndex, items: items, progress: MapProgress(count: items.count, maxParallel: completion.mapMaxParallel)))
+            } else if completion.mapItems != nil, case .success = completion.outcome {
+                output = .array([]) // an empty list: done at once
+            }
             var attempts = attempt.number
             if let retryAt = resolution.retryAt {
                 attempts += 1
                 plan.newAttempts.append(.init(runID: attempt.runID, taskIndex: attempt.taskIndex, number: attempts, queue: attempt.queue, priority: attempt.priority, queuedAt: retryAt))
             }
-            plan.taskUpdates.append(.init(runID: attempt.runID, index: attempt.taskIndex, status: resolution.taskStatus, output: output, retriesUsed: retriesUsed, interruptions: interruptions, attempts: attempts))
+            plan.taskUpdates.append(.init(runID: attempt.runID, index: attempt.taskIndex, status: taskStatus, output: output, retriesUsed: retriesUsed, interruptions: interruptions, attempts: attempts))
             plan.events.append(.attemptFinished(attempt.info, status: resolution.attemptStatus, metricStatus: resolution.metricStatus, startedAt: attempt.startedAt, finishedAt: completion.finishedAt, error: message))
             if let retryAt = resolution.retryAt {
                 var next = attempt.info
@@ -169,20 +208,54 @@ public struct CompletionPlan: Sendable {
                 plan.events.append(.retryScheduled(next, at: retryAt))
             }
             guard runIsActive else { continue }
-            if resolution.taskStatus.isFinished {
-                plan.progress[attempt.runID, default: RunProgress(total: 0)].record(resolution.taskStatus)
-            }
-            if resolution.taskStatus == .success {
-                for dependent in attempt.dependents {
-                    releases[DependencyRelease(runID: attempt.runID, taskIndex: dependent, count: 0), default: 0] += 1
+            if let parent = attempt.mapParent {
+                // An instance counts on its mapped task, which finishes when the last one ends.
+                if taskStatus == .success {
+                    plan.mapEnds[MapKey(runID: attempt.runID, parent: parent), default: MapEnds()].succeeded += 1
+                } else if taskStatus.isFinished {
+                    plan.mapEnds[MapKey(runID: attempt.runID, parent: parent), default: MapEnds()].failed += 1
                 }
-            } else if resolution.taskStatus.failsRun {
-                plan.finalFailures[attempt.runID, default: []].append(attempt.taskIndex)
+                continue
             }
+            plan.finish(runID: attempt.runID, index: attempt.taskIndex, status: taskStatus, dependents: attempt.dependents, releases: &releases)
         }
         plan.dependencyReleases = releases.map { DependencyRelease(runID: $0.key.runID, taskIndex: $0.key.taskIndex, count: $0.value) }
             .sorted { ($0.runID, $0.taskIndex) < ($1.runID, $1.taskIndex) }
         return plan
+    }
+
+    /// Records a task that reached `status`: the run's counters, and its dependents released
+    /// (success) or failed with it.
+    private mutating func finish(runID: RunID, index: Int, status: TaskStatus, dependents: [Int], releases: inout [DependencyRelease: Int]) {
+        if status.isFinished {
+            progress[runID, default: RunProgress(total: 0)].record(status)
+        }
+        if status == .success {
+            for dependent in dependents {
+                releases[DependencyRelease(runID: runID, taskIndex: dependent, count: 0), default: 0] += 1
+            }
+        } else if status.failsRun {
+            finalFailures[runID, default: []].append(index)
+        }
+    }
+
+    /// Records a mapped task whose last instance just ended (a store read its instances'
+    /// outputs or failed indexes): its task update, counters and dependents, as for any task.
+    /// Call before the store writes the dependency releases, failures and run counters.
+    public mutating func finishMap(runID: RunID, index: Int, dependents: [Int], outputs: [JSONValue], failedIndexes: [Int], count: Int) -> (status: TaskStatus, output: JSONValue?, error: String?) {
+        let status: TaskStatus = failedIndexes.isEmpty ? .success : .failed
+        var releases: [DependencyRelease: Int] = [:]
+        finish(runID: runID, index: index, status: status, dependents: dependents, releases: &releases)
+        for (release, count) in releases.sorted(by: { ($0.key.runID, $0.key.taskIndex) < ($1.key.runID, $1.key.taskIndex) }) {
+            // One release per task: a store applies a batch of them as one update per task row.
+            if let existing = dependencyReleases.firstIndex(where: { $0.runID == release.runID && $0.taskIndex == release.taskIndex }) {
+                dependencyReleases[existing].count += count
+            } else {
+                dependencyReleases.append(DependencyRelease(runID: release.runID, taskIndex: release.taskIndex, count: count))
+            }
+        }
+        if status == .success { return (status, .array(outputs), nil) }
+        return (status, nil, MapProgress.failureMessage(failedIndexes: failedIndexes, count: count))
     }
 
     /// The pending tasks reachable from `failed` through dependents: they can never run.

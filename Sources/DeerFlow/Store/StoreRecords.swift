@@ -251,6 +251,13 @@ public struct TaskRecord: Sendable, Hashable {
     /// Why a queued task is not claimed although it is due: its queue is at its concurrency
     /// limit. Filled in by the API from ``LimitUsage``, not by the store.
     public var waitingReason: String?
+    /// For a mapped task once expanded: its instances' counters; nil otherwise.
+    public var map: MapProgress?
+    /// For an instance of a mapped task: the mapped task's index and the instance's position.
+    public var mapParent: Int?
+    public var mapIndex: Int?
+    /// For an instance of a mapped task: its item.
+    public var item: JSONValue?
 
     public init(index: Int, id: String, type: String, queue: String, status: TaskStatus, output: JSONValue?, attempts: [AttemptRecord], waitingReason: String? = nil) {
         self.index = index
@@ -361,6 +368,10 @@ public struct ClaimedAttempt: Sendable, Hashable {
     /// The time the run stands for (``RunRecord/logicalTime``); nil when the store did not say,
     /// and then the run's creation time (from its id) is used.
     public var logicalTime: Date?
+    /// For an instance of a mapped task: its position in the list (`{{ index }}`); nil otherwise.
+    public var mapIndex: Int?
+    /// For an instance of a mapped task: its item (`{{ item }}`).
+    public var mapItem: JSONValue?
 
     public init(id: AttemptID, runID: RunID, workflow: String, workflowVersion: String, taskIndex: Int, taskID: String, type: String, queue: String, number: Int, params: [String: JSONValue], traceContext: String?, timeout: Duration?, queuedAt: Date, startedAt: Date, leaseUntil: Date, unreadable: String? = nil, logicalTime: Date? = nil) {
         self.id = id
@@ -384,6 +395,20 @@ public struct ClaimedAttempt: Sendable, Hashable {
 }
 
 extension ClaimedAttempt {
+    /// The id of the task definition this attempt runs: the mapped task's for an instance
+    /// (`process` for `process[3]`), else ``taskID``.
+    public var definitionID: String {
+        guard mapIndex != nil, let bracket = taskID.lastIndex(of: "[") else { return taskID }
+        return String(taskID[..<bracket])
+    }
+
+    /// Sets the instance columns a store read (`map_index`, `item` as JSON text).
+    public mutating func setInstance(index: Int?, item: String?) {
+        guard let index else { return }
+        mapIndex = index
+        mapItem = item.flatMap { try? JSONValue(parsing: $0) } ?? .null
+    }
+
     /// ``logicalTime``, or the run's creation time from its id when the store did not say.
     public var effectiveLogicalTime: Date { logicalTime ?? runID.creationTime ?? startedAt }
 }
@@ -409,12 +434,25 @@ public struct AttemptCompletion: Sendable, Hashable {
     public var finishedAt: Date
     /// Uniform random number in [0, 1) for the retry jitter.
     public var jitter: Double
+    /// For the expansion attempt of a mapped task (`for_each`): the items, one instance each
+    /// (with a `.success` outcome); nil for any other attempt.
+    public var mapItems: [JSONValue]?
+    /// With ``mapItems``: at most this many instances queued or running at once; nil: all.
+    public var mapMaxParallel: Int?
 
     public init(attemptID: AttemptID, outcome: AttemptOutcome, finishedAt: Date, jitter: Double = Double.random(in: 0..<1)) {
         self.attemptID = attemptID
         self.outcome = outcome
         self.finishedAt = finishedAt
         self.jitter = jitter
+    }
+
+    /// The completion of a mapped task's expansion: one instance per item.
+    public static func expansion(attemptID: AttemptID, items: [JSONValue], maxParallel: Int?, finishedAt: Date) -> AttemptCompletion {
+        var completion = AttemptCompletion(attemptID: attemptID, outcome: .success(output: .null), finishedAt: finishedAt)
+        completion.mapItems = items
+        completion.mapMaxParallel = maxParallel
+        return completion
     }
 }
 

@@ -1090,6 +1090,10 @@ extension Components {
             ///
             /// - Remark: Generated from `#/components/schemas/Task/waiting_reason`.
             package var waitingReason: Components.Schemas.NullableString
+            /// Present on a mapped task (`for_each`) once it has expanded: its instances' counts and the instances themselves, in index order. The task's own attempt is its expansion; its output, once every instance succeeded, is the list of their outputs.
+            ///
+            /// - Remark: Generated from `#/components/schemas/Task/map`.
+            package var map: Components.Schemas.TaskMap?
             /// Creates a new `Task`.
             ///
             /// - Parameters:
@@ -1100,6 +1104,7 @@ extension Components {
             ///   - output: What the task returned (any JSON value) once it succeeded; null before.
             ///   - attempts:
             ///   - waitingReason: Why a queued task is not picked up although it is due, when its queue is at its concurrency limit (`queue 'reports' concurrency 2 reached`); null otherwise.
+            ///   - map: Present on a mapped task (`for_each`) once it has expanded: its instances' counts and the instances themselves, in index order. The task's own attempt is its expansion; its output, once every instance succeeded, is the list of their outputs.
             package init(
                 id: Swift.String,
                 _type: Swift.String,
@@ -1107,7 +1112,8 @@ extension Components {
                 status: Components.Schemas.TaskStatus,
                 output: Components.Schemas.AnyValue,
                 attempts: [Components.Schemas.Attempt],
-                waitingReason: Components.Schemas.NullableString
+                waitingReason: Components.Schemas.NullableString,
+                map: Components.Schemas.TaskMap? = nil
             ) {
                 self.id = id
                 self._type = _type
@@ -1116,6 +1122,7 @@ extension Components {
                 self.output = output
                 self.attempts = attempts
                 self.waitingReason = waitingReason
+                self.map = map
             }
             package enum CodingKeys: String, CodingKey {
                 case id
@@ -1125,6 +1132,7 @@ extension Components {
                 case output
                 case attempts
                 case waitingReason = "waiting_reason"
+                case map
             }
             package init(from decoder: any Swift.Decoder) throws {
                 let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -1156,6 +1164,10 @@ extension Components {
                     Components.Schemas.NullableString.self,
                     forKey: .waitingReason
                 )
+                self.map = try container.decodeIfPresent(
+                    Components.Schemas.TaskMap.self,
+                    forKey: .map
+                )
                 try decoder.ensureNoAdditionalProperties(knownKeys: [
                     "id",
                     "type",
@@ -1163,7 +1175,216 @@ extension Components {
                     "status",
                     "output",
                     "attempts",
-                    "waiting_reason"
+                    "waiting_reason",
+                    "map"
+                ])
+            }
+        }
+        /// The instances of a mapped task.
+        ///
+        /// - Remark: Generated from `#/components/schemas/TaskMap`.
+        package struct TaskMap: Codable, Hashable, Sendable {
+            /// Instances the task expanded into (the length of its for_each list).
+            ///
+            /// - Remark: Generated from `#/components/schemas/TaskMap/count`.
+            package var count: Swift.Int
+            /// At most this many instances queued or running at once.
+            ///
+            /// - Remark: Generated from `#/components/schemas/TaskMap/max_parallel`.
+            package var maxParallel: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/TaskMap/succeeded`.
+            package var succeeded: Swift.Int
+            /// Instances that failed for good (after their retries), timed out, or were cancelled.
+            ///
+            /// - Remark: Generated from `#/components/schemas/TaskMap/failed`.
+            package var failed: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/TaskMap/running`.
+            package var running: Swift.Int
+            /// Instances waiting for a worker (including retries in backoff).
+            ///
+            /// - Remark: Generated from `#/components/schemas/TaskMap/queued`.
+            package var queued: Swift.Int
+            /// Instances not released yet because of max_parallel.
+            ///
+            /// - Remark: Generated from `#/components/schemas/TaskMap/waiting`.
+            package var waiting: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/TaskMap/instances`.
+            package var instances: [Components.Schemas.TaskMapInstance]
+            /// Creates a new `TaskMap`.
+            ///
+            /// - Parameters:
+            ///   - count: Instances the task expanded into (the length of its for_each list).
+            ///   - maxParallel: At most this many instances queued or running at once.
+            ///   - succeeded:
+            ///   - failed: Instances that failed for good (after their retries), timed out, or were cancelled.
+            ///   - running:
+            ///   - queued: Instances waiting for a worker (including retries in backoff).
+            ///   - waiting: Instances not released yet because of max_parallel.
+            ///   - instances:
+            package init(
+                count: Swift.Int,
+                maxParallel: Swift.Int,
+                succeeded: Swift.Int,
+                failed: Swift.Int,
+                running: Swift.Int,
+                queued: Swift.Int,
+                waiting: Swift.Int,
+                instances: [Components.Schemas.TaskMapInstance]
+            ) {
+                self.count = count
+                self.maxParallel = maxParallel
+                self.succeeded = succeeded
+                self.failed = failed
+                self.running = running
+                self.queued = queued
+                self.waiting = waiting
+                self.instances = instances
+            }
+            package enum CodingKeys: String, CodingKey {
+                case count
+                case maxParallel = "max_parallel"
+                case succeeded
+                case failed
+                case running
+                case queued
+                case waiting
+                case instances
+            }
+            package init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.count = try container.decode(
+                    Swift.Int.self,
+                    forKey: .count
+                )
+                self.maxParallel = try container.decode(
+                    Swift.Int.self,
+                    forKey: .maxParallel
+                )
+                self.succeeded = try container.decode(
+                    Swift.Int.self,
+                    forKey: .succeeded
+                )
+                self.failed = try container.decode(
+                    Swift.Int.self,
+                    forKey: .failed
+                )
+                self.running = try container.decode(
+                    Swift.Int.self,
+                    forKey: .running
+                )
+                self.queued = try container.decode(
+                    Swift.Int.self,
+                    forKey: .queued
+                )
+                self.waiting = try container.decode(
+                    Swift.Int.self,
+                    forKey: .waiting
+                )
+                self.instances = try container.decode(
+                    [Components.Schemas.TaskMapInstance].self,
+                    forKey: .instances
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "count",
+                    "max_parallel",
+                    "succeeded",
+                    "failed",
+                    "running",
+                    "queued",
+                    "waiting",
+                    "instances"
+                ])
+            }
+        }
+        /// One instance of a mapped task. Its logs are the task logs of its `id` (`process[3]`).
+        ///
+        /// - Remark: Generated from `#/components/schemas/TaskMapInstance`.
+        package struct TaskMapInstance: Codable, Hashable, Sendable {
+            /// Position in the for_each list, from 0 (`{{ index }}`).
+            ///
+            /// - Remark: Generated from `#/components/schemas/TaskMapInstance/index`.
+            package var index: Swift.Int
+            /// `<task>[<index>]`, e.g. `process[3]`.
+            ///
+            /// - Remark: Generated from `#/components/schemas/TaskMapInstance/id`.
+            package var id: Swift.String
+            /// - Remark: Generated from `#/components/schemas/TaskMapInstance/status`.
+            package var status: Components.Schemas.TaskStatus
+            /// The item of the list (`{{ item }}`).
+            ///
+            /// - Remark: Generated from `#/components/schemas/TaskMapInstance/item`.
+            package var item: Components.Schemas.AnyValue
+            /// What the instance returned once it succeeded; null before.
+            ///
+            /// - Remark: Generated from `#/components/schemas/TaskMapInstance/output`.
+            package var output: Components.Schemas.AnyValue
+            /// - Remark: Generated from `#/components/schemas/TaskMapInstance/attempts`.
+            package var attempts: [Components.Schemas.Attempt]
+            /// Creates a new `TaskMapInstance`.
+            ///
+            /// - Parameters:
+            ///   - index: Position in the for_each list, from 0 (`{{ index }}`).
+            ///   - id: `<task>[<index>]`, e.g. `process[3]`.
+            ///   - status:
+            ///   - item: The item of the list (`{{ item }}`).
+            ///   - output: What the instance returned once it succeeded; null before.
+            ///   - attempts:
+            package init(
+                index: Swift.Int,
+                id: Swift.String,
+                status: Components.Schemas.TaskStatus,
+                item: Components.Schemas.AnyValue,
+                output: Components.Schemas.AnyValue,
+                attempts: [Components.Schemas.Attempt]
+            ) {
+                self.index = index
+                self.id = id
+                self.status = status
+                self.item = item
+                self.output = output
+                self.attempts = attempts
+            }
+            package enum CodingKeys: String, CodingKey {
+                case index
+                case id
+                case status
+                case item
+                case output
+                case attempts
+            }
+            package init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.index = try container.decode(
+                    Swift.Int.self,
+                    forKey: .index
+                )
+                self.id = try container.decode(
+                    Swift.String.self,
+                    forKey: .id
+                )
+                self.status = try container.decode(
+                    Components.Schemas.TaskStatus.self,
+                    forKey: .status
+                )
+                self.item = try container.decode(
+                    Components.Schemas.AnyValue.self,
+                    forKey: .item
+                )
+                self.output = try container.decode(
+                    Components.Schemas.AnyValue.self,
+                    forKey: .output
+                )
+                self.attempts = try container.decode(
+                    [Components.Schemas.Attempt].self,
+                    forKey: .attempts
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "index",
+                    "id",
+                    "status",
+                    "item",
+                    "output",
+                    "attempts"
                 ])
             }
         }

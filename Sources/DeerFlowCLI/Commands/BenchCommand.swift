@@ -24,6 +24,8 @@ struct BenchCommand: AsyncParsableCommand {
 
             W3: 20 runs of 1 → 100 → 1 tasks, all triggered at once; total seconds until all finished.
 
+            W3m: one run of 1 → a mapped task (for_each) over 1,000 items → 1; per-task time beside W3's.
+
             metrics: custom-metrics API costs, rendering 10,000 series, W1 with metrics off vs on.
 
             logging: lines/s through the JSON file handler with redaction; W1 with logging off vs info to a JSON file.
@@ -55,7 +57,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Chain length in W2.")
     var w2Length = 200
 
-    @Option(help: "Only run these workloads (comma-separated: w1, w2, w3, metrics, logging, tracing; the last three are SQLite only; with --server: w1, w2, w3, ui).")
+    @Option(help: "Only run these workloads (comma-separated: w1, w2, w3, w3m, metrics, logging, tracing; the last three are SQLite only; with --server: w1, w2, w3, ui).")
     var only: String?
 
     @Option(help: ArgumentHelp("Run on this PostgreSQL database (postgres://user:password@host:port/db) with worker processes.", valueName: "url"))
@@ -100,7 +102,7 @@ struct BenchCommand: AsyncParsableCommand {
             try await DistributedBenchmark.serveWorker(database: database, slots: slots, w2Length: w2Length)
             return
         }
-        let selected = Set((only ?? (server ? "w1,w2,w3,ui" : "w1,w2,w3,metrics,logging,tracing")).split(separator: ",").map { String($0).lowercased() })
+        let selected = Set((only ?? (server ? "w1,w2,w3,ui" : "w1,w2,w3,w3m,metrics,logging,tracing")).split(separator: ",").map { String($0).lowercased() })
         if server {
             var benchmark = ServerBenchmark(database: database, w1Runs: w1Runs, w2Length: w2Length)
             benchmark.history = history
@@ -149,9 +151,14 @@ struct EngineBenchmark {
             let hops = try await w2(length: w2Length)
             lines.append(String(format: "W2  chain of %d: per-hop p50 %.3f ms, p99 %.3f ms, max %.3f ms (targets ≤ 1 ms, ≤ 5 ms)", w2Length, hops.p50 * 1000, hops.p99 * 1000, hops.max * 1000))
         }
+        var w3PerTask: Double?
         if workloads.contains("w3") {
             let seconds = try await w3()
-            lines.append(String(format: "W3  20 × (1 → 100 → 1): %.3f s (target ≤ 1 s)", seconds))
+            w3PerTask = seconds / 2040
+            lines.append(String(format: "W3  20 × (1 → 100 → 1): %.3f s (target ≤ 1 s), %.3f ms per task", seconds, seconds / 2040 * 1000))
+        }
+        if workloads.contains("w3m") {
+            lines.append(Self.w3MappedLine(seconds: try await w3Mapped(), w3PerTask: w3PerTask))
         }
         lines.append(String(format: "peak RSS %.1f MiB", Double(MemoryUsage.peakResidentBytes()) / 1_048_576))
         return lines.joined(separator: "\n")
@@ -294,6 +301,38 @@ struct EngineBenchmark {
         return (percentile(0.5), percentile(0.99), hops.last ?? 0)
     }
 
+    /// W3m: seconds for one run of start → a mapped no-op task over 1,000 items → end (the
+    /// dynamic counterpart of W3: the instances are created when the mapped task is ready).
+    func w3Mapped() async throws -> Double {
+        try await withRuntime([Self.w3MappedWorkflow()]) { engine in
+            let finished = RunCounter(expected: 1)
+            engine.addObserver(finished)
+            let clock = ContinuousClock()
+            let start = clock.now
+            try await engine.trigger("w3m")
+            await finished.wait()
+            return (clock.now - start).seconds
+        }
+    }
+
+    /// W3m's workflow: start → a no-op task mapped over 1,000 items (a parameter) → end.
+    static func w3MappedWorkflow() -> Workflow {
+        Workflow(definition: WorkflowDefinition(
+            name: "w3m", params: [ParamDefinition("items", type: .json, default: .array((0..<1000).map { .int($0) }))], tasks: [
+                TaskDefinition(id: "start", action: .noop),
+                TaskDefinition(id: "process", type: "noop", action: .noop, dependsOn: ["start"], map: MapDefinition(forEach: "{{ params.items }}")),
+                TaskDefinition(id: "end", action: .noop, dependsOn: ["process"]),
+            ]))
+    }
+
+    /// W3m's report line: its time per task (1,002 tasks) beside W3's (2,040 tasks), when W3 ran.
+    static func w3MappedLine(seconds: Double, w3PerTask: Double?) -> String {
+        let perTask = seconds / 1002
+        var line = String(format: "W3m 1 → for_each over 1,000 items → 1: %.3f s, %.3f ms per task", seconds, perTask * 1000)
+        if let w3PerTask { line += String(format: " (%.2f× W3's per task; target ≤ 2×)", perTask / w3PerTask) }
+        return line
+    }
+
     /// W3: seconds for 20 runs of 1 → 100 → 1.
     func w3() async throws -> Double {
         let flow = Workflow(name: "w3")
@@ -408,7 +447,7 @@ struct DistributedBenchmark {
         let middle = (0..<100).map { "m\($0)" }
         for id in middle { w3.task(TaskDefinition(id: id, type: "noop", action: .noop, dependsOn: ["start"])) }
         w3.task(TaskDefinition(id: "end", action: .noop, dependsOn: middle))
-        return [w1, w2, w3]
+        return [w1, w2, w3, EngineBenchmark.w3MappedWorkflow()]
     }
 
     static func quietLogger() -> Logger {
@@ -462,9 +501,18 @@ struct DistributedBenchmark {
                     let hops = try await w2(engine, length: w2Length)
                     lines.append(String(format: "W2  chain of %d: per-hop p50 %.3f ms, p99 %.3f ms, max %.3f ms (target p50 ≤ 5 ms)", w2Length, hops.p50 * 1000, hops.p99 * 1000, hops.max * 1000))
                 }
+                var w3PerTask: Double?
                 if workloads.contains("w3") {
                     let seconds = try await w3(engine)
-                    lines.append(String(format: "W3  20 × (1 → 100 → 1): %.3f s", seconds))
+                    w3PerTask = seconds / 2040
+                    lines.append(String(format: "W3  20 × (1 → 100 → 1): %.3f s, %.3f ms per task", seconds, seconds / 2040 * 1000))
+                }
+                if workloads.contains("w3m") {
+                    let clock = ContinuousClock()
+                    let start = clock.now
+                    try await engine.trigger("w3m")
+                    try await waitUntilIdle(engine)
+                    lines.append(EngineBenchmark.w3MappedLine(seconds: (clock.now - start).seconds, w3PerTask: w3PerTask))
                 }
                 let childPeaks = children.map { MemoryUsage.peakResidentBytes(pid: $0.processIdentifier) }
                 lines.append(String(format: "peak RSS: this process %.1f MiB, worker processes %@ MiB",

@@ -185,6 +185,13 @@ struct StatusCommand: AsyncParsableCommand {
             rows.append([task.id, task._type, task.status.rawValue, String(task.attempts.count), duration, String(error.prefix(60))])
         }
         print(TextTable.render(rows))
+        for task in run.tasks {
+            guard let map = task.map else { continue }
+            let failed = map.instances.filter { !["success", "pending", "queued", "running"].contains($0.status.rawValue) }.map { String($0.index) }
+            let which = failed.isEmpty ? "" : " (index \(failed.prefix(20).joined(separator: ", "))\(failed.count > 20 ? ", …" : ""))"
+            print("\(task.id): \(map.count) instances, \(map.succeeded) succeeded, \(map.failed) failed\(which), \(map.running) running, "
+                + "\(map.queued) queued, \(map.waiting) waiting; logs: deerflow logs \(run.id) '\(task.id)[N]'")
+        }
         if !run.children.isEmpty {
             print("\nchild runs:")
             let children = [["RUN", "WORKFLOW", "STATUS", "STARTED BY"]] + run.children.map { child in

@@ -29,6 +29,13 @@ public enum Limits {
     public static let maxActiveRuns: ClosedRange<Int> = 1...10_000
     /// `concurrency` of a queue in `deerflow.yaml`: attempts of it running at once in the cluster.
     public static let queueConcurrency: ClosedRange<Int> = 1...100_000
+    /// `max_parallel` of a mapped task.
+    public static let maxParallel: ClosedRange<Int> = 1...100_000
+    /// `max_map_instances` in `deerflow.yaml`: instances one mapped task may expand into (the
+    /// default is ``defaultMapInstances``). Instance rows are numbered in blocks of this size.
+    public static let mapInstances: ClosedRange<Int> = 1...1_000_000
+    /// Instances a mapped task may expand into unless `max_map_instances` says otherwise.
+    public static let defaultMapInstances = 10_000
     /// A configured health check's `timeout`.
     public static let healthCheckTimeout: ClosedRange<Duration> = .milliseconds(10) ... .seconds(60)
     /// A configured health check's `interval`.

@@ -48,6 +48,9 @@ public enum SubWorkflowGraph {
                     continue
                 }
                 issues += paramIssues(call, child: child).map { Issue(workflow: definition.name, path: "\(path)\($0.path)", message: $0.message) }
+                issues += secretParamIssues(call, parent: definition, child: child).map {
+                    Issue(workflow: definition.name, path: "\(path)\($0.path)", message: $0.message)
+                }
             }
         }
         issues += cycles(definitions, byName: byName)
@@ -74,6 +77,22 @@ public enum SubWorkflowGraph {
         let missing = child.params.filter { $0.isRequired && call.params[$0.name] == nil }.map(\.name)
         if !missing.isEmpty {
             problems.append((call.params.isEmpty ? ".workflow" : ".params", "workflow '\(child.name)' requires parameter\(missing.count == 1 ? "" : "s") \(missing.map { "'\($0)'" }.joined(separator: ", ")); give \(missing.count == 1 ? "it" : "them") in params"))
+        }
+        return problems
+    }
+
+    /// A secret parameter of the parent passed to a child parameter that is not secret: the child
+    /// run would show it in the API and UI and its tasks' logs would not redact it.
+    static func secretParamIssues(_ call: SubWorkflowAction, parent: WorkflowDefinition, child: WorkflowDefinition) -> [(path: String, message: String)] {
+        let secret = Set(parent.params.filter(\.secret).map(\.name))
+        guard !secret.isEmpty else { return [] }
+        let childSecret = Set(child.params.filter(\.secret).map(\.name))
+        var problems: [(path: String, message: String)] = []
+        for key in call.params.keys.sorted() where !childSecret.contains(key) {
+            guard case .string(let text)? = call.params[key], text.contains("{{"), let template = try? Template(text) else { continue }
+            if let name = template.references.first(where: { $0.root == "params" && $0.path.count >= 2 && secret.contains($0.path[1]) })?.path[1] {
+                problems.append((".params.\(key)", "'\(name)' is a secret parameter, but '\(key)' of workflow '\(child.name)' is not: declare it secret: true there, or its value would be shown and logged"))
+            }
         }
         return problems
     }

@@ -224,6 +224,9 @@ public struct TaskDefinition: Sendable, Hashable, Codable {
     /// Maximum duration of one attempt; nil means no limit.
     public var timeout: Duration?
     public var description: String
+    /// Dynamic fan-out (`for_each:`): the task runs once per item of a list known only at run
+    /// time; nil for an ordinary task.
+    public var map: MapDefinition?
 
     public init(
         id: String,
@@ -234,8 +237,10 @@ public struct TaskDefinition: Sendable, Hashable, Codable {
         priority: Int = 0,
         retry: RetryPolicy = .none,
         timeout: Duration? = nil,
-        description: String = ""
+        description: String = "",
+        map: MapDefinition? = nil
     ) {
+        self.map = map
         self.id = id
         self.type = type ?? action.builtinType ?? id
         self.action = action
@@ -245,6 +250,30 @@ public struct TaskDefinition: Sendable, Hashable, Codable {
         self.retry = retry
         self.timeout = timeout
         self.description = description
+    }
+}
+
+/// How a mapped task fans out: one instance per item of a list computed when the task becomes
+/// ready, at most `maxParallel` of them queued or running at once.
+///
+/// ```yaml
+/// - id: process
+///   type: shell
+///   depends_on: [list]
+///   for_each: "{{ tasks.list.output.files }}"   # one instance per item; {{ item }}, {{ index }} inside
+///   max_parallel: 50                            # optional; default: all at once
+///   command: [./process.sh, "{{ item }}"]
+/// ```
+public struct MapDefinition: Sendable, Hashable, Codable {
+    /// The `for_each` template, a single `{{ expression }}` giving a JSON array; nil for a Swift
+    /// task mapped over the list its `over` closure returns (``Workflow/map(id:over:maxParallel:)``).
+    public var forEach: String?
+    /// At most this many instances queued or running at once; nil: all of them.
+    public var maxParallel: Int?
+
+    public init(forEach: String?, maxParallel: Int? = nil) {
+        self.forEach = forEach
+        self.maxParallel = maxParallel
     }
 }
 

@@ -130,6 +130,9 @@ extension WorkflowDefinition {
             if let problem = Self.timeoutProblem(task.timeout) {
                 issues.append(.init(path: "\(path).timeout", message: problem))
             }
+            if let map = task.map {
+                issues += mapIssues(map, of: task, at: index)
+            }
             switch task.action {
             case .shell(let shell):
                 if shell.command == nil && shell.script == nil {
@@ -196,6 +199,30 @@ extension WorkflowDefinition {
             issues.append(.init(path: "tasks[\(start)].depends_on", message: "dependency cycle: \(cycle.joined(separator: " → "))"))
         }
         issues += triggerIssues()
+        return issues
+    }
+
+    /// What is wrong with a mapped task's `for_each` and `max_parallel`: the expression must be a
+    /// single `{{ }}` reading only parameters and upstream tasks' outputs; `max_parallel` in
+    /// ``Limits/maxParallel``.
+    func mapIssues(_ map: MapDefinition, of task: TaskDefinition, at index: Int) -> [ValidationIssue] {
+        let path = "tasks[\(index)]"
+        var issues: [ValidationIssue] = []
+        if let maxParallel = map.maxParallel, let problem = Limits.problem(maxParallel, outside: Limits.maxParallel) {
+            issues.append(.init(path: "\(path).max_parallel", message: problem))
+        }
+        if index > MapProgress.maxMappedPosition {
+            issues.append(.init(path: "\(path).for_each", message: "a mapped task must be among the first \(MapProgress.maxMappedPosition + 1) tasks of a workflow; declare '\(task.id)' earlier"))
+        }
+        guard let forEach = map.forEach else {
+            if case .swift = task.action {} else {
+                issues.append(.init(path: "\(path).for_each", message: "a mapped task needs a for_each expression, e.g. \"{{ tasks.list.output.files }}\""))
+            }
+            return issues
+        }
+        if let problem = forEachProblem(forEach, of: task) {
+            issues.append(.init(path: "\(path).for_each", message: problem))
+        }
         return issues
     }
 

@@ -24,6 +24,7 @@ import Foundation
 ///   drain_timeout: 30s
 ///   env_passthrough: [AWS_*]   # variables shell tasks inherit besides PATH, HOME, LANG, ...
 ///   run_as: deerflow-tasks     # shell tasks run as this user (DeerFlow must run as root)
+///   max_map_instances: 10000   # instances a for_each task may expand into (default 10000)
 /// scheduler:
 ///   worker_timeout: 60s
 /// retention:
@@ -57,6 +58,8 @@ public struct ServerConfigFile: Sendable, Hashable {
     public var environmentPassthrough: [String]?
     /// `worker.run_as`: the user shell tasks run as.
     public var runAs: String?
+    /// `worker.max_map_instances`: instances one mapped task (`for_each`) may expand into.
+    public var maxMapInstances: Int?
     /// The `tracing:` section, with the keys of `tracing.yaml`; nil when there is none.
     public var tracing: TracingConfigFile?
     /// `retention.runs`: `.some(nil)` is `forever`; nil when the file does not say.
@@ -96,7 +99,7 @@ public struct ServerConfigFile: Sendable, Hashable {
             if let database = top.mapping("database", allowedKeys: ["url"]) {
                 config.databaseURL = database.string("url")
             }
-            if let worker = top.mapping("worker", allowedKeys: ["slots", "queues", "lease", "poll_interval", "drain_timeout", "env_passthrough", "run_as"]) {
+            if let worker = top.mapping("worker", allowedKeys: ["slots", "queues", "lease", "poll_interval", "drain_timeout", "env_passthrough", "run_as", "max_map_instances"]) {
                 if let node = worker.optional("env_passthrough"), let patterns = node.stringList(allowSingle: true) {
                     if let bad = patterns.first(where: { !TaskEnvironment.isValidPattern($0) }) {
                         node.fail("'\(bad)' is not a variable name or prefix (e.g. AWS_REGION, AWS_*)")
@@ -110,6 +113,7 @@ public struct ServerConfigFile: Sendable, Hashable {
                 config.lease = worker.optional("lease")?.duration(in: Limits.lease)
                 config.pollInterval = worker.optional("poll_interval")?.duration(in: Limits.pollInterval)
                 config.drainTimeout = worker.optional("drain_timeout")?.duration(in: Limits.drainTimeout)
+                config.maxMapInstances = worker.optional("max_map_instances")?.int(in: Limits.mapInstances)
             }
             if let scheduler = top.mapping("scheduler", allowedKeys: ["worker_timeout"]) {
                 config.workerTimeout = scheduler.optional("worker_timeout")?.duration(in: Limits.workerTimeout)

@@ -46,6 +46,8 @@ import Foundation
 ///     retry_delay: 5s        # default 1s
 ///     max_retry_delay: 5m    # default 5m (or retry_delay, if larger)
 ///     timeout: 30s           # optional; default no limit
+///     for_each: "{{ tasks.list.output.files }}"  # optional: one instance per item ({{ item }}, {{ index }})
+///     max_parallel: 10       # with for_each: at most this many instances at once; default all
 ///     description: ...
 ///   - id: call
 ///     type: http
@@ -205,6 +207,7 @@ public enum WorkflowFileLoader {
     static let taskTypes = ["shell", "http", "noop", "sleep", "workflow"]
     static let commonTaskKeys = [
         "id", "type", "description", "depends_on", "queue", "priority", "retries", "retry_delay", "max_retry_delay", "timeout",
+        "for_each", "max_parallel",
     ]
     static let taskTypeKeys: [String: [String]] = [
         "shell": ["command", "script", "env", "workdir", "env_passthrough"],
@@ -397,6 +400,12 @@ public enum WorkflowFileLoader {
         }
 
         let retryDelay = task.optional("retry_delay")?.duration(in: Limits.taskDuration) ?? .seconds(1)
+        var map: MapDefinition?
+        if let forEach = task.optional("for_each") {
+            map = MapDefinition(forEach: forEach.string() ?? "", maxParallel: task.optional("max_parallel")?.int(in: Limits.maxParallel))
+        } else if let maxParallel = task.optional("max_parallel") {
+            maxParallel.fail("max_parallel only applies to a task with for_each (a mapped task)")
+        }
         return TaskDefinition(
             id: id,
             type: type ?? typeNode?.scalarText() ?? "noop",
@@ -410,7 +419,8 @@ public enum WorkflowFileLoader {
                 maxDelay: task.optional("max_retry_delay")?.duration(in: Limits.taskDuration) ?? max(.seconds(300), retryDelay)
             ),
             timeout: task.optional("timeout")?.duration(in: Limits.taskDuration),
-            description: task.string("description") ?? ""
+            description: task.string("description") ?? "",
+            map: map
         )
     }
 

@@ -16,6 +16,7 @@ import Foundation
 /// {{ params.limit | default(100) }}         a value for a missing key or null
 /// {{ params.config | json }}                a string parsed as JSON
 /// {{ tasks.extract.output | tojson }}       compact JSON text
+/// {{ body.ref | urlencode }}                percent-encoded, for a URL path segment or query value
 /// ```
 ///
 /// A value never becomes code: templates render into http fields, environment variables and
@@ -143,6 +144,7 @@ enum Filter: Sendable, Hashable {
     case `default`(JSONValue)
     case json
     case tojson
+    case urlencode
 }
 
 struct Expression: Sendable, Hashable {
@@ -180,10 +182,16 @@ struct Expression: Sendable, Hashable {
                 do {
                     value = try JSONValue(parsing: text)
                 } catch {
-                    throw TemplateError("`| json`: the value is not JSON text: \(TemplateParser.excerpt(text))")
+                    // No excerpt: the value may be a secret, and a cut one would escape redaction.
+                    throw TemplateError("`| json`: the value is not JSON text (a string of \(text.count) characters)")
                 }
             case .tojson:
                 value = value.map { .string($0.compactJSON) }
+            case .urlencode:
+                // Everything but RFC 3986's unreserved characters: a value cannot end a path
+                // segment, start a query or fragment, or change the host.
+                let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+                value = value.map { .string($0.plainText.addingPercentEncoding(withAllowedCharacters: unreserved) ?? "") }
             }
         }
         if let missing { throw missing }
@@ -243,29 +251,49 @@ enum TemplateParser {
         text.count > 40 ? "\(text.prefix(40))…" : text
     }
 
+    /// Whether the text inside `{{ }}` is meant as a DeerFlow expression: it starts with a name
+    /// (`params.day`) or a literal. Anything else — Go templates of `docker --format '{{.ID}}'`,
+    /// `{{-`, JSON such as `{{"a": 1}}` — is left as text, so such values load as they always did.
+    static func isExpression(_ body: Substring) -> Bool {
+        guard let first = body.first(where: { $0 != " " && $0 != "\t" }) else { return true }
+        return first.isLetter || first.isNumber || first == "\"" || first == "'" || first == "_"
+    }
+
     static func segments(of text: String) throws(TemplateError) -> [Segment] {
         var segments: [Segment] = []
+        var literal = ""
         var rest = Substring(text)
         while let open = rest.range(of: "{{") {
-            if open.lowerBound > rest.startIndex { segments.append(.text(String(rest[..<open.lowerBound]))) }
+            literal += rest[..<open.lowerBound]
             let column = text.distance(from: text.startIndex, to: open.lowerBound) + 1
             guard let close = rest[open.upperBound...].range(of: "}}") else {
+                guard isExpression(rest[open.upperBound...]) else {
+                    literal += rest[open.lowerBound...]
+                    rest = rest[rest.endIndex...]
+                    break
+                }
                 throw TemplateError("column \(column): `{{` is not closed by `}}`")
             }
             let body = rest[open.upperBound..<close.lowerBound]
+            guard isExpression(body) else {
+                literal += rest[open.lowerBound..<close.upperBound]
+                rest = rest[close.upperBound...]
+                continue
+            }
             do throws(TemplateError) {
                 var parser = ExpressionParser(body)
-                segments.append(.expression(try parser.parseAll()))
+                let expression = try parser.parseAll()
+                if !literal.isEmpty { segments.append(.text(literal)) }
+                literal = ""
+                segments.append(.expression(expression))
             } catch {
                 throw TemplateError("column \(column), in `{{\(body)}}`: \(error.message)")
             }
             rest = rest[close.upperBound...]
         }
-        if let stray = rest.range(of: "}}") {
-            let column = text.distance(from: text.startIndex, to: stray.lowerBound) + 1
-            throw TemplateError("column \(column): `}}` without an opening `{{`")
-        }
-        if !rest.isEmpty { segments.append(.text(String(rest))) }
+        // A `}}` without `{{` is text (JSON ends objects that way).
+        literal += rest
+        if !literal.isEmpty { segments.append(.text(literal)) }
         return segments
     }
 }
@@ -334,8 +362,9 @@ struct ExpressionParser {
             return .default(fallback)
         case "json": return .json
         case "tojson": return .tojson
-        case "": throw TemplateError("expected a filter after `|`: default(...), json or tojson")
-        default: throw TemplateError("unknown filter '\(name)'; the filters are default(...), json and tojson")
+        case "urlencode": return .urlencode
+        case "": throw TemplateError("expected a filter after `|`: default(...), json, tojson or urlencode")
+        default: throw TemplateError("unknown filter '\(name)'; the filters are default(...), json, tojson and urlencode")
         }
     }
 

@@ -83,7 +83,8 @@ extension WorkflowDefinition {
         return issues
     }
 
-    private func referenceProblem(_ reference: TemplateReference, task: TaskDefinition, declared: Set<String>, upstream: Set<String>) -> String? {
+    /// What is wrong with one reference of a template of `task`, or nil.
+    func referenceProblem(_ reference: TemplateReference, task: TaskDefinition, declared: Set<String>, upstream: Set<String>) -> String? {
         let path = reference.path
         switch reference.root {
         case "params":
@@ -106,6 +107,9 @@ extension WorkflowDefinition {
             }
         case "secrets":
             guard path.count == 2 else { return "name a secret: secrets.<NAME>" }
+        case "item", "index":
+            // A mapped instance's item and position.
+            if task.map == nil { return "'\(reference.root)' exists only in a mapped task (one with for_each)" }
         default:
             return "unknown name '\(reference.root)'; templates can read \(Self.templateRoots.joined(separator: ", "))"
         }

@@ -115,6 +115,7 @@ public struct RuntimeOptions: Sendable {
                 if let timeout = file.workerTimeout { scheduler.workerTimeout = timeout }
                 if let patterns = file.environmentPassthrough { engine.environmentPassthrough = patterns }
                 if let user = file.runAs { taskUserName = user }
+                if let limit = file.maxMapInstances { engine.maxMapInstances = limit }
                 if let runs = file.retainRuns { retention.policy.runs = runs }
                 if let logs = file.retainTaskLogs { retention.policy.taskLogs = logs }
                 if let queues = file.queueConcurrency { queueConcurrency = queues }

@@ -157,12 +157,17 @@ extension WebUI {
         }
         page["params"] = params
         page["hasParams"] = !params.isEmpty
+        // A mapped task is one node, one timeline row and one row group; its instances are listed apart.
+        let grouped = detail.groupedTasks
+        let declared = grouped.map(\.task)
         page["dag"] = Self.dagContext(
-            names: detail.tasks.map(\.id), statuses: detail.tasks.map(\.status.rawValue), dependencies: dependencies,
-            href: { "/runs/\(run.id.rawValue)?task=\(Self.encode($0))#log" }, label: "Graph of the run's tasks coloured by state")
-        page["timeline"] = Self.timelineContext(Timeline.make(detail, dependencies: dependencies, now: now))
+            names: declared.map(\.id), statuses: declared.map(\.status.rawValue), dependencies: dependencies,
+            href: { "/runs/\(run.id.rawValue)?task=\(Self.encode($0))#log" }, label: "Graph of the run's tasks coloured by state",
+            captions: Self.mapCaptions(grouped))
+        page["timeline"] = Self.timelineContext(Timeline.make(RunDetail(run: run, tasks: declared), dependencies: dependencies, now: now))
+        page["maps"] = Self.mapContexts(grouped, runID: run.id.rawValue)
         var attempts: [[String: Any]] = []
-        for task in detail.tasks {
+        for task in declared {
             if task.attempts.isEmpty {
                 attempts.append([
                     "runID": run.id.rawValue, "task": task.id, "first": true, "number": "—", "state": Format.state(task.status.rawValue),
@@ -325,9 +330,43 @@ extension WebUI {
 
     // MARK: SVG view models
 
+    /// A mapped task's node text: `process ×1000 998✓ 2✗` (glyphs beside counts; the instance list says it in words).
+    static func mapCaptions(_ grouped: [GroupedTask]) -> [String: String] {
+        var captions: [String: String] = [:]
+        for group in grouped {
+            guard let summary = group.summary else { continue }
+            captions[group.task.id] = "\(group.task.id) ×\(summary.count) \(summary.succeeded)✓ \(summary.failed)✗"
+        }
+        return captions
+    }
+
+    /// The instance lists of a run's mapped tasks: index, state, attempts, last error, log link.
+    static func mapContexts(_ grouped: [GroupedTask], runID: String) -> [[String: Any]] {
+        grouped.compactMap { group -> [String: Any]? in
+            guard let summary = group.summary else { return nil }
+            var words = "\(summary.count) instances: \(summary.succeeded) succeeded, \(summary.failed) failed, \(summary.running) running, "
+                + "\(summary.queued) queued, \(summary.waiting) waiting (at most \(summary.maxParallel) at once)"
+            let failed = group.instances.filter { $0.status.isFinished && $0.status != .success }.compactMap(\.mapIndex)
+            if !failed.isEmpty { words += "; failed: index " + failed.prefix(20).map(String.init).joined(separator: ", ") + (failed.count > 20 ? "…" : "") }
+            return [
+                "task": group.task.id, "anchor": encode(group.task.id), "summary": words, "count": summary.count,
+                "open": summary.count <= 50 || !failed.isEmpty,
+                "instances": group.instances.map { instance -> [String: Any] in
+                    [
+                        "index": instance.mapIndex ?? 0, "id": instance.id, "runID": runID, "href": encode(instance.id),
+                        "state": Format.state(instance.status.rawValue), "attempts": instance.attempts.count,
+                        "error": instance.attempts.last?.error ?? "", "hasLog": instance.attempts.contains { $0.startedAt != nil },
+                    ]
+                },
+            ]
+        }
+    }
+
     /// The DAG drawing's context. Past 1,500 tasks only the first 1,500 are drawn (and said so).
+    /// `captions`: a node's text instead of its name (a mapped task's counts).
     static func dagContext(
-        names: [String], statuses: [String], dependencies: [String: [String]], href: (String) -> String, label: String
+        names: [String], statuses: [String], dependencies: [String: [String]], href: (String) -> String, label: String,
+        captions: [String: String] = [:]
     ) -> [String: Any] {
         let limit = 1500
         let shown = Array(names.prefix(limit))
@@ -341,9 +380,11 @@ extension WebUI {
         let nodes = layout.nodes.map { node -> [String: Any] in
             let name = shown[node.index]
             let status = node.index < statuses.count ? statuses[node.index] : "pending"
-            let short = name.count > 21 ? String(name.prefix(20)) + "…" : name
+            let text = captions[name] ?? name
+            let room = captions[name] == nil ? 21 : 24
+            let short = text.count > room ? String(text.prefix(room - 1)) + "…" : text
             return [
-                "href": href(name), "status": status, "title": "\(name) — \(status.replacingOccurrences(of: "_", with: " "))",
+                "href": href(name), "status": status, "title": "\(text) — \(status.replacingOccurrences(of: "_", with: " "))",
                 "x": f(node.x), "y": f(node.y), "w": f(DAGLayout.nodeWidth), "h": f(DAGLayout.nodeHeight),
                 "gx": f(node.x + 8), "tx": f(node.x + 24), "ty": f(node.y + DAGLayout.nodeHeight / 2 + 4),
                 "glyph": Format.glyphs[status] ?? "•", "name": short,

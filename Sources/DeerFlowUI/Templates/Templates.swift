@@ -170,6 +170,21 @@ enum Templates {
         </tbody>
         </table>
         </div>
+        {{#maps}}
+        <section id="instances-{{anchor}}" data-live class="instances">
+        <h3>Instances of <span class="mono">{{task}}</span></h3>
+        <p class="sub">{{summary}}</p>
+        <details{{#open}} open{{/open}}><summary>{{count}} instances, in index order</summary>
+        <div class="tablewrap"><table>
+        <thead><tr><th scope="col" class="num">Index</th><th scope="col">Instance</th><th scope="col">Status</th><th scope="col" class="num">Attempts</th><th scope="col">Error</th><th scope="col">Log</th></tr></thead>
+        <tbody>
+        {{#instances}}<tr><td class="num">{{index}}</td><td class="mono">{{id}}</td><td>{{#state}}{{>state}}{{/state}}</td><td class="num">{{attempts}}</td><td class="err">{{error}}</td><td>{{#hasLog}}<a href="/runs/{{runID}}?task={{href}}#log">log</a>{{/hasLog}}</td></tr>
+        {{/instances}}
+        </tbody>
+        </table></div>
+        </details>
+        </section>
+        {{/maps}}
         {{#log}}
         <h2 id="log-heading">Log of <span class="mono">{{task}}</span></h2>
         <div class="toolbar">
