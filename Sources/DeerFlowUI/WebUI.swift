@@ -234,6 +234,8 @@ public struct WebUI: BrowserRoutes {
         var context: [String: Any] = [
             "title": title, "content": content, "nav": nav, "version": DeerFlowVersion.current,
             "logout": sessions.required && sessions.isValid(request), "csrf": csrf.token,
+            // A viewer's session: the forms that operate are hidden (and refused if sent anyway).
+            "readOnly": sessions.required && request.headers[.authorization] == nil && (sessions.role(request) ?? .admin) < .operator,
         ]
         context["live"] = Format.orFalse(live)
         var response = Response(status: status, headers: Self.headers(type: "text/html; charset=utf-8"), body: .init(byteBuffer: ByteBuffer(string: Templates.render("layout", context))))
