@@ -17,7 +17,7 @@ public struct APIConfiguration: Sendable {
     public var port: Int = 8080
     /// Bearer tokens every route requires (but the health routes, unless `protectHealth`); empty:
     /// no authentication.
-    public var tokens: [String] = []
+    public var tokens: [APIToken] = []
     /// Whether `/health` endpoints also require a token; default false.
     public var protectHealth: Bool = false
     /// Largest accepted request body; default 1 MiB.
@@ -46,8 +46,8 @@ public protocol BrowserRoutes: Sendable {
     var sessionRoutes: Set<String> { get }
     /// Route templates served without credentials (the login form, the stylesheet and script).
     var openRoutes: Set<String> { get }
-    /// Whether the request carries a valid session.
-    func hasSession(_ request: Request) -> Bool
+    /// The role of the request's valid session; nil without one.
+    func sessionRole(_ request: Request) -> APIRole?
     /// The answer to a request of a session route that has neither session nor token: the login
     /// form with status 401.
     func unauthenticated(_ request: Request) -> Response
@@ -114,7 +114,8 @@ public enum APIServer {
             tokens: configuration.tokens,
             openRoutes: (configuration.protectHealth ? [] : healthPaths).union(browser?.openRoutes ?? []),
             signedRoutes: signedPaths,
-            browser: browser))
+            browser: browser,
+            decisions: metrics?.accessDecisions))
         let webhooks = Webhooks(workflows: engine.workflows.all.map(\.definition), environment: configuration.environment)
         for problem in webhooks.problems { engine.logger.error("\(problem)") }
         let transport = RoutesTransport(

@@ -35,6 +35,7 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         switch code {
         case .badRequest: return .badRequest
         case .unauthorized: return .unauthorized
+        case .forbidden: return .forbidden
         case .notFound: return .notFound
         case .conflict: return .conflict
         case .payloadTooLarge: return .contentTooLarge
@@ -83,6 +84,27 @@ struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 }
 
+/// Which role each route needs (``AccessControlMiddleware``).
+enum AccessRules {
+    /// Routes a POST to which needs `operator`: triggering, cancelling, retrying and rerunning
+/// runs, pausing and unpausing schedules, backfills — in the API and the UI's forms.
+static let operatorRoutes: Set<String> = [
+    "/api/v1/workflows/{name}/runs", "/api/v1/workflows/{name}/pause", "/api/v1/workflows/{name}/unpause",
+    "/api/v1/workflows/{name}/backfills", "/api/v1/backfills/{id}/cancel", "/api/v1/runs/{id}/cancel",
+    "/api/v1/runs/{id}/retry", "/api/v1/runs/{id}/rerun",
+    "/workflows/{name}/runs", "/workflows/{name}/pause", "/workflows/{name}/unpause", "/workflows/{name}/backfills",
+    "/backfills/{id}/cancel", "/runs/{id}/cancel", "/runs/{id}/retry", "/runs/{id}/rerun",
+]
+/// Routes a POST to which any role may send (ending one's own UI session).
+static let viewerPostRoutes: Set<String> = ["/logout"]
+
+/// The role a request needs: reads `viewer`, operating `operator`, the rest `admin`.
+static func requiredRole(method: HTTPRequest.Method, route: String) -> APIRole {
+    if method == .get || method == .head || viewerPostRoutes.contains(route) { return .viewer }
+    return operatorRoutes.contains(route) ? .operator : .admin
+}
+}
+
 /// Requires `Authorization: Bearer <token>` on every route except the open ones.
 ///
 /// It runs inside the route group every route is registered on, that is after the router has
@@ -91,34 +113,55 @@ struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
 /// `/api/v1/runs/`) reaches the same decision as the route itself. A route is protected unless
 /// its template is listed in `openRoutes` (served to anyone) or `signedRoutes` (a webhook: the
 /// handler authenticates every request by its signature, token or not).
+///
+/// Each token has a role (``APIRole``): GET needs `viewer`, operating runs and schedules
+/// (``AccessRules/operatorRoutes``) `operator`, anything else `admin`. A session of the UI has the role of the
+/// token it was opened with. Every decision is counted in `deerflow_api_access_total{role, outcome}`.
 struct AccessControlMiddleware<Context: RequestContext>: RouterMiddleware {
-    let tokens: [String]
+    let tokens: [APIToken]
     /// Route templates served without a token (`/health/live`).
     let openRoutes: Set<String>
     /// Route templates whose handler checks a signature of the request instead (`/api/v1/hooks/{name}`).
     var signedRoutes: Set<String> = []
     /// The browser routes beside the API: its session routes also accept a session cookie.
     var browser: (any BrowserRoutes)?
+    /// `deerflow_api_access_total{role, outcome}`; nil: not counted.
+    var decisions: MetricsRegistry.Counter?
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         if tokens.isEmpty { return try await next(request, context) }
         if let route = context.endpointPath, openRoutes.contains(route) || signedRoutes.contains(route) { return try await next(request, context) }
-        if let browser, let route = context.endpointPath, browser.sessionRoutes.contains(route), request.headers[.authorization] == nil {
-            return browser.hasSession(request) ? try await next(request, context) : browser.unauthenticated(request)
+        let route = context.endpointPath ?? request.uri.path
+        if let browser, browser.sessionRoutes.contains(route), request.headers[.authorization] == nil {
+            guard let role = browser.sessionRole(request) else {
+                count("none", "unauthenticated")
+                return browser.unauthenticated(request)
+            }
+            try authorize(role, request: request, route: route)
+            return try await next(request, context)
         }
         guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer ") else {
+            count("none", "unauthenticated")
             throw DeerFlowError(.unauthorized, "this API needs a bearer token: send 'Authorization: Bearer <token>' (tokens come from api.tokens or DEERFLOW_API_TOKENS)")
         }
-        let given = Array(header.dropFirst("bearer ".count).utf8)
-        // Compare against every token without stopping early, so timing reveals nothing.
-        var matched = false
-        for token in tokens {
-            let expected = Array(token.utf8)
-            var difference = UInt8(expected.count == given.count ? 0 : 1)
-            for index in 0..<min(expected.count, given.count) { difference |= expected[index] ^ given[index] }
-            if difference == 0 { matched = true }
+        guard let token = APIToken.match(header.dropFirst("bearer ".count), in: tokens) else {
+            count("none", "unauthenticated")
+            throw DeerFlowError(.unauthorized, "the bearer token is not valid")
         }
-        guard matched else { throw DeerFlowError(.unauthorized, "the bearer token is not valid") }
+        try authorize(token.role, request: request, route: route)
         return try await next(request, context)
+    }
+
+    private func authorize(_ role: APIRole, request: Request, route: String) throws {
+        let needed = AccessRules.requiredRole(method: request.method, route: route)
+        guard role >= needed else {
+            count(role.rawValue, "forbidden")
+            throw DeerFlowError(.forbidden, "this token's role is \(role.rawValue); \(request.method.rawValue) \(route) needs \(needed.rawValue) (roles: viewer reads, operator also runs and pauses, admin does everything)")
+        }
+        count(role.rawValue, "allowed")
+    }
+
+    private func count(_ role: String, _ outcome: String) {
+        try? decisions?.labels(role, outcome).inc()
     }
 }

@@ -1,6 +1,6 @@
 public import DeerFlow
 public import DeerFlowAlerting
-import DeerFlowCore
+public import DeerFlowCore
 public import DeerFlowHTTP
 import Foundation
 import HTTPTypes
@@ -44,7 +44,7 @@ public struct WebUI: BrowserRoutes {
     /// Settings of the UI.
     public struct Configuration: Sendable {
         /// The API tokens; with any, the UI asks for one at login.
-        public var tokens: [String]
+        public var tokens: [APIToken]
         /// How long a login lasts; default 12 hours.
         public var sessionLifetime: Duration = .seconds(12 * 3600)
         /// Mark cookies `Secure` (the UI is reached over TLS, e.g. `api.public_url` is https).
@@ -52,7 +52,7 @@ public struct WebUI: BrowserRoutes {
         /// Dashboard panels for the Metrics page.
         public var panels: [UIPanel] = []
 
-        public init(tokens: [String]) {
+        public init(tokens: [APIToken]) {
             self.tokens = tokens
         }
     }
@@ -96,7 +96,7 @@ public struct WebUI: BrowserRoutes {
     public var openRoutes: Set<String> { ["/login", Self.stylesheetPath, Self.scriptPath] }
     public var sessionRoutes: Set<String> { Set(Self.routes.map(\.path)) }
 
-    public func hasSession(_ request: Request) -> Bool { sessions.isValid(request) }
+    public func sessionRole(_ request: Request) -> APIRole? { sessions.role(request) }
 
     public func unauthenticated(_ request: Request) -> Response {
         if request.method != .get || request.uri.path.hasPrefix("/live") || request.uri.path.hasSuffix("/live") {
@@ -234,6 +234,8 @@ public struct WebUI: BrowserRoutes {
         var context: [String: Any] = [
             "title": title, "content": content, "nav": nav, "version": DeerFlowVersion.current,
             "logout": sessions.required && sessions.isValid(request), "csrf": csrf.token,
+            // A viewer's session: the forms that operate are hidden (and refused if sent anyway).
+            "readOnly": sessions.required && request.headers[.authorization] == nil && (sessions.role(request) ?? .admin) < .operator,
         ]
         context["live"] = Format.orFalse(live)
         var response = Response(status: status, headers: Self.headers(type: "text/html; charset=utf-8"), body: .init(byteBuffer: ByteBuffer(string: Templates.render("layout", context))))
@@ -302,10 +304,10 @@ public struct WebUI: BrowserRoutes {
     func login(_ request: Request) async throws -> Response {
         guard sessions.required else { return Self.redirect("/") }
         let form = try await self.form(request, as: LoginForm.self, csrf: \.csrf)
-        guard let token = form.token, sessions.accepts(token: token) else {
+        guard let token = form.token, let matched = sessions.accepts(token: token) else {
             return loginPage(request, next: form.next ?? "/", error: "That token is not one of this server's API tokens.", status: .unauthorized)
         }
-        return Self.redirect(Self.safeNext(form.next ?? "/"), cookies: [sessions.create()])
+        return Self.redirect(Self.safeNext(form.next ?? "/"), cookies: [sessions.create(role: matched.role)])
     }
 
     func logout(_ request: Request) async throws -> Response {

@@ -58,12 +58,15 @@ public struct TestServer: Sendable {
         for try await buffer in response.body { chunk(String(buffer: buffer)) }
     }
 
-    public static func send(_ method: String, _ url: String, body: String?, headers: [String: String]) async throws -> Answer {
+    /// A client that answers a redirect itself instead of following it (a login's 303 and its cookies).
+    static let unredirected = HTTPClient(configuration: .init(redirectConfiguration: .disallow))
+
+    public static func send(_ method: String, _ url: String, body: String?, headers: [String: String], followRedirects: Bool = true) async throws -> Answer {
         var request = HTTPClientRequest(url: url)
         request.method = HTTPMethod(rawValue: method)
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let body { request.body = .bytes(ByteBuffer(string: body)) }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        let response = try await (followRedirects ? HTTPClient.shared : unredirected).execute(request, timeout: .seconds(30))
         let buffer = try await response.body.collect(upTo: 64 << 20)
         return Answer(
             status: Int(response.status.code), contentType: response.headers.first(name: "content-type"),

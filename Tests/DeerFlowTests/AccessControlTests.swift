@@ -71,7 +71,7 @@ struct AccessControlTests {
         try await withTestServer(
             yamlWorkflows: Self.workflows, configFiles: ["notifications.yaml": APIContractTests.notifications],
             configure: {
-                $0.api.tokens = [Self.token]
+                $0.api.tokens = [APIToken(Self.token)]
                 $0.api.protectHealth = protectHealth
                 $0.api.environment = ["ACCESS_HOOK_SECRET": Self.hookSecret]
             }
@@ -160,7 +160,7 @@ struct AccessControlTests {
             // With the UI: the API routes are the documented ones; every other route is a UI
             // route of WebUI.routes (covered by the UI's access test) or an open UI route.
             configuration.browser = WebUI(
-                engine: server.engine, configuration: .init(tokens: [Self.token]), monitoring: nil, outbox: nil,
+                engine: server.engine, configuration: .init(tokens: [APIToken(Self.token)]), monitoring: nil, outbox: nil,
                 live: LiveUpdates(store: server.engine.store, pollsStore: false))
             let withUI = Set(APIServer.makeRouter(engine: server.engine, configuration: configuration, metrics: nil).routes.map { "\($0.method) \($0.path)" })
             let api = withUI.filter { $0.contains(" /api/") || $0.contains(" /health") }
@@ -173,7 +173,7 @@ struct AccessControlTests {
 
     @Test("no UI route answers 2xx without a session or token; the login form and assets are open", .serialized, arguments: WebUI.routes)
     func uiRoutesNeedASession(route: (method: String, path: String)) async throws {
-        try await withTestServer(yamlWorkflows: Self.workflows, configure: { $0.api.tokens = [Self.token] }) { server in
+        try await withTestServer(yamlWorkflows: Self.workflows, configure: { $0.api.tokens = [APIToken(Self.token)] }) { server in
             let created = try await server.request("POST", "/api/v1/workflows/greet/runs", body: "{}", headers: ["Authorization": "Bearer \(Self.token)"])
             guard case .object(let run)? = created.json, let id = run["id"]?.stringValue else {
                 Issue.record("no run id in \(created.text)")

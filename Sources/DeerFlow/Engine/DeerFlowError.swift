@@ -11,6 +11,8 @@ public struct DeerFlowError: Error, Sendable, CustomStringConvertible, Equatable
         public static let badRequest = Code("bad_request")
         /// Missing or wrong bearer token (401).
         public static let unauthorized = Code("unauthorized")
+        /// A valid token whose role does not allow the request (403).
+        public static let forbidden = Code("forbidden")
         /// Unknown workflow, run or task (404).
         public static let notFound = Code("not_found")
         /// The request conflicts with the current state, e.g. cancelling a finished run (409).

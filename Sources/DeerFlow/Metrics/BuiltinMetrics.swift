@@ -39,6 +39,7 @@ public enum BuiltinMetric: String, CaseIterable, Sendable {
     case queueConcurrencyLimit = "deerflow_queue_concurrency_limit"
     case queueRunning = "deerflow_queue_running"
     case webhookRequests = "deerflow_webhook_requests_total"
+    case apiAccess = "deerflow_api_access_total"
 
     /// Name, kind, help, labels and buckets.
     public var descriptor: MetricDescriptor {
@@ -115,6 +116,8 @@ public enum BuiltinMetric: String, CaseIterable, Sendable {
             return .init(name: rawValue, kind: .gauge, help: "The concurrency limit of each limited queue (deerflow.yaml queues.<name>.concurrency; cluster-wide).", labels: ["queue"], buckets: [])
         case .queueRunning:
             return .init(name: rawValue, kind: .gauge, help: "Task attempts running now in each limited queue (cluster-wide); equal to deerflow_queue_concurrency_limit when the queue is at its limit.", labels: ["queue"], buckets: [])
+        case .apiAccess:
+            return .init(name: rawValue, kind: .counter, help: "Access decisions when API tokens are configured, by the token's role ('none' without a valid token) and outcome (allowed, forbidden, unauthenticated).", labels: ["role", "outcome"], buckets: [])
         case .webhookRequests:
             return .init(name: rawValue, kind: .counter, help: "Requests to webhooks (POST /api/v1/hooks/{name}), by hook ('unknown' for names no workflow declares) and result (accepted, duplicate, not_found, no_secret, bad_signature, bad_request, unmapped, error).", labels: ["hook", "result"], buckets: [])
         }

@@ -30,6 +30,8 @@ public final class EngineMetrics: EngineObserver, Sendable {
     public let apiRequests: MetricsRegistry.Counter
     /// `deerflow_webhook_requests_total`, used by the HTTP layer.
     public let webhookRequests: MetricsRegistry.Counter
+    /// `deerflow_api_access_total{role, outcome}`.
+    public let accessDecisions: MetricsRegistry.Counter
     let healthCheckStatus: MetricsRegistry.Gauge
     let seriesDropped: MetricsRegistry.Counter
     let schedulerLeader: MetricsRegistry.Gauge
@@ -97,6 +99,7 @@ public final class EngineMetrics: EngineObserver, Sendable {
         schedulePaused = try gauge(.schedulePaused)
         apiRequests = try counter(.apiRequests)
         webhookRequests = try counter(.webhookRequests)
+        accessDecisions = try counter(.apiAccess)
         healthCheckStatus = try gauge(.healthCheckStatus)
         seriesDropped = try counter(.seriesDropped)
         schedulerLeader = try gauge(.schedulerLeader)

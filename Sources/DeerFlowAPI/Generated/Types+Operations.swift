@@ -718,6 +718,33 @@ package enum Operations {
                     }
                 }
             }
+            /// Only when tokens are configured: the token is valid but its role does not allow the
+            /// request. `viewer` tokens read (GET); `operator` tokens also trigger, cancel, retry and
+            /// rerun runs, pause and unpause schedules and create and cancel backfills; `admin` tokens do
+            /// everything (maintenance, the Alertmanager receiver).
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/runs/post(triggerRun)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            package var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
             package struct NotFound: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/runs/POST/responses/404/content`.
                 @frozen package enum Body: Sendable, Hashable {
@@ -1105,6 +1132,33 @@ package enum Operations {
                     }
                 }
             }
+            /// Only when tokens are configured: the token is valid but its role does not allow the
+            /// request. `viewer` tokens read (GET); `operator` tokens also trigger, cancel, retry and
+            /// rerun runs, pause and unpause schedules and create and cancel backfills; `admin` tokens do
+            /// everything (maintenance, the Alertmanager receiver).
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/pause/post(pauseWorkflow)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            package var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Nothing of that name.
             ///
             /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/pause/post(pauseWorkflow)/responses/404`.
@@ -1413,6 +1467,33 @@ package enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Only when tokens are configured: the token is valid but its role does not allow the
+            /// request. `viewer` tokens read (GET); `operator` tokens also trigger, cancel, retry and
+            /// rerun runs, pause and unpause schedules and create and cancel backfills; `admin` tokens do
+            /// everything (maintenance, the Alertmanager receiver).
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/unpause/post(unpauseWorkflow)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            package var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
                             response: self
                         )
                     }
@@ -1775,6 +1856,33 @@ package enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Only when tokens are configured: the token is valid but its role does not allow the
+            /// request. `viewer` tokens read (GET); `operator` tokens also trigger, cancel, retry and
+            /// rerun runs, pause and unpause schedules and create and cancel backfills; `admin` tokens do
+            /// everything (maintenance, the Alertmanager receiver).
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/backfills/post(createBackfill)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            package var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
                             response: self
                         )
                     }
@@ -2328,6 +2436,33 @@ package enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Only when tokens are configured: the token is valid but its role does not allow the
+            /// request. `viewer` tokens read (GET); `operator` tokens also trigger, cancel, retry and
+            /// rerun runs, pause and unpause schedules and create and cancel backfills; `admin` tokens do
+            /// everything (maintenance, the Alertmanager receiver).
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/backfills/{id}/cancel/post(cancelBackfill)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            package var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
                             response: self
                         )
                     }
@@ -3122,6 +3257,33 @@ package enum Operations {
                     }
                 }
             }
+            /// Only when tokens are configured: the token is valid but its role does not allow the
+            /// request. `viewer` tokens read (GET); `operator` tokens also trigger, cancel, retry and
+            /// rerun runs, pause and unpause schedules and create and cancel backfills; `admin` tokens do
+            /// everything (maintenance, the Alertmanager receiver).
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/runs/{id}/cancel/post(cancelRun)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            package var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// No run with that id (or the id is not shaped like a run id).
             ///
             /// - Remark: Generated from `#/paths//api/v1/runs/{id}/cancel/post(cancelRun)/responses/404`.
@@ -3462,6 +3624,33 @@ package enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Only when tokens are configured: the token is valid but its role does not allow the
+            /// request. `viewer` tokens read (GET); `operator` tokens also trigger, cancel, retry and
+            /// rerun runs, pause and unpause schedules and create and cancel backfills; `admin` tokens do
+            /// everything (maintenance, the Alertmanager receiver).
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/runs/{id}/retry/post(retryRun)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            package var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
                             response: self
                         )
                     }
@@ -3903,6 +4092,33 @@ package enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Only when tokens are configured: the token is valid but its role does not allow the
+            /// request. `viewer` tokens read (GET); `operator` tokens also trigger, cancel, retry and
+            /// rerun runs, pause and unpause schedules and create and cancel backfills; `admin` tokens do
+            /// everything (maintenance, the Alertmanager receiver).
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/runs/{id}/rerun/post(rerunRun)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            package var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
                             response: self
                         )
                     }
@@ -4909,6 +5125,33 @@ package enum Operations {
                     }
                 }
             }
+            /// Only when tokens are configured: the token is valid but its role does not allow the
+            /// request. `viewer` tokens read (GET); `operator` tokens also trigger, cancel, retry and
+            /// rerun runs, pause and unpause schedules and create and cancel backfills; `admin` tokens do
+            /// everything (maintenance, the Alertmanager receiver).
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/maintenance/purge/post(purgeHistory)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            package var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// The request body is larger than the server's limit (1 MiB by default).
             ///
             /// - Remark: Generated from `#/paths//api/v1/maintenance/purge/post(purgeHistory)/responses/413`.
@@ -5391,6 +5634,33 @@ package enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Only when tokens are configured: the token is valid but its role does not allow the
+            /// request. `viewer` tokens read (GET); `operator` tokens also trigger, cancel, retry and
+            /// rerun runs, pause and unpause schedules and create and cancel backfills; `admin` tokens do
+            /// everything (maintenance, the Alertmanager receiver).
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/alertmanager/webhook/post(receiveAlertmanagerWebhook)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            package var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
                             response: self
                         )
                     }

@@ -7,7 +7,10 @@ import Foundation
 /// api:
 ///   host: 0.0.0.0
 ///   port: 8080
-///   tokens: ["${DEERFLOW_TOKEN}"]
+///   tokens:                    # a string is an admin token; roles: viewer, operator, admin
+///     - "${DEERFLOW_TOKEN}"
+///     - {token: "${DASHBOARD_TOKEN}", role: viewer}
+///     - {token_file: /run/secrets/ci_token, role: operator}
 ///   protect_health: false
 ///   public_url: https://deerflow.example.com   # links in notifications
 ///   ui: true                   # the web UI at / of the API listener (default true)
@@ -37,7 +40,8 @@ import Foundation
 public struct ServerConfigFile: Sendable, Hashable {
     public var apiHost: String?
     public var apiPort: Int?
-    public var apiTokens: [String]?
+    /// `api.tokens`, with their roles; nil: not given.
+    public var apiTokens: [APIToken]?
     public var protectHealth: Bool?
     /// `api.public_url`: where users reach the API, for links in notifications.
     public var apiPublicURL: String?
@@ -82,7 +86,7 @@ public struct ServerConfigFile: Sendable, Hashable {
                 config.apiUI = api.bool("ui")
                 config.apiHost = api.string("host")
                 config.apiPort = api.optional("port").flatMap { portNumber(of: $0) }
-                config.apiTokens = api.stringList("tokens", allowSingle: true)?.filter { !$0.isEmpty }
+                config.apiTokens = api.optional("tokens").flatMap(apiTokens)
                 config.protectHealth = api.bool("protect_health")
                 if let node = api.optional("public_url"), let url = node.string() {
                     if let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme?.lowercased() ?? ""), parsed.host != nil {
@@ -134,6 +138,38 @@ public struct ServerConfigFile: Sendable, Hashable {
         }
         try reader.throwIfErrors()
         return config
+    }
+
+    /// `api.tokens`: strings (admin tokens), or `{token: ..., role: ...}` / `{token_file: PATH, role: ...}`
+    /// entries (a file keeps the token out of the environment; one trailing newline is dropped).
+    /// Empty strings are left out, so an unset `${VAR}` with a default of "" adds no token.
+    private static func apiTokens(_ node: YAMLNode) -> [APIToken]? {
+        let items = node.isSequence ? (node.sequence() ?? []) : [node]
+        var tokens: [APIToken] = []
+        for item in items {
+            if item.isScalar {
+                if let value = item.string(), !value.isEmpty { tokens.append(APIToken(value)) }
+                continue
+            }
+            guard let entry = item.mapping(allowedKeys: ["token", "token_file", "role"]) else { continue }
+            let role = entry.optional("role")?.oneOf(APIRole.self, what: "role") ?? .admin
+            switch (entry.string("token"), entry.optional("token_file")) {
+            case (let value?, nil):
+                if value.isEmpty { item.fail("the token is empty") } else { tokens.append(APIToken(value, role: role)) }
+            case (nil, let fileNode?):
+                guard let path = fileNode.string() else { continue }
+                guard let data = FileManager.default.contents(atPath: path), var value = String(data: data, encoding: .utf8) else {
+                    fileNode.fail("cannot read token file \(path) (check that it exists and that DeerFlow's user may read it)")
+                    continue
+                }
+                if value.hasSuffix("\n") { value.removeLast() }
+                if value.hasSuffix("\r") { value.removeLast() }
+                if value.isEmpty { fileNode.fail("token file \(path) is empty") } else { tokens.append(APIToken(value, role: role)) }
+            default:
+                item.fail("give the token as token: or token_file:, one of them")
+            }
+        }
+        return tokens
     }
 
     /// A retention period: a duration in ``Limits/retention``, or `forever` (nil).
@@ -293,7 +329,7 @@ public struct MetricsConfigFile: Sendable, Hashable {
 
     /// Labels of the built-in metrics (DeerFlow's `BuiltinMetric` catalogue; a test keeps the two
     /// in step). Constant labels may not reuse them.
-    public static let builtinLabelNames: Set<String> = ["alertname", "severity", "channel", "workflow", "status", "type", "queue", "worker", "endpoint", "check", "metric", "reason", "handler", "hook", "result"]
+    public static let builtinLabelNames: Set<String> = ["alertname", "severity", "channel", "workflow", "status", "type", "queue", "worker", "endpoint", "check", "metric", "reason", "handler", "hook", "result", "role", "outcome"]
 
     static func isMetricName(_ name: String) -> Bool {
         guard let first = name.unicodeScalars.first else { return false }

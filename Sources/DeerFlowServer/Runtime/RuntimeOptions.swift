@@ -78,7 +78,8 @@ public struct RuntimeOptions: Sendable {
     public struct APISettings: Sendable {
         public var host = "127.0.0.1"
         public var port = 8080
-        public var tokens: [String] = []
+        /// Bearer tokens with their roles; a string literal is an admin token.
+        public var tokens: [APIToken] = []
         public var protectHealth = false
         /// The address users reach the API at (`https://deerflow.example.com`), for links in
         /// notifications; default `http://host:port` of this process's API.
@@ -127,7 +128,8 @@ public struct RuntimeOptions: Sendable {
         }
         if let url = environment["DEERFLOW_DATABASE_URL"], !url.isEmpty { databaseURL = url }
         if let tokens = environment["DEERFLOW_API_TOKENS"], !tokens.isEmpty {
-            api.tokens = tokens.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            // Admin tokens; roles are given in deerflow.yaml.
+            api.tokens = tokens.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.map { APIToken($0) }
         }
     }
 }

@@ -69,6 +69,8 @@ button.danger { background: var(--bad); border-color: var(--bad); color: #fff; }
 .toolbar { display: flex; gap: .8rem; align-items: center; flex-wrap: wrap; margin: .5rem 0 1rem; }
 .error { color: var(--bad); background: var(--bad-bg); border: 1px solid var(--bad); border-radius: 6px; padding: .5rem .75rem; }
 .notice { color: var(--ok); background: var(--ok-bg); border: 1px solid var(--ok); border-radius: 6px; padding: .5rem .75rem; }
+.read-only main form[method="post"], .read-only main details.trigger { display: none; }
+.read-only-note { border: 1px solid var(--line); background: var(--panel); border-radius: 6px; padding: .5rem .75rem; margin: 0 0 1rem; }
 .field-error { color: var(--bad); font-size: .85rem; font-weight: 600; }
 .cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(190px, 1fr)); gap: .8rem; margin-bottom: 1rem; }
 .card { background: var(--panel); border: 1px solid var(--line); border-radius: 8px; padding: .7rem .9rem; }

@@ -1,3 +1,4 @@
+import DeerFlowCore
 import Foundation
 import Hummingbird
 import Synchronization
@@ -10,12 +11,13 @@ final class Sessions: Sendable {
     static let cookieName = "deerflow_session"
     static let csrfCookieName = "deerflow_csrf"
 
-    let tokens: [String]
+    let tokens: [APIToken]
     let lifetime: Duration
     let secureCookies: Bool
-    private let sessions = Mutex<[String: Date]>([:])
+    /// Each session's expiry and the role of the token it was opened with.
+    private let sessions = Mutex<[String: (expires: Date, role: APIRole)]>([:])
 
-    init(tokens: [String], lifetime: Duration, secureCookies: Bool) {
+    init(tokens: [APIToken], lifetime: Duration, secureCookies: Bool) {
         self.tokens = tokens
         self.lifetime = lifetime
         self.secureCookies = secureCookies
@@ -24,41 +26,38 @@ final class Sessions: Sendable {
     /// Whether the UI asks for a login at all (it is as open as the API without tokens).
     var required: Bool { !tokens.isEmpty }
 
-    /// Whether `token` is one of the API tokens, compared without stopping early.
-    func accepts(token given: String) -> Bool {
-        let given = Array(given.utf8)
-        var matched = false
-        for token in tokens {
-            let expected = Array(token.utf8)
-            var difference = UInt8(expected.count == given.count ? 0 : 1)
-            for index in 0..<min(expected.count, given.count) { difference |= expected[index] ^ given[index] }
-            if difference == 0 { matched = true }
-        }
-        return matched && !given.isEmpty
+    /// The API token `given` is (compared without stopping early); nil when none.
+    func accepts(token given: String) -> APIToken? {
+        APIToken.match(given, in: tokens)
     }
 
-    /// Starts a session; returns its cookie.
-    func create(now: Date = Date()) -> Cookie {
+    /// Starts a session with the role of the token it was opened with; returns its cookie.
+    func create(role: APIRole, now: Date = Date()) -> Cookie {
         let id = Self.randomToken()
         let expires = now.addingTimeInterval(Double(lifetime.components.seconds))
         sessions.withLock { sessions in
-            sessions = sessions.filter { $0.value > now }
-            sessions[id] = expires
+            sessions = sessions.filter { $0.value.expires > now }
+            sessions[id] = (expires, role)
         }
         return cookie(Self.cookieName, id, maxAge: Int(lifetime.components.seconds))
     }
 
+    /// The role of the request's live session; nil without one.
+    func role(_ request: Request, now: Date = Date()) -> APIRole? {
+        guard let id = request.cookies[Self.cookieName]?.value else { return nil }
+        return sessions.withLock { sessions in
+            guard let session = sessions[id] else { return nil }
+            if session.expires <= now {
+                sessions[id] = nil
+                return nil
+            }
+            return session.role
+        }
+    }
+
     /// Whether the request carries a live session.
     func isValid(_ request: Request, now: Date = Date()) -> Bool {
-        guard let id = request.cookies[Self.cookieName]?.value else { return false }
-        return sessions.withLock { sessions in
-            guard let expires = sessions[id] else { return false }
-            if expires <= now {
-                sessions[id] = nil
-                return false
-            }
-            return true
-        }
+        role(request, now: now) != nil
     }
 
     /// Ends the request's session; returns the cookie that clears it.

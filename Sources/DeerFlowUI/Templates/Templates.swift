@@ -42,7 +42,7 @@ enum Templates {
         <link rel="stylesheet" href="/static/deerflow.css?v={{version}}">
         <script src="/static/deerflow.js?v={{version}}" defer></script>
         </head>
-        <body{{#live}} data-live="{{live}}"{{/live}}>
+        <body{{#live}} data-live="{{live}}"{{/live}}{{#readOnly}} class="read-only"{{/readOnly}}>
         <a class="skip" href="#main">Skip to content</a>
         <header class="top">
         <a class="brand" href="/"><svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 3l3 5-3 2 5 1 3 10 3-10 5-1-3-2 3-5-5 4h-6z"/></svg>DeerFlow</a>
@@ -50,6 +50,7 @@ enum Templates {
         {{#logout}}<form method="post" action="/logout" class="logout"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" class="secondary">Log out</button></form>{{/logout}}
         </header>
         <main id="main" tabindex="-1">
+        {{#readOnly}}<p class="read-only-note">Signed in with a <strong>viewer</strong> token: everything can be seen, nothing triggered, cancelled, retried or paused. Log in with an operator or admin token for that.</p>{{/readOnly}}
         {{{content}}}
         </main>
         <footer class="foot">DeerFlow {{version}} · times are UTC<span class="js-only">, shown in your time zone (hover a time for UTC)</span></footer>
