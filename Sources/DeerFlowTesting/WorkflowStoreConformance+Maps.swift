@@ -98,7 +98,7 @@ extension WorkflowStoreConformance {
         #expect(statuses(detail)["sum"] == .upstreamFailed)
         #expect(detail.run.status == .failed)
         let error = detail.tasks.first { $0.id == "process" }?.attempts.last?.error ?? ""
-        #expect(error.contains("1 of 3 instance failed (index 1)"))
+        #expect(error.contains("1 of 3 instances failed (index 1)"))
     }
 
     static func mapEmpty(_ store: any WorkflowStore) async throws {

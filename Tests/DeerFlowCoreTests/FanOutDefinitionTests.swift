@@ -83,7 +83,7 @@ struct FanOutDefinitionTests {
         progress.succeeded = 4
         #expect(progress.step(justFinished: 1) == .init(queue: 5..<5, completes: true))
         #expect(MapProgress(count: 3).released == 3)
-        #expect(MapProgress.failureMessage(failedIndexes: [1, 7], count: 10) == "2 of 10 instances failed (index 1, 7); see their logs")
+        #expect(MapProgress.failureMessage(failedIndexes: [1, 7], count: 10) == "2 of 10 instances failed (indexes 1, 7); see their logs")
         #expect(MapProgress.limitProblem(count: 10_001, limit: 10_000)?.contains("max_map_instances") == true)
     }
 }

@@ -72,8 +72,7 @@ public struct MapProgress: Sendable, Hashable {
     public static func failureMessage(failedIndexes: [Int], count: Int) -> String {
         let shown = failedIndexes.prefix(20).map(String.init).joined(separator: ", ")
         let more = failedIndexes.count > 20 ? " and \(failedIndexes.count - 20) more" : ""
-        let noun = failedIndexes.count == 1 ? "instance" : "instances"
-        return "\(failedIndexes.count) of \(count) \(noun) failed (index \(shown)\(more)); see their logs"
+        return "\(failedIndexes.count) of \(count) instances failed (index\(failedIndexes.count == 1 ? "" : "es") \(shown)\(more)); see their logs"
     }
 
     /// Why `count` items are too many for a mapped task, or nil.

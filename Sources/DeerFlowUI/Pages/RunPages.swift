@@ -180,9 +180,10 @@ extension WebUI {
                 let isLast = offset == task.attempts.count - 1
                 attempts.append([
                     "runID": run.id.rawValue, "task": task.id, "first": offset == 0, "number": String(attempt.number),
-                    "state": Format.state(isLast && task.status == .upstreamFailed ? task.status.rawValue : attempt.status.rawValue),
+                    // A mapped task's attempt only expanded it: the task's state is its instances'.
+                    "state": Format.state(isLast && (task.status == .upstreamFailed || task.map != nil) ? task.status.rawValue : attempt.status.rawValue),
                     "worker": attempt.worker ?? "", "queued": Format.duration(queued.map { max(0, $0) }), "ran": ran.map { Format.duration($0) } ?? "",
-                    "exit": task.type == "shell" ? Format.exitCode(succeeded: attempt.status == .success, error: attempt.error) : "",
+                    "exit": task.type == "shell" && task.map == nil ? Format.exitCode(succeeded: attempt.status == .success, error: attempt.error) : "",
                     "error": attempt.error ?? (isLast ? task.waitingReason ?? "" : ""), "hasLog": attempt.startedAt != nil,
                 ])
             }
