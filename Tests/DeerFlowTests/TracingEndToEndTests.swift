@@ -85,6 +85,15 @@ struct TracingEndToEndTests {
             return nil
         })
         #expect(tasks == ["extract", "left", "right", "load", "notify"], "\(executions)")
+        // The shell task's output line in the worker's log stream carries its span's ids.
+        let extract = try #require(executions.first { $0.attributes["deerflow.task_id"] == .stringValue("extract") })
+        let lines = worker.log.split(separator: "\n").compactMap { line -> [String: JSONValue]? in
+            guard case .object(let object)? = try? JSONValue(parsing: String(line)) else { return nil }
+            return object
+        }
+        let output = try #require(lines.first { $0["message"] == "extracted" && $0["stream"] == "stdout" }, "\(worker.log.suffix(3000))")
+        #expect(output["trace_id"] == .string(traceID) && output["span_id"] == .string(extract.spanID), "\(output)")
+        #expect(output["run_id"] == .string(id) && output["task_id"] == "extract" && output["attempt"] == "1", "\(output)")
         // The called service sees the notify task's span as the parent of whatever it does next.
         let notify = try #require(executions.first { $0.attributes["deerflow.task_id"] == .stringValue("notify") })
         let calls = hook.requests
