@@ -92,10 +92,31 @@ struct APIService: APIProtocol {
         if case .json(let request)? = input.body { params = request.params ?? [:] }
         // The run's span continues the request's span (Hummingbird's TracingMiddleware), which continues
         // the caller's traceparent.
-        let run = try await engine.trigger(name, params: params, trigger: .api)
-        return .created(.init(
-            headers: .init(location: "/api/v1/runs/\(run.id.rawValue)"),
-            body: .json(try APIRepresentation.run(run, secrets: secrets(of: name)))))
+        guard let key = input.headers.idempotencyKey else {
+            let run = try await engine.trigger(name, params: params, trigger: .api)
+            return .created(.init(
+                headers: .init(location: "/api/v1/runs/\(run.id.rawValue)"),
+                body: .json(try APIRepresentation.run(run, secrets: secrets(of: name)))))
+        }
+        guard (1...200).contains(key.count), key.allSatisfy({ $0.isASCII && !$0.isNewline }) else {
+            throw DeerFlowError(.badRequest, "Idempotency-Key must be 1–200 ASCII characters (a UUID is a good key)")
+        }
+        // Recorded with the run in one transaction, like a webhook's delivery id: the key's scope
+        // is the workflow (`api:` cannot begin a hook's name).
+        let delivery = WebhookDelivery(hook: "api:\(name)", id: key, receivedAt: Date())
+        switch try await engine.trigger(name, params: params, delivery: delivery) {
+        case .created(let run):
+            return .created(.init(
+                headers: .init(location: "/api/v1/runs/\(run.id.rawValue)"),
+                body: .json(try APIRepresentation.run(run, secrets: secrets(of: name)))))
+        case .duplicate(let id):
+            guard let detail = try await engine.store.run(id) else {
+                throw DeerFlowError(.conflict, "the run this Idempotency-Key created (\(id)) was deleted by retention; use a new key")
+            }
+            return .ok(.init(
+                headers: .init(location: "/api/v1/runs/\(id.rawValue)"),
+                body: .json(try APIRepresentation.run(detail.run, secrets: secrets(of: name)))))
+        }
     }
 
     // MARK: Runs

@@ -387,6 +387,12 @@ package struct Client: APIProtocol {
     /// Parameters are checked against the workflow's declaration (422 when they do not match);
     /// secret parameters are returned as `[REDACTED]`. The `Content-Type` header is not checked.
     ///
+    /// With an `Idempotency-Key` header, a client that retries (after a timeout, a lost answer)
+    /// never creates a second run: the first request with a key creates the run (201); every
+    /// later request to the same workflow with the same key creates nothing and answers 200 with
+    /// that run, whatever its body, from any server sharing the store, also when both arrive at
+    /// once. Keys are kept as long as finished runs (`retention.runs`).
+    ///
     ///
     /// - Remark: HTTP `POST /api/v1/workflows/{name}/runs`.
     /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/runs/post(triggerRun)`.
@@ -406,6 +412,11 @@ package struct Client: APIProtocol {
                     method: .post
                 )
                 suppressMutabilityWarning(&request)
+                try converter.setHeaderFieldAsURI(
+                    in: &request.headerFields,
+                    name: "Idempotency-Key",
+                    value: input.headers.idempotencyKey
+                )
                 try converter.setHeaderFieldAsURI(
                     in: &request.headerFields,
                     name: "traceparent",
@@ -430,6 +441,36 @@ package struct Client: APIProtocol {
             },
             deserializer: { response, responseBody in
                 switch response.status.code {
+                case 200:
+                    let headers: Operations.TriggerRun.Output.Ok.Headers = .init(location: try converter.getOptionalHeaderFieldAsURI(
+                        in: response.headerFields,
+                        name: "Location",
+                        as: Swift.String.self
+                    ))
+                    let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
+                    let body: Operations.TriggerRun.Output.Ok.Body
+                    let chosenContentType = try converter.bestContentType(
+                        received: contentType,
+                        options: [
+                            "application/json"
+                        ]
+                    )
+                    switch chosenContentType {
+                    case "application/json":
+                        body = try await converter.getResponseBodyAsJSON(
+                            Components.Schemas.Run.self,
+                            from: responseBody,
+                            transforming: { value in
+                                .json(value)
+                            }
+                        )
+                    default:
+                        preconditionFailure("bestContentType chose an invalid content type.")
+                    }
+                    return .ok(.init(
+                        headers: headers,
+                        body: body
+                    ))
                 case 201:
                     let headers: Operations.TriggerRun.Output.Created.Headers = .init(location: try converter.getOptionalHeaderFieldAsURI(
                         in: response.headerFields,

@@ -556,6 +556,12 @@ fileprivate extension UniversalServer where APIHandler: APIProtocol {
     /// Parameters are checked against the workflow's declaration (422 when they do not match);
     /// secret parameters are returned as `[REDACTED]`. The `Content-Type` header is not checked.
     ///
+    /// With an `Idempotency-Key` header, a client that retries (after a timeout, a lost answer)
+    /// never creates a second run: the first request with a key creates the run (201); every
+    /// later request to the same workflow with the same key creates nothing and answers 200 with
+    /// that run, whatever its body, from any server sharing the store, also when both arrive at
+    /// once. Keys are kept as long as finished runs (`retention.runs`).
+    ///
     ///
     /// - Remark: HTTP `POST /api/v1/workflows/{name}/runs`.
     /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/runs/post(triggerRun)`.
@@ -579,6 +585,11 @@ fileprivate extension UniversalServer where APIHandler: APIProtocol {
                     as: Components.Parameters.WorkflowName.self
                 ))
                 let headers: Operations.TriggerRun.Input.Headers = .init(
+                    idempotencyKey: try converter.getOptionalHeaderFieldAsURI(
+                        in: request.headerFields,
+                        name: "Idempotency-Key",
+                        as: Swift.String.self
+                    ),
                     traceparent: try converter.getOptionalHeaderFieldAsURI(
                         in: request.headerFields,
                         name: "traceparent",
@@ -614,6 +625,29 @@ fileprivate extension UniversalServer where APIHandler: APIProtocol {
             },
             serializer: { output, request in
                 switch output {
+                case let .ok(value):
+                    suppressUnusedWarning(value)
+                    var response = HTTPTypes.HTTPResponse(soar_statusCode: 200)
+                    suppressMutabilityWarning(&response)
+                    try converter.setHeaderFieldAsURI(
+                        in: &response.headerFields,
+                        name: "Location",
+                        value: value.headers.location
+                    )
+                    let body: OpenAPIRuntime.HTTPBody
+                    switch value.body {
+                    case let .json(value):
+                        try converter.validateAcceptIfPresent(
+                            "application/json",
+                            in: request.headerFields
+                        )
+                        body = try converter.setResponseBodyAsJSON(
+                            value,
+                            headerFields: &response.headerFields,
+                            contentType: "application/json; charset=utf-8"
+                        )
+                    }
+                    return (response, body)
                 case let .created(value):
                     suppressUnusedWarning(value)
                     var response = HTTPTypes.HTTPResponse(soar_statusCode: 201)

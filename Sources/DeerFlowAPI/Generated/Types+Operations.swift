@@ -503,6 +503,12 @@ package enum Operations {
     /// Parameters are checked against the workflow's declaration (422 when they do not match);
     /// secret parameters are returned as `[REDACTED]`. The `Content-Type` header is not checked.
     ///
+    /// With an `Idempotency-Key` header, a client that retries (after a timeout, a lost answer)
+    /// never creates a second run: the first request with a key creates the run (201); every
+    /// later request to the same workflow with the same key creates nothing and answers 200 with
+    /// that run, whatever its body, from any server sharing the store, also when both arrive at
+    /// once. Keys are kept as long as finished runs (`retention.runs`).
+    ///
     ///
     /// - Remark: HTTP `POST /api/v1/workflows/{name}/runs`.
     /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/runs/post(triggerRun)`.
@@ -526,6 +532,10 @@ package enum Operations {
             package var path: Operations.TriggerRun.Input.Path
             /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/runs/POST/header`.
             package struct Headers: Sendable, Hashable {
+                /// A key the client chooses per logical request (a UUID), 1–200 characters.
+                ///
+                /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/runs/POST/header/Idempotency-Key`.
+                package var idempotencyKey: Swift.String?
                 /// W3C trace context; the run's trace continues this one.
                 ///
                 /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/runs/POST/header/traceparent`.
@@ -534,12 +544,15 @@ package enum Operations {
                 /// Creates a new `Headers`.
                 ///
                 /// - Parameters:
+                ///   - idempotencyKey: A key the client chooses per logical request (a UUID), 1–200 characters.
                 ///   - traceparent: W3C trace context; the run's trace continues this one.
                 ///   - accept:
                 package init(
+                    idempotencyKey: Swift.String? = nil,
                     traceparent: Swift.String? = nil,
                     accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.TriggerRun.AcceptableContentType>] = .defaultValues()
                 ) {
+                    self.idempotencyKey = idempotencyKey
                     self.traceparent = traceparent
                     self.accept = accept
                 }
@@ -568,6 +581,78 @@ package enum Operations {
             }
         }
         @frozen package enum Output: Sendable, Hashable {
+            package struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/runs/POST/responses/200/headers`.
+                package struct Headers: Sendable, Hashable {
+                    /// Path of the run, `/api/v1/runs/{id}`.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/runs/POST/responses/200/headers/Location`.
+                    package var location: Swift.String?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - location: Path of the run, `/api/v1/runs/{id}`.
+                    package init(location: Swift.String? = nil) {
+                        self.location = location
+                    }
+                }
+                /// Received HTTP response headers
+                package var headers: Operations.TriggerRun.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/runs/POST/responses/200/content`.
+                @frozen package enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/runs/POST/responses/200/content/application\/json`.
+                    case json(Components.Schemas.Run)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    package var json: Components.Schemas.Run {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                package var body: Operations.TriggerRun.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                package init(
+                    headers: Operations.TriggerRun.Output.Ok.Headers = .init(),
+                    body: Operations.TriggerRun.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// A request with this `Idempotency-Key` created a run before; this is that run, and nothing was created.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/runs/post(triggerRun)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.TriggerRun.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            package var ok: Operations.TriggerRun.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
             package struct Created: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/runs/POST/responses/201/headers`.
                 package struct Headers: Sendable, Hashable {

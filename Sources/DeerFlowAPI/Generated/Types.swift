@@ -41,6 +41,12 @@ package protocol APIProtocol: Sendable {
     /// Parameters are checked against the workflow's declaration (422 when they do not match);
     /// secret parameters are returned as `[REDACTED]`. The `Content-Type` header is not checked.
     ///
+    /// With an `Idempotency-Key` header, a client that retries (after a timeout, a lost answer)
+    /// never creates a second run: the first request with a key creates the run (201); every
+    /// later request to the same workflow with the same key creates nothing and answers 200 with
+    /// that run, whatever its body, from any server sharing the store, also when both arrive at
+    /// once. Keys are kept as long as finished runs (`retention.runs`).
+    ///
     ///
     /// - Remark: HTTP `POST /api/v1/workflows/{name}/runs`.
     /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/runs/post(triggerRun)`.
@@ -300,6 +306,12 @@ extension APIProtocol {
     /// `Location` header. The body is optional: an empty body runs with the declared defaults.
     /// Parameters are checked against the workflow's declaration (422 when they do not match);
     /// secret parameters are returned as `[REDACTED]`. The `Content-Type` header is not checked.
+    ///
+    /// With an `Idempotency-Key` header, a client that retries (after a timeout, a lost answer)
+    /// never creates a second run: the first request with a key creates the run (201); every
+    /// later request to the same workflow with the same key creates nothing and answers 200 with
+    /// that run, whatever its body, from any server sharing the store, also when both arrive at
+    /// once. Keys are kept as long as finished runs (`retention.runs`).
     ///
     ///
     /// - Remark: HTTP `POST /api/v1/workflows/{name}/runs`.

@@ -37,6 +37,11 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Wait for the run to finish, showing task progress.")
     var wait = false
 
+    @Option(help: ArgumentHelp(
+        "A key for this request (a UUID): run the command again with the same key, after a timeout say, and it answers the run the first one created instead of creating another.",
+        valueName: "key"))
+    var idempotencyKey: String?
+
     @Option(
         help: ArgumentHelp("With --wait: stop waiting after this long (30s, 5m, 1h30m) and exit 124; the run goes on.", valueName: "duration"),
         transform: { text in
@@ -63,8 +68,11 @@ struct RunCommand: AsyncParsableCommand {
         let api = client.client
         let workflow = self.workflow
         let parameters = try await typedParams(params, of: workflow, api: api, usage: usage)
+        let key = idempotencyKey
         let run = try await api.call {
-            try await $0.triggerRun(path: .init(name: workflow), body: .json(.init(params: parameters))).created.body.json
+            let output = try await $0.triggerRun(path: .init(name: workflow), headers: .init(idempotencyKey: key), body: .json(.init(params: parameters)))
+            if case .ok(let earlier) = output { return try earlier.body.json }
+            return try output.created.body.json
         }
         let id = run.id
         if !wait {
