@@ -51,6 +51,8 @@ public struct WebUI: BrowserRoutes {
         public var secureCookies = false
         /// Dashboard panels for the Metrics page.
         public var panels: [UIPanel] = []
+        /// `tracing.ui_url`: where a run's trace is shown, `{trace_id}` replaced; nil: no link.
+        public var traceURL: String?
 
         public init(tokens: [APIToken]) {
             self.tokens = tokens

@@ -102,6 +102,37 @@ struct TracingEndToEndTests {
         #expect(spans.allSatisfy { $0.traceID == traceID || !$0.name.hasPrefix("task.") }, "no task span outside the trace")
     }
 
+    @Test("tracing.ui_url: the UI's run page links the run's trace id to the configured trace UI; a ui_url without {trace_id} is refused")
+    func traceLinkInTheUI() async throws {
+        let receiver = try await OTLPReceiver()
+        defer { receiver.stop() }
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        try directory.write("workflows/one.yaml", "name: one\ntasks:\n  - {id: a, type: noop}\n")
+        try directory.write("config/tracing.yaml", """
+            tracing:
+              endpoint: \(receiver.baseURL)/v1/traces
+              ui_url: https://jaeger.example.com/trace/{trace_id}?uiFind=x&a=b
+            """)
+        let server = try ServerProcess.server(
+            database: "sqlite://" + directory.file("db.sqlite"), workflows: directory.file("workflows"), config: directory.file("config"), workers: true)
+        defer { server.stop() }
+        let api = try await server.apiPort()
+        let traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+        let created = try await TestServer.send(
+            "POST", "http://127.0.0.1:\(api)/api/v1/workflows/one/runs", body: "{}", headers: ["traceparent": "00-\(traceID)-00f067aa0ba902b7-01"])
+        guard case .object(let run)? = created.json, let id = run["id"]?.stringValue else { throw ProcessFailure("\(created.text)") }
+        let page = try await TestServer.send("GET", "http://127.0.0.1:\(api)/runs/\(id)", body: nil, headers: [:]).text
+        #expect(page.contains(#"<a href="https://jaeger.example.com/trace/\#(traceID)?uiFind=x&amp;a=b" rel="noopener">\#(traceID)</a>"#), "\(page)")
+
+        try directory.write("config/tracing.yaml", "tracing:\n  endpoint: \(receiver.baseURL)/v1/traces\n  ui_url: https://jaeger.example.com/trace/\n")
+        let refused = try ServerProcess.server(
+            database: "sqlite://" + directory.file("db2.sqlite"), workflows: directory.file("workflows"), config: directory.file("config"), workers: true)
+        defer { refused.stop() }
+        #expect(try await refused.waitForExit(timeout: .seconds(30)) != 0)
+        #expect(refused.log.contains("tracing.yaml:3:") && refused.log.contains("put {trace_id} where the trace's id goes"), "\(refused.log)")
+    }
+
     @Test("with ratio sampling, a sampled run exports its workflow.run and every task.execute beneath it; an unsampled run exports none")
     func ratioSamplingKeepsTracesWhole() async throws {
         let receiver = try await OTLPReceiver()

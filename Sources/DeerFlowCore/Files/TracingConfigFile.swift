@@ -13,6 +13,7 @@ import Foundation
 ///   headers: {authorization: "Bearer ${OTEL_TOKEN}"}
 ///   sampler: parent_based                            # always | never | ratio | parent_based
 ///   ratio: 0.1                                       # for ratio and parent_based
+///   ui_url: https://jaeger.example.com/trace/{trace_id}   # the UI links a run's trace there
 ///   batch:
 ///     max_size: 512
 ///     interval: 5s
@@ -38,6 +39,9 @@ public struct TracingConfigFile: Sendable, Hashable {
     /// `http/protobuf`, the only protocol accepted (see ``protocolProblem(_:)``).
     public var protocolName: String = "http/protobuf"
     public var serviceName: String = "deerflow"
+    /// Where a trace is shown (Jaeger, Tempo, Honeycomb…), with `{trace_id}` where its id goes;
+    /// the UI's run page links the run's trace there. nil: no link.
+    public var uiURL: String?
     public var headers: [String: String] = [:]
     public var sampler: Sampler = .parentBased
     public var ratio: Double = 1.0
@@ -62,7 +66,7 @@ public struct TracingConfigFile: Sendable, Hashable {
     /// The `tracing:` section of a file's top-level mapping (`tracing.yaml`, or `deerflow.yaml`);
     /// nil when there is none. Problems are recorded on the mapping's reader.
     static func section(of top: YAMLMapping) -> TracingConfigFile? {
-        guard let tracing = top.mapping("tracing", allowedKeys: ["enabled", "endpoint", "protocol", "service_name", "headers", "sampler", "ratio", "batch"]) else {
+        guard let tracing = top.mapping("tracing", allowedKeys: ["enabled", "endpoint", "protocol", "service_name", "headers", "sampler", "ratio", "batch", "ui_url"]) else {
             return nil
         }
         var config = TracingConfigFile()
@@ -78,6 +82,16 @@ public struct TracingConfigFile: Sendable, Hashable {
             if let problem = protocolProblem(value) { node.fail(problem) } else { config.protocolName = value }
         }
         if let name = tracing.string("service_name") { config.serviceName = name }
+        if let node = tracing.optional("ui_url"), let template = node.string() {
+            let example = template.replacingOccurrences(of: "{trace_id}", with: "0")
+            if !template.contains("{trace_id}") {
+                node.fail("put {trace_id} where the trace's id goes, e.g. https://jaeger.example.com/trace/{trace_id}")
+            } else if let url = URL(string: example), ["http", "https"].contains(url.scheme?.lowercased() ?? ""), url.host != nil {
+                config.uiURL = template
+            } else {
+                node.fail("'\(template)' is not an http(s) URL (e.g. https://jaeger.example.com/trace/{trace_id})")
+            }
+        }
         if let headers = tracing.stringMap("headers") { config.headers = headers }
         if let sampler = tracing.optional("sampler")?.oneOf(Sampler.self, what: "sampler") { config.sampler = sampler }
         if let node = tracing.optional("ratio"), let ratio = node.double() {

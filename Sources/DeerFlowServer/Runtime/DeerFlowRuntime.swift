@@ -283,6 +283,10 @@ public final class DeerFlowRuntime: Sendable {
                 live = updates
                 var ui = WebUI.Configuration(tokens: options.api.tokens)
                 ui.secureCookies = options.api.publicURL?.lowercased().hasPrefix("https://") == true
+                if let directory = options.configDirectory {
+                    // Read (and checked) at start by the process's tracing setup already.
+                    ui.traceURL = (try? ProcessObservability.tracingFileConfiguration(configDirectory: directory, environment: ProcessInfo.processInfo.environment))??.uiURL
+                }
                 let contract = MonitoringContract(
                     constantLabels: options.metrics.labels, metricsPath: options.metrics.path, scrapeInterval: options.metrics.scrapeInterval)
                 ui.panels = contract.panels.filter { $0.type != "heatmap" }.map {

@@ -148,7 +148,10 @@ extension WebUI {
         page["scheduledFor"] = Format.orFalse(run.scheduledFor.map { Format.time($0) })
         page["logicalTime"] = Format.time(run.logicalTime)
         page["backfillID"] = Format.orFalse(run.backfillID)
-        page["traceID"] = Format.orFalse(run.traceContext.flatMap(Self.traceID))
+        let traceID = run.traceContext.flatMap(Self.traceID)
+        page["traceID"] = Format.orFalse(traceID)
+        // The trace id is 32 hex digits (checked by `traceID`), so it goes into the URL as it is.
+        page["traceURL"] = Format.orFalse(traceID.flatMap { id in configuration.traceURL.map { $0.replacingOccurrences(of: "{trace_id}", with: id) } })
         page["waiting"] = Format.orFalse(run.waitingReason)
         page["notice"] = Format.orFalse(parameters["notice"].flatMap { Self.notices[$0] })
         page["error"] = false
@@ -206,7 +209,7 @@ extension WebUI {
     /// The trace id of a stored W3C traceparent (`00-<trace id>-<span id>-<flags>`).
     static func traceID(_ traceparent: String) -> String? {
         let parts = traceparent.split(separator: "-")
-        guard parts.count >= 3, parts[1].count == 32 else { return nil }
+        guard parts.count >= 3, parts[1].count == 32, parts[1].allSatisfy(\.isHexDigit) else { return nil }
         return String(parts[1])
     }
 

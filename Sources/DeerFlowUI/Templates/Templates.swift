@@ -141,7 +141,7 @@ enum Templates {
         <dt>Duration</dt><dd>{{duration}}</dd>
         <dt>Tasks</dt><dd>{{progress}}</dd>
         {{#waiting}}<dt>Waiting</dt><dd class="waiting-reason">{{waiting}}</dd>{{/waiting}}
-        {{#traceID}}<dt>Trace</dt><dd class="mono">{{traceID}}</dd>{{/traceID}}
+        {{#traceID}}<dt>Trace</dt><dd class="mono">{{#traceURL}}<a href="{{traceURL}}" rel="noopener">{{traceID}}</a>{{/traceURL}}{{^traceURL}}{{traceID}}{{/traceURL}}</dd>{{/traceID}}
         </dl>
         {{#cancellable}}<form method="post" action="/runs/{{id}}/cancel"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" class="danger">Cancel run</button></form>{{/cancellable}}
         {{#retryable}}<form method="post" action="/runs/{{id}}/retry"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit">Retry failed tasks</button></form>{{/retryable}}
