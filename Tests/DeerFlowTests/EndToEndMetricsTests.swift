@@ -87,7 +87,7 @@ struct EndToEndMetricsTests {
             // a concurrency limit configured) are left out.
             let eventDriven: Set<BuiltinMetric> = [
                 .seriesDropped, .scheduleFireDelay, .schedulesMissed, .scheduleNextFire, .schedulePaused, .logLinesDropped, .spansDropped, .alertsFiring,
-                .notificationsTotal, .runsWaitingForLimit, .queueConcurrencyLimit, .queueRunning, .taskMetricUpdatesRejected, .webhookRequests,
+                .notificationsTotal, .runsWaitingForLimit, .queueConcurrencyLimit, .queueRunning, .taskMetricUpdatesRejected, .webhookRequests, .apiAccess,
             ]
             for metric in BuiltinMetric.allCases where !eventDriven.contains(metric) {
                 #expect(text.contains("# TYPE \(metric.rawValue) \(metric.descriptor.kind == .histogram ? "histogram" : metric.descriptor.kind.rawValue)"), "missing TYPE of \(metric.rawValue)")
