@@ -187,3 +187,21 @@ struct ConfigFileTests {
         }
     }
 }
+
+@Suite("Secret files")
+struct SecretFileTests {
+    @Test("a secret or token file loses the one newline it ends with, \\n or \\r\\n, and nothing else")
+    func finalNewline() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("deerflow-secret-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        for (name, text, expected) in [("lf", "s3cret\n", "s3cret"), ("crlf", "s3cret\r\n", "s3cret"), ("none", "s3cret", "s3cret"), ("two", "s3cret\n\n", "s3cret\n")] {
+            let path = directory.appendingPathComponent(name).path
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            let secret = SecretSource(.file(path), location: "deerflow.yaml:2")
+            #expect(try secret.read(name: "S", environment: [:]) == expected, "\(name)")
+            let config = try ServerConfigFile.parse(yaml: "api:\n  tokens:\n    - {token_file: \(path), role: viewer}\n", file: "deerflow.yaml", environment: [:])
+            #expect(config.apiTokens == [APIToken(expected, role: .viewer)], "\(name)")
+        }
+    }
+}

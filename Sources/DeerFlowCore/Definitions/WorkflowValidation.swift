@@ -146,10 +146,8 @@ extension WorkflowDefinition {
                     issues.append(.init(path: "\(path).env_passthrough[\(index)]", message: "'\(pattern)' is not a variable name or prefix (e.g. AWS_REGION, AWS_*)"))
                 }
             case .http(let http):
-                if let url = URL(string: http.url), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https", url.host != nil {
-                } else if http.url.contains("{{") {
-                    // A templated URL is checked when it is rendered, before the request.
-                } else {
+                // A templated URL is checked when it is rendered, before the request.
+                if URL.http(http.url) == nil && !http.url.contains("{{") {
                     issues.append(.init(path: "\(path).url", message: "'\(http.url)' is not an http(s) URL"))
                 }
                 if http.method.isEmpty || !http.method.allSatisfy({ $0.isLetter && $0.isUppercase }) {

@@ -89,7 +89,7 @@ public struct ServerConfigFile: Sendable, Hashable {
                 config.apiTokens = api.optional("tokens").flatMap(apiTokens)
                 config.protectHealth = api.bool("protect_health")
                 if let node = api.optional("public_url"), let url = node.string() {
-                    if let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme?.lowercased() ?? ""), parsed.host != nil {
+                    if URL.http(url) != nil {
                         config.apiPublicURL = url.hasSuffix("/") ? String(url.dropLast()) : url
                     } else {
                         node.fail("'\(url)' is not an http(s) URL (e.g. https://deerflow.example.com)")
@@ -158,12 +158,10 @@ public struct ServerConfigFile: Sendable, Hashable {
                 if value.isEmpty { item.fail("the token is empty") } else { tokens.append(APIToken(value, role: role)) }
             case (nil, let fileNode?):
                 guard let path = fileNode.string() else { continue }
-                guard let data = FileManager.default.contents(atPath: path), var value = String(data: data, encoding: .utf8) else {
+                guard let value = ConfigFileText.secretValue(atPath: path) else {
                     fileNode.fail("cannot read token file \(path) (check that it exists and that DeerFlow's user may read it)")
                     continue
                 }
-                if value.hasSuffix("\n") { value.removeLast() }
-                if value.hasSuffix("\r") { value.removeLast() }
                 if value.isEmpty { fileNode.fail("token file \(path) is empty") } else { tokens.append(APIToken(value, role: role)) }
             default:
                 item.fail("give the token as token: or token_file:, one of them")
@@ -364,6 +362,15 @@ private func positive(_ node: YAMLNode?) -> Duration? {
 
 /// Reading config files with errors in the same format as YAML errors.
 enum ConfigFileText {
+    /// The text of a file holding one secret value (a token, a password), without the one
+    /// newline editors and `echo` end it with (`\n` or `\r\n`); nil when it cannot be read.
+    static func secretValue(atPath path: String) -> String? {
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else { return nil }
+        // "\r\n" is one Character: hasSuffix("\n") alone would not see it.
+        if text.hasSuffix("\r\n") { return String(text.dropLast()) }
+        return text.hasSuffix("\n") ? String(text.dropLast()) : text
+    }
+
     static func read(_ path: String) throws(FileErrors) -> String {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {

@@ -74,7 +74,7 @@ public struct HealthCheckDefinition: Sendable, Hashable {
             var probe: Probe?
             if let http = entry.mapping("http", allowedKeys: ["url", "expect_status"]) {
                 if let urlNode = http.require("url"), let url = urlNode.string() {
-                    if let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme?.lowercased() ?? ""), parsed.host != nil {
+                    if URL.http(url) != nil {
                         let expected = http.intList("expect_status", allowSingle: true) ?? []
                         if let bad = expected.first(where: { !(100...599).contains($0) }) {
                             http.node.fail("\(bad) is not an HTTP status")

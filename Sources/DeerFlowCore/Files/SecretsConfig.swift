@@ -35,10 +35,9 @@ public struct SecretSource: Sendable, Hashable {
             }
             return value
         case .file(let path):
-            guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            guard let value = ConfigFileText.secretValue(atPath: path) else {
                 throw SecretError("\(location): secret '\(name)': cannot read file \(path) (check that it exists and that DeerFlow's user may read it)")
             }
-            let value = text.hasSuffix("\r\n") ? String(text.dropLast(2)) : (text.hasSuffix("\n") ? String(text.dropLast()) : text)
             guard !value.isEmpty else { throw SecretError("\(location): secret '\(name)': file \(path) is empty") }
             return value
         }

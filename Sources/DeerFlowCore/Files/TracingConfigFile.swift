@@ -86,7 +86,7 @@ public struct TracingConfigFile: Sendable, Hashable {
             let example = template.replacingOccurrences(of: "{trace_id}", with: "0")
             if !template.contains("{trace_id}") {
                 node.fail("put {trace_id} where the trace's id goes, e.g. https://jaeger.example.com/trace/{trace_id}")
-            } else if let url = URL(string: example), ["http", "https"].contains(url.scheme?.lowercased() ?? ""), url.host != nil {
+            } else if URL.http(example) != nil {
                 config.uiURL = template
             } else {
                 node.fail("'\(template)' is not an http(s) URL (e.g. https://jaeger.example.com/trace/{trace_id})")
