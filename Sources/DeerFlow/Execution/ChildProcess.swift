@@ -1,3 +1,4 @@
+import DeerFlowCore
 import Dispatch
 import Foundation
 import Synchronization
@@ -109,7 +110,7 @@ final class ChildProcess: Sendable {
     func outputClosed(timeout: Duration) async {
         let closed = readerDone.withLock { $0.done }
         if closed { return }
-        let deadline = DispatchTime.now() + .milliseconds(Int(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000))
+        let deadline = DispatchTime.now() + .milliseconds(Int(timeout.milliseconds))
         DispatchQueue.global().asyncAfter(deadline: deadline) { [self] in
             stopReading.store(true, ordering: .relaxed)
         }
@@ -126,7 +127,7 @@ final class ChildProcess: Sendable {
     /// SIGTERM to the whole process group, then SIGKILL after `grace` if any of it still runs.
     func terminate(grace: Duration) {
         kill(-pid, SIGTERM)
-        let nanoseconds = Int(grace.components.seconds) * 1_000_000_000 + Int(grace.components.attoseconds / 1_000_000_000)
+        let nanoseconds = Int(grace.nanoseconds)
         DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) { [pid] in
             // The group outlives its leader when children remain; kill(-pgid, 0) tells.
             if kill(-pid, 0) == 0 { kill(-pid, SIGKILL) }

@@ -135,10 +135,3 @@ final class CachedProbe: Sendable {
 struct ProbeTimeout: Error {
     let timeout: Duration
 }
-
-extension Duration {
-    /// Whole nanoseconds.
-    var nanoseconds: Int64 {
-        components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000
-    }
-}

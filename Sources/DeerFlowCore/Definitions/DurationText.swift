@@ -81,6 +81,12 @@ extension Duration {
         return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
 
+    /// Whole nanoseconds in this duration (truncated).
+    public var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+
     /// This duration in seconds as a floating-point number.
     public var seconds: Double {
         let (seconds, attoseconds) = components
