@@ -110,26 +110,9 @@ final class SubWorkflowRunner: Sendable {
     /// a list), strings read as the child's declared type (`"5"` for an `int`) as the command line
     /// reads them. The child's declaration then checks them (``DeerFlowEngine/trigger``).
     private func childParams() async throws -> [String: JSONValue] {
-        var templates: [(name: String, template: Template)] = []
-        for (name, value) in action.params.sorted(by: { $0.key < $1.key }) {
-            guard case .string(let text) = value, text.contains("{{") else { continue }
-            do {
-                templates.append((name, try Template(text)))
-            } catch {
-                throw TaskFailure(message: "template in params.\(name): \(error.message)")
-            }
-        }
         var params = action.params
-        if !templates.isEmpty {
-            let scope = try await TaskTemplates.scope(for: attempt, references: templates.flatMap(\.template.references), engine: engine)
-            for (name, template) in templates {
-                do {
-                    params[name] = try template.value(scope)
-                } catch {
-                    throw TaskFailure(message: "template in params.\(name): \(error.message)")
-                }
-            }
-        }
+        let rendered = try await TaskTemplates.values(of: WorkflowDefinition.templatedFields(of: .workflow(action)), for: attempt, engine: engine)
+        for (field, value) in rendered { params[String(field.dropFirst("params.".count))] = value }
         let declared = engine.workflows[action.workflow]?.definition.params ?? []
         for param in declared {
             if let value = params[param.name] { params[param.name] = SubWorkflowGraph.coerce(value, to: param.type) ?? value }

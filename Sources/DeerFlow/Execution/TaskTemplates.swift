@@ -56,9 +56,7 @@ enum TaskTemplates {
     /// `shell` with its command items and env values rendered; the same value when it has no
     /// template (the usual case costs a scan for `{{`).
     static func render(_ shell: ShellAction, for attempt: ClaimedAttempt, engine: DeerFlowEngine) async throws -> ShellAction {
-        var fields: [(String, String)] = (shell.command ?? []).enumerated().map { ("command[\($0.offset)]", $0.element) }
-        fields += shell.environment.map { ("env.\($0.key)", $0.value) }
-        let rendered = try await render(fields, for: attempt, engine: engine)
+        let rendered = try await values(of: WorkflowDefinition.templatedFields(of: .shell(shell)), for: attempt, engine: engine).mapValues(\.plainText)
         guard !rendered.isEmpty else { return shell }
         var shell = shell
         if let command = shell.command {
@@ -70,13 +68,11 @@ enum TaskTemplates {
 
     /// `http` with its url, headers and body rendered; the same value when it has no template.
     static func render(_ http: HTTPAction, for attempt: ClaimedAttempt, engine: DeerFlowEngine) async throws -> HTTPAction {
-        var fields: [(String, String)] = [("url", http.url)] + http.headers.map { ("headers.\($0.key)", $0.value) }
-        if let body = http.body { fields.append(("body", body)) }
-        let rendered = try await render(fields, for: attempt, engine: engine)
+        let rendered = try await values(of: WorkflowDefinition.templatedFields(of: .http(http)), for: attempt, engine: engine).mapValues(\.plainText)
         guard !rendered.isEmpty else { return http }
         var http = http
         if let url = rendered["url"] {
-            guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme?.lowercased() ?? ""), parsed.host != nil else {
+            guard URL.http(url) != nil else {
                 throw RenderError(message: "template in url: rendered '\(url)', which is not an http(s) URL")
             }
             http.url = url
@@ -86,8 +82,10 @@ enum TaskTemplates {
         return http
     }
 
-    /// The rendered text of each templated field, by field name; empty when none has a template.
-    private static func render(_ fields: [(name: String, text: String)], for attempt: ClaimedAttempt, engine: DeerFlowEngine) async throws -> [String: String] {
+    /// The value of each field that holds a template, by field name; empty when none does. A
+    /// field that is one expression keeps its JSON type (``Template/value(_:)``); as text
+    /// (`plainText`) every value is the field's rendering.
+    static func values(of fields: [(name: String, text: String)], for attempt: ClaimedAttempt, engine: DeerFlowEngine) async throws -> [String: JSONValue] {
         var templates: [(name: String, template: Template)] = []
         for field in fields where field.text.contains("{{") {
             do {
@@ -98,10 +96,10 @@ enum TaskTemplates {
         }
         guard !templates.isEmpty else { return [:] }
         let scope = try await scope(for: attempt, references: templates.flatMap(\.template.references), engine: engine)
-        var rendered: [String: String] = [:]
+        var rendered: [String: JSONValue] = [:]
         for field in templates {
             do {
-                rendered[field.name] = try field.template.render(scope)
+                rendered[field.name] = try field.template.value(scope)
             } catch {
                 throw RenderError(message: "template in \(field.name): \(error.message)")
             }

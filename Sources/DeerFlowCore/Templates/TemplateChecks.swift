@@ -7,22 +7,28 @@ extension WorkflowDefinition {
     public static let runTemplateKeys = ["id", "logical_time", "workflow"]
 
     /// The templated fields of a task, by their path in the workflow document (`tasks[1].url`,
-    /// `tasks[1].env.DAY`, `tasks[0].command[2]`, `tasks[2].params.day`), with their text. `script:` is not one: a value
-    /// reaches a shell only as an environment variable or an argv item, never as script text.
+    /// `tasks[1].env.DAY`, `tasks[0].command[2]`, `tasks[2].params.day`), with their text.
     public static func templatedFields(of task: TaskDefinition, at path: String) -> [(path: String, text: String)] {
-        var fields: [(path: String, text: String)] = []
-        switch task.action {
+        templatedFields(of: task.action).map { ("\(path).\($0.name)", $0.text) }
+    }
+
+    /// The templated fields of an action, by their name within the task (`url`, `env.DAY`,
+    /// `command[2]`, `params.day`), with their text. `script:` is not one: a value reaches a shell
+    /// only as an environment variable or an argv item, never as script text.
+    public static func templatedFields(of action: TaskAction) -> [(name: String, text: String)] {
+        var fields: [(name: String, text: String)] = []
+        switch action {
         case .shell(let shell):
-            for (index, item) in (shell.command ?? []).enumerated() { fields.append(("\(path).command[\(index)]", item)) }
-            for key in shell.environment.keys.sorted() { fields.append(("\(path).env.\(key)", shell.environment[key] ?? "")) }
+            for (index, item) in (shell.command ?? []).enumerated() { fields.append(("command[\(index)]", item)) }
+            for key in shell.environment.keys.sorted() { fields.append(("env.\(key)", shell.environment[key] ?? "")) }
         case .http(let http):
-            fields.append(("\(path).url", http.url))
-            for key in http.headers.keys.sorted() { fields.append(("\(path).headers.\(key)", http.headers[key] ?? "")) }
-            if let body = http.body { fields.append(("\(path).body", body)) }
+            fields.append(("url", http.url))
+            for key in http.headers.keys.sorted() { fields.append(("headers.\(key)", http.headers[key] ?? "")) }
+            if let body = http.body { fields.append(("body", body)) }
         case .workflow(let call):
             // String params of a child run; other values are passed as written.
             for key in call.params.keys.sorted() {
-                if case .string(let text) = call.params[key] { fields.append(("\(path).params.\(key)", text)) }
+                if case .string(let text) = call.params[key] { fields.append(("params.\(key)", text)) }
             }
         case .noop, .sleep, .swift:
             break
