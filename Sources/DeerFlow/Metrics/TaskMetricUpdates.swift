@@ -94,10 +94,12 @@ extension MetricsRegistry {
         var rejected: [String] = []
         // Lines end with "\n" or "\r\n" (one Character, which a split on "\n" would not find).
         let lines = text.split(omittingEmptySubsequences: false) { $0 == "\n" || $0 == "\r\n" }
+        // The registry's metrics, once per file rather than once per line.
+        let descriptors = Dictionary(descriptors.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         for (index, line) in lines.enumerated() {
             do throws(TaskMetricUpdateError) {
                 guard let update = try TaskMetricUpdate.parse(line) else { continue }
-                try apply(update, writable: writable, workflow: workflow, task: task)
+                try apply(update, descriptors: descriptors, writable: writable, workflow: workflow, task: task)
             } catch {
                 rejected.append("line \(index + 1): \(error.message)")
             }
@@ -108,8 +110,9 @@ extension MetricsRegistry {
         return rejected
     }
 
-    private func apply(_ update: TaskMetricUpdate, writable: Set<String>, workflow: String, task: String) throws(TaskMetricUpdateError) {
-        let descriptors = Dictionary(descriptors.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+    private func apply(
+        _ update: TaskMetricUpdate, descriptors: [String: MetricDescriptor], writable: Set<String>, workflow: String, task: String
+    ) throws(TaskMetricUpdateError) {
         let exposed = writable.contains(update.name) ? update.name : (writable.contains(update.name + "_total") ? update.name + "_total" : nil)
         guard let exposed, let descriptor = descriptors[exposed] ?? descriptors[exposed + "_total"] else {
             let known = writable.sorted().joined(separator: ", ")

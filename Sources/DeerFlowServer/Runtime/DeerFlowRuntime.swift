@@ -84,23 +84,28 @@ public final class DeerFlowRuntime: Sendable {
         let backend = options.metrics.enabled ? PrometheusBackend(constantLabels: options.metrics.labels) : nil
         let registry = MetricsRegistry(backend: backend, seriesBudget: options.metrics.seriesBudget)
         let engineMetrics = try EngineMetrics(registry: registry, logger: logger)
+        // The exposed names (a counter's with `_total`), which tasks may update.
+        var customNames: Set<String> = []
         for custom in options.metrics.customMetrics {
+            let exposed: (name: String, kind: MetricKind)
             do {
                 switch custom.kind {
                 case .counter:
                     let counter = try registry.counter(custom.name, help: custom.description, labels: custom.labels)
                     // On /metrics at 0 from the start, so rate() and increase() see the first update.
                     if custom.labels.isEmpty { try counter.inc(0) }
-                case .gauge: _ = try registry.gauge(custom.name, help: custom.description, labels: custom.labels)
+                    exposed = (counter.name, .counter)
+                case .gauge:
+                    exposed = (try registry.gauge(custom.name, help: custom.description, labels: custom.labels).name, .gauge)
                 case .histogram:
-                    _ = try registry.histogram(custom.name, help: custom.description, labels: custom.labels, buckets: custom.buckets ?? MetricsRegistry.Histogram.defaultBuckets)
+                    let buckets = custom.buckets ?? MetricsRegistry.Histogram.defaultBuckets
+                    exposed = (try registry.histogram(custom.name, help: custom.description, labels: custom.labels, buckets: buckets).name, .histogram)
                 }
             } catch {
                 throw DeerFlowError(.badRequest, "\(custom.location): custom_metrics '\(custom.name)': \(error.message)")
             }
-            if let descriptor = registry.descriptors.first(where: { [custom.name, custom.name + "_total"].contains($0.name) }) {
-                backend?.declareFamily(descriptor.name, kind: descriptor.kind, help: descriptor.help)
-            }
+            backend?.declareFamily(exposed.name, kind: exposed.kind, help: custom.description)
+            customNames.insert(exposed.name)
         }
         observability.droppedLogLines.attach { handler, count in engineMetrics.recordDroppedLogLines(handler: handler, count: count) }
         observability.droppedSpans.attach { _, count in engineMetrics.recordDroppedSpans(count) }
@@ -116,9 +121,7 @@ public final class DeerFlowRuntime: Sendable {
                 throw DeerFlowError(.badRequest, error.message)
             }
         }
-        engineConfiguration.taskWritableMetrics.formUnion(options.metrics.customMetrics.map { custom in
-            custom.kind == .counter && !custom.name.hasSuffix("_total") ? custom.name + "_total" : custom.name
-        })
+        engineConfiguration.taskWritableMetrics.formUnion(customNames)
         if let lines = observability.taskOutputLines, engineConfiguration.taskOutputLogging == nil {
             engineConfiguration.taskOutputLogging = TaskOutputLogging(maxLinesPerAttempt: lines) { count in
                 engineMetrics.recordDroppedLogLines(handler: "task_output", count: count)
