@@ -70,6 +70,8 @@ public final class DeerFlowEngine: Sendable {
     private let waiters: RunWaiters
     /// Open `workflow.run` spans of runs created here.
     let runSpans = RunSpans()
+    /// The values of `configuration.secrets`, prepared once for the redaction of every attempt.
+    let configuredSecrets: SecretValues
     /// The tracer in effect when the engine was created (looking it up costs a few dynamic casts,
     /// per run and per attempt otherwise); nil when tracing is off.
     let tracer: (any Tracer)?
@@ -96,6 +98,7 @@ public final class DeerFlowEngine: Sendable {
         self.store = store
         self.workflows = try WorkflowRegistry(workflows)
         self.configuration = configuration
+        configuredSecrets = SecretValues(configuration.secrets.values)
         self.metrics = metrics
         self.logger = logger
         health = HealthRegistry()

@@ -13,8 +13,9 @@ extension TaskExecutor {
                 let scope = try await TaskTemplates.scope(for: attempt, references: template.references, engine: engine)
                 value = try template.value(scope)
             } else if let over = entry.workflow.mapSource(of: task.id) {
-                let log = TaskLog(limit: engine.configuration.taskLogLimit, secrets: SecretValues(params: attempt.params, definition: entry.definition))
-                value = try await over(makeContext(attempt, entry: entry, log: log, secrets: SecretValues(params: attempt.params, definition: entry.definition)))
+                let secrets = SecretValues(params: attempt.params, definition: entry.definition, configured: engine.configuredSecrets)
+                let log = TaskLog(limit: engine.configuration.taskLogLimit, secrets: secrets)
+                value = try await over(makeContext(attempt, entry: entry, log: log, secrets: secrets))
             } else {
                 return failure(attempt, "mapped task '\(task.id)' has no for_each expression and no Swift 'over' closure in this worker")
             }

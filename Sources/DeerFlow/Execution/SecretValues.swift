@@ -19,11 +19,13 @@ struct SecretValues: Sendable {
     }
 
     /// The secret parameters of `attempt`'s run, as the task sees them (their plain text), and
-    /// the values of `deerflow.yaml`'s secrets (all of them: a task may reach one by other means
-    /// than a template, and its value must not show either way).
-    init(params: [String: JSONValue], definition: WorkflowDefinition?, configured: some Sequence<String> = [String]()) {
+    /// `configured`: the values of `deerflow.yaml`'s secrets (all of them: a task may reach one by
+    /// other means than a template, and its value must not show either way). Without secret
+    /// parameters, `configured` as it is.
+    init(params: [String: JSONValue], definition: WorkflowDefinition?, configured: SecretValues = SecretValues([String]())) {
         let secret = Set(definition?.params.filter(\.secret).map(\.name) ?? [])
-        self.init(params.filter { secret.contains($0.key) }.map { $0.value.plainText } + Array(configured))
+        let values = params.filter { secret.contains($0.key) }.map { $0.value.plainText }
+        self = values.isEmpty ? configured : SecretValues(values + configured.values)
     }
 
     var isEmpty: Bool { values.isEmpty }

@@ -88,7 +88,7 @@ struct TaskExecutor: Sendable {
             return AttemptCompletion(attemptID: attempt.id, outcome: .success(output: .null), finishedAt: Date())
         }
         let secrets = SecretValues(
-            params: attempt.params, definition: engine.workflows[attempt.workflow]?.definition, configured: engine.configuration.secrets.values)
+            params: attempt.params, definition: engine.workflows[attempt.workflow]?.definition, configured: engine.configuredSecrets)
         let log = TaskLog(limit: engine.configuration.taskLogLimit, secrets: secrets)
         let work: @Sendable () async throws -> JSONValue
         let subWorkflow = makeSubWorkflowRunner(attempt)
