@@ -46,7 +46,12 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 
     static func headers(of code: DeerFlowError.Code) -> HTTPFields {
-        code == .unauthorized ? [.wwwAuthenticate: "Bearer realm=\"deerflow\""] : [:]
+        switch code {
+        case .unauthorized: return [.wwwAuthenticate: "Bearer realm=\"deerflow\""]
+        // A store that does not answer (PostgreSQL down) usually comes back within seconds.
+        case .unavailable: return [.retryAfter: "5"]
+        default: return [:]
+        }
     }
 
     func describe(_ status: HTTPResponse.Status, error: any Error, request: Request) -> (String, String) {

@@ -47,6 +47,11 @@ extension PostgresWorkflowStore {
         public var poolSize: Int
         /// How long to wait for a new connection; default 10 s.
         public var connectTimeout: Duration
+        /// How long a store call waits for a connection of the pool before it fails as
+        /// unavailable (an API request then answers 503 with `Retry-After`); default 5 s. While
+        /// PostgreSQL is down no connection comes, and without this bound a call would wait for
+        /// the whole outage.
+        public var poolTimeout: Duration
         /// `application_name` of the sessions; default `deerflow`.
         public var applicationName: String
 
@@ -54,7 +59,7 @@ extension PostgresWorkflowStore {
         public let redactedURL: String
 
         /// Parameters a URL may carry.
-        static let parameters = ["sslmode", "sslrootcert", "host", "pool_size", "connect_timeout", "application_name"]
+        static let parameters = ["sslmode", "sslrootcert", "host", "pool_size", "pool_timeout", "connect_timeout", "application_name"]
 
         /// Reads `postgres://user:password@host:port/database?sslmode=...` (`postgresql://` too).
         ///
@@ -84,6 +89,7 @@ extension PostgresWorkflowStore {
             unixSocketDirectory = nil
             poolSize = 16
             connectTimeout = .seconds(10)
+            poolTimeout = .seconds(5)
             applicationName = "deerflow"
             for item in components.queryItems ?? [] {
                 let value = item.value ?? ""
@@ -101,6 +107,9 @@ extension PostgresWorkflowStore {
                 case "pool_size":
                     guard let size = Int(value), size >= 1 else { throw problem("pool_size '\(value)' must be a whole number of at least 1") }
                     poolSize = size
+                case "pool_timeout":
+                    guard let seconds = Int(value), seconds >= 1 else { throw problem("pool_timeout '\(value)' must be a whole number of seconds, at least 1") }
+                    poolTimeout = .seconds(seconds)
                 case "connect_timeout":
                     guard let seconds = Int(value), seconds >= 1 else { throw problem("connect_timeout '\(value)' must be a whole number of seconds, at least 1") }
                     connectTimeout = .seconds(seconds)

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import NIOCore
 import PostgresNIO
+import Synchronization
 
 /// Statements of one transaction (or one leased connection), run one after another.
 final class PostgresSession {
@@ -67,7 +68,7 @@ extension PostgresWorkflowStore {
 
     /// A connection of the pool, or (`direct`) one opened for `body` and closed after it.
     private func withConnection<T: Sendable>(direct: Bool, _ body: (PostgresConnection) async throws -> T) async throws -> T {
-        guard direct else { return try await client.withConnection(body) }
+        guard direct else { return try await pooled(body) }
         let connection = try await connectDirectly()
         do {
             let result = try await body(connection)
@@ -79,11 +80,58 @@ extension PostgresWorkflowStore {
         }
     }
 
+    /// Runs `body` on a connection of the pool, waiting at most `pool_timeout` for one.
+    ///
+    /// postgres-nio queues a lease until a connection is free or can be opened, for as long as
+    /// that takes: during an outage it would wait for the whole outage, and a request with it.
+    /// The pool has no deadline of its own, so a timer races the lease here (cancelling a lease
+    /// withdraws it from the pool's queue). Once `body` has its connection the timer no longer
+    /// matters: a long statement (a purge) runs to its end. A lease granted as the timer fired
+    /// still runs and its result is returned, so no committed work is reported as failed.
+    func pooled<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        let leased = LeaseFlag()
+        let wait = configuration.poolTimeout
+        return try await withoutActuallyEscaping(body) { body in
+            // The group's child runs `body` while this task only waits for the group: nothing
+            // touches what `body` captured concurrently.
+            let operation = UncheckedOperation(body: body)
+            return try await withThrowingTaskGroup(of: PoolRace<T>.self) { group in
+                group.addTask {
+                    .finished(try await self.client.withConnection { connection in
+                        leased.set()
+                        return try await operation.body(connection)
+                    })
+                }
+                group.addTask {
+                    try await Task.sleep(for: wait)
+                    return .timerFired
+                }
+                while let outcome = try await group.next() {
+                    switch outcome {
+                    case .finished(let value):
+                        group.cancelAll()
+                        return value
+                    case .timerFired where leased.isSet:
+                        continue
+                    case .timerFired:
+                        group.cancelAll()
+                        if case .finished(let value)? = try? await group.next() { return value }
+                        throw DeerFlowError(
+                            .unavailable,
+                            "no connection to PostgreSQL at \(configuration.endpoint) within \(wait.components.seconds) s (pool_timeout): "
+                                + "the database is down or every connection is busy; try again shortly")
+                    }
+                }
+                throw CancellationError()
+            }
+        }
+    }
+
     /// Runs `body` in one read-only REPEATABLE READ transaction: every statement sees the same
     /// snapshot (a run with its tasks and attempts, consistent statistics).
     func snapshot<T: Sendable>(_ body: (PostgresSession) async throws -> T) async throws -> T {
         do {
-            return try await client.withConnection { connection in
+            return try await pooled { connection in
                 let session = PostgresSession(connection: connection, logger: queryLogger)
                 try await session.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                 do {
@@ -103,7 +151,7 @@ extension PostgresWorkflowStore {
     /// Runs `body` on a leased connection without a transaction (each statement commits alone).
     func session<T: Sendable>(_ body: (PostgresSession) async throws -> T) async throws -> T {
         do {
-            return try await client.withConnection { connection in
+            return try await pooled { connection in
                 try await body(PostgresSession(connection: connection, logger: queryLogger))
             }
         } catch {
@@ -141,6 +189,25 @@ extension PostgresWorkflowStore {
         if let underlying = error.underlying { message += ": \(underlying)" }
         return message
     }
+}
+
+/// Which of the two children of ``PostgresWorkflowStore/pooled(_:)`` finished.
+enum PoolRace<T: Sendable>: Sendable {
+    case finished(T)
+    case timerFired
+}
+
+/// Set once the pool granted a connection.
+final class LeaseFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    func set() { value.store(true, ordering: .relaxed) }
+    var isSet: Bool { value.load(ordering: .relaxed) }
+}
+
+/// The caller's non-escaping body, run by a child task that the caller awaits before
+/// `withoutActuallyEscaping` returns.
+private struct UncheckedOperation<T>: @unchecked Sendable {
+    let body: (PostgresConnection) async throws -> T
 }
 
 /// Errors the store throws inside a transaction to roll it back and handle outside.

@@ -203,9 +203,13 @@ public struct WebUI: BrowserRoutes {
             case .notFound: status = .notFound
             case .conflict: status = .conflict
             case .badRequest, .invalidParams, .invalidRequest: status = .badRequest
+            case .unavailable: status = .serviceUnavailable
             default: status = .internalServerError
             }
-            return errorPage(request, status: status, message: error.message)
+            var response = errorPage(request, status: status, message: error.message)
+            // The store is down (PostgreSQL outage): like the API, say when to try again.
+            if status == .serviceUnavailable { response.headers[.retryAfter] = "5" }
+            return response
         } catch {
             engine.logger.error("UI request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
             return errorPage(request, status: .internalServerError, message: "internal error; the server log has the details")
@@ -213,9 +217,13 @@ public struct WebUI: BrowserRoutes {
     }
 
     func errorPage(_ request: Request, status: HTTPResponse.Status, message: String) -> Response {
-        let content = Templates.render("error", [
-            "heading": status == .notFound ? "Not found" : "Something went wrong", "message": message, "back": "/", "backLabel": "Back to the overview",
-        ])
+        let heading: String
+        switch status {
+        case .notFound: heading = "Not found"
+        case .serviceUnavailable: heading = "The store is not answering; try again in a few seconds"
+        default: heading = "Something went wrong"
+        }
+        let content = Templates.render("error", ["heading": heading, "message": message, "back": "/", "backLabel": "Back to the overview"])
         return page(request, title: status == .notFound ? "Not found" : "Error", section: "", content: content, status: status)
     }
 

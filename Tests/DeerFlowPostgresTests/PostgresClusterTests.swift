@@ -322,12 +322,29 @@ struct PostgresClusterTests {
         try await Task.sleep(for: .milliseconds(500))
         try await cluster.stop()
         try await ClusterAPI.waitForReadiness(api: api, status: 503, timeout: .seconds(10))
-        try await Task.sleep(for: .seconds(2))
+        // While the database is down, API calls answer 503 with Retry-After after pool_timeout
+        // (5 s) instead of waiting for the outage (the client gives up after 30 s), and a trigger
+        // that answered 503 creates no run when the database comes back.
+        async let listed = TestServer.send("GET", "http://127.0.0.1:\(api)/api/v1/runs", body: nil, headers: [:])
+        async let triggered = TestServer.send(
+            "POST", "http://127.0.0.1:\(api)/api/v1/workflows/quick/runs", body: "{}", headers: ["Idempotency-Key": "outage-1"])
+        async let page = TestServer.send("GET", "http://127.0.0.1:\(api)/runs", body: nil, headers: [:])
+        for answer in try await [listed, triggered, page] {
+            #expect(answer.status == 503, "\(answer.status) \(answer.text)")
+            #expect(answer.headers.contains { $0.0.lowercased() == "retry-after" && $0.1 == "5" }, "\(answer.headers)")
+            #expect(answer.text.contains("pool_timeout"), "\(answer.text)")
+        }
+        #expect(try await listed.text.contains("\"unavailable\""))
+        // Workers say that their heartbeats fail (every lease/3 = 10 s, each waiting pool_timeout).
+        for worker in workers {
+            _ = try await worker.waitFor("worker heartbeat failed", timeout: .seconds(20))
+        }
         #expect(await ClusterAPI.readiness(api: api) == 503)
         try await cluster.restart()
         try await ClusterAPI.waitForReadiness(api: api, status: 200, timeout: .seconds(30))
         for worker in workers {
             _ = try await worker.waitFor("LISTEN connection re-established", timeout: .seconds(30))
+            _ = try await worker.waitFor("worker heartbeat restored", timeout: .seconds(20))
         }
         // New work after the restart starts through NOTIFY, not the 20 s poll.
         let clock = ContinuousClock()
@@ -340,6 +357,12 @@ struct PostgresClusterTests {
         let runs = try await ClusterAPI.waitForRuns(api: api, ids: ids, timeout: .seconds(90))
         #expect(runs.count == 20)
         Self.expectEachTaskSucceededOnce(runs)
+        let quickList = try await ClusterAPI.get("http://127.0.0.1:\(api)/api/v1/runs?workflow=quick")
+        guard case .object(let page)? = quickList.json, case .array(let quickRunList)? = page["runs"] else {
+            Issue.record("GET /api/v1/runs?workflow=quick answered \(quickList.status)")
+            return
+        }
+        #expect(quickRunList.count == 1, "the trigger refused during the outage created a run: \(quickRunList)")
         for process in [server] + workers { process.signal(SIGTERM) }
         for process in [server] + workers { #expect(try await process.waitForExit() == 0, "\(process.log.suffix(2000))") }
     }

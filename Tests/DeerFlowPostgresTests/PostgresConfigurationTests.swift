@@ -8,7 +8,7 @@ import Testing
 struct PostgresConfigurationTests {
     @Test("a URL gives host, port, user, password, database and pool settings")
     func parsesURL() throws {
-        let configuration = try PostgresWorkflowStore.Configuration(url: "postgres://deer%40flow:p%3Ass@db.example:6543/orchestration?sslmode=require&pool_size=4&connect_timeout=3&application_name=etl")
+        let configuration = try PostgresWorkflowStore.Configuration(url: "postgres://deer%40flow:p%3Ass@db.example:6543/orchestration?sslmode=require&pool_size=4&pool_timeout=2&connect_timeout=3&application_name=etl")
         #expect(configuration.host == "db.example")
         #expect(configuration.port == 6543)
         #expect(configuration.username == "deer@flow")
@@ -16,9 +16,10 @@ struct PostgresConfigurationTests {
         #expect(configuration.database == "orchestration")
         #expect(configuration.tls == .require)
         #expect(configuration.poolSize == 4)
+        #expect(configuration.poolTimeout == .seconds(2))
         #expect(configuration.connectTimeout == .seconds(3))
         #expect(configuration.applicationName == "etl")
-        #expect(configuration.redactedURL == "postgres://deer%40flow:***@db.example:6543/orchestration?sslmode=require&pool_size=4&connect_timeout=3&application_name=etl")
+        #expect(configuration.redactedURL == "postgres://deer%40flow:***@db.example:6543/orchestration?sslmode=require&pool_size=4&pool_timeout=2&connect_timeout=3&application_name=etl")
     }
 
     @Test("defaults: port 5432, the user's name as database, sslmode prefer")
@@ -29,6 +30,7 @@ struct PostgresConfigurationTests {
         #expect(configuration.password == nil)
         #expect(configuration.tls == .prefer)
         #expect(configuration.poolSize == 16)
+        #expect(configuration.poolTimeout == .seconds(5))
     }
 
     @Test("every sslmode maps to postgres-nio TLS settings", arguments: PostgresWorkflowStore.Configuration.TLSMode.allCases)
@@ -52,6 +54,7 @@ struct PostgresConfigurationTests {
             ("postgres://u:hunter2@db/d?sslmode=sometimes", "sslmode 'sometimes' is not one of disable, prefer, require, verify-ca, verify-full"),
             ("postgres://u:hunter2@db/d?colour=blue", "unknown parameter 'colour'"),
             ("postgres://u:hunter2@db/d?pool_size=0", "pool_size '0' must be a whole number of at least 1"),
+            ("postgres://u:hunter2@db/d?pool_timeout=0.5", "pool_timeout '0.5' must be a whole number of seconds, at least 1"),
             ("postgres://u:hunter2@db:99999/d", "out of range"),
             ("postgres://u:hunter2@db/d?sslrootcert=/ca.pem", "sslrootcert needs sslmode=verify-ca or sslmode=verify-full"),
         ]

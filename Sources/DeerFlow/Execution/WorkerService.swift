@@ -201,6 +201,7 @@ public final class WorkerService: Service, Sendable {
 
     private func heartbeatLoop() async {
         let interval = configuration.heartbeatInterval ?? engine.configuration.leaseDuration / 3
+        var failures = 0
         while !Task.isCancelled {
             let attempts = running.withLock { Array($0.keys) }
             let record = WorkerRecord(
@@ -212,8 +213,13 @@ public final class WorkerService: Service, Sendable {
                 let leaseUntil = Date().adding(engine.configuration.leaseDuration)
                 let stopped = try await engine.store.heartbeat(record, running: attempts, leaseUntil: leaseUntil)
                 if !stopped.isEmpty { stop(stopped, reason: .cancelled) }
+                if failures > 0 {
+                    engine.logger.notice("worker heartbeat restored", metadata: ["worker": "\(id)", "failed_heartbeats": "\(failures)"])
+                    failures = 0
+                }
             } catch {
-                engine.logger.warning("worker heartbeat failed", metadata: ["worker": "\(id)", "error": "\(error)"])
+                failures += 1
+                engine.logger.warning("worker heartbeat failed", metadata: ["worker": "\(id)", "error": "\(error)", "failed_heartbeats": "\(failures)"])
             }
             try? await Task.sleep(for: interval)
         }

@@ -254,6 +254,22 @@ extension Components {
             }
         }
         package struct Unavailable: Sendable, Hashable {
+            /// - Remark: Generated from `#/components/responses/Unavailable/headers`.
+            package struct Headers: Sendable, Hashable {
+                /// Seconds to wait before retrying.
+                ///
+                /// - Remark: Generated from `#/components/responses/Unavailable/headers/Retry-After`.
+                package var retryAfter: Swift.Int?
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - retryAfter: Seconds to wait before retrying.
+                package init(retryAfter: Swift.Int? = nil) {
+                    self.retryAfter = retryAfter
+                }
+            }
+            /// Received HTTP response headers
+            package var headers: Components.Responses.Unavailable.Headers
             /// - Remark: Generated from `#/components/responses/Unavailable/content`.
             @frozen package enum Body: Sendable, Hashable {
                 /// - Remark: Generated from `#/components/responses/Unavailable/content/application\/json`.
@@ -276,8 +292,13 @@ extension Components {
             /// Creates a new `Unavailable`.
             ///
             /// - Parameters:
+            ///   - headers: Received HTTP response headers
             ///   - body: Received HTTP response body
-            package init(body: Components.Responses.Unavailable.Body) {
+            package init(
+                headers: Components.Responses.Unavailable.Headers = .init(),
+                body: Components.Responses.Unavailable.Body
+            ) {
+                self.headers = headers
                 self.body = body
             }
         }

@@ -1032,7 +1032,11 @@ package enum Operations {
                     }
                 }
             }
-            /// The store or another dependency failed.
+            /// The store or another dependency failed, or (PostgreSQL) no database connection came within
+            /// `pool_timeout` (default 5 s) because the database is down. Nothing was done unless said
+            /// otherwise; retry after `Retry-After` seconds (a trigger with the same `Idempotency-Key`
+            /// never creates a second run).
+            ///
             ///
             /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/runs/post(triggerRun)/responses/503`.
             ///
@@ -1313,7 +1317,11 @@ package enum Operations {
                     }
                 }
             }
-            /// The store or another dependency failed.
+            /// The store or another dependency failed, or (PostgreSQL) no database connection came within
+            /// `pool_timeout` (default 5 s) because the database is down. Nothing was done unless said
+            /// otherwise; retry after `Retry-After` seconds (a trigger with the same `Idempotency-Key`
+            /// never creates a second run).
+            ///
             ///
             /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/pause/post(pauseWorkflow)/responses/503`.
             ///
@@ -1676,7 +1684,11 @@ package enum Operations {
                     }
                 }
             }
-            /// The store or another dependency failed.
+            /// The store or another dependency failed, or (PostgreSQL) no database connection came within
+            /// `pool_timeout` (default 5 s) because the database is down. Nothing was done unless said
+            /// otherwise; retry after `Retry-After` seconds (a trigger with the same `Idempotency-Key`
+            /// never creates a second run).
+            ///
             ///
             /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/unpause/post(unpauseWorkflow)/responses/503`.
             ///
@@ -2119,7 +2131,11 @@ package enum Operations {
                     }
                 }
             }
-            /// The store or another dependency failed.
+            /// The store or another dependency failed, or (PostgreSQL) no database connection came within
+            /// `pool_timeout` (default 5 s) because the database is down. Nothing was done unless said
+            /// otherwise; retry after `Retry-After` seconds (a trigger with the same `Idempotency-Key`
+            /// never creates a second run).
+            ///
             ///
             /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/backfills/post(createBackfill)/responses/503`.
             ///
@@ -2343,7 +2359,11 @@ package enum Operations {
                     }
                 }
             }
-            /// The store or another dependency failed.
+            /// The store or another dependency failed, or (PostgreSQL) no database connection came within
+            /// `pool_timeout` (default 5 s) because the database is down. Nothing was done unless said
+            /// otherwise; retry after `Retry-After` seconds (a trigger with the same `Idempotency-Key`
+            /// never creates a second run).
+            ///
             ///
             /// - Remark: Generated from `#/paths//api/v1/backfills/{id}/get(getBackfill)/responses/503`.
             ///
@@ -2650,7 +2670,11 @@ package enum Operations {
                     }
                 }
             }
-            /// The store or another dependency failed.
+            /// The store or another dependency failed, or (PostgreSQL) no database connection came within
+            /// `pool_timeout` (default 5 s) because the database is down. Nothing was done unless said
+            /// otherwise; retry after `Retry-After` seconds (a trigger with the same `Idempotency-Key`
+            /// never creates a second run).
+            ///
             ///
             /// - Remark: Generated from `#/paths//api/v1/backfills/{id}/cancel/post(cancelBackfill)/responses/503`.
             ///
@@ -2930,7 +2954,11 @@ package enum Operations {
                     }
                 }
             }
-            /// The store or another dependency failed.
+            /// The store or another dependency failed, or (PostgreSQL) no database connection came within
+            /// `pool_timeout` (default 5 s) because the database is down. Nothing was done unless said
+            /// otherwise; retry after `Retry-After` seconds (a trigger with the same `Idempotency-Key`
+            /// never creates a second run).
+            ///
             ///
             /// - Remark: Generated from `#/paths//api/v1/runs/get(listRuns)/responses/503`.
             ///
@@ -3158,7 +3186,11 @@ package enum Operations {
                     }
                 }
             }
-            /// The store or another dependency failed.
+            /// The store or another dependency failed, or (PostgreSQL) no database connection came within
+            /// `pool_timeout` (default 5 s) because the database is down. Nothing was done unless said
+            /// otherwise; retry after `Retry-After` seconds (a trigger with the same `Idempotency-Key`
+            /// never creates a second run).
+            ///
             ///
             /// - Remark: Generated from `#/paths//api/v1/runs/{id}/get(getRun)/responses/503`.
             ///
@@ -3466,7 +3498,11 @@ package enum Operations {
                     }
                 }
             }
-            /// The store or another dependency failed.
+            /// The store or another dependency failed, or (PostgreSQL) no database connection came within
+            /// `pool_timeout` (default 5 s) because the database is down. Nothing was done unless said
+            /// otherwise; retry after `Retry-After` seconds (a trigger with the same `Idempotency-Key`
+            /// never creates a second run).
+            ///
             ///
             /// - Remark: Generated from `#/paths//api/v1/runs/{id}/cancel/post(cancelRun)/responses/503`.
             ///
@@ -3916,7 +3952,11 @@ package enum Operations {
                     }
                 }
             }
-            /// The store or another dependency failed.
+            /// The store or another dependency failed, or (PostgreSQL) no database connection came within
+            /// `pool_timeout` (default 5 s) because the database is down. Nothing was done unless said
+            /// otherwise; retry after `Retry-After` seconds (a trigger with the same `Idempotency-Key`
+            /// never creates a second run).
+            ///
             ///
             /// - Remark: Generated from `#/paths//api/v1/runs/{id}/retry/post(retryRun)/responses/503`.
             ///
@@ -4408,7 +4448,11 @@ package enum Operations {
                     }
                 }
             }
-            /// The store or another dependency failed.
+            /// The store or another dependency failed, or (PostgreSQL) no database connection came within
+            /// `pool_timeout` (default 5 s) because the database is down. Nothing was done unless said
+            /// otherwise; retry after `Retry-After` seconds (a trigger with the same `Idempotency-Key`
+            /// never creates a second run).
+            ///
             ///
             /// - Remark: Generated from `#/paths//api/v1/runs/{id}/rerun/post(rerunRun)/responses/503`.
             ///
@@ -4791,7 +4835,11 @@ package enum Operations {
                     }
                 }
             }
-            /// The store or another dependency failed.
+            /// The store or another dependency failed, or (PostgreSQL) no database connection came within
+            /// `pool_timeout` (default 5 s) because the database is down. Nothing was done unless said
+            /// otherwise; retry after `Retry-After` seconds (a trigger with the same `Idempotency-Key`
+            /// never creates a second run).
+            ///
             ///
             /// - Remark: Generated from `#/paths//api/v1/runs/{id}/tasks/{task_id}/log/get(getTaskLog)/responses/503`.
             ///
@@ -4980,7 +5028,11 @@ package enum Operations {
                     }
                 }
             }
-            /// The store or another dependency failed.
+            /// The store or another dependency failed, or (PostgreSQL) no database connection came within
+            /// `pool_timeout` (default 5 s) because the database is down. Nothing was done unless said
+            /// otherwise; retry after `Retry-After` seconds (a trigger with the same `Idempotency-Key`
+            /// never creates a second run).
+            ///
             ///
             /// - Remark: Generated from `#/paths//api/v1/workers/get(listWorkers)/responses/503`.
             ///
@@ -5334,7 +5386,11 @@ package enum Operations {
                     }
                 }
             }
-            /// The store or another dependency failed.
+            /// The store or another dependency failed, or (PostgreSQL) no database connection came within
+            /// `pool_timeout` (default 5 s) because the database is down. Nothing was done unless said
+            /// otherwise; retry after `Retry-After` seconds (a trigger with the same `Idempotency-Key`
+            /// never creates a second run).
+            ///
             ///
             /// - Remark: Generated from `#/paths//api/v1/maintenance/purge/post(purgeHistory)/responses/503`.
             ///
@@ -5848,7 +5904,11 @@ package enum Operations {
                     }
                 }
             }
-            /// The store or another dependency failed.
+            /// The store or another dependency failed, or (PostgreSQL) no database connection came within
+            /// `pool_timeout` (default 5 s) because the database is down. Nothing was done unless said
+            /// otherwise; retry after `Retry-After` seconds (a trigger with the same `Idempotency-Key`
+            /// never creates a second run).
+            ///
             ///
             /// - Remark: Generated from `#/paths//api/v1/alertmanager/webhook/post(receiveAlertmanagerWebhook)/responses/503`.
             ///
