@@ -10,21 +10,61 @@ import Synchronization
 final class PostgresSession {
     let connection: PostgresConnection
     let logger: Logger
+    private let loop: EventLoopExecutor
 
     init(connection: PostgresConnection, logger: Logger) {
         self.connection = connection
         self.logger = logger
+        loop = EventLoopExecutor(connection.eventLoop)
     }
 
     /// Runs a statement and collects its rows.
     @discardableResult
     func rows(_ query: PostgresQuery) async throws -> [PostgresRow] {
-        try await connection.query(query, logger: logger).collect()
+        try await send(query).collect()
     }
 
     /// Runs a statement whose rows (if any) are not needed.
     func execute(_ query: PostgresQuery) async throws {
-        _ = try await connection.query(query, logger: logger).collect()
+        _ = try await send(query).collect()
+    }
+
+    /// Sends a statement, failing it when the connection has closed.
+    ///
+    /// postgres-nio hands a statement to the connection's channel without a promise for the
+    /// write: once the channel has closed (the server went away during the previous statement)
+    /// the statement is dropped and its answer never comes, and the caller (the ROLLBACK after a
+    /// failed statement, a worker's exchange) would wait forever. Found by stopping PostgreSQL
+    /// (`-m immediate`) during a worker's exchange: the worker never exchanged or drained again.
+    /// The check and the write run on the connection's event loop, where the channel closes, so
+    /// it cannot close between them (checked from another thread, it sometimes did).
+    private func send(_ query: PostgresQuery) async throws -> PostgresRowSequence {
+        try await whileOpen { connection, logger in try await connection.query(query, logger: logger) }
+    }
+
+    /// Runs `send` (which hands a statement to postgres-nio) on the connection's event loop when
+    /// the connection is open; throws `.unavailable` when it has closed (see ``send(_:)``).
+    func whileOpen<T>(_ send: (PostgresConnection, Logger) async throws -> T) async throws -> T {
+        try await withTaskExecutorPreference(loop) {
+            guard !connection.isClosed else {
+                throw DeerFlowError(.unavailable, "the connection to PostgreSQL closed (the database restarted or is unreachable); try again shortly")
+            }
+            return try await send(connection, logger)
+        }
+    }
+}
+
+/// Runs jobs on an event loop (a connection's), so code can act atomically with its channel.
+final class EventLoopExecutor: TaskExecutor {
+    let eventLoop: any EventLoop
+
+    init(_ eventLoop: any EventLoop) {
+        self.eventLoop = eventLoop
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        eventLoop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
     }
 }
 

@@ -31,7 +31,10 @@ extension PostgresSession {
     @discardableResult
     func rows<Statement: StoreStatement>(_ statement: Statement) async throws -> [PostgresRow] {
         var rows: [PostgresRow] = []
-        for try await row in try await connection.execute(Prepared<Statement>(bindings: statement.query.binds), logger: logger) {
+        let sequence = try await whileOpen { connection, logger in
+            try await connection.execute(Prepared<Statement>(bindings: statement.query.binds), logger: logger)
+        }
+        for try await row in sequence {
             rows.append(row)
         }
         return rows
