@@ -119,6 +119,20 @@ struct APIService: APIProtocol {
         }
     }
 
+    func triggerRunBatch(_ input: Operations.TriggerRunBatch.Input) async throws -> Operations.TriggerRunBatch.Output {
+        let name = input.path.name
+        guard case .json(let request) = input.body else { throw DeerFlowError(.badRequest, "the body must be {\"runs\": [{\"params\": {…}}, …]}") }
+        guard (1...Self.maxBatchRuns).contains(request.runs.count) else {
+            throw DeerFlowError(.badRequest, "a batch holds 1 to \(Self.maxBatchRuns) runs; this one has \(request.runs.count)")
+        }
+        let runs = try await engine.trigger(name, batch: request.runs.map { $0.params ?? [:] })
+        let secrets = secrets(of: name)
+        return .created(.init(body: .json(.init(runs: try runs.map { try APIRepresentation.run($0, secrets: secrets) }))))
+    }
+
+    /// Most runs `POST /api/v1/workflows/{name}/runs:batch` creates at once (openapi.yaml's `maxItems`).
+    static let maxBatchRuns = 1_000
+
     // MARK: Runs
 
     func listRuns(_ input: Operations.ListRuns.Input) async throws -> Operations.ListRuns.Output {

@@ -94,7 +94,7 @@ enum AccessRules {
     /// Routes a POST to which needs `operator`: triggering, cancelling, retrying and rerunning
 /// runs, pausing and unpausing schedules, backfills — in the API and the UI's forms.
 static let operatorRoutes: Set<String> = [
-    "/api/v1/workflows/{name}/runs", "/api/v1/workflows/{name}/pause", "/api/v1/workflows/{name}/unpause",
+    "/api/v1/workflows/{name}/runs", "/api/v1/workflows/{name}/runs:batch", "/api/v1/workflows/{name}/pause", "/api/v1/workflows/{name}/unpause",
     "/api/v1/workflows/{name}/backfills", "/api/v1/backfills/{id}/cancel", "/api/v1/runs/{id}/cancel",
     "/api/v1/runs/{id}/retry", "/api/v1/runs/{id}/rerun",
     "/workflows/{name}/runs", "/workflows/{name}/pause", "/workflows/{name}/unpause", "/workflows/{name}/backfills",

@@ -39,10 +39,15 @@ struct RequestShapeMiddleware: ServerMiddleware {
         }
         let hasBody = bytes.contains { !Self.isWhitespace($0) }
         // `{"params": null}` decodes as no parameters (the generated decoder reads an optional
-        // property); openapi.yaml says `params` is an object. Only a body with `null` in it can be
+        // property), in a batch's entries too; openapi.yaml says `params` is an object. Only a body with `null` in it can be
         // that, so only such a body is parsed twice.
         if hasBody, operationID == Operations.TriggerRun.id, Self.contains(bytes, "null"),
             let problem = RequestDiagnosis.triggerBody(bytes)
+        {
+            throw problem
+        }
+        if hasBody, operationID == Operations.TriggerRunBatch.id, Self.contains(bytes, "null"),
+            let problem = RequestDiagnosis.batchBody(bytes)
         {
             throw problem
         }
@@ -113,6 +118,8 @@ enum RequestDiagnosis {
         switch operationID {
         case Operations.TriggerRun.id, Operations.RerunRun.id:
             return triggerBody(body)
+        case Operations.TriggerRunBatch.id:
+            return batchBody(body)
         case Operations.RetryRun.id:
             return retryBody(body)
         case Operations.ListRuns.id:
@@ -159,14 +166,40 @@ enum RequestDiagnosis {
         } catch {
             return DeerFlowError(.badRequest, "the request body is not valid JSON; send {\"params\": {...}}")
         }
+        return triggerEntry(json, place: "the request body", field: "")
+    }
+
+    /// Why `json` (a trigger's body, or an entry of a batch's `runs`) is not `{"params": {...}}`.
+    private static func triggerEntry(_ json: JSONValue, place: String, field: String) -> DeerFlowError? {
         guard case .object(let object) = json else {
-            return DeerFlowError(.badRequest, "the request body must be a JSON object: {\"params\": {...}}")
+            return DeerFlowError(.badRequest, "\(place) must be a JSON object: {\"params\": {...}}")
         }
         if let unknown = object.keys.sorted().first(where: { $0 != "params" }) {
-            return DeerFlowError(.badRequest, "unknown field '\(unknown)' in the request body; the only field is 'params'")
+            return DeerFlowError(.badRequest, "unknown field '\(unknown)' in \(place); the only field is 'params'")
         }
         if let given = object["params"], !isObject(given) {
-            return DeerFlowError(.badRequest, "'params' must be a JSON object of parameter names to values, got \(given.typeName)")
+            return DeerFlowError(.badRequest, "'\(field)params' must be a JSON object of parameter names to values, got \(given.typeName)")
+        }
+        return nil
+    }
+
+    /// Why a batch trigger's body is not `{"runs": [{"params": {...}}, ...]}`.
+    static func batchBody(_ body: ArraySlice<UInt8>) -> DeerFlowError? {
+        let shape = "{\"runs\": [{\"params\": {...}}, ...]}"
+        guard let json = try? JSONValue(parsing: String(decoding: body, as: UTF8.self)) else {
+            return DeerFlowError(.badRequest, "the request body is not valid JSON; send \(shape)")
+        }
+        guard case .object(let object) = json else {
+            return DeerFlowError(.badRequest, "the request body must be a JSON object: \(shape)")
+        }
+        if let unknown = object.keys.sorted().first(where: { $0 != "runs" }) {
+            return DeerFlowError(.badRequest, "unknown field '\(unknown)' in the request body; the only field is 'runs'")
+        }
+        guard case .array(let entries)? = object["runs"] else {
+            return DeerFlowError(.badRequest, "'runs' must be a list of 1 to 1000 objects like {\"params\": {...}}, got \(object["runs"]?.typeName ?? "nothing")")
+        }
+        for (index, entry) in entries.enumerated() {
+            if let problem = triggerEntry(entry, place: "runs[\(index)]", field: "runs[\(index)].") { return problem }
         }
         return nil
     }

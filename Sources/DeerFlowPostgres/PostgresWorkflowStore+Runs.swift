@@ -8,6 +8,11 @@ extension PostgresWorkflowStore {
         try await runInserts.submit(run)
     }
 
+    public func createRuns(_ runs: [NewRun]) async throws -> [RunRecord] {
+        try RunInsertion.checkBatch(runs)
+        return try RunInsertion.created(try await insertBatch(runs))
+    }
+
     /// Inserts runs (one statement per batch of concurrent triggers).
     func insertBatch(_ runs: [NewRun]) async throws -> [RunRecord?] {
         let limits = try await currentLimits(now: Date())

@@ -8,6 +8,11 @@ extension SQLiteWorkflowStore {
         try await runInserts.submit(run)
     }
 
+    public func createRuns(_ runs: [NewRun]) async throws -> [RunRecord] {
+        try RunInsertion.checkBatch(runs)
+        return try RunInsertion.created(try await insertBatch(runs))
+    }
+
     /// Inserts runs (one transaction per batch of concurrent triggers), their tasks and the first
     /// attempts of tasks without dependencies. A scheduled run whose workflow and due time exist
     /// already is skipped: its result is nil.

@@ -33,6 +33,7 @@ public enum WorkflowStoreConformance {
     /// Every check of the engine's store (``WorkflowStore``).
     public static let all: [Check<any WorkflowStore>] = [
         Check(name: "creating a run queues the tasks without dependencies", run: createQueuesRoots),
+        Check(name: "a batch of runs is created in order in one call, and a batch holding a scheduled run is refused whole", run: createBatch),
         Check(name: "claims follow queue, priority, readiness and limit", run: claimOrder),
         Check(name: "a completion queues dependents and the same exchange can claim them", run: completionReleasesDependents),
         Check(name: "a worker that found the queues empty starts newly ready dependents directly", run: directStart),
@@ -131,6 +132,19 @@ public enum WorkflowStoreConformance {
         #expect(statuses(detail) == ["a": .queued, "b": .pending, "c": .queued])
         #expect(detail.tasks.first { $0.id == "a" }?.attempts.map(\.status) == [.queued])
         #expect(detail.tasks.first { $0.id == "b" }?.attempts.isEmpty == true)
+    }
+
+    static func createBatch(_ store: any WorkflowStore) async throws {
+        let runs = (0..<1_200).map { _ in newRun(tasks: [("a", []), ("b", ["a"])]) }
+        let created = try await store.createRuns(runs)
+        #expect(created.map(\.id) == runs.map(\.id))
+        #expect(created.allSatisfy { $0.status == .pending && $0.progress.total == 2 })
+        #expect(try await claim(store, limit: 2_000).count == 1_200)
+        #expect(statuses(try await detail(store, runs[1_199].id)) == ["a": .running, "b": .pending])
+        // All or nothing: a batch that holds a run the insert may skip is refused before anything is stored.
+        let mixed = [newRun(tasks: [("a", [])]), newRun(tasks: [("a", [])], trigger: .schedule(dueAt: Date()))]
+        await #expect(throws: DeerFlowError.self) { try await store.createRuns(mixed) }
+        #expect(try await store.run(mixed[0].id) == nil)
     }
 
     static func claimOrder(_ store: any WorkflowStore) async throws {

@@ -114,6 +114,14 @@ struct APIContractTests {
             let huge = "{\"params\": {\"who\": \"" + String(repeating: "x", count: 1_100_000) + "\"}}"
             _ = try await call("POST", "/api/v1/workflows/greet/runs", runs, body: huge, expect: 413)
 
+            let batch = "/api/v1/workflows/{name}/runs:batch"
+            let batched = try await call("POST", "/api/v1/workflows/greet/runs:batch", batch, body: #"{"runs": [{"params": {"who": "A", "token": "t"}}, {}]}"#, expect: 201)
+            #expect(batched.text.contains("\"token\":\"[REDACTED]\"") && !batched.text.contains("\"t\""), "\(batched.text)")
+            _ = try await call("POST", "/api/v1/workflows/nope/runs:batch", batch, body: #"{"runs": [{}]}"#, expect: 404)
+            _ = try await call("POST", "/api/v1/workflows/greet/runs:batch", batch, body: #"{"runs": []}"#, expect: 400)
+            _ = try await call("POST", "/api/v1/workflows/greet/runs:batch", batch, body: #"{"runs": [{"params": null}]}"#, expect: 400)
+            _ = try await call("POST", "/api/v1/workflows/greet/runs:batch", batch, body: #"{"runs": [{}, {"params": {"count": "two"}}]}"#, expect: 422)
+
             guard case .object(let run)? = created.json, let id = run["id"]?.stringValue else {
                 Issue.record("no run id in \(created.text)")
                 return

@@ -28,6 +28,7 @@ struct OpenAPIContractTests {
             "GET /api/v1/workflows",
             "GET /api/v1/workflows/{name}",
             "POST /api/v1/workflows/{name}/runs",
+            "POST /api/v1/workflows/{name}/runs:batch",
             "POST /api/v1/workflows/{name}/pause",
             "POST /api/v1/workflows/{name}/unpause",
             "POST /api/v1/workflows/{name}/backfills",

@@ -175,15 +175,8 @@ public final class DeerFlowEngine: Sendable {
         _ workflow: String, params: [String: JSONValue], trigger: RunTrigger, parent: ServiceContext?, rerunOf: RunID?, childOf: RunParent?,
         delivery: WebhookDelivery?
     ) async throws -> DeliveryOutcome {
-        guard let entry = workflows[workflow] else {
-            throw DeerFlowError(.notFound, "workflow '\(workflow)' is not registered (known: \(workflows.all.map(\.definition.name).joined(separator: ", ")))")
-        }
-        let resolved: [String: JSONValue]
-        do {
-            resolved = try entry.definition.resolveParams(params)
-        } catch {
-            throw DeerFlowError(.invalidParams, "workflow '\(workflow)': \(error.description)")
-        }
+        let entry = try registered(workflow)
+        let resolved = try resolve(params, of: entry)
         var deliveries: (any WebhookDeliveryStore)?
         if delivery != nil {
             guard let store = store as? any WebhookDeliveryStore else {
@@ -207,11 +200,7 @@ public final class DeerFlowEngine: Sendable {
                 outcome = try await store.createRun(newRun).map(DeliveryOutcome.created)
             }
         } catch {
-            if let span = runSpans.remove(runID) {
-                span.recordError(error)
-                span.setStatus(SpanStatus(code: .error, message: "the run could not be stored"))
-                span.end()
-            }
+            endRunSpan(runID, notStored: error)
             throw error
         }
         guard case .created(let record)? = outcome else {
@@ -221,6 +210,63 @@ public final class DeerFlowEngine: Sendable {
         emit([.runCreated(runID: record.id, workflow: workflow, trigger: trigger.kind, at: now)])
         wakeLocalWorkers()
         return .created(record)
+    }
+
+    /// Creates runs of one workflow in one transaction, one per parameters object (trigger
+    /// `api`): all of them, or none when one does not match the declaration or the store fails.
+    ///
+    /// - Throws: ``DeerFlowError`` `.notFound` for an unknown workflow, `.invalidParams` naming
+    ///   the first bad entry (`runs[3]: …`), the store's errors.
+    public func trigger(_ workflow: String, batch: [[String: JSONValue]]) async throws -> [RunRecord] {
+        let entry = try registered(workflow)
+        var resolved: [[String: JSONValue]] = []
+        resolved.reserveCapacity(batch.count)
+        for (index, params) in batch.enumerated() {
+            resolved.append(try resolve(params, of: entry, label: "runs[\(index)]: "))
+        }
+        let now = Date()
+        let parent = ServiceContext.current ?? .topLevel
+        let newRuns = resolved.map { params in
+            let runID = RunID.generate(at: now)
+            let span = startRunSpan(runID, workflow: workflow, trigger: .api, parent: parent, at: now)
+            return NewRun(
+                id: runID, workflow: workflow, workflowVersion: entry.versionID, params: params,
+                tasks: entry.taskTemplate, trigger: .api, traceContext: span?.stored, createdAt: now,
+                timeout: entry.definition.timeout)
+        }
+        let records: [RunRecord]
+        do {
+            records = try await store.createRuns(newRuns)
+        } catch {
+            for run in newRuns { endRunSpan(run.id, notStored: error) }
+            throw error
+        }
+        emit(records.map { .runCreated(runID: $0.id, workflow: workflow, trigger: .api, at: now) })
+        wakeLocalWorkers()
+        return records
+    }
+
+    private func registered(_ workflow: String) throws -> WorkflowRegistry.Entry {
+        guard let entry = workflows[workflow] else {
+            throw DeerFlowError(.notFound, "workflow '\(workflow)' is not registered (known: \(workflows.all.map(\.definition.name).joined(separator: ", ")))")
+        }
+        return entry
+    }
+
+    private func resolve(_ params: [String: JSONValue], of entry: WorkflowRegistry.Entry, label: String = "") throws -> [String: JSONValue] {
+        do {
+            return try entry.definition.resolveParams(params)
+        } catch {
+            throw DeerFlowError(.invalidParams, "workflow '\(entry.definition.name)': \(label)\(error.description)")
+        }
+    }
+
+    /// Ends the span of a run the store refused.
+    private func endRunSpan(_ runID: RunID, notStored error: any Error) {
+        guard let span = runSpans.remove(runID) else { return }
+        span.recordError(error)
+        span.setStatus(SpanStatus(code: .error, message: "the run could not be stored"))
+        span.end()
     }
 
     /// A new run row for a workflow (used by the scheduler for cron fires); its `workflow.run` span

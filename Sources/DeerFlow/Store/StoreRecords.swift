@@ -65,6 +65,26 @@ public struct WebhookDelivery: Sendable, Hashable {
 }
 
 /// What recording a webhook delivery did.
+/// The rules of ``RunStore/createRuns(_:)`` both stores share.
+package enum RunInsertion {
+    /// Refuses runs an insert may skip (a scheduled run whose due time has a run, a child whose
+    /// parent attempt has one): a batch is all or nothing, so it holds neither.
+    package static func checkBatch(_ runs: [NewRun]) throws {
+        guard runs.allSatisfy({ $0.scheduledFor == nil && $0.parent == nil }) else {
+            throw DeerFlowError(.badRequest, "a batch of runs cannot hold scheduled runs or child runs; create those one by one")
+        }
+    }
+
+    /// The records of a batch's runs, every one of which was inserted.
+    package static func created(_ records: [RunRecord?]) throws -> [RunRecord] {
+        let created = records.compactMap(\.self)
+        guard created.count == records.count else {
+            throw DeerFlowError(.internal, "\(records.count - created.count) of \(records.count) runs of a batch were not inserted")
+        }
+        return created
+    }
+}
+
 public enum DeliveryOutcome: Sendable, Hashable {
     /// The delivery is new: its run was created.
     case created(RunRecord)

@@ -105,6 +105,9 @@ public protocol RunStore: Sendable {
     /// (cron fires exactly once), and for a sub-workflow's run when its parent attempt
     /// (``NewRun/parent``) has a child already.
     func createRun(_ run: NewRun) async throws -> RunRecord?
+    /// Creates runs (neither scheduled nor children of an attempt) in one transaction: all of
+    /// them or, when it throws, none. Returns them in the order given.
+    func createRuns(_ runs: [NewRun]) async throws -> [RunRecord]
     func run(_ id: RunID) async throws -> RunDetail?
     func runs(_ query: RunQuery) async throws -> RunPage
     /// Those of `ids` that have finished (any order; unknown ids are left out): one query for

@@ -1558,6 +1558,60 @@ extension Components {
                 ])
             }
         }
+        /// - Remark: Generated from `#/components/schemas/TriggerBatchRequest`.
+        package struct TriggerBatchRequest: Codable, Hashable, Sendable {
+            /// One entry per run to create, 1 to 1,000.
+            ///
+            /// - Remark: Generated from `#/components/schemas/TriggerBatchRequest/runs`.
+            package var runs: [Components.Schemas.TriggerRequest]
+            /// Creates a new `TriggerBatchRequest`.
+            ///
+            /// - Parameters:
+            ///   - runs: One entry per run to create, 1 to 1,000.
+            package init(runs: [Components.Schemas.TriggerRequest]) {
+                self.runs = runs
+            }
+            package enum CodingKeys: String, CodingKey {
+                case runs
+            }
+            package init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.runs = try container.decode(
+                    [Components.Schemas.TriggerRequest].self,
+                    forKey: .runs
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "runs"
+                ])
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/RunBatch`.
+        package struct RunBatch: Codable, Hashable, Sendable {
+            /// The created runs, in the order of the request's entries.
+            ///
+            /// - Remark: Generated from `#/components/schemas/RunBatch/runs`.
+            package var runs: [Components.Schemas.Run]
+            /// Creates a new `RunBatch`.
+            ///
+            /// - Parameters:
+            ///   - runs: The created runs, in the order of the request's entries.
+            package init(runs: [Components.Schemas.Run]) {
+                self.runs = runs
+            }
+            package enum CodingKeys: String, CodingKey {
+                case runs
+            }
+            package init(from decoder: any Swift.Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                self.runs = try container.decode(
+                    [Components.Schemas.Run].self,
+                    forKey: .runs
+                )
+                try decoder.ensureNoAdditionalProperties(knownKeys: [
+                    "runs"
+                ])
+            }
+        }
         /// - Remark: Generated from `#/components/schemas/RetryRequest`.
         package struct RetryRequest: Codable, Hashable, Sendable {
             /// Task ids to re-run with everything downstream of them; omitted, every task that did not succeed.

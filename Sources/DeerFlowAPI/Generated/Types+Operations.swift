@@ -1090,6 +1090,434 @@ package enum Operations {
             }
         }
     }
+    /// Trigger many runs at once
+    ///
+    /// Creates one run of the workflow (trigger `api`) per entry of `runs`, 1 to 1,000 of them,
+    /// in one transaction, and answers 201 with the runs in the order given. Every entry's
+    /// parameters are checked against the workflow's declaration first: when one does not
+    /// match, the answer is 422 naming it (`runs[3]: …`) and no run is created. Secret
+    /// parameters are returned as `[REDACTED]`. For loading many runs at once (a backfill of
+    /// your own, a fan-out from another system): one request and one transaction instead of
+    /// one per run.
+    ///
+    ///
+    /// - Remark: HTTP `POST /api/v1/workflows/{name}/runs:batch`.
+    /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/runs:batch/post(triggerRunBatch)`.
+    package enum TriggerRunBatch {
+        package static let id: Swift.String = "triggerRunBatch"
+        package struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/runs:batch/POST/path`.
+            package struct Path: Sendable, Hashable {
+                /// The workflow's name.
+                ///
+                /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/runs:batch/POST/path/name`.
+                package var name: Components.Parameters.WorkflowName
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - name: The workflow's name.
+                package init(name: Components.Parameters.WorkflowName) {
+                    self.name = name
+                }
+            }
+            package var path: Operations.TriggerRunBatch.Input.Path
+            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/runs:batch/POST/header`.
+            package struct Headers: Sendable, Hashable {
+                package var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.TriggerRunBatch.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                package init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.TriggerRunBatch.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            package var headers: Operations.TriggerRunBatch.Input.Headers
+            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/runs:batch/POST/requestBody`.
+            @frozen package enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/runs:batch/POST/requestBody/content/application\/json`.
+                case json(Components.Schemas.TriggerBatchRequest)
+            }
+            package var body: Operations.TriggerRunBatch.Input.Body
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            ///   - body:
+            package init(
+                path: Operations.TriggerRunBatch.Input.Path,
+                headers: Operations.TriggerRunBatch.Input.Headers = .init(),
+                body: Operations.TriggerRunBatch.Input.Body
+            ) {
+                self.path = path
+                self.headers = headers
+                self.body = body
+            }
+        }
+        @frozen package enum Output: Sendable, Hashable {
+            package struct Created: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/runs:batch/POST/responses/201/content`.
+                @frozen package enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/runs:batch/POST/responses/201/content/application\/json`.
+                    case json(Components.Schemas.RunBatch)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    package var json: Components.Schemas.RunBatch {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                package var body: Operations.TriggerRunBatch.Output.Created.Body
+                /// Creates a new `Created`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                package init(body: Operations.TriggerRunBatch.Output.Created.Body) {
+                    self.body = body
+                }
+            }
+            /// Every run was created.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/runs:batch/post(triggerRunBatch)/responses/201`.
+            ///
+            /// HTTP response code: `201 created`.
+            case created(Operations.TriggerRunBatch.Output.Created)
+            /// The associated value of the enum case if `self` is `.created`.
+            ///
+            /// - Throws: An error if `self` is not `.created`.
+            /// - SeeAlso: `.created`.
+            package var created: Operations.TriggerRunBatch.Output.Created {
+                get throws {
+                    switch self {
+                    case let .created(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "created",
+                            response: self
+                        )
+                    }
+                }
+            }
+            package struct BadRequest: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/runs:batch/POST/responses/400/content`.
+                @frozen package enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/runs:batch/POST/responses/400/content/application\/json`.
+                    case json(Components.Schemas._Error)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    package var json: Components.Schemas._Error {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                package var body: Operations.TriggerRunBatch.Output.BadRequest.Body
+                /// Creates a new `BadRequest`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                package init(body: Operations.TriggerRunBatch.Output.BadRequest.Body) {
+                    self.body = body
+                }
+            }
+            /// The body is not valid JSON, not an object with `runs`, `runs` is empty or has more
+            /// than 1,000 entries, or an entry is not an object with at most `params`.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/runs:batch/post(triggerRunBatch)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Operations.TriggerRunBatch.Output.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            package var badRequest: Operations.TriggerRunBatch.Output.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Only when tokens are configured: the `Authorization` header is missing, is not
+            /// `Bearer <token>`, or the token is not one of the configured ones.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/runs:batch/post(triggerRunBatch)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            package var unauthorized: Components.Responses.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Only when tokens are configured: the token is valid but its role does not allow the
+            /// request. `viewer` tokens read (GET); `operator` tokens also trigger, cancel, retry and
+            /// rerun runs, pause and unpause schedules and create and cancel backfills; `admin` tokens do
+            /// everything (maintenance, the Alertmanager receiver).
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/runs:batch/post(triggerRunBatch)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            package var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
+            package struct NotFound: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/runs:batch/POST/responses/404/content`.
+                @frozen package enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/runs:batch/POST/responses/404/content/application\/json`.
+                    case json(Components.Schemas._Error)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    package var json: Components.Schemas._Error {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                package var body: Operations.TriggerRunBatch.Output.NotFound.Body
+                /// Creates a new `NotFound`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                package init(body: Operations.TriggerRunBatch.Output.NotFound.Body) {
+                    self.body = body
+                }
+            }
+            /// No workflow of that name is registered.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/runs:batch/post(triggerRunBatch)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Operations.TriggerRunBatch.Output.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            package var notFound: Operations.TriggerRunBatch.Output.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request body is larger than the server's limit (1 MiB by default).
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/runs:batch/post(triggerRunBatch)/responses/413`.
+            ///
+            /// HTTP response code: `413 contentTooLarge`.
+            case contentTooLarge(Components.Responses.PayloadTooLarge)
+            /// The associated value of the enum case if `self` is `.contentTooLarge`.
+            ///
+            /// - Throws: An error if `self` is not `.contentTooLarge`.
+            /// - SeeAlso: `.contentTooLarge`.
+            package var contentTooLarge: Components.Responses.PayloadTooLarge {
+                get throws {
+                    switch self {
+                    case let .contentTooLarge(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "contentTooLarge",
+                            response: self
+                        )
+                    }
+                }
+            }
+            package struct UnprocessableContent: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/runs:batch/POST/responses/422/content`.
+                @frozen package enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/runs:batch/POST/responses/422/content/application\/json`.
+                    case json(Components.Schemas._Error)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    package var json: Components.Schemas._Error {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                package var body: Operations.TriggerRunBatch.Output.UnprocessableContent.Body
+                /// Creates a new `UnprocessableContent`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                package init(body: Operations.TriggerRunBatch.Output.UnprocessableContent.Body) {
+                    self.body = body
+                }
+            }
+            /// An entry's parameters do not match the workflow's declaration; no run was created.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/runs:batch/post(triggerRunBatch)/responses/422`.
+            ///
+            /// HTTP response code: `422 unprocessableContent`.
+            case unprocessableContent(Operations.TriggerRunBatch.Output.UnprocessableContent)
+            /// The associated value of the enum case if `self` is `.unprocessableContent`.
+            ///
+            /// - Throws: An error if `self` is not `.unprocessableContent`.
+            /// - SeeAlso: `.unprocessableContent`.
+            package var unprocessableContent: Operations.TriggerRunBatch.Output.UnprocessableContent {
+                get throws {
+                    switch self {
+                    case let .unprocessableContent(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unprocessableContent",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// An unexpected failure (for example a store error that is not classified).
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/runs:batch/post(triggerRunBatch)/responses/500`.
+            ///
+            /// HTTP response code: `500 internalServerError`.
+            case internalServerError(Components.Responses.InternalError)
+            /// The associated value of the enum case if `self` is `.internalServerError`.
+            ///
+            /// - Throws: An error if `self` is not `.internalServerError`.
+            /// - SeeAlso: `.internalServerError`.
+            package var internalServerError: Components.Responses.InternalError {
+                get throws {
+                    switch self {
+                    case let .internalServerError(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "internalServerError",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The store or another dependency failed, or (PostgreSQL) no database connection came within
+            /// `pool_timeout` (default 5 s) because the database is down. Nothing was done unless said
+            /// otherwise; retry after `Retry-After` seconds (a trigger with the same `Idempotency-Key`
+            /// never creates a second run).
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/runs:batch/post(triggerRunBatch)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.Unavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            package var serviceUnavailable: Components.Responses.Unavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen package enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case other(Swift.String)
+            package init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            package var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                }
+            }
+            package static var allCases: [Self] {
+                [
+                    .json
+                ]
+            }
+        }
+    }
     /// Pause a workflow's schedule
     ///
     /// Pauses the workflow's schedule in the store: no server of the cluster fires it, also

@@ -51,6 +51,20 @@ package protocol APIProtocol: Sendable {
     /// - Remark: HTTP `POST /api/v1/workflows/{name}/runs`.
     /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/runs/post(triggerRun)`.
     func triggerRun(_ input: Operations.TriggerRun.Input) async throws -> Operations.TriggerRun.Output
+    /// Trigger many runs at once
+    ///
+    /// Creates one run of the workflow (trigger `api`) per entry of `runs`, 1 to 1,000 of them,
+    /// in one transaction, and answers 201 with the runs in the order given. Every entry's
+    /// parameters are checked against the workflow's declaration first: when one does not
+    /// match, the answer is 422 naming it (`runs[3]: …`) and no run is created. Secret
+    /// parameters are returned as `[REDACTED]`. For loading many runs at once (a backfill of
+    /// your own, a fan-out from another system): one request and one transaction instead of
+    /// one per run.
+    ///
+    ///
+    /// - Remark: HTTP `POST /api/v1/workflows/{name}/runs:batch`.
+    /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/runs:batch/post(triggerRunBatch)`.
+    func triggerRunBatch(_ input: Operations.TriggerRunBatch.Input) async throws -> Operations.TriggerRunBatch.Output
     /// Pause a workflow's schedule
     ///
     /// Pauses the workflow's schedule in the store: no server of the cluster fires it, also
@@ -322,6 +336,30 @@ extension APIProtocol {
         body: Operations.TriggerRun.Input.Body? = nil
     ) async throws -> Operations.TriggerRun.Output {
         try await triggerRun(Operations.TriggerRun.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// Trigger many runs at once
+    ///
+    /// Creates one run of the workflow (trigger `api`) per entry of `runs`, 1 to 1,000 of them,
+    /// in one transaction, and answers 201 with the runs in the order given. Every entry's
+    /// parameters are checked against the workflow's declaration first: when one does not
+    /// match, the answer is 422 naming it (`runs[3]: …`) and no run is created. Secret
+    /// parameters are returned as `[REDACTED]`. For loading many runs at once (a backfill of
+    /// your own, a fan-out from another system): one request and one transaction instead of
+    /// one per run.
+    ///
+    ///
+    /// - Remark: HTTP `POST /api/v1/workflows/{name}/runs:batch`.
+    /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/runs:batch/post(triggerRunBatch)`.
+    package func triggerRunBatch(
+        path: Operations.TriggerRunBatch.Input.Path,
+        headers: Operations.TriggerRunBatch.Input.Headers = .init(),
+        body: Operations.TriggerRunBatch.Input.Body
+    ) async throws -> Operations.TriggerRunBatch.Output {
+        try await triggerRunBatch(Operations.TriggerRunBatch.Input(
             path: path,
             headers: headers,
             body: body
