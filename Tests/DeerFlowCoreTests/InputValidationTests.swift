@@ -167,6 +167,21 @@ struct InputValidationTests {
         #expect(errors.first?.message.contains("NUL character") == true)
     }
 
+    @Test("a NUL in a string parameter's default or given value is refused, naming the parameter")
+    func nulInParameters() {
+        let errors = Self.loadErrors("name: nul\nparams:\n  day: {type: string, default: \"a\\0b\"}\ntasks: [{id: a, type: noop}]\n")
+        #expect(errors.map(\.key) == ["params.day.default"], "\(errors)")
+        #expect(errors.first?.line == 3)
+        let definition = WorkflowDefinition(name: "p", params: [ParamDefinition("day", type: .string), ParamDefinition("doc", type: .json)], tasks: [TaskDefinition(id: "a", action: .noop)])
+        do {
+            _ = try definition.resolveParams(["day": .string("a\u{0}b"), "doc": .string("x")])
+            Issue.record("a NUL in a parameter was accepted")
+        } catch {
+            #expect(error.problems == ["parameter 'day' contains a NUL character (\\0), which a task's environment variable cannot hold; remove it"])
+        }
+        #expect((try? definition.resolveParams(["day": .string("ab"), "doc": .object(["k": .string("v")])])) != nil)
+    }
+
     // MARK: Size
 
     static func chain(_ count: Int) -> WorkflowDefinition {

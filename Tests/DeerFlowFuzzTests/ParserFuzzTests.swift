@@ -16,14 +16,14 @@ struct ParserFuzzTests {
     static let file = "fuzz.yaml"
 
     /// What is unlocated among a loader's errors, or nil.
-    static func unlocated(_ errors: FileErrors) -> String? {
+    static func unlocated(_ errors: FileErrors) -> Verdict {
         if errors.errors.isEmpty { return "a rejection without any error" }
-        guard let bad = errors.errors.first(where: { $0.line < 1 || $0.column < 1 || $0.file != file || $0.message.isEmpty }) else { return nil }
+        guard let bad = errors.errors.first(where: { $0.line < 1 || $0.column < 1 || $0.file != file || $0.message.isEmpty }) else { return .rejected }
         return "unlocated error: \(bad)"
     }
 
     /// Mutated YAML files of one corpus folder through `parse`.
-    static func fuzzFiles(_ folder: String, count: Int, keys: [String], values: [String], _ parse: @escaping (String) -> String?) async {
+    static func fuzzFiles(_ folder: String, count: Int, keys: [String], values: [String], _ parse: @escaping (String) -> Verdict) async {
         let seeds = Fuzz.corpus(folder)
         #expect(!seeds.isEmpty, "no seeds in Corpus/\(folder)")
         guard !seeds.isEmpty else { return }
@@ -32,6 +32,7 @@ struct ParserFuzzTests {
             let input = mutator.mutate(seeds[index], times: times, keys: keys, values: values)
             Fuzz.check(folder, input, parse)
         }
+        print(Fuzz.summary(folder))
     }
 
     static let workflowKeys = [
@@ -48,11 +49,11 @@ struct ParserFuzzTests {
 
     @Test("workflow files: mutated examples never crash or hang, and every rejection is located")
     func workflowFiles() async {
-        await Self.fuzzFiles("workflows", count: 300, keys: Self.workflowKeys, values: Self.workflowValues) { text in
+        await Self.fuzzFiles("workflows", count: 1_000, keys: Self.workflowKeys, values: Self.workflowValues) { text in
             do throws(FileErrors) {
                 let definition = try WorkflowFileLoader.parse(yaml: text, file: Self.file)
                 let issues = definition.validationIssues()
-                return issues.isEmpty ? nil : "accepted with validation issues \(issues)"
+                return issues.isEmpty ? .accepted : "accepted with validation issues \(issues)"
             } catch {
                 return Self.unlocated(error)
             }
@@ -88,10 +89,10 @@ struct ParserFuzzTests {
     @Test("config files: mutated examples never crash or hang, and every rejection is located", arguments: ["deerflow", "metrics", "tracing", "logging", "notifications"])
     func configFiles(kind: String) async {
         guard let parse = Self.configParsers[kind] else { return }
-        await Self.fuzzFiles(kind, count: 120, keys: Self.configKeys, values: Self.configValues) { text in
+        await Self.fuzzFiles(kind, count: 300, keys: Self.configKeys, values: Self.configValues) { text in
             do throws(FileErrors) {
                 try parse(text)
-                return nil
+                return .accepted
             } catch {
                 return Self.unlocated(error)
             }
@@ -102,18 +103,18 @@ struct ParserFuzzTests {
     func alertRuleFiles() async {
         let keys = ["groups", "name", "interval", "rules", "alert", "expr", "for", "keep_firing_for", "labels", "annotations", "record", "limit", "query_offset"]
         let values = ["5m", "1h1h", "up == 0", "\"sum(rate(m[5m])) > 1\"", "\"{{ $value }}\"", "\"{{ $labels.x \"", "critical", "[a]", "{a: b}", "\"topk(1, m)\""]
-        await Self.fuzzFiles("alerts", count: 150, keys: keys, values: values) { text in
+        await Self.fuzzFiles("alerts", count: 300, keys: keys, values: values) { text in
             do throws(RuleFileError) {
                 _ = try RuleFile.parse(yaml: text, file: Self.file)
-                return nil
+                return .accepted
             } catch {
-                return error.line >= 1 && error.column >= 1 && error.file == Self.file ? nil : "unlocated error: \(error)"
+                return error.line >= 1 && error.column >= 1 && error.file == Self.file ? .rejected : "unlocated error: \(error)"
             }
         }
     }
 
     /// Mutated one-line inputs of one corpus folder, with `tokens` of their language.
-    static func fuzzExpressions(_ folder: String, count: Int, tokens: [String], _ parse: @escaping (String) -> String?) async {
+    static func fuzzExpressions(_ folder: String, count: Int, tokens: [String], _ parse: @escaping (String) -> Verdict) async {
         let seeds = Fuzz.corpus(folder)
         #expect(!seeds.isEmpty, "no seeds in Corpus/\(folder)")
         guard !seeds.isEmpty else { return }
@@ -122,6 +123,7 @@ struct ParserFuzzTests {
             let input = mutator.mutate(seeds[index], times: times, tokens: tokens + Mutator.yamlTokens.prefix(12))
             Fuzz.check(folder, input, parse)
         }
+        print(Fuzz.summary(folder))
     }
 
     static let cronFieldNames = ["minute: ", "hour: ", "day-of-month: ", "month: ", "day-of-week: "]
@@ -135,11 +137,11 @@ struct ParserFuzzTests {
                 let cron = try CronSchedule(text, timeZone: TimeZone(identifier: "America/New_York") ?? .gmt)
                 let next = cron.nextFire(after: after)
                 if cron.neverFiresProblem != nil, next != nil { return "judged never to fire, but fires at \(String(describing: next))" }
-                return nil
+                return .accepted
             } catch {
                 let message = error.message
                 let whole = message.hasPrefix("expected 5 fields") || message.hasPrefix("unsupported macro") || message.contains("must be the whole expression")
-                return whole || Self.cronFieldNames.contains(where: message.hasPrefix) ? nil : "rejection names no field: \(message)"
+                return whole || Self.cronFieldNames.contains(where: message.hasPrefix) ? .rejected : "rejection names no field: \(message)"
             }
         }
     }
@@ -154,9 +156,9 @@ struct ParserFuzzTests {
                 if text.trimmingCharacters(in: .whitespaces) != "0", DurationText.parse(DurationText.format(duration)) != duration {
                     return "\(duration) does not survive format and parse"
                 }
-                return nil
+                return .accepted
             case .failure(let problem):
-                return problem.message.contains("'\(text)'") || problem.message.hasPrefix("must be between") ? nil : "rejection without the text: \(problem.message)"
+                return problem.message.contains("'\(text)'") || problem.message.hasPrefix("must be between") ? .rejected : "rejection without the text: \(problem.message)"
             }
         }
     }
@@ -171,10 +173,10 @@ struct ParserFuzzTests {
         await Self.fuzzExpressions("promql", count: 1_000, tokens: tokens) { text in
             do throws(PromQLError) {
                 _ = try PromQLExpression(parsing: text)
-                return nil
+                return .accepted
             } catch {
                 guard let position = error.position else { return "rejection without a position: \(error.message)" }
-                return position.line >= 1 && position.column >= 1 && position.offset >= 0 ? nil : "bad position \(position): \(error.message)"
+                return position.line >= 1 && position.column >= 1 && position.offset >= 0 ? .rejected : "bad position \(position): \(error.message)"
             }
         }
     }
@@ -190,9 +192,9 @@ struct ParserFuzzTests {
             do throws(NotificationTemplateError) {
                 let template = try NotificationTemplate(text)
                 _ = template.render([Self.alert, Self.alert])
-                return nil
+                return .accepted
             } catch {
-                return error.line >= 1 && error.column >= 1 ? nil : "bad location \(error)"
+                return error.line >= 1 && error.column >= 1 ? .rejected : "bad location \(error)"
             }
         }
     }
@@ -205,9 +207,9 @@ struct ParserFuzzTests {
                 let template = try AlertTemplate(parsing: text)
                 _ = template.render(labels: ["workflow": "etl", "instance": "a"], value: .nan)
                 _ = template.render(labels: [:], value: 1e300)
-                return nil
+                return .accepted
             } catch {
-                return (0...text.unicodeScalars.count).contains(error.offset) || (0...text.utf8.count).contains(error.offset) ? nil : "offset \(error.offset) outside the text: \(error.message)"
+                return (0...text.unicodeScalars.count).contains(error.offset) || (0...text.utf8.count).contains(error.offset) ? .rejected : "offset \(error.offset) outside the text: \(error.message)"
             }
         }
     }
@@ -225,10 +227,10 @@ struct ParserFuzzTests {
             do throws(DeerFlowCore.TemplateError) {
                 template = try Template(text)
             } catch {
-                return error.message.hasPrefix("column ") ? nil : "rejection without a column: \(error.message)"
+                return error.message.hasPrefix("column ") ? .rejected : "rejection without a column: \(error.message)"
             }
             _ = try? template.render(scope)
-            return nil
+            return .accepted
         }
     }
 }

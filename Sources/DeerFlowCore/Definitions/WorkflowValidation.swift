@@ -129,6 +129,8 @@ extension WorkflowDefinition {
             }
             if let value = param.defaultValue, !param.type.accepts(value) {
                 issues.append(.init(path: "\(path).default", message: "default \(value.compactJSON) is not of type \(param.type.rawValue)"))
+            } else if case .string(let text)? = param.defaultValue, text.utf8.contains(0) {
+                issues.append(.init(path: "\(path).default", message: "contains a NUL character (\\0), which the DEERFLOW_PARAM_ variable of a shell task cannot hold; remove it"))
             }
         }
         if tasks.isEmpty {
@@ -344,7 +346,9 @@ extension WorkflowDefinition {
         }
         for param in params {
             if let value = given[param.name] {
-                if param.type.accepts(value) {
+                if case .string(let text) = value, text.utf8.contains(0) {
+                    problems.append("parameter '\(param.name)' contains a NUL character (\\0), which a task's environment variable cannot hold; remove it")
+                } else if param.type.accepts(value) {
                     resolved[param.name] = (param.type == .int ? value.intValue.map(JSONValue.int) : nil) ?? value
                 } else {
                     problems.append("parameter '\(param.name)' must be of type \(param.type.rawValue), got \(value.typeName)")
