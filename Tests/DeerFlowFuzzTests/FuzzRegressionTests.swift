@@ -1,3 +1,5 @@
+import DeerFlowCore
+import DeerFlowNotifications
 import Foundation
 import Testing
 
@@ -41,5 +43,30 @@ struct FuzzRegressionTests {
         let text = try #require(Fuzz.corpus("alert-templates").first { $0 == "{{ $value | humanizeDuration }}" })
         let rendered = try AlertTemplate(parsing: text).render(labels: [:], value: value)
         #expect(rendered.hasPrefix(value < 0 ? "-106751991167300d" : "106751991167300d"), "\(rendered)")
+    }
+
+    @Test("YAML nested just inside libyaml's limit is read on a test thread without exhausting its stack, and beyond it is a located error")
+    func deepYAML() throws {
+        for depth in [990, 5_000] {
+            let nested = String(repeating: "{a: ", count: depth) + "x" + String(repeating: "}", count: depth)
+            let workflow = "name: deep\ntasks:\n  - id: a\n    type: workflow\n    workflow: b\n    params: {x: \(nested)}\n"
+            do {
+                _ = try WorkflowFileLoader.parse(yaml: workflow, file: "deep.yaml")
+                #expect(depth < 1_000)
+            } catch {
+                #expect(depth >= 1_000, "\(error)")
+                #expect(error.errors.allSatisfy { $0.line == 6 && $0.column > 0 }, "\(error)")
+            }
+            do {
+                _ = try NotificationsConfigFile.parse(yaml: "notifications:\n  channels: \(nested)\n", file: "n.yaml", environment: [:])
+            } catch {
+                #expect(error.errors.allSatisfy { $0.line == 2 && $0.column > 0 }, "\(error)")
+            }
+            do throws(RuleFileError) {
+                _ = try RuleFile.parse(yaml: "groups:\n  - name: g\n    rules: \(nested)\n", file: "r.yaml")
+            } catch {
+                #expect(error.line == 3, "\(error)")
+            }
+        }
     }
 }
