@@ -60,6 +60,85 @@ struct ParserFuzzTests {
         }
     }
 
+    /// A workflow file built from the loader's vocabulary: 1–8 tasks with ids (sometimes unsafe
+    /// or repeated), types, dependencies (sometimes unknown, later or cyclic), and fields with
+    /// plausible and hostile values. Far more of these pass the YAML than mutated files do, so
+    /// they reach validation.
+    static func generatedWorkflow(_ random: inout Mutator) -> String {
+        // Each choice is a valid value, or one time in sixteen a hostile one.
+        func pick(_ good: [String], _ bad: [String]) -> String {
+            (random.int(16) == 0 ? random.element(bad) : random.element(good)) ?? ""
+        }
+        let badIDs = ["..", ".", "-x", "--help", "_p", "a b", "é", ""]
+        var lines = ["name: \"\(pick(["gen", "etl.v2", "9am-report"], badIDs))\""]
+        if random.int(3) == 0 {
+            lines.append("schedule: \"\(pick(["0 2 * * *", "0 0 29 2 *", "@daily", "0 0 31 * MON", "0 0 31 1,4 *"], ["0 0 30 2 *", "0 0 31 4,6 *", "*/0 * * * *", "61 * * * *"]))\"")
+        }
+        if random.int(3) == 0 {
+            lines += ["params:", "  day: \(pick(["{type: string, default: \"x\"}", "{type: int, default: 5}", "{type: json, default: [1]}"], ["{type: bogus}", "{type: string, default: \"a\\0b\"}", "{type: int, default: x}"]))"]
+        }
+        if random.int(4) == 0 { lines.append("timeout: \(pick(["1h", "1h30m", "1d12h"], ["1h1h", "0s", "366d", "30m1h"]))") }
+        lines.append("tasks:")
+        var declared: [String] = []
+        for _ in 0..<(random.int(8) + 1) {
+            let id = pick(["t\(declared.count)", "t\(declared.count)", "extract.\(declared.count)"], badIDs + ["t0"])
+            let type = pick(["shell", "http", "noop", "sleep", "noop"], ["workflow", "bogus"])
+            lines += ["  - id: \"\(id)\"", "    type: \(type)"]
+            if !declared.isEmpty, random.int(3) != 0 {
+                let dependencies = (0..<(random.int(2) + 1)).map { _ in pick(declared, ["missing", id, "t7"]) }
+                lines.append("    depends_on: [\(dependencies.map { "\"\($0)\"" }.joined(separator: ", "))]")
+            }
+            switch type {
+            case "shell":
+                if random.int(2) == 0 {
+                    lines.append("    script: \"\(pick(["echo hi", "exit 1", "echo $DAY"], ["echo a\\0b", "echo {{ params.day }}"]))\"")
+                } else {
+                    lines.append("    command: [echo, \"\(pick(["x", "{{ run.id }}"], ["{{ tasks.t0.output.x }}", "a\\0b", "{{ nope }}", "{{"]))\"]")
+                }
+                if random.int(3) == 0 { lines.append("    env: {K: \"\(pick(["v", "{{ run.id }}", "{{ secrets.TOKEN }}"], ["a\\0", "{{ run.nope }}"]))\"}") }
+            case "http":
+                lines.append("    url: \(pick(["https://example.com/x", "http://127.0.0.1:9/{{ run.id }}"], ["ftp://x", "\"https://h/\\0\""]))")
+                if random.int(3) == 0 { lines.append("    expect_status: \(pick(["[200]", "201", "[200, 204]"], ["99", "[600]"]))") }
+            case "sleep":
+                lines.append("    duration: \(pick(["1s", "1m30s", "0"], ["1h1h", "400d", "5x"]))")
+            case "workflow":
+                lines.append("    workflow: \(pick(["other"], ["..", "--help"]))")
+            default:
+                break
+            }
+            if random.int(4) == 0 { lines.append("    retry_delay: \(pick(["5s", "1m30s"], ["30s1m", "5s5s", "99999999999999999999d"]))") }
+            if random.int(8) == 0 { lines.append("    for_each: \"\(pick(["{{ params.day }}"], ["{{ item }}", "x", "{{ tasks.t9.output.list }}"]))\"") }
+            declared.append(id)
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    @Test("generated workflow files: what is accepted holds every invariant, and every rejection is located")
+    func generatedWorkflowFiles() async {
+        await propertyCheck(count: Fuzz.count(1_000), input: Gen.uint64(in: 0...UInt64.max)) { seed in
+            var random = Mutator(seed: seed)
+            Fuzz.check("generated-workflows", Self.generatedWorkflow(&random)) { text in
+                let definition: WorkflowDefinition
+                do throws(FileErrors) {
+                    definition = try WorkflowFileLoader.parse(yaml: text, file: Self.file)
+                } catch {
+                    return Self.unlocated(error)
+                }
+                let ids = definition.tasks.map(\.id)
+                if !WorkflowDefinition.isSafeName(definition.name) || !ids.allSatisfy(WorkflowDefinition.isSafeName) { return "accepted an unsafe name" }
+                if Set(ids).count != ids.count { return "accepted a repeated task id" }
+                if definition.tasks.contains(where: { $0.dependsOn.contains { !ids.contains($0) } }) { return "accepted an unknown dependency" }
+                if definition.dependencyCycle() != nil { return "accepted a cycle" }
+                if let cron = definition.schedule.flatMap({ try? CronSchedule($0.cron) }), cron.neverFiresProblem != nil { return "accepted a schedule that never fires" }
+                // The generator writes `\0` only where a NUL must be refused.
+                if text.contains("\\0") { return "accepted a NUL" }
+                if text.contains("1h1h") || text.contains("5s5s") || text.contains("30s1m") { return "accepted a repeated or out-of-order duration unit" }
+                return .accepted
+            }
+        }
+        print(Fuzz.summary("generated-workflows"))
+    }
+
     /// The config files `deerflow validate` and the server read, by the corpus folder of their seeds.
     static let configParsers: [String: @Sendable (String) throws(FileErrors) -> Void] = [
         "deerflow": { text throws(FileErrors) in _ = try ServerConfigFile.parse(yaml: text, file: file, environment: ["HOME": "/tmp", "TOKEN": "t"]) },
