@@ -301,6 +301,18 @@ let package = Package(
             dependencies: ["DeerFlowCore", .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: strictSettings
         ),
+        // Property-based fuzzing of every parser of user input (workflow and config files, cron,
+        // durations, PromQL, templates), from the seed files in Corpus/; DEERFLOW_FUZZ_COUNT sets
+        // the inputs per parser (README, "Fuzzing").
+        .testTarget(
+            name: "DeerFlowFuzzTests",
+            dependencies: [
+                "DeerFlowCore", "DeerFlowAlerting", "DeerFlowNotifications", "DeerFlowLogging",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
+            resources: [.copy("Corpus")],
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "DeerFlowAlertingTests",
             dependencies: ["DeerFlowAlerting", "DeerFlowCore"],

@@ -187,6 +187,28 @@ struct CLITests {
         #expect(cycleError.message.contains("a → b → a"), "the message names the cycle: \(outcome)")
     }
 
+    @Test("deerflow validate refuses what a probe found accepted: a cron that never fires, the names '..' and '--help', 1h1h, a NUL in a script")
+    func validateProbeFindings() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let file = try directory.write("probe.yaml", """
+            name: ".."
+            schedule: "0 0 30 2 *"
+            tasks:
+              - id: "--help"
+                type: shell
+                script: "echo a\\0b"
+                retry_delay: 1h1h
+            """)
+        let outcome = try await Self.deerflow(["validate", file])
+        #expect(outcome.status == 1, "\(outcome)")
+        let errors = outcome.stderrLines.compactMap(Self.located)
+        #expect(errors.count == outcome.stderrLines.count, "every stderr line is file:line:column: key: message: \(outcome)")
+        #expect(errors.map(\.key) == ["name", "schedule.cron", "tasks[0].id", "tasks[0].script", "tasks[0].retry_delay"], "\(outcome)")
+        #expect(errors.map(\.line) == [1, 2, 4, 6, 7], "\(outcome)")
+        #expect(errors.contains { $0.message.contains("never fires: day-of-month 30 never occurs in February") }, "\(outcome)")
+    }
+
     @Test("deerflow validate reads triggers: located errors for bad webhook keys, duplicate hook names across files, a warning for an unset secret_env")
     func validateWebhooks() async throws {
         let directory = try TemporaryDirectory()

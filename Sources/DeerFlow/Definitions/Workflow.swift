@@ -30,9 +30,10 @@ public final class Workflow: Sendable {
     /// Creates an empty workflow.
     ///
     /// - Parameters:
-    ///   - name: unique name (letters, digits, `_`, `-`, `.`).
+    ///   - name: unique name: a letter or digit, then letters, digits, `_`, `-`, `.` (at most 128).
     ///   - description: shown by the API and CLI.
-    ///   - schedule: optional 5-field cron expression or macro (`@hourly`).
+    ///   - schedule: optional 5-field cron expression or macro (`@hourly`); one that never fires
+    ///     (`0 0 30 2 *`) is refused when the workflow is registered.
     ///   - timeZone: IANA time zone of the schedule; default `UTC`.
     ///   - catchup: what to do with fires missed while no scheduler ran; default `.latest`.
     ///   - paused: whether the schedule starts paused; only the initial state (a pause or unpause

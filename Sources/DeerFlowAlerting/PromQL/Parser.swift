@@ -46,9 +46,17 @@ struct Parser {
         "group_right", "bool", "start", "end",
     ]
 
+    /// How deep parentheses, unary signs, calls and aggregations may nest, and how many binary
+    /// operators one expression may hold: the evaluator walks the tree recursively, so these
+    /// bound its stack (a rule nesting 20,000 `-` crashed the parser). Real rules stay far below.
+    static let maxNesting = 100
+    static let maxBinaryOperators = 500
+
     private let tokens: [Token]
     private let bytes: [UInt8]
     private var index = 0
+    private var nesting = 0
+    private var binaryOperators = 0
 
     private init(tokens: [Token], bytes: [UInt8]) {
         self.tokens = tokens
@@ -103,6 +111,11 @@ struct Parser {
     // MARK: Expressions
 
     private mutating func parseExpression(minPrecedence: Int) throws(PromQLError) -> Expr {
+        nesting += 1
+        defer { nesting -= 1 }
+        guard nesting <= Parser.maxNesting else {
+            throw error(.unsupported, "expression nested more than \(Parser.maxNesting) levels deep; split it into several rules", at: current)
+        }
         var lhs = try parseUnary()
         while true {
             let operatorToken = current
@@ -111,6 +124,10 @@ struct Parser {
                 throw error(.unsupported, "operator '\(word)' is not supported (supported: \(Parser.supportedOperators))", at: operatorToken)
             }
             guard let op = Parser.binaryOperator(operatorToken.kind), op.precedence >= minPrecedence else { return lhs }
+            binaryOperators += 1
+            guard binaryOperators <= Parser.maxBinaryOperators else {
+                throw error(.unsupported, "expression has more than \(Parser.maxBinaryOperators) binary operators; split it into several rules", at: operatorToken)
+            }
             advance()
             var returnBool = false
             if isKeyword(current, "bool") {

@@ -378,7 +378,8 @@ enum TemplateFormatting {
                 sign = "-"
                 v = -v
             }
-            let whole = Int64(v)
+            // Saturated: a value past Int64 (a metric can hold 1e300) must not trap the evaluator.
+            let whole = v < 9_223_372_036_854_774_784 ? Int64(v) : Int64.max
             let seconds = whole % 60
             let minutes = (whole / 60) % 60
             let hours = (whole / 60 / 60) % 24

@@ -1,64 +1,93 @@
 /// Parsing and formatting of the duration strings used in workflow and config files:
 /// an integer followed by a unit, `ms`, `s`, `m`, `h` or `d` (`500ms`, `30s`, `5m`, `2h`, `1d`).
-/// Several parts may be combined (`1h30m`).
+/// Several parts may be combined, each unit at most once and the largest first (`1h30m`,
+/// `1d12h`); `1h1h` and `30m1h` are not durations.
 public enum DurationText {
+    /// The units, largest first: the order they must be written in.
+    static let units: [(name: String, milliseconds: Int64)] = [
+        ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1),
+    ]
+
+    /// Why a text is not a duration.
+    enum Problem: Error, Equatable {
+        /// Not written as a duration at all (`5x`, `m5`, `1.5s`).
+        case malformed
+        /// A unit given twice (`1h1h`).
+        case repeatedUnit(String)
+        /// A unit after a smaller one (`30m1h`).
+        case unitOutOfOrder(later: String, earlier: String)
+        /// Written as a duration, but more milliseconds than an `Int64` holds.
+        case tooLong
+    }
+
     /// Parses a duration string; returns nil when it is not one, or when it is longer than
     /// about 290 million years (integer milliseconds); ranges of use are checked by callers
     /// (``Limits``).
     public static func parse(_ text: String) -> Duration? {
-        let trimmed = text.trimmingWhitespace()
-        guard !trimmed.isEmpty else { return nil }
-        var total: Int64 = 0 // milliseconds; every step is overflow-checked
-        var digits = ""
-        var index = trimmed.startIndex
-        var sawPart = false
-        while index < trimmed.endIndex {
-            let character = trimmed[index]
-            if character.isASCII, character.isNumber {
-                digits.append(character)
-                index = trimmed.index(after: index)
-                continue
-            }
-            guard !digits.isEmpty, let value = Int64(digits) else { return nil }
-            var unit = String(character)
-            let next = trimmed.index(after: index)
-            if character == "m", next < trimmed.endIndex, trimmed[next] == "s" {
-                unit = "ms"
-                index = trimmed.index(after: next)
-            } else {
-                index = next
-            }
-            let millisecondsPerUnit: Int64
-            switch unit {
-            case "ms": millisecondsPerUnit = 1
-            case "s": millisecondsPerUnit = 1000
-            case "m": millisecondsPerUnit = 60_000
-            case "h": millisecondsPerUnit = 3_600_000
-            case "d": millisecondsPerUnit = 86_400_000
-            default: return nil
-            }
-            let (part, partOverflow) = value.multipliedReportingOverflow(by: millisecondsPerUnit)
-            let (sum, sumOverflow) = total.addingReportingOverflow(part)
-            guard !partOverflow, !sumOverflow else { return nil }
-            total = sum
-            digits = ""
-            sawPart = true
-        }
-        guard digits.isEmpty, sawPart else { return nil }
-        return .milliseconds(total)
+        try? read(text).get()
     }
 
     /// Whether `text` is written as a duration, however long (`99999999999999999999d` is;
-    /// `5x` is not).
+    /// `5x` and `1h1h` are not).
     public static func isWellFormed(_ text: String) -> Bool {
-        var small = ""
-        var previousWasDigit = false
-        for character in text {
-            let isDigit = character.isASCII && character.isNumber
-            if isDigit, !previousWasDigit { small.append("1") } else if !isDigit { small.append(character) }
-            previousWasDigit = isDigit
+        switch read(text) {
+        case .success, .failure(.tooLong): true
+        case .failure: false
         }
-        return parse(small) != nil
+    }
+
+    /// What is wrong with `text` as a duration, as a sentence for an error message, or nil when it
+    /// is a duration (however long).
+    public static func formProblem(_ text: String) -> String? {
+        switch read(text) {
+        case .success, .failure(.tooLong):
+            return nil
+        case .failure(.malformed):
+            return "'\(text)' is not a duration (use e.g. 30s, 5m, 2h, 1d)"
+        case .failure(.repeatedUnit(let unit)):
+            return "'\(text)' gives the unit '\(unit)' twice; write each unit once, largest first (e.g. 1h30m)"
+        case .failure(.unitOutOfOrder(let later, let earlier)):
+            return "'\(text)' gives '\(later)' after the smaller unit '\(earlier)'; write the units largest first (d, h, m, s, ms), e.g. 1h30m"
+        }
+    }
+
+    /// One pass over `text`: parts of digits and a unit, units strictly decreasing, every step
+    /// overflow-checked.
+    static func read(_ text: String) -> Result<Duration, Problem> {
+        let scalars = Array(text.trimmingWhitespace().unicodeScalars)
+        guard !scalars.isEmpty else { return .failure(.malformed) }
+        var total: Int64 = 0 // milliseconds
+        var overflow = false
+        var lastUnit: Int? // index into `units` of the previous part's unit
+        var index = 0
+        while index < scalars.count {
+            var value: Int64 = 0
+            let digitsStart = index
+            while index < scalars.count, let digit = scalars[index].asciiDigit {
+                let (shifted, shiftOverflow) = value.multipliedReportingOverflow(by: 10)
+                let (sum, sumOverflow) = shifted.addingReportingOverflow(digit)
+                overflow = overflow || shiftOverflow || sumOverflow
+                value = sum
+                index += 1
+            }
+            guard index > digitsStart, index < scalars.count else { return .failure(.malformed) }
+            var unitName = String(scalars[index])
+            if scalars[index] == "m", index + 1 < scalars.count, scalars[index + 1] == "s" {
+                unitName = "ms"
+                index += 1
+            }
+            index += 1
+            guard let unit = units.firstIndex(where: { $0.name == unitName }) else { return .failure(.malformed) }
+            if let lastUnit, unit <= lastUnit {
+                return .failure(unit == lastUnit ? .repeatedUnit(unitName) : .unitOutOfOrder(later: unitName, earlier: units[lastUnit].name))
+            }
+            lastUnit = unit
+            let (part, partOverflow) = value.multipliedReportingOverflow(by: units[unit].milliseconds)
+            let (sum, sumOverflow) = total.addingReportingOverflow(part)
+            overflow = overflow || partOverflow || sumOverflow
+            total = sum
+        }
+        return overflow ? .failure(.tooLong) : .success(.milliseconds(total))
     }
 
     /// Formats a duration in the same notation, choosing the largest exact unit (`90s` → `90s`, `120s` → `2m`).
@@ -100,5 +129,12 @@ extension String {
         while let first = scalars.first, first.isWhitespace { scalars.removeFirst() }
         while let last = scalars.last, last.isWhitespace { scalars.removeLast() }
         return String(scalars)
+    }
+}
+
+extension Unicode.Scalar {
+    /// The value of an ASCII digit, nil for anything else.
+    fileprivate var asciiDigit: Int64? {
+        ("0"..."9").contains(self) ? Int64(value - 48) : nil
     }
 }

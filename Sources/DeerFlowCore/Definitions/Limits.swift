@@ -63,10 +63,8 @@ public enum Limits {
     public static func duration(_ text: String, in range: ClosedRange<Duration>) -> Result<Duration, DurationProblem> {
         if text.trimmingWhitespace() == "0" { return .success(.zero) }
         guard let duration = DurationText.parse(text) else {
-            if DurationText.isWellFormed(text) {
-                return .failure(DurationProblem(message: "'\(text)' is too long (at most \(DurationText.format(range.upperBound)))"))
-            }
-            return .failure(DurationProblem(message: "'\(text)' is not a duration (use e.g. 30s, 5m, 2h, 1d)"))
+            if let problem = DurationText.formProblem(text) { return .failure(DurationProblem(message: problem)) }
+            return .failure(DurationProblem(message: "'\(text)' is too long (at most \(DurationText.format(range.upperBound)))"))
         }
         if let problem = problem(duration, outside: range) { return .failure(DurationProblem(message: problem)) }
         return .success(duration)

@@ -5,7 +5,7 @@ import Foundation
 /// Definitions come from YAML files (``WorkflowFileLoader``) or from the Swift DSL; both produce
 /// this value, which ``WorkflowDefinition/validate()`` checks the same way.
 public struct WorkflowDefinition: Sendable, Hashable, Codable {
-    /// Unique workflow name (`[A-Za-z0-9_.-]+`).
+    /// Unique workflow name: a letter or digit, then `[A-Za-z0-9_.-]`, at most 128 (``isSafeName(_:)``).
     public var name: String
     /// Free-form description shown by the API and CLI.
     public var description: String

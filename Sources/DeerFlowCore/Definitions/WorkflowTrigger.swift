@@ -66,8 +66,8 @@ extension WorkflowDefinition {
         var names: [String: Int] = [:]
         for (index, webhook) in webhooks {
             let path = "triggers[\(index)].webhook"
-            if !Self.isValidName(webhook.name) {
-                issues.append(.init(path: "\(path).name", message: "'\(webhook.name)' is not a valid webhook name (use letters, digits, '_', '-', '.')"))
+            if !Self.isSafeName(webhook.name) {
+                issues.append(.init(path: "\(path).name", message: Self.unsafeNameMessage(webhook.name, what: "webhook name")))
             } else if let first = names[webhook.name] {
                 issues.append(.init(path: "\(path).name", message: "duplicate webhook '\(webhook.name)' (first declared at triggers[\(first)])"))
             } else {

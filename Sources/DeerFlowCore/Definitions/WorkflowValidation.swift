@@ -41,21 +41,59 @@ extension WorkflowDefinition {
         }
     }
 
+    /// Names a user declares that end up in URLs, paths and command lines: workflow names, task
+    /// ids and webhook names. An ASCII letter or digit first, then ASCII letters, digits, `_`, `-`
+    /// and `.`; 1–128 characters. So `.`, `..`, `-x` and `--help` are not names: a workflow
+    /// named `..` could not be triggered through `/api/v1/workflows/{name}/runs`, and `--help`
+    /// would be read as a flag by `deerflow trigger`.
+    public static func isSafeName(_ name: String) -> Bool {
+        guard let first = name.unicodeScalars.first, first.isASCII, CharacterSet.alphanumerics.contains(first) else { return false }
+        return isValidName(name)
+    }
+
+    /// "'..' is not a valid task id: start with a letter or digit, ..." for what ``isSafeName(_:)`` refuses.
+    static func unsafeNameMessage(_ name: String, what: String) -> String {
+        "'\(name)' is not a valid \(what): start with a letter or digit, then use letters, digits, '_', '-', '.' (at most 128 characters)"
+    }
+
+    /// The first field of a task's action that holds a NUL character, by its name within the task
+    /// (`script`, `env.KEY`, `command[1]`, `headers.X`): a process argument, environment variable
+    /// or header cannot hold one, and passing it on would cut the value there.
+    static func nulField(of action: TaskAction) -> String? {
+        func hasNUL(_ text: String) -> Bool { text.utf8.contains(0) }
+        switch action {
+        case .shell(let shell):
+            for (index, item) in (shell.command ?? []).enumerated() where hasNUL(item) { return "command[\(index)]" }
+            if let script = shell.script, hasNUL(script) { return "script" }
+            for key in shell.environment.keys.sorted() where hasNUL(key) || hasNUL(shell.environment[key] ?? "") { return "env.\(key)" }
+            if let directory = shell.workingDirectory, hasNUL(directory) { return "workdir" }
+        case .http(let http):
+            if hasNUL(http.url) { return "url" }
+            for key in http.headers.keys.sorted() where hasNUL(key) || hasNUL(http.headers[key] ?? "") { return "headers.\(key)" }
+        case .noop, .sleep, .workflow, .swift:
+            break
+        }
+        return nil
+    }
+
     /// Every problem of this definition: names, duplicate task ids, unknown or self dependencies,
     /// cycles (naming the cycle), retries, priorities and durations against ``Limits``, the cron
     /// schedule and time zone,
     /// parameter defaults that do not match their type, and the webhooks of `triggers:`.
     public func validationIssues() -> [ValidationIssue] {
         var issues: [ValidationIssue] = []
-        if !Self.isValidName(name) {
-            issues.append(.init(path: "name", message: "'\(name)' is not a valid workflow name (use letters, digits, '_', '-', '.')"))
+        if !Self.isSafeName(name) {
+            issues.append(.init(path: "name", message: Self.unsafeNameMessage(name, what: "workflow name")))
         }
         if let schedule {
             if TimeZone(identifier: schedule.timeZone) == nil {
                 issues.append(.init(path: "schedule.timezone", message: "unknown time zone '\(schedule.timeZone)' (use an IANA name such as 'Europe/Berlin')"))
             } else {
                 do {
-                    _ = try CronSchedule(schedule.cron, timeZone: TimeZone(identifier: schedule.timeZone) ?? .gmt)
+                    let cron = try CronSchedule(schedule.cron, timeZone: TimeZone(identifier: schedule.timeZone) ?? .gmt)
+                    if let problem = cron.neverFiresProblem {
+                        issues.append(.init(path: "schedule.cron", message: "cron expression '\(schedule.cron)' never fires: \(problem)"))
+                    }
                 } catch {
                     issues.append(.init(path: "schedule.cron", message: "invalid cron expression '\(schedule.cron)': \(error.message)"))
                 }
@@ -91,16 +129,23 @@ extension WorkflowDefinition {
             }
             if let value = param.defaultValue, !param.type.accepts(value) {
                 issues.append(.init(path: "\(path).default", message: "default \(value.compactJSON) is not of type \(param.type.rawValue)"))
+            } else if case .string(let text)? = param.defaultValue, text.utf8.contains(0) {
+                issues.append(.init(path: "\(path).default", message: "contains a NUL character (\\0), which the DEERFLOW_PARAM_ variable of a shell task cannot hold; remove it"))
             }
         }
         if tasks.isEmpty {
             issues.append(.init(path: "tasks", message: "a workflow needs at least one task"))
         }
         var firstIndex: [String: Int] = [:]
+        let taskIDs = Set(tasks.map(\.id))
+        var upstream = UpstreamIndex(tasks)
         for (index, task) in tasks.enumerated() {
             let path = "tasks[\(index)]"
-            if !Self.isValidName(task.id) {
-                issues.append(.init(path: "\(path).id", message: "'\(task.id)' is not a valid task id (use letters, digits, '_', '-', '.')"))
+            if !Self.isSafeName(task.id) {
+                issues.append(.init(path: "\(path).id", message: Self.unsafeNameMessage(task.id, what: "task id")))
+            }
+            if let field = Self.nulField(of: task.action) {
+                issues.append(.init(path: "\(path).\(field)", message: "contains a NUL character (\\0), which a process argument, environment variable or header cannot hold; remove it"))
             }
             if let earlier = firstIndex[task.id] {
                 issues.append(.init(path: "\(path).id", message: "duplicate task id '\(task.id)' (first declared at tasks[\(earlier)])"))
@@ -131,7 +176,7 @@ extension WorkflowDefinition {
                 issues.append(.init(path: "\(path).timeout", message: problem))
             }
             if let map = task.map {
-                issues += mapIssues(map, of: task, at: index)
+                issues += mapIssues(map, of: task, at: index, upstream: &upstream)
             }
             switch task.action {
             case .shell(let shell):
@@ -161,8 +206,8 @@ extension WorkflowDefinition {
                     issues.append(.init(path: "\(path).duration", message: problem))
                 }
             case .workflow(let child):
-                if !Self.isValidName(child.workflow) {
-                    issues.append(.init(path: "\(path).workflow", message: "'\(child.workflow)' is not a valid workflow name (use letters, digits, '_', '-', '.')"))
+                if !Self.isSafeName(child.workflow) {
+                    issues.append(.init(path: "\(path).workflow", message: Self.unsafeNameMessage(child.workflow, what: "workflow name")))
                 } else if child.workflow == name {
                     issues.append(.init(path: "\(path).workflow", message: "workflow '\(name)' starts itself: a sub-workflow cycle \(name) → \(name) never ends"))
                 }
@@ -181,7 +226,7 @@ extension WorkflowDefinition {
                 let depPath = "\(path).depends_on[\(depIndex)]"
                 if dependency == task.id {
                     issues.append(.init(path: depPath, message: "task '\(task.id)' depends on itself"))
-                } else if !tasks.contains(where: { $0.id == dependency }) {
+                } else if !taskIDs.contains(dependency) {
                     issues.append(.init(path: depPath, message: "unknown task '\(dependency)' in depends_on of '\(task.id)'"))
                 }
                 if !seen.insert(dependency).inserted {
@@ -189,12 +234,11 @@ extension WorkflowDefinition {
                 }
             }
         }
-        if dependencyCycle() == nil {
-            issues += templateIssues()
-        }
         if let cycle = dependencyCycle() {
-            let start = tasks.firstIndex { $0.id == cycle[0] } ?? 0
+            let start = firstIndex[cycle[0]] ?? 0
             issues.append(.init(path: "tasks[\(start)].depends_on", message: "dependency cycle: \(cycle.joined(separator: " → "))"))
+        } else {
+            issues += templateIssues()
         }
         issues += triggerIssues()
         return issues
@@ -203,7 +247,7 @@ extension WorkflowDefinition {
     /// What is wrong with a mapped task's `for_each` and `max_parallel`: the expression must be a
     /// single `{{ }}` reading only parameters and upstream tasks' outputs; `max_parallel` in
     /// ``Limits/maxParallel``.
-    func mapIssues(_ map: MapDefinition, of task: TaskDefinition, at index: Int) -> [ValidationIssue] {
+    func mapIssues(_ map: MapDefinition, of task: TaskDefinition, at index: Int, upstream: inout UpstreamIndex) -> [ValidationIssue] {
         let path = "tasks[\(index)]"
         var issues: [ValidationIssue] = []
         if let maxParallel = map.maxParallel, let problem = Limits.problem(maxParallel, outside: Limits.maxParallel) {
@@ -218,7 +262,7 @@ extension WorkflowDefinition {
             }
             return issues
         }
-        if let problem = forEachProblem(forEach, of: task) {
+        if let problem = forEachProblem(forEach, of: task, upstream: &upstream) {
             issues.append(.init(path: "\(path).for_each", message: problem))
         }
         return issues
@@ -231,34 +275,47 @@ extension WorkflowDefinition {
     }
 
     /// A dependency cycle, as task ids with the first repeated at the end (`a → b → a`), or nil.
+    ///
+    /// One depth-first walk over the dependencies, with its own stack instead of recursion, so a
+    /// chain of any length takes linear time and no call stack.
     public func dependencyCycle() -> [String]? {
         var byID: [String: TaskDefinition] = [:]
         for task in tasks where byID[task.id] == nil { byID[task.id] = task }
         enum Mark { case visiting, done }
         var marks: [String: Mark] = [:]
-        var stack: [String] = []
+        // The path being walked: each task with the position of the next dependency to follow.
+        var path: [(id: String, next: Int)] = []
+        var onPath: [String: Int] = [:] // id → position in `path`
 
-        func visit(_ id: String) -> [String]? {
-            switch marks[id] {
-            case .done: return nil
-            case .visiting:
-                guard let start = stack.firstIndex(of: id) else { return nil }
-                return Array(stack[start...]) + [id]
-            case nil: break
+        for root in tasks where marks[root.id] == nil {
+            marks[root.id] = .visiting
+            onPath[root.id] = 0
+            path.append((root.id, 0))
+            while let top = path.last {
+                let dependencies = byID[top.id]?.dependsOn ?? []
+                guard top.next < dependencies.count else {
+                    path.removeLast()
+                    onPath[top.id] = nil
+                    marks[top.id] = .done
+                    continue
+                }
+                path[path.count - 1].next += 1
+                // A task's dependencies are edges towards what must run first; following them finds any cycle.
+                let dependency = dependencies[top.next]
+                guard dependency != top.id, byID[dependency] != nil else { continue }
+                switch marks[dependency] {
+                case .done:
+                    continue
+                case .visiting:
+                    guard let start = onPath[dependency] else { continue }
+                    let cycle = path[start...].map(\.id) + [dependency]
+                    return cycle.reversed()
+                case nil:
+                    marks[dependency] = .visiting
+                    onPath[dependency] = path.count
+                    path.append((dependency, 0))
+                }
             }
-            marks[id] = .visiting
-            stack.append(id)
-            // A task's dependencies are edges towards what must run first; following them finds any cycle.
-            for dependency in byID[id]?.dependsOn ?? [] where dependency != id && byID[dependency] != nil {
-                if let cycle = visit(dependency) { return cycle }
-            }
-            stack.removeLast()
-            marks[id] = .done
-            return nil
-        }
-
-        for task in tasks {
-            if let cycle = visit(task.id) { return cycle.reversed() }
         }
         return nil
     }
@@ -289,7 +346,9 @@ extension WorkflowDefinition {
         }
         for param in params {
             if let value = given[param.name] {
-                if param.type.accepts(value) {
+                if case .string(let text) = value, text.utf8.contains(0) {
+                    problems.append("parameter '\(param.name)' contains a NUL character (\\0), which a task's environment variable cannot hold; remove it")
+                } else if param.type.accepts(value) {
                     resolved[param.name] = (param.type == .int ? value.intValue.map(JSONValue.int) : nil) ?? value
                 } else {
                     problems.append("parameter '\(param.name)' must be of type \(param.type.rawValue), got \(value.typeName)")

@@ -15,7 +15,8 @@ import Foundation
 /// ## File format
 ///
 /// ```yaml
-/// name: etl                  # optional; default: the file name without extension
+/// name: etl                  # optional; default: the file name without extension. A letter or
+///                            #   digit first, then letters, digits, _ - . (at most 128); so are task ids
 /// description: Nightly ETL   # optional
 /// schedule: "0 2 * * *"      # optional; or a mapping:
 ///                            #   {cron: "0 2 * * *", timezone: Europe/Berlin, catchup: latest|all, paused: false}
@@ -75,7 +76,7 @@ import Foundation
 /// A parameter's `type` is `string` (the default), `int`, `float`, `bool` or `json`. Its `default`
 /// is read as that type: `default: 5` is the integer 5 for an `int` parameter and the string `"5"`
 /// for a `string` one; a `json` parameter takes any YAML value. Durations are written `500ms`,
-/// `30s`, `5m`, `2h`, `1d` or combined (`1h30m`). Keys are checked per task type: `command` on an
+/// `30s`, `5m`, `2h`, `1d` or combined, largest unit first and each once (`1h30m`; not `1h1h` or `30m1h`). Keys are checked per task type: `command` on an
 /// `http` task is an error. `${...}` is not substituted in workflow files (scripts use it).
 ///
 /// ```swift
@@ -233,8 +234,9 @@ public enum WorkflowFileLoader {
         }
         document.checkKeys(["name", "description", "schedule", "params", "tasks", "notify", "timeout", "max_active_runs", "triggers"])
         let defaultName = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
+        let declaredName = document.string("name")
         var definition = WorkflowDefinition(
-            name: document.string("name") ?? defaultName,
+            name: declaredName ?? defaultName,
             description: document.string("description") ?? ""
         )
         definition.schedule = document.optional("schedule").flatMap(readSchedule)
@@ -264,7 +266,11 @@ public enum WorkflowFileLoader {
         // that problem (a placeholder value), not news.
         let reported = reader.errors.map(\.key)
         for issue in definition.validationIssues() where !reported.contains(where: { related($0, issue.path) }) {
-            reader.report(issue.message, key: issue.path, at: reader.location(of: issue.path))
+            var message = issue.message
+            if issue.path == "name", declaredName == nil {
+                message += "; without a 'name:' key the name is the file's name: add one, e.g. name: my-workflow"
+            }
+            reader.report(message, key: issue.path, at: reader.location(of: issue.path))
         }
         return (definition, reader)
     }

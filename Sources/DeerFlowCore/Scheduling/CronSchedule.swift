@@ -89,6 +89,28 @@ public struct CronSchedule: Sendable, Hashable, CustomStringConvertible {
         return result
     }
 
+    /// Why this schedule can never fire, or nil when it can: its days of the month exist in none
+    /// of its months (`0 0 30 2 *`, `0 0 31 4,6 *`). The type still represents such a schedule
+    /// (``nextFire(after:)`` answers nil); workflow validation rejects it with this reason.
+    ///
+    /// Exact, without searching: when either day field is restricted alone (the other starts
+    /// with `*`), a day must match both, and every day of a month that exists falls on every
+    /// weekday in some year, so only the month lengths decide; when both are restricted, a day
+    /// matching the day-of-week is enough, and every month has every weekday.
+    public var neverFiresProblem: String? {
+        guard fields.dayOfMonthIsWildcard || fields.dayOfWeekIsWildcard else { return nil }
+        let months = (1...12).filter { fields.months.contains($0) }
+        // The longest each month ever is: February 29 in leap years.
+        let longest = { (month: Int) in month == 2 ? 29 : LocalDateTime.daysInMonth(year: 2001, month: month) }
+        guard let firstDay = fields.daysOfMonth.next(atOrAfter: 1), months.allSatisfy({ firstDay > longest($0) }) else { return nil }
+        let names = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"]
+        let days = (1...31).filter { fields.daysOfMonth.contains($0) }.map(String.init).joined(separator: ", ")
+        let lengths = months.map { month in
+            "\(names[month - 1]) has \(month == 2 ? "at most 29" : "\(longest(month))") days"
+        }
+        return "day-of-month \(days) never occurs in \(months.map { names[$0 - 1] }.joined(separator: ", ")) (\(lengths.joined(separator: "; ")))"
+    }
+
     /// Why an expression was rejected, naming the field and the problem, e.g.
     /// `day-of-week: step must be a positive integer, got "0"`.
     public struct ParseError: Error, CustomStringConvertible, Equatable {

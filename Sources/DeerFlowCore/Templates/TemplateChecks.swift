@@ -37,6 +37,9 @@ extension WorkflowDefinition {
     }
 
     /// Every task's upstream tasks: what it depends on, directly or through others.
+    ///
+    /// Quadratic in a long chain (each task's set holds every task before it); validation asks
+    /// ``UpstreamIndex`` about the tasks templates name instead.
     public func upstreamTasks() -> [String: Set<String>] {
         var byID: [String: TaskDefinition] = [:]
         for task in tasks where byID[task.id] == nil { byID[task.id] = task }
@@ -63,7 +66,7 @@ extension WorkflowDefinition {
     func templateIssues() -> [ValidationIssue] {
         var issues: [ValidationIssue] = []
         let declared = Set(params.map(\.name))
-        let upstream = upstreamTasks()
+        var upstream = UpstreamIndex(tasks)
         for (index, task) in tasks.enumerated() {
             let path = "tasks[\(index)]"
             if case .shell(let shell) = task.action, let script = shell.script, let reference = Self.deerflowReference(in: script) {
@@ -80,7 +83,7 @@ extension WorkflowDefinition {
                     continue
                 }
                 for reference in template.references {
-                    if let problem = referenceProblem(reference, task: task, declared: declared, upstream: upstream[task.id] ?? []) {
+                    if let problem = referenceProblem(reference, task: task, declared: declared, upstream: &upstream) {
                         issues.append(.init(path: field.path, message: "`{{ \(reference) }}`: \(problem)"))
                     }
                 }
@@ -90,7 +93,7 @@ extension WorkflowDefinition {
     }
 
     /// What is wrong with one reference of a template of `task`, or nil.
-    func referenceProblem(_ reference: TemplateReference, task: TaskDefinition, declared: Set<String>, upstream: Set<String>) -> String? {
+    func referenceProblem(_ reference: TemplateReference, task: TaskDefinition, declared: Set<String>, upstream: inout UpstreamIndex) -> String? {
         let path = reference.path
         switch reference.root {
         case "params":
@@ -103,8 +106,8 @@ extension WorkflowDefinition {
             guard path.count >= 3, path[2] == "output" else { return "read a task's output: tasks.<id>.output" }
             let id = path[1]
             if id == task.id { return "a task cannot read its own output" }
-            if !tasks.contains(where: { $0.id == id }) { return "there is no task '\(id)'" }
-            if !upstream.contains(id) {
+            if !upstream.hasTask(id) { return "there is no task '\(id)'" }
+            if !upstream.isUpstream(id, of: task.id) {
                 return "task '\(id)' is not upstream of '\(task.id)', so its output may not exist yet: add it to depends_on"
             }
         case "run":
@@ -133,5 +136,36 @@ extension WorkflowDefinition {
             rest = rest[close.upperBound...]
         }
         return nil
+    }
+}
+
+/// Answers "is task A upstream of task B" for the references templates make, without building
+/// every task's upstream set (quadratic in a long chain): a direct dependency is answered at
+/// once, anything else by one walk up from B, kept for B's other references. Validating a
+/// workflow is linear in its tasks and dependencies as long as templates read direct
+/// dependencies; each task whose templates read a farther ancestor adds one walk.
+struct UpstreamIndex {
+    private var byID: [String: TaskDefinition] = [:]
+    private var walked: [String: Set<String>] = [:]
+
+    init(_ tasks: [TaskDefinition]) {
+        for task in tasks where byID[task.id] == nil { byID[task.id] = task }
+    }
+
+    func hasTask(_ id: String) -> Bool { byID[id] != nil }
+
+    /// Whether `ancestor` is a dependency of `id`, directly or through others.
+    mutating func isUpstream(_ ancestor: String, of id: String) -> Bool {
+        guard let task = byID[id] else { return false }
+        if task.dependsOn.contains(ancestor) { return ancestor != id }
+        if let known = walked[id] { return known.contains(ancestor) }
+        var seen: Set<String> = []
+        var pending = task.dependsOn.filter { $0 != id }
+        while let next = pending.popLast() {
+            guard seen.insert(next).inserted else { continue }
+            pending += byID[next]?.dependsOn ?? []
+        }
+        walked[id] = seen
+        return seen.contains(ancestor)
     }
 }
