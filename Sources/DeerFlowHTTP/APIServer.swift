@@ -22,6 +22,8 @@ public struct APIConfiguration: Sendable {
     public var protectHealth: Bool = false
     /// Largest accepted request body; default 1 MiB.
     public var maxBodyBytes: Int = 1 << 20
+    /// Header, body and idle timeouts and the connection limit (`api.header_timeout`, ...).
+    public var connections = ConnectionLimits()
     /// Serves `/api/v1/alerts` and the Alertmanager webhook; nil: those routes answer 404.
     public var alerts: (any AlertsEndpoint)?
     /// Routes served beside the API (the web UI), on the same route group and access control;
@@ -80,7 +82,9 @@ public enum APIServer {
     ) -> some ApplicationProtocol {
         Application(
             router: makeRouter(engine: engine, configuration: configuration, metrics: metrics),
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "deerflow"),
+            server: HTTPListener.server(limits: configuration.connections, logger: engine.logger),
+            configuration: HTTPListener.configuration(
+                host: configuration.host, port: configuration.port, serverName: "deerflow", limits: configuration.connections, logger: engine.logger),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port
                 var metadata: Logger.Metadata = ["url": "http://\(configuration.host):\(port)/api/v1/", "port": "\(port)"]
