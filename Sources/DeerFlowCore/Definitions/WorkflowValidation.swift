@@ -289,7 +289,11 @@ extension WorkflowDefinition {
         }
         for param in params {
             if let value = given[param.name] {
-                if param.type.accepts(value) {
+                if Self.containsNUL(value) {
+                    // A task receives a parameter as a C string (an environment variable, an
+                    // argument): it would end at the NUL, silently.
+                    problems.append("parameter '\(param.name)' contains a NUL character (\\u0000), which no task can receive; remove it")
+                } else if param.type.accepts(value) {
                     resolved[param.name] = (param.type == .int ? value.intValue.map(JSONValue.int) : nil) ?? value
                 } else {
                     problems.append("parameter '\(param.name)' must be of type \(param.type.rawValue), got \(value.typeName)")
@@ -302,6 +306,18 @@ extension WorkflowDefinition {
         }
         if !problems.isEmpty { throw ParamsError(problems: problems) }
         return resolved
+    }
+}
+
+extension WorkflowDefinition {
+    /// Whether a string in `value` (a key or a value, at any depth) holds U+0000.
+    static func containsNUL(_ value: JSONValue) -> Bool {
+        switch value {
+        case .string(let text): return text.utf8.contains(0)
+        case .array(let items): return items.contains(where: containsNUL)
+        case .object(let object): return object.contains { $0.key.utf8.contains(0) || containsNUL($0.value) }
+        default: return false
+        }
     }
 }
 
