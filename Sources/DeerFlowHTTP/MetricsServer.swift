@@ -22,6 +22,10 @@ public enum MetricsServer {
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let router = Router(context: BasicRequestContext.self)
+        // Errors as the API answers them: 404 and 405 (with `Allow`) with the JSON error.
+        let known = KnownRoutes()
+        known.add(.get, path)
+        router.add(middleware: JSONErrorMiddleware(logger: logger, maxBodyBytes: 0, known: known))
         router.get(RouterPath(path)) { _, _ in
             await collector.collect()
             return JSONResponse.text(render(), contentType: "text/plain; version=0.0.4; charset=utf-8")
