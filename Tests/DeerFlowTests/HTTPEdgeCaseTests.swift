@@ -17,6 +17,10 @@ struct HTTPEdgeCaseTests {
         tasks:
           - id: extract
             type: noop
+          - id: wait
+            type: sleep
+            duration: 2500ms
+            depends_on: [extract]
         """
 
     /// A server on free ports with `deerflow.yaml` holding `config`.
@@ -177,6 +181,20 @@ struct HTTPEdgeCaseTests {
         try await Self.expectReady(port, server)
     }
 
+    @Test("no deadline runs while a request is answered: a followed log streams past every timeout")
+    func longAnswer() async throws {
+        let (server, port, directory) = try await Self.start(config: "api:\n  header_timeout: 500ms\n  body_timeout: 500ms\n  idle_timeout: 500ms\n")
+        defer { server.stop(); directory.remove() }
+        let created = try await RawHTTP.send(port: port, method: "POST", target: "/api/v1/workflows/nightly-etl/runs", body: #"{"params": {"day": "2024-06-02"}}"#)
+        let id = try #require(created.body.split(separator: "\"").drop { $0 != "id" }.dropFirst(2).first.map(String.init), "\(created)")
+        // The run's second task sleeps 2.5 s; following its log holds the request open that long.
+        let start = ContinuousClock.now
+        let followed = try await RawHTTP.send(port: port, method: "GET", target: "/api/v1/runs/\(id)/tasks/wait/log?follow=true")
+        #expect(followed.status == 200, "\(followed)")
+        #expect(ContinuousClock.now - start > .seconds(2), "the answer ended after \(ContinuousClock.now - start): \(followed)")
+        #expect(followed.body.contains("=== attempt 1"), "\(followed)")
+    }
+
     @Test("past api.max_connections a new connection waits until a timeout frees a slot")
     func connectionLimit() async throws {
         let (server, port, directory) = try await Self.start(config: "api:\n  max_connections: 5\n  header_timeout: 1500ms\n")
@@ -192,6 +210,21 @@ struct HTTPEdgeCaseTests {
         #expect(waited > .milliseconds(900), "answered after \(waited), while 5 connections held every slot")
         #expect(waited < .seconds(10), "answered after \(waited)")
         try await Self.expectReady(port, server)
+    }
+
+    @Test("a limit of open files below api.max_connections is warned about at start, with what to change")
+    func fileLimitWarning() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        try directory.write("workflows/nightly-etl.yaml", Self.workflow)
+        let server = try ServerProcess(
+            ["-c", "ulimit -n 600 && exec \"$0\" \"$@\"", ServerProcess.executable, "server", "--workflows", directory.file("workflows"),
+             "--database", "sqlite://" + directory.file("db.sqlite"), "--api-port", "0", "--metrics-port", "0"],
+            executable: "/bin/sh", environment: ["DEERFLOW_DATABASE_URL": ""])
+        defer { server.stop() }
+        _ = try await server.apiPort()
+        #expect(server.log.contains("this process may open 600 files (ulimit -n) but api.max_connections is 1024"), "\(server.log)")
+        #expect(server.log.contains("LimitNOFILE"), "\(server.log)")
     }
 
     @Test("connection settings out of range are refused with their file and line")

@@ -275,6 +275,7 @@ public final class DeerFlowRuntime: Sendable {
             api.tokens = options.api.tokens
             api.protectHealth = options.api.protectHealth
             api.connections = options.api.connections
+            if let warning = FileDescriptorLimit.warning(for: options.api.connections) { logger.warning("\(warning)") }
             api.environment = options.api.environment
             api.alerts = ProcessAlerts(alerting: alerting, dispatcher: dispatcher)
             api.purger = purger
