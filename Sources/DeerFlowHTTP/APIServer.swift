@@ -8,6 +8,7 @@ import Logging
 import NIOCore
 import OpenAPIHummingbird
 import OpenAPIRuntime
+import Synchronization
 
 /// Settings of the HTTP API.
 public struct APIConfiguration: Sendable {
@@ -22,6 +23,8 @@ public struct APIConfiguration: Sendable {
     public var protectHealth: Bool = false
     /// Largest accepted request body; default 1 MiB.
     public var maxBodyBytes: Int = 1 << 20
+    /// Header, body and idle timeouts and the connection limit (`api.header_timeout`, ...).
+    public var connections = ConnectionLimits()
     /// Serves `/api/v1/alerts` and the Alertmanager webhook; nil: those routes answer 404.
     public var alerts: (any AlertsEndpoint)?
     /// Routes served beside the API (the web UI), on the same route group and access control;
@@ -80,7 +83,9 @@ public enum APIServer {
     ) -> some ApplicationProtocol {
         Application(
             router: makeRouter(engine: engine, configuration: configuration, metrics: metrics),
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "deerflow"),
+            server: HTTPListener.server(limits: configuration.connections, logger: engine.logger),
+            configuration: HTTPListener.configuration(
+                host: configuration.host, port: configuration.port, serverName: "deerflow", limits: configuration.connections, logger: engine.logger),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port
                 var metadata: Logger.Metadata = ["url": "http://\(configuration.host):\(port)/api/v1/", "port": "\(port)"]
@@ -106,7 +111,10 @@ public enum APIServer {
         if let metrics { router.add(middleware: RequestMetricsMiddleware(counter: metrics.apiRequests)) }
         // A server span per request, named by the matched route, continuing the caller's traceparent.
         router.add(middleware: TracingMiddleware())
-        router.add(middleware: JSONErrorMiddleware(logger: engine.logger, maxBodyBytes: configuration.maxBodyBytes))
+        // The API's routes, for the 405 answer to a method a known path does not have; filled
+        // below as the operations are registered.
+        let known = KnownRoutes()
+        router.add(middleware: JSONErrorMiddleware(logger: engine.logger, maxBodyBytes: configuration.maxBodyBytes, known: known))
         // Every route is registered on this group, so the token check runs after routing, on the
         // route that will answer (see AccessControlMiddleware): deny by default, open by name.
         let browser = configuration.browser
@@ -119,7 +127,7 @@ public enum APIServer {
         let webhooks = Webhooks(workflows: engine.workflows.all.map(\.definition), environment: configuration.environment)
         for problem in webhooks.problems { engine.logger.error("\(problem)") }
         let transport = RoutesTransport(
-            routes: routes,
+            routes: routes, known: known,
             leftOut: Set(configuration.alerts == nil ? ["/api/v1/alerts", "/api/v1/alertmanager/webhook"] : [])
                 .union(configuration.purger == nil ? ["/api/v1/maintenance/purge"] : []))
         do {
@@ -143,6 +151,7 @@ public enum APIServer {
 /// routes of features this server does not have (they answer 404, as unknown routes do).
 struct RoutesTransport: ServerTransport {
     let routes: RouterGroup<BasicRequestContext>
+    let known: KnownRoutes
     let leftOut: Set<String>
 
     func register(
@@ -152,6 +161,32 @@ struct RoutesTransport: ServerTransport {
     ) throws {
         guard !leftOut.contains(path) else { return }
         routes.register(handler, method: method, path: path)
+        known.add(method, path)
+    }
+}
+
+/// The API's route templates and their methods, so that a request whose path is a route's but
+/// whose method is not answers 405 with `Allow` (RFC 9110 §15.5.6), not 404: Hummingbird's router
+/// answers 404 for both and cannot list a path's methods.
+final class KnownRoutes: Sendable {
+    private let routes = Mutex<[(segments: [Substring], method: HTTPRequest.Method)]>([])
+
+    func add(_ method: HTTPRequest.Method, _ template: String) {
+        let segments = template.split(separator: "/")
+        routes.withLock { $0.append((segments, method)) }
+    }
+
+    /// The methods of the routes whose template matches `path` (`{name}` matches any one
+    /// segment; empty segments are ignored, as the router does), sorted; empty for an unknown path.
+    func methods(of path: String) -> [String] {
+        let segments = path.split(separator: "/")
+        let methods = routes.withLock { routes in
+            routes.filter { route in
+                route.segments.count == segments.count
+                    && zip(route.segments, segments).allSatisfy { $0.first == "{" || $0 == $1 }
+            }.map(\.method.rawValue)
+        }
+        return Set(methods).sorted()
     }
 }
 

@@ -6,9 +6,13 @@ import Logging
 import OpenAPIRuntime
 
 /// Turns every error into `{"error": {"code", "message"}}` with the matching status.
+///
+/// A request to a known path with a method it does not have answers 405 `method_not_allowed`
+/// with `Allow` listing the path's methods (the router says 404 for it).
 struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     let logger: Logger
     let maxBodyBytes: Int
+    var known = KnownRoutes()
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
@@ -21,6 +25,12 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
                 return JSONResponse.make(JSONResponse.error(error.code.rawValue, error.message), status: Self.status(of: error.code), headers: Self.headers(of: error.code))
             case let error as any HTTPResponseError:
                 let status = error.status
+                if status == .notFound, error is HTTPError, case let allowed = known.methods(of: request.uri.path), !allowed.isEmpty {
+                    let message = "\(request.method) is not allowed on \(request.uri.path); allowed: \(allowed.joined(separator: ", "))"
+                    return JSONResponse.make(
+                        JSONResponse.error("method_not_allowed", message), status: .methodNotAllowed,
+                        headers: [.allow: allowed.joined(separator: ", ")])
+                }
                 let (code, message) = describe(status, error: error, request: request)
                 return JSONResponse.make(JSONResponse.error(code, message), status: status)
             default:

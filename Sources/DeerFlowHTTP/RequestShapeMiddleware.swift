@@ -10,8 +10,11 @@ import OpenAPIRuntime
 ///
 /// - a body is read up to the configured limit (413 `payload_too_large` past it), and a body of
 ///   only whitespace counts as no body (`POST …/runs` with an empty body runs with the defaults);
+/// - a body that is not UTF-8 answers 400 naming the offset of the first bad byte (JSON is
+///   UTF-8; decoding it anyway would store U+FFFD in place of what the client sent);
 /// - there is no content negotiation: `Content-Type` and `Accept` are not checked;
-/// - empty query values (`?status=`) are ignored, like absent ones;
+/// - an empty query value (`?cursor=`) is a value like any other, checked against the schema
+///   (an empty `status`, `limit`, `cursor` or `attempt` answers 400);
 /// - a JSON response ends with a newline;
 /// - a request the generated code cannot decode answers 400 with a message naming the value and
 ///   what to send (``RequestDiagnosis``), not the decoder's.
@@ -28,7 +31,6 @@ struct RequestShapeMiddleware: ServerMiddleware {
         var request = request
         request.headerFields[.contentType] = nil
         request.headerFields[.accept] = nil
-        if let path = request.path { request.path = Self.droppingEmptyQueryValues(path) }
         var bytes: ArraySlice<UInt8> = []
         if let body {
             do {
@@ -36,6 +38,9 @@ struct RequestShapeMiddleware: ServerMiddleware {
             } catch {
                 throw DeerFlowError(.payloadTooLarge, "the request body is larger than \(maxBodyBytes) bytes")
             }
+        }
+        if let offset = Self.firstInvalidUTF8(bytes) {
+            throw DeerFlowError(.badRequest, "the request body is not valid UTF-8: byte 0x\(String(bytes[bytes.startIndex + offset], radix: 16, uppercase: true)) at offset \(offset) starts no UTF-8 character; send JSON encoded as UTF-8")
         }
         let hasBody = bytes.contains { !Self.isWhitespace($0) }
         // `{"params": null}` decodes as no parameters (the generated decoder reads an optional
@@ -97,16 +102,19 @@ struct RequestShapeMiddleware: ServerMiddleware {
         byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09
     }
 
-    /// `/api/v1/runs?status=&limit=5` → `/api/v1/runs?limit=5`.
-    static func droppingEmptyQueryValues(_ path: String) -> String {
-        guard let question = path.firstIndex(of: "?") else { return path }
-        let items = path[path.index(after: question)...].split(separator: "&", omittingEmptySubsequences: true)
-        let kept = items.filter { item in
-            guard let equals = item.firstIndex(of: "=") else { return true }
-            return item.index(after: equals) != item.endIndex
+    /// The offset of the first byte of `bytes` that is not part of a valid UTF-8 character; nil
+    /// when all are.
+    static func firstInvalidUTF8(_ bytes: ArraySlice<UInt8>) -> Int? {
+        var parser = Unicode.UTF8.ForwardParser()
+        var iterator = bytes.makeIterator()
+        var offset = 0
+        while true {
+            switch parser.parseScalar(from: &iterator) {
+            case .valid(let scalar): offset += scalar.count
+            case .error: return offset
+            case .emptyInput: return nil
+            }
         }
-        if kept.count == items.count { return path }
-        return String(path[..<question]) + (kept.isEmpty ? "" : "?" + kept.joined(separator: "&"))
     }
 }
 
@@ -127,7 +135,13 @@ enum RequestDiagnosis {
             if let limit = query["limit"], Int(limit) == nil { return Messages.limit(limit) }
             return nil
         case Operations.GetTaskLog.id:
-            if let attempt = query["attempt"], Int(attempt) == nil { return Messages.attempt(attempt) }
+            if let attempt = query["attempt"], Int(attempt) == nil {
+                // A positive integer past Int64: no task has that attempt, like any other it does not have.
+                if let first = attempt.first, first != "0", attempt.allSatisfy({ ("0"..."9").contains($0) }) {
+                    return DeerFlowError(.notFound, "there is no attempt \(attempt) (attempts are numbered from 1)")
+                }
+                return Messages.attempt(attempt)
+            }
             return nil
         case Operations.ReceiveAlertmanagerWebhook.id:
             return DeerFlowError(.badRequest, "the request body is not valid JSON; send Alertmanager's webhook payload (version 4)")

@@ -177,7 +177,7 @@ struct InputValidationTests {
             _ = try definition.resolveParams(["day": .string("a\u{0}b"), "doc": .string("x")])
             Issue.record("a NUL in a parameter was accepted")
         } catch {
-            #expect(error.problems == ["parameter 'day' contains a NUL character (\\0), which a task's environment variable cannot hold; remove it"])
+            #expect(error.problems == ["parameter 'day' contains a NUL character (\\u0000), which no task can receive; remove it"])
         }
         #expect((try? definition.resolveParams(["day": .string("ab"), "doc": .object(["k": .string("v")])])) != nil)
     }

@@ -162,6 +162,23 @@ struct ParamsTests {
         #expect(resolved == ["day": "2024-06-01", "limit": 10, "ratio": 2, "dry": false])
     }
 
+    @Test("a NUL character anywhere in a value is refused, naming the parameter")
+    func nul() throws {
+        let withJSON = WorkflowDefinition(
+            name: "flow", params: [ParamDefinition("day", type: .string), ParamDefinition("extra", type: .json, default: [:])],
+            tasks: [TaskDefinition(id: "a", action: .noop)])
+        for extra: JSONValue in [["k": "a\u{0}b"], ["k\u{0}": 1], [["x", "\u{0}"]]] {
+            do {
+                _ = try withJSON.resolveParams(["day": "2024-06-01", "extra": extra])
+                Issue.record("accepted \(extra)")
+            } catch {
+                #expect(error.problems == ["parameter 'extra' contains a NUL character (\\u0000), which no task can receive; remove it"])
+            }
+        }
+        #expect(throws: ParamsError.self) { try withJSON.resolveParams(["day": "a\u{0}"]) }
+        #expect(try withJSON.resolveParams(["day": "a\\u0000"])["day"] == "a\\u0000", "an escaped NUL is text")
+    }
+
     @Test("unknown, missing and mistyped parameters are all reported")
     func errors() {
         #expect(throws: ParamsError.self) { try definition.resolveParams(["limit": "ten"]) }

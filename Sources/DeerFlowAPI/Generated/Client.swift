@@ -20,8 +20,17 @@ import DeerFlowCore
 ///   `Authorization: Bearer <token>`; the `/health` routes need one only when
 ///   `api.protect_health` is true. The check is made on the route a request matches, so
 ///   `//api/v1/runs` or `/api/v1/runs/` are as protected as `/api/v1/runs`.
-/// * A request whose method and path match no route below answers 404 with code `not_found`
-///   (there is no 405, and HEAD is not answered).
+/// * A request whose path matches no route below answers 404 with code `not_found`. A request
+///   whose path is a route's but whose method is not (TRACE, PUT, HEAD, ...) answers 405 with
+///   code `method_not_allowed` and an `Allow` header listing the path's methods (see the
+///   `MethodNotAllowed` response).
+/// * Request bodies are JSON in UTF-8: a body with bytes that are not UTF-8 answers 400, and a
+///   parameter value holding a NUL character (`\u0000`) answers 422 naming the parameter.
+/// * A request the HTTP parser refuses (a malformed request line, header or target) answers 400
+///   with the JSON error, headers larger than 80 KiB 431 (`request_header_fields_too_large`);
+///   the connection is closed after either. A client must send a request's head within
+///   `api.header_timeout` (10 s) of connecting or `api.idle_timeout` (75 s) of the previous
+///   response, and its body within `api.body_timeout` (30 s), or the connection is closed.
 /// * Prometheus metrics are served on a separate port (`metrics.port`, default 9090); see
 ///   `GET /metrics`.
 ///
@@ -2175,8 +2184,9 @@ package struct Client: APIProtocol {
     /// List runs, newest first
     ///
     /// One page of runs, newest first. Pass the `next_cursor` of a page as `cursor` to get the
-    /// next one; `next_cursor` is null on the last page. Empty query values are ignored
-    /// (`allowEmptyValue`), and so are unknown query parameters.
+    /// next one; `next_cursor` is null on the last page. An empty value is a value like any other:
+    /// `status=`, `limit=` and `cursor=` answer 400, `workflow=` matches no run. Unknown query
+    /// parameters are ignored.
     ///
     ///
     /// - Remark: HTTP `GET /api/v1/runs`.

@@ -2097,8 +2097,9 @@ fileprivate extension UniversalServer where APIHandler: APIProtocol {
     /// List runs, newest first
     ///
     /// One page of runs, newest first. Pass the `next_cursor` of a page as `cursor` to get the
-    /// next one; `next_cursor` is null on the last page. Empty query values are ignored
-    /// (`allowEmptyValue`), and so are unknown query parameters.
+    /// next one; `next_cursor` is null on the last page. An empty value is a value like any other:
+    /// `status=`, `limit=` and `cursor=` answer 400, `workflow=` matches no run. Unknown query
+    /// parameters are ignored.
     ///
     ///
     /// - Remark: HTTP `GET /api/v1/runs`.

@@ -3159,8 +3159,9 @@ package enum Operations {
     /// List runs, newest first
     ///
     /// One page of runs, newest first. Pass the `next_cursor` of a page as `cursor` to get the
-    /// next one; `next_cursor` is null on the last page. Empty query values are ignored
-    /// (`allowEmptyValue`), and so are unknown query parameters.
+    /// next one; `next_cursor` is null on the last page. An empty value is a value like any other:
+    /// `status=`, `limit=` and `cursor=` answer 400, `workflow=` matches no run. Unknown query
+    /// parameters are ignored.
     ///
     ///
     /// - Remark: HTTP `GET /api/v1/runs`.
@@ -4976,7 +4977,7 @@ package enum Operations {
             package var path: Operations.GetTaskLog.Input.Path
             /// - Remark: Generated from `#/paths/api/v1/runs/{id}/tasks/{task_id}/log/GET/query`.
             package struct Query: Sendable, Hashable {
-                /// Only this attempt (1 is the first).
+                /// Only this attempt (1 is the first); an attempt the task does not have answers 404, `attempt=` 400.
                 ///
                 /// - Remark: Generated from `#/paths/api/v1/runs/{id}/tasks/{task_id}/log/GET/query/attempt`.
                 package var attempt: Swift.Int?
@@ -4995,7 +4996,7 @@ package enum Operations {
                 /// Creates a new `Query`.
                 ///
                 /// - Parameters:
-                ///   - attempt: Only this attempt (1 is the first).
+                ///   - attempt: Only this attempt (1 is the first); an attempt the task does not have answers 404, `attempt=` 400.
                 ///   - format: `json` for a JSON body; any other value (or none) gives text.
                 ///   - follow: `true` (or `1`): stream the log as text while the task runs, until the task has
                 package init(

@@ -346,8 +346,10 @@ extension WorkflowDefinition {
         }
         for param in params {
             if let value = given[param.name] {
-                if case .string(let text) = value, text.utf8.contains(0) {
-                    problems.append("parameter '\(param.name)' contains a NUL character (\\0), which a task's environment variable cannot hold; remove it")
+                if Self.containsNUL(value) {
+                    // A task receives a parameter as a C string (an environment variable, an
+                    // argument): it would end at the NUL, silently.
+                    problems.append("parameter '\(param.name)' contains a NUL character (\\u0000), which no task can receive; remove it")
                 } else if param.type.accepts(value) {
                     resolved[param.name] = (param.type == .int ? value.intValue.map(JSONValue.int) : nil) ?? value
                 } else {
@@ -361,6 +363,18 @@ extension WorkflowDefinition {
         }
         if !problems.isEmpty { throw ParamsError(problems: problems) }
         return resolved
+    }
+}
+
+extension WorkflowDefinition {
+    /// Whether a string in `value` (a key or a value, at any depth) holds U+0000.
+    static func containsNUL(_ value: JSONValue) -> Bool {
+        switch value {
+        case .string(let text): return text.utf8.contains(0)
+        case .array(let items): return items.contains(where: containsNUL)
+        case .object(let object): return object.contains { $0.key.utf8.contains(0) || containsNUL($0.value) }
+        default: return false
+        }
     }
 }
 

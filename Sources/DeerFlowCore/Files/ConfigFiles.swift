@@ -14,6 +14,10 @@ import Foundation
 ///   protect_health: false
 ///   public_url: https://deerflow.example.com   # links in notifications
 ///   ui: true                   # the web UI at / of the API listener (default true)
+///   header_timeout: 10s        # connection limits, see ``ConnectionLimits``
+///   body_timeout: 30s
+///   idle_timeout: 75s
+///   max_connections: 1024
 /// database:
 ///   url: sqlite://./.deerflow/deerflow.sqlite
 /// worker:
@@ -47,6 +51,9 @@ public struct ServerConfigFile: Sendable, Hashable {
     public var apiPublicURL: String?
     /// `api.ui`: whether the API listener serves the web UI at `/`.
     public var apiUI: Bool?
+    /// `api.header_timeout`, `body_timeout`, `idle_timeout`, `max_connections` over the defaults;
+    /// nil when the file gives none of them.
+    public var apiConnections: ConnectionLimits?
     public var databaseURL: String?
     public var workerSlots: Int?
     public var workerQueues: [String]?
@@ -82,8 +89,12 @@ public struct ServerConfigFile: Sendable, Hashable {
         let reader = YAMLReader(file: file, environment: environment)
         var config = ServerConfigFile()
         if let root = reader.read(yaml), !root.isNull, let top = root.mapping(allowedKeys: ["api", "database", "worker", "scheduler", "tracing", "retention", "queues", "secrets", "health_checks"]) {
-            if let api = top.mapping("api", allowedKeys: ["host", "port", "tokens", "protect_health", "public_url", "ui"]) {
+            if let api = top.mapping("api", allowedKeys: [
+                "host", "port", "tokens", "protect_health", "public_url", "ui",
+                "header_timeout", "body_timeout", "idle_timeout", "max_connections",
+            ]) {
                 config.apiUI = api.bool("ui")
+                config.apiConnections = connectionLimits(api)
                 config.apiHost = api.string("host")
                 config.apiPort = api.optional("port").flatMap { portNumber(of: $0) }
                 config.apiTokens = api.optional("tokens").flatMap(apiTokens)
@@ -168,6 +179,18 @@ public struct ServerConfigFile: Sendable, Hashable {
             }
         }
         return tokens
+    }
+
+    /// The connection limits of `api:`; nil when it gives none.
+    private static func connectionLimits(_ api: YAMLMapping) -> ConnectionLimits? {
+        let keys = ["header_timeout", "body_timeout", "idle_timeout", "max_connections"]
+        guard keys.contains(where: { api.optional($0) != nil }) else { return nil }
+        var limits = ConnectionLimits()
+        if let value = api.optional("header_timeout")?.duration(in: Limits.connectionTimeout) { limits.headerTimeout = value }
+        if let value = api.optional("body_timeout")?.duration(in: Limits.connectionTimeout) { limits.bodyTimeout = value }
+        if let value = api.optional("idle_timeout")?.duration(in: Limits.connectionTimeout) { limits.idleTimeout = value }
+        if let value = api.optional("max_connections")?.int(in: Limits.connections) { limits.maxConnections = value }
+        return limits
     }
 
     /// A retention period: a duration in ``Limits/retention``, or `forever` (nil).

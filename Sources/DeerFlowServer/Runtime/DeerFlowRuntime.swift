@@ -247,7 +247,7 @@ public final class DeerFlowRuntime: Sendable {
         if let backend {
             services.append(MetricsServer.makeApplication(
                 host: options.api.host, port: options.metricsPort ?? options.metrics.port, path: options.metrics.path,
-                collector: collector, render: { backend.render() }, logger: logger,
+                collector: collector, render: { backend.render() }, connections: options.api.connections, logger: logger,
                 onListening: { ports.set(metrics: $0) }))
         }
         // Notifications are delivered by processes that run the scheduler; alerts are evaluated
@@ -274,6 +274,8 @@ public final class DeerFlowRuntime: Sendable {
             api.port = options.api.port
             api.tokens = options.api.tokens
             api.protectHealth = options.api.protectHealth
+            api.connections = options.api.connections
+            if let warning = FileDescriptorLimit.warning(for: options.api.connections) { logger.warning("\(warning)") }
             api.environment = options.api.environment
             api.alerts = ProcessAlerts(alerting: alerting, dispatcher: dispatcher)
             api.purger = purger

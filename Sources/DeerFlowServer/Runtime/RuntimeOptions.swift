@@ -86,6 +86,9 @@ public struct RuntimeOptions: Sendable {
         public var publicURL: String?
         /// Serve the web UI at `/` of the API listener (`api.ui`); default true.
         public var ui = true
+        /// Header, body and idle timeouts and the connection limit of the API and metrics
+        /// listeners (`api.header_timeout`, ...); defaults in ``ConnectionLimits``.
+        public var connections = ConnectionLimits()
         /// Where the webhooks' secrets are read (`secret_env` of `triggers:`) when the server
         /// starts; default this process's environment.
         public var environment: [String: String] = ProcessInfo.processInfo.environment
@@ -106,6 +109,7 @@ public struct RuntimeOptions: Sendable {
                 if let protect = file.protectHealth { api.protectHealth = protect }
                 if let url = file.apiPublicURL { api.publicURL = url }
                 if let ui = file.apiUI { api.ui = ui }
+                if let limits = file.apiConnections { api.connections = limits }
                 if let url = file.databaseURL { databaseURL = url }
                 if let slots = file.workerSlots { worker.slots = slots }
                 if let queues = file.workerQueues { worker.queues = queues }
