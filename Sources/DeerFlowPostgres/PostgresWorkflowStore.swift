@@ -94,15 +94,16 @@ public final class PostgresWorkflowStore: WorkflowStore, OutboxStore, StateStore
     }
 
     /// One connection outside the pool, so that a wrong password or a missing database fails at
-    /// once with PostgreSQL's message (the pool would keep retrying); a refused connection is
-    /// retried until the connect timeout (the server may be starting).
+    /// once with PostgreSQL's message (the pool would keep retrying); a refused connection, or a
+    /// server that answers it is starting, recovering or shutting down, is retried until the
+    /// connect timeout.
     func connectDirectly() async throws -> PostgresConnection {
         let deadline = ContinuousClock.now + configuration.connectTimeout
         let settings = try configuration.connectionConfiguration(purpose: "")
         while true {
             do {
                 return try await PostgresConnection.connect(configuration: settings, id: 1, logger: queryLogger)
-            } catch let error as PSQLError where error.code == .server {
+            } catch let error as PSQLError where error.code == .server && !Self.isUnavailableForNow(error) {
                 throw DeerFlowError(.unavailable, "cannot open the database \(configuration.redactedURL): \(describe(error))")
             } catch {
                 guard ContinuousClock.now < deadline else {
@@ -112,6 +113,15 @@ public final class PostgresWorkflowStore: WorkflowStore, OutboxStore, StateStore
                 try await Task.sleep(for: .milliseconds(250))
             }
         }
+    }
+
+    /// PostgreSQL refuses connections for now: SQLSTATE class 57P, `57P03` while it starts or
+    /// recovers after a crash ("the database system is not yet accepting connections"), `57P01`/
+    /// `57P02` while it shuts down. Found by scripts/chaos: a process started during the recovery
+    /// after an immediate stop exited at once instead of waiting for the database.
+    static func isUnavailableForNow(_ error: PSQLError) -> Bool {
+        guard error.code == .server, let state = error.serverInfo?[.sqlState] else { return false }
+        return state.hasPrefix("57P")
     }
 
     /// Ends the wake-ups; the connections close when ``run()`` ends.

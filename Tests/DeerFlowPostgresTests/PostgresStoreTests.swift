@@ -122,6 +122,21 @@ struct PostgresStoreTests {
         }
     }
 
+    @Test("a server that is still recovering (SQLSTATE 57P03) is tried again until the connect timeout, not given up at once")
+    func recoveringServer() async throws {
+        let server = try RecoveringPostgres()
+        defer { server.stop() }
+        let store = try PostgresWorkflowStore(
+            url: "postgres://deerflow:secret@127.0.0.1:\(server.port)/x?sslmode=disable&connect_timeout=1", logger: Self.quiet)
+        await #expect {
+            try await store.prepare()
+        } throws: { error in
+            let message = "\(error)"
+            return message.contains("within") && message.contains("57P03") && !message.contains("secret")
+        }
+        #expect(server.connections > 1)
+    }
+
     @Test("a run created through one store wakes the workers of another through LISTEN/NOTIFY, also after the LISTEN session was killed")
     func notifications() async throws {
         try await withPostgresStore("notify") { creator, database in
@@ -315,4 +330,58 @@ final class Claims: Sendable {
     }
 
     var allOnce: Bool { counts.withLock { $0.values.allSatisfy { $0 == 1 } } }
+}
+
+/// A TCP listener that answers every PostgreSQL connection as a server in crash recovery does:
+/// an ErrorResponse with SQLSTATE 57P03, then it closes the connection.
+final class RecoveringPostgres: Sendable {
+    let port: Int
+    private let listener: Int32
+    private let accepted = Atomic<Int>(0)
+
+    var connections: Int { accepted.load(ordering: .relaxed) }
+
+    init() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        let length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        guard fd >= 0, bound == 0, listen(fd, 16) == 0 else {
+            throw POSIXError(.EADDRINUSE)
+        }
+        var actual = sockaddr_in()
+        var actualLength = length
+        _ = withUnsafeMutablePointer(to: &actual) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &actualLength) } }
+        port = Int(UInt16(bigEndian: actual.sin_port))
+        listener = fd
+        let thread = Thread { [self] in serve() }
+        thread.start()
+    }
+
+    private func serve() {
+        var fields: [UInt8] = []
+        for (code, value) in [("S", "FATAL"), ("V", "FATAL"), ("C", "57P03"), ("M", "the database system is not yet accepting connections")] {
+            fields += Array(code.utf8) + Array(value.utf8) + [0]
+        }
+        fields.append(0)
+        let length = UInt32(4 + fields.count)
+        let message: [UInt8] = [UInt8(ascii: "E")] + withUnsafeBytes(of: length.bigEndian) { Array($0) } + fields
+        while true {
+            let client = accept(listener, nil, nil)
+            guard client >= 0 else { return }  // the listener was closed
+            accepted.add(1, ordering: .relaxed)
+            var startup = [UInt8](repeating: 0, count: 1024)
+            _ = read(client, &startup, startup.count)
+            _ = message.withUnsafeBytes { write(client, $0.baseAddress, $0.count) }
+            close(client)
+        }
+    }
+
+    func stop() {
+        shutdown(listener, Int32(SHUT_RDWR))
+        close(listener)
+    }
 }
