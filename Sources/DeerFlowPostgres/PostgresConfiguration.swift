@@ -179,9 +179,20 @@ extension PostgresWorkflowStore {
             configuration.options.maximumConnections = poolSize
             configuration.options.minimumConnections = 0
             configuration.options.connectTimeout = connectTimeout
-            configuration.options.additionalStartupParameters = [("application_name", applicationName)]
+            configuration.options.additionalStartupParameters = [
+                ("application_name", applicationName),
+                // A process frozen inside a transaction (SIGSTOP, a paused VM) would hold its row
+                // locks for as long as it is frozen, and the leader's reclaim (`FOR UPDATE SKIP
+                // LOCKED`) would pass over its expired attempts. PostgreSQL ends such a session
+                // after this long idle in a transaction; DeerFlow's transactions never wait
+                // between statements. Found by scripts/chaos.
+                ("idle_in_transaction_session_timeout", Self.idleInTransactionTimeout),
+            ]
             return configuration
         }
+
+        /// How long a pooled session may sit idle inside a transaction (PostgreSQL's setting).
+        static let idleInTransactionTimeout = "10s"
 
         /// Settings of a single connection (the first contact, the LISTEN connection); `purpose`
         /// is appended to the application name.

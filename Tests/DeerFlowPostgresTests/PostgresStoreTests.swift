@@ -5,6 +5,7 @@ import DeerFlowTestSupport
 import DeerFlowTesting
 import Foundation
 import Logging
+import PostgresNIO
 import Synchronization
 import Testing
 
@@ -194,6 +195,43 @@ struct PostgresStoreTests {
                 group.cancelAll()
             }
             try await listener.close()
+        }
+    }
+
+    @Test("a process frozen inside a transaction loses its session after 10 s idle, so the leader reclaims the attempts it locked")
+    func frozenTransaction() async throws {
+        try await withPostgresStore("frozen") { store, database in
+            let leader = try PostgresWorkflowStore(url: database.url, logger: Self.quiet)
+            try await leader.prepare()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await leader.run() }
+                let run = WorkflowStoreConformance.newRun(tasks: [("a", [])])
+                _ = try await store.createRun(run)
+                let claimed = try await store.exchange(ExchangeRequest(
+                    completions: [], claim: ClaimRequest(worker: "w", queues: ["default"], limit: 1, leaseDuration: .seconds(1)), now: Date())).claimed
+                let attempt = try #require(claimed.first).id
+                // The frozen process: it locked the attempt's row and then stopped sending anything.
+                group.addTask {
+                    _ = try? await store.transaction { session in
+                        try await session.rows("SELECT id FROM attempts WHERE id = \(attempt) FOR UPDATE")
+                        try await Task.sleep(for: .seconds(30))
+                    }
+                }
+                try await Task.sleep(for: .seconds(2))
+                #expect(try await leader.reclaim(now: Date(), workerTimeout: .seconds(600), deadWorkers: []).isEmpty, "the locked attempt was reclaimed while locked")
+                let clock = ContinuousClock()
+                let start = clock.now
+                var events: [EngineEvent] = []
+                while events.isEmpty && clock.now - start < .seconds(20) {
+                    try await Task.sleep(for: .milliseconds(500))
+                    events = try await leader.reclaim(now: Date(), workerTimeout: .seconds(600), deadWorkers: [])
+                }
+                #expect(!events.isEmpty, "the frozen session's lock was never released")
+                let detail = try #require(try await store.run(run.id))
+                #expect(detail.tasks.first?.attempts.first?.status.isFinished == true, "\(detail.tasks)")
+                group.cancelAll()
+            }
+            try await leader.close()
         }
     }
 

@@ -77,6 +77,33 @@ struct RunNotificationTests {
         await slack.stop()
     }
 
+    @Test("a run that finished while no process queued its notification (a kill in between) is notified by the next process's sweep, once")
+    func sweepAfterKill() async throws {
+        let slack = try await TestHTTPServer.start(fallback: .respond(status: 200, body: "ok"))
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let database = "sqlite://" + directory.file("shared.sqlite")
+        let task = "tasks:\n  - {id: load, type: shell, script: \"echo 'disk full' >&2; exit 3\"}\n"
+        // The first process finishes the run but queues nothing, as if killed right after the
+        // run's transaction committed.
+        let failedID = try await withTestServer(yamlWorkflows: ["nightly.yaml": "name: nightly\n" + task], configure: { $0.databaseURL = database }) { server in
+            let run = try await server.engine.trigger("nightly")
+            #expect(try await server.engine.waitForRun(run.id, pollInterval: .milliseconds(20)).run.status == .failed)
+            return run.id
+        }
+        try await withTestServer(
+            yamlWorkflows: ["nightly.yaml": "name: nightly\nnotify:\n  on_failure: [slack]\n" + task],
+            configFiles: ["notifications.yaml": Self.notifications(slack: slack.url("/hook"))],
+            configure: { $0.databaseURL = database; $0.alerting.enabled = false }
+        ) { server in
+            try await eventually("the sweep at start notified the failure", timeout: .seconds(20)) { slack.requests.count >= 1 }
+            #expect(slack.requests.first?.body.contains(failedID.rawValue) == true, "\(slack.requests.map(\.body))")
+            #expect(try await server.runtime.store.outbox(status: nil, limit: 10).count == 1)
+        }
+        #expect(slack.requests.count == 1, "\(slack.requests.map(\.body))")
+        await slack.stop()
+    }
+
     @Test("a notify channel missing from notifications.yaml stops the start with a clear error")
     func unknownChannel() async throws {
         let workflows = ["a.yaml": "name: a\nnotify: {on_failure: [pagerduty]}\ntasks:\n  - {id: x, type: noop}\n"]

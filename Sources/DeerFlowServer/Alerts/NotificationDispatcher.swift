@@ -117,7 +117,7 @@ final class NotificationDispatcher: Service, Sendable {
         let messages = notifications.compactMap { notification in
             OutboxPayload.message(notification, key: Self.key(notification, occasion: occasion), at: now)
         }
-        let added = await OutboxPayload.enqueue(messages, in: store, logger: logger)
+        let added = await OutboxPayload.enqueue(messages, in: store, logger: logger) ?? 0
         if added > 0 { wakeup.signal() }
         return added
     }
@@ -247,9 +247,10 @@ enum OutboxPayload {
         return try? decoder.decode(AlertNotification.self, from: Data(message.payload.utf8))
     }
 
-    /// Writes messages to the outbox; returns how many were new. The store may be restarting:
-    /// this tries for about 7 s rather than lose them, then logs what was lost.
-    static func enqueue(_ messages: [NewOutboxMessage], in store: any OutboxStore, logger: Logger) async -> Int {
+    /// Writes messages to the outbox; returns how many were new, nil when they could not be
+    /// written. The store may be restarting: this tries for about 7 s, then logs what was not
+    /// queued.
+    static func enqueue(_ messages: [NewOutboxMessage], in store: any OutboxStore, logger: Logger) async -> Int? {
         guard !messages.isEmpty else { return 0 }
         for delay in [0, 500, 1000, 2000, 4000] {
             if delay > 0 { try? await Task.sleep(for: .milliseconds(delay)) }
@@ -259,7 +260,7 @@ enum OutboxPayload {
                 logger.warning("could not queue notifications; trying again", metadata: ["error": "\(error)"])
             }
         }
-        logger.error("notifications lost: the store kept failing", metadata: ["channels": "\(messages.map(\.channel))", "keys": "\(messages.map(\.key))"])
-        return 0
+        logger.error("notifications not queued: the store kept failing", metadata: ["channels": "\(messages.map(\.channel))", "keys": "\(messages.map(\.key))"])
+        return nil
     }
 }

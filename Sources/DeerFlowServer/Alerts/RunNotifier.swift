@@ -4,6 +4,7 @@ import DeerFlowNotifications
 import Foundation
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// Queues the notifications a workflow's `notify:` asks for when its runs finish: on failure, on
 /// success, and on recovery (a success after the workflow's previous finished run failed).
@@ -13,7 +14,19 @@ import ServiceLifecycle
 /// running a scheduler deliver them (``NotificationDispatcher``). A failure is an alert
 /// `WorkflowRunFailed{workflow, severity}` firing and its recovery the same alert resolved, so
 /// PagerDuty resolves the incident the failure opened.
+///
+/// A process killed between finishing a run and queueing its notification would lose it, so
+/// the notifier also sweeps: at start and every ``sweepInterval`` it queues what the runs that
+/// finished within ``sweepWindow`` ask for (each outbox key is taken once, so a run already
+/// queued is not notified again). A process that restarts, or any other process of the
+/// cluster, catches what a killed one missed.
 final class RunNotifier: Service, EngineObserver, Sendable {
+    /// How far back a sweep looks for finished runs.
+    static let sweepWindow: TimeInterval = 15 * 60
+    /// How often a sweep runs.
+    static let sweepInterval = Duration.seconds(60)
+    /// Runs that finished less than this ago are left to the live path (the engine's event).
+    static let sweepGrace: TimeInterval = 5
     /// A finished run of a workflow that asks for notifications.
     struct Finished: Sendable {
         var runID: RunID
@@ -30,6 +43,8 @@ final class RunNotifier: Service, EngineObserver, Sendable {
     private let logger: Logger
     private let finished: AsyncStream<Finished>
     private let continuation: AsyncStream<Finished>.Continuation
+    /// Runs this process queued or swept (the latest 10,000), which a sweep skips.
+    private let handled = Mutex<(ids: Set<RunID>, order: [RunID])>(([], []))
 
     /// - Parameters:
     ///   - runURL: where a reader of the notification sees the run (its API URL).
@@ -58,9 +73,61 @@ final class RunNotifier: Service, EngineObserver, Sendable {
         // On shutdown the stream ends and what was already reported is still queued: services
         // stop in reverse order, so the workers, which report, have stopped before this.
         await withGracefulShutdownHandler {
-            for await run in finished { await queue(run) }
+            await withDiscardingTaskGroup { group in
+                group.addTask {
+                    // Ends with the stream (graceful shutdown) or cancellation.
+                    // At start no run is on its way here through the engine's events: the
+                    // first sweep takes even those that finished a moment ago.
+                    var grace: TimeInterval = 0
+                    while !Task.isCancelled {
+                        await self.sweep(now: Date(), grace: grace)
+                        grace = Self.sweepGrace
+                        try? await Task.sleep(for: Self.sweepInterval)
+                    }
+                }
+                for await run in finished { await queue(run) }
+                group.cancelAll()
+            }
         } onGracefulShutdown: {
             self.continuation.finish()
+        }
+    }
+
+    /// Queues the notifications of runs that finished within ``sweepWindow`` (but not in the
+    /// last `grace`) and that this process has not handled.
+    func sweep(now: Date, grace: TimeInterval) async {
+        for (workflow, notify) in workflows.sorted(by: { $0.key < $1.key }) {
+            var query = RunQuery(workflow: workflow, limit: 200)
+            // A run finishes after it was created: those created before the window cannot have
+            // finished in it unless they ran longer, which the window's size allows for.
+            query.createdAfter = now.addingTimeInterval(-Self.sweepWindow * 4)
+            guard let page = try? await store.runs(query) else { continue }
+            for run in page.runs {
+                guard run.status.isFinished, let finishedAt = run.finishedAt,
+                      now.timeIntervalSince(finishedAt) < Self.sweepWindow, now.timeIntervalSince(finishedAt) >= grace,
+                      !isHandled(run.id) else { continue }
+                await queue(Finished(runID: run.id, workflow: workflow, status: run.status, createdAt: run.createdAt, finishedAt: finishedAt, notify: notify))
+            }
+        }
+    }
+
+    private func isHandled(_ id: RunID) -> Bool {
+        handled.withLock { $0.ids.contains(id) }
+    }
+
+    private func unmarkHandled(_ id: RunID) {
+        _ = handled.withLock { $0.ids.remove(id) }
+    }
+
+    private func markHandled(_ id: RunID) {
+        handled.withLock { handled in
+            guard handled.ids.insert(id).inserted else { return }
+            handled.order.append(id)
+            if handled.order.count > 10_000 {
+                let dropped = handled.order.prefix(1_000)
+                handled.order.removeFirst(1_000)
+                for old in dropped { handled.ids.remove(old) }
+            }
         }
     }
 
@@ -90,6 +157,7 @@ final class RunNotifier: Service, EngineObserver, Sendable {
     }
 
     private func queue(_ run: Finished) async {
+        markHandled(run.runID)
         let outcomes = await outcomes(of: run)
         guard !outcomes.isEmpty else { return }
         let detail = try? await store.run(run.runID)
@@ -104,7 +172,11 @@ final class RunNotifier: Service, EngineObserver, Sendable {
                 }
             }
         }
-        let added = await OutboxPayload.enqueue(messages, in: store, logger: logger)
+        guard let added = await OutboxPayload.enqueue(messages, in: store, logger: logger) else {
+            // The next sweep tries again (within sweepWindow).
+            unmarkHandled(run.runID)
+            return
+        }
         if added > 0 {
             logger.info("run notification queued", metadata: [
                 "workflow": "\(run.workflow)", "run_id": "\(run.runID)", "outcomes": "\(outcomes.map(\.kind).joined(separator: ","))",
