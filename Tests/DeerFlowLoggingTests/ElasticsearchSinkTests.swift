@@ -74,7 +74,9 @@ struct ElasticsearchSinkTests {
         }
     }
 
-    func eventually(timeout: Duration = .seconds(10), _ condition: () -> Bool) async -> Bool {
+    /// Polls `condition` until it holds. The timeout only bounds a failing test: on a machine busy
+    /// with the other suites a batch has taken more than 10 s to reach the loopback server.
+    func eventually(timeout: Duration = .seconds(30), _ condition: () -> Bool) async -> Bool {
         let end = ContinuousClock.now + timeout
         while ContinuousClock.now < end {
             if condition() { return true }
