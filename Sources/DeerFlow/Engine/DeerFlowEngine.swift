@@ -185,13 +185,10 @@ public final class DeerFlowEngine: Sendable {
             deliveries = store
         }
         let now = delivery?.receivedAt ?? Date()
-        let runID = RunID.generate(at: now)
-        let span = startRunSpan(runID, workflow: workflow, trigger: trigger, parent: parent ?? ServiceContext.current ?? .topLevel, at: now)
-        let newRun = NewRun(
-            id: runID, workflow: workflow, workflowVersion: entry.versionID, params: resolved,
-            tasks: entry.taskTemplate, trigger: trigger, traceContext: span?.stored, createdAt: now,
-            timeout: entry.definition.timeout, rerunOf: rerunOf, parent: childOf
-        )
+        let newRun = makeRun(
+            entry, params: resolved, trigger: trigger, parent: parent ?? ServiceContext.current ?? .topLevel, at: now,
+            rerunOf: rerunOf, childOf: childOf).run
+        let runID = newRun.id
         let outcome: DeliveryOutcome?
         do {
             if let deliveries, let delivery {
@@ -226,14 +223,7 @@ public final class DeerFlowEngine: Sendable {
         }
         let now = Date()
         let parent = ServiceContext.current ?? .topLevel
-        let newRuns = resolved.map { params in
-            let runID = RunID.generate(at: now)
-            let span = startRunSpan(runID, workflow: workflow, trigger: .api, parent: parent, at: now)
-            return NewRun(
-                id: runID, workflow: workflow, workflowVersion: entry.versionID, params: params,
-                tasks: entry.taskTemplate, trigger: .api, traceContext: span?.stored, createdAt: now,
-                timeout: entry.definition.timeout)
-        }
+        let newRuns = resolved.map { makeRun(entry, params: $0, trigger: .api, parent: parent, at: now).run }
         let records: [RunRecord]
         do {
             records = try await store.createRuns(newRuns)
@@ -273,16 +263,26 @@ public final class DeerFlowEngine: Sendable {
     /// is a root with a `deerflow.schedule` attribute.
     package func makeRun(_ entry: WorkflowRegistry.Entry, trigger: RunTrigger, params given: [String: JSONValue] = [:], at now: Date) throws -> NewRun {
         let params = try entry.definition.resolveParams(given)
-        let runID = RunID.generate(at: now)
-        let span = startRunSpan(runID, workflow: entry.definition.name, trigger: trigger, parent: .topLevel, at: now)
+        let (run, span) = makeRun(entry, params: params, trigger: trigger, parent: .topLevel, at: now)
         if let span, let schedule = entry.definition.schedule {
-            span.span.attributes[DeerFlowTracing.Attribute.schedule] = "\(schedule.cron) (\(schedule.timeZone))"
+            span.attributes[DeerFlowTracing.Attribute.schedule] = "\(schedule.cron) (\(schedule.timeZone))"
         }
-        return NewRun(
+        return run
+    }
+
+    /// A new run row of `entry` with resolved `params`, and its `workflow.run` span (registered,
+    /// continuing `parent`; nil when tracing is off). Every way of creating a run builds it here.
+    private func makeRun(
+        _ entry: WorkflowRegistry.Entry, params: [String: JSONValue], trigger: RunTrigger, parent: ServiceContext, at now: Date,
+        rerunOf: RunID? = nil, childOf: RunParent? = nil
+    ) -> (run: NewRun, span: (any Span)?) {
+        let runID = RunID.generate(at: now)
+        let span = startRunSpan(runID, workflow: entry.definition.name, trigger: trigger, parent: parent, at: now)
+        let run = NewRun(
             id: runID, workflow: entry.definition.name, workflowVersion: entry.versionID, params: params,
             tasks: entry.taskTemplate, trigger: trigger, traceContext: span?.stored, createdAt: now,
-            timeout: entry.definition.timeout
-        )
+            timeout: entry.definition.timeout, rerunOf: rerunOf, parent: childOf)
+        return (run, span?.span)
     }
 
     /// A scheduled run as the scheduler makes it (tests).
