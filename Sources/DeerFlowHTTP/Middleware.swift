@@ -58,8 +58,7 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     static func headers(of code: DeerFlowError.Code) -> HTTPFields {
         switch code {
         case .unauthorized: return [.wwwAuthenticate: "Bearer realm=\"deerflow\""]
-        // A store that does not answer (PostgreSQL down) usually comes back within seconds.
-        case .unavailable: return [.retryAfter: "5"]
+        case .unavailable: return [.retryAfter: String(DeerFlowError.retryAfterSeconds)]
         default: return [:]
         }
     }

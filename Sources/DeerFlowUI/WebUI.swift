@@ -208,7 +208,7 @@ public struct WebUI: BrowserRoutes {
             }
             var response = errorPage(request, status: status, message: error.message)
             // The store is down (PostgreSQL outage): like the API, say when to try again.
-            if status == .serviceUnavailable { response.headers[.retryAfter] = "5" }
+            if status == .serviceUnavailable { response.headers[.retryAfter] = String(DeerFlowError.retryAfterSeconds) }
             return response
         } catch {
             engine.logger.error("UI request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])

@@ -1,6 +1,10 @@
 /// An error with a code the HTTP API and CLI map to a status and an exit code, and a message that
 /// says what to do.
 public struct DeerFlowError: Error, Sendable, CustomStringConvertible, Equatable {
+    /// The `Retry-After` (seconds) of an `.unavailable` answer, API and UI alike: a store that
+    /// does not answer (PostgreSQL down) usually comes back within seconds.
+    package static let retryAfterSeconds = 5
+
     /// What kind of error; stable strings used in API error bodies.
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         public let rawValue: String
