@@ -194,20 +194,11 @@ struct InputValidationTests {
         return WorkflowDefinition(name: "chain", tasks: tasks)
     }
 
-    @Test("validating a chain takes time linear in its length, and no call stack")
-    func chainValidationIsLinear() {
-        func seconds(_ count: Int) -> Double {
-            let definition = Self.chain(count)
-            return (0..<3).map { _ in
-                let clock = ContinuousClock.now
-                #expect(definition.validationIssues().isEmpty)
-                return (ContinuousClock.now - clock).seconds
-            }.min() ?? 0
-        }
-        let small = seconds(5_000)
-        let large = seconds(20_000)
-        // Linear: about 4 times as long; quadratic (as before): 16 times.
-        #expect(large < small * 8, "5,000 tasks: \(small) s, 20,000 tasks: \(large) s")
+    /// How the time grows with the length is a measured figure (README, "Limits"), not asserted
+    /// here: a timed ratio fails on a loaded machine and proves nothing on a fast one.
+    @Test("a 20,000-task chain validates without issues, and a cycle at the end of a 100,001-task ring is found without a call stack per task")
+    func longChainsValidate() {
+        #expect(Self.chain(20_000).validationIssues().isEmpty)
         // A cycle at the end of a long chain is found without recursing once per task.
         var tasks = (0..<100_000).map { TaskDefinition(id: "t\($0)", type: "noop", action: .noop, dependsOn: $0 == 0 ? ["t99999"] : ["t\($0 - 1)"]) }
         tasks.append(TaskDefinition(id: "last", type: "noop", action: .noop))

@@ -122,9 +122,7 @@ struct PostgresClusterTests {
         try await withTestDatabase("limits") { database in
             let directory = try TemporaryDirectory()
             defer { directory.remove() }
-            try directory.write("workflows/reports.yaml", ConcurrencyScenario.reportsWorkflow(width: 8))
-            try directory.write("workflows/serial.yaml", ConcurrencyScenario.serialWorkflow)
-            try directory.write("config/deerflow.yaml", ConcurrencyScenario.config)
+            try ConcurrencyScenario.write(into: directory)
             let workflows = directory.file("workflows")
             let config = directory.file("config")
             let servers = try (0..<2).map { _ in try ServerProcess.server(database: database.url, workflows: workflows, config: config) }
@@ -133,7 +131,7 @@ struct PostgresClusterTests {
             defer { for process in servers + workers { process.stop() } }
             let apis = [try await servers[0].apiPort(), try await servers[1].apiPort()]
             for worker in workers { _ = try await worker.metricsPort() }
-            try await ConcurrencyScenario.check(apis: apis)
+            try await ConcurrencyScenario.check(apis: apis, directory: directory)
         }
     }
 

@@ -1,4 +1,5 @@
 public import DeerFlowCore
+public import DeerFlowTesting
 public import Foundation
 public import Testing
 
@@ -14,19 +15,34 @@ public enum ConcurrencyScenario {
         return yaml
     }
 
-    /// `serial`: at most one run at a time, two sleeps in a row.
-    public static let serialWorkflow = """
+    /// The file whose creation lets `serial`'s first task finish (see ``serialWorkflow(gate:)``).
+    public static let gateFile = "serial.gate"
+
+    /// `serial`: at most one run at a time. Its first task waits for the file `gate` to exist, so
+    /// the test decides when the first run may end: the later runs' waiting is checked while it is
+    /// certainly active, however slowly a loaded machine runs the test.
+    public static func serialWorkflow(gate: String) -> String {
+        """
         name: serial
         max_active_runs: 1
         tasks:
           - id: first
-            type: sleep
-            duration: 1500ms
+            type: shell
+            script: while [ ! -e '\(gate)' ]; do sleep 0.05; done
           - id: second
             type: sleep
-            duration: 1500ms
+            duration: 500ms
             depends_on: [first]
         """
+    }
+
+    /// Writes `workflows/reports.yaml`, `workflows/serial.yaml` and `config/deerflow.yaml` into
+    /// `directory`, with `serial`'s gate at ``gateFile`` in it.
+    public static func write(into directory: TemporaryDirectory, width: Int = 8) throws {
+        try directory.write("workflows/reports.yaml", reportsWorkflow(width: width))
+        try directory.write("workflows/serial.yaml", serialWorkflow(gate: directory.file(gateFile)))
+        try directory.write("config/deerflow.yaml", config)
+    }
 
     /// `deerflow.yaml`: workers serve both queues; `reports` runs at most 2 attempts in the cluster.
     public static let config = """
@@ -67,8 +83,11 @@ public enum ConcurrencyScenario {
     }
 
     /// Triggers `runs` runs of `reports` and `serial` through `apis` (alternating), checks that
-    /// `serial` runs waited with a reason, waits for all, and checks the limits from the times.
-    public static func check(apis: [Int], runs: Int = 3, width: Int = 8, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+    /// `serial` runs waited with a reason, opens the gate in `directory` (written by
+    /// ``write(into:width:)``), waits for all, and checks the limits from the times.
+    public static func check(
+        apis: [Int], directory: TemporaryDirectory, runs: Int = 3, width: Int = 8, sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws {
         var reports: [String] = []
         var serial: [String] = []
         for index in 0..<runs {
@@ -82,6 +101,7 @@ public enum ConcurrencyScenario {
         let waiting = try await ClusterAPI.run(api: apis[0], id: serial[runs - 1])
         #expect(waiting["status"]?.stringValue == "pending", sourceLocation: sourceLocation)
         #expect(waiting["waiting_reason"]?.stringValue == "max_active_runs 1 reached", sourceLocation: sourceLocation)
+        try directory.write(gateFile, "")
 
         let finished = try await ClusterAPI.waitForRuns(api: apis[0], ids: reports + serial, timeout: .seconds(90))
         for (id, run) in finished {

@@ -12,16 +12,14 @@ struct ConcurrencyLimitTests {
     func limitsOnSQLite() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        try directory.write("workflows/reports.yaml", ConcurrencyScenario.reportsWorkflow(width: 8))
-        try directory.write("workflows/serial.yaml", ConcurrencyScenario.serialWorkflow)
-        try directory.write("config/deerflow.yaml", ConcurrencyScenario.config)
+        try ConcurrencyScenario.write(into: directory)
         let server = try ServerProcess.server(
             database: "sqlite://\(directory.file("deerflow.sqlite"))", workflows: directory.file("workflows"), config: directory.file("config"),
             workers: true, extra: ["--slots", "8"])
         defer { server.stop() }
         let api = try await server.apiPort()
         let metrics = try await server.metricsPort()
-        try await ConcurrencyScenario.check(apis: [api])
+        try await ConcurrencyScenario.check(apis: [api], directory: directory)
         #expect(await ClusterAPI.metric(port: metrics, #"deerflow_queue_concurrency_limit{queue="reports"}"#) == 2)
         #expect(await ClusterAPI.metric(port: metrics, #"deerflow_queue_running{queue="reports"}"#) == 0)
         #expect(await ClusterAPI.metric(port: metrics, #"deerflow_runs_waiting_for_limit{workflow="serial"}"#) == 0)
