@@ -275,8 +275,21 @@ struct AlertTemplate: Sendable {
         return out
     }
 
-    /// Splits on `|` outside quotes.
+    /// Splits on `|` outside quotes; empty stages are kept (they are errors).
     private static func splitPipeline(_ text: String, offset: Int) throws(TemplateError) -> [String] {
+        try split(text, offset: offset, keepingEmpty: true, rejectingParentheses: false) { $0 == "|" }
+    }
+
+    /// Splits on whitespace outside quotes; parentheses are not supported.
+    private static func splitWords(_ text: String, offset: Int) throws(TemplateError) -> [String] {
+        try split(text, offset: offset, keepingEmpty: false, rejectingParentheses: true) { $0.isWhitespace }
+    }
+
+    /// Splits `text` at the separators outside quoted strings (`"..."` with `\` escapes, or
+    /// `` `...` ``); the quotes stay in the parts.
+    private static func split(
+        _ text: String, offset: Int, keepingEmpty: Bool, rejectingParentheses: Bool, at isSeparator: (Character) -> Bool
+    ) throws(TemplateError) -> [String] {
         var parts: [String] = []
         var current = ""
         var quote: Character?
@@ -287,45 +300,24 @@ struct AlertTemplate: Sendable {
                 if escaped { escaped = false } else if character == "\\" && open == "\"" { escaped = true } else if character == open { quote = nil }
                 continue
             }
-            if character == "\"" || character == "`" { quote = character }
-            if character == "|" {
-                parts.append(current)
-                current = ""
-            } else {
-                current.append(character)
-            }
-        }
-        if quote != nil { throw TemplateError(offset: offset, message: "unterminated quoted string") }
-        parts.append(current)
-        return parts
-    }
-
-    /// Splits on whitespace outside quotes; parentheses are not supported.
-    private static func splitWords(_ text: String, offset: Int) throws(TemplateError) -> [String] {
-        var words: [String] = []
-        var current = ""
-        var quote: Character?
-        var escaped = false
-        for character in text {
-            if let open = quote {
-                current.append(character)
-                if escaped { escaped = false } else if character == "\\" && open == "\"" { escaped = true } else if character == open { quote = nil }
-                continue
-            }
-            if character == "(" || character == ")" {
+            if rejectingParentheses, character == "(" || character == ")" {
                 throw TemplateError(offset: offset, message: "parenthesized template expressions are not supported")
             }
-            if character == "\"" || character == "`" {
-                quote = character
-                current.append(character)
-            } else if character.isWhitespace {
-                if !current.isEmpty { words.append(current); current = "" }
+            if isSeparator(character) {
+                if keepingEmpty || !current.isEmpty { parts.append(current) }
+                current = ""
             } else {
+                if character == "\"" || character == "`" { quote = character }
                 current.append(character)
             }
         }
-        if !current.isEmpty { words.append(current) }
-        return words
+        if keepingEmpty {
+            if quote != nil { throw TemplateError(offset: offset, message: "unterminated quoted string") }
+            parts.append(current)
+        } else if !current.isEmpty {
+            parts.append(current)
+        }
+        return parts
     }
 }
 

@@ -322,7 +322,9 @@ private final class RuleFileLoader {
         do {
             return try AlertTemplate(parsing: text)
         } catch {
-            report(.template, "template: \(error.message)", key: node.path, at: node.location(inText: 1, column: error.offset))
+            // The error's offset counts from 1 across the template's lines.
+            let position = GoTemplateText.position(of: max(0, error.offset - 1), in: text)
+            report(.template, "template: \(error.message)", key: node.path, at: node.location(inText: position.line, column: position.column))
             return nil
         }
     }
