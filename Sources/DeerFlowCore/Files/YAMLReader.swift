@@ -1,5 +1,5 @@
 import Foundation
-package import Yams
+import Yams
 
 /// A position in a YAML document; line and column are 1-based.
 public struct YAMLLocation: Sendable, Hashable, CustomStringConvertible {
@@ -201,9 +201,8 @@ public final class YAMLReader {
         return name.unicodeScalars.allSatisfy { $0 == "_" || ($0.isASCII && CharacterSet.alphanumerics.contains($0)) }
     }
 
-    /// A Yams parse error as a located ``FileError``.
     /// A Yams parse error as a located ``FileError`` (duplicate keys name the key).
-    package static func syntaxError(_ error: YamlError, yaml: String, file: String) -> FileError {
+    static func syntaxError(_ error: YamlError, yaml: String, file: String) -> FileError {
         switch error {
         case .scanner(let context, let problem, let mark, _),
             .parser(let context, let problem, let mark, _),
