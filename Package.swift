@@ -176,7 +176,7 @@ let package = Package(
         // In-process evaluation of Prometheus alerting rules over DeerFlow's own metric history.
         .target(
             name: "DeerFlowAlerting",
-            dependencies: ["DeerFlowCore", .product(name: "Yams", package: "Yams")],
+            dependencies: ["DeerFlowCore"],
             swiftSettings: strictSettings
         ),
         // Notifications: notifications.yaml, templates, routing, Slack / PagerDuty / SMTP clients.

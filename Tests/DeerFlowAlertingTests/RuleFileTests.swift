@@ -192,6 +192,15 @@ struct RuleFileTests {
         #expect(error?.message.hasPrefix("template: template action 'if' is not supported") == true)
     }
 
+    @Test func templateErrorOnALaterLineOfABlockScalarPointsAtThatLine() {
+        let yaml = "groups:\n- name: g\n  rules:\n  - alert: A\n    expr: up == 0\n    annotations:\n      description: |\n        Instance down.\n        {{ if $value }}x{{ end }}\n"
+        let error = failure(yaml)
+        #expect(error?.code == .template)
+        #expect(error?.line == 9)
+        #expect(error?.column == 9)
+        #expect(error?.key == "groups[0].rules[0].annotations.description")
+    }
+
     @Test func malformedYAMLReportsTheLine() {
         let error = failure("groups:\n  - name: g\n    rules: [\n      - alert: A\n")
         #expect(error?.code == .yaml)

@@ -220,6 +220,27 @@ struct FormatTests {
         #expect(DurationText.format(.milliseconds(1500)) == "1500ms")
     }
 
+    @Test("elapsed times read as the UI and the command line show them")
+    func elapsedTimes() {
+        let cases: [(Double?, String, String)] = [
+            (0.85, "850 ms", "850ms"), (12.34, "12.3 s", "12.3s"), (245, "4 m 05 s", "4m05s"),
+            (7380, "2 h 03 m", "2h03m"), (273_600, "3 d 4 h", "3d4h"), (nil, "—", "—"), (-1, "—", "—"),
+        ]
+        for (seconds, spaced, compact) in cases {
+            #expect(DurationText.elapsed(seconds: seconds) == spaced)
+            #expect(DurationText.elapsed(seconds: seconds, compact: true) == compact)
+        }
+    }
+
+    @Test("Go's %g formatting of floats, as Prometheus' humanize functions use it")
+    func goG() {
+        #expect(GoFormat.g(1234.5678, precision: 4) == "1235")
+        #expect(GoFormat.g(0.000012345, precision: 4) == "1.234e-05")
+        #expect(GoFormat.g(.infinity, precision: 4) == "+Inf")
+        #expect(GoFormat.g(-.infinity, precision: 4) == "-Inf")
+        #expect(GoFormat.g(.nan, precision: 4) == "NaN")
+    }
+
     @Test("timestamps are RFC 3339 UTC with milliseconds")
     func timestamps() {
         #expect(Timestamp.rfc3339(Date(timeIntervalSince1970: 1_717_243_200.123_9)) == "2024-06-01T12:00:00.123Z")

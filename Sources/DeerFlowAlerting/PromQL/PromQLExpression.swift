@@ -116,7 +116,7 @@ public struct PromQLExpression: Sendable, CustomStringConvertible {
         let snapshot = store.snapshot()
         let evaluator = Evaluator(
             timestamp: SeriesStore.milliseconds(time),
-            lookbackMilliseconds: PrometheusDuration.milliseconds(of: lookbackDelta),
+            lookbackMilliseconds: lookbackDelta.milliseconds,
             state: snapshot,
             prometheus2: compatibility == .prometheus2
         )

@@ -1,4 +1,5 @@
 public import Foundation
+import DeerFlowCore
 import Synchronization
 
 /// One alert instance: a rule's output series with its labels.
@@ -248,8 +249,8 @@ public final class AlertEvaluator: Sendable {
             }
         }
 
-        let holdMilliseconds = PrometheusDuration.milliseconds(of: rule.holdDuration)
-        let keepFiringMilliseconds = PrometheusDuration.milliseconds(of: rule.keepFiringFor)
+        let holdMilliseconds = rule.holdDuration.milliseconds
+        let keepFiringMilliseconds = rule.keepFiringFor.milliseconds
         for labels in active.keys.sorted() {
             guard var entry = active[labels] else { continue }
             if current[labels] == nil {

@@ -275,8 +275,21 @@ struct AlertTemplate: Sendable {
         return out
     }
 
-    /// Splits on `|` outside quotes.
+    /// Splits on `|` outside quotes; empty stages are kept (they are errors).
     private static func splitPipeline(_ text: String, offset: Int) throws(TemplateError) -> [String] {
+        try split(text, offset: offset, keepingEmpty: true, rejectingParentheses: false) { $0 == "|" }
+    }
+
+    /// Splits on whitespace outside quotes; parentheses are not supported.
+    private static func splitWords(_ text: String, offset: Int) throws(TemplateError) -> [String] {
+        try split(text, offset: offset, keepingEmpty: false, rejectingParentheses: true) { $0.isWhitespace }
+    }
+
+    /// Splits `text` at the separators outside quoted strings (`"..."` with `\` escapes, or
+    /// `` `...` ``); the quotes stay in the parts.
+    private static func split(
+        _ text: String, offset: Int, keepingEmpty: Bool, rejectingParentheses: Bool, at isSeparator: (Character) -> Bool
+    ) throws(TemplateError) -> [String] {
         var parts: [String] = []
         var current = ""
         var quote: Character?
@@ -287,45 +300,24 @@ struct AlertTemplate: Sendable {
                 if escaped { escaped = false } else if character == "\\" && open == "\"" { escaped = true } else if character == open { quote = nil }
                 continue
             }
-            if character == "\"" || character == "`" { quote = character }
-            if character == "|" {
-                parts.append(current)
-                current = ""
-            } else {
-                current.append(character)
-            }
-        }
-        if quote != nil { throw TemplateError(offset: offset, message: "unterminated quoted string") }
-        parts.append(current)
-        return parts
-    }
-
-    /// Splits on whitespace outside quotes; parentheses are not supported.
-    private static func splitWords(_ text: String, offset: Int) throws(TemplateError) -> [String] {
-        var words: [String] = []
-        var current = ""
-        var quote: Character?
-        var escaped = false
-        for character in text {
-            if let open = quote {
-                current.append(character)
-                if escaped { escaped = false } else if character == "\\" && open == "\"" { escaped = true } else if character == open { quote = nil }
-                continue
-            }
-            if character == "(" || character == ")" {
+            if rejectingParentheses, character == "(" || character == ")" {
                 throw TemplateError(offset: offset, message: "parenthesized template expressions are not supported")
             }
-            if character == "\"" || character == "`" {
-                quote = character
-                current.append(character)
-            } else if character.isWhitespace {
-                if !current.isEmpty { words.append(current); current = "" }
+            if isSeparator(character) {
+                if keepingEmpty || !current.isEmpty { parts.append(current) }
+                current = ""
             } else {
+                if character == "\"" || character == "`" { quote = character }
                 current.append(character)
             }
         }
-        if !current.isEmpty { words.append(current) }
-        return words
+        if keepingEmpty {
+            if quote != nil { throw TemplateError(offset: offset, message: "unterminated quoted string") }
+            parts.append(current)
+        } else if !current.isEmpty {
+            parts.append(current)
+        }
+        return parts
     }
 }
 
@@ -335,7 +327,7 @@ enum TemplateFormatting {
     /// writes micro as `u`), 4 significant digits: `1234567` → "1.235M", `0.001234` → "1.234m".
     static func humanize(_ input: Double) -> String {
         var v = input
-        if v == 0 || v.isNaN || v.isInfinite { return GoNumbers.formatG(v, precision: 4) }
+        if v == 0 || v.isNaN || v.isInfinite { return GoFormat.g(v, precision: 4) }
         if abs(v) >= 1 {
             var prefix = ""
             for p in ["k", "M", "G", "T", "P", "E", "Z", "Y"] {
@@ -343,7 +335,7 @@ enum TemplateFormatting {
                 prefix = p
                 v /= 1000
             }
-            return GoNumbers.formatG(v, precision: 4) + prefix
+            return GoFormat.g(v, precision: 4) + prefix
         }
         var prefix = ""
         for p in ["m", "u", "n", "p", "f", "a", "z", "y"] {
@@ -351,27 +343,27 @@ enum TemplateFormatting {
             prefix = p
             v *= 1000
         }
-        return GoNumbers.formatG(v, precision: 4) + prefix
+        return GoFormat.g(v, precision: 4) + prefix
     }
 
     /// Binary prefixes `ki Mi Gi ...` for |v| > 1.
     static func humanize1024(_ input: Double) -> String {
         var v = input
-        if abs(v) <= 1 || v.isNaN || v.isInfinite { return GoNumbers.formatG(v, precision: 4) }
+        if abs(v) <= 1 || v.isNaN || v.isInfinite { return GoFormat.g(v, precision: 4) }
         var prefix = ""
         for p in ["ki", "Mi", "Gi", "Ti", "Pi", "Ei", "Zi", "Yi"] {
             if abs(v) < 1024 { break }
             prefix = p
             v /= 1024
         }
-        return GoNumbers.formatG(v, precision: 4) + prefix
+        return GoFormat.g(v, precision: 4) + prefix
     }
 
     /// Seconds as `1d 2h 3m 4s`, `1.5s`, `250ms`.
     static func humanizeDuration(_ input: Double) -> String {
         var v = input
-        if v.isNaN || v.isInfinite { return GoNumbers.formatG(v, precision: 4) }
-        if v == 0 { return GoNumbers.formatG(v, precision: 4) + "s" }
+        if v.isNaN || v.isInfinite { return GoFormat.g(v, precision: 4) }
+        if v == 0 { return GoFormat.g(v, precision: 4) + "s" }
         if abs(v) >= 1 {
             var sign = ""
             if v < 0 {
@@ -387,7 +379,7 @@ enum TemplateFormatting {
             if days != 0 { return "\(sign)\(days)d \(hours)h \(minutes)m \(seconds)s" }
             if hours != 0 { return "\(sign)\(hours)h \(minutes)m \(seconds)s" }
             if minutes != 0 { return "\(sign)\(minutes)m \(seconds)s" }
-            return sign + GoNumbers.formatG(v, precision: 4) + "s"
+            return sign + GoFormat.g(v, precision: 4) + "s"
         }
         var prefix = ""
         for p in ["m", "u", "n", "p", "f", "a", "z", "y"] {
@@ -395,11 +387,11 @@ enum TemplateFormatting {
             prefix = p
             v *= 1000
         }
-        return GoNumbers.formatG(v, precision: 4) + prefix + "s"
+        return GoFormat.g(v, precision: 4) + prefix + "s"
     }
 
     /// `v × 100` with 4 significant digits and `%`: `0.1234` → "12.34%".
     static func humanizePercentage(_ input: Double) -> String {
-        GoNumbers.formatG(input * 100, precision: 4) + "%"
+        GoFormat.g(input * 100, precision: 4) + "%"
     }
 }

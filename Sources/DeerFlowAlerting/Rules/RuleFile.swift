@@ -1,6 +1,5 @@
 import DeerFlowCore
 import Foundation
-import Yams
 
 /// A rule file that failed to load: the file, the line and column (1-based), the key path
 /// (`groups[0].rules[1].expr`) and what is wrong.
@@ -78,17 +77,20 @@ public struct RuleFile: Sendable {
     public static func load(path: String) throws(RuleFileError) -> RuleFile {
         let text: String
         do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
+            text = try ConfigFileText.read(path)
         } catch {
-            throw RuleFileError(code: .yaml, file: path, line: 0, column: 0, key: "", message: "cannot read file: \(error.localizedDescription)")
+            throw RuleFileError(error.errors.first ?? FileError(file: path, line: 0, column: 0, message: "cannot read file"), code: .yaml)
         }
         return try parse(yaml: text, file: path)
     }
 
     /// Parses rule-file YAML; `file` names it in errors.
+    ///
+    /// The document is read with ``YAMLReader``, as every DeerFlow file is; the first problem
+    /// found is thrown.
     public static func parse(yaml: String, file: String) throws(RuleFileError) -> RuleFile {
-        var loader = RuleFileLoader(file: file, yaml: yaml)
-        return try loader.load()
+        let loader = RuleFileLoader(reader: YAMLReader(file: file))
+        return try loader.load(yaml)
     }
 }
 
@@ -121,238 +123,209 @@ public struct AlertingRule: Sendable {
     let annotationTemplates: [(String, AlertTemplate)]
 }
 
-private struct RuleFileLoader {
-    let file: String
-    let yaml: String
-    let lines: [Substring]
+extension RuleFileError {
+    init(_ error: FileError, code: Code) {
+        self.init(code: code, file: error.file, line: error.line, column: error.column, key: error.key, message: error.message)
+    }
+}
 
-    init(file: String, yaml: String) {
-        self.file = file
-        self.yaml = yaml
-        self.lines = yaml.split(separator: "\n", omittingEmptySubsequences: false)
+/// Reads a rule file with a ``YAMLReader``: the reader locates every node and reports YAML syntax,
+/// unknown keys and repeated keys as it does for every DeerFlow file; the loader adds the rule
+/// file's own checks. Problems that are not schema problems (PromQL, templates, unsupported
+/// constructs) carry their code beside the reader's error.
+private final class RuleFileLoader {
+    let reader: YAMLReader
+    /// The code of each problem that is not ``RuleFileError/Code/schema``.
+    private var codes: [(error: FileError, code: RuleFileError.Code)] = []
+
+    init(reader: YAMLReader) {
+        self.reader = reader
     }
 
-    func error(_ code: RuleFileError.Code, _ key: String, _ message: String, at node: Node?) -> RuleFileError {
-        RuleFileError(code: code, file: file, line: node?.mark?.line ?? 0, column: node?.mark?.column ?? 0, key: key, message: message)
-    }
-
-    mutating func load() throws(RuleFileError) -> RuleFile {
-        let root: Node?
-        do {
-            root = try Yams.compose(yaml: yaml)
-        } catch let yamlError as YamlError {
-            throw Self.convert(yamlError, yaml: yaml, file: file)
-        } catch {
-            throw RuleFileError(code: .yaml, file: file, line: 0, column: 0, key: "", message: "\(error)")
+    func load(_ yaml: String) throws(RuleFileError) -> RuleFile {
+        guard let root = reader.read(yaml) else {
+            // A syntax error; a repeated key names the key and is a schema problem.
+            let error = reader.errors.first ?? FileError(file: reader.file, line: 1, column: 1, message: "invalid YAML")
+            throw RuleFileError(error, code: error.key.isEmpty ? .yaml : .schema)
         }
-        guard let root, !Self.isNull(root) else { return RuleFile(file: file, groups: []) }
-        let top = try mapping(root, key: "", allowed: ["groups"])
         var groups: [RuleGroup] = []
-        var groupNames: [String: Int] = [:]
-        if let groupsNode = top["groups"], !Self.isNull(groupsNode) {
-            guard case let .sequence(sequence) = groupsNode else {
-                throw error(.schema, "groups", "must be a list of groups", at: groupsNode)
-            }
-            for (index, groupNode) in sequence.enumerated() {
-                let group = try loadGroup(groupNode, key: "groups[\(index)]")
-                if groupNames[group.name] != nil {
-                    throw error(.schema, "groups[\(index)].name", "groupname: \"\(group.name)\" is repeated in the same file", at: groupNode)
+        if !root.isNull, let top = mapping(root, allowed: ["groups"]), let groupsNode = top.optional("groups") {
+            if groupsNode.isSequence {
+                var groupNames: Set<String> = []
+                for groupNode in groupsNode.sequence() ?? [] {
+                    guard let group = loadGroup(groupNode) else { continue }
+                    if !groupNames.insert(group.name).inserted {
+                        reader.report("groupname: \"\(group.name)\" is repeated in the same file", key: "\(groupNode.path).name", at: groupNode.location)
+                    }
+                    groups.append(group)
                 }
-                groupNames[group.name] = index
-                groups.append(group)
+            } else {
+                groupsNode.fail("must be a list of groups")
             }
         }
-        return RuleFile(file: file, groups: groups)
-    }
-
-    static func isNull(_ node: Node) -> Bool {
-        guard case let .scalar(scalar) = node, scalar.style == .plain || scalar.style == .any else { return false }
-        return ["", "~", "null", "Null", "NULL"].contains(scalar.string)
-    }
-
-    /// A mapping's entries by key, rejecting unknown and non-string keys.
-    func mapping(_ node: Node, key: String, allowed: [String]) throws(RuleFileError) -> [String: Node] {
-        guard case let .mapping(mapping) = node else {
-            throw error(.schema, key, "must be a mapping", at: node)
+        if let first = reader.errors.first {
+            throw RuleFileError(first, code: codes.first { $0.error == first }?.code ?? .schema)
         }
-        var entries: [String: Node] = [:]
-        for (keyNode, value) in mapping {
-            guard case let .scalar(scalar) = keyNode else {
-                throw error(.schema, key, "keys must be strings", at: keyNode)
-            }
-            let path = key.isEmpty ? scalar.string : "\(key).\(scalar.string)"
-            guard allowed.contains(scalar.string) else {
-                throw error(.schema, path, "unknown key '\(scalar.string)' (allowed: \(allowed.joined(separator: ", ")))", at: keyNode)
-            }
-            entries[scalar.string] = value
-        }
-        return entries
+        return RuleFile(file: reader.file, groups: groups)
     }
 
-    func string(_ node: Node?, key: String) throws(RuleFileError) -> String? {
-        guard let node, !Self.isNull(node) else { return nil }
-        guard case let .scalar(scalar) = node else {
-            throw error(.schema, key, "must be a string", at: node)
-        }
-        return scalar.string
+    /// Records a problem that is not a schema problem.
+    func report(_ code: RuleFileError.Code, _ message: String, key: String, at location: YAMLLocation) {
+        let error = FileError(file: reader.file, line: location.line, column: location.column, key: key, message: message)
+        codes.append((error, code))
+        reader.report(error)
     }
 
-    func duration(_ node: Node?, key: String) throws(RuleFileError) -> Duration? {
-        guard let text = try string(node, key: key) else { return nil }
+    /// A mapping with only `allowed` keys (unknown ones are reported).
+    func mapping(_ node: YAMLNode, allowed: [String]) -> YAMLMapping? {
+        guard node.isMapping else {
+            node.fail("must be a mapping")
+            return nil
+        }
+        return node.mapping(allowedKeys: allowed)
+    }
+
+    /// A string value; nil when absent or null, or (reported) when not a scalar.
+    func string(_ node: YAMLNode?) -> String? {
+        guard let node, !node.isNull else { return nil }
+        guard node.isScalar else {
+            node.fail("must be a string")
+            return nil
+        }
+        return node.string()
+    }
+
+    /// A Prometheus duration (`1h30m`, `5m`, `1d`).
+    func duration(_ node: YAMLNode?) -> Duration? {
+        guard let node, let text = string(node) else { return nil }
         guard let milliseconds = PrometheusDuration.parseMilliseconds(text) else {
-            throw error(.schema, key, "not a valid duration string: \"\(text)\" (use e.g. 30s, 5m, 1h30m)", at: node)
+            node.fail("not a valid duration string: \"\(text)\" (use e.g. 30s, 5m, 1h30m)")
+            return nil
         }
         return .milliseconds(milliseconds)
     }
 
-    func stringMap(_ node: Node?, key: String, kind: String) throws(RuleFileError) -> [(String, String, Node)] {
-        guard let node, !Self.isNull(node) else { return [] }
-        guard case let .mapping(mapping) = node else {
-            throw error(.schema, key, "must be a mapping of \(kind) names to values", at: node)
+    /// The entries of a mapping of label or annotation names to string values.
+    func stringMap(_ node: YAMLNode?, kind: String) -> [(name: String, value: String, node: YAMLNode)] {
+        guard let node, !node.isNull else { return [] }
+        guard node.isMapping, let mapping = node.mapping() else {
+            node.fail("must be a mapping of \(kind) names to values")
+            return []
         }
-        var entries: [(String, String, Node)] = []
-        for (keyNode, valueNode) in mapping {
-            guard case let .scalar(name) = keyNode else {
-                throw error(.schema, key, "\(kind) names must be strings", at: keyNode)
-            }
-            let value = try string(valueNode, key: "\(key).\(name.string)") ?? ""
-            entries.append((name.string, value, valueNode))
+        return mapping.entries.compactMap { entry in
+            string(entry.value).map { (entry.key, $0, entry.value) } ?? (entry.value.isNull ? (entry.key, "", entry.value) : nil)
         }
-        return entries
     }
 
-    func loadGroup(_ node: Node, key: String) throws(RuleFileError) -> RuleGroup {
-        let entries = try mapping(node, key: key, allowed: ["name", "interval", "rules", "labels", "limit", "query_offset"])
+    /// The entries of a `labels:` or `annotations:` mapping whose names are valid (the others are
+    /// reported at their value), with each value parsed as a template when `templates` is true.
+    func named(
+        _ node: YAMLNode?, key: String, kind: String, isValid: (String) -> Bool, templates: Bool
+    ) -> (values: [String: String], templates: [(String, AlertTemplate)]) {
+        var values: [String: String] = [:]
+        var parsed: [(String, AlertTemplate)] = []
+        for entry in stringMap(node, kind: kind) {
+            guard isValid(entry.name) else {
+                reader.report("invalid \(kind) name: \(entry.name)", key: key, at: entry.node.location)
+                continue
+            }
+            values[entry.name] = entry.value
+            if templates, let template = template(entry.value, node: entry.node) { parsed.append((entry.name, template)) }
+        }
+        return (values, parsed)
+    }
+
+    static func isLabelName(_ name: String) -> Bool {
+        LabelNames.isValidLabelName(name) && name != LabelSet.metricName
+    }
+
+    func loadGroup(_ node: YAMLNode) -> RuleGroup? {
+        guard let entries = mapping(node, allowed: ["name", "interval", "rules", "labels", "limit", "query_offset"]) else { return nil }
         for unsupported in ["limit", "query_offset"] {
             if let value = entries[unsupported] {
-                throw error(.unsupported, "\(key).\(unsupported)", "'\(unsupported)' is not supported by the embedded evaluator; remove it", at: value)
+                report(.unsupported, "'\(unsupported)' is not supported by the embedded evaluator; remove it", key: value.path, at: value.location)
             }
         }
-        guard let name = try string(entries["name"], key: "\(key).name"), !name.isEmpty else {
-            throw error(.schema, "\(key).name", "group name must not be empty", at: entries["name"] ?? node)
+        let nameNode = entries["name"]
+        let name = string(nameNode)
+        if nameNode?.isNull ?? true || name?.isEmpty == true {
+            reader.report("group name must not be empty", key: "\(node.path).name", at: nameNode?.location ?? node.location)
         }
-        let interval = try duration(entries["interval"], key: "\(key).interval")
-        if let interval, interval <= .zero {
-            throw error(.schema, "\(key).interval", "interval must be greater than 0", at: entries["interval"])
+        let interval = duration(entries.optional("interval"))
+        if let interval, interval <= .zero, let intervalNode = entries["interval"] {
+            intervalNode.fail("interval must be greater than 0")
         }
-        var labels: [String: String] = [:]
-        for (labelName, value, valueNode) in try stringMap(entries["labels"], key: "\(key).labels", kind: "label") {
-            guard LabelNames.isValidLabelName(labelName), labelName != LabelSet.metricName else {
-                throw error(.schema, "\(key).labels", "invalid label name: \(labelName)", at: valueNode)
-            }
-            labels[labelName] = value
-        }
+        let labels = named(entries["labels"], key: "\(node.path).labels", kind: "label", isValid: Self.isLabelName, templates: false).values
         var rules: [AlertingRule] = []
-        if let rulesNode = entries["rules"], !Self.isNull(rulesNode) {
-            guard case let .sequence(sequence) = rulesNode else {
-                throw error(.schema, "\(key).rules", "must be a list of rules", at: rulesNode)
-            }
-            for (index, ruleNode) in sequence.enumerated() {
-                rules.append(try loadRule(ruleNode, key: "\(key).rules[\(index)]"))
+        if let rulesNode = entries.optional("rules") {
+            if rulesNode.isSequence {
+                rules = (rulesNode.sequence() ?? []).compactMap(loadRule)
+            } else {
+                rulesNode.fail("must be a list of rules")
             }
         }
+        guard let name, !name.isEmpty else { return nil }
         return RuleGroup(name: name, interval: interval, labels: labels, rules: rules)
     }
 
-    func loadRule(_ node: Node, key: String) throws(RuleFileError) -> AlertingRule {
-        let entries = try mapping(node, key: key, allowed: ["alert", "record", "expr", "for", "keep_firing_for", "labels", "annotations"])
-        let alert = try string(entries["alert"], key: "\(key).alert")
-        let record = try string(entries["record"], key: "\(key).record")
+    func loadRule(_ node: YAMLNode) -> AlertingRule? {
+        guard let entries = mapping(node, allowed: ["alert", "record", "expr", "for", "keep_firing_for", "labels", "annotations"]) else { return nil }
+        let key = node.path
+        let alert = string(entries["alert"])
+        let record = string(entries["record"])
         if alert != nil && record != nil {
-            throw error(.schema, key, "only one of 'record' and 'alert' must be set", at: node)
+            reader.report("only one of 'record' and 'alert' must be set", key: key, at: node.location)
+            return nil
         }
-        if let record {
-            throw error(.unsupported, "\(key).record", "recording rules are not supported by the embedded evaluator (rule '\(record)'); inline the expression into the alert, or run Prometheus", at: entries["record"])
+        if let record, let recordNode = entries["record"] {
+            report(.unsupported, "recording rules are not supported by the embedded evaluator (rule '\(record)'); inline the expression into the alert, or run Prometheus", key: recordNode.path, at: recordNode.location)
+            return nil
         }
         guard let alert else {
-            throw error(.schema, key, "one of 'record' or 'alert' must be set", at: node)
+            if entries.optional("alert") == nil {
+                reader.report("one of 'record' or 'alert' must be set", key: key, at: node.location)
+            }
+            return nil
         }
         guard !alert.isEmpty else {
-            throw error(.schema, "\(key).alert", "alert name must not be empty", at: entries["alert"])
+            entries["alert"]?.fail("alert name must not be empty")
+            return nil
         }
-        guard let exprNode = entries["expr"], let exprText = try string(exprNode, key: "\(key).expr"),
-              !exprText.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
-        else {
-            throw error(.schema, "\(key).expr", "field 'expr' must be set in rule", at: entries["expr"] ?? node)
+        let exprNode = entries.optional("expr")
+        guard let exprNode, let exprText = string(exprNode), !exprText.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            if exprNode?.isScalar ?? true {
+                reader.report("field 'expr' must be set in rule", key: "\(key).expr", at: entries["expr"]?.location ?? node.location)
+            }
+            return nil
         }
         let expression: PromQLExpression
         do {
             expression = try PromQLExpression(parsing: exprText)
         } catch {
-            var failure = expressionError(error, node: exprNode, key: "\(key).expr")
-            failure.message = "alert '\(alert)': " + failure.message
-            throw failure
+            let location = error.position.map { exprNode.location(inText: $0.line, column: $0.column) } ?? exprNode.location
+            report(error.code == .unsupported ? .unsupported : .expression, "alert '\(alert)': \(error.message)", key: exprNode.path, at: location)
+            return nil
         }
-        let hold = try duration(entries["for"], key: "\(key).for") ?? .zero
-        let keepFiring = try duration(entries["keep_firing_for"], key: "\(key).keep_firing_for") ?? .zero
-        var labels: [String: String] = [:]
-        var labelTemplates: [(String, AlertTemplate)] = []
-        for (name, value, valueNode) in try stringMap(entries["labels"], key: "\(key).labels", kind: "label") {
-            guard LabelNames.isValidLabelName(name), name != LabelSet.metricName else {
-                throw error(.schema, "\(key).labels", "invalid label name: \(name)", at: valueNode)
-            }
-            labels[name] = value
-            labelTemplates.append((name, try template(value, node: valueNode, key: "\(key).labels.\(name)")))
-        }
-        var annotations: [String: String] = [:]
-        var annotationTemplates: [(String, AlertTemplate)] = []
-        for (name, value, valueNode) in try stringMap(entries["annotations"], key: "\(key).annotations", kind: "annotation") {
-            guard LabelNames.isValidLabelName(name) else {
-                throw error(.schema, "\(key).annotations", "invalid annotation name: \(name)", at: valueNode)
-            }
-            annotations[name] = value
-            annotationTemplates.append((name, try template(value, node: valueNode, key: "\(key).annotations.\(name)")))
-        }
+        let hold = duration(entries.optional("for")) ?? .zero
+        let keepFiring = duration(entries.optional("keep_firing_for")) ?? .zero
+        let labels = named(entries["labels"], key: "\(key).labels", kind: "label", isValid: Self.isLabelName, templates: true)
+        let annotations = named(entries["annotations"], key: "\(key).annotations", kind: "annotation", isValid: LabelNames.isValidLabelName, templates: true)
         return AlertingRule(
             name: alert, expression: expression, holdDuration: hold, keepFiringFor: keepFiring,
-            labels: labels, annotations: annotations,
-            labelTemplates: labelTemplates.sorted { $0.0 < $1.0 },
-            annotationTemplates: annotationTemplates.sorted { $0.0 < $1.0 }
+            labels: labels.values, annotations: annotations.values,
+            labelTemplates: labels.templates.sorted { $0.0 < $1.0 },
+            annotationTemplates: annotations.templates.sorted { $0.0 < $1.0 }
         )
     }
 
-    func template(_ text: String, node: Node, key: String) throws(RuleFileError) -> AlertTemplate {
+    func template(_ text: String, node: YAMLNode) -> AlertTemplate? {
         do {
             return try AlertTemplate(parsing: text)
         } catch {
-            var failure = self.error(.template, key, "template: \(error.message)", at: node)
-            let (line, column) = location(in: node, line: 1, column: error.offset)
-            failure.line = line
-            failure.column = column
-            throw failure
+            // The error's offset counts from 1 across the template's lines.
+            let position = GoTemplateText.position(of: max(0, error.offset - 1), in: text)
+            report(.template, "template: \(error.message)", key: node.path, at: node.location(inText: position.line, column: position.column))
+            return nil
         }
-    }
-
-    func expressionError(_ promQLError: PromQLError, node: Node, key: String) -> RuleFileError {
-        let code: RuleFileError.Code = promQLError.code == .unsupported ? .unsupported : .expression
-        var failure = error(code, key, promQLError.message, at: node)
-        if let position = promQLError.position {
-            (failure.line, failure.column) = location(in: node, line: position.line, column: position.column)
-        }
-        return failure
-    }
-
-    /// Maps a line/column inside a scalar's text to the file: block scalars (`|`, `>`) start on
-    /// the line after their indicator, at the line's indentation; quoted scalars one column in.
-    func location(in node: Node, line: Int, column: Int) -> (Int, Int) {
-        guard case let .scalar(scalar) = node, let mark = scalar.mark else { return (node.mark?.line ?? 0, node.mark?.column ?? 0) }
-        switch scalar.style {
-        case .literal, .folded:
-            let fileLine = mark.line + line
-            let text = fileLine - 1 < lines.count ? lines[fileLine - 1] : ""
-            let indentation = text.prefix { $0 == " " }.count
-            return (fileLine, indentation + column)
-        case .singleQuoted, .doubleQuoted:
-            return (mark.line + line - 1, line == 1 ? mark.column + column : column)
-        default:
-            return (mark.line + line - 1, line == 1 ? mark.column + column - 1 : column)
-        }
-    }
-
-    /// A YAML syntax error, located as every DeerFlow file's is (``YAMLReader/syntaxError(_:yaml:file:)``).
-    static func convert(_ error: YamlError, yaml: String, file: String) -> RuleFileError {
-        let located = YAMLReader.syntaxError(error, yaml: yaml, file: file)
-        let code: RuleFileError.Code = located.key.isEmpty ? .yaml : .schema
-        return RuleFileError(code: code, file: file, line: located.line, column: located.column, key: located.key, message: located.message)
     }
 }

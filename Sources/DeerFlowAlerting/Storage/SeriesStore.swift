@@ -1,4 +1,5 @@
 public import Foundation
+import DeerFlowCore
 import Synchronization
 
 /// A short in-memory history of metric samples, the input of ``PromQLExpression`` and
@@ -115,7 +116,7 @@ public final class SeriesStore: Sendable {
     @discardableResult
     public func ingest(samples: [ExposedSample], at time: Date) -> IngestReport {
         let timestamp = Self.milliseconds(time)
-        let retentionMilliseconds = PrometheusDuration.milliseconds(of: configuration.retention)
+        let retentionMilliseconds = configuration.retention.milliseconds
         let maxSeries = configuration.maxSeries
         return state.withLock { state in
             var report = IngestReport()

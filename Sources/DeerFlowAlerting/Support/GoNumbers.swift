@@ -1,17 +1,9 @@
 import Foundation
 
-/// Number formatting and parsing with Go's rules, because Prometheus is written in Go and its
-/// alert templates, label values and exposition values follow `fmt` and `strconv`
-/// (`fmt.Sprint` of a float is ``GoFormat/shortest(_:)``, shared with notifications).
+/// Number parsing with Go's rules, because Prometheus is written in Go and its label values and
+/// exposition values follow `strconv`. Go's number formatting is ``GoFormat`` (DeerFlowCore),
+/// shared with notifications.
 enum GoNumbers {
-    /// `fmt.Sprintf("%.<precision>g", v)`: C's `%g` and Go's agree for finite values (both drop
-    /// trailing zeros and use a two-digit minimum exponent); only NaN and infinities differ.
-    static func formatG(_ value: Double, precision: Int) -> String {
-        if value.isNaN { return "NaN" }
-        if value.isInfinite { return value < 0 ? "-Inf" : "+Inf" }
-        return String(format: "%.\(precision)g", value)
-    }
-
     /// `strconv.ParseFloat(s, 64)` for the forms found in expositions and `le` labels: decimal
     /// and hexadecimal floats, `Inf`/`+Inf`/`-Inf`/`Infinity` and `NaN` in any case.
     static func parseFloat(_ text: some StringProtocol) -> Double? {

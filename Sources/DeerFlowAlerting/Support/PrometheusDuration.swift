@@ -34,25 +34,4 @@ enum PrometheusDuration {
         }
         return total
     }
-
-    /// `model.Duration.String()`: `5m`, `1h30m`, `0s`; years and weeks only when exact.
-    static func format(milliseconds: Int64) -> String {
-        guard milliseconds != 0 else { return "0s" }
-        var remaining = milliseconds
-        var out = ""
-        for (unit, size) in units {
-            if (unit == "y" || unit == "w"), remaining % size != 0 { continue }
-            let count = remaining / size
-            if count > 0 {
-                out += "\(count)\(unit)"
-                remaining -= count * size
-            }
-        }
-        return out
-    }
-
-    static func milliseconds(of duration: Duration) -> Int64 {
-        let (seconds, attoseconds) = duration.components
-        return seconds * 1_000 + attoseconds / 1_000_000_000_000_000
-    }
 }

@@ -473,7 +473,7 @@ struct AlertsCommand: AsyncParsableCommand {
             if case .object(let object)? = alert["labels"] { labels = object }
             var annotations: [String: JSONValue] = [:]
             if case .object(let object)? = alert["annotations"] { annotations = object }
-            let value = alert["value"]?.doubleValue.map { String(format: "%g", $0) } ?? ""
+            let value = alert["value"]?.doubleValue.map(GoFormat.shortest) ?? ""
             rows.append([
                 alert["name"]?.stringValue ?? "", alert["state"]?.stringValue ?? "", labels["severity"]?.stringValue ?? "", value,
                 alert["active_at"]?.stringValue ?? "", annotations["summary"]?.stringValue ?? "",
@@ -501,10 +501,7 @@ enum TextTable {
     static func duration(from start: Date?, to end: Date?) -> String {
         guard let start else { return "" }
         let finish = end ?? Date()
-        let seconds = finish.timeIntervalSince(start)
-        if seconds < 1 { return String(format: "%.0fms", seconds * 1000) }
-        if seconds < 120 { return String(format: "%.1fs", seconds) }
-        return String(format: "%.1fm", seconds / 60)
+        return DurationText.elapsed(seconds: max(0, finish.timeIntervalSince(start)), compact: true)
     }
 
     static func runSummary(id: String, workflow: String, status: String, createdAt: Date, finishedAt: Date?) -> String {

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Parsing and formatting of the duration strings used in workflow and config files:
 /// an integer followed by a unit, `ms`, `s`, `m`, `h` or `d` (`500ms`, `30s`, `5m`, `2h`, `1d`).
 /// Several parts may be combined, each unit at most once and the largest first (`1h30m`,
@@ -100,6 +102,25 @@ public enum DurationText {
         if seconds % 3600 == 0 { return "\(seconds / 3600)h" }
         if seconds % 60 == 0 { return "\(seconds / 60)m" }
         return "\(seconds)s"
+    }
+
+    /// An elapsed time for people to read, rounded to what matters at its size: `850 ms`,
+    /// `12.3 s`, `4 m 05 s`, `2 h 03 m`, `3 d 4 h`; `—` for nil, negative or infinite values.
+    /// What the UI and the command line show for run, task and queue times.
+    ///
+    /// - Parameters:
+    ///   - seconds: The elapsed time.
+    ///   - compact: Without spaces (`4m05s`), for a column of a text table or a chart's axis.
+    public static func elapsed(seconds: Double?, compact: Bool = false) -> String {
+        guard let seconds, seconds.isFinite, seconds >= 0 else { return "—" }
+        let space = compact ? "" : " "
+        func two(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        if seconds < 1 { return "\(Int((seconds * 1000).rounded()))\(space)ms" }
+        if seconds < 60 { return String(format: "%.1f", seconds) + "\(space)s" }
+        let total = Int(seconds.rounded())
+        if total < 3600 { return "\(total / 60)\(space)m\(space)\(two(total % 60))\(space)s" }
+        if total < 86400 { return "\(total / 3600)\(space)h\(space)\(two((total % 3600) / 60))\(space)m" }
+        return "\(total / 86400)\(space)d\(space)\((total % 86400) / 3600)\(space)h"
     }
 }
 

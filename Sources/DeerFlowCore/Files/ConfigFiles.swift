@@ -384,7 +384,7 @@ private func positive(_ node: YAMLNode?) -> Duration? {
 }
 
 /// Reading config files with errors in the same format as YAML errors.
-enum ConfigFileText {
+package enum ConfigFileText {
     /// The text of a file holding one secret value (a token, a password), without the one
     /// newline editors and `echo` end it with (`\n` or `\r\n`); nil when it cannot be read.
     static func secretValue(atPath path: String) -> String? {
@@ -394,7 +394,8 @@ enum ConfigFileText {
         return text.hasSuffix("\n") ? String(text.dropLast()) : text
     }
 
-    static func read(_ path: String) throws(FileErrors) -> String {
+    /// The text of the config file at `path`; a missing, unreadable or directory path is a ``FileError`` at line 0.
+    package static func read(_ path: String) throws(FileErrors) -> String {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw FileErrors(errors: [FileError(file: path, line: 0, column: 0, key: "", message: "no such file")])

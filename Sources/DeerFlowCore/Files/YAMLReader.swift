@@ -1,5 +1,5 @@
 import Foundation
-package import Yams
+import Yams
 
 /// A position in a YAML document; line and column are 1-based.
 public struct YAMLLocation: Sendable, Hashable, CustomStringConvertible {
@@ -45,6 +45,8 @@ public final class YAMLReader {
     /// Every problem found so far, in the order found, without duplicates.
     public private(set) var errors: [FileError] = []
     private var locations: [String: YAMLLocation] = [:]
+    /// The lines of the text last read, to locate positions inside block scalars.
+    private var lines: [Substring] = []
 
     /// - Parameters:
     ///   - file: Name of the file, used in every error.
@@ -59,6 +61,7 @@ public final class YAMLReader {
     /// An empty document (nothing but comments and blank lines) gives a null node at line 1.
     /// Returns nil when the text is not valid YAML, after recording the syntax error.
     public func read(_ yaml: String) -> YAMLNode? {
+        lines = yaml.split(separator: "\n", omittingEmptySubsequences: false)
         let root: Node?
         do {
             root = try Yams.compose(yaml: yaml)
@@ -101,6 +104,12 @@ public final class YAMLReader {
             if current.isEmpty { return .start }
             current = Self.parentPath(of: current)
         }
+    }
+
+    /// How many spaces line `line` (1-based) of the text read starts with; 0 past its end.
+    func indentation(ofLine line: Int) -> Int {
+        guard line >= 1, line <= lines.count else { return 0 }
+        return lines[line - 1].prefix { $0 == " " }.count
     }
 
     /// Throws every recorded problem, if there is any.
@@ -192,9 +201,8 @@ public final class YAMLReader {
         return name.unicodeScalars.allSatisfy { $0 == "_" || ($0.isASCII && CharacterSet.alphanumerics.contains($0)) }
     }
 
-    /// A Yams parse error as a located ``FileError``.
     /// A Yams parse error as a located ``FileError`` (duplicate keys name the key).
-    package static func syntaxError(_ error: YamlError, yaml: String, file: String) -> FileError {
+    static func syntaxError(_ error: YamlError, yaml: String, file: String) -> FileError {
         switch error {
         case .scanner(let context, let problem, let mark, _),
             .parser(let context, let problem, let mark, _),
@@ -331,6 +339,23 @@ public struct YAMLNode {
     /// Records a problem at this node (at its key when the value is empty).
     public func fail(_ message: String) {
         reader.report(message, key: path, at: isNull ? (keyLocation ?? location) : location)
+    }
+
+    /// Where a position inside this scalar's text is in the file, for problems found by parsing
+    /// the text (a template, an expression): `line` and `column` are 1-based in the text. A block
+    /// scalar (`|`, `>`) starts on the line after its indicator, at that line's indentation; a
+    /// quoted scalar one column after its quote. Not a scalar: the node's own location.
+    public func location(inText line: Int, column: Int) -> YAMLLocation {
+        guard case .scalar(let scalar) = node else { return location }
+        switch scalar.style {
+        case .literal, .folded:
+            let fileLine = location.line + line
+            return YAMLLocation(line: fileLine, column: reader.indentation(ofLine: fileLine) + column)
+        case .singleQuoted, .doubleQuoted:
+            return YAMLLocation(line: location.line + line - 1, column: line == 1 ? location.column + column : column)
+        default:
+            return YAMLLocation(line: location.line + line - 1, column: line == 1 ? location.column + column - 1 : column)
+        }
     }
 
     // MARK: Scalars

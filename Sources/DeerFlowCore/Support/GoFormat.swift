@@ -1,6 +1,18 @@
-/// Go's `fmt.Sprint` of a `float64`, so that values print as Prometheus prints them: in alert
-/// templates (`{{ $value }}`), notifications (`{{ .Value }}`) and PromQL results.
+import Foundation
+
+/// Go's formatting of a `float64`, so that values print as Prometheus prints them: `fmt.Sprint`
+/// in alert templates (`{{ $value }}`), notifications (`{{ .Value }}`) and PromQL results, and
+/// `%.4g` in the alert templates' `humanize` functions.
 public enum GoFormat {
+    /// `fmt.Sprintf("%.<precision>g", v)`: C's `%g` and Go's agree for finite values (both drop
+    /// trailing zeros and use a two-digit minimum exponent); only NaN and infinities differ.
+    /// Example: `g(1234.5678, precision: 4)` → "1235".
+    public static func g(_ value: Double, precision: Int) -> String {
+        if value.isNaN { return "NaN" }
+        if value.isInfinite { return value < 0 ? "-Inf" : "+Inf" }
+        return String(format: "%.\(precision)g", value)
+    }
+
     /// `fmt.Sprint(v)` for a `float64`, i.e. `strconv.FormatFloat(v, 'g', -1, 64)`: the shortest
     /// digits that round-trip, in `%e` form when the decimal exponent is < -4 or >= 6 (Go's
     /// `strconv` uses precision 6 for that decision when the precision is "shortest").

@@ -128,7 +128,7 @@ public struct NotificationsConfigFile: Sendable {
         let reader = YAMLReader(file: file, environment: environment)
         var config = NotificationsConfigFile()
         config.file = file
-        let parser = ConfigParser(reader: reader, lines: yaml.split(separator: "\n", omittingEmptySubsequences: false))
+        let parser = ConfigParser(reader: reader)
         if let root = reader.read(yaml), !root.isNull, let top = root.mapping(allowedKeys: ["notifications"]),
            let notifications = top.mapping("notifications", allowedKeys: ["channels", "routing", "repeat_interval", "group_wait"])
         {
@@ -198,8 +198,6 @@ public struct LabelPattern: @unchecked Sendable, Hashable, CustomStringConvertib
 /// The channel and route readers of ``NotificationsConfigFile``.
 private struct ConfigParser {
     let reader: YAMLReader
-    /// The file's lines, to find where the text of a block scalar starts.
-    let lines: [Substring]
 
     static let types = ["slack", "pagerduty", "email"]
 
@@ -436,21 +434,7 @@ private struct ConfigParser {
         do {
             return try NotificationTemplate(text)
         } catch {
-            var line = node.location.line + error.line - 1
-            var column = node.location.column + error.column - 1
-            let index = node.location.line - 1
-            if index >= 0, index < lines.count {
-                let rest = lines[index].dropFirst(node.location.column - 1)
-                if let first = rest.first, first == "|" || first == ">" {
-                    // A block scalar: its text starts on the next line, at the block's indentation.
-                    line += 1
-                    let next = line - 1 < lines.count ? lines[line - 1] : ""
-                    column = next.prefix { $0 == " " }.count + error.column
-                } else if let first = rest.first, first == "\"" || first == "'", error.line == 1 {
-                    column += 1
-                }
-            }
-            reader.report(error.message, key: node.path, at: YAMLLocation(line: line, column: column))
+            reader.report(error.message, key: node.path, at: node.location(inText: error.line, column: error.column))
             return nil
         }
     }

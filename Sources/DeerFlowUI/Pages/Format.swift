@@ -27,15 +27,9 @@ enum Format {
         return ["iso": Timestamp.rfc3339(date), "utc": utc.string(from: date)]
     }
 
-    /// `850 ms`, `12.3 s`, `4 m 05 s`, `2 h 03 m`, `3 d 4 h`.
+    /// `850 ms`, `12.3 s`, `4 m 05 s`, `2 h 03 m`, `3 d 4 h` (``DurationText/elapsed(seconds:compact:)``).
     static func duration(_ seconds: Double?) -> String {
-        guard let seconds, seconds.isFinite, seconds >= 0 else { return "—" }
-        if seconds < 1 { return "\(Int((seconds * 1000).rounded())) ms" }
-        if seconds < 60 { return String(format: "%.1f s", seconds) }
-        let total = Int(seconds.rounded())
-        if total < 3600 { return String(format: "%d m %02d s", total / 60, total % 60) }
-        if total < 86400 { return String(format: "%d h %02d m", total / 3600, (total % 3600) / 60) }
-        return "\(total / 86400) d \((total % 86400) / 3600) h"
+        DurationText.elapsed(seconds: seconds)
     }
 
     static func percent(_ part: Int, of whole: Int) -> String {

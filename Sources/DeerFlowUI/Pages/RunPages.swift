@@ -412,7 +412,7 @@ extension WebUI {
         let f = DAGLayout.format
         let height = top + Double(timeline.rows.count) * rowHeight + 4
         let ticks = Timeline.ticks(span: span).map { offset -> [String: Any] in
-            ["x": f(labelWidth + offset * scale), "label": "+" + Format.duration(offset).replacingOccurrences(of: " ", with: ""), "bottom": f(height)]
+            ["x": f(labelWidth + offset * scale), "label": "+" + DurationText.elapsed(seconds: offset, compact: true), "bottom": f(height)]
         }
         let rows = timeline.rows.enumerated().map { index, row -> [String: Any] in
             let y = top + Double(index) * rowHeight
