@@ -99,22 +99,20 @@ details.trigger form { margin-top: .6rem; display: grid; gap: .6rem; max-width: 
 .kv dd { margin: 0; overflow-wrap: anywhere; }
 .summary { display: flex; flex-wrap: wrap; gap: 1rem 3rem; align-items: flex-start; }
 .dag svg, .timeline svg { display: block; }
-.dag .node rect { fill: var(--panel); stroke: var(--line); stroke-width: 1.5; }
-.dag .node text { fill: var(--fg); font-size: 12px; }
-.dag .node .g { font-weight: 700; font-size: 13px; }
-.dag a.node:focus-visible rect, .dag a.node:hover rect { stroke: var(--focus); stroke-width: 3; }
+.dag use { fill: var(--panel); stroke: var(--line); stroke-width: 1.5; }
+.dag a text { fill: var(--fg); font-size: 12px; }
+.dag a:focus-visible use, .dag a:hover use { stroke: var(--focus); stroke-width: 3; }
 .dag .edge { fill: none; stroke: var(--muted); stroke-width: 1.2; opacity: .7; }
-.dag .n-success rect { fill: var(--ok-bg); stroke: var(--ok); } .dag .n-success .g { fill: var(--ok); }
-.dag .n-failed rect, .dag .n-timeout rect { fill: var(--bad-bg); stroke: var(--bad); } .dag .n-failed .g, .dag .n-timeout .g { fill: var(--bad); }
-.dag .n-running rect { fill: var(--run-bg); stroke: var(--run); } .dag .n-running .g { fill: var(--run); }
-.dag .n-queued rect { fill: var(--wait-bg); stroke: var(--wait); } .dag .n-queued .g { fill: var(--wait); }
-.dag .n-cancelled rect { fill: var(--idle-bg); stroke: var(--idle); stroke-dasharray: 4 3; } .dag .n-cancelled .g { fill: var(--idle); }
-.dag .n-upstream_failed rect { fill: var(--skip-bg); stroke: var(--skip); stroke-dasharray: 4 3; } .dag .n-upstream_failed .g { fill: var(--skip); }
-.dag .n-pending .g { fill: var(--idle); }
-.timeline .lane { fill: transparent; }
+.dag .n-success use { fill: var(--ok-bg); stroke: var(--ok); } .dag .n-success text { fill: var(--ok); }
+.dag .n-failed use, .dag .n-timeout use { fill: var(--bad-bg); stroke: var(--bad); } .dag .n-failed text, .dag .n-timeout text { fill: var(--bad); }
+.dag .n-running use { fill: var(--run-bg); stroke: var(--run); } .dag .n-running text { fill: var(--run); }
+.dag .n-queued use { fill: var(--wait-bg); stroke: var(--wait); } .dag .n-queued text { fill: var(--wait); }
+.dag .n-cancelled use { fill: var(--idle-bg); stroke: var(--idle); stroke-dasharray: 4 3; } .dag .n-cancelled text { fill: var(--idle); }
+.dag .n-upstream_failed use { fill: var(--skip-bg); stroke: var(--skip); stroke-dasharray: 4 3; } .dag .n-upstream_failed text { fill: var(--skip); }
 .timeline .critical-lane { fill: var(--run-bg); opacity: .55; }
-.timeline .grid { stroke: var(--line); }
-.timeline .label { fill: var(--fg); font-size: 12px; }
+.timeline .ticks line { stroke: var(--line); }
+.timeline .ticks text { text-anchor: middle; }
+.timeline .label { fill: var(--fg); font-size: 12px; text-anchor: end; }
 .timeline .label.critical { font-weight: 700; }
 .timeline .waiting { fill: var(--t-wait); }
 .timeline .queued { fill: var(--t-queue); }
