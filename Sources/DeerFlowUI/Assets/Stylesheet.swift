@@ -84,6 +84,8 @@ button.danger { background: var(--bad); border-color: var(--bad); color: #fff; }
 .chart .line { fill: none; stroke: var(--accent); stroke-width: 1.6; }
 .chart .area { fill: var(--run-bg); }
 .chart .axis { stroke: var(--line); }
+.promql summary { cursor: pointer; color: var(--muted); font-size: .8rem; }
+.promql code { display: block; font-size: .8rem; overflow-wrap: anywhere; margin-top: .2rem; }
 .chart text, .timeline text, .dag text { fill: var(--muted); font-size: 11px; font-family: system-ui, "DejaVu Sans", sans-serif; }
 .strip { display: flex; gap: 2px; flex-wrap: nowrap; }
 .cell { display: inline-flex; width: 1.35rem; height: 1.35rem; align-items: center; justify-content: center; border-radius: 3px; font-size: .75rem; font-weight: 700; text-decoration: none; border: 1px solid transparent; }

@@ -317,7 +317,7 @@ enum Templates {
         <line class="axis" x1="{{left}}" x2="{{right}}" y1="{{bottom}}" y2="{{bottom}}"/>
         {{#area}}<path class="area" d="{{area}}"/>{{/area}}{{#line}}<path class="line" d="{{line}}"/>{{/line}}
         <text x="{{left}}" y="{{labelY}}">−60 min</text><text x="{{right}}" y="{{labelY}}" text-anchor="end">now {{current}}</text><text x="{{left}}" y="10">max {{max}}</text>
-        </svg></figure>
+        </svg>{{#promql}}<details class="promql"><summary>PromQL</summary>{{#items}}<code>{{text}}</code>{{#problem}}<span class="field-error">✗ {{problem}}</span>{{/problem}}{{/items}}</details>{{/promql}}</figure>
         """
 
     static let workers = """
@@ -366,7 +366,7 @@ enum Templates {
 
     static let dashboard = """
         <h1>Metrics</h1>
-        <p class="sub">The panels of the shipped Grafana dashboard, evaluated by DeerFlow's own PromQL over this process's sampled history (the last hour).</p>
+        <p class="sub">The panels of the shipped Grafana dashboard (<code>deploy/grafana/deerflow-overview.json</code>), with the same PromQL evaluated by DeerFlow's own evaluator over this process's sampled history (the last hour).{{#grafanaOnly}} Drawn only in Grafana (heatmaps): {{grafanaOnly}}.{{/grafanaOnly}}</p>
         {{#charts}}<div class="charts">{{#items}}{{>chart}}{{/items}}</div>{{/charts}}
         {{^charts}}<p class="muted">{{noHistory}}</p>{{/charts}}
         """
