@@ -39,7 +39,7 @@ main { max-width: 1320px; margin: 0 auto; padding: 1.1rem 1.25rem 2rem; }
 h1 { font-size: 1.45rem; margin: .2rem 0 .8rem; display: flex; align-items: center; gap: .6rem; flex-wrap: wrap; }
 h2 { font-size: 1.1rem; margin: 1.6rem 0 .6rem; }
 .sub { color: var(--muted); margin: -.5rem 0 1rem; }
-.mono, code, pre { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: .9em; }
+.mono, code, pre, .tasks td:nth-child(1), .tasks td:nth-child(3) { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: .9em; }
 .panel { background: var(--panel); border: 1px solid var(--line); border-radius: 8px; padding: .9rem 1rem; margin-bottom: 1rem; overflow-x: auto; }
 table { border-collapse: collapse; width: 100%; background: var(--panel); }
 .tablewrap { border: 1px solid var(--line); border-radius: 8px; overflow-x: auto; background: var(--panel); }
@@ -47,7 +47,7 @@ th, td { text-align: left; padding: .42rem .65rem; border-bottom: 1px solid var(
 th { font-size: .82rem; text-transform: uppercase; letter-spacing: .03em; color: var(--muted); font-weight: 600; white-space: nowrap; }
 tbody tr:nth-child(even) { background: var(--row); }
 tbody tr:last-child td { border-bottom: 0; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.num, th.num, .tasks td:nth-child(5) { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 td.err { color: var(--bad); max-width: 28rem; overflow-wrap: anywhere; }
 .nowrap { white-space: nowrap; }
 .muted { color: var(--muted); }

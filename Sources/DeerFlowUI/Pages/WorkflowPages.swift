@@ -275,14 +275,15 @@ extension WebUI {
         return html
     }
 
-    /// The Tasks table's rows (each with the anchor the DAG's nodes link to), written directly.
+    /// The Tasks table's rows (each with the anchor the DAG's nodes link to), written directly;
+    /// the columns' fonts and alignment come from the stylesheet (`table.tasks`).
     static func taskRows(_ tasks: [TaskDefinition]) -> String {
         var html = ""
-        html.reserveCapacity(tasks.count * 150)
+        html.reserveCapacity(tasks.count * 100)
         for task in tasks {
-            html += "<tr id=\"task-\(Format.escape(encode(task.id)))\"><td class=\"mono\">\(Format.escape(task.id))</td><td>\(Format.escape(task.type))</td>"
-            html += "<td class=\"mono\">\(Format.escape(task.dependsOn.joined(separator: ", ")))</td><td>\(Format.escape(task.queue))</td>"
-            html += "<td class=\"num\">\(task.retry.retries)</td><td>\(Format.escape(task.description))</td></tr>"
+            html += "<tr id=\"task-\(Format.escape(encode(task.id)))\"><td>\(Format.escape(task.id))</td><td>\(Format.escape(task.type))</td>"
+            html += "<td>\(Format.escape(task.dependsOn.joined(separator: ", ")))</td><td>\(Format.escape(task.queue))</td>"
+            html += "<td>\(task.retry.retries)</td><td>\(Format.escape(task.description))</td></tr>"
         }
         return html
     }

@@ -280,7 +280,7 @@ enum Templates {
         <h2>Graph</h2>
         <div class="panel dag">{{{dag}}}</div>
         <h2>Tasks</h2>
-        <div class="tablewrap"><table><thead><tr><th scope="col">Task</th><th scope="col">Type</th><th scope="col">Depends on</th><th scope="col">Queue</th><th scope="col" class="num">Retries</th><th scope="col">Description</th></tr></thead><tbody>
+        <div class="tablewrap"><table class="tasks"><thead><tr><th scope="col">Task</th><th scope="col">Type</th><th scope="col">Depends on</th><th scope="col">Queue</th><th scope="col" class="num">Retries</th><th scope="col">Description</th></tr></thead><tbody>
         {{{tasks}}}
         </tbody></table></div>
         """
