@@ -111,6 +111,7 @@ details.trigger form { margin-top: .6rem; display: grid; gap: .6rem; max-width: 
 .dag .n-queued use { fill: var(--wait-bg); stroke: var(--wait); } .dag .n-queued text { fill: var(--wait); }
 .dag .n-cancelled use { fill: var(--idle-bg); stroke: var(--idle); stroke-dasharray: 4 3; } .dag .n-cancelled text { fill: var(--idle); }
 .dag .n-upstream_failed use { fill: var(--skip-bg); stroke: var(--skip); stroke-dasharray: 4 3; } .dag .n-upstream_failed text { fill: var(--skip); }
+.timeline .folded { color: var(--muted); margin: .6rem 0 0; }
 .timeline .critical-lane { fill: var(--run-bg); opacity: .55; }
 .timeline .ticks line { stroke: var(--line); }
 .timeline .ticks text { text-anchor: middle; }

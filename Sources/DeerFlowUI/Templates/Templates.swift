@@ -160,8 +160,7 @@ enum Templates {
         <h2>Timeline</h2>
         <p class="sub">Where each task's time went; the critical path (the chain that set the run's length) is highlighted and marked ★.</p>
         <div class="legend"><span class="waiting">waiting for dependencies</span><span class="queued">queued for a worker</span><span class="running">running (colour: outcome)</span><span class="backoff">retry back-off</span><span class="crit">critical path ★</span></div>
-        <div id="run-timeline" data-live class="panel timeline">{{{timeline}}}</div>
-        {{#folded}}<p class="sub folded">{{folded}} <a href="{{all}}">Show all {{total}} tasks</a></p>{{/folded}}
+        <div id="run-timeline" data-live class="panel timeline">{{{timeline}}}{{#folded}}<p class="folded">{{folded}} <a href="{{all}}">Show all {{total}} tasks</a></p>{{/folded}}</div>
         <h2>Tasks and attempts</h2>
         <div id="run-tasks" data-live class="tablewrap">
         <table>
