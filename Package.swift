@@ -373,6 +373,8 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                // The counting store of the UI's store-call test is a Service (UIStoreCallsTests).
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 "DeerFlowCore",
                 "DeerFlowNotifications",
                 .product(name: "Logging", package: "swift-log"),

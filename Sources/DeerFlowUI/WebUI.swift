@@ -51,6 +51,8 @@ public struct WebUI: BrowserRoutes {
         public var secureCookies = false
         /// Dashboard panels for the Metrics page.
         public var panels: [UIPanel] = []
+        /// Titles of the dashboard's panels only Grafana draws (heatmaps), named on the Metrics page.
+        public var grafanaOnlyPanels: [String] = []
         /// `tracing.ui_url`: where a run's trace is shown, `{trace_id}` replaced; nil: no link.
         public var traceURL: String?
 

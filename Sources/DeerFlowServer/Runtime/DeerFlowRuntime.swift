@@ -297,6 +297,7 @@ public final class DeerFlowRuntime: Sendable {
                 ui.panels = contract.panels.filter { $0.type != "heatmap" }.map {
                     UIPanel(title: $0.title, expressions: $0.targets.map(\.expr), unit: $0.unit ?? "short")
                 }
+                ui.grafanaOnlyPanels = contract.panels.filter { $0.type == "heatmap" }.map(\.title)
                 api.browser = WebUI(engine: engine, configuration: ui, monitoring: alerting, outbox: store, live: updates)
             }
             services.append(APIServer.makeApplication(engine: engine, configuration: api, metrics: metrics, onListening: { ports.set(api: $0) }))

@@ -39,7 +39,7 @@ main { max-width: 1320px; margin: 0 auto; padding: 1.1rem 1.25rem 2rem; }
 h1 { font-size: 1.45rem; margin: .2rem 0 .8rem; display: flex; align-items: center; gap: .6rem; flex-wrap: wrap; }
 h2 { font-size: 1.1rem; margin: 1.6rem 0 .6rem; }
 .sub { color: var(--muted); margin: -.5rem 0 1rem; }
-.mono, code, pre { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: .9em; }
+.mono, code, pre, .tasks td:nth-child(1), .tasks td:nth-child(3) { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: .9em; }
 .panel { background: var(--panel); border: 1px solid var(--line); border-radius: 8px; padding: .9rem 1rem; margin-bottom: 1rem; overflow-x: auto; }
 table { border-collapse: collapse; width: 100%; background: var(--panel); }
 .tablewrap { border: 1px solid var(--line); border-radius: 8px; overflow-x: auto; background: var(--panel); }
@@ -47,7 +47,7 @@ th, td { text-align: left; padding: .42rem .65rem; border-bottom: 1px solid var(
 th { font-size: .82rem; text-transform: uppercase; letter-spacing: .03em; color: var(--muted); font-weight: 600; white-space: nowrap; }
 tbody tr:nth-child(even) { background: var(--row); }
 tbody tr:last-child td { border-bottom: 0; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.num, th.num, .tasks td:nth-child(5) { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 td.err { color: var(--bad); max-width: 28rem; overflow-wrap: anywhere; }
 .nowrap { white-space: nowrap; }
 .muted { color: var(--muted); }
@@ -84,6 +84,8 @@ button.danger { background: var(--bad); border-color: var(--bad); color: #fff; }
 .chart .line { fill: none; stroke: var(--accent); stroke-width: 1.6; }
 .chart .area { fill: var(--run-bg); }
 .chart .axis { stroke: var(--line); }
+.promql summary { cursor: pointer; color: var(--muted); font-size: .8rem; }
+.promql code { display: block; font-size: .8rem; overflow-wrap: anywhere; margin-top: .2rem; }
 .chart text, .timeline text, .dag text { fill: var(--muted); font-size: 11px; font-family: system-ui, "DejaVu Sans", sans-serif; }
 .strip { display: flex; gap: 2px; flex-wrap: nowrap; }
 .cell { display: inline-flex; width: 1.35rem; height: 1.35rem; align-items: center; justify-content: center; border-radius: 3px; font-size: .75rem; font-weight: 700; text-decoration: none; border: 1px solid transparent; }
@@ -99,22 +101,21 @@ details.trigger form { margin-top: .6rem; display: grid; gap: .6rem; max-width: 
 .kv dd { margin: 0; overflow-wrap: anywhere; }
 .summary { display: flex; flex-wrap: wrap; gap: 1rem 3rem; align-items: flex-start; }
 .dag svg, .timeline svg { display: block; }
-.dag .node rect { fill: var(--panel); stroke: var(--line); stroke-width: 1.5; }
-.dag .node text { fill: var(--fg); font-size: 12px; }
-.dag .node .g { font-weight: 700; font-size: 13px; }
-.dag a.node:focus-visible rect, .dag a.node:hover rect { stroke: var(--focus); stroke-width: 3; }
+.dag use { fill: var(--panel); stroke: var(--line); stroke-width: 1.5; }
+.dag a text { fill: var(--fg); font-size: 12px; }
+.dag a:focus-visible use, .dag a:hover use { stroke: var(--focus); stroke-width: 3; }
 .dag .edge { fill: none; stroke: var(--muted); stroke-width: 1.2; opacity: .7; }
-.dag .n-success rect { fill: var(--ok-bg); stroke: var(--ok); } .dag .n-success .g { fill: var(--ok); }
-.dag .n-failed rect, .dag .n-timeout rect { fill: var(--bad-bg); stroke: var(--bad); } .dag .n-failed .g, .dag .n-timeout .g { fill: var(--bad); }
-.dag .n-running rect { fill: var(--run-bg); stroke: var(--run); } .dag .n-running .g { fill: var(--run); }
-.dag .n-queued rect { fill: var(--wait-bg); stroke: var(--wait); } .dag .n-queued .g { fill: var(--wait); }
-.dag .n-cancelled rect { fill: var(--idle-bg); stroke: var(--idle); stroke-dasharray: 4 3; } .dag .n-cancelled .g { fill: var(--idle); }
-.dag .n-upstream_failed rect { fill: var(--skip-bg); stroke: var(--skip); stroke-dasharray: 4 3; } .dag .n-upstream_failed .g { fill: var(--skip); }
-.dag .n-pending .g { fill: var(--idle); }
-.timeline .lane { fill: transparent; }
+.dag .n-success use { fill: var(--ok-bg); stroke: var(--ok); } .dag .n-success text { fill: var(--ok); }
+.dag .n-failed use, .dag .n-timeout use { fill: var(--bad-bg); stroke: var(--bad); } .dag .n-failed text, .dag .n-timeout text { fill: var(--bad); }
+.dag .n-running use { fill: var(--run-bg); stroke: var(--run); } .dag .n-running text { fill: var(--run); }
+.dag .n-queued use { fill: var(--wait-bg); stroke: var(--wait); } .dag .n-queued text { fill: var(--wait); }
+.dag .n-cancelled use { fill: var(--idle-bg); stroke: var(--idle); stroke-dasharray: 4 3; } .dag .n-cancelled text { fill: var(--idle); }
+.dag .n-upstream_failed use { fill: var(--skip-bg); stroke: var(--skip); stroke-dasharray: 4 3; } .dag .n-upstream_failed text { fill: var(--skip); }
+.timeline .folded { color: var(--muted); margin: .6rem 0 0; }
 .timeline .critical-lane { fill: var(--run-bg); opacity: .55; }
-.timeline .grid { stroke: var(--line); }
-.timeline .label { fill: var(--fg); font-size: 12px; }
+.timeline .ticks line { stroke: var(--line); }
+.timeline .ticks text { text-anchor: middle; }
+.timeline .label { fill: var(--fg); font-size: 12px; text-anchor: end; }
 .timeline .label.critical { font-weight: 700; }
 .timeline .waiting { fill: var(--t-wait); }
 .timeline .queued { fill: var(--t-queue); }

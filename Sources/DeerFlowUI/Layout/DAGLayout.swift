@@ -159,12 +159,16 @@ struct DAGLayout: Sendable {
                 let targetX = x[node]
                 let targetY = y[node]
                 let bend = (targetX - currentX) / 2
-                path += "C\(format(currentX + bend)),\(format(currentY)) \(format(targetX - bend)),\(format(targetY)) \(format(targetX)),\(format(targetY))"
+                // The same curve in absolute or relative coordinates, whichever is shorter.
+                let absolute = "C\(format(currentX + bend)),\(format(currentY)) \(format(targetX - bend)),\(format(targetY)) \(format(targetX)),\(format(targetY))"
+                let dy = format(targetY - currentY)
+                let relative = "c\(format(bend)),0 \(format(bend)),\(dy) \(format(targetX - currentX)),\(dy)"
+                path += relative.utf8.count < absolute.utf8.count ? relative : absolute
                 currentX = targetX
                 currentY = targetY
                 if node >= count {
                     currentX += nodeWidth
-                    path += "H\(format(currentX))"
+                    path += "h\(format(nodeWidth))"
                 }
             }
             edges.append(Edge(from: first, to: last, path: path))

@@ -71,6 +71,25 @@ enum Format {
         return false
     }
 
+    /// Text escaped for HTML and SVG, as Mustache's `{{…}}` escapes it: for markup the pages
+    /// write directly (``Drawings``, big tables).
+    static func escape(_ text: String) -> String {
+        guard text.utf8.contains(where: { $0 == 0x26 || $0 == 0x3C || $0 == 0x3E || $0 == 0x22 || $0 == 0x27 }) else { return text }
+        var escaped = ""
+        escaped.reserveCapacity(text.utf8.count + 16)
+        for character in text.unicodeScalars {
+            switch character {
+            case "&": escaped += "&amp;"
+            case "<": escaped += "&lt;"
+            case ">": escaped += "&gt;"
+            case "\"": escaped += "&quot;"
+            case "'": escaped += "&#39;"
+            default: escaped.unicodeScalars.append(character)
+            }
+        }
+        return escaped
+    }
+
     /// A JSON parameter value as text.
     static func value(_ value: JSONValue) -> String {
         if case .string(let text) = value { return text }

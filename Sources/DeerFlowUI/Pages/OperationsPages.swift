@@ -66,8 +66,9 @@ extension WebUI {
     }
 
     /// Charts of the last hour: each panel's expressions evaluated at 40 instants (the sum of
-    /// their samples), as SVG paths.
-    func charts(_ panels: [UIPanel], now: Date) -> [[String: Any]] {
+    /// their samples), as SVG paths. `showExpressions`: each chart lists its PromQL, and says
+    /// when DeerFlow's evaluator does not understand an expression (the Metrics page).
+    func charts(_ panels: [UIPanel], now: Date, showExpressions: Bool = false) -> [[String: Any]] {
         guard let history = monitoring?.history, history.sampleCount > 0 else { return [] }
         let points = 40
         let width = 300.0
@@ -113,6 +114,14 @@ extension WebUI {
                 "labelY": f(height - 3), "max": Format.figure(known.max() ?? 0, unit: panel.unit),
                 "current": Format.figure(values.last.flatMap { $0 } ?? .nan, unit: panel.unit),
             ]
+            chart["promql"] = !showExpressions ? false : ["items": panel.expressions.map { text -> [String: Any] in
+                do {
+                    _ = try PromQLExpression(parsing: text)
+                    return ["text": text, "problem": false]
+                } catch {
+                    return ["text": text, "problem": "DeerFlow's evaluator does not understand it: \(error)"]
+                }
+            }]
             chart["line"] = line.isEmpty ? false : line
             chart["area"] = area.isEmpty ? false : area
             return chart
@@ -185,8 +194,9 @@ extension WebUI {
 
     /// `GET /dashboard`: the Grafana dashboard's panels from the in-process history.
     func dashboardPage(_ request: Request) -> Response {
-        let charts = self.charts(configuration.panels, now: Date())
+        let charts = self.charts(configuration.panels, now: Date(), showExpressions: true)
         var context: [String: Any] = ["noHistory": noHistoryText]
+        context["grafanaOnly"] = configuration.grafanaOnlyPanels.isEmpty ? false : configuration.grafanaOnlyPanels.joined(separator: ", ")
         context["charts"] = charts.isEmpty ? false : ["items": charts]
         return page(request, title: "Metrics", section: "/dashboard", content: Templates.render("dashboard", context))
     }

@@ -20,6 +20,8 @@ final class PageCaches: Sendable {
     /// A chart's values, keyed by its expressions: the history gains a sample per scrape interval
     /// (15 s by default), so they are evaluated at most every 5 s.
     let charts = Expiring<[Double?]>(maxAge: .seconds(5))
+    /// DAG layouts by graph: a workflow's page and its runs' pages lay out the same graph.
+    let layouts = LayoutCache()
 }
 
 /// Values kept by key for `maxAge`. Two requests missing at once both compute; the later result

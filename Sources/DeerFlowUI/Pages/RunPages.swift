@@ -74,11 +74,7 @@ extension WebUI {
 
     static func queryString(_ parameters: [String: String]) -> String {
         guard !parameters.isEmpty else { return "" }
-        var allowed = CharacterSet.alphanumerics
-        allowed.insert(charactersIn: "-._~")
-        return "?" + parameters.sorted { $0.key < $1.key }.map { key, value in
-            "\(key)=\(value.addingPercentEncoding(withAllowedCharacters: allowed) ?? "")"
-        }.joined(separator: "&")
+        return "?" + parameters.sorted { $0.key < $1.key }.map { key, value in "\(key)=\(encode(value))" }.joined(separator: "&")
     }
 
     /// `GET /runs/jump?id=`: to a run by id.
@@ -163,14 +159,24 @@ extension WebUI {
         // A mapped task is one node, one timeline row and one row group; its instances are listed apart.
         let grouped = detail.groupedTasks
         let declared = grouped.map(\.task)
-        page["dag"] = Self.dagContext(
+        page["dag"] = Drawings.dag(
             names: declared.map(\.id), statuses: declared.map(\.status.rawValue), dependencies: dependencies,
-            href: { "/runs/\(run.id.rawValue)?task=\(Self.encode($0))#log" }, label: "Graph of the run's tasks coloured by state",
-            captions: Self.mapCaptions(grouped))
-        page["timeline"] = Self.timelineContext(Timeline.make(RunDetail(run: run, tasks: declared), dependencies: dependencies, now: now))
+            href: { "?task=\(Self.encode($0))#log" }, label: "Graph of the run's tasks coloured by state",
+            captions: Self.mapCaptions(grouped), layouts: caches.layouts)
+        let timeline = Timeline.make(RunDetail(run: run, tasks: declared), dependencies: dependencies, now: now)
+        // A big run's timeline and attempts show the tasks that answer "why failed or slow";
+        // `?all=1` shows every task.
+        let shown = parameters["all"] == "1" ? nil : Self.tasksWorthShowing(timeline)
+        page["timeline"] = Drawings.timeline(timeline, rows: shown)
+        page["folded"] = Format.orFalse(shown.map { shown in
+            "Showing \(shown.count) of \(declared.count) tasks: the critical path, every task that did not succeed or was retried, "
+                + "and the \(Self.lastFinished) that finished last."
+        })
+        page["total"] = String(declared.count)
+        page["all"] = Self.queryString(parameters.filter { $0.key != "notice" }.merging(["all": "1"]) { $1 }) + "#run-timeline"
         page["maps"] = Self.mapContexts(grouped, runID: run.id.rawValue)
         var attempts: [[String: Any]] = []
-        for task in declared {
+        for task in shown.map({ $0.map { declared[$0] } }) ?? declared {
             if task.attempts.isEmpty {
                 attempts.append([
                     "runID": run.id.rawValue, "task": task.id, "first": true, "number": "—", "state": Format.state(task.status.rawValue),
@@ -214,10 +220,15 @@ extension WebUI {
     }
 
     static func encode(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: unreserved) ?? ""
+    }
+
+    /// The characters a URL component keeps as they are (RFC 3986's unreserved).
+    static let unreserved: CharacterSet = {
         var allowed = CharacterSet.alphanumerics
         allowed.insert(charactersIn: "-._~")
-        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? ""
-    }
+        return allowed
+    }()
 
     /// The log viewer of one task: the last attempt by default, search by line, follow while running.
     func logContext(run: RunRecord, task: TaskRecord, parameters: [String: String]) async throws -> [String: Any] {
@@ -366,78 +377,23 @@ extension WebUI {
         }
     }
 
-    /// The DAG drawing's context. Past 1,500 tasks only the first 1,500 are drawn (and said so).
-    /// `captions`: a node's text instead of its name (a mapped task's counts).
-    static func dagContext(
-        names: [String], statuses: [String], dependencies: [String: [String]], href: (String) -> String, label: String,
-        captions: [String: String] = [:]
-    ) -> [String: Any] {
-        let limit = 1500
-        let shown = Array(names.prefix(limit))
-        let index = Dictionary(shown.enumerated().map { ($0.element, $0.offset) }, uniquingKeysWith: { first, _ in first })
-        var edges: [(from: Int, to: Int)] = []
-        for (offset, name) in shown.enumerated() {
-            for dependency in dependencies[name] ?? [] { if let from = index[dependency] { edges.append((from, offset)) } }
-        }
-        let layout = DAGLayout.compute(count: shown.count, edges: edges)
-        let f = DAGLayout.format
-        let nodes = layout.nodes.map { node -> [String: Any] in
-            let name = shown[node.index]
-            let status = node.index < statuses.count ? statuses[node.index] : "pending"
-            let text = captions[name] ?? name
-            let room = captions[name] == nil ? 21 : 24
-            let short = text.count > room ? String(text.prefix(room - 1)) + "…" : text
-            return [
-                "href": href(name), "status": status, "title": "\(text) — \(status.replacingOccurrences(of: "_", with: " "))",
-                "x": f(node.x), "y": f(node.y), "w": f(DAGLayout.nodeWidth), "h": f(DAGLayout.nodeHeight),
-                "gx": f(node.x + 8), "tx": f(node.x + 24), "ty": f(node.y + DAGLayout.nodeHeight / 2 + 4),
-                "glyph": Format.glyphs[status] ?? "•", "name": short,
-            ]
-        }
-        var context: [String: Any] = [
-            "width": f(layout.width), "height": f(layout.height), "label": label, "nodes": nodes,
-            "edges": layout.edges.map { ["path": $0.path] },
-        ]
-        context["collapsed"] = names.count > limit ? "Showing the first \(limit) of \(names.count) tasks." : false
-        return context
-    }
+    /// Runs with more tasks than this show a selection of them in the timeline and attempts.
+    static let foldAbove = 100
+    /// How many of the tasks that finished last a folded run shows.
+    static let lastFinished = 25
 
-    static func timelineContext(_ timeline: Timeline) -> [String: Any] {
-        let labelWidth = 190.0
-        let barsWidth = 860.0
-        let rowHeight = 20.0
-        let top = 18.0
-        let span = max(timeline.end.timeIntervalSince(timeline.start), 0.001)
-        let scale = barsWidth / span
-        let f = DAGLayout.format
-        let height = top + Double(timeline.rows.count) * rowHeight + 4
-        let ticks = Timeline.ticks(span: span).map { offset -> [String: Any] in
-            ["x": f(labelWidth + offset * scale), "label": "+" + DurationText.elapsed(seconds: offset, compact: true), "bottom": f(height)]
+    /// The rows (indices of `timeline.rows`) a run with more than ``foldAbove`` tasks shows: the
+    /// critical path, every task that did not succeed or was retried, and the ``lastFinished``
+    /// tasks that finished last (what held the run up); nil: all of them.
+    static func tasksWorthShowing(_ timeline: Timeline) -> [Int]? {
+        guard timeline.rows.count > foldAbove else { return nil }
+        var shown = Set<Int>()
+        for (index, row) in timeline.rows.enumerated()
+        where row.critical || row.task.status != .success || row.task.attempts.count > 1 {
+            shown.insert(index)
         }
-        let rows = timeline.rows.enumerated().map { index, row -> [String: Any] in
-            let y = top + Double(index) * rowHeight
-            let segments = row.segments.map { segment -> [String: Any] in
-                let x = labelWidth + segment.start.timeIntervalSince(timeline.start) * scale
-                let width = max(1.5, segment.end.timeIntervalSince(segment.start) * scale)
-                let words: String
-                switch segment.kind {
-                case .waiting: words = "waiting for dependencies"
-                case .queued: words = "attempt \(segment.attempt) queued for a worker"
-                case .running: words = "attempt \(segment.attempt) running (\(segment.status?.rawValue ?? "running"))"
-                case .backoff: words = "retry back-off before attempt \(segment.attempt)"
-                }
-                return [
-                    "kind": segment.kind == .running ? "ran-\(segment.status?.rawValue ?? "running")" : segment.kind.rawValue,
-                    "x": f(x), "y": f(y + 3), "w": f(width), "h": f(rowHeight - 6),
-                    "title": "\(row.task.id): \(words), \(Format.duration(segment.end.timeIntervalSince(segment.start)))",
-                ]
-            }
-            let name = row.task.id.count > 24 ? String(row.task.id.prefix(23)) + "…" : row.task.id
-            return [
-                "name": name, "critical": row.critical, "segments": segments, "laneY": f(y), "laneH": f(rowHeight),
-                "textY": f(y + rowHeight / 2 + 4), "labelX": f(labelWidth - 8), "width": f(labelWidth + barsWidth + 10),
-            ]
-        }
-        return ["width": f(labelWidth + barsWidth + 10), "height": f(height), "ticks": ticks, "rows": rows]
+        let ends = timeline.rows.indices.map { ($0, timeline.rows[$0].segments.last?.end ?? timeline.start) }
+        for (index, _) in ends.sorted(by: { $0.1 > $1.1 }).prefix(lastFinished) { shown.insert(index) }
+        return shown.count == timeline.rows.count ? nil : shown.sorted()
     }
 }

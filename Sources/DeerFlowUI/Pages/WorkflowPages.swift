@@ -232,9 +232,6 @@ extension WebUI {
         page["open"] = form != nil
         // Grid: tasks as rows, runs as columns (oldest left, as time reads).
         let columns = Array(runs.reversed())
-        let byRun = Dictionary(uniqueKeysWithValues: columns.map { run in
-            (run.id, Dictionary((states[run.id] ?? []).map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first }))
-        })
         page["hasRuns"] = !columns.isEmpty
         page["gridRuns"] = columns.map { run -> [String: Any] in
             [
@@ -242,29 +239,52 @@ extension WebUI {
                 "title": "run \(run.id.rawValue) · \(run.status.rawValue)",
             ]
         }
-        page["gridRows"] = definition.tasks.map { task -> [String: Any] in
-            [
-                "task": task.id,
-                "cells": columns.map { run -> [String: Any] in
-                    guard let state = byRun[run.id]?[task.id] else { return ["id": false] }
-                    return [
-                        "id": run.id.rawValue, "task": task.id, "attempt": String(max(1, state.attempts)), "status": state.status.rawValue,
-                        "glyph": Format.glyphs[state.status.rawValue] ?? "•",
-                        "title": "\(task.id) in run \(run.id.rawValue): \(state.status.rawValue.replacingOccurrences(of: "_", with: " ")), \(state.attempts) attempt\(state.attempts == 1 ? "" : "s")",
-                    ]
-                },
-            ]
-        }
+        page["gridRows"] = Self.gridRows(definition.tasks.map(\.id), columns: columns, states: states)
         let dependencies = Dictionary(definition.tasks.map { ($0.id, $0.dependsOn) }, uniquingKeysWith: { first, _ in first })
-        page["dag"] = Self.dagContext(
-            names: definition.tasks.map(\.id), statuses: Array(repeating: "pending", count: definition.tasks.count), dependencies: dependencies,
-            href: { "#task-\(Self.encode($0))" }, label: "Graph of the workflow's tasks")
-        page["tasks"] = definition.tasks.map { task -> [String: Any] in
-            [
-                "id": task.id, "type": task.type, "dependsOn": task.dependsOn.joined(separator: ", "), "queue": task.queue,
-                "retries": String(task.retry.retries), "description": task.description,
-            ]
-        }
+        page["dag"] = Drawings.dag(
+            names: definition.tasks.map(\.id), statuses: nil, dependencies: dependencies,
+            href: { "#task-\(Self.encode($0))" }, label: "Graph of the workflow's tasks", layouts: caches.layouts)
+        page["tasks"] = Self.taskRows(definition.tasks)
         return self.page(request, title: name, section: "/workflows", content: Templates.render("workflow", page), live: "/live", status: form == nil ? .ok : .unprocessableContent)
+    }
+
+    /// The grid's rows, tasks × runs (oldest left), written directly: a 1,000-task workflow has
+    /// 20,000 cells, too many for a template's per-cell dictionaries.
+    static func gridRows(_ tasks: [String], columns: [RunRecord], states: [RunID: [TaskState]]) -> String {
+        let byRun = columns.map { run in
+            Dictionary((states[run.id] ?? []).map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        }
+        var html = ""
+        html.reserveCapacity(tasks.count * (40 + columns.count * 200))
+        for task in tasks {
+            let name = Format.escape(task)
+            html += "<tr><td class=\"task mono\" title=\"\(name)\">\(name)</td>"
+            for (column, run) in columns.enumerated() {
+                html += "<td>"
+                if let state = byRun[column][task] {
+                    let status = state.status.rawValue
+                    let title = Format.escape(
+                        "\(task) in run \(run.id.rawValue): \(status.replacingOccurrences(of: "_", with: " ")), \(state.attempts) attempt\(state.attempts == 1 ? "" : "s")")
+                    html += "<a class=\"cell s-\(status)\" href=\"/runs/\(run.id.rawValue)?task=\(name)&amp;attempt=\(max(1, state.attempts))#log\" "
+                    html += "title=\"\(title)\" aria-label=\"\(title)\"><span aria-hidden=\"true\">\(Format.glyphs[status] ?? "•")</span></a>"
+                }
+                html += "</td>"
+            }
+            html += "</tr>"
+        }
+        return html
+    }
+
+    /// The Tasks table's rows (each with the anchor the DAG's nodes link to), written directly;
+    /// the columns' fonts and alignment come from the stylesheet (`table.tasks`).
+    static func taskRows(_ tasks: [TaskDefinition]) -> String {
+        var html = ""
+        html.reserveCapacity(tasks.count * 100)
+        for task in tasks {
+            html += "<tr id=\"task-\(Format.escape(encode(task.id)))\"><td>\(Format.escape(task.id))</td><td>\(Format.escape(task.type))</td>"
+            html += "<td>\(Format.escape(task.dependsOn.joined(separator: ", ")))</td><td>\(Format.escape(task.queue))</td>"
+            html += "<td>\(task.retry.retries)</td><td>\(Format.escape(task.description))</td></tr>"
+        }
+        return html
     }
 }

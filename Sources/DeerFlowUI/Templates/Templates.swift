@@ -25,7 +25,7 @@ enum Templates {
 
     static let all: [(String, String)] = [
         ("layout", layout), ("state", state), ("time", time), ("login", login), ("error", error),
-        ("runs", runs), ("run", run), ("dag", dag), ("timeline", timeline),
+        ("runs", runs), ("run", run),
         ("workflows", workflows), ("workflow", workflow), ("trigger", trigger), ("strip", strip),
         ("overview", overview), ("chart", chart), ("workers", workers), ("alerts", alerts), ("dashboard", dashboard),
     ]
@@ -156,17 +156,17 @@ enum Templates {
         {{#children}}<tr><td class="mono"><a href="/runs/{{id}}">{{id}}</a></td><td><a href="/workflows/{{workflow}}">{{workflow}}</a></td><td>{{#state}}{{>state}}{{/state}}</td><td class="mono"><a href="{{taskHref}}">{{task}}</a> · attempt {{attempt}}</td></tr>{{/children}}
         </tbody></table></div>{{/hasChildren}}
         <h2>Graph</h2>
-        <div id="run-dag" data-live class="panel dag">{{#dag}}{{>dag}}{{/dag}}</div>
+        <div id="run-dag" data-live class="panel dag">{{{dag}}}</div>
         <h2>Timeline</h2>
         <p class="sub">Where each task's time went; the critical path (the chain that set the run's length) is highlighted and marked ★.</p>
         <div class="legend"><span class="waiting">waiting for dependencies</span><span class="queued">queued for a worker</span><span class="running">running (colour: outcome)</span><span class="backoff">retry back-off</span><span class="crit">critical path ★</span></div>
-        <div id="run-timeline" data-live class="panel timeline">{{#timeline}}{{>timeline}}{{/timeline}}</div>
+        <div id="run-timeline" data-live class="panel timeline">{{{timeline}}}{{#folded}}<p class="folded">{{folded}} <a href="{{all}}">Show all {{total}} tasks</a></p>{{/folded}}</div>
         <h2>Tasks and attempts</h2>
         <div id="run-tasks" data-live class="tablewrap">
         <table>
         <thead><tr><th scope="col">Task</th><th scope="col">Attempt</th><th scope="col">Status</th><th scope="col">Worker</th><th scope="col" class="num">Queued</th><th scope="col" class="num">Ran</th><th scope="col" class="num">Exit</th><th scope="col">Error</th><th scope="col">Log</th></tr></thead>
         <tbody>
-        {{#attempts}}<tr><td class="mono">{{#first}}<a href="/runs/{{runID}}?task={{task}}#log">{{task}}</a>{{/first}}</td><td class="num">{{number}}</td><td>{{#state}}{{>state}}{{/state}}</td><td class="mono">{{worker}}</td><td class="num">{{queued}}</td><td class="num">{{ran}}</td><td class="num">{{exit}}</td><td class="err">{{error}}</td><td>{{#hasLog}}<a href="/runs/{{runID}}?task={{task}}&amp;attempt={{number}}#log">log</a>{{/hasLog}}</td></tr>
+        {{#attempts}}<tr><td class="mono">{{#first}}<a href="?task={{task}}#log">{{task}}</a>{{/first}}</td><td class="num">{{number}}</td><td>{{#state}}{{>state}}{{/state}}</td><td class="mono">{{worker}}</td><td class="num">{{queued}}</td><td class="num">{{ran}}</td><td class="num">{{exit}}</td><td class="err">{{error}}</td><td>{{#hasLog}}<a href="?task={{task}}&amp;attempt={{number}}#log">log</a>{{/hasLog}}</td></tr>
         {{/attempts}}
         </tbody>
         </table>
@@ -200,22 +200,6 @@ enum Templates {
         {{#output}}<h3 id="output-heading">Output of <span class="mono">{{task}}</span></h3>
         <pre class="log output" tabindex="0" aria-labelledby="output-heading">{{output}}</pre>{{/output}}
         {{/log}}
-        """
-
-    /// The DAG as SVG; nodes link to their task's log and carry a state glyph.
-    static let dag = """
-        <svg class="dag" width="{{width}}" height="{{height}}" viewBox="0 0 {{width}} {{height}}" role="img" aria-label="{{label}}">
-        {{#edges}}<path class="edge" d="{{path}}"/>{{/edges}}
-        {{#nodes}}<a class="node n-{{status}}" href="{{href}}"><title>{{title}}</title><rect x="{{x}}" y="{{y}}" width="{{w}}" height="{{h}}" rx="5"/><text class="g" x="{{gx}}" y="{{ty}}">{{glyph}}</text><text x="{{tx}}" y="{{ty}}">{{name}}</text></a>{{/nodes}}
-        </svg>
-        {{#collapsed}}<p class="sub">{{collapsed}}</p>{{/collapsed}}
-        """
-
-    static let timeline = """
-        <svg width="{{width}}" height="{{height}}" viewBox="0 0 {{width}} {{height}}" role="img" aria-label="Timeline of the run's tasks">
-        {{#ticks}}<line class="grid" x1="{{x}}" x2="{{x}}" y1="14" y2="{{bottom}}"/><text x="{{x}}" y="11" text-anchor="middle">{{label}}</text>{{/ticks}}
-        {{#rows}}<g>{{#critical}}<rect class="critical-lane" x="0" y="{{laneY}}" width="{{width}}" height="{{laneH}}"/>{{/critical}}<text class="label{{#critical}} critical{{/critical}}" x="{{labelX}}" y="{{textY}}" text-anchor="end">{{#critical}}★ {{/critical}}{{name}}</text>{{#segments}}<rect class="{{kind}}" x="{{x}}" y="{{y}}" width="{{w}}" height="{{h}}"><title>{{title}}</title></rect>{{/segments}}</g>{{/rows}}
-        </svg>
         """
 
     static let strip = """
@@ -288,15 +272,15 @@ enum Templates {
         <div id="workflow-grid" data-live class="tablewrap">
         {{#hasRuns}}<table class="grid">
         <thead><tr><th scope="col">Task</th>{{#gridRuns}}<th scope="col" class="run"><a href="/runs/{{id}}" title="{{title}}">{{label}}</a></th>{{/gridRuns}}</tr></thead>
-        <tbody>{{#gridRows}}<tr><td class="task mono" title="{{task}}">{{task}}</td>{{#cells}}<td>{{#id}}<a class="cell s-{{status}}" href="/runs/{{id}}?task={{task}}&amp;attempt={{attempt}}#log" title="{{title}}" aria-label="{{title}}"><span aria-hidden="true">{{glyph}}</span></a>{{/id}}</td>{{/cells}}</tr>{{/gridRows}}</tbody>
+        <tbody>{{{gridRows}}}</tbody>
         </table>{{/hasRuns}}
         {{^hasRuns}}<p class="empty">No runs yet.</p>{{/hasRuns}}
         </div>
         <h2>Graph</h2>
-        <div class="panel dag">{{#dag}}{{>dag}}{{/dag}}</div>
+        <div class="panel dag">{{{dag}}}</div>
         <h2>Tasks</h2>
-        <div class="tablewrap"><table><thead><tr><th scope="col">Task</th><th scope="col">Type</th><th scope="col">Depends on</th><th scope="col">Queue</th><th scope="col" class="num">Retries</th><th scope="col">Description</th></tr></thead><tbody>
-        {{#tasks}}<tr><td class="mono">{{id}}</td><td>{{type}}</td><td class="mono">{{dependsOn}}</td><td>{{queue}}</td><td class="num">{{retries}}</td><td>{{description}}</td></tr>{{/tasks}}
+        <div class="tablewrap"><table class="tasks"><thead><tr><th scope="col">Task</th><th scope="col">Type</th><th scope="col">Depends on</th><th scope="col">Queue</th><th scope="col" class="num">Retries</th><th scope="col">Description</th></tr></thead><tbody>
+        {{{tasks}}}
         </tbody></table></div>
         """
 
@@ -332,7 +316,7 @@ enum Templates {
         <line class="axis" x1="{{left}}" x2="{{right}}" y1="{{bottom}}" y2="{{bottom}}"/>
         {{#area}}<path class="area" d="{{area}}"/>{{/area}}{{#line}}<path class="line" d="{{line}}"/>{{/line}}
         <text x="{{left}}" y="{{labelY}}">−60 min</text><text x="{{right}}" y="{{labelY}}" text-anchor="end">now {{current}}</text><text x="{{left}}" y="10">max {{max}}</text>
-        </svg></figure>
+        </svg>{{#promql}}<details class="promql"><summary>PromQL</summary>{{#items}}<code>{{text}}</code>{{#problem}}<span class="field-error">✗ {{problem}}</span>{{/problem}}{{/items}}</details>{{/promql}}</figure>
         """
 
     static let workers = """
@@ -381,7 +365,7 @@ enum Templates {
 
     static let dashboard = """
         <h1>Metrics</h1>
-        <p class="sub">The panels of the shipped Grafana dashboard, evaluated by DeerFlow's own PromQL over this process's sampled history (the last hour).</p>
+        <p class="sub">The panels of the shipped Grafana dashboard (<code>deploy/grafana/deerflow-overview.json</code>), with the same PromQL evaluated by DeerFlow's own evaluator over this process's sampled history (the last hour).{{#grafanaOnly}} Drawn only in Grafana (heatmaps): {{grafanaOnly}}.{{/grafanaOnly}}</p>
         {{#charts}}<div class="charts">{{#items}}{{>chart}}{{/items}}</div>{{/charts}}
         {{^charts}}<p class="muted">{{noHistory}}</p>{{/charts}}
         """

@@ -1,0 +1,20 @@
+import DeerFlowTestSupport
+import DeerFlowTesting
+import Foundation
+import Testing
+
+/// Every UI page through a real `deerflow server` on SQLite (the PostgreSQL suite runs the same scenario).
+@Suite("UI pages on SQLite")
+struct UIPagesTests {
+    @Test("every page answers 200 with its content; a 500-task run's page within 150 KB; the Metrics page draws the Grafana dashboard's panels")
+    func pages() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        try UIScenario.write(into: directory)
+        let server = try ServerProcess.server(
+            database: "sqlite://" + directory.file("db.sqlite"), workflows: directory.file("workflows"), config: directory.file("config"),
+            workers: true)
+        defer { server.stop() }
+        try await UIScenario.check(api: try await server.apiPort())
+    }
+}
