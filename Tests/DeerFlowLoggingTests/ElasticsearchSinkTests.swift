@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import DeerFlowCore
+import DeerFlowTestSupport
 import Foundation
 import Logging
 import NIOCore
@@ -326,11 +327,12 @@ struct ElasticsearchSinkTests {
 
     @Test("a host that refuses connections: the lines go to the next host, which is kept")
     func failover() async throws {
-        let refused = try await ElasticsearchTestServer.refusedPort()
+        let refused = try RefusedPort()
+        defer { withExtendedLifetime(refused) {} }
         let server = try await ElasticsearchTestServer.start()
         try await withClient { client in
             let recorder = Recorder()
-            let hosts = [URL(string: "http://127.0.0.1:\(refused)")!, server.url]
+            let hosts = [URL(string: "http://127.0.0.1:\(refused.port)")!, server.url]
             let sink = makeSink(configuration(hosts: hosts, flushInterval: .milliseconds(20)), client: client, recorder: recorder)
             try await running(sink) {
                 let first = write(sink, 0..<5)
@@ -345,7 +347,7 @@ struct ElasticsearchSinkTests {
             #expect(sink.droppedLines == 0)
             let failures = messages(recorder, containing: "cannot ship")
             #expect(failures.count == 1)
-            #expect(failures.first?.contains("127.0.0.1:\(refused)/_bulk") == true)
+            #expect(failures.first?.contains("127.0.0.1:\(refused.port)/_bulk") == true)
             #expect(messages(recorder, containing: "127.0.0.1:\(server.port)/_bulk again").count == 1)
         }
         await server.stop()

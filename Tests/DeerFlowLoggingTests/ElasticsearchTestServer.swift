@@ -98,13 +98,6 @@ final class ElasticsearchTestServer: Sendable {
         await http.withLock { $0 }?.stop()
     }
 
-    /// A port nothing listens on: bound, then closed.
-    static func refusedPort() async throws -> Int {
-        let server = try await start()
-        await server.stop()
-        return server.port
-    }
-
     // MARK: Wire format
 
     /// Splits a `_bulk` body into pairs, checking it on the way: it ends with a newline, has an

@@ -116,9 +116,9 @@ struct SlackChannelTests {
 
     @Test("a refused connection is retryable")
     func connectionRefused() async throws {
-        let server = try await TestHTTPServer.start()
-        let url = server.url("/hook")
-        await server.stop()
+        let refused = try RefusedPort()
+        let url = "http://127.0.0.1:\(refused.port)/hook"
+        defer { withExtendedLifetime(refused) {} }
         let slack = SlackChannel(configuration: .init(url: url, timeout: .seconds(1)))
         let error = try #require(await deliveryError(slack, AlertNotification(channel: "slack", alerts: [makeAlert()])))
         #expect(error.isRetryable)

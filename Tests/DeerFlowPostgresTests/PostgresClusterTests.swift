@@ -383,7 +383,10 @@ struct PostgresClusterTests {
 
     @Test("a password in the database URL never reaches the output, even when the server cannot be reached")
     func passwordNotLogged() async throws {
-        let port = try PostgresTestCluster.freePort()
+        // Refused for the whole test: a port that was free a moment ago may be taken meanwhile.
+        let refused = try RefusedPort()
+        defer { withExtendedLifetime(refused) {} }
+        let port = refused.port
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         try directory.write("workflows/quick.yaml", "name: quick\ntasks:\n  - {id: only, type: noop}\n")

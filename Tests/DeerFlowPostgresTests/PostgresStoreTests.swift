@@ -113,7 +113,10 @@ struct PostgresStoreTests {
 
     @Test("an unreachable server fails after the connect timeout, naming the database")
     func unreachable() async throws {
-        let port = try PostgresTestCluster.freePort()
+        // Refused for the whole test: a port that was free a moment ago may be taken meanwhile.
+        let refused = try RefusedPort()
+        defer { withExtendedLifetime(refused) {} }
+        let port = refused.port
         let store = try PostgresWorkflowStore(url: "postgres://deerflow:secret@127.0.0.1:\(port)/x?connect_timeout=1", logger: Self.quiet)
         await #expect {
             try await store.prepare()
