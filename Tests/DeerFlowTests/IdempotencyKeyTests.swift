@@ -46,6 +46,8 @@ struct IdempotencyKeyTests {
             #expect(once.status == 0 && twice.status == 0, "\(once) \(twice)")
             let runID = once.stdout.split(separator: " ").dropFirst().first
             #expect(runID != nil && twice.stdout.contains(String(runID ?? "-")), "\(once.stdout) \(twice.stdout)")
+            #expect(once.stdout.contains("greet created (status"), "\(once.stdout)")
+            #expect(twice.stdout.contains("created earlier with this --idempotency-key"), "the repeat says it created nothing new: \(twice.stdout)")
 
             let all = try await server.request("GET", "/api/v1/runs?workflow=greet")
             guard case .object(let list)? = all.json, case .array(let runs)? = list["runs"] else { throw ProcessFailure("\(all.text)") }

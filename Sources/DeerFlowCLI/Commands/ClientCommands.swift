@@ -69,17 +69,19 @@ struct RunCommand: AsyncParsableCommand {
         let workflow = self.workflow
         let parameters = try await typedParams(params, of: workflow, api: api, usage: usage)
         let key = idempotencyKey
-        let run = try await api.call {
+        // 200 instead of 201: an earlier request with this key created the run; nothing new was.
+        let (run, earlier) = try await api.call {
             let output = try await $0.triggerRun(path: .init(name: workflow), headers: .init(idempotencyKey: key), body: .json(.init(params: parameters)))
-            if case .ok(let earlier) = output { return try earlier.body.json }
-            return try output.created.body.json
+            if case .ok(let earlier) = output { return (try earlier.body.json, true) }
+            return (try output.created.body.json, false)
         }
         let id = run.id
+        let created = earlier ? "created earlier with this --idempotency-key" : "created"
         if !wait {
-            print(json ? api.lastText : "run \(id) of \(workflow) created (status \(run.status.rawValue))")
+            print(json ? api.lastText : "run \(id) of \(workflow) \(created) (status \(run.status.rawValue))")
             return
         }
-        if !json { print("run \(id) of \(workflow) created; waiting…") }
+        if !json { print("run \(id) of \(workflow) \(created); waiting…") }
         let printer = RunProgressPrinter(client: api, quiet: json)
         let limit = timeout
         let final = try await withThrowingTaskGroup(of: RunProgressPrinter.Final?.self) { group in
