@@ -108,7 +108,7 @@ public enum APIServer {
     /// The router of the API (tests drive it without a socket).
     public static func makeRouter(engine: DeerFlowEngine, configuration: APIConfiguration, metrics: EngineMetrics?) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
-        if let metrics { router.add(middleware: RequestMetricsMiddleware(counter: metrics.apiRequests)) }
+        if let metrics { router.add(middleware: RequestMetricsMiddleware(counter: metrics.apiRequests, duration: metrics.apiRequestDuration)) }
         // A server span per request, named by the matched route, continuing the caller's traceparent.
         router.add(middleware: TracingMiddleware())
         // The API's routes, for the 405 answer to a method a known path does not have; filled

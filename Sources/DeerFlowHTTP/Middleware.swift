@@ -73,28 +73,34 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 }
 
-/// Counts requests in `deerflow_api_requests_total{endpoint, status}` by route template.
+/// Counts requests in `deerflow_api_requests_total{endpoint, status}` by route template, and
+/// times them in `deerflow_api_request_duration_seconds{endpoint}` (from the request's head to the
+/// response, errors included; a streamed body is timed to its start).
 struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
     let counter: MetricsRegistry.Counter
+    let duration: MetricsRegistry.Histogram
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let start = ContinuousClock.now
         do {
             let response = try await next(request, context)
-            record(context, status: response.status.code)
+            record(context, status: response.status.code, since: start)
             return response
         } catch let error as any HTTPResponseError {
-            record(context, status: error.status.code)
+            record(context, status: error.status.code, since: start)
             throw error
         } catch {
-            record(context, status: 500)
+            record(context, status: 500, since: start)
             throw error
         }
     }
 
-    private func record(_ context: Context, status: Int) {
+    private func record(_ context: Context, status: Int, since start: ContinuousClock.Instant) {
+        let elapsed = ContinuousClock.now - start
         var endpoint = context.endpointPath ?? "unmatched"
         if endpoint == "NotFound" { endpoint = "unmatched" }
         try? counter.labels(endpoint, String(status)).inc()
+        try? duration.labels(endpoint).observe(elapsed.seconds)
     }
 }
 

@@ -77,6 +77,13 @@ struct EndToEndMetricsTests {
             #expect(value("deerflow_workers_active") == 0)
             #expect(value("deerflow_scheduler_lag_seconds") == 0)
             #expect(value("deerflow_api_requests_total", ["endpoint": "/api/v1/workflows/{name}/runs", "status": "201"]) == 1)
+            // The trigger's time in the server: one observation, in a bucket above 50 µs and below 10 s.
+            let trigger = ["endpoint": "/api/v1/workflows/{name}/runs"]
+            #expect(value("deerflow_api_request_duration_seconds_count", trigger) == 1)
+            #expect(value("deerflow_api_request_duration_seconds_bucket", trigger.merging(["le": "+Inf"]) { $1 }) == 1)
+            #expect(value("deerflow_api_request_duration_seconds_bucket", trigger.merging(["le": "5e-05"]) { $1 }) == 0)
+            #expect(value("deerflow_api_request_duration_seconds_bucket", trigger.merging(["le": "10.0"]) { $1 }) == 1)
+            #expect((value("deerflow_api_request_duration_seconds_sum", trigger) ?? 0) > 0)
             let worker = metrics.keys.first { $0.hasPrefix("deerflow_worker_tasks_processed_total{") }
             #expect(worker.map { metrics[$0] } == 6)
             #expect(metrics.keys.contains { $0.hasPrefix("deerflow_worker_utilization{worker=") })

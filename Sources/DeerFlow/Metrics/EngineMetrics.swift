@@ -28,6 +28,8 @@ public final class EngineMetrics: EngineObserver, Sendable {
     let schedulePaused: MetricsRegistry.Gauge
     /// `deerflow_api_requests_total`, used by the HTTP layer.
     public let apiRequests: MetricsRegistry.Counter
+    /// `deerflow_api_request_duration_seconds{endpoint}`, used by the HTTP layer.
+    public let apiRequestDuration: MetricsRegistry.Histogram
     /// `deerflow_webhook_requests_total`, used by the HTTP layer.
     public let webhookRequests: MetricsRegistry.Counter
     /// `deerflow_api_access_total{role, outcome}`.
@@ -98,6 +100,7 @@ public final class EngineMetrics: EngineObserver, Sendable {
         scheduleNextFire = try gauge(.scheduleNextFire)
         schedulePaused = try gauge(.schedulePaused)
         apiRequests = try counter(.apiRequests)
+        apiRequestDuration = try histogram(.apiRequestDuration)
         webhookRequests = try counter(.webhookRequests)
         accessDecisions = try counter(.apiAccess)
         healthCheckStatus = try gauge(.healthCheckStatus)

@@ -62,10 +62,15 @@ enum RateFunctions {
 }
 
 /// `histogram_quantile()` over classic histograms (series with an `le` label).
-enum HistogramQuantile {
-    struct Bucket {
-        var upperBound: Double
-        var count: Double
+package enum HistogramQuantile {
+    package struct Bucket {
+        package var upperBound: Double
+        package var count: Double
+
+        package init(upperBound: Double, count: Double) {
+            self.upperBound = upperBound
+            self.count = count
+        }
     }
 
     /// Groups the input by its label set without `le` (as `funcHistogramQuantile` does), parses
@@ -96,7 +101,7 @@ enum HistogramQuantile {
     ///   the second-highest bucket is returned; in the lowest bucket with an upper bound ≤ 0 that
     ///   bound is returned; otherwise the value is interpolated linearly inside the bucket, with
     ///   0 as the lower bound of the lowest bucket.
-    static func bucketQuantile(_ q: Double, _ input: [Bucket]) -> Double {
+    package static func bucketQuantile(_ q: Double, _ input: [Bucket]) -> Double {
         if q.isNaN { return .nan }
         if q < 0 { return -.infinity }
         if q > 1 { return .infinity }

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import DeerFlow
+import DeerFlowAlerting
 import DeerFlowCore
 import DeerFlowPostgres
 import DeerFlowServer
@@ -65,17 +66,14 @@ struct ServerBenchmark {
         let databaseURL = database ?? "sqlite://" + directory.appendingPathComponent("bench.sqlite").path
         var seeding: String?
         if history > 0 { seeding = try await Self.insertHistory(history, databaseURL: databaseURL) }
-        var free: Int?
-        for candidate in 18_300..<18_400 where await ListenerCheck.problem(host: "127.0.0.1", port: candidate) == nil {
-            free = candidate
-            break
-        }
-        guard let port = free else { throw CLIError("no free port in 18300-18399 for the server") }
+        let port = try await Self.freePort(in: 18_300..<18_400, for: "the server's API")
+        // A known metrics port: the server's own request times are read from its histogram.
+        let metricsPort = try await Self.freePort(in: 18_400..<18_500, for: "the server's metrics")
         let server = Process()
         server.executableURL = URL(fileURLWithPath: BenchProcess.executable)
         server.arguments = [
             "server", "--workflows", directory.appendingPathComponent("workflows").path, "--database", databaseURL,
-            "--api-port", String(port), "--metrics-port", "0", "--log-level", "warning",
+            "--api-port", String(port), "--metrics-port", String(metricsPort), "--log-level", "warning",
         ]
         server.standardOutput = FileHandle.nullDevice
         server.standardInput = FileHandle.nullDevice
@@ -85,7 +83,7 @@ struct ServerBenchmark {
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 1)
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-        let api = APIDriver(client: client, base: "http://127.0.0.1:\(port)")
+        let api = APIDriver(client: client, base: "http://127.0.0.1:\(port)", metrics: "http://127.0.0.1:\(metricsPort)/metrics")
         do {
             var report = try await measure(api, server: server, databaseURL: databaseURL, workloads: workloads)
             if let seeding { report += "\n" + seeding + "\n" + (try await measureHistory(api)) }
@@ -110,6 +108,8 @@ struct ServerBenchmark {
         if workloads.contains("w1") {
             var latencies: [Double] = []
             latencies.reserveCapacity(w1Runs)
+            let trigger = "/api/v1/workflows/{name}/runs"
+            let before = try await api.requestTimes(endpoint: trigger)
             let start = clock.now
             for _ in 0..<w1Runs {
                 let sent = clock.now
@@ -117,13 +117,16 @@ struct ServerBenchmark {
                 latencies.append((clock.now - sent).seconds)
             }
             let triggered = clock.now - start
+            let server = ServerTimes(before: before, after: try await api.requestTimes(endpoint: trigger))
             try await api.waitUntilIdle()
             let total = clock.now - start
             latencies.sort()
             lines.append(String(
-                format: "W1  %d one-task runs: %.0f tasks/s end to end; triggers %.0f/s, POST p50 %.3f ms, p99 %.3f ms",
+                format: "W1  %d one-task runs: %.0f tasks/s end to end; triggers %.0f/s, POST p50 %.3f ms, p99 %.3f ms at the client, "
+                    + "p50 %.3f ms, p99 %.3f ms in the server",
                 w1Runs, Double(w1Runs) / total.seconds, Double(w1Runs) / triggered.seconds,
-                Self.percentile(latencies, 0.5) * 1000, Self.percentile(latencies, 0.99) * 1000))
+                Self.percentile(latencies, 0.5) * 1000, Self.percentile(latencies, 0.99) * 1000,
+                server.quantile(0.5) * 1000, server.quantile(0.99) * 1000))
         }
         if workloads.contains("w2") {
             let start = clock.now
@@ -279,6 +282,14 @@ struct ServerBenchmark {
         return "history reads (50 requests each):\n" + lines.joined(separator: "\n")
     }
 
+    /// The first port of `range` nothing listens on.
+    static func freePort(in range: Range<Int>, for use: String) async throws -> Int {
+        for candidate in range where await ListenerCheck.problem(host: "127.0.0.1", port: candidate) == nil {
+            return candidate
+        }
+        throw CLIError("no free port in \(range.lowerBound)-\(range.upperBound - 1) for \(use)")
+    }
+
     static func percentile(_ sorted: [Double], _ p: Double) -> Double {
         guard !sorted.isEmpty else { return 0 }
         return sorted[min(sorted.count - 1, max(0, Int((Double(sorted.count) * p).rounded(.up)) - 1))]
@@ -296,6 +307,20 @@ final class Counter: Sendable {
 struct APIDriver {
     let client: HTTPClient
     let base: String
+    /// The server's `/metrics` URL.
+    let metrics: String
+
+    /// The cumulative bucket counts (`le` → count) of `deerflow_api_request_duration_seconds`
+    /// for one route template, from the server's metrics now.
+    func requestTimes(endpoint: String) async throws -> [HistogramQuantile.Bucket] {
+        let response = try await client.execute(HTTPClientRequest(url: metrics), timeout: .seconds(30))
+        let text = String(buffer: try await response.body.collect(upTo: 16 << 20))
+        return try ExpositionParser.parse(text).compactMap { sample in
+            guard sample.name == "deerflow_api_request_duration_seconds_bucket", sample.labels["endpoint"] == endpoint,
+                  let bound = sample.labels["le"].flatMap({ $0 == "+Inf" ? .infinity : Double($0) }) else { return nil }
+            return HistogramQuantile.Bucket(upperBound: bound, count: sample.value)
+        }
+    }
 
     func send(_ method: HTTPMethod, _ path: String, body: String? = nil, timeout: TimeAmount = .seconds(60)) async throws -> (status: UInt, json: JSONValue?) {
         var request = HTTPClientRequest(url: base + path)
@@ -357,4 +382,17 @@ struct APIDriver {
             try await Task.sleep(for: .milliseconds(5))
         }
     }
+}
+
+/// Requests' times in the server between two readings of its histogram.
+struct ServerTimes {
+    let buckets: [HistogramQuantile.Bucket]
+
+    init(before: [HistogramQuantile.Bucket], after: [HistogramQuantile.Bucket]) {
+        let earlier = Dictionary(before.map { ($0.upperBound, $0.count) }, uniquingKeysWith: +)
+        buckets = after.map { .init(upperBound: $0.upperBound, count: $0.count - (earlier[$0.upperBound] ?? 0)) }
+    }
+
+    /// The `q` quantile in seconds, interpolated inside its bucket as `histogram_quantile` does.
+    func quantile(_ q: Double) -> Double { HistogramQuantile.bucketQuantile(q, buckets) }
 }
