@@ -164,8 +164,8 @@ public struct WebUI: BrowserRoutes {
         routes.get("/login") { request, context in await ui.guarded(request) { ui.loginForm(request, context: context) } }
         routes.post("/login") { request, _ in await ui.guarded(request) { try await ui.login(request) } }
         routes.post("/logout") { request, _ in await ui.guarded(request) { try await ui.logout(request) } }
-        routes.get(RouterPath(Self.stylesheetPath)) { _, _ in Self.asset(Stylesheet.text, type: "text/css; charset=utf-8") }
-        routes.get(RouterPath(Self.scriptPath)) { _, _ in Self.asset(Script.text, type: "text/javascript; charset=utf-8") }
+        routes.get(RouterPath(Self.stylesheetPath)) { request, _ in Self.asset(Stylesheet.text, type: "text/css; charset=utf-8", for: request) }
+        routes.get(RouterPath(Self.scriptPath)) { request, _ in Self.asset(Script.text, type: "text/javascript; charset=utf-8", for: request) }
     }
 
     // MARK: Responses
@@ -182,8 +182,10 @@ public struct WebUI: BrowserRoutes {
         ]
     }
 
-    static func asset(_ text: String, type: String) -> Response {
-        Response(status: .ok, headers: headers(type: type, cache: "public, max-age=300"), body: .init(byteBuffer: ByteBuffer(string: text)))
+    static func asset(_ text: String, type: String, for request: Request) -> Response {
+        var headers = headers(type: type, cache: "public, max-age=300")
+        let body = Compression.body(text, for: request, headers: &headers)
+        return Response(status: .ok, headers: headers, body: body)
     }
 
     /// Runs a page handler; an error becomes an HTML page saying what to do, not a JSON body.
@@ -250,7 +252,9 @@ public struct WebUI: BrowserRoutes {
             "readOnly": sessions.required && request.headers[.authorization] == nil && (sessions.role(request) ?? .admin) < .operator,
         ]
         context["live"] = Format.orFalse(live)
-        var response = Response(status: status, headers: Self.headers(type: "text/html; charset=utf-8"), body: .init(byteBuffer: ByteBuffer(string: Templates.render("layout", context))))
+        var headers = Self.headers(type: "text/html; charset=utf-8")
+        let body = Compression.body(Templates.render("layout", context), for: request, headers: &headers)
+        var response = Response(status: status, headers: headers, body: body)
         if let cookie = csrf.cookie { response.setCookie(cookie) }
         return response
     }
@@ -304,11 +308,12 @@ public struct WebUI: BrowserRoutes {
         var context: [String: Any] = ["next": Self.safeNext(next), "csrf": csrf.token]
         context["error"] = Format.orFalse(error)
         let content = Templates.render("login", context)
-        var response = Response(
-            status: status, headers: Self.headers(type: "text/html; charset=utf-8"),
-            body: .init(byteBuffer: ByteBuffer(string: Templates.render("layout", [
-                "title": "Log in", "content": content, "nav": [[String: Any]](), "version": DeerFlowVersion.current, "logout": false, "live": false,
-            ]))))
+        var headers = Self.headers(type: "text/html; charset=utf-8")
+        let html = Templates.render("layout", [
+            "title": "Log in", "content": content, "nav": [[String: Any]](), "version": DeerFlowVersion.current, "logout": false, "live": false,
+        ])
+        let body = Compression.body(html, for: request, headers: &headers)
+        var response = Response(status: status, headers: headers, body: body)
         if let cookie = csrf.cookie { response.setCookie(cookie) }
         return response
     }

@@ -58,8 +58,13 @@ public struct TestServer: Sendable {
         for try await buffer in response.body { chunk(String(buffer: buffer)) }
     }
 
-    /// A client that answers a redirect itself instead of following it (a login's 303 and its cookies).
-    static let unredirected = HTTPClient(configuration: .init(redirectConfiguration: .disallow))
+    /// A client that answers a redirect itself instead of following it (a login's 303 and its
+    /// cookies), and leaves a compressed body as sent (the shared client inflates gzip).
+    static let unredirected: HTTPClient = {
+        var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow)
+        configuration.decompression = .disabled
+        return HTTPClient(configuration: configuration)
+    }()
 
     public static func send(_ method: String, _ url: String, body: String?, headers: [String: String], followRedirects: Bool = true) async throws -> Answer {
         var request = HTTPClientRequest(url: url)

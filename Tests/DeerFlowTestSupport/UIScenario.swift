@@ -83,6 +83,23 @@ public enum UIScenario {
         #expect(all.components(separatedBy: logLinks).count - 1 == 500, sourceLocation: sourceLocation)
         #expect(all.components(separatedBy: "<text class=\"label").count - 1 == 500 && !all.contains("Showing "), "every task is a timeline row", sourceLocation: sourceLocation)
 
+        // A browser (Accept-Encoding: gzip) gets the page gzip-compressed: gzip(1) restores it whole.
+        // (`followRedirects: false`: the client that leaves bodies as sent.)
+        let gzipped = try await TestServer.send("GET", base + "/runs/\(wide)?all=1", body: nil, headers: ["Accept-Encoding": "gzip, deflate, br"], followRedirects: false)
+        #expect(gzipped.header("Content-Encoding") == "gzip" && gzipped.header("Vary") == "Accept-Encoding", "\(gzipped.headers)", sourceLocation: sourceLocation)
+        #expect(gzipped.body.count * 4 < all.utf8.count, "gzip: \(gzipped.body.count) of \(all.utf8.count) bytes", sourceLocation: sourceLocation)
+        let restored = try gunzip(gzipped.body)
+        #expect(restored.components(separatedBy: logLinks).count - 1 == 500 && restored.trimmingCharacters(in: .whitespacesAndNewlines).hasSuffix("</html>"), sourceLocation: sourceLocation)
+        let styles = try await TestServer.send("GET", base + "/static/deerflow.css", body: nil, headers: ["Accept-Encoding": "gzip"], followRedirects: false)
+        #expect(try styles.header("Content-Encoding") == "gzip" && gunzip(styles.body) == stylesheet, sourceLocation: sourceLocation)
+        // Not without it, nor with gzip refused (q=0), nor for the API's JSON.
+        for refused in ["identity", "gzip;q=0"] {
+            let plain = try await TestServer.send("GET", base + "/runs/\(wide)", body: nil, headers: ["Accept-Encoding": refused], followRedirects: false)
+            #expect(plain.header("Content-Encoding") == nil && plain.text.contains("Showing "), "Accept-Encoding: \(refused)", sourceLocation: sourceLocation)
+        }
+        let json = try await TestServer.send("GET", base + "/api/v1/runs/\(wide)", body: nil, headers: ["Accept-Encoding": "gzip"], followRedirects: false)
+        #expect(json.header("Content-Encoding") == nil && json.json != nil, sourceLocation: sourceLocation)
+
         // Runs with filters.
         let failedOnly = try await get("/runs?workflow=small&status=failed")
         #expect(failedOnly.contains("/runs/\(failed)") && !failedOnly.contains("/runs/\(ok)"), sourceLocation: sourceLocation)
@@ -134,4 +151,21 @@ public enum UIScenario {
         }
         #expect(!page.contains("does not understand"), sourceLocation: sourceLocation)
     }
+}
+
+/// `bytes` decompressed by gzip(1), an implementation independent of the server's.
+func gunzip(_ bytes: [UInt8]) throws -> String {
+    let file = FileManager.default.temporaryDirectory.appendingPathComponent("deerflow-\(UUID().uuidString).gz")
+    try Data(bytes).write(to: file)
+    defer { try? FileManager.default.removeItem(at: file) }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/bin/gzip")
+    process.arguments = ["-dc", file.path]
+    let output = Pipe()
+    process.standardOutput = output
+    try process.run()
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else { throw ProcessFailure("gzip -dc failed with \(process.terminationStatus)") }
+    return String(decoding: data, as: UTF8.self)
 }

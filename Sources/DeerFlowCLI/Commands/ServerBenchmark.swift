@@ -147,7 +147,7 @@ struct ServerBenchmark {
         return lines.joined(separator: "\n")
     }
 
-    /// The UI's pages as a browser gets them: the time of each (50 requests, one at a time), the
+    /// The UI's pages as a browser gets them (gzip-compressed): the time of each (50 requests, one at a time), the
     /// weight of a run page with its stylesheet and script, and what 100 open live pages cost W1.
     private func measureUI(_ api: APIDriver) async throws -> [String] {
         var lines = ["UI (50 requests each, server time as the client sees it):"]
@@ -165,7 +165,7 @@ struct ServerBenchmark {
                 bytes = body
             }
             latencies.sort()
-            lines.append(String(format: "  %@: p50 %.2f ms, p99 %.2f ms, %d bytes", name, Self.percentile(latencies, 0.5) * 1000, Self.percentile(latencies, 0.99) * 1000, bytes))
+            lines.append(String(format: "  %@: p50 %.2f ms, p99 %.2f ms, %d bytes as sent", name, Self.percentile(latencies, 0.5) * 1000, Self.percentile(latencies, 0.99) * 1000, bytes))
             return bytes
         }
         _ = try await time("GET /runs", "/runs")
@@ -174,8 +174,12 @@ struct ServerBenchmark {
         _ = try await time("GET /workflows/dag1000 (layout of 1,000 tasks)", "/workflows/dag1000")
         let stylesheet = try await api.fetch("/static/deerflow.css").bytes
         let script = try await api.fetch("/static/deerflow.js").bytes
-        lines.append(String(format: "  weight of that run page with stylesheet and script: %.1f KB (page %d, css %d, js %d bytes)",
-                            Double(runPage + stylesheet + script) / 1000, runPage, stylesheet, script))
+        let sizes = (
+            page: try await api.fetch("/runs/\(wide)", compressed: false).bytes,
+            css: try await api.fetch("/static/deerflow.css", compressed: false).bytes,
+            js: try await api.fetch("/static/deerflow.js", compressed: false).bytes)
+        lines.append(String(format: "  weight of that run page with stylesheet and script: %.1f KB gzip-compressed as sent (page %d, css %d, js %d bytes), %.1f KB uncompressed",
+                            Double(runPage + stylesheet + script) / 1000, runPage, stylesheet, script, Double(sizes.page + sizes.css + sizes.js) / 1000))
 
         // 100 open pages, each fetching its page again on every change its stream reports, as
         // the script does, while W1 runs: first 100 run pages (of the first 100 runs W1 creates),
@@ -189,7 +193,7 @@ struct ServerBenchmark {
         @Sendable func follow(stream: String, page: String) async throws {
             let response = try await followers.execute(HTTPClientRequest(url: api.base + stream), timeout: .seconds(600))
             for try await chunk in response.body where String(buffer: chunk).contains("event: change") {
-                let answer = try await followers.execute(HTTPClientRequest(url: api.base + page), timeout: .seconds(60))
+                let answer = try await followers.execute(APIDriver.browserRequest(api.base + page), timeout: .seconds(60))
                 _ = try await answer.body.collect(upTo: 64 << 20)
                 refreshes.add()
             }
@@ -334,11 +338,19 @@ struct APIDriver {
         return (response.status.code, try? JSONValue(parsing: String(buffer: bytes)))
     }
 
-    /// GETs a page or asset; answers the status and the body's size.
-    func fetch(_ path: String) async throws -> (status: UInt, bytes: Int) {
-        let response = try await client.execute(HTTPClientRequest(url: base + path), timeout: .seconds(60))
+    /// GETs a page or asset as a browser does (`Accept-Encoding: gzip`, unless `compressed` is
+    /// false); answers the status and the size of the body as sent.
+    func fetch(_ path: String, compressed: Bool = true) async throws -> (status: UInt, bytes: Int) {
+        let response = try await client.execute(Self.browserRequest(base + path, compressed: compressed), timeout: .seconds(60))
         let body = try await response.body.collect(upTo: 64 << 20)
         return (response.status.code, body.readableBytes)
+    }
+
+    /// A GET as a browser sends it: accepting gzip.
+    static func browserRequest(_ url: String, compressed: Bool = true) -> HTTPClientRequest {
+        var request = HTTPClientRequest(url: url)
+        if compressed { request.headers.add(name: "Accept-Encoding", value: "gzip") }
+        return request
     }
 
     func trigger(_ workflow: String) async throws -> String {
