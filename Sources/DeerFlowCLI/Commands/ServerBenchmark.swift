@@ -51,6 +51,8 @@ struct ServerBenchmark {
             "wide500.yaml": wide,
             "dag1000.yaml": dag,
             "one.yaml": "name: one\ntasks:\n  - id: noop\n    type: noop\n",
+            // The workflow of `--history`'s runs (task `work`), so its pages show that history.
+            "history.yaml": "name: history\ntasks:\n  - id: work\n    type: noop\n",
             "chain.yaml": chain,
             "fan.yaml": fan,
         ]
@@ -265,6 +267,8 @@ struct ServerBenchmark {
             ("GET /api/v1/runs?status=failed&limit=50", "/api/v1/runs?status=failed&limit=50"),
             ("GET / (UI overview)", "/"),
             ("GET /runs (UI runs page)", "/runs"),
+            ("GET /workflows (UI workflows page)", "/workflows"),
+            ("GET /workflows/history (UI workflow page of the history's workflow)", "/workflows/history"),
         ] {
             var latencies: [Double] = []
             for _ in 0..<50 {
