@@ -182,10 +182,17 @@ public struct WebUI: BrowserRoutes {
         ]
     }
 
-    static func asset(_ text: String, type: String, for request: Request) -> Response {
-        var headers = headers(type: type, cache: "public, max-age=300")
+    /// `text` with the UI's headers, gzip-compressed for a browser that accepts it (``Compression``).
+    static func answer(
+        _ text: String, type: String, status: HTTPResponse.Status = .ok, cache: String = "no-store", for request: Request
+    ) -> Response {
+        var headers = headers(type: type, cache: cache)
         let body = Compression.body(text, for: request, headers: &headers)
-        return Response(status: .ok, headers: headers, body: body)
+        return Response(status: status, headers: headers, body: body)
+    }
+
+    static func asset(_ text: String, type: String, for request: Request) -> Response {
+        answer(text, type: type, cache: "public, max-age=300", for: request)
     }
 
     /// Runs a page handler; an error becomes an HTML page saying what to do, not a JSON body.
@@ -252,9 +259,7 @@ public struct WebUI: BrowserRoutes {
             "readOnly": sessions.required && request.headers[.authorization] == nil && (sessions.role(request) ?? .admin) < .operator,
         ]
         context["live"] = Format.orFalse(live)
-        var headers = Self.headers(type: "text/html; charset=utf-8")
-        let body = Compression.body(Templates.render("layout", context), for: request, headers: &headers)
-        var response = Response(status: status, headers: headers, body: body)
+        var response = Self.answer(Templates.render("layout", context), type: "text/html; charset=utf-8", status: status, for: request)
         if let cookie = csrf.cookie { response.setCookie(cookie) }
         return response
     }
@@ -308,12 +313,10 @@ public struct WebUI: BrowserRoutes {
         var context: [String: Any] = ["next": Self.safeNext(next), "csrf": csrf.token]
         context["error"] = Format.orFalse(error)
         let content = Templates.render("login", context)
-        var headers = Self.headers(type: "text/html; charset=utf-8")
         let html = Templates.render("layout", [
             "title": "Log in", "content": content, "nav": [[String: Any]](), "version": DeerFlowVersion.current, "logout": false, "live": false,
         ])
-        let body = Compression.body(html, for: request, headers: &headers)
-        var response = Response(status: status, headers: headers, body: body)
+        var response = Self.answer(html, type: "text/html; charset=utf-8", status: status, for: request)
         if let cookie = csrf.cookie { response.setCookie(cookie) }
         return response
     }

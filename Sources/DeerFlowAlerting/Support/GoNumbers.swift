@@ -3,10 +3,10 @@ import Foundation
 /// Number parsing with Go's rules, because Prometheus is written in Go and its label values and
 /// exposition values follow `strconv`. Go's number formatting is ``GoFormat`` (DeerFlowCore),
 /// shared with notifications.
-enum GoNumbers {
+package enum GoNumbers {
     /// `strconv.ParseFloat(s, 64)` for the forms found in expositions and `le` labels: decimal
     /// and hexadecimal floats, `Inf`/`+Inf`/`-Inf`/`Infinity` and `NaN` in any case.
-    static func parseFloat(_ text: some StringProtocol) -> Double? {
+    package static func parseFloat(_ text: some StringProtocol) -> Double? {
         var body = Substring(text)
         var negative = false
         if let first = body.first, first == "+" || first == "-" {

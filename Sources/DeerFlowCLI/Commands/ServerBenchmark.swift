@@ -325,7 +325,7 @@ struct APIDriver {
         let text = String(buffer: try await response.body.collect(upTo: 16 << 20))
         return try ExpositionParser.parse(text).compactMap { sample in
             guard sample.name == "deerflow_api_request_duration_seconds_bucket", sample.labels["endpoint"] == endpoint,
-                  let bound = sample.labels["le"].flatMap({ $0 == "+Inf" ? .infinity : Double($0) }) else { return nil }
+                  let bound = sample.labels["le"].flatMap(GoNumbers.parseFloat) else { return nil }
             return HistogramQuantile.Bucket(upperBound: bound, count: sample.value)
         }
     }

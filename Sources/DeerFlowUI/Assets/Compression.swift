@@ -37,9 +37,11 @@ enum Compression {
     /// `Vary: Accept-Encoding` is set either way, so a cache keeps the two apart.
     static func body(_ text: String, for request: Request, headers: inout HTTPFields) -> ResponseBody {
         headers[.vary] = "Accept-Encoding"
-        var buffer = ByteBuffer(string: text)
-        guard buffer.readableBytes >= minimumBytes, acceptsGzip(request), let compressed = try? buffer.compress(with: algorithm) else {
-            return .init(byteBuffer: ByteBuffer(string: text))
+        let plain = ByteBuffer(string: text)
+        // Compressing reads (moves the reader index of) a copy; `plain` stays whole for the fallback.
+        var input = plain
+        guard plain.readableBytes >= minimumBytes, acceptsGzip(request), let compressed = try? input.compress(with: algorithm) else {
+            return .init(byteBuffer: plain)
         }
         headers[.contentEncoding] = "gzip"
         return .init(byteBuffer: compressed)
