@@ -38,3 +38,30 @@ extension Process {
         }
     }
 }
+
+extension Process {
+    /// Runs `command` (its first word found on `PATH`) with `input` on its stdin, to completion;
+    /// its stdout and exit status. The input is written from another thread, so a tool that
+    /// answers more than a pipe holds before it has read everything cannot block the two.
+    public static func output(of command: [String], input: Data) throws -> (status: Int32, stdout: Data) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = command
+        let stdin = Pipe()
+        let stdout = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        try process.run()
+        let writer = Thread {
+            stdin.fileHandleForWriting.write(input)
+            try? stdin.fileHandleForWriting.close()
+        }
+        writer.start()
+        let data = stdout.fileHandleForReading.readDataToEndOfFile()
+        guard process.waitForExit(upTo: .seconds(60)) else {
+            process.stop()
+            throw ProcessFailure("\(command.joined(separator: " ")) closed its output but did not exit within 60 s")
+        }
+        return (process.terminationStatus, data)
+    }
+}

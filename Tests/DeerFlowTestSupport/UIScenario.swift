@@ -155,17 +155,7 @@ public enum UIScenario {
 
 /// `bytes` decompressed by gzip(1), an implementation independent of the server's.
 func gunzip(_ bytes: [UInt8]) throws -> String {
-    let file = FileManager.default.temporaryDirectory.appendingPathComponent("deerflow-\(UUID().uuidString).gz")
-    try Data(bytes).write(to: file)
-    defer { try? FileManager.default.removeItem(at: file) }
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/bin/gzip")
-    process.arguments = ["-dc", file.path]
-    let output = Pipe()
-    process.standardOutput = output
-    try process.run()
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else { throw ProcessFailure("gzip -dc failed with \(process.terminationStatus)") }
-    return String(decoding: data, as: UTF8.self)
+    let (status, output) = try Process.output(of: ["gzip", "-dc"], input: Data(bytes))
+    guard status == 0 else { throw ProcessFailure("gzip -dc failed with \(status)") }
+    return String(decoding: output, as: UTF8.self)
 }

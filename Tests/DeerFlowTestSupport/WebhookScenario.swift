@@ -43,18 +43,7 @@ public enum WebhookScenario {
 
     /// `sha256=<hex>` of `body` by openssl, independent of DeerFlow's own code.
     public static func sign(_ body: String, secret: String = WebhookScenario.secret) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["openssl", "dgst", "-sha256", "-hmac", secret]
-        let input = Pipe()
-        let output = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        try process.run()
-        input.fileHandleForWriting.write(Data(body.utf8))
-        try input.fileHandleForWriting.close()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        let text = String(decoding: try Process.output(of: ["openssl", "dgst", "-sha256", "-hmac", secret], input: Data(body.utf8)).stdout, as: UTF8.self)
         guard let hex = text.split(separator: " ").last?.trimmingCharacters(in: .whitespacesAndNewlines), hex.count == 64 else {
             throw ProcessFailure("openssl printed no HMAC: \(text)")
         }
