@@ -783,7 +783,9 @@ struct CLITests {
             """)
         let arguments = [
             "server", "--workflows", directory.file("workflows"), "--database", "sqlite://" + directory.file("db.sqlite"),
-            "--api-port", "0", "--metrics-port", "0", "--drain-timeout", "1",
+            // The drain lasts the whole timeout (the attempt never ends by itself): 5 s, so a test
+            // process starved on a loaded machine still polls /health/ready inside it.
+            "--api-port", "0", "--metrics-port", "0", "--drain-timeout", "5",
         ]
         let first = try ServerProcess(arguments)
         defer { first.stop() }
