@@ -19,7 +19,9 @@ public enum TracingSetup {
     }
 
     /// Adds `trace_id` and `span_id` of the current span to log records (usable before `start`).
-    public static var loggingMetadataProvider: Logger.MetadataProvider { OTel.makeLoggingMetadataProvider() }
+    public static var loggingMetadataProvider: Logger.MetadataProvider {
+        HeadSamplingTracer<NoOpTracer>.loggingMetadataProvider(otel: OTel.makeLoggingMetadataProvider())
+    }
 
     /// Whether the file or the environment enables tracing.
     public static func isEnabled(_ file: TracingConfigFile?, environment: [String: String]) -> Bool {
@@ -50,11 +52,25 @@ public enum TracingSetup {
         // http/json is refused when the file or the environment is read (TracingConfigFile.protocolProblem).
         configuration.traces.otlpExporter.protocol = .httpProtobuf
         configuration.traces.otlpExporter.headers = settings.headers.sorted { $0.key < $1.key }
+        // New traces are sampled by DeerFlow before swift-otel sees them (HeadSamplingTracer) for
+        // `parent_based` below ratio 1 and for `never`; swift-otel then records every root it is
+        // given. `OTEL_TRACES_SAMPLER(_ARG)` override the file inside swift-otel, so with them set
+        // swift-otel decides alone, as it does for `ratio` (decided by trace id for every span).
+        let environmentSamples = [environment["OTEL_TRACES_SAMPLER"], environment["OTEL_TRACES_SAMPLER_ARG"]].contains { !($0 ?? "").isEmpty }
+        var headRatio: Double?
         switch settings.sampler {
         case .always: configuration.traces.sampler = .alwaysOn
-        case .never: configuration.traces.sampler = .alwaysOff
+        case .never:
+            configuration.traces.sampler = .alwaysOff
+            if !environmentSamples { headRatio = 0 }
         case .ratio: configuration.traces.sampler = .traceIDRatio(ratio: settings.ratio) ?? .alwaysOn
-        case .parentBased: configuration.traces.sampler = .parentBasedTraceIDRatio(ratio: settings.ratio) ?? .parentBasedAlwaysOn
+        case .parentBased:
+            if environmentSamples || settings.ratio >= 1 {
+                configuration.traces.sampler = .parentBasedTraceIDRatio(ratio: settings.ratio) ?? .parentBasedAlwaysOn
+            } else {
+                configuration.traces.sampler = .parentBasedAlwaysOn
+                headRatio = settings.ratio
+            }
         }
         configuration.traces.batchSpanProcessor.maxExportBatchSize = settings.batchMaxSize
         configuration.traces.batchSpanProcessor.maxQueueSize = settings.queueSize
@@ -64,8 +80,12 @@ public enum TracingSetup {
             OTelDiagnosticsHandler(forward: diagnostics, onDropped: onDropped)
         })
         let (tracer, service) = try OTel.makeTracingBackend(configuration: configuration)
-        InstrumentationSystem.bootstrap(tracer)
-        return Started(service: service, metadataProvider: OTel.makeLoggingMetadataProvider())
+        if let headRatio {
+            InstrumentationSystem.bootstrap(HeadSamplingTracer(inner: tracer, ratio: headRatio))
+        } else {
+            InstrumentationSystem.bootstrap(tracer)
+        }
+        return Started(service: service, metadataProvider: loggingMetadataProvider)
     }
 }
 

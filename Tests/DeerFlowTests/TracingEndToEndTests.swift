@@ -189,3 +189,73 @@ struct TracingEndToEndTests {
         #expect(spans.filter { $0.name == "task.execute" }.allSatisfy { sampledTraces.contains($0.traceID) }, "a task span of an unsampled run: \(spans)")
     }
 }
+
+extension TracingEndToEndTests {
+    @Test("parent_based sampling from tracing.yaml decides new traces before swift-otel: a sampled run exports the request, run, task and HTTP client spans; an unsampled one exports nothing and sends traceparent flag 00; a caller's flag decides for its run")
+    func headSamplingKeepsW3CSemantics() async throws {
+        let receiver = try await OTLPReceiver()
+        defer { receiver.stop() }
+        let hook = try await TestHTTPServer.start(fallback: .respond(status: 200, headers: [("Content-Type", "application/json")], body: "{}"))
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        try directory.write("workflows/call.yaml", """
+            name: call
+            tasks:
+              - {id: first, type: shell, script: echo first}
+              - {id: call, type: http, method: POST, url: "\(hook.url("/hook"))", body: "{}", depends_on: [first]}
+            """)
+        try directory.write("config/tracing.yaml", """
+            tracing:
+              endpoint: \(receiver.baseURL)/v1/traces
+              sampler: parent_based
+              ratio: 0.5
+            """)
+        let server = try ServerProcess.server(
+            database: "sqlite://" + directory.file("db.sqlite"), workflows: directory.file("workflows"), config: directory.file("config"), workers: true)
+        defer { server.stop() }
+        let api = try await server.apiPort()
+        let sampledCaller = "4bf92f3577b34da6a3ce929d0e0e4736"
+        let unsampledCaller = "5cf92f3577b34da6a3ce929d0e0e4737"
+        var ids: [String] = []
+        for index in 0..<22 {
+            var headers = ["Content-Type": "application/json"]
+            if index == 20 { headers["traceparent"] = "00-\(sampledCaller)-00f067aa0ba902b7-01" }
+            if index == 21 { headers["traceparent"] = "00-\(unsampledCaller)-00f067aa0ba902b7-00" }
+            let created = try await TestServer.send("POST", "http://127.0.0.1:\(api)/api/v1/workflows/call/runs", body: "{}", headers: headers)
+            guard case .object(let run)? = created.json, let id = run["id"]?.stringValue else { throw ProcessFailure("no run: \(created.text)") }
+            ids.append(id)
+        }
+        let runs = try await ClusterAPI.waitForRuns(api: api, ids: ids, timeout: .seconds(60))
+        #expect(runs.values.allSatisfy { $0["status"]?.stringValue == "success" }, "\(runs)")
+        server.signal(SIGTERM)
+        #expect(try await server.waitForExit() == 0, "\(server.log.suffix(2000))")
+        await hook.stop()
+
+        // Every call carries a well-formed traceparent; its flag says whether the run was sampled.
+        let calls = hook.requests.compactMap { $0.header("traceparent") }
+        #expect(calls.count == 22, "\(hook.requests.map(\.headers))")
+        let parts = calls.map { $0.split(separator: "-").map(String.init) }
+        for part in parts {
+            #expect(part.count == 4 && part[0] == "00" && part[1].count == 32 && part[2].count == 16 && ["00", "01"].contains(part[3]), "\(part)")
+            #expect(part.count == 4 && part[1] != String(repeating: "0", count: 32) && part[2] != String(repeating: "0", count: 16), "\(part)")
+        }
+        let sampledTraces = Set(parts.filter { $0.count == 4 && $0[3] == "01" }.map { $0[1] })
+        let unsampledTraces = Set(parts.filter { $0.count == 4 && $0[3] == "00" }.map { $0[1] })
+        #expect(sampledTraces.count + unsampledTraces.count == 22, "one trace per run: \(calls)")
+        #expect(sampledTraces.contains(sampledCaller) && unsampledTraces.contains(unsampledCaller), "\(calls)")
+        // 20 new traces at ratio 0.5: all or none sampled has a probability of 2 in a million.
+        #expect((2...20).contains(sampledTraces.count), "\(sampledTraces.count - 1) of 20 new traces sampled")
+
+        // (The test's own status polls are traces of their own, sampled at the same ratio.)
+        let spans = try receiver.spans().filter { $0.name != "/api/v1/runs/{id}" }
+        #expect(Set(spans.map(\.traceID)) == sampledTraces, "exported traces are exactly the sampled ones: \(spans.map { ($0.name, $0.traceID) })")
+        for trace in sampledTraces {
+            let names = spans.filter { $0.traceID == trace }.map(\.name).sorted()
+            #expect(names == ["/api/v1/workflows/{name}/runs", "POST", "task.execute", "task.execute", "workflow.run"], "\(trace): \(names)")
+        }
+        // An unsampled run's task log lines still carry its trace id.
+        let unsampledRoot = try #require(unsampledTraces.first { $0 != unsampledCaller })
+        let logged = server.log.split(separator: "\n").contains { $0.contains(#""message":"first""#) && $0.contains(#""trace_id":"\#(unsampledRoot)""#) }
+        #expect(logged, "no log line with the unsampled trace \(unsampledRoot): \(server.log.suffix(3000))")
+    }
+}

@@ -127,7 +127,7 @@ extension EngineBenchmark {
                        offThroughput, offCPU),
                 line("1.0", target: "≥ -15%"),
                 line("0.01", target: "≥ -3%"),
-                String(format: "tracing: swift-otel alone, per run span (start, W3C context for the run row, end; one thread, export not included): %.1f µs CPU at ratio 0.01 = %.1f%% of W1's CPU per task with tracing off; %.1f µs at ratio 1.0",
+                String(format: "tracing: the tracer alone, per run span (start, W3C context for the run row, end; one thread, export not included): %.1f µs CPU at ratio 0.01 = %.1f%% of W1's CPU per task with tracing off; %.1f µs at ratio 1.0",
                        unsampledSpanCost, unsampledSpanCost / offCPU * 100, sampledSpanCost),
             ]
         }
@@ -203,7 +203,7 @@ enum TracingChild {
             var configuration = TracingConfigFile()
             configuration.enabled = true
             configuration.endpoint = endpoint
-            configuration.sampler = .ratio
+            configuration.sampler = .parentBased
             configuration.ratio = value
             configuration.batchInterval = .seconds(1)
             var diagnostics = Logger(label: "deerflow.bench")
