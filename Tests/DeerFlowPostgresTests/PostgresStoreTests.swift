@@ -130,8 +130,9 @@ struct PostgresStoreTests {
     func recoveringServer() async throws {
         let server = try RecoveringPostgres()
         defer { server.stop() }
+        // 3 s, not 1: on a loaded machine the first attempt alone can take most of a second.
         let store = try PostgresWorkflowStore(
-            url: "postgres://deerflow:secret@127.0.0.1:\(server.port)/x?sslmode=disable&connect_timeout=1", logger: Self.quiet)
+            url: "postgres://deerflow:secret@127.0.0.1:\(server.port)/x?sslmode=disable&connect_timeout=3", logger: Self.quiet)
         await #expect {
             try await store.prepare()
         } throws: { error in
