@@ -136,6 +136,8 @@ let package = Package(
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                // The HTTP servers' own event loops (HTTPListener.eventLoopGroup).
+                .product(name: "NIOPosix", package: "swift-nio"),
                 // The connection deadlines and parser errors of the listeners (HTTPListener).
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),

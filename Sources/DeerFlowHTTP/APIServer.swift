@@ -93,6 +93,7 @@ public enum APIServer {
                 engine.logger.info("API listening", metadata: metadata)
                 await onListening(port)
             },
+            eventLoopGroupProvider: .shared(HTTPListener.eventLoopGroup),
             logger: engine.logger
         )
     }

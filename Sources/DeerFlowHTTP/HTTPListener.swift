@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdCore
 import Logging
 import NIOCore
+import NIOPosix
 import NIOHTTP1
 import NIOHTTPTypes
 import NIOHTTPTypesHTTP1
@@ -18,6 +19,12 @@ enum HTTPListener {
             address: .hostname(host, port: port), serverName: serverName,
             availableConnectionsDelegate: MaximumAvailableConnections(limits.maxConnections, logger: logger))
     }
+
+    /// The event loops of DeerFlow's HTTP servers, one per core: their own, not NIO's shared
+    /// singleton, because handlers run on them (``EventLoopBoundChannel``): a page that takes a
+    /// few milliseconds to render then delays other HTTP requests on its loop, never the
+    /// PostgreSQL connections, HTTP clients and exporters that use the singleton.
+    static let eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
 
     /// An HTTP/1.1 server whose connections keep to `limits`' deadlines, each connection's
     /// requests handled on its event loop (``EventLoopBoundChannel``).

@@ -39,6 +39,7 @@ public enum MetricsServer {
                 logger.info("metrics listening", metadata: ["url": "http://\(host):\(port)\(path)", "port": "\(port)"])
                 await onListening(port)
             },
+            eventLoopGroupProvider: .shared(HTTPListener.eventLoopGroup),
             logger: logger
         )
     }

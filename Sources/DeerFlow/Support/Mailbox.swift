@@ -4,13 +4,34 @@ import Synchronization
 
 /// Where a worker's loop waits: finished attempts from its slots, wake-ups from new work, and
 /// shutdown. Level-triggered: a wake that arrives while the loop is busy is not lost.
+///
+/// A wait is one continuation; its timeout comes from a timer shared by successive waits. (A task
+/// group racing a sleep against the signal, the obvious form, creates two tasks per wait, and the
+/// loop waits twice per attempt: their scheduling was a tenth of the server's CPU per run.) The
+/// timer is a `DispatchQueue` deadline, which cannot be cancelled, so it is armed only when no
+/// armed one comes due first; a timer that finds the waiter's deadline later arms the next one.
 final class Mailbox<Item: Sendable>: Sendable {
     private struct State {
         var items: [Item] = []
         var woken = false
         var closed = false
         var waiter: CheckedContinuation<Void, Never>?
+        /// Identifies the current wait (a cancellation handler must not end a later one).
         var waiterID: UInt64 = 0
+        var waiterDeadline: ContinuousClock.Instant?
+        /// The earliest deadline a timer is armed for.
+        var armedDeadline: ContinuousClock.Instant?
+
+        var ready: Bool { !items.isEmpty || woken }
+
+        /// Ends the wait, returning its continuation to resume (outside the lock).
+        mutating func release() -> CheckedContinuation<Void, Never>? {
+            defer {
+                waiter = nil
+                waiterDeadline = nil
+            }
+            return waiter
+        }
     }
 
     private let state = Mutex(State())
@@ -19,8 +40,7 @@ final class Mailbox<Item: Sendable>: Sendable {
     func post(_ item: Item) {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             state.items.append(item)
-            defer { state.waiter = nil }
-            return state.waiter
+            return state.release()
         }
         waiter?.resume()
     }
@@ -29,8 +49,7 @@ final class Mailbox<Item: Sendable>: Sendable {
     func wake() {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             state.woken = true
-            defer { state.waiter = nil }
-            return state.waiter
+            return state.release()
         }
         waiter?.resume()
     }
@@ -39,8 +58,7 @@ final class Mailbox<Item: Sendable>: Sendable {
     func close() {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             state.closed = true
-            defer { state.waiter = nil }
-            return state.waiter
+            return state.release()
         }
         waiter?.resume()
     }
@@ -58,66 +76,75 @@ final class Mailbox<Item: Sendable>: Sendable {
         }
     }
 
-    /// Waits until an item, a wake-up or close arrives, or `timeout` passes. Once closed, only items
-    /// and wake-ups end the wait (a draining loop must not spin on the closed flag).
+    /// Waits until an item, a wake-up or close arrives, `timeout` passes or the task is cancelled.
+    /// Once closed, only items and wake-ups end the wait (a draining loop must not spin on the
+    /// closed flag).
     func wait(timeout: Duration) async {
-        if state.withLock({ !$0.items.isEmpty || $0.woken }) { return }
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.waitForSignal() }
-            group.addTask { try? await Task.sleep(for: timeout) }
-            await group.next()
-            group.cancelAll()
-        }
-    }
-
-    /// Like `wait(timeout:)`, for a task that is already cancelled (where `Task.sleep` returns at once).
-    func waitIgnoringCancellation(timeout: Duration) async {
-        if state.withLock({ !$0.items.isEmpty || $0.woken }) { return }
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let registered = state.withLock { state -> Bool in
-                guard state.waiter == nil else { return false }
-                state.waiterID &+= 1
-                state.waiter = continuation
-                return true
-            }
-            guard registered else {
-                continuation.resume()
-                return
-            }
-            let id = state.withLock { $0.waiterID }
-            DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(timeout.milliseconds))) {
-                let waiter = self.state.withLock { state -> CheckedContinuation<Void, Never>? in
-                    guard state.waiterID == id else { return nil }
-                    defer { state.waiter = nil }
-                    return state.waiter
-                }
-                waiter?.resume()
-            }
-        }
-    }
-
-    private func waitForSignal() async {
+        if state.withLock({ $0.ready }) { return }
+        let deadline = ContinuousClock.now + timeout
         let id = state.withLock { state -> UInt64 in
             state.waiterID &+= 1
             return state.waiterID
         }
         await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let resumeNow = state.withLock { state -> Bool in
-                    if !state.items.isEmpty || state.woken || Task.isCancelled { return true }
-                    state.waiter = continuation
-                    return false
-                }
-                if resumeNow { continuation.resume() }
-            }
+            await suspend(id: id, until: deadline, endOnCancellation: true)
         } onCancel: {
             let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-                guard state.waiterID == id else { return nil }
-                defer { state.waiter = nil }
-                return state.waiter
+                state.waiterID == id ? state.release() : nil
             }
             waiter?.resume()
         }
+    }
+
+    /// Like `wait(timeout:)`, for a task that is already cancelled (where `wait` would return at once).
+    func waitIgnoringCancellation(timeout: Duration) async {
+        if state.withLock({ $0.ready }) { return }
+        let deadline = ContinuousClock.now + timeout
+        let id = state.withLock { state -> UInt64 in
+            state.waiterID &+= 1
+            return state.waiterID
+        }
+        await suspend(id: id, until: deadline, endOnCancellation: false)
+    }
+
+    private func suspend(id: UInt64, until deadline: ContinuousClock.Instant, endOnCancellation: Bool) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let (resumeNow, arm) = state.withLock { state -> (Bool, Bool) in
+                if state.ready || state.waiterID != id || (endOnCancellation && Task.isCancelled) { return (true, false) }
+                state.waiter = continuation
+                state.waiterDeadline = deadline
+                if let armed = state.armedDeadline, armed <= deadline { return (false, false) }
+                state.armedDeadline = deadline
+                return (false, true)
+            }
+            if resumeNow {
+                continuation.resume()
+            } else if arm {
+                armTimer(for: deadline)
+            }
+        }
+    }
+
+    private func armTimer(for deadline: ContinuousClock.Instant) {
+        let delay = max(.zero, deadline - .now)
+        let nanoseconds = Int(delay.components.seconds) * 1_000_000_000 + Int(delay.components.attoseconds / 1_000_000_000)
+        DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) {
+            self.timerFired(armedFor: deadline)
+        }
+    }
+
+    private func timerFired(armedFor deadline: ContinuousClock.Instant) {
+        let (waiter, rearm) = state.withLock { state -> (CheckedContinuation<Void, Never>?, ContinuousClock.Instant?) in
+            if state.armedDeadline == deadline { state.armedDeadline = nil }
+            guard let due = state.waiterDeadline else { return (nil, nil) }
+            if due <= .now { return (state.release(), nil) }
+            // The current wait ends later than this timer: make sure a timer comes for it.
+            if let armed = state.armedDeadline, armed <= due { return (nil, nil) }
+            state.armedDeadline = due
+            return (nil, due)
+        }
+        waiter?.resume()
+        if let rearm { armTimer(for: rearm) }
     }
 }
 
