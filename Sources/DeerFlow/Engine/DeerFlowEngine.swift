@@ -75,6 +75,8 @@ public final class DeerFlowEngine: Sendable {
     /// The tracer in effect when the engine was created (looking it up costs a few dynamic casts,
     /// per run and per attempt otherwise); nil when tracing is off.
     let tracer: (any Tracer)?
+    /// Whether runs and attempts are traced (a tracer was in effect when the engine was created).
+    package var isTracing: Bool { tracer != nil }
 
     /// Creates an engine.
     ///
