@@ -198,8 +198,13 @@ struct DayTwoOperationsTests {
             var due = stored
             due.nextFireAt = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 / 60).rounded(.down) * 60 - 180)
             _ = try await server.engine.store.setSchedulePaused(due, resetNextFire: true)
-            // The scheduler sees the pause and the missed due time (it reads them once a second).
-            try await Task.sleep(for: .seconds(1.5))
+            // The scheduler sees the pause and the missed due time (it reads them once a second; on a
+            // loaded machine a pass can come late, so: its pause gauge, then two more passes).
+            let sawPause = try await Self.eventually(timeout: .seconds(10)) {
+                try await server.metrics()[MetricSamples.key("deerflow_schedule_paused", ["workflow": "minutely"])] == 1
+            }
+            #expect(sawPause)
+            try await Task.sleep(for: .seconds(2.5))
             let answer = try await server.request("POST", "/api/v1/workflows/minutely/unpause", body: "{}", headers: ["Content-Type": "application/json"])
             #expect(answer.status == 200, "\(answer.text)")
             let next = try #require(try await server.engine.store.schedules().first { $0.workflow == "minutely" }?.nextFireAt)
