@@ -31,20 +31,31 @@ extension EngineBenchmark {
     }
 
     /// Log lines per second through the JSON file handler with redaction, and W1 with the engine's
-    /// logger at info writing JSON to a file vs logging off (medians of three alternating rounds).
+    /// logger at info writing JSON to a file vs logging off (throughput and CPU per task, medians
+    /// of five alternating rounds).
     func loggingFigures(w1Runs: Int) async throws -> [String] {
         _ = LoggingBenchmark.run(lines: 50_000)
         let handler = LoggingBenchmark.run(lines: 500_000)
         var written = 0
-        let medians = try await alternating {
-            try await w1(runs: w1Runs).endToEnd
+        // CPU time per task too: throughput on this shared machine moves by ±10 % between rounds,
+        // the process's CPU per task much less.
+        var cpuOff: [Double] = []
+        var cpuOn: [Double] = []
+        let medians = try await alternating(rounds: 5) {
+            let before = processCPUSeconds()
+            let perSecond = try await w1(runs: w1Runs).endToEnd
+            cpuOff.append((processCPUSeconds() - before) / Double(w1Runs) * 1e6)
+            return perSecond
         } _: {
+            let before = processCPUSeconds()
             let (perSecond, lines) = try await withFileLogging { logger in
                 try await w1(runs: w1Runs, logger: logger).endToEnd
             }
+            cpuOn.append((processCPUSeconds() - before) / Double(w1Runs) * 1e6)
             written = lines
             return perSecond
         }
+        let (offCPU, onCPU) = (ObservabilityBenchmark.median(cpuOff), ObservabilityBenchmark.median(cpuOn))
         // Shell tasks printing a line, their output also logged (task_output) or not; both with
         // the engine's logger at info to a JSON file. Processes cost milliseconds: fewer runs.
         let shellRuns = min(w1Runs, 2_000)
@@ -64,8 +75,9 @@ extension EngineBenchmark {
                    shellRuns, shell.first, shell.second, shellLines, (shell.second - shell.first) / shell.first * 100),
             String(format: "logging: JSON file handler with redaction: %.0f lines/s on one thread, %d bytes/line (target ≥ 200,000)",
                    handler.linesPerSecond, handler.bytes / max(handler.lines, 1)),
-            String(format: "logging: W1 %.0f tasks/s with logging off, %.0f with info to a JSON file (%d lines per W1; %+.1f%%; target within 5%%)",
-                   medians.first, medians.second, written, (medians.second - medians.first) / medians.first * 100),
+            String(format: "logging: W1 %.0f tasks/s with logging off, %.0f with info to a JSON file (%d lines per W1; %+.1f%%; target within 5%%); CPU %.0f → %.0f µs/task (%+.1f%%) (medians of 5 alternating rounds)",
+                   medians.first, medians.second, written, (medians.second - medians.first) / medians.first * 100,
+                   offCPU, onCPU, (onCPU - offCPU) / offCPU * 100),
         ]
     }
 
