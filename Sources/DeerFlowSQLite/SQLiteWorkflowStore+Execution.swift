@@ -84,18 +84,33 @@ extension SQLiteWorkflowStore {
         var runs: [RunID: RunColumns] = [:]
     }
 
+    /// A run's stored counters and times, read with its completing attempts: whether the
+    /// completions finish the run is decided from them (`RunProgress.outcome`) before its one
+    /// UPDATE, instead of reading the counters back and finishing it in a second statement.
+    struct StoredRunProgress {
+        var progress: RunProgress
+        /// Pending or running: counters and outcome are written only then (a cancelled or
+        /// finished run keeps its own).
+        var active: Bool
+        var workflow: String
+        var createdAt: Date?
+        var startedAt: Date?
+    }
+
     /// Applies completions: attempt and task rows, retries, dependents, upstream failures and run
     /// outcomes, as `CompletionPlan` decides. Dependents made ready are returned, not yet queued.
     static func complete(_ completions: [AttemptCompletion], now: Date, in db: SQLiteConnection) async throws -> Completed {
         var loaded: [AttemptID: CompletingAttempt] = [:]
         var completed = Completed()
+        var stored: [RunID: StoredRunProgress] = [:]
         for chunk in completions.chunked(into: 900) {
             let rows = try await db.rows(
                 """
                 SELECT a.id, a.run_id, a.task_idx, a.number, a.status, a.started_at, a.worker,
                        t.task_id, t.type, t.queue, t.priority, t.retries, t.retry_delay_ms, t.max_retry_delay_ms, t.jitter,
                        t.retries_used, t.interruptions, t.dependents, t.map_parent, r.workflow, r.status AS run_status,
-                       r.version, r.params, r.trace_context, coalesce(r.scheduled_for, r.created_at) AS logical_time
+                       r.version, r.params, r.trace_context, coalesce(r.scheduled_for, r.created_at) AS logical_time,
+                       r.tasks_total, r.tasks_finished, r.tasks_failed, r.created_at AS run_created_at, r.started_at AS run_started_at
                 FROM attempts a
                 JOIN tasks t ON t.run_id = a.run_id AND t.idx = a.task_idx
                 JOIN runs r ON r.id = a.run_id
@@ -107,11 +122,15 @@ extension SQLiteWorkflowStore {
                 completed.runs[attempt.runID] = RunColumns(
                     workflow: attempt.workflow, version: row.string("version"), params: row.string("params"),
                     traceContext: row.optionalString("trace_context"), logicalTime: row.date("logical_time"))
+                stored[attempt.runID] = StoredRunProgress(
+                    progress: RunProgress(total: row.int("tasks_total"), finished: row.int("tasks_finished"), failed: row.int("tasks_failed")),
+                    active: [RunStatus.pending, .running].contains(attempt.runStatus), workflow: attempt.workflow,
+                    createdAt: row.date("run_created_at"), startedAt: row.date("run_started_at"))
             }
         }
         let pairs = completions.compactMap { completion in loaded[completion.attemptID].map { (completion, $0) } }
         var plan = CompletionPlan.plan(pairs)
-        completed.ready = try await apply(&plan, now: now, in: db)
+        completed.ready = try await apply(&plan, runs: stored, now: now, in: db)
         completed.events = plan.events
         return completed
     }
@@ -132,7 +151,7 @@ extension SQLiteWorkflowStore {
 
     /// Writes a plan; returns the dependents it made ready (their task rows say `queued`; their
     /// attempts are inserted by `queue` or `start`).
-    static func apply(_ plan: inout CompletionPlan, now: Date, in db: SQLiteConnection) async throws -> [ReadyTask] {
+    static func apply(_ plan: inout CompletionPlan, runs: [RunID: StoredRunProgress], now: Date, in db: SQLiteConnection) async throws -> [ReadyTask] {
         for chunk in plan.attemptUpdates.chunked(into: 2000) {
             var binds: [SQLiteData] = []
             for update in chunk {
@@ -214,43 +233,44 @@ extension SQLiteWorkflowStore {
             plan.events.append(.tasksSkipped(runID: runID, workflow: workflow, taskIDs: skipped.compactMap { ids[$0] }))
         }
 
-        // Run counters, and the runs that just finished.
-        let deltas = plan.progress.filter { $0.value.finished > 0 }.sorted { $0.key < $1.key }
-        var finishedRuns: [(id: RunID, status: RunStatus)] = []
-        for chunk in deltas.chunked(into: 2000) {
-            var binds: [SQLiteData] = []
-            for (runID, delta) in chunk { binds += [.text(runID.rawValue), .integer(delta.finished), .integer(delta.failed)] }
-            let rows = try await db.rows(valuesStatement(Self.runProgressUpdate, rows: chunk.count, columns: 3), binds)
-            for row in rows {
-                let progress = RunProgress(total: row.int("tasks_total"), finished: row.int("tasks_finished"), failed: row.int("tasks_failed"))
-                guard let outcome = progress.outcome else { continue }
-                let runID = RunID(rawValue: row.string("id"))
-                finishedRuns.append((runID, outcome))
-                plan.events.append(.runFinished(
-                    runID: runID, workflow: row.string("workflow"), status: outcome,
-                    createdAt: row.date("created_at") ?? now, startedAt: row.date("started_at"), finishedAt: now))
-            }
+        // Run counters, and the runs that just finished, in one statement: the outcome is decided
+        // from the counters read with the attempts (this transaction holds the write lock, so
+        // they are current) and the deltas.
+        var updates: [(runID: RunID, delta: RunProgress, outcome: RunStatus?)] = []
+        for (runID, delta) in plan.progress.filter({ $0.value.finished > 0 }).sorted(by: { $0.key < $1.key }) {
+            guard let run = runs[runID], run.active else { continue }
+            var after = run.progress
+            after.finished += delta.finished
+            after.failed += delta.failed
+            updates.append((runID, delta, after.outcome))
+            guard let outcome = after.outcome else { continue }
+            plan.events.append(.runFinished(
+                runID: runID, workflow: run.workflow, status: outcome, createdAt: run.createdAt ?? now, startedAt: run.startedAt, finishedAt: now))
         }
-        for status in [RunStatus.success, .failed] {
-            let ids = finishedRuns.filter { $0.status == status }.map(\.id)
-            for chunk in ids.chunked(into: 900) {
-                _ = try await db.rows(
-                    "UPDATE runs SET status = ?, finished_at = ? WHERE id IN (\(placeholders(chunk.count)))",
-                    [.text(status.rawValue), Column.time(now)] + chunk.map { .text($0.rawValue) })
+        for chunk in updates.chunked(into: 1500) {
+            var binds: [SQLiteData] = []
+            binds.reserveCapacity(chunk.count * 5)
+            for update in chunk {
+                binds += [
+                    .text(update.runID.rawValue), .integer(update.delta.finished), .integer(update.delta.failed),
+                    Column.text(update.outcome?.rawValue), update.outcome == nil ? .null : Column.time(now),
+                ]
             }
+            _ = try await db.rows(valuesStatement(Self.runProgressUpdate, rows: chunk.count, columns: 5), binds)
         }
         return ready
     }
 
-    /// Adds finished and failed task counts to runs (`v.column1` run id, `v.column2` finished,
-    /// `v.column3` failed). The `+` keeps SQLite from choosing the `runs_active` index for the
-    /// status test: it would visit every active run for each batch (3.6 ms a batch at a backlog of
-    /// a few thousand runs) instead of looking each run up by id.
+    /// Adds finished and failed task counts to runs and finishes those they complete
+    /// (`v.column1` run id, `v.column2` finished, `v.column3` failed, `v.column4` the final status
+    /// or null, `v.column5` the finish time or null). The `+` keeps SQLite from choosing the
+    /// `runs_active` index for the status test: it would visit every active run for each batch
+    /// (3.6 ms a batch at a backlog of a few thousand runs) instead of looking each run up by id.
     package static let runProgressUpdate = """
-        UPDATE runs SET tasks_finished = tasks_finished + v.column2, tasks_failed = tasks_failed + v.column3
+        UPDATE runs SET tasks_finished = tasks_finished + v.column2, tasks_failed = tasks_failed + v.column3,
+                        status = coalesce(v.column4, status), finished_at = coalesce(v.column5, finished_at)
         {values}
         WHERE runs.id = v.column1 AND +runs.status IN ('pending', 'running')
-        RETURNING runs.id, runs.workflow, runs.tasks_total, runs.tasks_finished, runs.tasks_failed, runs.created_at, runs.started_at
         """
 
     /// Inserts queued first attempts for ready tasks.

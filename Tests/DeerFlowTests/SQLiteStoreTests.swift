@@ -83,7 +83,7 @@ struct SQLiteStoreTests {
         defer { directory.remove() }
         let store = SQLiteWorkflowStore(path: directory.file("store.sqlite"))
         try await store.prepare()
-        let plan = try await store.queryPlan(ofValuesStatement: SQLiteWorkflowStore.runProgressUpdate, rows: rows, columns: 3)
+        let plan = try await store.queryPlan(ofValuesStatement: SQLiteWorkflowStore.runProgressUpdate, rows: rows, columns: 5)
         try await store.close()
         #expect(plan.contains { $0.contains("SEARCH runs USING INDEX sqlite_autoindex_runs_1 (id=?)") }, "\(plan)")
         #expect(!plan.contains { $0.contains("runs_active") }, "\(plan)")
