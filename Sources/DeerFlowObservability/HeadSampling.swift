@@ -67,18 +67,6 @@ struct HeadSamplingTracer<Inner: Tracer>: Tracer {
         // DeerFlow allows): the trace has a parent now, and its flags decide.
         if context.count > before { context[HeadSamplingKey.self] = .parent }
     }
-
-    /// Adds `trace_id`, `span_id` and `trace_flags` of the current span to log records: a trace
-    /// that is not sampled from here, others from swift-otel's provider.
-    static func loggingMetadataProvider(otel: Logger.MetadataProvider) -> Logger.MetadataProvider {
-        Logger.MetadataProvider {
-            guard let context = ServiceContext.current else { return [:] }
-            if case .unsampled(let trace)? = context[HeadSamplingKey.self] {
-                return ["trace_id": "\(trace.traceID)", "span_id": "\(TraceIDs.hex(trace.spanID))", "trace_flags": "0"]
-            }
-            return otel.get()
-        }
-    }
 }
 
 /// A span of ``HeadSamplingTracer``: swift-otel's, or one of a trace that is not sampled, which
@@ -133,6 +121,18 @@ enum HeadSampling: Sendable {
     case parent
     /// A trace that is not sampled, made here.
     case unsampled(UnsampledTrace)
+
+    /// Adds `trace_id`, `span_id` and `trace_flags` of the current span to log records: a trace
+    /// that is not sampled from ``HeadSamplingTracer``'s context, others from swift-otel's provider.
+    static func loggingMetadataProvider(otel: Logger.MetadataProvider) -> Logger.MetadataProvider {
+        Logger.MetadataProvider {
+            guard let context = ServiceContext.current else { return [:] }
+            if case .unsampled(let trace)? = context[HeadSamplingKey.self] {
+                return ["trace_id": "\(trace.traceID)", "span_id": "\(TraceIDs.hex(trace.spanID))", "trace_flags": "0"]
+            }
+            return otel.get()
+        }
+    }
 }
 
 enum HeadSamplingKey: ServiceContextKey {

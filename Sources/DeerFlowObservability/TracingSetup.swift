@@ -20,7 +20,7 @@ public enum TracingSetup {
 
     /// Adds `trace_id` and `span_id` of the current span to log records (usable before `start`).
     public static var loggingMetadataProvider: Logger.MetadataProvider {
-        HeadSamplingTracer<NoOpTracer>.loggingMetadataProvider(otel: OTel.makeLoggingMetadataProvider())
+        HeadSampling.loggingMetadataProvider(otel: OTel.makeLoggingMetadataProvider())
     }
 
     /// Whether the file or the environment enables tracing.

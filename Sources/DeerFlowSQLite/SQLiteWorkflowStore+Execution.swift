@@ -67,7 +67,10 @@ extension SQLiteWorkflowStore {
         var key: String { "\(runID.rawValue)#\(index)" }
     }
 
-    /// Run columns a claim needs, read along with completing attempts.
+    /// Run columns read along with completing attempts: what a claim of the run's dependents
+    /// needs, and the run's counters, from which `apply` decides whether the completions finish
+    /// the run (`RunProgress.outcome`) before its one UPDATE, instead of reading the counters back
+    /// and finishing it in a second statement.
     struct RunColumns {
         var workflow: String
         var version: String
@@ -75,6 +78,12 @@ extension SQLiteWorkflowStore {
         var traceContext: String?
         /// The time the run stands for: its schedule or backfill fire time, else its creation.
         var logicalTime: Date?
+        var progress: RunProgress
+        /// Pending or running: counters and outcome are written only then (a cancelled or
+        /// finished run keeps its own).
+        var active: Bool
+        var createdAt: Date?
+        var startedAt: Date?
     }
 
     /// What applying completions produced.
@@ -84,25 +93,11 @@ extension SQLiteWorkflowStore {
         var runs: [RunID: RunColumns] = [:]
     }
 
-    /// A run's stored counters and times, read with its completing attempts: whether the
-    /// completions finish the run is decided from them (`RunProgress.outcome`) before its one
-    /// UPDATE, instead of reading the counters back and finishing it in a second statement.
-    struct StoredRunProgress {
-        var progress: RunProgress
-        /// Pending or running: counters and outcome are written only then (a cancelled or
-        /// finished run keeps its own).
-        var active: Bool
-        var workflow: String
-        var createdAt: Date?
-        var startedAt: Date?
-    }
-
     /// Applies completions: attempt and task rows, retries, dependents, upstream failures and run
     /// outcomes, as `CompletionPlan` decides. Dependents made ready are returned, not yet queued.
     static func complete(_ completions: [AttemptCompletion], now: Date, in db: SQLiteConnection) async throws -> Completed {
         var loaded: [AttemptID: CompletingAttempt] = [:]
         var completed = Completed()
-        var stored: [RunID: StoredRunProgress] = [:]
         for chunk in completions.chunked(into: 900) {
             let rows = try await db.rows(
                 """
@@ -121,16 +116,15 @@ extension SQLiteWorkflowStore {
                 loaded[attempt.attemptID] = attempt
                 completed.runs[attempt.runID] = RunColumns(
                     workflow: attempt.workflow, version: row.string("version"), params: row.string("params"),
-                    traceContext: row.optionalString("trace_context"), logicalTime: row.date("logical_time"))
-                stored[attempt.runID] = StoredRunProgress(
+                    traceContext: row.optionalString("trace_context"), logicalTime: row.date("logical_time"),
                     progress: RunProgress(total: row.int("tasks_total"), finished: row.int("tasks_finished"), failed: row.int("tasks_failed")),
-                    active: [RunStatus.pending, .running].contains(attempt.runStatus), workflow: attempt.workflow,
+                    active: [RunStatus.pending, .running].contains(attempt.runStatus),
                     createdAt: row.date("run_created_at"), startedAt: row.date("run_started_at"))
             }
         }
         let pairs = completions.compactMap { completion in loaded[completion.attemptID].map { (completion, $0) } }
         var plan = CompletionPlan.plan(pairs)
-        completed.ready = try await apply(&plan, runs: stored, now: now, in: db)
+        completed.ready = try await apply(&plan, runs: completed.runs, now: now, in: db)
         completed.events = plan.events
         return completed
     }
@@ -151,7 +145,7 @@ extension SQLiteWorkflowStore {
 
     /// Writes a plan; returns the dependents it made ready (their task rows say `queued`; their
     /// attempts are inserted by `queue` or `start`).
-    static func apply(_ plan: inout CompletionPlan, runs: [RunID: StoredRunProgress], now: Date, in db: SQLiteConnection) async throws -> [ReadyTask] {
+    static func apply(_ plan: inout CompletionPlan, runs: [RunID: RunColumns], now: Date, in db: SQLiteConnection) async throws -> [ReadyTask] {
         for chunk in plan.attemptUpdates.chunked(into: 2000) {
             var binds: [SQLiteData] = []
             for update in chunk {

@@ -49,7 +49,7 @@ struct HeadSamplingTests {
         #expect(childParts[1] == rootParts[1] && childParts[2] != rootParts[2] && childParts[3] == "00", "\(childParts)")
 
         let metadata = ServiceContext.withValue(child.context) {
-            HeadSamplingTracer<NoOpTracer>.loggingMetadataProvider(otel: Logger.MetadataProvider { [:] }).get()
+            HeadSampling.loggingMetadataProvider(otel: Logger.MetadataProvider { [:] }).get()
         }
         #expect(metadata["trace_id"] == .string(rootParts[1]) && metadata["span_id"] == .string(childParts[2]) && metadata["trace_flags"] == "0", "\(metadata)")
     }

@@ -80,12 +80,7 @@ final class Mailbox<Item: Sendable>: Sendable {
     /// Once closed, only items and wake-ups end the wait (a draining loop must not spin on the
     /// closed flag).
     func wait(timeout: Duration) async {
-        if state.withLock({ $0.ready }) { return }
-        let deadline = ContinuousClock.now + timeout
-        let id = state.withLock { state -> UInt64 in
-            state.waiterID &+= 1
-            return state.waiterID
-        }
+        guard let (id, deadline) = begin(timeout: timeout) else { return }
         await withTaskCancellationHandler {
             await suspend(id: id, until: deadline, endOnCancellation: true)
         } onCancel: {
@@ -98,13 +93,18 @@ final class Mailbox<Item: Sendable>: Sendable {
 
     /// Like `wait(timeout:)`, for a task that is already cancelled (where `wait` would return at once).
     func waitIgnoringCancellation(timeout: Duration) async {
-        if state.withLock({ $0.ready }) { return }
-        let deadline = ContinuousClock.now + timeout
-        let id = state.withLock { state -> UInt64 in
-            state.waiterID &+= 1
-            return state.waiterID
-        }
+        guard let (id, deadline) = begin(timeout: timeout) else { return }
         await suspend(id: id, until: deadline, endOnCancellation: false)
+    }
+
+    /// A new wait's id and deadline; nil when an item or wake-up is already there.
+    private func begin(timeout: Duration) -> (id: UInt64, deadline: ContinuousClock.Instant)? {
+        let deadline = ContinuousClock.now + timeout
+        return state.withLock { state in
+            guard !state.ready else { return nil }
+            state.waiterID &+= 1
+            return (state.waiterID, deadline)
+        }
     }
 
     private func suspend(id: UInt64, until deadline: ContinuousClock.Instant, endOnCancellation: Bool) async {
@@ -127,8 +127,7 @@ final class Mailbox<Item: Sendable>: Sendable {
 
     private func armTimer(for deadline: ContinuousClock.Instant) {
         let delay = max(.zero, deadline - .now)
-        let nanoseconds = Int(delay.components.seconds) * 1_000_000_000 + Int(delay.components.attoseconds / 1_000_000_000)
-        DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) {
+        DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(delay.nanoseconds))) {
             self.timerFired(armedFor: deadline)
         }
     }
