@@ -39,7 +39,8 @@ struct BenchCommand: AsyncParsableCommand {
 
             With --server: the figures users get. A `deerflow server` child process with its default flags (a fresh \
             SQLite file, or --database) is driven over HTTP from this process, one keep-alive connection and one \
-            request at a time: W1 (--w1-runs one-task runs, with the trigger's latency), W2 (total time of the chain / \
+            request at a time: W1 (--w1-runs one-task runs, with the trigger's latency; then again from --connections \
+            connections at once, and through the batch trigger, 1,000 runs a request), W2 (total time of the chain / \
             its length), W3, the UI (runs, workflows, a 500-task run's page, a 1,000-task DAG's layout, page weight, \
             W1 with 100 live pages open), and the server's peak memory. --history N first puts N finished runs in the \
             store (in bulk), then times the runs list and pages over them and purges them.
@@ -57,7 +58,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Chain length in W2.")
     var w2Length = 200
 
-    @Option(help: "Only run these workloads (comma-separated: w1, w2, w3, w3m, metrics, logging, tracing; the last three are SQLite only; with --server: w1, w2, w3, ui).")
+    @Option(help: "Only run these workloads (comma-separated: w1, w2, w3, w3m, metrics, logging, tracing; the last three are SQLite only; with --server: w1, w1c, batch, w2, w3, ui).")
     var only: String?
 
     @Option(help: ArgumentHelp("Run on this PostgreSQL database (postgres://user:password@host:port/db) with worker processes.", valueName: "url"))
@@ -68,6 +69,9 @@ struct BenchCommand: AsyncParsableCommand {
 
     @Flag(help: "Drive a real `deerflow server` with its default flags over HTTP (W1, W2, W3).")
     var server = false
+
+    @Option(help: "With --server: the keep-alive connections of the concurrent W1 (w1c).")
+    var connections = 16
 
     @Option(help: "With --server: put this many finished runs into the store first (in bulk), time the runs list over them, then purge them.")
     var history = 0
@@ -102,10 +106,11 @@ struct BenchCommand: AsyncParsableCommand {
             try await DistributedBenchmark.serveWorker(database: database, slots: slots, w2Length: w2Length)
             return
         }
-        let selected = Set((only ?? (server ? "w1,w2,w3,ui" : "w1,w2,w3,w3m,metrics,logging,tracing")).split(separator: ",").map { String($0).lowercased() })
+        let selected = Set((only ?? (server ? "w1,w1c,batch,w2,w3,ui" : "w1,w2,w3,w3m,metrics,logging,tracing")).split(separator: ",").map { String($0).lowercased() })
         if server {
             var benchmark = ServerBenchmark(database: database, w1Runs: w1Runs, w2Length: w2Length)
             benchmark.history = history
+            benchmark.connections = connections
             print(try await benchmark.run(workloads: selected))
             return
         }

@@ -17,12 +17,15 @@ import Glibc
 
 /// `deerflow bench --server`: the figures users get. A real `deerflow server` child process with
 /// its default flags (only the workflows, database and ports given) is driven over HTTP from this
-/// process, one keep-alive connection and one request at a time, as a client script would.
+/// process, one keep-alive connection and one request at a time, as a client script would; W1
+/// also from `connections` connections at once, and through the batch trigger.
 struct ServerBenchmark {
     /// SQLite in a temp directory when nil.
     let database: String?
     let w1Runs: Int
     let w2Length: Int
+    /// Keep-alive connections of the concurrent W1 (`w1c`).
+    var connections = 16
     /// Finished runs put into the store before the server starts (ending a day ago), then the
     /// runs list and pages are timed and a purge deletes them.
     var history = 0
@@ -104,7 +107,7 @@ struct ServerBenchmark {
         let store = databaseURL.hasPrefix("sqlite://") ? "SQLite" : "PostgreSQL"
         var lines = [
             "DeerFlow bench --server — `deerflow server` with default flags on \(store), driven over HTTP "
-                + "(one keep-alive connection, one request at a time), \(ProcessInfo.processInfo.activeProcessorCount) cores",
+                + "(one keep-alive connection, one request at a time, unless a line says otherwise), \(ProcessInfo.processInfo.activeProcessorCount) cores",
         ]
         let clock = ContinuousClock()
         if workloads.contains("w1") {
@@ -130,6 +133,8 @@ struct ServerBenchmark {
                 Self.percentile(latencies, 0.5) * 1000, Self.percentile(latencies, 0.99) * 1000,
                 server.quantile(0.5) * 1000, server.quantile(0.99) * 1000))
         }
+        if workloads.contains("w1c") { lines.append(try await measureConcurrentW1(api)) }
+        if workloads.contains("batch") { lines.append(try await measureBatchW1(api)) }
         if workloads.contains("w2") {
             let start = clock.now
             let id = try await api.trigger("chain")
@@ -147,6 +152,79 @@ struct ServerBenchmark {
         if workloads.contains("ui") { lines += try await measureUI(api) }
         lines.append(String(format: "server peak RSS %.1f MiB", Double(MemoryUsage.peakResidentBytes(pid: server.processIdentifier)) / 1_048_576))
         return lines.joined(separator: "\n")
+    }
+
+    /// W1 from `connections` keep-alive connections at once, each sending its share of the runs
+    /// one request at a time: tasks/s end to end, triggers/s, and the trigger's latency.
+    private func measureConcurrentW1(_ api: APIDriver) async throws -> String {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: connections)
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        let driver = APIDriver(client: client, base: api.base, metrics: api.metrics)
+        let trigger = "/api/v1/workflows/{name}/runs"
+        let clock = ContinuousClock()
+        do {
+            let before = try await api.requestTimes(endpoint: trigger)
+            let start = clock.now
+            var latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
+                for connection in 0..<connections {
+                    let share = w1Runs / connections + (connection < w1Runs % connections ? 1 : 0)
+                    group.addTask {
+                        var latencies: [Double] = []
+                        latencies.reserveCapacity(share)
+                        for _ in 0..<share {
+                            let sent = ContinuousClock.now
+                            _ = try await driver.trigger("one")
+                            latencies.append((ContinuousClock.now - sent).seconds)
+                        }
+                        return latencies
+                    }
+                }
+                return try await group.reduce(into: []) { $0 += $1 }
+            }
+            let triggered = clock.now - start
+            let server = ServerTimes(before: before, after: try await api.requestTimes(endpoint: trigger))
+            try await api.waitUntilIdle()
+            let total = clock.now - start
+            try await client.shutdown()
+            latencies.sort()
+            return String(
+                format: "W1  over %d connections at once: %.0f tasks/s end to end; triggers %.0f/s, POST p50 %.3f ms, p99 %.3f ms at the client, "
+                    + "p50 %.3f ms, p99 %.3f ms in the server",
+                connections, Double(w1Runs) / total.seconds, Double(w1Runs) / triggered.seconds,
+                Self.percentile(latencies, 0.5) * 1000, Self.percentile(latencies, 0.99) * 1000,
+                server.quantile(0.5) * 1000, server.quantile(0.99) * 1000)
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+    }
+
+    /// W1's runs through the batch trigger (`POST …/runs:batch`, 1,000 runs a request, one
+    /// request at a time): runs/s enqueued, each batch's time, and tasks/s end to end.
+    private func measureBatchW1(_ api: APIDriver) async throws -> String {
+        let batchSize = 1_000
+        let body = "{\"runs\": [" + repeatElement("{}", count: batchSize).joined(separator: ", ") + "]}"
+        let batches = max(1, w1Runs / batchSize)
+        let clock = ContinuousClock()
+        var times: [Double] = []
+        let start = clock.now
+        for _ in 0..<batches {
+            let sent = clock.now
+            // The answer (1,000 runs, ~430 kB) is read but not parsed: parsing it here would take
+            // the server's CPU on a small machine.
+            let (status, _) = try await api.post("/api/v1/workflows/one/runs:batch", body: body)
+            guard status == 201 else { throw CLIError("the batch trigger answered HTTP \(status)") }
+            times.append((clock.now - sent).seconds)
+        }
+        let enqueued = clock.now - start
+        try await api.waitUntilIdle()
+        let total = clock.now - start
+        times.sort()
+        return String(
+            format: "W1  %d runs in batches of %d (runs:batch): %.0f runs/s enqueued (a batch p50 %.1f ms, max %.1f ms), %.0f tasks/s end to end",
+            batches * batchSize, batchSize, Double(batches * batchSize) / enqueued.seconds,
+            Self.percentile(times, 0.5) * 1000, (times.last ?? 0) * 1000, Double(batches * batchSize) / total.seconds)
     }
 
     /// The UI's pages as a browser gets them (gzip-compressed): the time of each (50 requests, one at a time), the
@@ -340,6 +418,16 @@ struct APIDriver {
         let response = try await client.execute(request, timeout: timeout)
         let bytes = try await response.body.collect(upTo: 16 << 20)
         return (response.status.code, try? JSONValue(parsing: String(buffer: bytes)))
+    }
+
+    /// POSTs a JSON body; answers the status and the size of the answer, read but not parsed.
+    func post(_ path: String, body: String) async throws -> (status: UInt, bytes: Int) {
+        var request = HTTPClientRequest(url: base + path)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(string: body))
+        let response = try await client.execute(request, timeout: .seconds(60))
+        return (response.status.code, try await response.body.collect(upTo: 64 << 20).readableBytes)
     }
 
     /// GETs a page or asset as a browser does (`Accept-Encoding: gzip`, unless `compressed` is
