@@ -202,6 +202,48 @@ struct PostgresStoreTests {
         }
     }
 
+    @Test("after a burst of runs the statistics do not know of, the claim and the completion do not scan the active runs")
+    func plansAfterABurst() async throws {
+        try await withPostgresStore("plans") { store, database in
+            // Statistics taken while the tables were small...
+            for _ in 0..<5 { _ = try await store.createRun(WorkflowStoreConformance.newRun(tasks: [("a", [])])) }
+            let claim = ClaimRequest(worker: "w", queues: ["default"], limit: 64, leaseDuration: .seconds(30))
+            let first = try await store.exchange(ExchangeRequest(completions: [], claim: claim, now: Date())).claimed
+            _ = try await store.exchange(ExchangeRequest(
+                completions: first.map { AttemptCompletion(attemptID: $0.id, outcome: .success(output: nil), finishedAt: Date(), jitter: 0) },
+                claim: nil, now: Date()))
+            _ = try await database.rows("ANALYZE")
+            // ...then a burst of 3,000 pending runs, and a worker's claim of 64 of them.
+            for _ in 0..<3 {
+                _ = try await store.createRuns((0..<1000).map { _ in WorkflowStoreConformance.newRun(tasks: [("a", [])]) })
+            }
+            let claimed = try await store.exchange(ExchangeRequest(completions: [], claim: claim, now: Date())).claimed
+            #expect(claimed.count == 64)
+
+            // The plans PostgreSQL makes for the next exchange's statements, with its values.
+            var next = Claim()
+            next.queues = ["default"]
+            next.limit = 64
+            next.worker = "w"
+            next.now = Date()
+            next.leaseUntil = Date().addingTimeInterval(30)
+            next.finish.ids = claimed.map(\.runID.rawValue)
+            next.finish.statuses = claimed.map { _ in "success" }
+            next.finish.now = Date()
+            var counters = ApplyCompletions()
+            counters.deltas = claimed.map { ($0.runID, RunProgress(total: 1, finished: 1)) }
+            for (name, query) in [("Claim", next.query), ("ApplyCompletions", counters.query)] {
+                let plan = try await database.rows(PostgresQuery(unsafeSQL: "EXPLAIN " + query.sql, binds: query.binds)).map { $0.first.flatMap { $0 } ?? "" }
+                let text = plan.joined(separator: "\n")
+                // Scanning the active runs (which the statistics say are few) and matching each
+                // against the list took 55 ms per claim, where looking them up by key takes 0.1 ms.
+                for scan in ["runs_active", "runs_by_status"] {
+                    #expect(!text.contains(scan), "\(name) plans \(scan):\n\(text)")
+                }
+            }
+        }
+    }
+
     @Test("a process frozen inside a transaction loses its session after 10 s idle, so the leader reclaims the attempts it locked")
     func frozenTransaction() async throws {
         try await withPostgresStore("frozen") { store, database in

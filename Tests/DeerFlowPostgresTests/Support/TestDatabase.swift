@@ -57,12 +57,18 @@ struct TestDatabase: Sendable {
 
     /// Rows of a query on this database (columns cast to text), for assertions.
     func rows(_ sql: String) async throws -> [[String?]] {
+        try await rows(PostgresQuery(unsafeSQL: sql))
+    }
+
+    /// Runs a statement with its bind values on a connection of its own; answers its rows as text.
+    func rows(_ query: PostgresQuery) async throws -> [[String?]] {
+        let sql = query.sql
         let configuration = try PostgresWorkflowStore.Configuration(url: url)
         let logger = Logger(label: "deerflow.test.postgres")
         let connection = try await PostgresConnection.connect(configuration: try configuration.connectionConfiguration(purpose: "-test"), id: 2, logger: logger)
         do {
             var result: [[String?]] = []
-            for try await row in try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger) {
+            for try await row in try await connection.query(query, logger: logger) {
                 result.append(try row.map { cell in try cell.decode(String?.self) })
             }
             try await connection.close()
