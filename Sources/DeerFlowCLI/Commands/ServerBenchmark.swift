@@ -320,12 +320,17 @@ struct ServerBenchmark {
         let start = clock.now
         do {
             let end = Date().addingTimeInterval(-86_400)
+            var bytes: Int64 = 0
             if let sqlite = store as? SQLiteWorkflowStore {
                 try await sqlite.insertHistory(count: count, workflow: "history", endingAt: end)
+                bytes = try await sqlite.storageSize()
             } else if let postgres = store as? PostgresWorkflowStore {
-                try await postgres.withRunning { try await $0.insertHistory(count: count, workflow: "history", endingAt: end) }
+                // Measured while its client runs: outside `withRunning` the pool is shut down.
+                bytes = try await postgres.withRunning { store in
+                    try await store.insertHistory(count: count, workflow: "history", endingAt: end)
+                    return try await store.storageSize()
+                }
             }
-            let bytes = try await store.storageSize()
             try await store.close()
             return String(format: "history: %d finished runs (1 task, 1 attempt, 1 log line each) inserted in %.1f s before the server started; database %.1f MB",
                           count, (clock.now - start).seconds, Double(bytes) / 1e6)
