@@ -47,7 +47,7 @@ struct Prepared<Statement: StoreStatement>: PostgresPreparedStatement {
 }
 
 extension PostgresSession {
-    /// Runs a prepared statement and collects its rows.
+    /// Runs a hot-path statement (prepared when it ``StoreStatement/reusesPlan``) and collects its rows.
     @discardableResult
     func rows<Statement: StoreStatement>(_ statement: Statement) async throws -> [PostgresRow] {
         guard Statement.reusesPlan else { return try await rows(statement.query) }
@@ -286,7 +286,7 @@ struct ApplyCompletions: StoreStatement {
             SELECT * FROM unnest(\(deltas.map(\.0.rawValue))::text[], \(deltas.map(\.1.finished))::integer[],
                                  \(deltas.map(\.1.failed))::integer[]) AS v(id, finished, failed)
         ), locked_runs AS MATERIALIZED (
-            -- `status || ''`: runs found by id only (see "Runs by id" in PreparedStatements.swift).
+            -- `status || ''`: runs found by id only (see "Runs by id" at StoreStatement).
             SELECT r.id FROM runs r JOIN deltas v ON r.id = v.id WHERE r.status || '' IN ('pending', 'running')
             ORDER BY r.id FOR UPDATE OF r
         ), counted AS (
@@ -417,7 +417,7 @@ struct Claim: StoreStatement {
             UPDATE tasks t SET status = 'running' FROM claimed c WHERE t.run_id = c.run_id AND t.idx = c.task_idx
             RETURNING t.run_id, t.idx, t.task_id, t.type, t.timeout_ms, t.map_index, t.item
         ), pending_runs AS MATERIALIZED (
-            -- `status || ''`: runs found by id only (see "Runs by id" in PreparedStatements.swift).
+            -- `status || ''`: runs found by id only (see "Runs by id" at StoreStatement).
             SELECT r.id FROM runs r WHERE r.id IN (SELECT run_id FROM claimed) AND r.status || '' = 'pending'
             ORDER BY r.id FOR UPDATE
         ), started_runs AS (
