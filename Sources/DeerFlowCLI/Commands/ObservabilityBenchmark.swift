@@ -41,17 +41,19 @@ extension EngineBenchmark {
         // the process's CPU per task much less.
         var cpuOff: [Double] = []
         var cpuOn: [Double] = []
+        /// Runs `body`, adding this process's CPU time per W1 task (µs) to `samples`.
+        func cpuPerTask<T>(_ samples: inout [Double], _ body: () async throws -> T) async throws -> T {
+            let before = processCPUSeconds()
+            let result = try await body()
+            samples.append((processCPUSeconds() - before) / Double(w1Runs) * 1e6)
+            return result
+        }
         let medians = try await alternating(rounds: 5) {
-            let before = processCPUSeconds()
-            let perSecond = try await w1(runs: w1Runs).endToEnd
-            cpuOff.append((processCPUSeconds() - before) / Double(w1Runs) * 1e6)
-            return perSecond
+            try await cpuPerTask(&cpuOff) { try await w1(runs: w1Runs).endToEnd }
         } _: {
-            let before = processCPUSeconds()
-            let (perSecond, lines) = try await withFileLogging { logger in
-                try await w1(runs: w1Runs, logger: logger).endToEnd
+            let (perSecond, lines) = try await cpuPerTask(&cpuOn) {
+                try await withFileLogging { logger in try await w1(runs: w1Runs, logger: logger).endToEnd }
             }
-            cpuOn.append((processCPUSeconds() - before) / Double(w1Runs) * 1e6)
             written = lines
             return perSecond
         }

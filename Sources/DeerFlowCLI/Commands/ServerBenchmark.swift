@@ -111,27 +111,7 @@ struct ServerBenchmark {
         ]
         let clock = ContinuousClock()
         if workloads.contains("w1") {
-            var latencies: [Double] = []
-            latencies.reserveCapacity(w1Runs)
-            let trigger = "/api/v1/workflows/{name}/runs"
-            let before = try await api.requestTimes(endpoint: trigger)
-            let start = clock.now
-            for _ in 0..<w1Runs {
-                let sent = clock.now
-                _ = try await api.trigger("one")
-                latencies.append((clock.now - sent).seconds)
-            }
-            let triggered = clock.now - start
-            let server = ServerTimes(before: before, after: try await api.requestTimes(endpoint: trigger))
-            try await api.waitUntilIdle()
-            let total = clock.now - start
-            latencies.sort()
-            lines.append(String(
-                format: "W1  %d one-task runs: %.0f tasks/s end to end; triggers %.0f/s, POST p50 %.3f ms, p99 %.3f ms at the client, "
-                    + "p50 %.3f ms, p99 %.3f ms in the server",
-                w1Runs, Double(w1Runs) / total.seconds, Double(w1Runs) / triggered.seconds,
-                Self.percentile(latencies, 0.5) * 1000, Self.percentile(latencies, 0.99) * 1000,
-                server.quantile(0.5) * 1000, server.quantile(0.99) * 1000))
+            lines.append(try await measureW1(api, connections: 1, title: "\(w1Runs) one-task runs"))
         }
         if workloads.contains("w1c") { lines.append(try await measureConcurrentW1(api)) }
         if workloads.contains("batch") { lines.append(try await measureBatchW1(api)) }
@@ -154,50 +134,58 @@ struct ServerBenchmark {
         return lines.joined(separator: "\n")
     }
 
-    /// W1 from `connections` keep-alive connections at once, each sending its share of the runs
-    /// one request at a time: tasks/s end to end, triggers/s, and the trigger's latency.
+    /// W1 from `connections` keep-alive connections at once (a client of its own, whose pool
+    /// allows that many).
     private func measureConcurrentW1(_ api: APIDriver) async throws -> String {
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: connections)
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-        let driver = APIDriver(client: client, base: api.base, metrics: api.metrics)
-        let trigger = "/api/v1/workflows/{name}/runs"
-        let clock = ContinuousClock()
         do {
-            let before = try await api.requestTimes(endpoint: trigger)
-            let start = clock.now
-            var latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
-                for connection in 0..<connections {
-                    let share = w1Runs / connections + (connection < w1Runs % connections ? 1 : 0)
-                    group.addTask {
-                        var latencies: [Double] = []
-                        latencies.reserveCapacity(share)
-                        for _ in 0..<share {
-                            let sent = ContinuousClock.now
-                            _ = try await driver.trigger("one")
-                            latencies.append((ContinuousClock.now - sent).seconds)
-                        }
-                        return latencies
-                    }
-                }
-                return try await group.reduce(into: []) { $0 += $1 }
-            }
-            let triggered = clock.now - start
-            let server = ServerTimes(before: before, after: try await api.requestTimes(endpoint: trigger))
-            try await api.waitUntilIdle()
-            let total = clock.now - start
+            let line = try await measureW1(
+                APIDriver(client: client, base: api.base, metrics: api.metrics), connections: connections,
+                title: "over \(connections) connections at once")
             try await client.shutdown()
-            latencies.sort()
-            return String(
-                format: "W1  over %d connections at once: %.0f tasks/s end to end; triggers %.0f/s, POST p50 %.3f ms, p99 %.3f ms at the client, "
-                    + "p50 %.3f ms, p99 %.3f ms in the server",
-                connections, Double(w1Runs) / total.seconds, Double(w1Runs) / triggered.seconds,
-                Self.percentile(latencies, 0.5) * 1000, Self.percentile(latencies, 0.99) * 1000,
-                server.quantile(0.5) * 1000, server.quantile(0.99) * 1000)
+            return line
         } catch {
             try? await client.shutdown()
             throw error
         }
+    }
+
+    /// W1 through `driver` from `connections` tasks at once (1: the sequential client), each
+    /// sending its share of the runs one request at a time: tasks/s end to end, triggers/s, and
+    /// the trigger's latency at the client and in the server.
+    private func measureW1(_ driver: APIDriver, connections: Int, title: String) async throws -> String {
+        let trigger = "/api/v1/workflows/{name}/runs"
+        let clock = ContinuousClock()
+        let before = try await driver.requestTimes(endpoint: trigger)
+        let start = clock.now
+        var latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
+            for connection in 0..<connections {
+                let share = w1Runs / connections + (connection < w1Runs % connections ? 1 : 0)
+                group.addTask {
+                    var latencies: [Double] = []
+                    latencies.reserveCapacity(share)
+                    for _ in 0..<share {
+                        let sent = ContinuousClock.now
+                        _ = try await driver.trigger("one")
+                        latencies.append((ContinuousClock.now - sent).seconds)
+                    }
+                    return latencies
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        let triggered = clock.now - start
+        let server = ServerTimes(before: before, after: try await driver.requestTimes(endpoint: trigger))
+        try await driver.waitUntilIdle()
+        let total = clock.now - start
+        latencies.sort()
+        return "W1  \(title): " + String(
+            format: "%.0f tasks/s end to end; triggers %.0f/s, POST p50 %.3f ms, p99 %.3f ms at the client, p50 %.3f ms, p99 %.3f ms in the server",
+            Double(w1Runs) / total.seconds, Double(w1Runs) / triggered.seconds,
+            Self.percentile(latencies, 0.5) * 1000, Self.percentile(latencies, 0.99) * 1000,
+            server.quantile(0.5) * 1000, server.quantile(0.99) * 1000)
     }
 
     /// W1's runs through the batch trigger (`POST …/runs:batch`, 1,000 runs a request, one
@@ -213,7 +201,7 @@ struct ServerBenchmark {
             let sent = clock.now
             // The answer (1,000 runs, ~430 kB) is read but not parsed: parsing it here would take
             // the server's CPU on a small machine.
-            let (status, _) = try await api.post("/api/v1/workflows/one/runs:batch", body: body)
+            let (status, _) = try await api.exchange(.POST, "/api/v1/workflows/one/runs:batch", body: body)
             guard status == 201 else { throw CLIError("the batch trigger answered HTTP \(status)") }
             times.append((clock.now - sent).seconds)
         }
@@ -413,7 +401,15 @@ struct APIDriver {
         }
     }
 
+    /// Sends a request (with a JSON body, if given); answers the status and the answer, parsed as JSON.
     func send(_ method: HTTPMethod, _ path: String, body: String? = nil, timeout: TimeAmount = .seconds(60)) async throws -> (status: UInt, json: JSONValue?) {
+        let (status, bytes) = try await exchange(method, path, body: body, timeout: timeout, upTo: 16 << 20)
+        return (status, try? JSONValue(parsing: String(buffer: bytes)))
+    }
+
+    /// Sends a request (with a JSON body, if given); answers the status and the answer's bytes
+    /// (at most `limit`).
+    func exchange(_ method: HTTPMethod, _ path: String, body: String? = nil, timeout: TimeAmount = .seconds(60), upTo limit: Int = 64 << 20) async throws -> (status: UInt, bytes: ByteBuffer) {
         var request = HTTPClientRequest(url: base + path)
         request.method = method
         if let body {
@@ -421,18 +417,7 @@ struct APIDriver {
             request.body = .bytes(ByteBuffer(string: body))
         }
         let response = try await client.execute(request, timeout: timeout)
-        let bytes = try await response.body.collect(upTo: 16 << 20)
-        return (response.status.code, try? JSONValue(parsing: String(buffer: bytes)))
-    }
-
-    /// POSTs a JSON body; answers the status and the size of the answer, read but not parsed.
-    func post(_ path: String, body: String) async throws -> (status: UInt, bytes: Int) {
-        var request = HTTPClientRequest(url: base + path)
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/json")
-        request.body = .bytes(ByteBuffer(string: body))
-        let response = try await client.execute(request, timeout: .seconds(60))
-        return (response.status.code, try await response.body.collect(upTo: 64 << 20).readableBytes)
+        return (response.status.code, try await response.body.collect(upTo: limit))
     }
 
     /// GETs a page or asset as a browser does (`Accept-Encoding: gzip`, unless `compressed` is
