@@ -43,16 +43,32 @@ public final class ServerProcess: Sendable {
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
-        let output = self.output
-        pipe.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if data.isEmpty {
-                handle.readabilityHandler = nil
-            } else {
-                output.append(String(decoding: data, as: UTF8.self))
-            }
-        }
         try process.run()
+        // The output is read with blocking reads on a thread of its own, not through
+        // `FileHandle.readabilityHandler`: that runs on a libdispatch read source, and clearing it
+        // from inside the handler (the only way to stop it at end of file) is a pattern that has
+        // crashed libdispatch's event loop in this test process (SIGSEGV in
+        // `_dispatch_event_loop_drain` while tests stopped their children). The thread ends at end
+        // of file, when the child and everything it started have closed the pipe (`run()` closes
+        // this process's copy of the writing end).
+        let output = self.output
+        let descriptor = pipe.fileHandleForReading.fileDescriptor
+        let reader = Thread {
+            var buffer = [UInt8](repeating: 0, count: 65_536)
+            while true {
+                let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+                if count > 0 {
+                    output.append(bytes: buffer[0..<count])
+                } else if count < 0 && errno == EINTR {
+                    continue
+                } else {
+                    break
+                }
+            }
+            withExtendedLifetime(pipe) {}
+        }
+        reader.name = "test-output-\(process.processIdentifier)"
+        reader.start()
     }
 
     public var pid: Int32 { process.processIdentifier }
@@ -130,8 +146,10 @@ public struct ProcessFailure: Error, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
+/// The child's output so far. Kept as bytes, so a UTF-8 character split across two reads is
+/// decoded whole.
 final class OutputBuffer: Sendable {
-    private let storage = Mutex<String>("")
-    func append(_ text: String) { storage.withLock { $0 += text } }
-    var text: String { storage.withLock { $0 } }
+    private let storage = Mutex<[UInt8]>([])
+    func append(bytes: ArraySlice<UInt8>) { storage.withLock { $0 += bytes } }
+    var text: String { storage.withLock { String(decoding: $0, as: UTF8.self) } }
 }
