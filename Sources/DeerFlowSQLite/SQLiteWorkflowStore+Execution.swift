@@ -276,12 +276,51 @@ extension SQLiteWorkflowStore {
 
     /// Starts ready tasks on the claiming worker at once: their first attempts are inserted running.
     static func start(_ ready: [ReadyTask], runs: [RunID: RunColumns], claim: ClaimRequest, now: Date, in db: SQLiteConnection) async throws -> ([ClaimedAttempt], [EngineEvent]) {
+        var starting: [RunID: StartingRun] = [:]
+        for task in ready where starting[task.runID] == nil {
+            if let run = runs[task.runID] { starting[task.runID] = StartingRun(decoding: run) }
+        }
         let leaseUntil = now.adding(claim.leaseDuration)
+        let started = try await insertRunning(
+            ready.map { StartingTask(task: $0, worker: claim.worker, startedAt: now, leaseUntil: leaseUntil) }, runs: starting, in: db)
+        var taskBinds: [SQLiteData] = []
+        for task in ready { taskBinds += [.text(task.runID.rawValue), .integer(task.index)] }
+        _ = try await db.rows(valuesStatement(
+            "UPDATE tasks SET status = 'running' {values} WHERE tasks.run_id = v.column1 AND tasks.idx = v.column2",
+            rows: ready.count, columns: 2), taskBinds)
+        return started
+    }
+
+    /// What an attempt started without a claim query needs of its run.
+    struct StartingRun {
+        var workflow: String
+        var version: String
+        var params: [String: JSONValue]
+        /// Why the stored parameters could not be read, if they could not.
+        var problem: String? = nil
+        var traceContext: String?
+        var logicalTime: Date?
+    }
+
+    /// A ready task starting on a worker.
+    struct StartingTask {
+        var task: ReadyTask
+        var worker: String
+        var startedAt: Date
+        var leaseUntil: Date
+    }
+
+    /// Inserts the first attempts of tasks as running on their workers, in one statement; the
+    /// claimed attempts and their `attemptStarted` events. The tasks' own rows are the caller's.
+    static func insertRunning(_ starting: [StartingTask], runs: [RunID: StartingRun], in db: SQLiteConnection) async throws -> ([ClaimedAttempt], [EngineEvent]) {
+        guard !starting.isEmpty else { return ([], []) }
         var binds: [SQLiteData] = []
-        for task in ready {
+        binds.reserveCapacity(starting.count * 8)
+        for start in starting {
+            let task = start.task
             binds += [
-                .text(task.runID.rawValue), .integer(task.index), .text(task.queue), .integer(task.priority), Column.time(now),
-                .text(claim.worker), Column.time(leaseUntil), .integer(task.number),
+                .text(task.runID.rawValue), .integer(task.index), .text(task.queue), .integer(task.priority), Column.time(start.startedAt),
+                .text(start.worker), Column.time(start.leaseUntil), .integer(task.number),
             ]
         }
         let rows = try await db.rows(valuesStatement(
@@ -290,31 +329,26 @@ extension SQLiteWorkflowStore {
             SELECT v.column1, v.column2, v.column8, v.column3, v.column4, v.column5, v.column5, v.column6, v.column7, 'running'
             {values}
             RETURNING id, run_id, task_idx
-            """, rows: ready.count, columns: 8), binds)
+            """, rows: starting.count, columns: 8), binds)
         var ids: [String: AttemptID] = [:]
         for row in rows { ids["\(row.string("run_id"))#\(row.int("task_idx"))"] = AttemptID(row.int("id")) }
-        var taskBinds: [SQLiteData] = []
-        for task in ready { taskBinds += [.text(task.runID.rawValue), .integer(task.index)] }
-        _ = try await db.rows(valuesStatement(
-            "UPDATE tasks SET status = 'running' {values} WHERE tasks.run_id = v.column1 AND tasks.idx = v.column2",
-            rows: ready.count, columns: 2), taskBinds)
         var claimed: [ClaimedAttempt] = []
         var events: [EngineEvent] = []
-        var params: [RunID: (params: [String: JSONValue], problem: String?)] = [:]
-        for task in ready {
+        claimed.reserveCapacity(starting.count)
+        events.reserveCapacity(starting.count)
+        for start in starting {
+            let task = start.task
             guard let id = ids[task.key], let run = runs[task.runID] else { continue }
-            let runParams = params[task.runID] ?? StoredParams.decode(run.params)
-            params[task.runID] = runParams
             var attempt = ClaimedAttempt(
                 id: id, runID: task.runID, workflow: run.workflow, workflowVersion: run.version, taskIndex: task.index,
-                taskID: task.taskID, type: task.type, queue: task.queue, number: task.number, params: runParams.params, traceContext: run.traceContext,
-                timeout: task.timeoutMilliseconds.map { .milliseconds($0) }, queuedAt: now, startedAt: now, leaseUntil: leaseUntil,
-                unreadable: runParams.problem, logicalTime: run.logicalTime)
+                taskID: task.taskID, type: task.type, queue: task.queue, number: task.number, params: run.params, traceContext: run.traceContext,
+                timeout: task.timeoutMilliseconds.map { .milliseconds($0) }, queuedAt: start.startedAt, startedAt: start.startedAt,
+                leaseUntil: start.leaseUntil, unreadable: run.problem, logicalTime: run.logicalTime)
             attempt.setInstance(index: task.mapIndex, item: task.item)
             claimed.append(attempt)
             events.append(.attemptStarted(
-                AttemptInfo(attemptID: id, runID: task.runID, workflow: run.workflow, taskID: task.taskID, type: task.type, queue: task.queue, number: task.number, worker: claim.worker),
-                queuedAt: now, startedAt: now))
+                AttemptInfo(attemptID: id, runID: task.runID, workflow: run.workflow, taskID: task.taskID, type: task.type, queue: task.queue, number: task.number, worker: start.worker),
+                queuedAt: start.startedAt, startedAt: start.startedAt))
         }
         return (claimed, events)
     }
@@ -588,5 +622,13 @@ extension SQLiteWorkflowStore {
                 return AttemptLog(attempt: row.int("number"), status: AttemptStatus(rawValue: row.string("status")) ?? .queued, text: text, truncated: dropped > 0)
             }
         }
+    }
+}
+
+extension SQLiteWorkflowStore.StartingRun {
+    /// The run as read with completing attempts, its stored parameters decoded.
+    init(decoding run: SQLiteWorkflowStore.RunColumns) {
+        let params = StoredParams.decode(run.params)
+        self.init(workflow: run.workflow, version: run.version, params: params.params, problem: params.problem, traceContext: run.traceContext, logicalTime: run.logicalTime)
     }
 }

@@ -5,27 +5,50 @@ import SQLiteNIO
 
 extension SQLiteWorkflowStore {
     public func createRun(_ run: NewRun) async throws -> RunRecord? {
-        try await runInserts.submit(run)
+        try await runInserts.submit(RunInsert(run: run, claim: nil))?.record
+    }
+
+    public func createRun(_ run: NewRun, startingOn claim: ClaimRequest) async throws -> CreatedRun? {
+        try await runInserts.submit(RunInsert(run: run, claim: claim))
     }
 
     public func createRuns(_ runs: [NewRun]) async throws -> [RunRecord] {
         try RunInsertion.checkBatch(runs)
-        return try RunInsertion.created(try await insertBatch(runs))
+        return try RunInsertion.created(try await insertBatch(runs.map { RunInsert(run: $0, claim: nil) }).map { $0?.record })
+    }
+
+    /// A run to insert and, optionally, the claim that starts its first attempts with it.
+    struct RunInsert: Sendable {
+        var run: NewRun
+        var claim: ClaimRequest?
     }
 
     /// Inserts runs (one transaction per batch of concurrent triggers), their tasks and the first
     /// attempts of tasks without dependencies. A scheduled run whose workflow and due time exist
     /// already is skipped: its result is nil.
-    func insertBatch(_ runs: [NewRun]) async throws -> [RunRecord?] {
+    func insertBatch(_ inserts: [RunInsert]) async throws -> [CreatedRun?] {
         let limits = try await currentLimits(now: Date())
         return try await writer.transaction { db in
-            try await Self.insert(runs, runLimits: limits.runLimits, into: db)
+            try await Self.insert(inserts.map(\.run), claims: inserts.map(\.claim), limits: limits, into: db)
         }
     }
 
     /// Inserts runs. Runs of a workflow with a `max_active_runs` (`runLimits`) are inserted
     /// waiting, without attempts, and then started in creation order as far as the limit allows.
     static func insert(_ runs: [NewRun], runLimits: [String: Int], into db: SQLiteConnection) async throws -> [RunRecord?] {
+        try await insert(runs, claims: [], limits: LimitSnapshot(runLimits: runLimits), into: db).map { $0?.record }
+    }
+
+    /// Inserts runs as above; a run with a claim (`claims`, by position) starts its first tasks
+    /// on the claiming worker at once (``RunInsertion/directStarts(of:claim:limits:)``).
+    static func insert(_ runs: [NewRun], claims: [ClaimRequest?], limits: LimitSnapshot, into db: SQLiteConnection) async throws -> [CreatedRun?] {
+        let runLimits = limits.runLimits
+        var direct: [RunID: (claim: ClaimRequest, tasks: Set<Int>)] = [:]
+        for (run, claim) in zip(runs, claims) {
+            guard let claim else { continue }
+            let tasks = RunInsertion.directStarts(of: run, claim: claim, limits: limits)
+            if !tasks.isEmpty { direct[run.id] = (claim, Set(tasks.map(\.index))) }
+        }
         var inserted: Set<String> = []
         for chunk in runs.chunked(into: 1000) {
             var binds: [SQLiteData] = []
@@ -38,30 +61,48 @@ extension SQLiteWorkflowStore {
                     Column.text(run.rerunOf?.rawValue),
                     Column.text(runLimits[run.workflow].map { ConcurrencyReason.runs(limit: $0) }),
                     Column.text(run.parent?.runID.rawValue), Column.text(run.parent?.taskID), Column.int(run.parent?.attempt),
+                    .text(direct[run.id] == nil ? "pending" : "running"), direct[run.id] == nil ? .null : Column.time(run.createdAt),
                 ]
             }
             let rows = try await db.rows(valuesStatement(
                 """
                 INSERT INTO runs (id, workflow, version, status, params, trigger, scheduled_for, trace_context, created_at, tasks_total,
-                                  timeout_ms, deadline_at, rerun_of, waiting_reason, parent_run_id, parent_task_id, parent_attempt)
-                SELECT v.column1, v.column2, v.column3, 'pending', v.column4, v.column5, v.column6, v.column7, v.column8, v.column9,
-                       v.column10, v.column11, v.column12, v.column13, v.column14, v.column15, v.column16
+                                  timeout_ms, deadline_at, rerun_of, waiting_reason, parent_run_id, parent_task_id, parent_attempt, started_at)
+                SELECT v.column1, v.column2, v.column3, v.column17, v.column4, v.column5, v.column6, v.column7, v.column8, v.column9,
+                       v.column10, v.column11, v.column12, v.column13, v.column14, v.column15, v.column16, v.column18
                 {values}
                 WHERE true
                 ON CONFLICT DO NOTHING
                 RETURNING id
-                """, rows: chunk.count, columns: 16), binds)
+                """, rows: chunk.count, columns: 18), binds)
             for row in rows { inserted.insert(row.string("id")) }
         }
         let created = runs.filter { inserted.contains($0.id.rawValue) }
-        var taskRows: [(RunID, NewTask, Bool)] = []
+        var taskRows: [(RunID, NewTask, status: String)] = []
         var firstAttempts: [CompletionPlan.NewAttempt] = []
+        var starting: [StartingTask] = []
+        var startingRuns: [RunID: StartingRun] = [:]
         for run in created {
             let waits = runLimits[run.workflow] != nil
+            let started = direct[run.id]
             for task in run.tasks {
-                taskRows.append((run.id, task, waits))
-                if task.dependencyCount == 0 && !waits {
-                    firstAttempts.append(.init(runID: run.id, taskIndex: task.index, number: 1, queue: task.queue, priority: task.priority, queuedAt: run.createdAt))
+                // A waiting run's first tasks stay pending, without attempts, until it starts.
+                let root = task.dependencyCount == 0 && !waits
+                if root, let started, started.tasks.contains(task.index) {
+                    taskRows.append((run.id, task, "running"))
+                    starting.append(StartingTask(
+                        task: ReadyTask(
+                            runID: run.id, index: task.index, taskID: task.id, type: task.type, queue: task.queue, priority: task.priority,
+                            timeoutMilliseconds: task.timeout.map { Int($0.milliseconds) }, number: 1),
+                        worker: started.claim.worker, startedAt: run.createdAt, leaseUntil: run.createdAt.adding(started.claim.leaseDuration)))
+                    startingRuns[run.id] = StartingRun(
+                        workflow: run.workflow, version: run.workflowVersion, params: run.params, traceContext: run.traceContext,
+                        logicalTime: run.scheduledFor ?? run.createdAt)
+                } else {
+                    taskRows.append((run.id, task, root ? "queued" : "pending"))
+                    if root {
+                        firstAttempts.append(.init(runID: run.id, taskIndex: task.index, number: 1, queue: task.queue, priority: task.priority, queuedAt: run.createdAt))
+                    }
                 }
             }
         }
@@ -69,12 +110,11 @@ extension SQLiteWorkflowStore {
         for chunk in taskRows.chunked(into: 2000) {
             var binds: [SQLiteData] = []
             binds.reserveCapacity(chunk.count * 15)
-            for (runID, task, waits) in chunk {
-                // A waiting run's first tasks stay pending, without attempts, until it starts.
-                let root = task.dependencyCount == 0 && !waits
+            for (runID, task, status) in chunk {
+                let root = status != "pending"
                 binds += [
                     .text(runID.rawValue), .integer(task.index), .text(task.id), .text(task.type), .text(task.queue),
-                    .integer(task.priority), .text(root ? "queued" : "pending"),
+                    .integer(task.priority), .text(status),
                     .integer(task.dependencyCount), .text(task.dependents.map(String.init).joined(separator: ",")),
                     .integer(task.retry.retries), .integer(Int(task.retry.delay.milliseconds)),
                     .integer(Int(task.retry.maxDelay.milliseconds)), .float(task.retry.jitter),
@@ -89,6 +129,7 @@ extension SQLiteWorkflowStore {
                 """, binds)
         }
         try await insertAttempts(firstAttempts, into: db)
+        let (claimed, startEvents) = try await insertRunning(starting, runs: startingRuns, in: db)
         let limited = Set(created.map(\.workflow).filter { runLimits[$0] != nil })
         var waiting: [String: String] = [:]
         if !limited.isEmpty {
@@ -98,13 +139,25 @@ extension SQLiteWorkflowStore {
                 waiting[run.id.rawValue] = reason
             }
         }
+        var startedByRun: [RunID: [ClaimedAttempt]] = [:]
+        for attempt in claimed { startedByRun[attempt.runID, default: []].append(attempt) }
+        var eventsByRun: [RunID: [EngineEvent]] = [:]
+        for event in startEvents {
+            guard case .attemptStarted(let info, _, _) = event else { continue }
+            eventsByRun[info.runID, default: []].append(event)
+        }
         return runs.map { run in
             guard inserted.contains(run.id.rawValue) else { return nil }
-            return RunRecord(
-                id: run.id, workflow: run.workflow, workflowVersion: run.workflowVersion, status: .pending, params: run.params,
+            let started = startedByRun[run.id] ?? []
+            let record = RunRecord(
+                id: run.id, workflow: run.workflow, workflowVersion: run.workflowVersion, status: started.isEmpty ? .pending : .running, params: run.params,
                 trigger: run.trigger.kind, scheduledFor: run.scheduledFor, traceContext: run.traceContext, createdAt: run.createdAt,
-                startedAt: nil, finishedAt: nil, progress: RunProgress(total: run.tasks.count), rerunOf: run.rerunOf, deadline: run.deadline, waitingReason: waiting[run.id.rawValue],
+                startedAt: started.isEmpty ? nil : run.createdAt, finishedAt: nil, progress: RunProgress(total: run.tasks.count), rerunOf: run.rerunOf, deadline: run.deadline, waitingReason: waiting[run.id.rawValue],
                 parent: run.parent)
+            guard !started.isEmpty else { return CreatedRun(record: record) }
+            return CreatedRun(
+                record: record, started: started,
+                events: [.runStarted(runID: run.id, workflow: run.workflow, at: run.createdAt)] + (eventsByRun[run.id] ?? []))
         }
     }
 

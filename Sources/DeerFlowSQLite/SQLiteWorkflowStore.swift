@@ -27,7 +27,7 @@ public final class SQLiteWorkflowStore: WorkflowStore, OutboxStore, StateStore, 
     private let connections = AsyncOnce<(writer: SerializedConnection, reader: SerializedConnection)>()
     private let closed = Mutex(false)
     /// Concurrent triggers are inserted together, one transaction per batch.
-    let runInserts: GroupCommit<NewRun, RunRecord?>
+    let runInserts: GroupCommit<RunInsert, CreatedRun?>
     /// The stored concurrency limits, as last read (``LimitSnapshot``).
     package let limitCache = LimitCache()
 

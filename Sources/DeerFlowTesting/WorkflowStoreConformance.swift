@@ -37,6 +37,7 @@ public enum WorkflowStoreConformance {
         Check(name: "claims follow queue, priority, readiness and limit", run: claimOrder),
         Check(name: "a completion queues dependents and the same exchange can claim them", run: completionReleasesDependents),
         Check(name: "a worker that found the queues empty starts newly ready dependents directly", run: directStart),
+        Check(name: "a run created with a claim starts up to its limit of first tasks in the claim's queues on the worker, or queues them all", run: createStartingOn),
         Check(name: "a failure with retries left queues a new attempt after the backoff", run: retryAfterBackoff),
         Check(name: "a final failure skips dependents and fails the run after independent branches", run: finalFailure),
         Check(name: "a timeout is recorded as timeout", run: timeoutOutcome),
@@ -236,6 +237,54 @@ public enum WorkflowStoreConformance {
             now: Date()))
         #expect(fits.claimed.map(\.taskID) == ["y"])
         #expect(!fits.leftReadyQueued)
+    }
+
+    /// ``RunStore/createRun(_:startingOn:)``: a store may start the first tasks at once (SQLite)
+    /// or create the run as ``RunStore/createRun(_:)`` does (the default); either way nothing is
+    /// started twice and the run completes through the usual exchanges.
+    static func createStartingOn(_ store: any WorkflowStore) async throws {
+        var run = newRun(tasks: [("a", []), ("b", []), ("c", ["a", "b"]), ("d", [])])
+        run.tasks[3].queue = "other"
+        let starting = ClaimRequest(worker: "w7", queues: ["default"], limit: 1, leaseDuration: lease, onlyNewlyReady: true)
+        let created = try #require(try await store.createRun(run, startingOn: starting))
+        let detail = try await detail(store, run.id)
+        if created.started.isEmpty {
+            #expect(created.record.status == .pending)
+            #expect(created.events.isEmpty)
+            #expect(statuses(detail) == ["a": .queued, "b": .queued, "c": .pending, "d": .queued])
+        } else {
+            // One slot: the first root task of the claim's queues starts, on the claim's worker.
+            let started = try #require(created.started.first)
+            #expect(created.started.count == 1)
+            #expect(started.taskID == "a")
+            #expect(started.number == 1)
+            #expect(started.params == ["p": 1])
+            #expect(close(started.startedAt, run.createdAt))
+            #expect(close(started.leaseUntil, run.createdAt.adding(lease)))
+            #expect(created.record.status == .running)
+            #expect(close(created.record.startedAt, run.createdAt))
+            guard created.events.count == 2, case .runStarted(let runID, _, _) = created.events[0],
+                  case .attemptStarted(let info, _, _) = created.events[1]
+            else {
+                Issue.record("expected runStarted and attemptStarted, got \(created.events)")
+                return
+            }
+            #expect(runID == run.id)
+            #expect(info.attemptID == started.id && info.worker == "w7")
+            #expect(detail.run.status == .running)
+            #expect(statuses(detail) == ["a": .running, "b": .queued, "c": .pending, "d": .queued])
+            let attempt = try #require(detail.tasks.first { $0.id == "a" }?.attempts.first)
+            #expect(attempt.status == .running && attempt.worker == "w7" && attempt.id == started.id)
+            // A claim does not hand out the started attempt again.
+            let others = try await claim(store, queues: ["default", "other"], limit: 10)
+            #expect(Set(others.map(\.taskID)) == ["b", "d"])
+            let finished = try await complete(store, [started] + others, .success(output: .null))
+            #expect(finished.events.contains { if case .attemptFinished(let info, _, _, _, _, _) = $0 { info.attemptID == started.id } else { false } })
+        }
+        try await finishAll(store)
+        let rest = try await claim(store, queues: ["other"], limit: 10)
+        _ = try await complete(store, rest, .success(output: .null))
+        #expect(try await Self.detail(store, run.id).run.status == .success)
     }
 
     static func retryAfterBackoff(_ store: any WorkflowStore) async throws {

@@ -191,24 +191,51 @@ public final class DeerFlowEngine: Sendable {
             entry, params: resolved, trigger: trigger, parent: parent ?? ServiceContext.current ?? .topLevel, at: now,
             rerunOf: rerunOf, childOf: childOf).run
         let runID = newRun.id
+        // A worker of this process with a free slot and empty queues starts the run's first
+        // attempts in the run's own transaction: no claim transaction, no wake-up to claim.
+        let direct = delivery == nil ? reserveDirectStart(of: newRun) : nil
         let outcome: DeliveryOutcome?
+        var started = CreatedRun?.none
         do {
             if let deliveries, let delivery {
                 outcome = try await deliveries.createRun(newRun, delivery: delivery)
+            } else if let direct {
+                started = try await store.createRun(newRun, startingOn: direct.claim)
+                outcome = started.map { .created($0.record) }
             } else {
                 outcome = try await store.createRun(newRun).map(DeliveryOutcome.created)
             }
         } catch {
+            direct?.worker.adopt([], reserved: direct?.claim.limit ?? 0)
             endRunSpan(runID, notStored: error)
             throw error
         }
         guard case .created(let record)? = outcome else {
+            direct?.worker.adopt([], reserved: direct?.claim.limit ?? 0)
             runSpans.remove(runID)?.end()
             return outcome ?? .duplicate(runID)
         }
         emit([.runCreated(runID: record.id, workflow: workflow, trigger: trigger.kind, at: now)])
-        wakeLocalWorkers()
+        // After `runCreated`: the worker tells observers the attempts started, then runs them.
+        let startedCount = started?.started.count ?? 0
+        if let direct { direct.worker.adopt(started?.started ?? [], events: started?.events ?? [], reserved: direct.claim.limit) }
+        if startedCount < newRun.tasks.count(where: { $0.dependencyCount == 0 }) { wakeLocalWorkers() }
         return .created(record)
+    }
+
+    /// Reserves slots on a local worker that can start `run`'s first tasks at once
+    /// (``WorkerService/reserveIdleSlots(upTo:)``), with the claim that starts them.
+    private func reserveDirectStart(of run: NewRun) -> (worker: WorkerService, claim: ClaimRequest)? {
+        let workers = localWorkers.withLock { Array($0.values) }
+        for worker in workers {
+            let queues = worker.configuration.queues
+            let wanted = run.tasks.count { $0.dependencyCount == 0 && queues.contains($0.queue) }
+            let reserved = worker.reserveIdleSlots(upTo: wanted)
+            guard reserved > 0 else { continue }
+            return (worker, ClaimRequest(
+                worker: worker.id, queues: queues, limit: reserved, leaseDuration: configuration.leaseDuration, onlyNewlyReady: true))
+        }
+        return nil
     }
 
     /// Creates runs of one workflow in one transaction, one per parameters object (trigger

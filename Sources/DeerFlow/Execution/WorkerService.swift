@@ -43,12 +43,22 @@ public final class WorkerService: Service, Sendable {
     private let mailbox = Mailbox<Finished>()
     private let running = Mutex<[AttemptID: StopSignal]>([:])
     private let busySlots = Atomic<Int>(0)
+    /// The loop's last claim found its queues empty and nothing was queued since, as far as this
+    /// process knows: a trigger may start its run's first attempts here directly
+    /// (``reserveIdleSlots(upTo:)``) without jumping ahead of queued work.
+    private let queuesEmpty = Atomic<Bool>(false)
     private let startedAt = Date()
     private let executor: TaskExecutor
 
+    /// What the loop is told: a finished attempt, or attempts started for it by a trigger.
     struct Finished: Sendable {
         var completion: AttemptCompletion?
         var slotReleased: Bool
+        /// Attempts a trigger started on this worker in its run's transaction; their slots were
+        /// reserved by ``reserveIdleSlots(upTo:)``.
+        var adopted: [ClaimedAttempt] = []
+        /// Their `runStarted` and `attemptStarted` events, emitted once they run.
+        var adoptedEvents: [EngineEvent] = []
     }
 
     init(engine: DeerFlowEngine, configuration: Configuration) {
@@ -75,7 +85,7 @@ public final class WorkerService: Service, Sendable {
                 if let wakeups = self.engine.store.workAvailable() {
                     // Another process made work claimable (e.g. PostgreSQL NOTIFY): look at once.
                     group.addTask {
-                        for await _ in wakeups { self.mailbox.wake() }
+                        for await _ in wakeups { self.wake() }
                     }
                 }
                 await self.dispatchLoop(group: &group)
@@ -92,7 +102,36 @@ public final class WorkerService: Service, Sendable {
     var busy: Int { busySlots.load(ordering: .relaxed) }
 
     /// Wakes the loop: work may be ready.
-    func wake() { mailbox.wake() }
+    func wake() {
+        queuesEmpty.store(false, ordering: .relaxed)
+        mailbox.wake()
+    }
+
+    /// Reserves up to `count` free slots for attempts a trigger starts on this worker in its
+    /// run's own transaction, when the worker found its queues empty at its last claim (so
+    /// nothing queued is overtaken) and is not draining. Returns how many were reserved (0: queue
+    /// the run as usual). Hand the attempts over with ``adopt(_:reserved:)``, also when none
+    /// were started.
+    func reserveIdleSlots(upTo count: Int) -> Int {
+        guard count > 0, queuesEmpty.load(ordering: .relaxed), !mailbox.isClosed else { return 0 }
+        var busy = busySlots.load(ordering: .relaxed)
+        while true {
+            let reserved = min(count, configuration.slots - busy)
+            guard reserved > 0 else { return 0 }
+            let (exchanged, original) = busySlots.compareExchange(expected: busy, desired: busy + reserved, ordering: .relaxed)
+            if exchanged { return reserved }
+            busy = original
+        }
+    }
+
+    /// Starts attempts a trigger started for this worker, and frees the reserved slots they do
+    /// not use. The loop emits `events` (their start) once they run, as it does for the attempts
+    /// it claims, and before it can report them finished.
+    func adopt(_ attempts: [ClaimedAttempt], events: [EngineEvent] = [], reserved: Int) {
+        let unused = reserved - attempts.count
+        if unused > 0 { busySlots.subtract(unused, ordering: .relaxed) }
+        if !attempts.isEmpty { mailbox.post(Finished(completion: nil, slotReleased: false, adopted: attempts, adoptedEvents: events)) }
+    }
 
     /// Asks running attempts to stop.
     func stop(_ attempts: Set<AttemptID>, reason: StopReason) {
@@ -113,9 +152,16 @@ public final class WorkerService: Service, Sendable {
         var failures = 0
         while true {
             let (items, woken) = mailbox.take()
-            for item in items { if let completion = item.completion { pending.append(completion) } }
+            var adoptedEvents: [EngineEvent] = []
+            for item in items {
+                if let completion = item.completion { pending.append(completion) }
+                for attempt in item.adopted { start(attempt, in: &group) }
+                adoptedEvents += item.adoptedEvents
+            }
+            if !adoptedEvents.isEmpty { engine.emit(adoptedEvents) }
             if (mailbox.isClosed || Task.isCancelled) && !draining {
                 draining = true
+                queuesEmpty.store(false, ordering: .relaxed)
                 drainDeadline = clock.now + configuration.drainTimeout
                 engine.setDraining()
                 engine.logger.info("worker draining", metadata: ["worker": "\(id)", "running": "\(busySlots.load(ordering: .relaxed))"])
@@ -171,6 +217,7 @@ public final class WorkerService: Service, Sendable {
             } else if !onlyNewlyReady {
                 moreWork = result.claimed.count >= free
             }
+            if !draining { queuesEmpty.store(!moreWork, ordering: .relaxed) }
             for event in result.events {
                 guard case .retryScheduled(_, let at) = event else { continue }
                 // Wake up for a retry that comes due before the next poll.
@@ -178,24 +225,29 @@ public final class WorkerService: Service, Sendable {
                 if due < nextPoll { nextPoll = due }
             }
             for attempt in result.claimed {
-                let signal = StopSignal()
-                running.withLock { $0[attempt.id] = signal }
                 busySlots.add(1, ordering: .relaxed)
-                group.addTask {
-                    // A timed-out or stopped attempt is reported at once (`early`), even if its code
-                    // takes a while to honour cancellation; its slot stays busy until it returns.
-                    let completion = await self.executor.execute(attempt, stop: signal) { early in
-                        _ = self.running.withLock { $0.removeValue(forKey: attempt.id) }
-                        self.mailbox.post(Finished(completion: early, slotReleased: false))
-                    }
-                    _ = self.running.withLock { $0.removeValue(forKey: attempt.id) }
-                    self.busySlots.subtract(1, ordering: .relaxed)
-                    self.mailbox.post(Finished(completion: completion, slotReleased: true))
-                }
+                start(attempt, in: &group)
             }
             // Observers (metrics, run spans, logs) after the claimed attempts have started, so they
             // run while the attempts do rather than before.
             engine.emit(result.events)
+        }
+    }
+
+    /// Runs a claimed attempt in a slot already counted busy.
+    private func start(_ attempt: ClaimedAttempt, in group: inout DiscardingTaskGroup) {
+        let signal = StopSignal()
+        running.withLock { $0[attempt.id] = signal }
+        group.addTask {
+            // A timed-out or stopped attempt is reported at once (`early`), even if its code
+            // takes a while to honour cancellation; its slot stays busy until it returns.
+            let completion = await self.executor.execute(attempt, stop: signal) { early in
+                _ = self.running.withLock { $0.removeValue(forKey: attempt.id) }
+                self.mailbox.post(Finished(completion: early, slotReleased: false))
+            }
+            _ = self.running.withLock { $0.removeValue(forKey: attempt.id) }
+            self.busySlots.subtract(1, ordering: .relaxed)
+            self.mailbox.post(Finished(completion: completion, slotReleased: true))
         }
     }
 

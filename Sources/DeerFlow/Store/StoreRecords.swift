@@ -83,6 +83,17 @@ package enum RunInsertion {
         }
         return created
     }
+
+    /// The first tasks of `run` that ``RunStore/createRun(_:startingOn:)`` starts on the claiming
+    /// worker: tasks without dependencies in the claim's queues, of a queue without a
+    /// concurrency limit, up to the claim's limit; none for a run that waits for its workflow's
+    /// `max_active_runs`. Those limits are checked in the queue, so their tasks go through it.
+    package static func directStarts(of run: NewRun, claim: ClaimRequest, limits: LimitSnapshot) -> [NewTask] {
+        guard claim.limit > 0, limits.runLimits[run.workflow] == nil else { return [] }
+        return Array(run.tasks.lazy.filter { task in
+            task.dependencyCount == 0 && claim.queues.contains(task.queue) && limits.queueLimits[task.queue] == nil
+        }.prefix(claim.limit))
+    }
 }
 
 public enum DeliveryOutcome: Sendable, Hashable {

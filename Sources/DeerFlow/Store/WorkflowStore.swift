@@ -105,6 +105,16 @@ public protocol RunStore: Sendable {
     /// (cron fires exactly once), and for a sub-workflow's run when its parent attempt
     /// (``NewRun/parent``) has a child already.
     func createRun(_ run: NewRun) async throws -> RunRecord?
+    /// Creates a run as ``createRun(_:)`` does and, in the same transaction, starts up to
+    /// `claim.limit` of its first attempts on `claim.worker` (tasks in `claim.queues` whose queue
+    /// has no concurrency limit, of a run that does not wait for `max_active_runs`): they are
+    /// inserted running, the run started. The rest are queued as usual. The engine asks for this
+    /// when a worker of its process has a free slot and found its queues empty at its last claim,
+    /// so a triggered run starts without a claim transaction of its own.
+    ///
+    /// The default creates the run with ``createRun(_:)`` and starts nothing (a store without a
+    /// faster way keeps the worker's claim).
+    func createRun(_ run: NewRun, startingOn claim: ClaimRequest) async throws -> CreatedRun?
     /// Creates runs (neither scheduled nor children of an attempt) in one transaction: all of
     /// them or, when it throws, none. Returns them in the order given.
     func createRuns(_ runs: [NewRun]) async throws -> [RunRecord]
@@ -145,6 +155,28 @@ public protocol RunStore: Sendable {
     func timeOutRuns(now: Date, limit: Int) async throws -> TimeoutSweep
     /// The runs started by `workflow` tasks of `parent` (``RunRecord/parent``), oldest first.
     func childRuns(of parent: RunID) async throws -> [RunRecord]
+}
+
+extension RunStore {
+    public func createRun(_ run: NewRun, startingOn claim: ClaimRequest) async throws -> CreatedRun? {
+        try await createRun(run).map { CreatedRun(record: $0) }
+    }
+}
+
+/// A run just created, with the first attempts started with it
+/// (``RunStore/createRun(_:startingOn:)``).
+public struct CreatedRun: Sendable {
+    public var record: RunRecord
+    /// Attempts started on the claiming worker in the run's own transaction.
+    public var started: [ClaimedAttempt]
+    /// `runStarted` and `attemptStarted` for them.
+    public var events: [EngineEvent]
+
+    public init(record: RunRecord, started: [ClaimedAttempt] = [], events: [EngineEvent] = []) {
+        self.record = record
+        self.started = started
+        self.events = events
+    }
 }
 
 /// Claiming and completing attempts, and the workers that run them.
