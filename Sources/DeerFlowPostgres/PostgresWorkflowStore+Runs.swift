@@ -5,24 +5,30 @@ import PostgresNIO
 
 extension PostgresWorkflowStore {
     public func createRun(_ run: NewRun) async throws -> RunRecord? {
-        try await runInserts.submit(run)
+        try await runInserts.submit(RunInsert(run: run, claim: nil))?.record
+    }
+
+    public func createRun(_ run: NewRun, startingOn claim: ClaimRequest) async throws -> CreatedRun? {
+        try await runInserts.submit(RunInsert(run: run, claim: claim))
     }
 
     public func createRuns(_ runs: [NewRun]) async throws -> [RunRecord] {
         try RunInsertion.checkBatch(runs)
-        return try RunInsertion.created(try await insertBatch(runs))
+        return try RunInsertion.created(try await insertBatch(runs.map { RunInsert(run: $0, claim: nil) }).map { $0?.record })
     }
 
     /// Inserts runs (one statement per batch of concurrent triggers).
-    func insertBatch(_ runs: [NewRun]) async throws -> [RunRecord?] {
+    func insertBatch(_ inserts: [RunInsert]) async throws -> [CreatedRun?] {
         let limits = try await currentLimits(now: Date())
+        let runs = inserts.map(\.run)
+        let claims = inserts.map(\.claim)
         guard runs.contains(where: { limits.runLimits[$0.workflow] != nil }) else {
             return try await session { session in
-                try await Self.insert(runs, in: session)
+                try await Self.insert(runs, claims: claims, limits: limits, in: session)
             }
         }
         return try await transaction { session in
-            try await Self.insert(runs, runLimits: limits.runLimits, in: session)
+            try await Self.insert(runs, claims: claims, limits: limits, in: session)
         }
     }
 
@@ -34,10 +40,24 @@ extension PostgresWorkflowStore {
     /// inserted waiting, without attempts, then started in creation order as far as the limit
     /// allows (``admitWaitingRuns(of:now:in:)``).
     static func insert(_ runs: [NewRun], runLimits: [String: Int] = [:], in session: PostgresSession) async throws -> [RunRecord?] {
+        try await insert(runs, claims: [], limits: LimitSnapshot(runLimits: runLimits), in: session).map { $0?.record }
+    }
+
+    /// Inserts runs as above; a run with a claim (`claims`, by position) starts its first tasks
+    /// on the claiming worker in the same statement (``RunInsertion/directStarts(of:claim:limits:)``).
+    static func insert(_ runs: [NewRun], claims: [ClaimRequest?], limits: LimitSnapshot, in session: PostgresSession) async throws -> [CreatedRun?] {
         guard !runs.isEmpty else { return [] }
+        let runLimits = limits.runLimits
+        let direct = RunInsertion.directStarts(of: runs, claims: claims, limits: limits)
         var inserted: Set<String> = []
-        for row in try await session.rows(InsertRuns(runs, runLimits: runLimits)) {
-            if let id = try row.decode(String?.self) { inserted.insert(id) }
+        var startedIDs: [String: AttemptID] = [:]
+        for row in try await session.rows(InsertRuns(runs, runLimits: runLimits, starting: direct)) {
+            let (id, attemptID, index) = try row.decode((String?, Int64?, Int?).self)
+            if let id, let attemptID, let index {
+                startedIDs["\(id)#\(index)"] = attemptID
+            } else if let id {
+                inserted.insert(id)
+            }
         }
         let limited = runs.filter { inserted.contains($0.id.rawValue) && runLimits[$0.workflow] != nil }
         var waiting: [String: String] = [:]
@@ -49,13 +69,31 @@ extension PostgresWorkflowStore {
                 waiting[id] = reason
             }
         }
-        return runs.map { run in
+        return try runs.map { run in
             guard inserted.contains(run.id.rawValue) else { return nil }
-            return RunRecord(
-                id: run.id, workflow: run.workflow, workflowVersion: run.workflowVersion, status: .pending, params: run.params,
+            var started: [ClaimedAttempt] = []
+            var events: [EngineEvent] = []
+            if let start = direct[run.id] {
+                let claim = start.claim
+                let ready = run.tasks.filter { start.tasks.contains($0.index) }.map { task in
+                    ReadyTask(
+                        runID: run.id, index: task.index, taskID: task.id, type: task.type, queue: task.queue, priority: task.priority,
+                        timeoutMilliseconds: task.timeout.map { Int($0.milliseconds) }, number: 1,
+                        startedAttempt: startedIDs["\(run.id.rawValue)#\(task.index)"])
+                }
+                let columns = RunColumns(
+                    workflow: run.workflow, version: run.workflowVersion, params: JSONValue.object(run.params).compactJSON,
+                    traceContext: run.traceContext, logicalTime: run.scheduledFor ?? run.createdAt)
+                (started, events) = try startedAttempts(
+                    ready, runs: [run.id: columns], claim: claim, now: run.createdAt, leaseUntil: run.createdAt.adding(claim.leaseDuration))
+                if !started.isEmpty { events.insert(.runStarted(runID: run.id, workflow: run.workflow, at: run.createdAt), at: 0) }
+            }
+            let record = RunRecord(
+                id: run.id, workflow: run.workflow, workflowVersion: run.workflowVersion, status: started.isEmpty ? .pending : .running, params: run.params,
                 trigger: run.trigger.kind, scheduledFor: run.scheduledFor, traceContext: run.traceContext, createdAt: run.createdAt,
-                startedAt: nil, finishedAt: nil, progress: RunProgress(total: run.tasks.count), rerunOf: run.rerunOf, deadline: run.deadline, waitingReason: waiting[run.id.rawValue],
+                startedAt: started.isEmpty ? nil : run.createdAt, finishedAt: nil, progress: RunProgress(total: run.tasks.count), rerunOf: run.rerunOf, deadline: run.deadline, waitingReason: waiting[run.id.rawValue],
                 parent: run.parent)
+            return CreatedRun(record: record, started: started, events: events)
         }
     }
 

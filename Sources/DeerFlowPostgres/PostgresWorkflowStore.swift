@@ -36,7 +36,7 @@ public final class PostgresWorkflowStore: WorkflowStore, OutboxStore, StateStore
     let client: PostgresClient
     let notifier = WorkNotifier()
     /// Concurrent triggers are inserted together, one transaction per batch.
-    let runInserts: GroupCommit<NewRun, RunRecord?>
+    let runInserts: GroupCommit<RunInsert, CreatedRun?>
     /// The stored concurrency limits, as last read (``LimitSnapshot``).
     package let limitCache = LimitCache()
 

@@ -89,12 +89,19 @@ struct InsertRuns: StoreStatement {
     /// Per run: why it waits (its workflow has a `max_active_runs`), or nil. A waiting run's tasks
     /// (`tasks.waits`) get no attempts; ``AdmitRuns`` starts it.
     var waitingReasons: [String?] = []
+    /// Per run: when its first tasks started on a worker (``RunStore/createRun(_:startingOn:)``), or nil.
+    var startedAt: [Date?] = []
     var tasks = PostgresWorkflowStore.TaskColumns()
+    /// Per task: the worker it starts on at once, and that attempt's lease; nil: queued as usual.
+    var taskWorkers: [String?] = []
+    var taskLeases: [Date?] = []
 
     init() {}
 
-    init(_ runs: [NewRun], runLimits: [String: Int] = [:]) {
+    init(_ runs: [NewRun], runLimits: [String: Int] = [:], starting: [RunID: RunInsertion.DirectStart] = [:]) {
         for run in runs {
+            let start = starting[run.id]
+            startedAt.append(start == nil ? nil : run.createdAt)
             waitingReasons.append(runLimits[run.workflow].map { ConcurrencyReason.runs(limit: $0) })
             runIDs.append(run.id.rawValue)
             workflows.append(run.workflow)
@@ -112,7 +119,12 @@ struct InsertRuns: StoreStatement {
             parentTaskIDs.append(run.parent?.taskID)
             parentAttempts.append(run.parent?.attempt)
             let waits = runLimits[run.workflow] != nil
-            for task in run.tasks { tasks.append(run.id, task, waits: waits) }
+            for task in run.tasks {
+                tasks.append(run.id, task, waits: waits)
+                let starts = start.map { $0.tasks.contains(task.index) } ?? false
+                taskWorkers.append(starts ? start?.claim.worker : nil)
+                taskLeases.append(starts ? start.map { run.createdAt.adding($0.claim.leaseDuration) } : nil)
+            }
         }
     }
 
@@ -123,14 +135,15 @@ struct InsertRuns: StoreStatement {
                                  \(NullableArray(scheduledFor))::timestamptz[], \(NullableArray(traceContexts))::text[],
                                  \(createdAt)::timestamptz[], \(totals)::integer[], \(NullableArray(timeouts))::bigint[],
                                  \(NullableArray(deadlines))::timestamptz[], \(NullableArray(rerunOf))::text[], \(NullableArray(waitingReasons))::text[],
-                                 \(NullableArray(parentRunIDs))::text[], \(NullableArray(parentTaskIDs))::text[], \(NullableArray(parentAttempts))::integer[])
+                                 \(NullableArray(parentRunIDs))::text[], \(NullableArray(parentTaskIDs))::text[], \(NullableArray(parentAttempts))::integer[],
+                                 \(NullableArray(startedAt))::timestamptz[])
                  AS v(id, workflow, version, params, trigger, scheduled_for, trace_context, created_at, tasks_total, timeout_ms, deadline_at, rerun_of, waiting_reason,
-                      parent_run_id, parent_task_id, parent_attempt)
+                      parent_run_id, parent_task_id, parent_attempt, started_at)
         ), inserted AS (
             INSERT INTO runs (id, workflow, version, status, params, trigger, scheduled_for, trace_context, created_at, tasks_total,
-                              timeout_ms, deadline_at, rerun_of, waiting_reason, parent_run_id, parent_task_id, parent_attempt)
-            SELECT id, workflow, version, 'pending', params, trigger, scheduled_for, trace_context, created_at, tasks_total,
-                   timeout_ms, deadline_at, rerun_of, waiting_reason, parent_run_id, parent_task_id, parent_attempt FROM v
+                              timeout_ms, deadline_at, rerun_of, waiting_reason, parent_run_id, parent_task_id, parent_attempt, started_at)
+            SELECT id, workflow, version, CASE WHEN started_at IS NULL THEN 'pending' ELSE 'running' END, params, trigger, scheduled_for, trace_context, created_at, tasks_total,
+                   timeout_ms, deadline_at, rerun_of, waiting_reason, parent_run_id, parent_task_id, parent_attempt, started_at FROM v
             ON CONFLICT DO NOTHING
             RETURNING id, created_at
         ), t AS (
@@ -138,26 +151,30 @@ struct InsertRuns: StoreStatement {
                                  \(tasks.queues)::text[], \(tasks.priorities)::integer[], \(tasks.dependencyCounts)::integer[],
                                  \(tasks.dependents)::text[], \(tasks.retries)::integer[], \(tasks.delays)::bigint[],
                                  \(tasks.maxDelays)::bigint[], \(tasks.jitters)::double precision[], \(NullableArray(tasks.timeouts))::bigint[],
-                                 \(tasks.waits)::boolean[])
-                 AS t(run_id, idx, task_id, type, queue, priority, deps, dependents, retries, retry_delay_ms, max_retry_delay_ms, jitter, timeout_ms, waits)
+                                 \(tasks.waits)::boolean[], \(NullableArray(taskWorkers))::text[], \(NullableArray(taskLeases))::timestamptz[])
+                 AS t(run_id, idx, task_id, type, queue, priority, deps, dependents, retries, retry_delay_ms, max_retry_delay_ms, jitter, timeout_ms, waits,
+                      worker, lease_until)
             WHERE t.run_id IN (SELECT id FROM inserted)
         ), new_tasks AS (
             INSERT INTO tasks (run_id, idx, task_id, type, queue, priority, status, deps_remaining, dependents,
                                retries, retry_delay_ms, max_retry_delay_ms, jitter, timeout_ms, attempts)
-            SELECT run_id, idx, task_id, type, queue, priority, CASE WHEN deps = 0 AND NOT waits THEN 'queued' ELSE 'pending' END, deps,
+            SELECT run_id, idx, task_id, type, queue, priority,
+                   CASE WHEN worker IS NOT NULL THEN 'running' WHEN deps = 0 AND NOT waits THEN 'queued' ELSE 'pending' END, deps,
                    CASE WHEN dependents = '' THEN '{}'::integer[] ELSE string_to_array(dependents, ',')::integer[] END,
                    retries, retry_delay_ms, max_retry_delay_ms, jitter, timeout_ms, CASE WHEN deps = 0 AND NOT waits THEN 1 ELSE 0 END
             FROM t
         ), first_attempts AS (
-            INSERT INTO attempts (run_id, task_idx, number, queue, priority, queued_at, status)
-            SELECT t.run_id, t.idx, 1, t.queue, t.priority, i.created_at, 'queued'
+            INSERT INTO attempts (run_id, task_idx, number, queue, priority, queued_at, started_at, worker, lease_until, status)
+            SELECT t.run_id, t.idx, 1, t.queue, t.priority, i.created_at, CASE WHEN t.worker IS NOT NULL THEN i.created_at END, t.worker, t.lease_until,
+                   CASE WHEN t.worker IS NOT NULL THEN 'running' ELSE 'queued' END
             FROM t JOIN inserted i ON i.id = t.run_id WHERE t.deps = 0 AND NOT t.waits
-            RETURNING run_id
+            RETURNING id, run_id, task_idx, status
         ), notified AS (
-            SELECT pg_notify('deerflow_work', '') FROM (SELECT 1 FROM first_attempts LIMIT 1) AS queued
+            SELECT pg_notify('deerflow_work', '') FROM (SELECT 1 FROM first_attempts WHERE status = 'queued' LIMIT 1) AS queued
         )
-        SELECT id FROM inserted
-        UNION ALL SELECT NULL FROM notified
+        SELECT id, NULL::bigint AS attempt_id, NULL::integer AS task_idx FROM inserted
+        UNION ALL SELECT NULL, NULL, NULL FROM notified
+        UNION ALL SELECT run_id, id, task_idx FROM first_attempts WHERE status = 'running'
         """
     }
 }

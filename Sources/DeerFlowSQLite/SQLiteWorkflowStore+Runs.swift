@@ -17,12 +17,6 @@ extension SQLiteWorkflowStore {
         return try RunInsertion.created(try await insertBatch(runs.map { RunInsert(run: $0, claim: nil) }).map { $0?.record })
     }
 
-    /// A run to insert and, optionally, the claim that starts its first attempts with it.
-    struct RunInsert: Sendable {
-        var run: NewRun
-        var claim: ClaimRequest?
-    }
-
     /// Inserts runs (one transaction per batch of concurrent triggers), their tasks and the first
     /// attempts of tasks without dependencies. A scheduled run whose workflow and due time exist
     /// already is skipped: its result is nil.
@@ -43,12 +37,7 @@ extension SQLiteWorkflowStore {
     /// on the claiming worker at once (``RunInsertion/directStarts(of:claim:limits:)``).
     static func insert(_ runs: [NewRun], claims: [ClaimRequest?], limits: LimitSnapshot, into db: SQLiteConnection) async throws -> [CreatedRun?] {
         let runLimits = limits.runLimits
-        var direct: [RunID: (claim: ClaimRequest, tasks: Set<Int>)] = [:]
-        for (run, claim) in zip(runs, claims) {
-            guard let claim else { continue }
-            let tasks = RunInsertion.directStarts(of: run, claim: claim, limits: limits)
-            if !tasks.isEmpty { direct[run.id] = (claim, Set(tasks.map(\.index))) }
-        }
+        let direct = RunInsertion.directStarts(of: runs, claims: claims, limits: limits)
         var inserted: Set<String> = []
         for chunk in runs.chunked(into: 1000) {
             var binds: [SQLiteData] = []

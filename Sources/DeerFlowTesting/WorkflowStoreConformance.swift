@@ -37,7 +37,7 @@ public enum WorkflowStoreConformance {
         Check(name: "claims follow queue, priority, readiness and limit", run: claimOrder),
         Check(name: "a completion queues dependents and the same exchange can claim them", run: completionReleasesDependents),
         Check(name: "a worker that found the queues empty starts newly ready dependents directly", run: directStart),
-        Check(name: "a run created with a claim starts up to its limit of first tasks in the claim's queues on the worker, or queues them all", run: createStartingOn),
+        Check(name: "a run created with a claim starts up to its limit of first tasks in the claim's queues on the worker, or queues them all", run: { try await createStartingOn($0, mustStart: false) }),
         Check(name: "a failure with retries left queues a new attempt after the backoff", run: retryAfterBackoff),
         Check(name: "a final failure skips dependents and fails the run after independent branches", run: finalFailure),
         Check(name: "a timeout is recorded as timeout", run: timeoutOutcome),
@@ -55,6 +55,12 @@ public enum WorkflowStoreConformance {
         Check(name: "a backfill creates each fire time's run once, skips runs already present, and is cancelled as a whole", run: backfillRuns),
         Check(name: "claimed attempts carry their run's logical time", run: logicalTime),
     ] + recoveryChecks + limitChecks + subWorkflowChecks + mapChecks
+
+    /// The checks of a store that starts a triggered run's first tasks in the run's own
+    /// transaction (``RunStore/createRun(_:startingOn:)`` beyond the default).
+    public static let directStartChecks: [Check<any WorkflowStore>] = [
+        Check(name: "a run created with a claim starts up to its limit of first tasks in the claim's queues on the worker at once", run: { try await createStartingOn($0, mustStart: true) }),
+    ]
 
     // MARK: Fixtures
 
@@ -242,12 +248,13 @@ public enum WorkflowStoreConformance {
     /// ``RunStore/createRun(_:startingOn:)``: a store may start the first tasks at once (SQLite)
     /// or create the run as ``RunStore/createRun(_:)`` does (the default); either way nothing is
     /// started twice and the run completes through the usual exchanges.
-    static func createStartingOn(_ store: any WorkflowStore) async throws {
+    static func createStartingOn(_ store: any WorkflowStore, mustStart: Bool) async throws {
         var run = newRun(tasks: [("a", []), ("b", []), ("c", ["a", "b"]), ("d", [])])
         run.tasks[3].queue = "other"
         let starting = ClaimRequest(worker: "w7", queues: ["default"], limit: 1, leaseDuration: lease, onlyNewlyReady: true)
         let created = try #require(try await store.createRun(run, startingOn: starting))
         let detail = try await detail(store, run.id)
+        #expect(!mustStart || !created.started.isEmpty, "this store starts first tasks with the run")
         if created.started.isEmpty {
             #expect(created.record.status == .pending)
             #expect(created.events.isEmpty)

@@ -20,6 +20,13 @@ struct PostgresStoreTests {
         }
     }
 
+    @Test("conformance: direct start", arguments: WorkflowStoreConformance.directStartChecks)
+    func directStart(_ check: WorkflowStoreConformance.Check<any WorkflowStore>) async throws {
+        try await withPostgresStore("directstart") { store, _ in
+            try await check.run(store)
+        }
+    }
+
     @Test("conformance of the server capabilities", arguments: WorkflowStoreConformance.serverCapabilities)
     func serverCapabilities(_ check: WorkflowStoreConformance.Check<any ServerStore>) async throws {
         try await withPostgresStore("capabilities") { store, _ in

@@ -27,25 +27,6 @@ struct DirectStartTests {
         #expect(starts(limit: 10, limits: LimitSnapshot(runLimits: ["flow": 1])) == [])
     }
 
-    @Test("the SQLite store starts them in the run's transaction: the run running, the attempts running on the worker, the rest queued")
-    func sqliteStartsThem() async throws {
-        try await SQLiteStoreTests.withStore { store in
-            let run = WorkflowStoreConformance.newRun(tasks: [("a", []), ("b", []), ("c", ["a", "b"])])
-            let claim = ClaimRequest(worker: "w1", queues: ["default"], limit: 4, leaseDuration: .seconds(30), onlyNewlyReady: true)
-            let created = try #require(try await store.createRun(run, startingOn: claim))
-            #expect(created.started.map(\.taskID) == ["a", "b"])
-            #expect(created.record.status == .running)
-            let detail = try #require(try await store.run(run.id))
-            #expect(detail.run.status == .running)
-            #expect(detail.tasks.map(\.status) == [.running, .running, .pending])
-            #expect(detail.tasks.flatMap(\.attempts).map(\.worker) == ["w1", "w1"])
-            // A plain create (a scheduled run, a webhook's) still queues them.
-            let plain = WorkflowStoreConformance.newRun(tasks: [("a", [])])
-            #expect(try await store.createRun(plain)?.status == .pending)
-            #expect(try await store.run(plain.id)?.tasks.map(\.status) == [.queued])
-        }
-    }
-
     @Test("a run triggered while the worker is idle starts at once on it, and observers hear created, started and finished in order; while every slot is busy, runs wait in the queue and start when one frees")
     func engineStartsOnIdleWorker() async throws {
         let recorder = EventRecorder()

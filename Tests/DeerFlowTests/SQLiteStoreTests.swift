@@ -13,6 +13,11 @@ struct SQLiteStoreTests {
         try await Self.withStore { try await check.run($0) }
     }
 
+    @Test("conformance: direct start", arguments: WorkflowStoreConformance.directStartChecks)
+    func directStart(_ check: WorkflowStoreConformance.Check<any WorkflowStore>) async throws {
+        try await Self.withStore { try await check.run($0) }
+    }
+
     @Test("conformance of the server capabilities", arguments: WorkflowStoreConformance.serverCapabilities)
     func serverCapabilities(_ check: WorkflowStoreConformance.Check<any ServerStore>) async throws {
         try await Self.withStore { try await check.run($0) }

@@ -65,6 +65,18 @@ public struct WebhookDelivery: Sendable, Hashable {
 }
 
 /// What recording a webhook delivery did.
+/// A run to insert and, optionally, the claim that starts its first attempts with it
+/// (``RunStore/createRun(_:startingOn:)``): what a store's group commit of triggers batches.
+package struct RunInsert: Sendable {
+    package var run: NewRun
+    package var claim: ClaimRequest?
+
+    package init(run: NewRun, claim: ClaimRequest?) {
+        self.run = run
+        self.claim = claim
+    }
+}
+
 /// The rules of ``RunStore/createRuns(_:)`` both stores share.
 package enum RunInsertion {
     /// Refuses runs an insert may skip (a scheduled run whose due time has a run, a child whose
@@ -88,6 +100,23 @@ package enum RunInsertion {
     /// worker: tasks without dependencies in the claim's queues, of a queue without a
     /// concurrency limit, up to the claim's limit; none for a run that waits for its workflow's
     /// `max_active_runs`. Those limits are checked in the queue, so their tasks go through it.
+    /// ``directStarts(of:claim:limits:)`` for each run with a claim (`claims`, by position).
+    package static func directStarts(of runs: [NewRun], claims: [ClaimRequest?], limits: LimitSnapshot) -> [RunID: DirectStart] {
+        var starts: [RunID: DirectStart] = [:]
+        for (run, claim) in zip(runs, claims) {
+            guard let claim else { continue }
+            let tasks = directStarts(of: run, claim: claim, limits: limits)
+            if !tasks.isEmpty { starts[run.id] = DirectStart(claim: claim, tasks: Set(tasks.map(\.index))) }
+        }
+        return starts
+    }
+
+    /// A run's first tasks that start with it: their indices, and the claim they start under.
+    package struct DirectStart: Sendable {
+        package var claim: ClaimRequest
+        package var tasks: Set<Int>
+    }
+
     package static func directStarts(of run: NewRun, claim: ClaimRequest, limits: LimitSnapshot) -> [NewTask] {
         guard claim.limit > 0, limits.runLimits[run.workflow] == nil else { return [] }
         return Array(run.tasks.lazy.filter { task in
