@@ -162,6 +162,8 @@ public final class WorkerService: Service, Sendable {
             if (mailbox.isClosed || Task.isCancelled) && !draining {
                 draining = true
                 queuesEmpty.store(false, ordering: .relaxed)
+                // Closed also when cancelled: no trigger reserves a slot on a worker about to stop.
+                mailbox.close()
                 drainDeadline = clock.now + configuration.drainTimeout
                 engine.setDraining()
                 engine.logger.info("worker draining", metadata: ["worker": "\(id)", "running": "\(busySlots.load(ordering: .relaxed))"])
