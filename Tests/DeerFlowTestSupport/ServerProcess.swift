@@ -31,11 +31,13 @@ public final class ServerProcess: Sendable {
         return nil
     }
 
-    /// Starts `deerflow` (or another executable) with arguments; stdout and stderr are captured together.
-    public init(_ arguments: [String], executable: String = ServerProcess.executable, environment: [String: String] = [:]) throws {
+    /// Starts `deerflow` (or another executable) with arguments, in `directory` (default: this
+    /// process's); stdout and stderr are captured together.
+    public init(_ arguments: [String], executable: String = ServerProcess.executable, environment: [String: String] = [:], directory: String? = nil) throws {
         self.arguments = arguments
         process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         process.arguments = arguments
         var merged = ProcessInfo.processInfo.environment
         for (key, value) in environment { merged[key] = value }

@@ -343,6 +343,31 @@ struct CLITests {
         #expect(!server.log.contains("API listening"), "it must not serve: \(server.log)")
     }
 
+    @Test("deerflow server without --workflows loads ./workflows of its directory and runs them; without that directory it warns what to do")
+    func serverLoadsDefaultWorkflowsDirectory() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        try directory.write("workflows/good.yaml", Self.goodWorkflow)
+        let server = try ServerProcess(
+            ["server", "--database", "sqlite://" + directory.file("db.sqlite"), "--api-port", "0", "--metrics-port", "0"],
+            environment: ["DEERFLOW_DATABASE_URL": ""], directory: directory.path)
+        defer { server.stop() }
+        let api = try await server.apiPort()
+        let id = try await ClusterAPI.trigger(api: api, workflow: "good")
+        let run = try await ClusterAPI.waitForRuns(api: api, ids: [id])[id]
+        #expect(run?["status"] == .string("success"), "\(server.log)")
+        #expect(server.log.contains("workflows loaded"), "\(server.log)")
+
+        let empty = try TemporaryDirectory()
+        defer { empty.remove() }
+        let bare = try ServerProcess(
+            ["server", "--database", "sqlite://" + empty.file("db.sqlite"), "--api-port", "0", "--metrics-port", "0"],
+            environment: ["DEERFLOW_DATABASE_URL": ""], directory: empty.path)
+        defer { bare.stop() }
+        _ = try await bare.apiPort()
+        _ = try await bare.waitFor("no workflows registered; pass --workflows DIR, put YAML files in ./workflows")
+    }
+
     @Test("a port in use stops the start with the listener, the port and the setting to change, before anything listens")
     func portInUse() async throws {
         let holder = try await TestHTTPServer.start()

@@ -8,8 +8,11 @@ import DeerFlowObservability
 
 /// Options shared by the commands that run DeerFlow services.
 struct ProcessOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Directory of YAML workflow files, one workflow per file.", valueName: "dir"))
+    @Option(help: ArgumentHelp("Directory of YAML workflow files, one workflow per file. Default: ./workflows when that directory exists.", valueName: "dir"))
     var workflows: String?
+
+    /// `workflows` in the current directory: loaded when `--workflows` is not given.
+    static let defaultWorkflowsDirectory = "workflows"
 
     @Option(help: ArgumentHelp("Config directory, read by file name: \(ConfigDirectory.fileNames.joined(separator: ", ")) (each optional; see the README, Configuration).", valueName: "dir"))
     var config: String?
@@ -40,7 +43,14 @@ struct ProcessOptions: ParsableArguments {
         var options = RuntimeOptions()
         options.configDirectory = config
         try options.applyConfigFiles(environment: ProcessInfo.processInfo.environment)
-        if let workflows { options.workflowsDirectory = workflows }
+        if let workflows {
+            options.workflowsDirectory = workflows
+        } else {
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: Self.defaultWorkflowsDirectory, isDirectory: &isDirectory), isDirectory.boolValue {
+                options.workflowsDirectory = Self.defaultWorkflowsDirectory
+            }
+        }
         if let database { options.databaseURL = database }
         if let metricsPort { options.metricsPort = metricsPort }
         if let host { options.api.host = host }
@@ -150,9 +160,11 @@ enum Launcher {
         runtime.bootstrapSwiftMetrics()
         let names = runtime.engine.workflows.all.map(\.definition.name)
         if names.isEmpty && options.runWorkers {
-            logger.warning("no workflows registered; pass --workflows DIR or register Swift workflows")
+            logger.warning("no workflows registered; pass --workflows DIR, put YAML files in ./\(ProcessOptions.defaultWorkflowsDirectory), or register Swift workflows")
         } else {
-            logger.info("workflows loaded", metadata: ["workflows": "\(names.joined(separator: ", "))"])
+            var metadata: Logger.Metadata = ["workflows": "\(names.joined(separator: ", "))"]
+            if let directory = options.workflowsDirectory { metadata["directory"] = "\(directory)" }
+            logger.info("workflows loaded", metadata: metadata)
         }
         warnAboutUnservedQueues(runtime, logger: logger)
         do {
