@@ -86,14 +86,8 @@ extension PostgresWorkflowStore {
                     traceContext: run.traceContext, logicalTime: run.scheduledFor ?? run.createdAt)
                 (started, events) = try startedAttempts(
                     ready, runs: [run.id: columns], claim: claim, now: run.createdAt, leaseUntil: run.createdAt.adding(claim.leaseDuration))
-                if !started.isEmpty { events.insert(.runStarted(runID: run.id, workflow: run.workflow, at: run.createdAt), at: 0) }
             }
-            let record = RunRecord(
-                id: run.id, workflow: run.workflow, workflowVersion: run.workflowVersion, status: started.isEmpty ? .pending : .running, params: run.params,
-                trigger: run.trigger.kind, scheduledFor: run.scheduledFor, traceContext: run.traceContext, createdAt: run.createdAt,
-                startedAt: started.isEmpty ? nil : run.createdAt, finishedAt: nil, progress: RunProgress(total: run.tasks.count), rerunOf: run.rerunOf, deadline: run.deadline, waitingReason: waiting[run.id.rawValue],
-                parent: run.parent)
-            return CreatedRun(record: record, started: started, events: events)
+            return RunInsertion.createdRun(run, started: started, startEvents: events, waitingReason: waiting[run.id.rawValue])
         }
     }
 

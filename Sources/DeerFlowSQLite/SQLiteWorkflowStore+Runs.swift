@@ -137,16 +137,8 @@ extension SQLiteWorkflowStore {
         }
         return runs.map { run in
             guard inserted.contains(run.id.rawValue) else { return nil }
-            let started = startedByRun[run.id] ?? []
-            let record = RunRecord(
-                id: run.id, workflow: run.workflow, workflowVersion: run.workflowVersion, status: started.isEmpty ? .pending : .running, params: run.params,
-                trigger: run.trigger.kind, scheduledFor: run.scheduledFor, traceContext: run.traceContext, createdAt: run.createdAt,
-                startedAt: started.isEmpty ? nil : run.createdAt, finishedAt: nil, progress: RunProgress(total: run.tasks.count), rerunOf: run.rerunOf, deadline: run.deadline, waitingReason: waiting[run.id.rawValue],
-                parent: run.parent)
-            guard !started.isEmpty else { return CreatedRun(record: record) }
-            return CreatedRun(
-                record: record, started: started,
-                events: [.runStarted(runID: run.id, workflow: run.workflow, at: run.createdAt)] + (eventsByRun[run.id] ?? []))
+            return RunInsertion.createdRun(
+                run, started: startedByRun[run.id] ?? [], startEvents: eventsByRun[run.id] ?? [], waitingReason: waiting[run.id.rawValue])
         }
     }
 

@@ -196,6 +196,11 @@ public final class DeerFlowEngine: Sendable {
         let direct = delivery == nil ? reserveDirectStart(of: newRun) : nil
         let outcome: DeliveryOutcome?
         var started = CreatedRun?.none
+        // On every way out, after `runCreated` when there is one: the worker tells observers the
+        // attempts started, then runs them; reserved slots they do not use are freed.
+        defer {
+            if let direct { direct.worker.adopt(started?.started ?? [], events: started?.events ?? [], reserved: direct.claim.limit) }
+        }
         do {
             if let deliveries, let delivery {
                 outcome = try await deliveries.createRun(newRun, delivery: delivery)
@@ -206,20 +211,15 @@ public final class DeerFlowEngine: Sendable {
                 outcome = try await store.createRun(newRun).map(DeliveryOutcome.created)
             }
         } catch {
-            direct?.worker.adopt([], reserved: direct?.claim.limit ?? 0)
             endRunSpan(runID, notStored: error)
             throw error
         }
         guard case .created(let record)? = outcome else {
-            direct?.worker.adopt([], reserved: direct?.claim.limit ?? 0)
             runSpans.remove(runID)?.end()
             return outcome ?? .duplicate(runID)
         }
         emit([.runCreated(runID: record.id, workflow: workflow, trigger: trigger.kind, at: now)])
-        // After `runCreated`: the worker tells observers the attempts started, then runs them.
-        let startedCount = started?.started.count ?? 0
-        if let direct { direct.worker.adopt(started?.started ?? [], events: started?.events ?? [], reserved: direct.claim.limit) }
-        if startedCount < newRun.tasks.count(where: { $0.dependencyCount == 0 }) { wakeLocalWorkers() }
+        if (started?.started.count ?? 0) < newRun.tasks.count(where: { $0.dependencyCount == 0 }) { wakeLocalWorkers() }
         return .created(record)
     }
 

@@ -64,7 +64,6 @@ public struct WebhookDelivery: Sendable, Hashable {
     }
 }
 
-/// What recording a webhook delivery did.
 /// A run to insert and, optionally, the claim that starts its first attempts with it
 /// (``RunStore/createRun(_:startingOn:)``): what a store's group commit of triggers batches.
 package struct RunInsert: Sendable {
@@ -96,10 +95,6 @@ package enum RunInsertion {
         return created
     }
 
-    /// The first tasks of `run` that ``RunStore/createRun(_:startingOn:)`` starts on the claiming
-    /// worker: tasks without dependencies in the claim's queues, of a queue without a
-    /// concurrency limit, up to the claim's limit; none for a run that waits for its workflow's
-    /// `max_active_runs`. Those limits are checked in the queue, so their tasks go through it.
     /// ``directStarts(of:claim:limits:)`` for each run with a claim (`claims`, by position).
     package static func directStarts(of runs: [NewRun], claims: [ClaimRequest?], limits: LimitSnapshot) -> [RunID: DirectStart] {
         var starts: [RunID: DirectStart] = [:]
@@ -117,14 +112,33 @@ package enum RunInsertion {
         package var tasks: Set<Int>
     }
 
+    /// The first tasks of `run` that ``RunStore/createRun(_:startingOn:)`` starts on the claiming
+    /// worker: tasks without dependencies in the claim's queues, of a queue without a
+    /// concurrency limit, up to the claim's limit; none for a run that waits for its workflow's
+    /// `max_active_runs`. Those limits are checked in the queue, so their tasks go through it.
     package static func directStarts(of run: NewRun, claim: ClaimRequest, limits: LimitSnapshot) -> [NewTask] {
         guard claim.limit > 0, limits.runLimits[run.workflow] == nil else { return [] }
         return Array(run.tasks.lazy.filter { task in
             task.dependencyCount == 0 && claim.queues.contains(task.queue) && limits.queueLimits[task.queue] == nil
         }.prefix(claim.limit))
     }
+
+    /// A run an insert created, as the store answers it: running since its creation, with
+    /// `runStarted` ahead of its attempts' `attemptStarted` events (`startEvents`), when
+    /// `started` holds attempts; else pending.
+    package static func createdRun(_ run: NewRun, started: [ClaimedAttempt], startEvents: [EngineEvent], waitingReason: String?) -> CreatedRun {
+        let record = RunRecord(
+            id: run.id, workflow: run.workflow, workflowVersion: run.workflowVersion, status: started.isEmpty ? .pending : .running, params: run.params,
+            trigger: run.trigger.kind, scheduledFor: run.scheduledFor, traceContext: run.traceContext, createdAt: run.createdAt,
+            startedAt: started.isEmpty ? nil : run.createdAt, finishedAt: nil, progress: RunProgress(total: run.tasks.count), rerunOf: run.rerunOf,
+            deadline: run.deadline, waitingReason: waitingReason, parent: run.parent)
+        guard !started.isEmpty else { return CreatedRun(record: record) }
+        return CreatedRun(
+            record: record, started: started, events: [.runStarted(runID: run.id, workflow: run.workflow, at: run.createdAt)] + startEvents)
+    }
 }
 
+/// What recording a webhook delivery did.
 public enum DeliveryOutcome: Sendable, Hashable {
     /// The delivery is new: its run was created.
     case created(RunRecord)
