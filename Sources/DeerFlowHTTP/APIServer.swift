@@ -117,6 +117,8 @@ public enum APIServer {
         // below as the operations are registered.
         let known = KnownRoutes()
         router.add(middleware: JSONErrorMiddleware(logger: engine.logger, maxBodyBytes: configuration.maxBodyBytes, known: known))
+        // The generated API's answers would go out as two writes (head, then body).
+        router.add(middleware: SingleWriteMiddleware())
         // Every route is registered on this group, so the token check runs after routing, on the
         // route that will answer (see AccessControlMiddleware): deny by default, open by name.
         let browser = configuration.browser

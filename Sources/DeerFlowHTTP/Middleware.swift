@@ -185,3 +185,57 @@ struct AccessControlMiddleware<Context: RequestContext>: RouterMiddleware {
         try? decisions?.labels(role, outcome).inc()
     }
 }
+
+/// Sends an answer whose length is known and at most `limit` bytes in one write with its head.
+///
+/// The generated API's answers reach Hummingbird as a body closure (swift-openapi-hummingbird
+/// wraps each `HTTPBody` so), and Hummingbird writes such a body after flushing the head: two
+/// `write` system calls per answer, and the client wakes twice (strace of `GET /health/live`).
+/// A body held as one `ByteBuffer` goes out with its head in one `writev`, so this middleware
+/// collects bounded bodies into one buffer; a body that already is one buffer is kept, not copied.
+/// Streamed answers (unknown length: events, log follow) and larger ones pass through unchanged.
+struct SingleWriteMiddleware<Context: RequestContext>: RouterMiddleware {
+    /// Larger bodies are streamed as they come.
+    var limit = 1 << 20
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var response = try await next(request, context)
+        guard let length = response.body.contentLength, length <= limit else { return response }
+        let collected = CollectedBody()
+        let body = response.body
+        try await body.write(BodyCollector(target: collected))
+        let buffer = collected.buffer ?? ByteBuffer()
+        if let trailers = collected.trailers {
+            response.body = ResponseBody(contentLength: buffer.readableBytes) { writer in
+                try await writer.write(buffer)
+                try await writer.finish(trailers)
+            }
+        } else {
+            response.body = ResponseBody(byteBuffer: buffer)
+        }
+        return response
+    }
+
+    /// What a ``BodyCollector`` was given. Used by one request's task only.
+    final class CollectedBody: @unchecked Sendable {
+        var buffer: ByteBuffer?
+        var trailers: HTTPFields?
+    }
+
+    struct BodyCollector: ResponseBodyWriter {
+        let target: CollectedBody
+
+        mutating func write(_ part: ByteBuffer) async throws {
+            if target.buffer == nil {
+                target.buffer = part
+            } else {
+                var part = part
+                target.buffer?.writeBuffer(&part)
+            }
+        }
+
+        consuming func finish(_ trailingHeaders: HTTPFields?) async throws {
+            target.trailers = trailingHeaders
+        }
+    }
+}
