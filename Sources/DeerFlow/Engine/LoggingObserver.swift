@@ -26,35 +26,40 @@ public struct LoggingObserver: EngineObserver {
         for event in events {
             switch event {
             case .runCreated(let runID, let workflow, let trigger, _):
-                logger.info("run created", metadata: ["run_id": "\(runID)", "workflow": "\(workflow)", "trigger": "\(trigger.rawValue)"])
+                logger.info("run created", metadata: ["run_id": .string(runID.rawValue), "workflow": .string(workflow), "trigger": .string(trigger.rawValue)])
             case .runStarted(let runID, let workflow, _):
-                logger.debug("run started", metadata: ["run_id": "\(runID)", "workflow": "\(workflow)"])
+                logger.debug("run started", metadata: ["run_id": .string(runID.rawValue), "workflow": .string(workflow)])
             case .runFinished(let runID, let workflow, let status, let createdAt, let startedAt, let finishedAt):
+                let level: Logger.Level = status == .failed ? .warning : .info
+                guard logger.logLevel <= level else { continue }
                 let seconds = finishedAt.timeIntervalSince(startedAt ?? createdAt)
                 let metadata: Logger.Metadata = [
-                    "run_id": "\(runID)", "workflow": "\(workflow)", "status": "\(status.rawValue)",
+                    "run_id": .string(runID.rawValue), "workflow": .string(workflow), "status": .string(status.rawValue),
                     "duration_ms": "\(Int((seconds * 1000).rounded()))",
                 ]
-                ServiceContext.withValue(traceContext?(runID) ?? ServiceContext.current) {
-                    logger.log(level: status == .failed ? .warning : .info, "run finished", metadata: metadata)
+                if let context = traceContext?(runID) {
+                    ServiceContext.withValue(context) { logger.log(level: level, "run finished", metadata: metadata) }
+                } else {
+                    logger.log(level: level, "run finished", metadata: metadata)
                 }
             case .attemptStarted(let info, _, _):
                 if logger.logLevel <= .debug { logger.debug("attempt started", metadata: Self.metadata(info)) }
             case .attemptFinished(let info, let status, let metricStatus, _, _, let error):
-                var metadata = Self.metadata(info)
-                metadata["status"] = "\(status.rawValue)"
-                if let error { metadata["error"] = "\(error)" }
-                switch metricStatus {
-                case .success:
-                    if logger.logLevel <= .debug { logger.debug("attempt finished", metadata: metadata) }
-                case .cancelled:
-                    logger.info("attempt cancelled", metadata: metadata)
-                case .retried:
-                    logger.info("attempt failed; retrying", metadata: metadata)
-                case .failed, .timeout:
-                    logger.warning("attempt failed", metadata: metadata)
+                let (level, message): (Logger.Level, Logger.Message) = switch metricStatus {
+                case .success: (.debug, "attempt finished")
+                case .cancelled: (.info, "attempt cancelled")
+                case .retried: (.info, "attempt failed; retrying")
+                case .failed, .timeout: (.warning, "attempt failed")
                 }
+                // Checked first: at the default level a successful attempt logs nothing, and its
+                // metadata would be built for nothing once per task.
+                guard logger.logLevel <= level else { continue }
+                var metadata = Self.metadata(info)
+                metadata["status"] = .string(status.rawValue)
+                if let error { metadata["error"] = "\(error)" }
+                logger.log(level: level, message, metadata: metadata)
             case .retryScheduled(let info, let at):
+                guard logger.logLevel <= .debug else { continue }
                 var metadata = Self.metadata(info)
                 metadata["retry_at"] = "\(at)"
                 logger.debug("retry scheduled", metadata: metadata)
@@ -75,9 +80,10 @@ public struct LoggingObserver: EngineObserver {
     }
 
     static func metadata(_ info: AttemptInfo) -> Logger.Metadata {
+        // The strings themselves, not interpolated copies (an id is too long to be stored inline).
         [
-            "run_id": "\(info.runID)", "workflow": "\(info.workflow)", "task_id": "\(info.taskID)", "type": "\(info.type)",
-            "queue": "\(info.queue)", "attempt": "\(info.number)",
+            "run_id": .string(info.runID.rawValue), "workflow": .string(info.workflow), "task_id": .string(info.taskID),
+            "type": .string(info.type), "queue": .string(info.queue), "attempt": "\(info.number)",
             "execution_id": "\(info.runID):\(info.taskID):\(info.number)",
         ]
     }

@@ -72,7 +72,10 @@ extension EngineBenchmark {
             shellLines = lines
             return perSecond
         }
+        let observer = try observerCost()
         return [
+            String(format: "logging: the engine's log observer per one-task run (its four events), one thread: %.2f µs with info to a JSON file (2 lines), %.2f µs with the level at error (no line)",
+                   observer.info, observer.quiet),
             String(format: "logging: W1 with %d shell tasks printing a line: %.0f tasks/s with task_output off, %.0f with it on (%d lines to the JSON file; %+.1f%%)",
                    shellRuns, shell.first, shell.second, shellLines, (shell.second - shell.first) / shell.first * 100),
             String(format: "logging: JSON file handler with redaction: %.0f lines/s on one thread, %d bytes/line (target ≥ 200,000)",
@@ -81,6 +84,45 @@ extension EngineBenchmark {
                    medians.first, medians.second, written, (medians.second - medians.first) / medians.first * 100,
                    offCPU, onCPU, (onCPU - offCPU) / offCPU * 100),
         ]
+    }
+
+    /// CPU time per run (µs) of the engine's ``LoggingObserver`` on one thread, given the events of
+    /// a one-task run (created, attempt started and finished, run finished): with the logger at
+    /// info writing JSON lines with redaction to a file, and with it at error, where nothing is
+    /// written and the observer should cost next to nothing. Steadier than W1's comparison, whose
+    /// rounds on this shared machine move by more than the whole cost of logging.
+    func observerCost(runs: Int = 200_000) throws -> (info: Double, quiet: Double) {
+        let now = Date()
+        let batches = (0..<1_000).map { index -> [EngineEvent] in
+            let runID = RunID.generate(at: now)
+            let info = AttemptInfo(
+                attemptID: AttemptID(index), runID: runID, workflow: "w1", taskID: "task", type: "noop", queue: "default", number: 1, worker: "w")
+            return [
+                .runCreated(runID: runID, workflow: "w1", trigger: .api, at: now),
+                .attemptStarted(info, queuedAt: now, startedAt: now),
+                .attemptFinished(info, status: .success, metricStatus: .success, startedAt: now, finishedAt: now, error: nil),
+                .runFinished(runID: runID, workflow: "w1", status: .success, createdAt: now, startedAt: now, finishedAt: now),
+            ]
+        }
+        func measure(_ logger: Logger) -> Double {
+            let observer = LoggingObserver(logger: logger)
+            let before = processCPUSeconds()
+            for index in 0..<runs { observer.engine(didEmit: batches[index % batches.count]) }
+            return (processCPUSeconds() - before) / Double(runs) * 1e6
+        }
+        let directory = NSTemporaryDirectory() + "deerflow-bench-observer-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let backend = LoggingBackend(
+            level: .info, redactor: try Redactor(patterns: ["password", "api_key", "secret", "token"]),
+            sinks: [FileSink(path: directory + "/deerflow.log", format: .json)])
+        var logger = Logger(label: "deerflow", factory: { backend.makeHandler(label: $0) })
+        logger.logLevel = .info
+        var quiet = Logger(label: "deerflow.bench")
+        quiet.logLevel = .error
+        _ = measure(logger)
+        let info = measure(logger)
+        backend.shutdown()
+        return (info, measure(quiet))
     }
 
     /// Runs `body` with a logger at info that writes JSON lines with redaction to a file in a
