@@ -108,7 +108,9 @@ public enum APIServer {
 
     /// The router of the API (tests drive it without a socket).
     public static func makeRouter(engine: DeerFlowEngine, configuration: APIConfiguration, metrics: EngineMetrics?) -> Router<BasicRequestContext> {
-        let router = Router(context: BasicRequestContext.self)
+        // HEAD on every GET route (the GET's status and headers, no body), as HTTP asks of a
+        // server (RFC 9110 §9.3.2): uptime checks and link checkers send it.
+        let router = Router(context: BasicRequestContext.self, options: .autoGenerateHeadEndpoints)
         if let metrics { router.add(middleware: RequestMetricsMiddleware(counter: metrics.apiRequests, duration: metrics.apiRequestDuration)) }
         // A server span per request, named by the matched route, continuing the caller's traceparent;
         // left out when tracing is off (its no-op spans were 3 % of a trivial request's CPU).
@@ -166,6 +168,8 @@ struct RoutesTransport: ServerTransport {
         guard !leftOut.contains(path) else { return }
         routes.register(handler, method: method, path: path)
         known.add(method, path)
+        // The router answers HEAD wherever GET is (`.autoGenerateHeadEndpoints`).
+        if method == .get { known.add(.head, path) }
     }
 }
 

@@ -123,6 +123,45 @@ struct HTTPEdgeCaseTests {
         try await Self.expectReady(port, server)
     }
 
+    @Test("HEAD answers as GET would, with its status and headers and without the body, on the API and the UI; 405 lists HEAD beside GET")
+    func head() async throws {
+        let (server, port, directory) = try await Self.start()
+        defer { server.stop(); directory.remove() }
+        let created = try await RawHTTP.send(port: port, method: "POST", target: "/api/v1/workflows/nightly-etl/runs", body: "{}")
+        let id = try #require(created.body.split(separator: "\"").drop { $0 != "id" }.dropFirst(2).first.map(String.init))
+        for target in ["/health/live", "/health/ready", "/api/v1/workflows", "/api/v1/runs/\(id)", "/", "/runs"] {
+            let get = try await RawHTTP.exchange(port: port, bytes: Self.request("GET", target))
+            let head = try await RawHTTP.exchange(port: port, bytes: Self.request("HEAD", target))
+            #expect(get.status == 200 && head.status == 200, "\(target): \(head)")
+            #expect(head.body.isEmpty, "\(target): \(head)")
+            func contentLength(_ head: String) -> String? {
+                head.lowercased().split(separator: "\r\n").first { $0.hasPrefix("content-length:") }.map(String.init)
+            }
+            // The GET's length; a run's or a page's answer may change between the two requests.
+            #expect(contentLength(head.head) != nil && head.head.lowercased().contains("content-type:"), "\(target): \(head.head)")
+            if target == "/health/live" || target == "/api/v1/workflows" {
+                #expect(contentLength(head.head) == contentLength(get.head), "\(target): GET \(get.head) HEAD \(head.head)")
+            }
+        }
+        let missing = try await RawHTTP.exchange(port: port, bytes: Self.request("HEAD", "/api/v1/runs/nope"))
+        #expect(missing.status == 404 && missing.body.isEmpty, "\(missing)")
+        let wrong = try await RawHTTP.exchange(port: port, bytes: Self.request("DELETE", "/api/v1/workflows"))
+        #expect(wrong.status == 405 && wrong.head.lowercased().contains("allow: get, head"), "\(wrong)")
+        try await Self.expectReady(port, server)
+    }
+
+    @Test("HEAD needs the token GET needs")
+    func headWithTokens() async throws {
+        let (server, port, directory) = try await Self.start(config: "api:\n  tokens:\n    - {token: \"s3cret-token-value\", role: viewer}\n")
+        defer { server.stop(); directory.remove() }
+        let anonymous = try await RawHTTP.exchange(port: port, bytes: Self.request("HEAD", "/api/v1/workflows"))
+        #expect(anonymous.status == 401 && anonymous.body.isEmpty, "\(anonymous)")
+        let allowed = try await RawHTTP.exchange(port: port, bytes: Self.request("HEAD", "/api/v1/workflows", headers: "Authorization: Bearer s3cret-token-value\r\n"))
+        #expect(allowed.status == 200 && allowed.body.isEmpty, "\(allowed)")
+        let live = try await RawHTTP.exchange(port: port, bytes: Self.request("HEAD", "/health/live"))
+        #expect(live.status == 200, "\(live)")
+    }
+
     @Test("'..' and encoded slashes in paths reach no file and no other route")
     func paths() async throws {
         let (server, port, directory) = try await Self.start()
