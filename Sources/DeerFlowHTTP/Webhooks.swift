@@ -166,7 +166,7 @@ public struct Webhooks: Sendable {
         }
         do {
             guard let deliveryID else {
-                return .created(try await engine.trigger(endpoint.workflow, params: params, trigger: .api))
+                return .created(try await engine.trigger(endpoint.workflow, params: params, trigger: .webhook))
             }
             return try await engine.trigger(endpoint.workflow, params: params, delivery: WebhookDelivery(hook: name, id: deliveryID, receivedAt: Date()))
         } catch let error as DeerFlowError where error.code == .invalidParams {

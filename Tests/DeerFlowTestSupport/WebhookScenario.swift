@@ -94,6 +94,7 @@ public enum WebhookScenario {
         let runs = try await runs(api: api)
         #expect(runs.count == 1)
         #expect(runs.first?["params"] == .object(["ref": "refs/heads/main", "pusher": "ada", "size": 3]), "\(runs)")
+        #expect(runs.first?["trigger"]?.stringValue == "webhook", "a webhook's run says so: \(runs)")
         let finished = try #require(try await waitForRun(api: api, id: id))
         #expect(finished["status"]?.stringValue == "success", "\(finished)")
 

@@ -170,7 +170,7 @@ public final class DeerFlowEngine: Sendable {
     /// - Throws: what ``trigger(_:params:trigger:parent:rerunOf:)`` throws; `.unavailable` when
     ///   the store does not record deliveries.
     public func trigger(_ workflow: String, params: [String: JSONValue], delivery: WebhookDelivery) async throws -> DeliveryOutcome {
-        try await create(workflow, params: params, trigger: .api, parent: nil, rerunOf: nil, childOf: nil, delivery: delivery)
+        try await create(workflow, params: params, trigger: .webhook, parent: nil, rerunOf: nil, childOf: nil, delivery: delivery)
     }
 
     private func create(

@@ -16,6 +16,8 @@ public enum RunTrigger: Sendable, Hashable, Codable {
     case backfill(logicalTime: Date)
     /// By a `workflow` task of another run (a sub-workflow; the run's ``RunRecord/parent``).
     case workflow
+    /// By a delivery to a webhook (`POST /api/v1/hooks/{name}`).
+    case webhook
 
     /// What is stored with the run.
     public var kind: Kind {
@@ -25,12 +27,13 @@ public enum RunTrigger: Sendable, Hashable, Codable {
         case .library: return .library
         case .backfill: return .backfill
         case .workflow: return .workflow
+        case .webhook: return .webhook
         }
     }
 
     /// How a run was started, as stored with it (the API's `trigger`).
     public enum Kind: String, Sendable, Hashable, Codable, CaseIterable {
-        case api, schedule, library, backfill, workflow
+        case api, schedule, library, backfill, workflow, webhook
     }
 }
 
@@ -225,7 +228,7 @@ public struct NewRun: Sendable, Hashable {
         switch trigger {
         case .schedule(let due): return due
         case .backfill(let logicalTime): return logicalTime
-        case .api, .library, .workflow: return nil
+        case .api, .library, .workflow, .webhook: return nil
         }
     }
 }

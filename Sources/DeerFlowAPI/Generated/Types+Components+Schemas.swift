@@ -538,7 +538,7 @@ extension Components {
         ///
         /// - Remark: Generated from `#/components/schemas/RunParams`.
         package typealias RunParams = Swift.Dictionary<Swift.String, DeerFlowCore.JSONValue>
-        /// How a run was started; `workflow` is a child run started by a `workflow` task of another run (its `parent`).
+        /// How a run was started; `workflow` is a child run started by a `workflow` task of another run (its `parent`); `webhook` a run started by a delivery to `POST /api/v1/hooks/{name}`.
         ///
         /// - Remark: Generated from `#/components/schemas/RunTrigger`.
         @frozen package enum RunTrigger: String, Codable, Hashable, Sendable, CaseIterable {
@@ -547,6 +547,7 @@ extension Components {
             case library = "library"
             case backfill = "backfill"
             case workflow = "workflow"
+            case webhook = "webhook"
         }
         /// The time the run stands for: the fire time of a scheduled or backfill run, the creation
         /// time of any other. Shell tasks get it as `DEERFLOW_LOGICAL_TIME` (RFC 3339, whole seconds).
