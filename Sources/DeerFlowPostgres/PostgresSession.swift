@@ -137,7 +137,8 @@ extension PostgresWorkflowStore {
             let operation = UncheckedOperation(body: body)
             return try await withThrowingTaskGroup(of: PoolRace<T>.self) { group in
                 group.addTask {
-                    .finished(try await self.client.withConnection { connection in
+                    try await self.poolStarted.wait()
+                    return .finished(try await self.client.withConnection { connection in
                         leased.set()
                         return try await operation.body(connection)
                     })

@@ -35,6 +35,8 @@ public final class PostgresWorkflowStore: WorkflowStore, OutboxStore, StateStore
     let queryLogger: Logger
     let client: PostgresClient
     let notifier = WorkNotifier()
+    /// Opens as `run()` starts the pool; leases wait for it (``PoolStartGate``).
+    let poolStarted = PoolStartGate()
     /// Concurrent triggers are inserted together, one transaction per batch.
     let runInserts: GroupCommit<RunInsert, CreatedRun?>
     /// The stored concurrency limits, as last read (``LimitSnapshot``).
@@ -86,7 +88,10 @@ public final class PostgresWorkflowStore: WorkflowStore, OutboxStore, StateStore
         let listener = Listener(configuration: configuration, notifier: notifier, logger: logger)
         await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in
-                group.addTask { await self.client.run() }
+                group.addTask {
+                    self.poolStarted.open()
+                    await self.client.run()
+                }
                 group.addTask { await listener.run() }
             }
         }
@@ -201,5 +206,55 @@ final class WeakStore: Sendable {
     var value: PostgresWorkflowStore? {
         get { box.withLock { $0.store } }
         set { box.withLock { $0.store = newValue } }
+    }
+}
+
+/// Open once the store's `run()` starts its connection pool. The process's services start
+/// concurrently, and those that reached the store first leased a connection before the pool
+/// ran: postgres-nio served them once it ran, but warned "Trying to lease connection from
+/// `PostgresClient`, but `PostgresClient.run()` hasn't been called yet" at every start on
+/// PostgreSQL. Leases now wait here first. (`PostgresClient.run()` marks itself running before
+/// it first suspends, and the store's task calls it right after opening the gate, while the
+/// waiters it resumed still have to be scheduled.)
+final class PoolStartGate: Sendable {
+    private struct State {
+        var open = false
+        var waiters: [Int: CheckedContinuation<Void, any Error>] = [:]
+        var nextID = 0
+    }
+
+    private let state = Mutex(State())
+
+    func open() {
+        let waiters = state.withLock { state in
+            state.open = true
+            defer { state.waiters = [:] }
+            return state.waiters
+        }
+        for waiter in waiters.values { waiter.resume() }
+    }
+
+    /// Returns once the gate is open; throws `CancellationError` when the task is cancelled first
+    /// (the lease's `pool_timeout` still applies).
+    func wait() async throws {
+        let id: Int? = state.withLock { state in
+            guard !state.open else { return nil }
+            state.nextID += 1
+            return state.nextID
+        }
+        guard let id else { return }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let now: Result<Void, any Error>? = state.withLock { state in
+                    if state.open { return .success(()) }
+                    if Task.isCancelled { return .failure(CancellationError()) }
+                    state.waiters[id] = continuation
+                    return nil
+                }
+                if let now { continuation.resume(with: now) }
+            }
+        } onCancel: {
+            state.withLock { $0.waiters.removeValue(forKey: id) }?.resume(throwing: CancellationError())
+        }
     }
 }

@@ -39,6 +39,25 @@ struct PostgresClusterTests {
         }
     }
 
+    @Test("a default server on PostgreSQL starts without warnings: services that reach the store first wait for its pool to run")
+    func startsWithoutWarnings() async throws {
+        try await withTestDatabase("quietstart") { database in
+            let directory = try TemporaryDirectory()
+            defer { directory.remove() }
+            try directory.write("workflows/one.yaml", "name: one\ntasks:\n  - id: a\n    type: noop\n")
+            // postgres-nio warned at two of three starts before (the services start concurrently).
+            for start in 1...3 {
+                let server = try ServerProcess.server(database: database.url, workflows: directory.file("workflows"), workers: true)
+                defer { server.stop() }
+                let api = try await server.apiPort()
+                let id = try await ClusterAPI.trigger(api: api, workflow: "one")
+                #expect(try await ClusterAPI.waitForRuns(api: api, ids: [id], timeout: .seconds(30))[id]?["status"]?.stringValue == "success")
+                let warnings = server.log.split(separator: "\n").filter { $0.contains(#""level":"warning""#) || $0.contains(#""level":"error""#) }
+                #expect(warnings.isEmpty, "start \(start): \(warnings)")
+            }
+        }
+    }
+
     @Test("a worker process with fewer slots than the fan-out claims queued work as slots free, not at the next poll")
     func fanOutDoesNotWaitForPolls() async throws {
         try await withTestDatabase("fanout") { database in
