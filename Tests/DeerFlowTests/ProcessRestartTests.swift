@@ -14,11 +14,16 @@ struct ProcessRestartTests {
         defer { directory.remove() }
         let marks = directory.file("marks.txt")
         var tasks = "name: chain\ntasks:\n"
+        // c's first attempt sleeps 60 s, its second none: the kill lands in c even when this
+        // test process is kept off the CPU for seconds (a CI run once killed during d after a
+        // 3 s sleep of c had ended unseen), and the test does not wait a minute for c's rerun.
+        let firstC = directory.file("c-started")
         for (index, id) in ["a", "b", "c", "d"].enumerated() {
+            let sleep = id == "c" ? #"if [ ! -e "\#(firstC)" ]; then touch "\#(firstC)"; sleep 60; fi"# : "sleep 0.5"
             tasks += """
                   - id: \(id)
                     type: shell
-                    script: 'echo start-\(id) >> "\(marks)"; sleep \(id == "c" ? "3" : "0.5"); echo done-\(id) >> "\(marks)"'
+                    script: 'echo start-\(id) >> "\(marks)"; \(sleep); echo done-\(id) >> "\(marks)"'
 
                 """
             if index > 0 { tasks += "    depends_on: [\(["a", "b", "c", "d"][index - 1])]\n" }
@@ -37,8 +42,7 @@ struct ProcessRestartTests {
             Issue.record("no run id: \(created.text)")
             return
         }
-        // Kill while c runs: a and b have finished, c has started (and sleeps 3 s, so a test
-        // process kept off the CPU for a moment on a busy machine still kills it mid-task).
+        // Kill while c runs: a and b have finished, c has started (its first attempt sleeps 60 s).
         let deadline = ContinuousClock.now + .seconds(30)
         while !((try? String(contentsOfFile: marks, encoding: .utf8))?.contains("start-c") ?? false) {
             guard ContinuousClock.now < deadline else { throw ProcessFailure("c never started:\n\(first.log)") }
