@@ -72,7 +72,7 @@ extension EngineBenchmark {
             shellLines = lines
             return perSecond
         }
-        let observer = try observerCost()
+        let observer = try await observerCost()
         return [
             String(format: "logging: the engine's log observer per one-task run (its four events), one thread: %.2f µs with info to a JSON file (2 lines), %.2f µs with the level at error (no line)",
                    observer.info, observer.quiet),
@@ -91,7 +91,7 @@ extension EngineBenchmark {
     /// info writing JSON lines with redaction to a file, and with it at error, where nothing is
     /// written and the observer should cost next to nothing. Steadier than W1's comparison, whose
     /// rounds on this shared machine move by more than the whole cost of logging.
-    func observerCost(runs: Int = 200_000) throws -> (info: Double, quiet: Double) {
+    func observerCost(runs: Int = 200_000) async throws -> (info: Double, quiet: Double) {
         let now = Date()
         let batches = (0..<1_000).map { index -> [EngineEvent] in
             let runID = RunID.generate(at: now)
@@ -110,18 +110,13 @@ extension EngineBenchmark {
             for index in 0..<runs { observer.engine(didEmit: batches[index % batches.count]) }
             return (processCPUSeconds() - before) / Double(runs) * 1e6
         }
-        let directory = NSTemporaryDirectory() + "deerflow-bench-observer-\(UUID().uuidString.prefix(8))"
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let backend = LoggingBackend(
-            level: .info, redactor: try Redactor(patterns: ["password", "api_key", "secret", "token"]),
-            sinks: [FileSink(path: directory + "/deerflow.log", format: .json)])
-        var logger = Logger(label: "deerflow", factory: { backend.makeHandler(label: $0) })
-        logger.logLevel = .info
+        // The first pass warms up; the second is measured.
+        let (info, _) = try await withFileLogging { logger in
+            _ = measure(logger)
+            return measure(logger)
+        }
         var quiet = Logger(label: "deerflow.bench")
         quiet.logLevel = .error
-        _ = measure(logger)
-        let info = measure(logger)
-        backend.shutdown()
         return (info, measure(quiet))
     }
 
