@@ -291,12 +291,15 @@ struct PostgresStoreTests {
     @Test("leadership: one holder at a time, renewed by the holder, taken over after expiry, released at once")
     func leadership() async throws {
         try await withPostgresStore("leader") { store, _ in
-            #expect(try await store.tryAcquireLeadership(candidate: "a", ttl: .seconds(1)))
-            #expect(try await store.tryAcquireLeadership(candidate: "b", ttl: .seconds(1)) == false)
-            #expect(try await store.tryAcquireLeadership(candidate: "a", ttl: .seconds(1)))
+            // Only the expiry step uses a short lease, and only waits longer can follow it: a loaded
+            // machine that is slow between two calls cannot make a 30 s lease lapse early.
+            #expect(try await store.tryAcquireLeadership(candidate: "a", ttl: .seconds(30)))
+            #expect(try await store.tryAcquireLeadership(candidate: "b", ttl: .seconds(30)) == false)
+            #expect(try await store.tryAcquireLeadership(candidate: "a", ttl: .seconds(30)), "the holder renews")
+            #expect(try await store.tryAcquireLeadership(candidate: "a", ttl: .seconds(1)), "the holder renews with a short lease")
             try await Task.sleep(for: .milliseconds(1300))
-            #expect(try await store.tryAcquireLeadership(candidate: "b", ttl: .seconds(30)))
-            #expect(try await store.tryAcquireLeadership(candidate: "a", ttl: .seconds(1)) == false)
+            #expect(try await store.tryAcquireLeadership(candidate: "b", ttl: .seconds(30)), "the lapsed lease is taken over")
+            #expect(try await store.tryAcquireLeadership(candidate: "a", ttl: .seconds(30)) == false)
             await store.releaseLeadership(candidate: "a")
             #expect(try await store.tryAcquireLeadership(candidate: "a", ttl: .seconds(1)) == false, "only the holder can release")
             await store.releaseLeadership(candidate: "b")
