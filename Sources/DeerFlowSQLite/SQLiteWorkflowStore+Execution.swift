@@ -258,7 +258,7 @@ extension SQLiteWorkflowStore {
     /// Adds finished and failed task counts to runs and finishes those they complete
     /// (`v.column1` run id, `v.column2` finished, `v.column3` failed, `v.column4` the final status
     /// or null, `v.column5` the finish time or null). The `+` keeps SQLite from choosing the
-    /// `runs_active` index for the status test: it would visit every active run for each batch
+    /// `runs_by_status` index for the status test: it would visit every active run for each batch
     /// (3.6 ms a batch at a backlog of a few thousand runs) instead of looking each run up by id.
     package static let runProgressUpdate = """
         UPDATE runs SET tasks_finished = tasks_finished + v.column2, tasks_failed = tasks_failed + v.column3,

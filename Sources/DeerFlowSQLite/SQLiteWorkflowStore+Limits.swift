@@ -72,6 +72,28 @@ extension SQLiteWorkflowStore: LimitCaching {
         }
     }
 
+    // The statements of admitWaitingRuns, which runs at every creation and finish of a limited
+    // workflow's run. `INDEXED BY runs_by_status`: left to itself, SQLite takes runs_by_workflow
+    // (workflow, id) for the workflow's equality and visits every run the workflow ever had (4 ms a
+    // run at 11,000 finished runs, growing with history); by status it visits the active ones only.
+
+    /// A workflow's active runs that hold a place (not waiting): `n`.
+    package static let activeRunCount = """
+        SELECT count(*) AS n FROM runs INDEXED BY runs_by_status
+        WHERE workflow = ? AND status IN ('pending', 'running') AND waiting_reason IS NULL
+        """
+    /// Renames a workflow's waiting runs' reason to the limit in force.
+    package static let waitingReasonUpdate = """
+        UPDATE runs INDEXED BY runs_by_status SET waiting_reason = ?
+        WHERE workflow = ? AND status IN ('pending', 'running') AND waiting_reason IS NOT NULL AND waiting_reason <> ?
+        """
+    /// A workflow's oldest waiting runs, up to a number.
+    package static let oldestWaitingRuns = """
+        SELECT id FROM runs INDEXED BY runs_by_status
+        WHERE workflow = ? AND status IN ('pending', 'running') AND waiting_reason IS NOT NULL
+        ORDER BY id LIMIT ?
+        """
+
     /// Starts the oldest waiting runs of `workflows` while their `max_active_runs` allows (all of
     /// them for a workflow without a limit): their tasks without dependencies are queued. Returns
     /// the runs started.
@@ -81,21 +103,14 @@ extension SQLiteWorkflowStore: LimitCaching {
             let limit = try await db.rows("SELECT max_active_runs FROM workflow_limits WHERE workflow = ?", [.text(workflow)]).first?.int("max_active_runs")
             var free = -1
             if let limit {
-                let active = try await db.rows(
-                    "SELECT count(*) AS n FROM runs WHERE workflow = ? AND status IN ('pending', 'running') AND waiting_reason IS NULL",
-                    [.text(workflow)]).first?.int("n") ?? 0
+                let active = try await db.rows(activeRunCount, [.text(workflow)]).first?.int("n") ?? 0
                 free = max(0, limit - active)
                 // The reason names the limit in force (it may have changed since the run was created).
                 _ = try await db.rows(
-                    "UPDATE runs SET waiting_reason = ? WHERE workflow = ? AND status IN ('pending', 'running') AND waiting_reason IS NOT NULL AND waiting_reason <> ?",
-                    [.text(ConcurrencyReason.runs(limit: limit)), .text(workflow), .text(ConcurrencyReason.runs(limit: limit))])
+                    waitingReasonUpdate, [.text(ConcurrencyReason.runs(limit: limit)), .text(workflow), .text(ConcurrencyReason.runs(limit: limit))])
             }
             guard free != 0 else { continue }
-            let ids = try await db.rows(
-                """
-                SELECT id FROM runs WHERE workflow = ? AND status IN ('pending', 'running') AND waiting_reason IS NOT NULL
-                ORDER BY id LIMIT ?
-                """, [.text(workflow), .integer(free)]).map { $0.string("id") }
+            let ids = try await db.rows(oldestWaitingRuns, [.text(workflow), .integer(free)]).map { $0.string("id") }
             guard !ids.isEmpty else { continue }
             let binds = ids.map { SQLiteData.text($0) }
             _ = try await db.rows("UPDATE runs SET waiting_reason = NULL WHERE id IN (\(placeholders(ids.count)))", binds)

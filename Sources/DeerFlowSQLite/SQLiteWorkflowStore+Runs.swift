@@ -367,10 +367,18 @@ extension SQLiteWorkflowStore {
         return running.map { AttemptID($0.int("id")) }
     }
 
+    /// Active runs whose deadline passed, earliest first (`deadline_at <= ?`, `LIMIT ?`): through
+    /// runs_deadline, which holds only active runs with a deadline, in deadline order (SQLite would
+    /// otherwise visit every active run by status and sort them).
+    package static let dueDeadlines = """
+        SELECT * FROM runs INDEXED BY runs_deadline
+        WHERE deadline_at IS NOT NULL AND deadline_at <= ? AND status IN ('pending', 'running') ORDER BY deadline_at LIMIT ?
+        """
+
     public func timeOutRuns(now: Date, limit: Int) async throws -> TimeoutSweep {
         try await writer.transaction { db in
             let rows = try await db.rows(
-                "SELECT * FROM runs WHERE deadline_at IS NOT NULL AND deadline_at <= ? AND status IN ('pending', 'running') ORDER BY deadline_at LIMIT ?",
+                Self.dueDeadlines,
                 [Column.time(now), .integer(max(1, limit))])
             var sweep = TimeoutSweep()
             for row in rows {

@@ -156,9 +156,13 @@ public final class SQLiteWorkflowStore: WorkflowStore, OutboxStore, StateStore, 
     /// SQLite's plan for one of the store's statements over `rows` rows of values (tests check
     /// that hot statements use the intended indexes).
     package func queryPlan(ofValuesStatement template: String, rows: Int, columns: Int) async throws -> [String] {
-        let sql = valuesStatement(template, rows: rows, columns: columns)
-        return try await reader.exclusive { db in
-            try await db.rows("EXPLAIN QUERY PLAN " + sql, Array(repeating: .null, count: rows * columns)).map { $0.string("detail") }
+        try await queryPlan(of: valuesStatement(template, rows: rows, columns: columns), parameters: rows * columns)
+    }
+
+    /// SQLite's plan for a statement with `parameters` parameters.
+    package func queryPlan(of sql: String, parameters: Int) async throws -> [String] {
+        try await reader.exclusive { db in
+            try await db.rows("EXPLAIN QUERY PLAN " + sql, Array(repeating: .null, count: parameters)).map { $0.string("detail") }
         }
     }
 }

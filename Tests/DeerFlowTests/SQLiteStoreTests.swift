@@ -82,16 +82,67 @@ struct SQLiteStoreTests {
         #expect(process.terminationStatus == 0, "\(sql)")
     }
 
-    @Test("completions look their runs up by id, not by visiting every active run", arguments: [1, 40])
-    func runProgressPlan(rows: Int) async throws {
+    /// `body`'s answer on a store prepared in a temporary directory, closed afterwards.
+    static func onFreshStore<T: Sendable>(_ body: (SQLiteWorkflowStore) async throws -> T) async throws -> T {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let store = SQLiteWorkflowStore(path: directory.file("store.sqlite"))
         try await store.prepare()
-        let plan = try await store.queryPlan(ofValuesStatement: SQLiteWorkflowStore.runProgressUpdate, rows: rows, columns: 5)
-        try await store.close()
+        do {
+            let result = try await body(store)
+            try await store.close()
+            return result
+        } catch {
+            try? await store.close()
+            throw error
+        }
+    }
+
+    @Test("completions look their runs up by id, not by visiting every active run", arguments: [1, 40])
+    func runProgressPlan(rows: Int) async throws {
+        let plan = try await Self.onFreshStore { try await $0.queryPlan(ofValuesStatement: SQLiteWorkflowStore.runProgressUpdate, rows: rows, columns: 5) }
         #expect(plan.contains { $0.contains("SEARCH runs USING INDEX sqlite_autoindex_runs_1 (id=?)") }, "\(plan)")
+        #expect(!plan.contains { $0.contains("runs_by_status") }, "\(plan)")
+    }
+
+    /// These run at every creation and finish of a run with `max_active_runs`, and at every timeout
+    /// sweep: a plan through runs_by_workflow visits every run the workflow ever had.
+    @Test("limits and run timeouts find active runs by status or deadline, not by visiting a workflow's history", arguments: [
+        (SQLiteWorkflowStore.activeRunCount, 1, "SEARCH runs USING INDEX runs_by_status (status=?)"),
+        (SQLiteWorkflowStore.waitingReasonUpdate, 3, "SEARCH runs USING INDEX runs_by_status (status=?)"),
+        (SQLiteWorkflowStore.oldestWaitingRuns, 2, "SEARCH runs USING INDEX runs_by_status (status=?)"),
+        (SQLiteWorkflowStore.dueDeadlines, 2, "SEARCH runs USING INDEX runs_deadline (deadline_at>? AND deadline_at<?)"),
+    ])
+    func activeRunPlans(statement: String, parameters: Int, expected: String) async throws {
+        let plan = try await Self.onFreshStore { try await $0.queryPlan(of: statement, parameters: parameters) }
+        #expect(plan.contains { $0.contains(expected) }, "\(plan)")
+        #expect(!plan.contains { $0.contains("runs_by_workflow") || $0.hasPrefix("SCAN") }, "\(plan)")
+    }
+
+    @Test("a database from before migration 10 loses runs_active and keeps its runs")
+    func dropsRunsActive() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.file("store.sqlite")
+        let store = SQLiteWorkflowStore(path: path)
+        try await store.prepare()
+        try await store.close()
+        // Back to version 9 as an older DeerFlow left it: with the index, and a run.
+        try Self.sqlite(path, """
+            CREATE INDEX runs_active ON runs (status) WHERE status IN ('pending', 'running');
+            UPDATE deerflow_meta SET value = '9' WHERE key = 'schema_version';
+            INSERT INTO runs (id, workflow, version, status, params, trigger, created_at, tasks_total)
+            VALUES ('r1', 'w', 'v', 'success', '{}', 'api', 0, 0);
+            """)
+        let reopened = SQLiteWorkflowStore(path: path)
+        try await reopened.prepare()
+        // Read first: EXPLAIN does not check the schema's version, so it would show the reading
+        // connection's schema from before the migration.
+        let run = try await reopened.run(RunID(rawValue: "r1"))
+        let plan = try await reopened.queryPlan(of: "SELECT count(*) FROM runs WHERE status IN ('pending', 'running')", parameters: 0)
+        try await reopened.close()
         #expect(!plan.contains { $0.contains("runs_active") }, "\(plan)")
+        #expect(run?.run.status == .success)
     }
 
     @Test("a database written by a newer DeerFlow is refused with a clear error")
