@@ -13,34 +13,44 @@ import Darwin
 public enum Timestamp {
     /// Formats a date (clamped to ``Limits/storableTime``, so the year has four digits).
     public static func rfc3339(_ date: Date) -> String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(24)
+        appendRFC3339(date, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Appends the date's 24 bytes, as ``rfc3339(_:)`` formats it, to `bytes` (a log line being
+    /// built), without making a string.
+    public static func appendRFC3339(_ date: Date, to bytes: inout [UInt8]) {
         let totalMilliseconds = Int64((date.storable.timeIntervalSince1970 * 1000).rounded(.down))
         var seconds = time_t(totalMilliseconds >= 0 ? totalMilliseconds / 1000 : (totalMilliseconds - 999) / 1000)
         let milliseconds = Int((totalMilliseconds % 1000 + 1000) % 1000)
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        var bytes = [UInt8](repeating: 0, count: 24)
-        func put(_ value: Int, _ width: Int, at offset: Int) {
+        func put(_ value: Int, _ width: Int) {
+            var divisor = 1
+            for _ in 1..<width { divisor *= 10 }
             var value = value
-            for index in stride(from: offset + width - 1, through: offset, by: -1) {
-                bytes[index] = UInt8(48 + value % 10)
-                value /= 10
+            while divisor > 0 {
+                bytes.append(UInt8(48 + value / divisor % 10))
+                value %= divisor
+                divisor /= 10
             }
         }
-        put(Int(parts.tm_year) + 1900, 4, at: 0)
-        bytes[4] = 45 // -
-        put(Int(parts.tm_mon) + 1, 2, at: 5)
-        bytes[7] = 45
-        put(Int(parts.tm_mday), 2, at: 8)
-        bytes[10] = 84 // T
-        put(Int(parts.tm_hour), 2, at: 11)
-        bytes[13] = 58 // :
-        put(Int(parts.tm_min), 2, at: 14)
-        bytes[16] = 58
-        put(Int(parts.tm_sec), 2, at: 17)
-        bytes[19] = 46 // .
-        put(milliseconds, 3, at: 20)
-        bytes[23] = 90 // Z
-        return String(decoding: bytes, as: UTF8.self)
+        put(Int(parts.tm_year) + 1900, 4)
+        bytes.append(45) // -
+        put(Int(parts.tm_mon) + 1, 2)
+        bytes.append(45)
+        put(Int(parts.tm_mday), 2)
+        bytes.append(84) // T
+        put(Int(parts.tm_hour), 2)
+        bytes.append(58) // :
+        put(Int(parts.tm_min), 2)
+        bytes.append(58)
+        put(Int(parts.tm_sec), 2)
+        bytes.append(46) // .
+        put(milliseconds, 3)
+        bytes.append(90) // Z
     }
 
     /// Formats a date to whole seconds, `2024-06-01T02:00:00Z` (``DEERFLOW_LOGICAL_TIME``).

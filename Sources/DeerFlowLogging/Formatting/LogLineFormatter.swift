@@ -30,7 +30,7 @@ public enum LogLineFormatter {
     public static func json(_ record: LogRecord) -> String {
         var writer = LineWriter(capacity: 192 + record.message.utf8.count + (record.leadingJSON?.count ?? 0) + record.leadingFields.count * 40 + record.trailingFields.count * 40)
         writer.raw(#"{"timestamp":""#)
-        writer.raw(Timestamp.rfc3339(record.timestamp))
+        Timestamp.appendRFC3339(record.timestamp, to: &writer.bytes)
         writer.raw(#"","level":""#)
         writer.raw(record.level.rawValue)
         writer.raw(#"","logger":"#)
@@ -50,7 +50,7 @@ public enum LogLineFormatter {
     /// The record as a line for people.
     public static func text(_ record: LogRecord) -> String {
         var writer = LineWriter(capacity: 64 + record.label.utf8.count + record.message.utf8.count + (record.leadingFields.count + record.trailingFields.count) * 32)
-        writer.raw(Timestamp.rfc3339(record.timestamp))
+        Timestamp.appendRFC3339(record.timestamp, to: &writer.bytes)
         writer.byte(ASCII.space)
         writer.raw(upperLevelNames[record.level] ?? record.level.rawValue.uppercased())
         writer.raw(" [")

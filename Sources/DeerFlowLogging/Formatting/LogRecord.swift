@@ -87,25 +87,39 @@ public struct LogRecord: Sendable {
     /// logger's metadata first and the statement's last.
     static func order(_ fields: inout [Field]) {
         guard fields.count > 1 else { return }
-        // Insertion sort, stable: metadata has a handful of keys.
-        for index in 1..<fields.count {
-            var position = index
-            while position > 0, fields[position].precedes(fields[position - 1]) {
-                fields.swapAt(position, position - 1)
-                position -= 1
+        // Through the buffer, fields are compared in place and swapped without being copied
+        // (through the array, each comparison copied both fields: a third of this function's time).
+        let count = fields.withUnsafeMutableBufferPointer { fields -> Int in
+            // Insertion sort, stable: metadata has a handful of keys.
+            for index in 1..<fields.count {
+                var position = index
+                while position > 0, Self.precedes(fields, position, position - 1) {
+                    fields.swapAt(position, position - 1)
+                    position -= 1
+                }
             }
-        }
-        // Equal keys are adjacent now, in the order they were appended: keep the last.
-        var write = 0
-        for read in 0..<fields.count {
-            if write > 0, fields[write - 1].rank == fields[read].rank, fields[write - 1].key == fields[read].key {
-                fields.swapAt(write - 1, read)
-            } else {
-                if write != read { fields.swapAt(write, read) }
-                write += 1
+            // Equal keys are adjacent now, in the order they were appended: keep the last.
+            var write = 0
+            for read in 0..<fields.count {
+                if write > 0, fields[write - 1].rank == fields[read].rank, fields[write - 1].key == fields[read].key {
+                    fields.swapAt(write - 1, read)
+                } else {
+                    if write != read { fields.swapAt(write, read) }
+                    write += 1
+                }
             }
+            return write
         }
-        if write < fields.count { fields.removeLast(fields.count - write) }
+        if count < fields.count { fields.removeLast(fields.count - count) }
+    }
+
+    /// Whether `fields[first]` goes before `fields[second]`: by rank, and by key for two keys
+    /// outside ``taskKeys`` (only those compare strings).
+    @inline(__always) private static func precedes(_ fields: UnsafeMutableBufferPointer<Field>, _ first: Int, _ second: Int) -> Bool {
+        let rank = fields[first].rank
+        let otherRank = fields[second].rank
+        if rank != otherRank { return rank < otherRank }
+        return rank == Int.max && fields[first].key < fields[second].key
     }
 
     /// Two ordered, duplicate-free field lists as one; `overriding` wins for a key in both.
