@@ -264,18 +264,31 @@ struct PostgresStoreTests {
                     completions: [], claim: ClaimRequest(worker: "w", queues: ["default"], limit: 1, leaseDuration: .seconds(1)), now: Date())).claimed
                 let attempt = try #require(claimed.first).id
                 // The frozen process: it locked the attempt's row and then stopped sending anything.
+                let (locked, lockTaken) = AsyncStream<Void>.makeStream()
                 group.addTask {
                     _ = try? await store.transaction { session in
                         try await session.rows("SELECT id FROM attempts WHERE id = \(attempt) FOR UPDATE")
+                        lockTaken.yield()
                         try await Task.sleep(for: .seconds(30))
                     }
+                    lockTaken.finish()
                 }
-                try await Task.sleep(for: .seconds(2))
-                #expect(try await leader.reclaim(now: Date(), workerTimeout: .seconds(600), deadWorkers: []).isEmpty, "the locked attempt was reclaimed while locked")
+                // Checked once the row is locked, not after a fixed 2 s sleep: on a loaded machine the
+                // frozen transaction may not have locked anything yet after 2 s. The reclaim is told a
+                // time past the 1 s lease, so only the lock can keep the attempt from it.
+                var isLocked = false
+                for await _ in locked {
+                    isLocked = true
+                    break
+                }
+                try #require(isLocked, "the frozen transaction did not lock the attempt")
+                #expect(try await leader.reclaim(now: Date().addingTimeInterval(5), workerTimeout: .seconds(600), deadWorkers: []).isEmpty,
+                        "the locked attempt was reclaimed while locked")
                 let clock = ContinuousClock()
                 let start = clock.now
                 var events: [EngineEvent] = []
-                while events.isEmpty && clock.now - start < .seconds(20) {
+                // PostgreSQL ends the session 10 s after the lock; 60 s only bounds a broken test.
+                while events.isEmpty && clock.now - start < .seconds(60) {
                     try await Task.sleep(for: .milliseconds(500))
                     events = try await leader.reclaim(now: Date(), workerTimeout: .seconds(600), deadWorkers: [])
                 }
