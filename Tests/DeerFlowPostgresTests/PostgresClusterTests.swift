@@ -213,12 +213,18 @@ struct PostgresClusterTests {
         try await withTestDatabase("faults") { database in
             let directory = try TemporaryDirectory()
             defer { directory.remove() }
+            // Every task waits for the file `go`, which appears only after the freeze and the kill:
+            // the attempts the two workers were seen holding are still theirs when the signals land,
+            // however long a loaded machine takes between the look and the signals (with `sleep 2`
+            // they could finish in between, leaving nothing to reclaim).
+            let go = directory.file("go")
+            let gated = "'while [ ! -e \"\(go)\" ]; do sleep 0.1; done'"
             try directory.write("workflows/slow.yaml", """
                 name: slow
                 tasks:
-                  - {id: t1, type: shell, script: sleep 2}
-                  - {id: t2, type: shell, script: sleep 2}
-                  - {id: t3, type: shell, script: sleep 2}
+                  - {id: t1, type: shell, script: \(gated)}
+                  - {id: t2, type: shell, script: \(gated)}
+                  - {id: t3, type: shell, script: \(gated)}
                 """)
             // Short leases: renewed every second, expired after 4 s; silent workers are lost after 6 s.
             try directory.write("config/deerflow.yaml", "worker:\n  lease: 4s\nscheduler:\n  worker_timeout: 6s\n")
@@ -260,6 +266,7 @@ struct PostgresClusterTests {
             // killed process on the same machine is seen gone by the leader at once.
             frozen.signal(SIGSTOP)
             killed.signal(SIGKILL)
+            _ = FileManager.default.createFile(atPath: go, contents: Data())
             let runs = try await ClusterAPI.waitForRuns(api: api, ids: ids, timeout: .seconds(60))
             Self.expectEachTaskSucceededOnce(runs)
             var expired = 0
@@ -286,7 +293,7 @@ struct PostgresClusterTests {
             #expect(expired >= 1, "the frozen worker's attempts were reclaimed after their lease expired")
             #expect(gone >= 1, "the killed worker's attempts were reclaimed")
             // Both are reported lost once silent for longer than the worker timeout.
-            let lostDeadline = ContinuousClock.now + .seconds(20)
+            let lostDeadline = ContinuousClock.now + .seconds(60)
             while true {
                 let (_, listed) = try await ClusterAPI.get("http://127.0.0.1:\(api)/api/v1/workers")
                 var states: [Int: String] = [:]
