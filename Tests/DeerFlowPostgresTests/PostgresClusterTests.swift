@@ -67,7 +67,7 @@ struct PostgresClusterTests {
             try directory.write("config/deerflow.yaml", FanOutScenario.config)
             let workflows = directory.file("workflows")
             let config = directory.file("config")
-            // The API in one process, the only worker (2 slots, 30 s poll) in another.
+            // The API in one process, the only worker (2 slots, 1 h poll) in another.
             let server = try ServerProcess.server(database: database.url, workflows: workflows, config: config)
             let worker = try ServerProcess.worker(database: database.url, workflows: workflows, config: config, slots: 2)
             defer { for process in [server, worker] { process.stop() } }

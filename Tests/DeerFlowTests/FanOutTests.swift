@@ -3,7 +3,7 @@ import DeerFlowTesting
 import Foundation
 import Testing
 
-/// A real `deerflow server` with 2 slots and a 30 s poll interval runs a 1 → 12 → 1 fan-out:
+/// A real `deerflow server` with 2 slots and a 1 h poll interval runs a 1 → 12 → 1 fan-out:
 /// every wave starts as a slot frees, none waits for a poll.
 @Suite("Fan-out wider than the slots")
 struct FanOutTests {
