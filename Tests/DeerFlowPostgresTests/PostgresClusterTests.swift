@@ -328,9 +328,9 @@ struct PostgresClusterTests {
               - {id: c, type: shell, script: sleep 0.3, depends_on: [b]}
             """)
         try directory.write("workflows/quick.yaml", "name: quick\ntasks:\n  - {id: only, type: noop}\n")
-        // Workers poll rarely: after the restart, only NOTIFY (through a re-established LISTEN
-        // connection) gets new work started quickly.
-        try directory.write("config/deerflow.yaml", "worker:\n  poll_interval: 20s\n")
+        // Workers poll once an hour (the longest allowed): after the restart, only NOTIFY (through
+        // a re-established LISTEN connection) gets new work started before the test's deadlines.
+        try directory.write("config/deerflow.yaml", "worker:\n  poll_interval: 1h\n")
         let workflows = directory.file("workflows")
         let config = directory.file("config")
         let server = try ServerProcess.server(database: url, workflows: workflows, config: config)
@@ -345,7 +345,7 @@ struct PostgresClusterTests {
         for _ in 0..<10 { ids.append(try await ClusterAPI.trigger(api: api, workflow: "steps")) }
         try await Task.sleep(for: .milliseconds(500))
         try await cluster.stop()
-        try await ClusterAPI.waitForReadiness(api: api, status: 503, timeout: .seconds(10))
+        try await ClusterAPI.waitForReadiness(api: api, status: 503, timeout: .seconds(60))
         // While the database is down, API calls answer 503 with Retry-After after pool_timeout
         // (5 s) instead of waiting for the outage (the client gives up after 30 s), and a trigger
         // that answered 503 creates no run when the database comes back.
@@ -361,21 +361,20 @@ struct PostgresClusterTests {
         #expect(try await listed.text.contains("\"unavailable\""))
         // Workers say that their heartbeats fail (every lease/3 = 10 s, each waiting pool_timeout).
         for worker in workers {
-            _ = try await worker.waitFor("worker heartbeat failed", timeout: .seconds(20))
+            _ = try await worker.waitFor("worker heartbeat failed", timeout: .seconds(60))
         }
         #expect(await ClusterAPI.readiness(api: api) == 503)
         try await cluster.restart()
-        try await ClusterAPI.waitForReadiness(api: api, status: 200, timeout: .seconds(30))
+        try await ClusterAPI.waitForReadiness(api: api, status: 200, timeout: .seconds(60))
         for worker in workers {
-            _ = try await worker.waitFor("LISTEN connection re-established", timeout: .seconds(30))
-            _ = try await worker.waitFor("worker heartbeat restored", timeout: .seconds(20))
+            _ = try await worker.waitFor("LISTEN connection re-established", timeout: .seconds(60))
+            _ = try await worker.waitFor("worker heartbeat restored", timeout: .seconds(60))
         }
-        // New work after the restart starts through NOTIFY, not the 20 s poll.
-        let clock = ContinuousClock()
-        let start = clock.now
+        // New work after the restart starts through NOTIFY, not the hourly poll: without NOTIFY
+        // the run would wait an hour, far past this deadline. (It was "within 5 s, with a 20 s
+        // poll", which a loaded machine could miss although NOTIFY worked.)
         let quick = try await ClusterAPI.trigger(api: api, workflow: "quick")
-        let quickRuns = try await ClusterAPI.waitForRuns(api: api, ids: [quick], timeout: .seconds(15))
-        #expect(clock.now - start < .seconds(5), "a run triggered after the restart waited \(clock.now - start)")
+        let quickRuns = try await ClusterAPI.waitForRuns(api: api, ids: [quick], timeout: .seconds(120))
         Self.expectEachTaskSucceededOnce(quickRuns)
         for _ in 0..<10 { ids.append(try await ClusterAPI.trigger(api: api, workflow: "steps")) }
         let runs = try await ClusterAPI.waitForRuns(api: api, ids: ids, timeout: .seconds(90))
