@@ -43,7 +43,7 @@ struct ProcessRestartTests {
             return
         }
         // Kill while c runs: a and b have finished, c has started (its first attempt sleeps 60 s).
-        let deadline = ContinuousClock.now + .seconds(30)
+        let deadline = ContinuousClock.now + .seconds(60)
         while !((try? String(contentsOfFile: marks, encoding: .utf8))?.contains("start-c") ?? false) {
             guard ContinuousClock.now < deadline else { throw ProcessFailure("c never started:\n\(first.log)") }
             try await Task.sleep(for: .milliseconds(10))
@@ -55,7 +55,9 @@ struct ProcessRestartTests {
         defer { second.stop() }
         let secondPort = try await second.apiPort()
         var detail: JSONValue?
-        while ContinuousClock.now < deadline + .seconds(30) {
+        // A deadline of its own, not what is left of the wait for c (little after a slow start).
+        let finishDeadline = ContinuousClock.now + .seconds(120)
+        while ContinuousClock.now < finishDeadline {
             let answer = try await TestServer.send("GET", "http://127.0.0.1:\(secondPort)/api/v1/runs/\(id)", body: nil, headers: [:])
             if case .object(let object)? = answer.json, let status = object["status"]?.stringValue, status != "running", status != "pending" {
                 detail = answer.json

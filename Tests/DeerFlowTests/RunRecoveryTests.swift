@@ -78,17 +78,17 @@ struct RunRecoveryTests {
         #expect(counted[#"deerflow_run_retries_total{workflow="flaky"}"#] == 1)
         #expect(first.log.contains("run retried"), "the retry is logged")
 
-        try await eventually("the retried gate runs", timeout: .seconds(20)) {
+        try await eventually("the retried gate runs", timeout: .seconds(60)) {
             Self.task(try await Self.get("\(api)/api/v1/runs/\(id)"), "gate")["status"]?.stringValue == "running"
         }
         first.signal(SIGKILL)
-        _ = try await first.waitForExit(timeout: .seconds(10))
+        _ = try await first.waitForExit()
 
         let second = try ServerProcess(arguments)
         defer { second.stop() }
         let secondAPI = "http://127.0.0.1:\(try await second.apiPort())"
         _ = FileManager.default.createFile(atPath: go, contents: Data())
-        try await eventually("the retried run finished after the restart", timeout: .seconds(40)) {
+        try await eventually("the retried run finished after the restart", timeout: .seconds(120)) {
             run = try await Self.get("\(secondAPI)/api/v1/runs/\(id)")
             return run["finished_at"] != nil && run["finished_at"] != .null
         }
@@ -111,7 +111,7 @@ struct RunRecoveryTests {
         guard case .object(let params)? = copy["params"] else { throw TestFailure("no params: \(copy)") }
         #expect(params["who"]?.stringValue == "second")
         #expect(params["token"]?.stringValue == "[REDACTED]", "secret values are never echoed")
-        try await eventually("the rerun finished", timeout: .seconds(30)) {
+        try await eventually("the rerun finished", timeout: .seconds(60)) {
             copy = try await Self.get("\(secondAPI)/api/v1/runs/\(newID)")
             return copy["status"]?.stringValue == "success"
         }

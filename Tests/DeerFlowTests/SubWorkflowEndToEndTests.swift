@@ -45,7 +45,7 @@ struct SubWorkflowEndToEndTests {
         let parent = try await ClusterAPI.trigger(api: api, workflow: "held-parent")
         let child = try await SubWorkflowScenario.runningChild(api: api, of: parent)
         first.signal(SIGKILL)
-        _ = try await first.waitForExit(timeout: .seconds(10))
+        _ = try await first.waitForExit()
 
         let second = try ServerProcess.server(database: database, workflows: directory.file("workflows"), config: directory.file("config"), workers: true)
         defer { second.stop() }
