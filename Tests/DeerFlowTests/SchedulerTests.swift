@@ -203,7 +203,9 @@ struct SchedulerTests {
             #expect(stored?.cron == "0 * * * *")
             #expect(stored?.nextFireAt == next)
 
-            try await scheduler.fireDue(&schedules, now: Date())
+            // A pass just before the new due time, not at `Date()`: a loaded machine that reaches
+            // this line after the hour (the load ran at 10:59:59) would rightly fire the new one.
+            try await scheduler.fireDue(&schedules, now: next.addingTimeInterval(-1))
             #expect(try await Self.scheduledRuns(engine, "hourly").isEmpty, "the old due times must not be caught up")
         }
     }
@@ -219,7 +221,8 @@ struct SchedulerTests {
             let next = try #require(schedules["daily"]?.record.nextFireAt)
             #expect(next > before)
             #expect(schedules["daily"]?.record.timeZone == "Asia/Tokyo")
-            try await scheduler.fireDue(&schedules, now: Date())
+            // Just before the new due time (see changedCronResets), not at `Date()`.
+            try await scheduler.fireDue(&schedules, now: next.addingTimeInterval(-1))
             #expect(try await Self.scheduledRuns(engine, "daily").isEmpty)
         }
     }
