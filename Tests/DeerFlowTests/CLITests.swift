@@ -574,14 +574,23 @@ struct CLITests {
         let napping = ["nap.yaml": "name: nap\ntasks:\n  - id: nap\n    type: sleep\n    duration: 60s\n"]
         try await withTestServer(yamlWorkflows: napping) { server in
             // ServerProcess reads the command's output through a pipe, as `| tee` or a CI log does.
-            let waiting = try ServerProcess(["run", "nap", "--wait", "--timeout", "8s", "--api", server.apiURL])
+            // A --timeout of 10 minutes, not 8 s: a loaded machine slow to start the command could
+            // otherwise see its lines only after it had ended, as if they were block-buffered.
+            let waiting = try ServerProcess(["run", "nap", "--wait", "--timeout", "10m", "--api", server.apiURL])
             defer { waiting.stop() }
-            // Block-buffered, these lines would show only when the command exits (after 8 s).
-            let id = try await waiting.waitFor("run ([0-9A-Za-z]+) of nap created; waiting", timeout: .seconds(6))
-            _ = try await waiting.waitFor("(  nap: running)", timeout: .seconds(6))
+            // Block-buffered, these lines would show only when the command exits (after 10 minutes).
+            let streamed = try await waiting.waitFor("run ([0-9A-Za-z]+) of nap created; waiting", timeout: .seconds(60))
+            _ = try await waiting.waitFor("(  nap: running)", timeout: .seconds(60))
             #expect(waiting.isRunning, "the lines came before the command ended: \(waiting.log)")
-            #expect(try await waiting.waitForExit(timeout: .seconds(30)) == 124, "\(waiting.log)")
-            #expect(waiting.log.contains("stopped waiting after 8s (--timeout); run \(id) has not finished and goes on"), "\(waiting.log)")
+            waiting.stop()
+            try await server.engine.cancel(RunID(rawValue: streamed))
+
+            // --timeout: a run of its own, given up after 1 s (the nap takes 60 s).
+            let timing = try ServerProcess(["run", "nap", "--wait", "--timeout", "1s", "--api", server.apiURL])
+            defer { timing.stop() }
+            #expect(try await timing.waitForExit(timeout: .seconds(60)) == 124, "\(timing.log)")
+            let id = try await timing.waitFor("run ([0-9A-Za-z]+) of nap created; waiting")
+            #expect(timing.log.contains("stopped waiting after 1s (--timeout); run \(id) has not finished and goes on"), "\(timing.log)")
             let run = try #require(try await server.engine.run(RunID(rawValue: id)))
             #expect(run.run.status == .running, "the run goes on")
             try await server.engine.cancel(RunID(rawValue: id))
@@ -808,9 +817,10 @@ struct CLITests {
             """)
         let arguments = [
             "server", "--workflows", directory.file("workflows"), "--database", "sqlite://" + directory.file("db.sqlite"),
-            // The drain lasts the whole timeout (the attempt never ends by itself): 5 s, so a test
-            // process starved on a loaded machine still polls /health/ready inside it.
-            "--api-port", "0", "--metrics-port", "0", "--drain-timeout", "5",
+            // The drain lasts the whole timeout (the attempt never ends by itself): 20 s, so a test
+            // process starved on a loaded machine still polls /health/ready inside it (5 s was
+            // little for a process kept off the CPU for seconds).
+            "--api-port", "0", "--metrics-port", "0", "--drain-timeout", "20",
         ]
         let first = try ServerProcess(arguments)
         defer { first.stop() }
@@ -827,7 +837,7 @@ struct CLITests {
 
         first.signal(SIGTERM)
         var sawDraining = false
-        let drainDeadline = ContinuousClock.now + .seconds(10)
+        let drainDeadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < drainDeadline, first.isRunning {
             guard let ready = try? await TestServer.send("GET", base + "/health/ready", body: nil, headers: [:]) else { break }
             if ready.status == 503, case .object(let body)? = ready.json, body["status"]?.stringValue == "draining" {
@@ -837,14 +847,14 @@ struct CLITests {
             try await Task.sleep(for: .milliseconds(10))
         }
         #expect(sawDraining, "/health/ready never answered 503 draining:\n\(first.log)")
-        let status = try await first.waitForExit(timeout: .seconds(10))
+        let status = try await first.waitForExit()
         #expect(status == 0, "\(first.log)")
 
         let second = try ServerProcess(arguments)
         defer { second.stop() }
         let secondPort = try await second.apiPort()
         var final: [String: JSONValue] = [:]
-        try await eventually("the run finished after the restart", timeout: .seconds(30)) {
+        try await eventually("the run finished after the restart", timeout: .seconds(60)) {
             let answer = try await TestServer.send("GET", "http://127.0.0.1:\(secondPort)/api/v1/runs/\(id)", body: nil, headers: [:])
             guard case .object(let object)? = answer.json, let status = object["status"]?.stringValue else { return false }
             final = object
@@ -866,6 +876,6 @@ struct CLITests {
         let log = try await TestServer.send("GET", "http://127.0.0.1:\(secondPort)/api/v1/runs/\(id)/tasks/wait/log", body: nil, headers: [:])
         #expect(log.text.contains("attempt 2 done"), "\(log.text)")
         second.signal(SIGTERM)
-        #expect(try await second.waitForExit(timeout: .seconds(15)) == 0, "\(second.log)")
+        #expect(try await second.waitForExit() == 0, "\(second.log)")
     }
 }
