@@ -69,7 +69,7 @@ struct ConfiguredHealthCheckTests {
         #expect(await ClusterAPI.metric(port: metrics, #"deerflow_health_check_status{check="warehouse"}"#) == 0)
 
         healthy.store(true, ordering: .relaxed)
-        try await ClusterAPI.waitForReadiness(api: api, status: 200, timeout: .seconds(10))
+        try await ClusterAPI.waitForReadiness(api: api, status: 200)
     }
 
     @Test("health_checks problems are located errors: no probe, two probes, a bad URL or address, a built-in name, a duplicate")

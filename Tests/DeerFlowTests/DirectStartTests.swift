@@ -75,9 +75,9 @@ struct DirectStartTests {
     }
 
     private func waitUntil(_ condition: @Sendable () -> Bool) async throws {
-        let deadline = ContinuousClock.now + .seconds(20)
+        let deadline = ContinuousClock.now + .seconds(60)
         while !condition() {
-            guard ContinuousClock.now < deadline else { throw TestFailure("condition not met within 20 s") }
+            guard ContinuousClock.now < deadline else { throw TestFailure("condition not met within 60 s") }
             try await Task.sleep(for: .milliseconds(10))
         }
     }

@@ -56,7 +56,7 @@ struct FirstFailureTests {
             let run = try await server.engine.trigger("fails")
             #expect(try await server.engine.waitForRun(run.id, pollInterval: .milliseconds(20)).run.status == .failed)
             var state: String?
-            let deadline = ContinuousClock.now + .seconds(20)
+            let deadline = ContinuousClock.now + .seconds(60)
             while ContinuousClock.now < deadline {
                 let answer = try await server.request("GET", "/api/v1/alerts")
                 if case .object(let document)? = answer.json, case .array(let alerts)? = document["alerts"] {
@@ -87,7 +87,7 @@ struct FirstFailureTests {
             let run = try await server.engine.trigger("fails")
             _ = try await server.engine.waitForRun(run.id, pollInterval: .milliseconds(20))
             var workflows: [String] = []
-            let deadline = ContinuousClock.now + .seconds(20)
+            let deadline = ContinuousClock.now + .seconds(60)
             while ContinuousClock.now < deadline {
                 workflows = try await prometheus.query(Self.expression).compactMap { ($0["metric"] as? [String: String])?["workflow"] }
                 if !workflows.isEmpty { break }

@@ -29,7 +29,7 @@ struct HealthTests {
     /// machine (other tests run shell tasks in parallel) a check can exceed its 2 s timeout.
     static func health(_ server: TestServer) async throws -> TestServer.Answer {
         var answer = try await server.request("GET", "/health")
-        try? await eventually("the built-in checks are healthy", timeout: .seconds(20)) {
+        try? await eventually("the built-in checks are healthy", timeout: .seconds(60)) {
             if let checks = try? report(answer).checks, builtinChecks.allSatisfy({ checks[$0]?["status"] == "healthy" }) { return true }
             answer = try await server.request("GET", "/health")
             return false
@@ -40,7 +40,7 @@ struct HealthTests {
     /// `/health/ready`, asked again (for up to 20 s) while it is not 200, for the same reason.
     static func ready(_ server: TestServer) async throws -> TestServer.Answer {
         var answer = try await server.request("GET", "/health/ready")
-        try? await eventually("the process is ready", timeout: .seconds(20)) {
+        try? await eventually("the process is ready", timeout: .seconds(60)) {
             if answer.status == 200 { return true }
             answer = try await server.request("GET", "/health/ready")
             return false
@@ -171,7 +171,7 @@ struct HealthTests {
             var metrics: [String: Double] = [:]
             func consumers(_ queue: String) -> Double? { metrics[MetricSamples.key("deerflow_queue_consumers", ["queue": queue])] }
             // Both queues have a series before any task waits: the workflow names `nowhere`, the worker serves `default`.
-            try await eventually("the scheduler leads and the worker registered", timeout: .seconds(20)) {
+            try await eventually("the scheduler leads and the worker registered", timeout: .seconds(60)) {
                 metrics = try await server.metrics()
                 return consumers("default") == 1
             }
@@ -179,7 +179,7 @@ struct HealthTests {
 
             _ = try await server.engine.trigger("orphan")
             var queue: [String: JSONValue] = [:]
-            try await eventually("the queue check names the queue", timeout: .seconds(20)) {
+            try await eventually("the queue check names the queue", timeout: .seconds(60)) {
                 queue = (try? Self.report(try await server.request("GET", "/health")).checks["queue"]) ?? [:]
                 return queue["queues_without_workers"] == ["nowhere"]
             }
@@ -201,7 +201,7 @@ struct HealthTests {
             func status(_ check: String) -> Double? {
                 metrics[MetricSamples.key("deerflow_health_check_status", ["check": check])]
             }
-            try? await eventually("the built-in checks report healthy", timeout: .seconds(20)) {
+            try? await eventually("the built-in checks report healthy", timeout: .seconds(60)) {
                 if status("database") == 1 && status("queue") == 1 && status("scheduler") == 1 { return true }
                 metrics = try await server.metrics()
                 return false

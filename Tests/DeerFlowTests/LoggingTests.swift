@@ -136,7 +136,7 @@ struct LoggingTests {
     static func startBulkReceiver(in directory: TemporaryDirectory) async throws -> (ServerProcess, Int) {
         try directory.write("receiver.py", Self.bulkReceiver)
         let receiver = try ServerProcess(["python3", directory.file("receiver.py"), directory.file("requests.jsonl")], executable: "/usr/bin/env")
-        let deadline = ContinuousClock.now + .seconds(20)
+        let deadline = ContinuousClock.now + .seconds(60)
         while true {
             if let port = receiver.log.split(separator: "\n").first.flatMap({ Int($0.trimmingCharacters(in: .whitespaces)) }) { return (receiver, port) }
             guard ContinuousClock.now < deadline, receiver.isRunning else {
@@ -246,7 +246,7 @@ struct LoggingTests {
             return
         }
         let url = "http://127.0.0.1:\(port)/api/v1/runs/\(id)/tasks/talk/log"
-        let deadline = ContinuousClock.now + .seconds(20)
+        let deadline = ContinuousClock.now + .seconds(60)
         var text = ""
         while ContinuousClock.now < deadline, !text.contains("password=") {
             text = try await TestServer.send("GET", url, body: nil, headers: [:]).text

@@ -34,7 +34,7 @@ struct OTLPJSONTests {
             var headers: [String: String] = [:]
             tracer.inject(span.context, into: &headers, using: DictionaryInjector())
             span.end()
-            try await eventually("the span was exported", timeout: .seconds(20)) { !collector.requests.isEmpty }
+            try await eventually("the span was exported", timeout: .seconds(60)) { !collector.requests.isEmpty }
             return headers["traceparent"] ?? ""
         }
         // The W3C traceparent carries the trace id as the OTLP/JSON specification wants it: hex.

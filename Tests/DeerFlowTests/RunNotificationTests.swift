@@ -46,7 +46,7 @@ struct RunNotificationTests {
         ) { server in
             let failed = try await server.engine.trigger("nightly")
             #expect(try await server.engine.waitForRun(failed.id, pollInterval: .milliseconds(20)).run.status == .failed)
-            try await eventually("Slack got the failure", timeout: .seconds(20)) { slack.requests.count >= 1 }
+            try await eventually("Slack got the failure", timeout: .seconds(60)) { slack.requests.count >= 1 }
             let failure = try #require(slack.requests.first).body
             #expect(failure.contains("WorkflowRunFailed firing"), "\(failure)")
             #expect(failure.contains(failed.id.rawValue))
@@ -59,7 +59,7 @@ struct RunNotificationTests {
             try directory.write("fixed", "")
             let recovered = try await server.engine.trigger("nightly")
             #expect(try await server.engine.waitForRun(recovered.id, pollInterval: .milliseconds(20)).run.status == .success)
-            try await eventually("Slack got the recovery", timeout: .seconds(20)) { slack.requests.count >= 3 }
+            try await eventually("Slack got the recovery", timeout: .seconds(60)) { slack.requests.count >= 3 }
             // Deliveries may arrive in any order.
             let bodies = slack.requests.map(\.body)
             #expect(bodies.filter { $0.contains("WorkflowRunFailed firing") }.count == 2, "\(bodies)")
@@ -96,7 +96,7 @@ struct RunNotificationTests {
             configFiles: ["notifications.yaml": Self.notifications(slack: slack.url("/hook"))],
             configure: { $0.databaseURL = database; $0.alerting.enabled = false }
         ) { server in
-            try await eventually("the sweep at start notified the failure", timeout: .seconds(20)) { slack.requests.count >= 1 }
+            try await eventually("the sweep at start notified the failure", timeout: .seconds(60)) { slack.requests.count >= 1 }
             #expect(slack.requests.first?.body.contains(failedID.rawValue) == true, "\(slack.requests.map(\.body))")
             #expect(try await server.runtime.store.outbox(status: nil, limit: 10).count == 1)
         }

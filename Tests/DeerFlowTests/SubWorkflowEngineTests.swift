@@ -34,7 +34,7 @@ struct SubWorkflowEngineTests {
                 #expect(detail.children.count == 1 && child.workflow == "inner" && child.trigger == .workflow)
                 #expect(child.parent == RunParent(runID: run.id, taskID: "call", attempt: 1))
                 #expect(child.params == ["n": 21], "\"21\" is read as the child's int parameter")
-                let deadline = ContinuousClock.now + .seconds(5)
+                let deadline = ContinuousClock.now + .seconds(60)
                 while ContinuousClock.now < deadline, tracer.finishedSpans.filter({ $0.operationName == "workflow.run" }).count < 2 {
                     try await Task.sleep(for: .milliseconds(20))
                 }

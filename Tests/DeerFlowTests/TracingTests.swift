@@ -51,7 +51,7 @@ struct TracingTests {
                     return
                 }
                 _ = try await server.engine.waitForRun(RunID(rawValue: id), pollInterval: .milliseconds(20))
-                let deadline = ContinuousClock.now + .seconds(5)
+                let deadline = ContinuousClock.now + .seconds(60)
                 while ContinuousClock.now < deadline, !tracer.finishedSpans.contains(where: { $0.operationName == "workflow.run" }) {
                     try await Task.sleep(for: .milliseconds(20))
                 }
