@@ -154,7 +154,8 @@ struct TaskExecutionTests {
         try await withEngine(workflows: [flow], logger: warnings.logger) { engine in
             let run = try await engine.trigger("cancel-term")
             let pid = try await waitForPID(in: ready)
-            let watchdog = ProcessWatchdog(pid, after: .seconds(10))
+            // The loop runs until a signal ends it: the watchdog's time only bounds a broken test.
+            let watchdog = ProcessWatchdog(pid, after: .seconds(60))
             defer { watchdog.finish() }
             try await engine.cancel(run.id)
             let attempt = try await waitForFinishedAttempt(engine, run.id)
@@ -197,7 +198,8 @@ struct TaskExecutionTests {
         try await withEngine(workflows: [flow], configuration: configuration) { engine in
             let run = try await engine.trigger("cancel-kill")
             let pid = try await waitForPID(in: ready)
-            let watchdog = ProcessWatchdog(pid, after: .seconds(10))
+            // Only SIGKILL ends the loop: the watchdog's time only bounds a broken test.
+            let watchdog = ProcessWatchdog(pid, after: .seconds(60))
             defer { watchdog.finish() }
             try await engine.cancel(run.id)
             // The process received SIGTERM, survived it (the trap ran) ...
@@ -227,14 +229,15 @@ struct TaskExecutionTests {
             try await eventually("sleep replaced the shell") {
                 ((try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) ?? "sleep").hasPrefix("sleep")
             }
-            // Without SIGTERM the process would outlive the test; the watchdog (a plain thread, so a
-            // starved cooperative pool cannot hold it up) kills it after 3 s and the test fails.
-            let watchdog = ProcessWatchdog(pid, after: .seconds(3))
+            // Without SIGTERM the process would live until the 120 s grace period ends; the watchdog
+            // (a plain thread, so a starved cooperative pool cannot hold it up) kills it after 60 s
+            // and the test fails. (3 s, as before, a loaded machine could need for the cancel.)
+            let watchdog = ProcessWatchdog(pid, after: .seconds(60))
             defer { watchdog.finish() }
             try await engine.cancel(run.id)
             let attempt = try await waitForFinishedAttempt(engine, run.id)
             #expect(attempt.status == .cancelled)
-            try await eventually("the task process \(pid) ended", timeout: .seconds(60)) { !processExists(pid) }
+            try await eventually("the task process \(pid) ended", timeout: .seconds(90)) { !processExists(pid) }
             #expect(!watchdog.fired, "SIGTERM did not stop the task process; the test's watchdog had to kill it")
         }
     }
@@ -246,14 +249,19 @@ struct TaskExecutionTests {
         let shell = directory.file("shell")
         let child = directory.file("child")
         let flow = Self.flow("cancel-tree", Self.shell(script: "echo $$ > \"\(shell)\"; sleep 120 & echo $! > \"\(child)\"; wait"))
-        try await withEngine(workflows: [flow]) { engine in
+        // A grace period far beyond the watchdogs: if the processes go away, SIGTERM did it, not
+        // the SIGKILL at the end of the grace period (5 s by default, closer than a loaded machine
+        // may take for the cancel).
+        var configuration = DeerFlowEngine.Configuration()
+        configuration.killGracePeriod = .seconds(120)
+        try await withEngine(workflows: [flow], configuration: configuration) { engine in
             let run = try await engine.trigger("cancel-tree")
             let shellPID = try await waitForPID(in: shell)
             let childPID = try await waitForPID(in: child)
-            // If the work outlives the cancelled attempt, the watchdogs kill it after 3 s and the test
+            // If the work outlives the cancelled attempt, the watchdogs kill it after 60 s and the test
             // fails rather than hangs (the shell has them too: the engine must not be left waiting for it).
-            let childWatchdog = ProcessWatchdog(childPID, after: .seconds(3))
-            let shellWatchdog = ProcessWatchdog(shellPID, after: .seconds(3))
+            let childWatchdog = ProcessWatchdog(childPID, after: .seconds(60))
+            let shellWatchdog = ProcessWatchdog(shellPID, after: .seconds(60))
             defer {
                 childWatchdog.finish()
                 shellWatchdog.finish()
@@ -261,8 +269,8 @@ struct TaskExecutionTests {
             try await engine.cancel(run.id)
             let attempt = try await waitForFinishedAttempt(engine, run.id)
             #expect(attempt.status == .cancelled)
-            try await eventually("the script's child \(childPID) ended", timeout: .seconds(60)) { !processExists(childPID) }
-            try await eventually("the shell \(shellPID) ended", timeout: .seconds(60)) { !processExists(shellPID) }
+            try await eventually("the script's child \(childPID) ended", timeout: .seconds(90)) { !processExists(childPID) }
+            try await eventually("the shell \(shellPID) ended", timeout: .seconds(90)) { !processExists(shellPID) }
             #expect(!childWatchdog.fired, "the script's child process kept running after the attempt was cancelled")
             #expect(!shellWatchdog.fired, "the shell kept running after the attempt was cancelled")
         }
