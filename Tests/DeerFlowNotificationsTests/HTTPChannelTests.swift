@@ -69,7 +69,7 @@ struct SlackChannelTests {
         let server = try await TestHTTPServer.start()
         defer { Task { await server.stop() } }
         server.enqueue(errorCase.answer)
-        let slack = SlackChannel(configuration: .init(url: server.url("/hook"), timeout: .milliseconds(500)))
+        let slack = SlackChannel(configuration: .init(url: server.url("/hook"), timeout: errorCase.timeout))
         let error = try #require(await deliveryError(slack, AlertNotification(channel: "slack", alerts: [makeAlert()])))
         errorCase.check(error, channel: "slack")
         // The next attempt (a retry) goes through; with a timeout a loaded machine cannot miss.
@@ -138,6 +138,10 @@ struct HTTPErrorCase: Sendable, CustomTestStringConvertible {
     var retryAfter: Duration?
 
     var testDescription: String { name }
+
+    /// The channel's timeout: short only where no answer comes, so the test is quick; where one
+    /// comes, 500 ms (as before) could pass on a loaded machine and turn the case into a timeout.
+    var timeout: Duration { code == .timeout ? .milliseconds(500) : .seconds(20) }
 
     static let all: [HTTPErrorCase] = [
         .init(name: "500", answer: .respond(status: 500, body: "rollup_error"), code: .serverError, retryable: true, status: 500),
@@ -285,7 +289,7 @@ struct PagerDutyChannelTests {
         let server = try await TestHTTPServer.start(fallback: Self.accepted)
         defer { Task { await server.stop() } }
         server.enqueue(errorCase.answer)
-        let pagerDuty = channel(server, timeout: .milliseconds(500))
+        let pagerDuty = channel(server, timeout: errorCase.timeout)
         let error = try #require(await deliveryError(pagerDuty, AlertNotification(channel: "pagerduty", alerts: [makeAlert()])))
         errorCase.check(error, channel: "pagerduty")
         try await channel(server, timeout: .seconds(20)).deliver(AlertNotification(channel: "pagerduty", alerts: [makeAlert()]))
