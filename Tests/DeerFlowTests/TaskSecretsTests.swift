@@ -90,7 +90,14 @@ struct TaskSecretsTests {
         let runs = try await TestServer.send("GET", api + "/api/v1/runs", body: nil, headers: auth).text
         let scraped = try await TestServer.send("GET", metrics, body: nil, headers: [:]).text
         try await Task.sleep(for: .seconds(1)) // the file handler flushes
-        let processLog = (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? ""
+        // ...in the background: on a loaded machine it may not have written anything yet after 1 s.
+        var processLog = ""
+        let flushed = ContinuousClock.now + .seconds(60)
+        repeat {
+            processLog = (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? ""
+            if !processLog.isEmpty { break }
+            try await Task.sleep(for: .milliseconds(100))
+        } while ContinuousClock.now < flushed
 
         // What the task did see.
         #expect(text.contains("MY_ALLOWED=visible-value"), "\(text)")
