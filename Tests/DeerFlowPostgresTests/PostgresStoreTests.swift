@@ -251,6 +251,30 @@ struct PostgresStoreTests {
         }
     }
 
+    @Test("a workflow with max_active_runs and a long history: admitting its runs finds the active ones by status, not by reading every run it had")
+    func admitPlanWithHistory() async throws {
+        try await withPostgresStore("admit") { store, database in
+            _ = try await store.createRun(WorkflowStoreConformance.newRun(tasks: [("a", [])]))
+            _ = try await database.rows("ANALYZE")
+            // 20,000 finished runs of the limited workflow, which the statistics do not know of yet.
+            _ = try await database.rows("""
+                INSERT INTO runs (id, workflow, version, status, params, trigger, created_at, started_at, finished_at, tasks_total, tasks_finished)
+                SELECT 'h' || lpad(i::text, 25, '0'), 'limited', 'v', 'success', '{}', 'api', now(), now(), now(), 1, 1
+                FROM generate_series(1, 20000) AS i
+                """)
+            var admit = AdmitRuns()
+            admit.workflows = ["limited"]
+            admit.limits = [1]
+            admit.reasons = [ConcurrencyReason.runs(limit: 1)]
+            admit.now = Date()
+            let query = admit.query
+            let plan = try await database.rows(PostgresQuery(unsafeSQL: "EXPLAIN " + query.sql, binds: query.binds)).map { $0.first.flatMap { $0 } ?? "" }
+            let text = plan.joined(separator: "\n")
+            #expect(!text.contains("runs_by_workflow"), "AdmitRuns reads the workflow's history:\n\(text)")
+            #expect(text.contains("runs_active"), "\(text)")
+        }
+    }
+
     @Test("a process frozen inside a transaction loses its session after 10 s idle, so the leader reclaims the attempts it locked")
     func frozenTransaction() async throws {
         try await withPostgresStore("frozen") { store, database in
