@@ -29,10 +29,7 @@ struct ProcessRestartTests {
             if index > 0 { tasks += "    depends_on: [\(["a", "b", "c", "d"][index - 1])]\n" }
         }
         try directory.write("workflows/chain.yaml", tasks)
-        let arguments = [
-            "server", "--workflows", directory.file("workflows"), "--database", "sqlite://" + directory.file("db.sqlite"),
-            "--api-port", "0", "--metrics-port", "0",
-        ]
+        let arguments = Self.serverArguments(directory)
         let first = try ServerProcess(arguments)
         defer { first.stop() }
         let port = try await first.apiPort()
@@ -54,17 +51,8 @@ struct ProcessRestartTests {
         let second = try ServerProcess(arguments)
         defer { second.stop() }
         let secondPort = try await second.apiPort()
-        var detail: JSONValue?
         // A deadline of its own, not what is left of the wait for c (little after a slow start).
-        let finishDeadline = ContinuousClock.now + .seconds(120)
-        while ContinuousClock.now < finishDeadline {
-            let answer = try await TestServer.send("GET", "http://127.0.0.1:\(secondPort)/api/v1/runs/\(id)", body: nil, headers: [:])
-            if case .object(let object)? = answer.json, let status = object["status"]?.stringValue, status != "running", status != "pending" {
-                detail = answer.json
-                break
-            }
-            try await Task.sleep(for: .milliseconds(50))
-        }
+        let detail = try await Self.finishedRun(id, port: secondPort)
         guard case .object(let final)? = detail, case .array(let finalTasks)? = final["tasks"] else {
             Issue.record("the run did not finish after the restart:\n\(second.log)")
             return
@@ -83,5 +71,102 @@ struct ProcessRestartTests {
         #expect(lines.filter { $0 == "done-c" }.count == 1)
         second.signal(SIGTERM)
         #expect(try await second.waitForExit() == 0)
+    }
+
+    @Test("what a task started and a killed server left running is stopped when the server starts again, before the attempt's rerun")
+    func orphansStoppedAtRestart() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let first = directory.file("first-attempt")
+        let grandchild = directory.file("grandchild.pid")
+        let seen = directory.file("rerun-saw")
+        // The first attempt starts a `sleep` (the shell's child, which the shell's death does not
+        // take along) and waits; the rerun says whether that sleep still runs beside it.
+        let script = """
+            if [ -e "\(first)" ]; then
+              pid=$(cat "\(grandchild)")
+              if [ -e /proc/$pid ] && ! grep -q '^State:[[:space:]]*Z' /proc/$pid/status; then echo alive > "\(seen)"; else echo gone > "\(seen)"; fi
+              exit 0
+            fi
+            touch "\(first)"; sleep 300 & echo $! > "\(grandchild)"; wait
+            """
+        try directory.write("workflows/orphan.yaml", """
+            name: orphan
+            tasks:
+              - id: a
+                type: shell
+                script: |
+            \(script.split(separator: "\n").map { "      " + $0 }.joined(separator: "\n"))
+
+            """)
+        let arguments = Self.serverArguments(directory)
+        // A temporary directory of their own, so that their record of task process groups is not
+        // shared with other tests' servers (one of which, starting meanwhile, would kill the sleep
+        // before this test looks at it).
+        let environment = ["TMPDIR": directory.file("tmp")]
+        try FileManager.default.createDirectory(atPath: directory.file("tmp"), withIntermediateDirectories: true)
+        let server = try ServerProcess(arguments, environment: environment)
+        defer { server.stop() }
+        let port = try await server.apiPort()
+        let created = try await TestServer.send("POST", "http://127.0.0.1:\(port)/api/v1/workflows/orphan/runs", body: "{}", headers: [:])
+        guard case .object(let run)? = created.json, let id = run["id"]?.stringValue else {
+            Issue.record("no run id: \(created.text)")
+            return
+        }
+        let deadline = ContinuousClock.now + .seconds(60)
+        var sleeper: Int32?
+        while sleeper == nil {
+            guard ContinuousClock.now < deadline else { throw ProcessFailure("the task never started its sleep:\n\(server.log)") }
+            sleeper = (try? String(contentsOfFile: grandchild, encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        let pid = try #require(sleeper)
+        defer { kill(pid, SIGKILL) }
+        server.signal(SIGKILL)
+        try await server.waitForExit()
+        // The shell died with the server; its sleep did not.
+        try #require(Self.isRunning(pid), "the task's sleep ended with the server: nothing to test")
+
+        let restarted = try ServerProcess(arguments, environment: environment)
+        defer { restarted.stop() }
+        let restartedPort = try await restarted.apiPort()
+        let detail = try await Self.finishedRun(id, port: restartedPort)
+        guard case .object(let final)? = detail else {
+            Issue.record("the run did not finish after the restart:\n\(restarted.log)")
+            return
+        }
+        #expect(final["status"]?.stringValue == "success", "\(restarted.log)")
+        #expect((try? String(contentsOfFile: seen, encoding: .utf8)) == "gone\n", "the rerun ran beside the first attempt's sleep")
+        #expect(!Self.isRunning(pid))
+        #expect(restarted.log.contains("killed the processes of a task whose worker died without stopping them"), "\(restarted.log)")
+        restarted.signal(SIGTERM)
+        #expect(try await restarted.waitForExit() == 0)
+    }
+
+    /// `deerflow server` on the directory's workflows and SQLite file, on free ports.
+    static func serverArguments(_ directory: TemporaryDirectory) -> [String] {
+        [
+            "server", "--workflows", directory.file("workflows"), "--database", "sqlite://" + directory.file("db.sqlite"),
+            "--api-port", "0", "--metrics-port", "0",
+        ]
+    }
+
+    /// The run as the API shows it once finished; nil if it has not finished within 120 s.
+    static func finishedRun(_ id: String, port: Int) async throws -> JSONValue? {
+        let deadline = ContinuousClock.now + .seconds(120)
+        while ContinuousClock.now < deadline {
+            let answer = try await TestServer.send("GET", "http://127.0.0.1:\(port)/api/v1/runs/\(id)", body: nil, headers: [:])
+            if case .object(let object)? = answer.json, let status = object["status"]?.stringValue, status != "running", status != "pending" {
+                return answer.json
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return nil
+    }
+
+    /// Whether the process runs (exists and is not a zombie waiting for its parent to reap it).
+    static func isRunning(_ pid: Int32) -> Bool {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return false }
+        return !status.split(separator: "\n").contains { $0.hasPrefix("State:") && $0.contains("Z") }
     }
 }

@@ -30,10 +30,16 @@ final class ChildProcess: Sendable {
     private let exitStatus = Mutex<(status: Int32?, waiter: CheckedContinuation<Int32, Never>?)>((nil, nil))
     private let readerDone = Mutex<(done: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
     private let stopReading = Atomic<Bool>(false)
+    /// The group's record in ``TaskProcessGroups``, removed when the process exits.
+    private let record: TaskProcessGroups.Record?
 
     /// Spawns `argv[0]` (an absolute path) with `argv`; `onOutput` receives output chunks, with
-    /// the stream each came from.
-    init(argv: [String], environment: [String: String], onOutput: @escaping @Sendable (Stream, String) -> Void) throws {
+    /// the stream each came from. With `groups`, the process group is recorded there while the
+    /// process runs, so that a worker starting after this one was killed stops it.
+    init(
+        argv: [String], environment: [String: String], groups: TaskProcessGroups? = nil,
+        onOutput: @escaping @Sendable (Stream, String) -> Void
+    ) throws {
         var ends: [(read: Int32, write: Int32)] = []
         for _ in 0..<2 {
             var fds: [Int32] = [0, 0]
@@ -84,6 +90,8 @@ final class ChildProcess: Sendable {
         }
         pid = child
         outputDescriptors = ends.map(\.read)
+        // Before the waiting thread starts: the process cannot have been reaped yet.
+        record = groups?.record(leader: child)
 
         let startReader = Thread { [self] in self.readOutput(onOutput) }
         startReader.name = "deerflow-task-output"
@@ -193,6 +201,7 @@ final class ChildProcess: Sendable {
     private func waitForExit() {
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        record?.remove()
         let waiter = exitStatus.withLock { state -> CheckedContinuation<Int32, Never>? in
             state.status = status
             defer { state.waiter = nil }

@@ -100,7 +100,7 @@ enum ShellRunner {
         argv += action.argv
         let child: ChildProcess
         do {
-            child = try ChildProcess(argv: argv, environment: environment) { stream, text in
+            child = try ChildProcess(argv: argv, environment: environment, groups: .standard) { stream, text in
                 log.append(text)
                 forwarder?.append(stream, text)
             }

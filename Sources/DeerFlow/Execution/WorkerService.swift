@@ -76,6 +76,9 @@ public final class WorkerService: Service, Sendable {
         engine.attach(self)
         defer { engine.detach(self) }
         let logger = engine.logger
+        // Before any claim: what a killed worker on this machine left running must not run on
+        // beside the retry of its attempt.
+        TaskProcessGroups.standard.killOrphans(logger: logger)
         logger.info("worker started", metadata: [
             "worker": "\(id)", "slots": "\(configuration.slots)", "queues": "\(configuration.queues.joined(separator: ","))",
         ])
