@@ -48,13 +48,9 @@ struct TaskProcessGroups: Sendable {
     /// `/proc` entry is there); nil when it cannot be recorded (no `/proc`, an unwritable
     /// directory): the task runs anyway.
     func record(leader: pid_t) -> Record? {
-        guard let owner = Self.owner, let start = Self.startTime(of: leader) else { return nil }
+        guard let owner = Self.owner, let start = Self.startTime(of: leader), isUsable() else { return nil }
         let path = "\(directory)/\(owner).\(leader).\(start)"
-        var descriptor = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
-        if descriptor < 0, errno == ENOENT {
-            mkdir(directory, 0o700)
-            descriptor = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
-        }
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard descriptor >= 0 else { return nil }
         close(descriptor)
         return Record(path: path)
@@ -64,6 +60,14 @@ struct TaskProcessGroups: Sendable {
     /// still had processes.
     @discardableResult
     func killOrphans(logger: Logger) -> Int {
+        // Records are trusted only in a directory no one else can write: another user who could
+        // plant one would have this process kill a process group of their choosing.
+        guard isUsable() else {
+            logger.warning("cannot keep a record of task processes: the directory is not this user's alone, so a killed worker's tasks' children are not stopped at the next start; remove it or set TMPDIR", metadata: [
+                "directory": "\(directory)",
+            ])
+            return 0
+        }
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return 0 }
         var killed = 0
         for name in names {
@@ -89,6 +93,16 @@ struct TaskProcessGroups: Sendable {
             unlink(directory + "/" + name)
         }
         return killed
+    }
+
+    /// Whether the directory is there (made if missing, mode 0700) as a real directory of this
+    /// user's that no one else can write to.
+    func isUsable() -> Bool {
+        var info = stat()
+        if lstat(directory, &info) != 0 {
+            guard errno == ENOENT, mkdir(directory, 0o700) == 0 || errno == EEXIST, lstat(directory, &info) == 0 else { return false }
+        }
+        return info.st_mode & S_IFMT == S_IFDIR && info.st_uid == geteuid() && info.st_mode & 0o022 == 0
     }
 
     /// The process's start time in clock ticks after boot (`/proc/PID/stat`, field 22); nil when
