@@ -49,7 +49,7 @@ struct TaskProcessGroupsTests {
 
         // The owner gone, the leader's start time right: the whole group is killed.
         let orphan = "\(parts[0]).1.\(parts[2]).\(parts[3])"
-        FileManager.default.createFile(atPath: groups.directory + "/" + orphan, contents: nil)
+        #expect(FileManager.default.createFile(atPath: groups.directory + "/" + orphan, contents: nil))
         #expect(groups.killOrphans(logger: Self.quiet) == 1)
         let status = await child.exit()
         #expect(WaitStatus.signal(status) == SIGKILL)
@@ -64,7 +64,7 @@ struct TaskProcessGroupsTests {
         let go = directory.file("go")
         let child = try ChildProcess(argv: ["/bin/sh", "-c", "while [ ! -e '\(go)' ]; do sleep 0.01; done"], environment: [:], groups: groups) { _, _ in }
         _ = try Self.record(in: groups.directory)
-        FileManager.default.createFile(atPath: go, contents: nil)
+        #expect(FileManager.default.createFile(atPath: go, contents: nil))
         #expect(WaitStatus.exitCode(await child.exit()) == 0)
         #expect(try FileManager.default.contentsOfDirectory(atPath: groups.directory).isEmpty)
     }
@@ -82,7 +82,7 @@ struct TaskProcessGroupsTests {
         defer { child.terminate(grace: .zero) }
         #expect(try FileManager.default.contentsOfDirectory(atPath: path).isEmpty, "nothing written")
         // A planted record naming a live group and an owner that is gone.
-        FileManager.default.createFile(atPath: path + "/1.1.\(child.pid).\(TaskProcessGroups.startTime(of: child.pid) ?? 0)", contents: nil)
+        #expect(FileManager.default.createFile(atPath: path + "/1.1.\(child.pid).\(TaskProcessGroups.startTime(of: child.pid) ?? 0)", contents: nil))
         #expect(groups.killOrphans(logger: Self.quiet) == 0)
         #expect(kill(child.pid, 0) == 0, "a planted record killed a process group")
     }
