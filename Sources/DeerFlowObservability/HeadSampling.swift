@@ -1,3 +1,4 @@
+import DeerFlowCore
 import Instrumentation
 import Logging
 import Synchronization
@@ -166,25 +167,14 @@ struct UnsampledTrace: Sendable {
     }
 }
 
-/// Random ids for traces that are not sampled.
-///
-/// Written here rather than taken from the standard library: `SystemRandomNumberGenerator` asks the
-/// kernel for every number (a `getrandom` system call, the cost this type exists to avoid). A
-/// SplitMix64 sequence seeded from the kernel once per process gives ids as unique as W3C asks
-/// (never zero), not secrets.
+/// Random ids for traces that are not sampled: ``ProcessRandom``'s numbers (seeded once per
+/// process, no system call per id), never zero as W3C asks; not secrets.
 enum TraceIDs {
-    private static let state = Mutex<UInt64>(UInt64.random(in: .min ... .max))
-
     /// The next 64 random bits, never zero.
     static func next() -> UInt64 {
-        var z = state.withLock { state -> UInt64 in
-            state &+= 0x9E37_79B9_7F4A_7C15
-            return state
-        }
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        z ^= z >> 31
-        return z == 0 ? 1 : z
+        var random = ProcessRandom()
+        let value = random.next()
+        return value == 0 ? 1 : value
     }
 
     /// 16 lower-case hex digits.

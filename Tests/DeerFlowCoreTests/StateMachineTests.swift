@@ -257,4 +257,22 @@ struct FormatTests {
         #expect(RunID.isWellFormed(early.rawValue))
         #expect(!RunID.isWellFormed("nope"))
     }
+
+    @Test("ids made in the same millisecond from the process's generator differ, from any number of threads")
+    func runIDsUnique() async {
+        let now = Date()
+        let ids = await withTaskGroup(of: [RunID].self) { group in
+            for _ in 0..<4 {
+                group.addTask { (0..<10_000).map { _ in RunID.generate(at: now) } }
+            }
+            var all: [RunID] = []
+            for await batch in group { all += batch }
+            return all
+        }
+        #expect(Set(ids).count == 40_000)
+        #expect(ids.allSatisfy { RunID.isWellFormed($0.rawValue) })
+        // The 80 random bits use the whole alphabet: no bias a broken generator would show.
+        let randomCharacters = Set(ids.prefix(1_000).flatMap { $0.rawValue.dropFirst(10) })
+        #expect(randomCharacters.count == 32)
+    }
 }

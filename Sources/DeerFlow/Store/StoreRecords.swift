@@ -517,11 +517,17 @@ public struct AttemptCompletion: Sendable, Hashable {
     /// With ``mapItems``: at most this many instances queued or running at once; nil: all.
     public var mapMaxParallel: Int?
 
-    public init(attemptID: AttemptID, outcome: AttemptOutcome, finishedAt: Date, jitter: Double = Double.random(in: 0..<1)) {
+    public init(attemptID: AttemptID, outcome: AttemptOutcome, finishedAt: Date, jitter: Double = AttemptCompletion.randomJitter()) {
         self.attemptID = attemptID
         self.outcome = outcome
         self.finishedAt = finishedAt
         self.jitter = jitter
+    }
+
+    /// A uniform random number in [0, 1) for ``jitter`` (without a system call per number).
+    public static func randomJitter() -> Double {
+        var random = ProcessRandom()
+        return Double.random(in: 0..<1, using: &random)
     }
 
     /// The completion of a mapped task's expansion: one instance per item.

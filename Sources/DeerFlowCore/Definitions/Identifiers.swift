@@ -11,7 +11,7 @@ public struct RunID: Sendable, Hashable, Codable, Comparable, CustomStringConver
 
     /// A new id for a run created at `date`.
     public static func generate(at date: Date = Date()) -> RunID {
-        var generator = SystemRandomNumberGenerator()
+        var generator = ProcessRandom()
         return generate(at: date, using: &generator)
     }
 
@@ -24,8 +24,7 @@ public struct RunID: Sendable, Hashable, Codable, Comparable, CustomStringConver
         for shift in stride(from: 45, through: 0, by: -5) {
             characters.append(Self.alphabet[Int((milliseconds >> UInt64(shift)) & 0x1f)])
         }
-        // 80 random bits → 16 characters, from two draws (each draw from the system generator is a
-        // getrandom call).
+        // 80 random bits → 16 characters, from two draws.
         let high: UInt64 = generator.next()
         let low: UInt64 = generator.next()
         for shift in stride(from: 55, through: 0, by: -5) {
