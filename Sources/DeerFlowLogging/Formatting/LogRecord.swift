@@ -22,8 +22,7 @@ public struct LogRecord: Sendable {
 
         /// Whether this field goes before `other` in output order.
         @inline(__always) func precedes(_ other: Field) -> Bool {
-            if rank != other.rank { return rank < other.rank }
-            return rank == Int.max && key < other.key
+            LogRecord.precedes(rank, key, other.rank, other.key)
         }
     }
 
@@ -93,7 +92,8 @@ public struct LogRecord: Sendable {
             // Insertion sort, stable: metadata has a handful of keys.
             for index in 1..<fields.count {
                 var position = index
-                while position > 0, Self.precedes(fields, position, position - 1) {
+                while position > 0,
+                      Self.precedes(fields[position].rank, fields[position].key, fields[position - 1].rank, fields[position - 1].key) {
                     fields.swapAt(position, position - 1)
                     position -= 1
                 }
@@ -113,13 +113,11 @@ public struct LogRecord: Sendable {
         if count < fields.count { fields.removeLast(fields.count - count) }
     }
 
-    /// Whether `fields[first]` goes before `fields[second]`: by rank, and by key for two keys
-    /// outside ``taskKeys`` (only those compare strings).
-    @inline(__always) private static func precedes(_ fields: UnsafeMutableBufferPointer<Field>, _ first: Int, _ second: Int) -> Bool {
-        let rank = fields[first].rank
-        let otherRank = fields[second].rank
+    /// The output order: whether a field (its rank and key) goes before another. By rank, and by
+    /// key for two keys outside ``taskKeys`` (only those compare strings).
+    @inline(__always) static func precedes(_ rank: Int, _ key: String, _ otherRank: Int, _ otherKey: String) -> Bool {
         if rank != otherRank { return rank < otherRank }
-        return rank == Int.max && fields[first].key < fields[second].key
+        return rank == Int.max && key < otherKey
     }
 
     /// Two ordered, duplicate-free field lists as one; `overriding` wins for a key in both.
