@@ -106,8 +106,8 @@ extension SQLiteWorkflowStore: LimitCaching {
                 let active = try await db.rows(activeRunCount, [.text(workflow)]).first?.int("n") ?? 0
                 free = max(0, limit - active)
                 // The reason names the limit in force (it may have changed since the run was created).
-                _ = try await db.rows(
-                    waitingReasonUpdate, [.text(ConcurrencyReason.runs(limit: limit)), .text(workflow), .text(ConcurrencyReason.runs(limit: limit))])
+                let reason = ConcurrencyReason.runs(limit: limit)
+                _ = try await db.rows(waitingReasonUpdate, [.text(reason), .text(workflow), .text(reason)])
             }
             guard free != 0 else { continue }
             let ids = try await db.rows(oldestWaitingRuns, [.text(workflow), .integer(free)]).map { $0.string("id") }
