@@ -29,16 +29,10 @@ struct ProcessRestartTests {
             if index > 0 { tasks += "    depends_on: [\(["a", "b", "c", "d"][index - 1])]\n" }
         }
         try directory.write("workflows/chain.yaml", tasks)
-        let arguments = Self.serverArguments(directory)
-        let first = try ServerProcess(arguments)
+        let database = "sqlite://" + directory.file("db.sqlite")
+        let first = try ServerProcess.server(database: database, workflows: directory.file("workflows"), workers: true)
         defer { first.stop() }
-        let port = try await first.apiPort()
-        let created = try await TestServer.send("POST", "http://127.0.0.1:\(port)/api/v1/workflows/chain/runs", body: "{}", headers: [:])
-        #expect(created.status == 201)
-        guard case .object(let run)? = created.json, let id = run["id"]?.stringValue else {
-            Issue.record("no run id: \(created.text)")
-            return
-        }
+        let id = try await ClusterAPI.trigger(api: try await first.apiPort(), workflow: "chain")
         // Kill while c runs: a and b have finished, c has started (its first attempt sleeps 60 s).
         let deadline = ContinuousClock.now + .seconds(60)
         while !((try? String(contentsOfFile: marks, encoding: .utf8))?.contains("start-c") ?? false) {
@@ -48,13 +42,12 @@ struct ProcessRestartTests {
         first.signal(SIGKILL)
         try await first.waitForExit()
 
-        let second = try ServerProcess(arguments)
+        let second = try ServerProcess.server(database: database, workflows: directory.file("workflows"), workers: true)
         defer { second.stop() }
-        let secondPort = try await second.apiPort()
         // A deadline of its own, not what is left of the wait for c (little after a slow start).
-        let detail = try await Self.finishedRun(id, port: secondPort)
-        guard case .object(let final)? = detail, case .array(let finalTasks)? = final["tasks"] else {
-            Issue.record("the run did not finish after the restart:\n\(second.log)")
+        let final = try #require(try await ClusterAPI.waitForRuns(api: try await second.apiPort(), ids: [id])[id])
+        guard case .array(let finalTasks)? = final["tasks"] else {
+            Issue.record("the run has no tasks: \(final)")
             return
         }
         #expect(final["status"]?.stringValue == "success")
@@ -99,20 +92,15 @@ struct ProcessRestartTests {
             \(script.split(separator: "\n").map { "      " + $0 }.joined(separator: "\n"))
 
             """)
-        let arguments = Self.serverArguments(directory)
+        let database = "sqlite://" + directory.file("db.sqlite")
         // A temporary directory of their own, so that their record of task process groups is not
         // shared with other tests' servers (one of which, starting meanwhile, would kill the sleep
         // before this test looks at it).
         let environment = ["TMPDIR": directory.file("tmp")]
         try FileManager.default.createDirectory(atPath: directory.file("tmp"), withIntermediateDirectories: true)
-        let server = try ServerProcess(arguments, environment: environment)
+        let server = try ServerProcess.server(database: database, workflows: directory.file("workflows"), workers: true, environment: environment)
         defer { server.stop() }
-        let port = try await server.apiPort()
-        let created = try await TestServer.send("POST", "http://127.0.0.1:\(port)/api/v1/workflows/orphan/runs", body: "{}", headers: [:])
-        guard case .object(let run)? = created.json, let id = run["id"]?.stringValue else {
-            Issue.record("no run id: \(created.text)")
-            return
-        }
+        let id = try await ClusterAPI.trigger(api: try await server.apiPort(), workflow: "orphan")
         let deadline = ContinuousClock.now + .seconds(60)
         var sleeper: Int32?
         while sleeper == nil {
@@ -127,41 +115,15 @@ struct ProcessRestartTests {
         // The shell died with the server; its sleep did not.
         try #require(Self.isRunning(pid), "the task's sleep ended with the server: nothing to test")
 
-        let restarted = try ServerProcess(arguments, environment: environment)
+        let restarted = try ServerProcess.server(database: database, workflows: directory.file("workflows"), workers: true, environment: environment)
         defer { restarted.stop() }
-        let restartedPort = try await restarted.apiPort()
-        let detail = try await Self.finishedRun(id, port: restartedPort)
-        guard case .object(let final)? = detail else {
-            Issue.record("the run did not finish after the restart:\n\(restarted.log)")
-            return
-        }
+        let final = try #require(try await ClusterAPI.waitForRuns(api: try await restarted.apiPort(), ids: [id])[id])
         #expect(final["status"]?.stringValue == "success", "\(restarted.log)")
         #expect((try? String(contentsOfFile: seen, encoding: .utf8)) == "gone\n", "the rerun ran beside the first attempt's sleep")
         #expect(!Self.isRunning(pid))
         #expect(restarted.log.contains("killed the processes of a task whose worker died without stopping them"), "\(restarted.log)")
         restarted.signal(SIGTERM)
         #expect(try await restarted.waitForExit() == 0)
-    }
-
-    /// `deerflow server` on the directory's workflows and SQLite file, on free ports.
-    static func serverArguments(_ directory: TemporaryDirectory) -> [String] {
-        [
-            "server", "--workflows", directory.file("workflows"), "--database", "sqlite://" + directory.file("db.sqlite"),
-            "--api-port", "0", "--metrics-port", "0",
-        ]
-    }
-
-    /// The run as the API shows it once finished; nil if it has not finished within 120 s.
-    static func finishedRun(_ id: String, port: Int) async throws -> JSONValue? {
-        let deadline = ContinuousClock.now + .seconds(120)
-        while ContinuousClock.now < deadline {
-            let answer = try await TestServer.send("GET", "http://127.0.0.1:\(port)/api/v1/runs/\(id)", body: nil, headers: [:])
-            if case .object(let object)? = answer.json, let status = object["status"]?.stringValue, status != "running", status != "pending" {
-                return answer.json
-            }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        return nil
     }
 
     /// Whether the process runs (exists and is not a zombie waiting for its parent to reap it).
