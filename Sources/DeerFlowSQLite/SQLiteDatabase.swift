@@ -17,23 +17,27 @@ final class SerializedConnection: Sendable {
     let connection: SQLiteConnection
     private let lock = AsyncLock()
     private let executor: ThreadPoolExecutor
+    /// Called after each `COMMIT` of ``transaction(immediate:_:)``.
+    private let committed: @Sendable () -> Void
 
-    /// Opens a connection on a thread of its own.
-    static func open(path: String, logger: Logger) async throws -> SerializedConnection {
+    /// Opens a connection on a thread of its own; `committed` is called after each transaction
+    /// it commits.
+    static func open(path: String, logger: Logger, committed: @escaping @Sendable () -> Void = {}) async throws -> SerializedConnection {
         let pool = NIOThreadPool(numberOfThreads: 1)
         pool.start()
         do {
             let connection = try await SQLiteConnection.open(storage: .file(path: path), threadPool: pool, logger: logger, on: MultiThreadedEventLoopGroup.singleton.any())
-            return SerializedConnection(connection: connection, executor: ThreadPoolExecutor(pool: pool))
+            return SerializedConnection(connection: connection, executor: ThreadPoolExecutor(pool: pool), committed: committed)
         } catch {
             try? await pool.shutdownGracefully()
             throw error
         }
     }
 
-    private init(connection: SQLiteConnection, executor: ThreadPoolExecutor) {
+    private init(connection: SQLiteConnection, executor: ThreadPoolExecutor, committed: @escaping @Sendable () -> Void) {
         self.connection = connection
         self.executor = executor
+        self.committed = committed
     }
 
     /// Runs `body` with exclusive use of the connection, inside `BEGIN IMMEDIATE`/`COMMIT`
@@ -45,6 +49,7 @@ final class SerializedConnection: Sendable {
             do {
                 let result = try await body(connection)
                 _ = try await connection.rows("COMMIT")
+                committed()
                 return result
             } catch {
                 _ = try? await connection.rows("ROLLBACK")

@@ -30,11 +30,14 @@ public final class SQLiteWorkflowStore: WorkflowStore, OutboxStore, StateStore, 
     let runInserts: GroupCommit<RunInsert, CreatedRun?>
     /// The stored concurrency limits, as last read (``LimitSnapshot``).
     package let limitCache = LimitCache()
+    /// Syncs the WAL after commits while the store runs as a service (``run()``).
+    package let walFlusher: WALFlusher
 
     /// Creates a store for a file; `prepare()` opens it, creating the directory and schema.
     public init(path: String, logger: Logger = Logger(label: "deerflow.sqlite")) {
         self.path = path
         self.logger = logger
+        walFlusher = WALFlusher(databasePath: path)
         let inserter = WeakReference<SQLiteWorkflowStore>()
         runInserts = GroupCommit { runs in
             guard let store = inserter.value else { throw DeerFlowError(.unavailable, "the SQLite store was closed") }
@@ -63,7 +66,7 @@ public final class SQLiteWorkflowStore: WorkflowStore, OutboxStore, StateStore, 
         let writer: SerializedConnection
         let reader: SerializedConnection
         do {
-            writer = try await SerializedConnection.open(path: path, logger: logger)
+            writer = try await SerializedConnection.open(path: path, logger: logger, committed: { [walFlusher] in walFlusher.committed() })
         } catch {
             throw DeerFlowError(.unavailable, "cannot open the SQLite database '\(path)': \(error)")
         }
@@ -95,6 +98,10 @@ public final class SQLiteWorkflowStore: WorkflowStore, OutboxStore, StateStore, 
             _ = try await connection.rows("PRAGMA busy_timeout = 10000")
         }
         _ = try await writer.rows("PRAGMA journal_mode = WAL")
+        // The committing connection copies the WAL into the database every 4,000 pages (16 MB)
+        // instead of SQLite's 1,000: a quarter of the checkpoints, each held short by the
+        // background sync (``WALFlusher``), so they leave a sequential client's p99.
+        _ = try await writer.rows("PRAGMA wal_autocheckpoint = 4000")
         for connection in [writer, reader] {
             _ = try await connection.rows("PRAGMA synchronous = NORMAL")
             _ = try await connection.rows("PRAGMA temp_store = MEMORY")
@@ -123,9 +130,13 @@ public final class SQLiteWorkflowStore: WorkflowStore, OutboxStore, StateStore, 
         }
     }
 
-    /// Nothing runs in the background; at graceful shutdown (or cancellation) the store closes.
+    /// Syncs the write-ahead log to disk shortly after commits (``WALFlusher``: it keeps
+    /// SQLite's periodic checkpoint, which runs inside a committing request, short) until graceful
+    /// shutdown or cancellation; then the store closes.
     public func run() async throws {
-        try? await gracefulShutdown()
+        await cancelWhenGracefulShutdown { [walFlusher, logger] in
+            await walFlusher.run(logger: logger)
+        }
         try await close()
     }
 
