@@ -53,17 +53,17 @@ extension SQLiteWorkflowStore {
                     .text(direct[run.id] == nil ? "pending" : "running"), direct[run.id] == nil ? .null : Column.time(run.createdAt),
                 ]
             }
-            let rows = try await db.rows(valuesStatement(
+            let rows = try await db.rows(valuesInsert(
                 """
                 INSERT INTO runs (id, workflow, version, status, params, trigger, scheduled_for, trace_context, created_at, tasks_total,
                                   timeout_ms, deadline_at, rerun_of, waiting_reason, parent_run_id, parent_task_id, parent_attempt, started_at)
-                SELECT v.column1, v.column2, v.column3, v.column17, v.column4, v.column5, v.column6, v.column7, v.column8, v.column9,
-                       v.column10, v.column11, v.column12, v.column13, v.column14, v.column15, v.column16, v.column18
-                {values}
-                WHERE true
-                ON CONFLICT DO NOTHING
-                RETURNING id
-                """, rows: chunk.count, columns: 18), binds)
+                """,
+                select: """
+                    v.column1, v.column2, v.column3, v.column17, v.column4, v.column5, v.column6, v.column7, v.column8, v.column9,
+                    v.column10, v.column11, v.column12, v.column13, v.column14, v.column15, v.column16, v.column18
+                    """,
+                tail: "ON CONFLICT DO NOTHING RETURNING id",
+                rows: chunk.count, columns: 18), binds)
             for row in rows { inserted.insert(row.string("id")) }
         }
         let created = runs.filter { inserted.contains($0.id.rawValue) }
@@ -152,8 +152,9 @@ extension SQLiteWorkflowStore {
                     .text(attempt.queue), .integer(attempt.priority), Column.time(attempt.queuedAt),
                 ]
             }
-            _ = try await db.rows(valuesStatement(
-                "INSERT INTO attempts (run_id, task_idx, number, queue, priority, queued_at, status) SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, 'queued' {values}",
+            _ = try await db.rows(valuesInsert(
+                "INSERT INTO attempts (run_id, task_idx, number, queue, priority, queued_at, status)",
+                select: "v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, 'queued'",
                 rows: chunk.count, columns: 6), binds)
         }
     }
