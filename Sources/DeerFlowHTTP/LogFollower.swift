@@ -39,7 +39,7 @@ struct LogFollower: AsyncSequence, Sendable {
                     finished = true
                 }
                 if !chunk.isEmpty { return ArraySlice(chunk) }
-                if !finished { try await Task.sleep(for: follower.pollInterval) }
+                if !finished { try await Sleep.for(follower.pollInterval) }
             }
             return nil
         }

@@ -1,5 +1,6 @@
 public import Foundation
 public import Logging
+import DeerFlowCore
 
 /// DeerFlow's logging backend: redacts every record once, formats it once per format in use and
 /// hands it to the sinks (console, file, and any sink added, such as an Elasticsearch shipper).
@@ -80,7 +81,7 @@ public final class LoggingBackend: Sendable {
     public func run(flushInterval: Duration = .seconds(1)) async {
         while !Task.isCancelled {
             do {
-                try await Task.sleep(for: flushInterval)
+                try await Sleep.for(flushInterval)
             } catch {
                 break
             }

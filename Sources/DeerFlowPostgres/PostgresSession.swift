@@ -99,7 +99,7 @@ extension PostgresWorkflowStore {
             } catch let error as PSQLError where Self.isTransient(error) && retries < 8 {
                 retries += 1
                 logger.debug("transaction aborted by PostgreSQL; running it again", metadata: ["sqlstate": "\(error.serverInfo?[.sqlState] ?? "")", "retry": "\(retries)"])
-                try await Task.sleep(for: .milliseconds(Int64.random(in: 1...(5 * Int64(retries)))))
+                try await Sleep.for(.milliseconds(Int64.random(in: 1...(5 * Int64(retries)))))
             } catch {
                 throw translate(error)
             }
@@ -144,7 +144,7 @@ extension PostgresWorkflowStore {
                     })
                 }
                 group.addTask {
-                    try await Task.sleep(for: wait)
+                    try await Sleep.for(wait)
                     return .timerFired
                 }
                 while let outcome = try await group.next() {

@@ -115,7 +115,7 @@ public final class PostgresWorkflowStore: WorkflowStore, OutboxStore, StateStore
                     let reason = (error as? PSQLError).map(describe) ?? "\(error)"
                     throw DeerFlowError(.unavailable, "cannot open the database \(configuration.redactedURL) within \(configuration.connectTimeout): \(reason)")
                 }
-                try await Task.sleep(for: .milliseconds(250))
+                try await Sleep.for(.milliseconds(250))
             }
         }
     }
@@ -190,7 +190,7 @@ struct Listener: Sendable {
                     ])
                 }
             }
-            try? await Task.sleep(for: .milliseconds(min(5_000, 100 << min(failures, 6))))
+            try? await Sleep.for(.milliseconds(min(5_000, 100 << min(failures, 6))))
         }
     }
 }

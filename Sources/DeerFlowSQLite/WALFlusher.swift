@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import DeerFlowCore
 import Logging
 import SQLiteNIO
 import Synchronization
@@ -83,7 +84,7 @@ package final class WALFlusher: Sendable {
                     warned = true
                 }
             }
-            try? await Task.sleep(for: interval)
+            try? await Sleep.for(interval)
         }
         file.release()
         try? await thread.shutdownGracefully()

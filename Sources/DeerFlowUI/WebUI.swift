@@ -361,7 +361,7 @@ public struct WebUI: BrowserRoutes {
             for await changed in updates {
                 if ContinuousClock.now > deadline { break }
                 if changed {
-                    try await Task.sleep(for: gather)
+                    try await Sleep.for(gather)
                     try await writer.write(ByteBuffer(string: "event: change\ndata: {}\n\n"))
                 } else {
                     try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))

@@ -58,6 +58,37 @@ struct PostgresClusterTests {
         }
     }
 
+    @Test("a server on PostgreSQL does not grow with the runs it serves")
+    func memoryFlatInRuns() async throws {
+        try await withTestDatabase("memory") { database in
+            let directory = try TemporaryDirectory()
+            defer { directory.remove() }
+            try directory.write("workflows/one.yaml", "name: one\ntasks:\n  - id: a\n    type: noop\n")
+            let server = try ServerProcess.server(database: database.url, workflows: directory.file("workflows"), workers: true)
+            defer { server.stop() }
+            let api = try await server.apiPort()
+            func triggerAll(_ count: Int) async throws {
+                var ids: [String] = []
+                for _ in 0..<count { ids.append(try await ClusterAPI.trigger(api: api, workflow: "one")) }
+                _ = try await ClusterAPI.waitForRuns(api: api, ids: Array(ids.suffix(50)), timeout: .seconds(60))
+            }
+            try await triggerAll(500)  // caches, pools and buffers at their working size
+            let before = try Self.anonymousMemory(of: server.pid)
+            try await triggerAll(2_500)
+            let grown = try Self.anonymousMemory(of: server.pid) - before
+            // Before, each connection lease left cancelled timers' memory behind (`Sleep`,
+            // `persistentConnections`): 7.0 MB over these runs. Now 0.1–0.3 MB per 10,000 runs.
+            #expect(grown < 2 << 20, "the server's anonymous memory grew by \(grown >> 10) KiB over 2,500 runs")
+        }
+    }
+
+    /// Resident anonymous memory of a process (`RssAnon`), in bytes.
+    static func anonymousMemory(of pid: Int32) throws -> Int {
+        let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+        let line = try #require(status.split(separator: "\n").first { $0.hasPrefix("RssAnon:") })
+        return try #require(Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")) * 1024
+    }
+
     @Test("a worker process with fewer slots than the fan-out claims queued work as slots free, not at the next poll")
     func fanOutDoesNotWaitForPolls() async throws {
         try await withTestDatabase("fanout") { database in

@@ -109,7 +109,7 @@ struct TaskExecutor: Sendable {
             if let timeout {
                 group.addTask {
                     do {
-                        try await Task.sleep(for: timeout)
+                        try await Sleep.for(timeout)
                         return .timedOut
                     } catch {
                         return nil
@@ -124,7 +124,7 @@ struct TaskExecutor: Sendable {
                 // API can stream it (`?follow=true`) and it survives the worker.
                 while true {
                     do {
-                        try await Task.sleep(for: .milliseconds(500))
+                        try await Sleep.for(.milliseconds(500))
                     } catch {
                         return nil
                     }
@@ -192,7 +192,7 @@ struct TaskExecutor: Sendable {
     private func finalFlush(_ log: TaskLog, attempt: AttemptID) async {
         for delay in [100, 500, 1000, 2000, 4000] {
             if await flush(log, attempt: attempt, final: true) { return }
-            try? await Task.sleep(for: .milliseconds(delay))
+            try? await Sleep.for(.milliseconds(delay))
         }
         if await flush(log, attempt: attempt, final: true) { return }
         engine.logger.error("task log lost: the store kept failing", metadata: ["attempt": "\(attempt)"])
@@ -235,7 +235,7 @@ struct TaskExecutor: Sendable {
             return .success { .null }
         case .sleep(let duration):
             return .success {
-                try await Task.sleep(for: duration)
+                try await Sleep.for(duration)
                 return .null
             }
         case .shell(let shell):

@@ -209,7 +209,7 @@ public final class WorkerService: Service, Sendable {
                 // Keep the completions and try again: nothing finished is lost while the store is away.
                 failures += 1
                 engine.logger.error("worker could not reach the store; retrying", metadata: ["worker": "\(id)", "error": "\(error)", "pending": "\(pending.count)"])
-                try? await Task.sleep(for: .milliseconds(min(5000, 50 << min(failures, 7))))
+                try? await Sleep.for(.milliseconds(min(5000, 50 << min(failures, 7))))
                 continue
             }
             pending.removeAll(keepingCapacity: true)
@@ -278,7 +278,7 @@ public final class WorkerService: Service, Sendable {
                 failures += 1
                 engine.logger.warning("worker heartbeat failed", metadata: ["worker": "\(id)", "error": "\(error)", "failed_heartbeats": "\(failures)"])
             }
-            try? await Task.sleep(for: interval)
+            try? await Sleep.for(interval)
         }
     }
 }

@@ -119,7 +119,7 @@ public final class HealthRegistry: Sendable {
         return await withCheckedContinuation { (continuation: CheckedContinuation<HealthCheckResult, Never>) in
             pending.withLock { $0 = continuation }
             let timer = Task {
-                try? await Task.sleep(for: check.timeout)
+                try? await Sleep.for(check.timeout)
                 if Task.isCancelled { return }
                 finish(HealthCheckResult(.unhealthy, ["error": .string("check timed out after \(DurationText.format(check.timeout))")]))
             }

@@ -106,7 +106,7 @@ final class CachedProbe: Sendable {
         let status = await withTaskGroup(of: Int32?.self) { group in
             group.addTask { await child.exit() }
             group.addTask {
-                try? await Task.sleep(for: timeout)
+                try? await Sleep.for(timeout)
                 return nil
             }
             let first = await group.next() ?? nil

@@ -1,3 +1,4 @@
+import DeerFlowCore
 import Foundation
 import Logging
 
@@ -30,7 +31,7 @@ public struct MetricsCollector: Sendable {
                     return (statistics, try? await store.workers(), try? await store.limitUsage())
                 }
                 group.addTask {
-                    try? await Task.sleep(for: timeout)
+                    try? await Sleep.for(timeout)
                     return nil
                 }
                 let first = await group.next() ?? nil

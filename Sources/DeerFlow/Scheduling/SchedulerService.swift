@@ -92,7 +92,7 @@ public final class SchedulerService: Service, Sendable {
                 schedules = nil
             }
             guard leads else {
-                try? await Task.sleep(for: configuration.tick)
+                try? await Sleep.for(configuration.tick)
                 continue
             }
             do {
@@ -129,7 +129,7 @@ public final class SchedulerService: Service, Sendable {
             if let nextDue = schedules?.values.filter({ !$0.record.paused }).compactMap(\.record.nextFireAt).min() {
                 sleep = min(sleep, .milliseconds(Int64(max(0, nextDue.timeIntervalSinceNow) * 1000) + 1))
             }
-            try? await Task.sleep(for: sleep)
+            try? await Sleep.for(sleep)
         }
     }
 

@@ -61,7 +61,7 @@ public struct HistoryPurger: Sendable {
                 let batch = try await store.purgeRuns(finishedBefore: runsCutoff, limit: batchSize)
                 record(batch, into: &report)
                 if batch.runs < batchSize { break }
-                try await Task.sleep(for: pause)
+                try await Sleep.for(pause)
             }
             report.settledRecords = try await store.purgeSettledRecords(before: runsCutoff)
         }
@@ -72,7 +72,7 @@ public struct HistoryPurger: Sendable {
                 record(batch, into: &report)
                 guard let next else { break }
                 cursor = next
-                try await Task.sleep(for: pause)
+                try await Sleep.for(pause)
             }
             // Every run finished before the cutoff was seen: the next pass starts there.
             if !Task.isCancelled { logCursor = RetentionCursor(finishedAt: logsCutoff, run: RunID(rawValue: "")) }

@@ -556,7 +556,7 @@ struct DistributedBenchmark {
             let active = Set(workers.filter { $0.state == .active }.map(\.pid))
             if pids.isSubset(of: active) { return }
             guard ContinuousClock.now < deadline else { throw CLIError("the benchmark's worker processes did not register within 60 s") }
-            try await Task.sleep(for: .milliseconds(50))
+            try await Sleep.for(.milliseconds(50))
         }
     }
 
@@ -565,7 +565,7 @@ struct DistributedBenchmark {
         let deadline = ContinuousClock.now + timeout
         while try await engine.store.statistics(now: Date()).activeRuns > 0 {
             guard ContinuousClock.now < deadline else { throw CLIError("runs did not finish within \(timeout)") }
-            try await Task.sleep(for: .milliseconds(5))
+            try await Sleep.for(.milliseconds(5))
         }
     }
 

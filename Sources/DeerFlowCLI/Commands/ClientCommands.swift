@@ -88,7 +88,7 @@ struct RunCommand: AsyncParsableCommand {
             group.addTask { try await printer.follow(id) }
             if let limit {
                 group.addTask {
-                    try await Task.sleep(for: limit)
+                    try await Sleep.for(limit)
                     return nil
                 }
             }
@@ -155,7 +155,7 @@ struct RunProgressPrinter {
                 if !quiet { print("run \(id): \(run.status.rawValue)") }
                 return Final(run: run, json: client.lastText)
             }
-            try await Task.sleep(for: .milliseconds(300))
+            try await Sleep.for(.milliseconds(300))
         }
     }
 }

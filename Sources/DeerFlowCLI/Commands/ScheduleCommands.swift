@@ -85,7 +85,7 @@ struct BackfillCommand: AsyncParsableCommand {
             let line = BackfillStatusCommand.progress(backfill)
             if line != last { print(line) }
             last = line
-            try await Task.sleep(for: .seconds(1))
+            try await Sleep.for(.seconds(1))
             let id = backfill.id
             backfill = try await api.call { try await $0.getBackfill(path: .init(id: id)).ok.body.json }
         }

@@ -286,7 +286,7 @@ struct ServerBenchmark {
         let runPageRefreshes = refreshes.value
         let overviews = try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<100 { group.addTask { try await follow(stream: "/live", page: "/") } }
-            try await Task.sleep(for: .milliseconds(500))
+            try await Sleep.for(.milliseconds(500))
             let rate = try await w1()
             group.cancelAll()
             return rate
@@ -447,7 +447,7 @@ struct APIDriver {
         let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline {
             if let (status, _) = try? await send(.GET, "/health/ready"), status == 200 { return }
-            try await Task.sleep(for: .milliseconds(20))
+            try await Sleep.for(.milliseconds(20))
         }
         throw CLIError("the benchmark's server did not become ready within 60 s")
     }
@@ -460,7 +460,7 @@ struct APIDriver {
                 guard status == "success" else { throw CLIError("run \(id) ended \(status)") }
                 return
             }
-            try await Task.sleep(for: .milliseconds(5))
+            try await Sleep.for(.milliseconds(5))
         }
     }
 
@@ -473,7 +473,7 @@ struct APIDriver {
                 if case .object(let page)? = json, case .array(let runs)? = page["runs"], !runs.isEmpty { active = true }
             }
             if !active { return }
-            try await Task.sleep(for: .milliseconds(5))
+            try await Sleep.for(.milliseconds(5))
         }
     }
 }

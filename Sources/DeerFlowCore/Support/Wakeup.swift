@@ -23,7 +23,7 @@ public final class Wakeup: Sendable {
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 do {
-                    try await Task.sleep(until: deadline, clock: .continuous)
+                    try await Sleep.until(deadline)
                     self.signal()
                 } catch {}
             }

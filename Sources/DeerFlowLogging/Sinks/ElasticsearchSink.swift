@@ -224,7 +224,7 @@ public final class ElasticsearchSink: LogSink, Service {
             // Elasticsearch is answering from being sent twice; a request that outlives the
             // deadline is cut short.
             stop()
-            group.addTask { try? await Task.sleep(until: end, clock: .continuous) }
+            group.addTask { try? await Sleep.until(end) }
             _ = await group.next()
             group.cancelAll()
             return end
@@ -268,7 +268,7 @@ public final class ElasticsearchSink: LogSink, Service {
             if await send(batch, timeout: min(requestTimeout, remaining)) {
                 failures += 1
                 let pause = min(backoff.delay(afterFailures: failures), end - ContinuousClock.now)
-                if pause > .zero { try? await Task.sleep(for: pause) }
+                if pause > .zero { try? await Sleep.for(pause) }
             } else {
                 failures = 0
             }

@@ -67,7 +67,7 @@ final class AlertingService: Service, Sendable {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 await self.tick(at: Date())
-                try? await Task.sleep(for: self.interval)
+                try? await Sleep.for(self.interval)
             }
         }
     }

@@ -166,7 +166,7 @@ final class NotificationDispatcher: Service, Sendable {
             } catch {
                 failures += 1
                 logger.warning("could not read the notification outbox; retrying", metadata: ["error": "\(error)"])
-                try? await Task.sleep(for: .milliseconds(min(5000, 100 << min(failures, 6))))
+                try? await Sleep.for(.milliseconds(min(5000, 100 << min(failures, 6))))
                 continue
             }
             await withDiscardingTaskGroup { group in
@@ -253,7 +253,7 @@ enum OutboxPayload {
     static func enqueue(_ messages: [NewOutboxMessage], in store: any OutboxStore, logger: Logger) async -> Int? {
         guard !messages.isEmpty else { return 0 }
         for delay in [0, 500, 1000, 2000, 4000] {
-            if delay > 0 { try? await Task.sleep(for: .milliseconds(delay)) }
+            if delay > 0 { try? await Sleep.for(.milliseconds(delay)) }
             do {
                 return try await store.enqueue(messages)
             } catch {

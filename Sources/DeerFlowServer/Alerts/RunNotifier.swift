@@ -82,7 +82,7 @@ final class RunNotifier: Service, EngineObserver, Sendable {
                     while !Task.isCancelled {
                         await self.sweep(now: Date(), grace: grace)
                         grace = Self.sweepGrace
-                        try? await Task.sleep(for: Self.sweepInterval)
+                        try? await Sleep.for(Self.sweepInterval)
                     }
                 }
                 for await run in finished { await queue(run) }

@@ -25,7 +25,7 @@ final class RetentionService: Service, Sendable {
     func run() async throws {
         await cancelWhenGracefulShutdown {
             var logCursor: RetentionCursor?
-            try? await Task.sleep(for: self.settings.firstPurgeAfter)
+            try? await Sleep.for(self.settings.firstPurgeAfter)
             while !Task.isCancelled {
                 if self.leads() {
                     do {
@@ -38,7 +38,7 @@ final class RetentionService: Service, Sendable {
                     // Another process leads: when this one takes over, it starts its log pass afresh.
                     logCursor = nil
                 }
-                try? await Task.sleep(for: self.settings.interval)
+                try? await Sleep.for(self.settings.interval)
             }
         }
     }

@@ -94,7 +94,7 @@ public final class LiveUpdates: EngineObserver, Service, Sendable {
         await cancelWhenGracefulShutdown {
             var sinceKeepAlive = Duration.zero
             while !Task.isCancelled {
-                try? await Task.sleep(for: self.pollInterval)
+                try? await Sleep.for(self.pollInterval)
                 if self.pollsStore { await self.poll() }
                 sinceKeepAlive += self.pollInterval
                 if sinceKeepAlive >= self.keepAliveInterval {

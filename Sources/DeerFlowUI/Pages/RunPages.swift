@@ -337,7 +337,7 @@ extension WebUI {
                     try await writer.write(ByteBuffer(string: "event: end\ndata: {}\n\n"))
                     break
                 }
-                try await Task.sleep(for: .milliseconds(400))
+                try await Sleep.for(.milliseconds(400))
             }
             try await writer.finish(nil)
         })
