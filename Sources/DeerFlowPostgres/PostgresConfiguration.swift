@@ -182,8 +182,8 @@ extension PostgresWorkflowStore {
             // memory for good (see `Sleep`): two timers per lease, about 0.9 KB per run. The
             // first connections stay open (the pool hands out the lowest free one first, and
             // DeerFlow's heartbeats and ticks keep them in use), so they need no idle timer; the
-            // keep-alive ping is left out: it would run on connections idle for 30 s, and every
-            // other connection is closed after 60 s idle anyway.
+            // pool's keep-alive query is left out, and PostgreSQL's TCP keepalives (below) keep
+            // an idle connection's path through a NAT or load balancer open instead.
             configuration.options.minimumConnections = min(Self.persistentConnections, poolSize)
             configuration.options.keepAliveBehavior = nil
             configuration.options.connectTimeout = connectTimeout
@@ -195,12 +195,18 @@ extension PostgresWorkflowStore {
                 // after this long idle in a transaction; DeerFlow's transactions never wait
                 // between statements. Found by scripts/chaos.
                 ("idle_in_transaction_session_timeout", Self.idleInTransactionTimeout),
-            ]
+            ] + Self.tcpKeepalives
             return configuration
         }
 
         /// Pool connections kept open for the life of the process.
         static let persistentConnections = 2
+
+        /// PostgreSQL's TCP keepalives for the session (ignored on Unix sockets): a probe after
+        /// 60 s without traffic, every 10 s, 6 unanswered end the connection. Network devices
+        /// that forget idle connections (NAT gateways after 4–20 minutes) see traffic, and a
+        /// vanished client's session ends within 2 minutes.
+        static let tcpKeepalives = [("tcp_keepalives_idle", "60"), ("tcp_keepalives_interval", "10"), ("tcp_keepalives_count", "6")]
 
         /// How long a pooled session may sit idle inside a transaction (PostgreSQL's setting).
         static let idleInTransactionTimeout = "10s"

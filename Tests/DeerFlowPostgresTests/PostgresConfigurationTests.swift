@@ -2,6 +2,7 @@ import DeerFlow
 @testable import DeerFlowPostgres
 import Foundation
 import NIOSSL
+import PostgresNIO
 import Testing
 
 @Suite("PostgreSQL store: database URLs")
@@ -31,6 +32,20 @@ struct PostgresConfigurationTests {
         #expect(configuration.tls == .prefer)
         #expect(configuration.poolSize == 16)
         #expect(configuration.poolTimeout == .seconds(5))
+    }
+
+    @Test("the pool keeps two connections open and schedules no keep-alive query; PostgreSQL's TCP keepalives are on")
+    func poolSettings() throws {
+        let options = try PostgresWorkflowStore.Configuration(url: "postgres://u@db.example/d").clientConfiguration().options
+        #expect(options.minimumConnections == 2)
+        #expect(options.maximumConnections == 16)
+        #expect(options.keepAliveBehavior == nil)
+        let startup = Dictionary(options.additionalStartupParameters, uniquingKeysWith: { $1 })
+        #expect(startup["tcp_keepalives_idle"] == "60")
+        #expect(startup["tcp_keepalives_interval"] == "10")
+        #expect(startup["tcp_keepalives_count"] == "6")
+        let single = try PostgresWorkflowStore.Configuration(url: "postgres://u@db.example/d?pool_size=1").clientConfiguration().options
+        #expect(single.minimumConnections == 1)
     }
 
     @Test("every sslmode maps to postgres-nio TLS settings", arguments: PostgresWorkflowStore.Configuration.TLSMode.allCases)
