@@ -28,14 +28,9 @@ package final class WALFlusher: Sendable {
     /// The `-wal` file beside the database.
     let path: String
     private let interval: Duration
-    private let state = Mutex(State())
+    /// Signalled by every commit; a commit while a sync runs makes the next wait return at once.
+    private let commits = Wakeup()
     private let completed = Atomic<Int>(0)
-
-    private struct State {
-        var committed = false
-        var cancelled = false
-        var waiter: CheckedContinuation<Void, Never>?
-    }
 
     init(databasePath: String, interval: Duration = .milliseconds(5)) {
         self.path = databasePath + "-wal"
@@ -47,18 +42,11 @@ package final class WALFlusher: Sendable {
 
     /// Waiting for a commit, with none since the last sync (tests wait for this before checking
     /// that an idle store does not wake).
-    package var isIdle: Bool {
-        state.withLock { $0.waiter != nil && !$0.committed }
-    }
+    package var isIdle: Bool { commits.isWaiting }
 
     /// Called after every write transaction's `COMMIT`; cheap (a lock, rarely a resume).
     func committed() {
-        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            state.committed = true
-            defer { state.waiter = nil }
-            return state.waiter
-        }
-        waiter?.resume()
+        commits.signal()
     }
 
     /// Syncs the WAL after commits until the task is cancelled.
@@ -67,7 +55,9 @@ package final class WALFlusher: Sendable {
         thread.start()
         var file = WALFile(path: path)
         var warned = false
-        while await nextCommit() {
+        while true {
+            await commits.wait()
+            if Task.isCancelled { break }
             do {
                 file = try await thread.runIfActive { [file] in
                     var file = file
@@ -76,7 +66,7 @@ package final class WALFlusher: Sendable {
                 }
                 completed.add(1, ordering: .relaxed)
             } catch is CancellationError {
-                // Stopping: the loop ends at `nextCommit()`.
+                // Stopping: the loop ends at the next wait.
             } catch {
                 // Nothing is lost: SQLite's checkpoint syncs the file in any case.
                 if !warned {
@@ -88,31 +78,6 @@ package final class WALFlusher: Sendable {
         }
         file.release()
         try? await thread.shutdownGracefully()
-    }
-
-    /// Waits for a commit since the last flush; false once the task is cancelled.
-    private func nextCommit() async -> Bool {
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let resumeNow = state.withLock { state -> Bool in
-                    if state.committed || state.cancelled { return true }
-                    state.waiter = continuation
-                    return false
-                }
-                if resumeNow { continuation.resume() }
-            }
-            return state.withLock { state in
-                defer { state.committed = false }
-                return !state.cancelled
-            }
-        } onCancel: {
-            let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-                state.cancelled = true
-                defer { state.waiter = nil }
-                return state.waiter
-            }
-            waiter?.resume()
-        }
     }
 }
 

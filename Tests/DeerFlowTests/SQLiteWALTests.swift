@@ -13,17 +13,17 @@ struct SQLiteWALTests {
         try await SQLiteStoreTests.withStore { store in
             let flusher = store.walFlusher
             _ = try await store.createRuns([WorkflowStoreConformance.newRun(tasks: [("a", [])])])
-            try await Self.waitFor("a sync after the first commit") { flusher.flushes >= 1 }
+            try await eventually("a sync followed the first commit") { flusher.flushes >= 1 }
 
             // Idle: no commit, no sync (over 100 of its 5 ms intervals).
-            try await Self.waitFor("the flusher waiting for a commit") { flusher.isIdle }
+            try await eventually("the flusher waits for a commit") { flusher.isIdle }
             let idle = flusher.flushes
             try await Task.sleep(for: .milliseconds(500))
             #expect(flusher.flushes == idle)
             #expect(flusher.isIdle)
 
             _ = try await store.createRuns([WorkflowStoreConformance.newRun(tasks: [("a", [])])])
-            try await Self.waitFor("a sync after the next commit") { flusher.flushes > idle }
+            try await eventually("a sync followed the next commit") { flusher.flushes > idle }
         }
     }
 
@@ -50,14 +50,6 @@ struct SQLiteWALTests {
             for _ in 0..<(3 * batches) { try await writeBatch() }
             size = try walSize()
             #expect(size < 20 << 20, "\(size) bytes")
-        }
-    }
-
-    static func waitFor(_ what: String, _ condition: () -> Bool) async throws {
-        let deadline = ContinuousClock.now + .seconds(60)
-        while !condition() {
-            try #require(ContinuousClock.now < deadline, "no \(what) within 60 s")
-            try await Task.sleep(for: .milliseconds(5))
         }
     }
 }

@@ -19,6 +19,26 @@ public final class Wakeup: Sendable {
         waiter?.resume()
     }
 
+    /// Waits for a signal (or the task's cancellation).
+    public func wait() async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let now = state.withLock { state -> Bool in
+                    if state.signalled {
+                        state.signalled = false
+                        return true
+                    }
+                    state.waiter = continuation
+                    return false
+                }
+                if now { continuation.resume() }
+            }
+        } onCancel: {
+            self.signal()
+        }
+    }
+
+    /// Waits for a signal, the deadline or the task's cancellation, whichever comes first.
     public func wait(until deadline: ContinuousClock.Instant) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
@@ -27,22 +47,14 @@ public final class Wakeup: Sendable {
                     self.signal()
                 } catch {}
             }
-            await withTaskCancellationHandler {
-                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                    let now = state.withLock { state -> Bool in
-                        if state.signalled {
-                            state.signalled = false
-                            return true
-                        }
-                        state.waiter = continuation
-                        return false
-                    }
-                    if now { continuation.resume() }
-                }
-            } onCancel: {
-                self.signal()
-            }
+            await wait()
             group.cancelAll()
         }
+    }
+
+    /// Someone waits and no signal is pending (tests wait for this before checking that an idle
+    /// loop does not wake).
+    package var isWaiting: Bool {
+        state.withLock { $0.waiter != nil }
     }
 }
