@@ -88,6 +88,8 @@ let package = Package(
             dependencies: [
                 "DeerFlow",
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 "DeerFlowCore",
                 .product(name: "Logging", package: "swift-log"),
@@ -370,6 +372,8 @@ let package = Package(
                 "DeerFlow", "DeerFlowSQLite", "DeerFlowHTTP", "DeerFlowUI", "DeerFlowObservability", "DeerFlowCLI", "DeerFlowServer", "DeerFlowTesting",
                 "DeerFlowTestSupport", "DeerFlowAlerting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                // Values of the SQLite connection's binds and rows (SQLiteConnectionTests).
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),

@@ -2,19 +2,25 @@ import DeerFlow
 import DeerFlowCore
 import Foundation
 import Logging
+import NIOCore
+import NIOPosix
 import SQLiteNIO
 import Synchronization
+// sqlite-nio's build of SQLite (its `sqlite_nio_`-prefixed C API), which SQLiteNIO links into
+// the binary. DeerFlow calls it directly, through ``DatabaseConnection``, to keep compiled
+// statements (see there).
+import VaporCSQLite
 
 /// One SQLite connection used by one caller at a time (statements of a transaction must not
 /// interleave with another caller's), with a thread of its own.
 ///
-/// sqlite-nio runs each statement on a thread pool and resumes the caller on Swift's cooperative
-/// pool: two thread wake-ups per statement (about 65 µs here), which would dominate a transaction
-/// of eight statements. So each connection gets a one-thread pool, and the code holding the
-/// connection prefers that same thread as its task executor: a statement and the code around it
-/// then follow each other on one thread as queued work items, without waking another thread.
+/// The code holding the connection prefers that thread as its task executor: a transaction's
+/// statements run on it one after another (``DatabaseConnection/rows(_:_:)`` never suspends), and
+/// only entering and leaving the transaction wake a thread. The thread keeps SQLite's work, and
+/// its waits for another process's write lock (`busy_timeout`), off the event loops and Swift's
+/// shared pool.
 final class SerializedConnection: Sendable {
-    let connection: SQLiteConnection
+    let connection: DatabaseConnection
     private let lock = AsyncLock()
     private let executor: ThreadPoolExecutor
     /// Called after each `COMMIT` of ``transaction(immediate:_:)``.
@@ -26,7 +32,7 @@ final class SerializedConnection: Sendable {
         let pool = NIOThreadPool(numberOfThreads: 1)
         pool.start()
         do {
-            let connection = try await SQLiteConnection.open(storage: .file(path: path), threadPool: pool, logger: logger, on: MultiThreadedEventLoopGroup.singleton.any())
+            let connection = try await pool.runIfActive { try DatabaseConnection(path: path) }
             return SerializedConnection(connection: connection, executor: ThreadPoolExecutor(pool: pool), committed: committed)
         } catch {
             try? await pool.shutdownGracefully()
@@ -34,7 +40,7 @@ final class SerializedConnection: Sendable {
         }
     }
 
-    private init(connection: SQLiteConnection, executor: ThreadPoolExecutor, committed: @escaping @Sendable () -> Void) {
+    private init(connection: DatabaseConnection, executor: ThreadPoolExecutor, committed: @escaping @Sendable () -> Void) {
         self.connection = connection
         self.executor = executor
         self.committed = committed
@@ -43,7 +49,7 @@ final class SerializedConnection: Sendable {
     /// Runs `body` with exclusive use of the connection, inside `BEGIN IMMEDIATE`/`COMMIT`
     /// (write transactions take the write lock up front, so two processes never deadlock on an
     /// upgrade).
-    func transaction<T: Sendable>(immediate: Bool = true, _ body: (SQLiteConnection) async throws -> T) async throws -> T {
+    func transaction<T: Sendable>(immediate: Bool = true, _ body: (DatabaseConnection) async throws -> T) async throws -> T {
         try await exclusive { connection in
             _ = try await connection.rows(immediate ? "BEGIN IMMEDIATE" : "BEGIN")
             do {
@@ -59,20 +65,15 @@ final class SerializedConnection: Sendable {
     }
 
     /// Runs `body` with exclusive use of the connection, without a transaction.
-    func exclusive<T: Sendable>(_ body: (SQLiteConnection) async throws -> T) async throws -> T {
+    func exclusive<T: Sendable>(_ body: (DatabaseConnection) async throws -> T) async throws -> T {
         try await withTaskExecutorPreference(executor) {
             try await lock.withLock { try await body(connection) }
         }
     }
 
-    /// Closes the connection and stops its thread (also when closing the connection fails).
+    /// Closes the connection and stops its thread.
     func close() async throws {
-        do {
-            try await exclusive { try await $0.close() }
-        } catch {
-            try? await executor.pool.shutdownGracefully()
-            throw error
-        }
+        try await exclusive { $0.close() }
         try await executor.pool.shutdownGracefully()
     }
 }
@@ -99,14 +100,262 @@ final class ThreadPoolExecutor: TaskExecutor {
     }
 }
 
-extension SQLiteConnection {
-    /// Runs a statement and collects its rows (on the connection's thread, without hopping per row).
-    func rows(_ sql: String, _ binds: [SQLiteData] = []) async throws -> [SQLiteRow] {
-        let collected = Mutex<[SQLiteRow]>([])
-        try await query(sql, binds) { row in
-            collected.withLock { $0.append(row) }
+/// A SQLite database connection that keeps its compiled statements.
+///
+/// sqlite-nio compiles every statement anew, and has no statement cache nor a way to keep one
+/// outside it: compiling was a quarter of the CPU of a chain of no-op tasks, and ~100 µs of a
+/// trigger's ~700 µs. Here the statements that run again and again (DML and transaction control
+/// up to ``longestCached`` bytes long, up to ``cacheLimit`` of them, least recently used out
+/// first) are compiled once and reset after each use; sqlite-nio's values (`SQLiteData`) are kept
+/// for binds and columns.
+///
+/// Not thread-safe by itself: ``SerializedConnection`` hands it to one caller at a time, on the
+/// connection's own thread. (Opened in SQLite's serialized mode all the same.)
+final class DatabaseConnection: @unchecked Sendable {
+    /// Most statements kept compiled.
+    static let cacheLimit = 128
+    /// Longer statements (dozens of rows of a batch, long `IN` lists) are compiled for one use:
+    /// compiling is a small part of their work. Shorter multi-row forms are kept: under 16
+    /// concurrent clients the same small batch sizes recur, and keeping them was worth 6 % of W1
+    /// over 16 connections, for about 2 MiB of compiled statements (measured against keeping only
+    /// statements with at most 32 bound values).
+    static let longestCached = 4096
+
+    private var handle: OpaquePointer?
+    private var statements: [String: Statement] = [:]
+    private var uses = 0
+
+    /// Opens (creating) the database file, waiting up to 10 s for another process's write lock.
+    init(path: String) throws {
+        Self.initialized.withLock { initialized in
+            // As sqlite-nio does: sqlite3_initialize() once, before any open, against races on
+            // SQLite's global configuration.
+            if !initialized { sqlite_nio_sqlite3_initialize() }
+            initialized = true
         }
-        return collected.withLock { $0 }
+        var handle: OpaquePointer?
+        let flags = SQLITE_OPEN_CREATE | SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX | SQLITE_OPEN_EXRESCODE
+        let opened = sqlite_nio_sqlite3_open_v2(path, &handle, flags, nil)
+        guard opened == SQLITE_OK, let handle else {
+            let failure = SQLiteFailure(code: opened, message: handle.map { String(cString: sqlite_nio_sqlite3_errmsg($0)) } ?? "out of memory")
+            sqlite_nio_sqlite3_close_v2(handle)
+            throw failure
+        }
+        self.handle = handle
+        sqlite_nio_sqlite3_busy_timeout(handle, 10_000)
+    }
+
+    private static let initialized = Mutex(false)
+
+    /// Runs a statement and returns its rows. Never suspends: the caller's thread runs it.
+    func rows(_ sql: String, _ binds: [SQLiteData] = []) async throws -> [ResultRow] {
+        try run(sql, binds)
+    }
+
+    private func run(_ sql: String, _ binds: [SQLiteData]) throws -> [ResultRow] {
+        guard let handle else { throw SQLiteFailure(code: SQLITE_MISUSE, message: "the connection is closed") }
+        let statement = try prepared(sql, handle: handle)
+        let raw = statement.raw
+        defer {
+            sqlite_nio_sqlite3_reset(raw)
+            if statement.cached {
+                sqlite_nio_sqlite3_clear_bindings(raw)
+            } else {
+                sqlite_nio_sqlite3_finalize(raw)
+            }
+        }
+        let parameters = Int(sqlite_nio_sqlite3_bind_parameter_count(raw))
+        guard binds.count == parameters else {
+            // SQLite would run it with NULL for what is missing.
+            throw SQLiteFailure(code: SQLITE_RANGE, message: "the statement takes \(parameters) values, \(binds.count) were given: \(sql.prefix(80))")
+        }
+        for (index, value) in binds.enumerated() {
+            try check(Self.bind(value, at: Int32(index + 1), of: raw), handle)
+        }
+        var rows: [ResultRow] = []
+        while true {
+            let step = sqlite_nio_sqlite3_step(raw)
+            if step == SQLITE_DONE { break }
+            guard step == SQLITE_ROW else { throw failure(step, handle) }
+            let columns = statement.columns
+            var values: [SQLiteData] = []
+            values.reserveCapacity(columns.names.count)
+            for index in columns.names.indices { values.append(Self.value(at: Int32(index), of: raw)) }
+            rows.append(ResultRow(columns: columns, values: values))
+        }
+        if statement.changesSchema { clearStatements() }
+        return rows
+    }
+
+    /// The statement for `sql`: kept, or compiled (and kept if it qualifies).
+    private func prepared(_ sql: String, handle: OpaquePointer) throws -> Statement {
+        uses += 1
+        if let statement = statements[sql] {
+            statement.lastUse = uses
+            return statement
+        }
+        let keep = Statement.isRepeated(sql) && sql.utf8.count <= Self.longestCached
+        var raw: OpaquePointer?
+        let result = sqlite_nio_sqlite3_prepare_v3(handle, sql, -1, keep ? UInt32(SQLITE_PREPARE_PERSISTENT) : 0, &raw, nil)
+        guard result == SQLITE_OK, let raw else {
+            sqlite_nio_sqlite3_finalize(raw)
+            throw failure(result == SQLITE_OK ? SQLITE_MISUSE : result, handle, empty: raw == nil && result == SQLITE_OK)
+        }
+        let statement = Statement(raw: raw, cached: keep, changesSchema: Statement.changesSchema(sql), lastUse: uses)
+        if keep {
+            if statements.count >= Self.cacheLimit, let oldest = statements.min(by: { $0.value.lastUse < $1.value.lastUse }) {
+                sqlite_nio_sqlite3_finalize(oldest.value.raw)
+                statements[oldest.key] = nil
+            }
+            statements[sql] = statement
+        }
+        return statement
+    }
+
+    /// The statements kept compiled (for tests).
+    var keptStatements: Set<String> { Set(statements.keys) }
+
+    /// Finalizes the kept statements (after a schema change their columns may differ).
+    private func clearStatements() {
+        for statement in statements.values { sqlite_nio_sqlite3_finalize(statement.raw) }
+        statements = [:]
+    }
+
+    /// Finalizes the kept statements and closes the connection.
+    func close() {
+        clearStatements()
+        sqlite_nio_sqlite3_close_v2(handle)
+        handle = nil
+    }
+
+    deinit {
+        if handle != nil { close() }
+    }
+
+    private func check(_ result: Int32, _ handle: OpaquePointer) throws {
+        guard result == SQLITE_OK else { throw failure(result, handle) }
+    }
+
+    private func failure(_ code: Int32, _ handle: OpaquePointer, empty: Bool = false) -> SQLiteFailure {
+        if empty { return SQLiteFailure(code: code, message: "the SQL holds no statement") }
+        return SQLiteFailure(code: code, message: String(cString: sqlite_nio_sqlite3_errmsg(handle)))
+    }
+
+    private static func bind(_ value: SQLiteData, at index: Int32, of statement: OpaquePointer) -> Int32 {
+        switch value {
+        case .integer(let integer):
+            return sqlite_nio_sqlite3_bind_int64(statement, index, Int64(integer))
+        case .float(let double):
+            return sqlite_nio_sqlite3_bind_double(statement, index, double)
+        case .text(let text):
+            return sqlite_nio_sqlite3_bind_text64(statement, index, text, UInt64(text.utf8.count), transient, UInt8(SQLITE_UTF8))
+        case .blob(let buffer):
+            return buffer.withUnsafeReadableBytes {
+                sqlite_nio_sqlite3_bind_blob64(statement, index, $0.baseAddress, UInt64($0.count), transient)
+            }
+        case .null:
+            return sqlite_nio_sqlite3_bind_null(statement, index)
+        }
+    }
+
+    private static func value(at index: Int32, of statement: OpaquePointer) -> SQLiteData {
+        switch sqlite_nio_sqlite3_column_type(statement, index) {
+        case SQLITE_INTEGER:
+            return .integer(Int(sqlite_nio_sqlite3_column_int64(statement, index)))
+        case SQLITE_FLOAT:
+            return .float(sqlite_nio_sqlite3_column_double(statement, index))
+        case SQLITE_TEXT:
+            let count = Int(sqlite_nio_sqlite3_column_bytes(statement, index))
+            guard let text = sqlite_nio_sqlite3_column_text(statement, index) else { return .text("") }
+            return .text(String(decoding: UnsafeBufferPointer(start: text, count: count), as: UTF8.self))
+        case SQLITE_BLOB:
+            let count = Int(sqlite_nio_sqlite3_column_bytes(statement, index))
+            var buffer = ByteBufferAllocator().buffer(capacity: count)
+            if let bytes = sqlite_nio_sqlite3_column_blob(statement, index) {
+                buffer.writeBytes(UnsafeRawBufferPointer(start: bytes, count: count))
+            }
+            return .blob(buffer)
+        default:
+            return .null
+        }
+    }
+
+    /// SQLite's `SQLITE_TRANSIENT`: it copies the bound bytes.
+    private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+    /// A compiled statement and the names of its columns.
+    private final class Statement {
+        let raw: OpaquePointer
+        let cached: Bool
+        let changesSchema: Bool
+        var lastUse: Int
+        private(set) lazy var columns = ResultColumns(statement: raw)
+
+        init(raw: OpaquePointer, cached: Bool, changesSchema: Bool, lastUse: Int) {
+            self.raw = raw
+            self.cached = cached
+            self.changesSchema = changesSchema
+            self.lastUse = lastUse
+        }
+
+        /// Statements worth keeping: reads, writes and transaction control, which the store
+        /// repeats; not schema changes or pragmas, which run once.
+        static func isRepeated(_ sql: String) -> Bool {
+            switch firstWord(sql) {
+            case "SELECT", "INSERT", "UPDATE", "DELETE", "WITH", "REPLACE", "BEGIN", "COMMIT", "ROLLBACK": true
+            default: false
+            }
+        }
+
+        static func changesSchema(_ sql: String) -> Bool {
+            switch firstWord(sql) {
+            case "CREATE", "ALTER", "DROP": true
+            default: false
+            }
+        }
+
+        private static func firstWord(_ sql: String) -> Substring {
+            let trimmed = sql.drop { $0.isWhitespace }
+            return trimmed.prefix { $0.isLetter }.uppercased()[...]
+        }
+    }
+}
+
+/// The column names of a statement's rows, shared by its rows.
+final class ResultColumns: Sendable {
+    let names: [String]
+    /// Name to position; the first of two columns with one name wins (as in sqlite-nio).
+    private let positions: [String: Int]
+
+    fileprivate init(statement: OpaquePointer) {
+        let count = Int(sqlite_nio_sqlite3_column_count(statement))
+        names = (0..<count).map { index in
+            sqlite_nio_sqlite3_column_name(statement, Int32(index)).map { String(cString: $0) } ?? ""
+        }
+        positions = Dictionary(names.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    func position(of name: String) -> Int? { positions[name] }
+}
+
+/// A row a statement returned.
+struct ResultRow: Sendable {
+    let columns: ResultColumns
+    let values: [SQLiteData]
+
+    /// The value of the column `name`; nil when the statement has no such column.
+    func column(_ name: String) -> SQLiteData? {
+        columns.position(of: name).map { values[$0] }
+    }
+}
+
+/// An error SQLite reported: its result code and message.
+struct SQLiteFailure: Error, CustomStringConvertible {
+    let code: Int32
+    let message: String
+
+    var description: String {
+        "SQLite error \(code) (\(String(cString: sqlite_nio_sqlite3_errstr(code)))): \(message)"
     }
 }
 
@@ -179,7 +428,7 @@ enum Column {
     static func int(_ value: Int?) -> SQLiteData { value.map { .integer($0) } ?? .null }
 }
 
-extension SQLiteRow {
+extension ResultRow {
     func string(_ name: String) -> String { column(name)?.string ?? "" }
     func optionalString(_ name: String) -> String? {
         guard let value = column(name), value != .null else { return nil }

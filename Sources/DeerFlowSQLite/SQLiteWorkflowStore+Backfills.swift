@@ -57,7 +57,7 @@ extension SQLiteWorkflowStore {
         }
     }
 
-    static func backfillRecord(_ row: SQLiteRow, in db: SQLiteConnection) async throws -> BackfillRecord {
+    static func backfillRecord(_ row: ResultRow, in db: DatabaseConnection) async throws -> BackfillRecord {
         let id = row.string("id")
         var runs: [RunStatus: Int] = [:]
         for count in try await db.rows("SELECT status, count(*) AS n FROM runs WHERE backfill_id = ? GROUP BY status", [.text(id)]) {

@@ -95,7 +95,7 @@ extension SQLiteWorkflowStore {
 
     /// Applies completions: attempt and task rows, retries, dependents, upstream failures and run
     /// outcomes, as `CompletionPlan` decides. Dependents made ready are returned, not yet queued.
-    static func complete(_ completions: [AttemptCompletion], now: Date, in db: SQLiteConnection) async throws -> Completed {
+    static func complete(_ completions: [AttemptCompletion], now: Date, in db: DatabaseConnection) async throws -> Completed {
         var loaded: [AttemptID: CompletingAttempt] = [:]
         var completed = Completed()
         for chunk in completions.chunked(into: 900) {
@@ -129,7 +129,7 @@ extension SQLiteWorkflowStore {
         return completed
     }
 
-    static func completingAttempt(_ row: SQLiteRow) -> CompletingAttempt {
+    static func completingAttempt(_ row: ResultRow) -> CompletingAttempt {
         CompletingAttempt(
             attemptID: AttemptID(row.int("id")), runID: RunID(rawValue: row.string("run_id")), workflow: row.string("workflow"),
             runStatus: RunStatus(rawValue: row.string("run_status")) ?? .failed, taskIndex: row.int("task_idx"),
@@ -145,7 +145,7 @@ extension SQLiteWorkflowStore {
 
     /// Writes a plan; returns the dependents it made ready (their task rows say `queued`; their
     /// attempts are inserted by `queue` or `start`).
-    static func apply(_ plan: inout CompletionPlan, runs: [RunID: RunColumns], now: Date, in db: SQLiteConnection) async throws -> [ReadyTask] {
+    static func apply(_ plan: inout CompletionPlan, runs: [RunID: RunColumns], now: Date, in db: DatabaseConnection) async throws -> [ReadyTask] {
         for chunk in plan.attemptUpdates.chunked(into: 2000) {
             var binds: [SQLiteData] = []
             for update in chunk {
@@ -269,14 +269,14 @@ extension SQLiteWorkflowStore {
         """
 
     /// Inserts queued first attempts for ready tasks.
-    static func queue(_ ready: [ReadyTask], now: Date, in db: SQLiteConnection) async throws {
+    static func queue(_ ready: [ReadyTask], now: Date, in db: DatabaseConnection) async throws {
         try await insertAttempts(
             ready.map { .init(runID: $0.runID, taskIndex: $0.index, number: $0.number, queue: $0.queue, priority: $0.priority, queuedAt: now) },
             into: db)
     }
 
     /// Starts ready tasks on the claiming worker at once: their first attempts are inserted running.
-    static func start(_ ready: [ReadyTask], runs: [RunID: RunColumns], claim: ClaimRequest, now: Date, in db: SQLiteConnection) async throws -> ([ClaimedAttempt], [EngineEvent]) {
+    static func start(_ ready: [ReadyTask], runs: [RunID: RunColumns], claim: ClaimRequest, now: Date, in db: DatabaseConnection) async throws -> ([ClaimedAttempt], [EngineEvent]) {
         var starting: [RunID: StartingRun] = [:]
         for task in ready where starting[task.runID] == nil {
             if let run = runs[task.runID] { starting[task.runID] = StartingRun(decoding: run) }
@@ -313,7 +313,7 @@ extension SQLiteWorkflowStore {
 
     /// Inserts the first attempts of tasks as running on their workers, in one statement; the
     /// claimed attempts and their `attemptStarted` events. The tasks' own rows are the caller's.
-    static func insertRunning(_ starting: [StartingTask], runs: [RunID: StartingRun], in db: SQLiteConnection) async throws -> ([ClaimedAttempt], [EngineEvent]) {
+    static func insertRunning(_ starting: [StartingTask], runs: [RunID: StartingRun], in db: DatabaseConnection) async throws -> ([ClaimedAttempt], [EngineEvent]) {
         guard !starting.isEmpty else { return ([], []) }
         var binds: [SQLiteData] = []
         binds.reserveCapacity(starting.count * 8)
@@ -358,8 +358,8 @@ extension SQLiteWorkflowStore {
     /// oldest; one indexed query per queue, merged.
     /// Queues with a concurrency limit (`limited`) give at most as many attempts as they have
     /// free places.
-    static func claim(_ claim: ClaimRequest, limited: [String], now: Date, in db: SQLiteConnection) async throws -> ([ClaimedAttempt], [EngineEvent]) {
-        var candidates: [SQLiteRow] = []
+    static func claim(_ claim: ClaimRequest, limited: [String], now: Date, in db: DatabaseConnection) async throws -> ([ClaimedAttempt], [EngineEvent]) {
+        var candidates: [ResultRow] = []
         let capacity = limited.isEmpty ? [:] : try await queueCapacity(limited, in: db)
         for queue in Set(claim.queues).sorted() {
             let limit = min(claim.limit, capacity[queue] ?? claim.limit)
@@ -518,7 +518,7 @@ extension SQLiteWorkflowStore {
         }
     }
 
-    static func scheduleRecord(_ row: SQLiteRow) -> ScheduleRecord {
+    static func scheduleRecord(_ row: ResultRow) -> ScheduleRecord {
         ScheduleRecord(workflow: row.string("workflow"), cron: row.string("cron"), timeZone: row.string("timezone"),
                        nextFireAt: row.date("next_fire_at"), lastFiredAt: row.date("last_fired_at"), paused: row.int("paused") != 0)
     }
@@ -529,7 +529,7 @@ extension SQLiteWorkflowStore {
         }
     }
 
-    static func upsert(_ schedule: ScheduleRecord, in db: SQLiteConnection) async throws {
+    static func upsert(_ schedule: ScheduleRecord, in db: DatabaseConnection) async throws {
         _ = try await db.rows(
             """
             INSERT INTO schedules (workflow, cron, timezone, next_fire_at, last_fired_at, paused) VALUES (?, ?, ?, ?, ?, ?)

@@ -97,7 +97,7 @@ extension SQLiteWorkflowStore: LimitCaching {
     /// Starts the oldest waiting runs of `workflows` while their `max_active_runs` allows (all of
     /// them for a workflow without a limit): their tasks without dependencies are queued. Returns
     /// the runs started.
-    static func admitWaitingRuns(of workflows: [String], now: Date, in db: SQLiteConnection) async throws -> [RunID] {
+    static func admitWaitingRuns(of workflows: [String], now: Date, in db: DatabaseConnection) async throws -> [RunID] {
         var admitted: [RunID] = []
         for workflow in Set(workflows).sorted() {
             let limit = try await db.rows("SELECT max_active_runs FROM workflow_limits WHERE workflow = ?", [.text(workflow)]).first?.int("max_active_runs")
@@ -129,7 +129,7 @@ extension SQLiteWorkflowStore: LimitCaching {
     }
 
     /// Per limited queue among `queues`, how many more of its attempts may start now.
-    static func queueCapacity(_ queues: [String], in db: SQLiteConnection) async throws -> [String: Int] {
+    static func queueCapacity(_ queues: [String], in db: DatabaseConnection) async throws -> [String: Int] {
         var capacity: [String: Int] = [:]
         for queue in queues {
             let row = try await db.rows(

@@ -9,7 +9,7 @@ extension SQLiteWorkflowStore {
     /// Writes the plan's expansions and instance ends; returns the instances to queue now. The
     /// mapped tasks that finished are added to `plan` (their dependents, failures and run
     /// counters are written after this by ``apply(_:now:in:)``).
-    static func applyMaps(_ plan: inout CompletionPlan, in db: SQLiteConnection) async throws -> [ReadyTask] {
+    static func applyMaps(_ plan: inout CompletionPlan, in db: DatabaseConnection) async throws -> [ReadyTask] {
         var ready: [ReadyTask] = []
         for expansion in plan.expansions {
             ready += try await expand(expansion, in: db)
@@ -59,7 +59,7 @@ extension SQLiteWorkflowStore {
 
     /// Inserts the instance rows of one expansion in one statement (the items go in as one JSON
     /// array), the first `maxParallel` of them queued.
-    static func expand(_ expansion: CompletionPlan.Expansion, in db: SQLiteConnection) async throws -> [ReadyTask] {
+    static func expand(_ expansion: CompletionPlan.Expansion, in db: DatabaseConnection) async throws -> [ReadyTask] {
         let base = MapProgress.base(of: expansion.taskIndex)
         let first = expansion.progress.released
         let items = JSONValue.array(expansion.items.map { .string($0.compactJSON) }).compactJSON
@@ -89,7 +89,7 @@ extension SQLiteWorkflowStore {
         }
     }
 
-    static func readyTask(_ runID: RunID, _ row: SQLiteRow) -> ReadyTask {
+    static func readyTask(_ runID: RunID, _ row: ResultRow) -> ReadyTask {
         ReadyTask(
             runID: runID, index: row.int("idx"), taskID: row.string("task_id"), type: row.string("type"), queue: row.string("queue"),
             priority: row.int("priority"), timeoutMilliseconds: row.optionalInt("timeout_ms"), number: row.int("attempts"),

@@ -85,7 +85,7 @@ extension SQLiteWorkflowStore {
         }
     }
 
-    static func outboxMessage(_ row: SQLiteRow) -> OutboxMessage {
+    static func outboxMessage(_ row: ResultRow) -> OutboxMessage {
         OutboxMessage(
             id: Int64(row.int("id")), key: row.string("key"), channel: row.string("channel"), payload: row.string("payload"),
             status: OutboxStatus(rawValue: row.string("status")) ?? .pending, attempts: row.int("attempts"),

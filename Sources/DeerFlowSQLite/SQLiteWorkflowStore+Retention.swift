@@ -43,7 +43,7 @@ extension SQLiteWorkflowStore {
     }
 
     /// Deletes the task logs of the attempts of these runs; answers how many.
-    private static func deleteLogs(ofRuns ids: [SQLiteData], _ db: SQLiteConnection) async throws -> Int {
+    private static func deleteLogs(ofRuns ids: [SQLiteData], _ db: DatabaseConnection) async throws -> Int {
         _ = try await db.rows(
             "DELETE FROM task_logs WHERE attempt_id IN (SELECT id FROM attempts WHERE run_id IN (\(placeholders(ids.count))))", ids)
         return try await db.rows("SELECT changes() AS n").first?.int("n") ?? 0

@@ -29,13 +29,13 @@ extension SQLiteWorkflowStore {
 
     /// Inserts runs. Runs of a workflow with a `max_active_runs` (`runLimits`) are inserted
     /// waiting, without attempts, and then started in creation order as far as the limit allows.
-    static func insert(_ runs: [NewRun], runLimits: [String: Int], into db: SQLiteConnection) async throws -> [RunRecord?] {
+    static func insert(_ runs: [NewRun], runLimits: [String: Int], into db: DatabaseConnection) async throws -> [RunRecord?] {
         try await insert(runs, claims: [], limits: LimitSnapshot(runLimits: runLimits), into: db).map { $0?.record }
     }
 
     /// Inserts runs as above; a run with a claim (`claims`, by position) starts its first tasks
     /// on the claiming worker at once (``RunInsertion/directStarts(of:claim:limits:)``).
-    static func insert(_ runs: [NewRun], claims: [ClaimRequest?], limits: LimitSnapshot, into db: SQLiteConnection) async throws -> [CreatedRun?] {
+    static func insert(_ runs: [NewRun], claims: [ClaimRequest?], limits: LimitSnapshot, into db: DatabaseConnection) async throws -> [CreatedRun?] {
         let runLimits = limits.runLimits
         let direct = RunInsertion.directStarts(of: runs, claims: claims, limits: limits)
         var inserted: Set<String> = []
@@ -142,7 +142,7 @@ extension SQLiteWorkflowStore {
         }
     }
 
-    static func insertAttempts(_ attempts: [CompletionPlan.NewAttempt], into db: SQLiteConnection) async throws {
+    static func insertAttempts(_ attempts: [CompletionPlan.NewAttempt], into db: DatabaseConnection) async throws {
         for chunk in attempts.chunked(into: 4000) {
             var binds: [SQLiteData] = []
             binds.reserveCapacity(chunk.count * 6)
@@ -199,7 +199,7 @@ extension SQLiteWorkflowStore {
         }
     }
 
-    static func runRecord(_ row: SQLiteRow) throws -> RunRecord {
+    static func runRecord(_ row: ResultRow) throws -> RunRecord {
         // A corrupted params column shows as no params; the run's attempts fail saying why.
         let params = StoredParams.decode(row.string("params")).params
         return RunRecord(
@@ -342,7 +342,7 @@ extension SQLiteWorkflowStore {
     /// Ends an unfinished run with `status`: queued attempts are dropped with `message`, running
     /// ones flagged to stop, pending and queued tasks cancelled. Returns the running attempts.
     static func stop(
-        _ run: inout RunRecord, as status: RunStatus, reason: String?, message: String, at now: Date, admitsWaiting: Bool, in db: SQLiteConnection
+        _ run: inout RunRecord, as status: RunStatus, reason: String?, message: String, at now: Date, admitsWaiting: Bool, in db: DatabaseConnection
     ) async throws -> [AttemptID] {
         let runID = SQLiteData.text(run.id.rawValue)
         _ = try await db.rows(

@@ -77,7 +77,7 @@ public final class SQLiteWorkflowStore: WorkflowStore, OutboxStore, StateStore, 
             throw DeerFlowError(.unavailable, "cannot open the SQLite database '\(path)': \(error)")
         }
         do {
-            try await configure(writer: writer.connection, reader: reader.connection)
+            try await configure(writer: writer, reader: reader)
             try await migrate(writer)
         } catch {
             try? await writer.close()
@@ -88,23 +88,24 @@ public final class SQLiteWorkflowStore: WorkflowStore, OutboxStore, StateStore, 
         connections.set((writer, reader))
     }
 
-    private func configure(writer: SQLiteConnection, reader: SQLiteConnection) async throws {
-        // Takes effect on a new database only (before its first table): freed pages can then be
-        // given back by `PRAGMA incremental_vacuum` after purges. An older database gets it from
-        // `reclaimSpace(full: true)` (`deerflow purge --vacuum`).
-        _ = try await writer.rows("PRAGMA auto_vacuum = INCREMENTAL")
-        for connection in [writer, reader] {
-            // busy_timeout replaces sqlite-nio's spinning busy handler: wait up to 10 s for another process's write.
-            _ = try await connection.rows("PRAGMA busy_timeout = 10000")
+    private func configure(writer: SerializedConnection, reader: SerializedConnection) async throws {
+        try await writer.exclusive { writer in
+            // Takes effect on a new database only (before its first table): freed pages can then be
+            // given back by `PRAGMA incremental_vacuum` after purges. An older database gets it from
+            // `reclaimSpace(full: true)` (`deerflow purge --vacuum`).
+            _ = try await writer.rows("PRAGMA auto_vacuum = INCREMENTAL")
+            _ = try await writer.rows("PRAGMA journal_mode = WAL")
+            // The committing connection copies the WAL into the database every 4,000 pages (16 MB)
+            // instead of SQLite's 1,000: a quarter of the checkpoints, each held short by the
+            // background sync (``WALFlusher``), so they leave a sequential client's p99.
+            _ = try await writer.rows("PRAGMA wal_autocheckpoint = 4000")
         }
-        _ = try await writer.rows("PRAGMA journal_mode = WAL")
-        // The committing connection copies the WAL into the database every 4,000 pages (16 MB)
-        // instead of SQLite's 1,000: a quarter of the checkpoints, each held short by the
-        // background sync (``WALFlusher``), so they leave a sequential client's p99.
-        _ = try await writer.rows("PRAGMA wal_autocheckpoint = 4000")
         for connection in [writer, reader] {
-            _ = try await connection.rows("PRAGMA synchronous = NORMAL")
-            _ = try await connection.rows("PRAGMA temp_store = MEMORY")
+            // (Both wait up to 10 s for another process's write lock: ``DatabaseConnection``.)
+            try await connection.exclusive { connection in
+                _ = try await connection.rows("PRAGMA synchronous = NORMAL")
+                _ = try await connection.rows("PRAGMA temp_store = MEMORY")
+            }
         }
     }
 

@@ -1,0 +1,125 @@
+@testable import DeerFlowSQLite
+import DeerFlowTesting
+import Foundation
+import Logging
+import NIOCore
+import SQLiteNIO
+import Testing
+
+/// DeerFlow's SQLite connection (``DatabaseConnection``), which keeps compiled statements.
+@Suite("SQLite connection")
+struct SQLiteConnectionTests {
+    static func withConnection(_ body: (SerializedConnection) async throws -> Void) async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let connection = try await SerializedConnection.open(path: directory.file("test.sqlite"), logger: Logger(label: "test"))
+        do {
+            try await connection.exclusive { db in
+                _ = try await db.rows("PRAGMA journal_mode = WAL")
+                _ = try await db.rows("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT, score REAL, data BLOB)")
+            }
+            try await body(connection)
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+        try await connection.close()
+    }
+
+    @Test("a kept statement gives each use its own binds and rows, with every kind of value")
+    func reuse() async throws {
+        try await Self.withConnection { connection in
+            let insert = "INSERT INTO t (id, name, score, data) VALUES (?, ?, ?, ?)"
+            let select = "SELECT id, name, score, data FROM t WHERE id = ?"
+            let values: [[SQLiteData]] = [
+                [.integer(1), .text("plain"), .float(1.5), .blob(ByteBuffer(bytes: [0, 1, 2, 255]))],
+                [.integer(2), .text("ünïcødé ✓ and a NUL: a\u{0}b"), .float(-0.25), .null],
+                [.integer(3), .null, .null, .blob(ByteBuffer())],
+            ]
+            try await connection.transaction { db in
+                for row in values { _ = try await db.rows(insert, row) }
+            }
+            try await connection.exclusive { db in
+                #expect(db.keptStatements.contains(insert))
+                for row in values {
+                    let found = try await db.rows(select, [row[0]])
+                    #expect(found.count == 1)
+                    #expect(found.first?.values == row)
+                    #expect(found.first?.column("name") == row[1])
+                    #expect(found.first?.column("missing") == nil)
+                }
+                #expect(db.keptStatements.contains(select))
+                #expect(try await db.rows(select, [.integer(4)]).isEmpty)
+                let all = try await db.rows("SELECT id FROM t ORDER BY id")
+                #expect(all.map { $0.column("id") } == [.integer(1), .integer(2), .integer(3)])
+            }
+        }
+    }
+
+    @Test("a failed statement throws SQLite's message and stays usable; a failed transaction rolls back")
+    func failures() async throws {
+        try await Self.withConnection { connection in
+            let insert = "INSERT INTO t (id, name) VALUES (?, ?)"
+            try await connection.exclusive { db in
+                _ = try await db.rows(insert, [.integer(1), .text("first")])
+                do {
+                    _ = try await db.rows(insert, [.integer(1), .text("again")])
+                    Issue.record("a duplicate id was inserted")
+                } catch let failure as SQLiteFailure {
+                    #expect(failure.description.contains("UNIQUE constraint failed: t.id"))
+                }
+                _ = try await db.rows(insert, [.integer(2), .text("second")])
+                await #expect(throws: SQLiteFailure.self) { _ = try await db.rows("SELECT nonsense FROM nowhere") }
+                await #expect(throws: SQLiteFailure.self) { _ = try await db.rows(insert, [.integer(3)]) }
+            }
+            await #expect(throws: SQLiteFailure.self) {
+                try await connection.transaction { db in
+                    _ = try await db.rows(insert, [.integer(3), .text("rolled back")])
+                    _ = try await db.rows(insert, [.integer(1), .text("duplicate")])
+                }
+            }
+            try await connection.exclusive { db in
+                let names = try await db.rows("SELECT name FROM t ORDER BY id").map { $0.column("name") }
+                #expect(names == [.text("first"), .text("second")])
+            }
+        }
+    }
+
+    @Test("after a schema change, kept statements see the new columns")
+    func schemaChange() async throws {
+        try await Self.withConnection { connection in
+            try await connection.exclusive { db in
+                _ = try await db.rows("INSERT INTO t (id, name) VALUES (1, 'one')")
+                let select = "SELECT * FROM t WHERE id = ?"
+                #expect(try await db.rows(select, [.integer(1)]).first?.column("extra") == nil)
+                _ = try await db.rows("ALTER TABLE t ADD COLUMN extra TEXT NOT NULL DEFAULT 'added'")
+                #expect(try await db.rows(select, [.integer(1)]).first?.column("extra") == .text("added"))
+            }
+        }
+    }
+
+    @Test("at most 128 statements are kept, the least recently used leave first; long statements and pragmas are not kept")
+    func cacheBounds() async throws {
+        try await Self.withConnection { connection in
+            try await connection.exclusive { db in
+                let hot = "SELECT count(*) AS n FROM t"
+                for index in 0..<300 {
+                    _ = try await db.rows("SELECT \(index) AS value")
+                    if index % 10 == 0 { _ = try await db.rows(hot) }
+                }
+                #expect(db.keptStatements.count == DatabaseConnection.cacheLimit)
+                #expect(db.keptStatements.contains(hot))
+                #expect(db.keptStatements.contains("SELECT 299 AS value"))
+                #expect(!db.keptStatements.contains("SELECT 0 AS value"))
+
+                let long = "SELECT " + (0..<1_000).map { "\($0) AS c\($0)" }.joined(separator: ", ")
+                #expect(long.utf8.count > DatabaseConnection.longestCached)
+                let row = try await db.rows(long).first
+                #expect(row?.column("c999") == .integer(999))
+                #expect(!db.keptStatements.contains(long))
+                _ = try await db.rows("PRAGMA user_version")
+                #expect(!db.keptStatements.contains("PRAGMA user_version"))
+            }
+        }
+    }
+}
