@@ -155,6 +155,8 @@ final class DatabaseConnection: @unchecked Sendable {
     private func run(_ sql: String, _ binds: [SQLiteData]) throws -> [ResultRow] {
         guard let handle else { throw SQLiteFailure(code: SQLITE_MISUSE, message: "the connection is closed") }
         let statement = try prepared(sql, handle: handle)
+        // Last, after this statement is finalized: a schema change may change kept statements' columns.
+        defer { if statement.changesSchema { clearStatements() } }
         let raw = statement.raw
         defer {
             sqlite_nio_sqlite3_reset(raw)
@@ -183,7 +185,6 @@ final class DatabaseConnection: @unchecked Sendable {
             for index in columns.names.indices { values.append(Self.value(at: Int32(index), of: raw)) }
             rows.append(ResultRow(columns: columns, values: values))
         }
-        if statement.changesSchema { clearStatements() }
         return rows
     }
 
