@@ -6,9 +6,10 @@ import NIOCore
 import NIOPosix
 import SQLiteNIO
 import Synchronization
-// sqlite-nio's build of SQLite (its `sqlite_nio_`-prefixed C API), which SQLiteNIO links into
-// the binary. DeerFlow calls it directly, through ``DatabaseConnection``, to keep compiled
-// statements (see there).
+// sqlite-nio's build of SQLite (its `sqlite_nio_`-prefixed C API), a C target that the SQLiteNIO
+// product builds and links into the binary (not a product of its own: scripts/check-architecture
+// lists it with SQLiteNIO). DeerFlow calls it directly, through ``DatabaseConnection``, to keep
+// compiled statements (see there).
 import VaporCSQLite
 
 /// One SQLite connection used by one caller at a time (statements of a transaction must not
