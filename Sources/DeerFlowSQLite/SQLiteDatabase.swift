@@ -110,6 +110,16 @@ final class ThreadPoolExecutor: TaskExecutor {
 /// first) are compiled once and reset after each use; sqlite-nio's values (`SQLiteData`) are kept
 /// for binds and columns.
 ///
+/// A kept statement is only worth keeping if SQLite does not compile it again on its own. Its
+/// planner reads some bound values (a `LIMIT ?`; whether a `column = ?` holds 0 or 1) and marks
+/// the statement to be compiled again when such a value changes, and on every
+/// `sqlite3_clear_bindings`: so the bindings are not cleared (each use binds every value anew),
+/// and the store writes `LIMIT CAST(? AS INTEGER)`, planned the same way (`EXPLAIN QUERY PLAN`)
+/// without reading the value. (SQLite's query-planner stability option would stop all of it, but
+/// its setter is variadic and cannot be called from Swift.) The claim, run every few
+/// milliseconds, and the run page's reads were compiled again on every call before.
+/// ``repreparations`` shows what SQLite compiled again.
+///
 /// Not thread-safe by itself: ``SerializedConnection`` hands it to one caller at a time, on the
 /// connection's own thread. (Opened in SQLite's serialized mode all the same.)
 final class DatabaseConnection: @unchecked Sendable {
@@ -160,12 +170,11 @@ final class DatabaseConnection: @unchecked Sendable {
         defer { if statement.changesSchema { clearStatements() } }
         let raw = statement.raw
         defer {
+            // A kept statement keeps its values until its next use binds all of them anew: SQLite's
+            // `clear_bindings` would mark it to be compiled again whenever its planner had read a
+            // bound value (see above).
             sqlite_nio_sqlite3_reset(raw)
-            if statement.cached {
-                sqlite_nio_sqlite3_clear_bindings(raw)
-            } else {
-                sqlite_nio_sqlite3_finalize(raw)
-            }
+            if !statement.cached { sqlite_nio_sqlite3_finalize(raw) }
         }
         let parameters = Int(sqlite_nio_sqlite3_bind_parameter_count(raw))
         guard binds.count == parameters else {
@@ -216,6 +225,15 @@ final class DatabaseConnection: @unchecked Sendable {
 
     /// The statements kept compiled (for tests).
     var keptStatements: Set<String> { Set(statements.keys) }
+
+    /// How often SQLite compiled each kept statement again (after a schema change or, for some
+    /// statements, a new bound value), for those it did (for tests).
+    var repreparations: [String: Int] {
+        statements.compactMapValues { statement in
+            let count = Int(sqlite_nio_sqlite3_stmt_status(statement.raw, SQLITE_STMTSTATUS_REPREPARE, 0))
+            return count > 0 ? count : nil
+        }
+    }
 
     /// Finalizes the kept statements (after a schema change their columns may differ).
     private func clearStatements() {

@@ -374,7 +374,7 @@ extension SQLiteWorkflowStore {
                 JOIN runs r ON r.id = a.run_id
                 WHERE a.status = 'queued' AND a.queue = ? AND a.queued_at <= ?
                 ORDER BY a.priority DESC, a.queued_at, a.id
-                LIMIT ?
+                LIMIT CAST(? AS INTEGER)
                 """, [.text(queue), Column.time(now), .integer(limit)])
         }
         if claim.queues.count > 1 {

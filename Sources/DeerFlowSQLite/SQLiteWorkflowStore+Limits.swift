@@ -91,7 +91,7 @@ extension SQLiteWorkflowStore: LimitCaching {
     package static let oldestWaitingRuns = """
         SELECT id FROM runs INDEXED BY runs_by_status
         WHERE workflow = ? AND status IN ('pending', 'running') AND waiting_reason IS NOT NULL
-        ORDER BY id LIMIT ?
+        ORDER BY id LIMIT CAST(? AS INTEGER)
         """
 
     /// Starts the oldest waiting runs of `workflows` while their `max_active_runs` allows (all of

@@ -27,7 +27,7 @@ extension SQLiteWorkflowStore {
                 """
                 SELECT * FROM notification_outbox
                 WHERE status = 'pending' AND next_attempt_at <= ? AND (claimed_until IS NULL OR claimed_until <= ?)
-                ORDER BY next_attempt_at, id LIMIT ?
+                ORDER BY next_attempt_at, id LIMIT CAST(? AS INTEGER)
                 """, [Column.time(now), Column.time(now), .integer(max(1, limit))])
             guard !rows.isEmpty else { return [] }
             let messages = rows.map(Self.outboxMessage)
@@ -60,9 +60,9 @@ extension SQLiteWorkflowStore {
     public func outbox(status: OutboxStatus?, limit: Int) async throws -> [OutboxMessage] {
         let rows = try await reader.exclusive { db in
             if let status {
-                return try await db.rows("SELECT * FROM notification_outbox WHERE status = ? ORDER BY id DESC LIMIT ?", [.text(status.rawValue), .integer(max(1, limit))])
+                return try await db.rows("SELECT * FROM notification_outbox WHERE status = ? ORDER BY id DESC LIMIT CAST(? AS INTEGER)", [.text(status.rawValue), .integer(max(1, limit))])
             }
-            return try await db.rows("SELECT * FROM notification_outbox ORDER BY id DESC LIMIT ?", [.integer(max(1, limit))])
+            return try await db.rows("SELECT * FROM notification_outbox ORDER BY id DESC LIMIT CAST(? AS INTEGER)", [.integer(max(1, limit))])
         }
         return rows.map(Self.outboxMessage)
     }

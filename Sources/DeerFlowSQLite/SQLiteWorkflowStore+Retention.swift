@@ -12,7 +12,7 @@ extension SQLiteWorkflowStore {
             let ids = try await db.rows(
                 """
                 SELECT id FROM runs WHERE finished_at IS NOT NULL AND finished_at < ? AND status IN (\(Self.finishedStatuses))
-                ORDER BY finished_at, id LIMIT ?
+                ORDER BY finished_at, id LIMIT CAST(? AS INTEGER)
                 """, [Column.time(cutoff), .integer(max(1, limit))]
             ).map { SQLiteData.text($0.string("id")) }
             guard !ids.isEmpty else { return PurgedHistory() }
@@ -33,7 +33,7 @@ extension SQLiteWorkflowStore {
                 SELECT id, finished_at FROM runs
                 WHERE finished_at IS NOT NULL AND finished_at < ? AND status IN (\(Self.finishedStatuses))
                   AND (finished_at > ? OR (finished_at = ? AND id > ?))
-                ORDER BY finished_at, id LIMIT ?
+                ORDER BY finished_at, id LIMIT CAST(? AS INTEGER)
                 """, [Column.time(cutoff), .integer(start), .integer(start), .text(cursor?.run.rawValue ?? ""), .integer(max(1, limit))])
             guard let last = rows.last, let lastFinished = last.date("finished_at") else { return (PurgedHistory(), nil) }
             let logs = try await Self.deleteLogs(ofRuns: rows.map { .text($0.string("id")) }, db)

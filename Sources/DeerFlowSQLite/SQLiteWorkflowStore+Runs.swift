@@ -270,7 +270,7 @@ extension SQLiteWorkflowStore {
         binds.append(.integer(limit + 1))
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
         let rows = try await reader.exclusive { db in
-            try await db.rows("SELECT * FROM runs \(whereClause) ORDER BY id DESC LIMIT ?", binds)
+            try await db.rows("SELECT * FROM runs \(whereClause) ORDER BY id DESC LIMIT CAST(? AS INTEGER)", binds)
         }
         var runs = try rows.map(Self.runRecord)
         var next: RunID?
@@ -286,7 +286,7 @@ extension SQLiteWorkflowStore {
         let limit = max(1, min(limit, 1000))
         // One statement per 400 workflows: each part walks runs_by_workflow from the newest run.
         for chunk in workflows.chunked(into: 400) {
-            let parts = Array(repeating: "SELECT * FROM (SELECT * FROM runs WHERE workflow = ? ORDER BY id DESC LIMIT ?)", count: chunk.count)
+            let parts = Array(repeating: "SELECT * FROM (SELECT * FROM runs WHERE workflow = ? ORDER BY id DESC LIMIT CAST(? AS INTEGER))", count: chunk.count)
             let binds = chunk.flatMap { [SQLiteData.text($0), .integer(limit)] }
             let rows = try await reader.exclusive { db in
                 try await db.rows(parts.joined(separator: " UNION ALL "), binds)
@@ -368,12 +368,12 @@ extension SQLiteWorkflowStore {
         return running.map { AttemptID($0.int("id")) }
     }
 
-    /// Active runs whose deadline passed, earliest first (`deadline_at <= ?`, `LIMIT ?`): through
+    /// Active runs whose deadline passed, earliest first (`deadline_at <= ?`, `LIMIT`): through
     /// runs_deadline, which holds only active runs with a deadline, in deadline order (SQLite would
     /// otherwise visit every active run by status and sort them).
     package static let dueDeadlines = """
         SELECT * FROM runs INDEXED BY runs_deadline
-        WHERE deadline_at IS NOT NULL AND deadline_at <= ? AND status IN ('pending', 'running') ORDER BY deadline_at LIMIT ?
+        WHERE deadline_at IS NOT NULL AND deadline_at <= ? AND status IN ('pending', 'running') ORDER BY deadline_at LIMIT CAST(? AS INTEGER)
         """
 
     public func timeOutRuns(now: Date, limit: Int) async throws -> TimeoutSweep {

@@ -1,3 +1,5 @@
+import DeerFlow
+import DeerFlowCore
 @testable import DeerFlowSQLite
 import DeerFlowTesting
 import Foundation
@@ -120,6 +122,35 @@ struct SQLiteConnectionTests {
                 _ = try await db.rows("PRAGMA user_version")
                 #expect(!db.keptStatements.contains("PRAGMA user_version"))
             }
+        }
+    }
+}
+
+extension SQLiteConnectionTests {
+    @Test("the store's statements stay compiled while runs are created, claimed, completed, listed and read (SQLite compiles none again)")
+    func storeStatementsStayCompiled() async throws {
+        try await SQLiteStoreTests.withStore { store in
+            for round in 0..<20 {
+                let runs = (0..<(round % 3 + 1)).map { _ in WorkflowStoreConformance.newRun(tasks: [("a", []), ("b", ["a"])]) }
+                for run in runs { _ = try await store.createRun(run) }
+                // Claim limits that differ from one call to the next, as free slots do.
+                for limit in [round % 4 + 1, 64, 1] {
+                    let claimed = try await store.exchange(ExchangeRequest(
+                        completions: [], claim: ClaimRequest(worker: "w", queues: ["default"], limit: limit, leaseDuration: .seconds(60)), now: Date())).claimed
+                    let completions = claimed.map { AttemptCompletion(attemptID: $0.id, outcome: .success(output: .null), finishedAt: Date(), jitter: 0) }
+                    _ = try await store.exchange(ExchangeRequest(completions: completions, claim: nil, now: Date()))
+                }
+                var query = RunQuery()
+                query.limit = round % 5 + 1
+                _ = try await store.runs(query)
+                query.workflow = runs[0].workflow
+                _ = try await store.runs(query)
+                for run in runs { _ = try await store.run(run.id) }
+            }
+            let writer = try await store.writer.exclusive { $0.repreparations }
+            let reader = try await store.reader.exclusive { $0.repreparations }
+            #expect(writer.isEmpty, "compiled again: \(writer)")
+            #expect(reader.isEmpty, "compiled again: \(reader)")
         }
     }
 }
