@@ -1,7 +1,6 @@
 import DeerFlow
 import DeerFlowCore
 import Foundation
-import Logging
 import NIOCore
 import NIOPosix
 import SQLiteNIO
@@ -21,7 +20,7 @@ import VaporCSQLite
 /// its waits for another process's write lock (`busy_timeout`), off the event loops and Swift's
 /// shared pool.
 final class SerializedConnection: Sendable {
-    let connection: DatabaseConnection
+    private let connection: DatabaseConnection
     private let lock = AsyncLock()
     private let executor: ThreadPoolExecutor
     /// Called after each `COMMIT` of ``transaction(immediate:_:)``.
@@ -29,7 +28,7 @@ final class SerializedConnection: Sendable {
 
     /// Opens a connection on a thread of its own; `committed` is called after each transaction
     /// it commits.
-    static func open(path: String, logger: Logger, committed: @escaping @Sendable () -> Void = {}) async throws -> SerializedConnection {
+    static func open(path: String, committed: @escaping @Sendable () -> Void = {}) async throws -> SerializedConnection {
         let pool = NIOThreadPool(numberOfThreads: 1)
         pool.start()
         do {
@@ -160,10 +159,6 @@ final class DatabaseConnection: @unchecked Sendable {
 
     /// Runs a statement and returns its rows. Never suspends: the caller's thread runs it.
     func rows(_ sql: String, _ binds: [SQLiteData] = []) async throws -> [ResultRow] {
-        try run(sql, binds)
-    }
-
-    private func run(_ sql: String, _ binds: [SQLiteData]) throws -> [ResultRow] {
         guard let handle else { throw SQLiteFailure(code: SQLITE_MISUSE, message: "the connection is closed") }
         let statement = try prepared(sql, handle: handle)
         // Last, after this statement is finalized: a schema change may change kept statements' columns.

@@ -66,12 +66,12 @@ public final class SQLiteWorkflowStore: WorkflowStore, OutboxStore, StateStore, 
         let writer: SerializedConnection
         let reader: SerializedConnection
         do {
-            writer = try await SerializedConnection.open(path: path, logger: logger, committed: { [walFlusher] in walFlusher.committed() })
+            writer = try await SerializedConnection.open(path: path, committed: { [walFlusher] in walFlusher.committed() })
         } catch {
             throw DeerFlowError(.unavailable, "cannot open the SQLite database '\(path)': \(error)")
         }
         do {
-            reader = try await SerializedConnection.open(path: path, logger: logger)
+            reader = try await SerializedConnection.open(path: path)
         } catch {
             try? await writer.close()
             throw DeerFlowError(.unavailable, "cannot open the SQLite database '\(path)': \(error)")

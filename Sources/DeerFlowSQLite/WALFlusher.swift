@@ -5,7 +5,7 @@ import Darwin
 #endif
 import DeerFlowCore
 import Logging
-import SQLiteNIO
+import NIOPosix
 import Synchronization
 
 /// Writes the write-ahead log's newly committed frames to disk soon after each commit, on a

@@ -3,7 +3,6 @@ import DeerFlowCore
 @testable import DeerFlowSQLite
 import DeerFlowTesting
 import Foundation
-import Logging
 import NIOCore
 import SQLiteNIO
 import Testing
@@ -14,7 +13,7 @@ struct SQLiteConnectionTests {
     static func withConnection(_ body: (SerializedConnection) async throws -> Void) async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let connection = try await SerializedConnection.open(path: directory.file("test.sqlite"), logger: Logger(label: "test"))
+        let connection = try await SerializedConnection.open(path: directory.file("test.sqlite"))
         do {
             try await connection.exclusive { db in
                 _ = try await db.rows("PRAGMA journal_mode = WAL")
