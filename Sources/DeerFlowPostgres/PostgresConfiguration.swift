@@ -54,6 +54,9 @@ extension PostgresWorkflowStore {
         public var poolTimeout: Duration
         /// `application_name` of the sessions; default `deerflow`.
         public var applicationName: String
+        /// How often the store checks whether a hot table has doubled and needs `ANALYZE`
+        /// (``PostgresWorkflowStore/analyzeGrownTables()``); nil: never (tests that call it).
+        package var growthCheckInterval: Duration? = .seconds(1)
 
         /// The URL with the password replaced by `***`, safe for logs and error messages.
         public let redactedURL: String

@@ -41,6 +41,8 @@ public final class PostgresWorkflowStore: WorkflowStore, OutboxStore, StateStore
     let runInserts: GroupCommit<RunInsert, CreatedRun?>
     /// The stored concurrency limits, as last read (``LimitSnapshot``).
     package let limitCache = LimitCache()
+    /// Per hot table, its size in pages when this store last analyzed it (``analyzeGrownTables()``).
+    let tableGrowth = Mutex<[String: Int]>([:])
 
     /// Creates a store; `prepare()` connects and migrates.
     ///
@@ -93,6 +95,7 @@ public final class PostgresWorkflowStore: WorkflowStore, OutboxStore, StateStore
                     await self.client.run()
                 }
                 group.addTask { await listener.run() }
+                group.addTask { await self.keepStatistics() }
             }
         }
         notifier.finish()

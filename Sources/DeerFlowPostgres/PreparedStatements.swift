@@ -7,11 +7,15 @@ import PostgresNIO
 /// (built by interpolation, so every value is a bind parameter); a default-initialized instance
 /// gives the same text as any other.
 ///
-/// Planned on each call unless ``reusesPlan``: PostgreSQL switches a prepared statement to a
-/// generic plan after five executions and keeps it, and one made while the tables were small
-/// scans them whole once they have grown. On a fresh database grown to 30,000 runs, the
-/// completion scanned every attempt per call and W2 went from 3 to 23–36 ms per hop. Planned
-/// with the call's values, the planner sees the tables' current size and the lists' lengths.
+/// Prepared once per connection (parsed once) and planned by PostgreSQL's plan cache: the first
+/// five calls with their values, then a generic plan when it costs no more, kept until the
+/// statistics of a table it reads change. Planned on every call, the completion spent ~1 ms per
+/// call in PostgreSQL's planner (of ~1.2 ms), the claim ~0.55 ms. A kept plan made while the
+/// tables were small scans them whole once they have grown (on a fresh database grown to 30,000
+/// runs, the completion read every attempt per call, 23–36 ms per W2 hop), so the store analyzes
+/// the hot tables whenever one has doubled since its statistics were taken
+/// (``PostgresWorkflowStore/analyzeGrownTables()``); `ANALYZE` makes every session plan the
+/// statements reading that table again.
 ///
 /// Runs by id: where a statement finds runs by id from a list (a CTE or an `unnest`) and also
 /// checks their status, the status is written `status || ''`. That keeps the planner from
@@ -22,23 +26,28 @@ import PostgresNIO
 protocol StoreStatement: Sendable {
     init()
     var query: PostgresQuery { get }
-    /// Prepared once per connection and its plan reused: true only for a statement whose plan
-    /// cannot go wrong as tables grow (it reads no table by a list of keys). Planning each call
-    /// costs the trigger's insert 0.5 ms.
-    static var reusesPlan: Bool { get }
+    /// The statement's name and SQL text: `static let text = StatementText(Self.self)`.
+    static var text: StatementText { get }
 }
 
-extension StoreStatement {
-    static var reusesPlan: Bool { false }
+/// A statement's name and SQL text, made once per statement type: postgres-nio asks for both on
+/// every call, and building the SQL anew each time was 2 % of a trigger's CPU.
+struct StatementText: Sendable {
+    let name: String
+    let sql: String
+
+    init<Statement: StoreStatement>(_ type: Statement.Type) {
+        name = "deerflow_\(String(describing: type))"
+        sql = Statement().query.sql
+    }
 }
 
 /// postgres-nio's prepared-statement wrapper for a ``StoreStatement``.
 struct Prepared<Statement: StoreStatement>: PostgresPreparedStatement {
     typealias Row = PostgresRow
 
-    static var name: String { "deerflow_\(String(describing: Statement.self))" }
-    static var sql: String { sqlText }
-    private static var sqlText: String { Statement().query.sql }
+    static var name: String { Statement.text.name }
+    static var sql: String { Statement.text.sql }
 
     let bindings: PostgresBindings
 
@@ -47,10 +56,9 @@ struct Prepared<Statement: StoreStatement>: PostgresPreparedStatement {
 }
 
 extension PostgresSession {
-    /// Runs a hot-path statement (prepared when it ``StoreStatement/reusesPlan``) and collects its rows.
+    /// Runs a hot-path statement (prepared on this connection at its first use) and collects its rows.
     @discardableResult
     func rows<Statement: StoreStatement>(_ statement: Statement) async throws -> [PostgresRow] {
-        guard Statement.reusesPlan else { return try await rows(statement.query) }
         var rows: [PostgresRow] = []
         let sequence = try await whileOpen { connection, logger in
             try await connection.execute(Prepared<Statement>(bindings: statement.query.binds), logger: logger)
@@ -68,8 +76,7 @@ extension PostgresSession {
 /// statement (one atomic round trip); a scheduled run whose workflow and due time exist already is
 /// skipped. Sends `NOTIFY deerflow_work` when an attempt was queued. Returns the inserted ids.
 struct InsertRuns: StoreStatement {
-    /// It inserts, and reads existing rows only through unique keys (`ON CONFLICT`).
-    static let reusesPlan = true
+    static let text = StatementText(Self.self)
 
     var runIDs: [String] = []
     var workflows: [String] = []
@@ -183,6 +190,8 @@ struct InsertRuns: StoreStatement {
 
 /// Locks the attempts being completed (in id order) and reads what the completion plan needs.
 struct LoadCompleting: StoreStatement {
+    static let text = StatementText(Self.self)
+
     var ids: [Int64] = []
 
     init() {}
@@ -225,6 +234,8 @@ enum ReadyMode: Int {
 ///   created_at (d1), started_at (d2).
 /// - `notify`: a NOTIFY was sent.
 struct ApplyCompletions: StoreStatement {
+    static let text = StatementText(Self.self)
+
     var plan = CompletionPlan()
     var mode = ReadyMode.queue
     var queues: [String] = []
@@ -331,6 +342,8 @@ struct ApplyCompletions: StoreStatement {
 /// Starts some ready tasks (left without attempts by ``ApplyCompletions`` in `.leave` mode) on the
 /// claiming worker and queues the others (with NOTIFY). Their task rows are locked already.
 struct StartReady: StoreStatement {
+    static let text = StatementText(Self.self)
+
     var runIDs: [String] = []
     var indices: [Int] = []
     var queues: [String] = []
@@ -371,6 +384,8 @@ struct StartReady: StoreStatement {
 
 /// Marks runs finished (their rows are locked already, by ``ApplyCompletions``).
 struct FinishRuns: StoreStatement {
+    static let text = StatementText(Self.self)
+
     var ids: [String] = []
     var statuses: [String] = []
     var now = Date(timeIntervalSince1970: 0)
@@ -393,6 +408,8 @@ struct FinishRuns: StoreStatement {
 /// returned. Candidates not chosen stay untouched (their locks end at COMMIT). Also marks the runs
 /// the same exchange finished (saving a round trip).
 struct Claim: StoreStatement {
+    static let text = StatementText(Self.self)
+
     var queues: [String] = []
     var limit = 0
     var worker = ""
@@ -458,6 +475,8 @@ struct Claim: StoreStatement {
 /// attempts that should stop. PostgreSQL runs data-modifying CTEs to completion whether or not the
 /// query reads them.
 struct Heartbeat: StoreStatement {
+    static let text = StatementText(Self.self)
+
     var worker = WorkerRecord(id: "", host: "", pid: 0, slots: 0, busy: 0, queues: [], version: "", startedAt: Date(timeIntervalSince1970: 0), lastSeen: Date(timeIntervalSince1970: 0), state: .active)
     var running: [Int64] = []
     var leaseUntil = Date(timeIntervalSince1970: 0)
@@ -496,6 +515,8 @@ struct Heartbeat: StoreStatement {
 /// workflow (a bitmap AND), every run the workflow ever had (16 ms at 100,000 finished runs whose
 /// statistics were not yet taken; each trigger and finish of a limited workflow's run runs this).
 struct AdmitRuns: StoreStatement {
+    static let text = StatementText(Self.self)
+
     var workflows: [String] = []
     var limits: [Int?] = []
     var reasons: [String?] = []

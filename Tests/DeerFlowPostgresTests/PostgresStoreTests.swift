@@ -251,6 +251,72 @@ struct PostgresStoreTests {
         }
     }
 
+    @Test("a kept plan made while the tables were small is made again once a table doubled: the store analyzes it, once per doubling")
+    func plansFollowGrowth() async throws {
+        try await withTestDatabase("growth") { database in
+            var configuration = try PostgresWorkflowStore.Configuration(url: database.url)
+            configuration.growthCheckInterval = nil
+            let store = try PostgresWorkflowStore(configuration: configuration, logger: Self.quiet)
+            try await store.prepare()
+            // Autovacuum stays out of the way: only the store analyzes.
+            _ = try await database.rows("ALTER TABLE attempts SET (autovacuum_enabled = false)")
+            _ = try await database.rows("ALTER TABLE runs SET (autovacuum_enabled = false)")
+            _ = try await database.rows("ALTER TABLE tasks SET (autovacuum_enabled = false)")
+            try await store.withRunning { store in
+                for _ in 0..<5 { _ = try await store.createRun(WorkflowStoreConformance.newRun(tasks: [("a", [])])) }
+                _ = try await database.rows("ANALYZE")
+                // A session of its own holding the completion's statement, prepared with a
+                // generic plan (as the store's sessions hold it after five calls).
+                let logger = Self.quiet
+                let session = try await PostgresConnection.connect(
+                    configuration: try store.configuration.connectionConfiguration(purpose: "-test"), id: 3, logger: logger)
+                defer { Task { try? await session.close() } }
+                try await session.query("SET plan_cache_mode = force_generic_plan", logger: logger)
+                try await session.query(PostgresQuery(unsafeSQL: "PREPARE completing AS " + LoadCompleting.text.sql), logger: logger)
+                @Sendable func plan() async throws -> String {
+                    var lines: [String] = []
+                    for try await line in try await session.query("EXPLAIN EXECUTE completing('{1,2,3}')", logger: logger).decode(String.self) {
+                        lines.append(line)
+                    }
+                    return lines.joined(separator: "\n")
+                }
+                let small = try await plan()
+                #expect(small.contains("Seq Scan on attempts"), "\(small)")
+                #expect(try await store.analyzeGrownTables() == [])
+
+                for _ in 0..<3 {
+                    _ = try await store.createRuns((0..<1000).map { _ in WorkflowStoreConformance.newRun(tasks: [("a", [])]) })
+                }
+                // PostgreSQL keeps the plan: it would read all 3,000 attempts per call.
+                #expect(try await plan() == small)
+                #expect(try await store.analyzeGrownTables() == ["attempts", "runs", "tasks"])
+                let grown = try await plan()
+                let statistics = try await database.rows("SELECT relname::text, relpages::text, analyze_count::text FROM pg_class JOIN pg_stat_user_tables USING (relname) WHERE relname IN ('attempts', 'runs', 'tasks')")
+                #expect(!grown.contains("Seq Scan on attempts"), "\(statistics)\n\(grown)")
+                #expect(grown.contains("attempts_pkey"), "\(grown)")
+                // Analyzed once per doubling, not on every check.
+                #expect(try await store.analyzeGrownTables() == [])
+            }
+        }
+    }
+
+    @Test("a running store analyzes a table that doubled by itself, within seconds")
+    func analyzesInTheBackground() async throws {
+        try await withPostgresStore("background") { store, database in
+            _ = try await database.rows("ALTER TABLE attempts SET (autovacuum_enabled = false)")
+            _ = try await store.createRuns((0..<2000).map { _ in WorkflowStoreConformance.newRun(tasks: [("a", [])]) })
+            let deadline = ContinuousClock.now + .seconds(15)
+            var pages = 0
+            while ContinuousClock.now < deadline {
+                pages = Int(try await database.rows("SELECT relpages::text FROM pg_class WHERE relname = 'attempts'").first?.first.flatMap { $0 } ?? "0") ?? 0
+                if pages >= 10 { break }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            let statistics = try await database.rows("SELECT relname::text, analyze_count::text, autoanalyze_count::text FROM pg_stat_user_tables WHERE relname = 'attempts'")
+            #expect(pages >= 10, "attempts still has the statistics of an empty table: \(statistics)")
+        }
+    }
+
     @Test("a workflow with max_active_runs and a long history: admitting its runs finds the active ones by status, not by reading every run it had")
     func admitPlanWithHistory() async throws {
         try await withPostgresStore("admit") { store, database in
