@@ -78,9 +78,12 @@ extension PostgresWorkflowStore {
     /// deadlock or a serialization failure is run again (a few times) — nothing of it was
     /// committed. Other errors roll back and are thrown as ``DeerFlowError`` `.unavailable`.
     ///
-    /// - Parameter direct: on a connection of its own rather than the pool's, for what runs
-    ///   before the store's `run()` started the pool (the limits saved at start).
-    func transaction<T: Sendable>(direct: Bool = false, _ body: (PostgresSession) async throws -> T) async throws -> T {
+    /// - Parameters:
+    ///   - direct: on a connection of its own rather than the pool's, for what runs before the
+    ///     store's `run()` started the pool (the limits saved at start).
+    ///   - keptPlans: the transaction's statements run with their kept generic plans
+    ///     (``UseKeptPlans``), for the worker's exchange.
+    func transaction<T: Sendable>(direct: Bool = false, keptPlans: Bool = false, _ body: (PostgresSession) async throws -> T) async throws -> T {
         var retries = 0
         while true {
             do {
@@ -88,6 +91,7 @@ extension PostgresWorkflowStore {
                     let session = PostgresSession(connection: connection, logger: queryLogger)
                     try await session.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
                     do {
+                        if keptPlans { try await session.rows(UseKeptPlans()) }
                         let result = try await body(session)
                         try await session.execute("COMMIT")
                         return result

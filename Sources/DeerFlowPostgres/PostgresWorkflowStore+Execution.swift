@@ -10,8 +10,8 @@ import PostgresNIO
 // still report one (SQLSTATE 40P01), the whole transaction runs again (`transaction(_:)`).
 
 extension PostgresWorkflowStore {
-    /// Completions, then a claim, in one transaction of (usually) four or five round trips: BEGIN,
-    /// lock and read the completing attempts, write the plan (`ApplyCompletions`, which also
+    /// Completions, then a claim, in one transaction of (usually) five or six round trips: BEGIN,
+    /// kept plans (``UseKeptPlans``), lock and read the completing attempts, write the plan (`ApplyCompletions`, which also
     /// starts newly ready dependents on this worker when it asked for that), claim (which also
     /// marks finished runs), COMMIT.
     ///
@@ -22,7 +22,7 @@ extension PostgresWorkflowStore {
     /// came free. Without limits, none of this costs anything.
     public func exchange(_ request: ExchangeRequest) async throws -> ExchangeResult {
         let limits = try await currentLimits(now: request.now)
-        return try await transaction { session in
+        return try await transaction(keptPlans: true) { session in
             let claim = request.claim.flatMap { $0.limit > 0 ? $0 : nil }
             var events: [EngineEvent] = []
             var claimed: [ClaimedAttempt] = []

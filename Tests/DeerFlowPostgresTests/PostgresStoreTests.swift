@@ -300,6 +300,43 @@ struct PostgresStoreTests {
         }
     }
 
+    @Test("on a large store the exchange runs its statements with their kept plans, not planned on each call")
+    func exchangeKeepsPlans() async throws {
+        try await withTestDatabase("kept") { database in
+            var configuration = try PostgresWorkflowStore.Configuration(url: database.url)
+            // One connection: the exchanges' prepared statements are all on the session read below.
+            configuration.poolSize = 1
+            configuration.growthCheckInterval = nil
+            let store = try PostgresWorkflowStore(configuration: configuration, logger: Self.quiet)
+            try await store.prepare()
+            try await store.withRunning { store in
+                try await store.insertHistory(count: 20_000, workflow: "old", endingAt: Date())
+                let claim = ClaimRequest(worker: "w", queues: ["default"], limit: 1, leaseDuration: .seconds(30))
+                for _ in 0..<8 {
+                    _ = try await store.createRun(WorkflowStoreConformance.newRun(tasks: [("a", [])]))
+                    let claimed = try await store.exchange(ExchangeRequest(completions: [], claim: claim, now: Date())).claimed
+                    #expect(claimed.count == 1)
+                    _ = try await store.exchange(ExchangeRequest(
+                        completions: claimed.map { AttemptCompletion(attemptID: $0.id, outcome: .success(output: nil), finishedAt: Date(), jitter: 0) },
+                        claim: claim, now: Date()))
+                }
+                let rows = try await store.session { session in
+                    try await session.rows("SELECT name, generic_plans, custom_plans FROM pg_prepared_statements WHERE name LIKE 'deerflow_%'")
+                }
+                var plans: [String: (generic: Int, custom: Int)] = [:]
+                for row in rows {
+                    let (name, generic, custom) = try row.decode((String, Int, Int).self)
+                    plans[name] = (generic, custom)
+                }
+                // Left to PostgreSQL's choice, it planned these for each call's one key.
+                for name in ["deerflow_LoadCompleting", "deerflow_ApplyCompletions", "deerflow_Claim"] {
+                    #expect(plans[name]?.custom == 0, "\(name): \(String(describing: plans[name]))")
+                    #expect((plans[name]?.generic ?? 0) >= 8, "\(name): \(String(describing: plans[name]))")
+                }
+            }
+        }
+    }
+
     @Test("a running store analyzes a table that doubled by itself, within seconds")
     func analyzesInTheBackground() async throws {
         try await withPostgresStore("background") { store, database in
