@@ -13,6 +13,20 @@ import Testing
 struct PostgresStoreTests {
     static let quiet = Logger(label: "deerflow.test", factory: { _ in SwiftLogNoOpLogHandler() })
 
+    /// A session of its own on the store's database; the caller closes it.
+    static func session(on store: PostgresWorkflowStore, id: Int) async throws -> PostgresConnection {
+        try await PostgresConnection.connect(configuration: try store.configuration.connectionConfiguration(purpose: "-test"), id: id, logger: quiet)
+    }
+
+    /// A statement's answer of one text column (`EXPLAIN …`), its lines joined.
+    static func lines(of query: PostgresQuery, on session: PostgresConnection) async throws -> String {
+        var lines: [String] = []
+        for try await line in try await session.query(query, logger: quiet).decode(String.self) {
+            lines.append(line)
+        }
+        return lines.joined(separator: "\n")
+    }
+
     @Test("conformance", arguments: WorkflowStoreConformance.all)
     func conformance(_ check: WorkflowStoreConformance.Check<any WorkflowStore>) async throws {
         try await withPostgresStore("conformance") { store, _ in
@@ -268,17 +282,12 @@ struct PostgresStoreTests {
                 // A session of its own holding the completion's statement, prepared with a
                 // generic plan (as the store's sessions hold it after five calls).
                 let logger = Self.quiet
-                let session = try await PostgresConnection.connect(
-                    configuration: try store.configuration.connectionConfiguration(purpose: "-test"), id: 3, logger: logger)
+                let session = try await Self.session(on: store, id: 3)
                 defer { Task { try? await session.close() } }
                 try await session.query("SET plan_cache_mode = force_generic_plan", logger: logger)
                 try await session.query(PostgresQuery(unsafeSQL: "PREPARE completing AS " + LoadCompleting.text.sql), logger: logger)
                 @Sendable func plan() async throws -> String {
-                    var lines: [String] = []
-                    for try await line in try await session.query("EXPLAIN EXECUTE completing('{1,2,3}')", logger: logger).decode(String.self) {
-                        lines.append(line)
-                    }
-                    return lines.joined(separator: "\n")
+                    try await Self.lines(of: "EXPLAIN EXECUTE completing('{1,2,3}')", on: session)
                 }
                 let small = try await plan()
                 #expect(small.contains("Seq Scan on attempts"), "\(small)")
@@ -343,8 +352,7 @@ struct PostgresStoreTests {
             for _ in 0..<20 { _ = try await store.createRun(WorkflowStoreConformance.newRun(tasks: [("a", [])])) }
             _ = try await database.rows("ANALYZE")
             let logger = Self.quiet
-            let session = try await PostgresConnection.connect(
-                configuration: try store.configuration.connectionConfiguration(purpose: "-test"), id: 4, logger: logger)
+            let session = try await Self.session(on: store, id: 4)
             defer { Task { try? await session.close() } }
             // The plans the exchange's transaction gets: generic (PostgreSQL assumes ten keys per
             // list), made under the transaction's settings.
@@ -355,11 +363,7 @@ struct PostgresStoreTests {
                 ("Claim", Claim().query), ("FinishRuns", FinishRuns().query),
             ]
             for (name, query) in statements {
-                var lines: [String] = []
-                for try await line in try await session.query(PostgresQuery(unsafeSQL: "EXPLAIN " + query.sql, binds: query.binds), logger: logger).decode(String.self) {
-                    lines.append(line)
-                }
-                let plan = lines.joined(separator: "\n")
+                let plan = try await Self.lines(of: PostgresQuery(unsafeSQL: "EXPLAIN " + query.sql, binds: query.binds), on: session)
                 // Twenty rows per table: reading them whole looks cheaper than ten lookups, and
                 // a W2 hop on a fresh store read three tables whole (0.25 of its 0.58 ms in PostgreSQL).
                 for table in ["attempts", "tasks", "runs"] {
