@@ -11,9 +11,9 @@ import PostgresNIO
 
 extension PostgresWorkflowStore {
     /// Completions, then a claim, in one transaction of (usually) five or six round trips: BEGIN,
-    /// kept plans (``UseKeptPlans``), lock and read the completing attempts, write the plan (`ApplyCompletions`, which also
-    /// starts newly ready dependents on this worker when it asked for that), claim (which also
-    /// marks finished runs), COMMIT.
+    /// kept plans (``UseKeptPlans``), lock and read the completing attempts, write the plan
+    /// (`ApplyCompletions`, which also starts newly ready dependents on this worker when it asked
+    /// for that), claim (which also marks finished runs), COMMIT.
     ///
     /// With concurrency limits: newly ready dependents of a limited queue are queued rather than
     /// started directly; a claim from limited queues locks their `queue_limits` rows first (one

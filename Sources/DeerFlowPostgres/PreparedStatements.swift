@@ -9,15 +9,15 @@ import PostgresNIO
 ///
 /// Prepared once per connection (parsed once) and planned by PostgreSQL's plan cache: the first
 /// five calls with their values, then a generic plan when it costs no more, kept until the
-/// statistics of a table it reads change. In the worker's exchange the generic plan is used from
-/// the first call (``UseKeptPlans``): on large tables PostgreSQL judges it dearer than a plan for
-/// the call's one key (it assumes ten keys in a list) and would plan every call. Planned on every call, the completion spent ~1 ms per
-/// call in PostgreSQL's planner (of ~1.2 ms), the claim ~0.55 ms. A kept plan made while the
-/// tables were small scans them whole once they have grown (on a fresh database grown to 30,000
-/// runs, the completion read every attempt per call, 23–36 ms per W2 hop), so the store analyzes
-/// the hot tables whenever one has doubled since its statistics were taken
-/// (``PostgresWorkflowStore/analyzeGrownTables()``); `ANALYZE` makes every session plan the
-/// statements reading that table again.
+/// statistics of a table it reads change. Planned on every call, the completion spent ~1 ms per
+/// call in PostgreSQL's planner (of ~1.2 ms), the claim ~0.55 ms. In the worker's exchange the
+/// generic plan is used from the first call (``UseKeptPlans``): on large tables PostgreSQL judges
+/// it dearer than a plan for the call's one key (it assumes ten keys in a list) and would plan
+/// every call. A kept plan made while the tables were small scans them whole once they have grown
+/// (on a fresh database grown to 30,000 runs, the completion read every attempt per call, 23–36
+/// ms per W2 hop), so the store analyzes the hot tables whenever one has doubled since its
+/// statistics were taken (``PostgresWorkflowStore/analyzeGrownTables()``); `ANALYZE` makes every
+/// session plan the statements reading that table again.
 ///
 /// Runs by id: where a statement finds runs by id from a list (a CTE or an `unnest`) and also
 /// checks their status, the status is written `status || ''`. That keeps the planner from
