@@ -346,34 +346,6 @@ struct PostgresStoreTests {
         }
     }
 
-    @Test("on a small store the exchange's kept plans still look rows up by key: no table read whole")
-    func exchangePlansOnSmallTables() async throws {
-        try await withPostgresStore("small") { store, database in
-            for _ in 0..<20 { _ = try await store.createRun(WorkflowStoreConformance.newRun(tasks: [("a", [])])) }
-            _ = try await database.rows("ANALYZE")
-            let logger = Self.quiet
-            let session = try await Self.session(on: store, id: 4)
-            defer { Task { try? await session.close() } }
-            // The plans the exchange's transaction gets: generic (PostgreSQL assumes ten keys per
-            // list), made under the transaction's settings.
-            try await session.query("BEGIN", logger: logger)
-            try await session.query(UseKeptPlans().query, logger: logger)
-            let statements: [(String, PostgresQuery)] = [
-                ("LoadCompleting", LoadCompleting([1, 2, 3]).query), ("ApplyCompletions", ApplyCompletions().query),
-                ("Claim", Claim().query), ("FinishRuns", FinishRuns().query),
-            ]
-            for (name, query) in statements {
-                let plan = try await Self.lines(of: PostgresQuery(unsafeSQL: "EXPLAIN " + query.sql, binds: query.binds), on: session)
-                // Twenty rows per table: reading them whole looks cheaper than ten lookups, and
-                // a W2 hop on a fresh store read three tables whole (0.25 of its 0.58 ms in PostgreSQL).
-                for table in ["attempts", "tasks", "runs"] {
-                    #expect(!plan.contains("Seq Scan on \(table)"), "\(name) reads \(table) whole:\n\(plan)")
-                }
-            }
-            try await session.query("ROLLBACK", logger: logger)
-        }
-    }
-
     @Test("a running store analyzes a table that doubled by itself, within seconds")
     func analyzesInTheBackground() async throws {
         try await withPostgresStore("background") { store, database in
