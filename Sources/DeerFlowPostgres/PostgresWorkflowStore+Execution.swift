@@ -167,20 +167,28 @@ extension PostgresWorkflowStore {
             deltas: countersLater ? [] : deltas(plan)))
         var ready: [ReadyTask] = []
         var counters: [PostgresRow] = []
+        var startedHere: [String: AttemptID] = [:]
         for row in applied {
             let kind = try row.decode(String.self)
             switch kind {
             case "ready":
-                let (_, runID, index, taskID, type, queue, priority, timeout, attempt, _, _, number) =
+                let (_, runID, index, taskID, type, queue, priority, timeout, _, _, _, number) =
                     try row.decode((String, String, Int, String, String, String, Int, Int?, Int64?, Date?, Date?, Int).self)
                 ready.append(ReadyTask(
                     runID: RunID(rawValue: runID), index: index, taskID: taskID, type: type, queue: queue, priority: priority,
-                    timeoutMilliseconds: timeout, number: number, startedAttempt: attempt))
+                    timeoutMilliseconds: timeout, number: number))
+            case "started":
+                let (_, runID, index, _, _, _, _, _, attempt, _, _, _) =
+                    try row.decode((String, String, Int, String?, String?, String?, Int?, Int?, Int64, Date?, Date?, Int?).self)
+                startedHere["\(runID)#\(index)"] = attempt
             case "run":
                 counters.append(row)
             default:
                 break
             }
+        }
+        for position in ready.indices {
+            ready[position].startedAttempt = startedHere["\(ready[position].runID.rawValue)#\(ready[position].index)"]
         }
         ready.sort { ($0.runID, $0.index) < ($1.runID, $1.index) }
         if mode == .leave, let direct, !ready.isEmpty {

@@ -78,16 +78,23 @@ extension PostgresSession {
 /// One round trip more for the exchange; with 100,000 runs in the store, planning the completion
 /// and its read on every call cost a W2 hop ~0.75 ms of PostgreSQL's time.
 ///
-/// A generic plan assumes ten keys per list, so on tables of a few thousand rows it reads them
-/// whole (0.25 of a W2 hop's 0.58 ms in the completion on a fresh store). Turning sequential
-/// scans, hash and merge joins off here as well gave index lookups at any size (W2 on a fresh
-/// store 2.1–2.8 → 1.45–1.63 ms per hop) but was not kept: without hash joins the completion
-/// joins its lists to each other in nested loops, quadratic in a fan-out (a task with 2,000
-/// dependents took its run from 0.93–1.0 to 1.2–1.4 s).
+/// A generic plan assumes ten keys per list, and on tables of a few thousand rows reading them
+/// whole then looks cheaper than ten index lookups; for the one key of a W2 hop it is not (three
+/// tables read whole, 0.25 of the completion's 0.58 ms on a fresh store). The exchange's
+/// statements find every row by key, so the transaction also turns sequential scans, hash joins
+/// and merge joins off: their plans are index lookups in nested loops at any table size. (With
+/// hash joins on, the generic plans hashed whole indexes instead.) Without hash joins, a join of
+/// two lists would be a nested loop, quadratic in a fan-out, so the statements join no list to
+/// another (``ApplyCompletions``).
 struct UseKeptPlans: StoreStatement {
     static let text = StatementText(Self.self)
 
-    var query: PostgresQuery { "SELECT set_config('plan_cache_mode', 'force_generic_plan', true)" }
+    var query: PostgresQuery {
+        """
+        SELECT set_config('plan_cache_mode', 'force_generic_plan', true), set_config('enable_seqscan', 'off', true),
+               set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)
+        """
+    }
 }
 
 // MARK: Runs
@@ -245,11 +252,15 @@ enum ReadyMode: Int {
 
 /// Writes a completion plan in one statement: attempt rows, task rows, retry attempts, dependency
 /// releases (tasks whose last dependency succeeded become ready and, per `mode`, get queued or
-/// running attempts), and run counters. Locks are taken in key order within each table.
+/// running attempts), and run counters. Locks are taken in key order within each table. No two
+/// of its lists (or of the rows it returns from one part to another) are joined to each other:
+/// in the exchange, where hash joins are off (``UseKeptPlans``), such a join is a nested loop,
+/// quadratic in a fan-out.
 ///
 /// Rows returned, by `kind`:
 /// - `ready`: run_id, idx, task_id (s1), type (s2), queue (s3), priority (i1), timeout_ms (i2),
-///   the running attempt's id when started here (i3), the number of its next attempt (i4).
+///   the number of its next attempt (i4).
+/// - `started`: run_id, idx, the id of the running attempt started here for that ready task (i3).
 /// - `run`: run_id, tasks_total (idx), workflow (s1), tasks_finished (i1), tasks_failed (i2),
 ///   created_at (d1), started_at (d2).
 /// - `notify`: a NOTIFY was sent.
@@ -308,18 +319,19 @@ struct ApplyCompletions: StoreStatement {
             SELECT * FROM unnest(\(releases.map(\.runID.rawValue))::text[], \(releases.map(\.taskIndex))::integer[],
                                  \(releases.map(\.count))::integer[]) AS v(run_id, idx, n)
         ), locked_tasks AS MATERIALIZED (
-            SELECT t.run_id, t.idx FROM tasks t JOIN releases v ON t.run_id = v.run_id AND t.idx = v.idx
+            -- Carries the release count, so that no two lists meet in a join below (see ApplyCompletions).
+            SELECT t.run_id, t.idx, v.n FROM tasks t JOIN releases v ON t.run_id = v.run_id AND t.idx = v.idx
             ORDER BY t.run_id, t.idx FOR UPDATE OF t
         ), released AS (
-            UPDATE tasks t SET deps_remaining = t.deps_remaining - v.n,
-                status = CASE WHEN t.status = 'pending' AND t.deps_remaining - v.n <= 0
+            UPDATE tasks t SET deps_remaining = t.deps_remaining - l.n,
+                status = CASE WHEN t.status = 'pending' AND t.deps_remaining - l.n <= 0
                               THEN CASE WHEN \(mode.rawValue) = 1 AND t.queue = ANY(\(queues)::text[]) THEN 'running' ELSE 'queued' END
                               ELSE t.status END,
-                attempts = CASE WHEN t.status = 'pending' AND t.deps_remaining - v.n <= 0 THEN t.attempts + 1 ELSE t.attempts END
-            FROM releases v, locked_tasks l
-            WHERE t.run_id = v.run_id AND t.idx = v.idx AND l.run_id = t.run_id AND l.idx = t.idx
+                attempts = CASE WHEN t.status = 'pending' AND t.deps_remaining - l.n <= 0 THEN t.attempts + 1 ELSE t.attempts END
+            FROM locked_tasks l
+            WHERE t.run_id = l.run_id AND t.idx = l.idx
             RETURNING t.run_id, t.idx, t.task_id, t.type, t.queue, t.priority, t.timeout_ms, t.status, t.attempts,
-                      (t.deps_remaining <= 0 AND t.deps_remaining + v.n > 0 AND t.status IN ('queued', 'running')) AS ready
+                      (t.deps_remaining <= 0 AND t.deps_remaining + l.n > 0 AND t.status IN ('queued', 'running')) AS ready
         ), queued AS (
             INSERT INTO attempts (run_id, task_idx, number, queue, priority, queued_at, status)
             SELECT run_id, idx, attempts, queue, priority, \(now), 'queued' FROM released
@@ -335,21 +347,24 @@ struct ApplyCompletions: StoreStatement {
                                  \(deltas.map(\.1.failed))::integer[]) AS v(id, finished, failed)
         ), locked_runs AS MATERIALIZED (
             -- `status || ''`: runs found by id only (see "Runs by id" at StoreStatement).
-            SELECT r.id FROM runs r JOIN deltas v ON r.id = v.id WHERE r.status || '' IN ('pending', 'running')
+            SELECT r.id, v.finished, v.failed FROM runs r JOIN deltas v ON r.id = v.id WHERE r.status || '' IN ('pending', 'running')
             ORDER BY r.id FOR UPDATE OF r
         ), counted AS (
-            UPDATE runs r SET tasks_finished = r.tasks_finished + v.finished, tasks_failed = r.tasks_failed + v.failed
-            FROM deltas v, locked_runs l
-            WHERE r.id = v.id AND l.id = r.id AND r.status || '' IN ('pending', 'running')
+            UPDATE runs r SET tasks_finished = r.tasks_finished + l.finished, tasks_failed = r.tasks_failed + l.failed
+            FROM locked_runs l
+            WHERE r.id = l.id AND r.status || '' IN ('pending', 'running')
             RETURNING r.id, r.workflow, r.tasks_total, r.tasks_finished, r.tasks_failed, r.created_at, r.started_at
         ), notified AS (
             SELECT pg_notify('deerflow_work', '') FROM (
                 SELECT 1 FROM queued UNION ALL SELECT 1 FROM retries WHERE queued_at <= \(now) LIMIT 1) AS due
         )
         SELECT 'ready' AS kind, x.run_id, x.idx, x.task_id AS s1, x.type AS s2, x.queue AS s3, x.priority AS i1,
-               x.timeout_ms AS i2, s.id AS i3, NULL::timestamptz AS d1, NULL::timestamptz AS d2, x.attempts AS i4
-        FROM released x LEFT JOIN started s ON s.run_id = x.run_id AND s.task_idx = x.idx
+               x.timeout_ms AS i2, NULL::bigint AS i3, NULL::timestamptz AS d1, NULL::timestamptz AS d2, x.attempts AS i4
+        FROM released x
         WHERE x.ready
+        UNION ALL
+        SELECT 'started', s.run_id, s.task_idx, NULL, NULL, NULL, NULL, NULL, s.id, NULL, NULL, NULL
+        FROM started s
         UNION ALL
         SELECT 'run', c.id, c.tasks_total, c.workflow, NULL, NULL, c.tasks_finished, c.tasks_failed, NULL, c.created_at, c.started_at, NULL
         FROM counted c
