@@ -80,6 +80,26 @@ extension PostgresWorkflowStore {
         var startedAttempt: AttemptID?
     }
 
+    /// Attempts a statement started for the tasks it made ready (``InsertRuns``,
+    /// ``ApplyCompletions``), by run and task index: the statement returns them as rows of their
+    /// own, matched to the tasks here.
+    struct StartedAttempts {
+        private struct Key: Hashable {
+            let runID: String
+            let index: Int
+        }
+
+        private var ids: [Key: AttemptID] = [:]
+
+        mutating func record(_ attempt: AttemptID, runID: String, index: Int) {
+            ids[Key(runID: runID, index: index)] = attempt
+        }
+
+        subscript(runID: RunID, index: Int) -> AttemptID? {
+            ids[Key(runID: runID.rawValue, index: index)]
+        }
+    }
+
     /// Run columns a claim needs, read along with completing attempts.
     struct RunColumns: Sendable {
         var workflow: String
@@ -167,7 +187,7 @@ extension PostgresWorkflowStore {
             deltas: countersLater ? [] : deltas(plan)))
         var ready: [ReadyTask] = []
         var counters: [PostgresRow] = []
-        var startedHere: [String: AttemptID] = [:]
+        var startedHere = StartedAttempts()
         for row in applied {
             let kind = try row.decode(String.self)
             switch kind {
@@ -180,7 +200,7 @@ extension PostgresWorkflowStore {
             case "started":
                 let (_, runID, index, _, _, _, _, _, attempt, _, _, _) =
                     try row.decode((String, String, Int, String?, String?, String?, Int?, Int?, Int64, Date?, Date?, Int?).self)
-                startedHere["\(runID)#\(index)"] = attempt
+                startedHere.record(attempt, runID: runID, index: index)
             case "run":
                 counters.append(row)
             default:
@@ -188,7 +208,7 @@ extension PostgresWorkflowStore {
             }
         }
         for position in ready.indices {
-            ready[position].startedAttempt = startedHere["\(ready[position].runID.rawValue)#\(ready[position].index)"]
+            ready[position].startedAttempt = startedHere[ready[position].runID, ready[position].index]
         }
         ready.sort { ($0.runID, $0.index) < ($1.runID, $1.index) }
         if mode == .leave, let direct, !ready.isEmpty {

@@ -50,11 +50,11 @@ extension PostgresWorkflowStore {
         let runLimits = limits.runLimits
         let direct = RunInsertion.directStarts(of: runs, claims: claims, limits: limits)
         var inserted: Set<String> = []
-        var startedIDs: [String: AttemptID] = [:]
+        var startedIDs = StartedAttempts()
         for row in try await session.rows(InsertRuns(runs, runLimits: runLimits, starting: direct)) {
             let (id, attemptID, index) = try row.decode((String?, Int64?, Int?).self)
             if let id, let attemptID, let index {
-                startedIDs["\(id)#\(index)"] = attemptID
+                startedIDs.record(attemptID, runID: id, index: index)
             } else if let id {
                 inserted.insert(id)
             }
@@ -79,7 +79,7 @@ extension PostgresWorkflowStore {
                     ReadyTask(
                         runID: run.id, index: task.index, taskID: task.id, type: task.type, queue: task.queue, priority: task.priority,
                         timeoutMilliseconds: task.timeout.map { Int($0.milliseconds) }, number: 1,
-                        startedAttempt: startedIDs["\(run.id.rawValue)#\(task.index)"])
+                        startedAttempt: startedIDs[run.id, task.index])
                 }
                 let columns = RunColumns(
                     workflow: run.workflow, version: run.workflowVersion, params: JSONValue.object(run.params).compactJSON,

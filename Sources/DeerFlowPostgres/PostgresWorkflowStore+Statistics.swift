@@ -34,8 +34,9 @@ extension PostgresWorkflowStore {
         for row in rows {
             let (name, analyzedPages, pages) = try row.decode((String, Int, Int).self)
             let known = max(analyzedPages, tableGrowth.withLock { $0[name] ?? 0 })
-            guard pages >= max(2 * known, Self.smallestAnalyzedPages), let table = Self.hotTables.first(where: { $0 == name }) else { continue }
-            grown[table] = pages
+            // Only names of the list are written into the ANALYZE below.
+            guard pages >= max(2 * known, Self.smallestAnalyzedPages), Self.hotTables.contains(name) else { continue }
+            grown[name] = pages
         }
         guard !grown.isEmpty else { return [] }
         let names = grown.keys.sorted().joined(separator: ", ")
