@@ -311,7 +311,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DeerFlowCoreTests",
-            dependencies: ["DeerFlowCore", .product(name: "PropertyBased", package: "swift-property-based")],
+            dependencies: ["DeerFlowCore", .product(name: "PropertyBased", package: "swift-property-based"), .product(name: "Yams", package: "Yams")],
             swiftSettings: strictSettings
         ),
         // Property-based fuzzing of every parser of user input (workflow and config files, cron,

@@ -73,7 +73,7 @@ extension DeerFlowEngine {
             throw DeerFlowError(.conflict, "workflow '\(workflow)' has no schedule, so it cannot be \(what); add a `schedule:` to its definition")
         }
         do {
-            return (entry, schedule, try CronSchedule(schedule.cron, timeZone: TimeZone(identifier: schedule.timeZone) ?? .gmt))
+            return (entry, schedule, try CronSchedule(schedule.cron, timeZone: TimeZone.named(schedule.timeZone) ?? .gmt))
         } catch {
             throw DeerFlowError(.conflict, "workflow '\(workflow)' has a schedule DeerFlow cannot read (\(error.message))")
         }
@@ -186,7 +186,7 @@ extension DeerFlowEngine {
             let runs: [NewRun]
             let following: Date?
             do {
-                let cron = try CronSchedule(backfill.cron, timeZone: TimeZone(identifier: backfill.timeZone) ?? .gmt)
+                let cron = try CronSchedule(backfill.cron, timeZone: TimeZone.named(backfill.timeZone) ?? .gmt)
                 let times = [next] + cron.fires(after: next, through: backfill.to, limit: slots)
                 following = times.count > slots ? times[slots] : nil
                 runs = try times.prefix(slots).map { try makeRun(entry, trigger: .backfill(logicalTime: $0), params: backfill.params, at: now) }

@@ -148,7 +148,7 @@ public final class SchedulerService: Service, Sendable {
         let now = Date()
         for entry in engine.workflows.all {
             guard let schedule = entry.definition.schedule else { continue }
-            let zone = TimeZone(identifier: schedule.timeZone) ?? .gmt
+            let zone = TimeZone.named(schedule.timeZone) ?? .gmt
             let cron = try CronSchedule(schedule.cron, timeZone: zone)
             // `paused:` of the definition is the initial state of a new row only; the store's wins.
             var record = stored[entry.definition.name] ?? ScheduleRecord(workflow: entry.definition.name, cron: schedule.cron, timeZone: schedule.timeZone, nextFireAt: nil, lastFiredAt: nil, paused: schedule.paused)

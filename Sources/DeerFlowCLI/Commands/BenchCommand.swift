@@ -414,12 +414,23 @@ enum BenchProcess {
     }
 }
 
-/// Peak resident memory of this process.
+/// Resident memory of a process (this one when `pid` is nil), from `/proc/PID/status`.
 enum MemoryUsage {
+    /// The most the process has had resident (`VmHWM`).
     static func peakResidentBytes(pid: Int32? = nil) -> Int {
+        statusBytes("VmHWM:", pid: pid)
+    }
+
+    /// What the process has resident now (`VmRSS`), and of that its own memory (`RssAnon`: heap,
+    /// stacks), the rest being pages of its executable and libraries.
+    static func residentBytes(pid: Int32? = nil) -> (total: Int, anonymous: Int) {
+        (statusBytes("VmRSS:", pid: pid), statusBytes("RssAnon:", pid: pid))
+    }
+
+    private static func statusBytes(_ field: String, pid: Int32?) -> Int {
         let path = pid.map { "/proc/\($0)/status" } ?? "/proc/self/status"
         guard let status = try? String(contentsOfFile: path, encoding: .utf8) else { return 0 }
-        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+        for line in status.split(separator: "\n") where line.hasPrefix(field) {
             let digits = line.filter(\.isNumber)
             return (Int(digits) ?? 0) * 1024
         }

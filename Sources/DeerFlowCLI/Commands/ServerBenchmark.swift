@@ -110,6 +110,11 @@ struct ServerBenchmark {
                 + "(one keep-alive connection, one request at a time, unless a line says otherwise), \(ProcessInfo.processInfo.activeProcessorCount) cores",
         ]
         let clock = ContinuousClock()
+        // Idle: ready, the bench's workflows loaded, nothing triggered yet.
+        try await Sleep.for(.seconds(5))
+        let idle = MemoryUsage.residentBytes(pid: server.processIdentifier)
+        lines.append(String(format: "server RSS idle (5 s after ready) %.1f MiB, of which its own memory (heap, stacks) %.1f MiB",
+                            Double(idle.total) / 1_048_576, Double(idle.anonymous) / 1_048_576))
         if workloads.contains("w1") {
             lines.append(try await measureW1(api, connections: 1, title: "\(w1Runs) one-task runs"))
         }

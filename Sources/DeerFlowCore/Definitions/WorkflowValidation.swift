@@ -86,11 +86,11 @@ extension WorkflowDefinition {
             issues.append(.init(path: "name", message: Self.unsafeNameMessage(name, what: "workflow name")))
         }
         if let schedule {
-            if TimeZone(identifier: schedule.timeZone) == nil {
+            if TimeZone.named(schedule.timeZone) == nil {
                 issues.append(.init(path: "schedule.timezone", message: "unknown time zone '\(schedule.timeZone)' (use an IANA name such as 'Europe/Berlin')"))
             } else {
                 do {
-                    let cron = try CronSchedule(schedule.cron, timeZone: TimeZone(identifier: schedule.timeZone) ?? .gmt)
+                    let cron = try CronSchedule(schedule.cron, timeZone: TimeZone.named(schedule.timeZone) ?? .gmt)
                     if let problem = cron.neverFiresProblem {
                         issues.append(.init(path: "schedule.cron", message: "cron expression '\(schedule.cron)' never fires: \(problem)"))
                     }

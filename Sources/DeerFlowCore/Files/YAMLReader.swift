@@ -64,7 +64,8 @@ public final class YAMLReader {
         lines = yaml.split(separator: "\n", omittingEmptySubsequences: false)
         let root: Node?
         do {
-            root = try Yams.compose(yaml: yaml)
+            // Without Yams' resolver: `ScalarKind` types plain scalars (see there).
+            root = try Yams.compose(yaml: yaml, .basic)
         } catch let error as YamlError {
             report(Self.syntaxError(error, yaml: yaml, file: file))
             return nil
@@ -72,7 +73,7 @@ public final class YAMLReader {
             report("invalid YAML: \(error)", key: "", at: .start)
             return nil
         }
-        let node = root ?? Node("", Tag(.null))
+        let node = root ?? Node("", Tag(.null, .basic))
         let location = node.mark.map(YAMLLocation.init) ?? .start
         record(path: "", at: location)
         return YAMLNode(reader: self, node: node, path: "", location: location, keyLocation: nil)
@@ -195,10 +196,9 @@ public final class YAMLReader {
     }
 
     private static func isVariableName(_ name: Substring) -> Bool {
-        guard let first = name.unicodeScalars.first, first == "_" || (first.isASCII && CharacterSet.letters.contains(first)) else {
-            return false
-        }
-        return name.unicodeScalars.allSatisfy { $0 == "_" || ($0.isASCII && CharacterSet.alphanumerics.contains($0)) }
+        func isLetter(_ scalar: Unicode.Scalar) -> Bool { ("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar) }
+        guard let first = name.unicodeScalars.first, first == "_" || isLetter(first) else { return false }
+        return name.unicodeScalars.allSatisfy { $0 == "_" || isLetter($0) || ("0"..."9").contains($0) }
     }
 
     /// A Yams parse error as a located ``FileError`` (duplicate keys name the key).
@@ -512,7 +512,7 @@ public struct YAMLNode {
             case .bool: return .bool(["true", "yes", "on"].contains(text.lowercased()))
             case .int:
                 if let value = Int(text.replacingOccurrences(of: "_", with: "")) { return .int(value) }
-                if let value = Int.construct(from: Node.Scalar(text)) { return .int(value) }
+                if let value = Int.construct(from: Node.Scalar(text, Tag(.implicit, .basic))) { return .int(value) }
                 return .string(text)
             case .float:
                 if let value = Double(text.replacingOccurrences(of: "_", with: "")), value.isFinite { return .double(value) }
@@ -552,25 +552,169 @@ public struct YAMLNode {
         return values.count == items.count ? values : nil
     }
 
-    enum ScalarKind { case null, bool, int, float, string }
-
-    /// The YAML type of a scalar: Yams' resolution for the text as written; for text changed by
-    /// substitution, the type the new text resolves to (quoted and block scalars stay strings).
+    /// The YAML type of a scalar: its explicit tag (`!!str 5`), else, for a plain scalar, the type
+    /// its text has (``ScalarKind/init(plain:)``); quoted and block scalars are strings. For text
+    /// changed by substitution, the type the new text has.
     func kind(of scalar: Node.Scalar, text: String) -> ScalarKind {
-        let tag: Tag
-        if text == scalar.string {
-            tag = Node.scalar(scalar).tag
-        } else if scalar.style == .plain || scalar.style == .any {
-            tag = Node(text).tag
-        } else {
-            return .string
-        }
-        switch Tag.Name(rawValue: tag.rawValue) {
+        // The tag as written: the document is composed without a resolver, and nothing here asks
+        // Yams to resolve it, so an untagged scalar still has the implicit (empty) tag.
+        switch Tag.Name(rawValue: scalar.tag.rawValue) {
+        case .implicit:
+            return scalar.style == .plain || scalar.style == .any ? ScalarKind(plain: text) : .string
         case .null: return .null
         case .bool: return .bool
         case .int: return .int
         case .float: return .float
         default: return .string
+        }
+    }
+}
+
+/// The type of a YAML scalar, as far as settings and parameters care.
+enum ScalarKind: Equatable {
+    case null, bool, int, float, string
+
+    /// The type YAML 1.1 gives a plain scalar's text: the rules of Yams' default resolver for
+    /// null, bool, int and float (timestamps and the rest stay strings).
+    ///
+    /// Written out here because Yams matches its rules with `NSRegularExpression`, which is ICU's:
+    /// seven patterns compiled at the first file read and up to seven matches per scalar (a
+    /// 10,000-task workflow validated in 0.48 s with them, 0.30 s without). Swift's `Regex` would
+    /// map its own engine into every server for these few patterns; the matchers below are the
+    /// patterns alternative by alternative, and a test holds them to Yams' answers.
+    init(plain text: String) {
+        // ICU's `$` also matches before a final line break.
+        let text = text.last?.isNewline == true ? text.dropLast() : Substring(text)
+        if Self.nulls.contains(text) {
+            self = .null
+        } else if Self.bools.contains(text) {
+            self = .bool
+        } else {
+            let bytes = Array(text.utf8)
+            if Self.isInt(bytes) {
+                self = .int
+            } else if Self.isFloat(bytes) {
+                self = .float
+            } else {
+                self = .string
+            }
+        }
+    }
+
+    private static let nulls: Set<Substring> = ["", "~", "null", "Null", "NULL"]
+    private static let bools: Set<Substring> = [
+        "yes", "Yes", "YES", "no", "No", "NO", "true", "True", "TRUE",
+        "false", "False", "FALSE", "on", "On", "ON", "off", "Off", "OFF",
+    ]
+
+    /// `[-+]?0b[0-1_]+ | [-+]?0o?[0-7_]+ | [-+]?(0|[1-9][0-9_]*) | [-+]?0x[0-9a-fA-F_]+
+    /// | [-+]?[1-9][0-9_]*(:[0-5]?[0-9])+`
+    private static func isInt(_ bytes: [UInt8]) -> Bool {
+        var text = Cursor(bytes)
+        text.skipSign()
+        if text.skip("0") {
+            if text.atEnd { return true }
+            if text.skip("b") { return text.skipAll(isBinaryOrUnderscore) > 0 && text.atEnd }
+            if text.skip("x") { return text.skipAll(isHexOrUnderscore) > 0 && text.atEnd }
+            _ = text.skip("o")
+            return text.skipAll(isOctalOrUnderscore) > 0 && text.atEnd
+        }
+        guard text.skip(where: { $0 >= UInt8(ascii: "1") && $0 <= UInt8(ascii: "9") }) else { return false }
+        text.skipAll(isDigitOrUnderscore)
+        if text.atEnd { return true }
+        return text.skipSexagesimalParts() && text.atEnd
+    }
+
+    /// `[-+]?[0-9][0-9_]*(\.[0-9_]*)?([eE][-+]?[0-9]+)? | \.[0-9_]+([eE][-+][0-9]+)?
+    /// | [-+]?[0-9][0-9_]*(:[0-5]?[0-9])+\.[0-9_]* | [-+]?\.(inf|Inf|INF) | \.(nan|NaN|NAN)`
+    private static func isFloat(_ bytes: [UInt8]) -> Bool {
+        var text = Cursor(bytes)
+        let signed = text.skipSign()
+        if text.skip(".") {
+            let rest = Substring(decoding: bytes[text.index...], as: UTF8.self)
+            if ["inf", "Inf", "INF"].contains(rest) { return true }
+            if signed { return false }
+            if ["nan", "NaN", "NAN"].contains(rest) { return true }
+            guard text.skipAll(isDigitOrUnderscore) > 0 else { return false }
+            if text.atEnd { return true }
+            return text.skipExponent(signRequired: true) && text.atEnd
+        }
+        guard text.skip(where: isDigit) else { return false }
+        text.skipAll(isDigitOrUnderscore)
+        if text.bytes.dropFirst(text.index).first == UInt8(ascii: ":") {
+            guard text.skipSexagesimalParts(), text.skip(".") else { return false }
+            text.skipAll(isDigitOrUnderscore)
+            return text.atEnd
+        }
+        if text.skip(".") { text.skipAll(isDigitOrUnderscore) }
+        if text.atEnd { return true }
+        return text.skipExponent(signRequired: false) && text.atEnd
+    }
+
+    private static func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
+    private static func isDigitOrUnderscore(_ byte: UInt8) -> Bool { isDigit(byte) || byte == UInt8(ascii: "_") }
+    private static func isBinaryOrUnderscore(_ byte: UInt8) -> Bool {
+        byte == UInt8(ascii: "0") || byte == UInt8(ascii: "1") || byte == UInt8(ascii: "_")
+    }
+    private static func isOctalOrUnderscore(_ byte: UInt8) -> Bool {
+        (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "7")) || byte == UInt8(ascii: "_")
+    }
+    private static func isHexOrUnderscore(_ byte: UInt8) -> Bool {
+        isDigitOrUnderscore(byte) || (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "f"))
+            || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "F"))
+    }
+
+    /// A position in a scalar's UTF-8 bytes; each `skip` moves past what it matched.
+    private struct Cursor {
+        let bytes: [UInt8]
+        var index = 0
+
+        init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+        var atEnd: Bool { index == bytes.count }
+
+        mutating func skip(where matches: (UInt8) -> Bool) -> Bool {
+            guard index < bytes.count, matches(bytes[index]) else { return false }
+            index += 1
+            return true
+        }
+
+        mutating func skip(_ character: Unicode.Scalar) -> Bool {
+            skip { $0 == UInt8(ascii: character) }
+        }
+
+        /// An optional `+` or `-`; whether there was one.
+        @discardableResult
+        mutating func skipSign() -> Bool {
+            skip("+") || skip("-")
+        }
+
+        /// How many bytes in a row matched.
+        @discardableResult
+        mutating func skipAll(_ matches: (UInt8) -> Bool) -> Int {
+            let start = index
+            while skip(where: matches) {}
+            return index - start
+        }
+
+        /// `(:[0-5]?[0-9])+`.
+        mutating func skipSexagesimalParts() -> Bool {
+            var parts = 0
+            while skip(":") {
+                let tens = index
+                guard skip(where: ScalarKind.isDigit) else { return false }
+                // A second digit belongs to the part when the first was 0-5 (the pattern is greedy).
+                if bytes[tens] <= UInt8(ascii: "5") { _ = skip(where: ScalarKind.isDigit) }
+                parts += 1
+            }
+            return parts > 0
+        }
+
+        /// `[eE][-+]?[0-9]+`, the sign required when `signRequired`.
+        mutating func skipExponent(signRequired: Bool) -> Bool {
+            guard skip("e") || skip("E") else { return false }
+            guard skipSign() || !signRequired else { return false }
+            return skipAll(ScalarKind.isDigit) > 0
         }
     }
 }
