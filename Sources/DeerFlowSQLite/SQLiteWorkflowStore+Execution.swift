@@ -98,7 +98,7 @@ extension SQLiteWorkflowStore {
     static func complete(_ completions: [AttemptCompletion], now: Date, in db: DatabaseConnection) async throws -> Completed {
         var loaded: [AttemptID: CompletingAttempt] = [:]
         var completed = Completed()
-        for chunk in completions.chunked(into: 900) {
+        for chunk in completions.statementChunks(limit: 900) {
             let rows = try await db.rows(
                 """
                 SELECT a.id, a.run_id, a.task_idx, a.number, a.status, a.started_at, a.worker,
@@ -146,7 +146,7 @@ extension SQLiteWorkflowStore {
     /// Writes a plan; returns the dependents it made ready (their task rows say `queued`; their
     /// attempts are inserted by `queue` or `start`).
     static func apply(_ plan: inout CompletionPlan, runs: [RunID: RunColumns], now: Date, in db: DatabaseConnection) async throws -> [ReadyTask] {
-        for chunk in plan.attemptUpdates.chunked(into: 2000) {
+        for chunk in plan.attemptUpdates.statementChunks(limit: 2000) {
             var binds: [SQLiteData] = []
             for update in chunk {
                 binds += [.integer(Int(update.id)), .text(update.status.rawValue), Column.time(update.finishedAt), Column.text(update.error)]
@@ -157,7 +157,7 @@ extension SQLiteWorkflowStore {
                 {values} WHERE attempts.id = v.column1
                 """, rows: chunk.count, columns: 4), binds)
         }
-        for chunk in plan.taskUpdates.chunked(into: 1000) {
+        for chunk in plan.taskUpdates.statementChunks(limit: 1000) {
             var binds: [SQLiteData] = []
             for update in chunk {
                 binds += [
@@ -181,7 +181,7 @@ extension SQLiteWorkflowStore {
         // Dependents whose last dependency just succeeded become queued in the same statement.
         // (`RETURNING` names its columns unqualified: SQLite compiles `tasks.x` there about 5 µs
         // slower, a sixth of this statement's compile time, on every completion.)
-        for chunk in plan.dependencyReleases.chunked(into: 2000) {
+        for chunk in plan.dependencyReleases.statementChunks(limit: 2000) {
             var binds: [SQLiteData] = []
             for release in chunk {
                 binds += [.text(release.runID.rawValue), .integer(release.taskIndex), .integer(release.count)]
@@ -218,7 +218,7 @@ extension SQLiteWorkflowStore {
             }
             let skipped = CompletionPlan.upstreamFailed(from: failed, tasks: tasks)
             guard !skipped.isEmpty else { continue }
-            for chunk in skipped.chunked(into: 900) {
+            for chunk in skipped.statementChunks(limit: 900) {
                 _ = try await db.rows(
                     "UPDATE tasks SET status = 'upstream_failed' WHERE run_id = ? AND idx IN (\(placeholders(chunk.count))) AND status = 'pending'",
                     [.text(runID.rawValue)] + chunk.map { .integer($0) })
@@ -242,7 +242,7 @@ extension SQLiteWorkflowStore {
             plan.events.append(.runFinished(
                 runID: runID, workflow: run.workflow, status: outcome, createdAt: run.createdAt ?? now, startedAt: run.startedAt, finishedAt: now))
         }
-        for chunk in updates.chunked(into: 1500) {
+        for chunk in updates.statementChunks(limit: 1500) {
             var binds: [SQLiteData] = []
             binds.reserveCapacity(chunk.count * 5)
             for update in chunk {
@@ -284,12 +284,20 @@ extension SQLiteWorkflowStore {
         let leaseUntil = now.adding(claim.leaseDuration)
         let started = try await insertRunning(
             ready.map { StartingTask(task: $0, worker: claim.worker, startedAt: now, leaseUntil: leaseUntil) }, runs: starting, in: db)
-        var taskBinds: [SQLiteData] = []
-        for task in ready { taskBinds += [.text(task.runID.rawValue), .integer(task.index)] }
-        _ = try await db.rows(valuesStatement(
-            "UPDATE tasks SET status = 'running' {values} WHERE tasks.run_id = v.column1 AND tasks.idx = v.column2",
-            rows: ready.count, columns: 2), taskBinds)
+        try await markRunning(ready.map { ($0.runID.rawValue, $0.index) }, in: db)
         return started
+    }
+
+    /// Marks tasks (run id, index) running, for attempts started on a worker.
+    static func markRunning(_ tasks: [(runID: String, index: Int)], in db: DatabaseConnection) async throws {
+        for chunk in tasks.statementChunks(limit: 2000) {
+            var binds: [SQLiteData] = []
+            binds.reserveCapacity(chunk.count * 2)
+            for task in chunk { binds += [.text(task.runID), .integer(task.index)] }
+            _ = try await db.rows(valuesStatement(
+                "UPDATE tasks SET status = 'running' {values} WHERE tasks.run_id = v.column1 AND tasks.idx = v.column2",
+                rows: chunk.count, columns: 2), binds)
+        }
     }
 
     /// What an attempt started without a claim query needs of its run.
@@ -315,22 +323,24 @@ extension SQLiteWorkflowStore {
     /// claimed attempts and their `attemptStarted` events. The tasks' own rows are the caller's.
     static func insertRunning(_ starting: [StartingTask], runs: [RunID: StartingRun], in db: DatabaseConnection) async throws -> ([ClaimedAttempt], [EngineEvent]) {
         guard !starting.isEmpty else { return ([], []) }
-        var binds: [SQLiteData] = []
-        binds.reserveCapacity(starting.count * 8)
-        for start in starting {
-            let task = start.task
-            binds += [
-                .text(task.runID.rawValue), .integer(task.index), .text(task.queue), .integer(task.priority), Column.time(start.startedAt),
-                .text(start.worker), Column.time(start.leaseUntil), .integer(task.number),
-            ]
-        }
-        let rows = try await db.rows(valuesInsert(
-            "INSERT INTO attempts (run_id, task_idx, number, queue, priority, queued_at, started_at, worker, lease_until, status)",
-            select: "v.column1, v.column2, v.column8, v.column3, v.column4, v.column5, v.column5, v.column6, v.column7, 'running'",
-            tail: "RETURNING id, run_id, task_idx",
-            rows: starting.count, columns: 8), binds)
         var ids: [String: AttemptID] = [:]
-        for row in rows { ids["\(row.string("run_id"))#\(row.int("task_idx"))"] = AttemptID(row.int("id")) }
+        for chunk in starting.statementChunks(limit: 4000) {
+            var binds: [SQLiteData] = []
+            binds.reserveCapacity(chunk.count * 8)
+            for start in chunk {
+                let task = start.task
+                binds += [
+                    .text(task.runID.rawValue), .integer(task.index), .text(task.queue), .integer(task.priority), Column.time(start.startedAt),
+                    .text(start.worker), Column.time(start.leaseUntil), .integer(task.number),
+                ]
+            }
+            let rows = try await db.rows(valuesInsert(
+                "INSERT INTO attempts (run_id, task_idx, number, queue, priority, queued_at, started_at, worker, lease_until, status)",
+                select: "v.column1, v.column2, v.column8, v.column3, v.column4, v.column5, v.column5, v.column6, v.column7, 'running'",
+                tail: "RETURNING id, run_id, task_idx",
+                rows: chunk.count, columns: 8), binds)
+            for row in rows { ids["\(row.string("run_id"))#\(row.int("task_idx"))"] = AttemptID(row.int("id")) }
+        }
         var claimed: [ClaimedAttempt] = []
         var events: [EngineEvent] = []
         claimed.reserveCapacity(starting.count)
@@ -388,22 +398,20 @@ extension SQLiteWorkflowStore {
         guard !chosen.isEmpty else { return ([], []) }
         let leaseUntil = now.adding(claim.leaseDuration)
         let ids = chosen.map { SQLiteData.integer($0.int("id")) }
-        _ = try await db.rows(
-            "UPDATE attempts SET status = 'running', started_at = ?, worker = ?, lease_until = ? WHERE id IN (\(placeholders(ids.count)))",
-            [Column.time(now), .text(claim.worker), Column.time(leaseUntil)] + ids)
-        var taskBinds: [SQLiteData] = []
-        for row in chosen { taskBinds += [.text(row.string("run_id")), .integer(row.int("task_idx"))] }
-        _ = try await db.rows(valuesStatement(
-            "UPDATE tasks SET status = 'running' {values} WHERE tasks.run_id = v.column1 AND tasks.idx = v.column2",
-            rows: chosen.count, columns: 2), taskBinds)
+        for chunk in ids.statementChunks(limit: 900) {
+            _ = try await db.rows(
+                "UPDATE attempts SET status = 'running', started_at = ?, worker = ?, lease_until = ? WHERE id IN (\(placeholders(chunk.count)))",
+                [Column.time(now), .text(claim.worker), Column.time(leaseUntil)] + chunk)
+        }
+        try await markRunning(chosen.map { ($0.string("run_id"), $0.int("task_idx")) }, in: db)
         // Runs that were pending start now (read in the same transaction, so no run is missed).
         let pendingRuns = Array(Set(chosen.filter { $0.string("run_status") == RunStatus.pending.rawValue }.map { $0.string("run_id") })).sorted()
         var events: [EngineEvent] = []
-        if !pendingRuns.isEmpty {
+        for chunk in pendingRuns.statementChunks(limit: 900) {
             let started = try await db.rows(
-                "UPDATE runs SET status = 'running', started_at = ? WHERE status = 'pending' AND id IN (\(placeholders(pendingRuns.count))) RETURNING id, workflow",
-                [Column.time(now)] + pendingRuns.map { .text($0) })
-            events = started.map { .runStarted(runID: RunID(rawValue: $0.string("id")), workflow: $0.string("workflow"), at: now) }
+                "UPDATE runs SET status = 'running', started_at = ? WHERE status = 'pending' AND id IN (\(placeholders(chunk.count))) RETURNING id, workflow",
+                [Column.time(now)] + chunk.map { .text($0) })
+            events += started.map { .runStarted(runID: RunID(rawValue: $0.string("id")), workflow: $0.string("workflow"), at: now) }
         }
         var paramsCache: [String: (params: [String: JSONValue], problem: String?)] = [:]
         var claimed: [ClaimedAttempt] = []
@@ -446,7 +454,7 @@ extension SQLiteWorkflowStore {
                 ])
             guard !running.isEmpty else { return [] }
             var stop: Set<AttemptID> = []
-            for chunk in running.chunked(into: 900) {
+            for chunk in running.statementChunks(limit: 900) {
                 let ids = chunk.map { SQLiteData.integer(Int($0)) }
                 _ = try await db.rows(
                     "UPDATE attempts SET lease_until = ? WHERE status = 'running' AND worker = ? AND id IN (\(placeholders(ids.count)))",

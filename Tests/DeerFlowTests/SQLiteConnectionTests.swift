@@ -153,3 +153,50 @@ extension SQLiteConnectionTests {
         }
     }
 }
+
+extension SQLiteConnectionTests {
+    @Test("statement chunks: at most the limit, each cut by the binary digits of its size, in order")
+    func statementChunks() {
+        #expect(Array(0..<13).statementChunks(limit: 900).map(\.count) == [8, 4, 1])
+        #expect(Array(0..<64).statementChunks(limit: 900).map(\.count) == [64])
+        #expect(Array(0..<63).statementChunks(limit: 900).map(\.count) == [32, 16, 8, 4, 2, 1])
+        #expect(Array(0..<100).statementChunks(limit: 900).map(\.count) == [64, 32, 4])
+        #expect(Array(0..<13).statementChunks(limit: 5).map(\.count) == [4, 1, 4, 1, 2, 1])
+        #expect(Array(0..<1_901).statementChunks(limit: 900).map(\.count) == [512, 256, 128, 4, 512, 256, 128, 4, 64, 32, 4, 1])
+        #expect([Int]().statementChunks(limit: 900).isEmpty)
+        for count in 0..<200 {
+            let elements = Array(0..<count)
+            #expect(elements.statementChunks(limit: 90).flatMap { $0 } == elements)
+        }
+    }
+
+    @Test("batches of every size from 1 to 64 runs (up to 128 tasks) leave at most eight forms of each statement compiled")
+    func fewFormsPerStatement() async throws {
+        try await SQLiteStoreTests.withStore { store in
+            for size in 1...64 {
+                let runs = (0..<size).map { _ in WorkflowStoreConformance.newRun(tasks: [("a", []), ("b", ["a"])]) }
+                _ = try await store.createRuns(runs)
+                // Claimed and completed in batches of the same size: the first tasks, then their dependents.
+                for _ in 0..<2 {
+                    let claimed = try await store.exchange(ExchangeRequest(
+                        completions: [], claim: ClaimRequest(worker: "w", queues: ["default"], limit: size, leaseDuration: .seconds(60)), now: Date())).claimed
+                    #expect(claimed.count == size)
+                    let completions = claimed.map { AttemptCompletion(attemptID: $0.id, outcome: .success(output: .null), finishedAt: Date(), jitter: 0) }
+                    _ = try await store.exchange(ExchangeRequest(completions: completions, claim: nil, now: Date()))
+                }
+            }
+            let kept = try await store.writer.exclusive { $0.keptStatements }
+            // A statement's forms differ only in their lists of rows or values.
+            var forms: [String: Int] = [:]
+            for sql in kept {
+                let kind = sql.replacing(/\((\?(, )?)+\)(, )?/, with: "").replacing(/\?\d*/, with: "?")
+                forms[kind, default: 0] += 1
+            }
+            let most = forms.values.max() ?? 0
+            #expect(most <= 8, "\(forms.filter { $0.value > 8 }.map { "\($0.value) forms of \($0.key.prefix(60))" })")
+            #expect(kept.count < DatabaseConnection.cacheLimit)
+            let latest = try await store.runs(RunQuery()).runs
+            #expect(!latest.isEmpty && latest.allSatisfy { $0.status == .success })
+        }
+    }
+}
