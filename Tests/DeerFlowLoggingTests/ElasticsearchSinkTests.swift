@@ -26,9 +26,13 @@ struct ElasticsearchSinkTests {
         return configuration
     }
 
+    /// The request timeout and shutdown deadline are a minute unless a test is about them: with
+    /// every suite running at once on two cores, the tasks of a test can wait seconds for a thread
+    /// (some tests wait for processes to exit on theirs), and a 5 s deadline then dropped the last
+    /// lines of a flush that was on its way.
     func makeSink(
         _ configuration: LoggingConfigFile.Elasticsearch, client: HTTPClient, recorder: Recorder, backoff: Backoff = fastBackoff,
-        requestTimeout: Duration = .seconds(5), shutdownDeadline: Duration = .seconds(5)
+        requestTimeout: Duration = .seconds(60), shutdownDeadline: Duration = .seconds(60)
     ) -> ElasticsearchSink {
         ElasticsearchSink(
             configuration: configuration, httpClient: client, requestTimeout: requestTimeout, shutdownDeadline: shutdownDeadline,
@@ -549,7 +553,8 @@ struct ElasticsearchSinkTests {
             let recorder = Recorder()
             let sink = makeSink(configuration(hosts: [server.url], batchSize: 4), client: client, recorder: recorder, backoff: Backoff())
             let lines = write(sink, 0..<10)
-            await sink.flush(deadline: .seconds(10))
+            // A minute, for a loaded machine (see makeSink); the retries take a few hundred ms.
+            await sink.flush(deadline: .seconds(60))
             #expect(server.requests.map(\.validPairs.count) == [4, 4, 4, 4, 2])
             #expect(server.acceptedDocuments == lines)
             #expect(sink.shippedLines == 10)
