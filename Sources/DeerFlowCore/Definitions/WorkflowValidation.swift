@@ -86,17 +86,17 @@ extension WorkflowDefinition {
             issues.append(.init(path: "name", message: Self.unsafeNameMessage(name, what: "workflow name")))
         }
         if let schedule {
-            if TimeZone.named(schedule.timeZone) == nil {
-                issues.append(.init(path: "schedule.timezone", message: "unknown time zone '\(schedule.timeZone)' (use an IANA name such as 'Europe/Berlin')"))
-            } else {
+            if let zone = TimeZone.named(schedule.timeZone) {
                 do {
-                    let cron = try CronSchedule(schedule.cron, timeZone: TimeZone.named(schedule.timeZone) ?? .gmt)
+                    let cron = try CronSchedule(schedule.cron, timeZone: zone)
                     if let problem = cron.neverFiresProblem {
                         issues.append(.init(path: "schedule.cron", message: "cron expression '\(schedule.cron)' never fires: \(problem)"))
                     }
                 } catch {
                     issues.append(.init(path: "schedule.cron", message: "invalid cron expression '\(schedule.cron)': \(error.message)"))
                 }
+            } else {
+                issues.append(.init(path: "schedule.timezone", message: "unknown time zone '\(schedule.timeZone)' (use an IANA name such as 'Europe/Berlin')"))
             }
         }
         if let maxActiveRuns, let problem = Limits.problem(maxActiveRuns, outside: Limits.maxActiveRuns) {
