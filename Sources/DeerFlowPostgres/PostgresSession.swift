@@ -111,7 +111,7 @@ extension PostgresWorkflowStore {
     }
 
     /// A connection of the pool, or (`direct`) one opened for `body` and closed after it.
-    private func withConnection<T: Sendable>(direct: Bool, _ body: (PostgresConnection) async throws -> T) async throws -> T {
+    func withConnection<T: Sendable>(direct: Bool, _ body: (PostgresConnection) async throws -> T) async throws -> T {
         guard direct else { return try await pooled(body) }
         let connection = try await connectDirectly()
         do {

@@ -13,11 +13,6 @@ import Testing
 struct PostgresStoreTests {
     static let quiet = Logger(label: "deerflow.test", factory: { _ in SwiftLogNoOpLogHandler() })
 
-    /// A session of its own on the store's database; the caller closes it.
-    static func session(on store: PostgresWorkflowStore, id: Int) async throws -> PostgresConnection {
-        try await PostgresConnection.connect(configuration: try store.configuration.connectionConfiguration(purpose: "-test"), id: id, logger: quiet)
-    }
-
     /// A statement's answer of one text column (`EXPLAIN …`), its lines joined.
     static func lines(of query: PostgresQuery, on session: PostgresConnection) async throws -> String {
         var lines: [String] = []
@@ -279,34 +274,34 @@ struct PostgresStoreTests {
             try await store.withRunning { store in
                 for _ in 0..<5 { _ = try await store.createRun(WorkflowStoreConformance.newRun(tasks: [("a", [])])) }
                 _ = try await database.rows("ANALYZE")
-                // A session of its own holding the completion's statement, prepared with a
+                // A session outside the pool holding the completion's statement, prepared with a
                 // generic plan (as the store's sessions hold it after five calls).
                 let logger = Self.quiet
-                let session = try await Self.session(on: store, id: 3)
-                defer { Task { try? await session.close() } }
-                try await session.query("SET plan_cache_mode = force_generic_plan", logger: logger)
-                try await session.query(PostgresQuery(unsafeSQL: "PREPARE completing AS " + LoadCompleting.text.sql), logger: logger)
-                @Sendable func plan() async throws -> String {
-                    try await Self.lines(of: "EXPLAIN EXECUTE completing('{1,2,3}')", on: session)
-                }
-                let small = try await plan()
-                #expect(small.contains("Seq Scan on attempts"), "\(small)")
-                #expect(try await store.analyzeGrownTables() == [])
+                try await store.withConnection(direct: true) { session in
+                    try await session.query("SET plan_cache_mode = force_generic_plan", logger: logger)
+                    try await session.query(PostgresQuery(unsafeSQL: "PREPARE completing AS " + LoadCompleting.text.sql), logger: logger)
+                    @Sendable func plan() async throws -> String {
+                        try await Self.lines(of: "EXPLAIN EXECUTE completing('{1,2,3}')", on: session)
+                    }
+                    let small = try await plan()
+                    #expect(small.contains("Seq Scan on attempts"), "\(small)")
+                    #expect(try await store.analyzeGrownTables() == [])
 
-                for _ in 0..<3 {
-                    _ = try await store.createRuns((0..<1000).map { _ in WorkflowStoreConformance.newRun(tasks: [("a", [])]) })
+                    for _ in 0..<3 {
+                        _ = try await store.createRuns((0..<1000).map { _ in WorkflowStoreConformance.newRun(tasks: [("a", [])]) })
+                    }
+                    // PostgreSQL keeps the plan, which would read all 3,000 attempts per call. (Not
+                    // asserted: when other databases of the server change their catalogs fast enough
+                    // (other suites' migrations), PostgreSQL resets an idle session's caches and this
+                    // plan with them; seen once in the whole PostgreSQL suite.)
+                    #expect(try await store.analyzeGrownTables() == ["attempts", "runs", "tasks"])
+                    let grown = try await plan()
+                    let statistics = try await database.rows("SELECT relname::text, relpages::text, analyze_count::text FROM pg_class JOIN pg_stat_user_tables USING (relname) WHERE relname IN ('attempts', 'runs', 'tasks')")
+                    #expect(!grown.contains("Seq Scan on attempts"), "\(statistics)\n\(grown)")
+                    #expect(grown.contains("attempts_pkey"), "\(grown)")
+                    // Analyzed once per doubling, not on every check.
+                    #expect(try await store.analyzeGrownTables() == [])
                 }
-                // PostgreSQL keeps the plan, which would read all 3,000 attempts per call. (Not
-                // asserted: when other databases of the server change their catalogs fast enough
-                // (other suites' migrations), PostgreSQL resets an idle session's caches and this
-                // plan with them; seen once in the whole PostgreSQL suite.)
-                #expect(try await store.analyzeGrownTables() == ["attempts", "runs", "tasks"])
-                let grown = try await plan()
-                let statistics = try await database.rows("SELECT relname::text, relpages::text, analyze_count::text FROM pg_class JOIN pg_stat_user_tables USING (relname) WHERE relname IN ('attempts', 'runs', 'tasks')")
-                #expect(!grown.contains("Seq Scan on attempts"), "\(statistics)\n\(grown)")
-                #expect(grown.contains("attempts_pkey"), "\(grown)")
-                // Analyzed once per doubling, not on every check.
-                #expect(try await store.analyzeGrownTables() == [])
             }
         }
     }
@@ -354,43 +349,43 @@ struct PostgresStoreTests {
             for _ in 0..<20 { _ = try await store.createRun(WorkflowStoreConformance.newRun(tasks: [("a", [])])) }
             _ = try await database.rows("ANALYZE")
             let logger = Self.quiet
-            let session = try await Self.session(on: store, id: 4)
-            defer { Task { try? await session.close() } }
-            // The plans the exchange's transaction gets: generic (PostgreSQL assumes ten keys per
-            // list), made under the transaction's settings.
-            try await session.query("BEGIN", logger: logger)
-            try await session.query(UseKeptPlans().query, logger: logger)
-            let statements: [(String, PostgresQuery)] = [
-                ("LoadCompleting", LoadCompleting().query), ("ApplyCompletions", ApplyCompletions().query),
-                ("Claim", Claim().query), ("FinishRuns", FinishRuns().query),
-            ]
-            var plans: [String: String] = [:]
-            for (name, query) in statements {
-                try await session.query(PostgresQuery(unsafeSQL: "PREPARE \(name) AS \(query.sql)"), logger: logger)
-                let nulls = Array(repeating: "NULL", count: query.binds.count).joined(separator: ", ")
-                let plan = try await Self.lines(of: PostgresQuery(unsafeSQL: "EXPLAIN EXECUTE \(name)(\(nulls))"), on: session)
-                plans[name] = plan
-                // Twenty rows per table: reading them whole looks cheaper than ten lookups, and a
-                // W2 hop on a fresh store read three tables whole (0.25 of its 0.58 ms in
-                // PostgreSQL). With hash joins on, the plans hashed whole indexes instead.
-                for table in ["attempts", "tasks", "runs"] {
-                    #expect(!plan.contains("Seq Scan on \(table)"), "\(name) reads \(table) whole:\n\(plan)")
+            try await store.withConnection(direct: true) { session in
+                // The plans the exchange's transaction gets: generic (PostgreSQL assumes ten keys per
+                // list), made under the transaction's settings.
+                try await session.query("BEGIN", logger: logger)
+                try await session.query(UseKeptPlans().query, logger: logger)
+                let statements: [(String, PostgresQuery)] = [
+                    ("LoadCompleting", LoadCompleting().query), ("ApplyCompletions", ApplyCompletions().query),
+                    ("Claim", Claim().query), ("FinishRuns", FinishRuns().query),
+                ]
+                var plans: [String: String] = [:]
+                for (name, query) in statements {
+                    try await session.query(PostgresQuery(unsafeSQL: "PREPARE \(name) AS \(query.sql)"), logger: logger)
+                    let nulls = Array(repeating: "NULL", count: query.binds.count).joined(separator: ", ")
+                    let plan = try await Self.lines(of: PostgresQuery(unsafeSQL: "EXPLAIN EXECUTE \(name)(\(nulls))"), on: session)
+                    plans[name] = plan
+                    // Twenty rows per table: reading them whole looks cheaper than ten lookups, and a
+                    // W2 hop on a fresh store read three tables whole (0.25 of its 0.58 ms in
+                    // PostgreSQL). With hash joins on, the plans hashed whole indexes instead.
+                    for table in ["attempts", "tasks", "runs"] {
+                        #expect(!plan.contains("Seq Scan on \(table)"), "\(name) reads \(table) whole:\n\(plan)")
+                    }
+                    #expect(!plan.contains("Hash Join"), "\(name) hashes a table:\n\(plan)")
                 }
-                #expect(!plan.contains("Hash Join"), "\(name) hashes a table:\n\(plan)")
+                // No two lists meet in a join: a nested loop of two, quadratic in a fan-out (a run of
+                // 1 → 2,000 → 1 took 1.2–1.4 s instead of 0.9–1.0 s while the completion had two).
+                let lines = (plans["ApplyCompletions"] ?? "").split(separator: "\n").map(String.init)
+                #expect(!lines.isEmpty)
+                for (index, line) in lines.enumerated() where line.contains("Nested Loop") {
+                    let depth = line.prefix { $0 == " " }.count
+                    // The loop's two inputs: the next lines one level deeper that start a node.
+                    let inputs = lines[(index + 1)...].prefix { ($0.prefix { $0 == " " }.count) > depth }
+                        .filter { $0.contains("->") && $0.prefix { $0 == " " }.count == depth + 6 }
+                    let lists = inputs.filter { $0.contains("CTE Scan") || $0.contains("Function Scan") }
+                    #expect(lists.count < 2, "ApplyCompletions joins two lists in a nested loop:\n\(([line] + inputs).joined(separator: "\n"))")
+                }
+                try await session.query("ROLLBACK", logger: logger)
             }
-            // No two lists meet in a join: a nested loop of two, quadratic in a fan-out (a run of
-            // 1 → 2,000 → 1 took 1.2–1.4 s instead of 0.9–1.0 s while the completion had two).
-            let lines = (plans["ApplyCompletions"] ?? "").split(separator: "\n").map(String.init)
-            #expect(!lines.isEmpty)
-            for (index, line) in lines.enumerated() where line.contains("Nested Loop") {
-                let depth = line.prefix { $0 == " " }.count
-                // The loop's two inputs: the next lines one level deeper that start a node.
-                let inputs = lines[(index + 1)...].prefix { ($0.prefix { $0 == " " }.count) > depth }
-                    .filter { $0.contains("->") && $0.prefix { $0 == " " }.count == depth + 6 }
-                let lists = inputs.filter { $0.contains("CTE Scan") || $0.contains("Function Scan") }
-                #expect(lists.count < 2, "ApplyCompletions joins two lists in a nested loop:\n\(([line] + inputs).joined(separator: "\n"))")
-            }
-            try await session.query("ROLLBACK", logger: logger)
         }
     }
 
