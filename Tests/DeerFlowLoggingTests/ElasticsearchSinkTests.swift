@@ -26,13 +26,14 @@ struct ElasticsearchSinkTests {
         return configuration
     }
 
-    /// The request timeout and shutdown deadline are a minute unless a test is about them: with
-    /// every suite running at once on two cores, the tasks of a test can wait seconds for a thread
-    /// (some tests wait for processes to exit on theirs), and a 5 s deadline then dropped the last
-    /// lines of a flush that was on its way.
+    /// The shutdown deadline is a minute unless a test is about it: with every suite running at
+    /// once on two cores, the tasks of a test can wait seconds for a thread (some tests wait for
+    /// processes to exit on theirs), and a 5 s deadline then dropped the last lines of a flush that
+    /// was on its way. The request timeout stays 5 s: a request to a stopped Elasticsearch must
+    /// give up in time for the sink to find it back.
     func makeSink(
         _ configuration: LoggingConfigFile.Elasticsearch, client: HTTPClient, recorder: Recorder, backoff: Backoff = fastBackoff,
-        requestTimeout: Duration = .seconds(60), shutdownDeadline: Duration = .seconds(60)
+        requestTimeout: Duration = .seconds(5), shutdownDeadline: Duration = .seconds(60)
     ) -> ElasticsearchSink {
         ElasticsearchSink(
             configuration: configuration, httpClient: client, requestTimeout: requestTimeout, shutdownDeadline: shutdownDeadline,
