@@ -124,16 +124,22 @@ final class ThreadPoolExecutor: TaskExecutor {
 final class DatabaseConnection: @unchecked Sendable {
     /// Most statements kept compiled.
     static let cacheLimit = 128
-    /// Longer statements (dozens of rows of a batch, long `IN` lists) are compiled for one use:
-    /// compiling is a small part of their work. Shorter multi-row forms are kept: under 16
-    /// concurrent clients the same small batch sizes recur, and keeping them was worth 6 % of W1
-    /// over 16 connections, for about 2 MiB of compiled statements (measured against keeping only
-    /// statements with at most 32 bound values).
-    static let longestCached = 4096
+    /// Longer statements (long `IN` lists, a batch's rows past ``largestKeptBatch``) are compiled
+    /// for one use. 8 KB keeps the largest form of every batch statement of the store (128 rows
+    /// of the runs insert, its widest, are 7.6 KB): the 512-row forms of a 1,000-run
+    /// `runs:batch`, compiled for each request, were a fifth of the writer's time in it. Shorter
+    /// multi-row forms are kept too: under 16 concurrent clients the same small batch sizes recur,
+    /// and keeping them was worth 6 % of W1 over 16 connections.
+    static let longestCached = 8192
+    /// Most rows (or listed values) in one batch statement (``Swift/Array/statementChunks(limit:)``):
+    /// a larger batch runs as several executions of kept forms.
+    static let largestKeptBatch = 128
 
     private var handle: OpaquePointer?
     private var statements: [String: Statement] = [:]
     private var uses = 0
+    /// Statements compiled by this connection, kept or not (for tests).
+    private(set) var compilations = 0
 
     /// Opens (creating) the database file, waiting up to 10 s for another process's write lock.
     init(path: String) throws {
@@ -202,6 +208,7 @@ final class DatabaseConnection: @unchecked Sendable {
         }
         let keep = Statement.isRepeated(sql) && sql.utf8.count <= Self.longestCached
         var raw: OpaquePointer?
+        compilations += 1
         let result = sqlite_nio_sqlite3_prepare_v3(handle, sql, -1, keep ? UInt32(SQLITE_PREPARE_PERSISTENT) : 0, &raw, nil)
         guard result == SQLITE_OK, let raw else {
             sqlite_nio_sqlite3_finalize(raw)
@@ -514,7 +521,7 @@ extension Array {
     /// statements) and SQLite compiled a statement again for about every tenth run, 5 % of the
     /// CPU. Cut this way, batches of up to 128 rows make at most eight forms of a statement; a few
     /// more executions of compiled statements cost less than compiling one.
-    func statementChunks(limit: Int) -> [ArraySlice<Element>] {
+    func statementChunks(limit: Int = DatabaseConnection.largestKeptBatch) -> [ArraySlice<Element>] {
         var chunks: [ArraySlice<Element>] = []
         var start = startIndex
         while start < endIndex {

@@ -82,7 +82,7 @@ extension SQLiteWorkflowStore {
                   let stored = row.date("next_fire_at"), Column.micros(stored) == Column.micros(expectedNext)
             else { return [] }
             var created = try await Self.insert(runs, runLimits: limits.runLimits, into: db).compactMap { $0 }
-            for chunk in created.statementChunks(limit: 900) {
+            for chunk in created.statementChunks() {
                 _ = try await db.rows(
                     "UPDATE runs SET backfill_id = ? WHERE id IN (\(placeholders(chunk.count)))",
                     [.text(id)] + chunk.map { .text($0.id.rawValue) })

@@ -98,7 +98,7 @@ extension SQLiteWorkflowStore {
     static func complete(_ completions: [AttemptCompletion], now: Date, in db: DatabaseConnection) async throws -> Completed {
         var loaded: [AttemptID: CompletingAttempt] = [:]
         var completed = Completed()
-        for chunk in completions.statementChunks(limit: 900) {
+        for chunk in completions.statementChunks() {
             let rows = try await db.rows(
                 """
                 SELECT a.id, a.run_id, a.task_idx, a.number, a.status, a.started_at, a.worker,
@@ -146,7 +146,7 @@ extension SQLiteWorkflowStore {
     /// Writes a plan; returns the dependents it made ready (their task rows say `queued`; their
     /// attempts are inserted by `queue` or `start`).
     static func apply(_ plan: inout CompletionPlan, runs: [RunID: RunColumns], now: Date, in db: DatabaseConnection) async throws -> [ReadyTask] {
-        for chunk in plan.attemptUpdates.statementChunks(limit: 2000) {
+        for chunk in plan.attemptUpdates.statementChunks() {
             var binds: [SQLiteData] = []
             for update in chunk {
                 binds += [.integer(Int(update.id)), .text(update.status.rawValue), Column.time(update.finishedAt), Column.text(update.error)]
@@ -157,7 +157,7 @@ extension SQLiteWorkflowStore {
                 {values} WHERE attempts.id = v.column1
                 """, rows: chunk.count, columns: 4), binds)
         }
-        for chunk in plan.taskUpdates.statementChunks(limit: 1000) {
+        for chunk in plan.taskUpdates.statementChunks() {
             var binds: [SQLiteData] = []
             for update in chunk {
                 binds += [
@@ -181,7 +181,7 @@ extension SQLiteWorkflowStore {
         // Dependents whose last dependency just succeeded become queued in the same statement.
         // (`RETURNING` names its columns unqualified: SQLite compiles `tasks.x` there about 5 µs
         // slower, a sixth of this statement's compile time, on every completion.)
-        for chunk in plan.dependencyReleases.statementChunks(limit: 2000) {
+        for chunk in plan.dependencyReleases.statementChunks() {
             var binds: [SQLiteData] = []
             for release in chunk {
                 binds += [.text(release.runID.rawValue), .integer(release.taskIndex), .integer(release.count)]
@@ -218,7 +218,7 @@ extension SQLiteWorkflowStore {
             }
             let skipped = CompletionPlan.upstreamFailed(from: failed, tasks: tasks)
             guard !skipped.isEmpty else { continue }
-            for chunk in skipped.statementChunks(limit: 900) {
+            for chunk in skipped.statementChunks() {
                 _ = try await db.rows(
                     "UPDATE tasks SET status = 'upstream_failed' WHERE run_id = ? AND idx IN (\(placeholders(chunk.count))) AND status = 'pending'",
                     [.text(runID.rawValue)] + chunk.map { .integer($0) })
@@ -242,7 +242,7 @@ extension SQLiteWorkflowStore {
             plan.events.append(.runFinished(
                 runID: runID, workflow: run.workflow, status: outcome, createdAt: run.createdAt ?? now, startedAt: run.startedAt, finishedAt: now))
         }
-        for chunk in updates.statementChunks(limit: 1500) {
+        for chunk in updates.statementChunks() {
             var binds: [SQLiteData] = []
             binds.reserveCapacity(chunk.count * 5)
             for update in chunk {
@@ -290,7 +290,7 @@ extension SQLiteWorkflowStore {
 
     /// Marks tasks (run id, index) running, for attempts started on a worker.
     static func markRunning(_ tasks: [(runID: String, index: Int)], in db: DatabaseConnection) async throws {
-        for chunk in tasks.statementChunks(limit: 2000) {
+        for chunk in tasks.statementChunks() {
             var binds: [SQLiteData] = []
             binds.reserveCapacity(chunk.count * 2)
             for task in chunk { binds += [.text(task.runID), .integer(task.index)] }
@@ -324,7 +324,7 @@ extension SQLiteWorkflowStore {
     static func insertRunning(_ starting: [StartingTask], runs: [RunID: StartingRun], in db: DatabaseConnection) async throws -> ([ClaimedAttempt], [EngineEvent]) {
         guard !starting.isEmpty else { return ([], []) }
         var ids: [String: AttemptID] = [:]
-        for chunk in starting.statementChunks(limit: 4000) {
+        for chunk in starting.statementChunks() {
             var binds: [SQLiteData] = []
             binds.reserveCapacity(chunk.count * 8)
             for start in chunk {
@@ -398,7 +398,7 @@ extension SQLiteWorkflowStore {
         guard !chosen.isEmpty else { return ([], []) }
         let leaseUntil = now.adding(claim.leaseDuration)
         let ids = chosen.map { SQLiteData.integer($0.int("id")) }
-        for chunk in ids.statementChunks(limit: 900) {
+        for chunk in ids.statementChunks() {
             _ = try await db.rows(
                 "UPDATE attempts SET status = 'running', started_at = ?, worker = ?, lease_until = ? WHERE id IN (\(placeholders(chunk.count)))",
                 [Column.time(now), .text(claim.worker), Column.time(leaseUntil)] + chunk)
@@ -407,7 +407,7 @@ extension SQLiteWorkflowStore {
         // Runs that were pending start now (read in the same transaction, so no run is missed).
         let pendingRuns = Array(Set(chosen.filter { $0.string("run_status") == RunStatus.pending.rawValue }.map { $0.string("run_id") })).sorted()
         var events: [EngineEvent] = []
-        for chunk in pendingRuns.statementChunks(limit: 900) {
+        for chunk in pendingRuns.statementChunks() {
             let started = try await db.rows(
                 "UPDATE runs SET status = 'running', started_at = ? WHERE status = 'pending' AND id IN (\(placeholders(chunk.count))) RETURNING id, workflow",
                 [Column.time(now)] + chunk.map { .text($0) })
@@ -454,7 +454,7 @@ extension SQLiteWorkflowStore {
                 ])
             guard !running.isEmpty else { return [] }
             var stop: Set<AttemptID> = []
-            for chunk in running.statementChunks(limit: 900) {
+            for chunk in running.statementChunks() {
                 let ids = chunk.map { SQLiteData.integer(Int($0)) }
                 _ = try await db.rows(
                     "UPDATE attempts SET lease_until = ? WHERE status = 'running' AND worker = ? AND id IN (\(placeholders(ids.count)))",

@@ -39,7 +39,7 @@ extension SQLiteWorkflowStore {
         let runLimits = limits.runLimits
         let direct = RunInsertion.directStarts(of: runs, claims: claims, limits: limits)
         var inserted: Set<String> = []
-        for chunk in runs.statementChunks(limit: 1000) {
+        for chunk in runs.statementChunks() {
             var binds: [SQLiteData] = []
             binds.reserveCapacity(chunk.count * 16)
             for run in chunk {
@@ -96,7 +96,7 @@ extension SQLiteWorkflowStore {
             }
         }
         // Chunks keep each statement under SQLite's limit of bound variables.
-        for chunk in taskRows.statementChunks(limit: 2000) {
+        for chunk in taskRows.statementChunks() {
             var binds: [SQLiteData] = []
             binds.reserveCapacity(chunk.count * 15)
             for (runID, task, status) in chunk {
@@ -143,7 +143,7 @@ extension SQLiteWorkflowStore {
     }
 
     static func insertAttempts(_ attempts: [CompletionPlan.NewAttempt], into db: DatabaseConnection) async throws {
-        for chunk in attempts.statementChunks(limit: 4000) {
+        for chunk in attempts.statementChunks() {
             var binds: [SQLiteData] = []
             binds.reserveCapacity(chunk.count * 6)
             for attempt in chunk {
@@ -227,7 +227,7 @@ extension SQLiteWorkflowStore {
 
     public func finishedRuns(among ids: [RunID]) async throws -> [RunRecord] {
         var finished: [RunRecord] = []
-        for chunk in ids.statementChunks(limit: 900) {
+        for chunk in ids.statementChunks() {
             let rows = try await reader.exclusive { db in
                 try await db.rows(
                     "SELECT * FROM runs WHERE id IN (\(placeholders(chunk.count))) AND finished_at IS NOT NULL",
@@ -285,7 +285,7 @@ extension SQLiteWorkflowStore {
         var result: [String: [RunRecord]] = [:]
         let limit = max(1, min(limit, 1000))
         // One statement per 400 workflows: each part walks runs_by_workflow from the newest run.
-        for chunk in workflows.statementChunks(limit: 400) {
+        for chunk in workflows.statementChunks() {
             let parts = Array(repeating: "SELECT * FROM (SELECT * FROM runs WHERE workflow = ? ORDER BY id DESC LIMIT CAST(? AS INTEGER))", count: chunk.count)
             let binds = chunk.flatMap { [SQLiteData.text($0), .integer(limit)] }
             let rows = try await reader.exclusive { db in
@@ -302,7 +302,7 @@ extension SQLiteWorkflowStore {
 
     public func taskStates(runs: [RunID]) async throws -> [RunID: [TaskState]] {
         var result: [RunID: [TaskState]] = [:]
-        for chunk in runs.statementChunks(limit: 900) {
+        for chunk in runs.statementChunks() {
             let rows = try await reader.exclusive { db in
                 try await db.rows(
                     "SELECT run_id, idx, task_id, status, attempts FROM tasks WHERE run_id IN (\(placeholders(chunk.count))) AND map_parent IS NULL ORDER BY run_id, idx",
@@ -421,7 +421,7 @@ extension SQLiteWorkflowStore {
             case .answer(let answer): return answer
             }
             // A mapped task that runs again expands again: its instances of the last try go.
-            for chunk in plan.resets.map(\.index).statementChunks(limit: 900) {
+            for chunk in plan.resets.map(\.index).statementChunks() {
                 let parents = placeholders(chunk.count)
                 let binds = [runID] + chunk.map { SQLiteData.integer($0) }
                 _ = try await db.rows(
@@ -438,7 +438,7 @@ extension SQLiteWorkflowStore {
                     "UPDATE tasks SET map_count = NULL, map_parallel = NULL, map_succeeded = 0, map_failed = 0 WHERE run_id = ? AND idx IN (\(parents))",
                     binds)
             }
-            for chunk in plan.resets.statementChunks(limit: 2000) {
+            for chunk in plan.resets.statementChunks() {
                 var binds: [SQLiteData] = []
                 for reset in chunk {
                     binds += [.integer(reset.index), .integer(reset.dependenciesRemaining), .integer(reset.isReady ? reset.nextAttempt : reset.nextAttempt - 1)]

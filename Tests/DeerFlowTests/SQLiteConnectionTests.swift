@@ -199,4 +199,30 @@ extension SQLiteConnectionTests {
             #expect(!latest.isEmpty && latest.allSatisfy { $0.status == .success })
         }
     }
+
+    @Test("a 1,000-run batch, claimed and completed 1,000 at a time, compiles no statement the second time")
+    func largeBatchesUseKeptStatements() async throws {
+        try await SQLiteStoreTests.withStore { store in
+            func round() async throws {
+                let runs = (0..<1_000).map { _ in WorkflowStoreConformance.newRun(tasks: [("a", []), ("b", ["a"])]) }
+                #expect(try await store.createRuns(runs).count == 1_000)
+                for _ in 0..<2 {
+                    let claimed = try await store.exchange(ExchangeRequest(
+                        completions: [], claim: ClaimRequest(worker: "w", queues: ["default"], limit: 1_000, leaseDuration: .seconds(60)), now: Date())).claimed
+                    #expect(claimed.count == 1_000)
+                    let completions = claimed.map { AttemptCompletion(attemptID: $0.id, outcome: .success(output: .null), finishedAt: Date(), jitter: 0) }
+                    _ = try await store.exchange(ExchangeRequest(completions: completions, claim: nil, now: Date()))
+                }
+            }
+            try await round()
+            let before = try await store.writer.exclusive { $0.compilations }
+            try await round()
+            let after = try await store.writer.exclusive { $0.compilations }
+            // Before batches ran in forms of up to 512 rows (and IN lists of up to 900 values), longer
+            // than the connection keeps: every large batch compiled its statements again.
+            #expect(after == before)
+            let runs = try await store.runs(RunQuery(limit: 1_000)).runs
+            #expect(runs.count == 1_000 && runs.allSatisfy { $0.status == .success })
+        }
+    }
 }
