@@ -4,7 +4,9 @@ import DeerFlowCore
 import DeerFlowTesting
 import Foundation
 import NIOCore
+import NIOPosix
 import SQLiteNIO
+import Synchronization
 import Testing
 
 /// DeerFlow's SQLite connection (``DatabaseConnection``), which keeps compiled statements.
@@ -224,5 +226,71 @@ extension SQLiteConnectionTests {
             let runs = try await store.runs(RunQuery(limit: 1_000)).runs
             #expect(runs.count == 1_000 && runs.allSatisfy { $0.status == .success })
         }
+    }
+
+    @Test("a write transaction asked for on an event loop runs there; when another process holds the write lock, it waits on the connection's thread instead")
+    func writeTransactionsOnEventLoops() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.file("test.sqlite")
+        let connection = try await SerializedConnection.open(path: path)
+        // As another process: its own connection to the file.
+        let other = try await SerializedConnection.open(path: path)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loop = group.next()
+        do {
+            try await connection.exclusive { db in
+                _ = try await db.rows("PRAGMA journal_mode = WAL")
+                _ = try await db.rows("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT)")
+            }
+            let executor = LoopExecutor(loop: loop)
+            let free = try await withTaskExecutorPreference(executor) {
+                try await connection.transaction { db in
+                    _ = try await db.rows("INSERT INTO t (name) VALUES ('free')")
+                    return loop.inEventLoop
+                }
+            }
+            #expect(free, "with the write lock free, the transaction runs on the event loop")
+
+            try await other.exclusive { db in _ = try await db.rows("BEGIN IMMEDIATE") }
+            let taken = Task(executorPreference: executor) {
+                try await connection.transaction { db in
+                    _ = try await db.rows("INSERT INTO t (name) VALUES ('taken')")
+                    return loop.inEventLoop
+                }
+            }
+            // Holds its lock until the transaction has found it taken and gone to wait elsewhere, or
+            // for 2 s: a transaction that waited for the lock on the loop (SQLite's busy handler, up
+            // to 10 s) would then get it there, and the last expectation fails.
+            for _ in 0..<200 where connection.lockTakenOnEventLoop.load(ordering: .relaxed) == 0 {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            try await other.exclusive { db in _ = try await db.rows("COMMIT") }
+            #expect(try await taken.value == false, "it waited for the lock on the connection's thread, not on the loop")
+            let names = try await connection.exclusive { db in try await db.rows("SELECT name FROM t ORDER BY id").map { $0.string("name") } }
+            #expect(names == ["free", "taken"])
+        } catch {
+            try? await other.close()
+            try? await connection.close()
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        try await other.close()
+        try await connection.close()
+        try await group.shutdownGracefully()
+    }
+}
+
+/// An event loop as a task executor, as DeerFlow's HTTP listeners run their handlers.
+private final class LoopExecutor: TaskExecutor {
+    let loop: any EventLoop
+
+    init(loop: any EventLoop) {
+        self.loop = loop
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        loop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
     }
 }
