@@ -45,9 +45,9 @@ enum HTTPListener {
 /// answer. Two thread wake-ups per request were about half of a `GET /health/live`'s time and CPU
 /// on the 2-core machine. On the event loop, a request is read, answered and written in one go;
 /// work that prefers another executor (a SQLite connection's thread) still runs there. Handlers
-/// never wait on the loop: every wait in them is an `await`. (A SQLite write transaction runs on
-/// the loop when it need not wait for another process's lock: see the SQLite store's
-/// `SerializedConnection`.)
+/// never wait on the loop: every wait in them is an `await`. (A SQLite read, and a lone write
+/// transaction, run on the loop when they need not wait for another process's lock: see the
+/// SQLite store's `SerializedConnection`.)
 struct EventLoopBoundChannel<Inner: ServerChildChannel>: ServerChildChannel {
     typealias Value = Inner.Value
     let inner: Inner

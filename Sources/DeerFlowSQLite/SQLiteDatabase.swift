@@ -27,32 +27,44 @@ import VaporCSQLite
 /// goes to the connection's thread and waits there, so an event loop never sleeps in SQLite's busy
 /// handler. In WAL mode nothing after `BEGIN IMMEDIATE` waits for a lock; the loop is held for the
 /// transaction's own work (a trigger's ~50 µs; a 1,000-run batch's few milliseconds).
+///
+/// A read-only connection (the store's reader, `PRAGMA query_only`) runs every read asked for on
+/// an event loop there (a run's status, a page of runs, the UI's pages) with the same rule: a read
+/// that finds a lock it would wait for (in WAL mode only while another process recovers the log)
+/// is given up and run again on the connection's thread. Reads change nothing, so running one
+/// again is safe.
 final class SerializedConnection: Sendable {
     private let connection: DatabaseConnection
     private let lock = AsyncLock()
     private let executor: ThreadPoolExecutor
     /// Called after each `COMMIT` of ``transaction(immediate:_:)``.
     private let committed: @Sendable () -> Void
-    /// Write transactions asked for on an event loop that found another process holding the
-    /// write lock, and went to wait on the connection's thread (for tests).
+    /// Whether the connection only reads (`PRAGMA query_only`): its reads run on an event loop too.
+    private let readOnly: Bool
+    /// Transactions and reads asked for on an event loop that found another process holding a
+    /// lock, and went to wait on the connection's thread (for tests).
     let lockTakenOnEventLoop = Atomic<Int>(0)
 
     /// Opens a connection on a thread of its own; `committed` is called after each transaction
-    /// it commits.
-    static func open(path: String, committed: @escaping @Sendable () -> Void = {}) async throws -> SerializedConnection {
+    /// it commits. A `readOnly` connection refuses to change the database (`PRAGMA query_only`).
+    static func open(path: String, readOnly: Bool = false, committed: @escaping @Sendable () -> Void = {}) async throws -> SerializedConnection {
         let pool = NIOThreadPool(numberOfThreads: 1)
         pool.start()
         do {
             let connection = try await pool.runIfActive { try DatabaseConnection(path: path) }
-            return SerializedConnection(connection: connection, executor: ThreadPoolExecutor(pool: pool), committed: committed)
+            if readOnly {
+                _ = try await pool.runIfActive { try connection.execute("PRAGMA query_only = ON") }
+            }
+            return SerializedConnection(connection: connection, readOnly: readOnly, executor: ThreadPoolExecutor(pool: pool), committed: committed)
         } catch {
             try? await pool.shutdownGracefully()
             throw error
         }
     }
 
-    private init(connection: DatabaseConnection, executor: ThreadPoolExecutor, committed: @escaping @Sendable () -> Void) {
+    private init(connection: DatabaseConnection, readOnly: Bool, executor: ThreadPoolExecutor, committed: @escaping @Sendable () -> Void) {
         self.connection = connection
+        self.readOnly = readOnly
         self.executor = executor
         self.committed = committed
     }
@@ -69,7 +81,7 @@ final class SerializedConnection: Sendable {
     ) async throws -> T {
         if immediate, onEventLoop, MultiThreadedEventLoopGroup.currentEventLoop != nil {
             let inline: Inline<T> = try await lock.withLock {
-                guard try await connection.beginImmediateUnlessBusy() else { return .busy }
+                guard try await connection.unlessBusy({ _ = try await $0.rows("BEGIN IMMEDIATE") }) != nil else { return .busy }
                 return .done(try await commit(body, on: connection))
             }
             if case .done(let result) = inline { return result }
@@ -103,7 +115,16 @@ final class SerializedConnection: Sendable {
 
     /// Runs `body` with exclusive use of the connection, without a transaction.
     func exclusive<T: Sendable>(_ body: (DatabaseConnection) async throws -> T) async throws -> T {
-        try await withTaskExecutorPreference(executor) {
+        if readOnly, MultiThreadedEventLoopGroup.currentEventLoop != nil {
+            let inline: Inline<T> = try await lock.withLock {
+                guard let result = try await connection.unlessBusy(body) else { return .busy }
+                return .done(result)
+            }
+            if case .done(let result) = inline { return result }
+            // A lock another process holds: read again on the connection's thread, waiting for it there.
+            lockTakenOnEventLoop.add(1, ordering: .relaxed)
+        }
+        return try await withTaskExecutorPreference(executor) {
             try await lock.withLock { try await body(connection) }
         }
     }
@@ -201,18 +222,27 @@ final class DatabaseConnection: @unchecked Sendable {
     /// Milliseconds a statement waits for another process's lock before failing with `SQLITE_BUSY`.
     static let busyTimeout: Int32 = 10_000
 
-    /// `BEGIN IMMEDIATE` without waiting: false, and no transaction, when another process holds
-    /// the write lock.
-    func beginImmediateUnlessBusy() async throws -> Bool {
+    /// Runs `body` without waiting for another process's lock: nil when a statement found one
+    /// taken (whatever `body` made of that failure).
+    func unlessBusy<T>(_ body: (DatabaseConnection) async throws -> T) async throws -> T? {
         guard let handle else { throw SQLiteFailure(code: SQLITE_MISUSE, message: "the connection is closed") }
         sqlite_nio_sqlite3_busy_timeout(handle, 0)
         defer { sqlite_nio_sqlite3_busy_timeout(handle, Self.busyTimeout) }
+        let before = busyFailures
         do {
-            _ = try await rows("BEGIN IMMEDIATE")
-            return true
-        } catch let failure as SQLiteFailure where failure.code & 0xFF == SQLITE_BUSY {
-            return false
+            return try await body(self)
+        } catch where busyFailures != before {
+            return nil
         }
+    }
+
+    /// Statements that failed because another process held a lock (`SQLITE_BUSY`).
+    private var busyFailures = 0
+
+    /// Runs SQL that returns no rows, synchronously on the caller's thread (while opening the connection).
+    func execute(_ sql: String) throws {
+        guard let handle else { throw SQLiteFailure(code: SQLITE_MISUSE, message: "the connection is closed") }
+        try check(sqlite_nio_sqlite3_exec(handle, sql, nil, nil, nil), handle)
     }
 
     private static let initialized = Mutex(false)
@@ -313,6 +343,7 @@ final class DatabaseConnection: @unchecked Sendable {
     }
 
     private func failure(_ code: Int32, _ handle: OpaquePointer, empty: Bool = false) -> SQLiteFailure {
+        if code & 0xFF == SQLITE_BUSY { busyFailures += 1 }
         if empty { return SQLiteFailure(code: code, message: "the SQL holds no statement") }
         return SQLiteFailure(code: code, message: String(cString: sqlite_nio_sqlite3_errmsg(handle)))
     }

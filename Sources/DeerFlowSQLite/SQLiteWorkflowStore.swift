@@ -71,7 +71,7 @@ public final class SQLiteWorkflowStore: WorkflowStore, OutboxStore, StateStore, 
             throw DeerFlowError(.unavailable, "cannot open the SQLite database '\(path)': \(error)")
         }
         do {
-            reader = try await SerializedConnection.open(path: path)
+            reader = try await SerializedConnection.open(path: path, readOnly: true)
         } catch {
             try? await writer.close()
             throw DeerFlowError(.unavailable, "cannot open the SQLite database '\(path)': \(error)")

@@ -279,6 +279,55 @@ extension SQLiteConnectionTests {
         try await connection.close()
         try await group.shutdownGracefully()
     }
+
+    @Test("a read on a read-only connection asked for on an event loop runs there; when another process holds a lock it would wait for, it runs again on the connection's thread")
+    func readsOnEventLoops() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.file("test.sqlite")
+        // A rollback journal, where a reader waits for a writer's exclusive lock (in WAL mode it
+        // never does, outside a log recovery).
+        let writer = try await SerializedConnection.open(path: path)
+        let reader = try await SerializedConnection.open(path: path, readOnly: true)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loop = group.next()
+        do {
+            try await writer.exclusive { db in
+                _ = try await db.rows("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT)")
+                _ = try await db.rows("INSERT INTO t (name) VALUES ('a')")
+            }
+            let executor = LoopExecutor(loop: loop)
+            @Sendable func read() async throws -> (count: Int?, onLoop: Bool) {
+                try await reader.exclusive { db in
+                    (try await db.rows("SELECT count(*) AS n FROM t").first?.int("n"), loop.inEventLoop)
+                }
+            }
+            let free = try await withTaskExecutorPreference(executor) { try await read() }
+            #expect(free.count == 1 && free.onLoop, "with no lock taken, the read runs on the event loop")
+            await #expect(throws: SQLiteFailure.self, "the reader refuses to write") {
+                try await reader.exclusive { _ = try await $0.rows("INSERT INTO t (name) VALUES ('b')") }
+            }
+
+            try await writer.exclusive { db in _ = try await db.rows("BEGIN EXCLUSIVE") }
+            let taken = Task(executorPreference: executor) { try await read() }
+            // As in the test above: held until the read has given up on the loop, or for 2 s.
+            for _ in 0..<200 where reader.lockTakenOnEventLoop.load(ordering: .relaxed) == 0 {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            try await writer.exclusive { db in _ = try await db.rows("COMMIT") }
+            let result = try await taken.value
+            #expect(result.count == 1)
+            #expect(result.onLoop == false, "it waited for the lock on the connection's thread, not on the loop")
+        } catch {
+            try? await reader.close()
+            try? await writer.close()
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        try await reader.close()
+        try await writer.close()
+        try await group.shutdownGracefully()
+    }
 }
 
 /// An event loop as a task executor, as DeerFlow's HTTP listeners run their handlers.
