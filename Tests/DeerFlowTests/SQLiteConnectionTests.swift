@@ -228,75 +228,77 @@ extension SQLiteConnectionTests {
         }
     }
 
-    @Test("a write transaction asked for on an event loop runs there; when another process holds the write lock, it waits on the connection's thread instead")
-    func writeTransactionsOnEventLoops() async throws {
+    /// Two connections to a fresh file (the second as another process would have, read-only when
+    /// asked) and an event loop with its executor; all closed after `body`.
+    static func withTwoConnectionsAndLoop(
+        secondReadOnly: Bool = false,
+        _ body: (SerializedConnection, SerializedConnection, any EventLoop, LoopExecutor) async throws -> Void
+    ) async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let path = directory.file("test.sqlite")
-        let connection = try await SerializedConnection.open(path: path)
-        // As another process: its own connection to the file.
-        let other = try await SerializedConnection.open(path: path)
+        let first = try await SerializedConnection.open(path: path)
+        let second = try await SerializedConnection.open(path: path, readOnly: secondReadOnly)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let loop = group.next()
+        let outcome: Result<Void, any Error>
         do {
+            try await body(first, second, loop, LoopExecutor(loop: loop))
+            outcome = .success(())
+        } catch {
+            outcome = .failure(error)
+        }
+        try await second.close()
+        try await first.close()
+        try await group.shutdownGracefully()
+        try outcome.get()
+    }
+
+    /// Holds `holder`'s lock (its transaction begun) until `waiter` has found it taken on the event loop
+    /// and gone to wait on its thread, or for 2 s: work that waited for the lock on the loop
+    /// (SQLite's busy handler, up to 10 s) would then get it there, and the test's last expectation
+    /// fails.
+    static func holdLock(of holder: SerializedConnection, until waiter: SerializedConnection) async throws {
+        for _ in 0..<200 where waiter.lockTakenOnEventLoop.load(ordering: .relaxed) == 0 {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        try await holder.exclusive { db in _ = try await db.rows("COMMIT") }
+    }
+
+    @Test("a write transaction asked for on an event loop runs there; when another process holds the write lock, it waits on the connection's thread instead")
+    func writeTransactionsOnEventLoops() async throws {
+        try await Self.withTwoConnectionsAndLoop { connection, other, loop, executor in
             try await connection.exclusive { db in
                 _ = try await db.rows("PRAGMA journal_mode = WAL")
                 _ = try await db.rows("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT)")
             }
-            let executor = LoopExecutor(loop: loop)
-            let free = try await withTaskExecutorPreference(executor) {
+            @Sendable func insert(_ name: String) async throws -> Bool {
                 try await connection.transaction { db in
-                    _ = try await db.rows("INSERT INTO t (name) VALUES ('free')")
+                    _ = try await db.rows("INSERT INTO t (name) VALUES (?)", [.text(name)])
                     return loop.inEventLoop
                 }
             }
+            let free = try await withTaskExecutorPreference(executor) { try await insert("free") }
             #expect(free, "with the write lock free, the transaction runs on the event loop")
 
             try await other.exclusive { db in _ = try await db.rows("BEGIN IMMEDIATE") }
-            let taken = Task(executorPreference: executor) {
-                try await connection.transaction { db in
-                    _ = try await db.rows("INSERT INTO t (name) VALUES ('taken')")
-                    return loop.inEventLoop
-                }
-            }
-            // Holds its lock until the transaction has found it taken and gone to wait elsewhere, or
-            // for 2 s: a transaction that waited for the lock on the loop (SQLite's busy handler, up
-            // to 10 s) would then get it there, and the last expectation fails.
-            for _ in 0..<200 where connection.lockTakenOnEventLoop.load(ordering: .relaxed) == 0 {
-                try await Task.sleep(for: .milliseconds(10))
-            }
-            try await other.exclusive { db in _ = try await db.rows("COMMIT") }
+            let taken = Task(executorPreference: executor) { try await insert("taken") }
+            try await Self.holdLock(of: other, until: connection)
             #expect(try await taken.value == false, "it waited for the lock on the connection's thread, not on the loop")
             let names = try await connection.exclusive { db in try await db.rows("SELECT name FROM t ORDER BY id").map { $0.string("name") } }
             #expect(names == ["free", "taken"])
-        } catch {
-            try? await other.close()
-            try? await connection.close()
-            try? await group.shutdownGracefully()
-            throw error
         }
-        try await other.close()
-        try await connection.close()
-        try await group.shutdownGracefully()
     }
 
     @Test("a read on a read-only connection asked for on an event loop runs there; when another process holds a lock it would wait for, it runs again on the connection's thread")
     func readsOnEventLoops() async throws {
-        let directory = try TemporaryDirectory()
-        defer { directory.remove() }
-        let path = directory.file("test.sqlite")
-        // A rollback journal, where a reader waits for a writer's exclusive lock (in WAL mode it
-        // never does, outside a log recovery).
-        let writer = try await SerializedConnection.open(path: path)
-        let reader = try await SerializedConnection.open(path: path, readOnly: true)
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let loop = group.next()
-        do {
+        try await Self.withTwoConnectionsAndLoop(secondReadOnly: true) { writer, reader, loop, executor in
+            // A rollback journal, where a reader waits for a writer's exclusive lock (in WAL mode it
+            // never does, outside a log recovery).
             try await writer.exclusive { db in
                 _ = try await db.rows("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT)")
                 _ = try await db.rows("INSERT INTO t (name) VALUES ('a')")
             }
-            let executor = LoopExecutor(loop: loop)
             @Sendable func read() async throws -> (count: Int?, onLoop: Bool) {
                 try await reader.exclusive { db in
                     (try await db.rows("SELECT count(*) AS n FROM t").first?.int("n"), loop.inEventLoop)
@@ -310,28 +312,16 @@ extension SQLiteConnectionTests {
 
             try await writer.exclusive { db in _ = try await db.rows("BEGIN EXCLUSIVE") }
             let taken = Task(executorPreference: executor) { try await read() }
-            // As in the test above: held until the read has given up on the loop, or for 2 s.
-            for _ in 0..<200 where reader.lockTakenOnEventLoop.load(ordering: .relaxed) == 0 {
-                try await Task.sleep(for: .milliseconds(10))
-            }
-            try await writer.exclusive { db in _ = try await db.rows("COMMIT") }
+            try await Self.holdLock(of: writer, until: reader)
             let result = try await taken.value
             #expect(result.count == 1)
             #expect(result.onLoop == false, "it waited for the lock on the connection's thread, not on the loop")
-        } catch {
-            try? await reader.close()
-            try? await writer.close()
-            try? await group.shutdownGracefully()
-            throw error
         }
-        try await reader.close()
-        try await writer.close()
-        try await group.shutdownGracefully()
     }
 }
 
 /// An event loop as a task executor, as DeerFlow's HTTP listeners run their handlers.
-private final class LoopExecutor: TaskExecutor {
+final class LoopExecutor: TaskExecutor {
     let loop: any EventLoop
 
     init(loop: any EventLoop) {
