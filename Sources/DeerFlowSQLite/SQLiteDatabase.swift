@@ -37,7 +37,7 @@ final class SerializedConnection: Sendable {
     private let connection: DatabaseConnection
     private let lock = AsyncLock()
     private let executor: ThreadPoolExecutor
-    /// Called after each `COMMIT` of ``transaction(immediate:_:)``.
+    /// Called after each `COMMIT` of ``transaction(immediate:onEventLoop:_:)``.
     private let committed: @Sendable () -> Void
     /// Whether the connection only reads (`PRAGMA query_only`): its reads run on an event loop too.
     private let readOnly: Bool
@@ -94,7 +94,7 @@ final class SerializedConnection: Sendable {
         }
     }
 
-    /// A transaction tried on an event loop: done, or not begun because the write lock is taken.
+    /// Work tried on an event loop: done, or given up because another process holds a lock.
     private enum Inline<T: Sendable>: Sendable {
         case done(T)
         case busy
