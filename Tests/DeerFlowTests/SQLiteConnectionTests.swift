@@ -1,5 +1,6 @@
 import DeerFlow
 import DeerFlowCore
+@testable import DeerFlowHTTP
 @testable import DeerFlowSQLite
 import DeerFlowTesting
 import Foundation
@@ -229,10 +230,11 @@ extension SQLiteConnectionTests {
     }
 
     /// Two connections to a fresh file (the second as another process would have, read-only when
-    /// asked) and an event loop with its executor; all closed after `body`.
+    /// asked) and an event loop with the executor DeerFlow's HTTP listeners run their handlers on;
+    /// all closed after `body`.
     static func withTwoConnectionsAndLoop(
         secondReadOnly: Bool = false,
-        _ body: (SerializedConnection, SerializedConnection, any EventLoop, LoopExecutor) async throws -> Void
+        _ body: (SerializedConnection, SerializedConnection, any EventLoop, EventLoopTaskExecutor) async throws -> Void
     ) async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
@@ -243,7 +245,7 @@ extension SQLiteConnectionTests {
         let loop = group.next()
         let outcome: Result<Void, any Error>
         do {
-            try await body(first, second, loop, LoopExecutor(loop: loop))
+            try await body(first, second, loop, EventLoopTaskExecutor(eventLoop: loop))
             outcome = .success(())
         } catch {
             outcome = .failure(error)
@@ -317,19 +319,5 @@ extension SQLiteConnectionTests {
             #expect(result.count == 1)
             #expect(result.onLoop == false, "it waited for the lock on the connection's thread, not on the loop")
         }
-    }
-}
-
-/// An event loop as a task executor, as DeerFlow's HTTP listeners run their handlers.
-final class LoopExecutor: TaskExecutor {
-    let loop: any EventLoop
-
-    init(loop: any EventLoop) {
-        self.loop = loop
-    }
-
-    func enqueue(_ job: consuming ExecutorJob) {
-        let job = UnownedJob(job)
-        loop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
     }
 }
