@@ -51,9 +51,10 @@ final class SerializedConnection: Sendable {
         let pool = NIOThreadPool(numberOfThreads: 1)
         pool.start()
         do {
-            let connection = try await pool.runIfActive { try DatabaseConnection(path: path) }
-            if readOnly {
-                _ = try await pool.runIfActive { try connection.execute("PRAGMA query_only = ON") }
+            let connection = try await pool.runIfActive {
+                let connection = try DatabaseConnection(path: path)
+                if readOnly { try connection.execute("PRAGMA query_only = ON") }
+                return connection
             }
             return SerializedConnection(connection: connection, readOnly: readOnly, executor: ThreadPoolExecutor(pool: pool), committed: committed)
         } catch {
@@ -80,13 +81,12 @@ final class SerializedConnection: Sendable {
         immediate: Bool = true, onEventLoop: Bool = true, _ body: (DatabaseConnection) async throws -> T
     ) async throws -> T {
         if immediate, onEventLoop, MultiThreadedEventLoopGroup.currentEventLoop != nil {
-            let inline: Inline<T> = try await lock.withLock {
+            let inline: Inline<T> = try await onCallersThread { connection in
                 guard try await connection.unlessBusy({ _ = try await $0.rows("BEGIN IMMEDIATE") }) != nil else { return .busy }
                 return .done(try await commit(body, on: connection))
             }
             if case .done(let result) = inline { return result }
             // Another process holds the write lock: wait for it on the connection's thread.
-            lockTakenOnEventLoop.add(1, ordering: .relaxed)
         }
         return try await exclusive { connection in
             _ = try await connection.rows(immediate ? "BEGIN IMMEDIATE" : "BEGIN")
@@ -98,6 +98,14 @@ final class SerializedConnection: Sendable {
     private enum Inline<T: Sendable>: Sendable {
         case done(T)
         case busy
+    }
+
+    /// Runs `attempt` with exclusive use of the connection on the caller's thread (an event loop),
+    /// counting the attempts given up in ``lockTakenOnEventLoop``.
+    private func onCallersThread<T: Sendable>(_ attempt: (DatabaseConnection) async throws -> Inline<T>) async throws -> Inline<T> {
+        let outcome = try await lock.withLock { try await attempt(connection) }
+        if case .busy = outcome { lockTakenOnEventLoop.add(1, ordering: .relaxed) }
+        return outcome
     }
 
     /// Runs `body` in the transaction just begun and commits it, or rolls it back when `body` throws.
@@ -116,13 +124,12 @@ final class SerializedConnection: Sendable {
     /// Runs `body` with exclusive use of the connection, without a transaction.
     func exclusive<T: Sendable>(_ body: (DatabaseConnection) async throws -> T) async throws -> T {
         if readOnly, MultiThreadedEventLoopGroup.currentEventLoop != nil {
-            let inline: Inline<T> = try await lock.withLock {
+            let inline: Inline<T> = try await onCallersThread { connection in
                 guard let result = try await connection.unlessBusy(body) else { return .busy }
                 return .done(result)
             }
             if case .done(let result) = inline { return result }
             // A lock another process holds: read again on the connection's thread, waiting for it there.
-            lockTakenOnEventLoop.add(1, ordering: .relaxed)
         }
         return try await withTaskExecutorPreference(executor) {
             try await lock.withLock { try await body(connection) }
