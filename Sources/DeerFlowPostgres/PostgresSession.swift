@@ -3,6 +3,7 @@ import DeerFlowCore
 import Foundation
 import Logging
 import NIOCore
+import NIOPosix
 import PostgresNIO
 import Synchronization
 
@@ -45,12 +46,28 @@ final class PostgresSession {
     /// Runs `send` (which hands a statement to postgres-nio) on the connection's event loop when
     /// the connection is open; throws `.unavailable` when it has closed (see ``send(_:)``).
     func whileOpen<T>(_ send: (PostgresConnection, Logger) async throws -> T) async throws -> T {
-        try await withTaskExecutorPreference(loop) {
-            guard !connection.isClosed else {
-                throw DeerFlowError(.unavailable, "the connection to PostgreSQL closed (the database restarted or is unreachable); try again shortly")
-            }
-            return try await send(connection, logger)
+        // A session's statements usually run on the loop already (``PostgresConnection/onItsEventLoop(_:)``).
+        guard connection.eventLoop.inEventLoop else {
+            return try await withTaskExecutorPreference(loop) { try await sendIfOpen(send) }
         }
+        return try await sendIfOpen(send)
+    }
+
+    private func sendIfOpen<T>(_ send: (PostgresConnection, Logger) async throws -> T) async throws -> T {
+        guard !connection.isClosed else {
+            throw DeerFlowError(.unavailable, "the connection to PostgreSQL closed (the database restarted or is unreachable); try again shortly")
+        }
+        return try await send(connection, logger)
+    }
+}
+
+extension PostgresConnection {
+    /// Runs `body` with the connection's event loop as its task executor preference: its
+    /// statements, the reading of their rows and the Swift work between them run where the
+    /// connection's channel reads and writes. Otherwise every statement would hop from Swift's
+    /// pool (or an HTTP event loop) to the connection's loop and back, waking two threads.
+    func onItsEventLoop<T>(_ body: () async throws -> T) async throws -> T {
+        try await withTaskExecutorPreference(EventLoopExecutor(eventLoop)) { try await body() }
     }
 }
 
@@ -115,7 +132,7 @@ extension PostgresWorkflowStore {
         guard direct else { return try await pooled(body) }
         let connection = try await connectDirectly()
         do {
-            let result = try await body(connection)
+            let result = try await connection.onItsEventLoop { try await body(connection) }
             try? await connection.close()
             return result
         } catch {
@@ -144,11 +161,11 @@ extension PostgresWorkflowStore {
                     try await self.poolStarted.wait()
                     return .finished(try await self.client.withConnection { connection in
                         leased.set()
-                        return try await operation.body(connection)
+                        return try await connection.onItsEventLoop { try await operation.body(connection) }
                     })
                 }
                 group.addTask {
-                    try await Sleep.for(wait)
+                    try await Self.sleep(for: wait)
                     return .timerFired
                 }
                 while let outcome = try await group.next() {
@@ -169,6 +186,26 @@ extension PostgresWorkflowStore {
                 }
                 throw CancellationError()
             }
+        }
+    }
+
+    /// Sleeps on an event loop's timer: the caller's loop when it runs on one (an HTTP request's),
+    /// else one of NIO's shared loops. Every lease of a pooled connection races such a sleep
+    /// (``pooled(_:)``) and nearly always cancels it: with a Dispatch timer (``Sleep``) that woke
+    /// Dispatch's timer thread to arm it and again to cancel it, ~70 µs of a trigger's ~520 µs of
+    /// CPU (`--no-workers`, sequential triggers).
+    static func sleep(for duration: Duration) async throws {
+        let loop = MultiThreadedEventLoopGroup.currentEventLoop ?? MultiThreadedEventLoopGroup.singleton.next()
+        let (seconds, attoseconds) = duration.components
+        let timer = loop.scheduleTask(in: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)) {}
+        do {
+            try await withTaskCancellationHandler {
+                try await timer.futureResult.get()
+            } onCancel: {
+                timer.cancel()
+            }
+        } catch EventLoopError.cancelled {
+            throw CancellationError()
         }
     }
 

@@ -218,6 +218,40 @@ struct PostgresStoreTests {
         }
     }
 
+    @Test("a leased connection's statements, their rows and the work between them run on the connection's event loop")
+    func statementsOnTheConnectionsLoop() async throws {
+        try await withPostgresStore("onloop") { store, _ in
+            // Checked before, between and after statements: every other place would cost the
+            // statement a hop from the caller's thread to the loop and back.
+            func visit(_ session: PostgresSession) async throws -> [Bool] {
+                var onLoop = [session.connection.eventLoop.inEventLoop]
+                try await session.execute("SELECT 1")
+                onLoop.append(session.connection.eventLoop.inEventLoop)
+                try await session.rows(UseKeptPlans())
+                onLoop.append(session.connection.eventLoop.inEventLoop)
+                return onLoop
+            }
+            let transaction = try await store.transaction { try await visit($0) }
+            let snapshot = try await store.snapshot { try await visit($0) }
+            let session = try await store.session { try await visit($0) }
+            let direct = try await store.transaction(direct: true) { try await visit($0) }
+            #expect(transaction == [true, true, true])
+            #expect(snapshot == [true, true, true])
+            #expect(session == [true, true, true])
+            #expect(direct == [true, true, true])
+        }
+    }
+
+    @Test("the lease's timer ends after its duration, and at once with CancellationError when cancelled")
+    func leaseTimer() async throws {
+        let start = ContinuousClock.now
+        try await PostgresWorkflowStore.sleep(for: .milliseconds(50))
+        #expect(ContinuousClock.now - start >= .milliseconds(50))
+        let sleeper = Task { try await PostgresWorkflowStore.sleep(for: .seconds(600)) }
+        sleeper.cancel()
+        await #expect(throws: CancellationError.self) { try await sleeper.value }
+    }
+
     @Test("after a burst of runs the statistics do not know of, the claim and the completion do not scan the active runs")
     func plansAfterABurst() async throws {
         try await withPostgresStore("plans") { store, database in
