@@ -11,12 +11,10 @@ import Synchronization
 final class PostgresSession {
     let connection: PostgresConnection
     let logger: Logger
-    private let loop: EventLoopExecutor
 
     init(connection: PostgresConnection, logger: Logger) {
         self.connection = connection
         self.logger = logger
-        loop = EventLoopExecutor(connection.eventLoop)
     }
 
     /// Runs a statement and collects its rows.
@@ -48,7 +46,7 @@ final class PostgresSession {
     func whileOpen<T>(_ send: (PostgresConnection, Logger) async throws -> T) async throws -> T {
         // A session's statements usually run on the loop already (``PostgresConnection/onItsEventLoop(_:)``).
         guard connection.eventLoop.inEventLoop else {
-            return try await withTaskExecutorPreference(loop) { try await sendIfOpen(send) }
+            return try await connection.onItsEventLoop { try await sendIfOpen(send) }
         }
         return try await sendIfOpen(send)
     }
