@@ -222,6 +222,12 @@ enum PostgresSchema {
     ]
 }
 
+/// A migration the server cut off (``PostgresWorkflowStore/isConnectionLost(_:)``); `prepare()`
+/// tries again, and throws `failure` once the connect timeout has passed.
+struct MigrationInterrupted: Error {
+    let failure: DeerFlowError
+}
+
 extension PostgresWorkflowStore {
     /// Brings the schema to the latest version, once across processes starting at the same time.
     func migrate(on connection: PostgresConnection) async throws {
@@ -254,7 +260,12 @@ extension PostgresWorkflowStore {
         } catch {
             try? await session.execute("ROLLBACK")
             if let error = error as? PSQLError {
-                throw DeerFlowError(.unavailable, "cannot migrate the database \(configuration.redactedURL): \(describe(error))")
+                let failure = DeerFlowError(.unavailable, "cannot migrate the database \(configuration.redactedURL): \(describe(error))")
+                throw Self.isConnectionLost(error) ? MigrationInterrupted(failure: failure) : failure
+            }
+            if connection.isClosed, let error = error as? DeerFlowError {
+                // The connection closed before a statement could be sent (``PostgresSession/whileOpen(_:)``).
+                throw MigrationInterrupted(failure: DeerFlowError(.unavailable, "cannot migrate the database \(configuration.redactedURL): \(error.message)"))
             }
             throw error
         }

@@ -69,19 +69,38 @@ public final class PostgresWorkflowStore: WorkflowStore, OutboxStore, StateStore
     }
 
     /// Connects (waiting up to the connect timeout for a server that is starting) and migrates
-    /// the schema. The connection pool and the LISTEN connection run in ``run()``.
+    /// the schema. A migration cut off by the server going away (a restart, an immediate stop, its
+    /// session terminated) rolled back; it is tried again on a new connection until the connect
+    /// timeout. The connection pool and the LISTEN connection run in ``run()``.
     ///
     /// - Throws: ``DeerFlowError`` `.unavailable` when the server cannot be reached, refuses the
     ///   credentials or the database, or holds a schema newer than this DeerFlow knows.
     public func prepare() async throws {
-        let connection = try await connectDirectly()
-        do {
-            try await migrate(on: connection)
-        } catch {
-            try? await connection.close()
-            throw error
+        let deadline = ContinuousClock.now + configuration.connectTimeout
+        while true {
+            let connection = try await connectDirectly()
+            do {
+                try await migrate(on: connection)
+                try? await connection.close()
+                return
+            } catch let interrupted as MigrationInterrupted {
+                // Found by scripts/chaos: a server restarted while PostgreSQL stopped (`-m
+                // immediate`) connected, lost the connection during its migration and exited.
+                try? await connection.close()
+                guard ContinuousClock.now < deadline else { throw interrupted.failure }
+                logger.notice("the database went away during the migration; trying again", metadata: ["database": "\(configuration.redactedURL)"])
+                try await Sleep.for(.milliseconds(250))
+            } catch {
+                try? await connection.close()
+                throw error
+            }
         }
-        try? await connection.close()
+    }
+
+    /// The server closed the connection or is going away (SQLSTATE 57P, connection errors): what
+    /// was under way on it rolled back, and a new connection may succeed.
+    static func isConnectionLost(_ error: PSQLError) -> Bool {
+        [.serverClosedConnection, .connectionError, .uncleanShutdown].contains(error.code) || isUnavailableForNow(error)
     }
 
     /// Runs the connection pool and the LISTEN connection until graceful shutdown or

@@ -93,6 +93,46 @@ struct PostgresStoreTests {
         }
     }
 
+    @Test("a migration cut off by the server (its session terminated) is tried again on a new connection, and the store opens")
+    func migrationCutOff() async throws {
+        try await withTestDatabase("cutoff") { database in
+            let configuration = try PostgresWorkflowStore.Configuration(url: database.url)
+            let logger = Logger(label: "deerflow.test.postgres")
+            // Holding the migration lock keeps the store's migration waiting inside its transaction.
+            let holder = try await PostgresConnection.connect(configuration: try configuration.connectionConfiguration(purpose: "-holder"), id: 9, logger: logger)
+            try await holder.query("SELECT pg_advisory_lock(\(PostgresSchema.migrationLock))", logger: logger)
+            let store = try PostgresWorkflowStore(url: database.url, logger: Self.quiet)
+            do {
+                try await migrateCutOff(store, database: database, holder: holder, logger: logger)
+            } catch {
+                try? await holder.close()
+                throw error
+            }
+            try await holder.close()
+            let versions = try await database.rows("SELECT count(*)::text FROM deerflow_migrations")
+            #expect(versions == [[String(PostgresSchema.migrations.count)]])
+        }
+    }
+
+    /// Prepares `store` while `holder` holds the migration lock, terminates the store's session as
+    /// it waits for the lock, then releases the lock.
+    private func migrateCutOff(_ store: PostgresWorkflowStore, database: TestDatabase, holder: PostgresConnection, logger: Logger) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await store.prepare() }
+            var terminated: [[String?]] = []
+            for _ in 0..<200 where terminated.isEmpty {
+                terminated = try await database.rows("""
+                    SELECT pg_terminate_backend(pid)::text FROM pg_stat_activity
+                    WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE '%pg_advisory_xact_lock%'
+                    """)
+                if terminated.isEmpty { try await Task.sleep(for: .milliseconds(25)) }
+            }
+            #expect(terminated == [["true"]])
+            try await holder.query("SELECT pg_advisory_unlock(\(PostgresSchema.migrationLock))", logger: logger)
+            try await group.waitForAll()
+        }
+    }
+
     @Test("a database written by a newer DeerFlow is refused with a clear error")
     func newerSchema() async throws {
         try await withTestDatabase("newer") { database in
