@@ -225,7 +225,7 @@ enum PostgresSchema {
 /// A migration the server cut off (``PostgresWorkflowStore/isConnectionLost(_:)``); `prepare()`
 /// tries again, and throws `failure` once the connect timeout has passed.
 struct MigrationInterrupted: Error {
-    let failure: DeerFlowError
+    let failure: any Error
 }
 
 extension PostgresWorkflowStore {
@@ -259,15 +259,15 @@ extension PostgresWorkflowStore {
             try await session.execute("COMMIT")
         } catch {
             try? await session.execute("ROLLBACK")
+            let failure: any Error
             if let error = error as? PSQLError {
-                let failure = DeerFlowError(.unavailable, "cannot migrate the database \(configuration.redactedURL): \(describe(error))")
-                throw Self.isConnectionLost(error) ? MigrationInterrupted(failure: failure) : failure
+                failure = DeerFlowError(.unavailable, "cannot migrate the database \(configuration.redactedURL): \(describe(error))")
+            } else if error as? DeerFlowError == .postgresConnectionClosed {
+                failure = DeerFlowError(.unavailable, "cannot migrate the database \(configuration.redactedURL): \(DeerFlowError.postgresConnectionClosed.message)")
+            } else {
+                failure = error
             }
-            if connection.isClosed, let error = error as? DeerFlowError {
-                // The connection closed before a statement could be sent (``PostgresSession/whileOpen(_:)``).
-                throw MigrationInterrupted(failure: DeerFlowError(.unavailable, "cannot migrate the database \(configuration.redactedURL): \(error.message)"))
-            }
-            throw error
+            throw Self.isConnectionLost(error) ? MigrationInterrupted(failure: failure) : failure
         }
         if from != latest {
             logger.info("database migrated", metadata: ["database": "\(configuration.redactedURL)", "from": "\(from)", "to": "\(latest)"])

@@ -52,11 +52,15 @@ final class PostgresSession {
     }
 
     private func sendIfOpen<T>(_ send: (PostgresConnection, Logger) async throws -> T) async throws -> T {
-        guard !connection.isClosed else {
-            throw DeerFlowError(.unavailable, "the connection to PostgreSQL closed (the database restarted or is unreachable); try again shortly")
-        }
+        guard !connection.isClosed else { throw DeerFlowError.postgresConnectionClosed }
         return try await send(connection, logger)
     }
+}
+
+extension DeerFlowError {
+    /// A statement found its connection closed (``PostgresSession/whileOpen(_:)``).
+    static let postgresConnectionClosed = DeerFlowError(
+        .unavailable, "the connection to PostgreSQL closed (the database restarted or is unreachable); try again shortly")
 }
 
 extension PostgresConnection {
@@ -95,11 +99,15 @@ extension PostgresWorkflowStore {
     ///
     /// - Parameters:
     ///   - direct: on a connection of its own rather than the pool's, for what runs before the
-    ///     store's `run()` started the pool (the limits saved at start).
+    ///     store's `run()` started the pool (the limits saved at start). Such a transaction that
+    ///     lost its connection (the server restarted or stopped meanwhile) is run again on a new
+    ///     one until the connect timeout, as the migration is: a process starting during a restart
+    ///     of PostgreSQL waits for it instead of exiting. (The limits it saves are idempotent.)
     ///   - keptPlans: the transaction's statements run with their kept generic plans
     ///     (``UseKeptPlans``), for the worker's exchange.
     func transaction<T: Sendable>(direct: Bool = false, keptPlans: Bool = false, _ body: (PostgresSession) async throws -> T) async throws -> T {
         var retries = 0
+        let deadline = ContinuousClock.now + configuration.connectTimeout
         while true {
             do {
                 return try await withConnection(direct: direct) { connection in
@@ -119,6 +127,9 @@ extension PostgresWorkflowStore {
                 retries += 1
                 logger.debug("transaction aborted by PostgreSQL; running it again", metadata: ["sqlstate": "\(error.serverInfo?[.sqlState] ?? "")", "retry": "\(retries)"])
                 try await Sleep.for(.milliseconds(Int64.random(in: 1...(5 * Int64(retries)))))
+            } catch where direct && Self.isConnectionLost(error) && ContinuousClock.now < deadline {
+                logger.notice("the database went away during a transaction at start; trying again", metadata: ["database": "\(configuration.redactedURL)"])
+                try await Sleep.for(.milliseconds(250))
             } catch {
                 throw translate(error)
             }

@@ -97,10 +97,14 @@ public final class PostgresWorkflowStore: WorkflowStore, OutboxStore, StateStore
         }
     }
 
-    /// The server closed the connection or is going away (SQLSTATE 57P, connection errors): what
-    /// was under way on it rolled back, and a new connection may succeed.
-    static func isConnectionLost(_ error: PSQLError) -> Bool {
-        [.serverClosedConnection, .connectionError, .uncleanShutdown].contains(error.code) || isUnavailableForNow(error)
+    /// The server closed the connection or is going away (SQLSTATE 57P, connection errors), or a
+    /// statement found its connection closed: what was under way on it rolled back, and a new
+    /// connection may succeed.
+    static func isConnectionLost(_ error: any Error) -> Bool {
+        if let error = error as? PSQLError {
+            return [.serverClosedConnection, .connectionError, .uncleanShutdown].contains(error.code) || isUnavailableForNow(error)
+        }
+        return (error as? DeerFlowError) == .postgresConnectionClosed
     }
 
     /// Runs the connection pool and the LISTEN connection until graceful shutdown or

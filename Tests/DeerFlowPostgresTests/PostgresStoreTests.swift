@@ -119,17 +119,59 @@ struct PostgresStoreTests {
     private func migrateCutOff(_ store: PostgresWorkflowStore, database: TestDatabase, holder: PostgresConnection, logger: Logger) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await store.prepare() }
-            var terminated: [[String?]] = []
-            for _ in 0..<200 where terminated.isEmpty {
-                terminated = try await database.rows("""
-                    SELECT pg_terminate_backend(pid)::text FROM pg_stat_activity
-                    WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE '%pg_advisory_xact_lock%'
-                    """)
-                if terminated.isEmpty { try await Task.sleep(for: .milliseconds(25)) }
-            }
-            #expect(terminated == [["true"]])
+            // The lock is released whatever happened, or the store would wait for it for ever.
+            let terminated = await terminateSession(waitingIn: "%pg_advisory_xact_lock%", database: database)
             try await holder.query("SELECT pg_advisory_unlock(\(PostgresSchema.migrationLock))", logger: logger)
             try await group.waitForAll()
+            #expect(try terminated.get() == [["true"]])
+        }
+    }
+
+    @Test("the limits saved at start, cut off by the server (their session terminated), are saved again on a new connection")
+    func limitsCutOff() async throws {
+        try await withTestDatabase("limitscut") { database in
+            let store = try PostgresWorkflowStore(url: database.url, logger: Self.quiet)
+            try await store.prepare()
+            let configuration = try PostgresWorkflowStore.Configuration(url: database.url)
+            let logger = Logger(label: "deerflow.test.postgres")
+            // An uncommitted row of the same workflow keeps the store's insert waiting inside its transaction.
+            let holder = try await PostgresConnection.connect(configuration: try configuration.connectionConfiguration(purpose: "-holder"), id: 9, logger: logger)
+            do {
+                try await holder.query("BEGIN", logger: logger)
+                try await holder.query("INSERT INTO workflow_limits (workflow, max_active_runs) VALUES ('w', 7)", logger: logger)
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await store.saveRunLimits(["w": 2], now: Date()) }
+                    let terminated = await terminateSession(waitingIn: "%INSERT INTO workflow_limits%", database: database)
+                    try await holder.query("ROLLBACK", logger: logger)
+                    try await group.waitForAll()
+                    #expect(try terminated.get() == [["true"]])
+                }
+            } catch {
+                try? await holder.close()
+                throw error
+            }
+            try await holder.close()
+            #expect(try await database.rows("SELECT workflow, max_active_runs::text FROM workflow_limits") == [["w", "2"]])
+        }
+    }
+
+    /// Terminates the sessions of the test database, other than the asking one, that wait for a
+    /// lock in a statement like `pattern`, once there is one (waiting up to 5 s); answers
+    /// `pg_terminate_backend`'s answers, or the error.
+    private func terminateSession(waitingIn pattern: String, database: TestDatabase) async -> Result<[[String?]], any Error> {
+        do {
+            var terminated: [[String?]] = []
+            for _ in 0..<200 where terminated.isEmpty {
+                let query: PostgresQuery = """
+                    SELECT pg_terminate_backend(pid)::text FROM pg_stat_activity
+                    WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock' AND query LIKE \(pattern)
+                    """
+                terminated = try await database.rows(query)
+                if terminated.isEmpty { try await Task.sleep(for: .milliseconds(25)) }
+            }
+            return .success(terminated)
+        } catch {
+            return .failure(error)
         }
     }
 
