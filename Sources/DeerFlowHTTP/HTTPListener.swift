@@ -1,3 +1,4 @@
+import DeerFlow
 import DeerFlowCore
 import HTTPTypes
 import Hummingbird
@@ -59,22 +60,6 @@ struct EventLoopBoundChannel<Inner: ServerChildChannel>: ServerChildChannel {
     func handle(value: Value, logger: Logger) async {
         await withTaskExecutorPreference(EventLoopTaskExecutor(eventLoop: value.channel.eventLoop)) {
             await inner.handle(value: value, logger: logger)
-        }
-    }
-}
-
-/// An event loop as a task executor: jobs run as the loop's tasks.
-final class EventLoopTaskExecutor: TaskExecutor {
-    let eventLoop: any EventLoop
-
-    init(eventLoop: any EventLoop) {
-        self.eventLoop = eventLoop
-    }
-
-    func enqueue(_ job: consuming ExecutorJob) {
-        let job = UnownedJob(job)
-        eventLoop.execute {
-            job.runSynchronously(on: self.asUnownedTaskExecutor())
         }
     }
 }

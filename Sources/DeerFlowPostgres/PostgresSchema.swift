@@ -222,55 +222,42 @@ enum PostgresSchema {
     ]
 }
 
-/// A migration the server cut off (``PostgresWorkflowStore/isConnectionLost(_:)``); `prepare()`
-/// tries again, and throws `failure` once the connect timeout has passed.
-struct MigrationInterrupted: Error {
-    let failure: any Error
-}
-
 extension PostgresWorkflowStore {
-    /// Brings the schema to the latest version, once across processes starting at the same time.
-    func migrate(on connection: PostgresConnection) async throws {
+    /// Brings the schema to the latest version in `session`'s transaction, once across processes
+    /// starting at the same time; answers the version it found.
+    func migrate(in session: PostgresSession) async throws -> Int {
         let latest = PostgresSchema.migrations.count
-        let session = PostgresSession(connection: connection, logger: queryLogger)
-        let from: Int
-        do {
-            try await session.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
-            // Held until COMMIT: a second process waits here, then finds the schema current.
-            try await session.execute("SELECT pg_advisory_xact_lock(\(PostgresSchema.migrationLock))")
-            try await session.execute("""
-                CREATE TABLE IF NOT EXISTS deerflow_migrations (
-                    version integer PRIMARY KEY,
-                    applied_at timestamptz NOT NULL DEFAULT now(),
-                    deerflow_version text NOT NULL
-                )
-                """)
-            let rows = try await session.rows("SELECT coalesce(max(version), 0)::bigint FROM deerflow_migrations")
-            from = try rows.first?.decode(Int.self) ?? 0
-            guard from <= latest else {
-                throw DeerFlowError(.unavailable, "the database \(configuration.redactedURL) has schema version \(from), newer than this DeerFlow \(DeerFlowVersion.current) knows (\(latest)); run a newer DeerFlow or use another database")
-            }
-            for version in from..<latest {
-                for statement in PostgresSchema.migrations[version] {
-                    try await session.execute(PostgresQuery(unsafeSQL: statement))
-                }
-                try await session.execute("INSERT INTO deerflow_migrations (version, deerflow_version) VALUES (\(version + 1), \(DeerFlowVersion.current))")
-            }
-            try await session.execute("COMMIT")
-        } catch {
-            try? await session.execute("ROLLBACK")
-            let failure: any Error
-            if let error = error as? PSQLError {
-                failure = DeerFlowError(.unavailable, "cannot migrate the database \(configuration.redactedURL): \(describe(error))")
-            } else if error as? DeerFlowError == .postgresConnectionClosed {
-                failure = DeerFlowError(.unavailable, "cannot migrate the database \(configuration.redactedURL): \(DeerFlowError.postgresConnectionClosed.message)")
-            } else {
-                failure = error
-            }
-            throw Self.isConnectionLost(error) ? MigrationInterrupted(failure: failure) : failure
+        // Held until COMMIT: a second process waits here, then finds the schema current.
+        try await session.execute("SELECT pg_advisory_xact_lock(\(PostgresSchema.migrationLock))")
+        try await session.execute("""
+            CREATE TABLE IF NOT EXISTS deerflow_migrations (
+                version integer PRIMARY KEY,
+                applied_at timestamptz NOT NULL DEFAULT now(),
+                deerflow_version text NOT NULL
+            )
+            """)
+        let rows = try await session.rows("SELECT coalesce(max(version), 0)::bigint FROM deerflow_migrations")
+        let from = try rows.first?.decode(Int.self) ?? 0
+        guard from <= latest else {
+            throw DeerFlowError(.unavailable, "the database \(configuration.redactedURL) has schema version \(from), newer than this DeerFlow \(DeerFlowVersion.current) knows (\(latest)); run a newer DeerFlow or use another database")
         }
-        if from != latest {
-            logger.info("database migrated", metadata: ["database": "\(configuration.redactedURL)", "from": "\(from)", "to": "\(latest)"])
+        for version in from..<latest {
+            for statement in PostgresSchema.migrations[version] {
+                try await session.execute(PostgresQuery(unsafeSQL: statement))
+            }
+            try await session.execute("INSERT INTO deerflow_migrations (version, deerflow_version) VALUES (\(version + 1), \(DeerFlowVersion.current))")
         }
+        return from
+    }
+
+    /// A migration's error as the user sees it: what failed, naming the database.
+    func migrationFailure(_ error: any Error) -> any Error {
+        if let error = error as? PSQLError {
+            return DeerFlowError(.unavailable, "cannot migrate the database \(configuration.redactedURL): \(describe(error))")
+        }
+        if error as? DeerFlowError == .postgresConnectionClosed {
+            return DeerFlowError(.unavailable, "cannot migrate the database \(configuration.redactedURL): \(DeerFlowError.postgresConnectionClosed.message)")
+        }
+        return error
     }
 }

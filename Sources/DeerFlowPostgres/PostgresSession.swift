@@ -69,21 +69,7 @@ extension PostgresConnection {
     /// connection's channel reads and writes. Otherwise every statement would hop from Swift's
     /// pool (or an HTTP event loop) to the connection's loop and back, waking two threads.
     func onItsEventLoop<T>(_ body: () async throws -> T) async throws -> T {
-        try await withTaskExecutorPreference(EventLoopExecutor(eventLoop)) { try await body() }
-    }
-}
-
-/// Runs jobs on an event loop (a connection's), so code can act atomically with its channel.
-final class EventLoopExecutor: TaskExecutor {
-    let eventLoop: any EventLoop
-
-    init(_ eventLoop: any EventLoop) {
-        self.eventLoop = eventLoop
-    }
-
-    func enqueue(_ job: consuming ExecutorJob) {
-        let job = UnownedJob(job)
-        eventLoop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
+        try await withTaskExecutorPreference(EventLoopTaskExecutor(eventLoop: eventLoop)) { try await body() }
     }
 }
 
@@ -99,10 +85,10 @@ extension PostgresWorkflowStore {
     ///
     /// - Parameters:
     ///   - direct: on a connection of its own rather than the pool's, for what runs before the
-    ///     store's `run()` started the pool (the limits saved at start). Such a transaction that
-    ///     lost its connection (the server restarted or stopped meanwhile) is run again on a new
-    ///     one until the connect timeout, as the migration is: a process starting during a restart
-    ///     of PostgreSQL waits for it instead of exiting. (The limits it saves are idempotent.)
+    ///     store's `run()` started the pool (the migration, the limits saved at start). Such a
+    ///     transaction that lost its connection (the server restarted or stopped meanwhile) is run
+    ///     again on a new one until the connect timeout: a process starting during a restart of
+    ///     PostgreSQL waits for it instead of exiting. (What they write is idempotent.)
     ///   - keptPlans: the transaction's statements run with their kept generic plans
     ///     (``UseKeptPlans``), for the worker's exchange.
     func transaction<T: Sendable>(direct: Bool = false, keptPlans: Bool = false, _ body: (PostgresSession) async throws -> T) async throws -> T {
@@ -205,8 +191,7 @@ extension PostgresWorkflowStore {
     /// CPU (`--no-workers`, sequential triggers).
     static func sleep(for duration: Duration) async throws {
         let loop = MultiThreadedEventLoopGroup.currentEventLoop ?? MultiThreadedEventLoopGroup.singleton.next()
-        let (seconds, attoseconds) = duration.components
-        let timer = loop.scheduleTask(in: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)) {}
+        let timer = loop.scheduleTask(in: TimeAmount(duration)) {}
         do {
             try await withTaskCancellationHandler {
                 try await timer.futureResult.get()

@@ -76,24 +76,21 @@ public final class PostgresWorkflowStore: WorkflowStore, OutboxStore, StateStore
     /// - Throws: ``DeerFlowError`` `.unavailable` when the server cannot be reached, refuses the
     ///   credentials or the database, or holds a schema newer than this DeerFlow knows.
     public func prepare() async throws {
+        // A migration cut off by the server going away is run again by the direct transaction
+        // (found by scripts/chaos: a server restarted while PostgreSQL stopped, `-m immediate`,
+        // lost the connection during its migration and exited). Past this deadline (the
+        // transaction's own ends a moment later) the error ends the migration, with its context.
         let deadline = ContinuousClock.now + configuration.connectTimeout
-        while true {
-            let connection = try await connectDirectly()
+        let from = try await transaction(direct: true) { session in
             do {
-                try await migrate(on: connection)
-                try? await connection.close()
-                return
-            } catch let interrupted as MigrationInterrupted {
-                // Found by scripts/chaos: a server restarted while PostgreSQL stopped (`-m
-                // immediate`) connected, lost the connection during its migration and exited.
-                try? await connection.close()
-                guard ContinuousClock.now < deadline else { throw interrupted.failure }
-                logger.notice("the database went away during the migration; trying again", metadata: ["database": "\(configuration.redactedURL)"])
-                try await Sleep.for(.milliseconds(250))
-            } catch {
-                try? await connection.close()
-                throw error
+                return try await migrate(in: session)
+            } catch where !(Self.isConnectionLost(error) && ContinuousClock.now < deadline) {
+                throw migrationFailure(error)
             }
+        }
+        let latest = PostgresSchema.migrations.count
+        if from != latest {
+            logger.info("database migrated", metadata: ["database": "\(configuration.redactedURL)", "from": "\(from)", "to": "\(latest)"])
         }
     }
 
