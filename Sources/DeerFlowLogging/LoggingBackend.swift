@@ -127,8 +127,8 @@ public final class LoggingBackend: Sendable {
     /// - Parameters:
     ///   - base: The logger's metadata.
     ///   - extra: The metadata provider's and the statement's, the statement's last (it wins).
-    func emit(label: String, level: Logger.Level, message: String, base: PreparedFields, extra: [LogRecord.Field]) {
-        var extra = extra
+    func emit(label: String, level: Logger.Level, message: String, base: PreparedFields, extra: consuming [LogRecord.Field]) {
+        // Consumed, so that sorting and redacting in place do not copy the handler's array.
         LogRecord.order(&extra)
         redactor.redact(&extra)
         var baseFields = base.fields

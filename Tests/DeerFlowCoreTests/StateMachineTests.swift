@@ -246,6 +246,34 @@ struct FormatTests {
         #expect(Timestamp.rfc3339(Date(timeIntervalSince1970: 1_717_243_200.123_9)) == "2024-06-01T12:00:00.123Z")
         #expect(Timestamp.rfc3339(Date(timeIntervalSince1970: 0)) == "1970-01-01T00:00:00.000Z")
         #expect(abs((Timestamp.parse("2024-06-01T12:00:00.123Z")?.timeIntervalSince1970 ?? 0) - 1_717_243_200.123) < 0.000_5)
+        #expect(Timestamp.rfc3339(Date(timeIntervalSince1970: -0.5)) == "1969-12-31T23:59:59.500Z")
+        #expect(Timestamp.rfc3339(Date(timeIntervalSince1970: 951_782_400)) == "2000-02-29T00:00:00.000Z")
+        #expect(Timestamp.rfc3339(Date(timeIntervalSince1970: 4_107_542_399.999)) == "2100-02-28T23:59:59.999Z")
+        #expect(Timestamp.rfc3339(Date(timeIntervalSince1970: -2_203_891_200)) == "1900-03-01T00:00:00.000Z")
+        #expect(Timestamp.rfc3339(Limits.storableTime.lowerBound) == "0001-01-01T00:00:00.000Z")
+        #expect(Timestamp.rfc3339(Limits.storableTime.upperBound) == "9999-12-31T23:59:59.000Z")
+        #expect(Timestamp.rfc3339(Date(timeIntervalSince1970: 1e15)) == "9999-12-31T23:59:59.000Z")
+        #expect(Timestamp.rfc3339(Date(timeIntervalSince1970: .nan)) == "0001-01-01T00:00:00.000Z")
+    }
+
+    @Test("the date of a time stamp is gmtime_r's, for every day a store can hold")
+    func timestampDaysMatchTheCLibrary() {
+        // Every 997th day from 0001-01-01 to 9999-12-31, and every day from 1969 to 2101 (leap
+        // years, century rules), at a time of day that moves with the day.
+        let first = Int(Limits.storableTime.lowerBound.timeIntervalSince1970) / 86_400
+        let last = Int(Limits.storableTime.upperBound.timeIntervalSince1970) / 86_400
+        let days = Array(stride(from: first, through: last, by: 997)) + Array(-366...47_847) + [first, last]
+        let mismatch = days.lazy.compactMap { day -> String? in
+            var seconds = time_t(day * 86_400 + ((day &* 7_919) % 86_400 + 86_400) % 86_400)
+            var parts = tm()
+            gmtime_r(&seconds, &parts)
+            let expected = String(
+                format: "%04d-%02d-%02dT%02d:%02d:%02d.250Z", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday),
+                Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec))
+            let formatted = Timestamp.rfc3339(Date(timeIntervalSince1970: Double(seconds) + 0.25))
+            return formatted == expected ? nil : "\(formatted) instead of \(expected)"
+        }.first
+        #expect(mismatch == nil)
     }
 
     @Test("run ids are 26 sortable characters")

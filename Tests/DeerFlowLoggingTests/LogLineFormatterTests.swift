@@ -77,6 +77,39 @@ struct LogLineFormatterTests {
         #expect(object["nested"] as? [String] == [text])
     }
 
+    @Test("every character that needs an escape gets one, wherever it stands (the text is checked a word of 8 bytes at a time)")
+    func escapingAtEveryPosition() throws {
+        let specials = ["\"", "\\", "\n", "\u{01}", "\u{1F}", "\u{7F}", "\u{2028}", "\u{2029}", "é", "☕️", "\u{2027}", " "]
+        for special in specials {
+            for length in 1...20 {
+                for position in 0..<length {
+                    let text = String(repeating: "a", count: position) + special + String(repeating: "b", count: length - position - 1)
+                    let line = LogLineFormatter.json(record(text, metadata: ["k": .string(text)]))
+                    #expect(!line.contains("\n") && !line.contains("\u{2028}") && !line.contains("\u{2029}") && !line.contains("\u{01}"), "\(line)")
+                    let object = try parseJSON(line)
+                    #expect(object["message"] as? String == text)
+                    #expect(object["k"] as? String == text)
+                    let plain = LogLineFormatter.text(record(text))
+                    #expect(plain.hasSuffix("] " + text.replacingOccurrences(of: "\n", with: #"\n"#).replacingOccurrences(of: "\u{01}", with: #"\u0001"#)
+                        .replacingOccurrences(of: "\u{1F}", with: #"\u001f"#).replacingOccurrences(of: "\u{2028}", with: #"\u2028"#)
+                        .replacingOccurrences(of: "\u{2029}", with: #"\u2029"#)), "\(plain)")
+                }
+            }
+        }
+    }
+
+    @Test("task keys have their rank; other keys, of the same lengths too, come after them")
+    func taskKeyRanks() {
+        for (rank, key) in LogRecord.taskKeys.enumerated() {
+            #expect(LogRecord.taskKeyRank(key) == rank, "\(key)")
+        }
+        for key in ["run_ix", "Run_id", "task_ix", "attempts", "workflows", "workflow_ix", "execution_ix", "trace_ix", "span_ix", "", "w"] {
+            #expect(LogRecord.taskKeyRank(key) == .max, "\(key)")
+        }
+        for key in ["timestamp", "level", "logger", "message"] { #expect(LogLineFormatter.isReserved(key)) }
+        for key in ["timestampx", "Level", "loggers", "messages", "run_id"] { #expect(!LogLineFormatter.isReserved(key)) }
+    }
+
     @Test("control characters use short escapes or \\u00XX")
     func escapeSpelling() {
         let line = LogLineFormatter.json(record("a\nb\u{01}c\"d\\e\u{2028}"))

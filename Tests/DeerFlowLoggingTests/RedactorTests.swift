@@ -226,6 +226,28 @@ struct RedactorTests {
         #expect(redactor.redact(metadata) == metadata)
     }
 
+    @Test("a word is found wherever it starts in a key, in any case, whatever its first character")
+    func wordsAnywhere() throws {
+        let redactor = try Redactor(patterns: ["secret", "_id", "2fa", "-token"])
+        for key in ["ssecret", "SSECRET", "xxSecReT", "my_secret_value", "user_id", "USER_ID", "code2FA", "x-token", "X-TOKEN-2"] {
+            #expect(redactor.isSensitive(key: key), "\(key)")
+        }
+        for key in ["secre", "ecret", "userid", "fa2", "token", "s_e_c_r_e_t", ""] {
+            #expect(!redactor.isSensitive(key: key), "\(key)")
+        }
+    }
+
+    @Test("a fragment is found wherever its separator stands (text is checked 8 bytes at a time)")
+    func fragmentsAtEveryPosition() {
+        for prefix in 0...17 {
+            for separator in ["=", ":"] {
+                let padding = String(repeating: "x", count: prefix)
+                #expect(redactor.redact("\(padding) password\(separator)hunter2 end") == "\(padding) password\(separator)[REDACTED] end")
+                #expect(redactor.redactedText("\(padding) nothing here") == nil)
+            }
+        }
+    }
+
     @Test("unchanged text is returned without a copy being made")
     func unchangedIsNil() {
         #expect(redactor.redactedText("nothing to see here") == nil)

@@ -58,7 +58,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Chain length in W2.")
     var w2Length = 200
 
-    @Option(help: "Only run these workloads (comma-separated: w1, w2, w3, w3m, metrics, logging, tracing; the last three are SQLite only; with --server: w1, w1c, batch, w2, w3, ui).")
+    @Option(help: "Only run these workloads (comma-separated: w1, w2, w3, w3m, metrics, logging, tracing; the last three are SQLite only; logline: the log observer's cost alone; with --server: w1, w1c, batch, w2, w3, ui).")
     var only: String?
 
     @Option(help: ArgumentHelp("Run on this PostgreSQL database (postgres://user:password@host:port/db) with worker processes.", valueName: "url"))
@@ -148,6 +148,9 @@ struct EngineBenchmark {
         }
         if workloads.contains("logging") {
             lines += try await loggingFigures(w1Runs: w1Runs)
+        }
+        if workloads.contains("logline") {
+            lines.append(try await observerFigure())
         }
         if workloads.contains("tracing") {
             lines += try await tracingFigures(w1Runs: w1Runs)

@@ -72,10 +72,8 @@ extension EngineBenchmark {
             shellLines = lines
             return perSecond
         }
-        let observer = try await observerCost()
         return [
-            String(format: "logging: the engine's log observer per one-task run (its four events), one thread: %.2f µs with info to a JSON file (2 lines), %.2f µs with the level at error (no line)",
-                   observer.info, observer.quiet),
+            try await observerFigure(),
             String(format: "logging: W1 with %d shell tasks printing a line: %.0f tasks/s with task_output off, %.0f with it on (%d lines to the JSON file; %+.1f%%)",
                    shellRuns, shell.first, shell.second, shellLines, (shell.second - shell.first) / shell.first * 100),
             String(format: "logging: JSON file handler with redaction: %.0f lines/s on one thread, %d bytes/line (target ≥ 200,000)",
@@ -84,6 +82,15 @@ extension EngineBenchmark {
                    medians.first, medians.second, written, (medians.second - medians.first) / medians.first * 100,
                    offCPU, onCPU, (onCPU - offCPU) / offCPU * 100),
         ]
+    }
+
+    /// The line of ``observerCost(runs:)``; alone with `--only logline` (short enough to run under
+    /// `valgrind --tool=callgrind`, whose instruction counts are repeatable on this noisy machine).
+    func observerFigure() async throws -> String {
+        let observer = try await observerCost()
+        return String(
+            format: "logging: the engine's log observer per one-task run (its four events), one thread: %.2f µs with info to a JSON file (2 lines), %.2f µs with the level at error (no line)",
+            observer.info, observer.quiet)
     }
 
     /// CPU time per run (µs) of the engine's ``LoggingObserver`` on one thread, given the events of

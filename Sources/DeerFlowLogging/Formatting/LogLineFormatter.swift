@@ -1,4 +1,5 @@
 import DeerFlowCore
+import Foundation
 import Logging
 
 /// Formats records as single lines (without the newline).
@@ -29,16 +30,16 @@ public enum LogLineFormatter {
     /// The record as one JSON object.
     public static func json(_ record: LogRecord) -> String {
         var writer = LineWriter(capacity: 192 + record.message.utf8.count + (record.leadingJSON?.count ?? 0) + record.leadingFields.count * 40 + record.trailingFields.count * 40)
-        writer.raw(#"{"timestamp":""#)
-        Timestamp.appendRFC3339(record.timestamp, to: &writer.bytes)
-        writer.raw(#"","level":""#)
+        writer.raw(#"{"timestamp":""# as StaticString)
+        writer.timestamp(record.timestamp)
+        writer.raw(#"","level":""# as StaticString)
         writer.raw(record.level.rawValue)
-        writer.raw(#"","logger":"#)
+        writer.raw(#"","logger":"# as StaticString)
         writer.jsonString(record.label)
-        writer.raw(#","message":"#)
+        writer.raw(#","message":"# as StaticString)
         writer.jsonString(record.message)
         if let leadingJSON = record.leadingJSON {
-            writer.bytes.append(contentsOf: leadingJSON)
+            writer.append(leadingJSON)
         } else {
             for field in record.leadingFields { writer.jsonField(field) }
         }
@@ -50,7 +51,7 @@ public enum LogLineFormatter {
     /// The record as a line for people.
     public static func text(_ record: LogRecord) -> String {
         var writer = LineWriter(capacity: 64 + record.label.utf8.count + record.message.utf8.count + (record.leadingFields.count + record.trailingFields.count) * 32)
-        Timestamp.appendRFC3339(record.timestamp, to: &writer.bytes)
+        writer.timestamp(record.timestamp)
         writer.byte(ASCII.space)
         writer.raw(upperLevelNames[record.level] ?? record.level.rawValue.uppercased())
         writer.raw(" [")
@@ -72,8 +73,12 @@ public enum LogLineFormatter {
 
     /// Keys of the fixed fields.
     @inline(__always) static func isReserved(_ key: String) -> Bool {
-        switch key {
-        case "timestamp", "level", "logger", "message": return true
+        // By length first, like ``LogRecord/taskKeyRank(_:)``.
+        switch key.utf8.count {
+        case 5: return key == "level"
+        case 6: return key == "logger"
+        case 7: return key == "message"
+        case 9: return key == "timestamp"
         default: return false
         }
     }
@@ -81,31 +86,90 @@ public enum LogLineFormatter {
         uniqueKeysWithValues: Logger.Level.allCases.map { ($0, $0.rawValue.uppercased()) })
 }
 
-/// A line being built as UTF-8 bytes.
-struct LineWriter {
-    var bytes: [UInt8]
+/// A line being built as UTF-8 bytes, in memory managed here rather than in an `[UInt8]`: a
+/// JSON line is some twenty appends, and each `Array.append(contentsOf:)` went through a generic
+/// path checking uniqueness and capacity (~100 instructions each, a sixth of a line's formatting).
+struct LineWriter: ~Copyable {
+    private var start: UnsafeMutablePointer<UInt8>
+    private var capacity: Int
+    private var count = 0
 
     init(capacity: Int) {
-        bytes = []
-        bytes.reserveCapacity(capacity)
+        self.capacity = max(capacity, 32)
+        start = .allocate(capacity: self.capacity)
     }
 
-    var string: String { String(decoding: bytes, as: UTF8.self) }
+    deinit {
+        start.deallocate()
+    }
+
+    /// The line as a string (one copy, validated as UTF-8).
+    var string: String {
+        String(unsafeUninitializedCapacity: count) { buffer in
+            UnsafeMutableRawBufferPointer(buffer).copyMemory(from: UnsafeRawBufferPointer(start: start, count: count))
+            return count
+        }
+    }
+
+    /// The line as bytes.
+    var bytes: [UInt8] { Array(UnsafeBufferPointer(start: start, count: count)) }
+
+    /// Room for `extra` more bytes; where they go.
+    @inline(__always) private mutating func reserve(_ extra: Int) -> UnsafeMutablePointer<UInt8> {
+        if count + extra > capacity { grow(to: count + extra) }
+        return start + count
+    }
+
+    private mutating func grow(to needed: Int) {
+        let newCapacity = max(needed, capacity * 2)
+        let newStart = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
+        newStart.initialize(from: start, count: count)
+        start.deallocate()
+        start = newStart
+        capacity = newCapacity
+    }
 
     @inline(__always) mutating func byte(_ byte: UInt8) {
-        bytes.append(byte)
+        reserve(1).initialize(to: byte)
+        count += 1
+    }
+
+    @inline(__always) mutating func append(_ buffer: UnsafeBufferPointer<UInt8>) {
+        guard let base = buffer.baseAddress else { return }
+        reserve(buffer.count).initialize(from: base, count: buffer.count)
+        count += buffer.count
+    }
+
+    mutating func append(_ bytes: [UInt8]) {
+        bytes.withUnsafeBufferPointer { append($0) }
     }
 
     mutating func raw(_ text: String) {
         var text = text
-        text.withUTF8 { bytes.append(contentsOf: $0) }
+        text.withUTF8 { append($0) }
+    }
+
+    /// A literal, without going through a `String`.
+    @inline(__always) mutating func raw(_ text: StaticString) {
+        append(UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
+    /// The date as ``Timestamp/rfc3339(_:)`` writes it.
+    mutating func timestamp(_ date: Date) {
+        Timestamp.withRFC3339(date) { append($0) }
+    }
+
+    /// A backslash and `letter` (`\n`).
+    @inline(__always) mutating func backslashed(_ letter: UInt8) {
+        byte(ASCII.backslash)
+        byte(letter)
     }
 
     /// A JSON string literal, quotes included.
     mutating func jsonString(_ text: String) {
-        bytes.append(ASCII.quote)
+        byte(ASCII.quote)
         escaped(text, quotes: true)
-        bytes.append(ASCII.quote)
+        byte(ASCII.quote)
     }
 
     /// A text-format value: bare when it is a plain word, else a JSON string literal.
@@ -119,13 +183,18 @@ struct LineWriter {
 
     /// `,"key":value`; a key named like a fixed field is written `metadata.<key>`.
     mutating func jsonField(_ field: LogRecord.Field) {
-        bytes.append(0x2C) // ,
+        if field.rank < Self.taskKeyPrefixes.count {
+            append(Self.taskKeyPrefixes[field.rank])
+            jsonValue(field.value)
+            return
+        }
+        byte(0x2C) // ,
         if LogLineFormatter.isReserved(field.key) {
             jsonString("metadata." + field.key)
         } else {
             jsonString(field.key)
         }
-        bytes.append(ASCII.colon)
+        byte(ASCII.colon)
         jsonValue(field.value)
     }
 
@@ -136,21 +205,21 @@ struct LineWriter {
         case .stringConvertible(let convertible):
             jsonString(convertible.description)
         case .array(let array):
-            bytes.append(ASCII.openBracket)
+            byte(ASCII.openBracket)
             for (index, element) in array.enumerated() {
-                if index > 0 { bytes.append(0x2C) }
+                if index > 0 { byte(0x2C) }
                 jsonValue(element)
             }
-            bytes.append(ASCII.closeBracket)
+            byte(ASCII.closeBracket)
         case .dictionary(let dictionary):
-            bytes.append(ASCII.openBrace)
+            byte(ASCII.openBrace)
             for (index, entry) in dictionary.sorted(by: { $0.key < $1.key }).enumerated() {
-                if index > 0 { bytes.append(0x2C) }
+                if index > 0 { byte(0x2C) }
                 jsonString(entry.key)
-                bytes.append(ASCII.colon)
+                byte(ASCII.colon)
                 jsonValue(entry.value)
             }
-            bytes.append(ASCII.closeBrace)
+            byte(ASCII.closeBrace)
         }
     }
 
@@ -159,50 +228,84 @@ struct LineWriter {
     mutating func escaped(_ text: String, quotes: Bool) {
         var text = text
         text.withUTF8 { utf8 in
+            guard let base = UnsafeRawPointer(utf8.baseAddress) else { return }
             let count = utf8.count
             var runStart = 0
             var index = 0
             while index < count {
-                let byte = utf8[index]
-                let escape: Bool
-                if byte < 0x20 {
-                    escape = true
-                } else if byte == ASCII.quote || byte == ASCII.backslash {
-                    escape = quotes
-                } else if byte == 0xE2, index + 2 < count, utf8[index + 1] == 0x80, utf8[index + 2] & 0xFE == 0xA8 {
-                    escape = true
+                // A word at a time while no byte can need an escape; the bytes of a word that
+                // may, one at a time.
+                let chunkEnd: Int
+                if index + 8 <= count {
+                    guard Self.mayNeedEscape(base.loadUnaligned(fromByteOffset: index, as: UInt64.self)) else {
+                        index += 8
+                        continue
+                    }
+                    chunkEnd = index + 8
                 } else {
+                    chunkEnd = count
+                }
+                while index < chunkEnd {
+                    let code = utf8[index]
+                    let escape: Bool
+                    if code < 0x20 {
+                        escape = true
+                    } else if code == ASCII.quote || code == ASCII.backslash {
+                        escape = quotes
+                    } else if code == 0xE2, index + 2 < count, utf8[index + 1] == 0x80, utf8[index + 2] & 0xFE == 0xA8 {
+                        escape = true
+                    } else {
+                        escape = false
+                    }
+                    guard escape else {
+                        index += 1
+                        continue
+                    }
+                    if runStart < index { append(UnsafeBufferPointer(rebasing: utf8[runStart..<index])) }
+                    switch code {
+                    case ASCII.quote: backslashed(ASCII.quote)
+                    case ASCII.backslash: backslashed(ASCII.backslash)
+                    case 0x0A: backslashed(0x6E) // \n
+                    case 0x0D: backslashed(0x72) // \r
+                    case 0x09: backslashed(0x74) // \t
+                    case 0x08: backslashed(0x62) // \b
+                    case 0x0C: backslashed(0x66) // \f
+                    case 0xE2:
+                        raw(#"\u202"# as StaticString)
+                        byte(utf8[index + 2] == 0xA8 ? 0x38 : 0x39)
+                        index += 2
+                    default:
+                        raw(#"\u00"# as StaticString)
+                        byte(Self.hexDigits[Int(code >> 4)])
+                        byte(Self.hexDigits[Int(code & 0x0F)])
+                    }
                     index += 1
-                    continue
+                    runStart = index
                 }
-                guard escape else {
-                    index += 1
-                    continue
-                }
-                if runStart < index { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<index])) }
-                switch byte {
-                case ASCII.quote: bytes.append(contentsOf: [ASCII.backslash, ASCII.quote])
-                case ASCII.backslash: bytes.append(contentsOf: [ASCII.backslash, ASCII.backslash])
-                case 0x0A: bytes.append(contentsOf: [ASCII.backslash, 0x6E]) // \n
-                case 0x0D: bytes.append(contentsOf: [ASCII.backslash, 0x72]) // \r
-                case 0x09: bytes.append(contentsOf: [ASCII.backslash, 0x74]) // \t
-                case 0x08: bytes.append(contentsOf: [ASCII.backslash, 0x62]) // \b
-                case 0x0C: bytes.append(contentsOf: [ASCII.backslash, 0x66]) // \f
-                case 0xE2:
-                    bytes.append(contentsOf: Array(#"\u202"#.utf8))
-                    bytes.append(utf8[index + 2] == 0xA8 ? 0x38 : 0x39)
-                    index += 2
-                default:
-                    bytes.append(contentsOf: [ASCII.backslash, 0x75, 0x30, 0x30]) // \u00
-                    bytes.append(Self.hexDigits[Int(byte >> 4)])
-                    bytes.append(Self.hexDigits[Int(byte & 0x0F)])
-                }
-                index += 1
-                runStart = index
             }
-            if runStart < count { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<count])) }
+            if runStart < count { append(UnsafeBufferPointer(rebasing: utf8[runStart..<count])) }
         }
     }
 
     static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+
+    /// `,"workflow":` and so on for each of ``LogRecord/taskKeys`` (in every task record; none
+    /// needs escaping).
+    static let taskKeyPrefixes: [[UInt8]] = LogRecord.taskKeys.map { Array(",\"\($0)\":".utf8) }
+
+    /// Whether any of the eight bytes of `word` may need attention in ``escaped(_:quotes:)``: a
+    /// control character, `"`, `\`, or a non-ASCII byte (U+2028 and U+2029 start with one). The
+    /// usual text has none, and is then checked a word at a time instead of byte by byte (each
+    /// test is the classic "has a byte below n" / "has a zero byte" bit trick; a false positive
+    /// only sends the word through the byte loop).
+    @inline(__always) static func mayNeedEscape(_ word: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highBits: UInt64 = 0x8080_8080_8080_8080
+        let quotes = word ^ (ones &* UInt64(ASCII.quote))
+        let backslashes = word ^ (ones &* UInt64(ASCII.backslash))
+        let control = (word &- ones &* 0x20) & ~word
+        let quote = (quotes &- ones) & ~quotes
+        let backslash = (backslashes &- ones) & ~backslashes
+        return (control | quote | backslash | word) & highBits != 0
+    }
 }

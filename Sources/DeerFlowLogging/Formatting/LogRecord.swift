@@ -148,17 +148,16 @@ public struct LogRecord: Sendable {
         return result
     }
 
-    /// Position of a task key in ``taskKeys``; `Int.max` for other keys.
+    /// Position of a task key in ``taskKeys``; `Int.max` for other keys. By length first: a key
+    /// is compared with at most three names of its length instead of all eight (every field of
+    /// every statement goes through here).
     @inline(__always) static func taskKeyRank(_ key: String) -> Int {
-        switch key {
-        case "workflow": return 0
-        case "workflow_id": return 1
-        case "run_id": return 2
-        case "task_id": return 3
-        case "execution_id": return 4
-        case "attempt": return 5
-        case "trace_id": return 6
-        case "span_id": return 7
+        switch key.utf8.count {
+        case 6: return key == "run_id" ? 2 : .max
+        case 7: return key == "task_id" ? 3 : key == "attempt" ? 5 : key == "span_id" ? 7 : .max
+        case 8: return key == "workflow" ? 0 : key == "trace_id" ? 6 : .max
+        case 11: return key == "workflow_id" ? 1 : .max
+        case 12: return key == "execution_id" ? 4 : .max
         default: return .max
         }
     }

@@ -45,6 +45,6 @@ public struct DeerFlowLogHandler: LogHandler {
             fields.append(LogRecord.Field(key: "error.message", value: .string("\(error)")))
             fields.append(LogRecord.Field(key: "error.type", value: .string(String(reflecting: type(of: error)))))
         }
-        backend.emit(label: label, level: event.level, message: event.message.description, base: prepared, extra: fields)
+        backend.emit(label: label, level: event.level, message: event.message.description, base: prepared, extra: consume fields)
     }
 }

@@ -50,7 +50,12 @@ public struct Redactor: Sendable {
     /// A redactor without patterns: it masks URL passwords only.
     public static let urlCredentialsOnly = Redactor(matchers: [])
 
-    /// Word and prefix/suffix patterns: compared byte-wise.
+    /// Plain ASCII words (`password`): lowercased, found anywhere in a key ignoring case.
+    let words: [[UInt8]]
+    /// The first bytes of ``words``, both cases, as a set of ASCII bytes (bit n of the 128):
+    /// a key is compared with the words only where one of these bytes is.
+    let wordStarts: (low: UInt64, high: UInt64)
+    /// The other patterns compared byte-wise (prefix, suffix, whole key, non-ASCII words).
     let matchers: [KeyMatcher]
     /// Regular expressions, tried after the others, with their answers remembered per key.
     let regexMatchers: [KeyMatcher]
@@ -65,7 +70,21 @@ public struct Redactor: Sendable {
     }
 
     init(matchers: [KeyMatcher]) {
-        self.matchers = matchers.filter { !$0.isRegex }
+        var words: [[UInt8]] = []
+        var starts: (low: UInt64, high: UInt64) = (0, 0)
+        for matcher in matchers {
+            guard case .contains(let word) = matcher.kind, let first = word.first else { continue }
+            words.append(word)
+            for byte in [first, first &- 0x61 < 26 ? first & ~0x20 : first] {
+                if byte < 64 { starts.low |= 1 << UInt64(byte) } else { starts.high |= 1 << UInt64(byte - 64) }
+            }
+        }
+        self.words = words
+        wordStarts = starts
+        self.matchers = matchers.filter { matcher in
+            if case .contains = matcher.kind { return false }
+            return !matcher.isRegex
+        }
         regexMatchers = matchers.filter(\.isRegex)
         regexAnswers = regexMatchers.isEmpty ? nil : RegexAnswers()
         var mask = 0
@@ -99,7 +118,7 @@ public struct Redactor: Sendable {
 
     /// Whether a metadata key (or the key of a fragment) is sensitive.
     public func isSensitive(key: String) -> Bool {
-        guard !matchers.isEmpty || !regexMatchers.isEmpty else { return false }
+        guard !words.isEmpty || !matchers.isEmpty || !regexMatchers.isEmpty else { return false }
         var key = key
         return key.withUTF8 { isSensitive(keyBytes: $0) }
     }
@@ -126,6 +145,9 @@ public struct Redactor: Sendable {
             let rank = fields[index].rank
             if rank < LogRecord.taskKeys.count ? sensitiveTaskKeys & (1 << rank) != 0 : isSensitive(key: fields[index].key) {
                 fields[index].value = .string(Self.mask)
+            } else if case .string(let text) = fields[index].value {
+                // Most values: the text alone, without going through a copy of the enum.
+                if let redacted = redactedText(text) { fields[index].value = .string(redacted) }
             } else if let replacement = redactedValue(fields[index].value) {
                 fields[index].value = replacement
             }
@@ -201,8 +223,11 @@ public struct Redactor: Sendable {
     /// Byte ranges of values to hide, in order and not overlapping.
     func sensitiveRanges(in bytes: UnsafeBufferPointer<UInt8>) -> [Range<Int>] {
         let count = bytes.count
-        // Prefilter: no separator, nothing to do.
+        // Prefilter: no separator, nothing to do. Eight bytes at a time while none is `:` or `=`.
         var first = 0
+        if let base = UnsafeRawPointer(bytes.baseAddress) {
+            while first + 8 <= count, !ASCII.hasColonOrEquals(base.loadUnaligned(fromByteOffset: first, as: UInt64.self)) { first += 8 }
+        }
         while first < count, bytes[first] != ASCII.colon, bytes[first] != ASCII.equals { first += 1 }
         guard first < count else { return [] }
 
@@ -243,7 +268,7 @@ public struct Redactor: Sendable {
                     continue
                 }
             }
-            guard !matchers.isEmpty || !regexMatchers.isEmpty, let key = keyRange(before: index, in: bytes),
+            guard !words.isEmpty || !matchers.isEmpty || !regexMatchers.isEmpty, let key = keyRange(before: index, in: bytes),
                   isSensitive(keyBytes: UnsafeBufferPointer(rebasing: bytes[key]))
             else {
                 index += 1
@@ -329,6 +354,20 @@ public struct Redactor: Sendable {
     // MARK: Keys
 
     func isSensitive(keyBytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        if !words.isEmpty {
+            // One pass over the key: only where a word could start are the words compared (was:
+            // one scan of the whole key per word, for every key of every statement).
+            let count = keyBytes.count
+            for index in 0..<count {
+                let byte = keyBytes[index]
+                let isStart = byte < 64 ? wordStarts.low & (1 << UInt64(byte)) != 0
+                    : byte < 128 && wordStarts.high & (1 << UInt64(byte - 64)) != 0
+                guard isStart else { continue }
+                for word in words where word.count <= count - index && ASCII.equalIgnoringCase(keyBytes, word, at: index) {
+                    return true
+                }
+            }
+        }
         for matcher in matchers where matcher.matches(keyBytes) { return true }
         guard let regexAnswers else { return false }
         return regexAnswers.answer(for: String(decoding: keyBytes, as: UTF8.self)) {
@@ -429,6 +468,16 @@ enum ASCII {
     static let closeBracket: UInt8 = 0x5D
     static let openBrace: UInt8 = 0x7B
     static let closeBrace: UInt8 = 0x7D
+
+    /// Whether one of the eight bytes of `word` is `:` or `=` (the "has a zero byte" bit trick
+    /// on the word XOR each; exact).
+    @inline(__always) static func hasColonOrEquals(_ word: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highBits: UInt64 = 0x8080_8080_8080_8080
+        let colons = word ^ (ones &* UInt64(colon))
+        let equalSigns = word ^ (ones &* UInt64(equals))
+        return ((colons &- ones) & ~colons | (equalSigns &- ones) & ~equalSigns) & highBits != 0
+    }
 
     @inline(__always) static func lower(_ byte: UInt8) -> UInt8 {
         byte &- 0x41 < 26 ? byte | 0x20 : byte
