@@ -299,13 +299,8 @@ struct LineWriter: ~Copyable {
     /// test is the classic "has a byte below n" / "has a zero byte" bit trick; a false positive
     /// only sends the word through the byte loop).
     @inline(__always) static func mayNeedEscape(_ word: UInt64) -> Bool {
-        let ones: UInt64 = 0x0101_0101_0101_0101
         let highBits: UInt64 = 0x8080_8080_8080_8080
-        let quotes = word ^ (ones &* UInt64(ASCII.quote))
-        let backslashes = word ^ (ones &* UInt64(ASCII.backslash))
-        let control = (word &- ones &* 0x20) & ~word
-        let quote = (quotes &- ones) & ~quotes
-        let backslash = (backslashes &- ones) & ~backslashes
-        return (control | quote | backslash | word) & highBits != 0
+        let control = (word &- 0x2020_2020_2020_2020) & ~word & highBits
+        return control | ASCII.marks(ASCII.quote, in: word) | ASCII.marks(ASCII.backslash, in: word) | word & highBits != 0
     }
 }

@@ -469,14 +469,17 @@ enum ASCII {
     static let openBrace: UInt8 = 0x7B
     static let closeBrace: UInt8 = 0x7D
 
-    /// Whether one of the eight bytes of `word` is `:` or `=` (the "has a zero byte" bit trick
-    /// on the word XOR each; exact).
+    /// For checking text 8 bytes at a time: each byte of a word (read from the text) that is
+    /// `byte` has its high bit set in the result, and no byte below the first such one does (the
+    /// "has a zero byte" bit trick on the word XOR `byte`; exact as to whether there is one).
+    @inline(__always) static func marks(_ byte: UInt8, in word: UInt64) -> UInt64 {
+        let difference = word ^ (0x0101_0101_0101_0101 &* UInt64(byte))
+        return (difference &- 0x0101_0101_0101_0101) & ~difference & 0x8080_8080_8080_8080
+    }
+
+    /// Whether one of the eight bytes of `word` is `:` or `=`.
     @inline(__always) static func hasColonOrEquals(_ word: UInt64) -> Bool {
-        let ones: UInt64 = 0x0101_0101_0101_0101
-        let highBits: UInt64 = 0x8080_8080_8080_8080
-        let colons = word ^ (ones &* UInt64(colon))
-        let equalSigns = word ^ (ones &* UInt64(equals))
-        return ((colons &- ones) & ~colons | (equalSigns &- ones) & ~equalSigns) & highBits != 0
+        marks(colon, in: word) | marks(equals, in: word) != 0
     }
 
     @inline(__always) static func lower(_ byte: UInt8) -> UInt8 {
